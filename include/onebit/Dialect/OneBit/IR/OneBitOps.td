@@ -1,0 +1,112 @@
+//===- OneBitOps.td - onebit operations --------------------*- tablegen -*-===//
+//
+// Operations of the onebit dialect: the binary linear layer and sign packing.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ONEBIT_DIALECT_ONEBIT_IR_ONEBITOPS_TD
+#define ONEBIT_DIALECT_ONEBIT_IR_ONEBITOPS_TD
+
+include "onebit/Dialect/OneBit/IR/OneBitDialect.td"
+include "onebit/Dialect/OneBit/IR/OneBitAttrs.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/BuiltinAttributes.td"
+
+def OneBit_FloatTensor : RankedTensorOf<[F16, F32]>;
+def OneBit_FloatVector : 1DTensorOf<[F16, F32]>;
+def OneBit_SignWords : 2DTensorOf<[I8, I16, I32, I64]>;
+
+def OneBit_BinaryLinearOp : OneBit_Op<"binary_linear",
+    [Pure]> {
+  let summary = "1-bit linear layer: sign flips, value vectors, post-norm";
+  let description = [{
+    Computes, for every row `x` (length K) of `input` and every output feature
+    `n` (N of them):
+
+    ```
+    y[n] = h[n] * sum_k S[n, k] * (g[k] * x[k])     S in {-1, +1}
+    ```
+
+    then, when `norm_eps` is present, a parameter-free LayerNorm over the N
+    outputs of the row, `z = (y - mean(y)) / sqrt(var(y) + norm_eps)` with the
+    biased variance; then, when `bias` is present, `z + bias`.
+
+    `input` is `... x K` with any number of leading (batch) dimensions; the
+    result is `... x N` with the same leading dimensions and element type.
+    `signs` holds S packed in the layout given by `layout` (see
+    `#onebit.packing`); K is the length of `g` and N the number of rows of
+    `signs`. Activations are f16 or f32; `g`, `h` and `bias` are f16 or f32
+    independently of them, and arithmetic is done in f32.
+
+    Example:
+
+    ```mlir
+    %y = onebit.binary_linear %x, %s, %g, %h
+           layout #onebit.packing<word_bits = 32, bit_order = lsb_first, negative = 1>
+           norm_eps = 1.0e-05
+           : (tensor<2x16x128xf32>, tensor<64x4xi32>, tensor<128xf32>, tensor<64xf32>)
+             -> tensor<2x16x64xf32>
+    ```
+  }];
+  let arguments = (ins
+    OneBit_FloatTensor:$input,
+    OneBit_SignWords:$signs,
+    OneBit_FloatVector:$g,
+    OneBit_FloatVector:$h,
+    Optional<OneBit_FloatVector>:$bias,
+    OneBit_PackingAttr:$layout,
+    OptionalAttr<F64Attr>:$norm_eps);
+  let results = (outs OneBit_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $signs `,` $g `,` $h (`bias` $bias^)?
+    `layout` $layout (`norm_eps` `=` $norm_eps^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Input features (K): the length of `g`.
+    int64_t getInFeatures();
+    /// Output features (N): the number of rows of `signs`.
+    int64_t getOutFeatures();
+    bool hasPostNorm() { return getNormEps().has_value(); }
+  }];
+}
+
+def OneBit_PackSignsOp : OneBit_Op<"pack_signs", [Pure]> {
+  let summary = "pack sign(W) of an N x K matrix into 1-bit words";
+  let description = [{
+    Packs the signs of a floating-point `N x K` matrix into the word tensor
+    `N x ceil(K / word_bits)` described by `layout`. Negative values pack as
+    -1; zero and positive values as +1; NaN is rejected when folding.
+    Folds when the operand is a constant, so quantized weights are stored at
+    one bit per weight.
+  }];
+  let arguments = (ins 2DTensorOf<[F16, BF16, F32, F64]>:$weights,
+                       OneBit_PackingAttr:$layout);
+  let results = (outs OneBit_SignWords:$result);
+  let assemblyFormat = [{
+    $weights `layout` $layout attr-dict `:`
+    type($weights) `->` type($result)
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+def OneBit_UnpackSignsOp : OneBit_Op<"unpack_signs", [Pure]> {
+  let summary = "expand packed signs into an N x K matrix of -1/+1";
+  let description = [{
+    The inverse of `onebit.pack_signs` on sign matrices: produces a
+    floating-point `N x K` tensor whose entries are -1.0 or +1.0. K is the
+    result's column count; the padding bits of each row are ignored. Used by
+    reference lowerings and by the training form of the layer.
+  }];
+  let arguments = (ins OneBit_SignWords:$signs, OneBit_PackingAttr:$layout);
+  let results = (outs 2DTensorOf<[F16, BF16, F32, F64]>:$result);
+  let assemblyFormat = [{
+    $signs `layout` $layout attr-dict `:`
+    type($signs) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // ONEBIT_DIALECT_ONEBIT_IR_ONEBITOPS_TD

@@ -1,0 +1,22 @@
+//===- Passes.h - onebit dialect passes -------------------------*- C++ -*-===//
+
+#ifndef ONEBIT_DIALECT_ONEBIT_TRANSFORMS_PASSES_H
+#define ONEBIT_DIALECT_ONEBIT_TRANSFORMS_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Pass/Pass.h"
+#include "onebit/Dialect/OneBit/IR/OneBit.h"
+
+namespace mlir::onebit {
+
+#define GEN_PASS_DECL
+#include "onebit/Dialect/OneBit/Transforms/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "onebit/Dialect/OneBit/Transforms/Passes.h.inc"
+
+} // namespace mlir::onebit
+
+#endif // ONEBIT_DIALECT_ONEBIT_TRANSFORMS_PASSES_H

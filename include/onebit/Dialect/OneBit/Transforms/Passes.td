@@ -1,0 +1,85 @@
+//===- Passes.td - onebit dialect passes -------------------*- tablegen -*-===//
+//
+// Transformations of and into the onebit dialect.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ONEBIT_DIALECT_ONEBIT_TRANSFORMS_PASSES_TD
+#define ONEBIT_DIALECT_ONEBIT_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def OneBitQuantize : Pass<"onebit-quantize", "ModuleOp"> {
+  let summary = "Rewrite FP linear layers with constant weights into "
+                "SVID-initialised onebit.binary_linear";
+  let description = [{
+    Finds every full-precision linear layer whose weight is a compile-time
+    constant (`arith.constant` with `dense` or `dense_resource` data, f32,
+    f16 or bf16) and replaces it by `onebit.binary_linear`, initialised by
+    Sign-Value-Independent Decomposition: `S = sign(W)`, `|W| ~ h g^T`
+    (rank 1). Matched forms:
+
+    * `linalg.matmul` with the weight as its right operand, stored `K x N`
+      (ONNX MatMul) or `N x K` (transposed through `indexing_maps`, as Gemm
+      with transB and torch Linear produce);
+    * `linalg.batch_matmul` / `linalg.generic` batched contractions whose
+      weight is the same constant 2-D matrix for every batch;
+    * either of the above followed by the addition of a constant bias vector
+      broadcast over the output features; the bias becomes the op's bias.
+
+    Selection: `exclude` (glob patterns matched against the weight's name —
+    its `dense_resource` key or `NameLoc` — and the layer op's location
+    name), `min-elements`, and `keep-head`: the layer producing the logits
+    (lm_head) stays in full precision. The head is recognised as the last
+    linear layer on the path to a function result: a layer whose result
+    reaches a `func.return` through ops that are not themselves matched
+    linear layers, or whose weight name contains `lm_head`.
+
+    `init` chooses the rank-1 factorisation of |W|: `nmf` (non-negative
+    matrix factorisation by alternating least squares from a seeded random
+    start, the solver scikit-learn's coordinate descent reduces to at rank
+    1), `svd` (power iteration for the top singular pair; the vectors are
+    taken non-negative) or `mean` (the naive baseline `sign(W) * mean|W|`).
+    `stats` prints, for each layer, the relative Frobenius error
+    `||W - S . (h g^T)|| / ||W||` and the bits per weight; `remarks` emits the
+    same numbers as remarks on the layers.
+  }];
+  let dependentDialects = [
+    "::mlir::onebit::OneBitDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::linalg::LinalgDialect"
+  ];
+  let options = [
+    Option<"init", "init", "std::string", /*default=*/"\"nmf\"",
+           "rank-1 factorisation of |W|: nmf, svd or mean">,
+    Option<"maxIters", "max-iters", "unsigned", /*default=*/"200",
+           "iteration limit of the nmf and svd solvers">,
+    Option<"tolerance", "tol", "double", /*default=*/"1e-6",
+           "stop when the relative change of the factors is below this">,
+    Option<"seed", "seed", "unsigned", /*default=*/"0",
+           "seed of the nmf random start">,
+    ListOption<"exclude", "exclude", "std::string",
+               "glob patterns of layer or weight names to keep in FP">,
+    Option<"minElements", "min-elements", "int64_t", /*default=*/"0",
+           "only quantize weights with at least this many elements">,
+    Option<"keepHead", "keep-head", "bool", /*default=*/"true",
+           "keep the logits layer (lm_head) in full precision">,
+    Option<"postNorm", "post-norm", "bool", /*default=*/"true",
+           "add the parameter-free post-LayerNorm of the OneBit architecture">,
+    Option<"normEps", "norm-eps", "double", /*default=*/"1e-5",
+           "epsilon of the post-LayerNorm">,
+    Option<"valueTypeName", "value-type", "std::string", /*default=*/"\"f32\"",
+           "element type of g and h: f32 or f16">,
+    Option<"printStats", "stats", "bool", /*default=*/"false",
+           "print per-layer error and bits per weight to stderr">,
+    Option<"emitRemarks", "remarks", "bool", /*default=*/"false",
+           "emit per-layer statistics as remarks">
+  ];
+  let statistics = [
+    Statistic<"numQuantized", "num-quantized", "linear layers quantized">,
+    Statistic<"numSkipped", "num-skipped", "linear layers left in FP">
+  ];
+}
+
+#endif // ONEBIT_DIALECT_ONEBIT_TRANSFORMS_PASSES_TD

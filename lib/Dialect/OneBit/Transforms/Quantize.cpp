@@ -1,0 +1,541 @@
+//===- Quantize.cpp - SVID rewrite of FP linear layers --------------------===//
+//
+// Implements --onebit-quantize: constant-weight linalg contractions become
+// onebit.binary_linear with packed sign(W) and SVID value vectors.
+//
+//===----------------------------------------------------------------------===//
+
+#include "onebit/Dialect/OneBit/IR/OneBit.h"
+#include "onebit/Dialect/OneBit/Transforms/Passes.h"
+#include "onebit/Dialect/OneBit/Utils/ConstantData.h"
+#include "onebit/Support/SVID.h"
+#include "onebit/Support/SignPacking.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/PatternMatch.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/GlobPattern.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace mlir::onebit {
+#define GEN_PASS_DEF_ONEBITQUANTIZE
+#include "onebit/Dialect/OneBit/Transforms/Passes.h.inc"
+} // namespace mlir::onebit
+
+using namespace mlir;
+using namespace mlir::onebit;
+
+namespace {
+
+/// One matched FP linear layer.
+struct Layer {
+  linalg::LinalgOp op;
+  Value input;                 ///< activations, ... x K
+  arith::ConstantOp weight;    ///< the constant weight
+  bool weightIsKxN = false;    ///< stored K x N (ONNX MatMul) vs N x K
+  Value accumulator;           ///< non-zero init to add back, or null
+  linalg::GenericOp biasAdd;   ///< a folded `+ bias`, or null
+  arith::ConstantOp biasConst; ///< its constant
+  int64_t n = 0, k = 0;
+  std::string weightName, layerName;
+
+  /// The value the rest of the program sees as the layer's output.
+  Value output() {
+    return biasAdd ? biasAdd->getResult(0) : op->getResult(0);
+  }
+  Operation *lastOp() {
+    return biasAdd ? biasAdd.getOperation() : op.getOperation();
+  }
+};
+
+std::string locationName(Location loc) {
+  if (auto n = dyn_cast<NameLoc>(loc))
+    return n.getName().str();
+  if (auto fused = dyn_cast<FusedLoc>(loc))
+    for (Location l : fused.getLocations()) {
+      std::string s = locationName(l);
+      if (!s.empty())
+        return s;
+    }
+  if (auto cs = dyn_cast<CallSiteLoc>(loc))
+    return locationName(cs.getCallee());
+  return "";
+}
+
+bool isZeroFill(Value v) {
+  auto fill = v.getDefiningOp<linalg::FillOp>();
+  if (!fill)
+    return false;
+  return matchPattern(fill.getInputs()[0], m_AnyZeroFloat());
+}
+
+/// Matches `a + b` payloads: one addf of the two block inputs, then yield.
+bool isAddBody(Block &body) {
+  if (body.getNumArguments() != 3 || !llvm::hasSingleElement(
+                                         body.without_terminator()))
+    return false;
+  auto add = dyn_cast<arith::AddFOp>(&body.front());
+  auto yield = dyn_cast<linalg::YieldOp>(body.getTerminator());
+  if (!add || !yield || yield->getOperand(0) != add.getResult())
+    return false;
+  Value a = body.getArgument(0), b = body.getArgument(1);
+  return (add.getLhs() == a && add.getRhs() == b) ||
+         (add.getLhs() == b && add.getRhs() == a);
+}
+
+/// Recognises a constant-weight contraction whose activation operand has the
+/// `... x K` layout binary_linear takes and whose output is `... x N`.
+std::optional<Layer> matchLinear(linalg::LinalgOp op) {
+  if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
+      !op.hasPureTensorSemantics() || !linalg::isaContractionOpInterface(op))
+    return std::nullopt;
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  for (AffineMap m : maps)
+    if (!m.isProjectedPermutation(/*allowZeroInResults=*/false))
+      return std::nullopt;
+  SmallVector<utils::IteratorType> iters = op.getIteratorTypesArray();
+  int64_t kDim = -1;
+  for (auto [i, it] : llvm::enumerate(iters)) {
+    if (it != utils::IteratorType::reduction)
+      continue;
+    if (kDim >= 0)
+      return std::nullopt; // more than one reduction dim
+    kDim = i;
+  }
+  if (kDim < 0)
+    return std::nullopt;
+
+  AffineMap outMap = maps[2];
+  auto resultType = dyn_cast<RankedTensorType>(op->getResult(0).getType());
+  if (!resultType || outMap.getNumResults() < 1)
+    return std::nullopt;
+  unsigned nDim = outMap.getDimPosition(outMap.getNumResults() - 1);
+
+  for (int wIdx = 0; wIdx < 2; ++wIdx) {
+    Value w = op.getDpsInputOperand(wIdx)->get();
+    auto cst = w.getDefiningOp<arith::ConstantOp>();
+    if (!cst)
+      continue;
+    auto attr = dyn_cast<ElementsAttr>(cst.getValue());
+    auto wType = dyn_cast<RankedTensorType>(w.getType());
+    if (!attr || !wType || wType.getRank() != 2 || !wType.hasStaticShape() ||
+        !isa<FloatType>(wType.getElementType()))
+      continue;
+    AffineMap wMap = maps[wIdx], xMap = maps[1 - wIdx];
+    unsigned w0 = wMap.getDimPosition(0), w1 = wMap.getDimPosition(1);
+    bool kxn = w0 == unsigned(kDim) && w1 == nDim;
+    bool nxk = w0 == nDim && w1 == unsigned(kDim);
+    if (!kxn && !nxk)
+      continue;
+    // Activations: output dims with n replaced by k, in the same order.
+    if (xMap.getNumResults() != outMap.getNumResults() ||
+        xMap.getDimPosition(xMap.getNumResults() - 1) != unsigned(kDim))
+      continue;
+    bool sameLeading = true;
+    for (unsigned r = 0; r + 1 < outMap.getNumResults(); ++r)
+      sameLeading &= xMap.getDimPosition(r) == outMap.getDimPosition(r);
+    if (!sameLeading)
+      continue;
+    Value x = op.getDpsInputOperand(1 - wIdx)->get();
+    auto xType = dyn_cast<RankedTensorType>(x.getType());
+    Type et = resultType.getElementType();
+    if (!xType || xType.getElementType() != et || !(et.isF32() || et.isF16()))
+      continue;
+
+    Layer layer;
+    layer.op = op;
+    layer.input = x;
+    layer.weight = cst;
+    layer.weightIsKxN = kxn;
+    layer.k = kxn ? wType.getDimSize(0) : wType.getDimSize(1);
+    layer.n = kxn ? wType.getDimSize(1) : wType.getDimSize(0);
+    Value init = op.getDpsInitOperand(0)->get();
+    if (!isZeroFill(init))
+      layer.accumulator = init;
+    layer.weightName = getConstantName(cst);
+    layer.layerName = locationName(op->getLoc());
+    return layer;
+  }
+  return std::nullopt;
+}
+
+/// Folds a following `+ bias` (a linalg.generic adding a constant vector
+/// broadcast over the output features) into the layer.
+void matchBias(Layer &layer) {
+  Value out = layer.op->getResult(0);
+  if (!out.hasOneUse() || layer.accumulator)
+    return;
+  auto add = dyn_cast<linalg::GenericOp>(*out.getUsers().begin());
+  if (!add || add.getNumDpsInputs() != 2 || add.getNumDpsInits() != 1 ||
+      add.getNumParallelLoops() != add.getNumLoops() ||
+      !isAddBody(add.getRegion().front()) ||
+      add->getResult(0).getType() != out.getType())
+    return;
+  SmallVector<AffineMap> maps = add.getIndexingMapsArray();
+  if (!maps[2].isIdentity())
+    return;
+  for (int i = 0; i < 2; ++i) {
+    if (add.getDpsInputOperand(i)->get() != out || !maps[i].isIdentity())
+      continue;
+    Value b = add.getDpsInputOperand(1 - i)->get();
+    auto cst = b.getDefiningOp<arith::ConstantOp>();
+    auto bType = dyn_cast<RankedTensorType>(b.getType());
+    if (!cst || !bType || !bType.hasStaticShape() ||
+        !isa<ElementsAttr>(cst.getValue()) ||
+        bType.getNumElements() != layer.n)
+      return;
+    // The bias must vary only along the last (feature) loop.
+    AffineMap bm = maps[1 - i];
+    unsigned last = maps[2].getNumDims() - 1;
+    for (unsigned r = 0; r < bm.getNumResults(); ++r) {
+      auto d = dyn_cast<AffineDimExpr>(bm.getResult(r));
+      auto c = dyn_cast<AffineConstantExpr>(bm.getResult(r));
+      bool isFeature = d && d.getPosition() == last;
+      if (!isFeature && !(c && c.getValue() == 0) &&
+          bType.getDimSize(r) != 1)
+        return;
+      if (!isFeature && bType.getDimSize(r) != 1)
+        return;
+    }
+    layer.biasAdd = add;
+    layer.biasConst = cst;
+    return;
+  }
+}
+
+/// A name matches an exclude pattern when the glob matches it whole, or, for
+/// a pattern without glob characters, when the pattern is a substring.
+bool nameMatches(StringRef name, StringRef pattern,
+                 const llvm::GlobPattern &glob) {
+  if (name.empty())
+    return false;
+  if (glob.match(name))
+    return true;
+  return pattern.find_first_of("*?[]{}") == StringRef::npos &&
+         name.contains(pattern);
+}
+
+/// The logits layer of `func`: the last matched layer (in program order)
+/// whose output reaches a func.return without passing through another
+/// matched layer, or any layer named like an lm_head.
+DenseSet<Operation *> findHeads(func::FuncOp func,
+                                MutableArrayRef<Layer> layers) {
+  DenseSet<Operation *> heads;
+  DenseMap<Operation *, Layer *> byOp;
+  for (Layer &l : layers) {
+    byOp[l.op.getOperation()] = &l;
+    if (StringRef(l.weightName).contains("lm_head") ||
+        StringRef(l.layerName).contains("lm_head"))
+      heads.insert(l.op.getOperation());
+  }
+  Operation *lastReaching = nullptr;
+  for (Layer &l : layers) {
+    if (l.op->getParentOfType<func::FuncOp>() != func)
+      continue;
+    SmallVector<Value> work{l.output()};
+    DenseSet<Operation *> seen;
+    bool reaches = false;
+    while (!work.empty() && !reaches) {
+      Value v = work.pop_back_val();
+      for (Operation *user : v.getUsers()) {
+        if (isa<func::ReturnOp>(user)) {
+          reaches = true;
+          break;
+        }
+        if (byOp.count(user) || !seen.insert(user).second)
+          continue;
+        for (Value r : user->getResults())
+          work.push_back(r);
+        // Values yielded out of a region continue through the parent op.
+        if (user->hasTrait<OpTrait::IsTerminator>())
+          if (Operation *parent = user->getParentOp())
+            if (!isa<func::FuncOp>(parent))
+              for (Value r : parent->getResults())
+                work.push_back(r);
+      }
+    }
+    if (reaches && (!lastReaching || lastReaching->isBeforeInBlock(l.op) ||
+                    lastReaching->getBlock() != l.op->getBlock()))
+      lastReaching = l.op.getOperation();
+  }
+  if (lastReaching)
+    heads.insert(lastReaching);
+  return heads;
+}
+
+struct QuantizePass
+    : public mlir::onebit::impl::OneBitQuantizeBase<QuantizePass> {
+  using Base::Base;
+
+  struct LayerStats {
+    std::string name;
+    int64_t n, k;
+    unsigned iterations;
+    double relError;
+    double bitsPerWeight;
+  };
+
+  void runOnOperation() override;
+  LogicalResult quantize(Layer &layer, unsigned index,
+                         const ::onebit::SvidOptions &svidOpts,
+                         FloatType valueType, LayerStats &stats);
+};
+
+/// Writes `v` as `type` (f32 or f16) raw bytes.
+std::vector<char> encodeValues(ArrayRef<float> v, FloatType type) {
+  std::vector<char> out;
+  if (type.isF32()) {
+    out.resize(v.size() * 4);
+    std::memcpy(out.data(), v.data(), out.size());
+    return out;
+  }
+  out.resize(v.size() * 2);
+  for (size_t i = 0; i < v.size(); ++i) {
+    APFloat f(v[i]);
+    bool lost;
+    f.convert(APFloat::IEEEhalf(), APFloat::rmNearestTiesToEven, &lost);
+    uint16_t bits = static_cast<uint16_t>(f.bitcastToAPInt().getZExtValue());
+    std::memcpy(out.data() + 2 * i, &bits, 2);
+  }
+  return out;
+}
+
+LogicalResult QuantizePass::quantize(Layer &layer, unsigned index,
+                                     const ::onebit::SvidOptions &svidOpts,
+                                     FloatType valueType, LayerStats &stats) {
+  auto attr = cast<ElementsAttr>(layer.weight.getValue());
+  FailureOr<RawConstant> raw = getRawConstant(attr);
+  if (failed(raw))
+    return layer.weight.emitError()
+           << "cannot read the data of weight '" << layer.weightName << "'";
+  const int64_t n = layer.n, k = layer.k;
+
+  // sign(W) and SVID work on the N x K row-major f32 matrix. f32 N x K data
+  // is used in place; other layouts and types take one converted copy.
+  std::vector<float> converted;
+  const float *w;
+  if (raw->type.getElementType().isF32() && !raw->splat &&
+      !layer.weightIsKxN) {
+    w = reinterpret_cast<const float *>(raw->bytes.data());
+  } else {
+    toFloat32(*raw, converted);
+    if (layer.weightIsKxN) {
+      std::vector<float> t(n * k);
+      for (int64_t i = 0; i < k; ++i)
+        for (int64_t j = 0; j < n; ++j)
+          t[j * k + i] = converted[i * n + j];
+      converted.swap(t);
+    }
+    w = converted.data();
+  }
+  for (int64_t i = 0; i < n * k; ++i)
+    if (!std::isfinite(w[i])) {
+      int64_t r = i / k, c = i % k;
+      return layer.weight.emitError()
+             << "weight '" << layer.weightName << "' has a non-finite value ("
+             << w[i] << ") at output feature " << r << ", input feature " << c
+             << "; refusing to quantize it";
+    }
+
+  ::onebit::SvidResult svid = ::onebit::svid(w, n, k, svidOpts);
+  ::onebit::SignLayout canon = ::onebit::SignLayout::canonical();
+  std::vector<char> packed(canon.bytes(n, k));
+  ::onebit::packSigns(w, n, k, canon, packed.data());
+
+  std::string base = !layer.weightName.empty()
+                         ? layer.weightName
+                         : !layer.layerName.empty()
+                               ? layer.layerName
+                               : llvm::formatv("onebit_layer_{0}", index).str();
+
+  MLIRContext *ctx = &getContext();
+  OpBuilder b(layer.lastOp());
+  Location loc = layer.op->getLoc();
+  auto signsType = RankedTensorType::get({n, canon.wordsPerRow(k)},
+                                         IntegerType::get(ctx, 32));
+  auto gType = RankedTensorType::get({k}, valueType);
+  auto hType = RankedTensorType::get({n}, valueType);
+  auto mkConst = [&](RankedTensorType t, StringRef suffix,
+                     ArrayRef<char> bytes) {
+    std::string name = base + "." + suffix.str();
+    return arith::ConstantOp::create(
+        b, NameLoc::get(StringAttr::get(ctx, name), loc), t,
+        makeResource(t, name, bytes));
+  };
+  Value signs = mkConst(signsType, "signs", packed);
+  Value g = mkConst(gType, "g", encodeValues(svid.b, valueType));
+  Value h = mkConst(hType, "h", encodeValues(svid.a, valueType));
+
+  Value bias;
+  if (layer.biasAdd) {
+    FailureOr<RawConstant> rb =
+        getRawConstant(cast<ElementsAttr>(layer.biasConst.getValue()));
+    if (failed(rb))
+      return layer.biasConst.emitError("cannot read the bias data");
+    std::vector<float> bv;
+    toFloat32(*rb, bv);
+    bias = mkConst(hType, "bias", encodeValues(bv, valueType));
+  }
+
+  auto resultType = cast<RankedTensorType>(layer.op->getResult(0).getType());
+  FloatAttr eps = postNorm ? b.getF64FloatAttr(normEps) : FloatAttr();
+  auto bl = BinaryLinearOp::create(b, loc, resultType, layer.input, signs, g,
+                                   h, bias, PackingAttr::getCanonical(ctx),
+                                   eps);
+  bl->setAttr("onebit.name", b.getStringAttr(base));
+  Value result = bl.getResult();
+  if (layer.accumulator)
+    result = arith::AddFOp::create(b, loc, result, layer.accumulator);
+
+  Value oldOut = layer.output();
+  oldOut.replaceAllUsesWith(result);
+  Operation *initOp = layer.op.getDpsInitOperand(0)->get().getDefiningOp();
+  if (layer.biasAdd)
+    layer.biasAdd->erase();
+  layer.op->erase();
+  if (initOp && initOp->use_empty() && isa<linalg::FillOp>(initOp))
+    initOp->erase();
+  for (Operation *c : {layer.weight.getOperation(),
+                       layer.biasConst ? layer.biasConst.getOperation()
+                                       : nullptr})
+    if (c && c->use_empty())
+      c->erase();
+
+  stats.name = base;
+  stats.n = n;
+  stats.k = k;
+  stats.iterations = svid.iterations;
+  stats.relError = svid.relError;
+  unsigned vbits = valueType.getWidth();
+  stats.bitsPerWeight =
+      double(n * k + vbits * (n + k)) / double(n * k);
+  if (emitRemarks)
+    bl.emitRemark() << llvm::formatv(
+        "quantized '{0}' ({1}x{2}): init={3} iterations={4} "
+        "rel_error={5:F6} bits_per_weight={6:F4}",
+        base, n, k, std::string(init), svid.iterations, svid.relError,
+        stats.bitsPerWeight);
+  return success();
+}
+
+} // namespace
+
+void QuantizePass::runOnOperation() {
+  ModuleOp module = getOperation();
+  ::onebit::SvidOptions svidOpts;
+  if (!::onebit::parseSvidInit(init, svidOpts.init)) {
+    module.emitError() << "onebit-quantize: unknown init '" << init
+                       << "' (expected nmf, svd or mean)";
+    return signalPassFailure();
+  }
+  svidOpts.maxIters = maxIters;
+  svidOpts.tolerance = tolerance;
+  svidOpts.seed = seed;
+  FloatType valueType;
+  if (valueTypeName.getValue() == "f32")
+    valueType = Float32Type::get(&getContext());
+  else if (valueTypeName.getValue() == "f16")
+    valueType = Float16Type::get(&getContext());
+  else {
+    module.emitError() << "onebit-quantize: unknown value-type '"
+                       << valueTypeName.getValue() << "' (expected f32 or f16)";
+    return signalPassFailure();
+  }
+  if (!(normEps > 0)) {
+    module.emitError() << "onebit-quantize: norm-eps must be positive";
+    return signalPassFailure();
+  }
+  SmallVector<std::pair<std::string, llvm::GlobPattern>> patterns;
+  for (const std::string &p : exclude) {
+    auto glob = llvm::GlobPattern::create(p);
+    if (!glob) {
+      module.emitError() << "onebit-quantize: bad exclude pattern '" << p
+                         << "': " << llvm::toString(glob.takeError());
+      return signalPassFailure();
+    }
+    patterns.emplace_back(p, std::move(*glob));
+  }
+
+  // Count every constant's bits before rewriting, for the model-wide figure.
+  auto constantBits = [&]() {
+    double bits = 0, elems = 0;
+    module.walk([&](arith::ConstantOp c) {
+      auto t = dyn_cast<RankedTensorType>(c.getType());
+      if (!t || !t.hasStaticShape())
+        return;
+      bits += double(t.getNumElements()) * t.getElementTypeBitWidth();
+      elems += t.getNumElements();
+    });
+    return std::make_pair(bits, elems);
+  };
+  auto [bitsBefore, elemsBefore] = constantBits();
+
+  SmallVector<Layer> layers;
+  module.walk([&](linalg::LinalgOp op) {
+    if (auto layer = matchLinear(op)) {
+      matchBias(*layer);
+      layers.push_back(std::move(*layer));
+    }
+  });
+
+  DenseSet<Operation *> heads;
+  if (keepHead)
+    module.walk([&](func::FuncOp f) {
+      for (Operation *h : findHeads(f, layers))
+        heads.insert(h);
+    });
+
+  SmallVector<LayerStats> stats;
+  double linearParams = 0, linearBits = 0;
+  unsigned index = 0;
+  for (Layer &layer : layers) {
+    double params = double(layer.n) * layer.k;
+    linearParams += params;
+    auto wt = cast<RankedTensorType>(layer.weight.getType());
+    bool excluded = llvm::any_of(patterns, [&](auto &p) {
+      return nameMatches(layer.weightName, p.first, p.second) ||
+             nameMatches(layer.layerName, p.first, p.second);
+    });
+    bool skip = excluded || params < double(minElements) ||
+                heads.contains(layer.op.getOperation());
+    if (skip) {
+      ++numSkipped;
+      linearBits += params * wt.getElementTypeBitWidth();
+      continue;
+    }
+    LayerStats s;
+    if (failed(quantize(layer, index++, svidOpts, valueType, s)))
+      return signalPassFailure();
+    linearBits += s.bitsPerWeight * params;
+    stats.push_back(s);
+    ++numQuantized;
+  }
+
+  if (printStats) {
+    auto [bitsAfter, elemsAfter] = constantBits();
+    (void)elemsAfter;
+    llvm::raw_ostream &os = llvm::errs();
+    for (const LayerStats &s : stats)
+      os << llvm::formatv("onebit-quantize: layer '{0}' {1}x{2} init={3} "
+                          "iterations={4} rel_error={5:F6} "
+                          "bits_per_weight={6:F4}\n",
+                          s.name, s.n, s.k, std::string(init), s.iterations,
+                          s.relError, s.bitsPerWeight);
+    os << llvm::formatv(
+        "onebit-quantize: {0} of {1} linear layers quantized; linear "
+        "layers {2:F4} bits/weight; model {3:F4} bits/weight ({4} -> {5} "
+        "bytes of constants)\n",
+        stats.size(), layers.size(),
+        linearParams ? linearBits / linearParams : 0.0,
+        elemsBefore ? bitsAfter / elemsBefore : 0.0,
+        int64_t(bitsBefore / 8), int64_t(bitsAfter / 8));
+  }
+}

@@ -1,0 +1,23 @@
+//===- onebit-opt.cpp - mlir-opt with the onebit dialect and passes -------===//
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+
+#include "onebit/InitAllDialects.h"
+#include "onebit/InitAllPasses.h"
+
+int main(int argc, char **argv) {
+  mlir::registerAllPasses();
+  onebit::registerAllPasses();
+
+  mlir::DialectRegistry registry;
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  onebit::registerAllDialects(registry);
+
+  return mlir::asMainReturnCode(mlir::MlirOptMain(
+      argc, argv, "onebit optimizer driver\n", registry));
+}
