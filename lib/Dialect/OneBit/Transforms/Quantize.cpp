@@ -17,6 +17,7 @@
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/GlobPattern.h"
@@ -38,10 +39,10 @@ namespace {
 /// One matched FP linear layer.
 struct Layer {
   linalg::LinalgOp op;
-  Value input;                 ///< activations, ... x K
+  unsigned inputIdx = 0;       ///< DPS input holding the activations, ... x K
   arith::ConstantOp weight;    ///< the constant weight
   bool weightIsKxN = false;    ///< stored K x N (ONNX MatMul) vs N x K
-  Value accumulator;           ///< non-zero init to add back, or null
+  bool accumulates = false;    ///< the init is not a zero fill: add it back
   linalg::GenericOp biasAdd;   ///< a folded `+ bias`, or null
   arith::ConstantOp biasConst; ///< its constant
   int64_t n = 0, k = 0;
@@ -152,14 +153,13 @@ std::optional<Layer> matchLinear(linalg::LinalgOp op) {
 
     Layer layer;
     layer.op = op;
-    layer.input = x;
+    layer.inputIdx = 1 - wIdx;
     layer.weight = cst;
     layer.weightIsKxN = kxn;
     layer.k = kxn ? wType.getDimSize(0) : wType.getDimSize(1);
     layer.n = kxn ? wType.getDimSize(1) : wType.getDimSize(0);
     Value init = op.getDpsInitOperand(0)->get();
-    if (!isZeroFill(init))
-      layer.accumulator = init;
+    layer.accumulates = !isZeroFill(init);
     layer.weightName = getConstantName(cst);
     layer.layerName = locationName(op->getLoc());
     return layer;
@@ -171,7 +171,7 @@ std::optional<Layer> matchLinear(linalg::LinalgOp op) {
 /// broadcast over the output features) into the layer.
 void matchBias(Layer &layer) {
   Value out = layer.op->getResult(0);
-  if (!out.hasOneUse() || layer.accumulator)
+  if (!out.hasOneUse() || layer.accumulates)
     return;
   auto add = dyn_cast<linalg::GenericOp>(*out.getUsers().begin());
   if (!add || add.getNumDpsInputs() != 2 || add.getNumDpsInits() != 1 ||
@@ -341,7 +341,8 @@ LogicalResult QuantizePass::quantize(Layer &layer, unsigned index,
       int64_t r = i / k, c = i % k;
       return layer.weight.emitError()
              << "weight '" << layer.weightName << "' has a non-finite value ("
-             << w[i] << ") at output feature " << r << ", input feature " << c
+             << (std::isnan(w[i]) ? "NaN" : w[i] > 0 ? "+Inf" : "-Inf")
+             << ") at output feature " << r << ", input feature " << c
              << "; refusing to quantize it";
     }
 
@@ -387,13 +388,16 @@ LogicalResult QuantizePass::quantize(Layer &layer, unsigned index,
 
   auto resultType = cast<RankedTensorType>(layer.op->getResult(0).getType());
   FloatAttr eps = postNorm ? b.getF64FloatAttr(normEps) : FloatAttr();
-  auto bl = BinaryLinearOp::create(b, loc, resultType, layer.input, signs, g,
+  // Operands are read now: earlier rewrites may have replaced them.
+  Value input = layer.op.getDpsInputOperand(layer.inputIdx)->get();
+  auto bl = BinaryLinearOp::create(b, loc, resultType, input, signs, g,
                                    h, bias, PackingAttr::getCanonical(ctx),
                                    eps);
   bl->setAttr("onebit.name", b.getStringAttr(base));
   Value result = bl.getResult();
-  if (layer.accumulator)
-    result = arith::AddFOp::create(b, loc, result, layer.accumulator);
+  if (layer.accumulates)
+    result = arith::AddFOp::create(b, loc, result,
+                                   layer.op.getDpsInitOperand(0)->get());
 
   Value oldOut = layer.output();
   oldOut.replaceAllUsesWith(result);
@@ -401,8 +405,16 @@ LogicalResult QuantizePass::quantize(Layer &layer, unsigned index,
   if (layer.biasAdd)
     layer.biasAdd->erase();
   layer.op->erase();
-  if (initOp && initOp->use_empty() && isa<linalg::FillOp>(initOp))
+  if (initOp && initOp->use_empty() && isa<linalg::FillOp>(initOp)) {
+    SmallVector<Operation *> fillInputs;
+    for (Value v : initOp->getOperands())
+      if (Operation *def = v.getDefiningOp())
+        fillInputs.push_back(def);
     initOp->erase();
+    for (Operation *def : fillInputs)
+      if (isOpTriviallyDead(def))
+        def->erase();
+  }
   for (Operation *c : {layer.weight.getOperation(),
                        layer.biasConst ? layer.biasConst.getOperation()
                                        : nullptr})
