@@ -116,6 +116,33 @@ TEST(SVID, ZeroMatrix) {
     EXPECT_EQ(x, 0.0f);
 }
 
+#include "SVIDReference.inc"
+
+// Against stored scikit-learn NMF / numpy SVD factors (make_svid_reference.py):
+// the rank-1 products must agree; the split of scale between h and g is free.
+TEST(SVID, MatchesScikitLearnAndNumpyReference) {
+  std::vector<float> w(kRefRows * kRefCols);
+  for (int i = 0; i < kRefRows; ++i)
+    for (int j = 0; j < kRefCols; ++j)
+      w[i * kRefCols + j] = static_cast<float>(
+          std::sin(0.37 * i + 1.3 * j + 0.1 * i * j) * (1 + (i % 3)));
+  struct Case {
+    SvidInit init;
+    const double *h, *g;
+  } cases[] = {{SvidInit::NMF, kNmfH, kNmfG}, {SvidInit::SVD, kSvdH, kSvdG}};
+  for (const Case &c : cases) {
+    SvidOptions o;
+    o.init = c.init;
+    SvidResult r = svid(w.data(), kRefRows, kRefCols, o);
+    for (int i = 0; i < kRefRows; ++i)
+      for (int j = 0; j < kRefCols; ++j) {
+        double ref = c.h[i] * c.g[j];
+        EXPECT_NEAR(double(r.a[i]) * r.b[j], ref, 1e-4 * ref + 1e-6)
+            << "init " << int(c.init) << " at " << i << "," << j;
+      }
+  }
+}
+
 TEST(SVID, ParseInit) {
   SvidInit i;
   EXPECT_TRUE(parseSvidInit("svd", i));
