@@ -1,0 +1,51 @@
+# Shared by scripts/quickstart.sh and scripts/test.sh: installs the Debian
+# packages onebit needs (only those missing) and configures + builds.
+# Source it; it defines onebit_install_deps and onebit_build.
+
+ONEBIT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ONEBIT_BUILD_DIR="${ONEBIT_BUILD_DIR:-$ONEBIT_ROOT/build}"
+
+ONEBIT_PACKAGES=(
+  cmake ninja-build ccache git
+  clang-22 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
+  libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
+  libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
+  python3 python3-dev python3-numpy python3-onnx python3-torch python3-sklearn
+  pybind11-dev
+)
+
+onebit_log() { printf '[onebit] %s\n' "$*" >&2; }
+
+onebit_install_deps() {
+  local missing=()
+  for p in "${ONEBIT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+      || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    onebit_log "all ${#ONEBIT_PACKAGES[@]} Debian packages present"
+    return 0
+  fi
+  onebit_log "installing: ${missing[*]}"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+      onebit_log "error: need root (or sudo) to install: ${missing[*]}"
+      return 1
+    fi
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+    --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+onebit_build() {
+  local jobs
+  jobs="$(nproc 2>/dev/null || echo 2)"
+  if [ ! -f "$ONEBIT_BUILD_DIR/build.ninja" ]; then
+    onebit_log "configuring $ONEBIT_BUILD_DIR"
+    cmake -S "$ONEBIT_ROOT" -B "$ONEBIT_BUILD_DIR" -G Ninja "$@" >/dev/null
+  fi
+  onebit_log "building with $jobs jobs"
+  ninja -C "$ONEBIT_BUILD_DIR" -j "$jobs"
+}
