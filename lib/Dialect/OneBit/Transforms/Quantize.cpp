@@ -7,6 +7,7 @@
 
 #include "onebit/Dialect/OneBit/IR/OneBit.h"
 #include "onebit/Dialect/OneBit/Transforms/Passes.h"
+#include "onebit/Dialect/OneBit/Transforms/Quantize.h"
 #include "onebit/Dialect/OneBit/Utils/ConstantData.h"
 #include "onebit/Support/SVID.h"
 #include "onebit/Support/SignPacking.h"
@@ -271,24 +272,6 @@ DenseSet<Operation *> findHeads(func::FuncOp func,
   return heads;
 }
 
-struct QuantizePass
-    : public mlir::onebit::impl::OneBitQuantizeBase<QuantizePass> {
-  using Base::Base;
-
-  struct LayerStats {
-    std::string name;
-    int64_t n, k;
-    unsigned iterations;
-    double relError;
-    double bitsPerWeight;
-  };
-
-  void runOnOperation() override;
-  LogicalResult quantize(Layer &layer, unsigned index,
-                         const ::onebit::SvidOptions &svidOpts,
-                         FloatType valueType, LayerStats &stats);
-};
-
 /// Writes `v` as `type` (f32 or f16) raw bytes.
 std::vector<char> encodeValues(ArrayRef<float> v, FloatType type) {
   std::vector<char> out;
@@ -308,9 +291,10 @@ std::vector<char> encodeValues(ArrayRef<float> v, FloatType type) {
   return out;
 }
 
-LogicalResult QuantizePass::quantize(Layer &layer, unsigned index,
-                                     const ::onebit::SvidOptions &svidOpts,
-                                     FloatType valueType, LayerStats &stats) {
+LogicalResult quantizeLayer(Layer &layer, unsigned index,
+                            const QuantizeConfig &config,
+                            const ::onebit::SvidOptions &svidOpts,
+                            FloatType valueType, QuantizedLayer &stats) {
   auto attr = cast<ElementsAttr>(layer.weight.getValue());
   FailureOr<RawConstant> raw = getRawConstant(attr);
   if (failed(raw))
@@ -357,7 +341,7 @@ LogicalResult QuantizePass::quantize(Layer &layer, unsigned index,
                                ? layer.layerName
                                : llvm::formatv("onebit_layer_{0}", index).str();
 
-  MLIRContext *ctx = &getContext();
+  MLIRContext *ctx = layer.op->getContext();
   OpBuilder b(layer.lastOp());
   Location loc = layer.op->getLoc();
   auto signsType = RankedTensorType::get({n, canon.wordsPerRow(k)},
@@ -387,7 +371,8 @@ LogicalResult QuantizePass::quantize(Layer &layer, unsigned index,
   }
 
   auto resultType = cast<RankedTensorType>(layer.op->getResult(0).getType());
-  FloatAttr eps = postNorm ? b.getF64FloatAttr(normEps) : FloatAttr();
+  FloatAttr eps =
+      config.postNorm ? b.getF64FloatAttr(config.normEps) : FloatAttr();
   // Operands are read now: earlier rewrites may have replaced them.
   Value input = layer.op.getDpsInputOperand(layer.inputIdx)->get();
   auto bl = BinaryLinearOp::create(b, loc, resultType, input, signs, g,
@@ -422,61 +407,55 @@ LogicalResult QuantizePass::quantize(Layer &layer, unsigned index,
       c->erase();
 
   stats.name = base;
-  stats.n = n;
-  stats.k = k;
+  stats.outFeatures = n;
+  stats.inFeatures = k;
   stats.iterations = svid.iterations;
   stats.relError = svid.relError;
   unsigned vbits = valueType.getWidth();
   stats.bitsPerWeight =
       double(n * k + vbits * (n + k)) / double(n * k);
-  if (emitRemarks)
+  if (config.emitRemarks)
     bl.emitRemark() << llvm::formatv(
         "quantized '{0}' ({1}x{2}): init={3} iterations={4} "
         "rel_error={5:F6} bits_per_weight={6:F4}",
-        base, n, k, std::string(init), svid.iterations, svid.relError,
+        base, n, k, config.init, svid.iterations, svid.relError,
         stats.bitsPerWeight);
   return success();
 }
 
 } // namespace
 
-void QuantizePass::runOnOperation() {
-  ModuleOp module = getOperation();
+FailureOr<QuantizeReport>
+mlir::onebit::quantizeLinearLayers(ModuleOp module,
+                                   const QuantizeConfig &config) {
   ::onebit::SvidOptions svidOpts;
-  if (!::onebit::parseSvidInit(init, svidOpts.init)) {
-    module.emitError() << "onebit-quantize: unknown init '" << init
-                       << "' (expected nmf, svd or mean)";
-    return signalPassFailure();
-  }
-  svidOpts.maxIters = maxIters;
-  svidOpts.tolerance = tolerance;
-  svidOpts.seed = seed;
+  if (!::onebit::parseSvidInit(config.init, svidOpts.init))
+    return module.emitError() << "onebit-quantize: unknown init '"
+                              << config.init << "' (expected nmf, svd or mean)";
+  svidOpts.maxIters = config.maxIters;
+  svidOpts.tolerance = config.tolerance;
+  svidOpts.seed = config.seed;
   FloatType valueType;
-  if (valueTypeName.getValue() == "f32")
-    valueType = Float32Type::get(&getContext());
-  else if (valueTypeName.getValue() == "f16")
-    valueType = Float16Type::get(&getContext());
-  else {
-    module.emitError() << "onebit-quantize: unknown value-type '"
-                       << valueTypeName.getValue() << "' (expected f32 or f16)";
-    return signalPassFailure();
-  }
-  if (!(normEps > 0)) {
-    module.emitError() << "onebit-quantize: norm-eps must be positive";
-    return signalPassFailure();
-  }
+  if (config.valueType == "f32")
+    valueType = Float32Type::get(module.getContext());
+  else if (config.valueType == "f16")
+    valueType = Float16Type::get(module.getContext());
+  else
+    return module.emitError() << "onebit-quantize: unknown value-type '"
+                              << config.valueType << "' (expected f32 or f16)";
+  if (!(config.normEps > 0))
+    return module.emitError() << "onebit-quantize: norm-eps must be positive";
   SmallVector<std::pair<std::string, llvm::GlobPattern>> patterns;
-  for (const std::string &p : exclude) {
+  for (const std::string &p : config.exclude) {
     auto glob = llvm::GlobPattern::create(p);
-    if (!glob) {
-      module.emitError() << "onebit-quantize: bad exclude pattern '" << p
-                         << "': " << llvm::toString(glob.takeError());
-      return signalPassFailure();
-    }
+    if (!glob)
+      return module.emitError() << "onebit-quantize: bad exclude pattern '"
+                                << p << "': "
+                                << llvm::toString(glob.takeError());
     patterns.emplace_back(p, std::move(*glob));
   }
 
-  // Count every constant's bits before rewriting, for the model-wide figure.
+  // Every constant's bits before and after, for the model-wide figure.
   auto constantBits = [&]() {
     double bits = 0, elems = 0;
     module.walk([&](arith::ConstantOp c) {
@@ -499,13 +478,13 @@ void QuantizePass::runOnOperation() {
   });
 
   DenseSet<Operation *> heads;
-  if (keepHead)
+  if (config.keepHead)
     module.walk([&](func::FuncOp f) {
       for (Operation *h : findHeads(f, layers))
         heads.insert(h);
     });
 
-  SmallVector<LayerStats> stats;
+  QuantizeReport report;
   double linearParams = 0, linearBits = 0;
   unsigned index = 0;
   for (Layer &layer : layers) {
@@ -516,38 +495,80 @@ void QuantizePass::runOnOperation() {
       return nameMatches(layer.weightName, p.first, p.second) ||
              nameMatches(layer.layerName, p.first, p.second);
     });
-    bool skip = excluded || params < double(minElements) ||
-                heads.contains(layer.op.getOperation());
-    if (skip) {
-      ++numSkipped;
+    const char *reason = excluded ? "excluded"
+                         : heads.contains(layer.op.getOperation())
+                             ? "head"
+                         : params < double(config.minElements) ? "min-elements"
+                                                               : nullptr;
+    if (reason) {
+      std::string name =
+          !layer.weightName.empty() ? layer.weightName : layer.layerName;
+      report.skipped.push_back({name, layer.n, layer.k, reason});
       linearBits += params * wt.getElementTypeBitWidth();
       continue;
     }
-    LayerStats s;
-    if (failed(quantize(layer, index++, svidOpts, valueType, s)))
-      return signalPassFailure();
+    QuantizedLayer s;
+    if (failed(quantizeLayer(layer, index++, config, svidOpts, valueType, s)))
+      return failure();
     linearBits += s.bitsPerWeight * params;
-    stats.push_back(s);
-    ++numQuantized;
+    report.quantized.push_back(s);
   }
-
-  if (printStats) {
-    auto [bitsAfter, elemsAfter] = constantBits();
-    (void)elemsAfter;
-    llvm::raw_ostream &os = llvm::errs();
-    for (const LayerStats &s : stats)
-      os << llvm::formatv("onebit-quantize: layer '{0}' {1}x{2} init={3} "
-                          "iterations={4} rel_error={5:F6} "
-                          "bits_per_weight={6:F4}\n",
-                          s.name, s.n, s.k, std::string(init), s.iterations,
-                          s.relError, s.bitsPerWeight);
-    os << llvm::formatv(
-        "onebit-quantize: {0} of {1} linear layers quantized; linear "
-        "layers {2:F4} bits/weight; model {3:F4} bits/weight ({4} -> {5} "
-        "bytes of constants)\n",
-        stats.size(), layers.size(),
-        linearParams ? linearBits / linearParams : 0.0,
-        elemsBefore ? bitsAfter / elemsBefore : 0.0,
-        int64_t(bitsBefore / 8), int64_t(bitsAfter / 8));
-  }
+  auto [bitsAfter, elemsAfter] = constantBits();
+  (void)elemsAfter;
+  report.linearBitsPerWeight = linearParams ? linearBits / linearParams : 0.0;
+  report.modelBitsPerWeight = elemsBefore ? bitsAfter / elemsBefore : 0.0;
+  report.constantBytesBefore = int64_t(bitsBefore / 8);
+  report.constantBytesAfter = int64_t(bitsAfter / 8);
+  return report;
 }
+
+void mlir::onebit::printQuantizeReport(const QuantizeReport &report,
+                                       StringRef init, llvm::raw_ostream &os) {
+  for (const QuantizedLayer &s : report.quantized)
+    os << llvm::formatv("onebit-quantize: layer '{0}' {1}x{2} init={3} "
+                        "iterations={4} rel_error={5:F6} "
+                        "bits_per_weight={6:F4}\n",
+                        s.name, s.outFeatures, s.inFeatures, init,
+                        s.iterations, s.relError, s.bitsPerWeight);
+  for (const SkippedLayer &s : report.skipped)
+    os << llvm::formatv("onebit-quantize: kept '{0}' {1}x{2} in full "
+                        "precision ({3})\n",
+                        s.name, s.outFeatures, s.inFeatures, s.reason);
+  os << llvm::formatv(
+      "onebit-quantize: {0} of {1} linear layers quantized; linear "
+      "layers {2:F4} bits/weight; model {3:F4} bits/weight ({4} -> {5} "
+      "bytes of constants)\n",
+      report.quantized.size(),
+      report.quantized.size() + report.skipped.size(),
+      report.linearBitsPerWeight, report.modelBitsPerWeight,
+      report.constantBytesBefore, report.constantBytesAfter);
+}
+
+namespace {
+struct QuantizePass
+    : public mlir::onebit::impl::OneBitQuantizeBase<QuantizePass> {
+  using Base::Base;
+  void runOnOperation() override {
+    QuantizeConfig config;
+    config.init = init;
+    config.maxIters = maxIters;
+    config.tolerance = tolerance;
+    config.seed = seed;
+    config.exclude.assign(exclude.begin(), exclude.end());
+    config.minElements = minElements;
+    config.keepHead = keepHead;
+    config.postNorm = postNorm;
+    config.normEps = normEps;
+    config.valueType = valueTypeName;
+    config.emitRemarks = emitRemarks;
+    FailureOr<QuantizeReport> report =
+        quantizeLinearLayers(getOperation(), config);
+    if (failed(report))
+      return signalPassFailure();
+    numQuantized += report->quantized.size();
+    numSkipped += report->skipped.size();
+    if (printStats)
+      printQuantizeReport(*report, config.init, llvm::errs());
+  }
+};
+} // namespace

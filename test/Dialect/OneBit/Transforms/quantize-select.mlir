@@ -52,6 +52,7 @@ func.func @model(%x: tensor<2x8xf32>) -> tensor<2x6xf32> {
 // STATS: onebit-quantize: layer 'layers.0.v_proj.weight' 8x8 init=nmf iterations={{[0-9]+}} rel_error=0.000000 bits_per_weight=9.0000
 // STATS: onebit-quantize: layer 'layers.0.mlp.up_proj.weight' 16x8 init=nmf
 // STATS: onebit-quantize: layer 'layers.0.mlp.down_proj.weight' 8x16 init=nmf
+// STATS: onebit-quantize: kept 'output' 6x8 in full precision (head)
 // STATS: onebit-quantize: 3 of 4 linear layers quantized; linear layers {{[0-9.]+}} bits/weight; model {{[0-9.]+}} bits/weight ({{[0-9]+}} -> {{[0-9]+}} bytes of constants)
 
 // REMARK-COUNT-3: remark: quantized '{{.*}}' ({{[0-9]+}}x{{[0-9]+}}): init=svd iterations={{[0-9]+}} rel_error=0.000000

@@ -1,0 +1,70 @@
+//===- Quantize.h - SVID quantization of linear layers as an API -*- C++ -*-===//
+//
+// The library form of --onebit-quantize, for tools and the Python package
+// that want the per-layer report as data rather than text.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ONEBIT_DIALECT_ONEBIT_TRANSFORMS_QUANTIZE_H
+#define ONEBIT_DIALECT_ONEBIT_TRANSFORMS_QUANTIZE_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/LLVM.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <string>
+#include <vector>
+
+namespace mlir::onebit {
+
+/// Options of the rewrite; the defaults are the pass's defaults.
+struct QuantizeConfig {
+  std::string init = "nmf"; ///< nmf, svd or mean
+  unsigned maxIters = 200;
+  double tolerance = 1e-6;
+  unsigned seed = 0;
+  std::vector<std::string> exclude; ///< glob patterns / substrings
+  int64_t minElements = 0;
+  bool keepHead = true;
+  bool postNorm = true;
+  double normEps = 1e-5;
+  std::string valueType = "f32"; ///< f32 or f16
+  bool emitRemarks = false;
+};
+
+/// One quantized layer.
+struct QuantizedLayer {
+  std::string name;
+  int64_t outFeatures = 0, inFeatures = 0;
+  unsigned iterations = 0;
+  double relError = 0;      ///< ||W - S.(h g^T)||_F / ||W||_F
+  double bitsPerWeight = 0; ///< signs plus g and h at their stored width
+};
+
+/// A matched layer left in full precision, and why.
+struct SkippedLayer {
+  std::string name;
+  int64_t outFeatures = 0, inFeatures = 0;
+  std::string reason; ///< "excluded", "head", "min-elements"
+};
+
+struct QuantizeReport {
+  std::vector<QuantizedLayer> quantized;
+  std::vector<SkippedLayer> skipped;
+  double linearBitsPerWeight = 0; ///< over every matched linear layer
+  double modelBitsPerWeight = 0;  ///< over every constant tensor
+  int64_t constantBytesBefore = 0, constantBytesAfter = 0;
+};
+
+/// Rewrites the matched linear layers of `module` in place. Errors (bad
+/// options, non-finite weights) are emitted as diagnostics on `module`.
+FailureOr<QuantizeReport> quantizeLinearLayers(ModuleOp module,
+                                               const QuantizeConfig &config);
+
+/// The text report that `--onebit-quantize=stats=true` prints.
+void printQuantizeReport(const QuantizeReport &report, StringRef init,
+                         llvm::raw_ostream &os);
+
+} // namespace mlir::onebit
+
+#endif // ONEBIT_DIALECT_ONEBIT_TRANSFORMS_QUANTIZE_H
