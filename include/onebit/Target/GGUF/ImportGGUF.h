@@ -1,0 +1,35 @@
+//===- ImportGGUF.h - GGUF models to linalg-on-tensors MLIR -----*- C++ -*-===//
+//
+// Builds the forward function of a GGUF model (the llama architecture) in the
+// same linalg-on-tensors form the ONNX importer produces, with dequantized
+// weights as named dense_resource constants.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ONEBIT_TARGET_GGUF_IMPORTGGUF_H
+#define ONEBIT_TARGET_GGUF_IMPORTGGUF_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <string>
+
+namespace onebit {
+
+struct GGUFImportOptions {
+  std::string entryName = "main";
+  /// Import only the first N decoder blocks (-1: all). For fast tests and
+  /// for studying single layers; the final norm and head are kept.
+  int numLayers = -1;
+};
+
+/// Imports `path`. On failure emits an error diagnostic (naming the file and
+/// the problem) through `context` and returns null.
+mlir::OwningOpRef<mlir::ModuleOp>
+importGGUFFile(llvm::StringRef path, mlir::MLIRContext &context,
+               const GGUFImportOptions &options = {});
+
+} // namespace onebit
+
+#endif // ONEBIT_TARGET_GGUF_IMPORTGGUF_H

@@ -1,0 +1,596 @@
+//===- ImportGGUF.cpp - GGUF llama models to linalg-on-tensors ------------===//
+//
+// The llama architecture as llama.cpp defines it for GGUF: token embedding,
+// N blocks of (RMSNorm, attention with grouped-query heads and rotary
+// embeddings on adjacent pairs, residual, RMSNorm, SiLU-gated MLP, residual),
+// final RMSNorm and the output projection (tied to the embedding when the
+// file has no `output.weight`). Weights are dequantized to f32 once, into
+// dense_resource blobs named like the Hugging Face checkpoint
+// (`model.layers.3.self_attn.q_proj.weight`); ops carry torch.onnx-style scope
+// locations (`/model/layers.3/self_attn/q_proj/MatMul`) so quantize, the
+// hidden-state taps and checkpoints find them as in an ONNX import.
+//
+//===----------------------------------------------------------------------===//
+
+#include "onebit/Target/GGUF/ImportGGUF.h"
+#include "onebit/Target/GGUF/GGUFFile.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+
+namespace onebit {
+namespace {
+
+struct LlamaConfig {
+  int64_t layers = 0, dim = 0, ffn = 0, heads = 0, kvHeads = 0, headDim = 0,
+          vocab = 0;
+  double ropeBase = 10000.0, eps = 1e-5;
+};
+
+using BodyFn = function_ref<void(OpBuilder &, Location, ValueRange)>;
+
+class LlamaBuilder {
+public:
+  LlamaBuilder(MLIRContext *ctx, const gguf::GGUFFile &file)
+      : ctx(ctx), file(file), b(ctx), f32(Float32Type::get(ctx)) {}
+
+  LogicalResult readConfig(Location errLoc);
+  OwningOpRef<ModuleOp> build(const GGUFImportOptions &opts, Location errLoc);
+
+private:
+  // --- small helpers ------------------------------------------------------
+  Location scope(const Twine &name) {
+    return NameLoc::get(StringAttr::get(ctx, name));
+  }
+  Value cF32(double v) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(float(v)));
+  }
+  Value cIndex(int64_t v) {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  }
+  /// A tensor of f32 with the given sizes (static ints or index Values).
+  RankedTensorType typeOf(ArrayRef<OpFoldResult> sizes) {
+    SmallVector<int64_t> shape;
+    for (OpFoldResult s : sizes) {
+      if (auto a = dyn_cast<Attribute>(s))
+        shape.push_back(cast<IntegerAttr>(a).getInt());
+      else
+        shape.push_back(ShapedType::kDynamic);
+    }
+    return RankedTensorType::get(shape, f32);
+  }
+  Value filled(ArrayRef<OpFoldResult> sizes, double v) {
+    Value e = tensor::EmptyOp::create(b, loc, sizes, f32);
+    return linalg::FillOp::create(b, loc, cF32(v), e).getResult(0);
+  }
+  Value generic(ArrayRef<OpFoldResult> outSizes, Value init, ValueRange ins,
+                ArrayRef<AffineMap> maps,
+                ArrayRef<utils::IteratorType> iters, BodyFn body) {
+    if (!init)
+      init = tensor::EmptyOp::create(b, loc, outSizes, f32);
+    auto op = linalg::GenericOp::create(b, loc, TypeRange{typeOf(outSizes)},
+                                        ins, ValueRange{init}, maps, iters,
+                                        body);
+    return op.getResult(0);
+  }
+  AffineMap map(unsigned dims, ArrayRef<AffineExpr> results) {
+    return AffineMap::get(dims, 0, results, ctx);
+  }
+  OpFoldResult st(int64_t v) { return b.getIndexAttr(v); }
+
+  FailureOr<Value> weight(StringRef ggufName, StringRef hfName,
+                          ArrayRef<int64_t> shape);
+
+  // --- layers ---------------------------------------------------------------
+  Value linear(Value x, Value w, int64_t n, const Twine &where);
+  Value rmsNorm(Value x, Value w, int64_t width);
+  Value rope(Value x, int64_t heads);
+  Value attention(Value q, Value k, Value v);
+  Value add(Value a, Value c, int64_t width);
+  Value siluMul(Value gate, Value up);
+  /// Elementwise `fn(a, c)` over [B, S, width].
+  Value binary(Value a, Value c, int64_t width,
+               function_ref<Value(OpBuilder &, Location, Value, Value)> fn);
+
+  MLIRContext *ctx;
+  const gguf::GGUFFile &file;
+  OpBuilder b;
+  Type f32;
+  Location loc = UnknownLoc::get(ctx);
+  LlamaConfig cfg;
+  Value batch, seq; // index values: B, S
+  Value invFreq;            // [headDim / 2] rotary inverse frequencies
+  std::string error;
+  llvm::StringMap<Value> weights;
+};
+
+LogicalResult LlamaBuilder::readConfig(Location errLoc) {
+  const gguf::MetaValue *arch = file.find("general.architecture");
+  if (!arch || arch->kind != gguf::MetaValue::String)
+    return emitError(errLoc) << file.path()
+                             << ": general.architecture is missing";
+  if (arch->s != "llama")
+    return emitError(errLoc)
+           << file.path() << ": architecture '" << arch->s
+           << "' is not supported (supported: llama)";
+  auto need = [&](const char *key, int64_t &out) -> LogicalResult {
+    const gguf::MetaValue *v = file.find(std::string("llama.") + key);
+    if (!v || !v->isInteger() || v->asInt() <= 0)
+      return emitError(errLoc) << file.path() << ": llama." << key
+                               << " is missing or not a positive integer";
+    out = v->asInt();
+    return success();
+  };
+  if (failed(need("block_count", cfg.layers)) ||
+      failed(need("embedding_length", cfg.dim)) ||
+      failed(need("feed_forward_length", cfg.ffn)) ||
+      failed(need("attention.head_count", cfg.heads)))
+    return failure();
+  cfg.kvHeads = cfg.heads;
+  if (const gguf::MetaValue *v = file.find("llama.attention.head_count_kv"))
+    cfg.kvHeads = v->asInt();
+  if (cfg.kvHeads <= 0 || cfg.heads % cfg.kvHeads || cfg.dim % cfg.heads)
+    return emitError(errLoc)
+           << file.path() << ": head counts " << cfg.heads << "/"
+           << cfg.kvHeads << " do not divide the width " << cfg.dim;
+  cfg.headDim = cfg.dim / cfg.heads;
+  if (cfg.headDim % 2)
+    return emitError(errLoc) << file.path() << ": head size " << cfg.headDim
+                             << " is odd; rotary embeddings need pairs";
+  if (const gguf::MetaValue *v = file.find("llama.rope.dimension_count"))
+    if (v->asInt() != cfg.headDim)
+      return emitError(errLoc)
+             << file.path() << ": partial rotary embeddings (rope dimension "
+             << v->asInt() << " of head size " << cfg.headDim
+             << ") are not supported";
+  if (const gguf::MetaValue *v = file.find("llama.rope.scaling.type"))
+    if (v->s != "none")
+      return emitError(errLoc) << file.path() << ": rope scaling '" << v->s
+                               << "' is not supported";
+  if (const gguf::MetaValue *v = file.find("llama.rope.freq_base"))
+    cfg.ropeBase = v->asDouble();
+  if (const gguf::MetaValue *v =
+          file.find("llama.attention.layer_norm_rms_epsilon"))
+    cfg.eps = v->asDouble();
+  const gguf::TensorInfo *emb = file.findTensor("token_embd.weight");
+  if (!emb || emb->dims.size() != 2 || emb->dims[0] != cfg.dim)
+    return emitError(errLoc) << file.path()
+                             << ": token_embd.weight is missing or is not "
+                             << cfg.dim << " x vocab";
+  cfg.vocab = emb->dims[1];
+  return success();
+}
+
+FailureOr<Value> LlamaBuilder::weight(StringRef ggufName, StringRef hfName,
+                                      ArrayRef<int64_t> shape) {
+  if (Value v = weights.lookup(ggufName))
+    return v;
+  const gguf::TensorInfo *t = file.findTensor(ggufName.str());
+  if (!t) {
+    error = "tensor '" + ggufName.str() + "' is missing";
+    return failure();
+  }
+  // GGML lists dimensions fastest first: [K, N] is the row-major N x K.
+  SmallVector<int64_t> rowMajor(t->dims.rbegin(), t->dims.rend());
+  if (ArrayRef<int64_t>(rowMajor) != shape) {
+    std::string got, want;
+    llvm::raw_string_ostream g(got), w(want);
+    llvm::interleave(rowMajor, g, "x");
+    llvm::interleave(shape, w, "x");
+    error = "tensor '" + ggufName.str() + "' has shape " + got +
+            " but the llama config needs " + want;
+    return failure();
+  }
+  auto blob = HeapAsmResourceBlob::allocate(t->numElements() * sizeof(float),
+                                            alignof(float));
+  float *data = reinterpret_cast<float *>(blob.getMutableData().data());
+  const gguf::TypeTraits *traits = gguf::getTypeTraits(t->type);
+  if (!traits || !gguf::dequantize(gguf::GGMLType(t->type), t->data,
+                                   t->numElements(), data)) {
+    error = "tensor '" + ggufName.str() + "' has GGML type " +
+            (traits ? traits->name : std::to_string(t->type)) +
+            ", which onebit cannot dequantize";
+    return failure();
+  }
+  auto type = RankedTensorType::get(shape, f32);
+  auto attr = DenseResourceElementsAttr::get(type, hfName, std::move(blob));
+  Value v = arith::ConstantOp::create(b, scope(hfName), type, attr);
+  weights[ggufName] = v;
+  return v;
+}
+
+// y[b, s, n] = sum_k x[b, s, k] w[n, k]. Activations stay [B, S, *]: a
+// flattened [B*S, *] form would need expand_shape groups with two dynamic
+// sizes, which MLIR 22's expand-strided-metadata cannot lower.
+Value LlamaBuilder::linear(Value x, Value w, int64_t n, const Twine &where) {
+  SmallVector<OpFoldResult> sizes{batch, seq, st(n)};
+  AffineExpr bb, ss, nn, kk;
+  bindDims(ctx, bb, ss, nn, kk);
+  auto par = utils::IteratorType::parallel, red = utils::IteratorType::reduction;
+  Location saved = loc;
+  loc = scope(where);
+  Value y = generic(sizes, filled(sizes, 0.0), {x, w},
+                    {map(4, {bb, ss, kk}), map(4, {nn, kk}),
+                     map(4, {bb, ss, nn})},
+                    {par, par, par, red},
+                    [](OpBuilder &ob, Location l, ValueRange a) {
+                      Value p = arith::MulFOp::create(ob, l, a[0], a[1]);
+                      linalg::YieldOp::create(
+                          ob, l, arith::AddFOp::create(ob, l, a[2], p)
+                                     .getResult());
+                    });
+  loc = saved;
+  return y;
+}
+
+Value LlamaBuilder::rmsNorm(Value x, Value w, int64_t width) {
+  AffineExpr bb, ss, d;
+  bindDims(ctx, bb, ss, d);
+  auto par = utils::IteratorType::parallel, red = utils::IteratorType::reduction;
+  SmallVector<OpFoldResult> rows{batch, seq};
+  Value sumSq = generic(rows, filled(rows, 0.0), {x},
+                        {map(3, {bb, ss, d}), map(3, {bb, ss})},
+                        {par, par, red},
+                        [](OpBuilder &ob, Location l, ValueRange a) {
+                          Value sq = arith::MulFOp::create(ob, l, a[0], a[0]);
+                          linalg::YieldOp::create(
+                              ob, l, arith::AddFOp::create(ob, l, a[1], sq)
+                                         .getResult());
+                        });
+  Value invN = cF32(1.0 / double(width)), eps = cF32(cfg.eps);
+  return generic({batch, seq, st(width)}, {}, {x, sumSq, w},
+                 {map(3, {bb, ss, d}), map(3, {bb, ss}), map(3, {d}),
+                  map(3, {bb, ss, d})},
+                 {par, par, par}, [&](OpBuilder &ob, Location l, ValueRange a) {
+                   Value ms = arith::MulFOp::create(ob, l, a[1], invN);
+                   Value r = math::RsqrtOp::create(
+                       ob, l, arith::AddFOp::create(ob, l, ms, eps));
+                   Value y = arith::MulFOp::create(
+                       ob, l, arith::MulFOp::create(ob, l, a[0], r), a[2]);
+                   linalg::YieldOp::create(ob, l, y);
+                 });
+}
+
+// Rotary embedding on adjacent pairs (llama.cpp's "normal" rope; GGUF
+// converters permute the q/k weights into this layout). x is [B, S, heads*hd]
+// and the position of a token is its index s in the sequence.
+Value LlamaBuilder::rope(Value x, int64_t heads) {
+  int64_t width = heads * cfg.headDim;
+  AffineExpr bb, ss, j;
+  bindDims(ctx, bb, ss, j);
+  auto par = utils::IteratorType::parallel;
+  Value hd = cIndex(cfg.headDim), two = cIndex(2), one = cIndex(1);
+  Value zero = cIndex(0);
+  Value table = invFreq, src = x;
+  return generic(
+      {batch, seq, st(width)}, {}, {x},
+      {map(3, {bb, ss, j}), map(3, {bb, ss, j})}, {par, par, par},
+      [&](OpBuilder &ob, Location l, ValueRange a) {
+        Value bi = linalg::IndexOp::create(ob, l, 0);
+        Value pos = linalg::IndexOp::create(ob, l, 1);
+        Value ji = linalg::IndexOp::create(ob, l, 2);
+        Value inHead = arith::RemUIOp::create(ob, l, ji, hd);
+        Value pair = arith::DivUIOp::create(ob, l, inHead, two);
+        Value isOdd = arith::CmpIOp::create(
+            ob, l, arith::CmpIPredicate::ne,
+            arith::RemUIOp::create(ob, l, ji, two), zero);
+        Value partnerIdx = arith::SelectOp::create(
+            ob, l, isOdd, arith::SubIOp::create(ob, l, ji, one),
+            arith::AddIOp::create(ob, l, ji, one));
+        Value partner = tensor::ExtractOp::create(
+            ob, l, src, ValueRange{bi, pos, partnerIdx});
+        Value freq = tensor::ExtractOp::create(ob, l, table, ValueRange{pair});
+        Value posF = arith::UIToFPOp::create(
+            ob, l, ob.getF32Type(),
+            arith::IndexCastUIOp::create(ob, l, ob.getI64Type(), pos));
+        Value angle = arith::MulFOp::create(ob, l, posF, freq);
+        Value c = math::CosOp::create(ob, l, angle);
+        Value s = math::SinOp::create(ob, l, angle);
+        // even: x0 cos - x1 sin; odd: x1 cos + x0 sin.
+        Value ps = arith::MulFOp::create(ob, l, partner, s);
+        Value signedPs = arith::SelectOp::create(
+            ob, l, isOdd, ps, arith::NegFOp::create(ob, l, ps));
+        Value y = arith::AddFOp::create(
+            ob, l, arith::MulFOp::create(ob, l, a[0], c), signedPs);
+        linalg::YieldOp::create(ob, l, y);
+      });
+}
+
+// Causal grouped-query attention. q: [B, S, H*hd], k, v: [B, S, KVH*hd].
+Value LlamaBuilder::attention(Value q, Value k, Value v) {
+  int64_t h = cfg.heads, kvh = cfg.kvHeads, hd = cfg.headDim,
+          group = h / kvh;
+  auto par = utils::IteratorType::parallel, red = utils::IteratorType::reduction;
+  auto split = [&](Value x, int64_t nh) {
+    SmallVector<ReassociationIndices> re{{0}, {1}, {2, 3}};
+    SmallVector<OpFoldResult> out{batch, seq, st(nh), st(hd)};
+    return tensor::ExpandShapeOp::create(b, loc, typeOf(out), x, re, out)
+        .getResult();
+  };
+  Value q4 = split(q, h), k4 = split(k, kvh), v4 = split(v, kvh);
+
+  // scores[b, h, s, s2] = sum_d q[b, s, h, d] k[b, s2, h / group, d]
+  AffineExpr B, H, S, S2, D;
+  bindDims(ctx, B, H, S, S2, D);
+  SmallVector<OpFoldResult> sc{batch, st(h), seq, seq};
+  Value scores = generic(
+      sc, filled(sc, 0.0), {q4, k4},
+      {map(5, {B, S, H, D}), map(5, {B, S2, H.floorDiv(group), D}),
+       map(5, {B, H, S, S2})},
+      {par, par, par, par, red}, [](OpBuilder &ob, Location l, ValueRange a) {
+        Value p = arith::MulFOp::create(ob, l, a[0], a[1]);
+        linalg::YieldOp::create(
+            ob, l, arith::AddFOp::create(ob, l, a[2], p).getResult());
+      });
+
+  // Masked, scaled softmax over s2 (future positions get probability 0).
+  AffineExpr b4, h4, s4, t4;
+  bindDims(ctx, b4, h4, s4, t4);
+  Value scale = cF32(1.0 / std::sqrt(double(hd)));
+  Value ninf = cF32(-std::numeric_limits<double>::infinity());
+  auto masked = [&](OpBuilder &ob, Location l, Value score) {
+    Value si = linalg::IndexOp::create(ob, l, 2);
+    Value ti = linalg::IndexOp::create(ob, l, 3);
+    Value future =
+        arith::CmpIOp::create(ob, l, arith::CmpIPredicate::ugt, ti, si);
+    Value scaled = arith::MulFOp::create(ob, l, score, scale);
+    return arith::SelectOp::create(ob, l, future, ninf, scaled).getResult();
+  };
+  SmallVector<OpFoldResult> rowSizes{batch, st(h), seq};
+  Value rowMax = generic(
+      rowSizes, filled(rowSizes, -std::numeric_limits<double>::infinity()),
+      {scores}, {map(4, {b4, h4, s4, t4}), map(4, {b4, h4, s4})},
+      {par, par, par, red}, [&](OpBuilder &ob, Location l, ValueRange a) {
+        linalg::YieldOp::create(
+            ob, l,
+            arith::MaximumFOp::create(ob, l, a[1], masked(ob, l, a[0]))
+                .getResult());
+      });
+  Value expd = generic(
+      sc, {}, {scores, rowMax},
+      {map(4, {b4, h4, s4, t4}), map(4, {b4, h4, s4}),
+       map(4, {b4, h4, s4, t4})},
+      {par, par, par, par}, [&](OpBuilder &ob, Location l, ValueRange a) {
+        Value d = arith::SubFOp::create(ob, l, masked(ob, l, a[0]), a[1]);
+        linalg::YieldOp::create(ob, l, math::ExpOp::create(ob, l, d).getResult());
+      });
+  Value rowSum = generic(
+      rowSizes, filled(rowSizes, 0.0), {expd},
+      {map(4, {b4, h4, s4, t4}), map(4, {b4, h4, s4})}, {par, par, par, red},
+      [](OpBuilder &ob, Location l, ValueRange a) {
+        linalg::YieldOp::create(
+            ob, l, arith::AddFOp::create(ob, l, a[1], a[0]).getResult());
+      });
+  Value probs = generic(
+      sc, {}, {expd, rowSum},
+      {map(4, {b4, h4, s4, t4}), map(4, {b4, h4, s4}),
+       map(4, {b4, h4, s4, t4})},
+      {par, par, par, par}, [](OpBuilder &ob, Location l, ValueRange a) {
+        linalg::YieldOp::create(
+            ob, l, arith::DivFOp::create(ob, l, a[0], a[1]).getResult());
+      });
+
+  // out[b, s, h, d] = sum_s2 probs[b, h, s, s2] v[b, s2, h / group, d]
+  AffineExpr ob_, os, oh, od, os2;
+  bindDims(ctx, ob_, os, oh, od, os2);
+  SmallVector<OpFoldResult> outSizes{batch, seq, st(h), st(hd)};
+  Value out = generic(
+      outSizes, filled(outSizes, 0.0), {probs, v4},
+      {map(5, {ob_, oh, os, os2}), map(5, {ob_, os2, oh.floorDiv(group), od}),
+       map(5, {ob_, os, oh, od})},
+      {par, par, par, par, red}, [](OpBuilder &ob, Location l, ValueRange a) {
+        Value p = arith::MulFOp::create(ob, l, a[0], a[1]);
+        linalg::YieldOp::create(
+            ob, l, arith::AddFOp::create(ob, l, a[2], p).getResult());
+      });
+  SmallVector<ReassociationIndices> re{{0}, {1}, {2, 3}};
+  return tensor::CollapseShapeOp::create(b, loc, out, re).getResult();
+}
+
+Value LlamaBuilder::add(Value a, Value c, int64_t width) {
+  return binary(a, c, width, [](OpBuilder &ob, Location l, Value x, Value y) {
+    return arith::AddFOp::create(ob, l, x, y).getResult();
+  });
+}
+
+Value LlamaBuilder::siluMul(Value gate, Value up) {
+  Value one = cF32(1.0);
+  return binary(gate, up, cfg.ffn,
+                [&](OpBuilder &ob, Location l, Value g, Value u) {
+                  Value e = math::ExpOp::create(
+                      ob, l, arith::NegFOp::create(ob, l, g));
+                  Value den = arith::AddFOp::create(ob, l, one, e);
+                  Value silu = arith::DivFOp::create(ob, l, g, den);
+                  return arith::MulFOp::create(ob, l, silu, u).getResult();
+                });
+}
+
+Value LlamaBuilder::binary(
+    Value a, Value c, int64_t width,
+    function_ref<Value(OpBuilder &, Location, Value, Value)> fn) {
+  AffineExpr bb, ss, d;
+  bindDims(ctx, bb, ss, d);
+  auto par = utils::IteratorType::parallel;
+  AffineMap id = map(3, {bb, ss, d});
+  return generic({batch, seq, st(width)}, {}, {a, c}, {id, id, id},
+                 {par, par, par},
+                 [&](OpBuilder &ob, Location l, ValueRange x) {
+                   linalg::YieldOp::create(ob, l, fn(ob, l, x[0], x[1]));
+                 });
+}
+
+OwningOpRef<ModuleOp> LlamaBuilder::build(const GGUFImportOptions &opts,
+                                          Location errLoc) {
+  int64_t numLayers = cfg.layers;
+  if (opts.numLayers >= 0) {
+    if (opts.numLayers > cfg.layers) {
+      emitError(errLoc) << file.path() << ": --num-layers " << opts.numLayers
+                        << " exceeds the model's " << cfg.layers << " blocks";
+      return nullptr;
+    }
+    numLayers = opts.numLayers;
+  }
+  OwningOpRef<ModuleOp> module = ModuleOp::create(scope(file.path()));
+  b.setInsertionPointToEnd(module->getBody());
+  auto idsType = RankedTensorType::get(
+      {ShapedType::kDynamic, ShapedType::kDynamic}, b.getI64Type());
+  auto logitsType = RankedTensorType::get(
+      {ShapedType::kDynamic, ShapedType::kDynamic, cfg.vocab}, f32);
+  auto func = func::FuncOp::create(b, scope("/model"), opts.entryName,
+                                   b.getFunctionType({idsType}, {logitsType}));
+  func.setArgAttr(0, "onebit.name", b.getStringAttr("input_ids"));
+  func.setResultAttr(0, "onebit.name", b.getStringAttr("logits"));
+  Block *entry = func.addEntryBlock();
+  b.setInsertionPointToEnd(entry);
+  Value ids = entry->getArgument(0);
+  batch = tensor::DimOp::create(b, loc, ids, 0);
+  seq = tensor::DimOp::create(b, loc, ids, 1);
+
+  std::vector<float> freq(cfg.headDim / 2);
+  for (int64_t i = 0; i < cfg.headDim / 2; ++i)
+    freq[i] = float(std::pow(cfg.ropeBase, -2.0 * double(i) / cfg.headDim));
+  auto freqType = RankedTensorType::get({cfg.headDim / 2}, f32);
+  invFreq = arith::ConstantOp::create(
+      b, scope("rope.inv_freq"), freqType,
+      DenseElementsAttr::get(freqType, ArrayRef<float>(freq)));
+
+  auto fail = [&]() -> OwningOpRef<ModuleOp> {
+    emitError(errLoc) << file.path() << ": " << error;
+    return nullptr;
+  };
+  FailureOr<Value> emb =
+      weight("token_embd.weight", "model.embed_tokens.weight",
+             {cfg.vocab, cfg.dim});
+  if (failed(emb))
+    return fail();
+
+  // Embedding lookup; ids are clamped into the vocabulary so a bad id can
+  // never read out of bounds.
+  AffineExpr eb, es, ed;
+  bindDims(ctx, eb, es, ed);
+  auto par = utils::IteratorType::parallel;
+  Value maxId = cIndex(cfg.vocab - 1), zeroIdx = cIndex(0);
+  Value table = *emb;
+  loc = scope("/model/embed_tokens/Gather");
+  Value x = generic(
+      {batch, seq, st(cfg.dim)}, {}, {ids},
+      {map(3, {eb, es}), map(3, {eb, es, ed})}, {par, par, par},
+      [&](OpBuilder &ob, Location l, ValueRange a) {
+        Value id = arith::IndexCastOp::create(ob, l, ob.getIndexType(), a[0]);
+        id = arith::MaxSIOp::create(ob, l, id, zeroIdx);
+        id = arith::MinSIOp::create(ob, l, id, maxId);
+        Value col = linalg::IndexOp::create(ob, l, 2);
+        linalg::YieldOp::create(
+            ob, l,
+            tensor::ExtractOp::create(ob, l, table, ValueRange{id, col})
+                .getResult());
+      });
+
+  int64_t qw = cfg.heads * cfg.headDim, kvw = cfg.kvHeads * cfg.headDim;
+  for (int64_t i = 0; i < numLayers; ++i) {
+    std::string g = "blk." + std::to_string(i) + ".";
+    std::string hf = "model.layers." + std::to_string(i) + ".";
+    std::string sc = "/model/layers." + std::to_string(i) + "/";
+    auto w = [&](const char *gg, const std::string &h,
+                 ArrayRef<int64_t> shape) {
+      return weight(g + gg, hf + h, shape);
+    };
+    FailureOr<Value> attnNorm = w("attn_norm.weight",
+                                  "input_layernorm.weight", {cfg.dim});
+    FailureOr<Value> wq = w("attn_q.weight", "self_attn.q_proj.weight",
+                            {qw, cfg.dim});
+    FailureOr<Value> wk = w("attn_k.weight", "self_attn.k_proj.weight",
+                            {kvw, cfg.dim});
+    FailureOr<Value> wv = w("attn_v.weight", "self_attn.v_proj.weight",
+                            {kvw, cfg.dim});
+    FailureOr<Value> wo = w("attn_output.weight", "self_attn.o_proj.weight",
+                            {cfg.dim, qw});
+    FailureOr<Value> ffnNorm = w("ffn_norm.weight",
+                                 "post_attention_layernorm.weight", {cfg.dim});
+    FailureOr<Value> wg = w("ffn_gate.weight", "mlp.gate_proj.weight",
+                            {cfg.ffn, cfg.dim});
+    FailureOr<Value> wu = w("ffn_up.weight", "mlp.up_proj.weight",
+                            {cfg.ffn, cfg.dim});
+    FailureOr<Value> wd = w("ffn_down.weight", "mlp.down_proj.weight",
+                            {cfg.dim, cfg.ffn});
+    for (auto *fw : {&attnNorm, &wq, &wk, &wv, &wo, &ffnNorm, &wg, &wu, &wd})
+      if (failed(*fw))
+        return fail();
+
+    loc = scope(sc + "input_layernorm");
+    Value hN = rmsNorm(x, *attnNorm, cfg.dim);
+    Value q = linear(hN, *wq, qw, sc + "self_attn/q_proj/MatMul");
+    Value k = linear(hN, *wk, kvw, sc + "self_attn/k_proj/MatMul");
+    Value v = linear(hN, *wv, kvw, sc + "self_attn/v_proj/MatMul");
+    loc = scope(sc + "self_attn/rotary_emb");
+    q = rope(q, cfg.heads);
+    k = rope(k, cfg.kvHeads);
+    loc = scope(sc + "self_attn");
+    Value attn = attention(q, k, v);
+    Value o = linear(attn, *wo, cfg.dim, sc + "self_attn/o_proj/MatMul");
+    loc = scope(sc + "Add");
+    x = add(x, o, cfg.dim);
+    loc = scope(sc + "post_attention_layernorm");
+    Value h2 = rmsNorm(x, *ffnNorm, cfg.dim);
+    Value gate = linear(h2, *wg, cfg.ffn, sc + "mlp/gate_proj/MatMul");
+    Value up = linear(h2, *wu, cfg.ffn, sc + "mlp/up_proj/MatMul");
+    loc = scope(sc + "mlp/act_fn");
+    Value act = siluMul(gate, up);
+    Value down = linear(act, *wd, cfg.dim, sc + "mlp/down_proj/MatMul");
+    loc = scope(sc + "Add_1");
+    x = add(x, down, cfg.dim);
+  }
+
+  FailureOr<Value> outNorm =
+      weight("output_norm.weight", "model.norm.weight", {cfg.dim});
+  if (failed(outNorm))
+    return fail();
+  loc = scope("/model/norm");
+  x = rmsNorm(x, *outNorm, cfg.dim);
+  Value head = table; // tied to the embedding unless the file has a head
+  if (file.findTensor("output.weight")) {
+    FailureOr<Value> o =
+        weight("output.weight", "lm_head.weight", {cfg.vocab, cfg.dim});
+    if (failed(o))
+      return fail();
+    head = *o;
+  }
+  Value logits = linear(x, head, cfg.vocab, "/lm_head/MatMul");
+  func::ReturnOp::create(b, scope("/model/logits"), logits);
+  return module;
+}
+
+} // namespace
+
+OwningOpRef<ModuleOp> importGGUFFile(StringRef path, MLIRContext &context,
+                                     const GGUFImportOptions &options) {
+  context.loadDialect<arith::ArithDialect, func::FuncDialect,
+                      linalg::LinalgDialect, math::MathDialect,
+                      tensor::TensorDialect>();
+  Location errLoc = FileLineColLoc::get(&context, path, 0, 0);
+  std::string error;
+  auto file = gguf::GGUFFile::open(path.str(), error);
+  if (!file) {
+    emitError(errLoc) << error;
+    return nullptr;
+  }
+  LlamaBuilder builder(&context, *file);
+  if (failed(builder.readConfig(errLoc)))
+    return nullptr;
+  return builder.build(options, errLoc);
+}
+
+} // namespace onebit
