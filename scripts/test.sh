@@ -10,3 +10,10 @@ onebit_build
 cd "$ONEBIT_BUILD_DIR"
 onebit_log "running ctest (lit suite + unit tests)"
 ctest --output-on-failure -j "$(nproc 2>/dev/null || echo 2)"
+
+# The Python package, built the way users build it, and its tests.
+cd "$ONEBIT_ROOT"
+onebit_log "pip install . (the onebit Python package) into .venv"
+.venv/bin/python -m pip install -q . >&2
+onebit_log "running the Python tests"
+.venv/bin/python -m pytest -q python/tests

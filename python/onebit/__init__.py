@@ -1,0 +1,109 @@
+"""onebit: turn a full-precision LLM into a OneBit 1-bit model, in Python.
+
+The package binds the C++ toolchain (the same libraries as the onebit-*
+command-line tools); nothing here re-implements compiler logic.
+
+    import onebit
+    m = onebit.load("model.gguf")          # or .onnx, .mlir, .mlirbc
+    q = m.quantize(init="nmf", keep_head=True)
+    for layer in q.stats.layers:
+        print(layer.name, layer.rel_error, layer.bits_per_weight)
+    q.save("model.onebit.mlirbc")
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from os import PathLike, fspath
+from typing import List, Optional, Sequence, Union
+
+from . import _onebit
+from ._onebit import Error
+
+__all__ = ["Error", "LayerStats", "Model", "QuantizeStats", "SkippedLayer",
+           "load"]
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """One linear layer rewritten into OneBit form."""
+    name: str
+    out_features: int
+    in_features: int
+    iterations: int
+    rel_error: float        #: ||W - S.(h g^T)||_F / ||W||_F
+    bits_per_weight: float  #: signs plus g and h at their stored width
+
+
+@dataclass(frozen=True)
+class SkippedLayer:
+    """A matched linear layer left in full precision, and why."""
+    name: str
+    out_features: int
+    in_features: int
+    reason: str  #: "excluded", "head" or "min-elements"
+
+
+@dataclass(frozen=True)
+class QuantizeStats:
+    layers: List[LayerStats] = field(default_factory=list)
+    skipped: List[SkippedLayer] = field(default_factory=list)
+    linear_bits_per_weight: float = 0.0
+    model_bits_per_weight: float = 0.0
+    bytes_before: int = 0
+    bytes_after: int = 0
+
+
+class Model:
+    """A model held as MLIR (linalg on tensors plus onebit ops)."""
+
+    def __init__(self, impl: "_onebit.Model",
+                 stats: Optional[QuantizeStats] = None):
+        self._impl = impl
+        #: Per-layer statistics when this model came from quantize().
+        self.stats = stats
+
+    def __str__(self) -> str:
+        return str(self._impl)
+
+    def save(self, path: Union[str, PathLike]) -> None:
+        """Writes MLIR bytecode for ``.mlirbc`` paths, text otherwise."""
+        self._impl.save(fspath(path))
+
+    @property
+    def functions(self) -> List[str]:
+        return list(self._impl.functions())
+
+    def quantize(self, init: str = "nmf", post_norm: bool = True,
+                 exclude: Sequence[str] = (), keep_head: bool = True,
+                 min_elements: int = 0, value_type: str = "f32",
+                 max_iters: int = 200, tolerance: float = 1e-6,
+                 seed: int = 0, norm_eps: float = 1e-5) -> "Model":
+        """Returns a copy whose linear layers are OneBit layers initialised by
+        SVID (see ``onebit-opt --onebit-quantize``); ``.stats`` holds the
+        per-layer relative errors and bits per weight."""
+        cfg = _onebit.QuantizeConfig()
+        cfg.init = init
+        cfg.post_norm = post_norm
+        cfg.exclude = list(exclude)
+        cfg.keep_head = keep_head
+        cfg.min_elements = min_elements
+        cfg.value_type = value_type
+        cfg.max_iters = max_iters
+        cfg.tolerance = tolerance
+        cfg.seed = seed
+        cfg.norm_eps = norm_eps
+        impl, raw = self._impl.quantize(cfg)
+        stats = QuantizeStats(
+            layers=[LayerStats(*t) for t in raw["layers"]],
+            skipped=[SkippedLayer(*t) for t in raw["skipped"]],
+            linear_bits_per_weight=raw["linear_bits_per_weight"],
+            model_bits_per_weight=raw["model_bits_per_weight"],
+            bytes_before=raw["bytes_before"],
+            bytes_after=raw["bytes_after"])
+        return Model(impl, stats)
+
+
+def load(path: Union[str, PathLike], num_layers: int = -1) -> Model:
+    """Loads ``.mlir``/``.mlirbc`` (MLIR), ``.gguf`` (llama; ``num_layers``
+    keeps only the first blocks) or ``.onnx`` models."""
+    return Model(_onebit.Model.load(fspath(path), num_layers))

@@ -1,0 +1,204 @@
+//===- OneBitModule.cpp - the onebit Python extension (_onebit) -----------===//
+//
+// Binds the C++ libraries: model loading (MLIR text/bytecode, GGUF),
+// printing and saving, quantization with its per-layer report. Every
+// diagnostic the libraries emit is collected and raised as onebit.Error.
+//
+//===----------------------------------------------------------------------===//
+
+#include "onebit/Dialect/OneBit/Transforms/Quantize.h"
+#include "onebit/InitAllDialects.h"
+#include "onebit/Target/GGUF/ImportGGUF.h"
+
+#include "mlir/Bytecode/BytecodeWriter.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+
+namespace py = pybind11;
+using namespace mlir;
+
+namespace {
+
+/// Raised for every compiler/importer error; carries the diagnostics.
+PyObject *errorType = nullptr;
+
+/// Collects diagnostics while alive; `raise()` throws them as onebit.Error.
+class DiagnosticCollector {
+public:
+  explicit DiagnosticCollector(MLIRContext &ctx)
+      : handler(&ctx, [this](Diagnostic &d) {
+          std::string s;
+          llvm::raw_string_ostream os(s);
+          if (auto fl = dyn_cast<FileLineColLoc>(d.getLocation()))
+            os << fl.getFilename().getValue() << ":" << fl.getLine() << ":"
+               << fl.getColumn() << ": ";
+          os << (d.getSeverity() == DiagnosticSeverity::Error ? "error: "
+                 : d.getSeverity() == DiagnosticSeverity::Warning
+                     ? "warning: "
+                     : "note: ")
+             << d;
+          messages.push_back(s);
+          return success();
+        }) {}
+  [[noreturn]] void raise(const std::string &what) {
+    std::string msg = what;
+    for (const std::string &m : messages)
+      msg += "\n" + m;
+    PyErr_SetString(errorType, msg.c_str());
+    throw py::error_already_set();
+  }
+
+private:
+  std::vector<std::string> messages;
+  ScopedDiagnosticHandler handler;
+};
+
+std::shared_ptr<MLIRContext> makeContext() {
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  ::onebit::registerAllDialects(registry);
+  auto ctx = std::make_shared<MLIRContext>(registry);
+  ctx->loadAllAvailableDialects();
+  return ctx;
+}
+
+struct LayerStats {
+  std::string name;
+  int64_t outFeatures, inFeatures;
+  unsigned iterations;
+  double relError, bitsPerWeight;
+};
+
+/// A model: an MLIR module and the context that owns it (and its weights).
+class Model {
+public:
+  Model(std::shared_ptr<MLIRContext> ctx, OwningOpRef<ModuleOp> module)
+      : ctx(std::move(ctx)), module(std::move(module)) {}
+
+  static std::shared_ptr<Model> load(const std::string &path, int numLayers) {
+    auto ctx = makeContext();
+    DiagnosticCollector diags(*ctx);
+    OwningOpRef<ModuleOp> m;
+    llvm::StringRef p(path);
+    if (!llvm::sys::fs::exists(path))
+      diags.raise("cannot load '" + path + "': no such file");
+    if (p.ends_with(".gguf")) {
+      ::onebit::GGUFImportOptions opts;
+      opts.numLayers = numLayers;
+      m = ::onebit::importGGUFFile(path, *ctx, opts);
+    } else if (p.ends_with(".onnx")) {
+      diags.raise("cannot load '" + path +
+                  "': this build of the onebit package has no ONNX importer");
+    } else {
+      llvm::SourceMgr sm;
+      m = parseSourceFile<ModuleOp>(path, sm, ParserConfig(ctx.get()));
+    }
+    if (!m || failed(verify(*m)))
+      diags.raise("cannot load '" + path + "'");
+    return std::make_shared<Model>(ctx, std::move(m));
+  }
+
+  std::string str() {
+    std::string s;
+    llvm::raw_string_ostream os(s);
+    module->print(os);
+    return s;
+  }
+
+  void save(const std::string &path) {
+    DiagnosticCollector diags(*ctx);
+    std::string err;
+    auto out = openOutputFile(path, &err);
+    if (!out)
+      diags.raise("cannot write '" + path + "': " + err);
+    if (llvm::StringRef(path).ends_with(".mlirbc")) {
+      if (failed(writeBytecodeToFile(*module, out->os())))
+        diags.raise("cannot write bytecode to '" + path + "'");
+    } else {
+      module->print(out->os());
+    }
+    out->keep();
+  }
+
+  /// Quantizes a copy; returns it and the per-layer statistics.
+  std::pair<std::shared_ptr<Model>, py::dict>
+  quantize(const mlir::onebit::QuantizeConfig &config) {
+    DiagnosticCollector diags(*ctx);
+    OwningOpRef<ModuleOp> copy(cast<ModuleOp>(module->getOperation()->clone()));
+    FailureOr<mlir::onebit::QuantizeReport> report =
+        mlir::onebit::quantizeLinearLayers(*copy, config);
+    if (failed(report))
+      diags.raise("quantization failed");
+    py::list layers, skipped;
+    for (const mlir::onebit::QuantizedLayer &l : report->quantized)
+      layers.append(py::make_tuple(l.name, l.outFeatures, l.inFeatures,
+                                   l.iterations, l.relError,
+                                   l.bitsPerWeight));
+    for (const mlir::onebit::SkippedLayer &l : report->skipped)
+      skipped.append(
+          py::make_tuple(l.name, l.outFeatures, l.inFeatures, l.reason));
+    py::dict d;
+    d["layers"] = layers;
+    d["skipped"] = skipped;
+    d["linear_bits_per_weight"] = report->linearBitsPerWeight;
+    d["model_bits_per_weight"] = report->modelBitsPerWeight;
+    d["bytes_before"] = report->constantBytesBefore;
+    d["bytes_after"] = report->constantBytesAfter;
+    return {std::make_shared<Model>(ctx, std::move(copy)), d};
+  }
+
+  std::vector<std::string> functions() {
+    std::vector<std::string> out;
+    for (Operation &op : module->getBody()->getOperations())
+      if (auto sym = op.getAttrOfType<StringAttr>("sym_name"))
+        out.push_back(sym.str());
+    return out;
+  }
+
+  std::shared_ptr<MLIRContext> ctx;
+  OwningOpRef<ModuleOp> module;
+};
+
+} // namespace
+
+PYBIND11_MODULE(_onebit, m) {
+  m.doc() = "onebit: OneBit 1-bit LLM compiler (C++ extension)";
+  errorType = PyErr_NewException("onebit.Error", PyExc_RuntimeError, nullptr);
+  m.attr("Error") = py::handle(errorType);
+
+  py::class_<mlir::onebit::QuantizeConfig>(m, "QuantizeConfig")
+      .def(py::init<>())
+      .def_readwrite("init", &mlir::onebit::QuantizeConfig::init)
+      .def_readwrite("max_iters", &mlir::onebit::QuantizeConfig::maxIters)
+      .def_readwrite("tolerance", &mlir::onebit::QuantizeConfig::tolerance)
+      .def_readwrite("seed", &mlir::onebit::QuantizeConfig::seed)
+      .def_readwrite("exclude", &mlir::onebit::QuantizeConfig::exclude)
+      .def_readwrite("min_elements", &mlir::onebit::QuantizeConfig::minElements)
+      .def_readwrite("keep_head", &mlir::onebit::QuantizeConfig::keepHead)
+      .def_readwrite("post_norm", &mlir::onebit::QuantizeConfig::postNorm)
+      .def_readwrite("norm_eps", &mlir::onebit::QuantizeConfig::normEps)
+      .def_readwrite("value_type", &mlir::onebit::QuantizeConfig::valueType);
+
+  py::class_<Model, std::shared_ptr<Model>>(m, "Model")
+      .def_static("load", &Model::load, py::arg("path"),
+                  py::arg("num_layers") = -1)
+      .def("__str__", &Model::str)
+      .def("save", &Model::save, py::arg("path"))
+      .def("quantize", &Model::quantize, py::arg("config"))
+      .def("functions", &Model::functions);
+}

