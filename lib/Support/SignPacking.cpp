@@ -111,26 +111,27 @@ int64_t packSignsF64(const double *values, int64_t rows, int64_t cols,
   return nans;
 }
 
-int64_t packSignsF16(const uint16_t *values, int64_t rows, int64_t cols,
-                     const SignLayout &layout, void *out) {
+// IEEE half and bfloat16 differ only in where the exponent ends.
+static int64_t packSigns16(const uint16_t *values, int64_t rows, int64_t cols,
+                           const SignLayout &layout, void *out,
+                           uint16_t expMask, uint16_t manMask) {
   packDispatch(rows, cols, layout, out, [&](int64_t i) {
-    return half16IsNegative(values[i], 0x7c00, 0x03ff);
+    return half16IsNegative(values[i], expMask, manMask);
   });
   int64_t nans = 0;
   for (int64_t i = 0, e = rows * cols; i < e; ++i)
-    nans += half16IsNaN(values[i], 0x7c00, 0x03ff);
+    nans += half16IsNaN(values[i], expMask, manMask);
   return nans;
+}
+
+int64_t packSignsF16(const uint16_t *values, int64_t rows, int64_t cols,
+                     const SignLayout &layout, void *out) {
+  return packSigns16(values, rows, cols, layout, out, 0x7c00, 0x03ff);
 }
 
 int64_t packSignsBF16(const uint16_t *values, int64_t rows, int64_t cols,
                       const SignLayout &layout, void *out) {
-  packDispatch(rows, cols, layout, out, [&](int64_t i) {
-    return half16IsNegative(values[i], 0x7f80, 0x007f);
-  });
-  int64_t nans = 0;
-  for (int64_t i = 0, e = rows * cols; i < e; ++i)
-    nans += half16IsNaN(values[i], 0x7f80, 0x007f);
-  return nans;
+  return packSigns16(values, rows, cols, layout, out, 0x7f80, 0x007f);
 }
 
 bool isNegative(const void *packed, int64_t row, int64_t col, int64_t cols,

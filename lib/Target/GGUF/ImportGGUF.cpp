@@ -96,6 +96,9 @@ private:
 
   // --- layers ---------------------------------------------------------------
   Value linear(Value x, Value w, int64_t n, const Twine &where);
+  /// sum-of-products over the loops `maps.back()` does not index.
+  Value contraction(ArrayRef<OpFoldResult> outSizes, ValueRange ins,
+                    ArrayRef<AffineMap> maps);
   Value rmsNorm(Value x, Value w, int64_t width);
   Value rope(Value x, int64_t heads);
   Value attention(Value q, Value k, Value v);
@@ -216,24 +219,33 @@ FailureOr<Value> LlamaBuilder::weight(StringRef ggufName, StringRef hfName,
 // flattened [B*S, *] form would need expand_shape groups with two dynamic
 // sizes, which MLIR 22's expand-strided-metadata cannot lower.
 Value LlamaBuilder::linear(Value x, Value w, int64_t n, const Twine &where) {
-  SmallVector<OpFoldResult> sizes{batch, seq, st(n)};
   AffineExpr bb, ss, nn, kk;
   bindDims(ctx, bb, ss, nn, kk);
-  auto par = utils::IteratorType::parallel, red = utils::IteratorType::reduction;
   Location saved = loc;
   loc = scope(where);
-  Value y = generic(sizes, filled(sizes, 0.0), {x, w},
-                    {map(4, {bb, ss, kk}), map(4, {nn, kk}),
-                     map(4, {bb, ss, nn})},
-                    {par, par, par, red},
-                    [](OpBuilder &ob, Location l, ValueRange a) {
-                      Value p = arith::MulFOp::create(ob, l, a[0], a[1]);
-                      linalg::YieldOp::create(
-                          ob, l, arith::AddFOp::create(ob, l, a[2], p)
-                                     .getResult());
-                    });
+  Value y = contraction({batch, seq, st(n)}, {x, w},
+                        {map(4, {bb, ss, kk}), map(4, {nn, kk}),
+                         map(4, {bb, ss, nn})});
   loc = saved;
   return y;
+}
+
+Value LlamaBuilder::contraction(ArrayRef<OpFoldResult> outSizes,
+                                ValueRange ins, ArrayRef<AffineMap> maps) {
+  // Every loop the output map does not use is a reduction.
+  unsigned numLoops = maps.back().getNumDims();
+  SmallVector<utils::IteratorType> iters(numLoops,
+                                         utils::IteratorType::reduction);
+  for (AffineExpr e : maps.back().getResults())
+    iters[cast<AffineDimExpr>(e).getPosition()] =
+        utils::IteratorType::parallel;
+  return generic(outSizes, filled(outSizes, 0.0), ins, maps, iters,
+                 [](OpBuilder &ob, Location l, ValueRange a) {
+                   Value p = arith::MulFOp::create(ob, l, a[0], a[1]);
+                   linalg::YieldOp::create(
+                       ob, l, arith::AddFOp::create(ob, l, a[2], p)
+                                  .getResult());
+                 });
 }
 
 Value LlamaBuilder::rmsNorm(Value x, Value w, int64_t width) {
@@ -326,15 +338,10 @@ Value LlamaBuilder::attention(Value q, Value k, Value v) {
   AffineExpr B, H, S, S2, D;
   bindDims(ctx, B, H, S, S2, D);
   SmallVector<OpFoldResult> sc{batch, st(h), seq, seq};
-  Value scores = generic(
-      sc, filled(sc, 0.0), {q4, k4},
+  Value scores = contraction(
+      sc, {q4, k4},
       {map(5, {B, S, H, D}), map(5, {B, S2, H.floorDiv(group), D}),
-       map(5, {B, H, S, S2})},
-      {par, par, par, par, red}, [](OpBuilder &ob, Location l, ValueRange a) {
-        Value p = arith::MulFOp::create(ob, l, a[0], a[1]);
-        linalg::YieldOp::create(
-            ob, l, arith::AddFOp::create(ob, l, a[2], p).getResult());
-      });
+       map(5, {B, H, S, S2})});
 
   // Masked, scaled softmax over s2 (future positions get probability 0).
   AffineExpr b4, h4, s4, t4;
@@ -387,15 +394,10 @@ Value LlamaBuilder::attention(Value q, Value k, Value v) {
   AffineExpr ob_, os, oh, od, os2;
   bindDims(ctx, ob_, os, oh, od, os2);
   SmallVector<OpFoldResult> outSizes{batch, seq, st(h), st(hd)};
-  Value out = generic(
-      outSizes, filled(outSizes, 0.0), {probs, v4},
+  Value out = contraction(
+      outSizes, {probs, v4},
       {map(5, {ob_, oh, os, os2}), map(5, {ob_, os2, oh.floorDiv(group), od}),
-       map(5, {ob_, os, oh, od})},
-      {par, par, par, par, red}, [](OpBuilder &ob, Location l, ValueRange a) {
-        Value p = arith::MulFOp::create(ob, l, a[0], a[1]);
-        linalg::YieldOp::create(
-            ob, l, arith::AddFOp::create(ob, l, a[2], p).getResult());
-      });
+       map(5, {ob_, os, oh, od})});
   SmallVector<ReassociationIndices> re{{0}, {1}, {2, 3}};
   return tensor::CollapseShapeOp::create(b, loc, out, re).getResult();
 }
