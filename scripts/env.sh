@@ -7,7 +7,7 @@ ONEBIT_BUILD_DIR="${ONEBIT_BUILD_DIR:-$ONEBIT_ROOT/build}"
 
 ONEBIT_PACKAGES=(
   cmake ninja-build ccache git
-  clang-22 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
+  clang-22 libclang-rt-22-dev llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
   libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
   libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
   python3 python3-dev python3-numpy python3-onnx python3-torch python3-sklearn
