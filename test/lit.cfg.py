@@ -33,7 +33,7 @@ python = venv_python if os.path.exists(venv_python) else config.python_executabl
 # lit.llvm already defines %python; ours must come first to win.
 config.substitutions.insert(0, ("%python", python))
 for module in ["numpy", "onnx", "torch", "sklearn", "gguf", "tokenizers",
-               "regex"]:
+               "regex", "llama_cpp"]:
     try:
         subprocess.check_call([python, "-c", "import " + module],
                               stdout=subprocess.DEVNULL,
@@ -58,5 +58,5 @@ except Exception:
     pass
 
 tool_dirs = [config.onebit_tools_dir, config.llvm_tools_dir]
-tools = ["onebit-opt", "onebit-tokenize", "not", "count"]
+tools = ["onebit-opt", "onebit-tokenize", "onebit-translate", "not", "count"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)

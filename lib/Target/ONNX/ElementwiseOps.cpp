@@ -1,0 +1,418 @@
+//===- ElementwiseOps.cpp - ONNX unary, binary and variadic pointwise ops -===//
+//
+// Every op here becomes one linalg.generic with parallel loops whose maps
+// implement numpy broadcasting (see Importer::elementwise).
+//
+//===----------------------------------------------------------------------===//
+
+#include "Importer.h"
+
+#include "mlir/Dialect/Math/IR/Math.h"
+
+#include <climits>
+#include <cmath>
+
+using namespace mlir;
+using namespace onebit::onnx_import;
+
+namespace {
+
+Type elemOf(Value v) { return cast<ShapedType>(v.getType()).getElementType(); }
+
+/// Applies `fn` to all inputs of the node, broadcasting; the result has
+/// element type `outEt` (default: the first input's).
+LogicalResult pointwise(Importer &im, BodyFn fn, Type outEt = {},
+                        int maxInputs = INT_MAX) {
+  SmallVector<Value> ins;
+  for (int i = 0, e = std::min<int>(im.node->input_size(), maxInputs); i < e;
+       ++i) {
+    auto v = im.input(i);
+    if (failed(v))
+      return failure();
+    ins.push_back(*v);
+  }
+  if (ins.empty())
+    return im.error() << "expects at least one input";
+  auto r = im.elementwise(ins, outEt ? outEt : elemOf(ins[0]), fn);
+  if (failed(r))
+    return failure();
+  im.setOutput(0, *r);
+  return success();
+}
+
+bool isF(Value v) { return isa<FloatType>(v.getType()); }
+
+Value cst(OpBuilder &b, Location l, Value like, double v) {
+  return Importer::scalar(b, l, like.getType(), v);
+}
+
+#define FLOAT_ONLY(NAME)                                                       \
+  if (!isa<FloatType>(elemOf(*im.input(0))))                                   \
+    return im.error() << NAME " on a non-float tensor is not supported";
+
+LogicalResult unaryMath(Importer &im,
+                        Value (*fn)(OpBuilder &, Location, Value)) {
+  if (failed(im.input(0)))
+    return failure();
+  FLOAT_ONLY("this operator")
+  return pointwise(im, [&](OpBuilder &b, Location l, ValueRange a) {
+    return fn(b, l, a[0]);
+  });
+}
+
+#define MATH_UNARY(NAME, OP)                                                   \
+  LogicalResult convert##NAME(Importer &im, const onnx::NodeProto &) {         \
+    return unaryMath(im, [](OpBuilder &b, Location l, Value x) -> Value {      \
+      return OP::create(b, l, x);                                              \
+    });                                                                        \
+  }
+MATH_UNARY(Sqrt, math::SqrtOp)
+MATH_UNARY(Exp, math::ExpOp)
+MATH_UNARY(Log, math::LogOp)
+MATH_UNARY(Tanh, math::TanhOp)
+MATH_UNARY(Erf, math::ErfOp)
+MATH_UNARY(Cos, math::CosOp)
+MATH_UNARY(Sin, math::SinOp)
+MATH_UNARY(Floor, math::FloorOp)
+MATH_UNARY(Ceil, math::CeilOp)
+#undef MATH_UNARY
+
+LogicalResult convertReciprocal(Importer &im, const onnx::NodeProto &) {
+  return unaryMath(im, [](OpBuilder &b, Location l, Value x) -> Value {
+    return arith::DivFOp::create(b, l, cst(b, l, x, 1.0), x);
+  });
+}
+
+Value sigmoid(OpBuilder &b, Location l, Value x) {
+  Value e = math::ExpOp::create(b, l, arith::NegFOp::create(b, l, x));
+  Value one = cst(b, l, x, 1.0);
+  return arith::DivFOp::create(b, l, one, arith::AddFOp::create(b, l, one, e));
+}
+
+LogicalResult convertSigmoid(Importer &im, const onnx::NodeProto &) {
+  return unaryMath(im, sigmoid);
+}
+
+LogicalResult convertRelu(Importer &im, const onnx::NodeProto &) {
+  return unaryMath(im, [](OpBuilder &b, Location l, Value x) -> Value {
+    return arith::MaximumFOp::create(b, l, x, cst(b, l, x, 0.0));
+  });
+}
+
+LogicalResult convertGelu(Importer &im, const onnx::NodeProto &) {
+  std::string approx = im.attrString("approximate", "none");
+  if (approx != "none" && approx != "tanh")
+    return im.error() << "approximate='" << approx << "' is not supported";
+  bool useTanh = approx == "tanh";
+  if (failed(im.input(0)))
+    return failure();
+  FLOAT_ONLY("Gelu")
+  return pointwise(im, [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+    Value x = a[0];
+    Value inner;
+    if (useTanh) {
+      Value x3 =
+          arith::MulFOp::create(b, l, arith::MulFOp::create(b, l, x, x), x);
+      Value s = arith::AddFOp::create(
+          b, l, x, arith::MulFOp::create(b, l, cst(b, l, x, 0.044715), x3));
+      inner = math::TanhOp::create(
+          b, l,
+          arith::MulFOp::create(b, l, cst(b, l, x, std::sqrt(2.0 / M_PI)), s));
+    } else {
+      inner = math::ErfOp::create(
+          b, l, arith::MulFOp::create(b, l, x, cst(b, l, x, M_SQRT1_2)));
+    }
+    Value onePlus = arith::AddFOp::create(b, l, cst(b, l, x, 1.0), inner);
+    return arith::MulFOp::create(
+        b, l, arith::MulFOp::create(b, l, cst(b, l, x, 0.5), x), onePlus);
+  });
+}
+
+LogicalResult convertNeg(Importer &im, const onnx::NodeProto &) {
+  return pointwise(im, [](OpBuilder &b, Location l, ValueRange a) -> Value {
+    if (isF(a[0]))
+      return arith::NegFOp::create(b, l, a[0]);
+    return arith::SubIOp::create(b, l, cst(b, l, a[0], 0), a[0]);
+  });
+}
+
+LogicalResult convertAbs(Importer &im, const onnx::NodeProto &) {
+  return pointwise(im, [](OpBuilder &b, Location l, ValueRange a) -> Value {
+    if (isF(a[0]))
+      return math::AbsFOp::create(b, l, a[0]);
+    return math::AbsIOp::create(b, l, a[0]);
+  });
+}
+
+LogicalResult convertIsNaN(Importer &im, const onnx::NodeProto &) {
+  return pointwise(
+      im,
+      [](OpBuilder &b, Location l, ValueRange a) -> Value {
+        return arith::CmpFOp::create(b, l, arith::CmpFPredicate::UNO, a[0],
+                                     a[0]);
+      },
+      im.b.getI1Type());
+}
+
+/// Errors unless inputs [0, n) are boolean tensors.
+LogicalResult requireBool(Importer &im, int n) {
+  for (int i = 0; i < n; ++i) {
+    auto v = im.input(i);
+    if (failed(v))
+      return failure();
+    if (!elemOf(*v).isInteger(1))
+      return im.error() << "input " << i << " must be a bool tensor";
+  }
+  return success();
+}
+
+LogicalResult convertNot(Importer &im, const onnx::NodeProto &) {
+  if (failed(requireBool(im, 1)))
+    return failure();
+  return pointwise(im, [](OpBuilder &b, Location l, ValueRange a) -> Value {
+    return arith::XOrIOp::create(b, l, a[0], cst(b, l, a[0], 1));
+  });
+}
+
+/// Binary arithmetic; both operands must have the same element type.
+template <typename FOp, typename IOp> LogicalResult arith2(Importer &im) {
+  auto a = im.input(0), c = im.input(1);
+  if (failed(a) || failed(c))
+    return failure();
+  if (elemOf(*a) != elemOf(*c))
+    return im.error() << "operand element types differ";
+  return pointwise(im, [](OpBuilder &b, Location l, ValueRange x) -> Value {
+    if (isF(x[0]))
+      return FOp::create(b, l, x[0], x[1]);
+    return IOp::create(b, l, x[0], x[1]);
+  });
+}
+
+LogicalResult convertAdd(Importer &im, const onnx::NodeProto &) {
+  return arith2<arith::AddFOp, arith::AddIOp>(im);
+}
+LogicalResult convertSub(Importer &im, const onnx::NodeProto &) {
+  return arith2<arith::SubFOp, arith::SubIOp>(im);
+}
+LogicalResult convertMul(Importer &im, const onnx::NodeProto &) {
+  return arith2<arith::MulFOp, arith::MulIOp>(im);
+}
+LogicalResult convertDiv(Importer &im, const onnx::NodeProto &) {
+  return arith2<arith::DivFOp, arith::DivSIOp>(im);
+}
+
+LogicalResult convertPow(Importer &im, const onnx::NodeProto &) {
+  auto a = im.input(0), c = im.input(1);
+  if (failed(a) || failed(c))
+    return failure();
+  // x^2 is common (RMSNorm, variance); keep it cheap and exact.
+  std::optional<double> e = im.constFloat(1);
+  return pointwise(im, [&](OpBuilder &b, Location l, ValueRange x) -> Value {
+    Value base = x[0], y = x[1];
+    bool fb = isF(base), fe = isF(y);
+    if (fb && e && *e == 2.0)
+      return arith::MulFOp::create(b, l, base, base);
+    if (fb && !fe)
+      return math::FPowIOp::create(b, l, base, y);
+    if (!fb && !fe) {
+      y = Importer::castScalar(b, l, y, base.getType());
+      return math::IPowIOp::create(b, l, base, y);
+    }
+    if (fb) {
+      if (y.getType() != base.getType())
+        y = Importer::castScalar(b, l, y, base.getType());
+      return math::PowFOp::create(b, l, base, y);
+    }
+    // Integer base, float exponent: compute in the exponent's type.
+    Value fbase = Importer::castScalar(b, l, base, y.getType());
+    Value p = math::PowFOp::create(b, l, fbase, y);
+    return Importer::castScalar(b, l, p, base.getType());
+  });
+}
+
+template <arith::CmpFPredicate FP, arith::CmpIPredicate IP>
+LogicalResult compare(Importer &im) {
+  auto a = im.input(0), c = im.input(1);
+  if (failed(a) || failed(c))
+    return failure();
+  if (elemOf(*a) != elemOf(*c))
+    return im.error() << "operand element types differ";
+  return pointwise(
+      im,
+      [](OpBuilder &b, Location l, ValueRange x) -> Value {
+        if (isF(x[0]))
+          return arith::CmpFOp::create(b, l, FP, x[0], x[1]);
+        return arith::CmpIOp::create(b, l, IP, x[0], x[1]);
+      },
+      im.b.getI1Type());
+}
+
+LogicalResult convertEqual(Importer &im, const onnx::NodeProto &) {
+  return compare<arith::CmpFPredicate::OEQ, arith::CmpIPredicate::eq>(im);
+}
+LogicalResult convertLess(Importer &im, const onnx::NodeProto &) {
+  return compare<arith::CmpFPredicate::OLT, arith::CmpIPredicate::slt>(im);
+}
+LogicalResult convertGreater(Importer &im, const onnx::NodeProto &) {
+  return compare<arith::CmpFPredicate::OGT, arith::CmpIPredicate::sgt>(im);
+}
+LogicalResult convertLessOrEqual(Importer &im, const onnx::NodeProto &) {
+  return compare<arith::CmpFPredicate::OLE, arith::CmpIPredicate::sle>(im);
+}
+LogicalResult convertGreaterOrEqual(Importer &im, const onnx::NodeProto &) {
+  return compare<arith::CmpFPredicate::OGE, arith::CmpIPredicate::sge>(im);
+}
+
+LogicalResult convertAnd(Importer &im, const onnx::NodeProto &) {
+  if (failed(requireBool(im, 2)))
+    return failure();
+  return pointwise(im, [](OpBuilder &b, Location l, ValueRange x) -> Value {
+    return arith::AndIOp::create(b, l, x[0], x[1]);
+  });
+}
+LogicalResult convertOr(Importer &im, const onnx::NodeProto &) {
+  if (failed(requireBool(im, 2)))
+    return failure();
+  return pointwise(im, [](OpBuilder &b, Location l, ValueRange x) -> Value {
+    return arith::OrIOp::create(b, l, x[0], x[1]);
+  });
+}
+
+Value maxOf(OpBuilder &b, Location l, Value x, Value y) {
+  if (isF(x))
+    return arith::MaximumFOp::create(b, l, x, y);
+  return arith::MaxSIOp::create(b, l, x, y);
+}
+Value minOf(OpBuilder &b, Location l, Value x, Value y) {
+  if (isF(x))
+    return arith::MinimumFOp::create(b, l, x, y);
+  return arith::MinSIOp::create(b, l, x, y);
+}
+
+LogicalResult convertMax(Importer &im, const onnx::NodeProto &) {
+  return pointwise(im, [](OpBuilder &b, Location l, ValueRange x) -> Value {
+    Value r = x[0];
+    for (Value y : x.drop_front())
+      r = maxOf(b, l, r, y);
+    return r;
+  });
+}
+LogicalResult convertMin(Importer &im, const onnx::NodeProto &) {
+  return pointwise(im, [](OpBuilder &b, Location l, ValueRange x) -> Value {
+    Value r = x[0];
+    for (Value y : x.drop_front())
+      r = minOf(b, l, r, y);
+    return r;
+  });
+}
+
+LogicalResult convertWhere(Importer &im, const onnx::NodeProto &) {
+  auto c = im.input(0), x = im.input(1), y = im.input(2);
+  if (failed(c) || failed(x) || failed(y))
+    return failure();
+  if (!elemOf(*c).isInteger(1) || elemOf(*x) != elemOf(*y))
+    return im.error() << "expects a bool condition and two values of one type";
+  auto r =
+      im.elementwise({*c, *x, *y}, elemOf(*x),
+                     [](OpBuilder &b, Location l, ValueRange a) -> Value {
+                       return arith::SelectOp::create(b, l, a[0], a[1], a[2]);
+                     });
+  if (failed(r))
+    return failure();
+  im.setOutput(0, *r);
+  return success();
+}
+
+LogicalResult convertClip(Importer &im, const onnx::NodeProto &) {
+  auto x = im.input(0);
+  if (failed(x))
+    return failure();
+  SmallVector<Value> ins = {*x};
+  int minIdx = -1, maxIdx = -1;
+  for (unsigned i : {1u, 2u}) {
+    if (!im.hasInput(i))
+      continue;
+    auto v = im.input(i);
+    if (failed(v))
+      return failure();
+    (i == 1 ? minIdx : maxIdx) = ins.size();
+    ins.push_back(*v);
+  }
+  auto r = im.elementwise(ins, elemOf(*x),
+                          [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+                            Value v = a[0];
+                            if (minIdx >= 0)
+                              v = maxOf(b, l, v, a[minIdx]);
+                            if (maxIdx >= 0)
+                              v = minOf(b, l, v, a[maxIdx]);
+                            return v;
+                          });
+  if (failed(r))
+    return failure();
+  im.setOutput(0, *r);
+  return success();
+}
+
+LogicalResult castTo(Importer &im, Type to) {
+  return pointwise(
+      im,
+      [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+        return Importer::castScalar(b, l, a[0], to);
+      },
+      to, /*maxInputs=*/1);
+}
+
+LogicalResult convertCast(Importer &im, const onnx::NodeProto &) {
+  int64_t to = im.attrInt("to", 0);
+  Type et = elementTypeFor(im.ctx, to);
+  if (!et)
+    return im.error() << "cast to ONNX data type " << to << " is not supported";
+  return castTo(im, et);
+}
+
+LogicalResult convertCastLike(Importer &im, const onnx::NodeProto &) {
+  auto like = im.input(1);
+  if (failed(like))
+    return failure();
+  return castTo(im, elemOf(*like));
+}
+
+} // namespace
+
+void onebit::onnx_import::addElementwiseOps(llvm::StringMap<ConvertFn> &t) {
+  t["Sqrt"] = convertSqrt;
+  t["Exp"] = convertExp;
+  t["Log"] = convertLog;
+  t["Tanh"] = convertTanh;
+  t["Erf"] = convertErf;
+  t["Cos"] = convertCos;
+  t["Sin"] = convertSin;
+  t["Floor"] = convertFloor;
+  t["Ceil"] = convertCeil;
+  t["Reciprocal"] = convertReciprocal;
+  t["Sigmoid"] = convertSigmoid;
+  t["Relu"] = convertRelu;
+  t["Gelu"] = convertGelu;
+  t["Neg"] = convertNeg;
+  t["Abs"] = convertAbs;
+  t["IsNaN"] = convertIsNaN;
+  t["Not"] = convertNot;
+  t["Add"] = convertAdd;
+  t["Sub"] = convertSub;
+  t["Mul"] = convertMul;
+  t["Div"] = convertDiv;
+  t["Pow"] = convertPow;
+  t["Equal"] = convertEqual;
+  t["Less"] = convertLess;
+  t["Greater"] = convertGreater;
+  t["LessOrEqual"] = convertLessOrEqual;
+  t["GreaterOrEqual"] = convertGreaterOrEqual;
+  t["And"] = convertAnd;
+  t["Or"] = convertOr;
+  t["Max"] = convertMax;
+  t["Min"] = convertMin;
+  t["Where"] = convertWhere;
+  t["Clip"] = convertClip;
+  t["Cast"] = convertCast;
+  t["CastLike"] = convertCastLike;
+}

@@ -1,0 +1,536 @@
+//===- ImportONNX.cpp - ONNX model loading, weights and the import driver -===//
+//
+// Parses the ModelProto, applies --input-shape and ONNX shape inference,
+// turns initializers into dense_resource constants without copying their
+// bytes (the blobs keep the parsed model or the mapped external data file
+// alive), and converts the nodes in graph order.
+//
+//===----------------------------------------------------------------------===//
+
+#include "onebit/Target/ONNX/ImportONNX.h"
+
+#include "Importer.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/BuiltinDialect.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <onnx/defs/schema.h>
+#include <onnx/shape_inference/implementation.h>
+
+#include <exception>
+#include <memory>
+
+using namespace mlir;
+using namespace onebit::onnx_import;
+
+namespace {
+
+/// Opens and maps external data files once per import; the mappings are
+/// shared with the resource blobs that point into them.
+struct ExternalFiles {
+  std::string baseDir;
+  llvm::StringMap<std::shared_ptr<llvm::MemoryBuffer>> files;
+};
+
+int64_t byteWidth(Type et) {
+  return et.isInteger(1) ? 1 : et.getIntOrFloatBitWidth() / 8;
+}
+
+/// Resolves an external data location inside the model folder.
+FailureOr<std::shared_ptr<llvm::MemoryBuffer>>
+openExternal(ExternalFiles &ext, const onnx::TensorProto &t, StringRef location,
+             Importer &im) {
+  auto fail = [&](const Twine &why) {
+    im.error() << "initializer '" << t.name() << "': external data location '"
+               << location << "' " << why;
+    return failure();
+  };
+  if (ext.baseDir.empty())
+    return fail("cannot be resolved: the model was not loaded from a file");
+  if (location.empty())
+    return fail("is empty");
+  if (llvm::sys::path::is_absolute(location) || location.starts_with("/") ||
+      location.starts_with("\\"))
+    return fail("is an absolute path; it must be relative to the model folder");
+  for (auto it = llvm::sys::path::begin(location),
+            e = llvm::sys::path::end(location);
+       it != e; ++it)
+    if (*it == "..")
+      return fail("contains '..'; it must stay inside the model folder");
+  SmallString<256> path(ext.baseDir);
+  llvm::sys::path::append(path, location);
+  SmallString<256> realBase, realPath;
+  if (llvm::sys::fs::real_path(ext.baseDir, realBase) ||
+      llvm::sys::fs::real_path(path, realPath))
+    return fail("does not name an existing file");
+  if (!StringRef(realPath).starts_with(realBase) ||
+      realPath.size() <= realBase.size() ||
+      !llvm::sys::path::is_separator(realPath[realBase.size()]))
+    return fail("resolves (through a symbolic link) to '" + realPath +
+                "' outside the model folder");
+  auto &slot = ext.files[realPath];
+  if (!slot) {
+    auto buf = llvm::MemoryBuffer::getFile(realPath, /*IsText=*/false,
+                                           /*RequiresNullTerminator=*/false);
+    if (!buf)
+      return fail("cannot be read: " + buf.getError().message());
+    slot = std::move(*buf);
+  }
+  return slot;
+}
+
+/// Builds the constant for initializer (or Constant value) `t`.
+FailureOr<Value> importTensor(Importer &im, const onnx::TensorProto &t,
+                              StringRef key, ExternalFiles &ext,
+                              const std::shared_ptr<onnx::ModelProto> &owner,
+                              bool preferDense) {
+  MLIRContext *ctx = im.ctx;
+  Type et = elementTypeFor(ctx, t.data_type());
+  if (!et) {
+    im.error() << "initializer '" << t.name() << "' has unsupported data type "
+               << t.data_type();
+    return failure();
+  }
+  SmallVector<int64_t> shape(t.dims().begin(), t.dims().end());
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) {
+      im.error() << "initializer '" << t.name() << "' has a negative dim";
+      return failure();
+    }
+    n *= d;
+  }
+  auto type = RankedTensorType::get(shape, et);
+  int64_t bw = byteWidth(et);
+  int64_t expected = n * bw;
+
+  ArrayRef<char> bytes;
+  std::shared_ptr<void> keep = owner;
+  std::vector<char> converted; // typed fields that need narrowing
+  auto sizeError = [&](int64_t got, StringRef what) {
+    im.error() << "initializer '" << t.name() << "' holds " << got << " "
+               << what << " but its shape " << type << " needs "
+               << (what == "bytes" ? expected : n);
+    return failure();
+  };
+  if (t.data_location() == onnx::TensorProto::EXTERNAL) {
+    std::string location;
+    int64_t offset = 0, length = -1;
+    for (const auto &kv : t.external_data()) {
+      if (kv.key() == "location")
+        location = kv.value();
+      else if (kv.key() == "offset" || kv.key() == "length") {
+        int64_t v = 0;
+        if (StringRef(kv.value()).getAsInteger(10, v) || v < 0) {
+          im.error() << "initializer '" << t.name() << "' has invalid "
+                     << kv.key() << " '" << kv.value() << "'";
+          return failure();
+        }
+        (kv.key() == "offset" ? offset : length) = v;
+      }
+    }
+    auto file = openExternal(ext, t, location, im);
+    if (failed(file))
+      return failure();
+    int64_t size = (*file)->getBufferSize();
+    if (length < 0)
+      length = size - offset;
+    if (offset > size || length > size - offset) {
+      im.error() << "initializer '" << t.name() << "': external data range ["
+                 << offset << ", " << offset + length << ") exceeds file '"
+                 << location << "' of " << size << " bytes";
+      return failure();
+    }
+    if (length != expected)
+      return sizeError(length, "bytes");
+    bytes = ArrayRef<char>((*file)->getBufferStart() + offset, length);
+    keep = *file;
+  } else if (t.has_raw_data()) {
+    if (int64_t(t.raw_data().size()) != expected)
+      return sizeError(t.raw_data().size(), "bytes");
+    bytes = ArrayRef<char>(t.raw_data().data(), t.raw_data().size());
+  } else {
+    auto fromField = [&](const auto &field) {
+      using T = std::decay_t<decltype(*field.data())>;
+      if (int64_t(field.size()) != n && !(field.size() == 1 && n == 1))
+        return sizeError(field.size(), "elements");
+      if (sizeof(T) == size_t(bw)) {
+        bytes = ArrayRef<char>(reinterpret_cast<const char *>(field.data()),
+                               field.size() * sizeof(T));
+        return success();
+      }
+      // int32_data carries f16/bf16 bits, bools and int8 one per element.
+      converted.resize(n * bw);
+      for (int64_t i = 0; i < n; ++i) {
+        uint64_t v = uint64_t(field.Get(i));
+        std::memcpy(converted.data() + i * bw, &v, bw);
+      }
+      bytes = ArrayRef<char>(converted.data(), converted.size());
+      return success();
+    };
+    LogicalResult ok = success();
+    switch (t.data_type()) {
+    case onnx::TensorProto::FLOAT:
+      ok = fromField(t.float_data());
+      break;
+    case onnx::TensorProto::DOUBLE:
+      ok = fromField(t.double_data());
+      break;
+    case onnx::TensorProto::INT64:
+      ok = fromField(t.int64_data());
+      break;
+    default:
+      ok = fromField(t.int32_data());
+      break;
+    }
+    if (failed(ok))
+      return failure();
+  }
+
+  Location loc = NameLoc::get(
+      StringAttr::get(ctx, t.name().empty() ? key : StringRef(t.name())),
+      im.fileLoc());
+  ElementsAttr attr;
+  bool aligned = (uintptr_t(bytes.data()) % bw) == 0;
+  if (et.isInteger(1) || preferDense || n == 0) {
+    if (et.isInteger(1)) {
+      SmallVector<bool> bits;
+      for (char c : bytes)
+        bits.push_back(c != 0);
+      attr = DenseElementsAttr::get(type, bits);
+    } else {
+      attr = DenseElementsAttr::getFromRawBuffer(type, bytes);
+    }
+  } else {
+    AsmResourceBlob blob;
+    if (converted.empty() && aligned) {
+      blob = UnmanagedAsmResourceBlob::allocateWithAlign(
+          bytes, bw, [keep](void *, size_t, size_t) mutable { keep.reset(); });
+    } else {
+      blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, bw);
+    }
+    attr = DenseResourceElementsAttr::get(type, key, std::move(blob));
+  }
+  Value v = arith::ConstantOp::create(im.b, loc, attr);
+  // Small integer tensors feed shape computations: remember their values.
+  if (isa<IntegerType>(et) && type.getRank() <= 1 && n <= 64 &&
+      !et.isInteger(1)) {
+    KnownInts k;
+    k.shape.assign(shape.begin(), shape.end());
+    k.elemType = et;
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t x = 0;
+      if (bw == 8) {
+        std::memcpy(&x, bytes.data() + i * 8, 8);
+      } else if (bw == 4) {
+        int32_t y;
+        std::memcpy(&y, bytes.data() + i * 4, 4);
+        x = y;
+      } else {
+        x = int8_t(bytes[i]);
+      }
+      k.elts.push_back({x, Value(), x >= 0});
+    }
+    im.setKnown(t.name().empty() ? key : StringRef(t.name()), std::move(k));
+  }
+  return v;
+}
+
+FailureOr<RankedTensorType> typeOf(Importer &im, const onnx::ValueInfoProto &vi,
+                                   bool required) {
+  if (!vi.type().has_tensor_type()) {
+    if (required)
+      im.error() << "value '" << vi.name() << "' is not a tensor";
+    return failure();
+  }
+  const auto &tt = vi.type().tensor_type();
+  Type et = elementTypeFor(im.ctx, tt.elem_type());
+  if (!et) {
+    if (required)
+      im.error() << "value '" << vi.name() << "' has unsupported element type "
+                 << tt.elem_type();
+    return failure();
+  }
+  if (!tt.has_shape()) {
+    if (required)
+      im.error() << "value '" << vi.name()
+                 << "' has no shape (its rank must be known)";
+    return failure();
+  }
+  SmallVector<int64_t> shape;
+  for (const auto &d : tt.shape().dim())
+    shape.push_back(d.has_dim_value() && d.dim_value() >= 0
+                        ? d.dim_value()
+                        : ShapedType::kDynamic);
+  return RankedTensorType::get(shape, et);
+}
+
+/// Runs ONNX shape inference, which reports problems by throwing.
+std::string inferShapes(onnx::ModelProto &model) {
+  try {
+    onnx::ShapeInferenceOptions opts(/*check_type=*/false, /*error_mode=*/0,
+                                     /*enable_data_propagation=*/true);
+    onnx::shape_inference::InferShapes(
+        model, onnx::OpSchemaRegistry::Instance(), opts);
+  } catch (const std::exception &e) {
+    return e.what();
+  }
+  return "";
+}
+
+OwningOpRef<ModuleOp> importModel(std::shared_ptr<onnx::ModelProto> model,
+                                  StringRef fileName, StringRef baseDir,
+                                  MLIRContext &context,
+                                  const onebit::ONNXImportOptions &options) {
+  DialectRegistry registry;
+  onebit::registerONNXImportDialects(registry);
+  context.appendDialectRegistry(registry);
+  context.loadAllAvailableDialects();
+
+  Location fileLoc = FileLineColLoc::get(&context, fileName, 0, 0);
+  if (!model->has_graph()) {
+    emitError(fileLoc) << fileName << ": the model has no graph";
+    return nullptr;
+  }
+  int64_t opset = -1;
+  for (const auto &imp : model->opset_import())
+    if (imp.domain().empty() || imp.domain() == "ai.onnx")
+      opset = imp.version();
+  if (opset < 0) {
+    emitError(fileLoc) << fileName << ": the model imports no ai.onnx opset";
+    return nullptr;
+  }
+  if (opset < 13 || opset > 21)
+    emitWarning(fileLoc) << fileName << ": opset " << opset
+                         << " is outside the supported range 13-21";
+
+  onnx::GraphProto *graph = model->mutable_graph();
+  llvm::StringSet<> initNames;
+  for (const auto &t : graph->initializer())
+    initNames.insert(t.name());
+
+  // --input-shape: fix the dims of graph inputs before inference.
+  llvm::StringSet<> seen;
+  for (auto &in : *graph->mutable_input()) {
+    auto it = options.inputShapes.find(in.name());
+    if (it == options.inputShapes.end())
+      continue;
+    seen.insert(in.name());
+    auto *shape = in.mutable_type()->mutable_tensor_type()->mutable_shape();
+    if (shape->dim_size() != 0 && shape->dim_size() != int(it->second.size())) {
+      emitError(fileLoc) << fileName << ": --input-shape for '" << in.name()
+                         << "' has " << it->second.size()
+                         << " dims but the input has rank "
+                         << shape->dim_size();
+      return nullptr;
+    }
+    shape->clear_dim();
+    for (int64_t d : it->second)
+      shape->add_dim()->set_dim_value(d);
+  }
+  for (const auto &kv : options.inputShapes)
+    if (!seen.contains(kv.getKey())) {
+      emitError(fileLoc) << fileName << ": --input-shape names '" << kv.getKey()
+                         << "', which is not a graph input";
+      return nullptr;
+    }
+  // Every value must be defined before use; libonnx's shape inference
+  // dereferences undefined inputs, so check here first.
+  {
+    llvm::StringSet<> defined;
+    for (const auto &in : graph->input())
+      defined.insert(in.name());
+    for (const auto &t : graph->initializer())
+      defined.insert(t.name());
+    for (const auto &n : graph->node()) {
+      for (const std::string &in : n.input())
+        if (!in.empty() && !defined.contains(in)) {
+          emitError(fileLoc)
+              << fileName << ": node '" << n.name() << "' (" << n.op_type()
+              << ", opset " << opset << "): input '" << in
+              << "' is not a graph input, an initializer or the output of an "
+                 "earlier node";
+          return nullptr;
+        }
+      for (const std::string &out : n.output())
+        defined.insert(out);
+    }
+    for (const auto &out : graph->output())
+      if (!defined.contains(out.name())) {
+        emitError(fileLoc) << fileName << ": graph output '" << out.name()
+                           << "' is never defined";
+        return nullptr;
+      }
+  }
+  if (options.inferShapes) {
+    std::string err = inferShapes(*model);
+    if (!err.empty()) {
+      emitError(fileLoc) << fileName
+                         << ": ONNX shape inference failed: " << err;
+      return nullptr;
+    }
+  }
+
+  Importer im(&context, fileName.str(), opset);
+  for (const auto &vi : graph->value_info())
+    if (auto t = typeOf(im, vi, /*required=*/false); succeeded(t))
+      im.inferred[vi.name()] = *t;
+
+  OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
+  im.b.setInsertionPointToEnd(module->getBody());
+  SmallVector<Type> argTypes;
+  SmallVector<const onnx::ValueInfoProto *> args;
+  for (const auto &in : graph->input()) {
+    if (initNames.contains(in.name()))
+      continue;
+    auto t = typeOf(im, in, /*required=*/true);
+    if (failed(t))
+      return nullptr;
+    argTypes.push_back(*t);
+    args.push_back(&in);
+  }
+  auto func = func::FuncOp::create(im.b, fileLoc, options.entryName,
+                                   im.b.getFunctionType(argTypes, {}));
+  Block *entry = func.addEntryBlock();
+  for (auto [i, in] : llvm::enumerate(args)) {
+    im.set(in->name(), entry->getArgument(i));
+    func.setArgAttr(i, "onebit.name", im.b.getStringAttr(in->name()));
+  }
+  im.b.setInsertionPointToStart(entry);
+
+  ExternalFiles ext{baseDir.str(), {}};
+  im.loc = fileLoc;
+  for (const auto &t : graph->initializer()) {
+    auto v = importTensor(im, t, t.name(), ext, model, /*preferDense=*/false);
+    if (failed(v))
+      return nullptr;
+    im.set(t.name(), *v);
+  }
+  for (const auto &n : graph->node()) {
+    if (n.op_type() == "Constant" && n.domain().empty()) {
+      im.node = &n;
+      im.loc = NameLoc::get(
+          im.b.getStringAttr(n.name().empty() ? n.output(0) : n.name()),
+          fileLoc);
+      if (const onnx::AttributeProto *a = im.attr("value")) {
+        onnx::TensorProto t = a->t();
+        t.set_name(n.output(0));
+        auto v = importTensor(im, t, n.output(0), ext, nullptr,
+                              /*preferDense=*/true);
+        if (failed(v))
+          return nullptr;
+        im.set(n.output(0), *v);
+        continue;
+      }
+    }
+    if (failed(im.convertNode(n)))
+      return nullptr;
+  }
+  SmallVector<Value> results;
+  im.node = nullptr;
+  for (const auto &out : graph->output()) {
+    auto v = im.get(out.name());
+    if (failed(v))
+      return nullptr;
+    // Shape inference may know more than the converters derived.
+    Value r = *v;
+    if (auto t = typeOf(im, out, /*required=*/false); succeeded(t)) {
+      auto rt = cast<RankedTensorType>(r.getType());
+      if (t->getElementType() == rt.getElementType() &&
+          t->getRank() == rt.getRank() &&
+          t->getNumDynamicDims() < rt.getNumDynamicDims() &&
+          succeeded(verifyCompatibleShape(*t, rt)))
+        r = tensor::CastOp::create(im.b, fileLoc, *t, r);
+    }
+    results.push_back(r);
+  }
+  func::ReturnOp::create(im.b, fileLoc, results);
+  func.setType(im.b.getFunctionType(argTypes, TypeRange(ValueRange(results))));
+  for (auto [i, out] : llvm::enumerate(graph->output()))
+    func.setResultAttr(i, "onebit.name", im.b.getStringAttr(out.name()));
+  return module;
+}
+
+std::shared_ptr<onnx::ModelProto> parseModel(StringRef bytes) {
+  auto model = std::make_shared<onnx::ModelProto>();
+  google::protobuf::io::ArrayInputStream raw(bytes.data(), int(bytes.size()));
+  google::protobuf::io::CodedInputStream coded(&raw);
+  coded.SetTotalBytesLimit(INT_MAX);
+  if (!model->ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage())
+    return nullptr;
+  return model;
+}
+
+} // namespace
+
+void onebit::registerONNXImportDialects(DialectRegistry &registry) {
+  registry.insert<arith::ArithDialect, func::FuncDialect, linalg::LinalgDialect,
+                  math::MathDialect, tensor::TensorDialect>();
+}
+
+std::string onebit::parseInputShapes(StringRef spec,
+                                     ONNXImportOptions &options) {
+  SmallVector<StringRef> items;
+  spec.split(items, ',', -1, /*KeepEmpty=*/false);
+  for (StringRef item : items) {
+    auto [name, dimsStr] = item.rsplit('=');
+    if (name.empty() || dimsStr.empty() || !item.contains('='))
+      return ("expected name=DxDx..., got '" + item + "'").str();
+    SmallVector<int64_t> dims;
+    SmallVector<StringRef> parts;
+    dimsStr.split(parts, 'x');
+    for (StringRef p : parts) {
+      int64_t d;
+      if (p.getAsInteger(10, d) || d < 0)
+        return ("invalid dimension '" + p + "' in '" + item + "'").str();
+      dims.push_back(d);
+    }
+    options.inputShapes[name] = dims;
+  }
+  return "";
+}
+
+OwningOpRef<ModuleOp>
+onebit::importONNXBuffer(StringRef bytes, StringRef bufferName,
+                         StringRef baseDir, MLIRContext &context,
+                         const ONNXImportOptions &options) {
+  std::shared_ptr<onnx::ModelProto> model;
+  if (bytes.size() < size_t(INT_MAX))
+    model = parseModel(bytes);
+  if (!model) {
+    emitError(FileLineColLoc::get(&context, bufferName, 0, 0))
+        << bufferName
+        << ": not a valid ONNX model (the protobuf cannot be parsed; the file "
+           "may be truncated or of another format)";
+    return nullptr;
+  }
+  return importModel(std::move(model), bufferName, baseDir, context, options);
+}
+
+OwningOpRef<ModuleOp> onebit::importONNXFile(StringRef path,
+                                             MLIRContext &context,
+                                             const ONNXImportOptions &options) {
+  auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                         /*RequiresNullTerminator=*/false);
+  if (!buf) {
+    emitError(FileLineColLoc::get(&context, path, 0, 0))
+        << path << ": cannot open: " << buf.getError().message();
+    return nullptr;
+  }
+  SmallString<256> dir(path);
+  llvm::sys::path::remove_filename(dir);
+  if (dir.empty())
+    dir = ".";
+  return importONNXBuffer((*buf)->getBuffer(), path, dir, context, options);
+}

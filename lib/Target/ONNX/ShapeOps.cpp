@@ -1,0 +1,989 @@
+//===- ShapeOps.cpp - ONNX shape computations and data movement ----------===//
+//
+// Shape subgraphs fold at import time on the KnownInts table (elements are
+// constants or index values from tensor.dim); data movement becomes tensor
+// ops (expand/collapse_shape, extract_slice, concat) and linalg.transpose.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Importer.h"
+
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+
+#include <climits>
+
+using namespace mlir;
+using namespace onebit::onnx_import;
+
+namespace {
+
+Type elemOf(Value v) { return cast<ShapedType>(v.getType()).getElementType(); }
+
+//===----------------------------------------------------------------------===//
+// Index arithmetic that folds constants
+//===----------------------------------------------------------------------===//
+
+enum class IOp { Add, Sub, Mul, Div, Max, Min };
+
+int64_t applyConst(IOp op, int64_t a, int64_t c) {
+  switch (op) {
+  case IOp::Add:
+    return a + c;
+  case IOp::Sub:
+    return a - c;
+  case IOp::Mul:
+    return a * c;
+  case IOp::Div: {
+    if (c == 0)
+      return 0;
+    int64_t q = a / c; // ONNX integer Div truncates like C
+    return q;
+  }
+  case IOp::Max:
+    return std::max(a, c);
+  case IOp::Min:
+    return std::min(a, c);
+  }
+  return 0;
+}
+
+KnownElt applyElt(Importer &im, IOp op, const KnownElt &a, const KnownElt &c) {
+  if (a.isConst() && c.isConst())
+    return {applyConst(op, a.c, c.c), Value(), applyConst(op, a.c, c.c) >= 0};
+  // Identities keep expressions small: x*1, x+0, x/1.
+  if (c.isConst() && ((op == IOp::Mul || op == IOp::Div) && c.c == 1))
+    return a;
+  if (c.isConst() && ((op == IOp::Add || op == IOp::Sub) && c.c == 0))
+    return a;
+  if (a.isConst() && op == IOp::Mul && a.c == 1)
+    return c;
+  if (a.isConst() && op == IOp::Add && a.c == 0)
+    return c;
+  OpBuilder &b = im.b;
+  auto val = [&](const KnownElt &e) {
+    return e.isConst() ? arith::ConstantIndexOp::create(b, im.loc, e.c) : e.v;
+  };
+  Value x = val(a), y = val(c), r;
+  bool nn = false;
+  bool an = a.isConst() ? a.c >= 0 : a.nonNeg;
+  bool cn = c.isConst() ? c.c >= 0 : c.nonNeg;
+  switch (op) {
+  case IOp::Add:
+    r = arith::AddIOp::create(b, im.loc, x, y);
+    nn = an && cn;
+    break;
+  case IOp::Sub:
+    r = arith::SubIOp::create(b, im.loc, x, y);
+    break;
+  case IOp::Mul:
+    r = arith::MulIOp::create(b, im.loc, x, y);
+    nn = an && cn;
+    break;
+  case IOp::Div:
+    r = arith::DivSIOp::create(b, im.loc, x, y);
+    nn = an && cn;
+    break;
+  case IOp::Max:
+    r = arith::MaxSIOp::create(b, im.loc, x, y);
+    nn = an || cn;
+    break;
+  case IOp::Min:
+    r = arith::MinSIOp::create(b, im.loc, x, y);
+    nn = an && cn;
+    break;
+  }
+  return {0, r, nn};
+}
+
+OpFoldResult toOFR(Importer &im, const KnownElt &e) {
+  if (e.isConst())
+    return im.b.getIndexAttr(e.c);
+  return e.v;
+}
+
+KnownElt fromOFR(OpFoldResult ofr) {
+  if (auto c = getConstantIntValue(ofr))
+    return {*c, Value(), *c >= 0};
+  return {0, cast<Value>(ofr), true};
+}
+
+OpFoldResult arithOFR(Importer &im, IOp op, OpFoldResult a, OpFoldResult c) {
+  return toOFR(im, applyElt(im, op, fromOFR(a), fromOFR(c)));
+}
+
+//===----------------------------------------------------------------------===//
+// Folding on known integer tensors
+//===----------------------------------------------------------------------===//
+
+/// Broadcasts two known rank<=1 tensors elementwise; null if incompatible.
+bool broadcast2(const KnownInts &a, const KnownInts &c,
+                SmallVectorImpl<int64_t> &shape, size_t &n) {
+  size_t na = a.elts.size(), nc = c.elts.size();
+  if (na != nc && na != 1 && nc != 1)
+    return false;
+  n = std::max(na, nc);
+  shape.clear();
+  if (a.shape.size() == 1 || c.shape.size() == 1)
+    shape.push_back(n);
+  return true;
+}
+
+bool isConstIntNode(const onnx::NodeProto &n) {
+  return n.op_type() == "Shape" || n.op_type() == "Size";
+}
+
+/// Folds `n` if its result is a small integer tensor computable from known
+/// inputs; returns true when all outputs were recorded in `im.known`.
+bool tryFold(Importer &im, const onnx::NodeProto &n) {
+  StringRef op = n.op_type();
+  auto k = [&](int i) -> const KnownInts * {
+    if (i >= n.input_size() || n.input(i).empty())
+      return nullptr;
+    return im.getKnown(n.input(i));
+  };
+  auto out = [&](KnownInts r) { im.setKnown(n.output(0), std::move(r)); };
+  if (isConstIntNode(n)) {
+    if (n.input_size() == 0)
+      return false;
+    if (!im.values.count(n.input(0)) && !im.getKnown(n.input(0)))
+      return false;
+    auto vOr = im.get(n.input(0));
+    if (failed(vOr))
+      return false;
+    Value v = *vOr;
+    auto t = cast<RankedTensorType>(v.getType());
+    KnownInts r;
+    r.elemType = im.b.getI64Type();
+    if (op == "Shape") {
+      int64_t rank = t.getRank();
+      int64_t start = im.attrInt("start", 0), end = im.attrInt("end", rank);
+      auto clampAx = [&](int64_t a) {
+        if (a < 0)
+          a += rank;
+        return std::clamp<int64_t>(a, 0, rank);
+      };
+      start = clampAx(start);
+      end = clampAx(end);
+      for (int64_t i = start; i < end; ++i)
+        r.elts.push_back(fromOFR(im.dim(v, i)));
+      r.shape = {int64_t(r.elts.size())};
+    } else {
+      KnownElt acc{1, Value(), true};
+      for (int64_t i = 0; i < t.getRank(); ++i)
+        acc = applyElt(im, IOp::Mul, acc, fromOFR(im.dim(v, i)));
+      r.elts.push_back(acc);
+    }
+    out(std::move(r));
+    return true;
+  }
+  if (n.input_size() == 0 || !k(0))
+    return false;
+  const KnownInts &a = *k(0);
+  if (op == "Identity") {
+    if (Value v = im.values.lookup(n.input(0)))
+      im.set(n.output(0), v);
+    out(a);
+    return true;
+  }
+  if (op == "Cast") {
+    Type et = elementTypeFor(im.ctx, im.attrInt("to", 0));
+    if (!et || !isa<IntegerType>(et) || et.isInteger(1) || et.isInteger(8))
+      return false;
+    KnownInts r = a;
+    r.elemType = et;
+    out(r);
+    return true;
+  }
+  if (op == "Unsqueeze" || op == "Squeeze" || op == "Reshape") {
+    KnownInts r = a;
+    if (op == "Unsqueeze" && a.shape.empty())
+      r.shape = {1};
+    else if (op == "Squeeze" && a.shape.size() == 1 && a.elts.size() == 1)
+      r.shape = {};
+    else if (op == "Reshape") {
+      auto s = im.constInts(1);
+      if (!s || s->size() > 1)
+        return false;
+      r.shape.assign(s->begin(), s->end());
+      if (!r.shape.empty())
+        r.shape[0] = a.elts.size();
+    } else
+      return false;
+    out(r);
+    return true;
+  }
+  if (op == "Concat") {
+    KnownInts r;
+    r.elemType = a.elemType;
+    for (int i = 0; i < n.input_size(); ++i) {
+      if (!k(i) || k(i)->shape.size() != 1)
+        return false;
+      r.elts.append(k(i)->elts.begin(), k(i)->elts.end());
+    }
+    r.shape = {int64_t(r.elts.size())};
+    out(r);
+    return true;
+  }
+  if (op == "Gather") {
+    if (a.shape.size() != 1 || !k(1) || !k(1)->allConst() ||
+        k(1)->shape.size() > 1 || im.attrInt("axis", 0) != 0)
+      return false;
+    KnownInts r;
+    r.elemType = a.elemType;
+    r.shape = k(1)->shape;
+    for (const KnownElt &i : k(1)->elts) {
+      int64_t idx = i.c < 0 ? i.c + int64_t(a.elts.size()) : i.c;
+      if (idx < 0 || idx >= int64_t(a.elts.size()))
+        return false;
+      r.elts.push_back(a.elts[idx]);
+    }
+    out(r);
+    return true;
+  }
+  if (op == "Slice") {
+    auto starts = im.constInts(1), ends = im.constInts(2);
+    if (a.shape.size() != 1 || !starts || !ends || starts->size() != 1 ||
+        ends->size() != 1)
+      return false;
+    int64_t step = 1;
+    if (im.hasInput(4)) {
+      auto s = im.constInts(4);
+      if (!s || s->size() != 1)
+        return false;
+      step = (*s)[0];
+    }
+    if (step <= 0)
+      return false;
+    int64_t len = a.elts.size();
+    auto clampIdx = [&](int64_t i) {
+      if (i < 0)
+        i += len;
+      return std::clamp<int64_t>(i, 0, len);
+    };
+    int64_t s = clampIdx((*starts)[0]), e = clampIdx((*ends)[0]);
+    KnownInts r;
+    r.elemType = a.elemType;
+    for (int64_t i = s; i < e; i += step)
+      r.elts.push_back(a.elts[i]);
+    r.shape = {int64_t(r.elts.size())};
+    out(r);
+    return true;
+  }
+  static const llvm::StringMap<IOp> binops = {
+      {"Add", IOp::Add}, {"Sub", IOp::Sub}, {"Mul", IOp::Mul},
+      {"Div", IOp::Div}, {"Max", IOp::Max}, {"Min", IOp::Min}};
+  if (auto it = binops.find(op); it != binops.end()) {
+    if (n.input_size() != 2 || !k(1) || k(1)->elemType != a.elemType)
+      return false;
+    const KnownInts &c = *k(1);
+    KnownInts r;
+    size_t cnt;
+    if (!broadcast2(a, c, r.shape, cnt))
+      return false;
+    r.elemType = a.elemType;
+    for (size_t i = 0; i < cnt; ++i)
+      r.elts.push_back(applyElt(im, it->second,
+                                a.elts[a.elts.size() == 1 ? 0 : i],
+                                c.elts[c.elts.size() == 1 ? 0 : i]));
+    out(r);
+    return true;
+  }
+  if (op == "Equal") {
+    if (!k(1))
+      return false;
+    const KnownInts &c = *k(1);
+    KnownInts r;
+    size_t cnt;
+    if (!broadcast2(a, c, r.shape, cnt))
+      return false;
+    r.elemType = im.b.getI1Type();
+    for (size_t i = 0; i < cnt; ++i) {
+      const KnownElt &x = a.elts[a.elts.size() == 1 ? 0 : i];
+      const KnownElt &y = c.elts[c.elts.size() == 1 ? 0 : i];
+      if (x.isConst() && y.isConst())
+        r.elts.push_back({x.c == y.c, Value(), true});
+      else if ((x.isConst() && x.c < 0 && y.nonNeg) ||
+               (y.isConst() && y.c < 0 && x.nonNeg))
+        r.elts.push_back({0, Value(), true});
+      else if (x.v && x.v == y.v)
+        r.elts.push_back({1, Value(), true});
+      else
+        return false;
+    }
+    out(r);
+    return true;
+  }
+  if (op == "Where") {
+    if (!a.allConst() || !k(1) || !k(2))
+      return false;
+    const KnownInts &x = *k(1), &y = *k(2);
+    size_t cnt = std::max({a.elts.size(), x.elts.size(), y.elts.size()});
+    for (size_t s : {a.elts.size(), x.elts.size(), y.elts.size()})
+      if (s != cnt && s != 1)
+        return false;
+    KnownInts r;
+    r.elemType = x.elemType;
+    if (a.shape.size() || x.shape.size() || y.shape.size())
+      r.shape = {int64_t(cnt)};
+    auto at = [&](const KnownInts &t, size_t i) {
+      return t.elts[t.elts.size() == 1 ? 0 : i];
+    };
+    for (size_t i = 0; i < cnt; ++i)
+      r.elts.push_back(at(a, i).c ? at(x, i) : at(y, i));
+    out(r);
+    return true;
+  }
+  if (op == "ConstantOfShape") {
+    if (!a.allConst() || a.shape.size() != 1 || a.elts.size() > 1)
+      return false;
+    const onnx::AttributeProto *v = im.attr("value");
+    if (!v)
+      return false;
+    Type et = elementTypeFor(im.ctx, v->t().data_type());
+    if (!et || !isa<IntegerType>(et) || et.isInteger(1) || et.isInteger(8))
+      return false;
+    int64_t count = a.elts.empty() ? 1 : a.elts[0].c;
+    if (count > 64 || count < 0)
+      return false;
+    int64_t val = 0;
+    const onnx::TensorProto &t = v->t();
+    if (t.has_raw_data()) {
+      if (t.raw_data().size() == 8) {
+        std::memcpy(&val, t.raw_data().data(), 8);
+      } else if (t.raw_data().size() == 4) {
+        int32_t x;
+        std::memcpy(&x, t.raw_data().data(), 4);
+        val = x;
+      } else {
+        return false;
+      }
+    } else if (t.int64_data_size() == 1) {
+      val = t.int64_data(0);
+    } else if (t.int32_data_size() == 1) {
+      val = t.int32_data(0);
+    } else {
+      return false;
+    }
+    KnownInts r;
+    r.elemType = et;
+    for (const KnownElt &e : a.elts)
+      r.shape.push_back(e.c);
+    r.elts.assign(count, KnownElt{val, Value(), val >= 0});
+    out(r);
+    return true;
+  }
+  if (op == "Range") {
+    if (!a.allConst() || !k(1) || !k(1)->allConst() || !k(2) ||
+        !k(2)->allConst() || a.elts.size() != 1)
+      return false;
+    int64_t s = a.elts[0].c, l = k(1)->elts[0].c, d = k(2)->elts[0].c;
+    if (d == 0)
+      return false;
+    int64_t cnt = std::max<int64_t>(0, (l - s + d + (d > 0 ? -1 : 1)) / d);
+    if (cnt > 64)
+      return false;
+    KnownInts r;
+    r.elemType = a.elemType;
+    r.shape = {cnt};
+    for (int64_t i = 0; i < cnt; ++i)
+      r.elts.push_back({s + i * d, Value(), s + i * d >= 0});
+    out(r);
+    return true;
+  }
+  return false;
+}
+
+//===----------------------------------------------------------------------===//
+// Runtime conversions
+//===----------------------------------------------------------------------===//
+
+/// The sizes named by a known shape input (elements may be dynamic).
+FailureOr<SmallVector<OpFoldResult>> shapeInput(Importer &im, unsigned i) {
+  if (!im.hasInput(i))
+    return im.error() << "shape input " << i << " is missing";
+  const KnownInts *k = im.getKnown(im.node->input(i));
+  if (!k || k->shape.size() != 1)
+    return im.error() << "shape input '" << im.node->input(i)
+                      << "' is computed at run time from data, which is not "
+                         "supported (only shapes derived from tensor shapes "
+                         "and constants fold)";
+  SmallVector<OpFoldResult> out;
+  for (const KnownElt &e : k->elts) {
+    if (!e.isConst() && !e.v.getType().isIndex())
+      return failure();
+    out.push_back(toOFR(im, e));
+  }
+  return out;
+}
+
+LogicalResult convertReshape(Importer &im, const onnx::NodeProto &) {
+  auto x = im.input(0);
+  if (failed(x))
+    return failure();
+  auto sizes = shapeInput(im, 1);
+  if (failed(sizes))
+    return failure();
+  bool allowZero = im.attrInt("allowzero", 0) != 0;
+  auto t = cast<RankedTensorType>(x->getType());
+  int inferIdx = -1;
+  OpFoldResult known = im.b.getIndexAttr(1);
+  for (auto [i, s] : llvm::enumerate(*sizes)) {
+    std::optional<int64_t> c = getConstantIntValue(s);
+    if (c && *c == 0 && !allowZero) {
+      if (int64_t(i) >= t.getRank())
+        return im.error() << "shape element " << i
+                          << " is 0 but the input has rank " << t.getRank();
+      s = im.dim(*x, i);
+    } else if (c && *c == -1) {
+      if (inferIdx >= 0)
+        return im.error() << "shape has more than one -1";
+      inferIdx = i;
+      continue;
+    } else if (c && *c < 0) {
+      return im.error() << "invalid shape element " << *c;
+    }
+    known = arithOFR(im, IOp::Mul, known, s);
+  }
+  if (inferIdx >= 0) {
+    OpFoldResult total = im.b.getIndexAttr(1);
+    for (int64_t i = 0; i < t.getRank(); ++i)
+      total = arithOFR(im, IOp::Mul, total, im.dim(*x, i));
+    (*sizes)[inferIdx] = arithOFR(im, IOp::Div, total, known);
+  }
+  im.refineSizes(im.node->output(0), *sizes);
+  im.setOutput(0, im.reshape(*x, *sizes));
+  return success();
+}
+
+/// Reassociation grouping each unit axis with a neighbouring kept axis.
+SmallVector<ReassociationIndices> unitReassociation(int64_t rank,
+                                                    ArrayRef<int64_t> unit) {
+  SmallVector<ReassociationIndices> re;
+  ReassociationIndices pending;
+  for (int64_t d = 0; d < rank; ++d) {
+    pending.push_back(d);
+    if (!llvm::is_contained(unit, d)) {
+      re.push_back(pending);
+      pending.clear();
+    }
+  }
+  if (!pending.empty() && !re.empty())
+    re.back().append(pending.begin(), pending.end());
+  return re;
+}
+
+FailureOr<SmallVector<int64_t>> axesOf(Importer &im, int64_t rank,
+                                       bool required) {
+  std::optional<SmallVector<int64_t>> axes;
+  if (im.opset >= 13) {
+    if (im.hasInput(1)) {
+      axes = im.constInts(1);
+      if (!axes)
+        return im.error() << "axes must be a constant";
+    }
+  }
+  if (!axes)
+    axes = im.attrInts("axes");
+  if (!axes) {
+    if (required)
+      return im.error() << "axes are required";
+    return SmallVector<int64_t>();
+  }
+  SmallVector<int64_t> out;
+  for (int64_t a : *axes) {
+    auto n = im.axis(a, rank);
+    if (failed(n))
+      return failure();
+    out.push_back(*n);
+  }
+  llvm::sort(out);
+  return out;
+}
+
+LogicalResult convertUnsqueeze(Importer &im, const onnx::NodeProto &) {
+  auto x = im.input(0);
+  if (failed(x))
+    return failure();
+  auto t = cast<RankedTensorType>(x->getType());
+  std::optional<SmallVector<int64_t>> raw =
+      im.hasInput(1) ? im.constInts(1) : im.attrInts("axes");
+  if (!raw)
+    return im.error() << "axes must be a constant";
+  int64_t outRank = t.getRank() + raw->size();
+  SmallVector<int64_t> axes;
+  for (int64_t a : *raw) {
+    auto n = im.axis(a, outRank);
+    if (failed(n))
+      return failure();
+    axes.push_back(*n);
+  }
+  SmallVector<OpFoldResult> sizes;
+  int64_t src = 0;
+  for (int64_t d = 0; d < outRank; ++d)
+    sizes.push_back(llvm::is_contained(axes, d)
+                        ? OpFoldResult(im.b.getIndexAttr(1))
+                        : im.dim(*x, src++));
+  auto dst = Importer::tensorType(sizes, t.getElementType());
+  im.setOutput(
+      0, tensor::ExpandShapeOp::create(
+             im.b, im.loc, dst, *x, unitReassociation(outRank, axes), sizes));
+  return success();
+}
+
+LogicalResult convertSqueeze(Importer &im, const onnx::NodeProto &) {
+  auto x = im.input(0);
+  if (failed(x))
+    return failure();
+  auto t = cast<RankedTensorType>(x->getType());
+  auto axesOr = axesOf(im, t.getRank(), /*required=*/false);
+  if (failed(axesOr))
+    return failure();
+  SmallVector<int64_t> axes = *axesOr;
+  if (axes.empty())
+    for (int64_t d = 0; d < t.getRank(); ++d)
+      if (t.getDimSize(d) == 1)
+        axes.push_back(d);
+  SmallVector<int64_t> srcShape(t.getShape());
+  SmallVector<int64_t> dstShape;
+  for (int64_t d = 0; d < t.getRank(); ++d) {
+    if (llvm::is_contained(axes, d)) {
+      if (!t.isDynamicDim(d) && t.getDimSize(d) != 1)
+        return im.error() << "cannot squeeze dim " << d << " of size "
+                          << t.getDimSize(d);
+      srcShape[d] = 1;
+    } else {
+      dstShape.push_back(t.getDimSize(d));
+    }
+  }
+  Value v = *x;
+  if (ArrayRef<int64_t>(srcShape) != t.getShape())
+    v = tensor::CastOp::create(
+        im.b, im.loc, RankedTensorType::get(srcShape, t.getElementType()), v);
+  im.setOutput(0, tensor::CollapseShapeOp::create(
+                      im.b, im.loc,
+                      RankedTensorType::get(dstShape, t.getElementType()), v,
+                      unitReassociation(t.getRank(), axes)));
+  return success();
+}
+
+LogicalResult convertTranspose(Importer &im, const onnx::NodeProto &) {
+  auto x = im.input(0);
+  if (failed(x))
+    return failure();
+  int64_t rank = cast<RankedTensorType>(x->getType()).getRank();
+  SmallVector<int64_t> perm;
+  if (auto p = im.attrInts("perm")) {
+    perm = *p;
+  } else {
+    for (int64_t i = rank - 1; i >= 0; --i)
+      perm.push_back(i);
+  }
+  if (int64_t(perm.size()) != rank)
+    return im.error() << "perm has " << perm.size() << " entries for rank "
+                      << rank;
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t p : perm)
+    sizes.push_back(im.dim(*x, p));
+  Value init = im.empty(sizes, elemOf(*x));
+  im.setOutput(
+      0,
+      linalg::TransposeOp::create(im.b, im.loc, *x, init, perm)->getResult(0));
+  return success();
+}
+
+LogicalResult convertConcat(Importer &im, const onnx::NodeProto &n) {
+  SmallVector<Value> ins;
+  for (int i = 0; i < n.input_size(); ++i) {
+    auto v = im.input(i);
+    if (failed(v))
+      return failure();
+    // Empty tensors contribute nothing (torch exports concat with []).
+    auto t = cast<RankedTensorType>(v->getType());
+    if (t.hasStaticShape() && t.getNumElements() == 0 && n.input_size() > 1)
+      continue;
+    ins.push_back(*v);
+  }
+  if (ins.empty())
+    return im.error() << "has no non-empty inputs";
+  auto ax = im.axis(im.attrInt("axis", 0),
+                    cast<RankedTensorType>(ins[0].getType()).getRank());
+  if (failed(ax))
+    return failure();
+  auto t0 = cast<RankedTensorType>(ins[0].getType());
+  for (Value v : ins) {
+    auto t = cast<RankedTensorType>(v.getType());
+    if (t.getRank() != t0.getRank() ||
+        t.getElementType() != t0.getElementType())
+      return im.error() << "inputs differ in rank or element type (" << t0
+                        << " vs " << t << ")";
+    for (int64_t d = 0; d < t.getRank(); ++d)
+      if (d != *ax && !t.isDynamicDim(d) && !t0.isDynamicDim(d) &&
+          t.getDimSize(d) != t0.getDimSize(d))
+        return im.error() << "inputs differ in dim " << d << " (" << t0
+                          << " vs " << t << ")";
+  }
+  if (ins.size() == 1) {
+    im.setOutput(0, ins[0]);
+    return success();
+  }
+  im.setOutput(0, tensor::ConcatOp::create(im.b, im.loc, *ax, ins));
+  return success();
+}
+
+/// [start, end) with ONNX clamping against a (possibly dynamic) size.
+std::pair<OpFoldResult, OpFoldResult>
+clampRange(Importer &im, int64_t start, int64_t end, OpFoldResult size) {
+  auto norm = [&](int64_t v) -> OpFoldResult {
+    if (v >= (INT64_C(1) << 40))
+      return size;
+    OpFoldResult r = im.b.getIndexAttr(v);
+    if (v < 0)
+      r = arithOFR(im, IOp::Max, arithOFR(im, IOp::Add, size, r),
+                   im.b.getIndexAttr(0));
+    return arithOFR(im, IOp::Min, r, size);
+  };
+  return {norm(start), norm(end)};
+}
+
+/// tensor.extract_slice, or tensor.empty for a statically empty result
+/// (whose clamped offset may equal the dim size, which the verifier rejects).
+Value extractSlice(Importer &im, Value x, ArrayRef<OpFoldResult> offsets,
+                   ArrayRef<OpFoldResult> sizes,
+                   ArrayRef<OpFoldResult> strides) {
+  Type et = elemOf(x);
+  for (OpFoldResult s : sizes)
+    if (getConstantIntValue(s) == std::optional<int64_t>(0))
+      return im.empty(sizes, et);
+  return tensor::ExtractSliceOp::create(im.b, im.loc,
+                                        Importer::tensorType(sizes, et), x,
+                                        offsets, sizes, strides);
+}
+
+LogicalResult convertSlice(Importer &im, const onnx::NodeProto &) {
+  auto x = im.input(0);
+  if (failed(x))
+    return failure();
+  auto t = cast<RankedTensorType>(x->getType());
+  auto starts = im.constInts(1), ends = im.constInts(2);
+  if (!starts || !ends)
+    return im.error() << "starts and ends must be constants";
+  SmallVector<int64_t> axes, steps(starts->size(), 1);
+  if (im.hasInput(3)) {
+    auto a = im.constInts(3);
+    if (!a)
+      return im.error() << "axes must be a constant";
+    axes = *a;
+  } else {
+    for (size_t i = 0; i < starts->size(); ++i)
+      axes.push_back(i);
+  }
+  if (im.hasInput(4)) {
+    auto s = im.constInts(4);
+    if (!s)
+      return im.error() << "steps must be a constant";
+    steps = *s;
+  }
+  if (axes.size() != starts->size() || ends->size() != starts->size() ||
+      steps.size() != starts->size())
+    return im.error() << "starts, ends, axes and steps differ in length";
+  SmallVector<OpFoldResult> offsets(t.getRank(), im.b.getIndexAttr(0));
+  SmallVector<OpFoldResult> sizes = im.dims(*x);
+  SmallVector<OpFoldResult> strides(t.getRank(), im.b.getIndexAttr(1));
+  for (size_t i = 0; i < axes.size(); ++i) {
+    auto ax = im.axis(axes[i], t.getRank());
+    if (failed(ax))
+      return failure();
+    if (steps[i] <= 0)
+      return im.error() << "step " << steps[i]
+                        << " is not supported (only positive steps)";
+    auto [s, e] = clampRange(im, (*starts)[i], (*ends)[i], sizes[*ax]);
+    OpFoldResult len = arithOFR(im, IOp::Max, arithOFR(im, IOp::Sub, e, s),
+                                im.b.getIndexAttr(0));
+    if (steps[i] != 1)
+      len =
+          arithOFR(im, IOp::Div,
+                   arithOFR(im, IOp::Add, len, im.b.getIndexAttr(steps[i] - 1)),
+                   im.b.getIndexAttr(steps[i]));
+    offsets[*ax] = s;
+    sizes[*ax] = len;
+    strides[*ax] = im.b.getIndexAttr(steps[i]);
+  }
+  im.refineSizes(im.node->output(0), sizes);
+  im.setOutput(0, extractSlice(im, *x, offsets, sizes, strides));
+  return success();
+}
+
+LogicalResult convertSplit(Importer &im, const onnx::NodeProto &n) {
+  auto x = im.input(0);
+  if (failed(x))
+    return failure();
+  auto t = cast<RankedTensorType>(x->getType());
+  auto ax = im.axis(im.attrInt("axis", 0), t.getRank());
+  if (failed(ax))
+    return failure();
+  int64_t outs = n.output_size();
+  OpFoldResult total = im.dim(*x, *ax);
+  SmallVector<OpFoldResult> parts;
+  std::optional<SmallVector<int64_t>> split =
+      im.hasInput(1) ? im.constInts(1) : im.attrInts("split");
+  if (im.hasInput(1) && !split)
+    return im.error() << "split must be a constant";
+  if (split) {
+    if (int64_t(split->size()) != outs)
+      return im.error() << "split has " << split->size() << " entries for "
+                        << outs << " outputs";
+    int64_t sum = 0;
+    for (int64_t s : *split) {
+      if (s < 0)
+        return im.error() << "split size " << s << " is negative";
+      sum += s;
+      parts.push_back(im.b.getIndexAttr(s));
+    }
+    if (auto t = getConstantIntValue(total); t && *t != sum)
+      return im.error() << "split sizes add up to " << sum
+                        << " but the axis has size " << *t;
+  } else {
+    // Equal parts; with num_outputs (opset 18) the last may be smaller.
+    OpFoldResult chunk =
+        arithOFR(im, IOp::Div,
+                 arithOFR(im, IOp::Add, total, im.b.getIndexAttr(outs - 1)),
+                 im.b.getIndexAttr(outs));
+    for (int64_t i = 0; i < outs; ++i) {
+      if (i + 1 < outs) {
+        parts.push_back(chunk);
+      } else {
+        OpFoldResult used =
+            arithOFR(im, IOp::Mul, chunk, im.b.getIndexAttr(outs - 1));
+        parts.push_back(arithOFR(im, IOp::Sub, total, used));
+      }
+    }
+  }
+  OpFoldResult off = im.b.getIndexAttr(0);
+  for (int64_t i = 0; i < outs; ++i) {
+    SmallVector<OpFoldResult> offsets(t.getRank(), im.b.getIndexAttr(0));
+    SmallVector<OpFoldResult> sizes = im.dims(*x);
+    SmallVector<OpFoldResult> strides(t.getRank(), im.b.getIndexAttr(1));
+    offsets[*ax] = off;
+    sizes[*ax] = parts[i];
+    if (!n.output(i).empty())
+      im.set(n.output(i), extractSlice(im, *x, offsets, sizes, strides));
+    off = arithOFR(im, IOp::Add, off, parts[i]);
+  }
+  return success();
+}
+
+LogicalResult convertExpand(Importer &im, const onnx::NodeProto &) {
+  auto x = im.input(0);
+  if (failed(x))
+    return failure();
+  auto sizes = shapeInput(im, 1);
+  if (failed(sizes))
+    return failure();
+  auto r = im.elementwise(
+      {*x}, elemOf(*x),
+      [](OpBuilder &, Location, ValueRange a) { return a[0]; }, *sizes);
+  if (failed(r))
+    return failure();
+  im.setOutput(0, *r);
+  return success();
+}
+
+/// The scalar value of a one-element TensorProto as a double.
+std::optional<double> scalarOf(const onnx::TensorProto &t) {
+  auto rawAs = [&](auto dummy) -> std::optional<double> {
+    using T = decltype(dummy);
+    if (t.raw_data().size() != sizeof(T))
+      return std::nullopt;
+    T v;
+    std::memcpy(&v, t.raw_data().data(), sizeof(T));
+    return double(v);
+  };
+  switch (t.data_type()) {
+  case onnx::TensorProto::FLOAT:
+    if (t.float_data_size() == 1)
+      return t.float_data(0);
+    return rawAs(float());
+  case onnx::TensorProto::DOUBLE:
+    if (t.double_data_size() == 1)
+      return t.double_data(0);
+    return rawAs(double());
+  case onnx::TensorProto::INT64:
+    if (t.int64_data_size() == 1)
+      return double(t.int64_data(0));
+    return rawAs(int64_t());
+  case onnx::TensorProto::INT32:
+    if (t.int32_data_size() == 1)
+      return double(t.int32_data(0));
+    return rawAs(int32_t());
+  case onnx::TensorProto::BOOL:
+    if (t.int32_data_size() == 1)
+      return double(t.int32_data(0));
+    return rawAs(uint8_t());
+  case onnx::TensorProto::FLOAT16:
+  case onnx::TensorProto::BFLOAT16: {
+    uint16_t bits;
+    if (t.int32_data_size() == 1)
+      bits = t.int32_data(0);
+    else if (t.raw_data().size() == 2)
+      std::memcpy(&bits, t.raw_data().data(), 2);
+    else
+      return std::nullopt;
+    bool half = t.data_type() == onnx::TensorProto::FLOAT16;
+    APFloat f(half ? APFloat::IEEEhalf() : APFloat::BFloat(), APInt(16, bits));
+    return f.convertToDouble();
+  }
+  default:
+    return std::nullopt;
+  }
+}
+
+LogicalResult convertConstantOfShape(Importer &im, const onnx::NodeProto &) {
+  auto sizes = shapeInput(im, 0);
+  if (failed(sizes))
+    return failure();
+  Type et = im.b.getF32Type();
+  double value = 0;
+  if (const onnx::AttributeProto *v = im.attr("value")) {
+    et = elementTypeFor(im.ctx, v->t().data_type());
+    auto s = scalarOf(v->t());
+    if (!et || !s)
+      return im.error() << "value must be a one-element tensor of a "
+                           "supported type";
+    value = *s;
+  }
+  im.refineSizes(im.node->output(0), *sizes);
+  im.setOutput(0, im.filled(*sizes, et, value));
+  return success();
+}
+
+LogicalResult convertConstant(Importer &im, const onnx::NodeProto &n) {
+  // `value` tensors are imported by the driver; these are the other forms.
+  KnownInts k;
+  if (const onnx::AttributeProto *a = im.attr("value_int")) {
+    k.elemType = im.b.getI64Type();
+    k.elts.push_back({a->i(), Value(), a->i() >= 0});
+  } else if (const onnx::AttributeProto *a = im.attr("value_ints")) {
+    k.elemType = im.b.getI64Type();
+    for (int64_t v : a->ints())
+      k.elts.push_back({v, Value(), v >= 0});
+    k.shape = {a->ints_size()};
+  } else if (const onnx::AttributeProto *a = im.attr("value_float")) {
+    auto type = RankedTensorType::get({}, im.b.getF32Type());
+    im.setOutput(0, arith::ConstantOp::create(
+                        im.b, im.loc, DenseElementsAttr::get(type, a->f())));
+    return success();
+  } else if (const onnx::AttributeProto *a = im.attr("value_floats")) {
+    SmallVector<float> v(a->floats().begin(), a->floats().end());
+    auto type = RankedTensorType::get({int64_t(v.size())}, im.b.getF32Type());
+    im.setOutput(0,
+                 arith::ConstantOp::create(
+                     im.b, im.loc, DenseElementsAttr::get(type, ArrayRef(v))));
+    return success();
+  } else {
+    return im.error() << "only value, value_float(s) and value_int(s) are "
+                         "supported";
+  }
+  im.setKnown(n.output(0), std::move(k));
+  return success();
+}
+
+LogicalResult convertIdentity(Importer &im, const onnx::NodeProto &) {
+  auto x = im.input(0);
+  if (failed(x))
+    return failure();
+  im.setOutput(0, *x);
+  return success();
+}
+
+/// Reads element 0 of a scalar input as a value of `et`.
+FailureOr<Value> scalarInput(Importer &im, unsigned i) {
+  auto v = im.input(i);
+  if (failed(v))
+    return failure();
+  auto t = cast<RankedTensorType>(v->getType());
+  SmallVector<Value> zeros(t.getRank(),
+                           arith::ConstantIndexOp::create(im.b, im.loc, 0));
+  return tensor::ExtractOp::create(im.b, im.loc, *v, zeros).getResult();
+}
+
+LogicalResult convertRange(Importer &im, const onnx::NodeProto &) {
+  auto s = scalarInput(im, 0), l = scalarInput(im, 1), d = scalarInput(im, 2);
+  if (failed(s) || failed(l) || failed(d))
+    return failure();
+  Type et = s->getType();
+  if (l->getType() != et || d->getType() != et || et.isInteger(1))
+    return im.error() << "start, limit and delta must have one numeric type";
+  OpBuilder &b = im.b;
+  Location loc = im.loc;
+  // count = max(ceil((limit - start) / delta), 0), computed in f64 for
+  // floats and in index arithmetic for integers.
+  Value count;
+  if (isa<FloatType>(et)) {
+    Type f64 = b.getF64Type();
+    auto toF64 = [&](Value v) { return Importer::castScalar(b, loc, v, f64); };
+    Value q = arith::DivFOp::create(
+        b, loc, arith::SubFOp::create(b, loc, toF64(*l), toF64(*s)), toF64(*d));
+    Value c = math::CeilOp::create(b, loc, q);
+    count = arith::FPToSIOp::create(b, loc, b.getI64Type(), c);
+    count = arith::IndexCastOp::create(b, loc, b.getIndexType(), count);
+  } else {
+    auto idx = [&](Value v) {
+      return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
+    };
+    count = arith::CeilDivSIOp::create(
+        b, loc, arith::SubIOp::create(b, loc, idx(*l), idx(*s)), idx(*d));
+  }
+  count = arith::MaxSIOp::create(b, loc, count,
+                                 arith::ConstantIndexOp::create(b, loc, 0));
+  SmallVector<OpFoldResult> sizes = {getAsOpFoldResult(count)};
+  im.refineSizes(im.node->output(0), sizes);
+  Value init = im.empty(sizes, et);
+  auto map = AffineMap::getMultiDimIdentityMap(1, im.ctx);
+  auto op = linalg::GenericOp::create(
+      b, loc, init.getType(), ValueRange{}, init, ArrayRef<AffineMap>{map},
+      ArrayRef<utils::IteratorType>{utils::IteratorType::parallel},
+      [&](OpBuilder &bb, Location ll, ValueRange) {
+        Value i = linalg::IndexOp::create(bb, ll, 0);
+        Value iv = arith::IndexCastOp::create(bb, ll, bb.getI64Type(), i);
+        Value x = Importer::castScalar(bb, ll, iv, et);
+        Value r = isa<FloatType>(et)
+                      ? arith::AddFOp::create(
+                            bb, ll, *s, arith::MulFOp::create(bb, ll, x, *d))
+                            .getResult()
+                      : arith::AddIOp::create(
+                            bb, ll, *s, arith::MulIOp::create(bb, ll, x, *d))
+                            .getResult();
+        linalg::YieldOp::create(bb, ll, r);
+      });
+  im.setOutput(0, op.getResult(0));
+  return success();
+}
+
+LogicalResult notFoldable(Importer &im, const onnx::NodeProto &) {
+  return im.error() << "could not be evaluated (its input has no static "
+                       "shape information)";
+}
+
+} // namespace
+
+bool onebit::onnx_import::tryFoldKnown(Importer &im, const onnx::NodeProto &n) {
+  return tryFold(im, n);
+}
+
+void onebit::onnx_import::addShapeOps(llvm::StringMap<ConvertFn> &t) {
+  t["Shape"] = notFoldable;
+  t["Size"] = notFoldable;
+  t["Reshape"] = convertReshape;
+  t["Unsqueeze"] = convertUnsqueeze;
+  t["Squeeze"] = convertSqueeze;
+  t["Transpose"] = convertTranspose;
+  t["Concat"] = convertConcat;
+  t["Slice"] = convertSlice;
+  t["Split"] = convertSplit;
+  t["Expand"] = convertExpand;
+  t["ConstantOfShape"] = convertConstantOfShape;
+  t["Constant"] = convertConstant;
+  t["Identity"] = convertIdentity;
+  t["Range"] = convertRange;
+}

@@ -1,0 +1,117 @@
+//===- onebit-translate.cpp - model files to onebit MLIR ------------------===//
+//
+// `onebit-translate --import-onnx model.onnx -o model.mlir` imports an ONNX
+// model (and `--import-gguf` a GGUF llama model) into linalg-on-tensors MLIR
+// (text, or bytecode with --emit-bytecode).
+//
+//===----------------------------------------------------------------------===//
+
+#include "onebit/Target/GGUF/ImportGGUF.h"
+#ifdef ONEBIT_HAVE_ONNX
+#include "onebit/Target/ONNX/ImportONNX.h"
+#endif
+
+#include "mlir/Bytecode/BytecodeWriter.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+
+using namespace llvm;
+
+static cl::OptionCategory category("onebit-translate options");
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input file>"),
+                                      cl::Required, cl::cat(category));
+static cl::opt<std::string> outputFile("o", cl::desc("Output file"),
+                                       cl::value_desc("filename"),
+                                       cl::init("-"), cl::cat(category));
+static cl::opt<bool> importONNX("import-onnx", cl::desc("Import an ONNX model"),
+                                cl::cat(category));
+static cl::opt<bool> importGGUF("import-gguf",
+                                cl::desc("Import a GGUF (llama) model"),
+                                cl::cat(category));
+static cl::opt<int> numLayers(
+    "num-layers",
+    cl::desc("GGUF: import only the first N decoder blocks (-1: all)"),
+    cl::init(-1), cl::cat(category));
+static cl::opt<std::string>
+    entryName("entry-name", cl::desc("Name of the generated function"),
+              cl::init("main"), cl::cat(category));
+static cl::list<std::string>
+    inputShapes("input-shape",
+                cl::desc("Fix an input's shape: name=2x128 (repeatable, or "
+                         "comma-separated)"),
+                cl::cat(category));
+static cl::opt<bool> emitBytecode("emit-bytecode",
+                                  cl::desc("Write MLIR bytecode"),
+                                  cl::cat(category));
+static cl::opt<bool> noShapeInference("no-shape-inference",
+                                      cl::desc("Skip ONNX shape inference"),
+                                      cl::cat(category));
+
+int main(int argc, char **argv) {
+  InitLLVM y(argc, argv);
+  mlir::registerAsmPrinterCLOptions();
+  mlir::registerMLIRContextCLOptions();
+  cl::ParseCommandLineOptions(argc, argv,
+                              "onebit model translator (ONNX importer)\n");
+  if (importONNX == importGGUF) {
+    errs() << "onebit-translate: choose a translation (--import-onnx or "
+              "--import-gguf)\n";
+    return 1;
+  }
+
+  mlir::MLIRContext context;
+  llvm::SourceMgr sourceMgr;
+  mlir::SourceMgrDiagnosticHandler handler(sourceMgr, &context);
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  if (importGGUF) {
+    onebit::GGUFImportOptions options;
+    options.entryName = entryName;
+    options.numLayers = numLayers;
+    module = onebit::importGGUFFile(inputFile, context, options);
+  } else {
+#ifdef ONEBIT_HAVE_ONNX
+    onebit::ONNXImportOptions options;
+    options.entryName = entryName;
+    options.inferShapes = !noShapeInference;
+    for (const std::string &spec : inputShapes) {
+      std::string err = onebit::parseInputShapes(spec, options);
+      if (!err.empty()) {
+        errs() << "onebit-translate: --input-shape: " << err << "\n";
+        return 1;
+      }
+    }
+    module = onebit::importONNXFile(inputFile, context, options);
+#else
+    errs() << "onebit-translate: built without libonnx; --import-onnx is "
+              "unavailable\n";
+    return 1;
+#endif
+  }
+  if (!module)
+    return 1;
+  if (failed(mlir::verify(*module)))
+    return 1;
+
+  std::string err;
+  auto out = mlir::openOutputFile(outputFile, &err);
+  if (!out) {
+    errs() << "onebit-translate: " << err << "\n";
+    return 1;
+  }
+  if (emitBytecode) {
+    if (failed(mlir::writeBytecodeToFile(*module, out->os())))
+      return 1;
+  } else {
+    module->print(out->os());
+    out->os() << "\n";
+  }
+  out->keep();
+  return 0;
+}
