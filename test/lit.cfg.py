@@ -58,5 +58,6 @@ except Exception:
     pass
 
 tool_dirs = [config.onebit_tools_dir, config.llvm_tools_dir]
-tools = ["onebit-opt", "onebit-tokenize", "onebit-translate", "not", "count"]
+tools = ["onebit-opt", "onebit-tokenize", "onebit-translate", "onebit-run",
+         "not", "count"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)

@@ -3,12 +3,18 @@
 #ifndef ONEBIT_INITALLPASSES_H
 #define ONEBIT_INITALLPASSES_H
 
+#include "onebit/Conversion/Passes.h"
 #include "onebit/Dialect/OneBit/Transforms/Passes.h"
+#include "onebit/Pipelines/Pipelines.h"
 
 namespace onebit {
 
 /// Registers every onebit pass and named pipeline with the global registry.
-inline void registerAllPasses() { mlir::onebit::registerOneBitPasses(); }
+inline void registerAllPasses() {
+  mlir::onebit::registerOneBitPasses();
+  mlir::onebit::registerOneBitConversionPasses();
+  registerPipelines();
+}
 
 } // namespace onebit
 

@@ -82,4 +82,21 @@ def OneBitQuantize : Pass<"onebit-quantize", "ModuleOp"> {
   ];
 }
 
+def OneBitLegalizeExpandShape
+    : Pass<"onebit-legalize-expand-shape", "func::FuncOp"> {
+  let summary = "Rewrite tensor.expand_shape groups with several dynamic "
+                "sizes into tensor.reshape";
+  let description = [{
+    MLIR 22's `--expand-strided-metadata` crashes on a `memref.expand_shape`
+    whose reassociation group has more than one dynamic size (e.g.
+    `[B*S, N] -> [B, S, N]` with dynamic B and S, the shape every imported
+    MatMul with dynamic batch and sequence produces). This pass replaces such
+    `tensor.expand_shape` ops by `tensor.reshape` with an explicit shape
+    tensor, which bufferizes to `memref.reshape` and lowers without it.
+    Other expand_shape ops are left alone.
+  }];
+  let dependentDialects = ["::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 #endif // ONEBIT_DIALECT_ONEBIT_TRANSFORMS_PASSES_TD

@@ -1,0 +1,15 @@
+//===- Passes.h - onebit conversion passes ----------------------*- C++ -*-===//
+
+#ifndef ONEBIT_CONVERSION_PASSES_H
+#define ONEBIT_CONVERSION_PASSES_H
+
+#include "onebit/Conversion/OneBitToRuntime/OneBitToRuntime.h"
+
+namespace mlir::onebit {
+
+#define GEN_PASS_REGISTRATION
+#include "onebit/Conversion/Passes.h.inc"
+
+} // namespace mlir::onebit
+
+#endif // ONEBIT_CONVERSION_PASSES_H

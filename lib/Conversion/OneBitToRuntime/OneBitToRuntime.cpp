@@ -1,0 +1,170 @@
+//===- OneBitToRuntime.cpp - onebit.binary_linear to CPU kernel calls -----===//
+
+#include "onebit/Conversion/OneBitToRuntime/OneBitToRuntime.h"
+#include "onebit/Dialect/OneBit/IR/OneBit.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/SymbolTable.h"
+
+namespace mlir::onebit {
+#define GEN_PASS_DEF_CONVERTONEBITTORUNTIME
+#include "onebit/Conversion/Passes.h.inc"
+} // namespace mlir::onebit
+
+using namespace mlir;
+using namespace mlir::onebit;
+
+namespace {
+
+/// Elementwise float conversion of a tensor (extf or truncf).
+Value convertFloat(OpBuilder &b, Location loc, Value v, FloatType to) {
+  auto type = cast<RankedTensorType>(v.getType());
+  auto from = cast<FloatType>(type.getElementType());
+  if (from == to)
+    return v;
+  SmallVector<Value> dyn;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    if (type.isDynamicDim(d))
+      dyn.push_back(tensor::DimOp::create(b, loc, v, d));
+  auto outType = RankedTensorType::get(type.getShape(), to);
+  Value init = tensor::EmptyOp::create(b, loc, outType, dyn);
+  AffineMap id = b.getMultiDimIdentityMap(type.getRank());
+  SmallVector<utils::IteratorType> iters(type.getRank(),
+                                         utils::IteratorType::parallel);
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{outType}, ValueRange{v}, ValueRange{init},
+             ArrayRef<AffineMap>{id, id}, iters,
+             [&](OpBuilder &nb, Location l, ValueRange a) {
+               Value r = from.getWidth() < to.getWidth()
+                             ? arith::ExtFOp::create(nb, l, to, a[0])
+                                   .getResult()
+                             : arith::TruncFOp::create(nb, l, to, a[0])
+                                   .getResult();
+               linalg::YieldOp::create(nb, l, r);
+             })
+      .getResult(0);
+}
+
+/// A memref view of tensor `v`, cast to the fully dynamic type of its rank.
+Value dynamicBuffer(OpBuilder &b, Location loc, Value v) {
+  auto type = cast<RankedTensorType>(v.getType());
+  auto exact = MemRefType::get(type.getShape(), type.getElementType());
+  Value buf = bufferization::ToBufferOp::create(b, loc, exact, v,
+                                                /*read_only=*/true);
+  SmallVector<int64_t> dyn(type.getRank(), ShapedType::kDynamic);
+  return memref::CastOp::create(
+      b, loc, MemRefType::get(dyn, type.getElementType()), buf);
+}
+
+/// Collapses a memref [d0, ..., dn-1, X] to [d0 * ... * dn-1, X].
+Value as2D(OpBuilder &b, Location loc, Value buf) {
+  auto type = cast<MemRefType>(buf.getType());
+  int64_t rank = type.getRank();
+  if (rank == 2)
+    return buf;
+  if (rank == 1) {
+    SmallVector<ReassociationIndices> re{{0, 1}};
+    SmallVector<OpFoldResult> shape{b.getIndexAttr(1),
+                                    memref::getMixedSize(b, loc, buf, 0)};
+    auto t = MemRefType::get({1, type.getDimSize(0)}, type.getElementType());
+    return memref::ExpandShapeOp::create(b, loc, t, buf, re, shape);
+  }
+  ReassociationIndices lead;
+  for (int64_t d = 0; d + 1 < rank; ++d)
+    lead.push_back(d);
+  SmallVector<ReassociationIndices> re{lead, {rank - 1}};
+  return memref::CollapseShapeOp::create(b, loc, buf, re);
+}
+
+func::FuncOp getOrDeclareKernel(ModuleOp module, OpBuilder &b) {
+  if (auto f = module.lookupSymbol<func::FuncOp>(kBinaryLinearKernel))
+    return f;
+  MLIRContext *ctx = module.getContext();
+  Type f32 = Float32Type::get(ctx), i32 = IntegerType::get(ctx, 32);
+  auto m2 = [&](Type t) {
+    return MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic}, t);
+  };
+  auto m1 = MemRefType::get({ShapedType::kDynamic}, f32);
+  auto type = FunctionType::get(
+      ctx, {m2(f32), m2(i32), m1, m1, m1, f32, m2(f32)}, {});
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(module.getBody());
+  auto f = func::FuncOp::create(b, module.getLoc(), kBinaryLinearKernel, type);
+  f.setPrivate();
+  f->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+  return f;
+}
+
+LogicalResult lower(BinaryLinearOp op, func::FuncOp kernel) {
+  if (!op.getLayout().isCanonical())
+    return op.emitOpError()
+           << "the CPU kernels read only the canonical sign layout "
+           << PackingAttr::getCanonical(op.getContext())
+           << "; repack the signs first";
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  auto f32 = b.getF32Type();
+  auto resultType = op.getResult().getType();
+  int64_t rank = resultType.getRank();
+
+  Value x = convertFloat(b, loc, op.getInput(), f32);
+  Value g = convertFloat(b, loc, op.getG(), f32);
+  Value h = convertFloat(b, loc, op.getH(), f32);
+  Value bias;
+  if (op.getBias()) {
+    bias = dynamicBuffer(b, loc, convertFloat(b, loc, op.getBias(), f32));
+  } else {
+    Value empty = memref::AllocaOp::create(b, loc, MemRefType::get({0}, f32));
+    bias = memref::CastOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic}, f32), empty);
+  }
+  double eps = op.getNormEps() ? op.getNormEps()->convertToDouble() : 0.0;
+
+  // The output: a fresh buffer of the result's full shape, seen as M x N.
+  SmallVector<Value> dynSizes;
+  for (int64_t d = 0; d + 1 < rank; ++d)
+    if (resultType.isDynamicDim(d))
+      dynSizes.push_back(tensor::DimOp::create(b, loc, op.getInput(), d));
+  auto outType = MemRefType::get(resultType.getShape(), f32);
+  Value out = memref::AllocOp::create(b, loc, outType, dynSizes);
+  SmallVector<int64_t> dyn2(2, ShapedType::kDynamic);
+  auto dynOut = MemRefType::get(dyn2, f32);
+  Value out2 = memref::CastOp::create(b, loc, dynOut, as2D(b, loc, out));
+  Value x2 = memref::CastOp::create(
+      b, loc, dynOut, as2D(b, loc, dynamicBuffer(b, loc, x)));
+
+  func::CallOp::create(
+      b, loc, kernel,
+      ValueRange{x2, dynamicBuffer(b, loc, op.getSigns()),
+                 dynamicBuffer(b, loc, g), dynamicBuffer(b, loc, h), bias,
+                 arith::ConstantOp::create(b, loc, b.getF32FloatAttr(eps)),
+                 out2});
+  Value y = bufferization::ToTensorOp::create(
+      b, loc, RankedTensorType::get(resultType.getShape(), f32), out,
+      /*restrict=*/true, /*writable=*/true);
+  y = convertFloat(b, loc, y,
+                   cast<FloatType>(resultType.getElementType()));
+  op.getResult().replaceAllUsesWith(y);
+  op.erase();
+  return success();
+}
+
+struct ConvertOneBitToRuntimePass
+    : public mlir::onebit::impl::ConvertOneBitToRuntimeBase<
+          ConvertOneBitToRuntimePass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<BinaryLinearOp> ops;
+    module.walk([&](BinaryLinearOp op) { ops.push_back(op); });
+    if (ops.empty())
+      return;
+    OpBuilder b(module.getContext());
+    func::FuncOp kernel = getOrDeclareKernel(module, b);
+    for (BinaryLinearOp op : ops)
+      if (failed(lower(op, kernel)))
+        return signalPassFailure();
+  }
+};
+
+} // namespace

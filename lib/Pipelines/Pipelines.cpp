@@ -1,0 +1,51 @@
+//===- Pipelines.cpp - onebit's named pass pipelines ----------------------===//
+//
+// Pipelines only compose passes; every rewrite lives in a pass of its own.
+//
+//===----------------------------------------------------------------------===//
+
+#include "onebit/Pipelines/Pipelines.h"
+
+#include "mlir/Pass/PassRegistry.h"
+#include "llvm/Support/ErrorHandling.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+
+// The CPU pipeline, in pass-pipeline syntax:
+//  1. binary layers -> calls of the kernel library (convert-onebit-to-runtime);
+//  2. expand_shape forms MLIR 22 cannot lower -> tensor.reshape; arith/math
+//     on tensors -> linalg;
+//  3. elementwise fusion, then one-shot bufferization with identity-layout
+//     function boundaries and ownership-based deallocation of temporaries;
+//  4. linalg -> loops -> LLVM.
+static const char *const kCpuPipeline =
+    "convert-onebit-to-runtime,"
+    "func.func(onebit-legalize-expand-shape,convert-elementwise-to-linalg),"
+    "canonicalize,"
+    "linalg-fuse-elementwise-ops,"
+    "one-shot-bufferize{bufferize-function-boundaries "
+    "function-boundary-type-conversion=identity-layout-map},"
+    "buffer-deallocation-pipeline,"
+    "convert-linalg-to-loops,"
+    "expand-strided-metadata,"
+    "lower-affine,"
+    "convert-scf-to-cf,"
+    "convert-math-to-llvm,"
+    "convert-math-to-libm,"
+    "finalize-memref-to-llvm,"
+    "convert-to-llvm,"
+    "reconcile-unrealized-casts";
+
+void onebit::buildCpuPipeline(OpPassManager &pm) {
+  if (failed(parsePassPipeline(kCpuPipeline, pm, llvm::errs())))
+    llvm::report_fatal_error("onebit-cpu-pipeline: a pass is not registered");
+}
+
+void onebit::registerPipelines() {
+  PassPipelineRegistration<>(
+      "onebit-cpu-pipeline",
+      "Lower linalg-on-tensors + onebit to the LLVM dialect for the host CPU "
+      "(binary layers call the runtime's 1-bit kernels)",
+      [](OpPassManager &pm) { buildCpuPipeline(pm); });
+}

@@ -1,0 +1,318 @@
+//===- Runner.cpp - JIT-compile and run a model on the host CPU -----------===//
+
+#include "onebit/Runner/Runner.h"
+#include "onebit/InitAllDialects.h"
+#include "onebit/InitAllPasses.h"
+#include "onebit/Pipelines/Pipelines.h"
+#include "onebit/Runtime/CpuKernels.h"
+#include "onebit/Target/GGUF/ImportGGUF.h"
+#include "onebit/Target/ONNX/ImportONNX.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/TargetSelect.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <set>
+
+using namespace mlir;
+
+namespace onebit {
+namespace {
+
+/// Collects every diagnostic into one string while alive.
+struct DiagnosticText {
+  explicit DiagnosticText(MLIRContext &ctx)
+      : handler(&ctx, [this](Diagnostic &d) {
+          llvm::raw_string_ostream os(text);
+          if (!text.empty())
+            os << "\n";
+          os << d.getLocation() << ": " << d;
+          for (Diagnostic &note : d.getNotes())
+            os << "\n  note: " << note;
+          return success();
+        }) {}
+  std::string text;
+  ScopedDiagnosticHandler handler;
+};
+
+bool toDType(Type t, DType &out) {
+  if (t.isF32())
+    out = DType::F32;
+  else if (t.isF16())
+    out = DType::F16;
+  else if (t.isF64())
+    out = DType::F64;
+  else if (t.isInteger(64))
+    out = DType::I64;
+  else if (t.isInteger(32))
+    out = DType::I32;
+  else if (t.isInteger(1))
+    out = DType::Bool;
+  else
+    return false;
+  return true;
+}
+
+bool signatureOf(Type t, StringAttr name, const std::string &fallback,
+                 TensorSignature &sig, std::string &error) {
+  auto rt = dyn_cast<RankedTensorType>(t);
+  if (!rt || !toDType(rt.getElementType(), sig.dtype)) {
+    std::string s;
+    llvm::raw_string_ostream os(s);
+    os << t;
+    error = fallback + " has type " + s +
+            "; onebit-run passes ranked tensors of f32, f16, f64, i64, i32 "
+            "or i1";
+    return false;
+  }
+  sig.shape.assign(rt.getShape().begin(), rt.getShape().end());
+  sig.name = name ? name.str() : fallback;
+  return true;
+}
+
+std::string shapeStr(const std::vector<int64_t> &shape) {
+  std::string s;
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? "x" : "") + (ShapedType::isDynamic(shape[i])
+                               ? std::string("?")
+                               : std::to_string(shape[i]));
+  return s.empty() ? "scalar" : s;
+}
+
+} // namespace
+
+std::string TensorSignature::str() const {
+  return "tensor<" + shapeStr(shape) + " " + dtypeName(dtype) + ">";
+}
+
+CompiledModel::~CompiledModel() = default;
+
+void setNumThreads(int n) { onebit_runtime_set_num_threads(n); }
+
+OwningOpRef<ModuleOp> loadModel(const std::string &path, MLIRContext &ctx,
+                                std::string &error) {
+  DialectRegistry registry;
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  ::onebit::registerAllDialects(registry);
+  ctx.appendDialectRegistry(registry);
+  ctx.loadDialect<func::FuncDialect>();
+  DiagnosticText diags(ctx);
+  OwningOpRef<ModuleOp> m;
+  llvm::StringRef p(path);
+  if (p.ends_with(".onnx"))
+    m = importONNXFile(path, ctx);
+  else if (p.ends_with(".gguf"))
+    m = importGGUFFile(path, ctx);
+  else {
+    llvm::SourceMgr sm;
+    m = parseSourceFile<ModuleOp>(path, sm, ParserConfig(&ctx));
+  }
+  if (!m)
+    error = diags.text.empty() ? path + ": cannot load the model" : diags.text;
+  return m;
+}
+
+std::unique_ptr<CompiledModel>
+CompiledModel::compile(OwningOpRef<ModuleOp> module, const std::string &entry,
+                       std::string &error) {
+  MLIRContext *ctx = module->getContext();
+  DiagnosticText diags(*ctx);
+  std::unique_ptr<CompiledModel> cm(new CompiledModel());
+
+  // The entry: named, or the module's only public function with a body.
+  func::FuncOp fn;
+  std::vector<std::string> publics;
+  for (auto f : module->getOps<func::FuncOp>())
+    if (!f.isDeclaration() && f.isPublic()) {
+      publics.push_back(f.getName().str());
+      if (entry.empty() ? true : f.getName() == entry)
+        fn = f;
+    }
+  if (!entry.empty() && !fn) {
+    error = "no public function named '" + entry + "' in the module";
+    return nullptr;
+  }
+  if (entry.empty() && publics.size() != 1) {
+    error = "the module has " + std::to_string(publics.size()) +
+            " public functions; pick one with --entry (";
+    for (size_t i = 0; i < publics.size(); ++i)
+      error += (i ? ", " : "") + publics[i];
+    error += ")";
+    return nullptr;
+  }
+  cm->entry_ = fn.getName().str();
+  for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
+    TensorSignature s;
+    if (!signatureOf(fn.getArgument(i).getType(),
+                     fn.getArgAttrOfType<StringAttr>(i, "onebit.name"),
+                     "argument " + std::to_string(i), s, error))
+      return nullptr;
+    cm->inputs_.push_back(s);
+  }
+  for (unsigned i = 0; i < fn.getNumResults(); ++i) {
+    TensorSignature s;
+    if (!signatureOf(fn.getResultTypes()[i],
+                     fn.getResultAttrOfType<StringAttr>(i, "onebit.name"),
+                     "result " + std::to_string(i), s, error))
+      return nullptr;
+    cm->results_.push_back(s);
+  }
+
+  // The pipeline is assembled from registered pass names.
+  static bool registered = [] {
+    mlir::registerAllPasses();
+    ::onebit::registerAllPasses();
+    return true;
+  }();
+  (void)registered;
+  auto t0 = std::chrono::steady_clock::now();
+  PassManager pm(ctx);
+  buildCpuPipeline(pm);
+  if (failed(pm.run(*module))) {
+    error = "lowering for the CPU failed:\n" + diags.text;
+    return nullptr;
+  }
+
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  registerBuiltinDialectTranslation(*ctx);
+  registerLLVMDialectTranslation(*ctx);
+  auto tmb = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!tmb) {
+    error = "cannot target the host: " + llvm::toString(tmb.takeError());
+    return nullptr;
+  }
+  tmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  auto tm = tmb->createTargetMachine();
+  if (!tm) {
+    error = "cannot target the host: " + llvm::toString(tm.takeError());
+    return nullptr;
+  }
+  auto transformer = makeOptimizingTransformer(3, 0, tm->get());
+  ExecutionEngineOptions opts;
+  opts.transformer = transformer;
+  opts.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  // memref.copy of strided buffers calls memrefCopy from MLIR's runner utils.
+  llvm::StringRef libs[] = {ONEBIT_MLIR_C_RUNNER_UTILS};
+  opts.sharedLibPaths = libs;
+  auto engine = ExecutionEngine::create(*module, opts, std::move(*tm));
+  if (!engine) {
+    error = "JIT compilation failed: " + llvm::toString(engine.takeError()) +
+            (diags.text.empty() ? "" : "\n" + diags.text);
+    return nullptr;
+  }
+  cm->engine_ = std::move(*engine);
+  cm->engine_->initialize();
+  cm->compileMs_ = std::chrono::duration<double, std::milli>(
+                       std::chrono::steady_clock::now() - t0)
+                       .count();
+  return cm;
+}
+
+bool CompiledModel::run(const std::vector<HostTensor> &inputs,
+                        std::vector<HostTensor> &outputs, std::string &error) {
+  if (inputs.size() != inputs_.size()) {
+    error = "@" + entry_ + " takes " + std::to_string(inputs_.size()) +
+            " inputs but " + std::to_string(inputs.size()) + " were given";
+    return false;
+  }
+  // Memref descriptors: {allocated, aligned, offset, sizes[r], strides[r]}.
+  std::vector<std::vector<int64_t>> descs(inputs.size());
+  std::vector<void *> args;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const TensorSignature &sig = inputs_[i];
+    const HostTensor &t = inputs[i];
+    std::string what = "input " + std::to_string(i) + " (" + sig.name + ")";
+    if (t.dtype != sig.dtype) {
+      error = what + " has dtype " + dtypeName(t.dtype) + " but @" + entry_ +
+              " expects " + sig.str();
+      return false;
+    }
+    bool shapeOk = t.shape.size() == sig.shape.size();
+    for (size_t d = 0; shapeOk && d < t.shape.size(); ++d)
+      shapeOk = ShapedType::isDynamic(sig.shape[d]) ||
+                sig.shape[d] == t.shape[d];
+    if (!shapeOk) {
+      error = what + " has shape " + shapeStr(t.shape) + " but @" + entry_ +
+              " expects " + sig.str();
+      return false;
+    }
+    size_t r = t.shape.size();
+    std::vector<int64_t> &d = descs[i];
+    d.assign(3 + 2 * r, 0);
+    auto ptr = reinterpret_cast<int64_t>(t.data.data());
+    d[0] = d[1] = ptr;
+    int64_t stride = 1;
+    for (size_t k = r; k-- > 0;) {
+      d[3 + k] = t.shape[k];
+      d[3 + r + k] = stride;
+      stride *= t.shape[k];
+    }
+  }
+  for (auto &d : descs)
+    for (int64_t &v : d)
+      args.push_back(&v);
+  size_t resultWords = 0;
+  for (const TensorSignature &s : results_)
+    resultWords += 3 + 2 * s.shape.size();
+  std::vector<int64_t> resultDesc(resultWords, 0);
+  if (!results_.empty())
+    args.push_back(resultDesc.data());
+
+  if (llvm::Error e = engine_->invokePacked(entry_, args)) {
+    error = "cannot call @" + entry_ + ": " + llvm::toString(std::move(e));
+    return false;
+  }
+
+  std::set<int64_t> inputPtrs, freed;
+  for (const HostTensor &t : inputs)
+    inputPtrs.insert(reinterpret_cast<int64_t>(t.data.data()));
+  outputs.assign(results_.size(), HostTensor());
+  size_t at = 0;
+  for (size_t i = 0; i < results_.size(); ++i) {
+    size_t r = results_[i].shape.size();
+    const int64_t *d = resultDesc.data() + at;
+    at += 3 + 2 * r;
+    HostTensor &out = outputs[i];
+    out.dtype = results_[i].dtype;
+    out.shape.assign(d + 3, d + 3 + r);
+    size_t es = dtypeSize(out.dtype);
+    out.data.resize(size_t(out.numElements()) * es);
+    const char *base = reinterpret_cast<const char *>(d[1]) + d[2] * es;
+    // Strided copy into row-major order.
+    std::vector<int64_t> idx(r, 0);
+    for (int64_t n = 0, e = out.numElements(); n < e; ++n) {
+      int64_t off = 0;
+      for (size_t k = 0; k < r; ++k)
+        off += idx[k] * d[3 + r + k];
+      std::memcpy(out.data.data() + n * es, base + off * es, es);
+      for (size_t k = r; k-- > 0;) {
+        if (++idx[k] < out.shape[k])
+          break;
+        idx[k] = 0;
+      }
+    }
+    // Results are owned by the caller (buffer-deallocation-pipeline); free
+    // each allocation once, never an input's.
+    if (d[0] && !inputPtrs.count(d[0]) && freed.insert(d[0]).second)
+      std::free(reinterpret_cast<void *>(d[0]));
+  }
+  return true;
+}
+
+} // namespace onebit

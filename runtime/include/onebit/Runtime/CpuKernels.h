@@ -1,0 +1,87 @@
+/*===- CpuKernels.h - CPU kernels for the OneBit 1-bit linear layer -------===
+ *
+ * The 1-bit linear layer of the OneBit method (docs/kernels.md):
+ *
+ *   y[m, n] = h[n] * sum_k S[n, k] * (g[k] * x[m, k])
+ *   then, when normEps > 0, a parameter-free LayerNorm over the n outputs of
+ *   each row, z = (y - mean) / sqrt(var + normEps) (biased variance),
+ *   then, when bias is given, + bias[n].
+ *
+ * S is packed in the canonical layout of onebit/Support/SignPacking.h: n rows
+ * of ceil(k/32) uint32 words, column c is bit c%32 of word c/32, bit 1 = -1,
+ * bit 0 = +1, padding bits 0.
+ *
+ * Weight cache: the AVX-512 kernels read S through a preprocessed (row
+ * interleaved) copy that is cached, keyed by (signs pointer, n, k) and a
+ * fingerprint of sampled words, so compiled models whose signs are constants
+ * pay for it once. The cache is thread-safe. A caller that rewrites signs in
+ * place at an address it already passed must call
+ * onebit_runtime_forget_weights (or disable the cache); the fingerprint only
+ * catches most such changes. The cache costs 1 bit per weight (plus row
+ * padding to a multiple of 16).
+ *
+ * This header is plain C/C++ and may be included by code that does not use
+ * MLIR; CRunnerUtils.h is MLIR's runtime header for StridedMemRefType.
+ *===----------------------------------------------------------------------===*/
+
+#ifndef ONEBIT_RUNTIME_CPUKERNELS_H
+#define ONEBIT_RUNTIME_CPUKERNELS_H
+
+#include <stdint.h>
+
+#include "mlir/ExecutionEngine/CRunnerUtils.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* x: m x k row-major, signs: canonical layout n rows, g: k, h: n, bias: n or
+ * NULL, normEps <= 0 means no LayerNorm; y: m x n row-major. */
+void onebit_binary_linear_f32(const float *x, int64_t m, int64_t k,
+                              const uint32_t *signs, int64_t n,
+                              const float *g, const float *h,
+                              const float *bias, float normEps, float *y);
+
+/* Worker threads of the persistent pool; n <= 0 means hardware concurrency. */
+void onebit_runtime_set_num_threads(int n);
+int onebit_runtime_get_num_threads(void);
+
+/* Kernel modes. EXACT (the default) computes in FP32 and matches an FP32/FP64
+ * reference to ~1e-6 relative. FAST_APPROX quantizes the 4-activation lookup
+ * tables of the decode kernel to int16 (per-row scale) and accumulates in
+ * integers; it adds ~1e-4 relative error (docs/kernels.md) and only affects
+ * AVX-512 decode (small m); everything else stays exact. */
+enum {
+  ONEBIT_KERNEL_EXACT = 0,
+  ONEBIT_KERNEL_FAST_APPROX = 1,
+};
+/* Returns the previous mode; unknown modes are ignored (returns -1). */
+int onebit_runtime_set_kernel_mode(int mode);
+int onebit_runtime_get_kernel_mode(void);
+
+/* Instruction set used: 0 scalar, 1 AVX2, 2 AVX-512 (the best the CPU has).
+ * onebit_runtime_set_isa caps it (for tests and benchmarks); a level above
+ * what the CPU supports is clamped. Returns the level now in use. */
+int onebit_runtime_set_isa(int level);
+int onebit_runtime_get_isa(void);
+
+/* Weight cache control (see above). */
+void onebit_runtime_set_weight_cache(int enabled);
+void onebit_runtime_forget_weights(const uint32_t *signs);
+void onebit_runtime_clear_weight_cache(void);
+
+/* What MLIR-compiled code calls (func.call to a private declaration marked
+ * llvm.emit_c_interface). Any strides are accepted; bias->sizes[0] == 0
+ * means no bias. Inconsistent sizes are a compiler bug: the wrapper prints
+ * the shapes to stderr and aborts. signs is (n, ceil(k/32)) int32. */
+void _mlir_ciface_onebit_binary_linear_f32(
+    StridedMemRefType<float, 2> *x, StridedMemRefType<int32_t, 2> *signs,
+    StridedMemRefType<float, 1> *g, StridedMemRefType<float, 1> *h,
+    StridedMemRefType<float, 1> *bias, float normEps,
+    StridedMemRefType<float, 2> *y);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ONEBIT_RUNTIME_CPUKERNELS_H */

@@ -1,0 +1,553 @@
+//===- CpuKernels.cpp - dispatch, thread pool, cache, epilogue, ciface ----===//
+//
+// See onebit/Runtime/CpuKernels.h for the contract and docs/kernels.md for
+// the kernel choices and their measurements.
+//
+//===----------------------------------------------------------------------===//
+
+#include "onebit/Runtime/CpuKernels.h"
+
+#include "Kernels.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define ONEBIT_X86 1
+#endif
+
+using namespace onebit::rt;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// 64-byte aligned scratch
+//===----------------------------------------------------------------------===//
+
+template <typename T> struct AlignedBuffer {
+  T *ptr = nullptr;
+  size_t size = 0;
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(size_t n) { resize(n); }
+  AlignedBuffer(const AlignedBuffer &) = delete;
+  AlignedBuffer &operator=(const AlignedBuffer &) = delete;
+  ~AlignedBuffer() { std::free(ptr); }
+  // Grows only; contents are not kept.
+  T *resize(size_t n) {
+    if (n > size) {
+      std::free(ptr);
+      size_t bytes = ((n * sizeof(T) + 63) / 64) * 64;
+      ptr = static_cast<T *>(std::aligned_alloc(64, bytes ? bytes : 64));
+      if (!ptr) {
+        std::fprintf(stderr, "onebit runtime: out of memory (%zu bytes)\n",
+                     bytes);
+        std::abort();
+      }
+      size = n;
+    }
+    return ptr;
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// ISA selection
+//===----------------------------------------------------------------------===//
+
+enum Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+
+struct CpuInfo {
+  int best = kScalar;
+  bool vnni = false; // VBMI + VNNI, for the approximate kernel
+  CpuInfo() {
+#ifdef ONEBIT_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+      best = kAvx2;
+    if (__builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl"))
+      best = kAvx512;
+    vnni = best == kAvx512 && __builtin_cpu_supports("avx512vbmi") &&
+           __builtin_cpu_supports("avx512vnni");
+#endif
+  }
+};
+
+const CpuInfo &cpu() {
+  static CpuInfo info;
+  return info;
+}
+
+std::atomic<int> gIsa{-1};
+std::atomic<int> gMode{ONEBIT_KERNEL_EXACT};
+std::atomic<bool> gCacheEnabled{true};
+
+int currentIsa() {
+  int v = gIsa.load(std::memory_order_relaxed);
+  return v < 0 ? cpu().best : v;
+}
+
+// Up to this many activation rows the decode (lookup-table) kernel is used,
+// above it the GEMM; measured in docs/kernels.md. ONEBIT_LUT_MAX_M overrides.
+int64_t lutMaxM() {
+  static int64_t v = [] {
+    if (const char *s = std::getenv("ONEBIT_LUT_MAX_M"))
+      return static_cast<int64_t>(std::atoll(s));
+    return static_cast<int64_t>(8);
+  }();
+  return v;
+}
+
+//===----------------------------------------------------------------------===//
+// Thread pool: persistent workers, tasks handed out by an atomic counter.
+// The caller works too. Workers spin briefly before sleeping so back-to-back
+// decode calls do not pay a futex wake-up each.
+//===----------------------------------------------------------------------===//
+
+thread_local bool tInPool = false;
+
+class ThreadPool {
+public:
+  ~ThreadPool() { stop(); }
+
+  void setThreads(int n) {
+    if (n <= 0)
+      n = std::max(1u, std::thread::hardware_concurrency());
+    std::lock_guard<std::mutex> callLock(callMutex);
+    stop();
+    numThreads = n;
+    quit = false;
+    for (int i = 1; i < n; ++i)
+      workers.emplace_back([this] { workerLoop(); });
+  }
+  int threads() {
+    std::call_once(initOnce, [this] {
+      if (workers.empty() && numThreads == 0)
+        setThreads(0);
+    });
+    return numThreads;
+  }
+
+  // Runs fn(i) for i in [0, count).
+  void parallelFor(int64_t count, const std::function<void(int64_t)> &fn) {
+    if (count <= 0)
+      return;
+    if (count == 1 || tInPool || threads() <= 1) {
+      for (int64_t i = 0; i < count; ++i)
+        fn(i);
+      return;
+    }
+    std::lock_guard<std::mutex> callLock(callMutex);
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      job = &fn;
+      jobCount = count;
+      next.store(0);
+      pending.store(static_cast<int>(workers.size()));
+      generation.fetch_add(1);
+    }
+    cv.notify_all();
+    tInPool = true;
+    work();
+    tInPool = false;
+    // Wait for the workers to leave this job.
+    while (pending.load(std::memory_order_acquire) != 0)
+      pause();
+    job = nullptr;
+  }
+
+private:
+  static void pause() {
+#ifdef ONEBIT_X86
+    _mm_pause();
+#else
+    std::this_thread::yield();
+#endif
+  }
+  void work() {
+    for (;;) {
+      int64_t i = next.fetch_add(1);
+      if (i >= jobCount)
+        break;
+      (*job)(i);
+    }
+  }
+  void workerLoop() {
+    tInPool = true;
+    uint64_t seen = generation.load();
+    for (;;) {
+      // Spin a little (~50 us), then sleep.
+      int spins = 0;
+      while (generation.load(std::memory_order_acquire) == seen &&
+             !quit.load() && spins < 20000) {
+        pause();
+        ++spins;
+      }
+      if (generation.load(std::memory_order_acquire) == seen && !quit.load()) {
+        std::unique_lock<std::mutex> lock(mutex);
+        cv.wait(lock,
+                [&] { return generation.load() != seen || quit.load(); });
+      }
+      if (quit.load())
+        return;
+      seen = generation.load();
+      work();
+      pending.fetch_sub(1, std::memory_order_release);
+    }
+  }
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      quit = true;
+    }
+    cv.notify_all();
+    for (auto &t : workers)
+      t.join();
+    workers.clear();
+  }
+
+  std::once_flag initOnce;
+  std::mutex callMutex; // one parallel job at a time
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<std::thread> workers;
+  int numThreads = 0;
+  std::atomic<bool> quit{false};
+  std::atomic<uint64_t> generation{0};
+  std::atomic<int64_t> next{0};
+  std::atomic<int> pending{0};
+  int64_t jobCount = 0;
+  const std::function<void(int64_t)> *job = nullptr;
+};
+
+ThreadPool &pool() {
+  static ThreadPool p;
+  return p;
+}
+
+//===----------------------------------------------------------------------===//
+// Interleaved weight cache
+//===----------------------------------------------------------------------===//
+
+struct CachedWeights {
+  int64_t n, k;
+  uint64_t fingerprint;
+  AlignedBuffer<uint32_t> words;
+  Interleaved16 view;
+};
+
+uint64_t fingerprint(const uint32_t *signs, int64_t n, int64_t kw) {
+  const int64_t total = n * kw;
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](uint64_t v) {
+    h ^= v;
+    h *= 1099511628211ull;
+  };
+  const int64_t samples = std::min<int64_t>(total, 256);
+  for (int64_t s = 0; s < samples; ++s) {
+    int64_t i = samples > 1 ? s * (total - 1) / (samples - 1) : 0;
+    mix(signs[i]);
+  }
+  return h;
+}
+
+std::unique_ptr<CachedWeights> interleave(const uint32_t *signs, int64_t n,
+                                          int64_t k) {
+  auto c = std::make_unique<CachedWeights>();
+  const int64_t kw = (k + 31) / 32, blocks = (n + 15) / 16;
+  c->n = n;
+  c->k = k;
+  c->fingerprint = fingerprint(signs, n, kw);
+  uint32_t *w = c->words.resize(static_cast<size_t>(blocks * kw * 16));
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t r = 0; r < 16; ++r) {
+      const int64_t row = b * 16 + r;
+      for (int64_t wi = 0; wi < kw; ++wi)
+        w[(b * kw + wi) * 16 + r] = row < n ? signs[row * kw + wi] : 0u;
+    }
+  c->view = Interleaved16{n, k, kw, blocks, w};
+  return c;
+}
+
+struct WeightCache {
+  std::mutex mutex;
+  std::unordered_map<const uint32_t *, std::shared_ptr<CachedWeights>> map;
+};
+
+WeightCache &cache() {
+  static WeightCache c;
+  return c;
+}
+
+std::shared_ptr<CachedWeights> getInterleaved(const uint32_t *signs, int64_t n,
+                                              int64_t k, bool cacheable) {
+  if (!cacheable || !gCacheEnabled.load())
+    return std::shared_ptr<CachedWeights>(interleave(signs, n, k));
+  const uint64_t fp = fingerprint(signs, n, (k + 31) / 32);
+  WeightCache &wc = cache();
+  {
+    std::lock_guard<std::mutex> lock(wc.mutex);
+    auto it = wc.map.find(signs);
+    if (it != wc.map.end() && it->second->n == n && it->second->k == k &&
+        it->second->fingerprint == fp)
+      return it->second;
+  }
+  std::shared_ptr<CachedWeights> built(interleave(signs, n, k));
+  std::lock_guard<std::mutex> lock(wc.mutex);
+  wc.map[signs] = built;
+  return built;
+}
+
+//===----------------------------------------------------------------------===//
+// The layer
+//===----------------------------------------------------------------------===//
+
+// Splits [0, total) into about `parts` chunks of a multiple of `align`.
+int64_t chunkSize(int64_t total, int64_t parts, int64_t align) {
+  int64_t c = (total + parts - 1) / std::max<int64_t>(parts, 1);
+  return std::max<int64_t>(align, (c + align - 1) / align * align);
+}
+
+void epilogue(float *y, int64_t m, int64_t n, const float *h,
+              const float *bias, float eps) {
+  auto row = [&](int64_t i) {
+    float *r = y + i * n;
+    for (int64_t j = 0; j < n; ++j)
+      r[j] *= h[j];
+    if (eps > 0.0f) {
+      double sum = 0.0;
+      for (int64_t j = 0; j < n; ++j)
+        sum += r[j];
+      const double mean = sum / static_cast<double>(n);
+      double sq = 0.0;
+      for (int64_t j = 0; j < n; ++j) {
+        double d = r[j] - mean;
+        sq += d * d;
+      }
+      const double var = sq / static_cast<double>(n);
+      const float inv = static_cast<float>(1.0 / std::sqrt(var + eps));
+      const float fm = static_cast<float>(mean);
+      for (int64_t j = 0; j < n; ++j)
+        r[j] = (r[j] - fm) * inv;
+    }
+    if (bias)
+      for (int64_t j = 0; j < n; ++j)
+        r[j] += bias[j];
+  };
+  if (m * n >= (1 << 16))
+    pool().parallelFor(m, row);
+  else
+    for (int64_t i = 0; i < m; ++i)
+      row(i);
+}
+
+void binaryLinear(const float *x, int64_t m, int64_t k, int64_t ldx,
+                  const uint32_t *signs, int64_t n, const float *g,
+                  const float *h, const float *bias, float eps, float *y,
+                  bool cacheable) {
+  if (m <= 0 || n <= 0)
+    return;
+  const int64_t kw = (k + 31) / 32, kp = kw * 32;
+  const int threads = pool().threads();
+
+  thread_local AlignedBuffer<float> xgBuf;
+  float *xg = xgBuf.resize(static_cast<size_t>(std::max<int64_t>(m * kp, 1)));
+  for (int64_t i = 0; i < m; ++i) {
+    const float *xr = x + i * ldx;
+    float *d = xg + i * kp;
+    for (int64_t c = 0; c < k; ++c)
+      d[c] = xr[c] * g[c];
+    for (int64_t c = k; c < kp; ++c)
+      d[c] = 0.0f;
+  }
+  Activations a{xg, m, k, kp};
+
+  const int isa = currentIsa();
+  if (kw == 0) {
+    std::memset(y, 0, sizeof(float) * static_cast<size_t>(m * n));
+  } else if (isa == kAvx512 && m <= lutMaxM()) {
+    auto w = getInterleaved(signs, n, k, cacheable);
+    const Interleaved16 &view = w->view;
+    const int64_t chunk = chunkSize(view.blocks, int64_t(threads) * 4, 1);
+    const int64_t tasks = (view.blocks + chunk - 1) / chunk;
+    const bool approx =
+        gMode.load() == ONEBIT_KERNEL_FAST_APPROX && cpu().vnni;
+    if (approx) {
+      thread_local AlignedBuffer<int8_t> tabBuf;
+      thread_local AlignedBuffer<float> scaleBuf;
+      int8_t *tables = tabBuf.resize(static_cast<size_t>(m * (kp / 4) * 16));
+      float *scales = scaleBuf.resize(static_cast<size_t>(m));
+      avx512BuildTablesI8(a, tables, scales);
+      pool().parallelFor(tasks, [&](int64_t t) {
+        avx512LutBlocksI8(a, tables, scales, view, t * chunk,
+                          std::min(view.blocks, (t + 1) * chunk), y, n);
+      });
+    } else {
+      thread_local AlignedBuffer<float> tabBuf;
+      float *tables = tabBuf.resize(static_cast<size_t>(m * (kp / 4) * 16));
+      avx512BuildTables(a, tables);
+      pool().parallelFor(tasks, [&](int64_t t) {
+        avx512LutBlocks(a, tables, view, t * chunk,
+                        std::min(view.blocks, (t + 1) * chunk), y, n);
+      });
+    }
+  } else if (isa == kAvx512) {
+    thread_local AlignedBuffer<float> packBuf;
+    float *packed = packBuf.resize(static_cast<size_t>(avx512PackedASize(m, kp)));
+    avx512PackA(a, packed);
+    const int64_t nc = avx512GemmBufBSize() / kGemmKC; // columns per task
+    const int64_t tasks = (n + nc - 1) / nc;
+    pool().parallelFor(tasks, [&](int64_t t) {
+      thread_local AlignedBuffer<float> bBuf;
+      float *b = bBuf.resize(static_cast<size_t>(avx512GemmBufBSize()));
+      avx512GemmRows(a, packed, signs, n, t * nc, std::min(n, (t + 1) * nc),
+                     b, y, n);
+    });
+  } else {
+    const int64_t chunk = chunkSize(n, int64_t(threads) * 4, 4);
+    const int64_t tasks = (n + chunk - 1) / chunk;
+    pool().parallelFor(tasks, [&](int64_t t) {
+      const int64_t n0 = t * chunk, n1 = std::min(n, n0 + chunk);
+      if (isa == kAvx2)
+        avx2Rows(a, signs, n, n0, n1, y);
+      else
+        scalarRows(a, signs, n, n0, n1, y);
+    });
+  }
+  epilogue(y, m, n, h, bias, eps);
+}
+
+[[noreturn]] void shapeError(const char *what, int64_t got, int64_t want) {
+  std::fprintf(stderr,
+               "onebit runtime: _mlir_ciface_onebit_binary_linear_f32: %s is "
+               "%lld, expected %lld (a compiler bug)\n",
+               what, static_cast<long long>(got), static_cast<long long>(want));
+  std::abort();
+}
+
+template <typename T>
+const T *contiguous2d(StridedMemRefType<T, 2> *d, std::vector<T> &tmp) {
+  const T *base = d->data + d->offset;
+  const int64_t r = d->sizes[0], c = d->sizes[1];
+  if ((d->strides[1] == 1 || c <= 1) && (d->strides[0] == c || r <= 1))
+    return base;
+  tmp.resize(static_cast<size_t>(r * c));
+  for (int64_t i = 0; i < r; ++i)
+    for (int64_t j = 0; j < c; ++j)
+      tmp[i * c + j] = base[i * d->strides[0] + j * d->strides[1]];
+  return tmp.data();
+}
+
+template <typename T>
+const T *contiguous1d(StridedMemRefType<T, 1> *d, std::vector<T> &tmp) {
+  const T *base = d->data + d->offset;
+  if (d->strides[0] == 1 || d->sizes[0] <= 1)
+    return base;
+  tmp.resize(static_cast<size_t>(d->sizes[0]));
+  for (int64_t i = 0; i < d->sizes[0]; ++i)
+    tmp[i] = base[i * d->strides[0]];
+  return tmp.data();
+}
+
+} // namespace
+
+extern "C" {
+
+void onebit_binary_linear_f32(const float *x, int64_t m, int64_t k,
+                              const uint32_t *signs, int64_t n,
+                              const float *g, const float *h,
+                              const float *bias, float normEps, float *y) {
+  binaryLinear(x, m, k, k, signs, n, g, h, bias, normEps, y,
+               /*cacheable=*/true);
+}
+
+void onebit_runtime_set_num_threads(int n) { pool().setThreads(n); }
+int onebit_runtime_get_num_threads(void) { return pool().threads(); }
+
+int onebit_runtime_set_kernel_mode(int mode) {
+  if (mode != ONEBIT_KERNEL_EXACT && mode != ONEBIT_KERNEL_FAST_APPROX)
+    return -1;
+  return gMode.exchange(mode);
+}
+int onebit_runtime_get_kernel_mode(void) { return gMode.load(); }
+
+int onebit_runtime_set_isa(int level) {
+  gIsa.store(std::max(0, std::min(level, cpu().best)));
+  return currentIsa();
+}
+int onebit_runtime_get_isa(void) { return currentIsa(); }
+
+void onebit_runtime_set_weight_cache(int enabled) {
+  gCacheEnabled.store(enabled != 0);
+  if (!enabled)
+    onebit_runtime_clear_weight_cache();
+}
+void onebit_runtime_forget_weights(const uint32_t *signs) {
+  std::lock_guard<std::mutex> lock(cache().mutex);
+  cache().map.erase(signs);
+}
+void onebit_runtime_clear_weight_cache(void) {
+  std::lock_guard<std::mutex> lock(cache().mutex);
+  cache().map.clear();
+}
+
+void _mlir_ciface_onebit_binary_linear_f32(
+    StridedMemRefType<float, 2> *x, StridedMemRefType<int32_t, 2> *signs,
+    StridedMemRefType<float, 1> *g, StridedMemRefType<float, 1> *h,
+    StridedMemRefType<float, 1> *bias, float normEps,
+    StridedMemRefType<float, 2> *y) {
+  const int64_t m = x->sizes[0], k = x->sizes[1], n = signs->sizes[0];
+  if (signs->sizes[1] != (k + 31) / 32)
+    shapeError("signs dim 1 (words per row)", signs->sizes[1], (k + 31) / 32);
+  if (g->sizes[0] != k)
+    shapeError("g size", g->sizes[0], k);
+  if (h->sizes[0] != n)
+    shapeError("h size", h->sizes[0], n);
+  if (bias->sizes[0] != 0 && bias->sizes[0] != n)
+    shapeError("bias size (0 or n)", bias->sizes[0], n);
+  if (y->sizes[0] != m)
+    shapeError("y dim 0", y->sizes[0], m);
+  if (y->sizes[1] != n)
+    shapeError("y dim 1", y->sizes[1], n);
+
+  std::vector<float> xt, gt, ht, bt, yt;
+  std::vector<int32_t> st;
+  const float *xp = contiguous2d(x, xt);
+  const int32_t *sp = contiguous2d(signs, st);
+  const float *gp = contiguous1d(g, gt);
+  const float *hp = contiguous1d(h, ht);
+  const float *bp = bias->sizes[0] ? contiguous1d(bias, bt) : nullptr;
+  // Constant signs of compiled models are contiguous with stable addresses;
+  // a copied (strided) operand must not populate the cache.
+  const bool cacheable = sp != st.data() || st.empty();
+
+  float *ybase = y->data + y->offset;
+  const bool yContig = (y->strides[1] == 1 || n <= 1) &&
+                       (y->strides[0] == n || m <= 1);
+  float *yp = ybase;
+  if (!yContig) {
+    yt.resize(static_cast<size_t>(m * n));
+    yp = yt.data();
+  }
+  binaryLinear(xp, m, k, k, reinterpret_cast<const uint32_t *>(sp), n, gp, hp,
+               bp, normEps, yp, cacheable);
+  if (!yContig)
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        ybase[i * y->strides[0] + j * y->strides[1]] = yt[i * n + j];
+}
+
+} // extern "C"

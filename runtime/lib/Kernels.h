@@ -1,0 +1,66 @@
+//===- Kernels.h - internal interface of the CPU 1-bit kernels -*- C++ -*-===//
+//
+// Shared between the dispatcher (CpuKernels.cpp) and the ISA-specific files
+// (KernelsAvx512.cpp, KernelsAvx2.cpp, KernelsScalar.cpp), which are compiled
+// with their own -m flags. All kernels compute the raw contraction
+//   out[m, n] = sum_k S[n, k] * xg[m, k]
+// for a range of rows n; h, LayerNorm and bias are applied by the caller.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ONEBIT_RUNTIME_LIB_KERNELS_H
+#define ONEBIT_RUNTIME_LIB_KERNELS_H
+
+#include <cstdint>
+
+namespace onebit {
+namespace rt {
+
+/// Rows of S interleaved 16 at a time: word w of row 16*b + r lives at
+/// words[(b * kw + w) * 16 + r]; rows past n are zero (their outputs are
+/// computed and dropped).
+struct Interleaved16 {
+  int64_t n = 0, k = 0, kw = 0, blocks = 0;
+  const uint32_t *words = nullptr;
+};
+
+/// The activations after g: m rows of kp floats (kp = kw * 32, zero padded),
+/// so padding bits (which mean +1) multiply zeros.
+struct Activations {
+  const float *xg = nullptr;
+  int64_t m = 0, k = 0, kp = 0;
+};
+
+// Scalar, canonical layout, rows [n0, n1).
+void scalarRows(const Activations &a, const uint32_t *signs, int64_t n,
+                int64_t n0, int64_t n1, float *out);
+// AVX2 + FMA, canonical layout, rows [n0, n1).
+void avx2Rows(const Activations &a, const uint32_t *signs, int64_t n,
+              int64_t n0, int64_t n1, float *out);
+
+// AVX-512 decode: lookup tables over groups of 4 activations.
+// Exact FP32 tables: m * (kp / 4) * 16 floats, built by avx512BuildTables.
+void avx512BuildTables(const Activations &a, float *tables);
+void avx512LutBlocks(const Activations &a, const float *tables,
+                     const Interleaved16 &w, int64_t b0, int64_t b1,
+                     float *out, int64_t ldo);
+// Approximate int8 tables: m * (kp / 4) * 16 bytes plus m float scales.
+void avx512BuildTablesI8(const Activations &a, int8_t *tables, float *scales);
+void avx512LutBlocksI8(const Activations &a, const int8_t *tables,
+                       const float *scales, const Interleaved16 &w,
+                       int64_t b0, int64_t b1, float *out, int64_t ldo);
+
+// AVX-512 GEMM: A packed once per call, B (the signs) unpacked to +-1 floats
+// per thread in panels of 32 columns.
+constexpr int kGemmMR = 12, kGemmNR = 32, kGemmKC = 256;
+int64_t avx512PackedASize(int64_t m, int64_t kp);
+void avx512PackA(const Activations &a, float *packed);
+void avx512GemmRows(const Activations &a, const float *packedA,
+                    const uint32_t *signs, int64_t n, int64_t n0, int64_t n1,
+                    float *bufB, float *out, int64_t ldo);
+int64_t avx512GemmBufBSize();
+
+} // namespace rt
+} // namespace onebit
+
+#endif // ONEBIT_RUNTIME_LIB_KERNELS_H

@@ -1,0 +1,136 @@
+"""End-to-end numerics of quantized layers on the CPU: builds linear layers
+with random weights (K not a multiple of 32, odd N, M = 1 and M > 1, leading
+batch dims, f16 activations, bias), quantizes them with onebit-opt, runs
+them with onebit-run and compares with numpy computing
+LN?(X . (S . h g^T)^T) + b from the packed signs and value vectors read back
+from the IR.
+usage: binary_linear_check.py ONEBIT_OPT ONEBIT_RUN --work DIR
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..",
+                                "Dialect", "OneBit", "Transforms", "Inputs"))
+from svid_check import parse_resources, unpack_signs  # noqa: E402
+
+CASES = [
+    # name, leading dims, K, N, dtype, post_norm, bias
+    ("gemv", (1,), 100, 37, "f32", False, False),
+    ("gemm", (16,), 96, 64, "f32", False, True),
+    ("batched", (2, 3), 33, 17, "f32", True, False),
+    ("normbias", (5,), 64, 31, "f32", True, True),
+    ("half", (4,), 40, 24, "f16", False, False),
+    ("wide", (3,), 4096, 48, "f32", False, False),
+]
+
+
+def module_text(name, lead, k, n, dt, bias, w, b):
+    shape_x = "x".join(map(str, lead)) + f"x{k}"
+    shape_y = "x".join(map(str, lead)) + f"x{n}"
+    r = len(lead) + 1
+    dims = [f"d{i}" for i in range(r + 1)]
+    # y[lead..., n] = sum_k x[lead..., k] w[n, k]
+    amap = lambda res: f"affine_map<({', '.join(dims)}) -> ({', '.join(res)})>"
+    lead_d, nd, kd = dims[:r - 1], dims[r - 1], dims[r]
+    pmap = lambda res: f"affine_map<({', '.join(dims[:r])}) -> ({', '.join(res)})>"
+    maps = [amap(lead_d + [kd]), amap([nd, kd]), amap(lead_d + [nd])]
+    iters = ", ".join(['"parallel"'] * r + ['"reduction"'])
+    body = f"""
+func.func @{name}(%x: tensor<{shape_x}x{dt}>) -> tensor<{shape_y}x{dt}> {{
+  %w = arith.constant dense_resource<{name}.weight> : tensor<{n}x{k}x{dt}>
+  %zero = arith.constant 0.0 : {dt}
+  %e0 = tensor.empty() : tensor<{shape_y}x{dt}>
+  %wc = linalg.fill ins(%zero : {dt}) outs(%e0 : tensor<{shape_y}x{dt}>) -> tensor<{shape_y}x{dt}>
+  %y = linalg.generic {{indexing_maps = [{', '.join(maps)}], iterator_types = [{iters}]}}
+      ins(%x, %w : tensor<{shape_x}x{dt}>, tensor<{n}x{k}x{dt}>) outs(%wc : tensor<{shape_y}x{dt}>) {{
+  ^bb0(%a: {dt}, %bb: {dt}, %c: {dt}):
+    %p = arith.mulf %a, %bb : {dt}
+    %s = arith.addf %c, %p : {dt}
+    linalg.yield %s : {dt}
+  }} -> tensor<{shape_y}x{dt}>
+"""
+    if bias:
+        body += f"""  %b = arith.constant dense_resource<{name}.b> : tensor<{n}x{dt}>
+  %e = tensor.empty() : tensor<{shape_y}x{dt}>
+  %z = linalg.generic {{indexing_maps = [{pmap(dims[:r])}, affine_map<({', '.join(dims[:r])}) -> ({dims[r - 1]})>, {pmap(dims[:r])}],
+                       iterator_types = [{', '.join(['"parallel"'] * r)}]}}
+      ins(%y, %b : tensor<{shape_y}x{dt}>, tensor<{n}x{dt}>) outs(%e : tensor<{shape_y}x{dt}>) {{
+  ^bb0(%p: {dt}, %q: {dt}, %o: {dt}):
+    %s = arith.addf %p, %q : {dt}
+    linalg.yield %s : {dt}
+  }} -> tensor<{shape_y}x{dt}>
+  return %z : tensor<{shape_y}x{dt}>
+}}
+"""
+    else:
+        body += f"  return %y : tensor<{shape_y}x{dt}>\n}}\n"
+    npdt = "<f4" if dt == "f32" else "<f2"
+    align = "04" if dt == "f32" else "02"
+    res = [f'      {name}.weight: "0x{align}000000{w.astype(npdt).tobytes().hex()}"']
+    if bias:
+        res.append(f'      {name}.b: "0x{align}000000{b.astype(npdt).tobytes().hex()}"')
+    return body, res
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("opt")
+    ap.add_argument("run")
+    ap.add_argument("--work", required=True)
+    a = ap.parse_args()
+    os.makedirs(a.work, exist_ok=True)
+    rng = np.random.default_rng(7)
+    failures = 0
+    for name, lead, k, n, dt, post_norm, bias in CASES:
+        w = (rng.standard_normal((n, k)) * rng.uniform(0.5, 2, (n, 1))).astype(np.float32)
+        b = rng.standard_normal(n).astype(np.float32)
+        if dt == "f16":
+            w = w.astype(np.float16).astype(np.float32)
+        text, res = module_text(name, lead, k, n, dt, bias, w, b)
+        src = os.path.join(a.work, name + ".mlir")
+        with open(src, "w") as f:
+            f.write(text + "{-#\n  dialect_resources: {\n    builtin: {\n" +
+                    ",\n".join(res) + "\n    }\n  }\n#-}\n")
+        q = os.path.join(a.work, name + ".q.mlir")
+        opts = f"keep-head=false post-norm={'true' if post_norm else 'false'}"
+        subprocess.run([a.opt, src, f"--onebit-quantize={opts}", "-o", q],
+                       check=True)
+        qtext = open(q).read()
+        if "onebit.binary_linear" not in qtext:
+            print(f"FAIL {name}: not quantized")
+            failures += 1
+            continue
+        blobs = parse_resources(qtext)
+        s = unpack_signs(blobs[name + ".weight.signs"], n, k)
+        g = np.frombuffer(blobs[name + ".weight.g"], "<f4").astype(np.float64)
+        h = np.frombuffer(blobs[name + ".weight.h"], "<f4").astype(np.float64)
+        x = rng.standard_normal(lead + (k,)).astype(np.float32 if dt == "f32" else np.float16)
+        xp = os.path.join(a.work, name + ".x.npy")
+        yp = os.path.join(a.work, name + ".y.npy")
+        np.save(xp, x)
+        subprocess.run([a.run, q, "--input", xp, "--output", yp], check=True)
+        y = np.load(yp).astype(np.float64)
+        ref = (x.astype(np.float64) * g) @ s.T * h
+        if post_norm:
+            mu = ref.mean(-1, keepdims=True)
+            var = ((ref - mu) ** 2).mean(-1, keepdims=True)
+            ref = (ref - mu) / np.sqrt(var + 1e-5)
+        if bias:
+            bb = blobs[name + ".weight.bias"]
+            ref = ref + np.frombuffer(bb, "<f4").astype(np.float64)
+        err = np.abs(y - ref).max() / max(np.abs(ref).max(), 1e-30)
+        tol = 1e-5 if dt == "f32" else 2e-3  # f16 result rounding
+        ok = y.shape == ref.shape and err <= tol
+        failures += not ok
+        print(f"{'ok' if ok else 'FAIL'} {name} x{list(x.shape)} K={k} N={n} "
+              f"{dt} post_norm={post_norm} bias={bias} rel_err={err:.2e}")
+    print(f"binary-linear-check: {failures} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+//===- onebit-run.cpp - run a model on the host CPU -----------------------===//
+//
+// onebit-run MODEL [--entry NAME] --input a.npy ... --output out.npy ...
+//            [--threads N] [--bench N]
+// MODEL is .mlir, MLIR bytecode, .onnx or .gguf. Compiles in process for the
+// host CPU and runs the entry on NumPy arrays.
+//
+//===----------------------------------------------------------------------===//
+
+#include "onebit/Runner/Runner.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <chrono>
+
+using namespace llvm;
+
+static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
+                                      cl::desc("<model.mlir|.mlirbc|.onnx|.gguf>"));
+static cl::opt<std::string> entry("entry",
+                                  cl::desc("function to run (default: the "
+                                           "module's only public function)"));
+static cl::list<std::string> inputs("input", cl::desc("input .npy, in order"));
+static cl::list<std::string> outputs("output",
+                                     cl::desc("output .npy, one per result"));
+static cl::opt<int> bench("bench",
+                          cl::desc("run N times after a warm-up and print "
+                                   "the median time"),
+                          cl::init(0));
+
+static int fail(const std::string &msg) {
+  errs() << "onebit-run: error: " << msg << "\n";
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  // libLLVM already registers a --threads; ours means the kernels' threads.
+  if (cl::Option *o = cl::getRegisteredOptions().lookup("threads"))
+    o->setArgStr("llvm-threads");
+  static cl::opt<int> threads("threads", cl::desc("kernel threads (0: all)"),
+                              cl::init(0));
+  cl::ParseCommandLineOptions(argc, argv, "onebit model runner\n");
+  std::string error;
+  mlir::MLIRContext ctx;
+  auto module = onebit::loadModel(modelPath, ctx, error);
+  if (!module)
+    return fail(error);
+  auto model =
+      onebit::CompiledModel::compile(std::move(module), entry, error);
+  if (!model)
+    return fail(error);
+  if (outputs.size() != model->results().size() && !outputs.empty())
+    return fail("@" + model->entry() + " has " +
+                std::to_string(model->results().size()) + " results but " +
+                std::to_string(outputs.size()) + " --output files were given");
+  std::vector<onebit::HostTensor> in(inputs.size()), out;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (!onebit::readNpy(inputs[i], in[i], error))
+      return fail(error);
+  onebit::setNumThreads(threads);
+  if (!model->run(in, out, error))
+    return fail(error);
+  if (bench > 0) {
+    std::vector<double> ms;
+    for (int i = 0; i < bench; ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      if (!model->run(in, out, error))
+        return fail(error);
+      ms.push_back(std::chrono::duration<double, std::milli>(
+                       std::chrono::steady_clock::now() - t0)
+                       .count());
+    }
+    std::sort(ms.begin(), ms.end());
+    outs() << "compile_ms: " << format("%.1f", model->compileMillis()) << "\n"
+           << "median_ms: " << format("%.4f", ms[ms.size() / 2]) << "\n";
+  }
+  for (size_t i = 0; i < outputs.size(); ++i)
+    if (!onebit::writeNpy(outputs[i], out[i], error))
+      return fail(error);
+  return 0;
+}

@@ -1,0 +1,258 @@
+//===- CpuKernelsTest.cpp - the CPU 1-bit kernels against a reference -----===//
+
+#include "onebit/Runtime/CpuKernels.h"
+#include "onebit/Support/SignPacking.h"
+
+#include "gtest/gtest.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+namespace {
+
+struct Layer {
+  int64_t m, k, n;
+  std::vector<float> x, g, h, bias;
+  std::vector<uint32_t> signs;
+};
+
+Layer makeLayer(int64_t m, int64_t k, int64_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_real_distribution<float> pos(0.5f, 1.5f);
+  Layer l{m, k, n, {}, {}, {}, {}, {}};
+  l.x.resize(m * k);
+  for (float &v : l.x)
+    v = normal(rng);
+  l.g.resize(k);
+  for (float &v : l.g)
+    v = pos(rng);
+  l.h.resize(n);
+  for (float &v : l.h)
+    v = pos(rng) * 0.1f;
+  l.bias.resize(n);
+  for (float &v : l.bias)
+    v = normal(rng);
+  std::vector<float> w(n * k);
+  for (float &v : w)
+    v = normal(rng);
+  onebit::SignLayout layout = onebit::SignLayout::canonical();
+  l.signs.resize(layout.bytes(n, k) / 4);
+  onebit::packSigns(w.data(), n, k, layout, l.signs.data());
+  return l;
+}
+
+// FP64 reference from the unpacked signs.
+std::vector<double> reference(const Layer &l, bool norm, bool bias,
+                              double eps = 1e-5) {
+  std::vector<float> s(l.n * l.k);
+  onebit::unpackSigns(l.signs.data(), l.n, l.k,
+                      onebit::SignLayout::canonical(), s.data());
+  std::vector<double> y(l.m * l.n);
+  for (int64_t i = 0; i < l.m; ++i) {
+    double *r = &y[i * l.n];
+    for (int64_t j = 0; j < l.n; ++j) {
+      double acc = 0.0;
+      for (int64_t c = 0; c < l.k; ++c)
+        acc += double(s[j * l.k + c]) * (double(l.g[c]) * l.x[i * l.k + c]);
+      r[j] = acc * l.h[j];
+    }
+    if (norm) {
+      double mean = 0.0, var = 0.0;
+      for (int64_t j = 0; j < l.n; ++j)
+        mean += r[j];
+      mean /= l.n;
+      for (int64_t j = 0; j < l.n; ++j)
+        var += (r[j] - mean) * (r[j] - mean);
+      var /= l.n;
+      for (int64_t j = 0; j < l.n; ++j)
+        r[j] = (r[j] - mean) / std::sqrt(var + eps);
+    }
+    if (bias)
+      for (int64_t j = 0; j < l.n; ++j)
+        r[j] += l.bias[j];
+  }
+  return y;
+}
+
+// Largest |got - want| over each row, relative to the largest |want| of the
+// row.
+double maxRelError(const std::vector<float> &got,
+                   const std::vector<double> &want, int64_t m, int64_t n) {
+  double worst = 0.0;
+  for (int64_t i = 0; i < m; ++i) {
+    double scale = 1e-30, err = 0.0;
+    for (int64_t j = 0; j < n; ++j) {
+      scale = std::max(scale, std::fabs(want[i * n + j]));
+      err = std::max(err, std::fabs(double(got[i * n + j]) - want[i * n + j]));
+    }
+    worst = std::max(worst, err / scale);
+  }
+  return worst;
+}
+
+std::vector<float> run(const Layer &l, bool norm, bool bias) {
+  std::vector<float> y(l.m * l.n, std::nanf(""));
+  onebit_binary_linear_f32(l.x.data(), l.m, l.k, l.signs.data(), l.n,
+                           l.g.data(), l.h.data(),
+                           bias ? l.bias.data() : nullptr, norm ? 1e-5f : 0.0f,
+                           y.data());
+  return y;
+}
+
+struct Restore {
+  ~Restore() {
+    onebit_runtime_set_isa(2);
+    onebit_runtime_set_num_threads(0);
+    onebit_runtime_set_kernel_mode(ONEBIT_KERNEL_EXACT);
+    onebit_runtime_set_weight_cache(1);
+  }
+};
+
+struct Shape {
+  int64_t m, k, n;
+};
+
+// K not a multiple of 32 or 8, N odd, M = 1 (decode kernel), small M (decode
+// kernel with several rows) and M above the decode limit (GEMM).
+const Shape kShapes[] = {{1, 1, 1},     {1, 7, 3},     {1, 37, 5},
+                         {1, 100, 33},  {1, 512, 16},  {2, 77, 17},
+                         {3, 1000, 49}, {8, 65, 31},   {9, 129, 47},
+                         {13, 300, 97}, {30, 520, 65}, {1, 2049, 129}};
+
+TEST(CpuKernels, MatchesReferenceOnEveryIsaAndThreadCount) {
+  Restore restore;
+  const int best = onebit_runtime_get_isa();
+  unsigned seed = 1;
+  for (const Shape &s : kShapes) {
+    Layer l = makeLayer(s.m, s.k, s.n, seed++);
+    for (int norm = 0; norm < 2; ++norm)
+      for (int bias = 0; bias < 2; ++bias) {
+        std::vector<double> want = reference(l, norm, bias);
+        for (int isa = 0; isa <= best; ++isa)
+          for (int threads = 1; threads <= 2; ++threads) {
+            ASSERT_EQ(onebit_runtime_set_isa(isa), isa);
+            onebit_runtime_set_num_threads(threads);
+            ASSERT_EQ(onebit_runtime_get_num_threads(), threads);
+            std::vector<float> got = run(l, norm, bias);
+            double err = maxRelError(got, want, s.m, s.n);
+            EXPECT_LT(err, 1e-5)
+                << "m=" << s.m << " k=" << s.k << " n=" << s.n
+                << " norm=" << norm << " bias=" << bias << " isa=" << isa
+                << " threads=" << threads;
+          }
+      }
+  }
+}
+
+TEST(CpuKernels, ExactIsTheDefaultMode) {
+  EXPECT_EQ(onebit_runtime_get_kernel_mode(), ONEBIT_KERNEL_EXACT);
+  EXPECT_EQ(onebit_runtime_set_kernel_mode(42), -1);
+  EXPECT_EQ(onebit_runtime_get_kernel_mode(), ONEBIT_KERNEL_EXACT);
+}
+
+TEST(CpuKernels, FastApproxStaysClose) {
+  Restore restore;
+  Layer l = makeLayer(2, 1000, 97, 7);
+  std::vector<double> want = reference(l, false, false);
+  ASSERT_EQ(onebit_runtime_set_kernel_mode(ONEBIT_KERNEL_FAST_APPROX),
+            ONEBIT_KERNEL_EXACT);
+  std::vector<float> got = run(l, false, false);
+  double err = maxRelError(got, want, l.m, l.n);
+  // int8 tables with one scale per row: a few percent of the row's range.
+  EXPECT_LT(err, 0.05);
+  onebit_runtime_set_kernel_mode(ONEBIT_KERNEL_EXACT);
+  EXPECT_LT(maxRelError(run(l, false, false), want, l.m, l.n), 1e-5);
+}
+
+TEST(CpuKernels, CacheFollowsForgottenAndChangedWeights) {
+  Restore restore;
+  Layer l = makeLayer(1, 300, 40, 11);
+  std::vector<double> want = reference(l, false, false);
+  EXPECT_LT(maxRelError(run(l, false, false), want, 1, l.n), 1e-5);
+  // Same address, new contents: forgetting it must give the new result.
+  for (uint32_t &w : l.signs)
+    w = ~w;
+  for (int64_t r = 0; r < l.n; ++r)
+    l.signs[r * 10 + 9] &= (1u << (300 - 288)) - 1; // keep padding bits 0
+  onebit_runtime_forget_weights(l.signs.data());
+  want = reference(l, false, false);
+  EXPECT_LT(maxRelError(run(l, false, false), want, 1, l.n), 1e-5);
+  // With the cache off nothing is remembered.
+  onebit_runtime_set_weight_cache(0);
+  l.signs[0] ^= 1u;
+  want = reference(l, false, false);
+  EXPECT_LT(maxRelError(run(l, false, false), want, 1, l.n), 1e-5);
+}
+
+TEST(CpuKernels, CInterfaceWithStridedOperands) {
+  Restore restore;
+  for (int64_t m : {1, 20}) {
+    const int64_t k = 45, n = 19, kw = 2;
+    Layer l = makeLayer(m, k, n, 23 + m);
+    std::vector<double> want = reference(l, true, true);
+
+    // x stored transposed (k x m), seen as m x k with strides [1, m].
+    std::vector<float> xt(k * m);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t c = 0; c < k; ++c)
+        xt[c * m + i] = l.x[i * k + c];
+    StridedMemRefType<float, 2> x{xt.data(), xt.data(), 0, {m, k}, {1, m}};
+    // signs with a row pitch of 3 words.
+    std::vector<int32_t> sp(n * 3, -1);
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t w = 0; w < kw; ++w)
+        sp[r * 3 + w] = static_cast<int32_t>(l.signs[r * kw + w]);
+    StridedMemRefType<int32_t, 2> s{sp.data(), sp.data(), 0, {n, kw}, {3, 1}};
+    // g every other element, with an offset.
+    std::vector<float> gs(2 * k + 1);
+    for (int64_t c = 0; c < k; ++c)
+      gs[1 + 2 * c] = l.g[c];
+    StridedMemRefType<float, 1> g{gs.data(), gs.data(), 1, {k}, {2}};
+    StridedMemRefType<float, 1> h{l.h.data(), l.h.data(), 0, {n}, {1}};
+    StridedMemRefType<float, 1> b{l.bias.data(), l.bias.data(), 0, {n}, {1}};
+    // y with a row pitch of n + 3.
+    std::vector<float> ys(m * (n + 3), 1234.0f);
+    StridedMemRefType<float, 2> y{ys.data(), ys.data(), 0, {m, n}, {n + 3, 1}};
+    _mlir_ciface_onebit_binary_linear_f32(&x, &s, &g, &h, &b, 1e-5f, &y);
+    std::vector<float> got(m * n);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        got[i * n + j] = ys[i * (n + 3) + j];
+    EXPECT_LT(maxRelError(got, want, m, n), 1e-5) << "m=" << m;
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = n; j < n + 3; ++j)
+        EXPECT_EQ(ys[i * (n + 3) + j], 1234.0f);
+
+    // Contiguous operands and no bias (sizes[0] == 0).
+    StridedMemRefType<float, 2> xc{l.x.data(), l.x.data(), 0, {m, k}, {k, 1}};
+    StridedMemRefType<int32_t, 2> sc{
+        reinterpret_cast<int32_t *>(l.signs.data()),
+        reinterpret_cast<int32_t *>(l.signs.data()), 0, {n, kw}, {kw, 1}};
+    StridedMemRefType<float, 1> gc{l.g.data(), l.g.data(), 0, {k}, {1}};
+    StridedMemRefType<float, 1> none{nullptr, nullptr, 0, {0}, {1}};
+    std::vector<float> yc(m * n);
+    StridedMemRefType<float, 2> yv{yc.data(), yc.data(), 0, {m, n}, {n, 1}};
+    _mlir_ciface_onebit_binary_linear_f32(&xc, &sc, &gc, &h, &none, 0.0f,
+                                          &yv);
+    EXPECT_LT(maxRelError(yc, reference(l, false, false), m, n), 1e-5);
+  }
+}
+
+TEST(CpuKernelsDeathTest, CInterfaceRejectsInconsistentShapes) {
+  std::vector<float> x(2 * 40), g(40), h(5), y(2 * 5);
+  std::vector<int32_t> s(5 * 2);
+  StridedMemRefType<float, 2> xv{x.data(), x.data(), 0, {2, 40}, {40, 1}};
+  StridedMemRefType<int32_t, 2> sv{s.data(), s.data(), 0, {5, 2}, {2, 1}};
+  StridedMemRefType<float, 1> gv{g.data(), g.data(), 0, {39}, {1}};
+  StridedMemRefType<float, 1> hv{h.data(), h.data(), 0, {5}, {1}};
+  StridedMemRefType<float, 1> none{nullptr, nullptr, 0, {0}, {1}};
+  StridedMemRefType<float, 2> yv{y.data(), y.data(), 0, {2, 5}, {5, 1}};
+  EXPECT_DEATH(_mlir_ciface_onebit_binary_linear_f32(&xv, &sv, &gv, &hv,
+                                                     &none, 0.0f, &yv),
+               "g size is 39, expected 40");
+}
+
+} // namespace
