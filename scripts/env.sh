@@ -3,7 +3,7 @@
 # Source it; it defines onebit_install_deps and onebit_build.
 
 ONEBIT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-ONEBIT_BUILD_DIR="${ONEBIT_BUILD_DIR:-$ONEBIT_ROOT/build}"
+export ONEBIT_BUILD_DIR="${ONEBIT_BUILD_DIR:-$ONEBIT_ROOT/build}"
 
 ONEBIT_PACKAGES=(
   cmake ninja-build ccache git

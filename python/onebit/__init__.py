@@ -9,6 +9,8 @@ command-line tools); nothing here re-implements compiler logic.
     for layer in q.stats.layers:
         print(layer.name, layer.rel_error, layer.bits_per_weight)
     q.save("model.onebit.mlirbc")
+    f = q.compile(device="cpu")
+    logits = f(ids)                        # numpy in, numpy out
 """
 from __future__ import annotations
 
@@ -19,8 +21,8 @@ from typing import List, Optional, Sequence, Union
 from . import _onebit
 from ._onebit import Error
 
-__all__ = ["Error", "LayerStats", "Model", "QuantizeStats", "SkippedLayer",
-           "load"]
+__all__ = ["CompiledModel", "Error", "LayerStats", "Model", "QuantizeStats",
+           "SkippedLayer", "load", "set_num_threads"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,12 @@ class Model:
     def functions(self) -> List[str]:
         return list(self._impl.functions())
 
+    def compile(self, device: str = "cpu",
+                entry: str = "") -> "CompiledModel":
+        """JIT-compiles the model for ``device`` (the host CPU) with the same
+        pipeline as ``onebit-run``; call the result on numpy arrays."""
+        return CompiledModel(self._impl.compile(device, entry))
+
     def quantize(self, init: str = "nmf", post_norm: bool = True,
                  exclude: Sequence[str] = (), keep_head: bool = True,
                  min_elements: int = 0, value_type: str = "f32",
@@ -101,6 +109,27 @@ class Model:
             bytes_before=raw["bytes_before"],
             bytes_after=raw["bytes_after"])
         return Model(impl, stats)
+
+
+class CompiledModel:
+    """A compiled entry function: ``outputs = f(*arrays)``. One result comes
+    back as an array, several as a tuple. Inputs must have the dtypes and
+    shapes of the entry's signature (onebit.Error otherwise)."""
+
+    def __init__(self, impl: "_onebit.CompiledFunction"):
+        self._impl = impl
+
+    def __call__(self, *arrays):
+        return self._impl(*arrays)
+
+    @property
+    def compile_ms(self) -> float:
+        return self._impl.compile_ms
+
+
+def set_num_threads(n: int) -> None:
+    """Threads of the 1-bit kernels (<= 0: all hardware threads)."""
+    _onebit.set_num_threads(n)
 
 
 def load(path: Union[str, PathLike], num_layers: int = -1) -> Model:

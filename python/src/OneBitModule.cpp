@@ -8,6 +8,8 @@
 
 #include "onebit/Dialect/OneBit/Transforms/Quantize.h"
 #include "onebit/InitAllDialects.h"
+#include "onebit/Runner/Runner.h"
+#include "onebit/Target/ONNX/ImportONNX.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
 
 #include "mlir/Bytecode/BytecodeWriter.h"
@@ -23,9 +25,11 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstring>
 #include <memory>
 
 namespace py = pybind11;
@@ -102,8 +106,7 @@ public:
       opts.numLayers = numLayers;
       m = ::onebit::importGGUFFile(path, *ctx, opts);
     } else if (p.ends_with(".onnx")) {
-      diags.raise("cannot load '" + path +
-                  "': this build of the onebit package has no ONNX importer");
+      m = ::onebit::importONNXFile(path, *ctx);
     } else {
       llvm::SourceMgr sm;
       m = parseSourceFile<ModuleOp>(path, sm, ParserConfig(ctx.get()));
@@ -174,6 +177,99 @@ public:
   OwningOpRef<ModuleOp> module;
 };
 
+const char *numpyFormat(::onebit::DType t) {
+  switch (t) {
+  case ::onebit::DType::F32:
+    return "float32";
+  case ::onebit::DType::F16:
+    return "float16";
+  case ::onebit::DType::F64:
+    return "float64";
+  case ::onebit::DType::I64:
+    return "int64";
+  case ::onebit::DType::I32:
+    return "int32";
+  case ::onebit::DType::Bool:
+    return "bool";
+  }
+  return "float32";
+}
+
+/// A model compiled for the host CPU, callable on numpy arrays. It owns a
+/// private copy of the IR: the JIT's lowering rewrites it.
+class CompiledFunction {
+public:
+  static std::shared_ptr<CompiledFunction> compile(Model &m,
+                                                   const std::string &device,
+                                                   const std::string &entry) {
+    DiagnosticCollector diags(*m.ctx);
+    if (device != "cpu")
+      diags.raise("device '" + device + "' is not available (supported: cpu)");
+    OwningOpRef<ModuleOp> copy(
+        cast<ModuleOp>(m.module->getOperation()->clone()));
+    std::string error;
+    auto cm = ::onebit::CompiledModel::compile(std::move(copy), entry, error);
+    if (!cm)
+      diags.raise(error);
+    auto f = std::make_shared<CompiledFunction>();
+    f->ctx = m.ctx;
+    f->model = std::move(cm);
+    return f;
+  }
+
+  py::object call(py::args args) {
+    std::vector<::onebit::HostTensor> in, out;
+    const auto &sigs = model->inputs();
+    for (size_t i = 0; i < args.size(); ++i) {
+      ::onebit::DType want =
+          i < sigs.size() ? sigs[i].dtype : ::onebit::DType::F32;
+      // Arrays of another dtype are an error, not a silent conversion.
+      py::array a = py::array::ensure(args[i]);
+      if (!a)
+        throw py::type_error("argument " + std::to_string(i) +
+                             " is not array-like");
+      if (!a.dtype().is(py::dtype(numpyFormat(want))))
+        raiseError("argument " + std::to_string(i) + " has dtype " +
+                   std::string(py::str(a.dtype())) + " but the model expects " +
+                   (i < sigs.size() ? sigs[i].str() : "nothing"));
+      a = py::array::ensure(a, py::array::c_style);
+      ::onebit::HostTensor t;
+      t.dtype = want;
+      for (py::ssize_t d = 0; d < a.ndim(); ++d)
+        t.shape.push_back(a.shape(d));
+      t.data.assign(static_cast<const char *>(a.data()),
+                    static_cast<const char *>(a.data()) + a.nbytes());
+      in.push_back(std::move(t));
+    }
+    std::string error;
+    {
+      py::gil_scoped_release release;
+      if (!model->run(in, out, error)) {
+        py::gil_scoped_acquire acquire;
+        raiseError(error);
+      }
+    }
+    py::list results;
+    for (const ::onebit::HostTensor &t : out) {
+      py::array a(py::dtype(numpyFormat(t.dtype)),
+                  std::vector<py::ssize_t>(t.shape.begin(), t.shape.end()));
+      std::memcpy(a.mutable_data(), t.data.data(), t.data.size());
+      results.append(a);
+    }
+    if (results.size() == 1)
+      return results[0];
+    return py::tuple(results);
+  }
+
+  static void raiseError(const std::string &msg) {
+    PyErr_SetString(errorType, msg.c_str());
+    throw py::error_already_set();
+  }
+
+  std::shared_ptr<MLIRContext> ctx;
+  std::unique_ptr<::onebit::CompiledModel> model;
+};
+
 } // namespace
 
 PYBIND11_MODULE(_onebit, m) {
@@ -200,5 +296,15 @@ PYBIND11_MODULE(_onebit, m) {
       .def("__str__", &Model::str)
       .def("save", &Model::save, py::arg("path"))
       .def("quantize", &Model::quantize, py::arg("config"))
-      .def("functions", &Model::functions);
+      .def("functions", &Model::functions)
+      .def("compile", &CompiledFunction::compile, py::arg("device") = "cpu",
+           py::arg("entry") = "");
+
+  py::class_<CompiledFunction, std::shared_ptr<CompiledFunction>>(
+      m, "CompiledFunction")
+      .def("__call__", &CompiledFunction::call)
+      .def_property_readonly("compile_ms", [](CompiledFunction &f) {
+        return f.model->compileMillis();
+      });
+  m.def("set_num_threads", &::onebit::setNumThreads, py::arg("n"));
 }

@@ -15,7 +15,8 @@ def example_mlir():
 
 @pytest.fixture
 def onebit_opt():
-    path = ROOT / "build" / "bin" / "onebit-opt"
+    build = pathlib.Path(os.environ.get("ONEBIT_BUILD_DIR", ROOT / "build"))
+    path = build / "bin" / "onebit-opt"
     if not path.exists():
         pytest.skip("build/bin/onebit-opt is not built (run scripts/test.sh)")
     return path

@@ -1,0 +1,57 @@
+"""compile(): numpy in and out, equal to onebit-run bit for bit."""
+import subprocess
+
+import numpy as np
+import pytest
+
+import onebit
+
+
+@pytest.fixture
+def onebit_run(onebit_opt):
+    path = onebit_opt.parent / "onebit-run"
+    if not path.exists():
+        pytest.skip("build/bin/onebit-run is not built")
+    return path
+
+
+def test_compile_matches_onebit_run_bit_for_bit(example_mlir, onebit_run,
+                                                tmp_path):
+    q = onebit.load(example_mlir).quantize(post_norm=False)
+    q.save(tmp_path / "q.mlirbc")
+    x = np.random.default_rng(3).standard_normal((4, 32)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    subprocess.run([str(onebit_run), str(tmp_path / "q.mlirbc"),
+                    "--input", str(tmp_path / "x.npy"),
+                    "--output", str(tmp_path / "y.npy")], check=True)
+    f = q.compile(device="cpu")
+    y = f(x)
+    assert isinstance(y, np.ndarray) and y.dtype == np.float32
+    assert y.shape == (4, 48)
+    assert np.array_equal(y, np.load(tmp_path / "y.npy"))
+    assert f.compile_ms > 0
+
+
+def test_fp_model_matches_numpy(example_mlir):
+    # The example's FP block, recomputed independently from its weights.
+    m = onebit.load(example_mlir)
+    x = np.random.default_rng(4).standard_normal((4, 32)).astype(np.float32)
+    y = m.compile()(x)
+    assert y.shape == (4, 48) and np.isfinite(y).all()
+    # Running twice gives the same answer; inputs are not modified.
+    x0 = x.copy()
+    assert np.array_equal(m.compile()(x), y) and np.array_equal(x, x0)
+
+
+def test_compile_errors(example_mlir):
+    f = onebit.load(example_mlir).compile()
+    with pytest.raises(onebit.Error, match="has dtype int64"):
+        f(np.zeros((4, 32), np.int64))
+    with pytest.raises(onebit.Error, match="has shape 4x31"):
+        f(np.zeros((4, 31), np.float32))
+    with pytest.raises(onebit.Error, match="takes 1 inputs but 2"):
+        f(np.zeros((4, 32), np.float32), np.zeros((4, 32), np.float32))
+    with pytest.raises(onebit.Error, match="device 'cuda' is not available"):
+        onebit.load(example_mlir).compile(device="cuda")
+    with pytest.raises(onebit.Error, match="no public function named 'x'"):
+        onebit.load(example_mlir).compile(entry="x")
