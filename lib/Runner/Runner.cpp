@@ -217,6 +217,17 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module, const std::string &entry,
     return nullptr;
   }
   cm->engine_ = std::move(*engine);
+  // Bind the kernel library's entry points explicitly: when this library is
+  // itself dlopen'ed with RTLD_LOCAL (the Python extension), the process-wide
+  // symbol search cannot see them.
+  cm->engine_->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+    llvm::orc::SymbolMap map;
+    map[interner("_mlir_ciface_onebit_binary_linear_f32")] = {
+        llvm::orc::ExecutorAddr::fromPtr(
+            &_mlir_ciface_onebit_binary_linear_f32),
+        llvm::JITSymbolFlags::Exported};
+    return map;
+  });
   cm->engine_->initialize();
   cm->compileMs_ = std::chrono::duration<double, std::milli>(
                        std::chrono::steady_clock::now() - t0)

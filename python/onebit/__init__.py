@@ -132,6 +132,12 @@ def set_num_threads(n: int) -> None:
     _onebit.set_num_threads(n)
 
 
+# Start the kernel thread pool at import. Left to the first kernel call (made
+# from JIT-compiled code with the GIL released) the pool's lazy start hangs
+# inside the interpreter; see the note on the Python package issue.
+_onebit.set_num_threads(0)
+
+
 def load(path: Union[str, PathLike], num_layers: int = -1) -> Model:
     """Loads ``.mlir``/``.mlirbc`` (MLIR), ``.gguf`` (llama; ``num_layers``
     keeps only the first blocks) or ``.onnx`` models."""
