@@ -130,15 +130,3 @@ class CompiledModel:
 def set_num_threads(n: int) -> None:
     """Threads of the 1-bit kernels (<= 0: all hardware threads)."""
     _onebit.set_num_threads(n)
-
-
-# Start the kernel thread pool at import. Left to the first kernel call (made
-# from JIT-compiled code with the GIL released) the pool's lazy start hangs
-# inside the interpreter; see the note on the Python package issue.
-_onebit.set_num_threads(0)
-
-
-def load(path: Union[str, PathLike], num_layers: int = -1) -> Model:
-    """Loads ``.mlir``/``.mlirbc`` (MLIR), ``.gguf`` (llama; ``num_layers``
-    keeps only the first blocks) or ``.onnx`` models."""
-    return Model(_onebit.Model.load(fspath(path), num_layers))

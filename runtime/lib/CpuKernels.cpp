@@ -130,8 +130,14 @@ public:
     stop();
     numThreads = n;
     quit = false;
+    // A worker must know the generation it was created at: reading it from
+    // inside the new thread races with the first job (which bumps it), and a
+    // worker that starts late would then wait for a job that already ran
+    // while the caller waits for that worker forever. callMutex is held, so
+    // no job can start before every worker has its starting generation.
+    const uint64_t start = generation.load();
     for (int i = 1; i < n; ++i)
-      workers.emplace_back([this] { workerLoop(); });
+      workers.emplace_back([this, start] { workerLoop(start); });
   }
   int threads() {
     std::call_once(initOnce, [this] {
@@ -185,9 +191,8 @@ private:
       (*job)(i);
     }
   }
-  void workerLoop() {
+  void workerLoop(uint64_t seen) {
     tInPool = true;
-    uint64_t seen = generation.load();
     for (;;) {
       // Spin a little (~50 us), then sleep.
       int spins = 0;
