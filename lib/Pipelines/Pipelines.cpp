@@ -21,12 +21,14 @@ using namespace mlir;
 //  4. linalg -> loops -> LLVM.
 static const char *const kCpuPipeline =
     "convert-onebit-to-runtime,"
-    "func.func(onebit-legalize-expand-shape,convert-elementwise-to-linalg),"
+    "func.func(onebit-decompose-aggregates,onebit-legalize-expand-shape,"
+    "convert-elementwise-to-linalg),"
     "canonicalize,"
     "linalg-fuse-elementwise-ops,"
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"
     "buffer-deallocation-pipeline,"
+    "convert-bufferization-to-memref,"
     "convert-linalg-to-loops,"
     "expand-strided-metadata,"
     "lower-affine,"

@@ -222,3 +222,35 @@ func.func @unpack_width(%s: tensor<4x1xi16>) {
   %u = onebit.unpack_signs %s layout <word_bits = 32, bit_order = lsb_first, negative = 1> : tensor<4x1xi16> -> tensor<4x8xf32>
   return
 }
+
+// -----
+
+func.func @train_g(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>, %g: tensor<7xf32>, %h: tensor<4xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{g has 7 elements but the weight has 8 columns (input features)}}
+  %y = onebit.binary_linear_train %x, %w, %g, %h : (tensor<2x8xf32>, tensor<4x8xf32>, tensor<7xf32>, tensor<4xf32>) -> tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @train_types(%x: tensor<2x8xf32>, %w: tensor<4x8xf16>, %g: tensor<8xf32>, %h: tensor<4xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{operands must share the input element type 'f32', got 'tensor<4x8xf16>'}}
+  %y = onebit.binary_linear_train %x, %w, %g, %h : (tensor<2x8xf32>, tensor<4x8xf16>, tensor<8xf32>, tensor<4xf32>) -> tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @train_out(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>, %g: tensor<8xf32>, %h: tensor<4xf32>) -> tensor<2x5xf32> {
+  // expected-error @+1 {{result feature dimension is 5 but the weight has 4 rows (output features)}}
+  %y = onebit.binary_linear_train %x, %w, %g, %h : (tensor<2x8xf32>, tensor<4x8xf32>, tensor<8xf32>, tensor<4xf32>) -> tensor<2x5xf32>
+  return %y : tensor<2x5xf32>
+}
+
+// -----
+
+func.func @train_eps(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>, %g: tensor<8xf32>, %h: tensor<4xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{norm_eps must be positive, got 0}}
+  %y = onebit.binary_linear_train %x, %w, %g, %h norm_eps = 0.0 : (tensor<2x8xf32>, tensor<4x8xf32>, tensor<8xf32>, tensor<4xf32>) -> tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
+}

@@ -54,3 +54,15 @@ func.func @pack_unpack(%w: tensor<7x33xf32>) -> tensor<7x33xf16> {
 func.func @attr() attributes {onebit.layout = #onebit.packing<word_bits = 64, bit_order = lsb_first, negative = 1>} {
   return
 }
+
+// -----
+
+// CHECK-LABEL: func.func @train_layer
+// CHECK: onebit.binary_linear_train %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} bias %{{.*}} norm_eps = 1.000000e-05 : (tensor<2x16x128xf32>, tensor<64x128xf32>, tensor<128xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<2x16x64xf32>
+// CHECK: onebit.binary_linear_train %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : (tensor<?x128xf64>, tensor<64x128xf64>, tensor<128xf64>, tensor<64xf64>) -> tensor<?x64xf64>
+func.func @train_layer(%x: tensor<2x16x128xf32>, %w: tensor<64x128xf32>, %g: tensor<128xf32>, %h: tensor<64xf32>, %b: tensor<64xf32>,
+                       %xd: tensor<?x128xf64>, %wd: tensor<64x128xf64>, %gd: tensor<128xf64>, %hd: tensor<64xf64>) -> (tensor<2x16x64xf32>, tensor<?x64xf64>) {
+  %y = onebit.binary_linear_train %x, %w, %g, %h bias %b norm_eps = 1.0e-05 : (tensor<2x16x128xf32>, tensor<64x128xf32>, tensor<128xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<2x16x64xf32>
+  %z = onebit.binary_linear_train %xd, %wd, %gd, %hd : (tensor<?x128xf64>, tensor<64x128xf64>, tensor<128xf64>, tensor<64xf64>) -> tensor<?x64xf64>
+  return %y, %z : tensor<2x16x64xf32>, tensor<?x64xf64>
+}

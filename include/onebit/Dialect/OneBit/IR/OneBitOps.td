@@ -109,4 +109,62 @@ def OneBit_UnpackSignsOp : OneBit_Op<"unpack_signs", [Pure]> {
   let hasVerifier = 1;
 }
 
+def OneBit_TrainFloatTensor : RankedTensorOf<[F16, F32, F64]>;
+def OneBit_TrainFloatVector : 1DTensorOf<[F16, F32, F64]>;
+
+def OneBit_BinaryLinearTrainOp : OneBit_Op<"binary_linear_train", [Pure]> {
+  let summary = "training form of the 1-bit linear layer: latent weights, "
+                "straight-through sign";
+  let description = [{
+    The layer of `onebit.binary_linear` with the signs given by a latent
+    full-precision weight `W` (`N x K`) instead of packed bits:
+
+    ```
+    y[n] = h[n] * sum_k sign(W[n, k]) * (g[k] * x[k])    sign(0) = +1
+    ```
+
+    then the optional parameter-free LayerNorm over the N outputs
+    (`norm_eps`) and the optional `bias`, exactly as in `binary_linear`.
+
+    Under `--onebit-autodiff` the sign is differentiated with the
+    straight-through estimator of OneBit: `dW = dS * (1.001 - tanh(W)^2)`
+    where `dS` is the gradient with respect to `sign(W)`; the gradients of
+    `x`, `g`, `h`, `bias` and the LayerNorm are exact.
+    `--onebit-decompose-train-form` lowers the op to linalg on tensors,
+    `--onebit-pack-trained` turns it into the packed inference form.
+
+    All floating-point operands and the result share one element type (f16,
+    f32 or f64).
+
+    Example:
+
+    ```mlir
+    %y = onebit.binary_linear_train %x, %w, %g, %h norm_eps = 1.0e-05
+           : (tensor<2x16x128xf32>, tensor<64x128xf32>, tensor<128xf32>,
+              tensor<64xf32>) -> tensor<2x16x64xf32>
+    ```
+  }];
+  let arguments = (ins
+    OneBit_TrainFloatTensor:$input,
+    2DTensorOf<[F16, F32, F64]>:$weight,
+    OneBit_TrainFloatVector:$g,
+    OneBit_TrainFloatVector:$h,
+    Optional<OneBit_TrainFloatVector>:$bias,
+    OptionalAttr<F64Attr>:$norm_eps);
+  let results = (outs OneBit_TrainFloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $g `,` $h (`bias` $bias^)?
+    (`norm_eps` `=` $norm_eps^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Input features (K): the column count of `weight`.
+    int64_t getInFeatures() { return getWeight().getType().getDimSize(1); }
+    /// Output features (N): the row count of `weight`.
+    int64_t getOutFeatures() { return getWeight().getType().getDimSize(0); }
+    bool hasPostNorm() { return getNormEps().has_value(); }
+  }];
+}
+
 #endif // ONEBIT_DIALECT_ONEBIT_IR_ONEBITOPS_TD

@@ -99,4 +99,118 @@ def OneBitLegalizeExpandShape
                            "::mlir::arith::ArithDialect"];
 }
 
+def OneBitDecomposeAggregates
+    : Pass<"onebit-decompose-aggregates", "func::FuncOp"> {
+  let summary = "Decompose aggregated linalg ops (linalg.softmax) into "
+                "linalg ops that lower to loops";
+  let description = [{
+    `linalg.softmax` implements `AggregatedOpInterface` and has no direct
+    loop lowering. This pass replaces every such op on tensors by its
+    definition (max reduction, exp of the difference, sum, division), so the
+    CPU and GPU pipelines can lower it. It runs first in
+    `--onebit-cpu-pipeline`.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def OneBitAutodiff : Pass<"onebit-autodiff", "ModuleOp"> {
+  let summary = "Reverse-mode differentiation of a linalg-on-tensors loss";
+  let description = [{
+    For `func.func @f` whose result #0 is a floating-point scalar or a
+    one-element tensor (the loss), adds `@f_grad` with the same arguments
+    returning the results of `@f` followed by the gradient of the loss with
+    respect to each argument listed in `wrt` (all floating-point arguments
+    when empty). The new function stays in linalg on tensors:
+
+    * named linalg ops are generalised and `linalg.softmax` decomposed;
+      elementwise arith/math on tensors become `linalg.generic`;
+    * a `linalg.generic` is differentiated through its scalar payload
+      (arith add/sub/mul/div/neg/max/min/select/cmpf/extf/truncf, math
+      exp/exp2/expm1/log/log2/log10/log1p/tanh/rsqrt/sqrt/powf/fpowi/erf/
+      erfc/absf/copysign/sin/cos/atan/fma, remf, floor/ceil/round: zero);
+      one adjoint generic per differentiated operand reduces over the loops
+      that operand's indexing map does not use, so broadcasts adjoin to sums,
+      reductions to broadcasts and contractions to contractions.
+      Reductions must be `acc + expr` or `max/min(acc, expr)` (the adjoint
+      goes to the elements equal to the result);
+    * tensor structural ops have structural adjoints (expand_shape ↔
+      collapse_shape, reshape, cast, extract_slice → insert_slice into
+      zeros, insert_slice, concat → slices, pad → slice, extract, insert,
+      from_elements, splat);
+    * `onebit.binary_linear_train` is differentiated exactly except for the
+      sign, which uses OneBit's straight-through estimator
+      `dW = dS * (1.001 - tanh(W)^2)`;
+    * constants, `tensor.empty`, index computations get no adjoint; values
+      used several times accumulate their adjoints.
+
+    Ops without a rule that lie on a path from a differentiated argument to
+    the loss are reported by name.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+  let options = [
+    Option<"funcName", "func", "std::string", /*default=*/"\"\"",
+           "the function returning the loss">,
+    ListOption<"wrt", "wrt", "unsigned",
+               "argument numbers to differentiate (default: every "
+               "floating-point argument)">,
+    Option<"gradName", "name", "std::string", /*default=*/"\"\"",
+           "name of the gradient function (default: <func>_grad)">,
+    Option<"simplify", "simplify", "bool", /*default=*/"true",
+           "canonicalize and CSE the gradient function">
+  ];
+}
+
+def OneBitDecomposeTrainForm : Pass<"onebit-decompose-train-form"> {
+  let summary = "Lower onebit.binary_linear_train to linalg on tensors";
+  let description = [{
+    Emits the training form of the 1-bit layer as `linalg.generic` ops:
+    `x * g`, `sign(W)` (0 → +1), the contraction over the input features,
+    `* h`, the optional LayerNorm (biased variance) and the bias, so the CPU
+    and GPU pipelines compile it. Run it after `--onebit-autodiff`: the
+    straight-through estimator belongs to the op, not to its decomposition.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
+def OneBitToTrainForm : Pass<"onebit-to-train-form", "ModuleOp"> {
+  let summary = "Turn packed 1-bit layers into their trainable form";
+  let description = [{
+    Replaces every `onebit.binary_linear` by `onebit.binary_linear_train`
+    with the latent weight `sign(W) * latent-scale` (OneBit starts training
+    from `sign(W) * 0.01`), keeping g, h, bias and the post-norm. Constant
+    signs give a constant latent weight named `<layer>.latent`; other signs
+    are unpacked with `onebit.unpack_signs`. The training form computes in
+    f32; f16 operands are converted.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+  let options = [
+    Option<"latentScale", "latent-scale", "double", /*default=*/"0.01",
+           "magnitude of the initial latent weights">
+  ];
+}
+
+def OneBitPackTrained : Pass<"onebit-pack-trained", "ModuleOp"> {
+  let summary = "Pack trained latent weights into 1-bit layers";
+  let description = [{
+    The packaging step after training: every `onebit.binary_linear_train`
+    becomes `onebit.binary_linear` with `sign(W)` packed in the canonical
+    layout (0 → +1). Constant weights are packed into `<layer>.signs`;
+    other weights get an `onebit.pack_signs`.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 #endif // ONEBIT_DIALECT_ONEBIT_TRANSFORMS_PASSES_TD

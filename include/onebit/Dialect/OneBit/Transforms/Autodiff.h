@@ -1,0 +1,35 @@
+//===- Autodiff.h - reverse-mode differentiation of linalg on tensors -*- C++ -*-===//
+//
+// The library form of --onebit-autodiff, used by the pass and by the train
+// step builder.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ONEBIT_DIALECT_ONEBIT_TRANSFORMS_AUTODIFF_H
+#define ONEBIT_DIALECT_ONEBIT_TRANSFORMS_AUTODIFF_H
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Support/LLVM.h"
+
+namespace mlir::onebit {
+
+struct GradientOptions {
+  /// Name of the new function; empty means `<f>_grad`.
+  std::string name;
+  /// Run canonicalization and CSE on the new function.
+  bool simplify = true;
+};
+
+/// Builds, next to `f`, a function `name(args of f) -> (results of f...,
+/// d result#0 / d arg[i] for i in wrt...)`. Result #0 of `f` must be a
+/// floating-point scalar or a one-element float tensor (the loss); the other
+/// results are passed through. `f` must be a single-block function built from
+/// linalg-on-tensors, tensor, arith, math and onebit.binary_linear_train ops.
+/// Errors are emitted as diagnostics on the unsupported op.
+FailureOr<func::FuncOp> buildGradientFunction(func::FuncOp f,
+                                              ArrayRef<unsigned> wrt,
+                                              const GradientOptions &options);
+
+} // namespace mlir::onebit
+
+#endif // ONEBIT_DIALECT_ONEBIT_TRANSFORMS_AUTODIFF_H
