@@ -21,7 +21,8 @@ using namespace mlir;
 //  4. linalg -> loops -> LLVM.
 static const char *const kCpuPipeline =
     "convert-onebit-to-runtime,"
-    "func.func(onebit-decompose-aggregates,onebit-legalize-expand-shape,"
+    "func.func(onebit-decompose-train-form,onebit-decompose-aggregates,"
+    "onebit-legalize-expand-shape,"
     "convert-elementwise-to-linalg),"
     "canonicalize,"
     "linalg-fuse-elementwise-ops,"

@@ -18,6 +18,7 @@
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/SymbolTable.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -455,10 +456,39 @@ mlir::onebit::quantizeLinearLayers(ModuleOp module,
     patterns.emplace_back(p, std::move(*glob));
   }
 
+  // The frozen FP teacher of distillation: a private copy of every public
+  // function, left unquantized (see --onebit-build-train-step).
+  auto isTeacher = [](Operation *op) {
+    auto f = op->getParentOfType<func::FuncOp>();
+    return f && f->hasAttr("onebit.teacher");
+  };
+  if (config.keepTeacher) {
+    SymbolTable symbols(module);
+    SmallVector<func::FuncOp> publics;
+    for (auto f : module.getOps<func::FuncOp>())
+      if (f.isPublic() && !f.isExternal() && !f->hasAttr("onebit.teacher"))
+        publics.push_back(f);
+    for (func::FuncOp f : publics) {
+      std::string name = (f.getSymName() + "_teacher").str();
+      if (symbols.lookup(name)) {
+        module.emitError() << "onebit-quantize: keep-teacher: a symbol named '"
+                           << name << "' already exists";
+        return failure();
+      }
+      auto t = cast<func::FuncOp>(f->clone());
+      t.setSymName(name);
+      t.setPrivate();
+      t->setAttr("onebit.teacher", FlatSymbolRefAttr::get(f.getSymNameAttr()));
+      symbols.insert(t, std::next(Block::iterator(f)));
+    }
+  }
+
   // Every constant's bits before and after, for the model-wide figure.
   auto constantBits = [&]() {
     double bits = 0, elems = 0;
     module.walk([&](arith::ConstantOp c) {
+      if (isTeacher(c))
+        return;
       auto t = dyn_cast<RankedTensorType>(c.getType());
       if (!t || !t.hasStaticShape())
         return;
@@ -471,6 +501,8 @@ mlir::onebit::quantizeLinearLayers(ModuleOp module,
 
   SmallVector<Layer> layers;
   module.walk([&](linalg::LinalgOp op) {
+    if (isTeacher(op))
+      return;
     if (auto layer = matchLinear(op)) {
       matchBias(*layer);
       layers.push_back(std::move(*layer));
@@ -480,6 +512,8 @@ mlir::onebit::quantizeLinearLayers(ModuleOp module,
   DenseSet<Operation *> heads;
   if (config.keepHead)
     module.walk([&](func::FuncOp f) {
+      if (f->hasAttr("onebit.teacher"))
+        return;
       for (Operation *h : findHeads(f, layers))
         heads.insert(h);
     });
@@ -561,6 +595,7 @@ struct QuantizePass
     config.normEps = normEps;
     config.valueType = valueTypeName;
     config.emitRemarks = emitRemarks;
+    config.keepTeacher = keepTeacher;
     FailureOr<QuantizeReport> report =
         quantizeLinearLayers(getOperation(), config);
     if (failed(report))

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Dialect/OneBit/Transforms/Passes.h"
+#include "onebit/Dialect/OneBit/Transforms/TrainForm.h"
 #include "onebit/Dialect/OneBit/Utils/ConstantData.h"
 #include "onebit/Support/SignPacking.h"
 
@@ -51,67 +52,68 @@ Value castTo(OpBuilder &b, Location loc, Value v, Type et) {
   return arith::TruncFOp::create(b, loc, to, v);
 }
 
+LogicalResult convertOne(BinaryLinearOp op, double latentScale) {
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  MLIRContext *ctx = op.getContext();
+  Type f32 = Float32Type::get(ctx);
+  int64_t n = op.getOutFeatures(), k = op.getInFeatures();
+  auto wType = RankedTensorType::get({n, k}, f32);
+  ::onebit::SignLayout layout = op.getLayout().toSignLayout();
+  std::string name = layerName(op);
+
+  Value latent;
+  ElementsAttr attr;
+  if (matchPattern(op.getSigns(), m_Constant(&attr))) {
+    FailureOr<RawConstant> raw = getRawConstant(attr);
+    if (failed(raw))
+      return op.emitOpError("cannot read the packed sign data");
+    std::vector<char> words(raw->bytes.begin(), raw->bytes.end());
+    if (raw->splat) {
+      int64_t count = cast<ShapedType>(attr.getType()).getNumElements();
+      words.clear();
+      for (int64_t i = 0; i < count; ++i)
+        words.insert(words.end(), raw->bytes.begin(), raw->bytes.end());
+    }
+    std::vector<float> w(n * k);
+    ::onebit::unpackSigns(words.data(), n, k, layout, w.data());
+    for (float &v : w)
+      v *= static_cast<float>(latentScale);
+    ArrayRef<char> bytes(reinterpret_cast<const char *>(w.data()),
+                         w.size() * sizeof(float));
+    std::string wName = (name.empty() ? "onebit_layer" : name) + ".latent";
+    latent = arith::ConstantOp::create(
+        b, NameLoc::get(StringAttr::get(ctx, wName), loc), wType,
+        makeResource(wType, wName, bytes));
+  } else {
+    Value pm = UnpackSignsOp::create(b, loc, wType, op.getSigns(),
+                                     op.getLayout());
+    Value scale = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(wType, b.getF32FloatAttr(
+                                                  latentScale)));
+    latent = arith::MulFOp::create(b, loc, pm, scale);
+  }
+
+  Value x = castTo(b, loc, op.getInput(), f32);
+  Value g = castTo(b, loc, op.getG(), f32);
+  Value h = castTo(b, loc, op.getH(), f32);
+  Value bias = op.getBias() ? castTo(b, loc, op.getBias(), f32) : Value();
+  auto resultType = op.getResult().getType();
+  auto trainType = resultType.clone(f32);
+  auto train = BinaryLinearTrainOp::create(b, loc, trainType, x, latent, g,
+                                           h, bias, op.getNormEpsAttr());
+  if (!name.empty())
+    train->setAttr("onebit.name", b.getStringAttr(name));
+  Value r = castTo(b, loc, train.getResult(), resultType.getElementType());
+  op.getResult().replaceAllUsesWith(r);
+  op.erase();
+  return success();
+}
+
+
 struct ToTrainFormPass
     : public mlir::onebit::impl::OneBitToTrainFormBase<ToTrainFormPass> {
   using OneBitToTrainFormBase::OneBitToTrainFormBase;
-
-  LogicalResult convert(BinaryLinearOp op) {
-    OpBuilder b(op);
-    Location loc = op.getLoc();
-    MLIRContext *ctx = op.getContext();
-    Type f32 = Float32Type::get(ctx);
-    int64_t n = op.getOutFeatures(), k = op.getInFeatures();
-    auto wType = RankedTensorType::get({n, k}, f32);
-    ::onebit::SignLayout layout = op.getLayout().toSignLayout();
-    std::string name = layerName(op);
-
-    Value latent;
-    ElementsAttr attr;
-    if (matchPattern(op.getSigns(), m_Constant(&attr))) {
-      FailureOr<RawConstant> raw = getRawConstant(attr);
-      if (failed(raw))
-        return op.emitOpError("cannot read the packed sign data");
-      std::vector<char> words(raw->bytes.begin(), raw->bytes.end());
-      if (raw->splat) {
-        int64_t count = cast<ShapedType>(attr.getType()).getNumElements();
-        words.clear();
-        for (int64_t i = 0; i < count; ++i)
-          words.insert(words.end(), raw->bytes.begin(), raw->bytes.end());
-      }
-      std::vector<float> w(n * k);
-      ::onebit::unpackSigns(words.data(), n, k, layout, w.data());
-      for (float &v : w)
-        v *= static_cast<float>(latentScale);
-      ArrayRef<char> bytes(reinterpret_cast<const char *>(w.data()),
-                           w.size() * sizeof(float));
-      std::string wName = (name.empty() ? "onebit_layer" : name) + ".latent";
-      latent = arith::ConstantOp::create(
-          b, NameLoc::get(StringAttr::get(ctx, wName), loc), wType,
-          makeResource(wType, wName, bytes));
-    } else {
-      Value pm = UnpackSignsOp::create(b, loc, wType, op.getSigns(),
-                                       op.getLayout());
-      Value scale = arith::ConstantOp::create(
-          b, loc, DenseElementsAttr::get(wType, b.getF32FloatAttr(
-                                                    latentScale)));
-      latent = arith::MulFOp::create(b, loc, pm, scale);
-    }
-
-    Value x = castTo(b, loc, op.getInput(), f32);
-    Value g = castTo(b, loc, op.getG(), f32);
-    Value h = castTo(b, loc, op.getH(), f32);
-    Value bias = op.getBias() ? castTo(b, loc, op.getBias(), f32) : Value();
-    auto resultType = op.getResult().getType();
-    auto trainType = resultType.clone(f32);
-    auto train = BinaryLinearTrainOp::create(b, loc, trainType, x, latent, g,
-                                             h, bias, op.getNormEpsAttr());
-    if (!name.empty())
-      train->setAttr("onebit.name", b.getStringAttr(name));
-    Value r = castTo(b, loc, train.getResult(), resultType.getElementType());
-    op.getResult().replaceAllUsesWith(r);
-    op.erase();
-    return success();
-  }
 
   void runOnOperation() override {
     if (!(latentScale > 0.0)) {
@@ -123,9 +125,14 @@ struct ToTrainFormPass
     SmallVector<BinaryLinearOp> ops;
     getOperation()->walk([&](BinaryLinearOp op) { ops.push_back(op); });
     for (BinaryLinearOp op : ops)
-      if (failed(convert(op)))
+      if (failed(convertOne(op, latentScale)))
         return signalPassFailure();
   }
 };
 
 } // namespace
+
+LogicalResult mlir::onebit::convertToTrainForm(BinaryLinearOp op,
+                                               double latentScale) {
+  return convertOne(op, latentScale);
+}

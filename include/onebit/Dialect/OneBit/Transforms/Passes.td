@@ -74,7 +74,10 @@ def OneBitQuantize : Pass<"onebit-quantize", "ModuleOp"> {
     Option<"printStats", "stats", "bool", /*default=*/"false",
            "print per-layer error and bits per weight to stderr">,
     Option<"emitRemarks", "remarks", "bool", /*default=*/"false",
-           "emit per-layer statistics as remarks">
+           "emit per-layer statistics as remarks">,
+    Option<"keepTeacher", "keep-teacher", "bool", /*default=*/"false",
+           "keep a private full-precision copy <f>_teacher of every public "
+           "function (the frozen teacher of --onebit-build-train-step)">
   ];
   let statistics = [
     Statistic<"numQuantized", "num-quantized", "linear layers quantized">,
@@ -211,6 +214,69 @@ def OneBitPackTrained : Pass<"onebit-pack-trained", "ModuleOp"> {
     other weights get an `onebit.pack_signs`.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
+def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "ModuleOp"> {
+  let summary = "Generate OneBit's knowledge-distillation train step "
+                "(teacher + student forward, L_KD, reverse mode, Adam)";
+  let description = [{
+    From the forward function `@f` (inputs -> logits, classes last) builds,
+    in linalg on tensors that the CPU and GPU pipelines lower:
+
+    * `@f_student(params..., inputs...)`: the 1-bit student in training form
+      (`onebit.binary_linear_train`), its parameters (latent weight, g, h of
+      every binary layer, named `<layer>.latent/.g/.h`) as arguments;
+    * `@f_kd_loss(params..., inputs...) -> (loss, l_ce, l_mse)`: the frozen FP
+      teacher `@f_teacher` and the student on the same inputs;
+      `L_CE = -(1/n) sum_tokens sum_c softmax(t/T) log_softmax(s/T)` and
+      `L_MSE = sum_layers (1/n) sum_tokens |q_T/|q_T| - q_S/|q_S||^2` over the
+      hidden state after every decoder layer; `loss = L_CE + alpha L_MSE`;
+    * `@f_kd_loss_grad`: its reverse-mode gradient (`--onebit-autodiff`, with
+      the straight-through sign);
+    * `@f_train_step(params..., adam_m..., adam_v..., inputs..., lr, step) ->
+      (params'..., adam_m'..., adam_v'..., loss, l_ce, l_mse)`: Adam with
+      bias correction (step counts from 1) and decoupled weight decay;
+    * `@f_train_init() -> (params...)`: the initial parameters
+      (latent = sign(W) * latent-scale, SVID g and h).
+
+    The teacher is `@f_teacher` from `--onebit-quantize="keep-teacher=true"`;
+    when `@f` is still full precision the pass keeps the teacher and
+    quantizes the student itself with the default options. Hidden states are
+    found by location: for every layer scope matched by `layer-regex` (last
+    group = layer index), the last value produced in the scope and used
+    outside it (the residual stream). `hidden-states=` names them instead.
+    Embeddings, norms and the head stay frozen (constants).
+  }];
+  let dependentDialects = [
+    "::mlir::onebit::OneBitDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+  let options = [
+    Option<"funcName", "func", "std::string", /*default=*/"\"\"",
+           "the forward function (default: the only public function)">,
+    Option<"alpha", "alpha", "double", /*default=*/"1.0",
+           "weight of L_MSE in L_KD = L_CE + alpha * L_MSE">,
+    Option<"temperature", "temperature", "double", /*default=*/"1.0",
+           "logits are divided by this before the softmaxes of L_CE">,
+    ListOption<"hiddenStates", "hidden-states", "std::string",
+               "location names of the hidden states for L_MSE (default: "
+               "found from layer-regex)">,
+    Option<"layerRegex", "layer-regex", "std::string",
+           /*default=*/"\"(^|/)(layers|h|blocks|layer)\\\\.([0-9]+)/\"",
+           "regex over op location names whose last group is the decoder "
+           "layer index">,
+    Option<"beta1", "beta1", "double", /*default=*/"0.9", "Adam beta1">,
+    Option<"beta2", "beta2", "double", /*default=*/"0.98", "Adam beta2">,
+    Option<"epsilon", "epsilon", "double", /*default=*/"1e-8", "Adam epsilon">,
+    Option<"weightDecay", "weight-decay", "double", /*default=*/"0.0",
+           "decoupled weight decay (the OneBit reference scripts use 0.01)">,
+    Option<"latentScale", "latent-scale", "double", /*default=*/"0.01",
+           "initial latent weight magnitude: sign(W) * latent-scale">
+  ];
 }
 
 #endif // ONEBIT_DIALECT_ONEBIT_TRANSFORMS_PASSES_TD

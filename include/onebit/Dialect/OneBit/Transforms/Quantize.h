@@ -30,6 +30,9 @@ struct QuantizeConfig {
   double normEps = 1e-5;
   std::string valueType = "f32"; ///< f32 or f16
   bool emitRemarks = false;
+  /// Keep a private FP copy `<f>_teacher` of every public function (marked
+  /// `onebit.teacher`) for knowledge distillation.
+  bool keepTeacher = false;
 };
 
 /// One quantized layer.

@@ -22,6 +22,10 @@ FailureOr<Value> decomposeBinaryLinearTrain(RewriterBase &rewriter,
                                             BinaryLinearTrainOp op,
                                             Value *signs = nullptr);
 
+/// Replaces `op` by `onebit.binary_linear_train` whose latent weight is
+/// sign(W) * latentScale (the --onebit-to-train-form rewrite of one layer).
+LogicalResult convertToTrainForm(BinaryLinearOp op, double latentScale);
+
 } // namespace mlir::onebit
 
 #endif // ONEBIT_DIALECT_ONEBIT_TRANSFORMS_TRAINFORM_H

@@ -1,0 +1,712 @@
+//===- BuildTrainStep.cpp - --onebit-build-train-step: the KD train step --===//
+//
+// Generates OneBit's knowledge-distillation train step from a model's forward
+// function (docs/training.md):
+//
+//   @<f>_student(params..., inputs...) -> (logits, hidden states...)
+//       the 1-bit student in training form; params are the latent weights,
+//       g and h of every binary layer, in layer order;
+//   @<f>_kd_loss(params..., inputs...) -> (loss, l_ce, l_mse)
+//       teacher (the frozen FP function) and student forward on the same
+//       inputs, L_KD = L_CE + alpha * L_MSE;
+//   @<f>_kd_loss_grad(...) -> (loss, l_ce, l_mse, d params...)
+//       by --onebit-autodiff's reverse mode (straight-through sign);
+//   @<f>_train_step(params..., adam_m..., adam_v..., inputs..., lr, step)
+//       -> (params'..., adam_m'..., adam_v'..., loss, l_ce, l_mse)
+//       one Adam step (decoupled weight decay) on every parameter;
+//   @<f>_train_init() -> (params...)
+//       the SVID initialisation: latent = sign(W) * latent-scale, g, h.
+//
+// The teacher is `<f>_teacher` (kept by --onebit-quantize=keep-teacher=true)
+// or, when `f` is still full precision, a copy of `f` made here before the
+// student is quantized with the default --onebit-quantize options.
+//
+//===----------------------------------------------------------------------===//
+
+#include "onebit/Dialect/OneBit/IR/OneBit.h"
+#include "onebit/Dialect/OneBit/Transforms/Autodiff.h"
+#include "onebit/Dialect/OneBit/Transforms/Passes.h"
+#include "onebit/Dialect/OneBit/Transforms/Quantize.h"
+#include "onebit/Dialect/OneBit/Transforms/TrainForm.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/Support/Regex.h"
+
+#include <map>
+
+namespace mlir::onebit {
+#define GEN_PASS_DEF_ONEBITBUILDTRAINSTEP
+#include "onebit/Dialect/OneBit/Transforms/Passes.h.inc"
+} // namespace mlir::onebit
+
+using namespace mlir;
+using namespace mlir::onebit;
+
+namespace {
+
+/// The first NameLoc name inside `loc` ("" if none).
+std::string locName(Location loc) {
+  if (auto n = dyn_cast<NameLoc>(loc))
+    return n.getName().str();
+  if (auto f = dyn_cast<FusedLoc>(loc))
+    for (Location l : f.getLocations()) {
+      std::string s = locName(l);
+      if (!s.empty())
+        return s;
+    }
+  if (auto c = dyn_cast<CallSiteLoc>(loc))
+    return locName(c.getCallee());
+  return "";
+}
+
+bool isFloatTensor(Type t) {
+  auto rt = dyn_cast<RankedTensorType>(t);
+  return rt && isa<FloatType>(rt.getElementType());
+}
+
+/// The value of a hidden-state tap in `f`: the result of the last op whose
+/// location name is `name` and whose result is a float tensor.
+Value findTap(func::FuncOp f, StringRef name) {
+  Value found;
+  for (Operation &op : f.getBody().front())
+    if (op.getNumResults() == 1 && isFloatTensor(op.getResult(0).getType()) &&
+        locName(op.getLoc()) == name)
+      found = op.getResult(0);
+  return found;
+}
+
+/// Hidden states after every decoder layer: for each layer index i (from
+/// `layerRegex`, whose last group is the index), the last value produced in
+/// layer i's scope and used outside it (the residual stream entering layer
+/// i+1, or the final norm). Returns location names in layer order.
+FailureOr<SmallVector<std::string>> detectTaps(func::FuncOp f,
+                                               StringRef layerRegex) {
+  llvm::Regex re(layerRegex);
+  std::string error;
+  if (!re.isValid(error))
+    return f.emitOpError() << "onebit-build-train-step: layer-regex '"
+                           << layerRegex << "' is invalid: " << error;
+  auto layerOf = [&](Operation *op) -> int64_t {
+    SmallVector<StringRef> groups;
+    std::string name = locName(op->getLoc());
+    if (!re.match(name, &groups) || groups.size() < 2)
+      return -1;
+    int64_t idx;
+    if (groups.back().getAsInteger(10, idx))
+      return -1;
+    return idx;
+  };
+  std::map<int64_t, Operation *> last;
+  for (Operation &op : f.getBody().front()) {
+    if (op.getNumResults() != 1 || !isFloatTensor(op.getResult(0).getType()))
+      continue;
+    int64_t idx = layerOf(&op);
+    if (idx < 0)
+      continue;
+    bool usedOutside = llvm::any_of(op.getResult(0).getUsers(), [&](Operation *u) {
+      return layerOf(u) != idx;
+    });
+    if (usedOutside)
+      last[idx] = &op;
+  }
+  SmallVector<std::string> names;
+  for (auto &[idx, op] : last)
+    names.push_back(locName(op->getLoc()));
+  return names;
+}
+
+/// The layer's parameter prefix: the scope of its location without the last
+/// component ("/model/layers.0/self_attn/q_proj/MatMul" ->
+/// "model.layers.0.self_attn.q_proj"), else its onebit.name, else layer<i>.
+std::string paramPrefix(Operation *op, unsigned index) {
+  std::string name = locName(op->getLoc());
+  StringRef s(name);
+  if (s.starts_with("/") && s.count('/') >= 2) {
+    s = s.drop_front().rsplit('/').first;
+    std::string out = s.str();
+    std::replace(out.begin(), out.end(), '/', '.');
+    return out;
+  }
+  if (auto n = op->getAttrOfType<StringAttr>("onebit.name"))
+    return n.str();
+  return "layer" + std::to_string(index);
+}
+
+//===----------------------------------------------------------------------===//
+// Small tensor-IR builders
+//===----------------------------------------------------------------------===//
+
+struct Emitter {
+  OpBuilder &b;
+  Location loc;
+  Type f32;
+
+  Value cst(double v) {
+    return arith::ConstantOp::create(b, loc, b.getFloatAttr(f32, v));
+  }
+
+  /// Dynamic sizes of `v`'s dims listed in `dims`.
+  SmallVector<OpFoldResult> sizes(Value v, ArrayRef<int64_t> dims) {
+    SmallVector<OpFoldResult> out;
+    for (int64_t d : dims)
+      out.push_back(tensor::getMixedSize(b, loc, v, d));
+    return out;
+  }
+
+  /// Zero-filled (or `init`-filled) f32 tensor of `v`'s dims `dims`.
+  Value filled(Value v, ArrayRef<int64_t> dims, double init) {
+    Value e = tensor::EmptyOp::create(b, loc, sizes(v, dims), f32);
+    return linalg::FillOp::create(b, loc, cst(init), e).getResult(0);
+  }
+
+  Value toF32(Value v) {
+    auto t = cast<RankedTensorType>(v.getType());
+    if (t.getElementType() == f32)
+      return v;
+    return arith::ExtFOp::create(b, loc, t.clone(f32), v);
+  }
+
+  /// A linalg.generic over the full iteration space of `ins[0]` (rank r)
+  /// with output indexed by `outDims` (a subset, in order) and payload
+  /// `body(args..., acc) -> value`. Iterators not in outDims reduce.
+  Value generic(ArrayRef<Value> ins, ArrayRef<SmallVector<int64_t>> inDims,
+                Value init, ArrayRef<int64_t> outDims, int64_t rank,
+                function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
+    MLIRContext *ctx = b.getContext();
+    SmallVector<AffineMap> maps;
+    auto mapOf = [&](ArrayRef<int64_t> dims) {
+      SmallVector<AffineExpr> exprs;
+      for (int64_t d : dims)
+        exprs.push_back(getAffineDimExpr(d, ctx));
+      return AffineMap::get(rank, 0, exprs, ctx);
+    };
+    for (auto &d : inDims)
+      maps.push_back(mapOf(d));
+    maps.push_back(mapOf(outDims));
+    SmallVector<utils::IteratorType> iters(rank,
+                                           utils::IteratorType::reduction);
+    for (int64_t d : outDims)
+      iters[d] = utils::IteratorType::parallel;
+    auto op = linalg::GenericOp::create(
+        b, loc, init.getType(), ins, ValueRange{init}, maps, iters,
+        [&](OpBuilder &nb, Location nl, ValueRange args) {
+          linalg::YieldOp::create(nb, nl, body(nb, nl, args));
+        });
+    return op.getResult(0);
+  }
+};
+
+SmallVector<int64_t> iota(int64_t n) {
+  SmallVector<int64_t> v;
+  for (int64_t i = 0; i < n; ++i)
+    v.push_back(i);
+  return v;
+}
+
+/// Number of rows (product of all dims but the last) of `v` as an f32.
+Value rowCount(Emitter &e, Value v) {
+  auto t = cast<RankedTensorType>(v.getType());
+  Value n = arith::ConstantIndexOp::create(e.b, e.loc, 1);
+  for (int64_t d = 0; d + 1 < t.getRank(); ++d) {
+    Value s = tensor::DimOp::create(e.b, e.loc, v, d);
+    n = arith::MulIOp::create(e.b, e.loc, n, s);
+  }
+  Value i = arith::IndexCastOp::create(e.b, e.loc, e.b.getI64Type(), n);
+  return arith::SIToFPOp::create(e.b, e.loc, e.f32, i);
+}
+
+/// log-sum-exp over the last dim of z (f32, rank r): returns lse[r-1 dims].
+Value logSumExp(Emitter &e, Value z) {
+  int64_t r = cast<RankedTensorType>(z.getType()).getRank();
+  SmallVector<int64_t> lead = iota(r - 1), all = iota(r);
+  Value mx = e.generic({z}, {all}, e.filled(z, lead, -INFINITY), lead, r,
+                       [](OpBuilder &b, Location l, ValueRange a) -> Value {
+                         return arith::MaxNumFOp::create(b, l, a[0], a[1]);
+                       });
+  Value se = e.generic({z, mx}, {all, lead}, e.filled(z, lead, 0.0), lead, r,
+                       [](OpBuilder &b, Location l, ValueRange a) -> Value {
+                         Value d = arith::SubFOp::create(b, l, a[0], a[1]);
+                         Value x = math::ExpOp::create(b, l, d);
+                         return arith::AddFOp::create(b, l, a[2], x);
+                       });
+  Value out = tensor::EmptyOp::create(e.b, e.loc, e.sizes(z, lead), e.f32);
+  return e.generic({mx, se}, {lead, lead}, out, lead, r - 1,
+                   [](OpBuilder &b, Location l, ValueRange a) -> Value {
+                     Value lg = math::LogOp::create(b, l, a[1]);
+                     return arith::AddFOp::create(b, l, a[0], lg);
+                   });
+}
+
+/// Per-row L2 norm over the last dim, clamped below at 1e-12 (as
+/// torch.nn.functional.normalize).
+Value rowNorm(Emitter &e, Value q) {
+  int64_t r = cast<RankedTensorType>(q.getType()).getRank();
+  SmallVector<int64_t> lead = iota(r - 1), all = iota(r);
+  Value ss = e.generic({q}, {all}, e.filled(q, lead, 0.0), lead, r,
+                       [](OpBuilder &b, Location l, ValueRange a) -> Value {
+                         Value sq = arith::MulFOp::create(b, l, a[0], a[0]);
+                         return arith::AddFOp::create(b, l, a[1], sq);
+                       });
+  Value out = tensor::EmptyOp::create(e.b, e.loc, e.sizes(q, lead), e.f32);
+  Value tiny = e.cst(1e-12);
+  return e.generic({ss}, {lead}, out, lead, r - 1,
+                   [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+                     Value s = math::SqrtOp::create(b, l, a[0]);
+                     return arith::MaxNumFOp::create(b, l, s, tiny);
+                   });
+}
+
+Value scalarTensor(Emitter &e, Value s) {
+  return tensor::FromElementsOp::create(
+      e.b, e.loc, RankedTensorType::get({}, e.f32), ValueRange{s});
+}
+
+Value extractScalar(Emitter &e, Value t) {
+  return tensor::ExtractOp::create(e.b, e.loc, t, ValueRange{});
+}
+
+struct Param {
+  std::string name;
+  Attribute value;
+  RankedTensorType type;
+};
+
+struct BuildTrainStepPass
+    : public mlir::onebit::impl::OneBitBuildTrainStepBase<BuildTrainStepPass> {
+  using Base::Base;
+
+  func::FuncOp findStudent(ModuleOp module) {
+    if (!funcName.empty()) {
+      auto f = dyn_cast_or_null<func::FuncOp>(
+          SymbolTable::lookupSymbolIn(module, funcName));
+      if (!f)
+        module.emitError() << "onebit-build-train-step: no func.func named '"
+                           << funcName << "'";
+      return f;
+    }
+    func::FuncOp only;
+    unsigned count = 0;
+    for (auto f : module.getOps<func::FuncOp>())
+      if (f.isPublic() && !f.isExternal()) {
+        only = f;
+        ++count;
+      }
+    if (count != 1) {
+      module.emitError() << "onebit-build-train-step: the module has " << count
+                         << " public functions; name the forward function "
+                            "with func=NAME";
+      return {};
+    }
+    return only;
+  }
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = &getContext();
+    func::FuncOp f = findStudent(module);
+    if (!f)
+      return signalPassFailure();
+    std::string base = f.getSymName().str();
+    if (f.getNumResults() < 1 || !isFloatTensor(f.getResultTypes()[0]) ||
+        cast<RankedTensorType>(f.getResultTypes()[0]).getRank() < 2) {
+      f.emitOpError() << "onebit-build-train-step: result #0 must be the "
+                         "logits, a float tensor of rank >= 2 (classes last)";
+      return signalPassFailure();
+    }
+    if (!f.getBody().hasOneBlock()) {
+      f.emitOpError("onebit-build-train-step: the forward function must have "
+                    "one block");
+      return signalPassFailure();
+    }
+    for (StringRef sfx : {"_student", "_kd_loss", "_kd_loss_grad",
+                          "_train_step", "_train_init"})
+      if (SymbolTable::lookupSymbolIn(module, base + sfx.str())) {
+        module.emitError() << "onebit-build-train-step: a symbol named '"
+                           << base << sfx << "' already exists";
+        return signalPassFailure();
+      }
+
+    // The teacher.
+    auto teacher = dyn_cast_or_null<func::FuncOp>(
+        SymbolTable::lookupSymbolIn(module, base + "_teacher"));
+    bool quantized = false;
+    f.walk([&](Operation *op) {
+      quantized |= isa<BinaryLinearOp, BinaryLinearTrainOp>(op);
+    });
+    if (!teacher) {
+      if (quantized) {
+        f.emitOpError() << "onebit-build-train-step: '" << base
+                        << "' is already quantized and there is no teacher "
+                           "function '"
+                        << base
+                        << "_teacher'; quantize with "
+                           "--onebit-quantize=\"keep-teacher=true\"";
+        return signalPassFailure();
+      }
+      QuantizeConfig config;
+      config.keepTeacher = true;
+      if (failed(quantizeLinearLayers(module, config)))
+        return signalPassFailure();
+      teacher = dyn_cast_or_null<func::FuncOp>(
+          SymbolTable::lookupSymbolIn(module, base + "_teacher"));
+      if (!teacher) {
+        module.emitError("onebit-build-train-step: quantization did not "
+                         "produce a teacher");
+        return signalPassFailure();
+      }
+    }
+    if (teacher.getFunctionType() != f.getFunctionType()) {
+      teacher.emitOpError() << "onebit-build-train-step: the teacher's type "
+                            << teacher.getFunctionType()
+                            << " differs from the student's "
+                            << f.getFunctionType();
+      return signalPassFailure();
+    }
+
+    // Hidden-state taps, by location name (same in teacher and student).
+    SmallVector<std::string> taps;
+    if (!hiddenStates.empty()) {
+      taps.assign(hiddenStates.begin(), hiddenStates.end());
+    } else if (alpha != 0.0) {
+      FailureOr<SmallVector<std::string>> found =
+          detectTaps(teacher, layerRegex);
+      if (failed(found))
+        return signalPassFailure();
+      taps = std::move(*found);
+      if (taps.empty()) {
+        f.emitOpError()
+            << "onebit-build-train-step: found no decoder-layer outputs for "
+               "L_MSE (no op location matches layer-regex '"
+            << layerRegex
+            << "'); name them with hidden-states=NAME,... or set alpha=0";
+        return signalPassFailure();
+      }
+    }
+
+    // The student in training form, parameters as leading arguments.
+    OpBuilder mb(ctx);
+    mb.setInsertionPointAfter(f);
+    auto student = cast<func::FuncOp>(mb.clone(*f));
+    student.setSymName(base + "_student");
+    student.setPrivate();
+    SmallVector<BinaryLinearOp> packed;
+    student.walk([&](BinaryLinearOp op) { packed.push_back(op); });
+    for (BinaryLinearOp op : packed)
+      if (failed(convertToTrainForm(op, latentScale)))
+        return signalPassFailure();
+    SmallVector<BinaryLinearTrainOp> layers;
+    student.walk([&](BinaryLinearTrainOp op) { layers.push_back(op); });
+    if (layers.empty()) {
+      f.emitOpError("onebit-build-train-step: the student has no 1-bit "
+                    "layers to train");
+      return signalPassFailure();
+    }
+    SmallVector<Param> params;
+    SmallVector<OpOperand *> paramUses;
+    for (auto [i, op] : llvm::enumerate(layers)) {
+      std::string prefix = paramPrefix(op, i);
+      struct Slot {
+        OpOperand &use;
+        const char *suffix;
+      } slots[] = {{op.getWeightMutable(), "latent"},
+                   {op.getGMutable(), "g"},
+                   {op.getHMutable(), "h"}};
+      for (Slot &s : slots) {
+        Attribute value;
+        if (!matchPattern(s.use.get(), m_Constant(&value))) {
+          op.emitOpError() << "onebit-build-train-step: the " << s.suffix
+                           << " of this layer is not a constant";
+          return signalPassFailure();
+        }
+        params.push_back({prefix + "." + s.suffix, value,
+                          cast<RankedTensorType>(s.use.get().getType())});
+        paramUses.push_back(&s.use);
+      }
+    }
+    unsigned numParams = params.size();
+    unsigned numInputs = f.getNumArguments();
+    {
+      SmallVector<unsigned> idx;
+      SmallVector<Type> types;
+      SmallVector<DictionaryAttr> attrs;
+      SmallVector<Location> locs;
+      for (Param &p : params) {
+        idx.push_back(0);
+        types.push_back(p.type);
+        attrs.push_back(DictionaryAttr::get(
+            ctx, {NamedAttribute(StringAttr::get(ctx, "onebit.name"),
+                                 StringAttr::get(ctx, p.name))}));
+        locs.push_back(student.getLoc());
+      }
+      if (failed(student.insertArguments(idx, types, attrs, locs)))
+        return signalPassFailure();
+      for (auto [i, use] : llvm::enumerate(paramUses))
+        use->set(student.getArgument(i));
+    }
+    // Student returns (logits, taps...).
+    SmallVector<Value> studentTaps, teacherTaps;
+    for (const std::string &t : taps) {
+      Value s = findTap(student, t), q = findTap(teacher, t);
+      if (!s || !q) {
+        f.emitOpError() << "onebit-build-train-step: hidden state '" << t
+                        << "' not found in the "
+                        << (!q ? "teacher" : "student");
+        return signalPassFailure();
+      }
+      if (s.getType() != q.getType()) {
+        f.emitOpError() << "onebit-build-train-step: hidden state '" << t
+                        << "' has type " << s.getType() << " in the student "
+                        << "but " << q.getType() << " in the teacher";
+        return signalPassFailure();
+      }
+      studentTaps.push_back(s);
+      teacherTaps.push_back(q);
+    }
+
+    // @<f>_kd_loss(params..., inputs...) -> (loss, l_ce, l_mse).
+    Type f32 = Float32Type::get(ctx);
+    auto scalarT = RankedTensorType::get({}, f32);
+    SmallVector<Type> lossArgs;
+    for (Param &p : params)
+      lossArgs.push_back(p.type);
+    llvm::append_range(lossArgs, f.getArgumentTypes());
+    Location loc = f.getLoc();
+    mb.setInsertionPointAfter(student);
+    auto lossFn = func::FuncOp::create(
+        mb, loc, base + "_kd_loss",
+        FunctionType::get(ctx, lossArgs, {scalarT, scalarT, scalarT}));
+    lossFn.setPrivate();
+    {
+      SmallVector<Attribute> names;
+      for (const std::string &t : taps)
+        names.push_back(StringAttr::get(ctx, t));
+      lossFn->setAttr("onebit.hidden_states", ArrayAttr::get(ctx, names));
+    }
+    Block *body = lossFn.addEntryBlock();
+    OpBuilder b = OpBuilder::atBlockBegin(body);
+    auto inlineBody = [&](func::FuncOp fn, ValueRange args, ArrayRef<Value> want,
+                          SmallVector<Value> &got) {
+      IRMapping map;
+      for (auto [a, v] : llvm::zip(fn.getArguments(), args))
+        map.map(a, v);
+      Operation *ret = fn.getBody().front().getTerminator();
+      for (Operation &op : fn.getBody().front().without_terminator())
+        b.clone(op, map);
+      got.push_back(map.lookup(ret->getOperand(0)));
+      for (Value v : want)
+        got.push_back(map.lookup(v));
+    };
+    SmallVector<Value> sOut, tOut;
+    inlineBody(student, body->getArguments(), studentTaps, sOut);
+    inlineBody(teacher, body->getArguments().drop_front(numParams), teacherTaps,
+               tOut);
+
+    Emitter e{b, loc, f32};
+    // L_CE = -(1/n) sum_tokens sum_c softmax(t/T)_c * log_softmax(s/T)_c.
+    Value s = e.toF32(sOut[0]), t = e.toF32(tOut[0]);
+    int64_t r = cast<RankedTensorType>(s.getType()).getRank();
+    SmallVector<int64_t> lead = iota(r - 1), all = iota(r);
+    double invT = 1.0 / temperature;
+    auto scaled = [&](Value v) {
+      Value out = tensor::EmptyOp::create(b, loc, e.sizes(v, all), f32);
+      Value k = e.cst(invT);
+      return e.generic({v}, {all}, out, all, r,
+                       [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                         return arith::MulFOp::create(nb, nl, a[0], k);
+                       });
+    };
+    Value zs = scaled(s), zt = scaled(t);
+    Value lseS = logSumExp(e, zs), lseT = logSumExp(e, zt);
+    Value scalarInit =
+        linalg::FillOp::create(
+            b, loc, e.cst(0.0),
+            tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{}, f32)
+                .getResult())
+            .getResult(0);
+    Value crossSum = e.generic(
+        {zt, lseT, zs, lseS}, {all, lead, all, lead}, scalarInit, {}, r,
+        [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+          Value pt = math::ExpOp::create(nb, nl,
+                                         arith::SubFOp::create(nb, nl, a[0], a[1]));
+          Value ls = arith::SubFOp::create(nb, nl, a[2], a[3]);
+          Value p = arith::MulFOp::create(nb, nl, pt, ls);
+          return arith::AddFOp::create(nb, nl, a[4], p);
+        });
+    Value rowsS = rowCount(e, s);
+    Value ce = arith::NegFOp::create(
+        b, loc, arith::DivFOp::create(b, loc, extractScalar(e, crossSum), rowsS));
+
+    // L_MSE = sum_layers (1/n) sum_tokens || qT/|qT| - qS/|qS| ||^2.
+    Value mse = e.cst(0.0);
+    for (unsigned i = 0; i < taps.size(); ++i) {
+      Value qs = e.toF32(sOut[i + 1]), qt = e.toF32(tOut[i + 1]);
+      int64_t rq = cast<RankedTensorType>(qs.getType()).getRank();
+      SmallVector<int64_t> qlead = iota(rq - 1), qall = iota(rq);
+      Value ns = rowNorm(e, qs), nt = rowNorm(e, qt);
+      Value sq = e.generic(
+          {qt, nt, qs, ns}, {qall, qlead, qall, qlead}, scalarInit, {}, rq,
+          [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+            Value ut = arith::DivFOp::create(nb, nl, a[0], a[1]);
+            Value us = arith::DivFOp::create(nb, nl, a[2], a[3]);
+            Value d = arith::SubFOp::create(nb, nl, ut, us);
+            Value d2 = arith::MulFOp::create(nb, nl, d, d);
+            return arith::AddFOp::create(nb, nl, a[4], d2);
+          });
+      Value term =
+          arith::DivFOp::create(b, loc, extractScalar(e, sq), rowCount(e, qs));
+      mse = arith::AddFOp::create(b, loc, mse, term);
+    }
+    Value loss = arith::AddFOp::create(
+        b, loc, ce, arith::MulFOp::create(b, loc, e.cst(alpha), mse));
+    func::ReturnOp::create(b, loc,
+                           ValueRange{scalarTensor(e, loss), scalarTensor(e, ce),
+                                      scalarTensor(e, mse)});
+
+    // Its gradient with respect to the parameters.
+    GradientOptions gopts;
+    gopts.name = base + "_kd_loss_grad";
+    SmallVector<unsigned> wrt;
+    for (unsigned i = 0; i < numParams; ++i)
+      wrt.push_back(i);
+    FailureOr<func::FuncOp> grad = buildGradientFunction(lossFn, wrt, gopts);
+    if (failed(grad))
+      return signalPassFailure();
+    (*grad).setPrivate();
+
+    // @<f>_train_step.
+    SmallVector<Type> stepArgs, stepResults;
+    for (int k = 0; k < 3; ++k)
+      for (Param &p : params)
+        stepArgs.push_back(p.type);
+    llvm::append_range(stepArgs, f.getArgumentTypes());
+    stepArgs.push_back(scalarT); // lr
+    stepArgs.push_back(scalarT); // step (1-based)
+    for (int k = 0; k < 3; ++k)
+      for (Param &p : params)
+        stepResults.push_back(p.type);
+    stepResults.append({scalarT, scalarT, scalarT});
+    mb.setInsertionPointAfter(*grad);
+    auto step = func::FuncOp::create(mb, loc, base + "_train_step",
+                                     FunctionType::get(ctx, stepArgs, stepResults));
+    auto named = [&](StringRef n) {
+      return DictionaryAttr::get(
+          ctx, {NamedAttribute(StringAttr::get(ctx, "onebit.name"),
+                               StringAttr::get(ctx, n))});
+    };
+    {
+      const char *kinds[] = {"", ".adam_m", ".adam_v"};
+      unsigned a = 0;
+      for (int k = 0; k < 3; ++k)
+        for (Param &p : params) {
+          step.setArgAttrs(a, named(p.name + kinds[k]));
+          step.setResultAttrs(a, named(p.name + kinds[k]));
+          ++a;
+        }
+      for (unsigned i = 0; i < numInputs; ++i)
+        if (auto d = f.getArgAttrDict(i))
+          step.setArgAttrs(a + i, d);
+      step.setArgAttrs(a + numInputs, named("lr"));
+      step.setArgAttrs(a + numInputs + 1, named("step"));
+      step.setResultAttrs(a, named("loss"));
+      step.setResultAttrs(a + 1, named("l_ce"));
+      step.setResultAttrs(a + 2, named("l_mse"));
+    }
+    Block *sb = step.addEntryBlock();
+    b.setInsertionPointToStart(sb);
+    SmallVector<Value> callArgs;
+    for (unsigned i = 0; i < numParams; ++i)
+      callArgs.push_back(sb->getArgument(i));
+    for (unsigned i = 0; i < numInputs; ++i)
+      callArgs.push_back(sb->getArgument(3 * numParams + i));
+    auto call = func::CallOp::create(b, loc, *grad, callArgs);
+    Value lr = extractScalar(e, sb->getArgument(3 * numParams + numInputs));
+    Value stepN =
+        extractScalar(e, sb->getArgument(3 * numParams + numInputs + 1));
+    Value b1 = e.cst(beta1), b2 = e.cst(beta2), one = e.cst(1.0);
+    Value bc1 = arith::SubFOp::create(b, loc, one,
+                                      math::PowFOp::create(b, loc, b1, stepN));
+    Value bc2 = arith::SubFOp::create(b, loc, one,
+                                      math::PowFOp::create(b, loc, b2, stepN));
+    Value omb1 = e.cst(1.0 - beta1), omb2 = e.cst(1.0 - beta2);
+    Value eps = e.cst(epsilon), wd = e.cst(weightDecay);
+    SmallVector<Value> newP, newM, newV;
+    for (unsigned i = 0; i < numParams; ++i) {
+      Value p = sb->getArgument(i), m = sb->getArgument(numParams + i),
+            v = sb->getArgument(2 * numParams + i),
+            g = call.getResult(3 + i);
+      auto type = params[i].type;
+      int64_t rank = type.getRank();
+      auto id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+      SmallVector<Value> outs;
+      for (int k = 0; k < 3; ++k)
+        outs.push_back(
+            tensor::EmptyOp::create(b, loc, type.getShape(), f32));
+      SmallVector<AffineMap> maps(7, id);
+      SmallVector<utils::IteratorType> iters(rank,
+                                             utils::IteratorType::parallel);
+      auto adam = linalg::GenericOp::create(
+          b, loc, TypeRange{type, type, type}, ValueRange{p, g, m, v}, outs,
+          maps, iters, [&](OpBuilder &nb, Location nl, ValueRange a) {
+            // m' = b1 m + (1-b1) g; v' = b2 v + (1-b2) g^2
+            Value m1 = arith::AddFOp::create(
+                nb, nl, arith::MulFOp::create(nb, nl, b1, a[2]),
+                arith::MulFOp::create(nb, nl, omb1, a[1]));
+            Value g2 = arith::MulFOp::create(nb, nl, a[1], a[1]);
+            Value v1 = arith::AddFOp::create(
+                nb, nl, arith::MulFOp::create(nb, nl, b2, a[3]),
+                arith::MulFOp::create(nb, nl, omb2, g2));
+            // p' = p - lr * (m'/bc1 / (sqrt(v'/bc2) + eps) + wd * p)
+            Value mh = arith::DivFOp::create(nb, nl, m1, bc1);
+            Value vh = arith::DivFOp::create(nb, nl, v1, bc2);
+            Value den = arith::AddFOp::create(
+                nb, nl, math::SqrtOp::create(nb, nl, vh), eps);
+            Value upd = arith::AddFOp::create(
+                nb, nl, arith::DivFOp::create(nb, nl, mh, den),
+                arith::MulFOp::create(nb, nl, wd, a[0]));
+            Value p1 = arith::SubFOp::create(
+                nb, nl, a[0], arith::MulFOp::create(nb, nl, lr, upd));
+            linalg::YieldOp::create(nb, nl, ValueRange{p1, m1, v1});
+          });
+      newP.push_back(adam.getResult(0));
+      newM.push_back(adam.getResult(1));
+      newV.push_back(adam.getResult(2));
+    }
+    SmallVector<Value> rets;
+    llvm::append_range(rets, newP);
+    llvm::append_range(rets, newM);
+    llvm::append_range(rets, newV);
+    rets.append({call.getResult(0), call.getResult(1), call.getResult(2)});
+    func::ReturnOp::create(b, loc, rets);
+
+    // @<f>_train_init() -> (params...).
+    SmallVector<Type> ptypes;
+    for (Param &p : params)
+      ptypes.push_back(p.type);
+    mb.setInsertionPointAfter(step);
+    auto init = func::FuncOp::create(mb, loc, base + "_train_init",
+                                     FunctionType::get(ctx, {}, ptypes));
+    for (auto [i, p] : llvm::enumerate(params))
+      init.setResultAttrs(i, named(p.name));
+    Block *ib = init.addEntryBlock();
+    b.setInsertionPointToStart(ib);
+    SmallVector<Value> initVals;
+    for (Param &p : params)
+      initVals.push_back(arith::ConstantOp::create(
+          b, NameLoc::get(StringAttr::get(ctx, p.name), loc),
+          cast<TypedAttr>(p.value)));
+    func::ReturnOp::create(b, loc, initVals);
+
+    // The student's forward returns its logits only; the taps were for the
+    // loss. Drop them from @<f>_student (it only ever returned the logits).
+    (void)student;
+  }
+};
+
+} // namespace

@@ -1,0 +1,70 @@
+// RUN: onebit-opt %s --onebit-build-train-step | FileCheck %s
+// RUN: onebit-opt %s --onebit-quantize="keep-teacher=true" --onebit-build-train-step="alpha=0.5 weight-decay=0.01" | FileCheck %s --check-prefix=OPTS
+// RUN: onebit-opt %s --onebit-build-train-step="hidden-states=/layers.1/Add" | FileCheck %s --check-prefix=NAMED
+
+// A two-layer residual model with a head. The forward function is quantized
+// in place (the head stays FP), its FP copy becomes the frozen teacher, and
+// the train step is generated around the training form of the student.
+// CHECK-LABEL: func.func @lm(
+// CHECK-COUNT-2: onebit.binary_linear %
+// CHECK: linalg.matmul
+// CHECK: return
+
+// The student: parameters (latent, g, h of each binary layer, named after
+// the layer's scope) in front of the model inputs.
+// CHECK-LABEL: func.func private @lm_student(
+// CHECK-SAME: %{{.*}}: tensor<8x8xf32> {onebit.name = "layers.0.mlp.latent"}, %{{.*}}: tensor<8xf32> {onebit.name = "layers.0.mlp.g"}, %{{.*}}: tensor<8xf32> {onebit.name = "layers.0.mlp.h"}
+// CHECK-SAME: {onebit.name = "layers.1.mlp.h"}, %{{.*}}: tensor<4x8xf32>) -> tensor<4x6xf32>
+// CHECK-COUNT-2: onebit.binary_linear_train
+
+// The loss: taps are the residual stream leaving each layer scope.
+// CHECK-LABEL: func.func private @lm_kd_loss(
+// CHECK-SAME: -> (tensor<f32>, tensor<f32>, tensor<f32>) attributes {onebit.hidden_states = ["/layers.0/Add", "/layers.1/Add"]}
+// CHECK: math.log
+// CHECK: math.sqrt
+// CHECK-LABEL: func.func private @lm_kd_loss_grad(
+// CHECK-SAME: -> (tensor<f32>, tensor<f32>, tensor<f32>, tensor<8x8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8x8xf32>, tensor<8xf32>, tensor<8xf32>)
+// CHECK: math.tanh
+
+// The step: params, Adam m, Adam v, inputs, lr, step -> params', m', v',
+// losses; bias corrections from powf(beta, step); one fused Adam generic
+// per parameter with three results.
+// CHECK-LABEL: func.func @lm_train_step(
+// CHECK-SAME: {onebit.name = "layers.0.mlp.latent.adam_m"}
+// CHECK-SAME: {onebit.name = "layers.1.mlp.h.adam_v"}, %{{.*}}: tensor<4x8xf32>, %{{.*}}: tensor<f32> {onebit.name = "lr"}, %{{.*}}: tensor<f32> {onebit.name = "step"})
+// CHECK-SAME: tensor<f32> {onebit.name = "loss"}, tensor<f32> {onebit.name = "l_ce"}, tensor<f32> {onebit.name = "l_mse"})
+// CHECK: %[[G:.*]]:9 = call @lm_kd_loss_grad(
+// CHECK-DAG: %[[B1:.*]] = arith.constant 0.899999976 : f32
+// CHECK-DAG: %[[B2:.*]] = arith.constant 9.800000e-01 : f32
+// CHECK: math.powf %[[B1]]
+// CHECK: math.powf %[[B2]]
+// CHECK-COUNT-6: } -> (tensor<{{.*}}>, tensor<{{.*}}>, tensor<{{.*}}>)
+// CHECK: return {{.*}}%[[G]]#0, %[[G]]#1, %[[G]]#2 :
+// CHECK-LABEL: func.func @lm_train_init() -> (tensor<8x8xf32> {onebit.name = "layers.0.mlp.latent"}
+// CHECK-LABEL: func.func private @lm_teacher(
+// CHECK-SAME: attributes {onebit.teacher = @lm}
+// CHECK-COUNT-3: linalg.matmul
+// CHECK-NOT: onebit.
+
+// OPTS: func.func private @lm_kd_loss
+// OPTS: arith.constant 5.000000e-01 : f32
+// OPTS: func.func @lm_train_step
+// OPTS: arith.constant 0.00999999977 : f32
+
+// NAMED: onebit.hidden_states = ["/layers.1/Add"]
+func.func @lm(%x: tensor<4x8xf32>) -> tensor<4x6xf32> {
+  %w0 = arith.constant dense<[[0.13, -0.13, 0.64, 0.10, -0.54, 0.36, 1.30, 0.95], [-0.70, -1.27, -0.62, 0.04, -2.33, -0.22, -1.25, -0.73], [-0.54, -0.32, 0.41, 1.04, -0.13, 1.37, -0.67, 0.35], [0.90, 0.09, -0.74, -0.92, -0.46, 0.22, -1.01, -0.21], [-0.16, 0.54, 0.21, 0.36, -0.65, -0.13, 0.78, 1.49], [-1.26, 1.51, 1.35, 0.78, 0.26, -0.31, 1.46, 1.96], [1.80, 1.32, 0.36, -1.21, -0.00, 0.66, -1.29, 0.40], [0.43, 0.70, -1.18, -0.66, -0.44, -1.17, 1.74, -0.50]]> : tensor<8x8xf32> loc("layers.0.mlp.weight")
+  %w1 = arith.constant dense<[[0.33, -0.26, 1.58, 1.32, 0.63, -2.20, 0.05, 0.68], [1.00, -0.62, 1.82, -1.32, -0.66, 0.94, 0.05, 2.00], [0.19, -0.63, -0.38, -1.09, -1.28, 0.63, 0.58, 1.29], [-0.75, 1.69, -0.29, 1.57, -0.43, -0.74, 0.25, 1.03], [0.16, -0.59, -1.34, -1.40, 0.50, 0.99, -0.16, -1.07], [0.87, -1.28, -0.71, 0.62, -2.25, 0.39, -0.58, 0.11], [-0.08, 0.20, 0.69, -0.76, 1.42, 0.73, 0.84, 1.16], [0.79, 0.84, 0.08, -1.43, -0.14, -0.77, -1.42, 0.26]]> : tensor<8x8xf32> loc("layers.1.mlp.weight")
+  %wh = arith.constant dense<[[-0.57, -1.03, -1.04, 0.27, 0.36, 1.32], [-0.01, 1.04, 1.40, 1.15, -2.37, 1.23], [0.34, 0.42, 0.37, 0.38, 0.32, -0.36], [-1.90, -0.11, -0.80, 1.08, -0.29, 0.08], [-0.85, -0.51, -0.01, -1.49, 0.30, -0.11], [-1.19, -2.40, 0.51, -0.30, -0.53, -0.24], [1.82, -0.05, 0.09, -1.49, 1.65, 0.92], [1.07, 0.05, 0.92, 0.37, 0.61, -0.15]]> : tensor<8x6xf32> loc("lm_head.weight")
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x8xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<4x8xf32>) -> tensor<4x8xf32>
+  %y0 = linalg.matmul ins(%x, %w0 : tensor<4x8xf32>, tensor<8x8xf32>) outs(%f : tensor<4x8xf32>) -> tensor<4x8xf32> loc("/layers.0/mlp/MatMul")
+  %r0 = arith.addf %x, %y0 : tensor<4x8xf32> loc("/layers.0/Add")
+  %y1 = linalg.matmul ins(%r0, %w1 : tensor<4x8xf32>, tensor<8x8xf32>) outs(%f : tensor<4x8xf32>) -> tensor<4x8xf32> loc("/layers.1/mlp/MatMul")
+  %r1 = arith.addf %r0, %y1 : tensor<4x8xf32> loc("/layers.1/Add")
+  %eh = tensor.empty() : tensor<4x6xf32>
+  %fh = linalg.fill ins(%z : f32) outs(%eh : tensor<4x6xf32>) -> tensor<4x6xf32>
+  %lg = linalg.matmul ins(%r1, %wh : tensor<4x8xf32>, tensor<8x6xf32>) outs(%fh : tensor<4x6xf32>) -> tensor<4x6xf32> loc("/lm_head/MatMul")
+  return %lg : tensor<4x6xf32>
+}
