@@ -24,6 +24,8 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/TargetSelect.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <cstdlib>
 #include <set>
@@ -60,6 +62,10 @@ bool toDType(Type t, DType &out) {
     out = DType::I64;
   else if (t.isInteger(32))
     out = DType::I32;
+  else if (t.isInteger(16))
+    out = DType::I16;
+  else if (t.isInteger(8))
+    out = DType::I8;
   else if (t.isInteger(1))
     out = DType::Bool;
   else
@@ -75,8 +81,8 @@ bool signatureOf(Type t, StringAttr name, const std::string &fallback,
     llvm::raw_string_ostream os(s);
     os << t;
     error = fallback + " has type " + s +
-            "; onebit-run passes ranked tensors of f32, f16, f64, i64, i32 "
-            "or i1";
+            "; onebit-run passes ranked tensors of f32, f16, f64, i64, i32, "
+            "i16, i8 or i1";
     return false;
   }
   sig.shape.assign(rt.getShape().begin(), rt.getShape().end());
@@ -197,16 +203,24 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module, const std::string &entry,
     error = "cannot target the host: " + llvm::toString(tmb.takeError());
     return nullptr;
   }
-  tmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  unsigned optLevel = 3;
+  if (const char *env = std::getenv("ONEBIT_JIT_OPT_LEVEL"))
+    optLevel = std::clamp(std::atoi(env), 0, 3);
+  const llvm::CodeGenOptLevel cgLevel =
+      optLevel == 0   ? llvm::CodeGenOptLevel::None
+      : optLevel == 1 ? llvm::CodeGenOptLevel::Less
+      : optLevel == 2 ? llvm::CodeGenOptLevel::Default
+                      : llvm::CodeGenOptLevel::Aggressive;
+  tmb->setCodeGenOptLevel(cgLevel);
   auto tm = tmb->createTargetMachine();
   if (!tm) {
     error = "cannot target the host: " + llvm::toString(tm.takeError());
     return nullptr;
   }
-  auto transformer = makeOptimizingTransformer(3, 0, tm->get());
+  auto transformer = makeOptimizingTransformer(optLevel, 0, tm->get());
   ExecutionEngineOptions opts;
   opts.transformer = transformer;
-  opts.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  opts.jitCodeGenOptLevel = cgLevel;
   // memref.copy of strided buffers calls memrefCopy from MLIR's runner utils.
   llvm::StringRef libs[] = {ONEBIT_MLIR_C_RUNNER_UTILS};
   opts.sharedLibPaths = libs;

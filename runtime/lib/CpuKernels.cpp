@@ -100,21 +100,34 @@ int currentIsa() {
   return v < 0 ? cpu().best : v;
 }
 
-// Up to this many activation rows the decode (lookup-table) kernel is used,
-// above it the GEMM; measured in docs/kernels.md. ONEBIT_LUT_MAX_M overrides.
+// Up to this many activation rows the lookup-table kernels are used, above it
+// the FMA GEMM (unpacked +-1 weights); measured in docs/kernels.md, where the
+// lookup tables win at every m tried. ONEBIT_LUT_MAX_M overrides the default,
+// onebit_runtime_set_lut_max_m at run time.
+constexpr int64_t kDefaultLutMaxM = int64_t(1) << 40;
+std::atomic<int64_t> gLutMaxM{-1};
+
 int64_t lutMaxM() {
-  static int64_t v = [] {
+  int64_t v = gLutMaxM.load(std::memory_order_relaxed);
+  if (v >= 0)
+    return v;
+  static const int64_t fromEnv = [] {
     if (const char *s = std::getenv("ONEBIT_LUT_MAX_M"))
       return static_cast<int64_t>(std::atoll(s));
-    return static_cast<int64_t>(8);
+    return kDefaultLutMaxM;
   }();
-  return v;
+  return fromEnv;
 }
+
+// FAST_APPROX applies to the decode kernel only, up to this many rows.
+constexpr int64_t kFastMaxM = 8;
 
 //===----------------------------------------------------------------------===//
 // Thread pool: persistent workers, tasks handed out by an atomic counter.
-// The caller works too. Workers spin briefly before sleeping so back-to-back
-// decode calls do not pay a futex wake-up each.
+// The caller works too and, once every task is handed out, waits only for
+// the workers that took part (not for one still asleep or descheduled).
+// Workers spin briefly before sleeping so back-to-back decode calls do not
+// pay a futex wake-up each.
 //===----------------------------------------------------------------------===//
 
 thread_local bool tInPool = false;
@@ -162,15 +175,22 @@ public:
       job = &fn;
       jobCount = count;
       next.store(0);
-      pending.store(static_cast<int>(workers.size()));
+      closed.store(false);
       generation.fetch_add(1);
     }
     cv.notify_all();
     tInPool = true;
     work();
     tInPool = false;
-    // Wait for the workers to leave this job.
-    while (pending.load(std::memory_order_acquire) != 0)
+    // Every task has been handed out. Close the job and wait only for the
+    // workers inside it: one that has not woken up yet (descheduled on a
+    // busy machine) must not hold the caller. A worker registers in
+    // `entered` before it checks `closed` and the caller sets `closed`
+    // before it reads `entered` (both sequentially consistent), so either
+    // the worker sees the job closed and backs out or the caller waits for
+    // it.
+    closed.store(true);
+    while (entered.load() != 0)
       pause();
     job = nullptr;
   }
@@ -209,8 +229,10 @@ private:
       if (quit.load())
         return;
       seen = generation.load();
-      work();
-      pending.fetch_sub(1, std::memory_order_release);
+      entered.fetch_add(1);
+      if (generation.load() == seen && !closed.load())
+        work();
+      entered.fetch_sub(1);
     }
   }
   void stop() {
@@ -233,7 +255,8 @@ private:
   std::atomic<bool> quit{false};
   std::atomic<uint64_t> generation{0};
   std::atomic<int64_t> next{0};
-  std::atomic<int> pending{0};
+  std::atomic<int> entered{0};  // workers inside the current job
+  std::atomic<bool> closed{true}; // all tasks of the current job handed out
   int64_t jobCount = 0;
   const std::function<void(int64_t)> *job = nullptr;
 };
@@ -388,8 +411,8 @@ void binaryLinear(const float *x, int64_t m, int64_t k, int64_t ldx,
     const Interleaved16 &view = w->view;
     const int64_t chunk = chunkSize(view.blocks, int64_t(threads) * 4, 1);
     const int64_t tasks = (view.blocks + chunk - 1) / chunk;
-    const bool approx =
-        gMode.load() == ONEBIT_KERNEL_FAST_APPROX && cpu().vnni;
+    const bool approx = gMode.load() == ONEBIT_KERNEL_FAST_APPROX &&
+                        cpu().vnni && m <= kFastMaxM;
     if (approx) {
       thread_local AlignedBuffer<int8_t> tabBuf;
       thread_local AlignedBuffer<float> scaleBuf;
@@ -400,13 +423,22 @@ void binaryLinear(const float *x, int64_t m, int64_t k, int64_t ldx,
         avx512LutBlocksI8(a, tables, scales, view, t * chunk,
                           std::min(view.blocks, (t + 1) * chunk), y, n);
       });
-    } else {
+    } else if (m == 1) {
       thread_local AlignedBuffer<float> tabBuf;
-      float *tables = tabBuf.resize(static_cast<size_t>(m * (kp / 4) * 16));
+      float *tables = tabBuf.resize(static_cast<size_t>((kp / 4) * 16));
       avx512BuildTables(a, tables);
       pool().parallelFor(tasks, [&](int64_t t) {
         avx512LutBlocks(a, tables, view, t * chunk,
                         std::min(view.blocks, (t + 1) * chunk), y, n);
+      });
+    } else {
+      // Each task builds the tables it needs (per K chunk and row tile), so
+      // fewer, larger tasks: the build is repeated once per task.
+      const int64_t gchunk = chunkSize(view.blocks, int64_t(threads) * 2, 1);
+      const int64_t gtasks = (view.blocks + gchunk - 1) / gchunk;
+      pool().parallelFor(gtasks, [&](int64_t t) {
+        avx512LutGemmBlocks(a, view, t * gchunk,
+                            std::min(view.blocks, (t + 1) * gchunk), y, n);
       });
     }
   } else if (isa == kAvx512) {
@@ -488,6 +520,12 @@ int onebit_runtime_set_kernel_mode(int mode) {
   return gMode.exchange(mode);
 }
 int onebit_runtime_get_kernel_mode(void) { return gMode.load(); }
+
+int64_t onebit_runtime_set_lut_max_m(int64_t m) {
+  const int64_t prev = lutMaxM();
+  gLutMaxM.store(m < 0 ? -1 : m);
+  return prev;
+}
 
 int onebit_runtime_set_isa(int level) {
   gIsa.store(std::max(0, std::min(level, cpu().best)));

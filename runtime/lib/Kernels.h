@@ -44,6 +44,11 @@ void avx512BuildTables(const Activations &a, float *tables);
 void avx512LutBlocks(const Activations &a, const float *tables,
                      const Interleaved16 &w, int64_t b0, int64_t b1,
                      float *out, int64_t ldo);
+// Several activation rows (m > 1): nibble indices shared by 4 rows, K walked
+// in chunks of 256 columns whose tables (4 rows, 16 KiB) are built by the
+// task itself so they stay in L1; partial sums accumulate in out.
+void avx512LutGemmBlocks(const Activations &a, const Interleaved16 &w,
+                         int64_t b0, int64_t b1, float *out, int64_t ldo);
 // Approximate int8 tables: m * (kp / 4) * 16 bytes plus m float scales.
 void avx512BuildTablesI8(const Activations &a, int8_t *tables, float *scales);
 void avx512LutBlocksI8(const Activations &a, const int8_t *tables,

@@ -3,16 +3,27 @@
 // Compiled with -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma; only called
 // after the dispatcher has checked the CPU (CpuKernels.cpp).
 //
-// Decode (small m): exact FP32 lookup tables. For every group of 4
-// activations the 16 signed sums  sum_j (bit j of e ? -v_j : v_j)  form one
-// zmm register; a 4-bit nibble of a weight row indexes it. With the rows
-// interleaved 16 at a time, one vpermps looks up 16 rows at once, so a group
-// of 4 columns x 16 rows costs a shift, a vpermps (table from memory) and an
-// add. See docs/kernels.md for the numbers.
+// Lookup tables (exact FP32): for every group of 4 activations the 16 signed
+// sums  sum_j (bit j of e ? -v_j : v_j)  form one zmm register; a 4-bit
+// nibble of a weight row indexes it. With the rows interleaved 16 at a time,
+// one vpermps looks up 16 rows at once, so a group of 4 columns x 16 rows
+// costs an index extraction, a vpermps (table from memory) and an add.
+// vpermps reads only the low 4 bits of each 32-bit index, so nibble j of a
+// word has to be moved down: nibbles 1-3 of each 16-bit half by a vpmulhuw
+// with 2^(16 - 4j) (a multiply, which does not compete with vpermps for the
+// shuffle/shift pipes), the upper half by one vpsrld 16 per word.
 //
-// Prefill/training (larger m): the signs of a 32-row panel are unpacked to
-// +-1.0f for a block of 256 columns and a 12x32 register-blocked FMA
-// microkernel runs over packed activations.
+//  - m = 1 (decode): whole-row tables built once, two row blocks share every
+//    table load (avx512LutBlocks).
+//  - m > 1: the nibble indices of a word serve 4 activation rows; K is walked
+//    in chunks of 256 columns whose tables each task builds into L1
+//    (avx512LutGemmBlocks).
+//  - FMA GEMM (only when the LUT limit is lowered, onebit_runtime_set_lut_max_m):
+//    the signs of a 32-row panel are unpacked to +-1.0f for a block of 256
+//    columns and a 12x32 register-blocked FMA microkernel runs over packed
+//    activations.
+//
+// docs/kernels.md has the measurements.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,27 +36,41 @@
 namespace onebit {
 namespace rt {
 
-void avx512BuildTables(const Activations &a, float *tables) {
-  // sgn_j[e] = bit j of e ? -1 : +1.
-  alignas(64) float s[4][16];
-  for (int j = 0; j < 4; ++j)
-    for (int e = 0; e < 16; ++e)
-      s[j][e] = ((e >> j) & 1) ? -1.0f : 1.0f;
-  const __m512 s0 = _mm512_load_ps(s[0]), s1 = _mm512_load_ps(s[1]),
-               s2 = _mm512_load_ps(s[2]), s3 = _mm512_load_ps(s[3]);
-  const int64_t groups = a.kp / 4;
-  for (int64_t i = 0; i < a.m; ++i) {
-    const float *x = a.xg + i * a.kp;
-    float *t = tables + i * groups * 16;
-    for (int64_t gi = 0; gi < groups; ++gi) {
-      const float *v = x + 4 * gi;
-      __m512 lo = _mm512_fmadd_ps(_mm512_set1_ps(v[1]), s1,
-                                  _mm512_mul_ps(_mm512_set1_ps(v[0]), s0));
-      __m512 hi = _mm512_fmadd_ps(_mm512_set1_ps(v[3]), s3,
-                                  _mm512_mul_ps(_mm512_set1_ps(v[2]), s2));
-      _mm512_store_ps(t + 16 * gi, _mm512_add_ps(lo, hi));
-    }
+namespace {
+struct SignVectors {
+  __m512 s0, s1, s2, s3;
+  SignVectors() {
+    // sgn_j[e] = bit j of e ? -1 : +1.
+    alignas(64) float s[4][16];
+    for (int j = 0; j < 4; ++j)
+      for (int e = 0; e < 16; ++e)
+        s[j][e] = ((e >> j) & 1) ? -1.0f : 1.0f;
+    s0 = _mm512_load_ps(s[0]);
+    s1 = _mm512_load_ps(s[1]);
+    s2 = _mm512_load_ps(s[2]);
+    s3 = _mm512_load_ps(s[3]);
   }
+};
+} // namespace
+
+// Tables of groups [g0, g1) of activation row x into t (16 floats a group).
+static inline void buildGroups(const float *x, int64_t g0, int64_t g1,
+                               const SignVectors &sv, float *t) {
+  for (int64_t gi = g0; gi < g1; ++gi) {
+    const float *v = x + 4 * gi;
+    __m512 lo = _mm512_fmadd_ps(_mm512_set1_ps(v[1]), sv.s1,
+                                _mm512_mul_ps(_mm512_set1_ps(v[0]), sv.s0));
+    __m512 hi = _mm512_fmadd_ps(_mm512_set1_ps(v[3]), sv.s3,
+                                _mm512_mul_ps(_mm512_set1_ps(v[2]), sv.s2));
+    _mm512_store_ps(t + 16 * (gi - g0), _mm512_add_ps(lo, hi));
+  }
+}
+
+void avx512BuildTables(const Activations &a, float *tables) {
+  const SignVectors sv;
+  const int64_t groups = a.kp / 4;
+  for (int64_t i = 0; i < a.m; ++i)
+    buildGroups(a.xg + i * a.kp, 0, groups, sv, tables + i * groups * 16);
 }
 
 static inline __mmask16 rowMask(int64_t n, int64_t b) {
@@ -55,51 +80,154 @@ static inline __mmask16 rowMask(int64_t n, int64_t b) {
   return valid >= 16 ? __mmask16(0xffff) : __mmask16((1u << valid) - 1);
 }
 
+// NB row blocks at once share every table load. Accumulator j of a block
+// takes nibble j of the words (columns 4j..4j+3 of each 32).
+template <int NB>
+static inline void lutBlockGroup(const float *t, const uint32_t *const *wb,
+                                 int64_t kw, __m512 *sums) {
+  __m512 acc[NB][4];
+  for (int r = 0; r < NB; ++r)
+    for (int j = 0; j < 4; ++j)
+      acc[r][j] = _mm512_setzero_ps();
+  for (int64_t wi = 0; wi < kw; ++wi) {
+    __m512i idx[NB];
+    for (int r = 0; r < NB; ++r)
+      idx[r] = _mm512_load_si512(wb[r] + wi * 16);
+    __m512i hi[NB];
+    for (int r = 0; r < NB; ++r)
+      hi[r] = _mm512_srli_epi32(idx[r], 16);
+    const float *tw = t + wi * 128;
+    for (int j = 0; j < 8; ++j) {
+      const __m512 tab = _mm512_load_ps(tw + 16 * j);
+      for (int r = 0; r < NB; ++r) {
+        // vpermps reads only the low 4 bits of each index. Nibbles 1-3 of
+        // each 16-bit half are moved down with a multiply-high by
+        // 2^(16 - 4j), which runs beside the shuffles instead of competing
+        // with them for the shuffle/shift pipes.
+        const __m512i src = j < 4 ? idx[r] : hi[r];
+        const int s = j & 3;
+        const __m512i ij =
+            s ? _mm512_mulhi_epu16(src, _mm512_set1_epi16(short(1 << (16 - 4 * s))))
+              : src;
+        const __m512 v = _mm512_permutexvar_ps(ij, tab);
+        acc[r][j & 3] = _mm512_add_ps(acc[r][j & 3], v);
+      }
+    }
+  }
+  for (int r = 0; r < NB; ++r)
+    sums[r] = _mm512_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]),
+                            _mm512_add_ps(acc[r][2], acc[r][3]));
+}
+
 void avx512LutBlocks(const Activations &a, const float *tables,
                      const Interleaved16 &w, int64_t b0, int64_t b1,
                      float *out, int64_t ldo) {
   const int64_t kw = w.kw, groups = a.kp / 4;
-  for (int64_t b = b0; b < b1; ++b) {
-    const uint32_t *wb = w.words + b * kw * 16;
-    const __mmask16 mask = rowMask(w.n, b);
+  constexpr int NB = 2;
+  int64_t b = b0;
+  for (; b + NB <= b1; b += NB) {
+    const uint32_t *wb[NB];
+    for (int r = 0; r < NB; ++r)
+      wb[r] = w.words + (b + r) * kw * 16;
     for (int64_t i = 0; i < a.m; ++i) {
-      const float *t = tables + i * groups * 16;
-      __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(),
-             acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps(),
-             acc4 = _mm512_setzero_ps(), acc5 = _mm512_setzero_ps(),
-             acc6 = _mm512_setzero_ps(), acc7 = _mm512_setzero_ps();
-      for (int64_t wi = 0; wi < kw; ++wi) {
-        const __m512i idx = _mm512_load_si512(wb + wi * 16);
-        const float *tw = t + wi * 128;
-        // vpermps reads only the low 4 bits of each index.
-        acc0 = _mm512_add_ps(acc0,
-                             _mm512_permutexvar_ps(idx, _mm512_load_ps(tw)));
-        acc1 = _mm512_add_ps(
-            acc1, _mm512_permutexvar_ps(_mm512_srli_epi32(idx, 4),
-                                        _mm512_load_ps(tw + 16)));
-        acc2 = _mm512_add_ps(
-            acc2, _mm512_permutexvar_ps(_mm512_srli_epi32(idx, 8),
-                                        _mm512_load_ps(tw + 32)));
-        acc3 = _mm512_add_ps(
-            acc3, _mm512_permutexvar_ps(_mm512_srli_epi32(idx, 12),
-                                        _mm512_load_ps(tw + 48)));
-        acc4 = _mm512_add_ps(
-            acc4, _mm512_permutexvar_ps(_mm512_srli_epi32(idx, 16),
-                                        _mm512_load_ps(tw + 64)));
-        acc5 = _mm512_add_ps(
-            acc5, _mm512_permutexvar_ps(_mm512_srli_epi32(idx, 20),
-                                        _mm512_load_ps(tw + 80)));
-        acc6 = _mm512_add_ps(
-            acc6, _mm512_permutexvar_ps(_mm512_srli_epi32(idx, 24),
-                                        _mm512_load_ps(tw + 96)));
-        acc7 = _mm512_add_ps(
-            acc7, _mm512_permutexvar_ps(_mm512_srli_epi32(idx, 28),
-                                        _mm512_load_ps(tw + 112)));
+      __m512 sums[NB];
+      lutBlockGroup<NB>(tables + i * groups * 16, wb, kw, sums);
+      for (int r = 0; r < NB; ++r)
+        _mm512_mask_storeu_ps(out + i * ldo + 16 * (b + r), rowMask(w.n, b + r),
+                              sums[r]);
+    }
+  }
+  for (; b < b1; ++b) {
+    const uint32_t *wb[1] = {w.words + b * kw * 16};
+    for (int64_t i = 0; i < a.m; ++i) {
+      __m512 sums[1];
+      lutBlockGroup<1>(tables + i * groups * 16, wb, kw, sums);
+      _mm512_mask_storeu_ps(out + i * ldo + 16 * b, rowMask(w.n, b), sums[0]);
+    }
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Lookup-table GEMM (m > 1): the nibble indices of a weight word are
+// extracted once and serve MT activation rows; K is walked in chunks whose
+// tables (MT rows x kLutKC / 4 groups x 64 bytes = 16 KiB) stay in L1 while
+// a task's row blocks stream past; partial sums live in out.
+//===----------------------------------------------------------------------===//
+
+constexpr int64_t kLutKC = 256; // columns per K chunk (8 words)
+
+template <int MT>
+static void lutGemmTile(const float *const *t, const uint32_t *wb, int64_t w0,
+                        int64_t w1, float *const *o, __mmask16 mask,
+                        bool first) {
+  __m512 acc[MT][2];
+  for (int r = 0; r < MT; ++r) {
+    acc[r][0] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask, o[r]);
+    acc[r][1] = _mm512_setzero_ps();
+  }
+  const __m512i m12 = _mm512_set1_epi16(1 << 12), m8 = _mm512_set1_epi16(1 << 8),
+                m4 = _mm512_set1_epi16(1 << 4);
+  for (int64_t wi = w0; wi < w1; ++wi) {
+    const __m512i idx = _mm512_load_si512(wb + wi * 16);
+    const __m512i hi = _mm512_srli_epi32(idx, 16);
+    const __m512i n[8] = {idx,
+                          _mm512_mulhi_epu16(idx, m12),
+                          _mm512_mulhi_epu16(idx, m8),
+                          _mm512_mulhi_epu16(idx, m4),
+                          hi,
+                          _mm512_mulhi_epu16(hi, m12),
+                          _mm512_mulhi_epu16(hi, m8),
+                          _mm512_mulhi_epu16(hi, m4)};
+    for (int r = 0; r < MT; ++r) {
+      const float *tw = t[r] + wi * 128;
+      for (int j = 0; j < 8; ++j)
+        acc[r][j & 1] = _mm512_add_ps(
+            acc[r][j & 1],
+            _mm512_permutexvar_ps(n[j], _mm512_load_ps(tw + 16 * j)));
+    }
+  }
+  for (int r = 0; r < MT; ++r)
+    _mm512_mask_storeu_ps(o[r], mask, _mm512_add_ps(acc[r][0], acc[r][1]));
+}
+
+void avx512LutGemmBlocks(const Activations &a, const Interleaved16 &w,
+                         int64_t b0, int64_t b1, float *out, int64_t ldo) {
+  constexpr int MT = 4;
+  const SignVectors sv;
+  const int64_t kw = w.kw, wc = kLutKC / 32;
+  // The tables of the current K chunk and row tile, built here: 16 KiB.
+  alignas(64) float tab[MT][kLutKC / 4 * 16];
+  for (int64_t w0 = 0; w0 < kw; w0 += wc) {
+    const int64_t w1 = std::min(kw, w0 + wc);
+    for (int64_t i0 = 0; i0 < a.m; i0 += MT) {
+      const int mt = int(std::min<int64_t>(MT, a.m - i0));
+      // t[r] + wi * 128 is word wi's tables, as in the whole-row layout.
+      const float *t[MT];
+      for (int r = 0; r < mt; ++r) {
+        buildGroups(a.xg + (i0 + r) * a.kp, w0 * 8, w1 * 8, sv, tab[r]);
+        t[r] = tab[r] - w0 * 128;
       }
-      __m512 sum = _mm512_add_ps(
-          _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)),
-          _mm512_add_ps(_mm512_add_ps(acc4, acc5), _mm512_add_ps(acc6, acc7)));
-      _mm512_mask_storeu_ps(out + i * ldo + 16 * b, mask, sum);
+      for (int64_t b = b0; b < b1; ++b) {
+        const uint32_t *wb = w.words + b * kw * 16;
+        float *o[MT];
+        for (int r = 0; r < mt; ++r)
+          o[r] = out + (i0 + r) * ldo + 16 * b;
+        const __mmask16 mask = rowMask(w.n, b);
+        switch (mt) {
+        case 4:
+          lutGemmTile<4>(t, wb, w0, w1, o, mask, w0 == 0);
+          break;
+        case 3:
+          lutGemmTile<3>(t, wb, w0, w1, o, mask, w0 == 0);
+          break;
+        case 2:
+          lutGemmTile<2>(t, wb, w0, w1, o, mask, w0 == 0);
+          break;
+        default:
+          lutGemmTile<1>(t, wb, w0, w1, o, mask, w0 == 0);
+          break;
+        }
+      }
     }
   }
 }

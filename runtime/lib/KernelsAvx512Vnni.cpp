@@ -20,33 +20,50 @@
 namespace onebit {
 namespace rt {
 
+// The 16 signed sums of group gi of row x, in one register: entry e is
+// sum_j (bit j of e ? -v_j : v_j).
+static inline __m512 groupTable(const float *v, __m512 s0, __m512 s1,
+                                __m512 s2, __m512 s3) {
+  __m512 lo = _mm512_fmadd_ps(_mm512_set1_ps(v[1]), s1,
+                              _mm512_mul_ps(_mm512_set1_ps(v[0]), s0));
+  __m512 hi = _mm512_fmadd_ps(_mm512_set1_ps(v[3]), s3,
+                              _mm512_mul_ps(_mm512_set1_ps(v[2]), s2));
+  return _mm512_add_ps(lo, hi);
+}
+
 void avx512BuildTablesI8(const Activations &a, int8_t *tables,
                          float *scales) {
-  const int64_t groups = a.kp / 4, kw = a.kp / 32;
+  alignas(64) float s[4][16];
+  for (int j = 0; j < 4; ++j)
+    for (int e = 0; e < 16; ++e)
+      s[j][e] = ((e >> j) & 1) ? -1.0f : 1.0f;
+  const __m512 s0 = _mm512_load_ps(s[0]), s1 = _mm512_load_ps(s[1]),
+               s2 = _mm512_load_ps(s[2]), s3 = _mm512_load_ps(s[3]);
+  const int64_t groups = a.kp / 4;
   for (int64_t i = 0; i < a.m; ++i) {
     const float *x = a.xg + i * a.kp;
-    float maxSum = 0.0f;
-    for (int64_t gi = 0; gi < groups; ++gi) {
-      float s = std::fabs(x[4 * gi]) + std::fabs(x[4 * gi + 1]) +
-                std::fabs(x[4 * gi + 2]) + std::fabs(x[4 * gi + 3]);
-      maxSum = std::max(maxSum, s);
-    }
+    // The largest |entry| of a group is sum_j |v_j| (entry 0 or its
+    // mirror); computing it from the table itself keeps the two passes
+    // bit-identical.
+    __m512 vmax = _mm512_setzero_ps();
+    for (int64_t gi = 0; gi < groups; ++gi)
+      vmax = _mm512_max_ps(vmax, _mm512_abs_ps(groupTable(x + 4 * gi, s0, s1,
+                                                          s2, s3)));
+    const float maxSum = _mm512_reduce_max_ps(vmax);
     const float q = maxSum > 0.0f ? 127.0f / maxSum : 0.0f;
     scales[i] = maxSum > 0.0f ? maxSum / 127.0f : 0.0f;
+    const __m512 vq = _mm512_set1_ps(q);
     int8_t *t = tables + i * groups * 16;
-    for (int64_t wi = 0; wi < kw; ++wi) {
-      for (int step = 0; step < 2; ++step) {
-        int8_t *dst = t + wi * 128 + step * 64;
-        for (int b = 0; b < 4; ++b) {
-          const float *v = x + (wi * 8 + 2 * b + step) * 4;
-          for (int e = 0; e < 16; ++e) {
-            float s = 0.0f;
-            for (int j = 0; j < 4; ++j)
-              s += ((e >> j) & 1) ? -v[j] : v[j];
-            dst[16 * b + e] = static_cast<int8_t>(std::lrintf(s * q));
-          }
-        }
-      }
+    // Group gi = 8 * wi + 2 * b + step lives at wi * 128 + step * 64 + 16 * b
+    // (see avx512LutBlocksI8). Rounding is to nearest even (MXCSR default),
+    // |s * q| <= 127 up to rounding and vpmovsdb saturates.
+    for (int64_t gi = 0; gi < groups; ++gi) {
+      const int64_t wi = gi >> 3, r = gi & 7;
+      __m512i v = _mm512_cvtps_epi32(
+          _mm512_mul_ps(groupTable(x + 4 * gi, s0, s1, s2, s3), vq));
+      _mm_store_si128(reinterpret_cast<__m128i *>(t + wi * 128 + (r & 1) * 64 +
+                                                  (r >> 1) * 16),
+                      _mm512_cvtsepi32_epi8(v));
     }
   }
 }

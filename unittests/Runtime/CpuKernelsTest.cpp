@@ -108,6 +108,7 @@ struct Restore {
     onebit_runtime_set_num_threads(0);
     onebit_runtime_set_kernel_mode(ONEBIT_KERNEL_EXACT);
     onebit_runtime_set_weight_cache(1);
+    onebit_runtime_set_lut_max_m(-1);
   }
 };
 
@@ -115,12 +116,14 @@ struct Shape {
   int64_t m, k, n;
 };
 
-// K not a multiple of 32 or 8, N odd, M = 1 (decode kernel), small M (decode
-// kernel with several rows) and M above the decode limit (GEMM).
+// K not a multiple of 32 or 8, N odd, M = 1 (decode kernel), M > 1 (lookup
+// table GEMM: row tiles of 4 with remainders, several K chunks of 256, more
+// than one 64-row pass) and, with the LUT limit at 0, the FMA GEMM.
 const Shape kShapes[] = {{1, 1, 1},     {1, 7, 3},     {1, 37, 5},
                          {1, 100, 33},  {1, 512, 16},  {2, 77, 17},
                          {3, 1000, 49}, {8, 65, 31},   {9, 129, 47},
-                         {13, 300, 97}, {30, 520, 65}, {1, 2049, 129}};
+                         {13, 300, 97}, {30, 520, 65}, {1, 2049, 129},
+                         {7, 700, 50},  {70, 300, 33}, {5, 1100, 161}};
 
 TEST(CpuKernels, MatchesReferenceOnEveryIsaAndThreadCount) {
   Restore restore;
@@ -132,17 +135,20 @@ TEST(CpuKernels, MatchesReferenceOnEveryIsaAndThreadCount) {
       for (int bias = 0; bias < 2; ++bias) {
         std::vector<double> want = reference(l, norm, bias);
         for (int isa = 0; isa <= best; ++isa)
-          for (int threads = 1; threads <= 2; ++threads) {
-            ASSERT_EQ(onebit_runtime_set_isa(isa), isa);
-            onebit_runtime_set_num_threads(threads);
-            ASSERT_EQ(onebit_runtime_get_num_threads(), threads);
-            std::vector<float> got = run(l, norm, bias);
-            double err = maxRelError(got, want, s.m, s.n);
-            EXPECT_LT(err, 1e-5)
-                << "m=" << s.m << " k=" << s.k << " n=" << s.n
-                << " norm=" << norm << " bias=" << bias << " isa=" << isa
-                << " threads=" << threads;
-          }
+          for (int lut = 0; lut < (isa == 2 ? 2 : 1); ++lut)
+            for (int threads = 1; threads <= 2; ++threads) {
+              ASSERT_EQ(onebit_runtime_set_isa(isa), isa);
+              // lut = 1: AVX-512 FMA GEMM for every m (tables never used).
+              onebit_runtime_set_lut_max_m(lut ? 0 : -1);
+              onebit_runtime_set_num_threads(threads);
+              ASSERT_EQ(onebit_runtime_get_num_threads(), threads);
+              std::vector<float> got = run(l, norm, bias);
+              double err = maxRelError(got, want, s.m, s.n);
+              EXPECT_LT(err, 1e-5)
+                  << "m=" << s.m << " k=" << s.k << " n=" << s.n
+                  << " norm=" << norm << " bias=" << bias << " isa=" << isa
+                  << " fmaGemm=" << lut << " threads=" << threads;
+            }
       }
   }
 }
@@ -165,6 +171,51 @@ TEST(CpuKernels, FastApproxStaysClose) {
   EXPECT_LT(err, 0.05);
   onebit_runtime_set_kernel_mode(ONEBIT_KERNEL_EXACT);
   EXPECT_LT(maxRelError(run(l, false, false), want, l.m, l.n), 1e-5);
+}
+
+TEST(CpuKernels, FastApproxShapes) {
+  Restore restore;
+  onebit_runtime_set_kernel_mode(ONEBIT_KERNEL_FAST_APPROX);
+  // K not a multiple of 32 (odd word count too), N odd, M up to the decode
+  // limit of 8 and past it (exact again).
+  const Shape shapes[] = {{1, 37, 5},    {1, 1000, 97}, {3, 2049, 129},
+                          {8, 330, 31},  {9, 129, 47},  {1, 4100, 33}};
+  unsigned seed = 40;
+  for (const Shape &s : shapes) {
+    Layer l = makeLayer(s.m, s.k, s.n, seed++);
+    std::vector<double> want = reference(l, false, false);
+    for (int threads = 1; threads <= 2; ++threads) {
+      onebit_runtime_set_num_threads(threads);
+      double err = maxRelError(run(l, false, false), want, s.m, s.n);
+      EXPECT_LT(err, s.m > 8 ? 1e-5 : 0.05)
+          << "m=" << s.m << " k=" << s.k << " n=" << s.n
+          << " threads=" << threads;
+    }
+  }
+}
+
+// Many short jobs back to back, more workers than cores and pool resizes:
+// no hang (the loop in the docs runs this 20 times) and the same results.
+TEST(CpuKernels, PoolManyShortJobs) {
+  Restore restore;
+  Layer l = makeLayer(1, 200, 100, 77);
+  std::vector<double> want = reference(l, false, true);
+  for (int threads : {2, 3, 4, 1, 2}) {
+    onebit_runtime_set_num_threads(threads);
+    for (int rep = 0; rep < 300; ++rep) {
+      std::vector<float> got = run(l, false, true);
+      ASSERT_LT(maxRelError(got, want, 1, l.n), 1e-5)
+          << "threads=" << threads << " rep=" << rep;
+    }
+  }
+}
+
+TEST(CpuKernels, LutLimitSetter) {
+  Restore restore;
+  const int64_t def = onebit_runtime_set_lut_max_m(3);
+  EXPECT_GE(def, 0);
+  EXPECT_EQ(onebit_runtime_set_lut_max_m(-1), 3);
+  EXPECT_EQ(onebit_runtime_set_lut_max_m(-1), def);
 }
 
 TEST(CpuKernels, CacheFollowsForgottenAndChangedWeights) {

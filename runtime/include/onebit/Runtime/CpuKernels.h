@@ -47,10 +47,12 @@ void onebit_runtime_set_num_threads(int n);
 int onebit_runtime_get_num_threads(void);
 
 /* Kernel modes. EXACT (the default) computes in FP32 and matches an FP32/FP64
- * reference to ~1e-6 relative. FAST_APPROX quantizes the 4-activation lookup
- * tables of the decode kernel to int16 (per-row scale) and accumulates in
- * integers; it adds ~1e-4 relative error (docs/kernels.md) and only affects
- * AVX-512 decode (small m); everything else stays exact. */
+ * reference to ~1e-6 relative. FAST_APPROX quantizes the 16-entry lookup
+ * tables of 4 activations to int8 (one scale per activation row) and
+ * accumulates in int32 (VNNI); it adds about 1e-2 error relative to the
+ * largest |output| of the row (docs/kernels.md) and only affects the AVX-512
+ * decode kernel (m <= 8, CPUs with AVX-512 VBMI and VNNI); everything else
+ * stays exact. */
 enum {
   ONEBIT_KERNEL_EXACT = 0,
   ONEBIT_KERNEL_FAST_APPROX = 1,
@@ -58,6 +60,13 @@ enum {
 /* Returns the previous mode; unknown modes are ignored (returns -1). */
 int onebit_runtime_set_kernel_mode(int mode);
 int onebit_runtime_get_kernel_mode(void);
+
+/* AVX-512: up to this many activation rows m the lookup-table kernels run,
+ * above it the FMA GEMM over unpacked +-1 weights (default: always the
+ * tables, which measured faster at every m; the environment variable
+ * ONEBIT_LUT_MAX_M sets the default). A negative value restores the default.
+ * Returns the previous limit. For tests and benchmarks. */
+int64_t onebit_runtime_set_lut_max_m(int64_t m);
 
 /* Instruction set used: 0 scalar, 1 AVX2, 2 AVX-512 (the best the CPU has).
  * onebit_runtime_set_isa caps it (for tests and benchmarks); a level above
