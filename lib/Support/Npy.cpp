@@ -21,6 +21,10 @@ const char *dtypeName(DType t) {
     return "i64";
   case DType::I32:
     return "i32";
+  case DType::I16:
+    return "i16";
+  case DType::I8:
+    return "i8";
   case DType::Bool:
     return "bool";
   }
@@ -36,7 +40,9 @@ size_t dtypeSize(DType t) {
   case DType::I32:
     return 4;
   case DType::F16:
+  case DType::I16:
     return 2;
+  case DType::I8:
   case DType::Bool:
     return 1;
   }
@@ -62,6 +68,10 @@ static const char *descrOf(DType t) {
     return "<i8";
   case DType::I32:
     return "<i4";
+  case DType::I16:
+    return "<i2";
+  case DType::I8:
+    return "|i1";
   case DType::Bool:
     return "|b1";
   }
@@ -129,7 +139,8 @@ bool readNpy(const std::string &path, HostTensor &out, std::string &error) {
                 "(numpy.ascontiguousarray)");
   static const std::pair<const char *, DType> kinds[] = {
       {"<f4", DType::F32}, {"<f2", DType::F16}, {"<f8", DType::F64},
-      {"<i8", DType::I64}, {"<i4", DType::I32}, {"|b1", DType::Bool},
+      {"<i8", DType::I64}, {"<i4", DType::I32}, {"<i2", DType::I16},
+      {"|i1", DType::I8},  {"|b1", DType::Bool},
       {"|u1", DType::Bool}};
   bool found = false;
   for (auto &k : kinds)
@@ -139,7 +150,8 @@ bool readNpy(const std::string &path, HostTensor &out, std::string &error) {
     }
   if (!found)
     return fail("unsupported dtype '" + descr +
-                "' (supported: float32, float16, float64, int64, int32, bool)");
+                "' (supported: float32, float16, float64, int64, int32, int16, "
+                "int8, bool)");
   out.shape.clear();
   std::stringstream ss(shape);
   std::string item;

@@ -189,6 +189,10 @@ const char *numpyFormat(::onebit::DType t) {
     return "int64";
   case ::onebit::DType::I32:
     return "int32";
+  case ::onebit::DType::I16:
+    return "int16";
+  case ::onebit::DType::I8:
+    return "int8";
   case ::onebit::DType::Bool:
     return "bool";
   }

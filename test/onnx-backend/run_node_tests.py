@@ -61,6 +61,14 @@ def load_pb(path):
     return numpy_helper.to_array(t)
 
 
+def signless(arr):
+    """onebit's integers are signless: unsigned arrays travel as the signed
+    integers of their width (same bits); the importer keeps their meaning."""
+    if arr.dtype.kind == "u":
+        return arr.view("<i%d" % arr.dtype.itemsize)
+    return arr
+
+
 def first_error(text):
     for line in text.splitlines():
         if "error:" in line:
@@ -130,7 +138,7 @@ def run_test(test_dir, translate, runner, work):
         cmd = [runner, mlir]
         for i, f in enumerate(ins):
             npy = os.path.join(work, "in%d.npy" % i)
-            np.save(npy, load_pb(os.path.join(sd, f)))
+            np.save(npy, signless(load_pb(os.path.join(sd, f))))
             cmd += ["--input", npy]
         for i, _ in enumerate(outs):
             cmd += ["--output", os.path.join(work, "out%d.npy" % i)]
@@ -140,6 +148,9 @@ def run_test(test_dir, translate, runner, work):
         for i, f in enumerate(outs):
             want = load_pb(os.path.join(sd, f))
             got = np.load(os.path.join(work, "out%d.npy" % i))
+            if (want.dtype.kind == "u" and got.dtype.kind == "i" and
+                    want.dtype.itemsize == got.dtype.itemsize):
+                got = got.view(want.dtype)
             if got.shape != want.shape:
                 return "fail", "output %d shape %s != %s" % (i, got.shape,
                                                              want.shape)
@@ -160,6 +171,8 @@ def main():
     ap.add_argument("--run", help="onebit-run (skipped when missing)")
     ap.add_argument("--data", default=DEFAULT_DATA)
     ap.add_argument("--filter", default="", help="substring of test names")
+    ap.add_argument("-v", "--verbose", action="store_true",
+                    help="print every test that does not pass, with why")
     ap.add_argument("--update", action="store_true",
                     help="rewrite the baselines from this run")
     a = ap.parse_args()
@@ -196,6 +209,11 @@ def main():
             per_op[op][1] += 1
 
     what = "pass" if runner else "import"
+    if a.verbose:
+        for t in sorted(results):
+            s, d = results[t]
+            if s not in ("pass", "imported"):
+                print("%s: %s: %s" % (t, s, d))
     for op in sorted(per_op):
         print("%-20s %3d / %3d" % (op, per_op[op][0], per_op[op][1]))
     good = sum(s in ("pass", "imported") for s, _ in results.values())

@@ -14,8 +14,9 @@
 
 namespace onebit {
 
-/// Element types the runners exchange, named like MLIR element types.
-enum class DType { F32, F16, F64, I64, I32, Bool };
+/// Element types the runners exchange, named like MLIR element types. The
+/// values are stored in checkpoints: append new ones at the end.
+enum class DType { F32, F16, F64, I64, I32, Bool, I16, I8 };
 
 const char *dtypeName(DType t);
 size_t dtypeSize(DType t);

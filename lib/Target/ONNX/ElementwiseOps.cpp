@@ -198,6 +198,8 @@ LogicalResult convertMul(Importer &im, const onnx::NodeProto &) {
   return arith2<arith::MulFOp, arith::MulIOp>(im);
 }
 LogicalResult convertDiv(Importer &im, const onnx::NodeProto &) {
+  if (im.inputUnsigned(0))
+    return arith2<arith::DivFOp, arith::DivUIOp>(im);
   return arith2<arith::DivFOp, arith::DivSIOp>(im);
 }
 
@@ -207,42 +209,45 @@ LogicalResult convertPow(Importer &im, const onnx::NodeProto &) {
     return failure();
   // x^2 is common (RMSNorm, variance); keep it cheap and exact.
   std::optional<double> e = im.constFloat(1);
+  bool ub = im.inputUnsigned(0), ue = im.inputUnsigned(1);
   return pointwise(im, [&](OpBuilder &b, Location l, ValueRange x) -> Value {
     Value base = x[0], y = x[1];
     bool fb = isF(base), fe = isF(y);
     if (fb && e && *e == 2.0)
       return arith::MulFOp::create(b, l, base, base);
-    if (fb && !fe)
-      return math::FPowIOp::create(b, l, base, y);
-    if (!fb && !fe) {
-      y = Importer::castScalar(b, l, y, base.getType());
-      return math::IPowIOp::create(b, l, base, y);
-    }
+    // Float base: powf in the base's type (an integer exponent converted;
+    // libm's pow is exact for integral exponents, negative bases included).
     if (fb) {
       if (y.getType() != base.getType())
-        y = Importer::castScalar(b, l, y, base.getType());
+        y = Importer::castScalar(b, l, y, base.getType(), ue);
       return math::PowFOp::create(b, l, base, y);
     }
-    // Integer base, float exponent: compute in the exponent's type.
-    Value fbase = Importer::castScalar(b, l, base, y.getType());
-    Value p = math::PowFOp::create(b, l, fbase, y);
-    return Importer::castScalar(b, l, p, base.getType());
+    // Integer base: compute in f64 (integer exponent) or the exponent's float
+    // type, then convert back (math.ipowi has no CPU lowering here).
+    Type ct = fe ? y.getType() : Type(b.getF64Type());
+    Value fbase = Importer::castScalar(b, l, base, ct, ub);
+    Value fy = Importer::castScalar(b, l, y, ct, ue);
+    Value p = math::PowFOp::create(b, l, fbase, fy);
+    return Importer::castScalar(b, l, p, base.getType(), false, ub);
   });
 }
 
-template <arith::CmpFPredicate FP, arith::CmpIPredicate IP>
+/// A comparison; `UP` is the integer predicate for unsigned operands.
+template <arith::CmpFPredicate FP, arith::CmpIPredicate IP,
+          arith::CmpIPredicate UP = IP>
 LogicalResult compare(Importer &im) {
   auto a = im.input(0), c = im.input(1);
   if (failed(a) || failed(c))
     return failure();
   if (elemOf(*a) != elemOf(*c))
     return im.error() << "operand element types differ";
+  arith::CmpIPredicate ip = im.inputUnsigned(0) ? UP : IP;
   return pointwise(
       im,
-      [](OpBuilder &b, Location l, ValueRange x) -> Value {
+      [&](OpBuilder &b, Location l, ValueRange x) -> Value {
         if (isF(x[0]))
           return arith::CmpFOp::create(b, l, FP, x[0], x[1]);
-        return arith::CmpIOp::create(b, l, IP, x[0], x[1]);
+        return arith::CmpIOp::create(b, l, ip, x[0], x[1]);
       },
       im.b.getI1Type());
 }
@@ -251,16 +256,20 @@ LogicalResult convertEqual(Importer &im, const onnx::NodeProto &) {
   return compare<arith::CmpFPredicate::OEQ, arith::CmpIPredicate::eq>(im);
 }
 LogicalResult convertLess(Importer &im, const onnx::NodeProto &) {
-  return compare<arith::CmpFPredicate::OLT, arith::CmpIPredicate::slt>(im);
+  return compare<arith::CmpFPredicate::OLT, arith::CmpIPredicate::slt,
+                 arith::CmpIPredicate::ult>(im);
 }
 LogicalResult convertGreater(Importer &im, const onnx::NodeProto &) {
-  return compare<arith::CmpFPredicate::OGT, arith::CmpIPredicate::sgt>(im);
+  return compare<arith::CmpFPredicate::OGT, arith::CmpIPredicate::sgt,
+                 arith::CmpIPredicate::ugt>(im);
 }
 LogicalResult convertLessOrEqual(Importer &im, const onnx::NodeProto &) {
-  return compare<arith::CmpFPredicate::OLE, arith::CmpIPredicate::sle>(im);
+  return compare<arith::CmpFPredicate::OLE, arith::CmpIPredicate::sle,
+                 arith::CmpIPredicate::ule>(im);
 }
 LogicalResult convertGreaterOrEqual(Importer &im, const onnx::NodeProto &) {
-  return compare<arith::CmpFPredicate::OGE, arith::CmpIPredicate::sge>(im);
+  return compare<arith::CmpFPredicate::OGE, arith::CmpIPredicate::sge,
+                 arith::CmpIPredicate::uge>(im);
 }
 
 LogicalResult convertAnd(Importer &im, const onnx::NodeProto &) {
@@ -278,30 +287,36 @@ LogicalResult convertOr(Importer &im, const onnx::NodeProto &) {
   });
 }
 
-Value maxOf(OpBuilder &b, Location l, Value x, Value y) {
+Value maxOf(OpBuilder &b, Location l, Value x, Value y, bool uns) {
   if (isF(x))
     return arith::MaximumFOp::create(b, l, x, y);
+  if (uns)
+    return arith::MaxUIOp::create(b, l, x, y);
   return arith::MaxSIOp::create(b, l, x, y);
 }
-Value minOf(OpBuilder &b, Location l, Value x, Value y) {
+Value minOf(OpBuilder &b, Location l, Value x, Value y, bool uns) {
   if (isF(x))
     return arith::MinimumFOp::create(b, l, x, y);
+  if (uns)
+    return arith::MinUIOp::create(b, l, x, y);
   return arith::MinSIOp::create(b, l, x, y);
 }
 
 LogicalResult convertMax(Importer &im, const onnx::NodeProto &) {
-  return pointwise(im, [](OpBuilder &b, Location l, ValueRange x) -> Value {
+  bool uns = im.inputUnsigned(0);
+  return pointwise(im, [&](OpBuilder &b, Location l, ValueRange x) -> Value {
     Value r = x[0];
     for (Value y : x.drop_front())
-      r = maxOf(b, l, r, y);
+      r = maxOf(b, l, r, y, uns);
     return r;
   });
 }
 LogicalResult convertMin(Importer &im, const onnx::NodeProto &) {
-  return pointwise(im, [](OpBuilder &b, Location l, ValueRange x) -> Value {
+  bool uns = im.inputUnsigned(0);
+  return pointwise(im, [&](OpBuilder &b, Location l, ValueRange x) -> Value {
     Value r = x[0];
     for (Value y : x.drop_front())
-      r = minOf(b, l, r, y);
+      r = minOf(b, l, r, y, uns);
     return r;
   });
 }
@@ -338,13 +353,14 @@ LogicalResult convertClip(Importer &im, const onnx::NodeProto &) {
     (i == 1 ? minIdx : maxIdx) = ins.size();
     ins.push_back(*v);
   }
+  bool uns = im.inputUnsigned(0);
   auto r = im.elementwise(ins, elemOf(*x),
                           [&](OpBuilder &b, Location l, ValueRange a) -> Value {
                             Value v = a[0];
                             if (minIdx >= 0)
-                              v = maxOf(b, l, v, a[minIdx]);
+                              v = maxOf(b, l, v, a[minIdx], uns);
                             if (maxIdx >= 0)
-                              v = minOf(b, l, v, a[maxIdx]);
+                              v = minOf(b, l, v, a[maxIdx], uns);
                             return v;
                           });
   if (failed(r))
@@ -353,11 +369,12 @@ LogicalResult convertClip(Importer &im, const onnx::NodeProto &) {
   return success();
 }
 
-LogicalResult castTo(Importer &im, Type to) {
+LogicalResult castTo(Importer &im, Type to, bool toUnsigned) {
+  bool fromUnsigned = im.inputUnsigned(0);
   return pointwise(
       im,
       [&](OpBuilder &b, Location l, ValueRange a) -> Value {
-        return Importer::castScalar(b, l, a[0], to);
+        return Importer::castScalar(b, l, a[0], to, fromUnsigned, toUnsigned);
       },
       to, /*maxInputs=*/1);
 }
@@ -367,14 +384,14 @@ LogicalResult convertCast(Importer &im, const onnx::NodeProto &) {
   Type et = elementTypeFor(im.ctx, to);
   if (!et)
     return im.error() << "cast to ONNX data type " << to << " is not supported";
-  return castTo(im, et);
+  return castTo(im, et, isUnsignedType(to));
 }
 
 LogicalResult convertCastLike(Importer &im, const onnx::NodeProto &) {
   auto like = im.input(1);
   if (failed(like))
     return failure();
-  return castTo(im, elemOf(*like));
+  return castTo(im, elemOf(*like), im.inputUnsigned(1));
 }
 
 } // namespace

@@ -190,6 +190,10 @@ FailureOr<Value> importTensor(Importer &im, const onnx::TensorProto &t,
     case onnx::TensorProto::INT64:
       ok = fromField(t.int64_data());
       break;
+    case onnx::TensorProto::UINT32:
+    case onnx::TensorProto::UINT64:
+      ok = fromField(t.uint64_data());
+      break;
     default:
       ok = fromField(t.int32_data());
       break;
@@ -203,7 +207,9 @@ FailureOr<Value> importTensor(Importer &im, const onnx::TensorProto &t,
       im.fileLoc());
   ElementsAttr attr;
   bool aligned = (uintptr_t(bytes.data()) % bw) == 0;
-  if (et.isInteger(1) || preferDense || n == 0) {
+  // Scalars and tiny tensors stay inline: folding tensor.extract of a
+  // dense_resource crashes MLIR 22's canonicalizer (Range's start/limit).
+  if (et.isInteger(1) || preferDense || n <= 1) {
     if (et.isInteger(1)) {
       SmallVector<bool> bits;
       for (char c : bytes)
@@ -236,9 +242,14 @@ FailureOr<Value> importTensor(Importer &im, const onnx::TensorProto &t,
       } else if (bw == 4) {
         int32_t y;
         std::memcpy(&y, bytes.data() + i * 4, 4);
-        x = y;
+        x = isUnsignedType(t.data_type()) ? int64_t(uint32_t(y)) : y;
+      } else if (bw == 2) {
+        int16_t y;
+        std::memcpy(&y, bytes.data() + i * 2, 2);
+        x = isUnsignedType(t.data_type()) ? int64_t(uint16_t(y)) : y;
       } else {
-        x = int8_t(bytes[i]);
+        x = isUnsignedType(t.data_type()) ? int64_t(uint8_t(bytes[i]))
+                                          : int64_t(int8_t(bytes[i]));
       }
       k.elts.push_back({x, Value(), x >= 0});
     }
@@ -405,6 +416,8 @@ OwningOpRef<ModuleOp> importModel(std::shared_ptr<onnx::ModelProto> model,
   Block *entry = func.addEntryBlock();
   for (auto [i, in] : llvm::enumerate(args)) {
     im.set(in->name(), entry->getArgument(i));
+    if (isUnsignedType(in->type().tensor_type().elem_type()))
+      im.unsignedValues.insert(in->name());
     func.setArgAttr(i, "onebit.name", im.b.getStringAttr(in->name()));
   }
   im.b.setInsertionPointToStart(entry);
@@ -416,6 +429,8 @@ OwningOpRef<ModuleOp> importModel(std::shared_ptr<onnx::ModelProto> model,
     if (failed(v))
       return nullptr;
     im.set(t.name(), *v);
+    if (isUnsignedType(t.data_type()))
+      im.unsignedValues.insert(t.name());
   }
   for (const auto &n : graph->node()) {
     if (n.op_type() == "Constant" && n.domain().empty()) {

@@ -25,6 +25,13 @@ Type onebit::onnx_import::elementTypeFor(MLIRContext *ctx, int t) {
     return b.getI64Type();
   case onnx::TensorProto::INT32:
     return b.getI32Type();
+  case onnx::TensorProto::UINT64:
+    return b.getI64Type();
+  case onnx::TensorProto::UINT32:
+    return b.getI32Type();
+  case onnx::TensorProto::INT16:
+  case onnx::TensorProto::UINT16:
+    return b.getIntegerType(16);
   case onnx::TensorProto::INT8:
   case onnx::TensorProto::UINT8:
     return b.getI8Type();
@@ -33,6 +40,11 @@ Type onebit::onnx_import::elementTypeFor(MLIRContext *ctx, int t) {
   default:
     return {};
   }
+}
+
+bool onebit::onnx_import::isUnsignedType(int t) {
+  return t == onnx::TensorProto::UINT8 || t == onnx::TensorProto::UINT16 ||
+         t == onnx::TensorProto::UINT32 || t == onnx::TensorProto::UINT64;
 }
 
 Importer::Importer(MLIRContext *ctx, std::string fileName, int64_t opset)
@@ -213,7 +225,8 @@ Value Importer::filled(ArrayRef<OpFoldResult> sizes, Type et, double value) {
   return linalg::FillOp::create(b, loc, s, init).getResult(0);
 }
 
-Value Importer::castScalar(OpBuilder &bb, Location l, Value v, Type to) {
+Value Importer::castScalar(OpBuilder &bb, Location l, Value v, Type to,
+                           bool fromUnsigned, bool toUnsigned) {
   Type from = v.getType();
   if (from == to)
     return v;
@@ -226,17 +239,19 @@ Value Importer::castScalar(OpBuilder &bb, Location l, Value v, Type to) {
     if (to.isInteger(1))
       return arith::CmpFOp::create(bb, l, arith::CmpFPredicate::UNE, v,
                                    scalar(bb, l, from, 0));
+    if (toUnsigned)
+      return arith::FPToUIOp::create(bb, l, to, v);
     return arith::FPToSIOp::create(bb, l, to, v);
   }
   if (ft)
-    return from.isInteger(1)
+    return from.isInteger(1) || fromUnsigned
                ? arith::UIToFPOp::create(bb, l, to, v).getResult()
                : arith::SIToFPOp::create(bb, l, to, v).getResult();
   unsigned wf = from.getIntOrFloatBitWidth(), wt = to.getIntOrFloatBitWidth();
   if (to.isInteger(1))
     return arith::CmpIOp::create(bb, l, arith::CmpIPredicate::ne, v,
                                  scalar(bb, l, from, 0));
-  if (from.isInteger(1))
+  if (from.isInteger(1) || (fromUnsigned && wf < wt))
     return arith::ExtUIOp::create(bb, l, to, v);
   if (wf < wt)
     return arith::ExtSIOp::create(bb, l, to, v);
@@ -445,6 +460,30 @@ LogicalResult Importer::convertNode(const onnx::NodeProto &n) {
     if (!out.empty() && !values.count(out) && !known.count(out)) {
       error() << "output '" << out << "' is not supported";
       return failure();
+    }
+  // Unsigned outputs: casts say so; other ops pass their inputs'
+  // signedness on to integer outputs (not Shape/Size, whose i64 is signed).
+  bool uns = false;
+  StringRef op = n.op_type();
+  if (op == "Cast") {
+    uns = isUnsignedType(attrInt("to", 0));
+  } else if (op == "CastLike") {
+    uns = inputUnsigned(1);
+  } else if (op == "Constant") {
+    const onnx::AttributeProto *a = attr("value");
+    uns = a && a->has_t() && isUnsignedType(a->t().data_type());
+  } else if (op != "Shape" && op != "Size") {
+    for (int i = 0; i < n.input_size(); ++i)
+      uns |= inputUnsigned(i);
+  }
+  if (uns)
+    for (const std::string &out : n.output()) {
+      Value v = values.lookup(out);
+      if (!v)
+        continue;
+      Type et = cast<ShapedType>(v.getType()).getElementType();
+      if (et.isInteger() && !et.isInteger(1))
+        unsignedValues.insert(out);
     }
   return success();
 }

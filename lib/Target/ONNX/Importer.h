@@ -16,6 +16,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 
 #include <onnx/onnx_pb.h>
 
@@ -56,7 +57,11 @@ void addLinalgOps(llvm::StringMap<ConvertFn> &table);
 bool tryFoldKnown(Importer &im, const onnx::NodeProto &n);
 
 /// Element type of an ONNX TensorProto data type, or null if unsupported.
+/// Unsigned ONNX types map to signless integers of their width; the importer
+/// remembers which values are unsigned (Importer::unsignedValues).
 Type elementTypeFor(MLIRContext *ctx, int onnxType);
+/// Whether an ONNX TensorProto data type is an unsigned integer type.
+bool isUnsignedType(int onnxType);
 
 class Importer {
 public:
@@ -72,6 +77,10 @@ public:
   llvm::StringMap<KnownInts> known;
   /// Types from ONNX shape inference (value_info), by value name.
   llvm::StringMap<RankedTensorType> inferred;
+  /// Names of values whose ONNX type is an unsigned integer type. Their IR
+  /// type is signless; ops whose meaning depends on signedness (Div, Max,
+  /// Min, Clip, comparisons, Cast, Pow) consult this set.
+  llvm::StringSet<> unsignedValues;
 
   // --- values ---------------------------------------------------------------
   /// The value named `name`; materializes known integer tensors on demand.
@@ -80,6 +89,10 @@ public:
   FailureOr<Value> input(unsigned i);
   bool hasInput(unsigned i) const {
     return int(i) < node->input_size() && !node->input(i).empty();
+  }
+  /// Whether input `i` of the current node has an unsigned ONNX type.
+  bool inputUnsigned(unsigned i) const {
+    return hasInput(i) && unsignedValues.contains(node->input(i));
   }
   void set(StringRef name, Value v) { values[name] = v; }
   /// Sets output `i` of the current node.
@@ -112,8 +125,10 @@ public:
   Value filled(ArrayRef<OpFoldResult> sizes, Type et, double value);
   /// A scalar constant of `et` (float or integer) built with `bb`.
   static Value scalar(OpBuilder &bb, Location l, Type et, double value);
-  /// Converts a scalar between element types with ONNX Cast semantics.
-  static Value castScalar(OpBuilder &bb, Location l, Value v, Type to);
+  /// Converts a scalar between element types with ONNX Cast semantics;
+  /// `fromUnsigned` / `toUnsigned` give the integers' ONNX signedness.
+  static Value castScalar(OpBuilder &bb, Location l, Value v, Type to,
+                          bool fromUnsigned = false, bool toUnsigned = false);
   /// Normalizes a possibly negative axis; errors when out of range.
   FailureOr<int64_t> axis(int64_t a, int64_t rank);
 

@@ -660,6 +660,33 @@ Value extractSlice(Importer &im, Value x, ArrayRef<OpFoldResult> offsets,
                                         offsets, sizes, strides);
 }
 
+/// Reverses `x` along `axes` (static sizes): a linalg.generic that reads
+/// x[..., n - 1 - i, ...] with tensor.extract.
+Value reverseAxes(Importer &im, Value x, ArrayRef<int64_t> axes) {
+  auto t = cast<RankedTensorType>(x.getType());
+  int64_t rank = t.getRank();
+  Value init = im.empty(im.dims(x), t.getElementType());
+  auto map = AffineMap::getMultiDimIdentityMap(rank, im.ctx);
+  SmallVector<utils::IteratorType> iters(rank, utils::IteratorType::parallel);
+  auto op = linalg::GenericOp::create(
+      im.b, im.loc, init.getType(), ValueRange{}, init,
+      ArrayRef<AffineMap>{map}, iters,
+      [&](OpBuilder &bb, Location ll, ValueRange) {
+        SmallVector<Value> idx;
+        for (int64_t d = 0; d < rank; ++d) {
+          Value i = linalg::IndexOp::create(bb, ll, d);
+          if (llvm::is_contained(axes, d))
+            i = arith::SubIOp::create(
+                bb, ll,
+                arith::ConstantIndexOp::create(bb, ll, t.getDimSize(d) - 1), i);
+          idx.push_back(i);
+        }
+        Value v = tensor::ExtractOp::create(bb, ll, x, idx);
+        linalg::YieldOp::create(bb, ll, v);
+      });
+  return op.getResult(0);
+}
+
 LogicalResult convertSlice(Importer &im, const onnx::NodeProto &) {
   auto x = im.input(0);
   if (failed(x))
@@ -690,13 +717,34 @@ LogicalResult convertSlice(Importer &im, const onnx::NodeProto &) {
   SmallVector<OpFoldResult> offsets(t.getRank(), im.b.getIndexAttr(0));
   SmallVector<OpFoldResult> sizes = im.dims(*x);
   SmallVector<OpFoldResult> strides(t.getRank(), im.b.getIndexAttr(1));
+  SmallVector<int64_t> reversed;
   for (size_t i = 0; i < axes.size(); ++i) {
     auto ax = im.axis(axes[i], t.getRank());
     if (failed(ax))
       return failure();
-    if (steps[i] <= 0)
-      return im.error() << "step " << steps[i]
-                        << " is not supported (only positive steps)";
+    if (steps[i] == 0)
+      return im.error() << "step 0 is not allowed";
+    if (steps[i] < 0) {
+      // Negative steps (static dims): take the same elements with the
+      // positive step from the last one, then reverse the axis.
+      if (t.isDynamicDim(*ax) || steps[i] == INT64_MIN)
+        return im.error() << "step " << steps[i]
+                          << " on a dynamic dim is not supported";
+      int64_t n = t.getDimSize(*ax), k = -steps[i];
+      int64_t st = (*starts)[i], en = (*ends)[i];
+      if (st < 0)
+        st = std::max<int64_t>(st, -n) + n;
+      if (en < 0)
+        en = std::max<int64_t>(en, -n - 1) + n;
+      st = std::min(st, n - 1);
+      en = std::min(en, n - 1);
+      int64_t len = n > 0 && st > en ? (st - en + k - 1) / k : 0;
+      offsets[*ax] = im.b.getIndexAttr(len ? st - (len - 1) * k : 0);
+      sizes[*ax] = im.b.getIndexAttr(len);
+      strides[*ax] = im.b.getIndexAttr(k);
+      reversed.push_back(*ax);
+      continue;
+    }
     auto [s, e] = clampRange(im, (*starts)[i], (*ends)[i], sizes[*ax]);
     OpFoldResult len = arithOFR(im, IOp::Max, arithOFR(im, IOp::Sub, e, s),
                                 im.b.getIndexAttr(0));
@@ -710,7 +758,10 @@ LogicalResult convertSlice(Importer &im, const onnx::NodeProto &) {
     strides[*ax] = im.b.getIndexAttr(steps[i]);
   }
   im.refineSizes(im.node->output(0), sizes);
-  im.setOutput(0, extractSlice(im, *x, offsets, sizes, strides));
+  Value r = extractSlice(im, *x, offsets, sizes, strides);
+  if (!reversed.empty())
+    r = reverseAxes(im, r, reversed);
+  im.setOutput(0, r);
   return success();
 }
 
