@@ -36,28 +36,48 @@ struct TensorSignature {
 
 class CompiledModel {
 public:
+  /// A function that can be called: its name and signature.
+  struct Entry {
+    std::string name;
+    std::vector<TensorSignature> inputs, results;
+  };
+
   ~CompiledModel();
   /// Lowers `module` (consumed) and JIT-compiles it. `entry` empty means the
   /// module's only public function. Returns null and sets `error` on failure.
   static std::unique_ptr<CompiledModel>
   compile(mlir::OwningOpRef<mlir::ModuleOp> module, const std::string &entry,
           std::string &error);
+  /// The same with several public entry functions compiled together (one
+  /// lowering, one JIT); the first is the default of run() and inputs().
+  static std::unique_ptr<CompiledModel>
+  compile(mlir::OwningOpRef<mlir::ModuleOp> module,
+          const std::vector<std::string> &entries, std::string &error);
 
-  const std::vector<TensorSignature> &inputs() const { return inputs_; }
-  const std::vector<TensorSignature> &results() const { return results_; }
-  const std::string &entry() const { return entry_; }
+  const std::vector<TensorSignature> &inputs() const {
+    return entries_.front().inputs;
+  }
+  const std::vector<TensorSignature> &results() const {
+    return entries_.front().results;
+  }
+  const std::string &entry() const { return entries_.front().name; }
+  const std::vector<Entry> &entries() const { return entries_; }
+  /// The entry named `name`, or null.
+  const Entry *find(const std::string &name) const;
   double compileMillis() const { return compileMs_; }
 
-  /// Runs the entry. Inputs must match the signature (count, element type,
-  /// rank, static sizes); the error names the argument otherwise.
+  /// Runs the (first) entry. Inputs must match the signature (count, element
+  /// type, rank, static sizes); the error names the argument otherwise.
   bool run(const std::vector<HostTensor> &inputs,
+           std::vector<HostTensor> &outputs, std::string &error);
+  /// Runs the entry named `entry`.
+  bool run(const std::string &entry, const std::vector<HostTensor> &inputs,
            std::vector<HostTensor> &outputs, std::string &error);
 
 private:
   CompiledModel() = default;
   std::unique_ptr<mlir::ExecutionEngine> engine_;
-  std::vector<TensorSignature> inputs_, results_;
-  std::string entry_;
+  std::vector<Entry> entries_;
   double compileMs_ = 0;
 };
 

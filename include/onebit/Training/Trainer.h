@@ -1,0 +1,46 @@
+//===- Trainer.h - knowledge-distillation training of a 1-bit model -*- C++ -*-===//
+//
+// The library behind onebit-train (docs/training.md): imports the FP teacher,
+// quantizes the student (SVID), generates the KD train step with
+// --onebit-build-train-step, JIT-compiles it once and runs the training loop
+// (data, cosine learning-rate schedule with warm-up, atomic checkpoints,
+// resume, JSONL log), then packs the trained student into a 1-bit model.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ONEBIT_TRAINING_TRAINER_H
+#define ONEBIT_TRAINING_TRAINER_H
+
+#include <cstdint>
+#include <string>
+
+namespace onebit {
+
+struct TrainOptions {
+  std::string teacherPath;   ///< .onnx, .mlir or .mlirbc (FP model)
+  std::string init = "nmf";  ///< SVID init: nmf, svd or mean
+  std::string data;          ///< gen:N (teacher-generated) or tokens:FILE.npy
+  int64_t steps = 100;
+  int64_t batch = 0;         ///< 0: the model's static batch size
+  int64_t seqLen = 0;        ///< 0: the model's static sequence length
+  double lr = 4e-4;
+  int64_t warmup = 0;
+  double alpha = 1.0;        ///< L_KD = L_CE + alpha * L_MSE
+  double weightDecay = 0.0;
+  int threads = 0;
+  std::string outDir;
+  bool resume = false;
+  int64_t checkpointEvery = 50;
+  uint64_t seed = 0;
+  /// Testing: SIGKILL the process right after this step (0: never), to
+  /// check that --resume continues the run exactly.
+  int64_t killAfter = 0;
+};
+
+/// Runs training. Progress goes to stderr; errors are printed there with a
+/// clear message. Returns the process exit code (0 on success).
+int runTraining(const TrainOptions &options);
+
+} // namespace onebit
+
+#endif // ONEBIT_TRAINING_TRAINER_H

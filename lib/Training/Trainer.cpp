@@ -1,0 +1,681 @@
+//===- Trainer.cpp - the distillation loop of onebit-train ----------------===//
+
+#include "onebit/Training/Trainer.h"
+
+#include "onebit/Dialect/OneBit/IR/OneBit.h"
+#include "onebit/Dialect/OneBit/Transforms/Passes.h"
+#include "onebit/Dialect/OneBit/Utils/ConstantData.h"
+#include "onebit/InitAllDialects.h"
+#include "onebit/InitAllPasses.h"
+#include "onebit/Runner/Runner.h"
+#include "onebit/Target/ONNX/ImportONNX.h"
+
+#include "mlir/Bytecode/BytecodeWriter.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <csignal>
+#include <unistd.h>
+
+using namespace mlir;
+
+namespace onebit {
+namespace {
+
+/// Collects error diagnostics as text.
+struct Diags {
+  explicit Diags(MLIRContext &ctx)
+      : handler(ctx.getDiagEngine().registerHandler([this](Diagnostic &d) {
+          if (d.getSeverity() == DiagnosticSeverity::Error) {
+            llvm::raw_string_ostream os(text);
+            os << d.getLocation() << ": " << d << "\n";
+          }
+          return success();
+        })),
+        ctx(ctx) {}
+  ~Diags() { ctx.getDiagEngine().eraseHandler(handler); }
+  DiagnosticEngine::HandlerID handler;
+  MLIRContext &ctx;
+  std::string text;
+};
+
+int fail(const std::string &msg) {
+  llvm::errs() << "onebit-train: error: " << msg << "\n";
+  return 1;
+}
+
+HostTensor scalarF32(float v) {
+  HostTensor t;
+  t.dtype = DType::F32;
+  t.data.resize(4);
+  std::memcpy(t.data.data(), &v, 4);
+  return t;
+}
+
+float getScalar(const HostTensor &t) {
+  float v;
+  std::memcpy(&v, t.data.data(), 4);
+  return v;
+}
+
+//===----------------------------------------------------------------------===//
+// Checkpoints: "ONEBITCK" v1, step, tensors (name, dtype, shape, bytes).
+//===----------------------------------------------------------------------===//
+
+struct Checkpoint {
+  int64_t step = 0;
+  std::vector<std::string> names;
+  std::vector<HostTensor> tensors;
+};
+
+bool writeCheckpoint(const std::string &path, const Checkpoint &c,
+                     std::string &error) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream os(tmp, std::ios::binary | std::ios::trunc);
+    if (!os) {
+      error = "cannot write " + tmp;
+      return false;
+    }
+    auto put = [&](const void *p, size_t n) {
+      os.write(static_cast<const char *>(p), std::streamsize(n));
+    };
+    auto put64 = [&](int64_t v) { put(&v, 8); };
+    put("ONEBITCK", 8);
+    put64(1);
+    put64(c.step);
+    put64(int64_t(c.tensors.size()));
+    for (size_t i = 0; i < c.tensors.size(); ++i) {
+      const HostTensor &t = c.tensors[i];
+      put64(int64_t(c.names[i].size()));
+      put(c.names[i].data(), c.names[i].size());
+      put64(int64_t(t.dtype));
+      put64(int64_t(t.shape.size()));
+      for (int64_t d : t.shape)
+        put64(d);
+      put64(int64_t(t.data.size()));
+      put(t.data.data(), t.data.size());
+    }
+    os.flush();
+    if (!os) {
+      error = "cannot write " + tmp + " (disk full?)";
+      return false;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    error = "cannot rename " + tmp + " to " + path;
+    return false;
+  }
+  return true;
+}
+
+bool readCheckpoint(const std::string &path, Checkpoint &c,
+                    std::string &error) {
+  std::ifstream is(path, std::ios::binary);
+  if (!is) {
+    error = "no checkpoint at " + path;
+    return false;
+  }
+  auto get = [&](void *p, size_t n) {
+    is.read(static_cast<char *>(p), std::streamsize(n));
+    return bool(is);
+  };
+  int64_t v;
+  auto get64 = [&](int64_t &out) { return get(&out, 8); };
+  char magic[8];
+  if (!get(magic, 8) || std::memcmp(magic, "ONEBITCK", 8) != 0 || !get64(v) ||
+      v != 1) {
+    error = path + " is not a onebit checkpoint";
+    return false;
+  }
+  int64_t n;
+  if (!get64(c.step) || !get64(n) || n < 0 || n > (1 << 24)) {
+    error = path + ": truncated checkpoint header";
+    return false;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t len, dt, rank, bytes;
+    if (!get64(len) || len < 0 || len > 4096) {
+      error = path + ": truncated checkpoint";
+      return false;
+    }
+    std::string name(size_t(len), '\0');
+    HostTensor t;
+    if (!get(name.data(), size_t(len)) || !get64(dt) || !get64(rank) ||
+        rank < 0 || rank > 16) {
+      error = path + ": truncated checkpoint";
+      return false;
+    }
+    t.dtype = DType(dt);
+    t.shape.resize(size_t(rank));
+    for (int64_t &d : t.shape)
+      if (!get64(d)) {
+        error = path + ": truncated checkpoint";
+        return false;
+      }
+    if (!get64(bytes) || bytes != t.numElements() * int64_t(dtypeSize(t.dtype))) {
+      error = path + ": tensor '" + name + "' has an inconsistent size";
+      return false;
+    }
+    t.data.resize(size_t(bytes));
+    if (!get(t.data.data(), size_t(bytes))) {
+      error = path + ": truncated checkpoint";
+      return false;
+    }
+    c.names.push_back(name);
+    c.tensors.push_back(std::move(t));
+  }
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// Data
+//===----------------------------------------------------------------------===//
+
+/// LLM-QAT style generation from the teacher: a random first token, greedy
+/// for the next 3-5 positions, then sampling from the teacher's softmax.
+bool generateData(CompiledModel &teacher, int64_t count, int64_t batch,
+                  int64_t seqLen, int64_t vocab, uint64_t seed,
+                  HostTensor &out, std::string &error) {
+  out.dtype = DType::I64;
+  out.shape = {count, seqLen};
+  out.data.assign(size_t(count * seqLen) * 8, 0);
+  auto *all = reinterpret_cast<int64_t *>(out.data.data());
+  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + 17);
+  for (int64_t first = 0; first < count; first += batch) {
+    HostTensor ids;
+    ids.dtype = DType::I64;
+    ids.shape = {batch, seqLen};
+    ids.data.assign(size_t(batch * seqLen) * 8, 0);
+    auto *tok = reinterpret_cast<int64_t *>(ids.data.data());
+    std::vector<int64_t> greedy(static_cast<size_t>(batch));
+    for (int64_t b = 0; b < batch; ++b) {
+      tok[b * seqLen] = int64_t(rng() % uint64_t(vocab));
+      greedy[size_t(b)] = 3 + int64_t(rng() % 3);
+    }
+    for (int64_t t = 1; t < seqLen; ++t) {
+      std::vector<HostTensor> res;
+      if (!teacher.run({ids}, res, error))
+        return false;
+      const float *logits = reinterpret_cast<const float *>(res[0].data.data());
+      for (int64_t b = 0; b < batch; ++b) {
+        const float *row = logits + (b * seqLen + (t - 1)) * vocab;
+        int64_t pick = 0;
+        if (t <= greedy[size_t(b)]) {
+          for (int64_t c = 1; c < vocab; ++c)
+            if (row[c] > row[pick])
+              pick = c;
+        } else {
+          float mx = row[0];
+          for (int64_t c = 1; c < vocab; ++c)
+            mx = std::max(mx, row[c]);
+          std::vector<double> p(static_cast<size_t>(vocab));
+          double sum = 0;
+          for (int64_t c = 0; c < vocab; ++c)
+            sum += p[size_t(c)] = std::exp(double(row[c]) - mx);
+          double u = std::uniform_real_distribution<double>(0.0, sum)(rng);
+          pick = vocab - 1;
+          for (int64_t c = 0; c < vocab; ++c) {
+            u -= p[size_t(c)];
+            if (u <= 0) {
+              pick = c;
+              break;
+            }
+          }
+        }
+        tok[b * seqLen + t] = pick;
+      }
+    }
+    for (int64_t b = 0; b < batch && first + b < count; ++b)
+      std::memcpy(all + (first + b) * seqLen, tok + b * seqLen,
+                  size_t(seqLen) * 8);
+  }
+  return true;
+}
+
+double scheduleLr(const TrainOptions &o, int64_t step) {
+  if (o.warmup > 0 && step <= o.warmup)
+    return o.lr * double(step) / double(o.warmup);
+  int64_t span = std::max<int64_t>(1, o.steps - o.warmup);
+  double progress = double(step - o.warmup) / double(span);
+  return 0.5 * o.lr * (1.0 + std::cos(M_PI * std::min(1.0, progress)));
+}
+
+std::string fmt(double v) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << llvm::format("%.7g", v);
+  return s;
+}
+
+/// Bits of every static float/int tensor constant reachable from `f`'s body.
+double constantBits(func::FuncOp f, double &floatParams) {
+  double bits = 0;
+  floatParams = 0;
+  f.walk([&](arith::ConstantOp c) {
+    auto t = dyn_cast<RankedTensorType>(c.getType());
+    if (!t || !t.hasStaticShape())
+      return;
+    bits += double(t.getNumElements()) * t.getElementTypeBitWidth();
+    if (isa<FloatType>(t.getElementType()))
+      floatParams += double(t.getNumElements());
+  });
+  return bits;
+}
+
+} // namespace
+
+int runTraining(const TrainOptions &o) {
+  if (o.teacherPath.empty())
+    return fail("--teacher is required");
+  if (!llvm::sys::fs::exists(o.teacherPath))
+    return fail("teacher model '" + o.teacherPath + "' does not exist");
+  if (o.outDir.empty())
+    return fail("--out DIR is required");
+  if (o.steps <= 0)
+    return fail("--steps must be positive");
+  if (!(o.lr > 0) || !std::isfinite(o.lr))
+    return fail("--lr must be a positive number");
+  if (o.init != "nmf" && o.init != "svd" && o.init != "mean")
+    return fail("--init must be nmf, svd or mean (got '" + o.init + "')");
+  if (std::error_code ec = llvm::sys::fs::create_directories(o.outDir))
+    return fail("cannot create " + o.outDir + ": " + ec.message());
+  setNumThreads(o.threads);
+
+  DialectRegistry registry;
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  ::onebit::registerAllDialects(registry);
+  MLIRContext ctx(registry);
+  ctx.loadAllAvailableDialects();
+  Diags diags(ctx);
+  static bool registered = [] {
+    mlir::registerAllPasses();
+    ::onebit::registerAllPasses();
+    return true;
+  }();
+  (void)registered;
+
+  // 1. The teacher, with static [batch, seq] token ids.
+  OwningOpRef<ModuleOp> fp;
+  llvm::StringRef path(o.teacherPath);
+  if (path.ends_with(".onnx")) {
+    ONNXImportOptions io;
+    fp = importONNXFile(path, ctx, io);
+    if (fp) {
+      auto f = *fp->getOps<func::FuncOp>().begin();
+      auto t = dyn_cast<RankedTensorType>(f.getArgumentTypes()[0]);
+      auto name = f.getArgAttrOfType<StringAttr>(0, "onebit.name");
+      if (t && name && !t.hasStaticShape() && t.getRank() == 2) {
+        int64_t b = o.batch ? o.batch : t.getDimSize(0);
+        int64_t s = o.seqLen ? o.seqLen : t.getDimSize(1);
+        if (ShapedType::isDynamic(b) || ShapedType::isDynamic(s))
+          return fail("the teacher's input '" + name.str() +
+                      "' has dynamic dims: give --batch and --seq-len");
+        io.inputShapes[name.getValue()] = {b, s};
+        fp = importONNXFile(path, ctx, io);
+      }
+    }
+  } else {
+    llvm::SourceMgr sm;
+    fp = parseSourceFile<ModuleOp>(o.teacherPath, sm, ParserConfig(&ctx));
+  }
+  if (!fp)
+    return fail("cannot load the teacher '" + o.teacherPath + "':\n" +
+                diags.text);
+  func::FuncOp main;
+  for (auto f : fp->getOps<func::FuncOp>())
+    if (f.isPublic() && !f.isExternal()) {
+      if (main)
+        return fail("the teacher has several public functions; keep only "
+                    "the forward function");
+      main = f;
+    }
+  if (!main || main.getNumArguments() != 1 || main.getNumResults() < 1)
+    return fail("the teacher must have one public function taking token ids "
+                "[batch, seq] and returning logits [batch, seq, vocab]");
+  auto idsType = dyn_cast<RankedTensorType>(main.getArgumentTypes()[0]);
+  auto logitsType = dyn_cast<RankedTensorType>(main.getResultTypes()[0]);
+  if (!idsType || idsType.getRank() != 2 ||
+      !idsType.getElementType().isInteger(64) || !idsType.hasStaticShape())
+    return fail("the teacher's input must be static i64 token ids [batch, "
+                "seq]");
+  if (!logitsType || logitsType.getRank() != 3 || !logitsType.hasStaticShape())
+    return fail("the teacher's result #0 must be static logits [batch, seq, "
+                "vocab]");
+  const int64_t batch = idsType.getDimSize(0), seqLen = idsType.getDimSize(1),
+                vocab = logitsType.getDimSize(2);
+  if (o.batch && o.batch != batch)
+    return fail("--batch " + std::to_string(o.batch) +
+                " does not match the model's static batch " +
+                std::to_string(batch));
+  if (o.seqLen && o.seqLen != seqLen)
+    return fail("--seq-len " + std::to_string(o.seqLen) +
+                " does not match the model's static sequence length " +
+                std::to_string(seqLen));
+  std::string fname = main.getSymName().str();
+
+  // 2. The train step.
+  OwningOpRef<ModuleOp> stepModule(cast<ModuleOp>(fp->getOperation()->clone()));
+  {
+    PassManager pm(&ctx);
+    std::string pipeline = "onebit-quantize{init=" + o.init +
+                           " keep-teacher=true},onebit-build-train-step{alpha=" +
+                           fmt(o.alpha) + " weight-decay=" + fmt(o.weightDecay) +
+                           "}";
+    std::string perr;
+    llvm::raw_string_ostream perrs(perr);
+    if (failed(parsePassPipeline(pipeline, pm, perrs)))
+      return fail("internal: bad pipeline '" + pipeline + "': " + perr);
+    if (failed(pm.run(*stepModule)))
+      return fail("cannot build the train step:\n" + diags.text);
+  }
+  OwningOpRef<ModuleOp> packSource(
+      cast<ModuleOp>(stepModule->getOperation()->clone()));
+  auto t0 = std::chrono::steady_clock::now();
+  std::string error;
+  auto step = CompiledModel::compile(
+      std::move(stepModule),
+      std::vector<std::string>{fname + "_train_step", fname + "_train_init"},
+      error);
+  if (!step)
+    return fail("cannot compile the train step: " + error);
+  llvm::errs() << "onebit-train: train step compiled in "
+               << llvm::format("%.1f", step->compileMillis() / 1000.0)
+               << " s\n";
+  (void)t0;
+
+  // 3. Data.
+  HostTensor data;
+  std::string dataPath = o.outDir + "/data.npy";
+  llvm::StringRef spec(o.data);
+  if (spec.consume_front("tokens:")) {
+    if (!readNpy(spec.str(), data, error))
+      return fail(error);
+    if (data.dtype != DType::I64 || data.shape.size() != 2 ||
+        data.shape[1] != seqLen || data.shape[0] < 1)
+      return fail("--data tokens: needs an int64 array [N, " +
+                  std::to_string(seqLen) + "]");
+  } else if (spec.consume_front("gen:")) {
+    int64_t n;
+    if (spec.getAsInteger(10, n) || n <= 0)
+      return fail("--data gen:N needs a positive N");
+    if (llvm::sys::fs::exists(dataPath) && readNpy(dataPath, data, error) &&
+        data.dtype == DType::I64 && data.shape.size() == 2 &&
+        data.shape[0] == n && data.shape[1] == seqLen) {
+      llvm::errs() << "onebit-train: reusing " << dataPath << "\n";
+    } else {
+      OwningOpRef<ModuleOp> gen(cast<ModuleOp>(fp->getOperation()->clone()));
+      auto teacher = CompiledModel::compile(std::move(gen), fname, error);
+      if (!teacher)
+        return fail("cannot compile the teacher: " + error);
+      llvm::errs() << "onebit-train: generating " << n
+                   << " sequences from the teacher\n";
+      if (!generateData(*teacher, n, batch, seqLen, vocab, o.seed, data,
+                        error))
+        return fail(error);
+      if (!writeNpy(dataPath + ".tmp", data, error) ||
+          std::rename((dataPath + ".tmp").c_str(), dataPath.c_str()) != 0)
+        return fail("cannot write " + dataPath + ": " + error);
+    }
+  } else {
+    return fail("--data must be gen:N or tokens:FILE.npy (got '" + o.data +
+                "')");
+  }
+  const int64_t numSeq = data.shape[0];
+  for (int64_t i = 0, e = data.numElements(); i < e; ++i) {
+    int64_t v;
+    std::memcpy(&v, data.data.data() + i * 8, 8);
+    if (v < 0 || v >= vocab)
+      return fail("token id " + std::to_string(v) + " in the data is outside "
+                  "the vocabulary [0, " + std::to_string(vocab) + ")");
+  }
+
+  // 4. State: parameters from @f_train_init or the checkpoint.
+  const CompiledModel::Entry *stepEntry = step->find(fname + "_train_step");
+  const CompiledModel::Entry *initEntry = step->find(fname + "_train_init");
+  const size_t numParams = initEntry->results.size();
+  std::vector<HostTensor> params, m, v;
+  std::vector<std::string> names;
+  for (const TensorSignature &s : initEntry->results)
+    names.push_back(s.name);
+  int64_t startStep = 0;
+  std::string ckptPath = o.outDir + "/checkpoint.bin";
+  if (o.resume && llvm::sys::fs::exists(ckptPath)) {
+    Checkpoint c;
+    if (!readCheckpoint(ckptPath, c, error))
+      return fail(error);
+    if (c.tensors.size() != 3 * numParams)
+      return fail(ckptPath + " holds " + std::to_string(c.tensors.size()) +
+                  " tensors, this model needs " +
+                  std::to_string(3 * numParams));
+    for (size_t i = 0; i < numParams; ++i) {
+      if (c.names[i] != names[i] ||
+          c.tensors[i].shape != initEntry->results[i].shape)
+        return fail(ckptPath + " does not belong to this model (tensor '" +
+                    c.names[i] + "')");
+      params.push_back(c.tensors[i]);
+      m.push_back(c.tensors[numParams + i]);
+      v.push_back(c.tensors[2 * numParams + i]);
+    }
+    startStep = c.step;
+    llvm::errs() << "onebit-train: resuming after step " << startStep << "\n";
+  } else {
+    if (!step->run(fname + "_train_init", {}, params, error))
+      return fail(error);
+    for (const HostTensor &p : params) {
+      HostTensor z = p;
+      std::fill(z.data.begin(), z.data.end(), 0);
+      m.push_back(z);
+      v.push_back(z);
+    }
+  }
+
+  // The JSONL log, cut back to the resumed step.
+  std::string logPath = o.outDir + "/train.jsonl";
+  {
+    std::vector<std::string> keep;
+    if (startStep > 0) {
+      std::ifstream in(logPath);
+      std::string line;
+      while (std::getline(in, line)) {
+        auto at = line.find("\"step\":");
+        if (at != std::string::npos &&
+            std::atoll(line.c_str() + at + 7) <= startStep)
+          keep.push_back(line);
+      }
+    }
+    std::ofstream out(logPath, std::ios::trunc);
+    for (const std::string &l : keep)
+      out << l << "\n";
+  }
+  std::ofstream log(logPath, std::ios::app);
+
+  auto save = [&](int64_t s) -> bool {
+    Checkpoint c;
+    c.step = s;
+    for (int k = 0; k < 3; ++k)
+      for (size_t i = 0; i < numParams; ++i) {
+        c.names.push_back(names[i] + (k == 0 ? "" : k == 1 ? ".adam_m"
+                                                           : ".adam_v"));
+        c.tensors.push_back(k == 0 ? params[i] : k == 1 ? m[i] : v[i]);
+      }
+    return writeCheckpoint(ckptPath, c, error);
+  };
+
+  // 5. The loop.
+  const bool tty = isatty(2);
+  double lastLoss = 0;
+  auto loopStart = std::chrono::steady_clock::now();
+  for (int64_t s = startStep + 1; s <= o.steps; ++s) {
+    // The batch of step s depends only on (seed, s): resume is exact.
+    std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ull + uint64_t(s));
+    HostTensor ids;
+    ids.dtype = DType::I64;
+    ids.shape = {batch, seqLen};
+    ids.data.resize(size_t(batch * seqLen) * 8);
+    for (int64_t b = 0; b < batch; ++b) {
+      int64_t row = int64_t(rng() % uint64_t(numSeq));
+      std::memcpy(ids.data.data() + b * seqLen * 8,
+                  data.data.data() + row * seqLen * 8, size_t(seqLen) * 8);
+    }
+    double lr = scheduleLr(o, s);
+    std::vector<HostTensor> in;
+    in.reserve(3 * numParams + 3);
+    for (auto *group : {&params, &m, &v})
+      for (HostTensor &t : *group)
+        in.push_back(std::move(t));
+    in.push_back(ids);
+    in.push_back(scalarF32(float(lr)));
+    in.push_back(scalarF32(float(s)));
+    auto ts = std::chrono::steady_clock::now();
+    std::vector<HostTensor> out;
+    if (!step->run(fname + "_train_step", in, out, error))
+      return fail(error);
+    double secs = std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - ts)
+                      .count();
+    float loss = getScalar(out[3 * numParams]),
+          ce = getScalar(out[3 * numParams + 1]),
+          mse = getScalar(out[3 * numParams + 2]);
+    if (!std::isfinite(loss) || !std::isfinite(ce) || !std::isfinite(mse)) {
+      if (tty)
+        llvm::errs() << "\n";
+      return fail("the loss is not finite at step " + std::to_string(s) +
+                  " (loss " + fmt(loss) + ", l_ce " + fmt(ce) + ", l_mse " +
+                  fmt(mse) + "); the last good checkpoint is " + ckptPath +
+                  "; try a lower --lr");
+    }
+    for (size_t i = 0; i < numParams; ++i) {
+      params.push_back(std::move(out[i]));
+      m.push_back(std::move(out[numParams + i]));
+      v.push_back(std::move(out[2 * numParams + i]));
+    }
+    params.erase(params.begin(), params.begin() + numParams);
+    m.erase(m.begin(), m.begin() + numParams);
+    v.erase(v.begin(), v.begin() + numParams);
+    (void)stepEntry;
+    lastLoss = loss;
+    double tokS = double(batch * seqLen) / secs;
+    log << "{\"step\":" << s << ",\"lr\":" << fmt(lr) << ",\"loss\":"
+        << fmt(loss) << ",\"l_ce\":" << fmt(ce) << ",\"l_mse\":" << fmt(mse)
+        << ",\"seconds\":" << fmt(secs) << ",\"tokens_per_s\":" << fmt(tokS)
+        << "}\n";
+    log.flush();
+    double elapsed = std::chrono::duration<double>(
+                         std::chrono::steady_clock::now() - loopStart)
+                         .count();
+    double eta = elapsed / double(s - startStep) * double(o.steps - s);
+    std::string line = "step " + std::to_string(s) + "/" +
+                       std::to_string(o.steps) + " loss " + fmt(loss) +
+                       " l_ce " + fmt(ce) + " l_mse " + fmt(mse) + " lr " +
+                       fmt(lr) + " tok/s " + fmt(std::round(tokS)) + " eta " +
+                       fmt(std::round(eta)) + "s";
+    if (tty)
+      llvm::errs() << "\r\033[K" << line;
+    else
+      llvm::errs() << line << "\n";
+    if ((o.checkpointEvery > 0 && s % o.checkpointEvery == 0) ||
+        s == o.steps) {
+      if (!save(s))
+        return fail(error);
+    }
+    if (o.killAfter == s)
+      ::kill(::getpid(), SIGKILL);
+  }
+  if (tty)
+    llvm::errs() << "\n";
+
+  // 6. The packed 1-bit model: the student with its trained parameters as
+  // constants, packed by --onebit-pack-trained.
+  auto student = dyn_cast_or_null<func::FuncOp>(
+      SymbolTable::lookupSymbolIn(*packSource, fname + "_student"));
+  if (!student)
+    return fail("internal: no @" + fname + "_student");
+  {
+    OpBuilder b = OpBuilder::atBlockBegin(&student.getBody().front());
+    for (size_t i = 0; i < numParams; ++i) {
+      auto type = cast<RankedTensorType>(student.getArgument(i).getType());
+      llvm::ArrayRef<char> bytes(params[i].data.data(), params[i].data.size());
+      Value c = arith::ConstantOp::create(
+          b, NameLoc::get(StringAttr::get(&ctx, names[i])), type,
+          mlir::onebit::makeResource(type, names[i], bytes));
+      student.getArgument(i).replaceAllUsesWith(c);
+    }
+    llvm::BitVector erase(student.getNumArguments());
+    erase.set(0, numParams);
+    if (failed(student.eraseArguments(erase)))
+      return fail("internal: cannot drop the parameter arguments");
+    SmallVector<Operation *> others;
+    for (Operation &op : packSource->getBody()->getOperations())
+      if (&op != student.getOperation())
+        others.push_back(&op);
+    for (Operation *op : others)
+      op->erase();
+    student.setSymName(fname);
+    student.setPublic();
+    PassManager pm(&ctx);
+    if (failed(parsePassPipeline("onebit-pack-trained,canonicalize,cse", pm,
+                                 llvm::errs())) ||
+        failed(pm.run(*packSource)))
+      return fail("cannot pack the trained model:\n" + diags.text);
+  }
+  std::string modelPath = o.outDir + "/model.mlirbc";
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(modelPath + ".tmp", ec);
+    if (ec)
+      return fail("cannot write " + modelPath + ": " + ec.message());
+    if (failed(writeBytecodeToFile(*packSource, os)))
+      return fail("cannot write " + modelPath);
+    os.close();
+    if (std::rename((modelPath + ".tmp").c_str(), modelPath.c_str()) != 0)
+      return fail("cannot rename the model into " + modelPath);
+  }
+  double fpParams = 0, q = 0;
+  double fpBits = constantBits(main, fpParams);
+  auto packed = *packSource->getOps<func::FuncOp>().begin();
+  double oneBits = constantBits(packed, q);
+  int64_t linearWeights = 0;
+  double linearBits = 0;
+  packed.walk([&](mlir::onebit::BinaryLinearOp op) {
+    int64_t n = op.getOutFeatures(), k = op.getInFeatures();
+    linearWeights += n * k;
+    linearBits += double(n * k) +
+                  32.0 * double(n + k); // signs + f32 g, h (upper bound)
+  });
+  llvm::outs() << "onebit-train: " << o.steps << " steps, final loss "
+               << fmt(lastLoss) << "\n";
+  llvm::outs() << "onebit-train: wrote " << modelPath << "\n";
+  llvm::outs() << llvm::format(
+      "size: FP %.0f bytes of constants -> 1-bit %.0f bytes (%.2fx smaller); "
+      "model %.3f bits/weight; 1-bit linear layers %.3f bits/weight (%lld "
+      "weights)\n",
+      fpBits / 8, oneBits / 8, fpBits / std::max(oneBits, 1.0),
+      oneBits / std::max(fpParams, 1.0),
+      linearBits / std::max<double>(double(linearWeights), 1.0),
+      static_cast<long long>(linearWeights));
+  return 0;
+}
+
+} // namespace onebit
