@@ -59,6 +59,6 @@ except Exception:
 
 tool_dirs = [config.onebit_tools_dir, config.llvm_tools_dir]
 tools = ["onebit-opt", "onebit-tokenize", "onebit-translate", "onebit-run",
-         "onebit-train",
+         "onebit-train", "onebit-eval",
          "not", "count"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)

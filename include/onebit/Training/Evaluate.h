@@ -1,0 +1,42 @@
+//===- Evaluate.h - perplexity of a compiled language model -----*- C++ -*-===//
+//
+// The GPTQ/OmniQuant protocol (docs/training.md): the token stream is cut
+// into non-overlapping windows of the model's sequence length (the tail is
+// dropped); every token of a window but the first is predicted from the ones
+// before it; perplexity = exp(mean negative log-likelihood).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ONEBIT_TRAINING_EVALUATE_H
+#define ONEBIT_TRAINING_EVALUATE_H
+
+#include "onebit/Runner/Runner.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace onebit {
+
+struct PerplexityResult {
+  double meanNll = 0;
+  double perplexity = 0;
+  int64_t windows = 0;
+  int64_t predictedTokens = 0;
+};
+
+/// Runs `model` (entry: token ids [batch, seq] i64 -> logits [batch, seq,
+/// vocab] f32, static shape) over `tokens`. Returns false with `error` set
+/// when the text is shorter than one window, a token is outside the
+/// vocabulary, or the model returns non-finite logits.
+bool evaluatePerplexity(CompiledModel &model,
+                        const std::vector<int64_t> &tokens,
+                        PerplexityResult &result, std::string &error);
+
+/// Byte-level tokens of a file's contents (token = byte value).
+bool readByteTokens(const std::string &path, std::vector<int64_t> &tokens,
+                    std::string &error);
+
+} // namespace onebit
+
+#endif // ONEBIT_TRAINING_EVALUATE_H
