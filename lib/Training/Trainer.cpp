@@ -1,6 +1,7 @@
 //===- Trainer.cpp - the distillation loop of onebit-train ----------------===//
 
 #include "onebit/Training/Trainer.h"
+#include "onebit/Training/Evaluate.h"
 
 #include "onebit/Dialect/OneBit/IR/OneBit.h"
 #include "onebit/Dialect/OneBit/Transforms/Passes.h"
@@ -416,6 +417,20 @@ int runTraining(const TrainOptions &o) {
         data.shape[1] != seqLen || data.shape[0] < 1)
       return fail("--data tokens: needs an int64 array [N, " +
                   std::to_string(seqLen) + "]");
+  } else if (spec.consume_front("text:")) {
+    std::vector<int64_t> bytes;
+    if (!readByteTokens(spec.str(), bytes, error))
+      return fail(error);
+    const int64_t n = int64_t(bytes.size()) / seqLen;
+    if (n < 1)
+      return fail("--data text: '" + spec.str() + "' has " +
+                  std::to_string(bytes.size()) +
+                  " bytes, fewer than one sequence of " +
+                  std::to_string(seqLen));
+    data.dtype = DType::I64;
+    data.shape = {n, seqLen};
+    data.data.resize(size_t(n * seqLen) * 8);
+    std::memcpy(data.data.data(), bytes.data(), data.data.size());
   } else if (spec.consume_front("gen:")) {
     int64_t n;
     if (spec.getAsInteger(10, n) || n <= 0)
@@ -439,8 +454,8 @@ int runTraining(const TrainOptions &o) {
         return fail("cannot write " + dataPath + ": " + error);
     }
   } else {
-    return fail("--data must be gen:N or tokens:FILE.npy (got '" + o.data +
-                "')");
+    return fail("--data must be gen:N, text:FILE or tokens:FILE.npy (got '" +
+                o.data + "')");
   }
   const int64_t numSeq = data.shape[0];
   for (int64_t i = 0, e = data.numElements(); i < e; ++i) {

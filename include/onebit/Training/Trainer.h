@@ -19,7 +19,7 @@ namespace onebit {
 struct TrainOptions {
   std::string teacherPath;   ///< .onnx, .mlir or .mlirbc (FP model)
   std::string init = "nmf";  ///< SVID init: nmf, svd or mean
-  std::string data;          ///< gen:N (teacher-generated) or tokens:FILE.npy
+  std::string data; ///< gen:N (teacher-generated), text:FILE, tokens:FILE.npy
   int64_t steps = 100;
   int64_t batch = 0;         ///< 0: the model's static batch size
   int64_t seqLen = 0;        ///< 0: the model's static sequence length
