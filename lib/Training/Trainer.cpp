@@ -60,8 +60,13 @@ struct Diags {
   std::string text;
 };
 
+thread_local std::string *gErrorSink = nullptr;
+
 int fail(const std::string &msg) {
-  llvm::errs() << "onebit-train: error: " << msg << "\n";
+  if (gErrorSink)
+    *gErrorSink = msg;
+  else
+    llvm::errs() << "onebit-train: error: " << msg << "\n";
   return 1;
 }
 
@@ -286,7 +291,27 @@ double constantBits(func::FuncOp f, double &floatParams) {
 
 } // namespace
 
+static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
+                           double *lossOut);
+
 int runTraining(const TrainOptions &o) {
+  gErrorSink = nullptr;
+  return runTrainingImpl(o, nullptr, nullptr);
+}
+
+int runTraining(const TrainOptions &o, std::string &error,
+                std::string *modelPath, double *finalLoss) {
+  error.clear();
+  gErrorSink = &error;
+  int rc = runTrainingImpl(o, modelPath, finalLoss);
+  gErrorSink = nullptr;
+  if (rc != 0 && error.empty())
+    error = "training failed";
+  return rc;
+}
+
+static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
+                           double *lossOut) {
   if (o.teacherPath.empty())
     return fail("--teacher is required");
   if (!llvm::sys::fs::exists(o.teacherPath))
@@ -401,7 +426,8 @@ int runTraining(const TrainOptions &o) {
       error);
   if (!step)
     return fail("cannot compile the train step: " + error);
-  llvm::errs() << "onebit-train: train step compiled in "
+  if (!o.quiet)
+    llvm::errs() << "onebit-train: train step compiled in "
                << llvm::format("%.1f", step->compileMillis() / 1000.0)
                << " s\n";
   (void)t0;
@@ -438,13 +464,15 @@ int runTraining(const TrainOptions &o) {
     if (llvm::sys::fs::exists(dataPath) && readNpy(dataPath, data, error) &&
         data.dtype == DType::I64 && data.shape.size() == 2 &&
         data.shape[0] == n && data.shape[1] == seqLen) {
-      llvm::errs() << "onebit-train: reusing " << dataPath << "\n";
+      if (!o.quiet)
+        llvm::errs() << "onebit-train: reusing " << dataPath << "\n";
     } else {
       OwningOpRef<ModuleOp> gen(cast<ModuleOp>(fp->getOperation()->clone()));
       auto teacher = CompiledModel::compile(std::move(gen), fname, error);
       if (!teacher)
         return fail("cannot compile the teacher: " + error);
-      llvm::errs() << "onebit-train: generating " << n
+      if (!o.quiet)
+        llvm::errs() << "onebit-train: generating " << n
                    << " sequences from the teacher\n";
       if (!generateData(*teacher, n, batch, seqLen, vocab, o.seed, data,
                         error))
@@ -494,7 +522,9 @@ int runTraining(const TrainOptions &o) {
       v.push_back(c.tensors[2 * numParams + i]);
     }
     startStep = c.step;
-    llvm::errs() << "onebit-train: resuming after step " << startStep << "\n";
+    if (!o.quiet)
+      llvm::errs() << "onebit-train: resuming after step " << startStep
+                   << "\n";
   } else {
     if (!step->run(fname + "_train_init", {}, params, error))
       return fail(error);
@@ -574,7 +604,7 @@ int runTraining(const TrainOptions &o) {
           ce = getScalar(out[3 * numParams + 1]),
           mse = getScalar(out[3 * numParams + 2]);
     if (!std::isfinite(loss) || !std::isfinite(ce) || !std::isfinite(mse)) {
-      if (tty)
+      if (tty && !o.quiet)
         llvm::errs() << "\n";
       return fail("the loss is not finite at step " + std::to_string(s) +
                   " (loss " + fmt(loss) + ", l_ce " + fmt(ce) + ", l_mse " +
@@ -606,19 +636,34 @@ int runTraining(const TrainOptions &o) {
                        " l_ce " + fmt(ce) + " l_mse " + fmt(mse) + " lr " +
                        fmt(lr) + " tok/s " + fmt(std::round(tokS)) + " eta " +
                        fmt(std::round(eta)) + "s";
-    if (tty)
-      llvm::errs() << "\r\033[K" << line;
-    else
-      llvm::errs() << line << "\n";
+    if (!o.quiet) {
+      if (tty)
+        llvm::errs() << "\r\033[K" << line;
+      else
+        llvm::errs() << line << "\n";
+    }
+    bool keepGoing = true;
+    if (o.onStep) {
+      TrainStepInfo info;
+      info.step = s;
+      info.lr = lr;
+      info.loss = loss;
+      info.lossCE = ce;
+      info.lossMSE = mse;
+      info.seconds = secs;
+      keepGoing = o.onStep(info);
+    }
     if ((o.checkpointEvery > 0 && s % o.checkpointEvery == 0) ||
-        s == o.steps) {
+        s == o.steps || !keepGoing) {
       if (!save(s))
         return fail(error);
     }
     if (o.killAfter == s)
       ::kill(::getpid(), SIGKILL);
+    if (!keepGoing)
+      break;
   }
-  if (tty)
+  if (tty && !o.quiet)
     llvm::errs() << "\n";
 
   // 6. The packed 1-bit model: the student with its trained parameters as
@@ -679,6 +724,12 @@ int runTraining(const TrainOptions &o) {
     linearBits += double(n * k) +
                   32.0 * double(n + k); // signs + f32 g, h (upper bound)
   });
+  if (modelOut)
+    *modelOut = modelPath;
+  if (lossOut)
+    *lossOut = lastLoss;
+  if (o.quiet)
+    return 0;
   llvm::outs() << "onebit-train: " << o.steps << " steps, final loss "
                << fmt(lastLoss) << "\n";
   llvm::outs() << "onebit-train: wrote " << modelPath << "\n";

@@ -11,18 +11,23 @@ command-line tools); nothing here re-implements compiler logic.
     q.save("model.onebit.mlirbc")
     f = q.compile(device="cpu")
     logits = f(ids)                        # numpy in, numpy out
+
+    run = onebit.train("teacher.onnx", data="gen:256", steps=300, out="run",
+                       callback=lambda s: print(s.step, s.loss))
+    print(onebit.evaluate(run.model_path, text="heldout.txt").perplexity)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from os import PathLike, fspath
-from typing import List, Optional, Sequence, Union
+from typing import Callable, List, Optional, Sequence, Union
 
 from . import _onebit
 from ._onebit import Error
 
-__all__ = ["CompiledModel", "Error", "LayerStats", "Model", "QuantizeStats",
-           "SkippedLayer", "load", "set_num_threads"]
+__all__ = ["CompiledModel", "Error", "LayerStats", "Model", "Perplexity",
+           "QuantizeStats", "SkippedLayer", "TrainResult", "TrainStep",
+           "evaluate", "load", "set_num_threads", "train"]
 
 
 @dataclass(frozen=True)
@@ -130,3 +135,81 @@ class CompiledModel:
 def set_num_threads(n: int) -> None:
     """Threads of the 1-bit kernels (<= 0: all hardware threads)."""
     _onebit.set_num_threads(n)
+
+
+def load(path: Union[str, PathLike], num_layers: int = -1) -> Model:
+    """Loads ``.mlir``/``.mlirbc`` (MLIR), ``.gguf`` (llama; ``num_layers``
+    keeps only the first blocks) or ``.onnx`` models."""
+    return Model(_onebit.Model.load(fspath(path), num_layers))
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    """What ``train``'s callback receives after every step."""
+    step: int
+    lr: float
+    loss: float
+    l_ce: float
+    l_mse: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model_path: str     #: the packed 1-bit model (MLIR bytecode)
+    final_loss: float
+    log_path: str       #: one JSON line per step
+
+
+def train(teacher: Union[str, PathLike], data: str, steps: int,
+          out: Union[str, PathLike], *, lr: float = 4e-4, warmup: int = 0,
+          alpha: float = 1.0, init: str = "nmf", batch: int = 0,
+          seq_len: int = 0, weight_decay: float = 0.0, threads: int = 0,
+          resume: bool = False, checkpoint_every: int = 50, seed: int = 0,
+          callback: Optional[Callable[[TrainStep], Optional[bool]]] = None,
+          quiet: bool = True) -> TrainResult:
+    """Knowledge-distillation training of a OneBit student, the runtime of
+    ``onebit-train`` (docs/training.md). ``data`` is ``gen:N``,
+    ``text:FILE`` or ``tokens:FILE.npy``. ``callback(step)`` runs after
+    every step; returning False stops the run after that step (a checkpoint
+    is written). Errors raise ``onebit.Error``; an exception raised by the
+    callback stops the run and propagates."""
+    cb = None
+    if callback is not None:
+        def cb(step, lr_, loss, ce, mse, secs):
+            return callback(TrainStep(step, lr_, loss, ce, mse, secs))
+    model_path, loss = _onebit.train(
+        fspath(teacher), data, steps, fspath(out), lr, warmup, alpha, init,
+        batch, seq_len, weight_decay, threads, resume, checkpoint_every, seed,
+        cb, quiet)
+    return TrainResult(model_path, loss, fspath(out) + "/train.jsonl")
+
+
+@dataclass(frozen=True)
+class Perplexity:
+    perplexity: float
+    mean_nll: float
+    windows: int
+    predicted_tokens: int
+
+
+def evaluate(model: Union[str, PathLike, Model, CompiledModel], *,
+             text: Optional[Union[str, PathLike]] = None,
+             tokens: Optional[Sequence[int]] = None) -> Perplexity:
+    """Perplexity by the GPTQ protocol (the same code as ``onebit-eval``):
+    non-overlapping windows of the model's sequence length, tail dropped.
+    ``text`` is read as byte-level tokens; ``tokens`` are token ids."""
+    if (text is None) == (tokens is None):
+        raise ValueError("give exactly one of text= or tokens=")
+    if isinstance(model, (str, PathLike)):
+        model = load(model)
+    if isinstance(model, Model):
+        model = model.compile()
+    if text is not None:
+        with open(fspath(text), "rb") as f:
+            ids = list(f.read())
+    else:
+        ids = [int(t) for t in tokens]
+    ppl, nll, windows, count = _onebit.evaluate_perplexity(model._impl, ids)
+    return Perplexity(ppl, nll, windows, count)
+

@@ -9,6 +9,8 @@
 #include "onebit/Dialect/OneBit/Transforms/Quantize.h"
 #include "onebit/InitAllDialects.h"
 #include "onebit/Runner/Runner.h"
+#include "onebit/Training/Evaluate.h"
+#include "onebit/Training/Trainer.h"
 #include "onebit/Target/ONNX/ImportONNX.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
 
@@ -311,4 +313,93 @@ PYBIND11_MODULE(_onebit, m) {
         return f.model->compileMillis();
       });
   m.def("set_num_threads", &::onebit::setNumThreads, py::arg("n"));
+
+  // Training: the runtime of onebit-train, with a per-step callback.
+  m.def(
+      "train",
+      [](const std::string &teacher, const std::string &data, int64_t steps,
+         const std::string &out, double lr, int64_t warmup, double alpha,
+         const std::string &init, int64_t batch, int64_t seqLen,
+         double weightDecay, int threads, bool resume, int64_t checkpointEvery,
+         uint64_t seed, py::object callback, bool quiet) {
+        ::onebit::TrainOptions o;
+        o.teacherPath = teacher;
+        o.data = data;
+        o.steps = steps;
+        o.outDir = out;
+        o.lr = lr;
+        o.warmup = warmup;
+        o.alpha = alpha;
+        o.init = init;
+        o.batch = batch;
+        o.seqLen = seqLen;
+        o.weightDecay = weightDecay;
+        o.threads = threads;
+        o.resume = resume;
+        o.checkpointEvery = checkpointEvery;
+        o.seed = seed;
+        o.quiet = quiet;
+        // An exception in the callback must not cross the C++ libraries
+        // (built without exceptions): it stops the run and is re-raised.
+        std::unique_ptr<py::error_already_set> pending;
+        if (!callback.is_none())
+          o.onStep = [&](const ::onebit::TrainStepInfo &i) {
+            py::gil_scoped_acquire gil;
+            try {
+              py::object r = callback(i.step, i.lr, i.loss, i.lossCE,
+                                      i.lossMSE, i.seconds);
+              return r.is_none() || r.cast<bool>();
+            } catch (py::error_already_set &e) {
+              pending = std::make_unique<py::error_already_set>(std::move(e));
+              return false;
+            } catch (py::cast_error &) {
+              pending = std::make_unique<py::error_already_set>(
+                  (PyErr_SetString(PyExc_TypeError,
+                                   "the train callback must return None "
+                                   "or a bool"),
+                   py::error_already_set()));
+              return false;
+            }
+          };
+        std::string error, model;
+        double loss = 0;
+        int rc;
+        {
+          py::gil_scoped_release release;
+          rc = ::onebit::runTraining(o, error, &model, &loss);
+        }
+        if (pending) {
+          pending->restore();
+          throw py::error_already_set();
+        }
+        if (rc != 0) {
+          PyErr_SetString(errorType, error.c_str());
+          throw py::error_already_set();
+        }
+        return py::make_tuple(model, loss);
+      },
+      py::arg("teacher"), py::arg("data"), py::arg("steps"), py::arg("out"),
+      py::arg("lr"), py::arg("warmup"), py::arg("alpha"), py::arg("init"),
+      py::arg("batch"), py::arg("seq_len"), py::arg("weight_decay"),
+      py::arg("threads"), py::arg("resume"), py::arg("checkpoint_every"),
+      py::arg("seed"), py::arg("callback"), py::arg("quiet"));
+
+  // Perplexity (GPTQ protocol) of a compiled model on token ids.
+  m.def("evaluate_perplexity",
+        [](CompiledFunction &f, const std::vector<int64_t> &tokens) {
+          ::onebit::PerplexityResult r;
+          std::string error;
+          bool ok;
+          {
+            py::gil_scoped_release release;
+            ok = ::onebit::evaluatePerplexity(*f.model, tokens, r, error);
+          }
+          if (!ok) {
+            PyErr_SetString(errorType, error.c_str());
+            throw py::error_already_set();
+          }
+          return py::make_tuple(r.perplexity, r.meanNll, r.windows,
+                                r.predictedTokens);
+        },
+        py::arg("compiled"), py::arg("tokens"));
 }

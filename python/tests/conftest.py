@@ -32,3 +32,26 @@ def smollm2_gguf():
     if not path.exists():
         pytest.skip(f"{path} is missing")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_onnx(tmp_path_factory):
+    """The tiny LLaMA-style torch.onnx export of test/e2e/models.py
+    (batch 2, seq 8, vocab 64)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    import sys
+    sys.path.insert(0, str(ROOT / "test" / "e2e"))
+    import models
+    path = tmp_path_factory.mktemp("teacher") / "teacher.onnx"
+    models.export("llama", str(path), opset=17, batch=2, seq=8, seed=0)
+    return path
+
+
+@pytest.fixture
+def onebit_eval():
+    build = pathlib.Path(os.environ.get("ONEBIT_BUILD_DIR", ROOT / "build"))
+    path = build / "bin" / "onebit-eval"
+    if not path.exists():
+        pytest.skip("build/bin/onebit-eval is not built (run scripts/test.sh)")
+    return path

@@ -12,6 +12,7 @@
 #define ONEBIT_TRAINING_TRAINER_H
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace onebit {
@@ -35,11 +36,27 @@ struct TrainOptions {
   /// Testing: SIGKILL the process right after this step (0: never), to
   /// check that --resume continues the run exactly.
   int64_t killAfter = 0;
+  /// Called after every step; returning false stops the run after that step
+  /// (a checkpoint is written).
+  std::function<bool(const struct TrainStepInfo &)> onStep;
+  /// No progress lines on stderr.
+  bool quiet = false;
+};
+
+struct TrainStepInfo {
+  int64_t step = 0;
+  double lr = 0, loss = 0, lossCE = 0, lossMSE = 0, seconds = 0;
 };
 
 /// Runs training. Progress goes to stderr; errors are printed there with a
 /// clear message. Returns the process exit code (0 on success).
 int runTraining(const TrainOptions &options);
+
+/// The same, with the error message returned in `error` instead of printed.
+/// `modelPath` receives the packed model's path and `finalLoss` the last
+/// step's loss on success.
+int runTraining(const TrainOptions &options, std::string &error,
+                std::string *modelPath = nullptr, double *finalLoss = nullptr);
 
 } // namespace onebit
 

@@ -1,0 +1,66 @@
+"""onebit.train and onebit.evaluate: the runtime of onebit-train/onebit-eval."""
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+import onebit
+
+
+def test_train_with_callback_then_evaluate(tiny_llama_onnx, tmp_path,
+                                           onebit_eval):
+    seen = []
+    run = onebit.train(tiny_llama_onnx, data="gen:8", steps=3, lr=1e-3,
+                       out=tmp_path / "run", threads=1,
+                       callback=lambda s: seen.append(s))
+    assert [s.step for s in seen] == [1, 2, 3]
+    assert all(np.isfinite([s.loss, s.l_ce, s.l_mse]).all() for s in seen)
+    assert all(abs(s.loss - (s.l_ce + s.l_mse)) < 1e-4 for s in seen)
+    assert run.final_loss == pytest.approx(seen[-1].loss, rel=1e-6)
+    log = [json.loads(l) for l in open(run.log_path)]
+    assert [r["step"] for r in log] == [1, 2, 3]
+    assert log[-1]["loss"] == pytest.approx(seen[-1].loss, rel=1e-6)
+
+    # The packed model evaluates to the same perplexity in Python and in
+    # onebit-eval.
+    tokens = np.random.default_rng(0).integers(0, 64, 100).astype(np.int64)
+    np.save(tmp_path / "t.npy", tokens)
+    ppl = onebit.evaluate(run.model_path, tokens=tokens.tolist())
+    assert ppl.windows == 12 and ppl.predicted_tokens == 84
+    out = subprocess.run([str(onebit_eval), run.model_path, "--tokens",
+                          str(tmp_path / "t.npy")], capture_output=True,
+                         text=True, check=True).stdout
+    cli = float(out.split("perplexity:")[1].split()[0])
+    assert ppl.perplexity == pytest.approx(cli, abs=1e-4)
+    # A model object works too, and the 1-bit model is 1-bit.
+    m = onebit.load(run.model_path)
+    assert "onebit.binary_linear" in str(m)
+    assert onebit.evaluate(m, tokens=tokens.tolist()).perplexity == \
+        pytest.approx(ppl.perplexity, rel=1e-12)
+
+
+def test_callback_stops_and_errors_propagate(tiny_llama_onnx, tmp_path):
+    run = onebit.train(tiny_llama_onnx, data="gen:8", steps=5, lr=1e-3,
+                       out=tmp_path / "stop", callback=lambda s: s.step < 2)
+    assert len(open(run.log_path).readlines()) == 2
+
+    class Boom(Exception):
+        pass
+
+    def explode(step):
+        raise Boom("from the callback")
+
+    with pytest.raises(Boom):
+        onebit.train(tiny_llama_onnx, data="gen:8", steps=3,
+                     out=tmp_path / "boom", callback=explode)
+    with pytest.raises(onebit.Error, match="does not exist"):
+        onebit.train(tmp_path / "missing.onnx", data="gen:8", steps=1,
+                     out=tmp_path / "x")
+    with pytest.raises(onebit.Error, match="--lr must be a positive"):
+        onebit.train(tiny_llama_onnx, data="gen:8", steps=1, lr=-1.0,
+                     out=tmp_path / "x")
+    with pytest.raises(onebit.Error, match="fewer than one window"):
+        onebit.evaluate(tiny_llama_onnx, tokens=[1, 2, 3])
+    with pytest.raises(ValueError):
+        onebit.evaluate(tiny_llama_onnx)
