@@ -28,6 +28,7 @@
 #include "onebit/Dialect/OneBit/Transforms/Passes.h"
 #include "onebit/Dialect/OneBit/Transforms/Quantize.h"
 #include "onebit/Dialect/OneBit/Transforms/TrainForm.h"
+#include "onebit/Dialect/OneBit/Utils/ConstantData.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -51,20 +52,7 @@ using namespace mlir::onebit;
 
 namespace {
 
-/// The first NameLoc name inside `loc` ("" if none).
-std::string locName(Location loc) {
-  if (auto n = dyn_cast<NameLoc>(loc))
-    return n.getName().str();
-  if (auto f = dyn_cast<FusedLoc>(loc))
-    for (Location l : f.getLocations()) {
-      std::string s = locName(l);
-      if (!s.empty())
-        return s;
-    }
-  if (auto c = dyn_cast<CallSiteLoc>(loc))
-    return locName(c.getCallee());
-  return "";
-}
+std::string locName(Location loc) { return getLocationName(loc); }
 
 bool isFloatTensor(Type t) {
   auto rt = dyn_cast<RankedTensorType>(t);

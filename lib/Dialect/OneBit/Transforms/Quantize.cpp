@@ -59,20 +59,6 @@ struct Layer {
   }
 };
 
-std::string locationName(Location loc) {
-  if (auto n = dyn_cast<NameLoc>(loc))
-    return n.getName().str();
-  if (auto fused = dyn_cast<FusedLoc>(loc))
-    for (Location l : fused.getLocations()) {
-      std::string s = locationName(l);
-      if (!s.empty())
-        return s;
-    }
-  if (auto cs = dyn_cast<CallSiteLoc>(loc))
-    return locationName(cs.getCallee());
-  return "";
-}
-
 bool isZeroFill(Value v) {
   auto fill = v.getDefiningOp<linalg::FillOp>();
   if (!fill)
@@ -163,7 +149,7 @@ std::optional<Layer> matchLinear(linalg::LinalgOp op) {
     Value init = op.getDpsInitOperand(0)->get();
     layer.accumulates = !isZeroFill(init);
     layer.weightName = getConstantName(cst);
-    layer.layerName = locationName(op->getLoc());
+    layer.layerName = getLocationName(op->getLoc());
     return layer;
   }
   return std::nullopt;

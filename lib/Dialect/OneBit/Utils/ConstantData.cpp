@@ -108,15 +108,22 @@ DenseResourceElementsAttr mlir::onebit::makeResource(ShapedType type,
   return DenseResourceElementsAttr::get(type, name, std::move(blob));
 }
 
+std::string mlir::onebit::getLocationName(Location loc) {
+  if (auto n = dyn_cast<NameLoc>(loc))
+    return n.getName().str();
+  if (auto fused = dyn_cast<FusedLoc>(loc))
+    for (Location l : fused.getLocations()) {
+      std::string s = getLocationName(l);
+      if (!s.empty())
+        return s;
+    }
+  if (auto cs = dyn_cast<CallSiteLoc>(loc))
+    return getLocationName(cs.getCallee());
+  return "";
+}
+
 std::string mlir::onebit::getConstantName(Operation *op) {
   if (auto valueAttr = op->getAttrOfType<DenseResourceElementsAttr>("value"))
     return valueAttr.getRawHandle().getKey().str();
-  Location loc = op->getLoc();
-  if (auto fused = dyn_cast<FusedLoc>(loc))
-    for (Location l : fused.getLocations())
-      if (auto n = dyn_cast<NameLoc>(l))
-        return n.getName().str();
-  if (auto n = dyn_cast<NameLoc>(loc))
-    return n.getName().str();
-  return "";
+  return getLocationName(op->getLoc());
 }

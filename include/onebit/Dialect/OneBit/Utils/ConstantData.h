@@ -43,6 +43,10 @@ DenseResourceElementsAttr makeResource(ShapedType type, StringRef name,
 /// dense_resource key, else a NameLoc of its defining op, else "".
 std::string getConstantName(Operation *constantOp);
 
+/// The first NameLoc name inside `loc`, looking through fused and call-site
+/// locations ("" if none). Importers name ops by their source node this way.
+std::string getLocationName(Location loc);
+
 } // namespace mlir::onebit
 
 #endif // ONEBIT_DIALECT_ONEBIT_UTILS_CONSTANTDATA_H
