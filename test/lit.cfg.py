@@ -57,6 +57,14 @@ try:
 except Exception:
     pass
 
+# ptxas (CUDA toolkit; no GPU needed): the GPU pipeline tests assemble the
+# PTX they produce and fail on register spills.
+import shutil
+ptxas = shutil.which("ptxas") or "/usr/local/cuda/bin/ptxas"
+if os.path.exists(ptxas):
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
+
 tool_dirs = [config.onebit_tools_dir, config.llvm_tools_dir]
 tools = ["onebit-opt", "onebit-tokenize", "onebit-translate", "onebit-run",
          "onebit-train", "onebit-eval",

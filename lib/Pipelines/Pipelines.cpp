@@ -51,4 +51,5 @@ void onebit::registerPipelines() {
       "Lower linalg-on-tensors + onebit to the LLVM dialect for the host CPU "
       "(binary layers call the runtime's 1-bit kernels)",
       [](OpPassManager &pm) { buildCpuPipeline(pm); });
+  registerGpuPipeline();
 }

@@ -33,6 +33,14 @@ static cl::opt<int> bench("bench",
                                    "the median time"),
                           cl::init(0));
 
+static cl::opt<std::string>
+    device("device",
+           cl::desc("cpu (default) or cuda (needs a CUDA driver and GPU)"),
+           cl::init("cpu"));
+
+// runtime/lib/CudaRuntime.cpp: 0 when a CUDA driver and a GPU are usable.
+extern "C" int onebitCudaProbe(char *message, size_t size);
+
 static int fail(const std::string &msg) {
   errs() << "onebit-run: error: " << msg << "\n";
   return 1;
@@ -46,6 +54,17 @@ int main(int argc, char **argv) {
   static cl::opt<int> threads("threads", cl::desc("kernel threads (0: all)"),
                               cl::init(0));
   cl::ParseCommandLineOptions(argc, argv, "onebit model runner\n");
+  if (device == "cuda") {
+    char why[256] = {0};
+    if (onebitCudaProbe(why, sizeof(why)) != 0)
+      return fail(std::string("--device=cuda: no CUDA driver/GPU found (") +
+                  why + ")");
+    return fail("--device=cuda: a CUDA driver and GPU are present, but "
+                "running models on the GPU is not wired into onebit-run yet "
+                "(use onebit-opt --onebit-gpu-pipeline; see docs/gpu.md)");
+  }
+  if (device != "cpu")
+    return fail("--device must be cpu or cuda, not '" + device + "'");
   std::string error;
   mlir::MLIRContext ctx;
   auto module = onebit::loadModel(modelPath, ctx, error);

@@ -34,4 +34,76 @@ def ConvertOneBitToRuntime : Pass<"convert-onebit-to-runtime", "ModuleOp"> {
   ];
 }
 
+def ConvertOneBitToGPU : Pass<"convert-onebit-to-gpu", "ModuleOp"> {
+  let summary = "Lower onebit.binary_linear to calls of GPU kernel stubs "
+                "(expanded by onebit-gpu-binary-linear-kernels)";
+  let description = [{
+    Each `onebit.binary_linear` becomes a call of a private declaration
+    `@__onebit_gpu_binary_linear_<i>(x, signs, g, h[, bias], out[, tmp])` on
+    memrefs, tagged `onebit.gpu_binary_linear` (K, N, norm_eps, the layer
+    name). The memrefs come from `bufferization.to_buffer`; `out` (and the
+    f32 pre-norm scratch `tmp` for f16 results) are fresh allocations and the
+    result is `bufferization.to_tensor restrict writable`, so one-shot
+    bufferization and the ownership-based deallocation (which does not accept
+    GPU barriers) compose with it. onebit-gpu-binary-linear-kernels later
+    replaces the calls with the kernels. Only the canonical sign layout and
+    static K and N are supported.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
+def OneBitGpuBinaryLinearKernels
+    : Pass<"onebit-gpu-binary-linear-kernels", "ModuleOp"> {
+  let summary = "Expand the binary-layer calls of convert-onebit-to-gpu into "
+                "sign-flip gpu.launch kernels (scf/gpu/arith/math)";
+  let description = [{
+    The GEMV/GEMM kernel: a block of `warps` warps, one warp per output row
+    n, `m-tile` activation rows per block. Per K tile of `tile-words` sign
+    words, the block stages `x[m, k] * g[k]` in workgroup memory (transposed
+    per 32-bit sign word and padded, so both the staging stores and the reads
+    are conflict-free); each lane then reads packed sign words (coalesced
+    across the warp) and flips the sign of the staged values by xor-ing the
+    weight's sign bit into their f32 bit pattern: no multiplication per
+    weight. A gpu.shuffle xor tree reduces the warp; lane 0 applies h (and
+    the bias when there is no post-norm). With `norm_eps`, a second kernel
+    (one block per row) normalises the row and adds the bias.
+  }];
+  let options = [
+    Option<"warps", "warps", "int64_t", /*default=*/"4",
+           "Warps (output rows) per block">,
+    Option<"mTile", "m-tile", "int64_t", /*default=*/"4",
+           "Activation rows per block (GEMM); static M = 1 uses 1">,
+    Option<"tileWords", "tile-words", "int64_t", /*default=*/"64",
+           "Sign words per K tile (a multiple of 32)">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect"
+  ];
+}
+
+def OneBitGpuHostMemory : Pass<"onebit-gpu-host-memory", "ModuleOp"> {
+  let summary = "Make host buffers visible to GPU kernels";
+  let description = [{
+    Runs after the GPU launches exist and before outlining. Outside
+    `gpu.launch` bodies: `memref.alloc` becomes `gpu.alloc host_shared`
+    (managed memory, readable by host code and kernels), `memref.dealloc`
+    becomes `gpu.dealloc`, and every `memref.get_global` (constant weights)
+    is followed by `gpu.host_register` so kernels can read it in place.
+  }];
+  let dependentDialects = [
+    "::mlir::gpu::GPUDialect",
+    "::mlir::memref::MemRefDialect"
+  ];
+}
+
 #endif // ONEBIT_CONVERSION_PASSES_TD

@@ -5,6 +5,8 @@
 
 #include "mlir/Pass/PassManager.h"
 
+#include <string>
+
 namespace onebit {
 
 /// linalg-on-tensors + onebit -> LLVM dialect for the host CPU: binary layers
@@ -12,7 +14,28 @@ namespace onebit {
 /// LLVM. Results are returned as freshly allocated memrefs the caller frees.
 void buildCpuPipeline(mlir::OpPassManager &pm);
 
-/// Registers --onebit-cpu-pipeline.
+/// Options of the GPU pipeline (defaults: A100, PTX kept as text).
+struct GpuPipelineOptions {
+  std::string chip = "sm_80";
+  std::string features = "+ptx80";
+  std::string format = "isa"; ///< isa (PTX), bin (cubin) or fatbin
+  /// CUDA toolkit for libdevice (and ptxas for bin/fatbin); empty: $CUDA_HOME,
+  /// $CUDA_ROOT, $CUDA_PATH, else /usr/local/cuda.
+  std::string toolkit;
+  int optLevel = 3;
+  int warps = 4; ///< binary_linear kernel: output rows per block
+  int mTile = 4; ///< binary_linear kernel: activation rows per block
+};
+
+/// linalg-on-tensors + onebit -> host code in the LLVM dialect calling the
+/// mgpu* runtime, plus gpu.binary kernels for NVIDIA GPUs (docs/gpu.md).
+void buildGpuPipeline(mlir::OpPassManager &pm,
+                      const GpuPipelineOptions &options = {});
+
+/// Registers --onebit-gpu-pipeline (called by registerPipelines).
+void registerGpuPipeline();
+
+/// Registers --onebit-cpu-pipeline and --onebit-gpu-pipeline.
 void registerPipelines();
 
 } // namespace onebit

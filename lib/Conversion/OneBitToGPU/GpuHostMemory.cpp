@@ -1,0 +1,80 @@
+//===- GpuHostMemory.cpp - host buffers that GPU kernels can read ---------===//
+//
+// After the GPU launches exist, the host code still allocates with
+// memref.alloc and reads constants from memref.global. This pass makes every
+// such buffer reachable from kernels without changing the host code's view:
+// allocations become managed memory (`gpu.alloc host_shared`, which the host
+// also reads: memref.copy, results returned to the caller), deallocations
+// `gpu.dealloc`, and constant globals are page-locked and mapped with
+// `gpu.host_register` where they are taken (the runtime treats a second
+// registration of the same range as success).
+//
+//===----------------------------------------------------------------------===//
+
+#include "onebit/Conversion/OneBitToGPU/OneBitToGPU.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+
+namespace mlir::onebit {
+#define GEN_PASS_DEF_ONEBITGPUHOSTMEMORY
+#include "onebit/Conversion/Passes.h.inc"
+} // namespace mlir::onebit
+
+using namespace mlir;
+
+namespace {
+
+bool onDevice(Operation *op) {
+  return op->getParentOfType<gpu::LaunchOp>() ||
+         op->getParentOfType<gpu::GPUModuleOp>();
+}
+
+struct OneBitGpuHostMemoryPass
+    : public mlir::onebit::impl::OneBitGpuHostMemoryBase<
+          OneBitGpuHostMemoryPass> {
+  void runOnOperation() override {
+    SmallVector<Operation *> todo;
+    getOperation().walk([&](Operation *op) {
+      if (isa<memref::AllocOp, memref::DeallocOp, memref::GetGlobalOp>(op) &&
+          !onDevice(op))
+        todo.push_back(op);
+    });
+    for (Operation *op : todo) {
+      OpBuilder b(op);
+      Location loc = op->getLoc();
+      if (auto alloc = dyn_cast<memref::AllocOp>(op)) {
+        auto type = alloc.getType();
+        if (type.getMemorySpace())
+          continue;
+        auto g = gpu::AllocOp::create(b, loc, type, /*asyncToken=*/Type(),
+                                      ValueRange{}, alloc.getDynamicSizes(),
+                                      alloc.getSymbolOperands(),
+                                      /*hostShared=*/true);
+        alloc.replaceAllUsesWith(g.getMemref());
+        alloc.erase();
+      } else if (auto dealloc = dyn_cast<memref::DeallocOp>(op)) {
+        // gpu-to-llvm lowers only the async form (on a stream of its own).
+        auto tokenType = gpu::AsyncTokenType::get(b.getContext());
+        Value start = gpu::WaitOp::create(b, loc, tokenType, ValueRange{})
+                          .getAsyncToken();
+        Value done = gpu::DeallocOp::create(b, loc, tokenType,
+                                            ValueRange{start},
+                                            dealloc.getMemref())
+                         .getAsyncToken();
+        gpu::WaitOp::create(b, loc, Type(), ValueRange{done});
+        dealloc.erase();
+      } else if (auto get = dyn_cast<memref::GetGlobalOp>(op)) {
+        auto type = get.getType();
+        if (type.getMemorySpace())
+          continue;
+        b.setInsertionPointAfter(get);
+        Value unranked = memref::CastOp::create(
+            b, loc, UnrankedMemRefType::get(type.getElementType(), 0), get);
+        gpu::HostRegisterOp::create(b, loc, unranked);
+      }
+    }
+  }
+};
+
+} // namespace

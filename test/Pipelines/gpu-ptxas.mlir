@@ -1,0 +1,44 @@
+// Every kernel of the GPU pipeline assembles with ptxas for sm_80 without
+// register spills; the registers per kernel are printed (docs/gpu.md lists
+// them). Inputs: the quantized example block, and LLaMA-sized binary layers
+// (GEMV M = 1, GEMM with a dynamic M, f16 with post-norm and bias).
+// REQUIRES: ptxas
+// RUN: rm -rf %t && mkdir -p %t
+// RUN: onebit-opt %onebit_src_root/examples/tiny-decoder-block.mlir --onebit-quantize --onebit-gpu-pipeline="chip=sm_80 features=+ptx80 format=isa" -o %t/tiny.mlir
+// RUN: %python %S/Inputs/gpu_ptx.py ptxas %t/tiny.mlir %ptxas %t/tiny | FileCheck %s --check-prefix=TINY
+// RUN: onebit-opt %s --onebit-gpu-pipeline="chip=sm_80 features=+ptx80 format=isa" -o %t/big.mlir
+// RUN: %python %S/Inputs/gpu_ptx.py ptxas %t/big.mlir %ptxas %t/big | FileCheck %s --check-prefix=BIG
+
+// TINY: binary_linear_0_model_layers_0_mlp_gate_proj_weight_gemv: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads
+// TINY: binary_linear_2_model_layers_0_mlp_down_proj_weight_norm: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads
+// TINY: kernels: 10
+
+// BIG-DAG: binary_linear_0_q_proj_gemv: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads
+// BIG-DAG: binary_linear_1_down_proj_gemv: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads
+// BIG-DAG: binary_linear_2_up_proj_f16_gemv: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads
+// BIG-DAG: binary_linear_2_up_proj_f16_norm: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads
+// BIG: kernels: 4
+
+func.func @gemv(%x: tensor<1x4096xf32>, %s: tensor<4096x128xi32>, %g: tensor<4096xf32>,
+                %h: tensor<4096xf32>) -> tensor<1x4096xf32> {
+  %y = onebit.binary_linear %x, %s, %g, %h
+         layout <word_bits = 32, bit_order = lsb_first, negative = 1> {onebit.name = "q_proj"}
+         : (tensor<1x4096xf32>, tensor<4096x128xi32>, tensor<4096xf32>, tensor<4096xf32>) -> tensor<1x4096xf32>
+  return %y : tensor<1x4096xf32>
+}
+
+func.func @gemm(%x: tensor<?x14336xf32>, %s: tensor<4096x448xi32>, %g: tensor<14336xf32>,
+                %h: tensor<4096xf32>) -> tensor<?x4096xf32> {
+  %y = onebit.binary_linear %x, %s, %g, %h
+         layout <word_bits = 32, bit_order = lsb_first, negative = 1> {onebit.name = "down_proj"}
+         : (tensor<?x14336xf32>, tensor<4096x448xi32>, tensor<14336xf32>, tensor<4096xf32>) -> tensor<?x4096xf32>
+  return %y : tensor<?x4096xf32>
+}
+
+func.func @gemm_f16_norm(%x: tensor<2x?x4096xf16>, %s: tensor<11008x128xi32>, %g: tensor<4096xf16>,
+                         %h: tensor<11008xf16>, %b: tensor<11008xf16>) -> tensor<2x?x11008xf16> {
+  %y = onebit.binary_linear %x, %s, %g, %h bias %b
+         layout <word_bits = 32, bit_order = lsb_first, negative = 1> norm_eps = 1.0e-05 {onebit.name = "up_proj_f16"}
+         : (tensor<2x?x4096xf16>, tensor<11008x128xi32>, tensor<4096xf16>, tensor<11008xf16>, tensor<11008xf16>) -> tensor<2x?x11008xf16>
+  return %y : tensor<2x?x11008xf16>
+}
