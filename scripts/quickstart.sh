@@ -5,6 +5,7 @@
 # then
 #   import -> quantize (mean / SVID-NMF / SVID-SVD) -> KD training on the CPU
 #   (L_CE + L_MSE, and L_CE alone) -> held-out perplexity of each
+#   -> the trained model through the GPU pipeline to PTX (ptxas-checked)
 # and prints the table. Takes about 15 minutes on 2 cores.
 #
 # ONEBIT_QUICKSTART_OUT  output folder (default build/quickstart)
@@ -55,6 +56,17 @@ onebit_log "6. KD training, L_CE only ($STEPS steps)"
   --steps "$STEPS" --warmup 10 --lr 1e-3 --alpha 0 --out "$OUT/kd-ce" \
   > "$OUT/kd-ce.txt"
 PPL_KD_CE="$(ppl "$OUT/kd-ce/model.mlirbc")"
+
+onebit_log "7. the trained 1-bit model through the GPU pipeline (A100, sm_80) to PTX"
+"$BIN/onebit-opt" "$OUT/kd/model.mlirbc" \
+  --onebit-gpu-pipeline="chip=sm_80 features=+ptx80 format=isa" -o "$OUT/kd/model-gpu.mlir"
+PTXAS="$(command -v ptxas || echo /usr/local/cuda/bin/ptxas)"
+if [ -x "$PTXAS" ]; then
+  /usr/bin/python3 "$ONEBIT_ROOT/test/Pipelines/Inputs/gpu_ptx.py" ptxas \
+    "$OUT/kd/model-gpu.mlir" "$PTXAS" "$OUT/kd/ptx" | tail -1
+else
+  onebit_log "ptxas not found: PTX written but not assembled"
+fi
 
 SIZE_LINE="$(grep '^size:' "$OUT/kd.txt" || true)"
 {
