@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <random>
 
 namespace onebit {
 
@@ -44,6 +45,15 @@ bool evaluatePerplexity(CompiledModel &model,
             " tokens, fewer than one window of " + std::to_string(seq);
     return false;
   }
+  // Token ids index the embedding table: check them before the model runs.
+  if (!mlir::ShapedType::isDynamic(out[0].shape[2]))
+    for (int64_t i = 0, e = windows * seq; i < e; ++i)
+      if (tokens[size_t(i)] < 0 || tokens[size_t(i)] >= out[0].shape[2]) {
+        error = "token " + std::to_string(tokens[size_t(i)]) +
+                " is outside the model's vocabulary of " +
+                std::to_string(out[0].shape[2]);
+        return false;
+      }
   double nll = 0;
   int64_t count = 0;
   int64_t vocab = -1;
@@ -94,6 +104,154 @@ bool evaluatePerplexity(CompiledModel &model,
   result.predictedTokens = count;
   result.meanNll = nll / double(count);
   result.perplexity = std::exp(result.meanNll);
+  return true;
+}
+
+namespace {
+
+/// Runs the model on one window (row 0 of the batch) and returns its logits
+/// [seq, vocab] for positions [0, used).
+bool windowLogits(CompiledModel &model, const std::vector<int64_t> &window,
+                  std::vector<float> &logits, int64_t &vocab,
+                  std::string &error) {
+  const auto &in = model.inputs();
+  if (in.size() != 1 || in[0].dtype != DType::I64 || in[0].shape.size() != 2 ||
+      mlir::ShapedType::isDynamic(in[0].shape[0]) ||
+      mlir::ShapedType::isDynamic(in[0].shape[1])) {
+    error = "the model must take static token ids [batch, seq] (i64)";
+    return false;
+  }
+  const int64_t batch = in[0].shape[0], seq = in[0].shape[1];
+  const auto &out = model.results();
+  // Token ids index the embedding table: check them before the model runs.
+  if (!out.empty() && out[0].shape.size() == 3 &&
+      !mlir::ShapedType::isDynamic(out[0].shape[2]))
+    for (int64_t tok : window)
+      if (tok < 0 || tok >= out[0].shape[2]) {
+        error = "token " + std::to_string(tok) +
+                " is outside the model's vocabulary of " +
+                std::to_string(out[0].shape[2]);
+        return false;
+      }
+  HostTensor ids;
+  ids.dtype = DType::I64;
+  ids.shape = {batch, seq};
+  ids.data.assign(size_t(batch * seq) * 8, 0);
+  auto *t = reinterpret_cast<int64_t *>(ids.data.data());
+  for (size_t i = 0; i < window.size() && int64_t(i) < seq; ++i)
+    t[i] = window[i];
+  std::vector<HostTensor> res;
+  if (!model.run({ids}, res, error))
+    return false;
+  if (res.empty() || res[0].shape.size() != 3 || res[0].dtype != DType::F32) {
+    error = "the model must return logits [batch, seq, vocab] (f32)";
+    return false;
+  }
+  vocab = res[0].shape[2];
+  const float *l = reinterpret_cast<const float *>(res[0].data.data());
+  logits.assign(l, l + seq * vocab);
+  return true;
+}
+
+int64_t windowSize(CompiledModel &model) {
+  const auto &in = model.inputs();
+  return in.size() == 1 && in[0].shape.size() == 2 ? in[0].shape[1] : 0;
+}
+
+double logSoftmaxAt(const float *row, int64_t vocab, int64_t index) {
+  double mx = row[0];
+  for (int64_t c = 1; c < vocab; ++c)
+    mx = std::max(mx, double(row[c]));
+  double sum = 0;
+  for (int64_t c = 0; c < vocab; ++c)
+    sum += std::exp(double(row[c]) - mx);
+  return double(row[index]) - mx - std::log(sum);
+}
+
+} // namespace
+
+bool scoreContinuation(CompiledModel &model,
+                       const std::vector<int64_t> &context,
+                       const std::vector<int64_t> &continuation,
+                       double &logLikelihood, std::string &error) {
+  const int64_t seq = windowSize(model);
+  if (continuation.empty()) {
+    error = "an empty continuation has no likelihood";
+    return false;
+  }
+  if (context.empty()) {
+    error = "the context is empty (the first token has no prediction)";
+    return false;
+  }
+  if (seq < 2 || int64_t(continuation.size()) >= seq) {
+    error = "a continuation of " + std::to_string(continuation.size()) +
+            " tokens does not fit the model's window of " +
+            std::to_string(seq);
+    return false;
+  }
+  std::vector<int64_t> all(context);
+  all.insert(all.end(), continuation.begin(), continuation.end());
+  if (int64_t(all.size()) > seq)
+    all.erase(all.begin(), all.end() - seq);
+  std::vector<float> logits;
+  int64_t vocab = 0;
+  if (!windowLogits(model, all, logits, vocab, error))
+    return false;
+  const int64_t first = int64_t(all.size() - continuation.size());
+  logLikelihood = 0;
+  for (int64_t p = first; p < int64_t(all.size()); ++p) {
+    if (all[p] < 0 || all[p] >= vocab) {
+      error = "token " + std::to_string(all[p]) +
+              " is outside the model's vocabulary of " + std::to_string(vocab);
+      return false;
+    }
+    logLikelihood += logSoftmaxAt(logits.data() + (p - 1) * vocab, vocab,
+                                  all[p]);
+  }
+  return true;
+}
+
+bool generateTokens(CompiledModel &model, std::vector<int64_t> &tokens,
+                    int64_t count, double temperature, uint64_t seed,
+                    std::string &error) {
+  const int64_t seq = windowSize(model);
+  if (tokens.empty()) {
+    error = "the prompt is empty";
+    return false;
+  }
+  std::mt19937_64 rng(seed);
+  for (int64_t n = 0; n < count; ++n) {
+    std::vector<int64_t> window(tokens);
+    if (int64_t(window.size()) > seq)
+      window.erase(window.begin(), window.end() - seq);
+    std::vector<float> logits;
+    int64_t vocab = 0;
+    if (!windowLogits(model, window, logits, vocab, error))
+      return false;
+    const float *row = logits.data() + (window.size() - 1) * vocab;
+    int64_t pick = 0;
+    if (temperature <= 0) {
+      for (int64_t c = 1; c < vocab; ++c)
+        if (row[c] > row[pick])
+          pick = c;
+    } else {
+      double mx = row[0];
+      for (int64_t c = 1; c < vocab; ++c)
+        mx = std::max(mx, double(row[c]));
+      std::vector<double> p(static_cast<size_t>(vocab));
+      double sum = 0;
+      for (int64_t c = 0; c < vocab; ++c)
+        sum += p[size_t(c)] = std::exp((double(row[c]) - mx) / temperature);
+      double u = std::uniform_real_distribution<double>(0.0, sum)(rng);
+      pick = vocab - 1;
+      for (int64_t c = 0; c < vocab; ++c)
+        if ((u -= p[size_t(c)]) <= 0) {
+          pick = c;
+          break;
+        }
+    }
+    tokens.push_back(pick);
+  }
   return true;
 }
 

@@ -33,6 +33,19 @@ bool evaluatePerplexity(CompiledModel &model,
                         const std::vector<int64_t> &tokens,
                         PerplexityResult &result, std::string &error);
 
+/// Log-likelihood of `continuation` after `context` (sum over its tokens),
+/// with both cut to the model's window from the left when too long.
+bool scoreContinuation(CompiledModel &model,
+                       const std::vector<int64_t> &context,
+                       const std::vector<int64_t> &continuation,
+                       double &logLikelihood, std::string &error);
+
+/// Extends `tokens` by `count` tokens: greedy when temperature <= 0, else
+/// sampled from softmax(logits / temperature) with `seed`.
+bool generateTokens(CompiledModel &model, std::vector<int64_t> &tokens,
+                    int64_t count, double temperature, uint64_t seed,
+                    std::string &error);
+
 /// Byte-level tokens of a file's contents (token = byte value).
 bool readByteTokens(const std::string &path, std::vector<int64_t> &tokens,
                     std::string &error);
