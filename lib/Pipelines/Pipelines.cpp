@@ -15,7 +15,9 @@ using namespace mlir;
 // The CPU pipeline, in pass-pipeline syntax:
 //  1. binary layers -> calls of the kernel library (convert-onebit-to-runtime);
 //  2. expand_shape forms MLIR 22 cannot lower -> tensor.reshape; arith/math
-//     on tensors -> linalg;
+//     on tensors -> linalg; dense f32 (batched) matmuls -> calls of the
+//     runtime's BLAS-backed onebit_matmul_f32 (convert-matmul-to-runtime,
+//     before elementwise fusion can merge anything into them);
 //  3. elementwise fusion, then one-shot bufferization with identity-layout
 //     function boundaries and ownership-based deallocation of temporaries;
 //  4. linalg -> loops -> LLVM.
@@ -25,6 +27,7 @@ static const char *const kCpuPipeline =
     "onebit-legalize-expand-shape,"
     "convert-elementwise-to-linalg),"
     "canonicalize,"
+    "convert-matmul-to-runtime,"
     "linalg-fuse-elementwise-ops,"
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"

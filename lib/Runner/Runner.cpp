@@ -5,6 +5,7 @@
 #include "onebit/InitAllPasses.h"
 #include "onebit/Pipelines/Pipelines.h"
 #include "onebit/Runtime/CpuKernels.h"
+#include "onebit/Runtime/DenseMatmul.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
 #include "onebit/Target/ONNX/ImportONNX.h"
 
@@ -292,6 +293,9 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
     map[interner("_mlir_ciface_onebit_binary_linear_f32")] = {
         llvm::orc::ExecutorAddr::fromPtr(
             &_mlir_ciface_onebit_binary_linear_f32),
+        llvm::JITSymbolFlags::Exported};
+    map[interner("_mlir_ciface_onebit_matmul_f32")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&_mlir_ciface_onebit_matmul_f32),
         llvm::JITSymbolFlags::Exported};
     return map;
   });

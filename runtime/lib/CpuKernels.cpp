@@ -501,6 +501,11 @@ const T *contiguous1d(StridedMemRefType<T, 1> *d, std::vector<T> &tmp) {
 
 } // namespace
 
+void onebit::rt::parallelTasks(int64_t count,
+                               const std::function<void(int64_t)> &fn) {
+  pool().parallelFor(count, fn);
+}
+
 extern "C" {
 
 void onebit_binary_linear_f32(const float *x, int64_t m, int64_t k,
@@ -511,7 +516,10 @@ void onebit_binary_linear_f32(const float *x, int64_t m, int64_t k,
                /*cacheable=*/true);
 }
 
-void onebit_runtime_set_num_threads(int n) { pool().setThreads(n); }
+void onebit_runtime_set_num_threads(int n) {
+  pool().setThreads(n);
+  onebit::rt::denseSetThreads(pool().threads());
+}
 int onebit_runtime_get_num_threads(void) { return pool().threads(); }
 
 int onebit_runtime_set_kernel_mode(int mode) {

@@ -12,6 +12,7 @@
 #define ONEBIT_RUNTIME_LIB_KERNELS_H
 
 #include <cstdint>
+#include <functional>
 
 namespace onebit {
 namespace rt {
@@ -64,6 +65,12 @@ void avx512GemmRows(const Activations &a, const float *packedA,
                     const uint32_t *signs, int64_t n, int64_t n0, int64_t n1,
                     float *bufB, float *out, int64_t ldo);
 int64_t avx512GemmBufBSize();
+
+// The persistent thread pool of CpuKernels.cpp: fn(i) for i in [0, count),
+// the calling thread taking part (used by DenseMatmul.cpp).
+void parallelTasks(int64_t count, const std::function<void(int64_t)> &fn);
+// DenseMatmul.cpp: onebit_runtime_set_num_threads forwards to the BLAS.
+void denseSetThreads(int n);
 
 } // namespace rt
 } // namespace onebit

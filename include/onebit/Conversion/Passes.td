@@ -34,6 +34,52 @@ def ConvertOneBitToRuntime : Pass<"convert-onebit-to-runtime", "ModuleOp"> {
   ];
 }
 
+def ConvertMatmulToRuntime : Pass<"convert-matmul-to-runtime", "ModuleOp"> {
+  let summary = "Lower dense f32 (batched) matmuls to calls of the runtime's "
+                "BLAS-backed onebit_matmul_f32";
+  let description = [{
+    Every linalg op on tensors with two f32 inputs and one f32 init that is
+    a contraction (`linalg::isaContractionOpInterface`: a mulf/addf body
+    over projected-permutation maps) with exactly one reduction dimension
+    becomes a call of `onebit_matmul_f32(A, B, C, beta)` (a private
+    declaration with `llvm.emit_c_interface`, implemented in
+    `runtime/lib/DenseMatmul.cpp`). This covers `linalg.matmul` (also with
+    transposing `indexing_maps`), `linalg.batch_matmul` and equivalent
+    `linalg.generic`s, e.g. the 4-D attention products
+    `[b, h, m, k] x [b, h, k, n]` of the ONNX importer.
+
+    The three operands are rank-4 strided memrefs
+    `memref<?x?x?x?xf32, strided<[?, ?, ?, ?], offset: ?>>` viewing the
+    operands' buffers as A `[B0, B1, M, K]`, B `[B0, B1, K, N]` and
+    C `[B0, B1, M, N]` (`memref.reinterpret_cast` with the strides of the
+    operand's own layout, so transposed operands cost no copy). M and N are
+    the innermost (in the output) of the op's m and n dimensions; every
+    other parallel dimension (true batch dimensions, and further m or n
+    dimensions, e.g. the batch of a `[b, s, k] x [k, n]` product) is one of
+    the at most two outer dimensions, with stride 0 in the operand that
+    does not have it; missing outer dimensions have size 1. Ops needing
+    more than two outer dimensions or more than one reduction dimension are
+    left alone, as are non-f32 ones.
+
+    The result is computed as `C = A B + beta C` in a fresh buffer that
+    becomes the result (`bufferization.to_tensor restrict writable`): when
+    the init is a zero (`linalg.fill` of 0, a zero splat constant or
+    `tensor.empty`) `beta = 0` and nothing is copied, otherwise the init is
+    copied into the buffer and `beta = 1`, so accumulators are honoured.
+
+    Setting the environment variable `ONEBIT_DENSE_MATMUL=loops` turns the
+    pass into a no-op (for comparisons with the naive-loop lowering).
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
 def ConvertOneBitToGPU : Pass<"convert-onebit-to-gpu", "ModuleOp"> {
   let summary = "Lower onebit.binary_linear to calls of GPU kernel stubs "
                 "(expanded by onebit-gpu-binary-linear-kernels)";

@@ -1,0 +1,29 @@
+//===- MatmulToRuntime.h - dense f32 contractions to BLAS calls -*- C++ -*-===//
+
+#ifndef ONEBIT_CONVERSION_MATMULTORUNTIME_MATMULTORUNTIME_H
+#define ONEBIT_CONVERSION_MATMULTORUNTIME_MATMULTORUNTIME_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir::onebit {
+
+#define GEN_PASS_DECL_CONVERTMATMULTORUNTIME
+#include "onebit/Conversion/Passes.h.inc"
+
+/// The dense kernel the lowering calls (C interface name: _mlir_ciface_ +
+/// this), implemented in runtime/lib/DenseMatmul.cpp.
+inline constexpr const char *kMatmulKernel = "onebit_matmul_f32";
+
+/// When this environment variable is set to "loops", the pass leaves every
+/// op alone (benchmarks compare against the naive-loop lowering with it).
+inline constexpr const char *kMatmulDisableEnv = "ONEBIT_DENSE_MATMUL";
+
+} // namespace mlir::onebit
+
+#endif // ONEBIT_CONVERSION_MATMULTORUNTIME_MATMULTORUNTIME_H

@@ -1,0 +1,250 @@
+//===- MatmulToRuntime.cpp - dense f32 contractions to runtime calls ------===//
+//
+// Rewrites f32 linalg contractions (matmul, batch_matmul, equivalent
+// generics) into calls of onebit_matmul_f32 on rank-4 strided memref views;
+// see the pass description in Passes.td and docs/kernels.md.
+//
+//===----------------------------------------------------------------------===//
+
+#include "onebit/Conversion/MatmulToRuntime/MatmulToRuntime.h"
+
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Matchers.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace mlir::onebit {
+#define GEN_PASS_DEF_CONVERTMATMULTORUNTIME
+#include "onebit/Conversion/Passes.h.inc"
+} // namespace mlir::onebit
+
+using namespace mlir;
+using namespace mlir::onebit;
+
+namespace {
+
+constexpr int kViewRank = 4;
+constexpr int kMaxOuter = kViewRank - 2;
+
+/// How one contraction maps onto the kernel's [B0, B1, rows, cols] views.
+/// A loop dimension of -1 is a unit dimension (size 1, stride 0).
+struct GemmPlan {
+  SmallVector<int64_t, kMaxOuter> outer; // outermost first, padded with -1
+  int64_t m = -1, n = -1, k = -1;
+};
+
+/// Position of loop dimension `dim` among the results of `map`, or -1.
+int64_t resultPos(AffineMap map, int64_t dim) {
+  if (dim < 0)
+    return -1;
+  for (unsigned i = 0; i < map.getNumResults(); ++i)
+    if (auto d = dyn_cast<AffineDimExpr>(map.getResult(i)))
+      if (d.getPosition() == static_cast<unsigned>(dim))
+        return i;
+  return -1;
+}
+
+/// Why `op` is not rewritten, or a plan.
+FailureOr<GemmPlan> planFor(linalg::LinalgOp op) {
+  if (!op.hasPureTensorSemantics() || op.getNumDpsInputs() != 2 ||
+      op.getNumDpsInits() != 1 || op->getNumResults() != 1)
+    return failure();
+  for (OpOperand &o : op->getOpOperands()) {
+    auto t = dyn_cast<RankedTensorType>(o.get().getType());
+    if (!t || !t.getElementType().isF32())
+      return failure();
+  }
+  if (!isa<RankedTensorType>(op->getResult(0).getType()))
+    return failure();
+  if (!linalg::isaContractionOpInterface(op))
+    return failure();
+  for (AffineMap map : op.getIndexingMapsArray())
+    if (!map.isProjectedPermutation(/*allowZeroInResults=*/false))
+      return failure();
+  FailureOr<linalg::ContractionDimensions> dims =
+      linalg::inferContractionDims(op);
+  if (failed(dims) || dims->k.size() != 1 || dims->m.empty() ||
+      dims->n.empty())
+    return failure();
+  // Every loop dimension must be classified (no reduction-only extras).
+  if (dims->batch.size() + dims->m.size() + dims->n.size() + 1 !=
+      op.getNumLoops())
+    return failure();
+
+  AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  auto innermost = [&](ArrayRef<unsigned> ds) {
+    int64_t best = -1, bestPos = -1;
+    for (unsigned d : ds) {
+      int64_t p = resultPos(outMap, d);
+      if (p > bestPos)
+        best = d, bestPos = p;
+    }
+    return best;
+  };
+  GemmPlan plan;
+  plan.m = innermost(dims->m);
+  plan.n = innermost(dims->n);
+  plan.k = dims->k.front();
+  // The remaining parallel dimensions, in the output's order.
+  SmallVector<int64_t> outer;
+  for (unsigned i = 0; i < outMap.getNumResults(); ++i) {
+    int64_t d = cast<AffineDimExpr>(outMap.getResult(i)).getPosition();
+    if (d != plan.m && d != plan.n)
+      outer.push_back(d);
+  }
+  if (outer.size() > static_cast<size_t>(kMaxOuter))
+    return failure();
+  while (outer.size() < static_cast<size_t>(kMaxOuter))
+    outer.insert(outer.begin(), -1);
+  plan.outer.assign(outer.begin(), outer.end());
+  return plan;
+}
+
+/// True when `init` is known to be all zeros (or undefined).
+bool isZeroInit(Value init) {
+  if (init.getDefiningOp<tensor::EmptyOp>())
+    return true;
+  if (auto fill = init.getDefiningOp<linalg::FillOp>()) {
+    FloatAttr::ValueType v(0.0f);
+    if (matchPattern(fill.getInputs()[0], m_ConstantFloat(&v)))
+      return v.isZero();
+    return false;
+  }
+  DenseFPElementsAttr attr;
+  if (matchPattern(init, m_Constant(&attr)) && attr.isSplat())
+    return attr.getSplatValue<APFloat>().isZero();
+  return false;
+}
+
+MemRefType viewType(MLIRContext *ctx) {
+  SmallVector<int64_t> dyn(kViewRank, ShapedType::kDynamic);
+  auto layout = StridedLayoutAttr::get(ctx, ShapedType::kDynamic, dyn);
+  return MemRefType::get(dyn, Float32Type::get(ctx), layout);
+}
+
+func::FuncOp getOrDeclareKernel(ModuleOp module, OpBuilder &b) {
+  if (auto f = module.lookupSymbol<func::FuncOp>(kMatmulKernel))
+    return f;
+  MLIRContext *ctx = module.getContext();
+  MemRefType v = viewType(ctx);
+  auto type = FunctionType::get(ctx, {v, v, v, Float32Type::get(ctx)}, {});
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(module.getBody());
+  auto f = func::FuncOp::create(b, module.getLoc(), kMatmulKernel, type);
+  f.setPrivate();
+  f->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+  return f;
+}
+
+/// Views `buf` (a memref of an operand indexed by `map`) as the rank-4
+/// [outer0, outer1, rows, cols] matrix stack of the kernel.
+Value view(OpBuilder &b, Location loc, Value buf, AffineMap map,
+           ArrayRef<int64_t> viewDims, ArrayRef<OpFoldResult> loopSizes,
+           Value zero, Value one) {
+  auto meta = memref::ExtractStridedMetadataOp::create(b, loc, buf);
+  SmallVector<Value> sizes, strides;
+  for (int64_t d : viewDims) {
+    int64_t p = resultPos(map, d);
+    sizes.push_back(d < 0 ? one
+                          : getValueOrCreateConstantIndexOp(b, loc,
+                                                            loopSizes[d]));
+    strides.push_back(p < 0 ? zero : meta.getStrides()[p]);
+  }
+  return memref::ReinterpretCastOp::create(b, loc, viewType(b.getContext()),
+                                           buf, meta.getOffset(), sizes,
+                                           strides);
+}
+
+void rewrite(linalg::LinalgOp op, const GemmPlan &plan, func::FuncOp kernel) {
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  Value lhs = op.getDpsInputOperand(0)->get();
+  Value rhs = op.getDpsInputOperand(1)->get();
+  Value init = op.getDpsInitOperand(0)->get();
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+
+  // The size of every loop dimension, from the first operand indexing it.
+  SmallVector<OpFoldResult> loopSizes(op.getNumLoops());
+  SmallVector<bool> known(op.getNumLoops(), false);
+  Value operands[] = {lhs, rhs, init};
+  for (int i = 0; i < 3; ++i)
+    for (unsigned r = 0; r < maps[i].getNumResults(); ++r) {
+      unsigned d = cast<AffineDimExpr>(maps[i].getResult(r)).getPosition();
+      if (!known[d]) {
+        loopSizes[d] = tensor::getMixedSize(b, loc, operands[i], r);
+        known[d] = true;
+      }
+    }
+
+  auto buffer = [&](Value t) -> Value {
+    auto type = cast<RankedTensorType>(t.getType());
+    return bufferization::ToBufferOp::create(
+        b, loc, MemRefType::get(type.getShape(), type.getElementType()), t,
+        /*read_only=*/true);
+  };
+  SmallVector<int64_t> aDims(plan.outer.begin(), plan.outer.end());
+  SmallVector<int64_t> bDims(aDims), cDims(aDims);
+  aDims.append({plan.m, plan.k});
+  bDims.append({plan.k, plan.n});
+  cDims.append({plan.m, plan.n});
+
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  Value a = view(b, loc, buffer(lhs), maps[0], aDims, loopSizes, zero, one);
+  Value bv = view(b, loc, buffer(rhs), maps[1], bDims, loopSizes, zero, one);
+
+  // The result buffer: C's own shape and identity layout.
+  auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
+  SmallVector<Value> dynSizes;
+  for (int64_t d = 0; d < resultType.getRank(); ++d)
+    if (resultType.isDynamicDim(d))
+      dynSizes.push_back(tensor::DimOp::create(b, loc, init, d));
+  auto outType =
+      MemRefType::get(resultType.getShape(), resultType.getElementType());
+  Value out = memref::AllocOp::create(b, loc, outType, dynSizes);
+  float beta = 0.0f;
+  if (!isZeroInit(init)) {
+    memref::CopyOp::create(b, loc, buffer(init), out);
+    beta = 1.0f;
+  }
+  Value c = view(b, loc, out, maps[2], cDims, loopSizes, zero, one);
+  func::CallOp::create(
+      b, loc, kernel,
+      ValueRange{a, bv, c,
+                 arith::ConstantOp::create(b, loc, b.getF32FloatAttr(beta))});
+  Value y = bufferization::ToTensorOp::create(b, loc, resultType, out,
+                                              /*restrict=*/true,
+                                              /*writable=*/true);
+  op->getResult(0).replaceAllUsesWith(y);
+  op->erase();
+}
+
+struct ConvertMatmulToRuntimePass
+    : public mlir::onebit::impl::ConvertMatmulToRuntimeBase<
+          ConvertMatmulToRuntimePass> {
+  void runOnOperation() override {
+    if (const char *env = std::getenv(kMatmulDisableEnv))
+      if (std::strcmp(env, "loops") == 0)
+        return;
+    ModuleOp module = getOperation();
+    SmallVector<std::pair<linalg::LinalgOp, GemmPlan>> todo;
+    module.walk([&](linalg::LinalgOp op) {
+      FailureOr<GemmPlan> plan = planFor(op);
+      if (succeeded(plan))
+        todo.emplace_back(op, *plan);
+    });
+    if (todo.empty())
+      return;
+    OpBuilder b(module.getContext());
+    func::FuncOp kernel = getOrDeclareKernel(module, b);
+    for (auto &[op, plan] : todo)
+      rewrite(op, plan, kernel);
+  }
+};
+
+} // namespace

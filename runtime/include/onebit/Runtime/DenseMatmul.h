@@ -1,0 +1,69 @@
+/*===- DenseMatmul.h - dense FP32 (batched) GEMM for compiled models ------===
+ *
+ * What --convert-matmul-to-runtime calls for every f32 linalg contraction
+ * (docs/kernels.md, "Dense matmuls"):
+ *
+ *   for every b0 < B0, b1 < B1:
+ *     C[b0, b1] = A[b0, b1] . B[b0, b1] + beta * C[b0, b1]
+ *
+ * with A [B0, B1, M, K], B [B0, B1, K, N], C [B0, B1, M, N] given as element
+ * strides (any values; batch strides of 0 broadcast an operand). beta == 0
+ * means C is not read (it may hold garbage or NaN).
+ *
+ * Accepted layouts, fastest first:
+ *  - each matrix of A and B is row-major (unit stride in its last dim) or
+ *    column-major (unit stride in its second-to-last dim, i.e. transposed),
+ *    with a leading stride at least the row (column) length: passed to
+ *    cblas_sgemm as it is;
+ *  - C row-major, or column-major (then C^T = B^T A^T is computed);
+ *  - anything else (other strides, negative strides) is first copied into a
+ *    contiguous buffer (and C copied back).
+ * Batches whose B stride is 0 and whose A and C matrices follow each other
+ * row-major (the [b, s, k] x [k, n] products of a model) are folded into M,
+ * so a whole activation batch is one GEMM.
+ *
+ * Backends: OpenBLAS cblas_sgemm when the library was built with it
+ * (ONEBIT_HAVE_OPENBLAS), else a blocked kernel in plain C++ (compiled for
+ * AVX-512, AVX2+FMA and baseline x86-64, picked at load time) running on the
+ * runtime's thread pool; both follow onebit_runtime_set_num_threads.
+ *===----------------------------------------------------------------------===*/
+
+#ifndef ONEBIT_RUNTIME_DENSEMATMUL_H
+#define ONEBIT_RUNTIME_DENSEMATMUL_H
+
+#include <stdint.h>
+
+#include "mlir/ExecutionEngine/CRunnerUtils.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Strides are element strides in the order [b0, b1, row, col]. */
+void onebit_matmul_f32(int64_t B0, int64_t B1, int64_t M, int64_t N,
+                       int64_t K, const float *a, const int64_t aStrides[4],
+                       const float *b, const int64_t bStrides[4], float beta,
+                       float *c, const int64_t cStrides[4]);
+
+/* What MLIR-compiled code calls: A [B0, B1, M, K], B [B0, B1, K, N],
+ * C [B0, B1, M, N] (any strides). Inconsistent sizes are a compiler bug: the
+ * wrapper prints the shapes to stderr and aborts. */
+void _mlir_ciface_onebit_matmul_f32(StridedMemRefType<float, 4> *a,
+                                    StridedMemRefType<float, 4> *b,
+                                    StridedMemRefType<float, 4> *c,
+                                    float beta);
+
+/* Backend of onebit_matmul_f32: 0 the built-in blocked kernel, 1 OpenBLAS
+ * (the default when available; the environment variable
+ * ONEBIT_DENSE_BACKEND=builtin changes the default). A request for OpenBLAS
+ * in a build without it gives 0. Returns the previous backend; a negative
+ * value only queries. */
+int onebit_runtime_set_dense_backend(int backend);
+/* 1 when the library was built with OpenBLAS. */
+int onebit_runtime_have_blas(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ONEBIT_RUNTIME_DENSEMATMUL_H */
