@@ -23,6 +23,15 @@
 extern "C" void openblas_set_num_threads(int);
 #endif
 
+// The built-in kernel's loops are compiled for AVX-512, AVX2 + FMA and the
+// baseline, picked at load time (ifunc).
+#if defined(__x86_64__) && defined(__ELF__)
+#define ONEBIT_ISA_CLONES                                                      \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define ONEBIT_ISA_CLONES
+#endif
+
 namespace {
 
 #ifdef ONEBIT_HAVE_OPENBLAS
@@ -101,7 +110,7 @@ micro(int64_t kc, const float *__restrict a, const float *__restrict b,
 }
 
 /// One (mc x nc) block of C over all of K; packs its own panels.
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+ONEBIT_ISA_CLONES
 void block(const Mat &A, const Mat &B, float *c, int64_t ldc, int64_t i0,
            int64_t mc, int64_t j0, int64_t nc, float *ap, float *bp) {
   const int64_t K = A.cols;
@@ -131,12 +140,24 @@ void block(const Mat &A, const Mat &B, float *c, int64_t ldc, int64_t i0,
         const float *a = ap + i * kc;
         float *cc = c + (i0 + i) * ldc + j0 + j;
         switch (rows) {
-        case 6: micro<6>(kc, a, bp + j, ncPad, cc, ldc, cols); break;
-        case 5: micro<5>(kc, a, bp + j, ncPad, cc, ldc, cols); break;
-        case 4: micro<4>(kc, a, bp + j, ncPad, cc, ldc, cols); break;
-        case 3: micro<3>(kc, a, bp + j, ncPad, cc, ldc, cols); break;
-        case 2: micro<2>(kc, a, bp + j, ncPad, cc, ldc, cols); break;
-        default: micro<1>(kc, a, bp + j, ncPad, cc, ldc, cols); break;
+        case 6:
+          micro<6>(kc, a, bp + j, ncPad, cc, ldc, cols);
+          break;
+        case 5:
+          micro<5>(kc, a, bp + j, ncPad, cc, ldc, cols);
+          break;
+        case 4:
+          micro<4>(kc, a, bp + j, ncPad, cc, ldc, cols);
+          break;
+        case 3:
+          micro<3>(kc, a, bp + j, ncPad, cc, ldc, cols);
+          break;
+        case 2:
+          micro<2>(kc, a, bp + j, ncPad, cc, ldc, cols);
+          break;
+        default:
+          micro<1>(kc, a, bp + j, ncPad, cc, ldc, cols);
+          break;
         }
       }
     }
@@ -149,7 +170,7 @@ bool gemvLayout(const Mat &A, const Mat &B) {
   return B.cs == 1 || (B.rs == 1 && A.cs == 1);
 }
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+ONEBIT_ISA_CLONES
 void gemvBlock(const Mat &A, const Mat &B, float *__restrict c, int64_t j0,
                int64_t nc) {
   const int64_t K = A.cols;
@@ -195,8 +216,8 @@ void builtinGemms(const std::vector<Job> &jobs, int64_t M, int64_t N) {
     // GEMV: one column range per thread (and job), at most 16K columns so
     // the output range stays in L2.
     const int64_t threads = std::max(1, onebit_runtime_get_num_threads());
-    const int64_t chunk = std::min<int64_t>(
-        16384, ((N + threads - 1) / threads + 63) / 64 * 64);
+    const int64_t chunk =
+        std::min<int64_t>(16384, ((N + threads - 1) / threads + 63) / 64 * 64);
     const int64_t parts = (N + chunk - 1) / chunk;
     onebit::rt::parallelTasks(
         static_cast<int64_t>(jobs.size()) * parts, [&](int64_t t) {
@@ -243,8 +264,8 @@ void blasGemm(const Mat &A, bool ta, int64_t lda, const Mat &B, bool tb,
       // c[1, N] = B^T a: B (K x N) row-major is "Trans" of a K x N matrix.
       const int64_t incx = K <= 1 ? 1 : A.cs;
       if (!tb)
-        cblas_sgemv(CblasRowMajor, CblasTrans, K, N, 1.0f, B.p, ldb, A.p,
-                    incx, beta, c, 1);
+        cblas_sgemv(CblasRowMajor, CblasTrans, K, N, 1.0f, B.p, ldb, A.p, incx,
+                    beta, c, 1);
       else
         cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, B.p, ldb, A.p,
                     incx, beta, c, 1);
@@ -254,14 +275,14 @@ void blasGemm(const Mat &A, bool ta, int64_t lda, const Mat &B, bool tb,
         cblas_sgemv(CblasRowMajor, CblasNoTrans, M, K, 1.0f, A.p, lda, B.p,
                     incx, beta, c, ldc);
       else
-        cblas_sgemv(CblasRowMajor, CblasTrans, K, M, 1.0f, A.p, lda, B.p,
-                    incx, beta, c, ldc);
+        cblas_sgemv(CblasRowMajor, CblasTrans, K, M, 1.0f, A.p, lda, B.p, incx,
+                    beta, c, ldc);
     }
     return;
   }
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
-              tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A.p, lda, B.p,
-              ldb, beta, c, ldc);
+              tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A.p, lda, B.p, ldb,
+              beta, c, ldc);
 }
 #endif
 
@@ -321,8 +342,7 @@ void runJobs(const std::vector<Job> &jobs, float beta, bool useBlas) {
 [[noreturn]] void shapeError(const char *what, int64_t got, int64_t want) {
   std::fprintf(stderr,
                "onebit_matmul_f32: %s is %lld, expected %lld (compiler bug)\n",
-               what, static_cast<long long>(got),
-               static_cast<long long>(want));
+               what, static_cast<long long>(got), static_cast<long long>(want));
   std::abort();
 }
 
@@ -349,8 +369,8 @@ int onebit_runtime_set_dense_backend(int b) {
   return backend().exchange(kHaveBlas && b == 1 ? 1 : 0);
 }
 
-void onebit_matmul_f32(int64_t B0, int64_t B1, int64_t M, int64_t N,
-                       int64_t K, const float *a, const int64_t aStrides[4],
+void onebit_matmul_f32(int64_t B0, int64_t B1, int64_t M, int64_t N, int64_t K,
+                       const float *a, const int64_t aStrides[4],
                        const float *b, const int64_t bStrides[4], float beta,
                        float *c, const int64_t cStrides[4]) {
   if (B0 <= 0 || B1 <= 0 || M <= 0 || N <= 0)
@@ -450,8 +470,8 @@ void _mlir_ciface_onebit_matmul_f32(StridedMemRefType<float, 4> *a,
   if (b->sizes[3] != N)
     shapeError("B cols", b->sizes[3], N);
   onebit_matmul_f32(B0, B1, M, N, K, a->data + a->offset, a->strides,
-                    b->data + b->offset, b->strides, beta,
-                    c->data + c->offset, c->strides);
+                    b->data + b->offset, b->strides, beta, c->data + c->offset,
+                    c->strides);
 }
 
 } // extern "C"

@@ -68,8 +68,7 @@ FailureOr<GemmPlan> planFor(linalg::LinalgOp op) {
       return failure();
   FailureOr<linalg::ContractionDimensions> dims =
       linalg::inferContractionDims(op);
-  if (failed(dims) || dims->k.size() != 1 || dims->m.empty() ||
-      dims->n.empty())
+  if (failed(dims) || dims->k.size() != 1 || dims->m.empty() || dims->n.empty())
     return failure();
   // Every loop dimension must be classified (no reduction-only extras).
   if (dims->batch.size() + dims->m.size() + dims->n.size() + 1 !=
@@ -150,14 +149,12 @@ Value view(OpBuilder &b, Location loc, Value buf, AffineMap map,
   SmallVector<Value> sizes, strides;
   for (int64_t d : viewDims) {
     int64_t p = resultPos(map, d);
-    sizes.push_back(d < 0 ? one
-                          : getValueOrCreateConstantIndexOp(b, loc,
-                                                            loopSizes[d]));
+    sizes.push_back(
+        d < 0 ? one : getValueOrCreateConstantIndexOp(b, loc, loopSizes[d]));
     strides.push_back(p < 0 ? zero : meta.getStrides()[p]);
   }
-  return memref::ReinterpretCastOp::create(b, loc, viewType(b.getContext()),
-                                           buf, meta.getOffset(), sizes,
-                                           strides);
+  return memref::ReinterpretCastOp::create(
+      b, loc, viewType(b.getContext()), buf, meta.getOffset(), sizes, strides);
 }
 
 void rewrite(linalg::LinalgOp op, const GemmPlan &plan, func::FuncOp kernel) {

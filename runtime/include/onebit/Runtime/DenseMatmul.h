@@ -22,10 +22,12 @@
  * row-major (the [b, s, k] x [k, n] products of a model) are folded into M,
  * so a whole activation batch is one GEMM.
  *
- * Backends: OpenBLAS cblas_sgemm when the library was built with it
- * (ONEBIT_HAVE_OPENBLAS), else a blocked kernel in plain C++ (compiled for
- * AVX-512, AVX2+FMA and baseline x86-64, picked at load time) running on the
- * runtime's thread pool; both follow onebit_runtime_set_num_threads.
+ * Backends: OpenBLAS (cblas_sgemm; cblas_sgemv for one row or one column)
+ * when the library was built with it (ONEBIT_HAVE_OPENBLAS), else a blocked
+ * kernel in plain C++ (compiled for AVX-512, AVX2+FMA and baseline x86-64,
+ * picked at load time). Both run on the runtime's thread pool (OpenBLAS is
+ * kept single-threaded inside its tasks), so both follow
+ * onebit_runtime_set_num_threads.
  *===----------------------------------------------------------------------===*/
 
 #ifndef ONEBIT_RUNTIME_DENSEMATMUL_H
@@ -40,8 +42,8 @@ extern "C" {
 #endif
 
 /* Strides are element strides in the order [b0, b1, row, col]. */
-void onebit_matmul_f32(int64_t B0, int64_t B1, int64_t M, int64_t N,
-                       int64_t K, const float *a, const int64_t aStrides[4],
+void onebit_matmul_f32(int64_t B0, int64_t B1, int64_t M, int64_t N, int64_t K,
+                       const float *a, const int64_t aStrides[4],
                        const float *b, const int64_t bStrides[4], float beta,
                        float *c, const int64_t cStrides[4]);
 
@@ -50,8 +52,7 @@ void onebit_matmul_f32(int64_t B0, int64_t B1, int64_t M, int64_t N,
  * wrapper prints the shapes to stderr and aborts. */
 void _mlir_ciface_onebit_matmul_f32(StridedMemRefType<float, 4> *a,
                                     StridedMemRefType<float, 4> *b,
-                                    StridedMemRefType<float, 4> *c,
-                                    float beta);
+                                    StridedMemRefType<float, 4> *c, float beta);
 
 /* Backend of onebit_matmul_f32: 0 the built-in blocked kernel, 1 OpenBLAS
  * (the default when available; the environment variable
