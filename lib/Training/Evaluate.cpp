@@ -25,6 +25,36 @@ bool readByteTokens(const std::string &path, std::vector<int64_t> &tokens,
   return true;
 }
 
+double logSoftmaxAt(const float *row, int64_t vocab, int64_t index) {
+  double mx = row[0];
+  for (int64_t c = 1; c < vocab; ++c)
+    mx = std::max(mx, double(row[c]));
+  double sum = 0;
+  for (int64_t c = 0; c < vocab; ++c)
+    sum += std::exp(double(row[c]) - mx);
+  return double(row[index]) - mx - std::log(sum);
+}
+
+int64_t pickToken(const float *row, int64_t vocab, double temperature,
+                  std::mt19937_64 &rng) {
+  int64_t pick = 0;
+  for (int64_t c = 1; c < vocab; ++c)
+    if (row[c] > row[pick])
+      pick = c;
+  if (temperature <= 0)
+    return pick;
+  const double mx = row[pick];
+  std::vector<double> p(static_cast<size_t>(vocab));
+  double sum = 0;
+  for (int64_t c = 0; c < vocab; ++c)
+    sum += p[size_t(c)] = std::exp((double(row[c]) - mx) / temperature);
+  double u = std::uniform_real_distribution<double>(0.0, sum)(rng);
+  for (int64_t c = 0; c < vocab; ++c)
+    if ((u -= p[size_t(c)]) <= 0)
+      return c;
+  return vocab - 1;
+}
+
 bool evaluatePerplexity(CompiledModel &model,
                         const std::vector<int64_t> &tokens,
                         PerplexityResult &result, std::string &error) {
@@ -83,14 +113,7 @@ bool evaluatePerplexity(CompiledModel &model,
                   std::to_string(vocab);
           return false;
         }
-        const float *row = logits + (b * seq + p) * vocab;
-        double mx = row[0];
-        for (int64_t c = 1; c < vocab; ++c)
-          mx = std::max(mx, double(row[c]));
-        double sum = 0;
-        for (int64_t c = 0; c < vocab; ++c)
-          sum += std::exp(double(row[c]) - mx);
-        double lp = double(row[next]) - mx - std::log(sum);
+        double lp = logSoftmaxAt(logits + (b * seq + p) * vocab, vocab, next);
         if (!std::isfinite(lp)) {
           error = "the model returned non-finite logits in window " +
                   std::to_string(w0 + b);
@@ -158,16 +181,6 @@ int64_t windowSize(CompiledModel &model) {
   return in.size() == 1 && in[0].shape.size() == 2 ? in[0].shape[1] : 0;
 }
 
-double logSoftmaxAt(const float *row, int64_t vocab, int64_t index) {
-  double mx = row[0];
-  for (int64_t c = 1; c < vocab; ++c)
-    mx = std::max(mx, double(row[c]));
-  double sum = 0;
-  for (int64_t c = 0; c < vocab; ++c)
-    sum += std::exp(double(row[c]) - mx);
-  return double(row[index]) - mx - std::log(sum);
-}
-
 } // namespace
 
 bool scoreContinuation(CompiledModel &model,
@@ -228,28 +241,8 @@ bool generateTokens(CompiledModel &model, std::vector<int64_t> &tokens,
     int64_t vocab = 0;
     if (!windowLogits(model, window, logits, vocab, error))
       return false;
-    const float *row = logits.data() + (window.size() - 1) * vocab;
-    int64_t pick = 0;
-    if (temperature <= 0) {
-      for (int64_t c = 1; c < vocab; ++c)
-        if (row[c] > row[pick])
-          pick = c;
-    } else {
-      double mx = row[0];
-      for (int64_t c = 1; c < vocab; ++c)
-        mx = std::max(mx, double(row[c]));
-      std::vector<double> p(static_cast<size_t>(vocab));
-      double sum = 0;
-      for (int64_t c = 0; c < vocab; ++c)
-        sum += p[size_t(c)] = std::exp((double(row[c]) - mx) / temperature);
-      double u = std::uniform_real_distribution<double>(0.0, sum)(rng);
-      pick = vocab - 1;
-      for (int64_t c = 0; c < vocab; ++c)
-        if ((u -= p[size_t(c)]) <= 0) {
-          pick = c;
-          break;
-        }
-    }
+    const int64_t pick = pickToken(
+        logits.data() + (window.size() - 1) * vocab, vocab, temperature, rng);
     tokens.push_back(pick);
   }
   return true;

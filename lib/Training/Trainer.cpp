@@ -225,30 +225,10 @@ bool generateData(CompiledModel &teacher, int64_t count, int64_t batch,
         return false;
       const float *logits = reinterpret_cast<const float *>(res[0].data.data());
       for (int64_t b = 0; b < batch; ++b) {
-        const float *row = logits + (b * seqLen + (t - 1)) * vocab;
-        int64_t pick = 0;
-        if (t <= greedy[size_t(b)]) {
-          for (int64_t c = 1; c < vocab; ++c)
-            if (row[c] > row[pick])
-              pick = c;
-        } else {
-          float mx = row[0];
-          for (int64_t c = 1; c < vocab; ++c)
-            mx = std::max(mx, row[c]);
-          std::vector<double> p(static_cast<size_t>(vocab));
-          double sum = 0;
-          for (int64_t c = 0; c < vocab; ++c)
-            sum += p[size_t(c)] = std::exp(double(row[c]) - mx);
-          double u = std::uniform_real_distribution<double>(0.0, sum)(rng);
-          pick = vocab - 1;
-          for (int64_t c = 0; c < vocab; ++c) {
-            u -= p[size_t(c)];
-            if (u <= 0) {
-              pick = c;
-              break;
-            }
-          }
-        }
+        // Greedy for the first 3-5 positions, then sampled (temperature 1).
+        const int64_t pick =
+            pickToken(logits + (b * seqLen + (t - 1)) * vocab, vocab,
+                      t <= greedy[size_t(b)] ? 0.0 : 1.0, rng);
         tok[b * seqLen + t] = pick;
       }
     }
@@ -418,7 +398,6 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
   }
   OwningOpRef<ModuleOp> packSource(
       cast<ModuleOp>(stepModule->getOperation()->clone()));
-  auto t0 = std::chrono::steady_clock::now();
   std::string error;
   auto step = CompiledModel::compile(
       std::move(stepModule),
@@ -430,7 +409,6 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
     llvm::errs() << "onebit-train: train step compiled in "
                << llvm::format("%.1f", step->compileMillis() / 1000.0)
                << " s\n";
-  (void)t0;
 
   // 3. Data.
   HostTensor data;
@@ -495,7 +473,6 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
   }
 
   // 4. State: parameters from @f_train_init or the checkpoint.
-  const CompiledModel::Entry *stepEntry = step->find(fname + "_train_step");
   const CompiledModel::Entry *initEntry = step->find(fname + "_train_init");
   const size_t numParams = initEntry->results.size();
   std::vector<HostTensor> params, m, v;
@@ -611,15 +588,12 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
                   fmt(mse) + "); the last good checkpoint is " + ckptPath +
                   "; try a lower --lr");
     }
+    // The state was moved into `in`; the step's results replace it.
     for (size_t i = 0; i < numParams; ++i) {
-      params.push_back(std::move(out[i]));
-      m.push_back(std::move(out[numParams + i]));
-      v.push_back(std::move(out[2 * numParams + i]));
+      params[i] = std::move(out[i]);
+      m[i] = std::move(out[numParams + i]);
+      v[i] = std::move(out[2 * numParams + i]);
     }
-    params.erase(params.begin(), params.begin() + numParams);
-    m.erase(m.begin(), m.begin() + numParams);
-    v.erase(v.begin(), v.begin() + numParams);
-    (void)stepEntry;
     lastLoss = loss;
     double tokS = double(batch * seqLen) / secs;
     log << "{\"step\":" << s << ",\"lr\":" << fmt(lr) << ",\"loss\":"

@@ -13,6 +13,7 @@
 #include "onebit/Runner/Runner.h"
 
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,14 @@ struct PerplexityResult {
 bool evaluatePerplexity(CompiledModel &model,
                         const std::vector<int64_t> &tokens,
                         PerplexityResult &result, std::string &error);
+
+/// log(softmax(row)[index]) over `vocab` logits, computed stably in double.
+double logSoftmaxAt(const float *row, int64_t vocab, int64_t index);
+
+/// The next token from one row of logits: the arg-max when temperature <= 0,
+/// else a sample from softmax(row / temperature) drawn with `rng`.
+int64_t pickToken(const float *row, int64_t vocab, double temperature,
+                  std::mt19937_64 &rng);
 
 /// Log-likelihood of `continuation` after `context` (sum over its tokens),
 /// with both cut to the model's window from the left when too long.

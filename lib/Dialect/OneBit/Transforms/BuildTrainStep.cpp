@@ -690,10 +690,6 @@ struct BuildTrainStepPass
           b, NameLoc::get(StringAttr::get(ctx, p.name), loc),
           cast<TypedAttr>(p.value)));
     func::ReturnOp::create(b, loc, initVals);
-
-    // The student's forward returns its logits only; the taps were for the
-    // loss. Drop them from @<f>_student (it only ever returned the logits).
-    (void)student;
   }
 };
 

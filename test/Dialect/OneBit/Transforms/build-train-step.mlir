@@ -46,8 +46,12 @@
 // CHECK-COUNT-3: linalg.matmul
 // CHECK-NOT: onebit.
 
+// alpha scales L_MSE before it is added to L_CE, and the loss is returned.
 // OPTS: func.func private @lm_kd_loss
-// OPTS: arith.constant 5.000000e-01 : f32
+// OPTS: %[[ALPHA:.*]] = arith.constant 5.000000e-01 : f32
+// OPTS-NEXT: %[[SCALED:.*]] = arith.mulf %[[ALPHA]], %{{.*}} : f32
+// OPTS-NEXT: %[[LOSS:.*]] = arith.addf %{{.*}}, %[[SCALED]] : f32
+// OPTS-NEXT: tensor.from_elements %[[LOSS]]
 // OPTS: func.func @lm_train_step
 // OPTS: arith.constant 0.00999999977 : f32
 
