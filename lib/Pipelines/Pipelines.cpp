@@ -10,6 +10,9 @@
 #include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cstdlib>
+#include <string>
+
 using namespace mlir;
 
 // The CPU pipeline, in pass-pipeline syntax:
@@ -44,7 +47,15 @@ static const char *const kCpuPipeline =
     "reconcile-unrealized-casts";
 
 void onebit::buildCpuPipeline(OpPassManager &pm) {
-  if (failed(parsePassPipeline(kCpuPipeline, pm, llvm::errs())))
+  // ONEBIT_DENSE_MATMUL=loops leaves dense matmuls to the loop lowering (the
+  // naive baseline of benchmarks/decode_bench.py); passes stay env-free.
+  std::string pipeline = kCpuPipeline;
+  if (const char *env = std::getenv("ONEBIT_DENSE_MATMUL"))
+    if (llvm::StringRef(env) == "loops") {
+      llvm::StringRef pass = "convert-matmul-to-runtime,";
+      pipeline.erase(pipeline.find(pass.str()), pass.size());
+    }
+  if (failed(parsePassPipeline(pipeline, pm, llvm::errs())))
     llvm::report_fatal_error("onebit-cpu-pipeline: a pass is not registered");
 }
 

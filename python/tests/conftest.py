@@ -13,13 +13,23 @@ def example_mlir():
     return ROOT / "examples" / "tiny-decoder-block.mlir"
 
 
+def built_tool(name):
+    """build/bin/NAME (ONEBIT_BUILD_DIR overrides build/); skips when absent."""
+    build = pathlib.Path(os.environ.get("ONEBIT_BUILD_DIR", ROOT / "build"))
+    path = build / "bin" / name
+    if not path.exists():
+        pytest.skip(f"build/bin/{name} is not built (run scripts/test.sh)")
+    return path
+
+
 @pytest.fixture
 def onebit_opt():
-    build = pathlib.Path(os.environ.get("ONEBIT_BUILD_DIR", ROOT / "build"))
-    path = build / "bin" / "onebit-opt"
-    if not path.exists():
-        pytest.skip("build/bin/onebit-opt is not built (run scripts/test.sh)")
-    return path
+    return built_tool("onebit-opt")
+
+
+@pytest.fixture
+def onebit_run():
+    return built_tool("onebit-run")
 
 
 @pytest.fixture
@@ -50,8 +60,4 @@ def tiny_llama_onnx(tmp_path_factory):
 
 @pytest.fixture
 def onebit_eval():
-    build = pathlib.Path(os.environ.get("ONEBIT_BUILD_DIR", ROOT / "build"))
-    path = build / "bin" / "onebit-eval"
-    if not path.exists():
-        pytest.skip("build/bin/onebit-eval is not built (run scripts/test.sh)")
-    return path
+    return built_tool("onebit-eval")

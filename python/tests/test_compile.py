@@ -7,14 +7,6 @@ import pytest
 import onebit
 
 
-@pytest.fixture
-def onebit_run(onebit_opt):
-    path = onebit_opt.parent / "onebit-run"
-    if not path.exists():
-        pytest.skip("build/bin/onebit-run is not built")
-    return path
-
-
 def test_compile_matches_onebit_run_bit_for_bit(example_mlir, onebit_run,
                                                 tmp_path):
     q = onebit.load(example_mlir).quantize(post_norm=False)

@@ -15,8 +15,6 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Matchers.h"
 
-#include <cstdlib>
-#include <cstring>
 
 namespace mlir::onebit {
 #define GEN_PASS_DEF_CONVERTMATMULTORUNTIME
@@ -225,9 +223,6 @@ struct ConvertMatmulToRuntimePass
     : public mlir::onebit::impl::ConvertMatmulToRuntimeBase<
           ConvertMatmulToRuntimePass> {
   void runOnOperation() override {
-    if (const char *env = std::getenv(kMatmulDisableEnv))
-      if (std::strcmp(env, "loops") == 0)
-        return;
     ModuleOp module = getOperation();
     SmallVector<std::pair<linalg::LinalgOp, GemmPlan>> todo;
     module.walk([&](linalg::LinalgOp op) {

@@ -1,7 +1,4 @@
 // RUN: onebit-opt %s --convert-matmul-to-runtime --split-input-file | FileCheck %s
-// RUN: env ONEBIT_DENSE_MATMUL=loops onebit-opt %s --convert-matmul-to-runtime --split-input-file | FileCheck %s --check-prefix=OFF
-
-// OFF-NOT: onebit_matmul_f32
 
 // A zero-filled linalg.matmul: 2-D operands become [1, 1, rows, cols] views
 // (unit outer dims of stride 0), beta = 0 and nothing is copied.

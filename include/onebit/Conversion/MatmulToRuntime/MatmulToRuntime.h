@@ -20,10 +20,6 @@ namespace mlir::onebit {
 /// this), implemented in runtime/lib/DenseMatmul.cpp.
 inline constexpr const char *kMatmulKernel = "onebit_matmul_f32";
 
-/// When this environment variable is set to "loops", the pass leaves every
-/// op alone (benchmarks compare against the naive-loop lowering with it).
-inline constexpr const char *kMatmulDisableEnv = "ONEBIT_DENSE_MATMUL";
-
 } // namespace mlir::onebit
 
 #endif // ONEBIT_CONVERSION_MATMULTORUNTIME_MATMULTORUNTIME_H
