@@ -12,7 +12,11 @@ L_KD = L_CE + alpha * L_MSE on the teacher's logits and hidden states,
 back-propagates with autograd and takes one torch.optim.AdamW step.
 Compared: the three losses, every updated parameter and both Adam moments.
 
-usage: train_step_check.py TRANSLATE OPT RUN --work DIR
+With --trainable, the embedding, the norm weights and the head train too
+(`trainable=embeddings,norms,head`): they are checked against the torch
+model's own parameters (the head's ONNX weight is lm_head.weight transposed).
+
+usage: train_step_check.py TRANSLATE OPT RUN --work DIR [--trainable]
 prints one line per compared group and `train-step-check: N failures`.
 """
 import argparse
@@ -84,6 +88,7 @@ def main():
     ap.add_argument("opt")
     ap.add_argument("run")
     ap.add_argument("--work", required=True)
+    ap.add_argument("--trainable", action="store_true")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     w = lambda n: os.path.join(a.work, n)
@@ -95,7 +100,8 @@ def main():
          "-o", w("llama.mlir")])
     run([a.opt, w("llama.mlir"), "--mlir-print-debuginfo",
          "--onebit-quantize=keep-teacher=true",
-         f"--onebit-build-train-step=alpha={ALPHA} weight-decay={WD}",
+         f"--onebit-build-train-step=alpha={ALPHA} weight-decay={WD}" +
+         (" trainable=embeddings,norms,head" if a.trainable else ""),
          "-o", w("step.mlir")])
     text = open(w("step.mlir")).read()
     taps = re.search(r"onebit\.hidden_states = \[([^\]]*)\]", text).group(1)
@@ -111,7 +117,9 @@ def main():
     # PyTorch student from the torch teacher and the initial parameters.
     student = models.build("llama", 0)
     failures = 0
-    layers = sorted({n.rsplit(".", 1)[0] for n in names})
+    binary = [n for n in names if n.rsplit(".", 1)[1] in ("latent", "g", "h")]
+    fp_names = [n for n in names if n not in binary]
+    layers = sorted({n.rsplit(".", 1)[0] for n in binary})
     latent_err = 0.0
     for layer in layers:
         parent_name, attr = layer.rsplit(".", 1)
@@ -127,6 +135,37 @@ def main():
     print(f"{'ok' if ok else 'FAIL'} init: {len(layers)} layers, latent == "
           f"sign(W_torch) * 0.01 (max rel err {latent_err:.2e})")
 
+    # Full-precision parameters: the torch student's own tensors (the head's
+    # ONNX weight is lm_head.weight transposed).
+    def fp_torch(n):
+        if n == "lm_head.weight":
+            return student.lm_head.weight, True
+        return student.get_parameter(n), False
+    want_fp = {"model.embed_tokens.weight", "model.norm.weight",
+               "lm_head.weight"} | {
+        f"model.layers.{i}.{k}.weight" for i in range(2)
+        for k in ("input_layernorm", "post_attention_layernorm")}
+    if a.trainable or fp_names:
+        ok = set(fp_names) == want_fp
+        for n in fp_names:
+            t, tr = fp_torch(n)
+            v = t.detach().numpy()
+            ok &= np.array_equal(init[n], v.T if tr else v)
+        failures += not ok
+        print(f"{'ok' if ok else 'FAIL'} init: full-precision parameters "
+              f"{sorted(fp_names)} equal the torch model's")
+    for m in student.parameters():
+        m.requires_grad_(False)
+    params = {}
+    for layer in layers:
+        mod = student.get_submodule(layer)
+        for k in ("latent", "g", "h"):
+            params[f"{layer}.{k}"] = getattr(mod, k)
+            params[f"{layer}.{k}"].requires_grad_(True)
+    for n in fp_names:
+        params[n] = fp_torch(n)[0]
+        params[n].requires_grad_(True)
+
     taps_t, taps_s = [], []
     for m, store in ((teacher, taps_t), (student, taps_s)):
         for layer in m.model.layers:
@@ -138,11 +177,6 @@ def main():
     mse = sum(((F.normalize(qt, dim=-1) - F.normalize(qs, dim=-1)) ** 2)
               .sum(-1).mean() for qt, qs in zip(taps_t, taps_s))
     loss = ce + ALPHA * mse
-    params = {}
-    for layer in layers:
-        mod = student.get_submodule(layer)
-        for k in ("latent", "g", "h"):
-            params[f"{layer}.{k}"] = getattr(mod, k)
     opt = torch.optim.AdamW([params[n] for n in names], lr=LR, betas=(0.9, 0.98),
                             eps=1e-8, weight_decay=WD)
     opt.zero_grad()
@@ -170,6 +204,13 @@ def main():
         outs += ["--output", w(f"{n}.npy")]
     run([a.run, w("step.mlir"), "--entry", "main_train_step"] + ins + outs)
 
+    def onnx_layout(n, t):
+        v = t.detach().numpy()
+        return v.T if n == "lm_head.weight" else v
+
+    def kind_of(n):
+        return "fp" if n in fp_names else n.rsplit(".", 1)[1]
+
     def check(label, got, want):
         nonlocal failures
         err = max(rel(g, t) for g, t in zip(got, want))
@@ -183,13 +224,13 @@ def main():
         check(n, [np.load(w(n + ".npy"))], [t.detach().numpy()])
     state = opt.state
     for k, label in (("m", "adam m"), ("v", "adam v")):
-        for kind in ("latent", "g", "h"):
+        for kind in ("latent", "g", "h") + (("fp",) if fp_names else ()):
             got_k, want_k = [], []
             for i, n in enumerate(names):
-                if n.endswith("." + kind):
+                if kind_of(n) == kind:
                     got_k.append(np.load(w(f"new_{k}{i}.npy")))
-                    want_k.append(state[params[n]]["exp_avg" if k == "m" else
-                                                   "exp_avg_sq"].numpy())
+                    want_k.append(onnx_layout(n, state[params[n]][
+                        "exp_avg" if k == "m" else "exp_avg_sq"]))
             check(f"{label} ({kind}, {len(got_k)} tensors)", got_k, want_k)
     # Updated parameters. At step 1 Adam moves every element by about
     # lr * sign(grad): an element whose gradient is below float32 noise
@@ -198,10 +239,10 @@ def main():
     # Those are compared only against the bound |p' - p| <= lr*(1+wd|p|)+tiny;
     # the rest against torch. Our update is also recomputed in numpy from our
     # own moments (the Adam arithmetic itself, every element).
-    for kind in ("latent", "g", "h"):
+    for kind in ("latent", "g", "h") + (("fp",) if fp_names else ()):
         got_k, want_k, skipped, total, arith, bound_ok = [], [], 0, 0, 0.0, True
         for i, n in enumerate(names):
-            if not n.endswith("." + kind):
+            if kind_of(n) != kind:
                 continue
             p0 = init[n].astype(np.float64)
             p1 = np.load(w(f"new_p{i}.npy"))
@@ -210,8 +251,8 @@ def main():
             mh, vh = m1 / (1 - 0.9 ** STEP), v1 / (1 - 0.98 ** STEP)
             mine = p0 - LR * (mh / (np.sqrt(vh) + 1e-8) + WD * p0)
             arith = max(arith, rel(p1, mine))
-            t = params[n].detach().numpy()
-            grad = state[params[n]]["exp_avg"].numpy() / 0.1
+            t = onnx_layout(n, params[n])
+            grad = onnx_layout(n, state[params[n]]["exp_avg"]) / 0.1
             resolved = np.abs(grad) >= 1e-4 * np.abs(grad).max()
             skipped += int((~resolved).sum())
             total += grad.size

@@ -38,7 +38,10 @@
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Regex.h"
+
+#include <optional>
 
 #include <map>
 
@@ -125,6 +128,58 @@ std::string paramPrefix(Operation *op, unsigned index) {
   if (auto n = op->getAttrOfType<StringAttr>("onebit.name"))
     return n.str();
   return "layer" + std::to_string(index);
+}
+
+/// Full-precision weights that train with the 1-bit layers
+/// (`trainable=`): for every f32 constant at the top level of `student`, the
+/// categories it falls in.
+struct FpSelection {
+  bool embeddings = false, norms = false, head = false;
+  std::optional<llvm::Regex> normRe, extraRe;
+};
+
+/// A constant read by tensor.extract inside a linalg.generic (a gather).
+bool isGatherTable(Value c) {
+  return llvm::any_of(c.getUses(), [&](OpOperand &use) {
+    auto ex = dyn_cast<tensor::ExtractOp>(use.getOwner());
+    return ex && ex.getTensor() == c &&
+           isa_and_nonnull<linalg::GenericOp>(ex->getParentOp());
+  });
+}
+
+/// The contraction that produces the logits: walks back from `logits`
+/// through shape ops, casts and one-input elementwise generics to the first
+/// linalg op with a reduction loop.
+linalg::LinalgOp findHeadContraction(Value logits) {
+  Value v = logits;
+  for (int hops = 0; hops < 32 && v; ++hops) {
+    Operation *def = v.getDefiningOp();
+    if (!def)
+      return {};
+    if (auto lin = dyn_cast<linalg::LinalgOp>(def)) {
+      if (lin.getNumReductionLoops() > 0)
+        return lin;
+      // An elementwise op: follow its only non-constant tensor input.
+      Value next;
+      for (OpOperand *in : lin.getDpsInputOperands()) {
+        if (!isa<RankedTensorType>(in->get().getType()) ||
+            matchPattern(in->get(), m_Constant()))
+          continue;
+        if (next)
+          return {};
+        next = in->get();
+      }
+      v = next;
+      continue;
+    }
+    if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp, tensor::ReshapeOp,
+            tensor::CastOp, arith::ExtFOp, arith::TruncFOp>(def)) {
+      v = def->getOperand(0);
+      continue;
+    }
+    return {};
+  }
+  return {};
 }
 
 //===----------------------------------------------------------------------===//
@@ -295,6 +350,117 @@ struct BuildTrainStepPass
     return only;
   }
 
+  /// Appends the full-precision weights selected by `trainable` and
+  /// `trainable-regex` to `params` (with every use in `student`).
+  LogicalResult addFullPrecisionParams(
+      func::FuncOp f, func::FuncOp student, SmallVector<Param> &params,
+      SmallVector<SmallVector<OpOperand *>> &uses) {
+    FpSelection sel;
+    for (const std::string &t : trainable) {
+      if (t == "embeddings")
+        sel.embeddings = true;
+      else if (t == "norms")
+        sel.norms = true;
+      else if (t == "head")
+        sel.head = true;
+      else
+        return f.emitOpError()
+               << "onebit-build-train-step: unknown trainable '" << t
+               << "' (expected embeddings, norms or head)";
+    }
+    auto compile = [&](StringRef what, StringRef text,
+                       std::optional<llvm::Regex> &re) -> LogicalResult {
+      re.emplace(text, llvm::Regex::IgnoreCase);
+      std::string error;
+      if (!re->isValid(error))
+        return f.emitOpError() << "onebit-build-train-step: " << what << " '"
+                               << text << "' is invalid: " << error;
+      return success();
+    };
+    if (sel.norms && failed(compile("norm-regex", normRegex, sel.normRe)))
+      return failure();
+    if (!trainableRegex.empty() &&
+        failed(compile("trainable-regex", trainableRegex, sel.extraRe)))
+      return failure();
+    if (!sel.embeddings && !sel.norms && !sel.head && !sel.extraRe)
+      return success();
+
+    Operation *headWeight = nullptr;
+    std::string headName;
+    if (sel.head) {
+      Block &blk = student.getBody().front();
+      linalg::LinalgOp head =
+          findHeadContraction(blk.getTerminator()->getOperand(0));
+      if (head)
+        for (OpOperand *in : head.getDpsInputOperands()) {
+          Operation *def = in->get().getDefiningOp();
+          auto t = dyn_cast<RankedTensorType>(in->get().getType());
+          if (def && isa<arith::ConstantOp>(def) && t && t.getRank() == 2 &&
+              t.getElementType().isF32())
+            headWeight = def;
+        }
+      if (!headWeight)
+        return f.emitOpError()
+               << "onebit-build-train-step: trainable=head: the logits are "
+                  "not produced by a contraction with a full-precision f32 "
+                  "weight (a 1-bit head trains anyway)";
+      std::string scope = paramPrefix(head, 0);
+      headName = (StringRef(scope).starts_with("layer") && scope.size() > 5
+                      ? getConstantName(headWeight)
+                      : scope + ".weight");
+    }
+
+    unsigned found[3] = {0, 0, 0};
+    llvm::StringSet<> names;
+    for (Param &p : params)
+      names.insert(p.name);
+    for (Operation &op : student.getBody().front()) {
+      auto cst = dyn_cast<arith::ConstantOp>(op);
+      if (!cst || cst->use_empty())
+        continue;
+      auto type = dyn_cast<RankedTensorType>(cst.getType());
+      if (!type || !type.getElementType().isF32() || type.getRank() == 0)
+        continue;
+      if (auto dense = dyn_cast<DenseElementsAttr>(cst.getValue()))
+        if (dense.isSplat())
+          continue;
+      std::string name = getConstantName(cst);
+      bool isEmb = sel.embeddings && isGatherTable(cst.getResult());
+      bool isHead = &op == headWeight;
+      bool isNorm = sel.norms && type.getRank() == 1 && !name.empty() &&
+                    sel.normRe->match(name);
+      bool isExtra = sel.extraRe && !name.empty() && sel.extraRe->match(name);
+      if (!isEmb && !isHead && !isNorm && !isExtra)
+        continue;
+      found[0] += isEmb;
+      found[1] += isNorm;
+      found[2] += isHead;
+      if (isHead && !isEmb)
+        name = headName;
+      if (name.empty())
+        name = "param" + std::to_string(params.size());
+      std::string unique = name;
+      for (int k = 1; names.contains(unique); ++k)
+        unique = name + "." + std::to_string(k);
+      names.insert(unique);
+      params.push_back({unique, cst.getValue(), type});
+      SmallVector<OpOperand *> u;
+      for (OpOperand &use : cst->getUses())
+        u.push_back(&use);
+      uses.push_back(std::move(u));
+    }
+    if (sel.embeddings && !found[0])
+      return f.emitOpError() << "onebit-build-train-step: trainable="
+                                "embeddings: no f32 constant is read by a "
+                                "gather";
+    if (sel.norms && !found[1])
+      return f.emitOpError()
+             << "onebit-build-train-step: trainable=norms: no rank-1 f32 "
+                "constant's name matches norm-regex '"
+             << normRegex << "'";
+    return success();
+  }
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     MLIRContext *ctx = &getContext();
@@ -397,7 +563,7 @@ struct BuildTrainStepPass
       return signalPassFailure();
     }
     SmallVector<Param> params;
-    SmallVector<OpOperand *> paramUses;
+    SmallVector<SmallVector<OpOperand *>> paramUses;
     for (auto [i, op] : llvm::enumerate(layers)) {
       std::string prefix = paramPrefix(op, i);
       struct Slot {
@@ -415,9 +581,11 @@ struct BuildTrainStepPass
         }
         params.push_back({prefix + "." + s.suffix, value,
                           cast<RankedTensorType>(s.use.get().getType())});
-        paramUses.push_back(&s.use);
+        paramUses.push_back({&s.use});
       }
     }
+    if (failed(addFullPrecisionParams(f, student, params, paramUses)))
+      return signalPassFailure();
     unsigned numParams = params.size();
     unsigned numInputs = f.getNumArguments();
     {
@@ -435,8 +603,16 @@ struct BuildTrainStepPass
       }
       if (failed(student.insertArguments(idx, types, attrs, locs)))
         return signalPassFailure();
-      for (auto [i, use] : llvm::enumerate(paramUses))
-        use->set(student.getArgument(i));
+      for (auto [i, uses] : llvm::enumerate(paramUses))
+        for (OpOperand *use : uses)
+          use->set(student.getArgument(i));
+      // The constants the parameters replaced.
+      SmallVector<Operation *> dead;
+      for (Operation &op : student.getBody().front())
+        if (isa<arith::ConstantOp>(op) && op.use_empty())
+          dead.push_back(&op);
+      for (Operation *op : dead)
+        op->erase();
     }
     // Student returns (logits, taps...).
     SmallVector<Value> studentTaps, teacherTaps;

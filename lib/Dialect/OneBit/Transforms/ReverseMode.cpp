@@ -32,6 +32,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Dominance.h"
 #include "mlir/IR/IRMapping.h"
@@ -337,6 +338,7 @@ private:
   LogicalResult visit(Operation *op);
   LogicalResult visitGeneric(linalg::GenericOp op);
   LogicalResult visitSte(linalg::GenericOp op);
+  LogicalResult visitGather(linalg::GenericOp op, tensor::ExtractOp read);
   LogicalResult emitOperandAdjoint(linalg::GenericOp op, unsigned operand,
                                    ArrayRef<GenericOutput> outs);
   LogicalResult visitScalar(Operation *op);
@@ -745,11 +747,104 @@ LogicalResult ReverseMode::visitSte(linalg::GenericOp op) {
   return success();
 }
 
+/// The adjoint of a gather `out[i] = T[idx(i)]` (T from above, idx from the
+/// op's integer operands and linalg.index): dT[idx(i)] += dout[i] for every
+/// point i of the iteration space, by an scf.for nest that recomputes the
+/// indices from the payload. Only the tensor read from above gets an adjoint
+/// (the yielded value depends on nothing else).
+LogicalResult ReverseMode::visitGather(linalg::GenericOp op,
+                                       tensor::ExtractOp read) {
+  Location loc = op.getLoc();
+  Value table = read.getTensor();
+  Value d = adjointOf(op.getResult(0));
+  WalkResult other = op.getRegion().walk([&](Operation *nested) {
+    for (Value v : nested->getOperands())
+      if (isVaried(v) && v != table)
+        return WalkResult::interrupt();
+    return WalkResult::advance();
+  });
+  if (other.wasInterrupted())
+    return op.emitOpError(
+        "autodiff: a gather whose payload also reads another differentiated "
+        "value from above is not supported");
+  for (AffineMap m : op.getIndexingMapsArray())
+    for (AffineExpr e : m.getResults())
+      if (!isa<AffineDimExpr, AffineConstantExpr>(e))
+        return op.emitOpError("autodiff: a gather's indexing maps must be "
+                              "projections (dims or constants)");
+
+  SmallVector<Range, 4> ranges =
+      cast<linalg::LinalgOp>(op.getOperation()).createLoopRanges(b, loc);
+  SmallVector<Value> lbs, ubs, steps;
+  for (Range &r : ranges) {
+    lbs.push_back(getValueOrCreateConstantIndexOp(b, loc, r.offset));
+    ubs.push_back(getValueOrCreateConstantIndexOp(b, loc, r.size));
+    steps.push_back(getValueOrCreateConstantIndexOp(b, loc, r.stride));
+  }
+  Value init = adjointOf(table);
+  if (!init)
+    init = zerosLike(loc, table);
+  Block &body = op.getRegion().front();
+  auto at = [&](OpBuilder &nb, Location l, AffineMap m, ValueRange ivs) {
+    SmallVector<Value> idx;
+    for (AffineExpr e : m.getResults()) {
+      if (auto dim = dyn_cast<AffineDimExpr>(e))
+        idx.push_back(ivs[dim.getPosition()]);
+      else
+        idx.push_back(arith::ConstantIndexOp::create(
+            nb, l, cast<AffineConstantExpr>(e).getValue()));
+    }
+    return idx;
+  };
+  scf::LoopNest nest = scf::buildLoopNest(
+      b, loc, lbs, ubs, steps, ValueRange{init},
+      [&](OpBuilder &nb, Location l, ValueRange ivs,
+          ValueRange iter) -> scf::ValueVector {
+        IRMapping map;
+        for (OpOperand &operand : op->getOpOperands()) {
+          BlockArgument arg = body.getArgument(operand.getOperandNumber());
+          if (arg.use_empty())
+            continue;
+          map.map(arg, tensor::ExtractOp::create(
+                           nb, l, operand.get(),
+                           at(nb, l, op.getMatchingIndexingMap(&operand), ivs)));
+        }
+        for (Operation &inner : body.without_terminator()) {
+          if (auto index = dyn_cast<linalg::IndexOp>(inner)) {
+            map.map(index.getResult(), ivs[index.getDim()]);
+            continue;
+          }
+          if (&inner == read.getOperation())
+            break;
+          nb.clone(inner, map);
+        }
+        SmallVector<Value> idx;
+        for (Value v : read.getIndices())
+          idx.push_back(map.lookupOrDefault(v));
+        Value dy = tensor::ExtractOp::create(
+            nb, l, d,
+            at(nb, l, op.getMatchingIndexingMap(op.getDpsInitOperand(0)), ivs));
+        Value old = tensor::ExtractOp::create(nb, l, iter[0], idx);
+        Value sum = arith::AddFOp::create(nb, l, old, dy);
+        return {tensor::InsertOp::create(nb, l, sum, iter[0], idx)};
+      });
+  adjoints[table] = nest.results[0];
+  return success();
+}
+
 LogicalResult ReverseMode::visitGeneric(linalg::GenericOp op) {
   Block &body = op.getRegion().front();
   auto yield = cast<linalg::YieldOp>(body.getTerminator());
   unsigned nIn = op.getNumDpsInputs();
   bool reduction = op.getNumReductionLoops() > 0;
+
+  // A gather: the payload yields an element of a differentiated tensor
+  // from above, read at data-dependent indices.
+  if (op.getNumDpsInits() == 1 && !reduction)
+    if (auto read = yield.getOperand(0).getDefiningOp<tensor::ExtractOp>())
+      if (read->getParentOp() == op && isVaried(read.getTensor()) &&
+          !op.getRegion().isAncestor(read.getTensor().getParentRegion()))
+        return visitGather(op, read);
 
   // A payload that reads a differentiated value from above hides a data
   // dependence the maps do not describe.

@@ -143,6 +143,11 @@ def OneBitAutodiff : Pass<"onebit-autodiff", "ModuleOp"> {
       collapse_shape, reshape, cast, extract_slice → insert_slice into
       zeros, insert_slice, concat → slices, pad → slice, extract, insert,
       from_elements, splat);
+    * a gather (a generic whose payload yields `tensor.extract` of a
+      differentiated tensor from above, at indices from its integer operands
+      and `linalg.index`) scatter-adds the output adjoint into that tensor
+      with an `scf.for` nest over the iteration space (trainable
+      embeddings);
     * `onebit.binary_linear_train` is differentiated exactly except for the
       sign, which uses OneBit's straight-through estimator
       `dW = dS * (1.001 - tanh(W)^2)`;
@@ -156,6 +161,7 @@ def OneBitAutodiff : Pass<"onebit-autodiff", "ModuleOp"> {
     "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect",
+    "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect"
   ];
   let options = [
@@ -245,7 +251,14 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "ModuleOp"> {
     found by location: for every layer scope matched by `layer-regex` (last
     group = layer index), the last value produced in the scope and used
     outside it (the residual stream). `hidden-states=` names them instead.
-    Embeddings, norms and the head stay frozen (constants).
+    By default only the 1-bit layers train (latent weight, g, h), as in the
+    paper; embeddings, norms and the head stay frozen constants.
+    `trainable=` adds full-precision weights to the parameters:
+    `embeddings` (tables read by a gather), `head` (the full-precision weight
+    of the contraction that produces the logits), `norms` (rank-1 weights
+    whose name matches `norm-regex`); `trainable-regex=` adds every f32
+    constant whose name matches. Full-precision parameters are named by their
+    constant (the head: `<scope>.weight`) and come after the 1-bit ones.
   }];
   let dependentDialects = [
     "::mlir::onebit::OneBitDialect",
@@ -253,11 +266,22 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "ModuleOp"> {
     "::mlir::func::FuncDialect",
     "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect",
+    "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect"
   ];
   let options = [
     Option<"funcName", "func", "std::string", /*default=*/"\"\"",
            "the forward function (default: the only public function)">,
+    ListOption<"trainable", "trainable", "std::string",
+               "full-precision weights that train too: embeddings, norms, "
+               "head (default: none, only the 1-bit layers)">,
+    Option<"normRegex", "norm-regex", "std::string",
+           /*default=*/"\"norm|(^|[./_])ln(_[0-9a-z]+)?([./]|$)\"",
+           "case-insensitive regex over constant names that trainable=norms "
+           "selects (rank-1 f32 constants only)">,
+    Option<"trainableRegex", "trainable-regex", "std::string",
+           /*default=*/"\"\"",
+           "also train every f32 constant whose name matches this regex">,
     Option<"alpha", "alpha", "double", /*default=*/"1.0",
            "weight of L_MSE in L_KD = L_CE + alpha * L_MSE">,
     Option<"temperature", "temperature", "double", /*default=*/"1.0",

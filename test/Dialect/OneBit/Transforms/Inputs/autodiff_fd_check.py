@@ -670,6 +670,21 @@ CASES = [
   } -> tensor<3x4xf64>
   %out = linalg.mul ins(%emb, %x : tensor<3x4xf64>, tensor<3x4xf64>) outs(%e : tensor<3x4xf64>) -> tensor<3x4xf64>
 """, "%out", S),
+    Case("gather-table", "composites",
+         [("ids", (7,), "i:4"), ("table", (5, 4), "x"), ("x", (7, 4), "x")],
+         """  %e = tensor.empty() : tensor<7x4xf64>
+  %emb = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0)>, affine_map<(d0, d1) -> (d0, d1)>],
+                        iterator_types = ["parallel", "parallel"]}
+      ins(%ids : tensor<7xi64>) outs(%e : tensor<7x4xf64>) {
+  ^bb0(%id: i64, %o: f64):
+    %r = arith.index_cast %id : i64 to index
+    %c = linalg.index 1 : index
+    %v = tensor.extract %table[%r, %c] : tensor<5x4xf64>
+    linalg.yield %v : f64
+  } -> tensor<7x4xf64>
+  %p = linalg.mul ins(%emb, %x : tensor<7x4xf64>, tensor<7x4xf64>) outs(%e : tensor<7x4xf64>) -> tensor<7x4xf64>
+  %out = linalg.mul ins(%p, %emb : tensor<7x4xf64>, tensor<7x4xf64>) outs(%e : tensor<7x4xf64>) -> tensor<7x4xf64>
+""", "%out", (7, 4)),
     Case("attention", "composites",
          [("q", (2, 3, 4), "x"), ("k", (2, 3, 4), "x"), ("v", (2, 3, 4), "x")],
          """  %z = arith.constant 0.0 : f64
