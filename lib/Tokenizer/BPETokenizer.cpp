@@ -3,6 +3,10 @@
 #include "onebit/Tokenizer/BPETokenizer.h"
 #include "onebit/Target/GGUF/GGUFFile.h"
 
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+
 #include <algorithm>
 #include <climits>
 
@@ -237,6 +241,248 @@ BPETokenizer::fromGGUF(const gguf::GGUFFile &file, std::string &error) {
   return t;
 }
 
+/// Hugging Face tokenizer.json. Accepted (anything else is an error naming
+/// what was found, so that a tokenizer is never silently approximated):
+///  - "normalizer": null;
+///  - "pre_tokenizer": ByteLevel (add_prefix_space false, use_regex true), or
+///    a Sequence of Digits(individual_digits true) then that ByteLevel, which
+///    is the SmolLM pre-tokenizer (GPT2 otherwise);
+///  - "decoder": ByteLevel (or a Sequence holding one);
+///  - "model": type "BPE" (a missing type is taken as BPE when there are
+///    merges), no continuing_subword_prefix / end_of_word_suffix, no
+///    byte_fallback; "vocab" {token: id}; "merges" as "a b" strings or
+///    ["a", "b"] pairs;
+///  - "added_tokens": special ones become control tokens (type 3), the
+///    others user-defined (type 4); both are matched literally in the text;
+///  - "post_processor": a TemplateProcessing (or a Sequence holding one)
+///    whose single template starts with a SpecialToken sets BOS and adds it;
+///    otherwise no BOS is added. BOS/EOS ids otherwise come from the first
+///    added token named <|begin_of_text|>, <s>, <|im_start|>, <|endoftext|>
+///    (BOS) and <|end_of_text|>, </s>, <|im_end|>, <|endoftext|> (EOS).
+std::unique_ptr<BPETokenizer>
+BPETokenizer::fromHFJson(const std::string &path, std::string &error) {
+  using llvm::json::Array;
+  using llvm::json::Object;
+  using llvm::json::Value;
+  auto fail = [&](const std::string &msg) {
+    error = path + ": " + msg;
+    return nullptr;
+  };
+  auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                         /*RequiresNullTerminator=*/false);
+  if (!buf)
+    return fail("cannot open: " + buf.getError().message());
+  llvm::Expected<Value> root = llvm::json::parse((*buf)->getBuffer());
+  if (!root)
+    return fail("invalid JSON: " + llvm::toString(root.takeError()));
+  const Object *top = root->getAsObject();
+  if (!top)
+    return fail("not a tokenizer.json (the top level is not an object)");
+  // The "type" of a component, or why there is none.
+  auto typeOf = [](const Value *v) -> std::string {
+    if (!v)
+      return "missing";
+    if (v->kind() == Value::Null)
+      return "null";
+    const Object *o = v->getAsObject();
+    if (!o)
+      return "not an object";
+    auto t = o->getString("type");
+    return t ? t->str() : "without a type";
+  };
+  // A component and, for a Sequence, its members (under `listKey`).
+  auto members = [&](const Value *v, const char *listKey) {
+    std::vector<const Value *> out;
+    const Object *o = v ? v->getAsObject() : nullptr;
+    if (o && typeOf(v) == "Sequence") {
+      if (const Array *a = o->getArray(listKey))
+        for (const Value &m : *a)
+          out.push_back(&m);
+    } else if (v && v->kind() != Value::Null) {
+      out.push_back(v);
+    }
+    return out;
+  };
+
+  // Model.
+  const Object *model = top->getObject("model");
+  if (!model)
+    return fail("not a tokenizer.json (no \"model\" object)");
+  std::string modelType = typeOf(top->get("model"));
+  if (modelType == "without a type" && model->get("merges"))
+    modelType = "BPE";
+  if (modelType == "without a type")
+    return fail("the tokenizer model has no \"type\" (supported: BPE, "
+                "byte-level)");
+  if (modelType != "BPE")
+    return fail("tokenizer model type '" + modelType +
+                "' is not supported (supported: BPE, byte-level)");
+  for (const char *key : {"continuing_subword_prefix", "end_of_word_suffix"})
+    if (auto v = model->getString(key); v && !v->empty())
+      return fail(std::string("BPE option ") + key + " ('" + v->str() +
+                  "') is not supported");
+  if (model->getBoolean("byte_fallback").value_or(false))
+    return fail("BPE option byte_fallback is not supported (byte-level BPE "
+                "needs no fallback)");
+
+  // Normalizer, pre-tokenizer, decoder.
+  if (std::string n = typeOf(top->get("normalizer"));
+      n != "null" && n != "missing")
+    return fail("normalizer '" + n + "' is not supported (supported: none)");
+  PreTokenizer pre = PreTokenizer::GPT2;
+  {
+    std::vector<const Value *> parts =
+        members(top->get("pre_tokenizer"), "pretokenizers");
+    bool byteLevel = false;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      std::string t = typeOf(parts[i]);
+      const Object *o = parts[i]->getAsObject();
+      if (t == "Digits" && i + 1 < parts.size() &&
+          o->getBoolean("individual_digits").value_or(false)) {
+        pre = PreTokenizer::SmolLM;
+      } else if (t == "ByteLevel" && i + 1 == parts.size()) {
+        if (o->getBoolean("add_prefix_space").value_or(false))
+          return fail("pre-tokenizer ByteLevel with add_prefix_space is not "
+                      "supported");
+        if (!o->getBoolean("use_regex").value_or(true))
+          return fail("pre-tokenizer ByteLevel without use_regex is not "
+                      "supported (its split would come from elsewhere)");
+        byteLevel = true;
+      } else {
+        return fail("pre-tokenizer '" + t +
+                    "' is not supported (supported: ByteLevel, or a "
+                    "Sequence of Digits(individual_digits) and ByteLevel)");
+      }
+    }
+    if (!byteLevel)
+      return fail("the pre-tokenizer is " +
+                  typeOf(top->get("pre_tokenizer")) +
+                  ", not byte-level (supported: ByteLevel)");
+  }
+  {
+    bool byteLevel = false;
+    for (const Value *d : members(top->get("decoder"), "decoders"))
+      byteLevel |= typeOf(d) == "ByteLevel";
+    if (!byteLevel)
+      return fail("the decoder is " + typeOf(top->get("decoder")) +
+                  ", not ByteLevel (byte-level BPE is supported)");
+  }
+
+  // Vocabulary and added tokens.
+  const Object *vocab = model->getObject("vocab");
+  if (!vocab || vocab->empty())
+    return fail("model.vocab is missing or empty");
+  std::vector<std::string> tokens;
+  std::vector<int32_t> types;
+  auto put = [&](llvm::StringRef tok, int64_t id, int32_t type) -> bool {
+    if (id < 0 || id >= (int64_t(1) << 24))
+      return false;
+    if (size_t(id) >= tokens.size()) {
+      tokens.resize(size_t(id) + 1);
+      types.resize(size_t(id) + 1, 5); // ids never named: unused
+    }
+    tokens[size_t(id)] = tok.str();
+    types[size_t(id)] = type;
+    return true;
+  };
+  for (const auto &kv : *vocab) {
+    auto id = kv.second.getAsInteger();
+    if (!id || !put(kv.first.str(), *id, 1))
+      return fail("model.vocab entry '" + kv.first.str() +
+                  "' has no valid id");
+  }
+  std::vector<std::string> addedNames;
+  if (const Array *added = top->getArray("added_tokens")) {
+    for (size_t i = 0; i < added->size(); ++i) {
+      const Object *a = (*added)[i].getAsObject();
+      auto content = a ? a->getString("content") : std::nullopt;
+      auto id = a ? a->getInteger("id") : std::nullopt;
+      if (!content || !id ||
+          !put(*content, *id, a->getBoolean("special").value_or(false) ? 3
+                                                                       : 4))
+        return fail("added_tokens[" + std::to_string(i) +
+                    "] needs \"id\" and \"content\"");
+      addedNames.push_back(content->str());
+    }
+  }
+
+  // Merges: "a b" strings or ["a", "b"] pairs.
+  std::vector<std::string> merges;
+  if (const Array *m = model->getArray("merges")) {
+    merges.reserve(m->size());
+    for (size_t i = 0; i < m->size(); ++i) {
+      const Value &v = (*m)[i];
+      if (auto str = v.getAsString()) {
+        merges.push_back(str->str());
+        continue;
+      }
+      const Array *pair = v.getAsArray();
+      auto a = pair && pair->size() == 2 ? (*pair)[0].getAsString()
+                                         : std::nullopt;
+      auto b = pair && pair->size() == 2 ? (*pair)[1].getAsString()
+                                         : std::nullopt;
+      if (!a || !b)
+        return fail("model.merges[" + std::to_string(i) +
+                    "] is neither \"a b\" nor [\"a\", \"b\"]");
+      merges.push_back(a->str() + " " + b->str());
+    }
+  } else {
+    return fail("model.merges is missing");
+  }
+
+  std::string err;
+  auto t = fromTables(std::move(tokens), std::move(types), merges, pre, err);
+  if (!t)
+    return fail(err);
+
+  // BOS / EOS.
+  auto idOf = [&](llvm::StringRef name) -> int32_t {
+    auto it = t->ids_.find(name.str());
+    return it == t->ids_.end() ? -1 : it->second;
+  };
+  auto firstAdded = [&](std::initializer_list<const char *> names) {
+    for (const char *n : names)
+      if (std::find(addedNames.begin(), addedNames.end(), n) !=
+          addedNames.end())
+        return idOf(n);
+    return int32_t(-1);
+  };
+  t->bos_ = firstAdded({"<|begin_of_text|>", "<s>", "<|im_start|>",
+                        "<|endoftext|>"});
+  t->eos_ = firstAdded({"<|end_of_text|>", "</s>", "<|im_end|>",
+                        "<|endoftext|>"});
+  for (const Value *p : members(top->get("post_processor"), "processors")) {
+    if (typeOf(p) != "TemplateProcessing")
+      continue;
+    const Array *single = p->getAsObject()->getArray("single");
+    const Object *first =
+        single && !single->empty() ? (*single)[0].getAsObject() : nullptr;
+    const Object *sp = first ? first->getObject("SpecialToken") : nullptr;
+    auto name = sp ? sp->getString("id") : std::nullopt;
+    if (name && idOf(*name) >= 0) {
+      t->bos_ = idOf(*name);
+      t->addBos_ = true;
+    }
+  }
+  return t;
+}
+
+std::unique_ptr<BPETokenizer> loadTokenizer(const std::string &path,
+                                            std::string &error) {
+  llvm::StringRef p(path);
+  if (p.ends_with(".json"))
+    return BPETokenizer::fromHFJson(path, error);
+  if (p.ends_with(".gguf")) {
+    auto file = gguf::GGUFFile::open(path, error);
+    if (!file)
+      return nullptr;
+    return BPETokenizer::fromGGUF(*file, error);
+  }
+  error = path + ": unknown tokenizer file (give a .gguf model or a Hugging "
+                 "Face tokenizer.json)";
+  return nullptr;
+}
+
 std::vector<std::string> BPETokenizer::preTokenize(std::string_view text) const {
   std::vector<uint32_t> cps;
   std::vector<size_t> offs;
@@ -315,9 +561,10 @@ void BPETokenizer::bpe(const std::string &piece,
 }
 
 std::vector<int32_t> BPETokenizer::encode(std::string_view text,
-                                          bool parseSpecial) const {
+                                          bool parseSpecial,
+                                          bool allowBos) const {
   std::vector<int32_t> out;
-  if (addBos_ && bos_ >= 0)
+  if (allowBos && addBos_ && bos_ >= 0)
     out.push_back(bos_);
   size_t start = 0;
   auto encodePlain = [&](std::string_view part) {

@@ -2,6 +2,9 @@
 
 #include "onebit/Training/Evaluate.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
 
 #include <cmath>
@@ -22,6 +25,50 @@ bool readByteTokens(const std::string &path, std::vector<int64_t> &tokens,
   std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)),
                                    std::istreambuf_iterator<char>());
   tokens.assign(bytes.begin(), bytes.end());
+  return true;
+}
+
+bool setStaticTokenShape(mlir::ModuleOp module, int64_t batch, int64_t seqLen,
+                         std::string &error) {
+  mlir::func::FuncOp entry;
+  int publics = 0;
+  for (auto f : module.getOps<mlir::func::FuncOp>())
+    if (f.isPublic() && !f.isDeclaration()) {
+      entry = f;
+      ++publics;
+    }
+  if (publics != 1 || entry.getNumArguments() != 1)
+    return true;
+  auto type = mlir::dyn_cast<mlir::RankedTensorType>(entry.getArgumentTypes()[0]);
+  if (!type || type.getRank() != 2 || !type.getElementType().isInteger(64))
+    return true;
+  llvm::SmallVector<int64_t> shape(type.getShape());
+  const int64_t want[2] = {batch, seqLen};
+  const char *names[2] = {"batch size", "sequence length"};
+  for (int d = 0; d < 2; ++d) {
+    if (!mlir::ShapedType::isDynamic(shape[d])) {
+      if (want[d] > 0 && want[d] != shape[d]) {
+        error = "the model's static " + std::string(names[d]) + " is " +
+                std::to_string(shape[d]) + ", not " + std::to_string(want[d]);
+        return false;
+      }
+      continue;
+    }
+    shape[d] = want[d] > 0 ? want[d] : d == 0 ? 1 : kDefaultSeqLen;
+  }
+  auto fixed = mlir::RankedTensorType::get(shape, type.getElementType());
+  if (fixed == type)
+    return true;
+  // The argument becomes static; a cast gives the body the type it had.
+  mlir::BlockArgument arg = entry.getArgument(0);
+  arg.setType(fixed);
+  module.getContext()->getOrLoadDialect<mlir::tensor::TensorDialect>();
+  mlir::OpBuilder b(module.getContext());
+  b.setInsertionPointToStart(&entry.front());
+  auto cast = mlir::tensor::CastOp::create(b, entry.getLoc(), type, arg);
+  arg.replaceAllUsesExcept(cast.getResult(), cast);
+  entry.setType(mlir::FunctionType::get(module.getContext(), {fixed},
+                                        entry.getResultTypes()));
   return true;
 }
 

@@ -10,6 +10,7 @@
 #include "onebit/InitAllPasses.h"
 #include "onebit/Runner/Runner.h"
 #include "onebit/Target/ONNX/ImportONNX.h"
+#include "onebit/Tokenizer/BPETokenizer.h"
 
 #include "mlir/Bytecode/BytecodeWriter.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -25,6 +26,7 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
@@ -388,6 +390,9 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
     std::string pipeline = "onebit-quantize{init=" + o.init +
                            " keep-teacher=true},onebit-build-train-step{alpha=" +
                            fmt(o.alpha) + " weight-decay=" + fmt(o.weightDecay) +
+                           (o.trainable.empty()
+                                ? std::string()
+                                : " trainable=" + o.trainable) +
                            "}";
     std::string perr;
     llvm::raw_string_ostream perrs(perr);
@@ -422,14 +427,28 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
       return fail("--data tokens: needs an int64 array [N, " +
                   std::to_string(seqLen) + "]");
   } else if (spec.consume_front("text:")) {
+    // Byte-level tokens, or o.tokenizerPath's BPE ids.
     std::vector<int64_t> bytes;
-    if (!readByteTokens(spec.str(), bytes, error))
+    const char *unit = "bytes";
+    if (!o.tokenizerPath.empty()) {
+      auto tok = loadTokenizer(o.tokenizerPath, error);
+      if (!tok)
+        return fail(error);
+      auto buf = llvm::MemoryBuffer::getFile(spec);
+      if (!buf)
+        return fail("cannot read '" + spec.str() + "'");
+      llvm::StringRef txt = (*buf)->getBuffer();
+      std::vector<int32_t> ids =
+          tok->encode(std::string_view(txt.data(), txt.size()));
+      bytes.assign(ids.begin(), ids.end());
+      unit = "tokens";
+    } else if (!readByteTokens(spec.str(), bytes, error))
       return fail(error);
     const int64_t n = int64_t(bytes.size()) / seqLen;
     if (n < 1)
       return fail("--data text: '" + spec.str() + "' has " +
-                  std::to_string(bytes.size()) +
-                  " bytes, fewer than one sequence of " +
+                  std::to_string(bytes.size()) + " " + unit +
+                  ", fewer than one sequence of " +
                   std::to_string(seqLen));
     data.dtype = DType::I64;
     data.shape = {n, seqLen};
@@ -511,6 +530,18 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
       m.push_back(z);
       v.push_back(z);
     }
+  }
+  if (!o.quiet) {
+    int64_t values = 0, fpTensors = 0;
+    for (size_t i = 0; i < numParams; ++i) {
+      values += params[i].numElements();
+      llvm::StringRef n(names[i]);
+      fpTensors += !(n.ends_with(".latent") || n.ends_with(".g") ||
+                     n.ends_with(".h"));
+    }
+    llvm::errs() << "onebit-train: " << numParams << " parameter tensors ("
+                 << values << " values), " << fpTensors
+                 << " of them full precision\n";
   }
 
   // The JSONL log, cut back to the resumed step.

@@ -167,13 +167,15 @@ def train(teacher: Union[str, PathLike], data: str, steps: int,
           seq_len: int = 0, weight_decay: float = 0.0, threads: int = 0,
           resume: bool = False, checkpoint_every: int = 50, seed: int = 0,
           callback: Optional[Callable[[TrainStep], Optional[bool]]] = None,
-          quiet: bool = True) -> TrainResult:
+          quiet: bool = True, trainable: Sequence[str] = ()) -> TrainResult:
     """Knowledge-distillation training of a OneBit student, the runtime of
     ``onebit-train`` (docs/training.md). ``data`` is ``gen:N``,
     ``text:FILE`` or ``tokens:FILE.npy``. ``callback(step)`` runs after
     every step; returning False stops the run after that step (a checkpoint
-    is written). Errors raise ``onebit.Error``; an exception raised by the
-    callback stops the run and propagates."""
+    is written). ``trainable`` adds full-precision weights to the trained
+    parameters: any of ``"embeddings"``, ``"norms"``, ``"head"`` (default:
+    only the 1-bit layers, as in the paper). Errors raise ``onebit.Error``;
+    an exception raised by the callback stops the run and propagates."""
     cb = None
     if callback is not None:
         def cb(step, lr_, loss, ce, mse, secs):
@@ -181,7 +183,7 @@ def train(teacher: Union[str, PathLike], data: str, steps: int,
     model_path, loss = _onebit.train(
         fspath(teacher), data, steps, fspath(out), lr, warmup, alpha, init,
         batch, seq_len, weight_decay, threads, resume, checkpoint_every, seed,
-        cb, quiet)
+        cb, quiet, ",".join(trainable))
     return TrainResult(model_path, loss, fspath(out) + "/train.jsonl")
 
 

@@ -321,7 +321,8 @@ PYBIND11_MODULE(_onebit, m) {
          const std::string &out, double lr, int64_t warmup, double alpha,
          const std::string &init, int64_t batch, int64_t seqLen,
          double weightDecay, int threads, bool resume, int64_t checkpointEvery,
-         uint64_t seed, py::object callback, bool quiet) {
+         uint64_t seed, py::object callback, bool quiet,
+         const std::string &trainable) {
         ::onebit::TrainOptions o;
         o.teacherPath = teacher;
         o.data = data;
@@ -339,6 +340,7 @@ PYBIND11_MODULE(_onebit, m) {
         o.checkpointEvery = checkpointEvery;
         o.seed = seed;
         o.quiet = quiet;
+        o.trainable = trainable;
         // An exception in the callback must not cross the C++ libraries
         // (built without exceptions): it stops the run and is re-raised.
         std::unique_ptr<py::error_already_set> pending;
@@ -382,7 +384,8 @@ PYBIND11_MODULE(_onebit, m) {
       py::arg("lr"), py::arg("warmup"), py::arg("alpha"), py::arg("init"),
       py::arg("batch"), py::arg("seq_len"), py::arg("weight_decay"),
       py::arg("threads"), py::arg("resume"), py::arg("checkpoint_every"),
-      py::arg("seed"), py::arg("callback"), py::arg("quiet"));
+      py::arg("seed"), py::arg("callback"), py::arg("quiet"),
+      py::arg("trainable") = "");
 
   // Perplexity (GPTQ protocol) of a compiled model on token ids.
   m.def("evaluate_perplexity",

@@ -1,15 +1,20 @@
 //===- onebit-eval.cpp - perplexity of a (1-bit) language model -----------===//
 //
-// onebit-eval MODEL --text FILE    perplexity, GPTQ protocol, byte tokens
+// onebit-eval MODEL --text FILE    perplexity, GPTQ protocol
 // onebit-eval MODEL --tokens F.npy the same on int64 token ids
 // onebit-eval MODEL --generate "prompt" [--max-tokens N] [--temperature T]
 // onebit-eval MODEL --choices items.jsonl   zero-shot multiple choice:
 //   {"context": "...", "choices": ["...", ...], "answer": i} per line; the
 //   choice with the highest log-likelihood after the context is picked.
+// Text is tokenized with --tokenizer FILE (a .gguf model's tokenizer or a
+// Hugging Face tokenizer.json), by default with a .gguf MODEL's own, else
+// byte-level (token = byte). MODEL may be .mlir, .mlirbc, .onnx or .gguf;
+// dynamic token-id shapes (GGUF) are fixed to [1, --seq-len].
 //
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Runner/Runner.h"
+#include "onebit/Tokenizer/BPETokenizer.h"
 #include "onebit/Training/Evaluate.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -32,13 +37,24 @@ int main(int argc, char **argv) {
   if (cl::Option *o = cl::getRegisteredOptions().lookup("threads"))
     o->setArgStr("llvm-threads");
   static cl::opt<std::string> modelPath(
-      cl::Positional, cl::Required, cl::desc("<model.mlir|.mlirbc|.onnx>"));
+      cl::Positional, cl::Required,
+      cl::desc("<model.mlir|.mlirbc|.onnx|.gguf>"));
   static cl::opt<std::string> text(
-      "text", cl::desc("text file, byte-level tokens (token = byte)"));
+      "text", cl::desc("text file (tokenized as --tokenizer says)"));
   static cl::opt<std::string> tokensPath(
       "tokens", cl::desc("int64 token ids (.npy, any shape, flattened)"));
   static cl::opt<std::string> generate(
-      "generate", cl::desc("continue this prompt (byte-level tokens)"));
+      "generate", cl::desc("continue this prompt"));
+  static cl::opt<std::string> tokenizerPath(
+      "tokenizer",
+      cl::desc("BPE tokenizer for --text, --generate and --choices: a .gguf "
+               "model or a Hugging Face tokenizer.json (default: a .gguf "
+               "MODEL's own, else byte-level tokens, token = byte)"));
+  static cl::opt<int64_t> seqLen(
+      "seq-len",
+      cl::desc("window length; fixes a dynamic one such as a GGUF model's "
+               "(default 128, batch 1), must match a static one"),
+      cl::init(0));
   static cl::opt<int64_t> maxTokens("max-tokens",
                                     cl::desc("tokens to generate"),
                                     cl::init(64));
@@ -61,12 +77,48 @@ int main(int argc, char **argv) {
   auto bytesOf = [](llvm::StringRef s) {
     return std::vector<int64_t>(s.bytes_begin(), s.bytes_end());
   };
+  if (seqLen < 0)
+    return fail("--seq-len must not be negative");
+  // The tokenizer: --tokenizer, else a GGUF model's own, else bytes.
+  std::string tokenizerFile = tokenizerPath;
+  if (tokenizerFile.empty() && tokensPath.empty() &&
+      StringRef(modelPath).ends_with(".gguf"))
+    tokenizerFile = modelPath;
+  std::unique_ptr<onebit::BPETokenizer> tokenizer;
+  if (!tokenizerFile.empty()) {
+    if (!tokensPath.empty())
+      return fail("--tokenizer does not apply to --tokens (token ids)");
+    std::string error;
+    tokenizer = onebit::loadTokenizer(tokenizerFile, error);
+    if (!tokenizer)
+      return fail(error);
+  }
+  // Text to token ids; `first` allows the tokenizer's BOS (not for a
+  // continuation).
+  auto encode = [&](StringRef s, bool first) {
+    if (!tokenizer)
+      return bytesOf(s);
+    std::vector<int32_t> ids =
+        tokenizer->encode(std::string_view(s.data(), s.size()), true, first);
+    return std::vector<int64_t>(ids.begin(), ids.end());
+  };
+  // Errors of the evaluations; an id beyond the model's vocabulary hints at
+  // a tokenizer of another model.
+  auto evalFail = [&](std::string error) {
+    if (tokenizer && error.find("outside the model's vocabulary") !=
+                         std::string::npos)
+      error += " (the tokenizer '" + tokenizerFile + "' has " +
+               std::to_string(tokenizer->vocabSize()) +
+               " tokens: is it this model's?)";
+    return fail(error);
+  };
   auto load = [&](std::string &error)
       -> std::unique_ptr<onebit::CompiledModel> {
     onebit::setNumThreads(threads);
     static mlir::MLIRContext ctx;
     auto module = onebit::loadModel(modelPath, ctx, error);
-    if (!module)
+    if (!module ||
+        !onebit::setStaticTokenShape(*module, /*batch=*/0, seqLen, error))
       return nullptr;
     return onebit::CompiledModel::compile(std::move(module), "", error);
   };
@@ -76,12 +128,23 @@ int main(int argc, char **argv) {
     auto model = load(error);
     if (!model)
       return fail(error);
-    std::vector<int64_t> toks = bytesOf(generate);
+    std::vector<int64_t> toks = encode(generate, true);
     if (maxTokens < 0)
       return fail("--max-tokens must not be negative");
     if (!onebit::generateTokens(*model, toks, maxTokens, temperature, seed,
                                 error))
-      return fail(error);
+      return evalFail(error);
+    if (tokenizer) {
+      // The prompt and its continuation, without the BOS encode() added.
+      size_t from = tokenizer->addBos() && !toks.empty() &&
+                            toks[0] == tokenizer->bosId()
+                        ? 1
+                        : 0;
+      outs() << tokenizer->decode(
+                    std::vector<int32_t>(toks.begin() + from, toks.end()))
+             << "\n";
+      return 0;
+    }
     std::string out;
     for (int64_t t : toks)
       out.push_back(t >= 0 && t < 256 ? char(t) : '?');
@@ -125,9 +188,9 @@ int main(int argc, char **argv) {
           return fail(where + "choice " + std::to_string(i) +
                       " is not a string");
         double ll;
-        if (!onebit::scoreContinuation(*model, bytesOf(*context), bytesOf(*c),
-                                       ll, error))
-          return fail(where + error);
+        if (!onebit::scoreContinuation(*model, encode(*context, true),
+                                       encode(*c, false), ll, error))
+          return evalFail(where + error);
         if (ll > bestLL) {
           bestLL = ll;
           best = int64_t(i);
@@ -147,7 +210,12 @@ int main(int argc, char **argv) {
 
   std::string error;
   std::vector<int64_t> tokens;
-  if (!text.empty()) {
+  if (!text.empty() && tokenizer) {
+    auto buf = MemoryBuffer::getFile(text);
+    if (!buf)
+      return fail("cannot read '" + text + "'");
+    tokens = encode((*buf)->getBuffer(), true);
+  } else if (!text.empty()) {
     if (!onebit::readByteTokens(text, tokens, error))
       return fail(error);
   } else {
@@ -162,17 +230,12 @@ int main(int argc, char **argv) {
   if (tokens.empty())
     return fail("the text is empty");
 
-  onebit::setNumThreads(threads);
-  mlir::MLIRContext ctx;
-  auto module = onebit::loadModel(modelPath, ctx, error);
-  if (!module)
-    return fail(error);
-  auto model = onebit::CompiledModel::compile(std::move(module), "", error);
+  auto model = load(error);
   if (!model)
     return fail(error);
   onebit::PerplexityResult r;
   if (!onebit::evaluatePerplexity(*model, tokens, r, error))
-    return fail(error);
+    return evalFail(error);
   outs() << format("perplexity: %.4f\n", r.perplexity);
   outs() << format("mean_nll: %.6f windows: %lld predicted_tokens: %lld\n",
                    r.meanNll, static_cast<long long>(r.windows),

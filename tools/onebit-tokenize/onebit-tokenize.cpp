@@ -1,14 +1,15 @@
 //===- onebit-tokenize.cpp - tokenize text with a model's tokenizer -------===//
 //
-// onebit-tokenize MODEL.gguf (--text STRING | --file PATH) [--pieces]
-//                 [--no-special] [--decode]
+// onebit-tokenize (MODEL.gguf | --tokenizer FILE) (--text STRING | --file PATH)
+//                 [--pieces] [--no-special] [--decode]
+// The tokenizer is a GGUF model's (tokenizer.ggml.*) or a Hugging Face
+// tokenizer.json (--tokenizer takes either, as does the positional file).
 // Prints the token ids (one line, space separated); --pieces prints the
 // pre-tokenizer's pieces instead; --decode checks that decoding the ids gives
 // the input back and prints it.
 //
 //===----------------------------------------------------------------------===//
 
-#include "onebit/Target/GGUF/GGUFFile.h"
 #include "onebit/Tokenizer/BPETokenizer.h"
 
 #include "llvm/Support/CommandLine.h"
@@ -18,8 +19,12 @@
 
 using namespace llvm;
 
-static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
-                                      cl::desc("<model.gguf>"));
+static cl::opt<std::string> modelPath(cl::Positional,
+                                      cl::desc("<model.gguf|tokenizer.json>"));
+static cl::opt<std::string>
+    tokenizerPath("tokenizer",
+                  cl::desc("tokenizer file: a .gguf model or a Hugging Face "
+                           "tokenizer.json"));
 static cl::opt<std::string> text("text", cl::desc("text to tokenize"));
 static cl::opt<std::string> file("file", cl::desc("file whose text to tokenize"));
 static cl::opt<bool> pieces("pieces", cl::desc("print pre-tokenizer pieces"));
@@ -34,6 +39,11 @@ int main(int argc, char **argv) {
     errs() << "onebit-tokenize: give exactly one of --text or --file\n";
     return 1;
   }
+  if (modelPath.empty() == tokenizerPath.empty()) {
+    errs() << "onebit-tokenize: give exactly one of MODEL.gguf or "
+              "--tokenizer FILE\n";
+    return 1;
+  }
   std::string input = text;
   if (!file.empty()) {
     auto buf = MemoryBuffer::getFile(file);
@@ -45,12 +55,8 @@ int main(int argc, char **argv) {
     input = (*buf)->getBuffer().str();
   }
   std::string error;
-  auto gguf = onebit::gguf::GGUFFile::open(modelPath, error);
-  if (!gguf) {
-    errs() << "onebit-tokenize: " << error << "\n";
-    return 1;
-  }
-  auto tok = onebit::BPETokenizer::fromGGUF(*gguf, error);
+  auto tok = onebit::loadTokenizer(
+      tokenizerPath.empty() ? modelPath : tokenizerPath, error);
   if (!tok) {
     errs() << "onebit-tokenize: " << error << "\n";
     return 1;

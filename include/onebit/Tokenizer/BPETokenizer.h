@@ -33,6 +33,15 @@ public:
   /// Builds the tokenizer from a GGUF file's `tokenizer.ggml.*` metadata.
   static std::unique_ptr<BPETokenizer> fromGGUF(const gguf::GGUFFile &file,
                                                 std::string &error);
+  /// Builds the tokenizer from a Hugging Face `tokenizer.json` (see
+  /// BPETokenizer.cpp for what is accepted): a "BPE" model with a ByteLevel
+  /// pre-tokenizer (optionally after Digits(individual_digits) in a
+  /// Sequence, which selects PreTokenizer::SmolLM) and a ByteLevel decoder.
+  /// Added tokens marked special become control tokens (type 3), the others
+  /// user-defined (type 4). BOS is added when the post-processor is a
+  /// TemplateProcessing whose single template starts with a special token.
+  static std::unique_ptr<BPETokenizer> fromHFJson(const std::string &path,
+                                                  std::string &error);
   /// Builds it from explicit tables (tokens indexed by id, merges as
   /// "left right" strings in rank order, token types as in GGUF:
   /// 1 normal, 3 control, 4 user-defined, 6 byte).
@@ -42,9 +51,11 @@ public:
              std::string &error);
 
   /// Token ids of `text`. Control and user-defined tokens written literally
-  /// in the text become their ids when `parseSpecial` is set.
-  std::vector<int32_t> encode(std::string_view text,
-                              bool parseSpecial = true) const;
+  /// in the text become their ids when `parseSpecial` is set. The BOS token
+  /// is prepended when the tokenizer asks for it (addBos()) and `allowBos`
+  /// is set (clear it to encode a continuation).
+  std::vector<int32_t> encode(std::string_view text, bool parseSpecial = true,
+                              bool allowBos = true) const;
   /// The UTF-8 text of `ids` (ids out of range are skipped).
   std::string decode(const std::vector<int32_t> &ids) const;
   /// The raw (byte-level encoded) string of a token.
@@ -72,6 +83,13 @@ private:
   int32_t bos_ = -1, eos_ = -1;
   bool addBos_ = false;
 };
+
+/// Loads a tokenizer by file name: `*.gguf` through BPETokenizer::fromGGUF
+/// (the file's `tokenizer.ggml.*` metadata), `*.json` (a Hugging Face
+/// tokenizer.json) through BPETokenizer::fromHFJson. Null + `error` (naming
+/// the file) on failure.
+std::unique_ptr<BPETokenizer> loadTokenizer(const std::string &path,
+                                            std::string &error);
 
 } // namespace onebit
 

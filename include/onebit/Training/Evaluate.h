@@ -55,6 +55,17 @@ bool generateTokens(CompiledModel &model, std::vector<int64_t> &tokens,
                     int64_t count, double temperature, uint64_t seed,
                     std::string &error);
 
+/// Fixes the token-id input of `module`'s entry (its only public function
+/// with a body, one rank-2 i64 argument) to [batch, seqLen] where it is
+/// dynamic (GGUF imports are [?, ?]), so that the model has the static
+/// window the evaluations above need. A static dimension must equal the
+/// request unless that is 0 (keep it); a dynamic one requested as 0 becomes
+/// 1 (batch) or kDefaultSeqLen. Modules of another form are left alone (the
+/// evaluations report them).
+constexpr int64_t kDefaultSeqLen = 128;
+bool setStaticTokenShape(mlir::ModuleOp module, int64_t batch, int64_t seqLen,
+                         std::string &error);
+
 /// Byte-level tokens of a file's contents (token = byte value).
 bool readByteTokens(const std::string &path, std::vector<int64_t> &tokens,
                     std::string &error);

@@ -21,6 +21,9 @@ struct TrainOptions {
   std::string teacherPath;   ///< .onnx, .mlir or .mlirbc (FP model)
   std::string init = "nmf";  ///< SVID init: nmf, svd or mean
   std::string data; ///< gen:N (teacher-generated), text:FILE, tokens:FILE.npy
+  /// Tokenizer for text:FILE data (a .gguf model or a Hugging Face
+  /// tokenizer.json); empty: byte-level tokens (token = byte).
+  std::string tokenizerPath;
   int64_t steps = 100;
   int64_t batch = 0;         ///< 0: the model's static batch size
   int64_t seqLen = 0;        ///< 0: the model's static sequence length
@@ -28,6 +31,9 @@ struct TrainOptions {
   int64_t warmup = 0;
   double alpha = 1.0;        ///< L_KD = L_CE + alpha * L_MSE
   double weightDecay = 0.0;
+  /// Full-precision weights that train too, a comma list of embeddings,
+  /// norms, head ("": only the 1-bit layers, as in the paper).
+  std::string trainable;
   int threads = 0;
   std::string outDir;
   bool resume = false;

@@ -39,8 +39,9 @@ def field_strings(reader, key):
     return [bytes(f.parts[i]).decode("utf-8") for i in f.data]
 
 
-def main():
-    tool, model = sys.argv[1], sys.argv[2]
+def build_hf_tokenizer(model):
+    """The HF tokenizer equivalent to the GGUF's (SmolLM2: individual digits
+    + GPT-2 byte-level BPE, control/user-defined tokens as special)."""
     r = GGUFReader(model)
     tokens = field_strings(r, "tokenizer.ggml.tokens")
     merges = [tuple(m.split(" ", 1)) for m in field_strings(r, "tokenizer.ggml.merges")]
@@ -53,7 +54,12 @@ def main():
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
     hf.decoder = decoders.ByteLevel()
     hf.add_special_tokens([t for t, ty in zip(tokens, types) if ty in (3, 4)])
+    return hf
 
+
+def main():
+    tool, model = sys.argv[1], sys.argv[2]
+    hf = build_hf_tokenizer(model)
     import regex
     failures = 0
     for s in STRINGS:
