@@ -49,6 +49,31 @@ def kernels(path):
     return result
 
 
+def run_ptxas(ptxas, outdir, name, ptx):
+    """Writes OUTDIR/NAME.ptx, runs `ptxas -arch=<.target> -v` on it and
+    returns ({registers, stack, spill_stores, spill_loads, smem}, log), or
+    (None, log) when ptxas fails."""
+    target = re.search(r'^\.target\s+(\w+)', ptx, re.M).group(1)
+    f = os.path.join(outdir, name + ".ptx")
+    with open(f, "w") as fh:
+        fh.write(ptx)
+    p = subprocess.run([ptxas, "-arch=" + target, "-v", f, "-o",
+                        os.path.join(outdir, name + ".cubin")],
+                       capture_output=True, text=True)
+    log = p.stdout + p.stderr
+    if p.returncode != 0:
+        return None, log
+
+    def num(pattern):
+        m = re.search(pattern, log)
+        return int(m.group(1)) if m else 0
+    return {"registers": num(r'Used (\d+) registers'),
+            "stack": num(r'(\d+) bytes stack frame'),
+            "spill_stores": num(r'(\d+) bytes spill stores'),
+            "spill_loads": num(r'(\d+) bytes spill loads'),
+            "smem": num(r'(\d+) bytes smem')}, log
+
+
 def main():
     mode, path = sys.argv[1], sys.argv[2]
     mods = kernels(path)
@@ -65,29 +90,16 @@ def main():
             print("%s: unresolved external function (libdevice not linked?)"
                   % name)
             failed = True
-        target = re.search(r'^\.target\s+(\w+)', ptx, re.M).group(1)
-        f = os.path.join(outdir, name + ".ptx")
-        with open(f, "w") as fh:
-            fh.write(ptx)
-        p = subprocess.run([ptxas, "-arch=" + target, "-v", f, "-o",
-                            os.path.join(outdir, name + ".cubin")],
-                           capture_output=True, text=True)
-        log = p.stdout + p.stderr
-        if p.returncode != 0:
+        info, log = run_ptxas(ptxas, outdir, name, ptx)
+        if info is None:
             print("%s: ptxas failed\n%s" % (name, log))
             failed = True
             continue
-        regs = re.search(r'Used (\d+) registers', log)
-        stores = re.search(r'(\d+) bytes spill stores', log)
-        loads = re.search(r'(\d+) bytes spill loads', log)
-        stack = re.search(r'(\d+) bytes stack frame', log)
-        smem = re.search(r'(\d+) bytes smem', log)
-        spills = int(stores.group(1)) + int(loads.group(1))
-        print("%s: %s registers, %s bytes stack, %s bytes spill stores, "
-              "%s bytes spill loads, %s bytes smem" %
-              (name, regs.group(1), stack.group(1), stores.group(1),
-               loads.group(1), smem.group(1) if smem else 0))
-        if spills:
+        print("%s: %d registers, %d bytes stack, %d bytes spill stores, "
+              "%d bytes spill loads, %d bytes smem" %
+              (name, info["registers"], info["stack"], info["spill_stores"],
+               info["spill_loads"], info["smem"]))
+        if info["spill_stores"] + info["spill_loads"]:
             print("%s: SPILLS" % name)
             failed = True
     print("kernels: %d" % len(mods))
