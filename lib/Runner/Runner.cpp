@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <set>
 
 using namespace mlir;
@@ -92,6 +93,43 @@ bool signatureOf(Type t, StringAttr name, const std::string &fallback,
   return true;
 }
 
+/// Reads the index range attributes of argument `i` of `fn` into `sig`.
+void indexRangeOf(func::FuncOp fn, unsigned i, TensorSignature &sig) {
+  auto bound = fn.getArgAttrOfType<IntegerAttr>(i, "onebit.index_bound");
+  if (!bound || sig.dtype == DType::Bool || sig.dtype == DType::F32 ||
+      sig.dtype == DType::F16 || sig.dtype == DType::F64)
+    return;
+  sig.hasIndexRange = true;
+  sig.indexBound = bound.getInt();
+  if (auto min = fn.getArgAttrOfType<IntegerAttr>(i, "onebit.index_min"))
+    sig.indexMin = min.getInt();
+  if (auto user = fn.getArgAttrOfType<StringAttr>(i, "onebit.index_user"))
+    sig.indexUser = user.str();
+}
+
+int64_t intElement(const HostTensor &t, int64_t n) {
+  const char *p = t.data.data() + n * int64_t(dtypeSize(t.dtype));
+  switch (t.dtype) {
+  case DType::I64: {
+    int64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+  }
+  case DType::I32: {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+  }
+  case DType::I16: {
+    int16_t v;
+    std::memcpy(&v, p, 2);
+    return v;
+  }
+  default:
+    return int8_t(*p);
+  }
+}
+
 std::string shapeStr(const std::vector<int64_t> &shape) {
   std::string s;
   for (size_t i = 0; i < shape.size(); ++i)
@@ -145,6 +183,7 @@ static bool describeEntry(func::FuncOp fn, CompiledModel::Entry &cm,
                      fn.getArgAttrOfType<StringAttr>(i, "onebit.name"),
                      "argument " + std::to_string(i), s, error))
       return false;
+    indexRangeOf(fn, i, s);
     cm.inputs.push_back(s);
   }
   for (unsigned i = 0; i < fn.getNumResults(); ++i) {
@@ -354,6 +393,29 @@ bool CompiledModel::run(const std::string &entry,
       error = what + " has shape " + shapeStr(t.shape) + " but @" + entry_ +
               " expects " + sig.str();
       return false;
+    }
+    // Indices out of range would read outside the indexed tensor.
+    if (sig.hasIndexRange) {
+      int64_t count = std::min<int64_t>(t.numElements(),
+                                        t.data.size() / dtypeSize(t.dtype));
+      for (int64_t n = 0; n < count; ++n) {
+        int64_t v = intElement(t, n);
+        if (v >= sig.indexMin && v < sig.indexBound)
+          continue;
+        std::string at;
+        int64_t rest = n;
+        for (size_t k = t.shape.size(); k-- > 0;) {
+          at =
+              std::to_string(rest % t.shape[k]) + (at.empty() ? "" : ", ") + at;
+          rest /= t.shape[k];
+        }
+        error = what + ": value " + std::to_string(v) + " at index [" + at +
+                "] is outside [" + std::to_string(sig.indexMin) + ", " +
+                std::to_string(sig.indexBound) + ")" +
+                (sig.indexUser.empty() ? std::string()
+                                       : " (indices of " + sig.indexUser + ")");
+        return false;
+      }
     }
     size_t r = t.shape.size();
     std::vector<int64_t> &d = descs[i];

@@ -47,3 +47,20 @@ def test_compile_errors(example_mlir):
         onebit.load(example_mlir).compile(device="cuda")
     with pytest.raises(onebit.Error, match="no public function named 'x'"):
         onebit.load(example_mlir).compile(entry="x")
+
+
+def test_out_of_vocabulary_ids_raise(tiny_llama_onnx):
+    # The ONNX importer records the embedding's row count on input_ids; the
+    # runner checks ids against [-64, 64) (negative ids wrap) before running.
+    f = onebit.load(tiny_llama_onnx).compile()
+    ids = np.arange(16, dtype=np.int64).reshape(2, 8)
+    assert f(ids).shape == (2, 8, 64)
+    ids[0, 3] = 64
+    with pytest.raises(onebit.Error,
+                       match=r"input 0 \(input_ids\): value 64 at index "
+                             r"\[0, 3\] is outside \[-64, 64\) \(indices of "
+                             r"/model/embed_tokens/Gather\)"):
+        f(ids)
+    ids[0, 3] = -65
+    with pytest.raises(onebit.Error, match="value -65 at index"):
+        f(ids)

@@ -31,6 +31,12 @@ struct TensorSignature {
   DType dtype;
   std::vector<int64_t> shape;
   std::string name; ///< from an `onebit.name` attribute, or argN / resultN
+  /// Integer inputs that index a tensor (the ONNX importer's
+  /// `onebit.index_bound` / `onebit.index_min` / `onebit.index_user` argument
+  /// attributes): run() rejects elements outside [indexMin, indexBound).
+  bool hasIndexRange = false;
+  int64_t indexMin = 0, indexBound = 0;
+  std::string indexUser; ///< the op that reads them, for the message
   std::string str() const;
 };
 
@@ -67,7 +73,8 @@ public:
   double compileMillis() const { return compileMs_; }
 
   /// Runs the (first) entry. Inputs must match the signature (count, element
-  /// type, rank, static sizes); the error names the argument otherwise.
+  /// type, rank, static sizes) and index inputs must hold values in their
+  /// range; the error names the argument (and the element) otherwise.
   bool run(const std::vector<HostTensor> &inputs,
            std::vector<HostTensor> &outputs, std::string &error);
   /// Runs the entry named `entry`.

@@ -10,6 +10,7 @@
 
 #include "Importer.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 
@@ -325,6 +326,75 @@ LogicalResult convertEinsum(Importer &im, const onnx::NodeProto &n) {
   return success();
 }
 
+/// The entry block argument whose values `v` carries unchanged (through
+/// reshapes, tensor.cast and elementwise integer extensions/truncations that
+/// keep every value in [-bound, bound)), or null.
+BlockArgument valueSourceArg(Value v, int64_t bound) {
+  while (v) {
+    if (auto a = dyn_cast<BlockArgument>(v))
+      return isa<func::FuncOp>(a.getOwner()->getParentOp()) ? a
+                                                            : BlockArgument();
+    Operation *op = v.getDefiningOp();
+    if (isa<tensor::CastOp, tensor::ExpandShapeOp, tensor::CollapseShapeOp,
+            tensor::ReshapeOp>(op)) {
+      v = op->getOperand(0);
+      continue;
+    }
+    // An elementwise Cast: one input, identity maps, a body that is a sign
+    // extension, a truncation to a type wide enough for [-bound, bound), or
+    // nothing.
+    auto g = dyn_cast<linalg::GenericOp>(op);
+    if (!g || g.getNumDpsInputs() != 1 || g.getNumDpsInits() != 1 ||
+        g.getNumReductionLoops() != 0 ||
+        !llvm::all_of(g.getIndexingMapsArray(),
+                      [](AffineMap m) { return m.isIdentity(); }))
+      return {};
+    Block &body = g.getRegion().front();
+    auto yield = cast<linalg::YieldOp>(body.getTerminator());
+    Value y = yield.getOperand(0);
+    if (Operation *c = y.getDefiningOp()) {
+      if (c->getBlock() != &body || &body.front() != c ||
+          c->getNextNode() != yield)
+        return {};
+      unsigned w = y.getType().getIntOrFloatBitWidth();
+      bool fits = w >= 64 || bound <= (int64_t(1) << (w - 1));
+      if (!isa<arith::ExtSIOp>(c) && !(isa<arith::TruncIOp>(c) && fits))
+        return {};
+      y = c->getOperand(0);
+    }
+    if (y != body.getArgument(0))
+      return {};
+    v = g.getDpsInputOperand(0)->get();
+  }
+  return {};
+}
+
+/// Records on the graph input feeding Gather indices (if any) the range the
+/// runner must check its values against: [min, bound), the smallest over
+/// the gathers that read it.
+void recordIndexBound(Importer &im, Value indices, int64_t bound,
+                      bool negativesWrap) {
+  BlockArgument a = valueSourceArg(indices, bound);
+  if (!a)
+    return;
+  auto fn = cast<func::FuncOp>(a.getOwner()->getParentOp());
+  unsigned i = a.getArgNumber();
+  if (auto old = fn.getArgAttrOfType<IntegerAttr>(i, "onebit.index_bound"))
+    if (old.getInt() <= bound)
+      return;
+  // Unsigned inputs never wrap: the runner reads them as signed integers.
+  auto name = fn.getArgAttrOfType<StringAttr>(i, "onebit.name");
+  if (name && im.unsignedValues.contains(name.getValue()))
+    negativesWrap = false;
+  StringRef user = "Gather";
+  if (auto nl = dyn_cast<NameLoc>(im.loc))
+    user = nl.getName().getValue();
+  fn.setArgAttr(i, "onebit.index_bound", im.b.getI64IntegerAttr(bound));
+  fn.setArgAttr(i, "onebit.index_min",
+                im.b.getI64IntegerAttr(negativesWrap ? -bound : 0));
+  fn.setArgAttr(i, "onebit.index_user", im.b.getStringAttr(user));
+}
+
 LogicalResult convertGather(Importer &im, const onnx::NodeProto &) {
   auto data = im.input(0), idx = im.input(1);
   if (failed(data) || failed(idx))
@@ -348,6 +418,10 @@ LogicalResult convertGather(Importer &im, const onnx::NodeProto &) {
   for (int64_t i = 0; i < q; ++i)
     ie.push_back(getAffineDimExpr(*ax + i, ctx));
   Value axisSize = im.indexValue(im.dim(*data, *ax));
+  // Indices read from a graph input are checked by the runner; negative
+  // ones wrap (the select below), so the accepted range is [-N, N).
+  if (auto n = getConstantIntValue(im.dim(*data, *ax)))
+    recordIndexBound(im, *idx, *n, /*negativesWrap=*/true);
   Value init = im.empty(sizes, elemOf(*data));
   SmallVector<AffineMap> maps = {
       AffineMap::get(outRank, 0, ie, ctx),
