@@ -9,6 +9,7 @@
 #include "onebit/InitAllDialects.h"
 #include "onebit/InitAllPasses.h"
 #include "onebit/Runner/Runner.h"
+#include "onebit/Target/GGUF/ImportGGUF.h"
 #include "onebit/Target/ONNX/ImportONNX.h"
 #include "onebit/Tokenizer/BPETokenizer.h"
 
@@ -344,6 +345,14 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
         fp = importONNXFile(path, ctx, io);
       }
     }
+  } else if (path.ends_with(".gguf")) {
+    if (!o.batch || !o.seqLen)
+      return fail("a GGUF teacher has dynamic token ids: give --batch and "
+                  "--seq-len");
+    GGUFImportOptions io;
+    io.batch = o.batch;
+    io.seqLen = o.seqLen;
+    fp = importGGUFFile(path, ctx, io);
   } else {
     llvm::SourceMgr sm;
     fp = parseSourceFile<ModuleOp>(o.teacherPath, sm, ParserConfig(&ctx));

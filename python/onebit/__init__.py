@@ -23,11 +23,11 @@ from os import PathLike, fspath
 from typing import Callable, List, Optional, Sequence, Union
 
 from . import _onebit
-from ._onebit import Error
+from ._onebit import Error, Tokenizer
 
 __all__ = ["CompiledModel", "Error", "LayerStats", "Model", "Perplexity",
-           "QuantizeStats", "SkippedLayer", "TrainResult", "TrainStep",
-           "evaluate", "load", "set_num_threads", "train"]
+           "QuantizeStats", "SkippedLayer", "Tokenizer", "TrainResult",
+           "TrainStep", "evaluate", "load", "set_num_threads", "train"]
 
 
 @dataclass(frozen=True)
@@ -167,14 +167,17 @@ def train(teacher: Union[str, PathLike], data: str, steps: int,
           seq_len: int = 0, weight_decay: float = 0.0, threads: int = 0,
           resume: bool = False, checkpoint_every: int = 50, seed: int = 0,
           callback: Optional[Callable[[TrainStep], Optional[bool]]] = None,
-          quiet: bool = True, trainable: Sequence[str] = ()) -> TrainResult:
+          quiet: bool = True, trainable: Sequence[str] = (),
+          tokenizer: Optional[Union[str, PathLike]] = None) -> TrainResult:
     """Knowledge-distillation training of a OneBit student, the runtime of
     ``onebit-train`` (docs/training.md). ``data`` is ``gen:N``,
     ``text:FILE`` or ``tokens:FILE.npy``. ``callback(step)`` runs after
     every step; returning False stops the run after that step (a checkpoint
     is written). ``trainable`` adds full-precision weights to the trained
     parameters: any of ``"embeddings"``, ``"norms"``, ``"head"`` (default:
-    only the 1-bit layers, as in the paper). Errors raise ``onebit.Error``;
+    only the 1-bit layers, as in the paper). ``tokenizer`` (a ``.gguf``
+    model or a Hugging Face ``tokenizer.json``) tokenizes ``text:FILE``
+    data; without it text is byte-level. Errors raise ``onebit.Error``;
     an exception raised by the callback stops the run and propagates."""
     cb = None
     if callback is not None:
@@ -183,7 +186,8 @@ def train(teacher: Union[str, PathLike], data: str, steps: int,
     model_path, loss = _onebit.train(
         fspath(teacher), data, steps, fspath(out), lr, warmup, alpha, init,
         batch, seq_len, weight_decay, threads, resume, checkpoint_every, seed,
-        cb, quiet, ",".join(trainable))
+        cb, quiet, ",".join(trainable),
+        fspath(tokenizer) if tokenizer is not None else "")
     return TrainResult(model_path, loss, fspath(out) + "/train.jsonl")
 
 
@@ -197,10 +201,14 @@ class Perplexity:
 
 def evaluate(model: Union[str, PathLike, Model, CompiledModel], *,
              text: Optional[Union[str, PathLike]] = None,
-             tokens: Optional[Sequence[int]] = None) -> Perplexity:
+             tokens: Optional[Sequence[int]] = None,
+             tokenizer: Optional[Union[str, PathLike, "Tokenizer"]] = None
+             ) -> Perplexity:
     """Perplexity by the GPTQ protocol (the same code as ``onebit-eval``):
     non-overlapping windows of the model's sequence length, tail dropped.
-    ``text`` is read as byte-level tokens; ``tokens`` are token ids."""
+    ``text`` is read as byte-level tokens, or tokenized by ``tokenizer`` (a
+    ``Tokenizer``, a ``.gguf`` file or a ``tokenizer.json``); ``tokens`` are
+    token ids."""
     if (text is None) == (tokens is None):
         raise ValueError("give exactly one of text= or tokens=")
     if isinstance(model, (str, PathLike)):
@@ -208,8 +216,14 @@ def evaluate(model: Union[str, PathLike, Model, CompiledModel], *,
     if isinstance(model, Model):
         model = model.compile()
     if text is not None:
-        with open(fspath(text), "rb") as f:
-            ids = list(f.read())
+        if tokenizer is None:
+            with open(fspath(text), "rb") as f:
+                ids = list(f.read())
+        else:
+            if not isinstance(tokenizer, Tokenizer):
+                tokenizer = Tokenizer(fspath(tokenizer))
+            with open(fspath(text), encoding="utf-8") as f:
+                ids = tokenizer.encode(f.read())
     else:
         ids = [int(t) for t in tokens]
     ppl, nll, windows, count = _onebit.evaluate_perplexity(model._impl, ids)

@@ -9,6 +9,7 @@
 #include "onebit/Dialect/OneBit/Transforms/Quantize.h"
 #include "onebit/InitAllDialects.h"
 #include "onebit/Runner/Runner.h"
+#include "onebit/Tokenizer/BPETokenizer.h"
 #include "onebit/Training/Evaluate.h"
 #include "onebit/Training/Trainer.h"
 #include "onebit/Target/ONNX/ImportONNX.h"
@@ -283,6 +284,28 @@ PYBIND11_MODULE(_onebit, m) {
   errorType = PyErr_NewException("onebit.Error", PyExc_RuntimeError, nullptr);
   m.attr("Error") = py::handle(errorType);
 
+  // Byte-level BPE tokenizers (GGUF vocabularies, HF tokenizer.json).
+  py::class_<::onebit::BPETokenizer>(m, "Tokenizer")
+      .def(py::init([](const std::string &path) {
+             std::string error;
+             auto t = ::onebit::loadTokenizer(path, error);
+             if (!t) {
+               PyErr_SetString(errorType, error.c_str());
+               throw py::error_already_set();
+             }
+             return t;
+           }),
+           py::arg("path"))
+      .def(
+          "encode",
+          [](const ::onebit::BPETokenizer &t, const std::string &text,
+             bool special) { return t.encode(text, special); },
+          py::arg("text"), py::arg("parse_special") = true)
+      .def("decode", &::onebit::BPETokenizer::decode, py::arg("ids"))
+      .def_property_readonly("vocab_size", &::onebit::BPETokenizer::vocabSize)
+      .def_property_readonly("bos_id", &::onebit::BPETokenizer::bosId)
+      .def_property_readonly("eos_id", &::onebit::BPETokenizer::eosId);
+
   py::class_<mlir::onebit::QuantizeConfig>(m, "QuantizeConfig")
       .def(py::init<>())
       .def_readwrite("init", &mlir::onebit::QuantizeConfig::init)
@@ -322,7 +345,7 @@ PYBIND11_MODULE(_onebit, m) {
          const std::string &init, int64_t batch, int64_t seqLen,
          double weightDecay, int threads, bool resume, int64_t checkpointEvery,
          uint64_t seed, py::object callback, bool quiet,
-         const std::string &trainable) {
+         const std::string &trainable, const std::string &tokenizer) {
         ::onebit::TrainOptions o;
         o.teacherPath = teacher;
         o.data = data;
@@ -341,6 +364,7 @@ PYBIND11_MODULE(_onebit, m) {
         o.seed = seed;
         o.quiet = quiet;
         o.trainable = trainable;
+        o.tokenizerPath = tokenizer;
         // An exception in the callback must not cross the C++ libraries
         // (built without exceptions): it stops the run and is re-raised.
         std::unique_ptr<py::error_already_set> pending;
@@ -385,7 +409,7 @@ PYBIND11_MODULE(_onebit, m) {
       py::arg("batch"), py::arg("seq_len"), py::arg("weight_decay"),
       py::arg("threads"), py::arg("resume"), py::arg("checkpoint_every"),
       py::arg("seed"), py::arg("callback"), py::arg("quiet"),
-      py::arg("trainable") = "");
+      py::arg("trainable") = "", py::arg("tokenizer") = "");
 
   // Perplexity (GPTQ protocol) of a compiled model on token ids.
   m.def("evaluate_perplexity",

@@ -13,6 +13,7 @@ def test_train_with_callback_then_evaluate(tiny_llama_onnx, tmp_path,
     seen = []
     run = onebit.train(tiny_llama_onnx, data="gen:8", steps=3, lr=1e-3,
                        out=tmp_path / "run", threads=1,
+                       trainable=["norms", "head"],
                        callback=lambda s: seen.append(s))
     assert [s.step for s in seen] == [1, 2, 3]
     assert all(np.isfinite([s.loss, s.l_ce, s.l_mse]).all() for s in seen)

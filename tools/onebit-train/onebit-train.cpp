@@ -22,7 +22,9 @@ int main(int argc, char **argv) {
   if (cl::Option *o = cl::getRegisteredOptions().lookup("threads"))
     o->setArgStr("llvm-threads");
   static cl::opt<std::string> teacher(
-      "teacher", cl::desc("the FP teacher: .onnx, .mlir or .mlirbc"),
+      "teacher",
+      cl::desc("the FP teacher: .onnx, .gguf (with --batch and --seq-len), "
+               ".mlir or .mlirbc"),
       cl::Required);
   static cl::opt<std::string> initKind(
       "init", cl::desc("SVID initialisation: nmf (default), svd or mean"),

@@ -74,6 +74,20 @@ int main(int argc, char **argv) {
     onebit::GGUFImportOptions options;
     options.entryName = entryName;
     options.numLayers = numLayers;
+    for (const std::string &spec : inputShapes) {
+      // input_ids=BxS: the token-id shape (the only input of a GGUF model).
+      StringRef s(spec), name, dims, bs, ss;
+      std::tie(name, dims) = s.split('=');
+      std::tie(bs, ss) = dims.split('x');
+      if (name != "input_ids" || bs.getAsInteger(10, options.batch) ||
+          ss.getAsInteger(10, options.seqLen) || options.batch <= 0 ||
+          options.seqLen <= 0) {
+        errs() << "onebit-translate: --input-shape: a GGUF model has one "
+                  "input, give input_ids=BATCHxSEQ (got '"
+               << spec << "')\n";
+        return 1;
+      }
+    }
     module = onebit::importGGUFFile(inputFile, context, options);
   } else {
 #ifdef ONEBIT_HAVE_ONNX

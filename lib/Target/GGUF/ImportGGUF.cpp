@@ -36,7 +36,7 @@ namespace {
 
 struct LlamaConfig {
   int64_t layers = 0, dim = 0, ffn = 0, heads = 0, kvHeads = 0, headDim = 0,
-          vocab = 0;
+          vocab = 0, context = 0;
   double ropeBase = 10000.0, eps = 1e-5;
 };
 
@@ -114,7 +114,7 @@ private:
   Type f32;
   Location loc = UnknownLoc::get(ctx);
   LlamaConfig cfg;
-  Value batch, seq; // index values: B, S
+  OpFoldResult batch, seq; // B, S: static attributes or index values
   Value invFreq;            // [headDim / 2] rotary inverse frequencies
   std::string error;
   llvm::StringMap<Value> weights;
@@ -165,6 +165,8 @@ LogicalResult LlamaBuilder::readConfig(Location errLoc) {
                                << "' is not supported";
   if (const gguf::MetaValue *v = file.find("llama.rope.freq_base"))
     cfg.ropeBase = v->asDouble();
+  if (const gguf::MetaValue *v = file.find("llama.context_length"))
+    cfg.context = v->asInt();
   if (const gguf::MetaValue *v =
           file.find("llama.attention.layer_norm_rms_epsilon"))
     cfg.eps = v->asDouble();
@@ -332,16 +334,31 @@ Value LlamaBuilder::attention(Value q, Value k, Value v) {
     return tensor::ExpandShapeOp::create(b, loc, typeOf(out), x, re, out)
         .getResult();
   };
-  Value q4 = split(q, h), k4 = split(k, kvh), v4 = split(v, kvh);
+  // Query head h = kv * group + g reads key/value head kv: the query heads
+  // are split into [kv, g] so every indexing map stays a projected
+  // permutation (what reverse mode and tiling need).
+  SmallVector<OpFoldResult> q5Sizes{batch, seq, st(kvh), st(group), st(hd)};
+  Value q5 = tensor::ExpandShapeOp::create(
+                 b, loc, typeOf(q5Sizes), q,
+                 SmallVector<ReassociationIndices>{{0}, {1}, {2, 3, 4}},
+                 q5Sizes)
+                 .getResult();
+  Value k4 = split(k, kvh), v4 = split(v, kvh);
 
-  // scores[b, h, s, s2] = sum_d q[b, s, h, d] k[b, s2, h / group, d]
-  AffineExpr B, H, S, S2, D;
-  bindDims(ctx, B, H, S, S2, D);
+  // scores[b, kv, g, s, s2] = sum_d q[b, s, kv, g, d] k[b, s2, kv, d]
+  AffineExpr B, KV, G, S, S2, D;
+  bindDims(ctx, B, KV, G, S, S2, D);
+  SmallVector<OpFoldResult> sc5{batch, st(kvh), st(group), seq, seq};
+  Value scores5 = contraction(
+      sc5, {q5, k4},
+      {map(6, {B, S, KV, G, D}), map(6, {B, S2, KV, D}),
+       map(6, {B, KV, G, S, S2})});
   SmallVector<OpFoldResult> sc{batch, st(h), seq, seq};
-  Value scores = contraction(
-      sc, {q4, k4},
-      {map(5, {B, S, H, D}), map(5, {B, S2, H.floorDiv(group), D}),
-       map(5, {B, H, S, S2})});
+  Value scores =
+      tensor::CollapseShapeOp::create(
+          b, loc, scores5,
+          SmallVector<ReassociationIndices>{{0}, {1, 2}, {3}, {4}})
+          .getResult();
 
   // Masked, scaled softmax over s2 (future positions get probability 0).
   AffineExpr b4, h4, s4, t4;
@@ -390,15 +407,19 @@ Value LlamaBuilder::attention(Value q, Value k, Value v) {
             ob, l, arith::DivFOp::create(ob, l, a[0], a[1]).getResult());
       });
 
-  // out[b, s, h, d] = sum_s2 probs[b, h, s, s2] v[b, s2, h / group, d]
-  AffineExpr ob_, os, oh, od, os2;
-  bindDims(ctx, ob_, os, oh, od, os2);
-  SmallVector<OpFoldResult> outSizes{batch, seq, st(h), st(hd)};
+  // out[b, s, kv, g, d] = sum_s2 probs[b, kv, g, s, s2] v[b, s2, kv, d]
+  Value probs5 = tensor::ExpandShapeOp::create(
+                     b, loc, typeOf(sc5), probs,
+                     SmallVector<ReassociationIndices>{{0}, {1, 2}, {3}, {4}},
+                     sc5)
+                     .getResult();
+  AffineExpr ob_, os, okv, og, od, os2;
+  bindDims(ctx, ob_, os, okv, og, od, os2);
   Value out = contraction(
-      outSizes, {probs, v4},
-      {map(5, {ob_, oh, os, os2}), map(5, {ob_, os2, oh.floorDiv(group), od}),
-       map(5, {ob_, os, oh, od})});
-  SmallVector<ReassociationIndices> re{{0}, {1}, {2, 3}};
+      q5Sizes, {probs5, v4},
+      {map(6, {ob_, okv, og, os, os2}), map(6, {ob_, os2, okv, od}),
+       map(6, {ob_, os, okv, og, od})});
+  SmallVector<ReassociationIndices> re{{0}, {1}, {2, 3, 4}};
   return tensor::CollapseShapeOp::create(b, loc, out, re).getResult();
 }
 
@@ -447,19 +468,40 @@ OwningOpRef<ModuleOp> LlamaBuilder::build(const GGUFImportOptions &opts,
   }
   OwningOpRef<ModuleOp> module = ModuleOp::create(scope(file.path()));
   b.setInsertionPointToEnd(module->getBody());
-  auto idsType = RankedTensorType::get(
-      {ShapedType::kDynamic, ShapedType::kDynamic}, b.getI64Type());
-  auto logitsType = RankedTensorType::get(
-      {ShapedType::kDynamic, ShapedType::kDynamic, cfg.vocab}, f32);
+  if (opts.batch < 0 || opts.seqLen < 0) {
+    emitError(errLoc) << file.path() << ": the batch size and sequence "
+                      << "length must be positive";
+    return nullptr;
+  }
+  if (opts.seqLen > 0 && cfg.context > 0 && opts.seqLen > cfg.context) {
+    emitError(errLoc) << file.path() << ": sequence length " << opts.seqLen
+                      << " exceeds the model's context length "
+                      << cfg.context;
+    return nullptr;
+  }
+  const int64_t staticB = opts.batch > 0 ? opts.batch : ShapedType::kDynamic;
+  const int64_t staticS =
+      opts.seqLen > 0 ? opts.seqLen : ShapedType::kDynamic;
+  auto idsType = RankedTensorType::get({staticB, staticS}, b.getI64Type());
+  auto logitsType =
+      RankedTensorType::get({staticB, staticS, cfg.vocab}, f32);
   auto func = func::FuncOp::create(b, scope("/model"), opts.entryName,
                                    b.getFunctionType({idsType}, {logitsType}));
   func.setArgAttr(0, "onebit.name", b.getStringAttr("input_ids"));
+  // The runner rejects ids outside the vocabulary before running (the
+  // lookup below also clamps them, so nothing reads out of bounds).
+  func.setArgAttr(0, "onebit.index_bound", b.getI64IntegerAttr(cfg.vocab));
+  func.setArgAttr(0, "onebit.index_min", b.getI64IntegerAttr(0));
+  func.setArgAttr(0, "onebit.index_user",
+                  b.getStringAttr("/model/embed_tokens/Gather"));
   func.setResultAttr(0, "onebit.name", b.getStringAttr("logits"));
   Block *entry = func.addEntryBlock();
   b.setInsertionPointToEnd(entry);
   Value ids = entry->getArgument(0);
-  batch = tensor::DimOp::create(b, loc, ids, 0);
-  seq = tensor::DimOp::create(b, loc, ids, 1);
+  batch = opts.batch > 0 ? OpFoldResult(b.getIndexAttr(opts.batch))
+                         : OpFoldResult(tensor::DimOp::create(b, loc, ids, 0));
+  seq = opts.seqLen > 0 ? OpFoldResult(b.getIndexAttr(opts.seqLen))
+                        : OpFoldResult(tensor::DimOp::create(b, loc, ids, 1));
 
   std::vector<float> freq(cfg.headDim / 2);
   for (int64_t i = 0; i < cfg.headDim / 2; ++i)

@@ -22,6 +22,9 @@ struct GGUFImportOptions {
   /// Import only the first N decoder blocks (-1: all). For fast tests and
   /// for studying single layers; the final norm and head are kept.
   int numLayers = -1;
+  /// Static token-id shape [batch, seqLen] of the entry (0: dynamic). With
+  /// both set every tensor of the model is static (what training needs).
+  int64_t batch = 0, seqLen = 0;
 };
 
 /// Imports `path`. On failure emits an error diagnostic (naming the file and
