@@ -282,30 +282,38 @@ Value LlamaBuilder::rmsNorm(Value x, Value w, int64_t width) {
 // converters permute the q/k weights into this layout). x is [B, S, heads*hd]
 // and the position of a token is its index s in the sequence.
 Value LlamaBuilder::rope(Value x, int64_t heads) {
-  int64_t width = heads * cfg.headDim;
-  AffineExpr bb, ss, j;
-  bindDims(ctx, bb, ss, j);
+  int64_t half = heads * cfg.headDim / 2;
+  // The pairs (x[2p], x[2p+1]) as two tensors [B, S, W/2], so the rotation
+  // is a structured elementwise op (no payload reads its own input).
+  SmallVector<OpFoldResult> pairSizes{batch, seq, st(half), st(2)};
+  Value x4 = tensor::ExpandShapeOp::create(
+                 b, loc, typeOf(pairSizes), x,
+                 SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}},
+                 pairSizes)
+                 .getResult();
+  SmallVector<OpFoldResult> halfSizes{batch, seq, st(half)};
+  auto part = [&](int64_t e) {
+    SmallVector<OpFoldResult> offsets{st(0), st(0), st(0), st(e)};
+    SmallVector<OpFoldResult> sizes{batch, seq, st(half), st(1)};
+    SmallVector<OpFoldResult> strides(4, st(1));
+    return tensor::ExtractSliceOp::create(b, loc, typeOf(halfSizes), x4,
+                                          offsets, sizes, strides)
+        .getResult();
+  };
+  Value even = part(0), odd = part(1);
+  AffineExpr bb, ss, pp, ee;
+  bindDims(ctx, bb, ss, pp, ee);
   auto par = utils::IteratorType::parallel;
-  Value hd = cIndex(cfg.headDim), two = cIndex(2), one = cIndex(1);
-  Value zero = cIndex(0);
-  Value table = invFreq, src = x;
-  return generic(
-      {batch, seq, st(width)}, {}, {x},
-      {map(3, {bb, ss, j}), map(3, {bb, ss, j})}, {par, par, par},
-      [&](OpBuilder &ob, Location l, ValueRange a) {
-        Value bi = linalg::IndexOp::create(ob, l, 0);
+  Value halfHead = cIndex(cfg.headDim / 2), zero = cIndex(0);
+  Value table = invFreq;
+  Value y4 = generic(
+      pairSizes, {}, {even, odd},
+      {map(4, {bb, ss, pp}), map(4, {bb, ss, pp}), map(4, {bb, ss, pp, ee})},
+      {par, par, par, par}, [&](OpBuilder &ob, Location l, ValueRange a) {
         Value pos = linalg::IndexOp::create(ob, l, 1);
-        Value ji = linalg::IndexOp::create(ob, l, 2);
-        Value inHead = arith::RemUIOp::create(ob, l, ji, hd);
-        Value pair = arith::DivUIOp::create(ob, l, inHead, two);
-        Value isOdd = arith::CmpIOp::create(
-            ob, l, arith::CmpIPredicate::ne,
-            arith::RemUIOp::create(ob, l, ji, two), zero);
-        Value partnerIdx = arith::SelectOp::create(
-            ob, l, isOdd, arith::SubIOp::create(ob, l, ji, one),
-            arith::AddIOp::create(ob, l, ji, one));
-        Value partner = tensor::ExtractOp::create(
-            ob, l, src, ValueRange{bi, pos, partnerIdx});
+        Value pi = linalg::IndexOp::create(ob, l, 2);
+        Value ei = linalg::IndexOp::create(ob, l, 3);
+        Value pair = arith::RemUIOp::create(ob, l, pi, halfHead);
         Value freq = tensor::ExtractOp::create(ob, l, table, ValueRange{pair});
         Value posF = arith::UIToFPOp::create(
             ob, l, ob.getF32Type(),
@@ -314,13 +322,20 @@ Value LlamaBuilder::rope(Value x, int64_t heads) {
         Value c = math::CosOp::create(ob, l, angle);
         Value s = math::SinOp::create(ob, l, angle);
         // even: x0 cos - x1 sin; odd: x1 cos + x0 sin.
-        Value ps = arith::MulFOp::create(ob, l, partner, s);
-        Value signedPs = arith::SelectOp::create(
-            ob, l, isOdd, ps, arith::NegFOp::create(ob, l, ps));
-        Value y = arith::AddFOp::create(
-            ob, l, arith::MulFOp::create(ob, l, a[0], c), signedPs);
-        linalg::YieldOp::create(ob, l, y);
+        Value ev = arith::SubFOp::create(
+            ob, l, arith::MulFOp::create(ob, l, a[0], c),
+            arith::MulFOp::create(ob, l, a[1], s));
+        Value od = arith::AddFOp::create(
+            ob, l, arith::MulFOp::create(ob, l, a[1], c),
+            arith::MulFOp::create(ob, l, a[0], s));
+        Value isOdd =
+            arith::CmpIOp::create(ob, l, arith::CmpIPredicate::ne, ei, zero);
+        linalg::YieldOp::create(
+            ob, l, arith::SelectOp::create(ob, l, isOdd, od, ev).getResult());
       });
+  return tensor::CollapseShapeOp::create(
+             b, loc, y4, SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}})
+      .getResult();
 }
 
 // Causal grouped-query attention. q: [B, S, H*hd], k, v: [B, S, KVH*hd].
