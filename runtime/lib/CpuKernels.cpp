@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Runtime/CpuKernels.h"
+#include "onebit/Runtime/DenseMatmul.h"
 
 #include "Kernels.h"
 
@@ -118,6 +119,13 @@ int64_t lutMaxM() {
   }();
   return fromEnv;
 }
+
+// The AVX2 lookup-table kernel serves up to this many activation rows (it
+// builds one table set per row: measured 2.5-3.0x sgemm at m = 16, 0.7-1.1x
+// at 128, 0.18x at 512, where the tables no longer stay in cache). Above it the
+// signs are unpacked to +-1 panels for the dense GEMM (OpenBLAS) when there
+// is one, else the 4-row sign-flip kernel runs.
+constexpr int64_t kAvx2LutMaxM = 64;
 
 // FAST_APPROX applies to the decode kernel only, up to this many rows.
 constexpr int64_t kFastMaxM = 8;
@@ -440,6 +448,36 @@ void binaryLinear(const float *x, int64_t m, int64_t k, int64_t ldx,
         avx512LutGemmBlocks(a, view, t * gchunk,
                             std::min(view.blocks, (t + 1) * gchunk), y, n);
       });
+    }
+  } else if (isa == kAvx2 && m <= kAvx2LutMaxM && m <= lutMaxM()) {
+    auto w = getInterleaved(signs, n, k, cacheable);
+    const Interleaved16 &view = w->view;
+    const int64_t chunk = chunkSize(view.blocks, int64_t(threads) * 4, 1);
+    const int64_t tasks = (view.blocks + chunk - 1) / chunk;
+    thread_local AlignedBuffer<float> tabBuf;
+    float *tables = tabBuf.resize(static_cast<size_t>(m * (kp / 4) * 16));
+    avx2BuildTables(a, tables);
+    pool().parallelFor(tasks, [&](int64_t t) {
+      avx2LutBlocks(a, tables, view, t * chunk,
+                    std::min(view.blocks, (t + 1) * chunk), y, n);
+    });
+  } else if (isa == kAvx2 && m > kAvx2LutMaxM && onebit_runtime_have_blas()) {
+    // y[:, r0:r1] = xg * S[r0:r1]^T, one unpacked panel of rows at a time.
+    constexpr int64_t kPanel = 1024;
+    thread_local AlignedBuffer<float> panelBuf;
+    float *panel = panelBuf.resize(static_cast<size_t>(kPanel * kp));
+    for (int64_t r0 = 0; r0 < n; r0 += kPanel) {
+      const int64_t rows = std::min(kPanel, n - r0);
+      pool().parallelFor(rows, [&](int64_t r) {
+        const uint32_t *src = signs + (r0 + r) * kw;
+        float *d = panel + r * kp;
+        for (int64_t c = 0; c < kp; ++c)
+          d[c] = (src[c >> 5] >> (c & 31)) & 1u ? -1.0f : 1.0f;
+      });
+      const int64_t as[4] = {0, 0, kp, 1}, bs[4] = {0, 0, 1, kp},
+                    cs[4] = {0, 0, n, 1};
+      onebit_matmul_f32(1, 1, m, rows, kp, xg, as, panel, bs, 0.0f, y + r0,
+                        cs);
     }
   } else if (isa == kAvx512) {
     thread_local AlignedBuffer<float> packBuf;

@@ -39,6 +39,13 @@ void scalarRows(const Activations &a, const uint32_t *signs, int64_t n,
 void avx2Rows(const Activations &a, const uint32_t *signs, int64_t n,
               int64_t n0, int64_t n1, float *out);
 
+// AVX2 decode: the same lookup tables (16 floats a group, each table held in
+// two ymm halves), built by avx2BuildTables; rows in Interleaved16 blocks.
+void avx2BuildTables(const Activations &a, float *tables);
+void avx2LutBlocks(const Activations &a, const float *tables,
+                   const Interleaved16 &w, int64_t b0, int64_t b1, float *out,
+                   int64_t ldo);
+
 // AVX-512 decode: lookup tables over groups of 4 activations.
 // Exact FP32 tables: m * (kp / 4) * 16 floats, built by avx512BuildTables.
 void avx512BuildTables(const Activations &a, float *tables);

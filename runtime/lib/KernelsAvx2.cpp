@@ -5,11 +5,17 @@
 // activations. Rows are taken 4 at a time so each activation load serves 4
 // rows. Used on CPUs without AVX-512.
 //
+// Decode (few activation rows): lookup tables over groups of 4 activations,
+// as the AVX-512 kernel, with each 16-entry FP32 table in two ymm halves:
+// two vpermps pick entries (index & 7) from both halves and a blend on bit 3
+// of the index chooses between them (avx2LutBlocks).
+//
 //===----------------------------------------------------------------------===//
 
 #include "Kernels.h"
 
 #include <immintrin.h>
+#include <algorithm>
 
 namespace onebit {
 namespace rt {
@@ -73,6 +79,89 @@ void avx2Rows(const Activations &a, const uint32_t *signs, int64_t n,
                                              signMask(w0[w], 3, bitsLo)));
       }
       out[i * n + r] = hsum(_mm256_add_ps(c0, c1));
+    }
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Lookup tables
+//===----------------------------------------------------------------------===//
+
+void avx2BuildTables(const Activations &a, float *tables) {
+  // Entry e of a group's table is sum_j (bit j of e ? -v[j] : v[j]).
+  alignas(32) float s[3][8];
+  for (int j = 0; j < 3; ++j)
+    for (int e = 0; e < 8; ++e)
+      s[j][e] = ((e >> j) & 1) ? -1.0f : 1.0f;
+  const __m256 s0 = _mm256_load_ps(s[0]), s1 = _mm256_load_ps(s[1]),
+               s2 = _mm256_load_ps(s[2]);
+  const int64_t groups = a.kp / 4;
+  for (int64_t i = 0; i < a.m; ++i) {
+    const float *x = a.xg + i * a.kp;
+    float *t = tables + i * groups * 16;
+    for (int64_t gi = 0; gi < groups; ++gi) {
+      const float *v = x + 4 * gi;
+      __m256 low3 = _mm256_fmadd_ps(
+          _mm256_set1_ps(v[2]), s2,
+          _mm256_fmadd_ps(_mm256_set1_ps(v[1]), s1,
+                          _mm256_mul_ps(_mm256_set1_ps(v[0]), s0)));
+      __m256 v3 = _mm256_set1_ps(v[3]);
+      _mm256_store_ps(t + 16 * gi, _mm256_add_ps(low3, v3));
+      _mm256_store_ps(t + 16 * gi + 8, _mm256_sub_ps(low3, v3));
+    }
+  }
+}
+
+// Entry (index & 15) of the 16-float table {lo, hi} for 8 lanes.
+static inline __m256 lookup16(__m256 lo, __m256 hi, __m256i index) {
+  __m256 a = _mm256_permutevar8x32_ps(lo, index);
+  __m256 b = _mm256_permutevar8x32_ps(hi, index);
+  return _mm256_blendv_ps(a, b,
+                          _mm256_castsi256_ps(_mm256_slli_epi32(index, 28)));
+}
+
+void avx2LutBlocks(const Activations &a, const float *tables,
+                   const Interleaved16 &w, int64_t b0, int64_t b1, float *out,
+                   int64_t ldo) {
+  const int64_t kw = w.kw, groups = a.kp / 4;
+  for (int64_t b = b0; b < b1; ++b) {
+    const uint32_t *wb = w.words + b * kw * 16;
+    const int64_t valid = std::min<int64_t>(16, w.n - 16 * b);
+    for (int64_t i = 0; i < a.m; ++i) {
+      const float *t = tables + i * groups * 16;
+      // acc[h][p]: rows 8h..8h+7, nibbles of parity p.
+      __m256 acc[2][2] = {{_mm256_setzero_ps(), _mm256_setzero_ps()},
+                          {_mm256_setzero_ps(), _mm256_setzero_ps()}};
+      for (int64_t wi = 0; wi < kw; ++wi) {
+        const __m256i idx[2] = {
+            _mm256_load_si256(reinterpret_cast<const __m256i *>(wb + wi * 16)),
+            _mm256_load_si256(
+                reinterpret_cast<const __m256i *>(wb + wi * 16 + 8))};
+        const __m256i hi[2] = {_mm256_srli_epi32(idx[0], 16),
+                               _mm256_srli_epi32(idx[1], 16)};
+        const float *tw = t + wi * 128;
+        for (int j = 0; j < 8; ++j) {
+          const __m256 tlo = _mm256_load_ps(tw + 16 * j),
+                       thi = _mm256_load_ps(tw + 16 * j + 8);
+          const int sh = j & 3;
+          for (int h = 0; h < 2; ++h) {
+            // Nibble sh of each 16-bit half moved to the low bits with a
+            // multiply-high (only the low 4 bits of a lane are used).
+            const __m256i src = j < 4 ? idx[h] : hi[h];
+            const __m256i ij =
+                sh ? _mm256_mulhi_epu16(
+                         src, _mm256_set1_epi16(short(1 << (16 - 4 * sh))))
+                   : src;
+            acc[h][j & 1] =
+                _mm256_add_ps(acc[h][j & 1], lookup16(tlo, thi, ij));
+          }
+        }
+      }
+      alignas(32) float sums[16];
+      _mm256_store_ps(sums, _mm256_add_ps(acc[0][0], acc[0][1]));
+      _mm256_store_ps(sums + 8, _mm256_add_ps(acc[1][0], acc[1][1]));
+      for (int64_t r = 0; r < valid; ++r)
+        out[i * ldo + 16 * b + r] = sums[r];
     }
   }
 }

@@ -135,10 +135,12 @@ TEST(CpuKernels, MatchesReferenceOnEveryIsaAndThreadCount) {
       for (int bias = 0; bias < 2; ++bias) {
         std::vector<double> want = reference(l, norm, bias);
         for (int isa = 0; isa <= best; ++isa)
-          for (int lut = 0; lut < (isa == 2 ? 2 : 1); ++lut)
+          for (int lut = 0; lut < (isa >= 1 ? 2 : 1); ++lut)
             for (int threads = 1; threads <= 2; ++threads) {
               ASSERT_EQ(onebit_runtime_set_isa(isa), isa);
-              // lut = 1: AVX-512 FMA GEMM for every m (tables never used).
+              // lut = 1: no lookup tables for any m (AVX-512: the FMA
+              // GEMM; AVX2: the sign-flip kernel). lut = 0: AVX2 tables up
+              // to m = 8.
               onebit_runtime_set_lut_max_m(lut ? 0 : -1);
               onebit_runtime_set_num_threads(threads);
               ASSERT_EQ(onebit_runtime_get_num_threads(), threads);
