@@ -114,7 +114,7 @@ def main():
     stats = open(w("nmf.stats")).read()
     print("\nquantize report (nmf):")
     for line in stats.splitlines():
-        if "bits" in line or "quantized" in line or "kept" in line:
+        if "layer '" not in line and ("quantized" in line or "kept" in line):
             print("  " + line)
 
     # One-token decode, FP32 vs 1-bit (NMF), same runner and threads.
