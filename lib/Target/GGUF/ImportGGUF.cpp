@@ -291,13 +291,18 @@ Value LlamaBuilder::rope(Value x, int64_t heads) {
                  SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}},
                  pairSizes)
                  .getResult();
-  SmallVector<OpFoldResult> halfSizes{batch, seq, st(half)};
+  // Not a rank-reducing slice: with a static batch of 1 the dropped unit
+  // dim would be ambiguous; the explicit collapse names it.
   auto part = [&](int64_t e) {
     SmallVector<OpFoldResult> offsets{st(0), st(0), st(0), st(e)};
     SmallVector<OpFoldResult> sizes{batch, seq, st(half), st(1)};
     SmallVector<OpFoldResult> strides(4, st(1));
-    return tensor::ExtractSliceOp::create(b, loc, typeOf(halfSizes), x4,
-                                          offsets, sizes, strides)
+    Value slice = tensor::ExtractSliceOp::create(b, loc, typeOf(sizes), x4,
+                                                 offsets, sizes, strides)
+                      .getResult();
+    return tensor::CollapseShapeOp::create(
+               b, loc, slice,
+               SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}})
         .getResult();
   };
   Value even = part(0), odd = part(1);
