@@ -325,6 +325,17 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
   }();
   (void)registered;
 
+  // The tokenizer first: a bad one fails before the slow step compilation.
+  std::unique_ptr<BPETokenizer> tokenizer;
+  if (!o.tokenizerPath.empty()) {
+    if (!llvm::StringRef(o.data).starts_with("text:"))
+      return fail("--tokenizer applies to --data text:FILE only");
+    std::string terr;
+    tokenizer = loadTokenizer(o.tokenizerPath, terr);
+    if (!tokenizer)
+      return fail(terr);
+  }
+
   // 1. The teacher, with static [batch, seq] token ids.
   OwningOpRef<ModuleOp> fp;
   llvm::StringRef path(o.teacherPath);
@@ -439,16 +450,13 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
     // Byte-level tokens, or o.tokenizerPath's BPE ids.
     std::vector<int64_t> bytes;
     const char *unit = "bytes";
-    if (!o.tokenizerPath.empty()) {
-      auto tok = loadTokenizer(o.tokenizerPath, error);
-      if (!tok)
-        return fail(error);
+    if (tokenizer) {
       auto buf = llvm::MemoryBuffer::getFile(spec);
       if (!buf)
         return fail("cannot read '" + spec.str() + "'");
       llvm::StringRef txt = (*buf)->getBuffer();
       std::vector<int32_t> ids =
-          tok->encode(std::string_view(txt.data(), txt.size()));
+          tokenizer->encode(std::string_view(txt.data(), txt.size()));
       bytes.assign(ids.begin(), ids.end());
       unit = "tokens";
     } else if (!readByteTokens(spec.str(), bytes, error))

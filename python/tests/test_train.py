@@ -1,5 +1,6 @@
 """onebit.train and onebit.evaluate: the runtime of onebit-train/onebit-eval."""
 import json
+import re
 import subprocess
 
 import numpy as np
@@ -37,6 +38,14 @@ def test_train_with_callback_then_evaluate(tiny_llama_onnx, tmp_path,
     # A model object works too, and the 1-bit model is 1-bit.
     m = onebit.load(run.model_path)
     assert "onebit.binary_linear" in str(m)
+    # trainable=["norms", ...]: the packed model holds the trained norm
+    # weights, not the teacher's (blobs compared past their alignment word).
+    def blob(text, name):
+        found = re.search(re.escape(name) + r'(_\d+)?: "0x([0-9A-F]+)"', text)
+        assert found, name
+        return found.group(2)[8:]
+    name = "model.layers.0.input_layernorm.weight"
+    assert blob(str(m), name) != blob(str(onebit.load(tiny_llama_onnx)), name)
     assert onebit.evaluate(m, tokens=tokens.tolist()).perplexity == \
         pytest.approx(ppl.perplexity, rel=1e-12)
 

@@ -7,10 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "onebit/Tokenizer/BPETokenizer.h"
 #include "onebit/Training/Trainer.h"
 
-#include "llvm/ADT/StringRef.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 
@@ -84,19 +82,6 @@ int main(int argc, char **argv) {
     errs() << "onebit-train: error: --device=" << device
            << " is not supported yet; training runs on the CPU\n";
     return 1;
-  }
-  if (!tokenizer.empty() && !StringRef(data).starts_with("text:")) {
-    errs() << "onebit-train: error: --tokenizer applies to --data text:FILE "
-              "only\n";
-    return 1;
-  }
-  if (!tokenizer.empty()) {
-    // Fail before the (slow) train-step compilation.
-    std::string error;
-    if (!onebit::loadTokenizer(tokenizer, error)) {
-      errs() << "onebit-train: error: " << error << "\n";
-      return 1;
-    }
   }
   onebit::TrainOptions o;
   o.teacherPath = teacher;

@@ -113,18 +113,24 @@ FailureOr<SmallVector<std::string>> detectTaps(func::FuncOp f,
   return names;
 }
 
-/// The layer's parameter prefix: the scope of its location without the last
-/// component ("/model/layers.0/self_attn/q_proj/MatMul" ->
-/// "model.layers.0.self_attn.q_proj"), else its onebit.name, else layer<i>.
-std::string paramPrefix(Operation *op, unsigned index) {
+/// The scope of an op's location without the last component
+/// ("/model/layers.0/self_attn/q_proj/MatMul" ->
+/// "model.layers.0.self_attn.q_proj"); "" when the location has no scope.
+std::string scopeName(Operation *op) {
   std::string name = locName(op->getLoc());
   StringRef s(name);
-  if (s.starts_with("/") && s.count('/') >= 2) {
-    s = s.drop_front().rsplit('/').first;
-    std::string out = s.str();
-    std::replace(out.begin(), out.end(), '/', '.');
-    return out;
-  }
+  if (!s.starts_with("/") || s.count('/') < 2)
+    return "";
+  std::string out = s.drop_front().rsplit('/').first.str();
+  std::replace(out.begin(), out.end(), '/', '.');
+  return out;
+}
+
+/// The layer's parameter prefix: its scope, else its onebit.name, else
+/// layer<i>.
+std::string paramPrefix(Operation *op, unsigned index) {
+  if (std::string scope = scopeName(op); !scope.empty())
+    return scope;
   if (auto n = op->getAttrOfType<StringAttr>("onebit.name"))
     return n.str();
   return "layer" + std::to_string(index);
@@ -404,10 +410,8 @@ struct BuildTrainStepPass
                << "onebit-build-train-step: trainable=head: the logits are "
                   "not produced by a contraction with a full-precision f32 "
                   "weight (a 1-bit head trains anyway)";
-      std::string scope = paramPrefix(head, 0);
-      headName = (StringRef(scope).starts_with("layer") && scope.size() > 5
-                      ? getConstantName(headWeight)
-                      : scope + ".weight");
+      std::string scope = scopeName(head);
+      headName = scope.empty() ? getConstantName(headWeight) : scope + ".weight";
     }
 
     unsigned found[3] = {0, 0, 0};

@@ -344,6 +344,9 @@ private:
   LogicalResult visitScalar(Operation *op);
 
   bool isVaried(Value v) const { return varied.contains(v); }
+  /// Whether `op`'s payload reads a differentiated value from above (other
+  /// than `except`).
+  bool readsVariedFromAbove(linalg::GenericOp op, Value except = {}) const;
   Value adjointOf(Value v) const { return adjoints.lookup(v); }
   void accumulate(Value v, Value contribution);
 
@@ -747,6 +750,18 @@ LogicalResult ReverseMode::visitSte(linalg::GenericOp op) {
   return success();
 }
 
+bool ReverseMode::readsVariedFromAbove(linalg::GenericOp op,
+                                       Value except) const {
+  return op.getRegion()
+      .walk([&](Operation *nested) {
+        for (Value v : nested->getOperands())
+          if (v != except && isVaried(v))
+            return WalkResult::interrupt();
+        return WalkResult::advance();
+      })
+      .wasInterrupted();
+}
+
 /// The adjoint of a gather `out[i] = T[idx(i)]` (T from above, idx from the
 /// op's integer operands and linalg.index): dT[idx(i)] += dout[i] for every
 /// point i of the iteration space, by an scf.for nest that recomputes the
@@ -757,13 +772,7 @@ LogicalResult ReverseMode::visitGather(linalg::GenericOp op,
   Location loc = op.getLoc();
   Value table = read.getTensor();
   Value d = adjointOf(op.getResult(0));
-  WalkResult other = op.getRegion().walk([&](Operation *nested) {
-    for (Value v : nested->getOperands())
-      if (isVaried(v) && v != table)
-        return WalkResult::interrupt();
-    return WalkResult::advance();
-  });
-  if (other.wasInterrupted())
+  if (readsVariedFromAbove(op, table))
     return op.emitOpError(
         "autodiff: a gather whose payload also reads another differentiated "
         "value from above is not supported");
@@ -848,13 +857,7 @@ LogicalResult ReverseMode::visitGeneric(linalg::GenericOp op) {
 
   // A payload that reads a differentiated value from above hides a data
   // dependence the maps do not describe.
-  WalkResult captured = op.getRegion().walk([&](Operation *nested) {
-    for (Value v : nested->getOperands())
-      if (isVaried(v))
-        return WalkResult::interrupt();
-    return WalkResult::advance();
-  });
-  if (captured.wasInterrupted())
+  if (readsVariedFromAbove(op))
     return op.emitOpError(
         "autodiff: the payload uses a value defined outside the op that "
         "depends on the differentiated arguments; pass it as an operand");

@@ -259,6 +259,22 @@ def run_case(case, opt, run, work, rng):
 # --------------------------------------------------------------------------
 # The cases.
 
+
+def gather(n, rows):
+    """`%emb[i, :] = %table[%ids[i], :]` (n ids, a rows x 4 table) and the
+    tensor.empty `%e` it fills, as the importer lowers ONNX Gather."""
+    return f"""  %e = tensor.empty() : tensor<{n}x4xf64>
+  %emb = linalg.generic {{indexing_maps = [affine_map<(d0, d1) -> (d0)>, affine_map<(d0, d1) -> (d0, d1)>],
+                        iterator_types = ["parallel", "parallel"]}}
+      ins(%ids : tensor<{n}xi64>) outs(%e : tensor<{n}x4xf64>) {{
+  ^bb0(%id: i64, %o: f64):
+    %r = arith.index_cast %id : i64 to index
+    %c = linalg.index 1 : index
+    %v = tensor.extract %table[%r, %c] : tensor<{rows}x4xf64>
+    linalg.yield %v : f64
+  }} -> tensor<{n}x4xf64>
+"""
+
 def ew(n_in, shapes_maps, out_shape, payload, name="out"):
     """An all-parallel linalg.generic; shapes_maps: [(value, type, map)]."""
     n = len(out_shape)
@@ -658,31 +674,11 @@ CASES = [
 """, "%out", (4, 4)),
     Case("gather", "composites",
          [("ids", (3,), "i:5"), ("table", (5, 4), "c"), ("x", S, "x")],
-         """  %e = tensor.empty() : tensor<3x4xf64>
-  %emb = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0)>, affine_map<(d0, d1) -> (d0, d1)>],
-                        iterator_types = ["parallel", "parallel"]}
-      ins(%ids : tensor<3xi64>) outs(%e : tensor<3x4xf64>) {
-  ^bb0(%id: i64, %o: f64):
-    %r = arith.index_cast %id : i64 to index
-    %c = linalg.index 1 : index
-    %v = tensor.extract %table[%r, %c] : tensor<5x4xf64>
-    linalg.yield %v : f64
-  } -> tensor<3x4xf64>
-  %out = linalg.mul ins(%emb, %x : tensor<3x4xf64>, tensor<3x4xf64>) outs(%e : tensor<3x4xf64>) -> tensor<3x4xf64>
+         gather(3, 5) + """  %out = linalg.mul ins(%emb, %x : tensor<3x4xf64>, tensor<3x4xf64>) outs(%e : tensor<3x4xf64>) -> tensor<3x4xf64>
 """, "%out", S),
     Case("gather-table", "composites",
          [("ids", (7,), "i:4"), ("table", (5, 4), "x"), ("x", (7, 4), "x")],
-         """  %e = tensor.empty() : tensor<7x4xf64>
-  %emb = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0)>, affine_map<(d0, d1) -> (d0, d1)>],
-                        iterator_types = ["parallel", "parallel"]}
-      ins(%ids : tensor<7xi64>) outs(%e : tensor<7x4xf64>) {
-  ^bb0(%id: i64, %o: f64):
-    %r = arith.index_cast %id : i64 to index
-    %c = linalg.index 1 : index
-    %v = tensor.extract %table[%r, %c] : tensor<5x4xf64>
-    linalg.yield %v : f64
-  } -> tensor<7x4xf64>
-  %p = linalg.mul ins(%emb, %x : tensor<7x4xf64>, tensor<7x4xf64>) outs(%e : tensor<7x4xf64>) -> tensor<7x4xf64>
+         gather(7, 5) + """  %p = linalg.mul ins(%emb, %x : tensor<7x4xf64>, tensor<7x4xf64>) outs(%e : tensor<7x4xf64>) -> tensor<7x4xf64>
   %out = linalg.mul ins(%p, %emb : tensor<7x4xf64>, tensor<7x4xf64>) outs(%e : tensor<7x4xf64>) -> tensor<7x4xf64>
 """, "%out", (7, 4)),
     Case("attention", "composites",
