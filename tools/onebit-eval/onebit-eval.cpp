@@ -27,6 +27,8 @@
 
 using namespace llvm;
 
+static cl::OptionCategory EvalCategory("onebit-eval options");
+
 static int fail(const std::string &msg) {
   errs() << "onebit-eval: error: " << msg << "\n";
   return 1;
@@ -38,36 +40,42 @@ int main(int argc, char **argv) {
     o->setArgStr("llvm-threads");
   static cl::opt<std::string> modelPath(
       cl::Positional, cl::Required,
-      cl::desc("<model.mlir|.mlirbc|.onnx|.gguf>"));
+      cl::desc("<model.mlir|.mlirbc|.onnx|.gguf>"), cl::cat(EvalCategory));
   static cl::opt<std::string> text(
-      "text", cl::desc("text file (tokenized as --tokenizer says)"));
+      "text", cl::desc("text file (tokenized as --tokenizer says)"),
+      cl::cat(EvalCategory));
   static cl::opt<std::string> tokensPath(
-      "tokens", cl::desc("int64 token ids (.npy, any shape, flattened)"));
+      "tokens", cl::desc("int64 token ids (.npy, any shape, flattened)"),
+      cl::cat(EvalCategory));
   static cl::opt<std::string> generate(
-      "generate", cl::desc("continue this prompt"));
+      "generate", cl::desc("continue this prompt"), cl::cat(EvalCategory));
   static cl::opt<std::string> tokenizerPath(
       "tokenizer",
       cl::desc("BPE tokenizer for --text, --generate and --choices: a .gguf "
                "model or a Hugging Face tokenizer.json (default: a .gguf "
-               "MODEL's own, else byte-level tokens, token = byte)"));
+               "MODEL's own, else byte-level tokens, token = byte)"),
+      cl::cat(EvalCategory));
   static cl::opt<int64_t> seqLen(
       "seq-len",
       cl::desc("window length; fixes a dynamic one such as a GGUF model's "
                "(default 128, batch 1), must match a static one"),
-      cl::init(0));
+      cl::init(0), cl::cat(EvalCategory));
   static cl::opt<int64_t> maxTokens("max-tokens",
                                     cl::desc("tokens to generate"),
-                                    cl::init(64));
+                                    cl::init(64), cl::cat(EvalCategory));
   static cl::opt<double> temperature(
       "temperature", cl::desc("sampling temperature (0: greedy)"),
-      cl::init(0.0));
-  static cl::opt<uint64_t> seed("seed", cl::desc("sampling seed"),
-                                cl::init(0));
+      cl::init(0.0), cl::cat(EvalCategory));
+  static cl::opt<uint64_t> seed("seed", cl::desc("sampling seed"), cl::init(0),
+                                cl::cat(EvalCategory));
   static cl::opt<std::string> choices(
-      "choices", cl::desc("multiple-choice items (JSONL: context, choices, "
-                          "answer)"));
+      "choices",
+      cl::desc("multiple-choice items (JSONL: context, choices, "
+               "answer)"),
+      cl::cat(EvalCategory));
   static cl::opt<int> threads("threads", cl::desc("kernel threads (0: all)"),
-                              cl::init(0));
+                              cl::init(0), cl::cat(EvalCategory));
+  cl::HideUnrelatedOptions(EvalCategory);
   cl::ParseCommandLineOptions(argc, argv, "onebit perplexity evaluation\n");
   int modes = !text.empty() + !tokensPath.empty() +
               (generate.getNumOccurrences() > 0) + !choices.empty();

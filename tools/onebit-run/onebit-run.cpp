@@ -20,23 +20,30 @@
 
 using namespace llvm;
 
-static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
-                                      cl::desc("<model.mlir|.mlirbc|.onnx|.gguf>"));
+static cl::OptionCategory RunCategory("onebit-run options");
+
+static cl::opt<std::string>
+    modelPath(cl::Positional, cl::Required,
+              cl::desc("<model.mlir|.mlirbc|.onnx|.gguf>"),
+              cl::cat(RunCategory));
 static cl::opt<std::string> entry("entry",
                                   cl::desc("function to run (default: the "
-                                           "module's only public function)"));
-static cl::list<std::string> inputs("input", cl::desc("input .npy, in order"));
+                                           "module's only public function)"),
+                                  cl::cat(RunCategory));
+static cl::list<std::string> inputs("input", cl::desc("input .npy, in order"),
+                                    cl::cat(RunCategory));
 static cl::list<std::string> outputs("output",
-                                     cl::desc("output .npy, one per result"));
+                                     cl::desc("output .npy, one per result"),
+                                     cl::cat(RunCategory));
 static cl::opt<int> bench("bench",
                           cl::desc("run N times after a warm-up and print "
                                    "the median time"),
-                          cl::init(0));
+                          cl::init(0), cl::cat(RunCategory));
 
 static cl::opt<std::string>
     device("device",
            cl::desc("cpu (default) or cuda (needs a CUDA driver and GPU)"),
-           cl::init("cpu"));
+           cl::init("cpu"), cl::cat(RunCategory));
 
 // runtime/lib/CudaRuntime.cpp: 0 when a CUDA driver and a GPU are usable.
 extern "C" int onebitCudaProbe(char *message, size_t size);
@@ -52,7 +59,8 @@ int main(int argc, char **argv) {
   if (cl::Option *o = cl::getRegisteredOptions().lookup("threads"))
     o->setArgStr("llvm-threads");
   static cl::opt<int> threads("threads", cl::desc("kernel threads (0: all)"),
-                              cl::init(0));
+                              cl::init(0), cl::cat(RunCategory));
+  cl::HideUnrelatedOptions(RunCategory);
   cl::ParseCommandLineOptions(argc, argv, "onebit model runner\n");
   if (device == "cuda") {
     char why[256] = {0};

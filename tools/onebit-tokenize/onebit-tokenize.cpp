@@ -19,21 +19,32 @@
 
 using namespace llvm;
 
+static cl::OptionCategory TokenizeCategory("onebit-tokenize options");
+
 static cl::opt<std::string> modelPath(cl::Positional,
-                                      cl::desc("<model.gguf|tokenizer.json>"));
+                                      cl::desc("<model.gguf|tokenizer.json>"),
+                                      cl::cat(TokenizeCategory));
 static cl::opt<std::string>
     tokenizerPath("tokenizer",
                   cl::desc("tokenizer file: a .gguf model or a Hugging Face "
-                           "tokenizer.json"));
-static cl::opt<std::string> text("text", cl::desc("text to tokenize"));
-static cl::opt<std::string> file("file", cl::desc("file whose text to tokenize"));
-static cl::opt<bool> pieces("pieces", cl::desc("print pre-tokenizer pieces"));
+                           "tokenizer.json"),
+                  cl::cat(TokenizeCategory));
+static cl::opt<std::string> text("text", cl::desc("text to tokenize"),
+                                 cl::cat(TokenizeCategory));
+static cl::opt<std::string> file("file",
+                                 cl::desc("file whose text to tokenize"),
+                                 cl::cat(TokenizeCategory));
+static cl::opt<bool> pieces("pieces", cl::desc("print pre-tokenizer pieces"),
+                            cl::cat(TokenizeCategory));
 static cl::opt<bool> noSpecial("no-special",
-                               cl::desc("treat special-token text as text"));
-static cl::opt<bool> decode("decode", cl::desc("print the decoded ids"));
+                               cl::desc("treat special-token text as text"),
+                               cl::cat(TokenizeCategory));
+static cl::opt<bool> decode("decode", cl::desc("print the decoded ids"),
+                            cl::cat(TokenizeCategory));
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(TokenizeCategory);
   cl::ParseCommandLineOptions(argc, argv, "onebit tokenizer\n");
   if (text.getNumOccurrences() == file.getNumOccurrences()) {
     errs() << "onebit-tokenize: give exactly one of --text or --file\n";
