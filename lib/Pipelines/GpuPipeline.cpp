@@ -69,7 +69,17 @@ static const char *const kGpuPipeline =
     "linalg-fuse-elementwise-ops,"
     "one-shot-bufferize{{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"
-    "buffer-deallocation-pipeline,"
+    // buffer-deallocation-pipeline with onebit-free-after-last-use, as in the
+    // CPU pipeline (launches are synchronous, so freeing early is safe).
+    "expand-realloc{{emit-deallocs=false},"
+    "canonicalize,"
+    "ownership-based-buffer-deallocation,"
+    "canonicalize,"
+    "func.func(onebit-free-after-last-use),"
+    "buffer-deallocation-simplification,"
+    "bufferization-lower-deallocations,"
+    "cse,"
+    "canonicalize,"
     "convert-bufferization-to-memref,"
     "onebit-gpu-binary-linear-kernels{{warps={4} m-tile={5}},"
     "convert-linalg-to-parallel-loops,"

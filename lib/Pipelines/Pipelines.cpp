@@ -22,8 +22,11 @@ using namespace mlir;
 //     runtime's BLAS-backed onebit_matmul_f32 (convert-matmul-to-runtime,
 //     before elementwise fusion can merge anything into them);
 //  3. elementwise fusion, then one-shot bufferization with identity-layout
-//     function boundaries and ownership-based deallocation of temporaries;
-//  4. linalg -> loops -> LLVM.
+//     function boundaries and ownership-based deallocation of temporaries,
+//     each freed after its last use where every alias is visible
+//     (onebit-free-after-last-use);
+//  4. linalg -> loops (the loop nests of very large functions outlined into
+//     functions of their own, onebit-outline-loop-nests) -> LLVM.
 static const char *const kCpuPipeline =
     "convert-onebit-to-runtime,"
     "func.func(onebit-decompose-train-form,onebit-decompose-aggregates,"
@@ -34,9 +37,20 @@ static const char *const kCpuPipeline =
     "linalg-fuse-elementwise-ops,"
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"
-    "buffer-deallocation-pipeline,"
+    // buffer-deallocation-pipeline, with the temporaries of straight-line
+    // code freed after their last use before the (quadratic) simplification.
+    "expand-realloc{emit-deallocs=false},"
+    "canonicalize,"
+    "ownership-based-buffer-deallocation,"
+    "canonicalize,"
+    "func.func(onebit-free-after-last-use),"
+    "buffer-deallocation-simplification,"
+    "bufferization-lower-deallocations,"
+    "cse,"
+    "canonicalize,"
     "convert-bufferization-to-memref,"
     "convert-linalg-to-loops,"
+    "onebit-outline-loop-nests,"
     "expand-strided-metadata,"
     "lower-affine,"
     "convert-scf-to-cf,"

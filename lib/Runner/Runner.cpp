@@ -218,6 +218,36 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module, const std::string &entry,
                  error);
 }
 
+// SelectionDAG instruction selection works on one basic block at a time,
+// and parts of it (load clustering, DAG combines) and the schedulers are
+// superlinear in the size of a block; FastISel at -O0 hands whole blocks to
+// it when it meets a struct insertvalue. The straight-line glue of a large
+// train step is one block of hundreds of thousands of instructions: cut
+// every block into pieces of at most kMaxBlock instructions, joined by
+// unconditional branches (values simply live across them).
+static void splitHugeBlocks(llvm::Module &m) {
+  constexpr size_t kMaxBlock = 512;
+  for (llvm::Function &f : m) {
+    std::vector<llvm::BasicBlock *> blocks;
+    for (llvm::BasicBlock &bb : f)
+      if (bb.size() > 2 * kMaxBlock)
+        blocks.push_back(&bb);
+    for (llvm::BasicBlock *bb : blocks) {
+      std::vector<llvm::Instruction *> cuts;
+      size_t i = 0;
+      for (llvm::Instruction &inst : *bb) {
+        if (i > 0 && i % kMaxBlock == 0 && !llvm::isa<llvm::PHINode>(inst) &&
+            &inst != bb->getTerminator())
+          cuts.push_back(&inst);
+        ++i;
+      }
+      // From the back, so that each split moves one piece only.
+      for (auto it = cuts.rbegin(); it != cuts.rend(); ++it)
+        bb->splitBasicBlock(*it);
+    }
+  }
+}
+
 std::unique_ptr<CompiledModel>
 CompiledModel::compile(OwningOpRef<ModuleOp> module,
                        const std::vector<std::string> &entries,
@@ -301,13 +331,28 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
       pb.registerFunctionAnalyses(fam);
       pb.registerLoopAnalyses(lam);
       pb.crossRegisterProxies(lam, fam, cgam, mam);
-      llvm::ModulePassManager mpm;
+      llvm::FunctionPassManager fpm;
       if (llvm::Error e = pb.parsePassPipeline(
-              mpm, "function(sroa,early-cse<memssa>,instcombine,simplifycfg,"
-                   "loop-mssa(licm),gvn,loop-simplify,lcssa,loop-rotate,"
-                   "loop-vectorize,slp-vectorizer,instcombine,simplifycfg)"))
+              fpm, "sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,"
+                   "simplifycfg,loop-mssa(licm),gvn,loop-simplify,lcssa,"
+                   "loop-rotate,loop-vectorize,slp-vectorizer,"
+                   "instcombine<no-verify-fixpoint>,simplifycfg"))
         return e;
-      mpm.run(*m, mam);
+      // The ExecutionEngine's argument-unpacking wrappers (_mlir_*) of a
+      // train step with thousands of memref arguments are single blocks of
+      // thousands of loads, on which the post-RA scheduler is quadratic:
+      // like the straight-line glue left by onebit-outline-loop-nests, they
+      // are compiled at -O0 (optnone) and not optimised.
+      for (llvm::Function &f : *m)
+        if (!f.isDeclaration() && f.getName().starts_with("_mlir_") &&
+            !f.hasFnAttribute(llvm::Attribute::AlwaysInline)) {
+          f.addFnAttr(llvm::Attribute::OptimizeNone);
+          f.addFnAttr(llvm::Attribute::NoInline);
+        }
+      for (llvm::Function &f : *m)
+        if (!f.isDeclaration() && !f.hasOptNone())
+          fpm.run(f, fam);
+      splitHugeBlocks(*m);
       return llvm::Error::success();
     };
   }
@@ -339,6 +384,16 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
     return map;
   });
   cm->engine_->initialize();
+  // The JIT generates machine code lazily, on the first lookup: do it now so
+  // that compile time is reported as such and a failure surfaces here.
+  for (const Entry &e : cm->entries_) {
+    auto fn = cm->engine_->lookupPacked(e.name);
+    if (!fn) {
+      error = "JIT compilation of '" + e.name +
+              "' failed: " + llvm::toString(fn.takeError());
+      return nullptr;
+    }
+  }
   cm->compileMs_ = std::chrono::duration<double, std::milli>(
                        std::chrono::steady_clock::now() - t0)
                        .count();
