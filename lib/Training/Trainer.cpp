@@ -326,12 +326,19 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
   (void)registered;
 
   // The tokenizer first: a bad one fails before the slow step compilation.
+  // A GGUF teacher carries its own: text is tokenized with it unless
+  // --tokenizer names another.
   std::unique_ptr<BPETokenizer> tokenizer;
-  if (!o.tokenizerPath.empty()) {
+  std::string tokenizerPath = o.tokenizerPath;
+  if (tokenizerPath.empty() &&
+      llvm::StringRef(o.teacherPath).ends_with(".gguf") &&
+      llvm::StringRef(o.data).starts_with("text:"))
+    tokenizerPath = o.teacherPath;
+  if (!tokenizerPath.empty()) {
     if (!llvm::StringRef(o.data).starts_with("text:"))
       return fail("--tokenizer applies to --data text:FILE only");
     std::string terr;
-    tokenizer = loadTokenizer(o.tokenizerPath, terr);
+    tokenizer = loadTokenizer(tokenizerPath, terr);
     if (!tokenizer)
       return fail(terr);
   }
