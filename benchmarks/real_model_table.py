@@ -12,6 +12,11 @@ lines removed (English quotations; `apt-get install fortunes`).
 
 usage: real_model_table.py [--build build] [--gguf FILE] [--seq-len 256]
        [--max-tokens 4096] [--threads 2] [--bench 5] [--work DIR]
+       [--kd "LABEL=DIR/model.mlirbc" ...]
+  --kd adds rows for models trained by onebit-train (their static sequence
+  length must be --seq-len). When the `llama-cpp-python` wheel is installed,
+  llama.cpp's one-token decode of the same GGUF file (its own Q4_1 kernels)
+  is measured in the same run, with the same threads.
 """
 import argparse
 import importlib.util
@@ -45,6 +50,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bench", type=int, default=5)
     ap.add_argument("--work", default="")
+    ap.add_argument("--kd", action="append", default=[],
+                    help="LABEL=MODEL.mlirbc of a trained model")
     a = ap.parse_args()
     bin_ = os.path.join(a.build, "bin")
     gguf = a.gguf
@@ -100,9 +107,16 @@ def main():
     else:
         os.replace(w("heldout.txt"), w("eval.txt"))
 
+    paths = {name: w(name + ".mlirbc") for _, name, _ in models}
+    for i, spec in enumerate(a.kd):
+        label, _, path = spec.partition("=")
+        if not os.path.exists(path):
+            sys.exit(f"--kd {spec}: no such file")
+        models.append((label, f"kd{i}", None))
+        paths[f"kd{i}"] = path
     rows = []
     for label, name, init in models:
-        out, secs = run([os.path.join(bin_, "onebit-eval"), w(name + ".mlirbc"),
+        out, secs = run([os.path.join(bin_, "onebit-eval"), paths[name],
                          "--tokenizer", gguf, "--text", w("eval.txt"),
                          "--seq-len", str(a.seq_len)])
         ppl = float(re.search(r"perplexity: ([0-9.eE+-]+|inf|nan)", out).group(1))
@@ -126,6 +140,7 @@ def main():
                       "--input", w("tok.npy"), "--output", w(name + ".npy"),
                       "--bench", str(a.bench), "--threads", str(a.threads)])
         speed[name] = float(re.search(r"median_ms: ([0-9.]+)", out).group(1))
+    llama = llama_cpp_decode_ms(gguf, a.threads, a.bench)
     print()
     print("| model | held-out perplexity |")
     print("|---|---|")
@@ -140,6 +155,33 @@ def main():
           f"{a.bench}): FP32 {speed['fp1']:.2f} ms ({1000 / speed['fp1']:.1f} "
           f"tok/s), 1-bit {speed['nmf1']:.2f} ms ({1000 / speed['nmf1']:.1f} "
           f"tok/s), ratio {speed['fp1'] / speed['nmf1']:.2f}x")
+    if llama is None:
+        print("llama.cpp: not measured (pip install llama-cpp-python)")
+    else:
+        print(f"llama.cpp Q4_1 one-token decode, {a.threads} threads: "
+              f"{llama:.2f} ms ({1000 / llama:.1f} tok/s); onebit FP32 / "
+              f"llama.cpp {speed['fp1'] / llama:.2f}x, onebit 1-bit / "
+              f"llama.cpp {speed['nmf1'] / llama:.2f}x (time ratios: below 1 "
+              f"means onebit is faster)")
+
+
+def llama_cpp_decode_ms(gguf, threads, bench):
+    """Median time of one-token decode at position 0 (KV cache cleared each
+    time, like onebit-run's [1, 1] input), or None without the wheel."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        return None
+    from llama_cpp import Llama
+    llm = Llama(model_path=gguf, n_ctx=64, n_threads=threads,
+                n_threads_batch=threads, verbose=False)
+    times = []
+    for i in range(max(3, bench) * 4 + 2):
+        llm.reset()  # the next token is at position 0 again
+        t0 = time.perf_counter()
+        llm.eval([42])
+        if i >= 2:  # warm-up
+            times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return times[len(times) // 2]
 
 
 if __name__ == "__main__":
