@@ -33,6 +33,9 @@ def main():
     ap.add_argument("--ref", choices=["numpy", "llama.cpp"], default="numpy")
     ap.add_argument("--atol", type=float, default=2e-3)
     ap.add_argument("--rtol", type=float, default=1e-4)
+    ap.add_argument("--tie", type=float, default=0.0,
+                    help="accept a different argmax where the reference "
+                         "scores ours within TIE of its own maximum")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     # "The capital of France is" style prompt ids from the SmolLM2 vocab
@@ -71,13 +74,26 @@ def main():
         raise SystemExit(f"shape {ours.shape} != reference {ref.shape}")
     diff = np.abs(ours - ref)
     rel = diff.max() / np.abs(ref).max()
-    argmax_equal = bool((ours.argmax(-1) == ref.argmax(-1)).all())
+    mine = ours.argmax(-1)
+    same = mine == ref.argmax(-1)
+    argmax_equal = bool(same.all())
+    # Where the argmax differs: how far below its own maximum the reference
+    # scores our choice (a near-tie, or a real disagreement).
+    gap = ref.max(-1) - np.take_along_axis(ref, mine[..., None], -1)[..., 0]
+    ties = int((~same).sum())
     print(f"logits {ours.shape} max_abs_diff={diff.max():.3e} "
           f"max_rel_diff={rel:.3e} argmax_equal={argmax_equal}")
+    if ties:
+        print(f"argmax differs at {ties} of {same.size} positions; the "
+              f"reference scores our choice at most {gap.max():.3e} below "
+              f"its maximum")
     # llama.cpp multiplies Q4_1 weights with activations it quantizes to
-    # Q8_1, so only the argmax must agree; the difference is recorded.
+    # Q8_1, so only the argmax must agree (up to --tie for near-ties); the
+    # difference is recorded.
     close = diff.max() <= a.atol or rel <= a.rtol
-    ok = argmax_equal and (close or a.ref == "llama.cpp")
+    argmax_ok = argmax_equal or bool(gap.max() <= a.tie)
+    print(f"argmax_agrees={argmax_ok}")
+    ok = argmax_ok and (close or a.ref == "llama.cpp")
     print("compare-logits:", "ok" if ok else "FAIL")
     return 0 if ok else 1
 
