@@ -12,11 +12,12 @@ lines removed (English quotations; `apt-get install fortunes`).
 
 usage: real_model_table.py [--build build] [--gguf FILE] [--seq-len 256]
        [--max-tokens 4096] [--threads 2] [--bench 5] [--work DIR]
-       [--kd "LABEL=DIR/model.mlirbc" ...]
+       [--kd "LABEL=DIR/model.mlirbc" ...] [--decode-only]
   --kd adds rows for models trained by onebit-train (their static sequence
   length must be --seq-len). When the `llama-cpp-python` wheel is installed,
   llama.cpp's one-token decode of the same GGUF file (its own Q4_1 kernels)
-  is measured in the same run, with the same threads.
+  is measured in the same run, with the same threads. --decode-only skips
+  the perplexity rows (a few minutes instead of ~15).
 """
 import argparse
 import importlib.util
@@ -52,6 +53,8 @@ def main():
     ap.add_argument("--work", default="")
     ap.add_argument("--kd", action="append", default=[],
                     help="LABEL=MODEL.mlirbc of a trained model")
+    ap.add_argument("--decode-only", action="store_true",
+                    help="only the one-token decode speeds")
     a = ap.parse_args()
     bin_ = os.path.join(a.build, "bin")
     gguf = a.gguf
@@ -62,11 +65,21 @@ def main():
         gguf = os.path.join(list(spec.submodule_search_locations)[0],
                             "SmolLM2-135M-Instruct.Q4_1.gguf")
     for f in FORTUNES:
-        if not os.path.exists(f):
+        if not a.decode_only and not os.path.exists(f):
             sys.exit(f"{f} is missing: apt-get install fortunes")
     work = a.work or tempfile.mkdtemp(prefix="onebit-real-")
     os.makedirs(work, exist_ok=True)
     w = lambda n: os.path.join(work, n)
+
+    if a.decode_only:
+        run([os.path.join(bin_, "onebit-translate"), "--import-gguf", gguf,
+             "--input-shape", "input_ids=1x1", "--emit-bytecode",
+             "-o", w("fp1.mlirbc")])
+        run([os.path.join(bin_, "onebit-opt"), w("fp1.mlirbc"),
+             "--onebit-quantize=init=nmf", "--emit-bytecode",
+             "-o", w("nmf1.mlirbc")])
+        print_decode(bin_, w, gguf, a.threads, a.bench)
+        return
 
     text = ""
     for f in FORTUNES:
@@ -131,16 +144,6 @@ def main():
         if "layer '" not in line and ("quantized" in line or "kept" in line):
             print("  " + line)
 
-    # One-token decode, FP32 vs 1-bit (NMF), same runner and threads.
-    import numpy as np
-    np.save(w("tok.npy"), np.array([[42]], dtype=np.int64))
-    speed = {}
-    for name in ("fp1", "nmf1"):
-        out, _ = run([os.path.join(bin_, "onebit-run"), w(name + ".mlirbc"),
-                      "--input", w("tok.npy"), "--output", w(name + ".npy"),
-                      "--bench", str(a.bench), "--threads", str(a.threads)])
-        speed[name] = float(re.search(r"median_ms: ([0-9.]+)", out).group(1))
-    llama = llama_cpp_decode_ms(gguf, a.threads, a.bench)
     print()
     print("| model | held-out perplexity |")
     print("|---|---|")
@@ -151,18 +154,33 @@ def main():
     for name, label in (("fp", "FP32"), ("nmf", "1-bit (SVID-NMF)")):
         size = os.path.getsize(w(name + ".mlirbc"))
         print(f"{label} model file: {size / 1e6:.1f} MB")
-    print(f"\none-token decode, {a.threads} threads (onebit-run --bench "
-          f"{a.bench}): FP32 {speed['fp1']:.2f} ms ({1000 / speed['fp1']:.1f} "
+    print()
+    print_decode(bin_, w, gguf, a.threads, a.bench)
+
+
+def print_decode(bin_, w, gguf, threads, bench):
+    """One-token decode of the [1, 1] FP32 and 1-bit (NMF) models through
+    onebit-run, and of the GGUF file through llama.cpp, in the same run."""
+    import numpy as np
+    np.save(w("tok.npy"), np.array([[42]], dtype=np.int64))
+    speed = {}
+    for name in ("fp1", "nmf1"):
+        out, _ = run([os.path.join(bin_, "onebit-run"), w(name + ".mlirbc"),
+                      "--input", w("tok.npy"), "--output", w(name + ".npy"),
+                      "--bench", str(bench), "--threads", str(threads)])
+        speed[name] = float(re.search(r"median_ms: ([0-9.]+)", out).group(1))
+    print(f"one-token decode, {threads} threads (onebit-run --bench "
+          f"{bench}): FP32 {speed['fp1']:.2f} ms ({1000 / speed['fp1']:.1f} "
           f"tok/s), 1-bit {speed['nmf1']:.2f} ms ({1000 / speed['nmf1']:.1f} "
           f"tok/s), ratio {speed['fp1'] / speed['nmf1']:.2f}x")
+    llama = llama_cpp_decode_ms(gguf, threads, bench)
     if llama is None:
         print("llama.cpp: not measured (pip install llama-cpp-python)")
     else:
-        print(f"llama.cpp Q4_1 one-token decode, {a.threads} threads: "
-              f"{llama:.2f} ms ({1000 / llama:.1f} tok/s); onebit FP32 / "
-              f"llama.cpp {speed['fp1'] / llama:.2f}x, onebit 1-bit / "
-              f"llama.cpp {speed['nmf1'] / llama:.2f}x (time ratios: below 1 "
-              f"means onebit is faster)")
+        print(f"llama.cpp Q4_1 one-token decode, {threads} threads: "
+              f"{llama:.2f} ms ({1000 / llama:.1f} tok/s); onebit 1-bit "
+              f"speed / llama.cpp {llama / speed['nmf1']:.2f}x, onebit FP32 "
+              f"speed / llama.cpp {llama / speed['fp1']:.2f}x")
 
 
 def llama_cpp_decode_ms(gguf, threads, bench):

@@ -9,6 +9,8 @@
 
 #include "onebit/Pipelines/Pipelines.h"
 
+#include "BufferDeallocation.h"
+
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -69,17 +71,9 @@ static const char *const kGpuPipeline =
     "linalg-fuse-elementwise-ops,"
     "one-shot-bufferize{{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"
-    // buffer-deallocation-pipeline with onebit-free-after-last-use, as in the
-    // CPU pipeline (launches are synchronous, so freeing early is safe).
-    "expand-realloc{{emit-deallocs=false},"
-    "canonicalize,"
-    "ownership-based-buffer-deallocation,"
-    "canonicalize,"
-    "func.func(onebit-free-after-last-use),"
-    "buffer-deallocation-simplification,"
-    "bufferization-lower-deallocations,"
-    "cse,"
-    "canonicalize,"
+    // ONEBIT_BUFFER_DEALLOCATION_PASSES; launches are synchronous, so
+    // freeing after the last use is safe.
+    "{7}"
     "convert-bufferization-to-memref,"
     "onebit-gpu-binary-linear-kernels{{warps={4} m-tile={5}},"
     "convert-linalg-to-parallel-loops,"
@@ -120,7 +114,8 @@ void onebit::buildGpuPipeline(OpPassManager &pm,
   std::string text = llvm::formatv(kGpuPipeline, options.chip,
                                    options.features, options.format,
                                    options.optLevel, options.warps,
-                                   options.mTile, findToolkit(options.toolkit));
+                                   options.mTile, findToolkit(options.toolkit),
+                                   ONEBIT_BUFFER_DEALLOCATION_PASSES);
   if (failed(parsePassPipeline(text, pm, llvm::errs())))
     llvm::report_fatal_error("onebit-gpu-pipeline: a pass is not registered "
                              "or an option is malformed");

@@ -6,6 +6,8 @@
 
 #include "onebit/Pipelines/Pipelines.h"
 
+#include "BufferDeallocation.h"
+
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/raw_ostream.h"
@@ -37,17 +39,7 @@ static const char *const kCpuPipeline =
     "linalg-fuse-elementwise-ops,"
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"
-    // buffer-deallocation-pipeline, with the temporaries of straight-line
-    // code freed after their last use before the (quadratic) simplification.
-    "expand-realloc{emit-deallocs=false},"
-    "canonicalize,"
-    "ownership-based-buffer-deallocation,"
-    "canonicalize,"
-    "func.func(onebit-free-after-last-use),"
-    "buffer-deallocation-simplification,"
-    "bufferization-lower-deallocations,"
-    "cse,"
-    "canonicalize,"
+    ONEBIT_BUFFER_DEALLOCATION_PASSES
     "convert-bufferization-to-memref,"
     "convert-linalg-to-loops,"
     "onebit-outline-loop-nests,"

@@ -338,24 +338,32 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
                    "loop-rotate,loop-vectorize,slp-vectorizer,"
                    "instcombine<no-verify-fixpoint>,simplifycfg"))
         return e;
-      // The ExecutionEngine's argument-unpacking wrappers (_mlir_*) of a
-      // train step with thousands of memref arguments are single blocks of
-      // thousands of loads, on which the post-RA scheduler is quadratic:
-      // like the straight-line glue left by onebit-outline-loop-nests, they
-      // are compiled at -O0 (optnone) and not optimised.
-      for (llvm::Function &f : *m)
-        if (!f.isDeclaration() && f.getName().starts_with("_mlir_") &&
-            !f.hasFnAttribute(llvm::Attribute::AlwaysInline)) {
-          f.addFnAttr(llvm::Attribute::OptimizeNone);
-          f.addFnAttr(llvm::Attribute::NoInline);
-        }
+      // optnone functions (straight-line glue, argument wrappers) are not
+      // optimised.
       for (llvm::Function &f : *m)
         if (!f.isDeclaration() && !f.hasOptNone())
           fpm.run(f, fam);
-      splitHugeBlocks(*m);
       return llvm::Error::success();
     };
   }
+  // Whichever pipeline: the ExecutionEngine's argument-unpacking wrappers
+  // (_mlir_*) of a train step with thousands of memref arguments are single
+  // blocks of thousands of loads, on which the post-RA scheduler is
+  // quadratic; like the glue left by onebit-outline-loop-nests they are
+  // compiled at -O0 (optnone). Huge blocks are cut before code generation.
+  transformer = [optimize = std::move(transformer)](
+                    llvm::Module *m) -> llvm::Error {
+    for (llvm::Function &f : *m)
+      if (!f.isDeclaration() && f.getName().starts_with("_mlir_") &&
+          !f.hasFnAttribute(llvm::Attribute::AlwaysInline)) {
+        f.addFnAttr(llvm::Attribute::OptimizeNone);
+        f.addFnAttr(llvm::Attribute::NoInline);
+      }
+    if (llvm::Error e = optimize(m))
+      return e;
+    splitHugeBlocks(*m);
+    return llvm::Error::success();
+  };
   ExecutionEngineOptions opts;
   opts.transformer = transformer;
   opts.jitCodeGenOptLevel = cgLevel;
@@ -393,6 +401,7 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
               "' failed: " + llvm::toString(fn.takeError());
       return nullptr;
     }
+    cm->packed_.push_back(*fn);
   }
   cm->compileMs_ = std::chrono::duration<double, std::milli>(
                        std::chrono::steady_clock::now() - t0)
@@ -494,10 +503,8 @@ bool CompiledModel::run(const std::string &entry,
   if (!results_.empty())
     args.push_back(resultDesc.data());
 
-  if (llvm::Error e = engine_->invokePacked(entry_, args)) {
-    error = "cannot call @" + entry_ + ": " + llvm::toString(std::move(e));
-    return false;
-  }
+  // Looked up once, when compiled.
+  packed_[e - entries_.data()](args.data());
 
   std::set<int64_t> inputPtrs, freed;
   for (const HostTensor &t : inputs)

@@ -85,6 +85,8 @@ private:
   CompiledModel() = default;
   std::unique_ptr<mlir::ExecutionEngine> engine_;
   std::vector<Entry> entries_;
+  /// The packed entry points (void (void **)), one per entry.
+  std::vector<void (*)(void **)> packed_;
   double compileMs_ = 0;
 };
 

@@ -54,9 +54,9 @@ bool hasMemRefResult(Operation *op) {
 
 // The buffer a dealloc entry frees and that this pass can follow: a
 // memref.alloc, bufferization.clone or func.call result of the dealloc's
-// block (callees return
-// buffers their caller owns), named either directly or through the
-// base_buffer of an extract_strided_metadata that nothing else reads.
+// block (callees return buffers their caller owns), named either directly or
+// through the base_buffer of an extract_strided_metadata that nothing else
+// reads.
 struct Root {
   Value buffer;
   Operation *metadata = nullptr; // the extract_strided_metadata, if any
@@ -100,13 +100,13 @@ struct FreeAfterLastUsePass
   // pass can see.
   std::optional<Plan> follow(const Root &root, bufferization::DeallocOp d,
                              unsigned entry, Block *block,
-                             const DenseMap<Operation *, unsigned> &order) {
+                             const DenseMap<Operation *, unsigned> &order,
+                             const DenseSet<Value> &retained) {
     Plan plan;
     Operation *def = root.buffer.getDefiningOp();
     plan.lastUse = def;
     unsigned lastIdx = order.lookup(def);
     const unsigned nMemrefs = d.getMemrefs().size();
-    DenseSet<Value> retainedHere;
     SmallVector<Value> work{root.buffer};
     while (!work.empty()) {
       Value v = work.pop_back_val();
@@ -121,14 +121,14 @@ struct FreeAfterLastUsePass
           if (k < 2 * nMemrefs)
             return std::nullopt; // listed a second time
           plan.returned.push_back(k - 2 * nMemrefs);
-          retainedHere.insert(v);
           continue;
         }
+        // Returned: the caller owns it, which the dealloc knows only if it
+        // retains the value.
         if (isa<func::ReturnOp>(user) && user->getBlock() == block) {
-          if (!retainedHere.contains(v) &&
-              !llvm::is_contained(d.getRetained(), v))
+          if (!retained.contains(v))
             return std::nullopt;
-          continue; // returned (and retained: checked below)
+          continue;
         }
         if (user->hasTrait<OpTrait::IsTerminator>() ||
             isa<memref::DeallocOp, bufferization::DeallocOp>(user))
@@ -158,6 +158,7 @@ struct FreeAfterLastUsePass
     unsigned n = 0;
     for (Operation &op : *block)
       order[&op] = n++;
+    DenseSet<Value> retained(d.getRetained().begin(), d.getRetained().end());
 
     SmallVector<std::pair<Value, Operation *>> frees;
     SmallVector<Value> keptMemrefs, keptConds;
@@ -168,7 +169,7 @@ struct FreeAfterLastUsePass
       std::optional<Plan> plan;
       std::optional<Root> root;
       if (matchPattern(cond, m_One()) && (root = findRoot(memref, block)))
-        plan = follow(*root, d, i, block, order);
+        plan = follow(*root, d, i, block, order, retained);
       if (!plan) {
         keptMemrefs.push_back(memref);
         keptConds.push_back(cond);
