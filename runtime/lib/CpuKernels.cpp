@@ -505,6 +505,33 @@ void binaryLinear(const float *x, int64_t m, int64_t k, int64_t ldx,
   epilogue(y, m, n, h, bias, eps);
 }
 
+void int8Linear(const float *x, int64_t m, int64_t k, const int8_t *w,
+                int64_t n, const float *scales, const float *bias, float *y) {
+  if (m == 0 || n == 0)
+    return;
+  const int isa = currentIsa();
+  const int threads = pool().threads();
+  // Tasks of whole panels; about 4 per thread for balance.
+  const int64_t chunk = chunkSize(n, int64_t(threads) * 4, kInt8PanelRows);
+  const int64_t tasks = (n + chunk - 1) / chunk;
+  const int64_t kp = (k + 7) & ~int64_t(7);
+  pool().parallelFor(tasks, [&](int64_t t) {
+    const int64_t n0 = t * chunk, n1 = std::min(n, n0 + chunk);
+    if (isa >= kAvx2) {
+      thread_local AlignedBuffer<float> panel;
+      avx2Int8Rows(x, m, k, w, n0, n1, y, n,
+                   panel.resize(static_cast<size_t>(kInt8PanelRows * kp)));
+    } else {
+      scalarInt8Rows(x, m, k, w, n0, n1, y, n);
+    }
+    for (int64_t i = 0; i < m; ++i) {
+      float *yi = y + i * n;
+      for (int64_t r = n0; r < n1; ++r)
+        yi[r] = yi[r] * scales[r] + (bias ? bias[r] : 0.0f);
+    }
+  });
+}
+
 [[noreturn]] void shapeError(const char *what, int64_t got, int64_t want) {
   std::fprintf(stderr,
                "onebit runtime: _mlir_ciface_onebit_binary_linear_f32: %s is "
@@ -552,6 +579,12 @@ void onebit_binary_linear_f32(const float *x, int64_t m, int64_t k,
                               const float *bias, float normEps, float *y) {
   binaryLinear(x, m, k, k, signs, n, g, h, bias, normEps, y,
                /*cacheable=*/true);
+}
+
+void onebit_int8_linear_f32(const float *x, int64_t m, int64_t k,
+                            const int8_t *w, int64_t n, const float *scales,
+                            const float *bias, float *y) {
+  int8Linear(x, m, k, w, n, scales, bias, y);
 }
 
 void onebit_runtime_set_num_threads(int n) {
@@ -633,6 +666,49 @@ void _mlir_ciface_onebit_binary_linear_f32(
   }
   binaryLinear(xp, m, k, k, reinterpret_cast<const uint32_t *>(sp), n, gp, hp,
                bp, normEps, yp, cacheable);
+  if (!yContig)
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        ybase[i * y->strides[0] + j * y->strides[1]] = yt[i * n + j];
+}
+
+void _mlir_ciface_onebit_int8_linear_f32(StridedMemRefType<float, 2> *x,
+                                         StridedMemRefType<int8_t, 2> *w,
+                                         StridedMemRefType<float, 1> *scales,
+                                         StridedMemRefType<float, 1> *bias,
+                                         StridedMemRefType<float, 2> *y) {
+  const int64_t m = x->sizes[0], k = x->sizes[1], n = w->sizes[0];
+  auto check = [](const char *what, int64_t got, int64_t want) {
+    if (got != want) {
+      std::fprintf(stderr,
+                   "onebit runtime: _mlir_ciface_onebit_int8_linear_f32: %s "
+                   "is %lld, expected %lld (a compiler bug)\n",
+                   what, static_cast<long long>(got),
+                   static_cast<long long>(want));
+      std::abort();
+    }
+  };
+  check("weights dim 1", w->sizes[1], k);
+  check("scales size", scales->sizes[0], n);
+  if (bias->sizes[0] != 0)
+    check("bias size (0 or n)", bias->sizes[0], n);
+  check("y dim 0", y->sizes[0], m);
+  check("y dim 1", y->sizes[1], n);
+  std::vector<float> xt, st, bt, yt;
+  std::vector<int8_t> wt;
+  const float *xp = contiguous2d(x, xt);
+  const int8_t *wp = contiguous2d(w, wt);
+  const float *sp = contiguous1d(scales, st);
+  const float *bp = bias->sizes[0] ? contiguous1d(bias, bt) : nullptr;
+  float *ybase = y->data + y->offset;
+  const bool yContig = (y->strides[1] == 1 || n <= 1) &&
+                       (y->strides[0] == n || m <= 1);
+  float *yp = ybase;
+  if (!yContig) {
+    yt.resize(static_cast<size_t>(m * n));
+    yp = yt.data();
+  }
+  int8Linear(xp, m, k, wp, n, sp, bp, yp);
   if (!yContig)
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < n; ++j)

@@ -73,6 +73,20 @@ void avx512GemmRows(const Activations &a, const float *packedA,
                     float *bufB, float *out, int64_t ldo);
 int64_t avx512GemmBufBSize();
 
+// Weight-only int8 linear (Int8Linear.cpp dispatches): raw contraction
+//   out[i, r] = sum_k x[i, k] * W[r, k]     for rows r in [n0, n1)
+// with x m x k (row stride k), W n x k int8 row-major, out row stride ldo.
+// Scales and bias are applied by the caller.
+void scalarInt8Rows(const float *x, int64_t m, int64_t k, const int8_t *w,
+                    int64_t n0, int64_t n1, float *out, int64_t ldo);
+// AVX2: m <= 4 streams W once for all rows of x (decode); larger m converts
+// 16 rows of W at a time to a transposed f32 panel (K x 16, in L1) and runs
+// a 6 x 16 FMA micro-kernel over it.
+void avx2Int8Rows(const float *x, int64_t m, int64_t k, const int8_t *w,
+                  int64_t n0, int64_t n1, float *out, int64_t ldo,
+                  float *panel);
+constexpr int64_t kInt8PanelRows = 16;
+
 // The persistent thread pool of CpuKernels.cpp: fn(i) for i in [0, count),
 // the calling thread taking part (used by DenseMatmul.cpp).
 void parallelTasks(int64_t count, const std::function<void(int64_t)> &fn);

@@ -166,5 +166,176 @@ void avx2LutBlocks(const Activations &a, const float *tables,
   }
 }
 
+// ---- Weight-only int8 linear ------------------------------------------------
+
+// 8 int8 weights at p as 8 floats.
+static inline __m256 load8i8(const int8_t *p) {
+  __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(p));
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
+}
+
+// The lanes [0, rem) of a partial 8-float chunk.
+static inline __m256i tailMask(int64_t rem) {
+  alignas(32) static const int32_t ramp[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(rem)),
+                            _mm256_load_si256(
+                                reinterpret_cast<const __m256i *>(ramp)));
+}
+
+// One activation row, 4 weight rows, two accumulators each (8 FMA chains).
+static void int8Gemv1(const float *x, int64_t k, const int8_t *w, int64_t r,
+                      float *out) {
+  const int8_t *w0 = w + r * k, *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+  int64_t c = 0;
+  for (; c + 16 <= k; c += 16) {
+    __m256 xa = _mm256_loadu_ps(x + c), xb = _mm256_loadu_ps(x + c + 8);
+    a0 = _mm256_fmadd_ps(load8i8(w0 + c), xa, a0);
+    b0 = _mm256_fmadd_ps(load8i8(w0 + c + 8), xb, b0);
+    a1 = _mm256_fmadd_ps(load8i8(w1 + c), xa, a1);
+    b1 = _mm256_fmadd_ps(load8i8(w1 + c + 8), xb, b1);
+    a2 = _mm256_fmadd_ps(load8i8(w2 + c), xa, a2);
+    b2 = _mm256_fmadd_ps(load8i8(w2 + c + 8), xb, b2);
+    a3 = _mm256_fmadd_ps(load8i8(w3 + c), xa, a3);
+    b3 = _mm256_fmadd_ps(load8i8(w3 + c + 8), xb, b3);
+  }
+  for (; c + 8 <= k; c += 8) {
+    __m256 xa = _mm256_loadu_ps(x + c);
+    a0 = _mm256_fmadd_ps(load8i8(w0 + c), xa, a0);
+    a1 = _mm256_fmadd_ps(load8i8(w1 + c), xa, a1);
+    a2 = _mm256_fmadd_ps(load8i8(w2 + c), xa, a2);
+    a3 = _mm256_fmadd_ps(load8i8(w3 + c), xa, a3);
+  }
+  float t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+  for (; c < k; ++c) {
+    t0 += x[c] * float(w0[c]);
+    t1 += x[c] * float(w1[c]);
+    t2 += x[c] * float(w2[c]);
+    t3 += x[c] * float(w3[c]);
+  }
+  out[r] = hsum(_mm256_add_ps(a0, b0)) + t0;
+  out[r + 1] = hsum(_mm256_add_ps(a1, b1)) + t1;
+  out[r + 2] = hsum(_mm256_add_ps(a2, b2)) + t2;
+  out[r + 3] = hsum(_mm256_add_ps(a3, b3)) + t3;
+}
+
+// Two activation rows, 4 weight rows: each converted weight chunk feeds two
+// FMAs.
+static void int8Gemv2(const float *x, int64_t k, const int8_t *w, int64_t r,
+                      float *out, int64_t ldo) {
+  const int8_t *wr[4] = {w + r * k, w + (r + 1) * k, w + (r + 2) * k,
+                         w + (r + 3) * k};
+  const float *x0 = x, *x1 = x + k;
+  __m256 a[4][2];
+  for (auto &row : a)
+    row[0] = row[1] = _mm256_setzero_ps();
+  int64_t c = 0;
+  for (; c + 8 <= k; c += 8) {
+    __m256 xa = _mm256_loadu_ps(x0 + c), xb = _mm256_loadu_ps(x1 + c);
+    for (int j = 0; j < 4; ++j) {
+      __m256 wv = load8i8(wr[j] + c);
+      a[j][0] = _mm256_fmadd_ps(wv, xa, a[j][0]);
+      a[j][1] = _mm256_fmadd_ps(wv, xb, a[j][1]);
+    }
+  }
+  for (int j = 0; j < 4; ++j) {
+    float t0 = 0, t1 = 0;
+    for (int64_t cc = c; cc < k; ++cc) {
+      t0 += x0[cc] * float(wr[j][cc]);
+      t1 += x1[cc] * float(wr[j][cc]);
+    }
+    out[r + j] = hsum(a[j][0]) + t0;
+    out[ldo + r + j] = hsum(a[j][1]) + t1;
+  }
+}
+
+// MI activation rows against 4 rows of the f32 panel (row stride kp, zero
+// padded past k): MI * 4 accumulators, horizontal sums at the end.
+template <int MI>
+static void int8PanelMicro(const float *x, int64_t k, const float *panel,
+                           int64_t kp, int rows, float *out, int64_t ldo) {
+  __m256 acc[MI][4];
+  for (int i = 0; i < MI; ++i)
+    for (int j = 0; j < 4; ++j)
+      acc[i][j] = _mm256_setzero_ps();
+  const int64_t full = k & ~int64_t(7);
+  for (int64_t c = 0; c < full; c += 8) {
+    __m256 wv[4];
+    for (int j = 0; j < 4; ++j)
+      wv[j] = _mm256_load_ps(panel + j * kp + c);
+    for (int i = 0; i < MI; ++i) {
+      __m256 xv = _mm256_loadu_ps(x + i * k + c);
+      for (int j = 0; j < 4; ++j)
+        acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
+    }
+  }
+  if (full < k) {
+    __m256i mask = tailMask(k - full);
+    __m256 wv[4];
+    for (int j = 0; j < 4; ++j)
+      wv[j] = _mm256_load_ps(panel + j * kp + full);
+    for (int i = 0; i < MI; ++i) {
+      __m256 xv = _mm256_maskload_ps(x + i * k + full, mask);
+      for (int j = 0; j < 4; ++j)
+        acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < MI; ++i)
+    for (int j = 0; j < rows; ++j)
+      out[i * ldo + j] = hsum(acc[i][j]);
+}
+
+void avx2Int8Rows(const float *x, int64_t m, int64_t k, const int8_t *w,
+                  int64_t n0, int64_t n1, float *out, int64_t ldo,
+                  float *panel) {
+  if (m <= 2) {
+    int64_t r = n0;
+    for (; r + 4 <= n1; r += 4) {
+      if (m == 1)
+        int8Gemv1(x, k, w, r, out);
+      else
+        int8Gemv2(x, k, w, r, out, ldo);
+    }
+    if (r < n1)
+      scalarInt8Rows(x, m, k, w, r, n1, out, ldo);
+    return;
+  }
+  const int64_t kp = (k + 7) & ~int64_t(7);
+  for (int64_t p = n0; p < n1; p += kInt8PanelRows) {
+    const int rows = int(std::min<int64_t>(kInt8PanelRows, n1 - p));
+    // Rows of W as floats; rows past `rows` and columns past k are zero.
+    for (int j = 0; j < kInt8PanelRows; ++j) {
+      float *dst = panel + j * kp;
+      if (j >= rows) {
+        std::fill(dst, dst + kp, 0.0f);
+        continue;
+      }
+      const int8_t *src = w + (p + j) * k;
+      int64_t c = 0;
+      for (; c + 8 <= k; c += 8)
+        _mm256_store_ps(dst + c, load8i8(src + c));
+      for (; c < k; ++c)
+        dst[c] = float(src[c]);
+      for (; c < kp; ++c)
+        dst[c] = 0.0f;
+    }
+    for (int jb = 0; jb < rows; jb += 4) {
+      const int jr = std::min(4, rows - jb);
+      const float *pj = panel + jb * kp;
+      int64_t i = 0;
+      for (; i + 3 <= m; i += 3)
+        int8PanelMicro<3>(x + i * k, k, pj, kp, jr, out + i * ldo + p + jb,
+                          ldo);
+      if (m - i == 2)
+        int8PanelMicro<2>(x + i * k, k, pj, kp, jr, out + i * ldo + p + jb,
+                          ldo);
+      else if (m - i == 1)
+        int8PanelMicro<1>(x + i * k, k, pj, kp, jr, out + i * ldo + p + jb,
+                          ldo);
+    }
+  }
+}
+
 } // namespace rt
 } // namespace onebit

@@ -25,5 +25,19 @@ void scalarRows(const Activations &a, const uint32_t *signs, int64_t n,
   }
 }
 
+void scalarInt8Rows(const float *x, int64_t m, int64_t k, const int8_t *w,
+                    int64_t n0, int64_t n1, float *out, int64_t ldo) {
+  for (int64_t r = n0; r < n1; ++r) {
+    const int8_t *row = w + r * k;
+    for (int64_t i = 0; i < m; ++i) {
+      const float *xi = x + i * k;
+      float acc = 0.0f;
+      for (int64_t c = 0; c < k; ++c)
+        acc += xi[c] * float(row[c]);
+      out[i * ldo + r] = acc;
+    }
+  }
+}
+
 } // namespace rt
 } // namespace onebit

@@ -7,6 +7,15 @@
 // RUN: onebit-translate --import-onnx %t/llama.onnx -o %t/llama.mlir
 // RUN: onebit-opt %t/llama.mlir --onebit-quantize --onebit-gpu-pipeline="chip=sm_80 features=+ptx80 format=isa" -o %t/llama-gpu.mlir
 // RUN: %python %S/Inputs/gpu_ptx.py ptxas %t/llama-gpu.mlir %ptxas %t/ptx | FileCheck %s
+// With the head in weight-only int8 (--onebit-int8-weights), the head is one
+// more kernel (the contraction, then * scale) that loads the int8 weights.
+// RUN: onebit-opt %t/llama.mlir --onebit-quantize --onebit-int8-weights --onebit-gpu-pipeline="chip=sm_80 features=+ptx80 format=isa" -o %t/llama-int8-gpu.mlir
+// RUN: %python %S/Inputs/gpu_ptx.py ptxas %t/llama-int8-gpu.mlir %ptxas %t/ptx8 | FileCheck %s --check-prefix=INT8
+// RUN: cat %t/ptx8/*.ptx | FileCheck %s --check-prefix=INT8PTX
+// INT8: kernels: 96
+// INT8-NOT: SPILLS
+// INT8PTX: ld.global.s8
+// INT8PTX: cvt.rn.f32.s16
 
 // Two decoder layers: seven projections each become a sign-flip kernel and
 // a post-norm kernel; the head stays full precision.

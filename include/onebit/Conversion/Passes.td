@@ -10,8 +10,8 @@
 include "mlir/Pass/PassBase.td"
 
 def ConvertOneBitToRuntime : Pass<"convert-onebit-to-runtime", "ModuleOp"> {
-  let summary = "Lower onebit.binary_linear to calls into the CPU kernel "
-                "library (runtime/)";
+  let summary = "Lower onebit.binary_linear and onebit.int8_linear to calls "
+                "into the CPU kernel library (runtime/)";
   let description = [{
     Each `onebit.binary_linear` becomes a call of
     `onebit_binary_linear_f32(x, signs, g, h, bias, norm_eps, y)` on
@@ -23,6 +23,9 @@ def ConvertOneBitToRuntime : Pass<"convert-onebit-to-runtime", "ModuleOp"> {
     result from `bufferization.to_tensor restrict writable` on a fresh
     allocation, so one-shot bufferization composes with it. Only the
     canonical sign layout is supported; others are rejected with an error.
+
+    Each `onebit.int8_linear` becomes, the same way, a call of
+    `onebit_int8_linear_f32(x, weights, scales, bias, y)`.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -150,20 +150,85 @@ LogicalResult lower(BinaryLinearOp op, func::FuncOp kernel) {
   return success();
 }
 
+func::FuncOp getOrDeclareInt8Kernel(ModuleOp module, OpBuilder &b) {
+  if (auto f = module.lookupSymbol<func::FuncOp>(kInt8LinearKernel))
+    return f;
+  MLIRContext *ctx = module.getContext();
+  Type f32 = Float32Type::get(ctx), i8 = IntegerType::get(ctx, 8);
+  auto m2 = [&](Type t) {
+    return MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic}, t);
+  };
+  auto m1 = MemRefType::get({ShapedType::kDynamic}, f32);
+  auto type = FunctionType::get(ctx, {m2(f32), m2(i8), m1, m1, m2(f32)}, {});
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(module.getBody());
+  auto f = func::FuncOp::create(b, module.getLoc(), kInt8LinearKernel, type);
+  f.setPrivate();
+  f->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+  return f;
+}
+
+/// int8_linear -> onebit_int8_linear_f32(x[M, K], W[N, K], scales, bias, y).
+void lower(Int8LinearOp op, func::FuncOp kernel) {
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  auto f32 = b.getF32Type();
+  auto resultType = op.getResult().getType();
+  int64_t rank = resultType.getRank();
+  Value x = convertFloat(b, loc, op.getInput(), f32);
+  Value bias;
+  if (op.getBias()) {
+    bias = dynamicBuffer(b, loc, convertFloat(b, loc, op.getBias(), f32));
+  } else {
+    Value empty = memref::AllocaOp::create(b, loc, MemRefType::get({0}, f32));
+    bias = memref::CastOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic}, f32), empty);
+  }
+  SmallVector<Value> dynSizes;
+  for (int64_t d = 0; d + 1 < rank; ++d)
+    if (resultType.isDynamicDim(d))
+      dynSizes.push_back(tensor::DimOp::create(b, loc, op.getInput(), d));
+  Value out =
+      memref::AllocOp::create(b, loc, MemRefType::get(resultType.getShape(), f32),
+                              dynSizes);
+  auto dynOut = MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic},
+                                f32);
+  Value out2 = memref::CastOp::create(b, loc, dynOut, as2D(b, loc, out));
+  Value x2 = memref::CastOp::create(
+      b, loc, dynOut, as2D(b, loc, dynamicBuffer(b, loc, x)));
+  func::CallOp::create(b, loc, kernel,
+                       ValueRange{x2, dynamicBuffer(b, loc, op.getWeights()),
+                                  dynamicBuffer(b, loc, op.getScales()), bias,
+                                  out2});
+  Value y = bufferization::ToTensorOp::create(
+      b, loc, RankedTensorType::get(resultType.getShape(), f32), out,
+      /*restrict=*/true, /*writable=*/true);
+  y = convertFloat(b, loc, y, cast<FloatType>(resultType.getElementType()));
+  op.getResult().replaceAllUsesWith(y);
+  op.erase();
+}
+
 struct ConvertOneBitToRuntimePass
     : public mlir::onebit::impl::ConvertOneBitToRuntimeBase<
           ConvertOneBitToRuntimePass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SmallVector<BinaryLinearOp> ops;
+    SmallVector<Int8LinearOp> int8Ops;
     module.walk([&](BinaryLinearOp op) { ops.push_back(op); });
-    if (ops.empty())
-      return;
+    module.walk([&](Int8LinearOp op) { int8Ops.push_back(op); });
     OpBuilder b(module.getContext());
-    func::FuncOp kernel = getOrDeclareKernel(module, b);
-    for (BinaryLinearOp op : ops)
-      if (failed(lower(op, kernel)))
-        return signalPassFailure();
+    if (!ops.empty()) {
+      func::FuncOp kernel = getOrDeclareKernel(module, b);
+      for (BinaryLinearOp op : ops)
+        if (failed(lower(op, kernel)))
+          return signalPassFailure();
+    }
+    if (!int8Ops.empty()) {
+      func::FuncOp kernel = getOrDeclareInt8Kernel(module, b);
+      for (Int8LinearOp op : int8Ops)
+        lower(op, kernel);
+    }
   }
 };
 

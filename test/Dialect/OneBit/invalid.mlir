@@ -254,3 +254,83 @@ func.func @train_eps(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>, %g: tensor<8xf32>
   %y = onebit.binary_linear_train %x, %w, %g, %h norm_eps = 0.0 : (tensor<2x8xf32>, tensor<4x8xf32>, tensor<8xf32>, tensor<4xf32>) -> tensor<2x4xf32>
   return %y : tensor<2x4xf32>
 }
+
+// -----
+
+func.func @int8_input_rank0(%x: tensor<f32>, %w: tensor<4x8xi8>, %s: tensor<4xf32>) {
+  // expected-error @+1 {{input must have at least one dimension (the features)}}
+  %y = onebit.int8_linear %x, %w, %s : (tensor<f32>, tensor<4x8xi8>, tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @int8_weights_dynamic(%x: tensor<2x8xf32>, %w: tensor<?x8xi8>, %s: tensor<4xf32>) {
+  // expected-error @+1 {{weights must have a static N x K shape}}
+  %y = onebit.int8_linear %x, %w, %s : (tensor<2x8xf32>, tensor<?x8xi8>, tensor<4xf32>) -> tensor<2x4xf32>
+  return
+}
+
+// -----
+
+func.func @int8_k_mismatch(%x: tensor<2x9xf32>, %w: tensor<4x8xi8>, %s: tensor<4xf32>) {
+  // expected-error @+1 {{weights have 8 columns but the input feature dimension is 9}}
+  %y = onebit.int8_linear %x, %w, %s : (tensor<2x9xf32>, tensor<4x8xi8>, tensor<4xf32>) -> tensor<2x4xf32>
+  return
+}
+
+// -----
+
+func.func @int8_scales(%x: tensor<2x8xf32>, %w: tensor<4x8xi8>, %s: tensor<5xf32>) {
+  // expected-error @+1 {{scales have 5 elements but weights have 4 rows (output features)}}
+  %y = onebit.int8_linear %x, %w, %s : (tensor<2x8xf32>, tensor<4x8xi8>, tensor<5xf32>) -> tensor<2x4xf32>
+  return
+}
+
+// -----
+
+func.func @int8_bias(%x: tensor<2x8xf32>, %w: tensor<4x8xi8>, %s: tensor<4xf32>, %b: tensor<3xf32>) {
+  // expected-error @+1 {{bias has 3 elements but weights have 4 rows (output features)}}
+  %y = onebit.int8_linear %x, %w, %s bias %b : (tensor<2x8xf32>, tensor<4x8xi8>, tensor<4xf32>, tensor<3xf32>) -> tensor<2x4xf32>
+  return
+}
+
+// -----
+
+func.func @int8_result_type(%x: tensor<2x8xf32>, %w: tensor<4x8xi8>, %s: tensor<4xf32>) {
+  // expected-error @+1 {{result element type 'f16' differs from the input element type 'f32'}}
+  %y = onebit.int8_linear %x, %w, %s : (tensor<2x8xf32>, tensor<4x8xi8>, tensor<4xf32>) -> tensor<2x4xf16>
+  return
+}
+
+// -----
+
+func.func @int8_result_rank(%x: tensor<2x8xf32>, %w: tensor<4x8xi8>, %s: tensor<4xf32>) {
+  // expected-error @+1 {{result has rank 3 but the input has rank 2}}
+  %y = onebit.int8_linear %x, %w, %s : (tensor<2x8xf32>, tensor<4x8xi8>, tensor<4xf32>) -> tensor<1x2x4xf32>
+  return
+}
+
+// -----
+
+func.func @int8_result_lead(%x: tensor<2x8xf32>, %w: tensor<4x8xi8>, %s: tensor<4xf32>) {
+  // expected-error @+1 {{result dimension 0 is 3 but the input dimension 0 is 2}}
+  %y = onebit.int8_linear %x, %w, %s : (tensor<2x8xf32>, tensor<4x8xi8>, tensor<4xf32>) -> tensor<3x4xf32>
+  return
+}
+
+// -----
+
+func.func @int8_result_n(%x: tensor<2x8xf32>, %w: tensor<4x8xi8>, %s: tensor<4xf32>) {
+  // expected-error @+1 {{result feature dimension is 5 but weights have 4 rows (output features)}}
+  %y = onebit.int8_linear %x, %w, %s : (tensor<2x8xf32>, tensor<4x8xi8>, tensor<4xf32>) -> tensor<2x5xf32>
+  return
+}
+
+// -----
+
+func.func @int8_weight_type(%x: tensor<2x8xf32>, %w: tensor<4x8xi16>, %s: tensor<4xf32>) {
+  // expected-error @+1 {{operand #1 must be 2D tensor of 8-bit signless integer values}}
+  %y = onebit.int8_linear %x, %w, %s : (tensor<2x8xf32>, tensor<4x8xi16>, tensor<4xf32>) -> tensor<2x4xf32>
+  return
+}

@@ -66,3 +66,14 @@ func.func @train_layer(%x: tensor<2x16x128xf32>, %w: tensor<64x128xf32>, %g: ten
   %z = onebit.binary_linear_train %xd, %wd, %gd, %hd : (tensor<?x128xf64>, tensor<64x128xf64>, tensor<128xf64>, tensor<64xf64>) -> tensor<?x64xf64>
   return %y, %z : tensor<2x16x64xf32>, tensor<?x64xf64>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @int8_linear
+// CHECK: onebit.int8_linear %{{.*}}, %{{.*}}, %{{.*}} : (tensor<2x?x576xf32>, tensor<33x576xi8>, tensor<33xf32>) -> tensor<2x?x33xf32>
+// CHECK: onebit.int8_linear %{{.*}}, %{{.*}}, %{{.*}} bias %{{.*}} : (tensor<576xf16>, tensor<33x576xi8>, tensor<33xf32>, tensor<33xf16>) -> tensor<33xf16>
+func.func @int8_linear(%x: tensor<2x?x576xf32>, %xh: tensor<576xf16>, %w: tensor<33x576xi8>, %s: tensor<33xf32>, %b: tensor<33xf16>) -> (tensor<2x?x33xf32>, tensor<33xf16>) {
+  %y = onebit.int8_linear %x, %w, %s : (tensor<2x?x576xf32>, tensor<33x576xi8>, tensor<33xf32>) -> tensor<2x?x33xf32>
+  %z = onebit.int8_linear %xh, %w, %s bias %b : (tensor<576xf16>, tensor<33x576xi8>, tensor<33xf32>, tensor<33xf16>) -> tensor<33xf16>
+  return %y, %z : tensor<2x?x33xf32>, tensor<33xf16>
+}

@@ -18,6 +18,7 @@ namespace mlir::onebit {
 
 /// The kernel the lowering calls (C interface name: _mlir_ciface_ + this).
 inline constexpr const char *kBinaryLinearKernel = "onebit_binary_linear_f32";
+inline constexpr const char *kInt8LinearKernel = "onebit_int8_linear_f32";
 
 } // namespace mlir::onebit
 

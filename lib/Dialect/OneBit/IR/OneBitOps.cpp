@@ -203,5 +203,64 @@ LogicalResult UnpackSignsOp::verify() {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Int8LinearOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult Int8LinearOp::verify() {
+  auto inputType = getInput().getType();
+  auto resultType = getResult().getType();
+  auto wType = getWeights().getType();
+  if (inputType.getRank() < 1)
+    return emitOpError("input must have at least one dimension (the features)");
+  if (!wType.hasStaticShape())
+    return emitOpError("weights must have a static N x K shape");
+  int64_t n = wType.getDimSize(0), k = wType.getDimSize(1);
+  int64_t inK = inputType.getDimSize(inputType.getRank() - 1);
+  if (!ShapedType::isDynamic(inK) && inK != k)
+    return emitOpError() << "weights have " << k
+                         << " columns but the input feature dimension is "
+                         << inK;
+  int64_t s = getScales().getType().getDimSize(0);
+  if (s != n)
+    return emitOpError() << "scales have "
+                         << (ShapedType::isDynamic(s) ? std::string("dynamic")
+                                                      : std::to_string(s))
+                         << " elements but weights have " << n
+                         << " rows (output features)";
+  if (Value bias = getBias()) {
+    int64_t b = cast<RankedTensorType>(bias.getType()).getDimSize(0);
+    if (b != n)
+      return emitOpError() << "bias has "
+                           << (ShapedType::isDynamic(b) ? std::string("dynamic")
+                                                        : std::to_string(b))
+                           << " elements but weights have " << n
+                           << " rows (output features)";
+  }
+  if (resultType.getElementType() != inputType.getElementType())
+    return emitOpError() << "result element type "
+                         << resultType.getElementType()
+                         << " differs from the input element type "
+                         << inputType.getElementType();
+  if (resultType.getRank() != inputType.getRank())
+    return emitOpError() << "result has rank " << resultType.getRank()
+                         << " but the input has rank " << inputType.getRank();
+  for (int64_t d = 0, e = inputType.getRank() - 1; d < e; ++d) {
+    int64_t a = inputType.getDimSize(d), b = resultType.getDimSize(d);
+    if (!ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b)
+      return emitOpError() << "result dimension " << d << " is " << b
+                           << " but the input dimension " << d << " is " << a;
+  }
+  int64_t outN = resultType.getDimSize(resultType.getRank() - 1);
+  if (outN != n)
+    return emitOpError() << "result feature dimension is "
+                         << (ShapedType::isDynamic(outN)
+                                 ? std::string("dynamic")
+                                 : std::to_string(outN))
+                         << " but weights have " << n
+                         << " rows (output features)";
+  return success();
+}
+
 #define GET_OP_CLASSES
 #include "onebit/Dialect/OneBit/IR/OneBitOps.cpp.inc"

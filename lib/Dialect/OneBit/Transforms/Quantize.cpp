@@ -7,6 +7,7 @@
 
 #include "onebit/Dialect/OneBit/IR/OneBit.h"
 #include "onebit/Dialect/OneBit/Transforms/Passes.h"
+#include "onebit/Dialect/OneBit/Transforms/LinearMatch.h"
 #include "onebit/Dialect/OneBit/Transforms/Quantize.h"
 #include "onebit/Dialect/OneBit/Utils/ConstantData.h"
 #include "onebit/Support/SVID.h"
@@ -38,167 +39,6 @@ using namespace mlir::onebit;
 
 namespace {
 
-/// One matched FP linear layer.
-struct Layer {
-  linalg::LinalgOp op;
-  unsigned inputIdx = 0;       ///< DPS input holding the activations, ... x K
-  arith::ConstantOp weight;    ///< the constant weight
-  bool weightIsKxN = false;    ///< stored K x N (ONNX MatMul) vs N x K
-  bool accumulates = false;    ///< the init is not a zero fill: add it back
-  linalg::GenericOp biasAdd;   ///< a folded `+ bias`, or null
-  arith::ConstantOp biasConst; ///< its constant
-  int64_t n = 0, k = 0;
-  std::string weightName, layerName;
-
-  /// The value the rest of the program sees as the layer's output.
-  Value output() {
-    return biasAdd ? biasAdd->getResult(0) : op->getResult(0);
-  }
-  Operation *lastOp() {
-    return biasAdd ? biasAdd.getOperation() : op.getOperation();
-  }
-};
-
-bool isZeroFill(Value v) {
-  auto fill = v.getDefiningOp<linalg::FillOp>();
-  if (!fill)
-    return false;
-  return matchPattern(fill.getInputs()[0], m_AnyZeroFloat());
-}
-
-/// Matches `a + b` payloads: one addf of the two block inputs, then yield.
-bool isAddBody(Block &body) {
-  if (body.getNumArguments() != 3 || !llvm::hasSingleElement(
-                                         body.without_terminator()))
-    return false;
-  auto add = dyn_cast<arith::AddFOp>(&body.front());
-  auto yield = dyn_cast<linalg::YieldOp>(body.getTerminator());
-  if (!add || !yield || yield->getOperand(0) != add.getResult())
-    return false;
-  Value a = body.getArgument(0), b = body.getArgument(1);
-  return (add.getLhs() == a && add.getRhs() == b) ||
-         (add.getLhs() == b && add.getRhs() == a);
-}
-
-/// Recognises a constant-weight contraction whose activation operand has the
-/// `... x K` layout binary_linear takes and whose output is `... x N`.
-std::optional<Layer> matchLinear(linalg::LinalgOp op) {
-  if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
-      !op.hasPureTensorSemantics() || !linalg::isaContractionOpInterface(op))
-    return std::nullopt;
-  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
-  for (AffineMap m : maps)
-    if (!m.isProjectedPermutation(/*allowZeroInResults=*/false))
-      return std::nullopt;
-  SmallVector<utils::IteratorType> iters = op.getIteratorTypesArray();
-  int64_t kDim = -1;
-  for (auto [i, it] : llvm::enumerate(iters)) {
-    if (it != utils::IteratorType::reduction)
-      continue;
-    if (kDim >= 0)
-      return std::nullopt; // more than one reduction dim
-    kDim = i;
-  }
-  if (kDim < 0)
-    return std::nullopt;
-
-  AffineMap outMap = maps[2];
-  auto resultType = dyn_cast<RankedTensorType>(op->getResult(0).getType());
-  if (!resultType || outMap.getNumResults() < 1)
-    return std::nullopt;
-  unsigned nDim = outMap.getDimPosition(outMap.getNumResults() - 1);
-
-  for (int wIdx = 0; wIdx < 2; ++wIdx) {
-    Value w = op.getDpsInputOperand(wIdx)->get();
-    auto cst = w.getDefiningOp<arith::ConstantOp>();
-    if (!cst)
-      continue;
-    auto attr = dyn_cast<ElementsAttr>(cst.getValue());
-    auto wType = dyn_cast<RankedTensorType>(w.getType());
-    if (!attr || !wType || wType.getRank() != 2 || !wType.hasStaticShape() ||
-        !isa<FloatType>(wType.getElementType()))
-      continue;
-    AffineMap wMap = maps[wIdx], xMap = maps[1 - wIdx];
-    unsigned w0 = wMap.getDimPosition(0), w1 = wMap.getDimPosition(1);
-    bool kxn = w0 == unsigned(kDim) && w1 == nDim;
-    bool nxk = w0 == nDim && w1 == unsigned(kDim);
-    if (!kxn && !nxk)
-      continue;
-    // Activations: output dims with n replaced by k, in the same order.
-    if (xMap.getNumResults() != outMap.getNumResults() ||
-        xMap.getDimPosition(xMap.getNumResults() - 1) != unsigned(kDim))
-      continue;
-    bool sameLeading = true;
-    for (unsigned r = 0; r + 1 < outMap.getNumResults(); ++r)
-      sameLeading &= xMap.getDimPosition(r) == outMap.getDimPosition(r);
-    if (!sameLeading)
-      continue;
-    Value x = op.getDpsInputOperand(1 - wIdx)->get();
-    auto xType = dyn_cast<RankedTensorType>(x.getType());
-    Type et = resultType.getElementType();
-    if (!xType || xType.getElementType() != et || !(et.isF32() || et.isF16()))
-      continue;
-
-    Layer layer;
-    layer.op = op;
-    layer.inputIdx = 1 - wIdx;
-    layer.weight = cst;
-    layer.weightIsKxN = kxn;
-    layer.k = kxn ? wType.getDimSize(0) : wType.getDimSize(1);
-    layer.n = kxn ? wType.getDimSize(1) : wType.getDimSize(0);
-    Value init = op.getDpsInitOperand(0)->get();
-    layer.accumulates = !isZeroFill(init);
-    layer.weightName = getConstantName(cst);
-    layer.layerName = getLocationName(op->getLoc());
-    return layer;
-  }
-  return std::nullopt;
-}
-
-/// Folds a following `+ bias` (a linalg.generic adding a constant vector
-/// broadcast over the output features) into the layer.
-void matchBias(Layer &layer) {
-  Value out = layer.op->getResult(0);
-  if (!out.hasOneUse() || layer.accumulates)
-    return;
-  auto add = dyn_cast<linalg::GenericOp>(*out.getUsers().begin());
-  if (!add || add.getNumDpsInputs() != 2 || add.getNumDpsInits() != 1 ||
-      add.getNumParallelLoops() != add.getNumLoops() ||
-      !isAddBody(add.getRegion().front()) ||
-      add->getResult(0).getType() != out.getType())
-    return;
-  SmallVector<AffineMap> maps = add.getIndexingMapsArray();
-  if (!maps[2].isIdentity())
-    return;
-  for (int i = 0; i < 2; ++i) {
-    if (add.getDpsInputOperand(i)->get() != out || !maps[i].isIdentity())
-      continue;
-    Value b = add.getDpsInputOperand(1 - i)->get();
-    auto cst = b.getDefiningOp<arith::ConstantOp>();
-    auto bType = dyn_cast<RankedTensorType>(b.getType());
-    if (!cst || !bType || !bType.hasStaticShape() ||
-        !isa<ElementsAttr>(cst.getValue()) ||
-        bType.getNumElements() != layer.n)
-      return;
-    // The bias must vary only along the last (feature) loop.
-    AffineMap bm = maps[1 - i];
-    unsigned last = maps[2].getNumDims() - 1;
-    for (unsigned r = 0; r < bm.getNumResults(); ++r) {
-      auto d = dyn_cast<AffineDimExpr>(bm.getResult(r));
-      auto c = dyn_cast<AffineConstantExpr>(bm.getResult(r));
-      bool isFeature = d && d.getPosition() == last;
-      if (!isFeature && !(c && c.getValue() == 0) &&
-          bType.getDimSize(r) != 1)
-        return;
-      if (!isFeature && bType.getDimSize(r) != 1)
-        return;
-    }
-    layer.biasAdd = add;
-    layer.biasConst = cst;
-    return;
-  }
-}
-
 /// A name matches an exclude pattern when the glob matches it whole, or, for
 /// a pattern without glob characters, when the pattern is a substring.
 bool nameMatches(StringRef name, StringRef pattern,
@@ -215,17 +55,17 @@ bool nameMatches(StringRef name, StringRef pattern,
 /// whose output reaches a func.return without passing through another
 /// matched layer, or any layer named like an lm_head.
 DenseSet<Operation *> findHeads(func::FuncOp func,
-                                MutableArrayRef<Layer> layers) {
+                                MutableArrayRef<LinearLayer> layers) {
   DenseSet<Operation *> heads;
-  DenseMap<Operation *, Layer *> byOp;
-  for (Layer &l : layers) {
+  DenseMap<Operation *, LinearLayer *> byOp;
+  for (LinearLayer &l : layers) {
     byOp[l.op.getOperation()] = &l;
     if (StringRef(l.weightName).contains("lm_head") ||
         StringRef(l.layerName).contains("lm_head"))
       heads.insert(l.op.getOperation());
   }
   Operation *lastReaching = nullptr;
-  for (Layer &l : layers) {
+  for (LinearLayer &l : layers) {
     if (l.op->getParentOfType<func::FuncOp>() != func)
       continue;
     SmallVector<Value> work{l.output()};
@@ -278,7 +118,7 @@ std::vector<char> encodeValues(ArrayRef<float> v, FloatType type) {
   return out;
 }
 
-LogicalResult quantizeLayer(Layer &layer, unsigned index,
+LogicalResult quantizeLayer(LinearLayer &layer, unsigned index,
                             const QuantizeConfig &config,
                             const ::onebit::SvidOptions &svidOpts,
                             FloatType valueType, QuantizedLayer &stats) {
@@ -366,32 +206,7 @@ LogicalResult quantizeLayer(Layer &layer, unsigned index,
                                    h, bias, PackingAttr::getCanonical(ctx),
                                    eps);
   bl->setAttr("onebit.name", b.getStringAttr(base));
-  Value result = bl.getResult();
-  if (layer.accumulates)
-    result = arith::AddFOp::create(b, loc, result,
-                                   layer.op.getDpsInitOperand(0)->get());
-
-  Value oldOut = layer.output();
-  oldOut.replaceAllUsesWith(result);
-  Operation *initOp = layer.op.getDpsInitOperand(0)->get().getDefiningOp();
-  if (layer.biasAdd)
-    layer.biasAdd->erase();
-  layer.op->erase();
-  if (initOp && initOp->use_empty() && isa<linalg::FillOp>(initOp)) {
-    SmallVector<Operation *> fillInputs;
-    for (Value v : initOp->getOperands())
-      if (Operation *def = v.getDefiningOp())
-        fillInputs.push_back(def);
-    initOp->erase();
-    for (Operation *def : fillInputs)
-      if (isOpTriviallyDead(def))
-        def->erase();
-  }
-  for (Operation *c : {layer.weight.getOperation(),
-                       layer.biasConst ? layer.biasConst.getOperation()
-                                       : nullptr})
-    if (c && c->use_empty())
-      c->erase();
+  replaceLinear(layer, b, bl.getResult());
 
   stats.name = base;
   stats.outFeatures = n;
@@ -485,7 +300,7 @@ mlir::onebit::quantizeLinearLayers(ModuleOp module,
   };
   auto [bitsBefore, elemsBefore] = constantBits();
 
-  SmallVector<Layer> layers;
+  SmallVector<LinearLayer> layers;
   module.walk([&](linalg::LinalgOp op) {
     if (isTeacher(op))
       return;
@@ -507,7 +322,7 @@ mlir::onebit::quantizeLinearLayers(ModuleOp module,
   QuantizeReport report;
   double linearParams = 0, linearBits = 0;
   unsigned index = 0;
-  for (Layer &layer : layers) {
+  for (LinearLayer &layer : layers) {
     double params = double(layer.n) * layer.k;
     linearParams += params;
     auto wt = cast<RankedTensorType>(layer.weight.getType());

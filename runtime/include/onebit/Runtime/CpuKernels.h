@@ -42,6 +42,12 @@ void onebit_binary_linear_f32(const float *x, int64_t m, int64_t k,
                               const float *g, const float *h,
                               const float *bias, float normEps, float *y);
 
+/* Weight-only int8 linear: y[i, r] = scales[r] * sum_k x[i, k] * w[r, k]
+ * (+ bias[r]); x m x k, w n x k int8 row-major, bias n or NULL, y m x n. */
+void onebit_int8_linear_f32(const float *x, int64_t m, int64_t k,
+                            const int8_t *w, int64_t n, const float *scales,
+                            const float *bias, float *y);
+
 /* Worker threads of the persistent pool; n <= 0 means hardware concurrency. */
 void onebit_runtime_set_num_threads(int n);
 int onebit_runtime_get_num_threads(void);
@@ -88,6 +94,11 @@ void _mlir_ciface_onebit_binary_linear_f32(
     StridedMemRefType<float, 1> *g, StridedMemRefType<float, 1> *h,
     StridedMemRefType<float, 1> *bias, float normEps,
     StridedMemRefType<float, 2> *y);
+void _mlir_ciface_onebit_int8_linear_f32(StridedMemRefType<float, 2> *x,
+                                         StridedMemRefType<int8_t, 2> *w,
+                                         StridedMemRefType<float, 1> *scales,
+                                         StridedMemRefType<float, 1> *bias,
+                                         StridedMemRefType<float, 2> *y);
 
 #ifdef __cplusplus
 }

@@ -167,4 +167,48 @@ def OneBit_BinaryLinearTrainOp : OneBit_Op<"binary_linear_train", [Pure]> {
   }];
 }
 
+def OneBit_Int8LinearOp : OneBit_Op<"int8_linear", [Pure]> {
+  let summary = "weight-only int8 linear layer (per-output-feature scales)";
+  let description = [{
+    Computes, for every row `x` (length K) of `input` and every output feature
+    `n` (N of them):
+
+    ```
+    y[n] = scale[n] * sum_k W[n, k] * x[k]  (+ bias[n])     W in [-127, 127]
+    ```
+
+    `weights` is `N x K` signed 8-bit, row-major; `scales` holds one f32
+    factor per row. Activations stay floating point (f16 or f32; arithmetic
+    in f32), so the only error is the rounding of the weights. This is the
+    deployment form that `--onebit-int8-weights` gives the full-precision
+    linear layers a OneBit model keeps (the logits layer): 8.06 bits per
+    weight instead of 32.
+
+    Example:
+
+    ```mlir
+    %y = onebit.int8_linear %x, %w, %s
+           : (tensor<1x1x576xf32>, tensor<49152x576xi8>, tensor<49152xf32>)
+             -> tensor<1x1x49152xf32>
+    ```
+  }];
+  let arguments = (ins
+    OneBit_FloatTensor:$input,
+    2DTensorOf<[I8]>:$weights,
+    1DTensorOf<[F32]>:$scales,
+    Optional<OneBit_FloatVector>:$bias);
+  let results = (outs OneBit_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weights `,` $scales (`bias` $bias^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Input features (K): the column count of `weights`.
+    int64_t getInFeatures() { return getWeights().getType().getDimSize(1); }
+    /// Output features (N): the row count of `weights`.
+    int64_t getOutFeatures() { return getWeights().getType().getDimSize(0); }
+  }];
+}
+
 #endif // ONEBIT_DIALECT_ONEBIT_IR_ONEBITOPS_TD

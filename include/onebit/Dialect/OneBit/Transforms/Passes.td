@@ -237,6 +237,66 @@ def OneBitOutlineLoopNests
                            "::mlir::scf::SCFDialect"];
 }
 
+def OneBitInt8Weights : Pass<"onebit-int8-weights", "ModuleOp"> {
+  let summary = "Rewrite the FP linear layers left in a model into "
+                "weight-only int8 onebit.int8_linear";
+  let description = [{
+    The deployment step for what `--onebit-quantize` keeps in full precision
+    (the logits layer, excluded layers): every linear layer with a constant
+    weight, matched exactly as `--onebit-quantize` matches them (including a
+    folded `+ bias`), becomes `onebit.int8_linear` with symmetric per-row
+    quantization
+
+    ```
+    scale[n] = max_k |W[n, k]| / 127      Wq[n, k] = round(W[n, k] / scale[n])
+    ```
+
+    Activations stay floating point. With `tables` (the default), a constant
+    2-D table read only by `tensor.extract %t[%row, %col]` (an embedding
+    lookup) becomes int8 too, each read `sitofp(Wq[row, col]) * scale[row]`;
+    a tied embedding shares the int8 constants of the logits layer, so its
+    FP table is gone from the model. Functions marked
+    `onebit.teacher` are left alone. `stats` prints, for each layer, the
+    relative Frobenius error `||W - scale * Wq|| / ||W||`. Weights with a
+    NaN or an infinity are refused with an error naming the position.
+  }];
+  let dependentDialects = [
+    "::mlir::onebit::OneBitDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::linalg::LinalgDialect"
+  ];
+  let options = [
+    Option<"minElements", "min-elements", "int64_t", /*default=*/"0",
+           "only rewrite weights with at least this many elements">,
+    Option<"tables", "tables", "bool", /*default=*/"true",
+           "also make constant lookup tables (embeddings) int8">,
+    Option<"printStats", "stats", "bool", /*default=*/"false",
+           "print per-layer relative error to stderr">
+  ];
+  let statistics = [
+    Statistic<"numRewritten", "num-rewritten", "linear layers made int8">,
+    Statistic<"numTables", "num-tables", "lookup tables made int8">
+  ];
+}
+
+def OneBitDecomposeInt8Linear : Pass<"onebit-decompose-int8-linear"> {
+  let summary = "Lower onebit.int8_linear to linalg on tensors";
+  let description = [{
+    Emits `onebit.int8_linear` as one `linalg.generic` contraction whose
+    payload converts the int8 weight to f32 (`arith.sitofp`) and
+    multiply-accumulates, followed by an elementwise `* scale (+ bias)`. The
+    weights stay int8 in memory. Used by the GPU pipeline, and by any target
+    without a dedicated kernel (the CPU pipeline calls the runtime's
+    `onebit_int8_linear_f32` instead).
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
 def OneBitDecomposeTrainForm : Pass<"onebit-decompose-train-form"> {
   let summary = "Lower onebit.binary_linear_train to linalg on tensors";
   let description = [{

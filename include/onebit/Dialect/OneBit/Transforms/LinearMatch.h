@@ -1,0 +1,60 @@
+//===- LinearMatch.h - FP linear layers with constant weights ---*- C++ -*-===//
+//
+// The matcher shared by the weight rewrites (--onebit-quantize,
+// --onebit-int8-weights): a linalg contraction of activations `... x K` with a
+// constant 2-D weight (N x K or K x N) into `... x N`, with an optional
+// following `+ bias`, and the code that replaces such a layer by a new value.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ONEBIT_DIALECT_ONEBIT_TRANSFORMS_LINEARMATCH_H
+#define ONEBIT_DIALECT_ONEBIT_TRANSFORMS_LINEARMATCH_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/Builders.h"
+
+#include <optional>
+#include <string>
+
+namespace mlir::onebit {
+
+/// One matched FP linear layer.
+struct LinearLayer {
+  linalg::LinalgOp op;
+  unsigned inputIdx = 0;       ///< DPS input holding the activations, ... x K
+  arith::ConstantOp weight;    ///< the constant weight
+  bool weightIsKxN = false;    ///< stored K x N (ONNX MatMul) vs N x K
+  bool accumulates = false;    ///< the init is not a zero fill: add it back
+  linalg::GenericOp biasAdd;   ///< a folded `+ bias`, or null
+  arith::ConstantOp biasConst; ///< its constant
+  int64_t n = 0, k = 0;
+  std::string weightName, layerName;
+
+  /// The value the rest of the program sees as the layer's output.
+  Value output() {
+    return biasAdd ? biasAdd->getResult(0) : op->getResult(0);
+  }
+  Operation *lastOp() {
+    return biasAdd ? biasAdd.getOperation() : op.getOperation();
+  }
+  /// The activations operand, read now (earlier rewrites may replace it).
+  Value input() { return op.getDpsInputOperand(inputIdx)->get(); }
+};
+
+/// Recognises a constant-weight contraction whose activation operand has the
+/// `... x K` layout and whose output is `... x N` (f32 or f16).
+std::optional<LinearLayer> matchLinear(linalg::LinalgOp op);
+
+/// Folds a following `+ bias` (a linalg.generic adding a constant vector
+/// broadcast over the output features) into the layer.
+void matchBias(LinearLayer &layer);
+
+/// Replaces the layer's output by `result` (the layer without its init: the
+/// init is added back when the layer accumulates) and erases the contraction,
+/// the folded bias add, the zero fill and the constants left without uses.
+void replaceLinear(LinearLayer &layer, OpBuilder &b, Value result);
+
+} // namespace mlir::onebit
+
+#endif // ONEBIT_DIALECT_ONEBIT_TRANSFORMS_LINEARMATCH_H

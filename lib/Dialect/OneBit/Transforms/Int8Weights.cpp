@@ -1,0 +1,281 @@
+//===- Int8Weights.cpp - weight-only int8 for the remaining FP linears ----===//
+//
+// Implements --onebit-int8-weights: every constant-weight linear layer (the
+// matcher of --onebit-quantize) becomes onebit.int8_linear with symmetric
+// per-row scales.
+//
+//===----------------------------------------------------------------------===//
+
+#include "onebit/Dialect/OneBit/IR/OneBit.h"
+#include "onebit/Dialect/OneBit/Transforms/LinearMatch.h"
+#include "onebit/Dialect/OneBit/Transforms/Passes.h"
+#include "onebit/Dialect/OneBit/Utils/ConstantData.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace mlir::onebit {
+#define GEN_PASS_DEF_ONEBITINT8WEIGHTS
+#include "onebit/Dialect/OneBit/Transforms/Passes.h.inc"
+} // namespace mlir::onebit
+
+using namespace mlir;
+using namespace mlir::onebit;
+
+namespace {
+
+/// Quantizes the N x K row-major matrix `w` row by row; returns the relative
+/// Frobenius error of the reconstruction.
+double quantizeRows(const float *w, int64_t n, int64_t k,
+                    std::vector<int8_t> &q, std::vector<float> &scales) {
+  q.resize(static_cast<size_t>(n * k));
+  scales.resize(static_cast<size_t>(n));
+  double err = 0, norm = 0;
+  for (int64_t r = 0; r < n; ++r) {
+    const float *row = w + r * k;
+    float amax = 0;
+    for (int64_t c = 0; c < k; ++c)
+      amax = std::max(amax, std::fabs(row[c]));
+    const float scale = amax / 127.0f;
+    scales[r] = scale;
+    for (int64_t c = 0; c < k; ++c) {
+      float v = scale > 0 ? std::nearbyint(row[c] / scale) : 0.0f;
+      v = std::min(127.0f, std::max(-127.0f, v));
+      q[r * k + c] = static_cast<int8_t>(v);
+      double d = double(row[c]) - double(v) * scale;
+      err += d * d;
+      norm += double(row[c]) * row[c];
+    }
+  }
+  return norm > 0 ? std::sqrt(err / norm) : 0.0;
+}
+
+/// The int8 form of one constant matrix, N x K (rows are output features of a
+/// linear layer, or entries of a lookup table).
+struct Int8Constant {
+  Value weights, scales;
+};
+
+/// Builds the int8 constants of the N x K f32 matrix `w` right after
+/// `anchor` (the original constant, so they dominate all of its uses).
+Int8Constant makeInt8Constant(Operation *anchor, StringRef base,
+                              const std::vector<float> &w, int64_t n,
+                              int64_t k, double &relError) {
+  std::vector<int8_t> q;
+  std::vector<float> scales;
+  relError = quantizeRows(w.data(), n, k, q, scales);
+  MLIRContext *ctx = anchor->getContext();
+  OpBuilder b(ctx);
+  b.setInsertionPointAfter(anchor);
+  Location loc = anchor->getLoc();
+  auto mkConst = [&](RankedTensorType t, StringRef suffix,
+                     ArrayRef<char> bytes) -> Value {
+    std::string name = base.str() + "." + suffix.str();
+    return arith::ConstantOp::create(
+        b, NameLoc::get(StringAttr::get(ctx, name), loc), t,
+        makeResource(t, name, bytes));
+  };
+  Int8Constant c;
+  c.weights = mkConst(RankedTensorType::get({n, k}, b.getI8Type()), "int8",
+                      ArrayRef<char>(reinterpret_cast<const char *>(q.data()),
+                                     q.size()));
+  c.scales = mkConst(
+      RankedTensorType::get({n}, b.getF32Type()), "scales",
+      ArrayRef<char>(reinterpret_cast<const char *>(scales.data()),
+                     scales.size() * sizeof(float)));
+  return c;
+}
+
+/// The f32 data of a constant N x K matrix (transposed when stored K x N),
+/// or an error naming the first non-finite value.
+FailureOr<std::vector<float>> readMatrix(Operation *errorAt,
+                                         arith::ConstantOp cst,
+                                         StringRef name, bool transposed,
+                                         int64_t n, int64_t k) {
+  FailureOr<RawConstant> raw =
+      getRawConstant(cast<ElementsAttr>(cst.getValue()));
+  if (failed(raw)) {
+    errorAt->emitError() << "cannot read the data of weight '" << name << "'";
+    return failure();
+  }
+  std::vector<float> w;
+  toFloat32(*raw, w);
+  if (transposed) {
+    std::vector<float> t(static_cast<size_t>(n * k));
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        t[j * k + i] = w[i * n + j];
+    w.swap(t);
+  }
+  for (int64_t i = 0; i < n * k; ++i)
+    if (!std::isfinite(w[i])) {
+      errorAt->emitError()
+          << "weight '" << name << "' has a non-finite value ("
+          << (std::isnan(w[i]) ? "NaN" : w[i] > 0 ? "+Inf" : "-Inf")
+          << ") at output feature " << i / k << ", input feature " << i % k
+          << "; refusing to quantize it";
+      return failure();
+    }
+  return w;
+}
+
+LogicalResult rewrite(LinearLayer &layer, unsigned index, bool printStats,
+                      DenseMap<Operation *, Int8Constant> &done) {
+  const int64_t n = layer.n, k = layer.k;
+  std::string base = !layer.weightName.empty()
+                         ? layer.weightName
+                         : !layer.layerName.empty()
+                               ? layer.layerName
+                               : llvm::formatv("onebit_int8_{0}", index).str();
+  // A weight shared by several layers (or a tied table) is quantized once,
+  // when it is stored N x K; a K x N one gets a transposed copy per use.
+  Int8Constant c;
+  Operation *key = layer.weight.getOperation();
+  auto it = done.find(key);
+  if (!layer.weightIsKxN && it != done.end()) {
+    c = it->second;
+  } else {
+    FailureOr<std::vector<float>> w = readMatrix(
+        layer.op, layer.weight, base, layer.weightIsKxN, n, k);
+    if (failed(w))
+      return failure();
+    double relError;
+    c = makeInt8Constant(key, base, *w, n, k, relError);
+    if (!layer.weightIsKxN)
+      done[key] = c;
+    if (printStats)
+      llvm::errs() << llvm::formatv(
+          "onebit-int8-weights: layer '{0}' {1}x{2} rel_error={3:F6} "
+          "bits_per_weight={4:F4}\n",
+          base, n, k, relError, 8.0 + 32.0 / double(k));
+  }
+  OpBuilder b(layer.lastOp());
+  Location loc = layer.op->getLoc();
+  Value bias;
+  if (layer.biasConst)
+    bias = layer.biasConst.getResult();
+
+  auto resultType = cast<RankedTensorType>(layer.op->getResult(0).getType());
+  auto op = Int8LinearOp::create(b, loc, resultType, layer.input(),
+                                 c.weights, c.scales, bias);
+  op->setAttr("onebit.name", b.getStringAttr(base));
+  replaceLinear(layer, b, op.getResult());
+  return success();
+}
+
+/// Lookup tables: a constant 2-D float matrix read only by
+/// `tensor.extract %table[%row, %col]` (embedding gathers) becomes its int8
+/// form, each read `sitofp(Wq[row, col]) * scale[row]`. A table that is also
+/// the (N x K) weight of a rewritten layer -- a tied embedding -- shares that
+/// layer's int8 constants, so the FP table disappears.
+LogicalResult rewriteTables(func::FuncOp func, bool printStats,
+                            DenseMap<Operation *, Int8Constant> &done,
+                            unsigned &numTables) {
+  SmallVector<arith::ConstantOp> tables;
+  func.walk([&](arith::ConstantOp c) {
+    auto t = dyn_cast<RankedTensorType>(c.getType());
+    if (!t || t.getRank() != 2 || !t.hasStaticShape() ||
+        !isa<FloatType>(t.getElementType()) || c->use_empty() ||
+        !isa<ElementsAttr>(c.getValue()))
+      return;
+    for (Operation *user : c->getUsers()) {
+      auto ex = dyn_cast<tensor::ExtractOp>(user);
+      if (!ex || ex.getTensor() != c.getResult())
+        return;
+    }
+    tables.push_back(c);
+  });
+  for (arith::ConstantOp table : tables) {
+    auto t = cast<RankedTensorType>(table.getType());
+    const int64_t n = t.getDimSize(0), k = t.getDimSize(1);
+    std::string base = getConstantName(table);
+    if (base.empty())
+      base = llvm::formatv("onebit_table_{0}", numTables).str();
+    Int8Constant c;
+    auto it = done.find(table.getOperation());
+    if (it != done.end()) {
+      c = it->second;
+    } else {
+      FailureOr<std::vector<float>> w =
+          readMatrix(table, table, base, /*transposed=*/false, n, k);
+      if (failed(w))
+        return failure();
+      double relError;
+      c = makeInt8Constant(table, base, *w, n, k, relError);
+      if (printStats)
+        llvm::errs() << llvm::formatv(
+            "onebit-int8-weights: table '{0}' {1}x{2} rel_error={3:F6} "
+            "bits_per_weight={4:F4}\n",
+            base, n, k, relError, 8.0 + 32.0 / double(k));
+    }
+    for (Operation *user : llvm::make_early_inc_range(table->getUsers())) {
+      auto ex = cast<tensor::ExtractOp>(user);
+      OpBuilder b(ex);
+      Location loc = ex.getLoc();
+      Value row = ex.getIndices()[0], col = ex.getIndices()[1];
+      Value q = tensor::ExtractOp::create(b, loc, c.weights,
+                                          ValueRange{row, col});
+      Value v = arith::SIToFPOp::create(b, loc, b.getF32Type(), q);
+      Value sc = tensor::ExtractOp::create(b, loc, c.scales, ValueRange{row});
+      v = arith::MulFOp::create(b, loc, v, sc);
+      if (!t.getElementType().isF32())
+        v = arith::TruncFOp::create(b, loc, t.getElementType(), v);
+      ex.getResult().replaceAllUsesWith(v);
+      ex->erase();
+    }
+    table->erase();
+    ++numTables;
+  }
+  return success();
+}
+
+struct Int8WeightsPass
+    : public mlir::onebit::impl::OneBitInt8WeightsBase<Int8WeightsPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    SmallVector<LinearLayer> layers;
+    getOperation().walk([&](linalg::LinalgOp op) {
+      auto f = op->getParentOfType<func::FuncOp>();
+      if (f && f->hasAttr("onebit.teacher"))
+        return;
+      if (auto layer = matchLinear(op)) {
+        matchBias(*layer);
+        if (double(layer->n) * layer->k >= double(minElements))
+          layers.push_back(std::move(*layer));
+      }
+    });
+    unsigned index = 0;
+    DenseMap<Operation *, Int8Constant> done;
+    for (LinearLayer &layer : layers) {
+      // A bias must be a 1-D vector of the op's element type.
+      if (layer.biasConst) {
+        auto bt = cast<RankedTensorType>(layer.biasConst.getType());
+        auto rt = cast<RankedTensorType>(layer.op->getResult(0).getType());
+        if (bt.getRank() != 1 || bt.getElementType() != rt.getElementType()) {
+          layer.biasAdd = nullptr;
+          layer.biasConst = nullptr;
+        }
+      }
+      if (failed(rewrite(layer, index++, printStats, done)))
+        return signalPassFailure();
+      ++numRewritten;
+    }
+    if (!tables)
+      return;
+    unsigned count = 0;
+    for (auto f : getOperation().getOps<func::FuncOp>()) {
+      if (f->hasAttr("onebit.teacher"))
+        continue;
+      if (failed(rewriteTables(f, printStats, done, count)))
+        return signalPassFailure();
+    }
+    numTables += count;
+  }
+};
+
+} // namespace

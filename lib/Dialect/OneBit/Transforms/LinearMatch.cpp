@@ -1,0 +1,185 @@
+//===- LinearMatch.cpp - FP linear layers with constant weights -----------===//
+
+#include "onebit/Dialect/OneBit/Transforms/LinearMatch.h"
+#include "onebit/Dialect/OneBit/Utils/ConstantData.h"
+
+#include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+using namespace mlir;
+using namespace mlir::onebit;
+
+namespace {
+
+bool isZeroFill(Value v) {
+  auto fill = v.getDefiningOp<linalg::FillOp>();
+  if (!fill)
+    return false;
+  return matchPattern(fill.getInputs()[0], m_AnyZeroFloat());
+}
+
+/// Matches `a + b` payloads: one addf of the two block inputs, then yield.
+bool isAddBody(Block &body) {
+  if (body.getNumArguments() != 3 || !llvm::hasSingleElement(
+                                         body.without_terminator()))
+    return false;
+  auto add = dyn_cast<arith::AddFOp>(&body.front());
+  auto yield = dyn_cast<linalg::YieldOp>(body.getTerminator());
+  if (!add || !yield || yield->getOperand(0) != add.getResult())
+    return false;
+  Value a = body.getArgument(0), b = body.getArgument(1);
+  return (add.getLhs() == a && add.getRhs() == b) ||
+         (add.getLhs() == b && add.getRhs() == a);
+}
+
+} // namespace
+
+/// Recognises a constant-weight contraction whose activation operand has the
+/// `... x K` layout binary_linear takes and whose output is `... x N`.
+std::optional<LinearLayer> mlir::onebit::matchLinear(linalg::LinalgOp op) {
+  if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
+      !op.hasPureTensorSemantics() || !linalg::isaContractionOpInterface(op))
+    return std::nullopt;
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  for (AffineMap m : maps)
+    if (!m.isProjectedPermutation(/*allowZeroInResults=*/false))
+      return std::nullopt;
+  SmallVector<utils::IteratorType> iters = op.getIteratorTypesArray();
+  int64_t kDim = -1;
+  for (auto [i, it] : llvm::enumerate(iters)) {
+    if (it != utils::IteratorType::reduction)
+      continue;
+    if (kDim >= 0)
+      return std::nullopt; // more than one reduction dim
+    kDim = i;
+  }
+  if (kDim < 0)
+    return std::nullopt;
+
+  AffineMap outMap = maps[2];
+  auto resultType = dyn_cast<RankedTensorType>(op->getResult(0).getType());
+  if (!resultType || outMap.getNumResults() < 1)
+    return std::nullopt;
+  unsigned nDim = outMap.getDimPosition(outMap.getNumResults() - 1);
+
+  for (int wIdx = 0; wIdx < 2; ++wIdx) {
+    Value w = op.getDpsInputOperand(wIdx)->get();
+    auto cst = w.getDefiningOp<arith::ConstantOp>();
+    if (!cst)
+      continue;
+    auto attr = dyn_cast<ElementsAttr>(cst.getValue());
+    auto wType = dyn_cast<RankedTensorType>(w.getType());
+    if (!attr || !wType || wType.getRank() != 2 || !wType.hasStaticShape() ||
+        !isa<FloatType>(wType.getElementType()))
+      continue;
+    AffineMap wMap = maps[wIdx], xMap = maps[1 - wIdx];
+    unsigned w0 = wMap.getDimPosition(0), w1 = wMap.getDimPosition(1);
+    bool kxn = w0 == unsigned(kDim) && w1 == nDim;
+    bool nxk = w0 == nDim && w1 == unsigned(kDim);
+    if (!kxn && !nxk)
+      continue;
+    // Activations: output dims with n replaced by k, in the same order.
+    if (xMap.getNumResults() != outMap.getNumResults() ||
+        xMap.getDimPosition(xMap.getNumResults() - 1) != unsigned(kDim))
+      continue;
+    bool sameLeading = true;
+    for (unsigned r = 0; r + 1 < outMap.getNumResults(); ++r)
+      sameLeading &= xMap.getDimPosition(r) == outMap.getDimPosition(r);
+    if (!sameLeading)
+      continue;
+    Value x = op.getDpsInputOperand(1 - wIdx)->get();
+    auto xType = dyn_cast<RankedTensorType>(x.getType());
+    Type et = resultType.getElementType();
+    if (!xType || xType.getElementType() != et || !(et.isF32() || et.isF16()))
+      continue;
+
+    LinearLayer layer;
+    layer.op = op;
+    layer.inputIdx = 1 - wIdx;
+    layer.weight = cst;
+    layer.weightIsKxN = kxn;
+    layer.k = kxn ? wType.getDimSize(0) : wType.getDimSize(1);
+    layer.n = kxn ? wType.getDimSize(1) : wType.getDimSize(0);
+    Value init = op.getDpsInitOperand(0)->get();
+    layer.accumulates = !isZeroFill(init);
+    layer.weightName = getConstantName(cst);
+    layer.layerName = getLocationName(op->getLoc());
+    return layer;
+  }
+  return std::nullopt;
+}
+
+/// Folds a following `+ bias` (a linalg.generic adding a constant vector
+/// broadcast over the output features) into the layer.
+void mlir::onebit::matchBias(LinearLayer &layer) {
+  Value out = layer.op->getResult(0);
+  if (!out.hasOneUse() || layer.accumulates)
+    return;
+  auto add = dyn_cast<linalg::GenericOp>(*out.getUsers().begin());
+  if (!add || add.getNumDpsInputs() != 2 || add.getNumDpsInits() != 1 ||
+      add.getNumParallelLoops() != add.getNumLoops() ||
+      !isAddBody(add.getRegion().front()) ||
+      add->getResult(0).getType() != out.getType())
+    return;
+  SmallVector<AffineMap> maps = add.getIndexingMapsArray();
+  if (!maps[2].isIdentity())
+    return;
+  for (int i = 0; i < 2; ++i) {
+    if (add.getDpsInputOperand(i)->get() != out || !maps[i].isIdentity())
+      continue;
+    Value b = add.getDpsInputOperand(1 - i)->get();
+    auto cst = b.getDefiningOp<arith::ConstantOp>();
+    auto bType = dyn_cast<RankedTensorType>(b.getType());
+    if (!cst || !bType || !bType.hasStaticShape() ||
+        !isa<ElementsAttr>(cst.getValue()) ||
+        bType.getNumElements() != layer.n)
+      return;
+    // The bias must vary only along the last (feature) loop.
+    AffineMap bm = maps[1 - i];
+    unsigned last = maps[2].getNumDims() - 1;
+    for (unsigned r = 0; r < bm.getNumResults(); ++r) {
+      auto d = dyn_cast<AffineDimExpr>(bm.getResult(r));
+      auto c = dyn_cast<AffineConstantExpr>(bm.getResult(r));
+      bool isFeature = d && d.getPosition() == last;
+      if (!isFeature && !(c && c.getValue() == 0) &&
+          bType.getDimSize(r) != 1)
+        return;
+      if (!isFeature && bType.getDimSize(r) != 1)
+        return;
+    }
+    layer.biasAdd = add;
+    layer.biasConst = cst;
+    return;
+  }
+}
+
+void mlir::onebit::replaceLinear(LinearLayer &layer, OpBuilder &b,
+                                 Value result) {
+  if (layer.accumulates)
+    result = arith::AddFOp::create(b, layer.op->getLoc(), result,
+                                   layer.op.getDpsInitOperand(0)->get());
+
+  Value oldOut = layer.output();
+  oldOut.replaceAllUsesWith(result);
+  Operation *initOp = layer.op.getDpsInitOperand(0)->get().getDefiningOp();
+  if (layer.biasAdd)
+    layer.biasAdd->erase();
+  layer.op->erase();
+  if (initOp && initOp->use_empty() && isa<linalg::FillOp>(initOp)) {
+    SmallVector<Operation *> fillInputs;
+    for (Value v : initOp->getOperands())
+      if (Operation *def = v.getDefiningOp())
+        fillInputs.push_back(def);
+    initOp->erase();
+    for (Operation *def : fillInputs)
+      if (isOpTriviallyDead(def))
+        def->erase();
+  }
+  for (Operation *c : {layer.weight.getOperation(),
+                       layer.biasConst ? layer.biasConst.getOperation()
+                                       : nullptr})
+    if (c && c->use_empty())
+      c->erase();
+
+}
