@@ -1,6 +1,7 @@
 //===- kernel_bench.cpp - 1-bit CPU kernels against OpenBLAS FP32 --------===//
 //
-// Times onebit_binary_linear_f32 (runtime/, docs/kernels.md) against OpenBLAS
+// Times onebit_binary_linear_f32 (runtime/, docs/kernels.md), and the
+// weight-only int8 onebit_int8_linear_f32, against OpenBLAS
 // cblas_sgemv / cblas_sgemm on the dequantized FP32 weights
 // W[n, k] = S[n, k] * h[n] * g[k] (row-major N x K), in the same run, and
 // checks the 1-bit result against the BLAS one. Usage:
@@ -357,6 +358,59 @@ void benchGemm(const Layer &l, int64_t m, uint64_t seed) {
   }
 }
 
+// Weight-only int8 (onebit_int8_linear_f32, what --onebit-int8-weights gives
+// the layers OneBit keeps in FP) against OpenBLAS on the same weights
+// dequantized to FP32. Informational: no target.
+void benchInt8(int64_t n, int64_t k, int64_t m, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<int8_t> q(size_t(n * k));
+  Aligned<float> w{size_t(n * k)}, sc{size_t(n)}, x{size_t(m * k)},
+      yBlas{size_t(m * n)}, yOne{size_t(m * n)};
+  for (int64_t r = 0; r < n; ++r) {
+    sc[r] = 0.01f * float(1.0 + 0.5 * std::fabs(rng.normal()));
+    for (int64_t c = 0; c < k; ++c) {
+      float v = std::max(-127.0f, std::min(127.0f, std::nearbyint(
+                                                       40.0f * rng.normal())));
+      q[r * k + c] = int8_t(v);
+      w[r * k + c] = v * sc[r];
+    }
+  }
+  for (int64_t i = 0; i < m * k; ++i)
+    x[i] = rng.normal();
+  const int warm = gQuick ? 1 : 3;
+  const int reps = gQuick ? 3 : (m > 1 ? 9 : 41);
+  const double budget = gQuick ? 0 : 300;
+  for (int threads = 1; threads <= 2; ++threads) {
+    setThreads(threads);
+    double blasMs = measure(
+        [&] {
+          if (m == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, int(n), int(k), 1.0f,
+                        w.p, int(k), x.p, 1, 0.0f, yBlas.p, 1);
+          else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m),
+                        int(n), int(k), 1.0f, x.p, int(k), w.p, int(k), 0.0f,
+                        yBlas.p, int(n));
+        },
+        warm, reps, reps, budget);
+    double oneMs = measure(
+        [&] {
+          onebit_int8_linear_f32(x.p, m, k, q.data(), n, sc.p, nullptr,
+                                 yOne.p);
+        },
+        warm, reps, reps, budget);
+    double err = relError(yOne.p, yBlas.p, size_t(m * n));
+    const bool ok = err <= kExactTol;
+    gNumericsOk &= ok;
+    std::printf("int8 %lldx%lldx%lld threads=%d onebit_ms=%.4f %s_ms=%.4f "
+                "ratio=%.2fx max_rel_err=%.2e%s\n",
+                (long long)m, (long long)n, (long long)k, threads, oneMs,
+                m == 1 ? "sgemv" : "sgemm", blasMs, blasMs / oneMs, err,
+                ok ? "" : " NUMERICS-FAIL");
+    std::fflush(stdout);
+  }
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -382,6 +436,11 @@ int main(int argc, char **argv) {
     Layer l(4096, 4096, 4);
     for (int64_t m : {16, 128, 512})
       benchGemm(l, m, 100 + m);
+  }
+  // The logits layer of SmolLM2-135M and a LLaMA-7B-wide square.
+  for (int64_t m : {1, 64}) {
+    benchInt8(49152, 576, m, 200 + m);
+    benchInt8(4096, 4096, m, 300 + m);
   }
   setThreads(0);
 
