@@ -79,7 +79,7 @@ int64_t avx512GemmBufBSize();
 // Scales and bias are applied by the caller.
 void scalarInt8Rows(const float *x, int64_t m, int64_t k, const int8_t *w,
                     int64_t n0, int64_t n1, float *out, int64_t ldo);
-// AVX2: m <= 4 streams W once for all rows of x (decode); larger m converts
+// AVX2: m <= 2 streams W once for all rows of x (decode); larger m converts
 // 16 rows of W at a time to a transposed f32 panel (K x 16, in L1) and runs
 // a 6 x 16 FMA micro-kernel over it.
 void avx2Int8Rows(const float *x, int64_t m, int64_t k, const int8_t *w,
