@@ -17,7 +17,7 @@ lowering of dense ops (ONEBIT_DENSE_MATMUL=loops), labelled as such.
 
 usage: decode_bench.py [--build build] [--layers 4] [--dim 2048]
        [--ffn 5632] [--heads 32] [--vocab 32000] [--bench 10]
-       [--threads 1,2] [--keep-head true|false|both] [--naive-bench 2]
+       [--threads 1,2] [--keep-head true|false|int8|both|all] [--naive-bench 2]
        [--work DIR]
 Needs torch, onnx and numpy (Debian's /usr/bin/python3 has them).
 Target in the issue: 1-bit >= 8x FP32 tokens/s.
@@ -66,10 +66,13 @@ def main():
     ap.add_argument("--vocab", type=int, default=32000)
     ap.add_argument("--bench", type=int, default=10)
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--keep-head", default="both",
-                    choices=["true", "false", "both"],
+    ap.add_argument("--keep-head", default="all",
+                    choices=["true", "false", "int8", "both", "all"],
                     help="quantize the logits layer too (false), keep it "
-                         "FP32 like the OneBit paper (true), or report both")
+                         "FP32 like the OneBit paper (true), keep it and make "
+                         "it and the embedding weight-only int8 "
+                         "(--onebit-int8-weights: int8), true and false "
+                         "(both), or all three (all)")
     ap.add_argument("--init", default="svd",
                     help="SVID init of --onebit-quantize (speed does not "
                          "depend on it)")
@@ -123,15 +126,19 @@ def main():
     if not (reuse and os.path.exists(fp)):
         import_s = run([translate, "--import-onnx", onnx_path,
                         "--emit-bytecode", "-o", fp])
-    heads = ["true", "false"] if a.keep_head == "both" else [a.keep_head]
+    heads = {"both": ["true", "false"],
+             "all": ["true", "false", "int8"]}.get(a.keep_head, [a.keep_head])
     quant = {}
     for kh in heads:
         q = os.path.join(work, f"onebit-keephead-{kh}.mlirbc")
         if reuse and os.path.exists(q):
             quant[kh] = (q, 0.0)
             continue
-        quant[kh] = (q, run([opt, fp, f"--onebit-quantize=init={a.init} "
-                             f"keep-head={kh}", "--emit-bytecode", "-o", q]))
+        cmd = [opt, fp, f"--onebit-quantize=init={a.init} "
+               f"keep-head={'false' if kh == 'false' else 'true'}"]
+        if kh == "int8":
+            cmd.append("--onebit-int8-weights")
+        quant[kh] = (q, run(cmd + ["--emit-bytecode", "-o", q]))
 
     print(f"model: LLaMA-style, {a.layers} layers, dim {a.dim}, ffn {a.ffn}, "
           f"{a.heads} heads, vocab {a.vocab}: {params / 1e6:.1f}M parameters "
@@ -168,7 +175,8 @@ def main():
             rows.append(("FP32 (old naive loops)", "-", t, c, ms))
 
     print()
-    print("| model | head FP32 | threads | compile s | ms/token | tokens/s |")
+    print("| model | head FP32 (int8: head and embedding int8) | threads | "
+          "compile s | ms/token | tokens/s |")
     print("|---|---|---|---|---|---|")
     for name, kh, t, c, ms in rows:
         print(f"| {name} | {kh} | {t} | {c / 1000:.1f} | {ms:.2f} | "
