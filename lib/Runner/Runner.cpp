@@ -386,6 +386,9 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
         llvm::orc::ExecutorAddr::fromPtr(
             &_mlir_ciface_onebit_binary_linear_f32),
         llvm::JITSymbolFlags::Exported};
+    map[interner("_mlir_ciface_onebit_int8_linear_f32")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&_mlir_ciface_onebit_int8_linear_f32),
+        llvm::JITSymbolFlags::Exported};
     map[interner("_mlir_ciface_onebit_matmul_f32")] = {
         llvm::orc::ExecutorAddr::fromPtr(&_mlir_ciface_onebit_matmul_f32),
         llvm::JITSymbolFlags::Exported};

@@ -116,6 +116,15 @@ class Model:
         return Model(impl, stats)
 
 
+    def int8_weights(self, tables: bool = True,
+                     min_elements: int = 0) -> "Model":
+        """Returns a copy whose remaining full-precision linear layers (the
+        logits layer OneBit keeps) are weight-only int8 with per-row scales,
+        and, with ``tables``, whose embedding lookups read int8 too (see
+        ``onebit-opt --onebit-int8-weights``)."""
+        return Model(self._impl.int8_weights(tables, min_elements))
+
+
 class CompiledModel:
     """A compiled entry function: ``outputs = f(*arrays)``. One result comes
     back as an array, several as a tuple. Inputs must have the dtypes and

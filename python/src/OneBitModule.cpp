@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "onebit/Dialect/OneBit/Transforms/Passes.h"
 #include "onebit/Dialect/OneBit/Transforms/Quantize.h"
 #include "onebit/InitAllDialects.h"
 #include "onebit/Runner/Runner.h"
@@ -23,6 +24,7 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/SourceMgr.h"
@@ -166,6 +168,21 @@ public:
     d["bytes_before"] = report->constantBytesBefore;
     d["bytes_after"] = report->constantBytesAfter;
     return {std::make_shared<Model>(ctx, std::move(copy)), d};
+  }
+
+  /// A copy with the remaining FP linear layers (and, with `tables`, the
+  /// embedding lookups) in weight-only int8 (--onebit-int8-weights).
+  std::shared_ptr<Model> int8Weights(bool tables, int64_t minElements) {
+    DiagnosticCollector diags(*ctx);
+    OwningOpRef<ModuleOp> copy(cast<ModuleOp>(module->getOperation()->clone()));
+    PassManager pm(ctx.get());
+    mlir::onebit::OneBitInt8WeightsOptions opts;
+    opts.tables = tables;
+    opts.minElements = minElements;
+    pm.addPass(mlir::onebit::createOneBitInt8Weights(opts));
+    if (failed(pm.run(*copy)))
+      diags.raise("int8 weights failed");
+    return std::make_shared<Model>(ctx, std::move(copy));
   }
 
   std::vector<std::string> functions() {
@@ -325,6 +342,8 @@ PYBIND11_MODULE(_onebit, m) {
       .def("__str__", &Model::str)
       .def("save", &Model::save, py::arg("path"))
       .def("quantize", &Model::quantize, py::arg("config"))
+      .def("int8_weights", &Model::int8Weights, py::arg("tables"),
+           py::arg("min_elements"))
       .def("functions", &Model::functions)
       .def("compile", &CompiledFunction::compile, py::arg("device") = "cpu",
            py::arg("entry") = "");

@@ -37,6 +37,38 @@ def test_quantize_returns_new_model_and_stats(example_mlir):
     assert q.stats.bytes_after < q.stats.bytes_before
 
 
+def test_int8_weights_deployment_form(example_mlir):
+    import numpy as np
+    m = onebit.load(example_mlir)
+    q = m.quantize(init="nmf")
+    d = q.int8_weights()
+    text = str(d)
+    assert "onebit.int8_linear" not in str(q)
+    assert text.count("onebit.int8_linear") == 1
+    assert "lm_head.weight.int8" in text
+    assert text.count("onebit.binary_linear") == 3
+    # Same results as the FP head up to the int8 rounding of its weights.
+    rng = np.random.default_rng(0)
+    args = [rng.standard_normal(s).astype(dtype)
+            for s, dtype in _entry_inputs(q)]
+    want = q.compile()(*args)
+    got = d.compile()(*args)
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() <= 2e-2 * np.abs(want).max()
+
+
+def _entry_inputs(model):
+    """(shape, dtype) of the entry's arguments, read from the printed IR."""
+    import numpy as np
+    sig = re.search(r"func.func @main\(([^)]*)\)", str(model)).group(1)
+    out = []
+    for t in re.findall(r"tensor<([^>]*)>", sig):
+        *dims, et = t.split("x")
+        out.append((tuple(int(x) for x in dims),
+                    {"f32": np.float32, "i64": np.int64}[et]))
+    return out
+
+
 def test_stats_equal_the_command_line_report(example_mlir, onebit_opt):
     q = onebit.load(example_mlir).quantize(init="svd", keep_head=False)
     res = subprocess.run(
