@@ -6,7 +6,7 @@
 // W[n, k] = S[n, k] * h[n] * g[k] (row-major N x K), in the same run, and
 // checks the 1-bit result against the BLAS one. Usage:
 //
-//   kernel-bench [--quick]
+//   kernel-bench [--quick] [--int8-only]
 //
 // Each line reports the median of several timed repetitions after warm-up,
 // the ratio sgemv_ms / onebit_ms (> 1 means the 1-bit kernel is faster) and
@@ -44,6 +44,7 @@ extern "C" char *openblas_get_corename(void);
 namespace {
 
 bool gQuick = false;
+bool gInt8Only = false;
 
 constexpr double kExactTol = 1e-4; // relative to max |output|
 constexpr double kFastTol = 5e-2;  // FAST_APPROX: int8 tables
@@ -417,8 +418,10 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick"))
       gQuick = true;
+    else if (!std::strcmp(argv[i], "--int8-only"))
+      gInt8Only = true;
     else {
-      std::fprintf(stderr, "usage: %s [--quick]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--quick] [--int8-only]\n", argv[0]);
       return 2;
     }
   }
@@ -429,10 +432,10 @@ int main(int argc, char **argv) {
               gQuick ? "quick (few reps, timings indicative only)" : "full");
   std::fflush(stdout);
 
-  benchGemv(4096, 4096, 1);
-  benchGemv(11008, 4096, 2);
-  benchGemv(4096, 11008, 3);
-  {
+  if (!gInt8Only) {
+    benchGemv(4096, 4096, 1);
+    benchGemv(11008, 4096, 2);
+    benchGemv(4096, 11008, 3);
     Layer l(4096, 4096, 4);
     for (int64_t m : {16, 128, 512})
       benchGemm(l, m, 100 + m);
