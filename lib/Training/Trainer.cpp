@@ -770,6 +770,26 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
       oneBits / std::max(fpParams, 1.0),
       linearBits / std::max<double>(double(linearWeights), 1.0),
       static_cast<long long>(linearWeights));
+  // What the deployment step would make of it: the layers OneBit keeps in FP
+  // (embedding, head) in weight-only int8.
+  {
+    OwningOpRef<ModuleOp> copy(
+        cast<ModuleOp>(packSource->getOperation()->clone()));
+    PassManager pm(&ctx);
+    if (succeeded(parsePassPipeline("onebit-int8-weights", pm,
+                                    llvm::errs())) &&
+        succeeded(pm.run(*copy))) {
+      double e = 0;
+      double deployBits =
+          constantBits(*copy->getOps<func::FuncOp>().begin(), e);
+      llvm::outs() << llvm::format(
+          "deploy: onebit-opt --onebit-int8-weights (FP embedding/head in "
+          "weight-only int8) -> %.0f bytes (%.2fx smaller than FP); model "
+          "%.3f bits/weight\n",
+          deployBits / 8, fpBits / std::max(deployBits, 1.0),
+          deployBits / std::max(fpParams, 1.0));
+    }
+  }
   return 0;
 }
 
