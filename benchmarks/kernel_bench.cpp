@@ -394,6 +394,9 @@ void benchInt8(int64_t n, int64_t k, int64_t m, uint64_t seed) {
                         yBlas.p, int(n));
         },
         warm, reps, reps, budget);
+    // The runtime keeps OpenBLAS single-threaded inside its own pool (the
+    // m > 16 path uses its dense GEMM): set after the baseline.
+    onebit_runtime_set_num_threads(threads);
     double oneMs = measure(
         [&] {
           onebit_int8_linear_f32(x.p, m, k, q.data(), n, sc.p, nullptr,
