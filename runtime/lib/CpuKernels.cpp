@@ -605,6 +605,42 @@ const T *contiguous1d(StridedMemRefType<T, 1> *d, std::vector<T> &tmp) {
   return tmp.data();
 }
 
+/// The m x n output of a C-interface call as a row-major buffer: the memref's
+/// own memory when it is contiguous, else a temporary that the destructor
+/// copies back through the strides.
+class RowMajorOutput {
+public:
+  explicit RowMajorOutput(StridedMemRefType<float, 2> *y)
+      : y_(y), m_(y->sizes[0]), n_(y->sizes[1]) {
+    float *base = y->data + y->offset;
+    const bool contig = (y->strides[1] == 1 || n_ <= 1) &&
+                        (y->strides[0] == n_ || m_ <= 1);
+    if (contig) {
+      data_ = base;
+    } else {
+      tmp_.resize(static_cast<size_t>(m_ * n_));
+      data_ = tmp_.data();
+    }
+  }
+  ~RowMajorOutput() {
+    if (tmp_.empty())
+      return;
+    float *base = y_->data + y_->offset;
+    for (int64_t i = 0; i < m_; ++i)
+      for (int64_t j = 0; j < n_; ++j)
+        base[i * y_->strides[0] + j * y_->strides[1]] = tmp_[i * n_ + j];
+  }
+  RowMajorOutput(const RowMajorOutput &) = delete;
+  RowMajorOutput &operator=(const RowMajorOutput &) = delete;
+  float *data() { return data_; }
+
+private:
+  StridedMemRefType<float, 2> *y_;
+  int64_t m_, n_;
+  std::vector<float> tmp_;
+  float *data_ = nullptr;
+};
+
 } // namespace
 
 void onebit::rt::parallelTasks(int64_t count,
@@ -686,7 +722,7 @@ void _mlir_ciface_onebit_binary_linear_f32(
   if (y->sizes[1] != n)
     shapeError("y dim 1", y->sizes[1], n);
 
-  std::vector<float> xt, gt, ht, bt, yt;
+  std::vector<float> xt, gt, ht, bt;
   std::vector<int32_t> st;
   const float *xp = contiguous2d(x, xt);
   const int32_t *sp = contiguous2d(signs, st);
@@ -697,20 +733,9 @@ void _mlir_ciface_onebit_binary_linear_f32(
   // a copied (strided) operand must not populate the cache.
   const bool cacheable = sp != st.data() || st.empty();
 
-  float *ybase = y->data + y->offset;
-  const bool yContig = (y->strides[1] == 1 || n <= 1) &&
-                       (y->strides[0] == n || m <= 1);
-  float *yp = ybase;
-  if (!yContig) {
-    yt.resize(static_cast<size_t>(m * n));
-    yp = yt.data();
-  }
+  RowMajorOutput out(y);
   binaryLinear(xp, m, k, k, reinterpret_cast<const uint32_t *>(sp), n, gp, hp,
-               bp, normEps, yp, cacheable);
-  if (!yContig)
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j)
-        ybase[i * y->strides[0] + j * y->strides[1]] = yt[i * n + j];
+               bp, normEps, out.data(), cacheable);
 }
 
 void _mlir_ciface_onebit_int8_linear_f32(StridedMemRefType<float, 2> *x,
@@ -735,25 +760,14 @@ void _mlir_ciface_onebit_int8_linear_f32(StridedMemRefType<float, 2> *x,
     check("bias size (0 or n)", bias->sizes[0], n);
   check("y dim 0", y->sizes[0], m);
   check("y dim 1", y->sizes[1], n);
-  std::vector<float> xt, st, bt, yt;
+  std::vector<float> xt, st, bt;
   std::vector<int8_t> wt;
   const float *xp = contiguous2d(x, xt);
   const int8_t *wp = contiguous2d(w, wt);
   const float *sp = contiguous1d(scales, st);
   const float *bp = bias->sizes[0] ? contiguous1d(bias, bt) : nullptr;
-  float *ybase = y->data + y->offset;
-  const bool yContig = (y->strides[1] == 1 || n <= 1) &&
-                       (y->strides[0] == n || m <= 1);
-  float *yp = ybase;
-  if (!yContig) {
-    yt.resize(static_cast<size_t>(m * n));
-    yp = yt.data();
-  }
-  int8Linear(xp, m, k, wp, n, sp, bp, yp);
-  if (!yContig)
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j)
-        ybase[i * y->strides[0] + j * y->strides[1]] = yt[i * n + j];
+  RowMajorOutput out(y);
+  int8Linear(xp, m, k, wp, n, sp, bp, out.data());
 }
 
 } // extern "C"

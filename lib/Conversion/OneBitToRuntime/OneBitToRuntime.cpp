@@ -77,6 +77,53 @@ Value as2D(OpBuilder &b, Location loc, Value buf) {
   return memref::CollapseShapeOp::create(b, loc, buf, re);
 }
 
+/// `bias` widened to f32 as a dynamic buffer, or an empty vector (no bias).
+Value biasBuffer(OpBuilder &b, Location loc, Value bias) {
+  auto f32 = b.getF32Type();
+  if (bias)
+    return dynamicBuffer(b, loc, convertFloat(b, loc, bias, f32));
+  Value empty = memref::AllocaOp::create(b, loc, MemRefType::get({0}, f32));
+  return memref::CastOp::create(
+      b, loc, MemRefType::get({ShapedType::kDynamic}, f32), empty);
+}
+
+/// The kernels' f32 output: a fresh buffer of the result's shape (leading
+/// dynamic sizes from `input`) and its `M x N` view.
+std::pair<Value, Value> allocOutput(OpBuilder &b, Location loc,
+                                    RankedTensorType resultType, Value input) {
+  auto f32 = b.getF32Type();
+  SmallVector<Value> dynSizes;
+  for (int64_t d = 0; d + 1 < resultType.getRank(); ++d)
+    if (resultType.isDynamicDim(d))
+      dynSizes.push_back(tensor::DimOp::create(b, loc, input, d));
+  Value out = memref::AllocOp::create(
+      b, loc, MemRefType::get(resultType.getShape(), f32), dynSizes);
+  auto dyn2 = MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic},
+                              f32);
+  return {out, memref::CastOp::create(b, loc, dyn2, as2D(b, loc, out))};
+}
+
+/// The activations widened to f32, as the kernels' `M x K` view.
+Value inputView(OpBuilder &b, Location loc, Value input) {
+  auto f32 = b.getF32Type();
+  Value x = convertFloat(b, loc, input, f32);
+  auto dyn2 = MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic},
+                              f32);
+  return memref::CastOp::create(b, loc, dyn2,
+                                as2D(b, loc, dynamicBuffer(b, loc, x)));
+}
+
+/// Replaces `result` by the kernel's output buffer, narrowed back to the
+/// result's element type.
+void replaceWithOutput(OpBuilder &b, Location loc, Value result, Value out) {
+  auto resultType = cast<RankedTensorType>(result.getType());
+  Value y = bufferization::ToTensorOp::create(
+      b, loc, RankedTensorType::get(resultType.getShape(), b.getF32Type()),
+      out, /*restrict=*/true, /*writable=*/true);
+  y = convertFloat(b, loc, y, cast<FloatType>(resultType.getElementType()));
+  result.replaceAllUsesWith(y);
+}
+
 func::FuncOp getOrDeclareKernel(ModuleOp module, OpBuilder &b) {
   if (auto f = module.lookupSymbol<func::FuncOp>(kBinaryLinearKernel))
     return f;
@@ -105,47 +152,20 @@ LogicalResult lower(BinaryLinearOp op, func::FuncOp kernel) {
   OpBuilder b(op);
   Location loc = op.getLoc();
   auto f32 = b.getF32Type();
-  auto resultType = op.getResult().getType();
-  int64_t rank = resultType.getRank();
-
-  Value x = convertFloat(b, loc, op.getInput(), f32);
   Value g = convertFloat(b, loc, op.getG(), f32);
   Value h = convertFloat(b, loc, op.getH(), f32);
-  Value bias;
-  if (op.getBias()) {
-    bias = dynamicBuffer(b, loc, convertFloat(b, loc, op.getBias(), f32));
-  } else {
-    Value empty = memref::AllocaOp::create(b, loc, MemRefType::get({0}, f32));
-    bias = memref::CastOp::create(
-        b, loc, MemRefType::get({ShapedType::kDynamic}, f32), empty);
-  }
   double eps = op.getNormEps() ? op.getNormEps()->convertToDouble() : 0.0;
-
-  // The output: a fresh buffer of the result's full shape, seen as M x N.
-  SmallVector<Value> dynSizes;
-  for (int64_t d = 0; d + 1 < rank; ++d)
-    if (resultType.isDynamicDim(d))
-      dynSizes.push_back(tensor::DimOp::create(b, loc, op.getInput(), d));
-  auto outType = MemRefType::get(resultType.getShape(), f32);
-  Value out = memref::AllocOp::create(b, loc, outType, dynSizes);
-  SmallVector<int64_t> dyn2(2, ShapedType::kDynamic);
-  auto dynOut = MemRefType::get(dyn2, f32);
-  Value out2 = memref::CastOp::create(b, loc, dynOut, as2D(b, loc, out));
-  Value x2 = memref::CastOp::create(
-      b, loc, dynOut, as2D(b, loc, dynamicBuffer(b, loc, x)));
-
+  auto [out, out2] = allocOutput(b, loc, op.getResult().getType(),
+                                 op.getInput());
   func::CallOp::create(
       b, loc, kernel,
-      ValueRange{x2, dynamicBuffer(b, loc, op.getSigns()),
-                 dynamicBuffer(b, loc, g), dynamicBuffer(b, loc, h), bias,
+      ValueRange{inputView(b, loc, op.getInput()),
+                 dynamicBuffer(b, loc, op.getSigns()),
+                 dynamicBuffer(b, loc, g), dynamicBuffer(b, loc, h),
+                 biasBuffer(b, loc, op.getBias()),
                  arith::ConstantOp::create(b, loc, b.getF32FloatAttr(eps)),
                  out2});
-  Value y = bufferization::ToTensorOp::create(
-      b, loc, RankedTensorType::get(resultType.getShape(), f32), out,
-      /*restrict=*/true, /*writable=*/true);
-  y = convertFloat(b, loc, y,
-                   cast<FloatType>(resultType.getElementType()));
-  op.getResult().replaceAllUsesWith(y);
+  replaceWithOutput(b, loc, op.getResult(), out);
   op.erase();
   return success();
 }
@@ -172,39 +192,14 @@ func::FuncOp getOrDeclareInt8Kernel(ModuleOp module, OpBuilder &b) {
 void lower(Int8LinearOp op, func::FuncOp kernel) {
   OpBuilder b(op);
   Location loc = op.getLoc();
-  auto f32 = b.getF32Type();
-  auto resultType = op.getResult().getType();
-  int64_t rank = resultType.getRank();
-  Value x = convertFloat(b, loc, op.getInput(), f32);
-  Value bias;
-  if (op.getBias()) {
-    bias = dynamicBuffer(b, loc, convertFloat(b, loc, op.getBias(), f32));
-  } else {
-    Value empty = memref::AllocaOp::create(b, loc, MemRefType::get({0}, f32));
-    bias = memref::CastOp::create(
-        b, loc, MemRefType::get({ShapedType::kDynamic}, f32), empty);
-  }
-  SmallVector<Value> dynSizes;
-  for (int64_t d = 0; d + 1 < rank; ++d)
-    if (resultType.isDynamicDim(d))
-      dynSizes.push_back(tensor::DimOp::create(b, loc, op.getInput(), d));
-  Value out =
-      memref::AllocOp::create(b, loc, MemRefType::get(resultType.getShape(), f32),
-                              dynSizes);
-  auto dynOut = MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic},
-                                f32);
-  Value out2 = memref::CastOp::create(b, loc, dynOut, as2D(b, loc, out));
-  Value x2 = memref::CastOp::create(
-      b, loc, dynOut, as2D(b, loc, dynamicBuffer(b, loc, x)));
+  auto [out, out2] = allocOutput(b, loc, op.getResult().getType(),
+                                 op.getInput());
   func::CallOp::create(b, loc, kernel,
-                       ValueRange{x2, dynamicBuffer(b, loc, op.getWeights()),
-                                  dynamicBuffer(b, loc, op.getScales()), bias,
-                                  out2});
-  Value y = bufferization::ToTensorOp::create(
-      b, loc, RankedTensorType::get(resultType.getShape(), f32), out,
-      /*restrict=*/true, /*writable=*/true);
-  y = convertFloat(b, loc, y, cast<FloatType>(resultType.getElementType()));
-  op.getResult().replaceAllUsesWith(y);
+                       ValueRange{inputView(b, loc, op.getInput()),
+                                  dynamicBuffer(b, loc, op.getWeights()),
+                                  dynamicBuffer(b, loc, op.getScales()),
+                                  biasBuffer(b, loc, op.getBias()), out2});
+  replaceWithOutput(b, loc, op.getResult(), out);
   op.erase();
 }
 

@@ -38,6 +38,40 @@ static LogicalResult verifySignStorage(Operation *op, StringRef what,
   return success();
 }
 
+/// The result of a linear layer on `inputType` (`... x K`) with `n` output
+/// features: the input's element type and rank, its leading dimensions, and
+/// `n` features. `rows` names what holds the output rows ("signs",
+/// "weights").
+static LogicalResult verifyLinearResult(Operation *op,
+                                        RankedTensorType inputType,
+                                        RankedTensorType resultType, int64_t n,
+                                        StringRef rows) {
+  if (resultType.getElementType() != inputType.getElementType())
+    return op->emitOpError() << "result element type "
+                             << resultType.getElementType()
+                             << " differs from the input element type "
+                             << inputType.getElementType();
+  if (resultType.getRank() != inputType.getRank())
+    return op->emitOpError()
+           << "result has rank " << resultType.getRank()
+           << " but the input has rank " << inputType.getRank();
+  for (int64_t d = 0, e = inputType.getRank() - 1; d < e; ++d) {
+    int64_t a = inputType.getDimSize(d), b = resultType.getDimSize(d);
+    if (!ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b)
+      return op->emitOpError() << "result dimension " << d << " is " << b
+                               << " but the input dimension " << d << " is "
+                               << a;
+  }
+  int64_t outN = resultType.getDimSize(resultType.getRank() - 1);
+  if (outN != n)
+    return op->emitOpError()
+           << "result feature dimension is "
+           << (ShapedType::isDynamic(outN) ? std::string("dynamic")
+                                           : std::to_string(outN))
+           << " but " << rows << " have " << n << " rows (output features)";
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // BinaryLinearOp
 //===----------------------------------------------------------------------===//
@@ -85,28 +119,8 @@ LogicalResult BinaryLinearOp::verify() {
                            << " rows (output features)";
   }
 
-  if (resultType.getElementType() != inputType.getElementType())
-    return emitOpError() << "result element type "
-                         << resultType.getElementType()
-                         << " differs from the input element type "
-                         << inputType.getElementType();
-  if (resultType.getRank() != inputType.getRank())
-    return emitOpError() << "result has rank " << resultType.getRank()
-                         << " but the input has rank " << inputType.getRank();
-  for (int64_t d = 0, e = inputType.getRank() - 1; d < e; ++d) {
-    int64_t a = inputType.getDimSize(d), b = resultType.getDimSize(d);
-    if (!ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b)
-      return emitOpError() << "result dimension " << d << " is " << b
-                           << " but the input dimension " << d << " is " << a;
-  }
-  int64_t outN = resultType.getDimSize(resultType.getRank() - 1);
-  if (outN != n)
-    return emitOpError() << "result feature dimension is "
-                         << (ShapedType::isDynamic(outN)
-                                 ? std::string("dynamic")
-                                 : std::to_string(outN))
-                         << " but signs have " << n
-                         << " rows (output features)";
+  if (failed(verifyLinearResult(*this, inputType, resultType, n, "signs")))
+    return failure();
   if (auto eps = getNormEps()) {
     if (!(eps->convertToDouble() > 0.0))
       return emitOpError() << "norm_eps must be positive, got "
@@ -237,28 +251,8 @@ LogicalResult Int8LinearOp::verify() {
                            << " elements but weights have " << n
                            << " rows (output features)";
   }
-  if (resultType.getElementType() != inputType.getElementType())
-    return emitOpError() << "result element type "
-                         << resultType.getElementType()
-                         << " differs from the input element type "
-                         << inputType.getElementType();
-  if (resultType.getRank() != inputType.getRank())
-    return emitOpError() << "result has rank " << resultType.getRank()
-                         << " but the input has rank " << inputType.getRank();
-  for (int64_t d = 0, e = inputType.getRank() - 1; d < e; ++d) {
-    int64_t a = inputType.getDimSize(d), b = resultType.getDimSize(d);
-    if (!ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b)
-      return emitOpError() << "result dimension " << d << " is " << b
-                           << " but the input dimension " << d << " is " << a;
-  }
-  int64_t outN = resultType.getDimSize(resultType.getRank() - 1);
-  if (outN != n)
-    return emitOpError() << "result feature dimension is "
-                         << (ShapedType::isDynamic(outN)
-                                 ? std::string("dynamic")
-                                 : std::to_string(outN))
-                         << " but weights have " << n
-                         << " rows (output features)";
+  if (failed(verifyLinearResult(*this, inputType, resultType, n, "weights")))
+    return failure();
   return success();
 }
 
