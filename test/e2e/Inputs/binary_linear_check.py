@@ -76,6 +76,21 @@ func.func @{name}(%x: tensor<{shape_x}x{dt}>) -> tensor<{shape_y}x{dt}> {{
     return body, res
 
 
+def write_case(work, rng, name, lead, k, n, dt, bias):
+    """Random weights (rows scaled differently) and bias for one case, the
+    module in WORK/NAME.mlir; returns (path, w, b) with w as f32."""
+    w = (rng.standard_normal((n, k)) * rng.uniform(0.5, 2, (n, 1))).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    if dt == "f16":
+        w = w.astype(np.float16).astype(np.float32)
+    text, res = module_text(name, lead, k, n, dt, bias, w, b)
+    src = os.path.join(work, name + ".mlir")
+    with open(src, "w") as f:
+        f.write(text + "{-#\n  dialect_resources: {\n    builtin: {\n" +
+                ",\n".join(res) + "\n    }\n  }\n#-}\n")
+    return src, w, b
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("opt")
@@ -86,15 +101,7 @@ def main():
     rng = np.random.default_rng(7)
     failures = 0
     for name, lead, k, n, dt, post_norm, bias in CASES:
-        w = (rng.standard_normal((n, k)) * rng.uniform(0.5, 2, (n, 1))).astype(np.float32)
-        b = rng.standard_normal(n).astype(np.float32)
-        if dt == "f16":
-            w = w.astype(np.float16).astype(np.float32)
-        text, res = module_text(name, lead, k, n, dt, bias, w, b)
-        src = os.path.join(a.work, name + ".mlir")
-        with open(src, "w") as f:
-            f.write(text + "{-#\n  dialect_resources: {\n    builtin: {\n" +
-                    ",\n".join(res) + "\n    }\n  }\n#-}\n")
+        src, w, b = write_case(a.work, rng, name, lead, k, n, dt, bias)
         q = os.path.join(a.work, name + ".q.mlir")
         opts = f"keep-head=false post-norm={'true' if post_norm else 'false'}"
         subprocess.run([a.opt, src, f"--onebit-quantize={opts}", "-o", q],

@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "Dialect", "OneBit",
                                 "Transforms", "Inputs"))
-from binary_linear_check import CASES, module_text  # noqa: E402
+from binary_linear_check import CASES, write_case  # noqa: E402
 from svid_check import parse_resources  # noqa: E402
 
 
@@ -35,15 +35,7 @@ def main():
     for name, lead, k, n, dt, _, bias in CASES + [
             ("panel", (3,), 37, 19, "f32", False, True),
             ("decode2", (2,), 576, 67, "f32", False, False)]:
-        w = (rng.standard_normal((n, k)) * rng.uniform(0.5, 2, (n, 1))).astype(np.float32)
-        b = rng.standard_normal(n).astype(np.float32)
-        if dt == "f16":
-            w = w.astype(np.float16).astype(np.float32)
-        text, res = module_text(name, lead, k, n, dt, bias, w, b)
-        src = os.path.join(a.work, name + ".mlir")
-        with open(src, "w") as f:
-            f.write(text + "{-#\n  dialect_resources: {\n    builtin: {\n" +
-                    ",\n".join(res) + "\n    }\n  }\n#-}\n")
+        src, w, b = write_case(a.work, rng, name, lead, k, n, dt, bias)
         q = os.path.join(a.work, name + ".q.mlir")
         subprocess.run([a.opt, src, "--onebit-int8-weights", "-o", q],
                        check=True)
