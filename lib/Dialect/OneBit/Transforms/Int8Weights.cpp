@@ -13,6 +13,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Matchers.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -173,6 +174,50 @@ LogicalResult rewrite(LinearLayer &layer, unsigned index, bool printStats,
 /// form, each read `sitofp(Wq[row, col]) * scale[row]`. A table that is also
 /// the (N x K) weight of a rewritten layer -- a tied embedding -- shares that
 /// layer's int8 constants, so the FP table disappears.
+/// True when `v` (the row index of a table read) is a token id: an integer
+/// argument of the function, read element by element by the enclosing
+/// linalg.generic, through index casts, clamps and the wrap of negative
+/// ids, and through reshapes of the argument. Tables indexed otherwise (a
+/// RoPE cache read at computed positions, linalg.index) stay FP.
+bool isTokenIdIndex(Value v) {
+  for (int depth = 0; depth < 16; ++depth) {
+    if (auto arg = dyn_cast<BlockArgument>(v)) {
+      auto generic = dyn_cast<linalg::GenericOp>(arg.getOwner()->getParentOp());
+      if (!generic || arg.getArgNumber() >= generic.getNumDpsInputs())
+        return false;
+      Value src = generic.getDpsInputOperand(arg.getArgNumber())->get();
+      while (Operation *def = src.getDefiningOp()) {
+        if (!isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp,
+                 tensor::ReshapeOp, tensor::CastOp, tensor::ExtractSliceOp>(
+                def))
+          return false;
+        src = def->getOperand(0);
+      }
+      auto fnArg = dyn_cast<BlockArgument>(src);
+      return fnArg && isa<func::FuncOp>(fnArg.getOwner()->getParentOp()) &&
+             isa<IntegerType>(getElementTypeOrSelf(fnArg.getType()));
+    }
+    Operation *def = v.getDefiningOp();
+    if (!def)
+      return false;
+    if (isa<arith::IndexCastOp, arith::IndexCastUIOp, arith::ExtSIOp,
+            arith::ExtUIOp, arith::TruncIOp>(def)) {
+      v = def->getOperand(0);
+    } else if (isa<arith::MaxSIOp, arith::MinSIOp, arith::MaxUIOp,
+                   arith::MinUIOp, arith::AddIOp>(def)) {
+      // clamp(id, 0, n - 1) / id + n: follow the non-constant side.
+      Value a = def->getOperand(0), b = def->getOperand(1);
+      v = matchPattern(b, m_Constant()) ? a : b;
+    } else if (auto sel = dyn_cast<arith::SelectOp>(def)) {
+      // id < 0 ? id + n : id
+      v = sel.getFalseValue();
+    } else {
+      return false;
+    }
+  }
+  return false;
+}
+
 LogicalResult rewriteTables(func::FuncOp func, bool printStats,
                             DenseMap<Operation *, Int8Constant> &done,
                             unsigned &numTables) {
@@ -185,7 +230,8 @@ LogicalResult rewriteTables(func::FuncOp func, bool printStats,
       return;
     for (Operation *user : c->getUsers()) {
       auto ex = dyn_cast<tensor::ExtractOp>(user);
-      if (!ex || ex.getTensor() != c.getResult())
+      if (!ex || ex.getTensor() != c.getResult() ||
+          !isTokenIdIndex(ex.getIndices()[0]))
         return;
     }
     tables.push_back(c);

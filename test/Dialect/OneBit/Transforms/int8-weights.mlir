@@ -147,14 +147,48 @@ func.func @tied_gather(%ids: tensor<1x3xi64>) -> tensor<1x3x4xf32> {
 // -----
 
 // An untied embedding table (no linear layer reads it) becomes int8 on its
-// own.
+// own; the ids reach the row index through a reshape, a cast and a clamp.
 // CHECK-LABEL: func.func @table_only
 // CHECK: %[[Q:.*]] = arith.constant dense_resource<tok.weight.int8> : tensor<2x3xi8>
 // CHECK: tensor.extract %[[Q]]
 // CHECK-NOT: tensor<2x3xf32>
 // STATS: onebit-int8-weights: table 'tok.weight' 2x3 rel_error={{0\.00[0-9]+}} bits_per_weight=18.6667
-func.func @table_only(%i: index, %j: index) -> f32 {
+func.func @table_only(%ids: tensor<4xi64>) -> tensor<2x2x3xf32> {
   %t = arith.constant dense<[[1.0, 0.5, -0.25], [0.1, 0.2, 0.3]]> : tensor<2x3xf32> loc("tok.weight")
-  %v = tensor.extract %t[%i, %j] : tensor<2x3xf32>
-  return %v : f32
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %r = tensor.expand_shape %ids [[0, 1]] output_shape [2, 2] : tensor<4xi64> into tensor<2x2xi64>
+  %e = tensor.empty() : tensor<2x2x3xf32>
+  %x = linalg.generic {indexing_maps = [affine_map<(a, b, c) -> (a, b)>, affine_map<(a, b, c) -> (a, b, c)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%r : tensor<2x2xi64>) outs(%e : tensor<2x2x3xf32>) {
+  ^bb0(%id: i64, %o: f32):
+    %i = arith.index_cast %id : i64 to index
+    %lo = arith.maxsi %i, %c0 : index
+    %hi = arith.minsi %lo, %c1 : index
+    %col = linalg.index 2 : index
+    %v = tensor.extract %t[%hi, %col] : tensor<2x3xf32>
+    linalg.yield %v : f32
+  } -> tensor<2x2x3xf32>
+  return %x : tensor<2x2x3xf32>
+}
+
+// -----
+
+// A table read at computed rows (a RoPE cache at linalg.index positions) is
+// not an embedding: it stays FP.
+// CHECK-LABEL: func.func @rope_cache
+// CHECK: arith.constant dense<{{.*}}> : tensor<2x2xf32>
+// CHECK-NOT: int8
+func.func @rope_cache() -> tensor<2x2xf32> {
+  %t = arith.constant dense<[[1.0, 0.0], [0.5, 0.8660254]]> : tensor<2x2xf32> loc("cos_cached")
+  %e = tensor.empty() : tensor<2x2xf32>
+  %x = linalg.generic {indexing_maps = [affine_map<(a, b) -> (a, b)>], iterator_types = ["parallel", "parallel"]}
+      outs(%e : tensor<2x2xf32>) {
+  ^bb0(%o: f32):
+    %p = linalg.index 0 : index
+    %c = linalg.index 1 : index
+    %v = tensor.extract %t[%p, %c] : tensor<2x2xf32>
+    linalg.yield %v : f32
+  } -> tensor<2x2xf32>
+  return %x : tensor<2x2xf32>
 }

@@ -252,8 +252,12 @@ def OneBitInt8Weights : Pass<"onebit-int8-weights", "ModuleOp"> {
     ```
 
     Activations stay floating point. With `tables` (the default), a constant
-    2-D table read only by `tensor.extract %t[%row, %col]` (an embedding
-    lookup) becomes int8 too, each read `sitofp(Wq[row, col]) * scale[row]`;
+    2-D table read only by `tensor.extract %t[%row, %col]` whose row is a
+    token id (an integer function argument read by the enclosing
+    linalg.generic, through casts, clamps and reshapes: the importers'
+    embedding gather) becomes int8 too, each read
+    `sitofp(Wq[row, col]) * scale[row]`; tables read at computed rows (a RoPE
+    cache) stay FP;
     a tied embedding shares the int8 constants of the logits layer, so its
     FP table is gone from the model. Functions marked
     `onebit.teacher` are left alone. `stats` prints, for each layer, the
