@@ -419,6 +419,52 @@ const CompiledModel::Entry *CompiledModel::find(const std::string &name) const {
   return nullptr;
 }
 
+/// Copies a strided tensor (element strides `strides`) into row-major `dst`:
+/// one memcpy when it already is row-major, a memcpy per innermost row when
+/// that row is contiguous, element by element otherwise. A train step
+/// returns every parameter and optimiser moment, so this runs on millions
+/// of elements per step.
+static void copyToRowMajor(const char *base, const std::vector<int64_t> &shape,
+                           const int64_t *strides, size_t es, char *dst) {
+  const size_t r = shape.size();
+  int64_t count = 1;
+  for (int64_t s : shape)
+    count *= s;
+  if (count == 0)
+    return;
+  bool rowMajor = true;
+  int64_t expect = 1;
+  for (size_t k = r; k-- > 0;) {
+    if (shape[k] != 1 && strides[k] != expect)
+      rowMajor = false;
+    expect *= shape[k];
+  }
+  if (rowMajor) {
+    std::memcpy(dst, base, size_t(count) * es);
+    return;
+  }
+  const int64_t inner = r ? shape[r - 1] : 1;
+  const bool innerContig = r == 0 || inner == 1 || strides[r - 1] == 1;
+  std::vector<int64_t> idx(r, 0);
+  for (int64_t n = 0; n < count; n += inner) {
+    int64_t off = 0;
+    for (size_t k = 0; k + 1 < r; ++k)
+      off += idx[k] * strides[k];
+    char *to = dst + n * es;
+    if (innerContig) {
+      std::memcpy(to, base + off * es, size_t(inner) * es);
+    } else {
+      for (int64_t j = 0; j < inner; ++j)
+        std::memcpy(to + j * es, base + (off + j * strides[r - 1]) * es, es);
+    }
+    for (size_t k = r - 1; k-- > 0;) {
+      if (++idx[k] < shape[k])
+        break;
+      idx[k] = 0;
+    }
+  }
+}
+
 bool CompiledModel::run(const std::vector<HostTensor> &inputs,
                         std::vector<HostTensor> &outputs, std::string &error) {
   return run(entries_.front().name, inputs, outputs, error);
@@ -524,19 +570,7 @@ bool CompiledModel::run(const std::string &entry,
     size_t es = dtypeSize(out.dtype);
     out.data.resize(size_t(out.numElements()) * es);
     const char *base = reinterpret_cast<const char *>(d[1]) + d[2] * es;
-    // Strided copy into row-major order.
-    std::vector<int64_t> idx(r, 0);
-    for (int64_t n = 0, e = out.numElements(); n < e; ++n) {
-      int64_t off = 0;
-      for (size_t k = 0; k < r; ++k)
-        off += idx[k] * d[3 + r + k];
-      std::memcpy(out.data.data() + n * es, base + off * es, es);
-      for (size_t k = r; k-- > 0;) {
-        if (++idx[k] < out.shape[k])
-          break;
-        idx[k] = 0;
-      }
-    }
+    copyToRowMajor(base, out.shape, d + 3 + r, es, out.data.data());
     // Results are owned by the caller (buffer-deallocation-pipeline); free
     // each allocation once, never an input's.
     if (d[0] && !inputPtrs.count(d[0]) && freed.insert(d[0]).second)
