@@ -29,7 +29,9 @@ using namespace mlir;
 //     each freed after its last use where every alias is visible
 //     (onebit-free-after-last-use);
 //  4. linalg -> loops (the loop nests of very large functions outlined into
-//     functions of their own, onebit-outline-loop-nests) -> LLVM.
+//     functions of their own, onebit-outline-loop-nests) -> LLVM, with f32
+//     exp/tanh/log... as polynomial arithmetic instead of libm calls
+//     (onebit-math-approximation).
 static const char *const kCpuPipeline =
     "convert-onebit-to-runtime,"
     "func.func(onebit-decompose-train-form,onebit-decompose-aggregates,"
@@ -47,6 +49,7 @@ static const char *const kCpuPipeline =
     "expand-strided-metadata,"
     "lower-affine,"
     "convert-scf-to-cf,"
+    "func.func(onebit-math-approximation),"
     "convert-math-to-llvm,"
     "convert-math-to-libm,"
     "finalize-memref-to-llvm,"

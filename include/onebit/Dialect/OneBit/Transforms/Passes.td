@@ -301,6 +301,21 @@ def OneBitDecomposeInt8Linear : Pass<"onebit-decompose-int8-linear"> {
   ];
 }
 
+def OneBitMathApproximation : Pass<"onebit-math-approximation"> {
+  let summary = "Replace f32 exp, expm1, tanh, log, log1p and erf by "
+                "polynomial approximations";
+  let description = [{
+    Uses MLIR's polynomial approximations (arithmetic only, a few ulp), so
+    that loops computing them are vectorized by LLVM instead of calling scalar
+    libm once per element.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::vector::VectorDialect"
+  ];
+}
+
 def OneBitDecomposeTrainForm : Pass<"onebit-decompose-train-form"> {
   let summary = "Lower onebit.binary_linear_train to linalg on tensors";
   let description = [{

@@ -1,0 +1,40 @@
+//===- MathApproximation.cpp - polynomial math for the CPU loops ----------===//
+//
+// exp, expm1, tanh, log, log1p, erf on f32 become MLIR's polynomial
+// approximations (arithmetic only), so the loops that call them in a train
+// step can be vectorized by LLVM instead of calling scalar libm.
+//
+//===----------------------------------------------------------------------===//
+
+#include "onebit/Dialect/OneBit/Transforms/Passes.h"
+
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "llvm/ADT/StringSwitch.h"
+
+namespace mlir::onebit {
+#define GEN_PASS_DEF_ONEBITMATHAPPROXIMATION
+#include "onebit/Dialect/OneBit/Transforms/Passes.h.inc"
+} // namespace mlir::onebit
+
+using namespace mlir;
+
+namespace {
+struct MathApproximationPass
+    : public mlir::onebit::impl::OneBitMathApproximationBase<
+          MathApproximationPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateMathPolynomialApproximationPatterns(
+        patterns, [](StringRef name) {
+          name.consume_front("math.");
+          return llvm::StringSwitch<bool>(name)
+              .Cases({"exp", "expm1", "tanh", "log", "log1p", "erf"}, true)
+              .Default(false);
+        });
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+} // namespace
