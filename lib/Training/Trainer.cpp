@@ -776,9 +776,8 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
     OwningOpRef<ModuleOp> copy(
         cast<ModuleOp>(packSource->getOperation()->clone()));
     PassManager pm(&ctx);
-    if (succeeded(parsePassPipeline("onebit-int8-weights", pm,
-                                    llvm::errs())) &&
-        succeeded(pm.run(*copy))) {
+    pm.addPass(mlir::onebit::createOneBitInt8Weights());
+    if (succeeded(pm.run(*copy))) {
       double e = 0;
       double deployBits =
           constantBits(*copy->getOps<func::FuncOp>().begin(), e);

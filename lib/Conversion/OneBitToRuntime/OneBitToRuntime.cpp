@@ -124,24 +124,25 @@ void replaceWithOutput(OpBuilder &b, Location loc, Value result, Value out) {
   result.replaceAllUsesWith(y);
 }
 
-func::FuncOp getOrDeclareKernel(ModuleOp module, OpBuilder &b) {
-  if (auto f = module.lookupSymbol<func::FuncOp>(kBinaryLinearKernel))
+/// The private C-interface declaration `name(args...)` in `module`.
+func::FuncOp getOrDeclareKernel(ModuleOp module, OpBuilder &b, StringRef name,
+                                TypeRange args) {
+  if (auto f = module.lookupSymbol<func::FuncOp>(name))
     return f;
-  MLIRContext *ctx = module.getContext();
-  Type f32 = Float32Type::get(ctx), i32 = IntegerType::get(ctx, 32);
-  auto m2 = [&](Type t) {
-    return MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic}, t);
-  };
-  auto m1 = MemRefType::get({ShapedType::kDynamic}, f32);
-  auto type = FunctionType::get(
-      ctx, {m2(f32), m2(i32), m1, m1, m1, f32, m2(f32)}, {});
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(module.getBody());
-  auto f = func::FuncOp::create(b, module.getLoc(), kBinaryLinearKernel, type);
+  auto f = func::FuncOp::create(b, module.getLoc(), name,
+                                b.getFunctionType(args, {}));
   f.setPrivate();
   f->setAttr("llvm.emit_c_interface", b.getUnitAttr());
   return f;
 }
+
+/// Fully dynamic memrefs of rank 2 and 1.
+MemRefType dyn2(Type t) {
+  return MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic}, t);
+}
+MemRefType dyn1(Type t) { return MemRefType::get({ShapedType::kDynamic}, t); }
 
 LogicalResult lower(BinaryLinearOp op, func::FuncOp kernel) {
   if (!op.getLayout().isCanonical())
@@ -170,24 +171,6 @@ LogicalResult lower(BinaryLinearOp op, func::FuncOp kernel) {
   return success();
 }
 
-func::FuncOp getOrDeclareInt8Kernel(ModuleOp module, OpBuilder &b) {
-  if (auto f = module.lookupSymbol<func::FuncOp>(kInt8LinearKernel))
-    return f;
-  MLIRContext *ctx = module.getContext();
-  Type f32 = Float32Type::get(ctx), i8 = IntegerType::get(ctx, 8);
-  auto m2 = [&](Type t) {
-    return MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic}, t);
-  };
-  auto m1 = MemRefType::get({ShapedType::kDynamic}, f32);
-  auto type = FunctionType::get(ctx, {m2(f32), m2(i8), m1, m1, m2(f32)}, {});
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(module.getBody());
-  auto f = func::FuncOp::create(b, module.getLoc(), kInt8LinearKernel, type);
-  f.setPrivate();
-  f->setAttr("llvm.emit_c_interface", b.getUnitAttr());
-  return f;
-}
-
 /// int8_linear -> onebit_int8_linear_f32(x[M, K], W[N, K], scales, bias, y).
 void lower(Int8LinearOp op, func::FuncOp kernel) {
   OpBuilder b(op);
@@ -213,14 +196,20 @@ struct ConvertOneBitToRuntimePass
     module.walk([&](BinaryLinearOp op) { ops.push_back(op); });
     module.walk([&](Int8LinearOp op) { int8Ops.push_back(op); });
     OpBuilder b(module.getContext());
+    Type f32 = b.getF32Type();
     if (!ops.empty()) {
-      func::FuncOp kernel = getOrDeclareKernel(module, b);
+      func::FuncOp kernel = getOrDeclareKernel(
+          module, b, kBinaryLinearKernel,
+          {dyn2(f32), dyn2(b.getI32Type()), dyn1(f32), dyn1(f32), dyn1(f32),
+           f32, dyn2(f32)});
       for (BinaryLinearOp op : ops)
         if (failed(lower(op, kernel)))
           return signalPassFailure();
     }
     if (!int8Ops.empty()) {
-      func::FuncOp kernel = getOrDeclareInt8Kernel(module, b);
+      func::FuncOp kernel = getOrDeclareKernel(
+          module, b, kInt8LinearKernel,
+          {dyn2(f32), dyn2(b.getI8Type()), dyn1(f32), dyn1(f32), dyn2(f32)});
       for (Int8LinearOp op : int8Ops)
         lower(op, kernel);
     }

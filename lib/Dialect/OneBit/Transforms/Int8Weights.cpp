@@ -18,7 +18,6 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
-#include <cstring>
 
 namespace mlir::onebit {
 #define GEN_PASS_DEF_ONEBITINT8WEIGHTS
@@ -65,11 +64,11 @@ struct Int8Constant {
 /// Builds the int8 constants of the N x K f32 matrix `w` right after
 /// `anchor` (the original constant, so they dominate all of its uses).
 Int8Constant makeInt8Constant(Operation *anchor, StringRef base,
-                              const std::vector<float> &w, int64_t n,
-                              int64_t k, double &relError) {
+                              const float *w, int64_t n, int64_t k,
+                              double &relError) {
   std::vector<int8_t> q;
   std::vector<float> scales;
-  relError = quantizeRows(w.data(), n, k, q, scales);
+  relError = quantizeRows(w, n, k, q, scales);
   MLIRContext *ctx = anchor->getContext();
   OpBuilder b(ctx);
   b.setInsertionPointAfter(anchor);
@@ -92,39 +91,6 @@ Int8Constant makeInt8Constant(Operation *anchor, StringRef base,
   return c;
 }
 
-/// The f32 data of a constant N x K matrix (transposed when stored K x N),
-/// or an error naming the first non-finite value.
-FailureOr<std::vector<float>> readMatrix(Operation *errorAt,
-                                         arith::ConstantOp cst,
-                                         StringRef name, bool transposed,
-                                         int64_t n, int64_t k) {
-  FailureOr<RawConstant> raw =
-      getRawConstant(cast<ElementsAttr>(cst.getValue()));
-  if (failed(raw)) {
-    errorAt->emitError() << "cannot read the data of weight '" << name << "'";
-    return failure();
-  }
-  std::vector<float> w;
-  toFloat32(*raw, w);
-  if (transposed) {
-    std::vector<float> t(static_cast<size_t>(n * k));
-    for (int64_t i = 0; i < k; ++i)
-      for (int64_t j = 0; j < n; ++j)
-        t[j * k + i] = w[i * n + j];
-    w.swap(t);
-  }
-  for (int64_t i = 0; i < n * k; ++i)
-    if (!std::isfinite(w[i])) {
-      errorAt->emitError()
-          << "weight '" << name << "' has a non-finite value ("
-          << (std::isnan(w[i]) ? "NaN" : w[i] > 0 ? "+Inf" : "-Inf")
-          << ") at output feature " << i / k << ", input feature " << i % k
-          << "; refusing to quantize it";
-      return failure();
-    }
-  return w;
-}
-
 LogicalResult rewrite(LinearLayer &layer, unsigned index, bool printStats,
                       DenseMap<Operation *, Int8Constant> &done) {
   const int64_t n = layer.n, k = layer.k;
@@ -141,8 +107,9 @@ LogicalResult rewrite(LinearLayer &layer, unsigned index, bool printStats,
   if (!layer.weightIsKxN && it != done.end()) {
     c = it->second;
   } else {
-    FailureOr<std::vector<float>> w = readMatrix(
-        layer.op, layer.weight, base, layer.weightIsKxN, n, k);
+    std::vector<float> storage;
+    FailureOr<const float *> w = readMatrixNxK(
+        layer.op, layer.weight, base, layer.weightIsKxN, n, k, storage);
     if (failed(w))
       return failure();
     double relError;
@@ -247,8 +214,9 @@ LogicalResult rewriteTables(func::FuncOp func, bool printStats,
     if (it != done.end()) {
       c = it->second;
     } else {
-      FailureOr<std::vector<float>> w =
-          readMatrix(table, table, base, /*transposed=*/false, n, k);
+      std::vector<float> storage;
+      FailureOr<const float *> w = readMatrixNxK(
+          table, table, base, /*kxn=*/false, n, k, storage);
       if (failed(w))
         return failure();
       double relError;

@@ -7,6 +7,8 @@
 #include "mlir/IR/Matchers.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::onebit;
 
@@ -182,4 +184,40 @@ void mlir::onebit::replaceLinear(LinearLayer &layer, OpBuilder &b,
     if (c && c->use_empty())
       c->erase();
 
+}
+
+FailureOr<const float *>
+mlir::onebit::readMatrixNxK(Operation *errorAt, arith::ConstantOp cst,
+                            StringRef name, bool kxn, int64_t n, int64_t k,
+                            std::vector<float> &storage) {
+  FailureOr<RawConstant> raw =
+      getRawConstant(cast<ElementsAttr>(cst.getValue()));
+  if (failed(raw)) {
+    errorAt->emitError() << "cannot read the data of weight '" << name << "'";
+    return failure();
+  }
+  const float *w;
+  if (raw->type.getElementType().isF32() && !raw->splat && !kxn) {
+    w = reinterpret_cast<const float *>(raw->bytes.data());
+  } else {
+    toFloat32(*raw, storage);
+    if (kxn) {
+      std::vector<float> t(static_cast<size_t>(n * k));
+      for (int64_t i = 0; i < k; ++i)
+        for (int64_t j = 0; j < n; ++j)
+          t[j * k + i] = storage[i * n + j];
+      storage.swap(t);
+    }
+    w = storage.data();
+  }
+  for (int64_t i = 0; i < n * k; ++i)
+    if (!std::isfinite(w[i])) {
+      errorAt->emitError()
+          << "weight '" << name << "' has a non-finite value ("
+          << (std::isnan(w[i]) ? "NaN" : w[i] > 0 ? "+Inf" : "-Inf")
+          << ") at output feature " << i / k << ", input feature " << i % k
+          << "; refusing to quantize it";
+      return failure();
+    }
+  return w;
 }

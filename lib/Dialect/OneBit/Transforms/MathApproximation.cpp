@@ -1,8 +1,8 @@
 //===- MathApproximation.cpp - polynomial math for the CPU loops ----------===//
 //
 // exp, expm1, tanh, log, log1p, erf on f32 become MLIR's polynomial
-// approximations (arithmetic only), so the loops that call them in a train
-// step can be vectorized by LLVM instead of calling scalar libm.
+// approximations (arithmetic only), so the loops of a train step compute them
+// inline instead of calling scalar libm once per element.
 //
 //===----------------------------------------------------------------------===//
 

@@ -122,40 +122,15 @@ LogicalResult quantizeLayer(LinearLayer &layer, unsigned index,
                             const QuantizeConfig &config,
                             const ::onebit::SvidOptions &svidOpts,
                             FloatType valueType, QuantizedLayer &stats) {
-  auto attr = cast<ElementsAttr>(layer.weight.getValue());
-  FailureOr<RawConstant> raw = getRawConstant(attr);
-  if (failed(raw))
-    return layer.weight.emitError()
-           << "cannot read the data of weight '" << layer.weightName << "'";
   const int64_t n = layer.n, k = layer.k;
-
-  // sign(W) and SVID work on the N x K row-major f32 matrix. f32 N x K data
-  // is used in place; other layouts and types take one converted copy.
+  // sign(W) and SVID work on the N x K row-major f32 matrix.
   std::vector<float> converted;
-  const float *w;
-  if (raw->type.getElementType().isF32() && !raw->splat &&
-      !layer.weightIsKxN) {
-    w = reinterpret_cast<const float *>(raw->bytes.data());
-  } else {
-    toFloat32(*raw, converted);
-    if (layer.weightIsKxN) {
-      std::vector<float> t(n * k);
-      for (int64_t i = 0; i < k; ++i)
-        for (int64_t j = 0; j < n; ++j)
-          t[j * k + i] = converted[i * n + j];
-      converted.swap(t);
-    }
-    w = converted.data();
-  }
-  for (int64_t i = 0; i < n * k; ++i)
-    if (!std::isfinite(w[i])) {
-      int64_t r = i / k, c = i % k;
-      return layer.weight.emitError()
-             << "weight '" << layer.weightName << "' has a non-finite value ("
-             << (std::isnan(w[i]) ? "NaN" : w[i] > 0 ? "+Inf" : "-Inf")
-             << ") at output feature " << r << ", input feature " << c
-             << "; refusing to quantize it";
-    }
+  FailureOr<const float *> wOr =
+      readMatrixNxK(layer.weight, layer.weight, layer.weightName,
+                    layer.weightIsKxN, n, k, converted);
+  if (failed(wOr))
+    return failure();
+  const float *w = *wOr;
 
   ::onebit::SvidResult svid = ::onebit::svid(w, n, k, svidOpts);
   ::onebit::SignLayout canon = ::onebit::SignLayout::canonical();

@@ -16,6 +16,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace mlir::onebit {
 
@@ -54,6 +55,15 @@ void matchBias(LinearLayer &layer);
 /// init is added back when the layer accumulates) and erases the contraction,
 /// the folded bias add, the zero fill and the constants left without uses.
 void replaceLinear(LinearLayer &layer, OpBuilder &b, Value result);
+
+/// The data of the constant `cst` as an N x K row-major f32 matrix (`kxn`:
+/// it is stored K x N and is transposed). f32 N x K data is returned in
+/// place; anything else is converted into `storage`. A NaN or an infinity is
+/// an error at `errorAt` naming `name` and the position.
+FailureOr<const float *> readMatrixNxK(Operation *errorAt,
+                                       arith::ConstantOp cst, StringRef name,
+                                       bool kxn, int64_t n, int64_t k,
+                                       std::vector<float> &storage);
 
 } // namespace mlir::onebit
 
