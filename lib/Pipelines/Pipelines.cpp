@@ -28,7 +28,9 @@ using namespace mlir;
 //     function boundaries and ownership-based deallocation of temporaries,
 //     each freed after its last use where every alias is visible
 //     (onebit-free-after-last-use);
-//  4. linalg -> loops (the loop nests of very large functions outlined into
+//  4. linalg ops whose innermost loop dimension is contiguous -> tiles of
+//     vector arithmetic (onebit-vectorize), the rest ->
+//     loops (the loop nests of very large functions outlined into
 //     functions of their own, onebit-outline-loop-nests) -> LLVM, with f32
 //     exp/tanh/log... as polynomial arithmetic instead of libm calls
 //     (onebit-math-approximation).
@@ -44,12 +46,15 @@ static const char *const kCpuPipeline =
     "function-boundary-type-conversion=identity-layout-map},"
     ONEBIT_BUFFER_DEALLOCATION_PASSES
     "convert-bufferization-to-memref,"
+    "func.func(onebit-vectorize),"
+    "convert-vector-to-scf,"
     "convert-linalg-to-loops,"
     "onebit-outline-loop-nests,"
     "expand-strided-metadata,"
     "lower-affine,"
     "convert-scf-to-cf,"
     "func.func(onebit-math-approximation),"
+    "convert-vector-to-llvm{reassociate-fp-reductions=true},"
     "convert-math-to-llvm,"
     "convert-math-to-libm,"
     "finalize-memref-to-llvm,"

@@ -26,11 +26,17 @@
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <set>
 
 using namespace mlir;
@@ -225,6 +231,34 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module, const std::string &entry,
 // train step is one block of hundreds of thousands of instructions: cut
 // every block into pieces of at most kMaxBlock instructions, joined by
 // unconditional branches (values simply live across them).
+/// Appends "ADDRESS SIZE NAME" lines for the JIT-compiled functions to
+/// /tmp/perf-PID.map, perf's format for symbols of generated code. Sizes are
+/// the distance to the next function (the JIT lays them out contiguously).
+static void writePerfMap(ExecutionEngine &engine,
+                         const std::vector<std::string> &names) {
+  std::vector<std::pair<uint64_t, std::string>> syms;
+  for (const std::string &n : names) {
+    auto addr = engine.lookup(n);
+    if (addr)
+      syms.emplace_back(reinterpret_cast<uint64_t>(*addr), n);
+    else
+      llvm::consumeError(addr.takeError());
+  }
+  std::sort(syms.begin(), syms.end());
+  std::string path = "/tmp/perf-" + std::to_string(::getpid()) + ".map";
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_Append);
+  if (ec)
+    return;
+  for (size_t i = 0; i < syms.size(); ++i) {
+    uint64_t size = i + 1 < syms.size() ? syms[i + 1].first - syms[i].first
+                                        : 4096;
+    os << llvm::format_hex_no_prefix(syms[i].first, 1) << " "
+       << llvm::format_hex_no_prefix(size, 1) << " " << syms[i].second
+       << "\n";
+  }
+}
+
 static void splitHugeBlocks(llvm::Module &m) {
   constexpr size_t kMaxBlock = 512;
   for (llvm::Function &f : m) {
@@ -351,8 +385,14 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
   // blocks of thousands of loads, on which the post-RA scheduler is
   // quadratic; like the glue left by onebit-outline-loop-nests they are
   // compiled at -O0 (optnone). Huge blocks are cut before code generation.
-  transformer = [optimize = std::move(transformer)](
-                    llvm::Module *m) -> llvm::Error {
+  // ONEBIT_PERF_MAP=1 writes /tmp/perf-PID.map so that `perf report` names
+  // the JIT-compiled functions: every defined function is given external
+  // linkage (after optimisation) and looked up once the module is compiled.
+  const char *perfEnv = std::getenv("ONEBIT_PERF_MAP");
+  const bool perfMap = perfEnv && llvm::StringRef(perfEnv) == "1";
+  auto perfNames = std::make_shared<std::vector<std::string>>();
+  transformer = [optimize = std::move(transformer), perfMap,
+                 perfNames](llvm::Module *m) -> llvm::Error {
     for (llvm::Function &f : *m)
       if (!f.isDeclaration() && f.getName().starts_with("_mlir_") &&
           !f.hasFnAttribute(llvm::Attribute::AlwaysInline)) {
@@ -362,6 +402,13 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
     if (llvm::Error e = optimize(m))
       return e;
     splitHugeBlocks(*m);
+    if (perfMap)
+      for (llvm::Function &f : *m)
+        if (!f.isDeclaration()) {
+          f.setLinkage(llvm::GlobalValue::ExternalLinkage);
+          f.setVisibility(llvm::GlobalValue::DefaultVisibility);
+          perfNames->push_back(f.getName().str());
+        }
     return llvm::Error::success();
   };
   ExecutionEngineOptions opts;
@@ -406,6 +453,8 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
     }
     cm->packed_.push_back(*fn);
   }
+  if (perfMap)
+    writePerfMap(*cm->engine_, *perfNames);
   cm->compileMs_ = std::chrono::duration<double, std::milli>(
                        std::chrono::steady_clock::now() - t0)
                        .count();

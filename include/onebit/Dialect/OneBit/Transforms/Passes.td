@@ -317,6 +317,41 @@ def OneBitMathApproximation : Pass<"onebit-math-approximation"> {
   ];
 }
 
+def OneBitVectorize : Pass<"onebit-vectorize"> {
+  let summary = "Tile and vectorize linalg ops on buffers for the host CPU";
+  let description = [{
+    Runs after bufferization, before `convert-linalg-to-loops`. Every linalg
+    op with static shapes whose innermost loop dimension is contiguous in
+    all its operands (read in the last position with unit stride, or not at
+    all) is tiled to `[1, ..., 1, V]`, V the largest power of two from
+    `max-width` down to `min-width` that divides the innermost extent, and
+    each tile is vectorized by MLIR's linalg vectorizer: element-wise chains
+    become vector arithmetic, reductions along the innermost dimension
+    horizontal reductions once per tile, reductions along outer dimensions
+    element-wise vector accumulation. The vector ops are lowered to 1-D
+    loads, stores, broadcasts and `vector.reduction` here; transposes of the
+    innermost dimension, gathers, ops narrower than `min-width` or with a
+    ragged innermost extent are left to the loop lowering. With `stats` the
+    pass prints how many ops it vectorized and why the others were left.
+  }];
+  let options = [
+    Option<"minWidth", "min-width", "int64_t", /*default=*/"8",
+           "narrowest vector (elements); innermost extents must be a "
+           "multiple of it">,
+    Option<"maxWidth", "max-width", "int64_t", /*default=*/"32",
+           "widest vector (elements)">,
+    Option<"stats", "stats", "bool", /*default=*/"false",
+           "print the number of vectorized and skipped ops to stderr">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect"
+  ];
+}
+
 def OneBitDecomposeTrainForm : Pass<"onebit-decompose-train-form"> {
   let summary = "Lower onebit.binary_linear_train to linalg on tensors";
   let description = [{
