@@ -33,7 +33,9 @@ using namespace mlir;
 //     loops (the loop nests of very large functions outlined into
 //     functions of their own, onebit-outline-loop-nests) -> LLVM, with f32
 //     exp/tanh/log... as polynomial arithmetic instead of libm calls
-//     (onebit-math-approximation).
+//     (onebit-math-approximation); heap buffers come from the runtime's
+//     per-size block cache (_mlir_memref_to_llvm_alloc/free,
+//     runtime/include/onebit/Runtime/Allocator.h).
 static const char *const kCpuPipeline =
     "convert-onebit-to-runtime,"
     "func.func(onebit-decompose-train-form,onebit-decompose-aggregates,"
@@ -57,7 +59,7 @@ static const char *const kCpuPipeline =
     "convert-vector-to-llvm{reassociate-fp-reductions=true},"
     "convert-math-to-llvm,"
     "convert-math-to-libm,"
-    "finalize-memref-to-llvm,"
+    "finalize-memref-to-llvm{use-generic-functions=true},"
     "convert-to-llvm,"
     "reconcile-unrealized-casts";
 

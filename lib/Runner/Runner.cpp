@@ -4,6 +4,7 @@
 #include "onebit/InitAllDialects.h"
 #include "onebit/InitAllPasses.h"
 #include "onebit/Pipelines/Pipelines.h"
+#include "onebit/Runtime/Allocator.h"
 #include "onebit/Runtime/CpuKernels.h"
 #include "onebit/Runtime/DenseMatmul.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
@@ -436,6 +437,15 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
     map[interner("_mlir_ciface_onebit_int8_linear_f32")] = {
         llvm::orc::ExecutorAddr::fromPtr(&_mlir_ciface_onebit_int8_linear_f32),
         llvm::JITSymbolFlags::Exported};
+    map[interner("_mlir_memref_to_llvm_alloc")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&_mlir_memref_to_llvm_alloc),
+        llvm::JITSymbolFlags::Exported};
+    map[interner("_mlir_memref_to_llvm_aligned_alloc")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&_mlir_memref_to_llvm_aligned_alloc),
+        llvm::JITSymbolFlags::Exported};
+    map[interner("_mlir_memref_to_llvm_free")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&_mlir_memref_to_llvm_free),
+        llvm::JITSymbolFlags::Exported};
     map[interner("_mlir_ciface_onebit_matmul_f32")] = {
         llvm::orc::ExecutorAddr::fromPtr(&_mlir_ciface_onebit_matmul_f32),
         llvm::JITSymbolFlags::Exported};
@@ -621,9 +631,10 @@ bool CompiledModel::run(const std::string &entry,
     const char *base = reinterpret_cast<const char *>(d[1]) + d[2] * es;
     copyToRowMajor(base, out.shape, d + 3 + r, es, out.data.data());
     // Results are owned by the caller (buffer-deallocation-pipeline); free
-    // each allocation once, never an input's.
+    // each allocation once, never an input's, back to the runtime's block
+    // cache it came from.
     if (d[0] && !inputPtrs.count(d[0]) && freed.insert(d[0]).second)
-      std::free(reinterpret_cast<void *>(d[0]));
+      _mlir_memref_to_llvm_free(reinterpret_cast<void *>(d[0]));
   }
   return true;
 }

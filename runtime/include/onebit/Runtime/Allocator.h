@@ -1,0 +1,40 @@
+/*===- Allocator.h - heap allocations of compiled models ------------------===
+ *
+ * The CPU pipeline lowers memref.alloc/dealloc to these generic allocation
+ * functions (finalize-memref-to-llvm{use-generic-functions}), so that the
+ * temporaries of a compiled model (a KD train step allocates ~2,000 buffers
+ * per call, mostly 64 KB to 1 MB) are recycled instead of going through
+ * malloc's bins each time. Freed blocks of 4 KiB or more are kept in a
+ * per-size cache, up to a bound on the bytes cached (256 MiB by default;
+ * ONEBIT_ALLOC_CACHE_MB sets it, 0 turns the cache off); smaller blocks and
+ * everything beyond the bound go to malloc/free. A block from these
+ * functions must be released with _mlir_memref_to_llvm_free; a pointer it
+ * never handed out is passed on to free(). Thread-safe.
+ *===----------------------------------------------------------------------===*/
+
+#ifndef ONEBIT_RUNTIME_ALLOCATOR_H
+#define ONEBIT_RUNTIME_ALLOCATOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+void *_mlir_memref_to_llvm_alloc(size_t size);
+void *_mlir_memref_to_llvm_aligned_alloc(size_t alignment, size_t size);
+void _mlir_memref_to_llvm_free(void *ptr);
+
+/* Releases every cached block to malloc. */
+void onebit_runtime_trim_allocations(void);
+
+/* Counters since the process started: allocation calls, and how many of
+ * them were served from the cache. */
+void onebit_runtime_allocation_stats(int64_t *allocations, int64_t *reused);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ONEBIT_RUNTIME_ALLOCATOR_H */
