@@ -5,7 +5,7 @@
  * temporaries of a compiled model (a KD train step allocates ~2,000 buffers
  * per call, mostly 64 KB to 1 MB) are recycled instead of going through
  * malloc's bins each time. Freed blocks of 4 KiB or more are kept in a
- * per-size cache, up to a bound on the bytes cached (256 MiB by default;
+ * per-size cache, up to a bound on the bytes cached (64 MiB by default;
  * ONEBIT_ALLOC_CACHE_MB sets it, 0 turns the cache off); smaller blocks and
  * everything beyond the bound go to malloc/free. A block from these
  * functions must be released with _mlir_memref_to_llvm_free; a pointer it
