@@ -429,26 +429,24 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
   // itself dlopen'ed with RTLD_LOCAL (the Python extension), the process-wide
   // symbol search cannot see them.
   cm->engine_->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+    const std::pair<const char *, void *> runtime[] = {
+        {"_mlir_ciface_onebit_binary_linear_f32",
+         reinterpret_cast<void *>(&_mlir_ciface_onebit_binary_linear_f32)},
+        {"_mlir_ciface_onebit_int8_linear_f32",
+         reinterpret_cast<void *>(&_mlir_ciface_onebit_int8_linear_f32)},
+        {"_mlir_ciface_onebit_matmul_f32",
+         reinterpret_cast<void *>(&_mlir_ciface_onebit_matmul_f32)},
+        {"_mlir_memref_to_llvm_alloc",
+         reinterpret_cast<void *>(&_mlir_memref_to_llvm_alloc)},
+        {"_mlir_memref_to_llvm_aligned_alloc",
+         reinterpret_cast<void *>(&_mlir_memref_to_llvm_aligned_alloc)},
+        {"_mlir_memref_to_llvm_free",
+         reinterpret_cast<void *>(&_mlir_memref_to_llvm_free)},
+    };
     llvm::orc::SymbolMap map;
-    map[interner("_mlir_ciface_onebit_binary_linear_f32")] = {
-        llvm::orc::ExecutorAddr::fromPtr(
-            &_mlir_ciface_onebit_binary_linear_f32),
-        llvm::JITSymbolFlags::Exported};
-    map[interner("_mlir_ciface_onebit_int8_linear_f32")] = {
-        llvm::orc::ExecutorAddr::fromPtr(&_mlir_ciface_onebit_int8_linear_f32),
-        llvm::JITSymbolFlags::Exported};
-    map[interner("_mlir_memref_to_llvm_alloc")] = {
-        llvm::orc::ExecutorAddr::fromPtr(&_mlir_memref_to_llvm_alloc),
-        llvm::JITSymbolFlags::Exported};
-    map[interner("_mlir_memref_to_llvm_aligned_alloc")] = {
-        llvm::orc::ExecutorAddr::fromPtr(&_mlir_memref_to_llvm_aligned_alloc),
-        llvm::JITSymbolFlags::Exported};
-    map[interner("_mlir_memref_to_llvm_free")] = {
-        llvm::orc::ExecutorAddr::fromPtr(&_mlir_memref_to_llvm_free),
-        llvm::JITSymbolFlags::Exported};
-    map[interner("_mlir_ciface_onebit_matmul_f32")] = {
-        llvm::orc::ExecutorAddr::fromPtr(&_mlir_ciface_onebit_matmul_f32),
-        llvm::JITSymbolFlags::Exported};
+    for (const auto &[name, fn] : runtime)
+      map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(fn),
+                             llvm::JITSymbolFlags::Exported};
     return map;
   });
   cm->engine_->initialize();

@@ -2,29 +2,34 @@
 
 #include "onebit/Runtime/Allocator.h"
 
+#include <atomic>
 #include <cstddef>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace {
 
 constexpr size_t kMinCachedBytes = 4096;
 
+/// (size, alignment); alignment 0 is malloc's.
+using BlockKey = std::pair<size_t, size_t>;
+
 struct BlockCache {
   std::mutex mutex;
-  // Live blocks of the cached sizes and their requested size; a block not
-  // found here at free time came from malloc directly (small, or over the
-  // bound when it was allocated) and goes back to free.
-  std::unordered_map<void *, size_t> live;
-  std::unordered_map<size_t, std::vector<void *>> freeLists;
+  // Live blocks of the cached sizes; a pointer not found here at free time
+  // came from malloc directly (small, or the cache is off) or from
+  // elsewhere, and goes to free.
+  std::unordered_map<void *, BlockKey> live;
+  std::map<BlockKey, std::vector<void *>> freeLists;
   size_t cachedBytes = 0;
-  size_t limitBytes;
-  int64_t allocations = 0, reused = 0;
+  size_t limitBytes = size_t(64) << 20;
+  std::atomic<int64_t> allocations{0}, reused{0};
 
   BlockCache() {
-    limitBytes = size_t(64) << 20;
     if (const char *env = std::getenv("ONEBIT_ALLOC_CACHE_MB")) {
       char *end = nullptr;
       long long mb = std::strtoll(env, &end, 10);
@@ -33,55 +38,57 @@ struct BlockCache {
     }
   }
 
+  static void *fromMalloc(const BlockKey &key) {
+    auto [size, alignment] = key;
+    if (!alignment)
+      return std::malloc(size);
+    // aligned_alloc wants a multiple of the alignment.
+    return std::aligned_alloc(alignment,
+                              (size + alignment - 1) / alignment * alignment);
+  }
+
   void *allocate(size_t size, size_t alignment) {
-    std::unique_lock<std::mutex> lock(mutex);
-    ++allocations;
-    if (size < kMinCachedBytes || limitBytes == 0) {
-      lock.unlock();
-      return alignment ? std::aligned_alloc(alignment, roundUp(size, alignment))
-                       : std::malloc(size);
+    allocations.fetch_add(1, std::memory_order_relaxed);
+    const BlockKey key(size, alignment);
+    if (size < kMinCachedBytes || limitBytes == 0)
+      return fromMalloc(key);
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      auto it = freeLists.find(key);
+      if (it != freeLists.end() && !it->second.empty()) {
+        void *p = it->second.back();
+        it->second.pop_back();
+        cachedBytes -= size;
+        live[p] = key;
+        reused.fetch_add(1, std::memory_order_relaxed);
+        return p;
+      }
     }
-    // Aligned and unaligned requests of one size share a list only when
-    // the alignment is the malloc default's.
-    size_t key = size * 2 + (alignment > alignof(std::max_align_t) ? 1 : 0);
-    auto it = freeLists.find(key);
-    if (it != freeLists.end() && !it->second.empty()) {
-      void *p = it->second.back();
-      it->second.pop_back();
-      cachedBytes -= size;
+    void *p = fromMalloc(key);
+    if (p) {
+      std::lock_guard<std::mutex> lock(mutex);
       live[p] = key;
-      ++reused;
-      return p;
     }
-    lock.unlock();
-    void *p = (key & 1) ? std::aligned_alloc(alignment, roundUp(size, alignment))
-                        : std::malloc(size);
-    if (!p)
-      return nullptr;
-    lock.lock();
-    live[p] = key;
     return p;
   }
 
   void release(void *p) {
     if (!p)
       return;
-    std::unique_lock<std::mutex> lock(mutex);
-    auto it = live.find(p);
-    if (it == live.end()) {
-      lock.unlock();
-      std::free(p);
-      return;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      auto it = live.find(p);
+      if (it != live.end()) {
+        BlockKey key = it->second;
+        live.erase(it);
+        if (cachedBytes + key.first <= limitBytes) {
+          freeLists[key].push_back(p);
+          cachedBytes += key.first;
+          return;
+        }
+      }
     }
-    size_t key = it->second, size = key / 2;
-    live.erase(it);
-    if (cachedBytes + size > limitBytes) {
-      lock.unlock();
-      std::free(p);
-      return;
-    }
-    freeLists[key].push_back(p);
-    cachedBytes += size;
+    std::free(p);
   }
 
   void trim() {
@@ -92,8 +99,6 @@ struct BlockCache {
     freeLists.clear();
     cachedBytes = 0;
   }
-
-  static size_t roundUp(size_t n, size_t a) { return (n + a - 1) / a * a; }
 };
 
 BlockCache &cache() {
@@ -121,9 +126,8 @@ extern "C" void onebit_runtime_trim_allocations(void) { cache().trim(); }
 extern "C" void onebit_runtime_allocation_stats(int64_t *allocations,
                                                 int64_t *reused) {
   BlockCache &c = cache();
-  std::lock_guard<std::mutex> lock(c.mutex);
   if (allocations)
-    *allocations = c.allocations;
+    *allocations = c.allocations.load(std::memory_order_relaxed);
   if (reused)
-    *reused = c.reused;
+    *reused = c.reused.load(std::memory_order_relaxed);
 }

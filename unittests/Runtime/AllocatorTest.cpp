@@ -33,6 +33,23 @@ TEST(Allocator, FreedBlocksOfOneSizeAreReused) {
   onebit_runtime_trim_allocations();
 }
 
+TEST(Allocator, AlignmentIsPartOfTheSize) {
+  // A block cached for 64-byte alignment is not handed to a request for
+  // 4096-byte alignment of the same size.
+  const size_t size = 3 * 4096 + 64 * 5;
+  void *a = _mlir_memref_to_llvm_aligned_alloc(64, size);
+  ASSERT_NE(a, nullptr);
+  _mlir_memref_to_llvm_free(a);
+  void *b = _mlir_memref_to_llvm_aligned_alloc(4096, size);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(b) % 4096, 0u);
+  void *c = _mlir_memref_to_llvm_aligned_alloc(64, size);
+  EXPECT_EQ(c, a);
+  _mlir_memref_to_llvm_free(b);
+  _mlir_memref_to_llvm_free(c);
+  onebit_runtime_trim_allocations();
+}
+
 TEST(Allocator, LiveBlocksAreDistinctAndAligned) {
   std::set<void *> live;
   for (int i = 0; i < 64; ++i) {

@@ -9,6 +9,7 @@ Writes DIR/cases.mlir (one public function per case) and prints one line per
 case.
 """
 import argparse
+import math
 import os
 import subprocess
 import sys
@@ -30,6 +31,14 @@ def generic(ins, outs, maps, iters, body, result):
     return (f"linalg.generic {{indexing_maps = [{', '.join(maps)}], "
             f"iterator_types = [{its}]}} {ins_clause}"
             f"outs({ovals} : {otys}) {{\n{body}\n  }} -> {result}")
+
+
+def filled(value, ty):
+    """%z, a tensor of type TY filled with the f32 VALUE (a reduction's
+    initial accumulator)."""
+    return (f"  %c0 = arith.constant {value} : f32\n"
+            f"  %z0 = tensor.empty() : {ty}\n"
+            f"  %z = linalg.fill ins(%c0 : f32) outs(%z0 : {ty}) -> {ty}")
 
 
 CASES = {}
@@ -78,9 +87,7 @@ def build(rng):
     linalg.yield %4 : f32""", "tensor<4x64x128xf32>")
     case("rmsnorm", ["%x: tensor<4x64x128xf32>", "%w: tensor<128xf32>"],
          "tensor<4x64x128xf32>", f"""
-  %c0 = arith.constant 0.0 : f32
-  %z0 = tensor.empty() : tensor<4x64xf32>
-  %z = linalg.fill ins(%c0 : f32) outs(%z0 : tensor<4x64xf32>) -> tensor<4x64xf32>
+{filled('0.0', 'tensor<4x64xf32>')}
   %s = {red}
   %e = tensor.empty() : tensor<4x64x128xf32>
   %y = {norm}
@@ -102,9 +109,7 @@ def build(rng):
     linalg.yield %1 : f32""", "tensor<40xf32>")
     case("column_sum", ["%a: tensor<96x40xf32>", "%b: tensor<96x40xf32>"],
          "tensor<40xf32>", f"""
-  %c0 = arith.constant 0.0 : f32
-  %z0 = tensor.empty() : tensor<40xf32>
-  %z = linalg.fill ins(%c0 : f32) outs(%z0 : tensor<40xf32>) -> tensor<40xf32>
+{filled('0.0', 'tensor<40xf32>')}
   %y = {colsum}
   return %y : tensor<40xf32>""", [a, b], lambda a, b: (a.astype(np.float64) * b).sum(0))
 
@@ -117,9 +122,7 @@ def build(rng):
     %0 = arith.maximumf %acc, %p : f32
     linalg.yield %0 : f32""", "tensor<64xf32>")
     case("column_max", ["%a: tensor<33x64xf32>"], "tensor<64xf32>", f"""
-  %c0 = arith.constant 0xFF800000 : f32
-  %z0 = tensor.empty() : tensor<64xf32>
-  %z = linalg.fill ins(%c0 : f32) outs(%z0 : tensor<64xf32>) -> tensor<64xf32>
+{filled('0xFF800000', 'tensor<64xf32>')}
   %y = {colmax}
   return %y : tensor<64xf32>""", [a], lambda a: a.max(0))
 
@@ -181,7 +184,6 @@ def build(rng):
     %er = math.erf %p : f32
     %r = arith.addf %g, %er : f32
     linalg.yield %r : f32""", "tensor<3x200xf32>")
-    import math
     erf = np.vectorize(math.erf)
     case("gelu_erf", ["%x: tensor<3x200xf32>"], "tensor<3x200xf32>", f"""
   %e = tensor.empty() : tensor<3x200xf32>
