@@ -65,6 +65,17 @@ if os.path.exists(ptxas):
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", ptxas))
 
+# mlir-runner and MLIR's runner utilities (mlir-22-tools, libmlir-22): tests
+# that execute lowered host code directly, printing memrefs to FileCheck.
+mlir_runner = os.path.join(config.llvm_tools_dir, "mlir-runner")
+runner_utils = [os.path.join(config.llvm_lib_dir, f"libmlir_{n}.so")
+                for n in ("runner_utils", "c_runner_utils")]
+if os.path.exists(mlir_runner) and all(map(os.path.exists, runner_utils)):
+    config.available_features.add("mlir-runner")
+    config.substitutions.append(("%mlir_runner_utils", runner_utils[0]))
+    config.substitutions.append(("%mlir_c_runner_utils", runner_utils[1]))
+    config.substitutions.append(("%mlir_runner", mlir_runner))
+
 tool_dirs = [config.onebit_tools_dir, config.llvm_tools_dir]
 tools = ["onebit-opt", "onebit-tokenize", "onebit-translate", "onebit-run",
          "onebit-train", "onebit-eval",

@@ -60,10 +60,13 @@ struct GpuPipelineCLOptions
 //     deallocation; then the stubs become the sign-flip kernels (gpu.launch);
 //  3. remaining linalg -> scf.parallel, tiled 1 x 32 (no min/max bounds, so
 //     the thread extent is static), mapped to blocks/threads and turned into
-//     gpu.launch; host buffers become managed / registered memory;
-//  4. outlining into gpu.modules, NVVM target, kernels to NVVM, host to LLVM
-//     with mgpu* calls, kernels serialised by gpu-module-to-binary.
-static const char *const kGpuPipeline =
+//     gpu.launch;
+// (kGpuKernels, shared with the emulation pipeline), then
+//  4. host buffers become managed / registered memory; outlining into
+//     gpu.modules, NVVM target, kernels to NVVM, host to LLVM with mgpu*
+//     calls, kernels serialised by gpu-module-to-binary.
+// Format arguments: {0} warps, {1} m-tile, {2} the deallocation passes.
+static const char *const kGpuKernels =
     "convert-onebit-to-gpu,"
     "func.func(onebit-decompose-train-form,onebit-decompose-int8-linear,"
     "onebit-decompose-aggregates,"
@@ -75,13 +78,17 @@ static const char *const kGpuPipeline =
     "function-boundary-type-conversion=identity-layout-map},"
     // ONEBIT_BUFFER_DEALLOCATION_PASSES; launches are synchronous, so
     // freeing after the last use is safe.
-    "{7}"
+    "{2}"
     "convert-bufferization-to-memref,"
-    "onebit-gpu-binary-linear-kernels{{warps={4} m-tile={5}},"
+    "onebit-gpu-binary-linear-kernels{{warps={0} m-tile={1}},"
     "convert-linalg-to-parallel-loops,"
     "func.func(scf-parallel-loop-tiling{{parallel-loop-tile-sizes=1,32 "
     "no-min-max-bounds=true},"
-    "gpu-map-parallel-loops,convert-parallel-loops-to-gpu),"
+    "gpu-map-parallel-loops,convert-parallel-loops-to-gpu),";
+
+// Format arguments: {0} chip, {1} features, {2} format, {3} opt level,
+// {4} toolkit.
+static const char *const kGpuToBinary =
     "onebit-gpu-host-memory,"
     "canonicalize,"
     "gpu-launch-sink-index-computations,"
@@ -98,7 +105,38 @@ static const char *const kGpuPipeline =
     "finalize-memref-to-llvm,"
     "convert-to-llvm,"
     "reconcile-unrealized-casts,"
-    "gpu-module-to-binary{{format={2} toolkit={6}}";
+    "gpu-module-to-binary{{format={2} toolkit={4}}";
+
+// The emulation tail: every gpu.launch becomes host loops
+// (convert-gpu-launch-to-scf), then the host lowering of the CPU pipeline
+// (heap buffers from the runtime's block cache). Math stays libm/LLVM
+// intrinsics, close to libdevice.
+static const char *const kEmulationTail =
+    "canonicalize,"
+    "convert-gpu-launch-to-scf,"
+    "canonicalize,"
+    "expand-strided-metadata,"
+    "lower-affine,"
+    "convert-scf-to-cf,"
+    "convert-math-to-llvm,"
+    "convert-math-to-libm,"
+    "finalize-memref-to-llvm{use-generic-functions=true},"
+    "convert-to-llvm,"
+    "reconcile-unrealized-casts";
+
+static std::string kernelsText(const onebit::GpuPipelineOptions &options) {
+  return llvm::formatv(kGpuKernels, options.warps, options.mTile,
+                       ONEBIT_BUFFER_DEALLOCATION_PASSES)
+      .str();
+}
+
+static void parseOrDie(const std::string &text, OpPassManager &pm,
+                       const char *name) {
+  if (failed(parsePassPipeline(text, pm, llvm::errs())))
+    llvm::report_fatal_error(llvm::Twine(name) +
+                             ": a pass is not registered or an option is "
+                             "malformed");
+}
 
 /// The CUDA toolkit whose libdevice resolves math calls in kernels
 /// (__nv_expf, __nv_rsqrtf, ...): without it they stay unresolved externs.
@@ -113,14 +151,19 @@ static std::string findToolkit(const std::string &option) {
 
 void onebit::buildGpuPipeline(OpPassManager &pm,
                               const GpuPipelineOptions &options) {
-  std::string text = llvm::formatv(kGpuPipeline, options.chip,
-                                   options.features, options.format,
-                                   options.optLevel, options.warps,
-                                   options.mTile, findToolkit(options.toolkit),
-                                   ONEBIT_BUFFER_DEALLOCATION_PASSES);
-  if (failed(parsePassPipeline(text, pm, llvm::errs())))
-    llvm::report_fatal_error("onebit-gpu-pipeline: a pass is not registered "
-                             "or an option is malformed");
+  std::string text =
+      kernelsText(options) +
+      llvm::formatv(kGpuToBinary, options.chip, options.features,
+                    options.format, options.optLevel,
+                    findToolkit(options.toolkit))
+          .str();
+  parseOrDie(text, pm, "onebit-gpu-pipeline");
+}
+
+void onebit::buildGpuEmulationPipeline(OpPassManager &pm,
+                                       const GpuPipelineOptions &options) {
+  parseOrDie(kernelsText(options) + kEmulationTail, pm,
+             "onebit-gpu-emulation-pipeline");
 }
 
 void onebit::registerGpuPipeline() {
@@ -138,5 +181,17 @@ void onebit::registerGpuPipeline() {
         options.warps = cl.warps;
         options.mTile = cl.mTile;
         buildGpuPipeline(pm, options);
+      });
+  PassPipelineRegistration<GpuPipelineCLOptions>(
+      "onebit-gpu-emulation-pipeline",
+      "The GPU pipeline's kernels (gpu.launch, before outlining) run on the "
+      "host: blocks and threads become loops (convert-gpu-launch-to-scf), "
+      "then host LLVM; for checking the kernels' numerics without a GPU. "
+      "Only warps and m-tile matter",
+      [](OpPassManager &pm, const GpuPipelineCLOptions &cl) {
+        GpuPipelineOptions options;
+        options.warps = cl.warps;
+        options.mTile = cl.mTile;
+        buildGpuEmulationPipeline(pm, options);
       });
 }

@@ -206,7 +206,7 @@ static bool describeEntry(func::FuncOp fn, CompiledModel::Entry &cm,
 
 std::unique_ptr<CompiledModel>
 CompiledModel::compile(OwningOpRef<ModuleOp> module, const std::string &entry,
-                       std::string &error) {
+                       std::string &error, Target target) {
   // The entry: named, or the module's only public function with a body.
   std::vector<std::string> publics;
   for (auto f : module->getOps<func::FuncOp>())
@@ -222,7 +222,7 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module, const std::string &entry,
   }
   return compile(std::move(module),
                  std::vector<std::string>{entry.empty() ? publics[0] : entry},
-                 error);
+                 error, target);
 }
 
 // SelectionDAG instruction selection works on one basic block at a time,
@@ -286,7 +286,7 @@ static void splitHugeBlocks(llvm::Module &m) {
 std::unique_ptr<CompiledModel>
 CompiledModel::compile(OwningOpRef<ModuleOp> module,
                        const std::vector<std::string> &entries,
-                       std::string &error) {
+                       std::string &error, Target target) {
   MLIRContext *ctx = module->getContext();
   DiagnosticText diags(*ctx);
   std::unique_ptr<CompiledModel> cm(new CompiledModel());
@@ -312,9 +312,15 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
   (void)registered;
   auto t0 = std::chrono::steady_clock::now();
   PassManager pm(ctx);
-  buildCpuPipeline(pm);
+  if (target == Target::GpuEmulation)
+    buildGpuEmulationPipeline(pm);
+  else
+    buildCpuPipeline(pm);
   if (failed(pm.run(*module))) {
-    error = "lowering for the CPU failed:\n" + diags.text;
+    error = std::string(target == Target::GpuEmulation
+                            ? "lowering for the GPU emulation failed:\n"
+                            : "lowering for the CPU failed:\n") +
+            diags.text;
     return nullptr;
   }
 

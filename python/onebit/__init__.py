@@ -82,8 +82,10 @@ class Model:
 
     def compile(self, device: str = "cpu",
                 entry: str = "") -> "CompiledModel":
-        """JIT-compiles the model for ``device`` (the host CPU) with the same
-        pipeline as ``onebit-run``; call the result on numpy arrays."""
+        """JIT-compiles the model for ``device`` with the same pipeline as
+        ``onebit-run``: ``"cpu"`` (the host CPU) or ``"gpu-emulation"`` (the
+        GPU pipeline's kernels run as host loops, to check their numerics);
+        call the result on numpy arrays."""
         return CompiledModel(self._impl.compile(device, entry))
 
     def quantize(self, init: str = "nmf", post_norm: bool = True,

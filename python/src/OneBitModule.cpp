@@ -227,12 +227,16 @@ public:
                                                    const std::string &device,
                                                    const std::string &entry) {
     DiagnosticCollector diags(*m.ctx);
-    if (device != "cpu")
-      diags.raise("device '" + device + "' is not available (supported: cpu)");
+    if (device != "cpu" && device != "gpu-emulation")
+      diags.raise("device '" + device +
+                  "' is not available (supported: cpu, gpu-emulation)");
     OwningOpRef<ModuleOp> copy(
         cast<ModuleOp>(m.module->getOperation()->clone()));
     std::string error;
-    auto cm = ::onebit::CompiledModel::compile(std::move(copy), entry, error);
+    auto cm = ::onebit::CompiledModel::compile(
+        std::move(copy), entry, error,
+        device == "gpu-emulation" ? ::onebit::Target::GpuEmulation
+                                  : ::onebit::Target::Cpu);
     if (!cm)
       diags.raise(error);
     auto f = std::make_shared<CompiledFunction>();

@@ -5,4 +5,4 @@
 // RUN: not onebit-run %onebit_src_root/examples/tiny-decoder-block.mlir --device=cuda 2>&1 | FileCheck %s
 // CHECK: onebit-run: error: --device=cuda: {{no CUDA driver/GPU found \(.+\)|a CUDA driver and GPU are present}}
 // RUN: not onebit-run %onebit_src_root/examples/tiny-decoder-block.mlir --device=tpu 2>&1 | FileCheck %s --check-prefix=BAD
-// BAD: onebit-run: error: --device must be cpu or cuda, not 'tpu'
+// BAD: onebit-run: error: --device must be cpu, cuda or gpu-emulation, not 'tpu'

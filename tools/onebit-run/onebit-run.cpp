@@ -3,7 +3,8 @@
 // onebit-run MODEL [--entry NAME] --input a.npy ... --output out.npy ...
 //            [--threads N] [--bench N]
 // MODEL is .mlir, MLIR bytecode, .onnx or .gguf. Compiles in process for the
-// host CPU and runs the entry on NumPy arrays.
+// host CPU and runs the entry on NumPy arrays. --device=gpu-emulation runs
+// the GPU pipeline's kernels as host loops instead.
 //
 //===----------------------------------------------------------------------===//
 
@@ -42,7 +43,9 @@ static cl::opt<int> bench("bench",
 
 static cl::opt<std::string>
     device("device",
-           cl::desc("cpu (default) or cuda (needs a CUDA driver and GPU)"),
+           cl::desc("cpu (default), cuda (needs a CUDA driver and GPU) or "
+                    "gpu-emulation (the GPU pipeline's kernels run as host "
+                    "loops: slow, for checking their numerics)"),
            cl::init("cpu"), cl::cat(RunCategory));
 
 // runtime/lib/CudaRuntime.cpp: 0 when a CUDA driver and a GPU are usable.
@@ -71,15 +74,19 @@ int main(int argc, char **argv) {
                 "running models on the GPU is not wired into onebit-run yet "
                 "(use onebit-opt --onebit-gpu-pipeline; see docs/gpu.md)");
   }
-  if (device != "cpu")
-    return fail("--device must be cpu or cuda, not '" + device + "'");
+  if (device != "cpu" && device != "gpu-emulation")
+    return fail("--device must be cpu, cuda or gpu-emulation, not '" +
+                device + "'");
   std::string error;
   mlir::MLIRContext ctx;
   auto module = onebit::loadModel(modelPath, ctx, error);
   if (!module)
     return fail(error);
   auto model =
-      onebit::CompiledModel::compile(std::move(module), entry, error);
+      onebit::CompiledModel::compile(std::move(module), entry, error,
+                                     device == "gpu-emulation"
+                                         ? onebit::Target::GpuEmulation
+                                         : onebit::Target::Cpu);
   if (!model)
     return fail(error);
   if (outputs.size() != model->results().size() && !outputs.empty())

@@ -3,6 +3,7 @@
 #ifndef ONEBIT_CONVERSION_PASSES_H
 #define ONEBIT_CONVERSION_PASSES_H
 
+#include "onebit/Conversion/GPUToSCF/GPUToSCF.h"
 #include "onebit/Conversion/MatmulToRuntime/MatmulToRuntime.h"
 #include "onebit/Conversion/OneBitToGPU/OneBitToGPU.h"
 #include "onebit/Conversion/OneBitToRuntime/OneBitToRuntime.h"

@@ -155,4 +155,46 @@ def OneBitGpuHostMemory : Pass<"onebit-gpu-host-memory", "ModuleOp"> {
   ];
 }
 
+def ConvertGPULaunchToSCF : Pass<"convert-gpu-launch-to-scf", "ModuleOp"> {
+  let summary = "Run gpu.launch kernels on the host: blocks and threads "
+                "become loops (the CPU emulation of the GPU kernels)";
+  let description = [{
+    Rewrites every `gpu.launch` (before outlining) into host code with the
+    same results, so that the kernel IR the GPU pipeline emits can be checked
+    numerically on a machine without a GPU (`onebit-run
+    --device=gpu-emulation`, `--onebit-gpu-emulation-pipeline`).
+
+    The grid becomes sequential `scf.for` loops over block ids (x
+    innermost). Workgroup memory and the per-thread arrays below are
+    `memref.alloc`ed once before the grid loops, reused by every block (on a
+    GPU, workgroup memory starts undefined too) and freed after them. The
+    block's threads run as a loop over the linear thread id
+    `x + y * bx + z * bx * by`. Synchronisation points cut the
+    kernel body into phases, each phase one thread loop, so every thread
+    finishes a phase before any thread starts the next:
+
+    * `gpu.barrier` ends a phase;
+    * `gpu.shuffle` (all four modes, any width) is a phase of its own that
+      reads the source lane's value from the previous phase; warps are
+      consecutive groups of 32 linear thread ids, as on NVIDIA GPUs, and an
+      invalid lane gets its own value, as `shfl.sync` does;
+    * an `scf.for` whose body synchronises stays one loop around its phases;
+      its bounds must be the same for every thread (they may depend on block
+      ids and on values computed the same way by every thread) and its
+      loop-carried values live in per-thread arrays.
+
+    A value computed in one phase and used in a later one is kept in a
+    per-thread array (a memref of the block size); pure computations
+    that do not depend on the thread id are hoisted out of the thread loops
+    instead. Block sizes must be constants. Synchronisation under `scf.if`,
+    `scf.while` or other regions, async launches, dynamic shared memory and
+    private attributions are rejected with an error naming the launch.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect"
+  ];
+}
+
 #endif // ONEBIT_CONVERSION_PASSES_TD

@@ -32,7 +32,16 @@ struct GpuPipelineOptions {
 void buildGpuPipeline(mlir::OpPassManager &pm,
                       const GpuPipelineOptions &options = {});
 
-/// Registers --onebit-gpu-pipeline (called by registerPipelines).
+/// The kernels of the GPU pipeline (the same gpu.launch IR, built with the
+/// same warps/m-tile) run on the host: every launch becomes loops over
+/// blocks and threads (convert-gpu-launch-to-scf), then host LLVM. Lets the
+/// kernels' numerics be checked without a GPU (onebit-run
+/// --device=gpu-emulation).
+void buildGpuEmulationPipeline(mlir::OpPassManager &pm,
+                               const GpuPipelineOptions &options = {});
+
+/// Registers --onebit-gpu-pipeline and --onebit-gpu-emulation-pipeline
+/// (called by registerPipelines).
 void registerGpuPipeline();
 
 /// Registers --onebit-cpu-pipeline and --onebit-gpu-pipeline.

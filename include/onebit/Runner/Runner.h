@@ -40,6 +40,11 @@ struct TensorSignature {
   std::string str() const;
 };
 
+/// What a model is lowered for. GpuEmulation runs the GPU pipeline's
+/// kernels (the gpu.launch IR) as host loops: slow, for checking the
+/// kernels' numerics on machines without a GPU.
+enum class Target { Cpu, GpuEmulation };
+
 class CompiledModel {
 public:
   /// A function that can be called: its name and signature.
@@ -53,12 +58,13 @@ public:
   /// module's only public function. Returns null and sets `error` on failure.
   static std::unique_ptr<CompiledModel>
   compile(mlir::OwningOpRef<mlir::ModuleOp> module, const std::string &entry,
-          std::string &error);
+          std::string &error, Target target = Target::Cpu);
   /// The same with several public entry functions compiled together (one
   /// lowering, one JIT); the first is the default of run() and inputs().
   static std::unique_ptr<CompiledModel>
   compile(mlir::OwningOpRef<mlir::ModuleOp> module,
-          const std::vector<std::string> &entries, std::string &error);
+          const std::vector<std::string> &entries, std::string &error,
+          Target target = Target::Cpu);
 
   const std::vector<TensorSignature> &inputs() const {
     return entries_.front().inputs;

@@ -1,0 +1,488 @@
+//===- GPULaunchToSCF.cpp - gpu.launch kernels as host loops --------------===//
+//
+// SIMT emulation of a gpu.launch on the host (see the pass description in
+// Passes.td). The body of each launch is split at its synchronisation points
+// (gpu.barrier, gpu.shuffle, loops containing them) into phases; each phase
+// becomes one loop over the block's threads. Values that cross phases are
+// either thread-independent (hoisted to block level) or kept in per-thread
+// arrays.
+//
+//===----------------------------------------------------------------------===//
+
+#include "onebit/Conversion/GPUToSCF/GPUToSCF.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "llvm/ADT/SetVector.h"
+
+namespace mlir::onebit {
+#define GEN_PASS_DEF_CONVERTGPULAUNCHTOSCF
+#include "onebit/Conversion/Passes.h.inc"
+} // namespace mlir::onebit
+
+using namespace mlir;
+
+namespace {
+
+constexpr int64_t kWarp = 32;
+
+std::string typeString(Type t) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << t;
+  return s;
+}
+
+bool isSync(Operation *op) { return isa<gpu::BarrierOp, gpu::ShuffleOp>(op); }
+
+bool containsSync(Operation *op) {
+  return op->walk([](Operation *o) {
+               return isSync(o) ? WalkResult::interrupt()
+                                : WalkResult::advance();
+             })
+      .wasInterrupted();
+}
+
+/// Emulates one gpu.launch. `b` always points at "block level": inside the
+/// per-block body, outside any thread loop.
+class LaunchEmulator {
+public:
+  explicit LaunchEmulator(gpu::LaunchOp launch)
+      : launch(launch), b(launch), loc(launch.getLoc()),
+        allocBuilder(launch) {}
+
+  LogicalResult run();
+
+private:
+  gpu::LaunchOp launch;
+  OpBuilder b;
+  Location loc;
+  int64_t dims[3] = {1, 1, 1};
+  int64_t numThreads = 1;
+  /// Block-level values: launch arguments other than thread ids, hoisted
+  /// thread-independent ops, induction variables of synchronising loops.
+  IRMapping uni;
+  /// Values kept in per-thread arrays (memref<numThreads x T>).
+  DenseMap<Value, Value> spill;
+  DenseMap<Operation *, bool> uniformOps;
+  /// Buffers (workgroup memory, per-thread arrays) are allocated once before
+  /// the grid loops, reused by every block, and freed after them.
+  OpBuilder allocBuilder;
+  SmallVector<Value> buffers;
+  /// Block ids and grid sizes at block level.
+  Value blockIds[3], gridSizes[3];
+  SmallVector<Value, 3> blockIdsRev;
+
+  bool isThreadId(Value v) {
+    auto arg = dyn_cast<BlockArgument>(v);
+    if (!arg || arg.getOwner() != &launch.getBody().front())
+      return false;
+    gpu::KernelDim3 t = launch.getThreadIds();
+    return v == t.x || v == t.y || v == t.z;
+  }
+
+  bool isUniform(Value v);
+  Value allocArray(Type type);
+  Value resolve(OpBuilder &tb, Value v, Value tid, Value tids[3]);
+  void threadLoop(
+      function_ref<void(OpBuilder &, Value tid, Value tids[3])> body);
+  LogicalResult transformBlock(Block &block);
+  LogicalResult flush(Block &block, SmallVectorImpl<Operation *> &seg);
+  LogicalResult emitShuffle(gpu::ShuffleOp op);
+  LogicalResult emitSyncFor(scf::ForOp op);
+  LogicalResult fail(Operation *op, const Twine &why) {
+    return op->emitOpError() << "cannot be emulated on the host: " << why;
+  }
+  /// The block-level value of a thread-independent gpu query op, or null.
+  Value queryValue(OpBuilder &ob, Operation *op) {
+    if (auto t = dyn_cast<gpu::BlockIdOp>(op))
+      return blockIds[static_cast<unsigned>(t.getDimension())];
+    if (auto t = dyn_cast<gpu::GridDimOp>(op))
+      return gridSizes[static_cast<unsigned>(t.getDimension())];
+    if (auto t = dyn_cast<gpu::BlockDimOp>(op))
+      return arith::ConstantIndexOp::create(
+          ob, loc, dims[static_cast<unsigned>(t.getDimension())]);
+    return Value();
+  }
+};
+
+bool LaunchEmulator::isUniform(Value v) {
+  if (uni.contains(v))
+    return true;
+  if (!launch.getBody().isAncestor(v.getParentRegion()))
+    return true; // defined outside the launch
+  if (isa<BlockArgument>(v))
+    return false; // thread ids, loop-carried values, nested loop ivs
+  Operation *op = v.getDefiningOp();
+  auto it = uniformOps.find(op);
+  if (it != uniformOps.end())
+    return it->second;
+  bool u;
+  if (isa<gpu::BlockIdOp, gpu::GridDimOp, gpu::BlockDimOp>(op))
+    u = true;
+  else if (op->getDialect() == launch->getDialect() || op->getNumRegions() ||
+           !isMemoryEffectFree(op))
+    u = false; // thread ids, shuffles, loads, ops with bodies
+  else
+    u = llvm::all_of(op->getOperands(), [&](Value o) { return isUniform(o); });
+  uniformOps[op] = u;
+  return u;
+}
+
+Value LaunchEmulator::allocArray(Type type) {
+  Value buf = memref::AllocOp::create(allocBuilder, loc,
+                                      MemRefType::get({numThreads}, type));
+  buffers.push_back(buf);
+  return buf;
+}
+
+Value LaunchEmulator::resolve(OpBuilder &tb, Value v, Value tid,
+                              Value tids[3]) {
+  if (Value u = uni.lookupOrNull(v))
+    return u;
+  if (isThreadId(v)) {
+    gpu::KernelDim3 t = launch.getThreadIds();
+    return v == t.x ? tids[0] : v == t.y ? tids[1] : tids[2];
+  }
+  auto it = spill.find(v);
+  if (it != spill.end())
+    return memref::LoadOp::create(tb, loc, it->second, ValueRange{tid});
+  return v; // defined outside the launch
+}
+
+void LaunchEmulator::threadLoop(
+    function_ref<void(OpBuilder &, Value, Value[3])> body) {
+  Value c0 = arith::ConstantIndexOp::create(b, loc, 0);
+  Value c1 = arith::ConstantIndexOp::create(b, loc, 1);
+  Value cT = arith::ConstantIndexOp::create(b, loc, numThreads);
+  auto loop = scf::ForOp::create(b, loc, c0, cT, c1);
+  OpBuilder tb(loop.getBody(), loop.getBody()->begin());
+  Value tid = loop.getInductionVar();
+  // tid = x + y * bx + z * bx * by.
+  Value tids[3] = {tid, c0, c0};
+  if (dims[1] * dims[2] > 1) {
+    Value bx = arith::ConstantIndexOp::create(tb, loc, dims[0]);
+    Value by = arith::ConstantIndexOp::create(tb, loc, dims[1]);
+    tids[0] = arith::RemUIOp::create(tb, loc, tid, bx);
+    Value yz = arith::DivUIOp::create(tb, loc, tid, bx);
+    tids[1] = arith::RemUIOp::create(tb, loc, yz, by);
+    tids[2] = arith::DivUIOp::create(tb, loc, yz, by);
+  }
+  body(tb, tid, tids);
+}
+
+LogicalResult LaunchEmulator::flush(Block &block,
+                                    SmallVectorImpl<Operation *> &seg) {
+  if (seg.empty())
+    return success();
+  llvm::SmallPtrSet<Operation *, 16> inSeg(seg.begin(), seg.end());
+  auto internal = [&](Value v) {
+    Operation *def = v.getDefiningOp();
+    if (!def)
+      def = cast<BlockArgument>(v).getOwner()->getParentOp();
+    Operation *anc = block.findAncestorOpInBlock(*def);
+    return anc && inSeg.contains(anc);
+  };
+  llvm::SetVector<Value> external;
+  for (Operation *op : seg)
+    op->walk([&](Operation *o) {
+      for (Value v : o->getOperands())
+        if (!internal(v))
+          external.insert(v);
+    });
+  LogicalResult result = success();
+  threadLoop([&](OpBuilder &tb, Value tid, Value tids[3]) {
+    IRMapping local;
+    for (Value v : external)
+      local.map(v, resolve(tb, v, tid, tids));
+    for (Operation *op : seg) {
+      if (auto t = dyn_cast<gpu::ThreadIdOp>(op)) {
+        local.map(t.getResult(), tids[static_cast<unsigned>(t.getDimension())]);
+      } else {
+        if (op->getDialect() == launch->getDialect()) {
+          result = fail(op, "'" + op->getName().getStringRef() +
+                                "' is not supported");
+          return;
+        }
+        Operation *copy = tb.clone(*op, local);
+        // gpu queries nested in the copy.
+        SmallVector<Operation *> gpuOps;
+        copy->walk([&](Operation *o) {
+          if (o->getDialect() == launch->getDialect())
+            gpuOps.push_back(o);
+        });
+        for (Operation *o : gpuOps) {
+          OpBuilder ob(o);
+          Value repl = queryValue(ob, o);
+          if (auto t = dyn_cast<gpu::ThreadIdOp>(o))
+            repl = tids[static_cast<unsigned>(t.getDimension())];
+          if (!repl) {
+            result = fail(op, "'" + o->getName().getStringRef() +
+                                  "' is not supported");
+            return;
+          }
+          o->getResult(0).replaceAllUsesWith(repl);
+          o->erase();
+        }
+      }
+      for (Value r : op->getResults()) {
+        bool escapes = llvm::any_of(r.getUsers(), [&](Operation *user) {
+          Operation *anc = block.findAncestorOpInBlock(*user);
+          return !anc || !inSeg.contains(anc);
+        });
+        if (!escapes)
+          continue;
+        if (!MemRefType::isValidElementType(r.getType()) ||
+            isa<BaseMemRefType>(r.getType())) {
+          result = fail(op, "a value of type " +
+                                typeString(r.getType()) +
+                                " computed per thread is used across a "
+                                "barrier or shuffle");
+          return;
+        }
+        Value arr = allocArray(r.getType());
+        memref::StoreOp::create(tb, loc, local.lookup(r), arr,
+                                ValueRange{tid});
+        spill[r] = arr;
+      }
+    }
+  });
+  seg.clear();
+  return result;
+}
+
+LogicalResult LaunchEmulator::emitShuffle(gpu::ShuffleOp op) {
+  Value src = op.getValue();
+  Value arr;
+  if (auto it = spill.find(src); it != spill.end()) {
+    arr = it->second;
+  } else {
+    // Thread-independent (or outside) value: every lane holds it.
+    arr = allocArray(src.getType());
+    threadLoop([&](OpBuilder &tb, Value tid, Value tids[3]) {
+      memref::StoreOp::create(tb, loc, resolve(tb, src, tid, tids), arr,
+                              ValueRange{tid});
+    });
+  }
+  Value resArr = allocArray(src.getType());
+  Value validArr = allocArray(b.getI1Type());
+  threadLoop([&](OpBuilder &tb, Value tid, Value tids[3]) {
+    auto idx = [&](Value v) {
+      return arith::IndexCastUIOp::create(tb, loc, tb.getIndexType(), v)
+          .getResult();
+    };
+    auto cst = [&](int64_t v) {
+      return arith::ConstantIndexOp::create(tb, loc, v).getResult();
+    };
+    Value off = idx(resolve(tb, op.getOffset(), tid, tids));
+    Value width = idx(resolve(tb, op.getWidth(), tid, tids));
+    Value lane = arith::RemUIOp::create(tb, loc, tid, cst(kWarp));
+    Value warpBase = arith::SubIOp::create(tb, loc, tid, lane);
+    Value inSeg = arith::RemUIOp::create(tb, loc, lane, width);
+    Value segBase = arith::SubIOp::create(tb, loc, lane, inSeg);
+    Value srcLane, valid;
+    using P = arith::CmpIPredicate;
+    switch (op.getMode()) {
+    case gpu::ShuffleMode::XOR:
+      srcLane = arith::XOrIOp::create(tb, loc, inSeg, off);
+      valid = arith::CmpIOp::create(tb, loc, P::ult, srcLane, width);
+      break;
+    case gpu::ShuffleMode::DOWN:
+      srcLane = arith::AddIOp::create(tb, loc, inSeg, off);
+      valid = arith::CmpIOp::create(tb, loc, P::ult, srcLane, width);
+      break;
+    case gpu::ShuffleMode::UP:
+      valid = arith::CmpIOp::create(tb, loc, P::uge, inSeg, off);
+      srcLane = arith::SubIOp::create(tb, loc, inSeg, off);
+      break;
+    case gpu::ShuffleMode::IDX:
+      srcLane = off;
+      valid = arith::CmpIOp::create(tb, loc, P::ult, srcLane, width);
+      break;
+    }
+    Value srcTid = arith::AddIOp::create(
+        tb, loc, arith::AddIOp::create(tb, loc, warpBase, segBase), srcLane);
+    // A partial last warp: lanes past the block are invalid too.
+    valid = arith::AndIOp::create(
+        tb, loc, valid,
+        arith::CmpIOp::create(tb, loc, P::ult, srcTid, cst(numThreads)));
+    srcTid = arith::SelectOp::create(tb, loc, valid, srcTid, tid);
+    Value v = memref::LoadOp::create(tb, loc, arr, ValueRange{srcTid});
+    memref::StoreOp::create(tb, loc, v, resArr, ValueRange{tid});
+    memref::StoreOp::create(tb, loc, valid, validArr, ValueRange{tid});
+  });
+  spill[op.getShuffleResult()] = resArr;
+  spill[op.getValid()] = validArr;
+  return success();
+}
+
+LogicalResult LaunchEmulator::emitSyncFor(scf::ForOp op) {
+  for (Value v : {op.getLowerBound(), op.getUpperBound(), op.getStep()})
+    if (!isUniform(v))
+      return fail(op, "a loop containing gpu.barrier or gpu.shuffle has "
+                      "bounds that depend on the thread");
+  SmallVector<Value> arrays;
+  for (Value init : op.getInitArgs()) {
+    if (!MemRefType::isValidElementType(init.getType()) ||
+        isa<BaseMemRefType>(init.getType()))
+      return fail(op, "a loop carrying a value of type " +
+                          typeString(init.getType()) +
+                          " contains gpu.barrier or gpu.shuffle");
+    arrays.push_back(allocArray(init.getType()));
+  }
+  if (!arrays.empty())
+    threadLoop([&](OpBuilder &tb, Value tid, Value tids[3]) {
+      SmallVector<Value> vals;
+      for (Value init : op.getInitArgs())
+        vals.push_back(resolve(tb, init, tid, tids));
+      for (auto [v, a] : llvm::zip(vals, arrays))
+        memref::StoreOp::create(tb, loc, v, a, ValueRange{tid});
+    });
+  auto loop = scf::ForOp::create(b, loc, uni.lookupOrDefault(op.getLowerBound()),
+                                 uni.lookupOrDefault(op.getUpperBound()),
+                                 uni.lookupOrDefault(op.getStep()));
+  uni.map(op.getInductionVar(), loop.getInductionVar());
+  for (auto [arg, a] : llvm::zip(op.getRegionIterArgs(), arrays))
+    spill[arg] = a;
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(loop.getBody()->getTerminator());
+    if (failed(transformBlock(*op.getBody())))
+      return failure();
+    auto yield = cast<scf::YieldOp>(op.getBody()->getTerminator());
+    if (!arrays.empty())
+      threadLoop([&](OpBuilder &tb, Value tid, Value tids[3]) {
+        SmallVector<Value> vals;
+        for (Value v : yield.getOperands())
+          vals.push_back(resolve(tb, v, tid, tids));
+        for (auto [v, a] : llvm::zip(vals, arrays))
+          memref::StoreOp::create(tb, loc, v, a, ValueRange{tid});
+      });
+  }
+  for (auto [r, a] : llvm::zip(op.getResults(), arrays))
+    spill[r] = a;
+  return success();
+}
+
+LogicalResult LaunchEmulator::transformBlock(Block &block) {
+  SmallVector<Operation *> seg;
+  for (Operation &op : block.without_terminator()) {
+    if (op.getNumRegions() == 0 && op.getNumResults() > 0 &&
+        llvm::all_of(op.getResults(),
+                     [&](Value r) { return isUniform(r); })) {
+      if (Value q = queryValue(b, &op))
+        uni.map(op.getResult(0), q);
+      else
+        b.clone(op, uni);
+      continue;
+    }
+    if (isa<gpu::BarrierOp>(op)) {
+      if (failed(flush(block, seg)))
+        return failure();
+      continue;
+    }
+    if (auto shuffle = dyn_cast<gpu::ShuffleOp>(op)) {
+      if (failed(flush(block, seg)) || failed(emitShuffle(shuffle)))
+        return failure();
+      continue;
+    }
+    if (containsSync(&op)) {
+      auto loop = dyn_cast<scf::ForOp>(op);
+      if (!loop)
+        return fail(&op, "gpu.barrier or gpu.shuffle under '" +
+                             op.getName().getStringRef() +
+                             "' (only scf.for loops with thread-independent "
+                             "bounds may contain them)");
+      if (failed(flush(block, seg)) || failed(emitSyncFor(loop)))
+        return failure();
+      continue;
+    }
+    seg.push_back(&op);
+  }
+  return flush(block, seg);
+}
+
+LogicalResult LaunchEmulator::run() {
+  if (launch.getAsyncToken() || !launch.getAsyncDependencies().empty())
+    return fail(launch, "async launches are not supported");
+  if (launch.getDynamicSharedMemorySize())
+    return fail(launch, "dynamic shared memory is not supported");
+  if (!launch.getPrivateAttributions().empty())
+    return fail(launch, "private attributions are not supported");
+  if (!launch.getBody().hasOneBlock())
+    return fail(launch, "the body must be a single block");
+  gpu::KernelDim3 bs = launch.getBlockSizeOperandValues();
+  Value bsv[3] = {bs.x, bs.y, bs.z};
+  for (int d = 0; d < 3; ++d) {
+    std::optional<int64_t> c = getConstantIntValue(bsv[d]);
+    if (!c || *c < 1)
+      return fail(launch, "block sizes must be positive constants");
+    dims[d] = *c;
+    numThreads *= *c;
+  }
+  // The grid: sequential loops over block ids, x innermost. Blocks share
+  // the buffers, so they must not run concurrently.
+  gpu::KernelDim3 gs = launch.getGridSizeOperandValues();
+  Value c0 = arith::ConstantIndexOp::create(b, loc, 0);
+  Value c1 = arith::ConstantIndexOp::create(b, loc, 1);
+  Operation *outer = nullptr;
+  for (Value extent : {gs.z, gs.y, gs.x}) {
+    auto loop = scf::ForOp::create(b, loc, c0, extent, c1);
+    if (!outer)
+      outer = loop;
+    b.setInsertionPoint(loop.getBody()->getTerminator());
+    blockIdsRev.push_back(loop.getInductionVar());
+  }
+  allocBuilder.setInsertionPoint(outer);
+  Block &body = launch.getBody().front();
+  gpu::KernelDim3 ids = launch.getBlockIds();
+  gpu::KernelDim3 gsz = launch.getGridSize();
+  gpu::KernelDim3 bsz = launch.getBlockSize();
+  for (int d = 0; d < 3; ++d)
+    blockIds[d] = blockIdsRev[2 - d];
+  gridSizes[0] = gs.x;
+  gridSizes[1] = gs.y;
+  gridSizes[2] = gs.z;
+  uni.map(ids.x, blockIds[0]);
+  uni.map(ids.y, blockIds[1]);
+  uni.map(ids.z, blockIds[2]);
+  uni.map(gsz.x, gs.x);
+  uni.map(gsz.y, gs.y);
+  uni.map(gsz.z, gs.z);
+  uni.map(bsz.x, bs.x);
+  uni.map(bsz.y, bs.y);
+  uni.map(bsz.z, bs.z);
+  for (BlockArgument wg : launch.getWorkgroupAttributions()) {
+    auto t = cast<MemRefType>(wg.getType());
+    auto hostType = MemRefType::get(t.getShape(), t.getElementType(),
+                                    t.getLayout());
+    Value buf = memref::AllocOp::create(allocBuilder, loc, hostType);
+    buffers.push_back(buf);
+    uni.map(wg, buf);
+  }
+  if (failed(transformBlock(body)))
+    return failure();
+  OpBuilder after(outer->getBlock(), std::next(outer->getIterator()));
+  for (Value buf : buffers)
+    memref::DeallocOp::create(after, loc, buf);
+  launch.erase();
+  return success();
+}
+
+struct ConvertGPULaunchToSCFPass
+    : public mlir::onebit::impl::ConvertGPULaunchToSCFBase<
+          ConvertGPULaunchToSCFPass> {
+  void runOnOperation() override {
+    SmallVector<gpu::LaunchOp> launches;
+    getOperation().walk([&](gpu::LaunchOp l) { launches.push_back(l); });
+    for (gpu::LaunchOp l : launches) {
+      LaunchEmulator e(l);
+      if (failed(e.run()))
+        return signalPassFailure();
+    }
+  }
+};
+
+} // namespace
