@@ -20,7 +20,10 @@
 #include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/Passes/PassBuilder.h"
@@ -204,6 +207,15 @@ static bool describeEntry(func::FuncOp fn, CompiledModel::Entry &cm,
   return true;
 }
 
+static CudaRuntimeHooks &cudaRuntime() {
+  static CudaRuntimeHooks hooks;
+  return hooks;
+}
+
+void registerCudaRuntime(const CudaRuntimeHooks &hooks) {
+  cudaRuntime() = hooks;
+}
+
 std::unique_ptr<CompiledModel>
 CompiledModel::compile(OwningOpRef<ModuleOp> module, const std::string &entry,
                        std::string &error, Target target) {
@@ -312,17 +324,40 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
   (void)registered;
   auto t0 = std::chrono::steady_clock::now();
   PassManager pm(ctx);
+  cm->target_ = target;
+  if (target == Target::Cuda && !cudaRuntime().freeBuffer) {
+    error = "this program has no CUDA runtime (registerCudaRuntime)";
+    return nullptr;
+  }
+  if (target == Target::Cuda) {
+    // gpu-module-to-binary translates the kernels' gpu.modules (NVVM) to
+    // LLVM IR and PTX; the JIT translates gpu.binary and gpu.launch_func to
+    // module-load and launch calls of the mgpu* runtime.
+    DialectRegistry registry;
+    registerBuiltinDialectTranslation(registry);
+    registerLLVMDialectTranslation(registry);
+    registerGPUDialectTranslation(registry);
+    registerNVVMDialectTranslation(registry);
+    gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(registry);
+    ctx->appendDialectRegistry(registry);
+  }
   if (target == Target::GpuEmulation)
     buildGpuEmulationPipeline(pm);
+  else if (target == Target::Cuda)
+    buildGpuPipeline(pm);
   else
     buildCpuPipeline(pm);
   if (failed(pm.run(*module))) {
     error = std::string(target == Target::GpuEmulation
                             ? "lowering for the GPU emulation failed:\n"
+                        : target == Target::Cuda
+                            ? "lowering for the GPU failed:\n"
                             : "lowering for the CPU failed:\n") +
             diags.text;
     return nullptr;
   }
+  if (target == Target::Cuda)
+    module->walk([&](gpu::BinaryOp) { ++cm->gpuKernels_; });
 
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
@@ -453,9 +488,11 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
     for (const auto &[name, fn] : runtime)
       map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(fn),
                              llvm::JITSymbolFlags::Exported};
+    for (const auto &[name, fn] : cudaRuntime().symbols)
+      map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(fn),
+                             llvm::JITSymbolFlags::Exported};
     return map;
   });
-  cm->engine_->initialize();
   // The JIT generates machine code lazily, on the first lookup: do it now so
   // that compile time is reported as such and a failure surfaces here.
   for (const Entry &e : cm->entries_) {
@@ -467,6 +504,18 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
     }
     cm->packed_.push_back(*fn);
   }
+  // Static constructors: for the GPU, they load the kernels' PTX
+  // (mgpuModuleLoad), so the driver and the GPU must be there now.
+  if (target == Target::Cuda) {
+    char why[256] = {0};
+    if (cudaRuntime().probe(why, sizeof(why)) != 0) {
+      error = std::string("no CUDA driver/GPU found (") + why +
+              "); the model was compiled for the GPU (" +
+              std::to_string(cm->gpuKernels_) + " kernels)";
+      return nullptr;
+    }
+  }
+  cm->engine_->initialize();
   if (perfMap)
     writePerfMap(*cm->engine_, *perfNames);
   cm->compileMs_ = std::chrono::duration<double, std::milli>(
@@ -636,9 +685,13 @@ bool CompiledModel::run(const std::string &entry,
     copyToRowMajor(base, out.shape, d + 3 + r, es, out.data.data());
     // Results are owned by the caller (buffer-deallocation-pipeline); free
     // each allocation once, never an input's, back to the runtime's block
-    // cache it came from.
-    if (d[0] && !inputPtrs.count(d[0]) && freed.insert(d[0]).second)
-      _mlir_memref_to_llvm_free(reinterpret_cast<void *>(d[0]));
+    // cache it came from (or to the GPU runtime: managed memory).
+    if (d[0] && !inputPtrs.count(d[0]) && freed.insert(d[0]).second) {
+      if (target_ == Target::Cuda)
+        cudaRuntime().freeBuffer(reinterpret_cast<void *>(d[0]));
+      else
+        _mlir_memref_to_llvm_free(reinterpret_cast<void *>(d[0]));
+    }
   }
   return true;
 }

@@ -64,3 +64,14 @@ def test_out_of_vocabulary_ids_raise(tiny_llama_onnx):
     ids[0, 3] = -65
     with pytest.raises(onebit.Error, match="value -65 at index"):
         f(ids)
+
+
+def test_gpu_emulation_matches_cpu(example_mlir):
+    # The GPU pipeline's kernels (sign-flip GEMM, post-norm, linalg kernels)
+    # run on the host: same results as the CPU path to 1e-5.
+    q = onebit.load(example_mlir).quantize()
+    x = np.random.default_rng(5).standard_normal((4, 32)).astype(np.float32)
+    want = q.compile(device="cpu")(x)
+    got = q.compile(device="gpu-emulation")(x)
+    assert got.shape == want.shape == (4, 48)
+    assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()

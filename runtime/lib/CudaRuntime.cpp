@@ -14,6 +14,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "onebit/Runtime/CudaRuntime.h"
+
 #include <dlfcn.h>
 
 #include <cstdint>
@@ -211,8 +213,6 @@ void memrefRange(int64_t rank, Descriptor *desc, int64_t elementSize,
 
 extern "C" {
 
-/// 0 when a CUDA driver and at least one GPU are usable; otherwise -1 and
-/// the reason in `message` (truncated to `size`).
 int onebitCudaProbe(char *message, size_t size) {
   Driver &d = driver();
   if (d.error.empty())
@@ -242,6 +242,10 @@ void *mgpuModuleLoadJIT(void *data, int optLevel) {
 }
 
 void mgpuModuleUnload(void *module) {
+  // A JIT that never ran its constructors (no GPU found after compiling)
+  // still runs the destructors: there is nothing to unload.
+  if (!module)
+    return;
   check(ready().cuModuleUnload(static_cast<CUmodule>(module)),
         "cuModuleUnload");
 }
@@ -388,6 +392,36 @@ void mgpuSetDefaultDevice(int32_t device) {
     fprintf(stderr, "onebit CUDA runtime: only device 0 is supported\n");
     abort();
   }
+}
+
+const OnebitCudaSymbol *onebitCudaRuntimeSymbols(size_t *count) {
+#define ONEBIT_SYM(f) {#f, reinterpret_cast<void *>(&f)}
+  static const OnebitCudaSymbol symbols[] = {
+      ONEBIT_SYM(mgpuModuleLoad),
+      ONEBIT_SYM(mgpuModuleLoadJIT),
+      ONEBIT_SYM(mgpuModuleUnload),
+      ONEBIT_SYM(mgpuModuleGetFunction),
+      ONEBIT_SYM(mgpuLaunchKernel),
+      ONEBIT_SYM(mgpuStreamCreate),
+      ONEBIT_SYM(mgpuStreamDestroy),
+      ONEBIT_SYM(mgpuStreamSynchronize),
+      ONEBIT_SYM(mgpuStreamWaitEvent),
+      ONEBIT_SYM(mgpuEventCreate),
+      ONEBIT_SYM(mgpuEventDestroy),
+      ONEBIT_SYM(mgpuEventSynchronize),
+      ONEBIT_SYM(mgpuEventRecord),
+      ONEBIT_SYM(mgpuMemAlloc),
+      ONEBIT_SYM(mgpuMemFree),
+      ONEBIT_SYM(mgpuMemcpy),
+      ONEBIT_SYM(mgpuMemset16),
+      ONEBIT_SYM(mgpuMemset32),
+      ONEBIT_SYM(mgpuMemHostRegisterMemRef),
+      ONEBIT_SYM(mgpuMemHostUnregisterMemRef),
+      ONEBIT_SYM(mgpuSetDefaultDevice),
+  };
+#undef ONEBIT_SYM
+  *count = sizeof(symbols) / sizeof(symbols[0]);
+  return symbols;
 }
 
 } // extern "C"

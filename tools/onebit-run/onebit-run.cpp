@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Runner/Runner.h"
+#include "onebit/Runtime/CudaRuntime.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/CommandLine.h"
@@ -48,8 +49,6 @@ static cl::opt<std::string>
                     "loops: slow, for checking their numerics)"),
            cl::init("cpu"), cl::cat(RunCategory));
 
-// runtime/lib/CudaRuntime.cpp: 0 when a CUDA driver and a GPU are usable.
-extern "C" int onebitCudaProbe(char *message, size_t size);
 
 static int fail(const std::string &msg) {
   errs() << "onebit-run: error: " << msg << "\n";
@@ -65,30 +64,34 @@ int main(int argc, char **argv) {
                               cl::init(0), cl::cat(RunCategory));
   cl::HideUnrelatedOptions(RunCategory);
   cl::ParseCommandLineOptions(argc, argv, "onebit model runner\n");
+  onebit::Target target = onebit::Target::Cpu;
   if (device == "cuda") {
-    char why[256] = {0};
-    if (onebitCudaProbe(why, sizeof(why)) != 0)
-      return fail(std::string("--device=cuda: no CUDA driver/GPU found (") +
-                  why + ")");
-    return fail("--device=cuda: a CUDA driver and GPU are present, but "
-                "running models on the GPU is not wired into onebit-run yet "
-                "(use onebit-opt --onebit-gpu-pipeline; see docs/gpu.md)");
-  }
-  if (device != "cpu" && device != "gpu-emulation")
+    // The model is compiled first (that needs no GPU), then the driver and
+    // the GPU are looked for before it runs.
+    target = onebit::Target::Cuda;
+    onebit::CudaRuntimeHooks hooks;
+    size_t n = 0;
+    const OnebitCudaSymbol *syms = onebitCudaRuntimeSymbols(&n);
+    for (size_t i = 0; i < n; ++i)
+      hooks.symbols.emplace_back(syms[i].name, syms[i].address);
+    hooks.freeBuffer = [](void *p) { mgpuMemFree(p, nullptr); };
+    hooks.probe = &onebitCudaProbe;
+    onebit::registerCudaRuntime(hooks);
+  } else if (device == "gpu-emulation") {
+    target = onebit::Target::GpuEmulation;
+  } else if (device != "cpu") {
     return fail("--device must be cpu, cuda or gpu-emulation, not '" +
                 device + "'");
+  }
   std::string error;
   mlir::MLIRContext ctx;
   auto module = onebit::loadModel(modelPath, ctx, error);
   if (!module)
     return fail(error);
   auto model =
-      onebit::CompiledModel::compile(std::move(module), entry, error,
-                                     device == "gpu-emulation"
-                                         ? onebit::Target::GpuEmulation
-                                         : onebit::Target::Cpu);
+      onebit::CompiledModel::compile(std::move(module), entry, error, target);
   if (!model)
-    return fail(error);
+    return fail(device == "cuda" ? "--device=cuda: " + error : error);
   if (outputs.size() != model->results().size() && !outputs.empty())
     return fail("@" + model->entry() + " has " +
                 std::to_string(model->results().size()) + " results but " +

@@ -147,9 +147,12 @@ def OneBitGpuHostMemory : Pass<"onebit-gpu-host-memory", "ModuleOp"> {
     `gpu.launch` bodies: `memref.alloc` becomes `gpu.alloc host_shared`
     (managed memory, readable by host code and kernels), `memref.dealloc`
     becomes `gpu.dealloc`, and every `memref.get_global` (constant weights)
-    is followed by `gpu.host_register` so kernels can read it in place.
+    is followed by `gpu.host_register` so kernels can read it in place. The
+    memref arguments of public functions (the caller's inputs) are
+    registered on entry and unregistered before each return.
   }];
   let dependentDialects = [
+    "::mlir::func::FuncDialect",
     "::mlir::gpu::GPUDialect",
     "::mlir::memref::MemRefDialect"
   ];

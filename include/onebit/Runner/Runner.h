@@ -42,8 +42,22 @@ struct TensorSignature {
 
 /// What a model is lowered for. GpuEmulation runs the GPU pipeline's
 /// kernels (the gpu.launch IR) as host loops: slow, for checking the
-/// kernels' numerics on machines without a GPU.
-enum class Target { Cpu, GpuEmulation };
+/// kernels' numerics on machines without a GPU. Cuda runs them on an NVIDIA
+/// GPU through the CUDA runtime registered with registerCudaRuntime.
+enum class Target { Cpu, GpuEmulation, Cuda };
+
+/// The CUDA runtime (runtime/lib/CudaRuntime.cpp) as the runner sees it:
+/// the mgpu* functions the GPU pipeline's host code calls, how to free the
+/// (managed) buffers a compiled model returns, and how to tell whether a
+/// driver and a GPU are there. Programs that run models on the GPU
+/// (onebit-run) link libonebit_cuda_runtime and register it, so that the
+/// runner itself does not depend on it.
+struct CudaRuntimeHooks {
+  std::vector<std::pair<std::string, void *>> symbols;
+  void (*freeBuffer)(void *) = nullptr;
+  int (*probe)(char *message, size_t size) = nullptr;
+};
+void registerCudaRuntime(const CudaRuntimeHooks &hooks);
 
 class CompiledModel {
 public:
@@ -77,6 +91,8 @@ public:
   /// The entry named `name`, or null.
   const Entry *find(const std::string &name) const;
   double compileMillis() const { return compileMs_; }
+  /// GPU kernels of a Target::Cuda model (gpu.binary ops), else 0.
+  int gpuKernels() const { return gpuKernels_; }
 
   /// Runs the (first) entry. Inputs must match the signature (count, element
   /// type, rank, static sizes) and index inputs must hold values in their
@@ -94,6 +110,8 @@ private:
   /// The packed entry points (void (void **)), one per entry.
   std::vector<void (*)(void **)> packed_;
   double compileMs_ = 0;
+  Target target_ = Target::Cpu;
+  int gpuKernels_ = 0;
 };
 
 /// Loads .mlir / .mlirbc / .onnx / .gguf into `context`; null + `error` on

@@ -30,10 +30,40 @@ bool onDevice(Operation *op) {
          op->getParentOfType<gpu::GPUModuleOp>();
 }
 
+Value unrankedOf(OpBuilder &b, Location loc, Value memref) {
+  auto type = cast<MemRefType>(memref.getType());
+  return memref::CastOp::create(
+      b, loc, UnrankedMemRefType::get(type.getElementType(), 0), memref);
+}
+
+/// The caller's buffers: memref arguments of public functions are
+/// registered on entry and unregistered before every return.
+void registerArguments(func::FuncOp fn) {
+  if (fn.isDeclaration() || !fn.isPublic())
+    return;
+  SmallVector<Value> args;
+  for (BlockArgument a : fn.getArguments())
+    if (auto t = dyn_cast<MemRefType>(a.getType()); t && !t.getMemorySpace())
+      args.push_back(a);
+  if (args.empty())
+    return;
+  OpBuilder b = OpBuilder::atBlockBegin(&fn.getBody().front());
+  Location loc = fn.getLoc();
+  for (Value a : args)
+    gpu::HostRegisterOp::create(b, loc, unrankedOf(b, loc, a));
+  fn.walk([&](func::ReturnOp ret) {
+    OpBuilder rb(ret);
+    for (Value a : args)
+      gpu::HostUnregisterOp::create(rb, loc, unrankedOf(rb, loc, a));
+  });
+}
+
 struct OneBitGpuHostMemoryPass
     : public mlir::onebit::impl::OneBitGpuHostMemoryBase<
           OneBitGpuHostMemoryPass> {
   void runOnOperation() override {
+    for (auto fn : getOperation().getOps<func::FuncOp>())
+      registerArguments(fn);
     SmallVector<Operation *> todo;
     getOperation().walk([&](Operation *op) {
       if (isa<memref::AllocOp, memref::DeallocOp, memref::GetGlobalOp>(op) &&
@@ -69,9 +99,7 @@ struct OneBitGpuHostMemoryPass
         if (type.getMemorySpace())
           continue;
         b.setInsertionPointAfter(get);
-        Value unranked = memref::CastOp::create(
-            b, loc, UnrankedMemRefType::get(type.getElementType(), 0), get);
-        gpu::HostRegisterOp::create(b, loc, unranked);
+        gpu::HostRegisterOp::create(b, loc, unrankedOf(b, loc, get));
       }
     }
   }

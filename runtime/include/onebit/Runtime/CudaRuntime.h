@@ -1,0 +1,34 @@
+//===- CudaRuntime.h - the mgpu* runtime on the CUDA driver API -*- C++ -*-===//
+//
+// libonebit_cuda_runtime.so (runtime/lib/CudaRuntime.cpp): the functions the
+// host code of --onebit-gpu-pipeline calls, on the CUDA driver API loaded
+// with dlopen, so that it builds and loads without CUDA.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ONEBIT_RUNTIME_CUDARUNTIME_H
+#define ONEBIT_RUNTIME_CUDARUNTIME_H
+
+#include <cstddef>
+
+extern "C" {
+
+/// 0 when a CUDA driver and at least one GPU are usable; otherwise -1 and
+/// the reason in `message` (truncated to `size`).
+int onebitCudaProbe(char *message, size_t size);
+
+/// One entry point of the runtime: its C name and address.
+struct OnebitCudaSymbol {
+  const char *name;
+  void *address;
+};
+
+/// Every mgpu* entry point the runtime implements (a JIT binds compiled
+/// host code to them); `*count` receives the number of entries.
+const OnebitCudaSymbol *onebitCudaRuntimeSymbols(size_t *count);
+
+/// Frees memory from mgpuMemAlloc (the buffers compiled models return).
+void mgpuMemFree(void *ptr, void *stream);
+}
+
+#endif // ONEBIT_RUNTIME_CUDARUNTIME_H

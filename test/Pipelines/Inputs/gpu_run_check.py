@@ -1,0 +1,39 @@
+"""Runs a model with onebit-run on the CPU and with --device=cuda. Without
+a CUDA driver or GPU the GPU run must fail with onebit-run's message (which
+is printed); with one, its output must match the CPU's to 1e-5 relative.
+usage: gpu_run_check.py ONEBIT_RUN MODEL SHAPE (e.g. 4x32, f32 input) WORKDIR
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+
+def main():
+    run, model, shape, work = sys.argv[1:5]
+    x = np.random.default_rng(0).standard_normal(
+        [int(d) for d in shape.split("x")]).astype(np.float32)
+    xp, cpu, gpu = (os.path.join(work, n) for n in ("x.npy", "cpu.npy", "gpu.npy"))
+    np.save(xp, x)
+    subprocess.run([run, model, "--input", xp, "--output", cpu], check=True)
+    p = subprocess.run([run, model, "--device=cuda", "--input", xp,
+                        "--output", gpu], capture_output=True, text=True)
+    if p.returncode != 0:
+        msg = p.stderr.strip()
+        print(msg)
+        ok = msg.startswith("onebit-run: error: --device=cuda: no CUDA "
+                            "driver/GPU found (")
+        return 0 if ok else 1
+    want, got = np.load(cpu).astype(np.float64), np.load(gpu).astype(np.float64)
+    err = np.abs(got - want).max() / max(np.abs(want).max(), 1e-30)
+    if got.shape != want.shape or not err <= 1e-5:
+        print(f"FAIL: GPU differs from CPU: shape {got.shape} vs "
+              f"{want.shape}, rel_err={err:.2e}")
+        return 1
+    print(f"ok: GPU matches CPU, rel_err={err:.2e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
