@@ -3,15 +3,21 @@
 // `onebit-translate --import-onnx model.onnx -o model.mlir` imports an ONNX
 // model (and `--import-gguf` a GGUF llama model) into linalg-on-tensors MLIR
 // (text, or bytecode with --emit-bytecode).
+// `onebit-translate --emit-ptx model-gpu.mlir -o kernels.ptx` writes the PTX
+// of every kernel of a module lowered by --onebit-gpu-pipeline (format=isa).
 //
 //===----------------------------------------------------------------------===//
 
+#include "onebit/InitAllDialects.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
 #ifdef ONEBIT_HAVE_ONNX
 #include "onebit/Target/ONNX/ImportONNX.h"
 #endif
 
 #include "mlir/Bytecode/BytecodeWriter.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/Parser/Parser.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -47,6 +53,11 @@ static cl::list<std::string>
                 cl::desc("Fix an input's shape: name=2x128 (repeatable, or "
                          "comma-separated)"),
                 cl::cat(category));
+static cl::opt<bool>
+    emitPTX("emit-ptx",
+            cl::desc("Write the PTX of every kernel of a module lowered by "
+                     "--onebit-gpu-pipeline (format=isa)"),
+            cl::cat(category));
 static cl::opt<bool> emitBytecode("emit-bytecode",
                                   cl::desc("Write MLIR bytecode"),
                                   cl::cat(category));
@@ -54,17 +65,73 @@ static cl::opt<bool> noShapeInference("no-shape-inference",
                                       cl::desc("Skip ONNX shape inference"),
                                       cl::cat(category));
 
+/// --emit-ptx: the PTX text of every gpu.binary object, each after a header
+/// line naming its module and target.
+static int emitKernelPTX() {
+  mlir::DialectRegistry registry;
+  mlir::registerAllDialects(registry);
+  onebit::registerAllDialects(registry);
+  mlir::MLIRContext context(registry);
+  llvm::SourceMgr sourceMgr;
+  mlir::SourceMgrDiagnosticHandler handler(sourceMgr, &context);
+  auto module =
+      mlir::parseSourceFile<mlir::ModuleOp>(inputFile, sourceMgr, &context);
+  if (!module)
+    return 1;
+  std::string text;
+  int kernels = 0, other = 0;
+  module->walk([&](mlir::gpu::BinaryOp binary) {
+    for (mlir::Attribute a : binary.getObjects()) {
+      auto object = llvm::dyn_cast<mlir::gpu::ObjectAttr>(a);
+      if (!object)
+        continue;
+      if (object.getFormat() != mlir::gpu::CompilationTarget::Assembly) {
+        ++other;
+        continue;
+      }
+      std::string target;
+      llvm::raw_string_ostream ts(target);
+      ts << object.getTarget();
+      text += "// gpu.binary @" + binary.getSymName().str() + " " + target +
+              "\n";
+      text += object.getObject().getValue().str();
+      if (!text.empty() && text.back() != '\n')
+        text += "\n";
+      ++kernels;
+    }
+  });
+  if (!kernels) {
+    errs() << "onebit-translate: --emit-ptx: " << inputFile
+           << (other ? " has gpu.binary objects, but none in PTX: lower with "
+                       "--onebit-gpu-pipeline=\"format=isa\"\n"
+                     : " has no gpu.binary ops: lower it with "
+                       "onebit-opt --onebit-gpu-pipeline first\n");
+    return 1;
+  }
+  std::string err;
+  auto out = mlir::openOutputFile(outputFile, &err);
+  if (!out) {
+    errs() << "onebit-translate: " << err << "\n";
+    return 1;
+  }
+  out->os() << text;
+  out->keep();
+  return 0;
+}
+
 int main(int argc, char **argv) {
   InitLLVM y(argc, argv);
   mlir::registerAsmPrinterCLOptions();
   mlir::registerMLIRContextCLOptions();
   cl::ParseCommandLineOptions(argc, argv,
                               "onebit model translator (ONNX importer)\n");
-  if (importONNX == importGGUF) {
-    errs() << "onebit-translate: choose a translation (--import-onnx or "
-              "--import-gguf)\n";
+  if (int(importONNX) + int(importGGUF) + int(emitPTX) != 1) {
+    errs() << "onebit-translate: choose one translation (--import-onnx, "
+              "--import-gguf or --emit-ptx)\n";
     return 1;
   }
+  if (emitPTX)
+    return emitKernelPTX();
 
   mlir::MLIRContext context;
   llvm::SourceMgr sourceMgr;
