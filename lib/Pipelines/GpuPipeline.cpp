@@ -166,21 +166,25 @@ void onebit::buildGpuEmulationPipeline(OpPassManager &pm,
              "onebit-gpu-emulation-pipeline");
 }
 
+static onebit::GpuPipelineOptions optionsFrom(const GpuPipelineCLOptions &cl) {
+  onebit::GpuPipelineOptions options;
+  options.chip = cl.chip;
+  options.features = cl.features;
+  options.format = cl.format;
+  options.toolkit = cl.toolkit;
+  options.optLevel = cl.optLevel;
+  options.warps = cl.warps;
+  options.mTile = cl.mTile;
+  return options;
+}
+
 void onebit::registerGpuPipeline() {
   PassPipelineRegistration<GpuPipelineCLOptions>(
       "onebit-gpu-pipeline",
       "Lower linalg-on-tensors + onebit to host LLVM (mgpu* runtime calls) "
       "and NVVM kernels (binary layers become sign-flip GEMV/GEMM kernels)",
       [](OpPassManager &pm, const GpuPipelineCLOptions &cl) {
-        GpuPipelineOptions options;
-        options.chip = cl.chip;
-        options.features = cl.features;
-        options.format = cl.format;
-        options.toolkit = cl.toolkit;
-        options.optLevel = cl.optLevel;
-        options.warps = cl.warps;
-        options.mTile = cl.mTile;
-        buildGpuPipeline(pm, options);
+        buildGpuPipeline(pm, optionsFrom(cl));
       });
   PassPipelineRegistration<GpuPipelineCLOptions>(
       "onebit-gpu-emulation-pipeline",
@@ -189,9 +193,6 @@ void onebit::registerGpuPipeline() {
       "then host LLVM; for checking the kernels' numerics without a GPU. "
       "Only warps and m-tile matter",
       [](OpPassManager &pm, const GpuPipelineCLOptions &cl) {
-        GpuPipelineOptions options;
-        options.warps = cl.warps;
-        options.mTile = cl.mTile;
-        buildGpuEmulationPipeline(pm, options);
+        buildGpuEmulationPipeline(pm, optionsFrom(cl));
       });
 }

@@ -329,15 +329,16 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
     error = "this program has no CUDA runtime (registerCudaRuntime)";
     return nullptr;
   }
+  // Translations to LLVM IR: the JIT's of the host module and, for the GPU,
+  // gpu-module-to-binary's of the kernels' gpu.modules (NVVM to PTX) and the
+  // JIT's of gpu.binary / gpu.launch_func (module-load and launch calls of
+  // the mgpu* runtime).
+  registerBuiltinDialectTranslation(*ctx);
+  registerLLVMDialectTranslation(*ctx);
   if (target == Target::Cuda) {
-    // gpu-module-to-binary translates the kernels' gpu.modules (NVVM) to
-    // LLVM IR and PTX; the JIT translates gpu.binary and gpu.launch_func to
-    // module-load and launch calls of the mgpu* runtime.
+    registerGPUDialectTranslation(*ctx);
+    registerNVVMDialectTranslation(*ctx);
     DialectRegistry registry;
-    registerBuiltinDialectTranslation(registry);
-    registerLLVMDialectTranslation(registry);
-    registerGPUDialectTranslation(registry);
-    registerNVVMDialectTranslation(registry);
     gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(registry);
     ctx->appendDialectRegistry(registry);
   }
@@ -361,8 +362,6 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
 
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
-  registerBuiltinDialectTranslation(*ctx);
-  registerLLVMDialectTranslation(*ctx);
   auto tmb = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!tmb) {
     error = "cannot target the host: " + llvm::toString(tmb.takeError());
@@ -485,12 +484,14 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
          reinterpret_cast<void *>(&_mlir_memref_to_llvm_free)},
     };
     llvm::orc::SymbolMap map;
+    auto bind = [&](llvm::StringRef name, void *fn) {
+      map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(fn),
+                             llvm::JITSymbolFlags::Exported};
+    };
     for (const auto &[name, fn] : runtime)
-      map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(fn),
-                             llvm::JITSymbolFlags::Exported};
+      bind(name, fn);
     for (const auto &[name, fn] : cudaRuntime().symbols)
-      map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(fn),
-                             llvm::JITSymbolFlags::Exported};
+      bind(name, fn);
     return map;
   });
   // The JIT generates machine code lazily, on the first lookup: do it now so

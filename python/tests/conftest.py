@@ -13,6 +13,12 @@ def example_mlir():
     return ROOT / "examples" / "tiny-decoder-block.mlir"
 
 
+@pytest.fixture
+def shuffle_kernel_mlir():
+    """A hand-written warp-shuffle kernel (y[t] = x[t ^ 1], 64 threads)."""
+    return ROOT / "test" / "e2e" / "Inputs" / "shuffle_kernel.mlir"
+
+
 def built_tool(name):
     """build/bin/NAME (ONEBIT_BUILD_DIR overrides build/); skips when absent."""
     build = pathlib.Path(os.environ.get("ONEBIT_BUILD_DIR", ROOT / "build"))

@@ -75,3 +75,13 @@ def test_gpu_emulation_matches_cpu(example_mlir):
     got = q.compile(device="gpu-emulation")(x)
     assert got.shape == want.shape == (4, 48)
     assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
+
+
+def test_gpu_emulation_runs_kernels(shuffle_kernel_mlir):
+    # A hand-written warp-shuffle kernel: only the emulation can run it.
+    m = onebit.load(shuffle_kernel_mlir)
+    x = np.random.default_rng(6).standard_normal(64).astype(np.float32)
+    assert np.array_equal(m.compile(device="gpu-emulation")(x),
+                          x[np.arange(64) ^ 1])
+    with pytest.raises(onebit.Error):
+        m.compile(device="cpu")

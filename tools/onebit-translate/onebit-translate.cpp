@@ -65,6 +65,21 @@ static cl::opt<bool> noShapeInference("no-shape-inference",
                                       cl::desc("Skip ONNX shape inference"),
                                       cl::cat(category));
 
+/// Writes -o with `write`; the file is kept only when `write` succeeds.
+/// Returns the exit code.
+static int writeOutput(function_ref<bool(raw_ostream &)> write) {
+  std::string err;
+  auto out = mlir::openOutputFile(outputFile, &err);
+  if (!out) {
+    errs() << "onebit-translate: " << err << "\n";
+    return 1;
+  }
+  if (!write(out->os()))
+    return 1;
+  out->keep();
+  return 0;
+}
+
 /// --emit-ptx: the PTX text of every gpu.binary object, each after a header
 /// line naming its module and target.
 static int emitKernelPTX() {
@@ -108,15 +123,10 @@ static int emitKernelPTX() {
                        "onebit-opt --onebit-gpu-pipeline first\n");
     return 1;
   }
-  std::string err;
-  auto out = mlir::openOutputFile(outputFile, &err);
-  if (!out) {
-    errs() << "onebit-translate: " << err << "\n";
-    return 1;
-  }
-  out->os() << text;
-  out->keep();
-  return 0;
+  return writeOutput([&](raw_ostream &os) {
+    os << text;
+    return true;
+  });
 }
 
 int main(int argc, char **argv) {
@@ -180,19 +190,11 @@ int main(int argc, char **argv) {
   if (failed(mlir::verify(*module)))
     return 1;
 
-  std::string err;
-  auto out = mlir::openOutputFile(outputFile, &err);
-  if (!out) {
-    errs() << "onebit-translate: " << err << "\n";
-    return 1;
-  }
-  if (emitBytecode) {
-    if (failed(mlir::writeBytecodeToFile(*module, out->os())))
-      return 1;
-  } else {
-    module->print(out->os());
-    out->os() << "\n";
-  }
-  out->keep();
-  return 0;
+  return writeOutput([&](raw_ostream &os) {
+    if (emitBytecode)
+      return succeeded(mlir::writeBytecodeToFile(*module, os));
+    module->print(os);
+    os << "\n";
+    return true;
+  });
 }

@@ -35,6 +35,11 @@ std::string typeString(Type t) {
   return s;
 }
 
+/// Whether per-thread copies of a value of `type` can live in a memref.
+bool canKeepPerThread(Type type) {
+  return MemRefType::isValidElementType(type) && !isa<BaseMemRefType>(type);
+}
+
 bool isSync(Operation *op) { return isa<gpu::BarrierOp, gpu::ShuffleOp>(op); }
 
 bool containsSync(Operation *op) {
@@ -73,7 +78,6 @@ private:
   SmallVector<Value> buffers;
   /// Block ids and grid sizes at block level.
   Value blockIds[3], gridSizes[3];
-  SmallVector<Value, 3> blockIdsRev;
 
   bool isThreadId(Value v) {
     auto arg = dyn_cast<BlockArgument>(v);
@@ -85,6 +89,8 @@ private:
 
   bool isUniform(Value v);
   Value allocArray(Type type);
+  /// One thread loop storing each thread's `vals` into `arrays`.
+  void storePerThread(ValueRange vals, ArrayRef<Value> arrays);
   Value resolve(OpBuilder &tb, Value v, Value tid, Value tids[3]);
   void threadLoop(
       function_ref<void(OpBuilder &, Value tid, Value tids[3])> body);
@@ -136,6 +142,20 @@ Value LaunchEmulator::allocArray(Type type) {
                                       MemRefType::get({numThreads}, type));
   buffers.push_back(buf);
   return buf;
+}
+
+void LaunchEmulator::storePerThread(ValueRange vals, ArrayRef<Value> arrays) {
+  if (vals.empty())
+    return;
+  threadLoop([&](OpBuilder &tb, Value tid, Value tids[3]) {
+    // Every value is read before any is stored: a loop's yield may pass one
+    // carried value on as another.
+    SmallVector<Value> now;
+    for (Value v : vals)
+      now.push_back(resolve(tb, v, tid, tids));
+    for (auto [v, a] : llvm::zip(now, arrays))
+      memref::StoreOp::create(tb, loc, v, a, ValueRange{tid});
+  });
 }
 
 Value LaunchEmulator::resolve(OpBuilder &tb, Value v, Value tid,
@@ -234,8 +254,7 @@ LogicalResult LaunchEmulator::flush(Block &block,
         });
         if (!escapes)
           continue;
-        if (!MemRefType::isValidElementType(r.getType()) ||
-            isa<BaseMemRefType>(r.getType())) {
+        if (!canKeepPerThread(r.getType())) {
           result = fail(op, "a value of type " +
                                 typeString(r.getType()) +
                                 " computed per thread is used across a "
@@ -259,12 +278,9 @@ LogicalResult LaunchEmulator::emitShuffle(gpu::ShuffleOp op) {
   if (auto it = spill.find(src); it != spill.end()) {
     arr = it->second;
   } else {
-    // Thread-independent (or outside) value: every lane holds it.
+    // Not kept yet (a thread id, or the same for every thread).
     arr = allocArray(src.getType());
-    threadLoop([&](OpBuilder &tb, Value tid, Value tids[3]) {
-      memref::StoreOp::create(tb, loc, resolve(tb, src, tid, tids), arr,
-                              ValueRange{tid});
-    });
+    storePerThread(src, arr);
   }
   Value resArr = allocArray(src.getType());
   Value validArr = allocArray(b.getI1Type());
@@ -325,21 +341,13 @@ LogicalResult LaunchEmulator::emitSyncFor(scf::ForOp op) {
                       "bounds that depend on the thread");
   SmallVector<Value> arrays;
   for (Value init : op.getInitArgs()) {
-    if (!MemRefType::isValidElementType(init.getType()) ||
-        isa<BaseMemRefType>(init.getType()))
+    if (!canKeepPerThread(init.getType()))
       return fail(op, "a loop carrying a value of type " +
                           typeString(init.getType()) +
                           " contains gpu.barrier or gpu.shuffle");
     arrays.push_back(allocArray(init.getType()));
   }
-  if (!arrays.empty())
-    threadLoop([&](OpBuilder &tb, Value tid, Value tids[3]) {
-      SmallVector<Value> vals;
-      for (Value init : op.getInitArgs())
-        vals.push_back(resolve(tb, init, tid, tids));
-      for (auto [v, a] : llvm::zip(vals, arrays))
-        memref::StoreOp::create(tb, loc, v, a, ValueRange{tid});
-    });
+  storePerThread(op.getInitArgs(), arrays);
   auto loop = scf::ForOp::create(b, loc, uni.lookupOrDefault(op.getLowerBound()),
                                  uni.lookupOrDefault(op.getUpperBound()),
                                  uni.lookupOrDefault(op.getStep()));
@@ -351,15 +359,7 @@ LogicalResult LaunchEmulator::emitSyncFor(scf::ForOp op) {
     b.setInsertionPoint(loop.getBody()->getTerminator());
     if (failed(transformBlock(*op.getBody())))
       return failure();
-    auto yield = cast<scf::YieldOp>(op.getBody()->getTerminator());
-    if (!arrays.empty())
-      threadLoop([&](OpBuilder &tb, Value tid, Value tids[3]) {
-        SmallVector<Value> vals;
-        for (Value v : yield.getOperands())
-          vals.push_back(resolve(tb, v, tid, tids));
-        for (auto [v, a] : llvm::zip(vals, arrays))
-          memref::StoreOp::create(tb, loc, v, a, ValueRange{tid});
-      });
+    storePerThread(op.getBody()->getTerminator()->getOperands(), arrays);
   }
   for (auto [r, a] : llvm::zip(op.getResults(), arrays))
     spill[r] = a;
@@ -427,24 +427,22 @@ LogicalResult LaunchEmulator::run() {
   gpu::KernelDim3 gs = launch.getGridSizeOperandValues();
   Value c0 = arith::ConstantIndexOp::create(b, loc, 0);
   Value c1 = arith::ConstantIndexOp::create(b, loc, 1);
+  gridSizes[0] = gs.x;
+  gridSizes[1] = gs.y;
+  gridSizes[2] = gs.z;
   Operation *outer = nullptr;
-  for (Value extent : {gs.z, gs.y, gs.x}) {
-    auto loop = scf::ForOp::create(b, loc, c0, extent, c1);
+  for (int d = 2; d >= 0; --d) {
+    auto loop = scf::ForOp::create(b, loc, c0, gridSizes[d], c1);
     if (!outer)
       outer = loop;
     b.setInsertionPoint(loop.getBody()->getTerminator());
-    blockIdsRev.push_back(loop.getInductionVar());
+    blockIds[d] = loop.getInductionVar();
   }
   allocBuilder.setInsertionPoint(outer);
   Block &body = launch.getBody().front();
   gpu::KernelDim3 ids = launch.getBlockIds();
   gpu::KernelDim3 gsz = launch.getGridSize();
   gpu::KernelDim3 bsz = launch.getBlockSize();
-  for (int d = 0; d < 3; ++d)
-    blockIds[d] = blockIdsRev[2 - d];
-  gridSizes[0] = gs.x;
-  gridSizes[1] = gs.y;
-  gridSizes[2] = gs.z;
   uni.map(ids.x, blockIds[0]);
   uni.map(ids.y, blockIds[1]);
   uni.map(ids.z, blockIds[2]);
