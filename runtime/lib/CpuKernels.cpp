@@ -96,9 +96,36 @@ std::atomic<int> gIsa{-1};
 std::atomic<int> gMode{ONEBIT_KERNEL_EXACT};
 std::atomic<bool> gCacheEnabled{true};
 
+// The level in use when onebit_runtime_set_isa was not called: the best the
+// CPU has, capped by ONEBIT_ISA=scalar|avx2|avx512 (to measure or test the
+// kernels other CPUs get; other values are reported once and ignored).
+int defaultIsa() {
+  static const int level = [] {
+    const char *env = std::getenv("ONEBIT_ISA");
+    if (!env || !*env)
+      return cpu().best;
+    int cap = -1;
+    if (!std::strcmp(env, "scalar"))
+      cap = kScalar;
+    else if (!std::strcmp(env, "avx2"))
+      cap = kAvx2;
+    else if (!std::strcmp(env, "avx512"))
+      cap = kAvx512;
+    if (cap < 0) {
+      std::fprintf(stderr,
+                   "onebit runtime: ignoring ONEBIT_ISA='%s' (expected "
+                   "scalar, avx2 or avx512)\n",
+                   env);
+      return cpu().best;
+    }
+    return std::min(cap, cpu().best);
+  }();
+  return level;
+}
+
 int currentIsa() {
   int v = gIsa.load(std::memory_order_relaxed);
-  return v < 0 ? cpu().best : v;
+  return v < 0 ? defaultIsa() : v;
 }
 
 // Up to this many activation rows the lookup-table kernels are used, above it
@@ -283,6 +310,18 @@ struct CachedWeights {
   uint64_t fingerprint;
   AlignedBuffer<uint32_t> words;
   Interleaved16 view;
+  // The AVX2 FAST_APPROX kernel's nibble planes, built on first use.
+  std::once_flag planesOnce;
+  AlignedBuffer<uint8_t> planeBytes;
+
+  const uint8_t *planes() {
+    std::call_once(planesOnce, [this] {
+      avx2PlanesFromInterleaved(
+          view, planeBytes.resize(static_cast<size_t>(view.blocks * view.kw *
+                                                      64)));
+    });
+    return planeBytes.ptr;
+  }
 };
 
 uint64_t fingerprint(const uint32_t *signs, int64_t n, int64_t kw) {
@@ -449,6 +488,22 @@ void binaryLinear(const float *x, int64_t m, int64_t k, int64_t ldx,
                             std::min(view.blocks, (t + 1) * gchunk), y, n);
       });
     }
+  } else if (isa == kAvx2 && m <= kFastMaxM && m <= lutMaxM() &&
+             gMode.load() == ONEBIT_KERNEL_FAST_APPROX) {
+    auto w = getInterleaved(signs, n, k, cacheable);
+    const Interleaved16 &view = w->view;
+    const uint8_t *planes = w->planes();
+    const int64_t chunk = chunkSize(view.blocks, int64_t(threads) * 4, 1);
+    const int64_t tasks = (view.blocks + chunk - 1) / chunk;
+    thread_local AlignedBuffer<int8_t> tabBuf;
+    thread_local AlignedBuffer<float> scaleBuf;
+    int8_t *tables = tabBuf.resize(static_cast<size_t>(m * (kp / 4) * 16));
+    float *scales = scaleBuf.resize(static_cast<size_t>(m));
+    avx2BuildTablesI8(a, tables, scales);
+    pool().parallelFor(tasks, [&](int64_t t) {
+      avx2LutBlocksI8(a, tables, scales, planes, view.kw, n, t * chunk,
+                      std::min(view.blocks, (t + 1) * chunk), y, n);
+    });
   } else if (isa == kAvx2 && m <= kAvx2LutMaxM && m <= lutMaxM()) {
     auto w = getInterleaved(signs, n, k, cacheable);
     const Interleaved16 &view = w->view;

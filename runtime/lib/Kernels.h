@@ -46,6 +46,19 @@ void avx2LutBlocks(const Activations &a, const float *tables,
                    const Interleaved16 &w, int64_t b0, int64_t b1, float *out,
                    int64_t ldo);
 
+// AVX2 FAST_APPROX decode. The weights as nibble planes: for block b, word
+// wi and half h, 32 bytes at ((b * kw + wi) * 2 + h) * 32 whose byte r of
+// lane 0 holds nibbles 4h and 4h+2 of row 16b+r's word (low, high) and lane 1
+// nibbles 4h+1 and 4h+3; 1 bit per weight like Interleaved16. Tables: m *
+// (kp / 4) * 16 int8 in group order, scales[i] = the dequantization factor
+// of row i (NaN when the row has a NaN or Inf activation).
+void avx2PlanesFromInterleaved(const Interleaved16 &w, uint8_t *planes);
+void avx2BuildTablesI8(const Activations &a, int8_t *tables, float *scales);
+void avx2LutBlocksI8(const Activations &a, const int8_t *tables,
+                     const float *scales, const uint8_t *planes, int64_t kw,
+                     int64_t n, int64_t b0, int64_t b1, float *out,
+                     int64_t ldo);
+
 // AVX-512 decode: lookup tables over groups of 4 activations.
 // Exact FP32 tables: m * (kp / 4) * 16 floats, built by avx512BuildTables.
 void avx512BuildTables(const Activations &a, float *tables);

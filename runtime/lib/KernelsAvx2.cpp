@@ -10,12 +10,19 @@
 // two vpermps pick entries (index & 7) from both halves and a blend on bit 3
 // of the index chooses between them (avx2LutBlocks).
 //
+// FAST_APPROX decode: the same tables quantized to int8 (one scale per
+// activation row), two groups' tables per ymm (one per 128-bit lane), looked
+// up 32 at a time with vpshufb from a nibble-plane copy of the weights
+// (avx2PlanesFromInterleaved); vpmaddubsw adds each row's pair of lookups
+// into int16 lanes, flushed to int32 every 64 words (avx2LutBlocksI8).
+//
 //===----------------------------------------------------------------------===//
 
 #include "Kernels.h"
 
 #include <immintrin.h>
 #include <algorithm>
+#include <limits>
 
 namespace onebit {
 namespace rt {
@@ -160,6 +167,153 @@ void avx2LutBlocks(const Activations &a, const float *tables,
       alignas(32) float sums[16];
       _mm256_store_ps(sums, _mm256_add_ps(acc[0][0], acc[0][1]));
       _mm256_store_ps(sums + 8, _mm256_add_ps(acc[1][0], acc[1][1]));
+      for (int64_t r = 0; r < valid; ++r)
+        out[i * ldo + 16 * b + r] = sums[r];
+    }
+  }
+}
+
+// ---- FAST_APPROX: int8 tables looked up with vpshufb ------------------------
+
+void avx2PlanesFromInterleaved(const Interleaved16 &w, uint8_t *planes) {
+  const int64_t kw = w.kw;
+  for (int64_t b = 0; b < w.blocks; ++b)
+    for (int64_t wi = 0; wi < kw; ++wi)
+      for (int64_t r = 0; r < 16; ++r) {
+        const uint32_t u = w.words[(b * kw + wi) * 16 + r];
+        for (int h = 0; h < 2; ++h) {
+          auto nib = [&](int j) { return (u >> (4 * (4 * h + j))) & 15u; };
+          uint8_t *p = planes + ((b * kw + wi) * 2 + h) * 32;
+          p[r] = uint8_t(nib(0) | nib(2) << 4);
+          p[16 + r] = uint8_t(nib(1) | nib(3) << 4);
+        }
+      }
+}
+
+void avx2BuildTablesI8(const Activations &a, int8_t *tables, float *scales) {
+  alignas(32) float s[3][8];
+  for (int j = 0; j < 3; ++j)
+    for (int e = 0; e < 8; ++e)
+      s[j][e] = ((e >> j) & 1) ? -1.0f : 1.0f;
+  const __m256 s0 = _mm256_load_ps(s[0]), s1 = _mm256_load_ps(s[1]),
+               s2 = _mm256_load_ps(s[2]);
+  const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  // Entries 0..7 (bit 3 clear: +v3) and 8..15 of group gi's table.
+  auto entries = [&](const float *v, __m256 &lo, __m256 &hi) {
+    __m256 low3 = _mm256_fmadd_ps(
+        _mm256_set1_ps(v[2]), s2,
+        _mm256_fmadd_ps(_mm256_set1_ps(v[1]), s1,
+                        _mm256_mul_ps(_mm256_set1_ps(v[0]), s0)));
+    __m256 v3 = _mm256_set1_ps(v[3]);
+    lo = _mm256_add_ps(low3, v3);
+    hi = _mm256_sub_ps(low3, v3);
+  };
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  const int64_t groups = a.kp / 4; // a multiple of 8
+  for (int64_t i = 0; i < a.m; ++i) {
+    const float *x = a.xg + i * a.kp;
+    // Pass 1: the largest |entry| (computed from the entries themselves, so
+    // both passes agree bit for bit) and whether any entry is NaN or Inf.
+    __m256 vmax = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
+    for (int64_t gi = 0; gi < groups; ++gi) {
+      __m256 lo, hi;
+      entries(x + 4 * gi, lo, hi);
+      vmax = _mm256_max_ps(vmax, _mm256_max_ps(_mm256_and_ps(lo, absMask),
+                                               _mm256_and_ps(hi, absMask)));
+      // x - x is NaN exactly for NaN and +-Inf.
+      bad = _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_sub_ps(lo, lo),
+                                            _mm256_sub_ps(lo, lo),
+                                            _CMP_UNORD_Q));
+    }
+    alignas(32) float m8[8];
+    _mm256_store_ps(m8, vmax);
+    float maxSum = 0.0f;
+    for (float v : m8)
+      maxSum = std::max(maxSum, v);
+    const bool finite = _mm256_movemask_ps(bad) == 0;
+    const float q = finite && maxSum > 0.0f ? 127.0f / maxSum : 0.0f;
+    // A non-finite activation makes the whole output row NaN (0 * NaN), as
+    // the exact kernels would, instead of silently quantizing it away.
+    scales[i] = !finite ? std::numeric_limits<float>::quiet_NaN()
+                        : maxSum > 0.0f ? maxSum / 127.0f : 0.0f;
+    const __m256 vq = _mm256_set1_ps(q);
+    int8_t *t = tables + i * groups * 16;
+    // Two groups at a time: 4 x 8 int32 -> 32 int8 (saturating packs work
+    // per 128-bit lane, `order` puts the 4-byte pieces back in place).
+    // Rounding is to nearest even (MXCSR default).
+    for (int64_t gi = 0; gi < groups; gi += 2) {
+      __m256 alo, ahi, blo, bhi;
+      entries(x + 4 * gi, alo, ahi);
+      entries(x + 4 * gi + 4, blo, bhi);
+      __m256i pa = _mm256_packs_epi32(
+          _mm256_cvtps_epi32(_mm256_mul_ps(alo, vq)),
+          _mm256_cvtps_epi32(_mm256_mul_ps(ahi, vq)));
+      __m256i pb = _mm256_packs_epi32(
+          _mm256_cvtps_epi32(_mm256_mul_ps(blo, vq)),
+          _mm256_cvtps_epi32(_mm256_mul_ps(bhi, vq)));
+      __m256i p = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(pa, pb),
+                                              order);
+      _mm256_store_si256(reinterpret_cast<__m256i *>(t + 16 * gi), p);
+    }
+  }
+}
+
+// Flush the int16 accumulators to int32 every this many weight words: each
+// word adds at most 2 x (127 + 127) to a 16-bit lane.
+constexpr int64_t kI8FlushWords = 64;
+
+void avx2LutBlocksI8(const Activations &a, const int8_t *tables,
+                     const float *scales, const uint8_t *planes, int64_t kw,
+                     int64_t n, int64_t b0, int64_t b1, float *out,
+                     int64_t ldo) {
+  const int64_t groups = a.kp / 4;
+  const __m256i low4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi8(1);
+  for (int64_t b = b0; b < b1; ++b) {
+    const uint8_t *pb = planes + b * kw * 64;
+    const int64_t valid = std::min<int64_t>(16, n - 16 * b);
+    for (int64_t i = 0; i < a.m; ++i) {
+      const int8_t *t = tables + i * groups * 16;
+      // acc32[q]: rows 8q..8q+7.
+      __m256i acc32[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+      for (int64_t w0 = 0; w0 < kw; w0 += kI8FlushWords) {
+        const int64_t w1 = std::min(kw, w0 + kI8FlushWords);
+        // acc16[q]: lane 0 rows 8q..8q+7 (groups 4c, 4c+2), lane 1 the same
+        // rows (groups 4c+1, 4c+3).
+        __m256i acc16[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+        for (int64_t wi = w0; wi < w1; ++wi) {
+          for (int h = 0; h < 2; ++h) {
+            const __m256i idx = _mm256_load_si256(
+                reinterpret_cast<const __m256i *>(pb + (wi * 2 + h) * 32));
+            const __m256i lo = _mm256_and_si256(idx, low4);
+            const __m256i hi =
+                _mm256_and_si256(_mm256_srli_epi16(idx, 4), low4);
+            const int8_t *tw = t + (8 * wi + 4 * h) * 16;
+            const __m256i la = _mm256_shuffle_epi8(
+                _mm256_load_si256(reinterpret_cast<const __m256i *>(tw)), lo);
+            const __m256i lb = _mm256_shuffle_epi8(
+                _mm256_load_si256(reinterpret_cast<const __m256i *>(tw + 32)),
+                hi);
+            acc16[0] = _mm256_add_epi16(
+                acc16[0],
+                _mm256_maddubs_epi16(ones, _mm256_unpacklo_epi8(la, lb)));
+            acc16[1] = _mm256_add_epi16(
+                acc16[1],
+                _mm256_maddubs_epi16(ones, _mm256_unpackhi_epi8(la, lb)));
+          }
+        }
+        for (int q = 0; q < 2; ++q)
+          acc32[q] = _mm256_add_epi32(
+              acc32[q],
+              _mm256_add_epi32(
+                  _mm256_cvtepi16_epi32(_mm256_castsi256_si128(acc16[q])),
+                  _mm256_cvtepi16_epi32(
+                      _mm256_extracti128_si256(acc16[q], 1))));
+      }
+      const __m256 sc = _mm256_set1_ps(scales[i]);
+      alignas(32) float sums[16];
+      _mm256_store_ps(sums, _mm256_mul_ps(_mm256_cvtepi32_ps(acc32[0]), sc));
+      _mm256_store_ps(sums + 8,
+                      _mm256_mul_ps(_mm256_cvtepi32_ps(acc32[1]), sc));
       for (int64_t r = 0; r < valid; ++r)
         out[i * ldo + 16 * b + r] = sums[r];
     }

@@ -16,6 +16,7 @@
 #include <immintrin.h>
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace onebit {
 namespace rt {
@@ -45,13 +46,22 @@ void avx512BuildTablesI8(const Activations &a, int8_t *tables,
     // The largest |entry| of a group is sum_j |v_j| (entry 0 or its
     // mirror); computing it from the table itself keeps the two passes
     // bit-identical.
+    // `bad`: some entry is NaN or Inf (t - t is NaN exactly then).
     __m512 vmax = _mm512_setzero_ps();
-    for (int64_t gi = 0; gi < groups; ++gi)
-      vmax = _mm512_max_ps(vmax, _mm512_abs_ps(groupTable(x + 4 * gi, s0, s1,
-                                                          s2, s3)));
+    __mmask16 bad = 0;
+    for (int64_t gi = 0; gi < groups; ++gi) {
+      const __m512 t = groupTable(x + 4 * gi, s0, s1, s2, s3);
+      vmax = _mm512_max_ps(vmax, _mm512_abs_ps(t));
+      const __m512 d = _mm512_sub_ps(t, t);
+      bad |= _mm512_cmp_ps_mask(d, d, _CMP_UNORD_Q);
+    }
     const float maxSum = _mm512_reduce_max_ps(vmax);
-    const float q = maxSum > 0.0f ? 127.0f / maxSum : 0.0f;
-    scales[i] = maxSum > 0.0f ? maxSum / 127.0f : 0.0f;
+    const bool finite = bad == 0;
+    const float q = finite && maxSum > 0.0f ? 127.0f / maxSum : 0.0f;
+    // A non-finite activation makes the output row NaN, as in the exact
+    // kernels, instead of being quantized away.
+    scales[i] = !finite ? std::numeric_limits<float>::quiet_NaN()
+                        : maxSum > 0.0f ? maxSum / 127.0f : 0.0f;
     const __m512 vq = _mm512_set1_ps(q);
     int8_t *t = tables + i * groups * 16;
     // Group gi = 8 * wi + 2 * b + step lives at wi * 128 + step * 64 + 16 * b

@@ -178,21 +178,50 @@ TEST(CpuKernels, FastApproxStaysClose) {
 TEST(CpuKernels, FastApproxShapes) {
   Restore restore;
   onebit_runtime_set_kernel_mode(ONEBIT_KERNEL_FAST_APPROX);
-  // K not a multiple of 32 (odd word count too), N odd, M up to the decode
-  // limit of 8 and past it (exact again).
-  const Shape shapes[] = {{1, 37, 5},    {1, 1000, 97}, {3, 2049, 129},
-                          {8, 330, 31},  {9, 129, 47},  {1, 4100, 33}};
+  const int best = onebit_runtime_get_isa();
+  // K not a multiple of 32 (odd word count too), K past one int16 flush of
+  // the AVX2 kernel (64 words), N odd, M up to the decode limit of 8 and past
+  // it (exact again).
+  const Shape shapes[] = {{1, 37, 5},   {1, 1000, 97}, {3, 2049, 129},
+                          {8, 330, 31}, {9, 129, 47},  {1, 4100, 33},
+                          {2, 6000, 40}};
   unsigned seed = 40;
   for (const Shape &s : shapes) {
     Layer l = makeLayer(s.m, s.k, s.n, seed++);
     std::vector<double> want = reference(l, false, false);
-    for (int threads = 1; threads <= 2; ++threads) {
-      onebit_runtime_set_num_threads(threads);
-      double err = maxRelError(run(l, false, false), want, s.m, s.n);
-      EXPECT_LT(err, s.m > 8 ? 1e-5 : 0.05)
-          << "m=" << s.m << " k=" << s.k << " n=" << s.n
-          << " threads=" << threads;
+    // AVX2 always has its int8 kernel; AVX-512 only with VBMI + VNNI.
+    for (int isa = 1; isa <= best; ++isa)
+      for (int threads = 1; threads <= 2; ++threads) {
+        ASSERT_EQ(onebit_runtime_set_isa(isa), isa);
+        onebit_runtime_set_num_threads(threads);
+        double err = maxRelError(run(l, false, false), want, s.m, s.n);
+        EXPECT_LT(err, s.m > 8 ? 1e-5 : 0.05)
+            << "m=" << s.m << " k=" << s.k << " n=" << s.n << " isa=" << isa
+            << " threads=" << threads;
+        // The approximate kernel really ran: int8 tables are off by far
+        // more than FP32 rounding.
+        if (isa == 1 && s.m <= 8 && s.k >= 100)
+          EXPECT_GT(err, 1e-4) << "m=" << s.m << " k=" << s.k;
+      }
+  }
+}
+
+TEST(CpuKernels, FastApproxPropagatesNaN) {
+  Restore restore;
+  onebit_runtime_set_kernel_mode(ONEBIT_KERNEL_FAST_APPROX);
+  Layer l = makeLayer(2, 300, 37, 90);
+  l.x[5] = std::nanf("");             // row 0
+  l.x[300 + 7] = INFINITY;            // row 1
+  Layer clean = makeLayer(1, 300, 37, 91);
+  for (int isa = 1; isa <= onebit_runtime_get_isa(); ++isa) {
+    ASSERT_EQ(onebit_runtime_set_isa(isa), isa);
+    std::vector<float> y = run(l, false, false);
+    for (int64_t j = 0; j < l.n; ++j) {
+      EXPECT_TRUE(std::isnan(y[j])) << "isa=" << isa << " col " << j;
+      EXPECT_FALSE(std::isfinite(y[l.n + j])) << "isa=" << isa << " col " << j;
     }
+    for (float v : run(clean, false, false))
+      EXPECT_TRUE(std::isfinite(v)) << "isa=" << isa;
   }
 }
 

@@ -74,7 +74,8 @@ int onebit_runtime_get_kernel_mode(void);
  * Returns the previous limit. For tests and benchmarks. */
 int64_t onebit_runtime_set_lut_max_m(int64_t m);
 
-/* Instruction set used: 0 scalar, 1 AVX2, 2 AVX-512 (the best the CPU has).
+/* Instruction set used: 0 scalar, 1 AVX2, 2 AVX-512 (the best the CPU has,
+ * capped by the environment variable ONEBIT_ISA=scalar|avx2|avx512).
  * onebit_runtime_set_isa caps it (for tests and benchmarks); a level above
  * what the CPU supports is clamped. Returns the level now in use. */
 int onebit_runtime_set_isa(int level);
