@@ -159,6 +159,16 @@ CompiledModel::~CompiledModel() = default;
 
 void setNumThreads(int n) { onebit_runtime_set_num_threads(n); }
 
+bool setKernelMode(const std::string &mode, std::string &error) {
+  if (mode == "exact" || mode == "fast") {
+    onebit_runtime_set_kernel_mode(mode == "fast" ? ONEBIT_KERNEL_FAST_APPROX
+                                                  : ONEBIT_KERNEL_EXACT);
+    return true;
+  }
+  error = "kernel mode must be 'exact' or 'fast', not '" + mode + "'";
+  return false;
+}
+
 OwningOpRef<ModuleOp> loadModel(const std::string &path, MLIRContext &ctx,
                                 std::string &error) {
   DialectRegistry registry;

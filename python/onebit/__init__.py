@@ -27,7 +27,8 @@ from ._onebit import Error, Tokenizer
 
 __all__ = ["CompiledModel", "Error", "LayerStats", "Model", "Perplexity",
            "QuantizeStats", "SkippedLayer", "Tokenizer", "TrainResult",
-           "TrainStep", "evaluate", "load", "set_num_threads", "train"]
+           "TrainStep", "evaluate", "load", "set_kernel_mode",
+           "set_num_threads", "train"]
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,15 @@ class CompiledModel:
 def set_num_threads(n: int) -> None:
     """Threads of the 1-bit kernels (<= 0: all hardware threads)."""
     _onebit.set_num_threads(n)
+
+
+def set_kernel_mode(mode: str) -> None:
+    """Arithmetic of the CPU 1-bit kernels: "exact" (the default; FP32
+    lookup tables, ~1e-6 relative) or "fast" (int8 lookup tables for decode,
+    up to 8 activation rows: a few times faster, about 1e-2 of a row's
+    largest output off; keep "exact" for training and reference checks).
+    Raises ValueError for anything else."""
+    _onebit.set_kernel_mode(mode)
 
 
 def load(path: Union[str, PathLike], num_layers: int = -1) -> Model:

@@ -359,6 +359,14 @@ PYBIND11_MODULE(_onebit, m) {
         return f.model->compileMillis();
       });
   m.def("set_num_threads", &::onebit::setNumThreads, py::arg("n"));
+  m.def(
+      "set_kernel_mode",
+      [](const std::string &mode) {
+        std::string error;
+        if (!::onebit::setKernelMode(mode, error))
+          throw py::value_error(error);
+      },
+      py::arg("mode"));
 
   // Training: the runtime of onebit-train, with a per-step callback.
   m.def(

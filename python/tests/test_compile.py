@@ -85,3 +85,26 @@ def test_gpu_emulation_runs_kernels(shuffle_kernel_mlir):
                           x[np.arange(64) ^ 1])
     with pytest.raises(onebit.Error):
         m.compile(device="cpu")
+
+
+def test_kernel_mode(example_mlir):
+    # "fast" switches the CPU 1-bit kernels to int8 lookup tables for up to
+    # 8 activation rows: close to "exact", and on hosts that have the fast
+    # kernel (AVX2, AVX-512 VNNI) not identical to it.
+    with pytest.raises(ValueError, match="must be 'exact' or 'fast', not 'x'"):
+        onebit.set_kernel_mode("x")
+    f = onebit.load(example_mlir).quantize(post_norm=False).compile()
+    x = np.random.default_rng(6).standard_normal((4, 32)).astype(np.float32)
+    exact = f(x)
+    try:
+        onebit.set_kernel_mode("fast")
+        fast = f(x)
+    finally:
+        onebit.set_kernel_mode("exact")
+    assert np.array_equal(f(x), exact)
+    err = np.abs(fast - exact).max() / np.abs(exact).max()
+    assert err <= 3e-2
+    flags = open("/proc/cpuinfo").read()
+    if ("avx512f" in flags and "avx512_vnni" in flags) or (
+            "avx512f" not in flags and " avx2" in flags):
+        assert err > 0

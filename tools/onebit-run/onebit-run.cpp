@@ -1,7 +1,7 @@
 //===- onebit-run.cpp - run a model on the host CPU -----------------------===//
 //
 // onebit-run MODEL [--entry NAME] --input a.npy ... --output out.npy ...
-//            [--threads N] [--bench N]
+//            [--threads N] [--bench N] [--kernel-mode exact|fast]
 // MODEL is .mlir, MLIR bytecode, .onnx or .gguf. Compiles in process for the
 // host CPU and runs the entry on NumPy arrays. --device=gpu-emulation runs
 // the GPU pipeline's kernels as host loops instead.
@@ -49,6 +49,12 @@ static cl::opt<std::string>
                     "loops: slow, for checking their numerics)"),
            cl::init("cpu"), cl::cat(RunCategory));
 
+static cl::opt<std::string> kernelMode(
+    "kernel-mode",
+    cl::desc("1-bit kernels: exact (default) or fast (int8 lookup tables "
+             "for decode, up to 8 activation rows; about 1e-2 of a row's "
+             "largest output off)"),
+    cl::init("exact"), cl::cat(RunCategory));
 
 static int fail(const std::string &msg) {
   errs() << "onebit-run: error: " << msg << "\n";
@@ -84,6 +90,9 @@ int main(int argc, char **argv) {
                 device + "'");
   }
   std::string error;
+  // Checked before anything is compiled; the mode is process-wide.
+  if (!onebit::setKernelMode(kernelMode, error))
+    return fail("--kernel-mode: " + error);
   mlir::MLIRContext ctx;
   auto module = onebit::loadModel(modelPath, ctx, error);
   if (!module)

@@ -123,6 +123,11 @@ mlir::OwningOpRef<mlir::ModuleOp> loadModel(const std::string &path,
 /// Sets the kernel library's thread count (<= 0: all hardware threads).
 void setNumThreads(int n);
 
+/// Selects the 1-bit kernels' arithmetic: "exact" (FP32 lookup tables, the
+/// default) or "fast" (int8 lookup tables for decode, m <= 8 activation rows:
+/// about 1e-2 of a row's largest output off). False + `error` otherwise.
+bool setKernelMode(const std::string &mode, std::string &error);
+
 } // namespace onebit
 
 #endif // ONEBIT_RUNNER_RUNNER_H
