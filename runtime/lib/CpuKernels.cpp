@@ -147,12 +147,14 @@ int64_t lutMaxM() {
   return fromEnv;
 }
 
-// The AVX2 lookup-table kernel serves up to this many activation rows (it
-// builds one table set per row: measured 2.5-3.0x sgemm at m = 16, 0.7-1.1x
-// at 128, 0.18x at 512, where the tables no longer stay in cache). Above it the
-// signs are unpacked to +-1 panels for the dense GEMM (OpenBLAS) when there
-// is one, else the 4-row sign-flip kernel runs.
-constexpr int64_t kAvx2LutMaxM = 64;
+// AVX2: up to this many activation rows whole-row tables (avx2LutBlocks),
+// above it (up to lutMaxM()) the K-chunked lookup-table GEMM
+// (avx2LutGemmBlocks), which shares index work between 4 rows but pays for
+// its table chunks: 4096 x 4096 at 1 thread, per row, 0.31 ms (whole-row)
+// against 0.34 ms at m = 2 and 0.26 ms from m = 4 on. Above the limit (only
+// when it is lowered) the signs are unpacked to +-1 panels for the dense GEMM
+// (OpenBLAS) when there is one, else the 4-row sign-flip kernel runs.
+constexpr int64_t kAvx2RowTablesMaxM = 2;
 
 // FAST_APPROX applies to the decode kernel only, up to this many rows.
 constexpr int64_t kFastMaxM = 8;
@@ -504,7 +506,7 @@ void binaryLinear(const float *x, int64_t m, int64_t k, int64_t ldx,
       avx2LutBlocksI8(a, tables, scales, planes, view.kw, n, t * chunk,
                       std::min(view.blocks, (t + 1) * chunk), y, n);
     });
-  } else if (isa == kAvx2 && m <= kAvx2LutMaxM && m <= lutMaxM()) {
+  } else if (isa == kAvx2 && m <= kAvx2RowTablesMaxM && m <= lutMaxM()) {
     auto w = getInterleaved(signs, n, k, cacheable);
     const Interleaved16 &view = w->view;
     const int64_t chunk = chunkSize(view.blocks, int64_t(threads) * 4, 1);
@@ -516,7 +518,16 @@ void binaryLinear(const float *x, int64_t m, int64_t k, int64_t ldx,
       avx2LutBlocks(a, tables, view, t * chunk,
                     std::min(view.blocks, (t + 1) * chunk), y, n);
     });
-  } else if (isa == kAvx2 && m > kAvx2LutMaxM && onebit_runtime_have_blas()) {
+  } else if (isa == kAvx2 && m <= lutMaxM()) {
+    auto w = getInterleaved(signs, n, k, cacheable);
+    const Interleaved16 &view = w->view;
+    const int64_t gchunk = chunkSize(view.blocks, int64_t(threads) * 2, 1);
+    const int64_t gtasks = (view.blocks + gchunk - 1) / gchunk;
+    pool().parallelFor(gtasks, [&](int64_t t) {
+      avx2LutGemmBlocks(a, view, t * gchunk,
+                        std::min(view.blocks, (t + 1) * gchunk), y, n);
+    });
+  } else if (isa == kAvx2 && onebit_runtime_have_blas()) {
     // y[:, r0:r1] = xg * S[r0:r1]^T, one unpacked panel of rows at a time.
     constexpr int64_t kPanel = 1024;
     thread_local AlignedBuffer<float> panelBuf;

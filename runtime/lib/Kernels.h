@@ -46,6 +46,11 @@ void avx2LutBlocks(const Activations &a, const float *tables,
                    const Interleaved16 &w, int64_t b0, int64_t b1, float *out,
                    int64_t ldo);
 
+// AVX2, several activation rows: as avx512LutGemmBlocks (indices shared by
+// 4 rows, K chunks of 256 columns with their tables built by the task).
+void avx2LutGemmBlocks(const Activations &a, const Interleaved16 &w,
+                       int64_t b0, int64_t b1, float *out, int64_t ldo);
+
 // AVX2 FAST_APPROX decode. The weights as nibble planes: for block b, word
 // wi and half h, 32 bytes at ((b * kw + wi) * 2 + h) * 32 whose byte r of
 // lane 0 holds nibbles 4h and 4h+2 of row 16b+r's word (low, high) and lane 1

@@ -10,6 +10,11 @@
 // two vpermps pick entries (index & 7) from both halves and a blend on bit 3
 // of the index chooses between them (avx2LutBlocks).
 //
+// Several activation rows (m > 2): a K-chunked lookup-table GEMM whose
+// index work is shared by 4 rows, with tables split into 8 entries and a
+// +-v3 term so a lookup is one vpermps, an add and an FMA
+// (avx2LutGemmBlocks).
+//
 // FAST_APPROX decode: the same tables quantized to int8 (one scale per
 // activation row), two groups' tables per ymm (one per 128-bit lane), looked
 // up 32 at a time with vpshufb from a nibble-plane copy of the weights
@@ -169,6 +174,137 @@ void avx2LutBlocks(const Activations &a, const float *tables,
       _mm256_store_ps(sums + 8, _mm256_add_ps(acc[1][0], acc[1][1]));
       for (int64_t r = 0; r < valid; ++r)
         out[i * ldo + 16 * b + r] = sums[r];
+    }
+  }
+}
+
+// ---- Lookup-table GEMM (m > 1) ---------------------------------------------
+//
+// As avx512LutGemmBlocks: the nibble indices of a weight word are computed
+// once and serve kAvx2LutMT activation rows; K is walked in chunks of
+// kAvx2LutKC columns whose tables (MT rows x 64 groups x 64 bytes = 16 KiB)
+// the task builds into L1; partial sums live in out.
+//
+// The tables are split differently from the decode kernel's: entry e of a
+// group is L[e & 7] + s * v3, with L the 8 signed sums of v0..v2 and s = -1
+// when bit 3 of e is set. A group's 16 floats are L and v3 broadcast. Per
+// index vector (shared by the rows) s is made once as +-1.0f from bit 3;
+// per row a lookup is then one vpermps, one add and one FMA (both tables as
+// memory operands), against two vpermps, a blend and an add: half the
+// shuffles, which are what limits the decode kernel. Each half of the 16
+// weight rows is done in turn so the accumulators stay in registers.
+
+constexpr int64_t kAvx2LutKC = 256; // columns per K chunk (8 words)
+constexpr int kAvx2LutMT = 4;
+
+// Split tables of groups [0, groups) of x into t (16 floats a group).
+static void buildSplitTables(const float *x, int64_t groups, float *t) {
+  alignas(32) float s[3][8];
+  for (int j = 0; j < 3; ++j)
+    for (int e = 0; e < 8; ++e)
+      s[j][e] = ((e >> j) & 1) ? -1.0f : 1.0f;
+  const __m256 s0 = _mm256_load_ps(s[0]), s1 = _mm256_load_ps(s[1]),
+               s2 = _mm256_load_ps(s[2]);
+  for (int64_t gi = 0; gi < groups; ++gi) {
+    const float *v = x + 4 * gi;
+    _mm256_store_ps(t + 16 * gi,
+                    _mm256_fmadd_ps(
+                        _mm256_set1_ps(v[2]), s2,
+                        _mm256_fmadd_ps(_mm256_set1_ps(v[1]), s1,
+                                        _mm256_mul_ps(_mm256_set1_ps(v[0]),
+                                                      s0))));
+    _mm256_store_ps(t + 16 * gi + 8, _mm256_set1_ps(v[3]));
+  }
+}
+
+template <int MT>
+static void avx2LutGemmTile(const float *const *t, const uint32_t *wb,
+                            int64_t w0, int64_t w1, float *const *o,
+                            int64_t valid, bool first) {
+  const __m256i signBit = _mm256_set1_epi32(int(0x80000000u));
+  const __m256i one = _mm256_castps_si256(_mm256_set1_ps(1.0f));
+  // One half of the 16 weight rows at a time (rows 8h..8h+7), so that only
+  // 2 x MT accumulators are live: the lookups (adds) and the v3 terms
+  // (FMAs) in separate chains.
+  for (int h = 0; h < 2; ++h) {
+    __m256 lut[MT], v3s[MT];
+    for (int r = 0; r < MT; ++r)
+      lut[r] = v3s[r] = _mm256_setzero_ps();
+    for (int64_t wi = w0; wi < w1; ++wi) {
+      const __m256i lo =
+          _mm256_load_si256(reinterpret_cast<const __m256i *>(wb + wi * 16) + h);
+      const __m256i hi = _mm256_srli_epi32(lo, 16);
+      for (int j = 0; j < 8; ++j) {
+        const int sh = j & 3;
+        const __m256i v = j < 4 ? lo : hi;
+        // Nibble sh of each 16-bit half down to bits 0..3 with a
+        // multiply-high (vpermps reads bits 0..2; bit 3 becomes the sign).
+        const __m256i ij =
+            sh ? _mm256_mulhi_epu16(
+                     v, _mm256_set1_epi16(short(1 << (16 - 4 * sh))))
+               : v;
+        const __m256 sg = _mm256_castsi256_ps(_mm256_or_si256(
+            _mm256_and_si256(_mm256_slli_epi32(ij, 28), signBit), one));
+        for (int r = 0; r < MT; ++r) {
+          const float *tw = t[r] + wi * 128 + 16 * j;
+          lut[r] = _mm256_add_ps(
+              lut[r], _mm256_permutevar8x32_ps(_mm256_load_ps(tw), ij));
+          v3s[r] = _mm256_fmadd_ps(sg, _mm256_load_ps(tw + 8), v3s[r]);
+        }
+      }
+    }
+    const int64_t rows = std::min<int64_t>(8, valid - 8 * h);
+    for (int r = 0; r < MT; ++r) {
+      alignas(32) float sums[8];
+      _mm256_store_ps(sums, _mm256_add_ps(lut[r], v3s[r]));
+      float *dst = o[r] + 8 * h;
+      if (first)
+        for (int64_t q = 0; q < rows; ++q)
+          dst[q] = sums[q];
+      else
+        for (int64_t q = 0; q < rows; ++q)
+          dst[q] += sums[q];
+    }
+  }
+}
+
+void avx2LutGemmBlocks(const Activations &a, const Interleaved16 &w,
+                       int64_t b0, int64_t b1, float *out, int64_t ldo) {
+  constexpr int MT = kAvx2LutMT;
+  const int64_t kw = w.kw, wc = kAvx2LutKC / 32;
+  alignas(32) float tab[MT][kAvx2LutKC / 4 * 16];
+  for (int64_t w0 = 0; w0 < kw; w0 += wc) {
+    const int64_t w1 = std::min(kw, w0 + wc);
+    for (int64_t i0 = 0; i0 < a.m; i0 += MT) {
+      const int mt = int(std::min<int64_t>(MT, a.m - i0));
+      // t[r] + wi * 128 is word wi's tables, as in the whole-row layout.
+      const float *t[MT];
+      for (int r = 0; r < mt; ++r) {
+        buildSplitTables(a.xg + (i0 + r) * a.kp + w0 * 32, (w1 - w0) * 8,
+                         tab[r]);
+        t[r] = tab[r] - w0 * 128;
+      }
+      for (int64_t b = b0; b < b1; ++b) {
+        const uint32_t *wb = w.words + b * kw * 16;
+        const int64_t valid = std::min<int64_t>(16, w.n - 16 * b);
+        float *o[MT];
+        for (int r = 0; r < mt; ++r)
+          o[r] = out + (i0 + r) * ldo + 16 * b;
+        switch (mt) {
+        case 4:
+          avx2LutGemmTile<4>(t, wb, w0, w1, o, valid, w0 == 0);
+          break;
+        case 3:
+          avx2LutGemmTile<3>(t, wb, w0, w1, o, valid, w0 == 0);
+          break;
+        case 2:
+          avx2LutGemmTile<2>(t, wb, w0, w1, o, valid, w0 == 0);
+          break;
+        default:
+          avx2LutGemmTile<1>(t, wb, w0, w1, o, valid, w0 == 0);
+          break;
+        }
+      }
     }
   }
 }

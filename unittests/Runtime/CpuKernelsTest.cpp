@@ -3,12 +3,16 @@
 #include "onebit/Runtime/CpuKernels.h"
 #include "onebit/Support/SignPacking.h"
 
+#include "RelError.h"
 #include "gtest/gtest.h"
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
+
+using onebit::test::maxRelError;
 
 namespace {
 
@@ -77,22 +81,6 @@ std::vector<double> reference(const Layer &l, bool norm, bool bias,
   return y;
 }
 
-// Largest |got - want| over each row, relative to the largest |want| of the
-// row.
-double maxRelError(const std::vector<float> &got,
-                   const std::vector<double> &want, int64_t m, int64_t n) {
-  double worst = 0.0;
-  for (int64_t i = 0; i < m; ++i) {
-    double scale = 1e-30, err = 0.0;
-    for (int64_t j = 0; j < n; ++j) {
-      scale = std::max(scale, std::fabs(want[i * n + j]));
-      err = std::max(err, std::fabs(double(got[i * n + j]) - want[i * n + j]));
-    }
-    worst = std::max(worst, err / scale);
-  }
-  return worst;
-}
-
 std::vector<float> run(const Layer &l, bool norm, bool bias) {
   std::vector<float> y(l.m * l.n, std::nanf(""));
   onebit_binary_linear_f32(l.x.data(), l.m, l.k, l.signs.data(), l.n,
@@ -123,7 +111,8 @@ const Shape kShapes[] = {{1, 1, 1},     {1, 7, 3},     {1, 37, 5},
                          {1, 100, 33},  {1, 512, 16},  {2, 77, 17},
                          {3, 1000, 49}, {8, 65, 31},   {9, 129, 47},
                          {13, 300, 97}, {30, 520, 65}, {1, 2049, 129},
-                         {7, 700, 50},  {70, 300, 33}, {5, 1100, 161}};
+                         {7, 700, 50},  {70, 300, 33}, {5, 1100, 161},
+                         {16, 4096, 40}};
 
 TEST(CpuKernels, MatchesReferenceOnEveryIsaAndThreadCount) {
   Restore restore;
@@ -139,8 +128,9 @@ TEST(CpuKernels, MatchesReferenceOnEveryIsaAndThreadCount) {
             for (int threads = 1; threads <= 2; ++threads) {
               ASSERT_EQ(onebit_runtime_set_isa(isa), isa);
               // lut = 1: no lookup tables for any m (AVX-512: the FMA
-              // GEMM; AVX2: the sign-flip kernel). lut = 0: AVX2 tables up
-              // to m = 8.
+              // GEMM; AVX2: unpacked panels through the dense GEMM, or the
+              // sign-flip kernel without BLAS). lut = 0: the lookup tables
+              // at every m (m > 1: the K-chunked lookup-table GEMMs).
               onebit_runtime_set_lut_max_m(lut ? 0 : -1);
               onebit_runtime_set_num_threads(threads);
               ASSERT_EQ(onebit_runtime_get_num_threads(), threads);

@@ -2,11 +2,14 @@
 
 #include "onebit/Runtime/CpuKernels.h"
 
+#include "RelError.h"
 #include "gtest/gtest.h"
 
 #include <cmath>
 #include <random>
 #include <vector>
+
+using onebit::test::maxRelError;
 
 namespace {
 
@@ -47,21 +50,6 @@ std::vector<double> reference(const Int8Layer &l, bool bias) {
       y[i * l.n + r] = acc * l.scales[r] + (bias ? l.bias[r] : 0.0);
     }
   return y;
-}
-
-// Largest |got - want| of a row relative to the row's largest |want|.
-double maxRelError(const std::vector<float> &got,
-                   const std::vector<double> &want, int64_t m, int64_t n) {
-  double worst = 0;
-  for (int64_t i = 0; i < m; ++i) {
-    double scale = 1e-30, err = 0;
-    for (int64_t j = 0; j < n; ++j) {
-      scale = std::max(scale, std::fabs(want[i * n + j]));
-      err = std::max(err, std::fabs(double(got[i * n + j]) - want[i * n + j]));
-    }
-    worst = std::max(worst, err / scale);
-  }
-  return worst;
 }
 
 struct Restore {
