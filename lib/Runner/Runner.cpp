@@ -169,6 +169,8 @@ bool setKernelMode(const std::string &mode, std::string &error) {
   return false;
 }
 
+bool hasFastKernel() { return onebit_runtime_has_fast_kernel() != 0; }
+
 OwningOpRef<ModuleOp> loadModel(const std::string &path, MLIRContext &ctx,
                                 std::string &error) {
   DialectRegistry registry;

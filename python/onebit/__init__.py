@@ -27,8 +27,8 @@ from ._onebit import Error, Tokenizer
 
 __all__ = ["CompiledModel", "Error", "LayerStats", "Model", "Perplexity",
            "QuantizeStats", "SkippedLayer", "Tokenizer", "TrainResult",
-           "TrainStep", "evaluate", "load", "set_kernel_mode",
-           "set_num_threads", "train"]
+           "TrainStep", "evaluate", "has_fast_kernel", "load",
+           "set_kernel_mode", "set_num_threads", "train"]
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,12 @@ def set_kernel_mode(mode: str) -> None:
     largest output off; keep "exact" for training and reference checks).
     Raises ValueError for anything else."""
     _onebit.set_kernel_mode(mode)
+
+
+def has_fast_kernel() -> bool:
+    """Whether this CPU has the kernels of set_kernel_mode("fast") (AVX2, or
+    AVX-512 with VBMI + VNNI); without them "fast" computes exactly."""
+    return _onebit.has_fast_kernel()
 
 
 def load(path: Union[str, PathLike], num_layers: int = -1) -> Model:

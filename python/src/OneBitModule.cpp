@@ -367,6 +367,7 @@ PYBIND11_MODULE(_onebit, m) {
           throw py::value_error(error);
       },
       py::arg("mode"));
+  m.def("has_fast_kernel", &::onebit::hasFastKernel);
 
   // Training: the runtime of onebit-train, with a per-step callback.
   m.def(

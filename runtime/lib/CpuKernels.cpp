@@ -159,6 +159,17 @@ constexpr int64_t kAvx2RowTablesMaxM = 2;
 // FAST_APPROX applies to the decode kernel only, up to this many rows.
 constexpr int64_t kFastMaxM = 8;
 
+// Whether an int8 (FAST_APPROX) decode kernel exists at this ISA.
+bool haveFastKernel(int isa) {
+  return isa == kAvx2 || (isa == kAvx512 && cpu().vnni);
+}
+
+// Whether FAST_APPROX is on and applies to m activation rows at this ISA.
+bool fastKernel(int isa, int64_t m) {
+  return gMode.load() == ONEBIT_KERNEL_FAST_APPROX && m <= kFastMaxM &&
+         haveFastKernel(isa);
+}
+
 //===----------------------------------------------------------------------===//
 // Thread pool: persistent workers, tasks handed out by an atomic counter.
 // The caller works too and, once every task is handed out, waits only for
@@ -455,78 +466,48 @@ void binaryLinear(const float *x, int64_t m, int64_t k, int64_t ldx,
   const int isa = currentIsa();
   if (kw == 0) {
     std::memset(y, 0, sizeof(float) * static_cast<size_t>(m * n));
-  } else if (isa == kAvx512 && m <= lutMaxM()) {
+  } else if (isa >= kAvx2 && m <= lutMaxM()) {
+    // Lookup tables. Decode kernels (one table set per activation row, built
+    // once per call) in tasks of 16-row block ranges; the GEMMs build the
+    // tables they need per K chunk and row tile in each task, so fewer,
+    // larger tasks: the build is repeated once per task.
     auto w = getInterleaved(signs, n, k, cacheable);
     const Interleaved16 &view = w->view;
-    const int64_t chunk = chunkSize(view.blocks, int64_t(threads) * 4, 1);
-    const int64_t tasks = (view.blocks + chunk - 1) / chunk;
-    const bool approx = gMode.load() == ONEBIT_KERNEL_FAST_APPROX &&
-                        cpu().vnni && m <= kFastMaxM;
-    if (approx) {
+    auto forBlocks = [&](int64_t parts, auto &&fn) {
+      const int64_t chunk = chunkSize(view.blocks, parts, 1);
+      pool().parallelFor((view.blocks + chunk - 1) / chunk, [&](int64_t t) {
+        fn(t * chunk, std::min(view.blocks, (t + 1) * chunk));
+      });
+    };
+    const bool avx512 = isa == kAvx512;
+    if (fastKernel(isa, m)) {
       thread_local AlignedBuffer<int8_t> tabBuf;
       thread_local AlignedBuffer<float> scaleBuf;
       int8_t *tables = tabBuf.resize(static_cast<size_t>(m * (kp / 4) * 16));
       float *scales = scaleBuf.resize(static_cast<size_t>(m));
-      avx512BuildTablesI8(a, tables, scales);
-      pool().parallelFor(tasks, [&](int64_t t) {
-        avx512LutBlocksI8(a, tables, scales, view, t * chunk,
-                          std::min(view.blocks, (t + 1) * chunk), y, n);
+      (avx512 ? avx512BuildTablesI8 : avx2BuildTablesI8)(a, tables, scales);
+      const uint8_t *planes = avx512 ? nullptr : w->planes();
+      forBlocks(int64_t(threads) * 4, [&](int64_t b0, int64_t b1) {
+        if (avx512)
+          avx512LutBlocksI8(a, tables, scales, view, b0, b1, y, n);
+        else
+          avx2LutBlocksI8(a, tables, scales, planes, view.kw, n, b0, b1, y,
+                          n);
       });
-    } else if (m == 1) {
+    } else if (m <= (avx512 ? 1 : kAvx2RowTablesMaxM)) {
       thread_local AlignedBuffer<float> tabBuf;
-      float *tables = tabBuf.resize(static_cast<size_t>((kp / 4) * 16));
-      avx512BuildTables(a, tables);
-      pool().parallelFor(tasks, [&](int64_t t) {
-        avx512LutBlocks(a, tables, view, t * chunk,
-                        std::min(view.blocks, (t + 1) * chunk), y, n);
+      float *tables = tabBuf.resize(static_cast<size_t>(m * (kp / 4) * 16));
+      (avx512 ? avx512BuildTables : avx2BuildTables)(a, tables);
+      forBlocks(int64_t(threads) * 4, [&](int64_t b0, int64_t b1) {
+        (avx512 ? avx512LutBlocks : avx2LutBlocks)(a, tables, view, b0, b1, y,
+                                                   n);
       });
     } else {
-      // Each task builds the tables it needs (per K chunk and row tile), so
-      // fewer, larger tasks: the build is repeated once per task.
-      const int64_t gchunk = chunkSize(view.blocks, int64_t(threads) * 2, 1);
-      const int64_t gtasks = (view.blocks + gchunk - 1) / gchunk;
-      pool().parallelFor(gtasks, [&](int64_t t) {
-        avx512LutGemmBlocks(a, view, t * gchunk,
-                            std::min(view.blocks, (t + 1) * gchunk), y, n);
+      forBlocks(int64_t(threads) * 2, [&](int64_t b0, int64_t b1) {
+        (avx512 ? avx512LutGemmBlocks : avx2LutGemmBlocks)(a, view, b0, b1, y,
+                                                           n);
       });
     }
-  } else if (isa == kAvx2 && m <= kFastMaxM && m <= lutMaxM() &&
-             gMode.load() == ONEBIT_KERNEL_FAST_APPROX) {
-    auto w = getInterleaved(signs, n, k, cacheable);
-    const Interleaved16 &view = w->view;
-    const uint8_t *planes = w->planes();
-    const int64_t chunk = chunkSize(view.blocks, int64_t(threads) * 4, 1);
-    const int64_t tasks = (view.blocks + chunk - 1) / chunk;
-    thread_local AlignedBuffer<int8_t> tabBuf;
-    thread_local AlignedBuffer<float> scaleBuf;
-    int8_t *tables = tabBuf.resize(static_cast<size_t>(m * (kp / 4) * 16));
-    float *scales = scaleBuf.resize(static_cast<size_t>(m));
-    avx2BuildTablesI8(a, tables, scales);
-    pool().parallelFor(tasks, [&](int64_t t) {
-      avx2LutBlocksI8(a, tables, scales, planes, view.kw, n, t * chunk,
-                      std::min(view.blocks, (t + 1) * chunk), y, n);
-    });
-  } else if (isa == kAvx2 && m <= kAvx2RowTablesMaxM && m <= lutMaxM()) {
-    auto w = getInterleaved(signs, n, k, cacheable);
-    const Interleaved16 &view = w->view;
-    const int64_t chunk = chunkSize(view.blocks, int64_t(threads) * 4, 1);
-    const int64_t tasks = (view.blocks + chunk - 1) / chunk;
-    thread_local AlignedBuffer<float> tabBuf;
-    float *tables = tabBuf.resize(static_cast<size_t>(m * (kp / 4) * 16));
-    avx2BuildTables(a, tables);
-    pool().parallelFor(tasks, [&](int64_t t) {
-      avx2LutBlocks(a, tables, view, t * chunk,
-                    std::min(view.blocks, (t + 1) * chunk), y, n);
-    });
-  } else if (isa == kAvx2 && m <= lutMaxM()) {
-    auto w = getInterleaved(signs, n, k, cacheable);
-    const Interleaved16 &view = w->view;
-    const int64_t gchunk = chunkSize(view.blocks, int64_t(threads) * 2, 1);
-    const int64_t gtasks = (view.blocks + gchunk - 1) / gchunk;
-    pool().parallelFor(gtasks, [&](int64_t t) {
-      avx2LutGemmBlocks(a, view, t * gchunk,
-                        std::min(view.blocks, (t + 1) * gchunk), y, n);
-    });
   } else if (isa == kAvx2 && onebit_runtime_have_blas()) {
     // y[:, r0:r1] = xg * S[r0:r1]^T, one unpacked panel of rows at a time.
     constexpr int64_t kPanel = 1024;
@@ -742,6 +723,9 @@ int onebit_runtime_set_kernel_mode(int mode) {
   return gMode.exchange(mode);
 }
 int onebit_runtime_get_kernel_mode(void) { return gMode.load(); }
+int onebit_runtime_has_fast_kernel(void) {
+  return haveFastKernel(currentIsa()) ? 1 : 0;
+}
 
 int64_t onebit_runtime_set_lut_max_m(int64_t m) {
   const int64_t prev = lutMaxM();

@@ -13,6 +13,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <type_traits>
+#include <utility>
 
 namespace onebit {
 namespace rt {
@@ -31,6 +33,16 @@ struct Activations {
   const float *xg = nullptr;
   int64_t m = 0, k = 0, kp = 0;
 };
+
+/// Calls f(std::integral_constant<int, mt>{}) for 1 <= mt <= MaxMT: the
+/// lookup-table GEMMs' row tiles are templates on their row count.
+template <int MaxMT, typename F> inline void withRowTile(int mt, F &&f) {
+  if constexpr (MaxMT > 1) {
+    if (mt < MaxMT)
+      return withRowTile<MaxMT - 1>(mt, std::forward<F>(f));
+  }
+  f(std::integral_constant<int, MaxMT>{});
+}
 
 // Scalar, canonical layout, rows [n0, n1).
 void scalarRows(const Activations &a, const uint32_t *signs, int64_t n,

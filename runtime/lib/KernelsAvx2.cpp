@@ -99,25 +99,40 @@ void avx2Rows(const Activations &a, const uint32_t *signs, int64_t n,
 // Lookup tables
 //===----------------------------------------------------------------------===//
 
+namespace {
+// Entry e of a group's table is sum_j (bit j of e ? -v[j] : v[j]). A ymm
+// holds 8 entries: low3(v) gives entries 0..7 without v[3] (bit 3 of e),
+// every table builder below adds or subtracts v[3] its own way.
+struct Low3Signs {
+  __m256 s0, s1, s2;
+  Low3Signs() {
+    alignas(32) float s[3][8];
+    for (int j = 0; j < 3; ++j)
+      for (int e = 0; e < 8; ++e)
+        s[j][e] = ((e >> j) & 1) ? -1.0f : 1.0f;
+    s0 = _mm256_load_ps(s[0]);
+    s1 = _mm256_load_ps(s[1]);
+    s2 = _mm256_load_ps(s[2]);
+  }
+  __m256 low3(const float *v) const {
+    return _mm256_fmadd_ps(
+        _mm256_set1_ps(v[2]), s2,
+        _mm256_fmadd_ps(_mm256_set1_ps(v[1]), s1,
+                        _mm256_mul_ps(_mm256_set1_ps(v[0]), s0)));
+  }
+};
+} // namespace
+
 void avx2BuildTables(const Activations &a, float *tables) {
-  // Entry e of a group's table is sum_j (bit j of e ? -v[j] : v[j]).
-  alignas(32) float s[3][8];
-  for (int j = 0; j < 3; ++j)
-    for (int e = 0; e < 8; ++e)
-      s[j][e] = ((e >> j) & 1) ? -1.0f : 1.0f;
-  const __m256 s0 = _mm256_load_ps(s[0]), s1 = _mm256_load_ps(s[1]),
-               s2 = _mm256_load_ps(s[2]);
+  const Low3Signs ls;
   const int64_t groups = a.kp / 4;
   for (int64_t i = 0; i < a.m; ++i) {
     const float *x = a.xg + i * a.kp;
     float *t = tables + i * groups * 16;
     for (int64_t gi = 0; gi < groups; ++gi) {
       const float *v = x + 4 * gi;
-      __m256 low3 = _mm256_fmadd_ps(
-          _mm256_set1_ps(v[2]), s2,
-          _mm256_fmadd_ps(_mm256_set1_ps(v[1]), s1,
-                          _mm256_mul_ps(_mm256_set1_ps(v[0]), s0)));
-      __m256 v3 = _mm256_set1_ps(v[3]);
+      const __m256 low3 = ls.low3(v);
+      const __m256 v3 = _mm256_set1_ps(v[3]);
       _mm256_store_ps(t + 16 * gi, _mm256_add_ps(low3, v3));
       _mm256_store_ps(t + 16 * gi + 8, _mm256_sub_ps(low3, v3));
     }
@@ -191,32 +206,23 @@ void avx2LutBlocks(const Activations &a, const float *tables,
 // index vector (shared by the rows) s is made once as +-1.0f from bit 3;
 // per row a lookup is then one vpermps, one add and one FMA (both tables as
 // memory operands), against two vpermps, a blend and an add: half the
-// shuffles, which are what limits the decode kernel. Each half of the 16
+// shuffles, the rest on other pipes. Each half of the 16
 // weight rows is done in turn so the accumulators stay in registers.
 
 constexpr int64_t kAvx2LutKC = 256; // columns per K chunk (8 words)
 constexpr int kAvx2LutMT = 4;
 
 // Split tables of groups [0, groups) of x into t (16 floats a group).
-static void buildSplitTables(const float *x, int64_t groups, float *t) {
-  alignas(32) float s[3][8];
-  for (int j = 0; j < 3; ++j)
-    for (int e = 0; e < 8; ++e)
-      s[j][e] = ((e >> j) & 1) ? -1.0f : 1.0f;
-  const __m256 s0 = _mm256_load_ps(s[0]), s1 = _mm256_load_ps(s[1]),
-               s2 = _mm256_load_ps(s[2]);
+static void buildSplitTables(const Low3Signs &ls, const float *x,
+                             int64_t groups, float *t) {
   for (int64_t gi = 0; gi < groups; ++gi) {
     const float *v = x + 4 * gi;
-    _mm256_store_ps(t + 16 * gi,
-                    _mm256_fmadd_ps(
-                        _mm256_set1_ps(v[2]), s2,
-                        _mm256_fmadd_ps(_mm256_set1_ps(v[1]), s1,
-                                        _mm256_mul_ps(_mm256_set1_ps(v[0]),
-                                                      s0))));
+    _mm256_store_ps(t + 16 * gi, ls.low3(v));
     _mm256_store_ps(t + 16 * gi + 8, _mm256_set1_ps(v[3]));
   }
 }
 
+// t[r] holds the tables of words [w0, w1) of activation row r.
 template <int MT>
 static void avx2LutGemmTile(const float *const *t, const uint32_t *wb,
                             int64_t w0, int64_t w1, float *const *o,
@@ -246,7 +252,7 @@ static void avx2LutGemmTile(const float *const *t, const uint32_t *wb,
         const __m256 sg = _mm256_castsi256_ps(_mm256_or_si256(
             _mm256_and_si256(_mm256_slli_epi32(ij, 28), signBit), one));
         for (int r = 0; r < MT; ++r) {
-          const float *tw = t[r] + wi * 128 + 16 * j;
+          const float *tw = t[r] + (wi - w0) * 128 + 16 * j;
           lut[r] = _mm256_add_ps(
               lut[r], _mm256_permutevar8x32_ps(_mm256_load_ps(tw), ij));
           v3s[r] = _mm256_fmadd_ps(sg, _mm256_load_ps(tw + 8), v3s[r]);
@@ -271,39 +277,28 @@ static void avx2LutGemmTile(const float *const *t, const uint32_t *wb,
 void avx2LutGemmBlocks(const Activations &a, const Interleaved16 &w,
                        int64_t b0, int64_t b1, float *out, int64_t ldo) {
   constexpr int MT = kAvx2LutMT;
+  const Low3Signs ls;
   const int64_t kw = w.kw, wc = kAvx2LutKC / 32;
   alignas(32) float tab[MT][kAvx2LutKC / 4 * 16];
+  const float *t[MT];
+  for (int r = 0; r < MT; ++r)
+    t[r] = tab[r];
   for (int64_t w0 = 0; w0 < kw; w0 += wc) {
     const int64_t w1 = std::min(kw, w0 + wc);
     for (int64_t i0 = 0; i0 < a.m; i0 += MT) {
       const int mt = int(std::min<int64_t>(MT, a.m - i0));
-      // t[r] + wi * 128 is word wi's tables, as in the whole-row layout.
-      const float *t[MT];
-      for (int r = 0; r < mt; ++r) {
-        buildSplitTables(a.xg + (i0 + r) * a.kp + w0 * 32, (w1 - w0) * 8,
+      for (int r = 0; r < mt; ++r)
+        buildSplitTables(ls, a.xg + (i0 + r) * a.kp + w0 * 32, (w1 - w0) * 8,
                          tab[r]);
-        t[r] = tab[r] - w0 * 128;
-      }
       for (int64_t b = b0; b < b1; ++b) {
-        const uint32_t *wb = w.words + b * kw * 16;
         const int64_t valid = std::min<int64_t>(16, w.n - 16 * b);
         float *o[MT];
         for (int r = 0; r < mt; ++r)
           o[r] = out + (i0 + r) * ldo + 16 * b;
-        switch (mt) {
-        case 4:
-          avx2LutGemmTile<4>(t, wb, w0, w1, o, valid, w0 == 0);
-          break;
-        case 3:
-          avx2LutGemmTile<3>(t, wb, w0, w1, o, valid, w0 == 0);
-          break;
-        case 2:
-          avx2LutGemmTile<2>(t, wb, w0, w1, o, valid, w0 == 0);
-          break;
-        default:
-          avx2LutGemmTile<1>(t, wb, w0, w1, o, valid, w0 == 0);
-          break;
-        }
+        withRowTile<MT>(mt, [&](auto tile) {
+          avx2LutGemmTile<tile.value>(t, w.words + b * kw * 16, w0, w1, o,
+                                      valid, w0 == 0);
+        });
       }
     }
   }
@@ -327,20 +322,12 @@ void avx2PlanesFromInterleaved(const Interleaved16 &w, uint8_t *planes) {
 }
 
 void avx2BuildTablesI8(const Activations &a, int8_t *tables, float *scales) {
-  alignas(32) float s[3][8];
-  for (int j = 0; j < 3; ++j)
-    for (int e = 0; e < 8; ++e)
-      s[j][e] = ((e >> j) & 1) ? -1.0f : 1.0f;
-  const __m256 s0 = _mm256_load_ps(s[0]), s1 = _mm256_load_ps(s[1]),
-               s2 = _mm256_load_ps(s[2]);
+  const Low3Signs ls;
   const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   // Entries 0..7 (bit 3 clear: +v3) and 8..15 of group gi's table.
   auto entries = [&](const float *v, __m256 &lo, __m256 &hi) {
-    __m256 low3 = _mm256_fmadd_ps(
-        _mm256_set1_ps(v[2]), s2,
-        _mm256_fmadd_ps(_mm256_set1_ps(v[1]), s1,
-                        _mm256_mul_ps(_mm256_set1_ps(v[0]), s0)));
-    __m256 v3 = _mm256_set1_ps(v[3]);
+    const __m256 low3 = ls.low3(v);
+    const __m256 v3 = _mm256_set1_ps(v[3]);
     lo = _mm256_add_ps(low3, v3);
     hi = _mm256_sub_ps(low3, v3);
   };

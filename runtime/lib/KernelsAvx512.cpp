@@ -156,6 +156,7 @@ void avx512LutBlocks(const Activations &a, const float *tables,
 
 constexpr int64_t kLutKC = 256; // columns per K chunk (8 words)
 
+// t[r] holds the tables of words [w0, w1) of activation row r.
 template <int MT>
 static void lutGemmTile(const float *const *t, const uint32_t *wb, int64_t w0,
                         int64_t w1, float *const *o, __mmask16 mask,
@@ -179,7 +180,7 @@ static void lutGemmTile(const float *const *t, const uint32_t *wb, int64_t w0,
                           _mm512_mulhi_epu16(hi, m8),
                           _mm512_mulhi_epu16(hi, m4)};
     for (int r = 0; r < MT; ++r) {
-      const float *tw = t[r] + wi * 128;
+      const float *tw = t[r] + (wi - w0) * 128;
       for (int j = 0; j < 8; ++j)
         acc[r][j & 1] = _mm512_add_ps(
             acc[r][j & 1],
@@ -197,36 +198,24 @@ void avx512LutGemmBlocks(const Activations &a, const Interleaved16 &w,
   const int64_t kw = w.kw, wc = kLutKC / 32;
   // The tables of the current K chunk and row tile, built here: 16 KiB.
   alignas(64) float tab[MT][kLutKC / 4 * 16];
+  const float *t[MT];
+  for (int r = 0; r < MT; ++r)
+    t[r] = tab[r];
   for (int64_t w0 = 0; w0 < kw; w0 += wc) {
     const int64_t w1 = std::min(kw, w0 + wc);
     for (int64_t i0 = 0; i0 < a.m; i0 += MT) {
       const int mt = int(std::min<int64_t>(MT, a.m - i0));
-      // t[r] + wi * 128 is word wi's tables, as in the whole-row layout.
-      const float *t[MT];
-      for (int r = 0; r < mt; ++r) {
+      for (int r = 0; r < mt; ++r)
         buildGroups(a.xg + (i0 + r) * a.kp, w0 * 8, w1 * 8, sv, tab[r]);
-        t[r] = tab[r] - w0 * 128;
-      }
       for (int64_t b = b0; b < b1; ++b) {
-        const uint32_t *wb = w.words + b * kw * 16;
         float *o[MT];
         for (int r = 0; r < mt; ++r)
           o[r] = out + (i0 + r) * ldo + 16 * b;
         const __mmask16 mask = rowMask(w.n, b);
-        switch (mt) {
-        case 4:
-          lutGemmTile<4>(t, wb, w0, w1, o, mask, w0 == 0);
-          break;
-        case 3:
-          lutGemmTile<3>(t, wb, w0, w1, o, mask, w0 == 0);
-          break;
-        case 2:
-          lutGemmTile<2>(t, wb, w0, w1, o, mask, w0 == 0);
-          break;
-        default:
-          lutGemmTile<1>(t, wb, w0, w1, o, mask, w0 == 0);
-          break;
-        }
+        withRowTile<MT>(mt, [&](auto tile) {
+          lutGemmTile<tile.value>(t, w.words + b * kw * 16, w0, w1, o, mask,
+                                  w0 == 0);
+        });
       }
     }
   }

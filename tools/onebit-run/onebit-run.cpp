@@ -93,6 +93,9 @@ int main(int argc, char **argv) {
   // Checked before anything is compiled; the mode is process-wide.
   if (!onebit::setKernelMode(kernelMode, error))
     return fail("--kernel-mode: " + error);
+  if (kernelMode == "fast" && !onebit::hasFastKernel())
+    errs() << "onebit-run: note: this CPU has no fast 1-bit kernel (AVX2 or "
+              "AVX-512 VNNI); --kernel-mode fast runs the exact kernels\n";
   mlir::MLIRContext ctx;
   auto module = onebit::loadModel(modelPath, ctx, error);
   if (!module)

@@ -128,6 +128,10 @@ void setNumThreads(int n);
 /// about 1e-2 of a row's largest output off). False + `error` otherwise.
 bool setKernelMode(const std::string &mode, std::string &error);
 
+/// Whether this CPU (at the ISA the kernel library uses) has a fast kernel;
+/// without one "fast" runs the exact kernels.
+bool hasFastKernel();
+
 } // namespace onebit
 
 #endif // ONEBIT_RUNNER_RUNNER_H

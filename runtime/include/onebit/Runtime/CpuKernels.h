@@ -55,10 +55,11 @@ int onebit_runtime_get_num_threads(void);
 /* Kernel modes. EXACT (the default) computes in FP32 and matches an FP32/FP64
  * reference to ~1e-6 relative. FAST_APPROX quantizes the 16-entry lookup
  * tables of 4 activations to int8 (one scale per activation row) and
- * accumulates in int32 (VNNI); it adds about 1e-2 error relative to the
- * largest |output| of the row (docs/kernels.md) and only affects the AVX-512
- * decode kernel (m <= 8, CPUs with AVX-512 VBMI and VNNI); everything else
- * stays exact. */
+ * accumulates in integers; it adds about 1e-2 error relative to the largest
+ * |output| of the row (docs/kernels.md) and only affects the decode kernels
+ * (m <= 8) of AVX2 and of AVX-512 with VBMI + VNNI; everything else stays
+ * exact. onebit_runtime_has_fast_kernel() tells whether the ISA now in use
+ * has such a kernel. */
 enum {
   ONEBIT_KERNEL_EXACT = 0,
   ONEBIT_KERNEL_FAST_APPROX = 1,
@@ -66,6 +67,7 @@ enum {
 /* Returns the previous mode; unknown modes are ignored (returns -1). */
 int onebit_runtime_set_kernel_mode(int mode);
 int onebit_runtime_get_kernel_mode(void);
+int onebit_runtime_has_fast_kernel(void);
 
 /* AVX-512: up to this many activation rows m the lookup-table kernels run,
  * above it the FMA GEMM over unpacked +-1 weights (default: always the
