@@ -9,13 +9,14 @@ straight-through sign, L_KD = L_CE + L_MSE on the teacher's logits and
 per-layer hidden states, autograd, torch.optim.AdamW.
 
 usage: kd_step_bench.py TEACHER_DIR_OR_ONNX [--build build] [--steps 20]
-       [--threads 1] [--kind example|tiny]
+       [--threads 1] [--kind example|tiny] [--compare-dense]
   With --kind tiny a fresh tiny LLaMA (test/e2e/models.py) is exported.
   With a folder made by scripts/make_example_teacher.py the example teacher
   (0.87M parameters, batch 8 x 64 tokens) is used.
 Target in the issue: onebit >= 1.5x PyTorch.
 """
 import argparse
+import ctypes
 import json
 import os
 import subprocess
@@ -95,6 +96,9 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--kind", choices=["example", "tiny"], default="tiny")
+    ap.add_argument("--compare-dense", action="store_true",
+                    help="also time onebit-train with the products with "
+                    "sign(W) on the dense FP32 GEMM (ONEBIT_SIGN_MATMUL=dense)")
     a = ap.parse_args()
     work = tempfile.mkdtemp()
     if a.kind == "tiny":
@@ -115,24 +119,46 @@ def main():
     for p in teacher.parameters():
         p.requires_grad_(False)
 
-    out = os.path.join(work, "run")
-    r = subprocess.run([os.path.join(a.build, "bin", "onebit-train"),
-                        "--teacher", onnx_path, "--data", "gen:%d" % batch,
-                        "--steps", str(a.steps + 1), "--lr", "1e-4",
-                        "--threads", str(a.threads), "--out", out,
-                        "--checkpoint-every", "0"],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit("onebit-train failed:\n" + r.stderr)
-    log = [json.loads(l) for l in open(os.path.join(out, "train.jsonl"))]
-    ours = 1.0 / float(np.median([x["seconds"] for x in log[1:]]))
+    def onebit_steps_per_s(sign_matmul):
+        out = os.path.join(work, "run-" + sign_matmul)
+        env = dict(os.environ, ONEBIT_SIGN_MATMUL=sign_matmul)
+        r = subprocess.run([os.path.join(a.build, "bin", "onebit-train"),
+                            "--teacher", onnx_path, "--data", "gen:%d" % batch,
+                            "--steps", str(a.steps + 1), "--lr", "1e-4",
+                            "--threads", str(a.threads), "--out", out,
+                            "--checkpoint-every", "0"],
+                           capture_output=True, text=True, env=env)
+        if r.returncode != 0:
+            sys.exit("onebit-train failed:\n" + r.stderr)
+        log = [json.loads(l) for l in open(os.path.join(out, "train.jsonl"))]
+        return 1.0 / float(np.median([x["seconds"] for x in log[1:]]))
+
+    ours = onebit_steps_per_s("onebit")
+    if a.compare_dense:
+        dense = onebit_steps_per_s("dense")
+        print(f"kd-step products with sign(W): 1-bit kernels {ours:.2f} "
+              f"steps/s, dense FP32 GEMM {dense:.2f} steps/s "
+              f"({ours / dense:.2f}x)")
     theirs = torch_steps_per_s(teacher, batch, seq, cfg["vocab"], a.steps,
                                a.threads)
     params = sum(p.numel() for p in teacher.parameters())
     print(f"kd-step model={a.kind} params={params} batch={batch} seq={seq} "
           f"threads={a.threads} onebit_steps_per_s={ours:.2f} "
           f"torch_steps_per_s={theirs:.2f} ratio={ours / theirs:.2f}x "
-          f"(target 1.5x; torch {torch.__version__})")
+          f"(target 1.5x; torch {torch.__version__}; "
+          f"openblas core {openblas_core()} on both sides)")
+
+
+def openblas_core():
+    """The OpenBLAS kernels both sides use: onebit-train's runtime and this
+    PyTorch (Debian's, on the system OpenBLAS) load the same library in the
+    same environment (OPENBLAS_CORETYPE, if set, decides for both)."""
+    try:
+        lib = ctypes.CDLL("libopenblas.so.0")
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        return lib.openblas_get_corename().decode()
+    except (OSError, AttributeError):
+        return "unknown"
 
 
 if __name__ == "__main__":

@@ -22,8 +22,10 @@ using namespace mlir;
 //     (convert-onebit-to-runtime);
 //  2. expand_shape forms MLIR 22 cannot lower -> tensor.reshape; arith/math
 //     on tensors -> linalg; dense f32 (batched) matmuls -> calls of the
-//     runtime's BLAS-backed onebit_matmul_f32 (convert-matmul-to-runtime,
-//     before elementwise fusion can merge anything into them);
+//     runtime's BLAS-backed onebit_matmul_f32, and the train step's
+//     products with sign(W) -> onebit_sign_matmul_f32 on the 1-bit kernels
+//     (convert-matmul-to-runtime, before elementwise fusion can merge
+//     anything into them);
 //  3. elementwise fusion, then one-shot bufferization with identity-layout
 //     function boundaries and ownership-based deallocation of temporaries,
 //     each freed after its last use where every alias is visible

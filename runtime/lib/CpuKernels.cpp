@@ -411,10 +411,13 @@ int64_t chunkSize(int64_t total, int64_t parts, int64_t align) {
 
 void epilogue(float *y, int64_t m, int64_t n, const float *h,
               const float *bias, float eps) {
+  if (!h && eps <= 0.0f && !bias)
+    return;
   auto row = [&](int64_t i) {
     float *r = y + i * n;
-    for (int64_t j = 0; j < n; ++j)
-      r[j] *= h[j];
+    if (h)
+      for (int64_t j = 0; j < n; ++j)
+        r[j] *= h[j];
     if (eps > 0.0f) {
       double sum = 0.0;
       for (int64_t j = 0; j < n; ++j)
@@ -442,10 +445,13 @@ void epilogue(float *y, int64_t m, int64_t n, const float *h,
       row(i);
 }
 
-void binaryLinear(const float *x, int64_t m, int64_t k, int64_t ldx,
-                  const uint32_t *signs, int64_t n, const float *g,
-                  const float *h, const float *bias, float eps, float *y,
-                  bool cacheable) {
+} // namespace
+
+void onebit::rt::binaryLinear(const float *x, int64_t m, int64_t k,
+                              int64_t ldx, const uint32_t *signs, int64_t n,
+                              const float *g, const float *h,
+                              const float *bias, float eps, float *y,
+                              bool cacheable, bool exact) {
   if (m <= 0 || n <= 0)
     return;
   const int64_t kw = (k + 31) / 32, kp = kw * 32;
@@ -456,8 +462,11 @@ void binaryLinear(const float *x, int64_t m, int64_t k, int64_t ldx,
   for (int64_t i = 0; i < m; ++i) {
     const float *xr = x + i * ldx;
     float *d = xg + i * kp;
-    for (int64_t c = 0; c < k; ++c)
-      d[c] = xr[c] * g[c];
+    if (g)
+      for (int64_t c = 0; c < k; ++c)
+        d[c] = xr[c] * g[c];
+    else
+      std::memcpy(d, xr, sizeof(float) * static_cast<size_t>(k));
     for (int64_t c = k; c < kp; ++c)
       d[c] = 0.0f;
   }
@@ -480,7 +489,7 @@ void binaryLinear(const float *x, int64_t m, int64_t k, int64_t ldx,
       });
     };
     const bool avx512 = isa == kAvx512;
-    if (fastKernel(isa, m)) {
+    if (!exact && fastKernel(isa, m)) {
       thread_local AlignedBuffer<int8_t> tabBuf;
       thread_local AlignedBuffer<float> scaleBuf;
       int8_t *tables = tabBuf.resize(static_cast<size_t>(m * (kp / 4) * 16));
@@ -551,6 +560,8 @@ void binaryLinear(const float *x, int64_t m, int64_t k, int64_t ldx,
   }
   epilogue(y, m, n, h, bias, eps);
 }
+
+namespace {
 
 // From this many activation rows on, int8Linear converts the weights and
 // uses the dense FP32 GEMM (kernel-bench: the panel kernel reached 0.75x of
@@ -701,8 +712,8 @@ void onebit_binary_linear_f32(const float *x, int64_t m, int64_t k,
                               const uint32_t *signs, int64_t n,
                               const float *g, const float *h,
                               const float *bias, float normEps, float *y) {
-  binaryLinear(x, m, k, k, signs, n, g, h, bias, normEps, y,
-               /*cacheable=*/true);
+  onebit::rt::binaryLinear(x, m, k, k, signs, n, g, h, bias, normEps, y,
+                           /*cacheable=*/true, /*exact=*/false);
 }
 
 void onebit_int8_linear_f32(const float *x, int64_t m, int64_t k,
@@ -784,8 +795,9 @@ void _mlir_ciface_onebit_binary_linear_f32(
   const bool cacheable = sp != st.data() || st.empty();
 
   RowMajorOutput out(y);
-  binaryLinear(xp, m, k, k, reinterpret_cast<const uint32_t *>(sp), n, gp, hp,
-               bp, normEps, out.data(), cacheable);
+  onebit::rt::binaryLinear(xp, m, k, k, reinterpret_cast<const uint32_t *>(sp),
+                           n, gp, hp, bp, normEps, out.data(), cacheable,
+                           /*exact=*/false);
 }
 
 void _mlir_ciface_onebit_int8_linear_f32(StridedMemRefType<float, 2> *x,

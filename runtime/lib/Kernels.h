@@ -120,6 +120,16 @@ constexpr int64_t kInt8PanelRows = 16;
 // The persistent thread pool of CpuKernels.cpp: fn(i) for i in [0, count),
 // the calling thread taking part (used by DenseMatmul.cpp).
 void parallelTasks(int64_t count, const std::function<void(int64_t)> &fn);
+
+/// y (m x n, row-major) = LN?((x * g) . S^T * h) + bias for x rows ldx
+/// apart and canonical signs S (n rows of ceil(k/32) words, padding bits 0).
+/// g or h may be null (no scaling), bias null, eps <= 0 no LayerNorm.
+/// cacheable: the signs may be remembered by address (the weight cache);
+/// exact: never the FAST_APPROX kernels.
+void binaryLinear(const float *x, int64_t m, int64_t k, int64_t ldx,
+                  const uint32_t *signs, int64_t n, const float *g,
+                  const float *h, const float *bias, float eps, float *y,
+                  bool cacheable, bool exact);
 // DenseMatmul.cpp: onebit_runtime_set_num_threads forwards to the BLAS.
 void denseSetThreads(int n);
 

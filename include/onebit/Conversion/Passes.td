@@ -70,9 +70,25 @@ def ConvertMatmulToRuntime : Pass<"convert-matmul-to-runtime", "ModuleOp"> {
     `tensor.empty`) `beta = 0` and nothing is copied, otherwise the init is
     copied into the buffer and `beta = 1`, so accumulators are honoured.
 
+    When one operand is the result of a *sign generic* over a rank-2 f32
+    tensor W (one input, identity maps, body `select(cmpf olt %w, 0.0,
+    -1.0, +1.0)`: the straight-through sign of the train step's latent
+    weights, as `onebit-decompose-train-form` writes it), the call is
+    `onebit_sign_matmul_f32(A, W, C, beta)` instead, on a view of W itself:
+    the runtime packs sign(W) at 1 bit per weight and multiplies with the
+    exact 1-bit kernels (`runtime/lib/SignMatmul.cpp`). A sign operand on the
+    left is handled as `C^T = B^T sign(W)^T` through transposed views. The
+    sign generic is then dead when nothing else reads it. `sign-kernel=false`
+    keeps such contractions on `onebit_matmul_f32`.
+
     Setting the environment variable `ONEBIT_DENSE_MATMUL=loops` turns the
     pass into a no-op (for comparisons with the naive-loop lowering).
   }];
+  let options = [
+    Option<"signKernel", "sign-kernel", "bool", /*default=*/"true",
+           "Products with sign(W) of a sign generic call "
+           "onebit_sign_matmul_f32 (1-bit kernels)">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::bufferization::BufferizationDialect",

@@ -118,21 +118,59 @@ bool isZeroInit(Value init) {
   return false;
 }
 
+/// True when `v` is the float constant `want`.
+bool isConstant(Value v, double want) {
+  FloatAttr::ValueType f(0.0f);
+  return matchPattern(v, m_ConstantFloat(&f)) &&
+         f.convertToDouble() == want;
+}
+
+/// W when `v` is the result of a sign generic over a rank-2 f32 tensor W:
+/// `select(cmpf olt %w, 0.0, -1.0, +1.0)` elementwise with identity maps
+/// (the straight-through sign of onebit-decompose-train-form), else null.
+Value signSource(Value v) {
+  auto g = v.getDefiningOp<linalg::GenericOp>();
+  if (!g || g.getNumDpsInputs() != 1 || g.getNumDpsInits() != 1 ||
+      g.getNumLoops() != 2 || g.getNumReductionLoops() != 0)
+    return nullptr;
+  for (AffineMap m : g.getIndexingMapsArray())
+    if (!m.isIdentity())
+      return nullptr;
+  Value w = g.getDpsInputOperand(0)->get();
+  auto wt = dyn_cast<RankedTensorType>(w.getType());
+  if (!wt || !wt.getElementType().isF32() || wt != v.getType())
+    return nullptr;
+  Block &body = g.getRegion().front();
+  auto yield = cast<linalg::YieldOp>(body.getTerminator());
+  auto sel = yield.getValues()[0].getDefiningOp<arith::SelectOp>();
+  if (!sel || sel->getBlock() != &body || body.getOperations().size() != 3)
+    return nullptr;
+  auto cmp = sel.getCondition().getDefiningOp<arith::CmpFOp>();
+  if (!cmp || cmp->getBlock() != &body ||
+      cmp.getPredicate() != arith::CmpFPredicate::OLT ||
+      cmp.getLhs() != body.getArgument(0) || !isConstant(cmp.getRhs(), 0.0) ||
+      !isConstant(sel.getTrueValue(), -1.0) ||
+      !isConstant(sel.getFalseValue(), 1.0))
+    return nullptr;
+  return w;
+}
+
 MemRefType viewType(MLIRContext *ctx) {
   SmallVector<int64_t> dyn(kViewRank, ShapedType::kDynamic);
   auto layout = StridedLayoutAttr::get(ctx, ShapedType::kDynamic, dyn);
   return MemRefType::get(dyn, Float32Type::get(ctx), layout);
 }
 
-func::FuncOp getOrDeclareKernel(ModuleOp module, OpBuilder &b) {
-  if (auto f = module.lookupSymbol<func::FuncOp>(kMatmulKernel))
+func::FuncOp getOrDeclareKernel(ModuleOp module, OpBuilder &b,
+                                StringRef name) {
+  if (auto f = module.lookupSymbol<func::FuncOp>(name))
     return f;
   MLIRContext *ctx = module.getContext();
   MemRefType v = viewType(ctx);
   auto type = FunctionType::get(ctx, {v, v, v, Float32Type::get(ctx)}, {});
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(module.getBody());
-  auto f = func::FuncOp::create(b, module.getLoc(), kMatmulKernel, type);
+  auto f = func::FuncOp::create(b, module.getLoc(), name, type);
   f.setPrivate();
   f->setAttr("llvm.emit_c_interface", b.getUnitAttr());
   return f;
@@ -155,7 +193,22 @@ Value view(OpBuilder &b, Location loc, Value buf, AffineMap map,
       b, loc, viewType(b.getContext()), buf, meta.getOffset(), sizes, strides);
 }
 
-void rewrite(linalg::LinalgOp op, const GemmPlan &plan, func::FuncOp kernel) {
+/// Which operand of a contraction is a sign generic's result (0 lhs, 1 rhs),
+/// and the latent weights under it.
+struct SignOperand {
+  int index = -1;
+  Value latent;
+};
+
+SignOperand findSignOperand(linalg::LinalgOp op) {
+  for (int i : {1, 0})
+    if (Value w = signSource(op.getDpsInputOperand(i)->get()))
+      return {i, w};
+  return {};
+}
+
+void rewrite(linalg::LinalgOp op, const GemmPlan &plan, func::FuncOp kernel,
+             const SignOperand &sign) {
   OpBuilder b(op);
   Location loc = op.getLoc();
   Value lhs = op.getDpsInputOperand(0)->get();
@@ -190,8 +243,23 @@ void rewrite(linalg::LinalgOp op, const GemmPlan &plan, func::FuncOp kernel) {
 
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
   Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  // The sign kernel takes sign(W) as its right operand: with the sign on the
+  // left, C^T = B^T . sign(W)^T, i.e. every view with its two matrix
+  // dimensions swapped.
+  const bool swap = sign.index == 0;
+  if (sign.index == 0)
+    lhs = sign.latent;
+  else if (sign.index == 1)
+    rhs = sign.latent;
+  if (swap) {
+    std::swap(aDims[kMaxOuter], aDims[kMaxOuter + 1]);
+    std::swap(bDims[kMaxOuter], bDims[kMaxOuter + 1]);
+    std::swap(cDims[kMaxOuter], cDims[kMaxOuter + 1]);
+  }
   Value a = view(b, loc, buffer(lhs), maps[0], aDims, loopSizes, zero, one);
   Value bv = view(b, loc, buffer(rhs), maps[1], bDims, loopSizes, zero, one);
+  if (swap)
+    std::swap(a, bv);
 
   // The result buffer: C's own shape and identity layout.
   auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
@@ -222,6 +290,7 @@ void rewrite(linalg::LinalgOp op, const GemmPlan &plan, func::FuncOp kernel) {
 struct ConvertMatmulToRuntimePass
     : public mlir::onebit::impl::ConvertMatmulToRuntimeBase<
           ConvertMatmulToRuntimePass> {
+  using ConvertMatmulToRuntimeBase::ConvertMatmulToRuntimeBase;
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SmallVector<std::pair<linalg::LinalgOp, GemmPlan>> todo;
@@ -233,9 +302,14 @@ struct ConvertMatmulToRuntimePass
     if (todo.empty())
       return;
     OpBuilder b(module.getContext());
-    func::FuncOp kernel = getOrDeclareKernel(module, b);
-    for (auto &[op, plan] : todo)
-      rewrite(op, plan, kernel);
+    for (auto &[op, plan] : todo) {
+      SignOperand sign;
+      if (signKernel)
+        sign = findSignOperand(op);
+      func::FuncOp kernel = getOrDeclareKernel(
+          module, b, sign.latent ? kSignMatmulKernel : kMatmulKernel);
+      rewrite(op, plan, kernel, sign);
+    }
   }
 };
 

@@ -19,6 +19,9 @@ namespace mlir::onebit {
 /// The dense kernel the lowering calls (C interface name: _mlir_ciface_ +
 /// this), implemented in runtime/lib/DenseMatmul.cpp.
 inline constexpr const char *kMatmulKernel = "onebit_matmul_f32";
+/// The product with sign(W) of latent weights W, on the 1-bit kernels
+/// (runtime/lib/SignMatmul.cpp).
+inline constexpr const char *kSignMatmulKernel = "onebit_sign_matmul_f32";
 
 } // namespace mlir::onebit
 

@@ -54,6 +54,23 @@ void _mlir_ciface_onebit_matmul_f32(StridedMemRefType<float, 4> *a,
                                     StridedMemRefType<float, 4> *b,
                                     StridedMemRefType<float, 4> *c, float beta);
 
+/* C = A . sign(W) + beta * C with sign(w) = -1 where w < 0, else +1 (0, -0
+ * and NaN give +1): the train step's products with the straight-through sign
+ * of its latent weights (--convert-matmul-to-runtime rewrites a contraction
+ * with a sign generic's result into this call). W [B0, B1, K, N] takes B's
+ * place with any strides. Each call packs sign(W) at 1 bit per weight and
+ * runs the exact 1-bit kernels (never FAST_APPROX); below AVX2, or with
+ * ONEBIT_SIGN_MATMUL=dense, the +-1 matrix goes to onebit_matmul_f32. */
+void onebit_sign_matmul_f32(int64_t B0, int64_t B1, int64_t M, int64_t N,
+                            int64_t K, const float *a,
+                            const int64_t aStrides[4], const float *w,
+                            const int64_t wStrides[4], float beta, float *c,
+                            const int64_t cStrides[4]);
+void _mlir_ciface_onebit_sign_matmul_f32(StridedMemRefType<float, 4> *a,
+                                         StridedMemRefType<float, 4> *w,
+                                         StridedMemRefType<float, 4> *c,
+                                         float beta);
+
 /* Backend of onebit_matmul_f32: 0 the built-in blocked kernel, 1 OpenBLAS
  * (the default when available; the environment variable
  * ONEBIT_DENSE_BACKEND=builtin changes the default). A request for OpenBLAS
