@@ -434,13 +434,23 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
   auto step = CompiledModel::compile(
       std::move(stepModule),
       std::vector<std::string>{fname + "_train_step", fname + "_train_init"},
-      error);
+      error, o.target);
+  const char *where = o.target == Target::Cuda           ? "cuda"
+                      : o.target == Target::GpuEmulation ? "gpu-emulation"
+                                                         : "cpu";
   if (!step)
-    return fail("cannot compile the train step: " + error);
-  if (!o.quiet)
-    llvm::errs() << "onebit-train: train step compiled in "
-               << llvm::format("%.1f", step->compileMillis() / 1000.0)
-               << " s\n";
+    return fail(o.target == Target::Cuda
+                    ? "--device=cuda: " + error
+                    : "cannot compile the train step: " + error);
+  if (!o.quiet) {
+    llvm::errs() << "onebit-train: train step compiled for " << where
+                 << " in "
+                 << llvm::format("%.1f", step->compileMillis() / 1000.0)
+                 << " s";
+    if (step->gpuKernels())
+      llvm::errs() << " (" << step->gpuKernels() << " GPU kernels)";
+    llvm::errs() << "\n";
+  }
 
   // 3. Data.
   HostTensor data;

@@ -8,8 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "onebit/Runner/CudaHooks.h"
 #include "onebit/Runner/Runner.h"
-#include "onebit/Runtime/CudaRuntime.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/CommandLine.h"
@@ -75,14 +75,7 @@ int main(int argc, char **argv) {
     // The model is compiled first (that needs no GPU), then the driver and
     // the GPU are looked for before it runs.
     target = onebit::Target::Cuda;
-    onebit::CudaRuntimeHooks hooks;
-    size_t n = 0;
-    const OnebitCudaSymbol *syms = onebitCudaRuntimeSymbols(&n);
-    for (size_t i = 0; i < n; ++i)
-      hooks.symbols.emplace_back(syms[i].name, syms[i].address);
-    hooks.freeBuffer = [](void *p) { mgpuMemFree(p, nullptr); };
-    hooks.probe = &onebitCudaProbe;
-    onebit::registerCudaRuntime(hooks);
+    onebit::registerLinkedCudaRuntime();
   } else if (device == "gpu-emulation") {
     target = onebit::Target::GpuEmulation;
   } else if (device != "cpu") {

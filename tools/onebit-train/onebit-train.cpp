@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "onebit/Runner/CudaHooks.h"
 #include "onebit/Training/Trainer.h"
 
 #include "llvm/Support/CommandLine.h"
@@ -75,21 +76,32 @@ int main(int argc, char **argv) {
                                 cl::init(50), cl::cat(TrainCategory));
   static cl::opt<uint64_t> seed("seed", cl::desc("data and sampling seed"),
                                 cl::init(0), cl::cat(TrainCategory));
-  static cl::opt<std::string> device("device",
-                                     cl::desc("cpu (default) or cuda"),
-                                     cl::init("cpu"), cl::cat(TrainCategory));
+  static cl::opt<std::string> device(
+      "device",
+      cl::desc("where the train step runs: cpu (default), cuda (an NVIDIA "
+               "GPU), or gpu-emulation (the GPU kernels as host loops, to "
+               "check them; slow)"),
+      cl::init("cpu"), cl::cat(TrainCategory));
   static cl::opt<int64_t> killAfter(
       "debug-kill-after", cl::Hidden,
       cl::desc("testing: SIGKILL the process after this step"), cl::init(0),
       cl::cat(TrainCategory));
   cl::HideUnrelatedOptions(TrainCategory);
   cl::ParseCommandLineOptions(argc, argv, "onebit KD trainer\n");
-  if (device != "cpu") {
-    errs() << "onebit-train: error: --device=" << device
-           << " is not supported yet; training runs on the CPU\n";
+  onebit::TrainOptions o;
+  if (device == "cuda") {
+    // The step is compiled first (no GPU needed), then the driver and the
+    // GPU are looked for before anything runs.
+    o.target = onebit::Target::Cuda;
+    onebit::registerLinkedCudaRuntime();
+  } else if (device == "gpu-emulation") {
+    o.target = onebit::Target::GpuEmulation;
+  } else if (device != "cpu") {
+    errs() << "onebit-train: error: --device must be cpu, cuda or "
+              "gpu-emulation, not '"
+           << device << "'\n";
     return 1;
   }
-  onebit::TrainOptions o;
   o.teacherPath = teacher;
   o.init = initKind;
   o.data = data;

@@ -1,0 +1,57 @@
+"""Trains the same few steps with onebit-train on the CPU and with --device
+DEVICE, and compares the JSONL logs step by step (loss, l_ce, l_mse, lr) to
+1e-4 relative. For --device=cuda without a CUDA driver or GPU the run must
+fail with onebit-train's message, which is printed.
+usage: device_check.py ONEBIT_TRAIN TEACHER DEVICE WORKDIR
+"""
+import json
+import os
+import subprocess
+import sys
+
+STEPS = 3
+
+
+def train(exe, teacher, out, device):
+    cmd = [exe, "--teacher", teacher, "--data", "gen:8", "--steps", str(STEPS),
+           "--warmup", "1", "--lr", "1e-3", "--threads", "1",
+           "--checkpoint-every", "0", "--out", out, "--device", device]
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def log(out):
+    return [json.loads(l) for l in open(os.path.join(out, "train.jsonl"))]
+
+
+def main():
+    exe, teacher, device, work = sys.argv[1:5]
+    cpu = train(exe, teacher, os.path.join(work, "cpu"), "cpu")
+    if cpu.returncode != 0:
+        print("FAIL: the CPU run failed:\n" + cpu.stderr)
+        return 1
+    dev = train(exe, teacher, os.path.join(work, device), device)
+    if dev.returncode != 0:
+        msg = dev.stderr.strip().splitlines()[-1]
+        print(msg)
+        ok = device == "cuda" and msg.startswith(
+            "onebit-train: error: --device=cuda: no CUDA driver/GPU found (")
+        return 0 if ok else 1
+    a, b = log(os.path.join(work, "cpu")), log(os.path.join(work, device))
+    if len(a) != STEPS or len(b) != STEPS:
+        print(f"FAIL: {len(a)} and {len(b)} logged steps, expected {STEPS}")
+        return 1
+    worst = 0.0
+    for ra, rb in zip(a, b):
+        for k in ("lr", "loss", "l_ce", "l_mse"):
+            worst = max(worst, abs(ra[k] - rb[k]) / max(abs(ra[k]), 1e-30))
+    if not worst <= 1e-4:
+        print(f"FAIL: {device} differs from cpu: max rel err {worst:.2e}\n"
+              f"{a}\n{b}")
+        return 1
+    print(f"ok: {device} matches cpu over {STEPS} steps, "
+          f"max rel err {worst:.2e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
