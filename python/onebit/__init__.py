@@ -195,7 +195,8 @@ def train(teacher: Union[str, PathLike], data: str, steps: int,
           resume: bool = False, checkpoint_every: int = 50, seed: int = 0,
           callback: Optional[Callable[[TrainStep], Optional[bool]]] = None,
           quiet: bool = True, trainable: Sequence[str] = (),
-          tokenizer: Optional[Union[str, PathLike]] = None) -> TrainResult:
+          tokenizer: Optional[Union[str, PathLike]] = None,
+          device: str = "cpu") -> TrainResult:
     """Knowledge-distillation training of a OneBit student, the runtime of
     ``onebit-train`` (docs/training.md). ``data`` is ``gen:N``,
     ``text:FILE`` or ``tokens:FILE.npy``. ``callback(step)`` runs after
@@ -204,8 +205,11 @@ def train(teacher: Union[str, PathLike], data: str, steps: int,
     parameters: any of ``"embeddings"``, ``"norms"``, ``"head"`` (default:
     only the 1-bit layers, as in the paper). ``tokenizer`` (a ``.gguf``
     model or a Hugging Face ``tokenizer.json``) tokenizes ``text:FILE``
-    data; without it text is byte-level. Errors raise ``onebit.Error``;
-    an exception raised by the callback stops the run and propagates."""
+    data; without it text is byte-level. ``device`` is ``"cpu"`` or
+    ``"gpu-emulation"`` (the step's GPU kernels run as host loops, to check
+    them; ``onebit-train --device cuda`` runs them on a GPU). Errors raise
+    ``onebit.Error``; an exception raised by the callback stops the run and
+    propagates."""
     cb = None
     if callback is not None:
         def cb(step, lr_, loss, ce, mse, secs):
@@ -214,7 +218,7 @@ def train(teacher: Union[str, PathLike], data: str, steps: int,
         fspath(teacher), data, steps, fspath(out), lr, warmup, alpha, init,
         batch, seq_len, weight_decay, threads, resume, checkpoint_every, seed,
         cb, quiet, ",".join(trainable),
-        fspath(tokenizer) if tokenizer is not None else "")
+        fspath(tokenizer) if tokenizer is not None else "", device)
     return TrainResult(model_path, loss, fspath(out) + "/train.jsonl")
 
 

@@ -377,8 +377,20 @@ PYBIND11_MODULE(_onebit, m) {
          const std::string &init, int64_t batch, int64_t seqLen,
          double weightDecay, int threads, bool resume, int64_t checkpointEvery,
          uint64_t seed, py::object callback, bool quiet,
-         const std::string &trainable, const std::string &tokenizer) {
+         const std::string &trainable, const std::string &tokenizer,
+         const std::string &device) {
+        // As compile(): the extension does not carry the CUDA runtime.
+        if (device != "cpu" && device != "gpu-emulation") {
+          PyErr_SetString(errorType,
+                          ("device '" + device +
+                           "' is not available (supported: cpu, "
+                           "gpu-emulation)")
+                              .c_str());
+          throw py::error_already_set();
+        }
         ::onebit::TrainOptions o;
+        o.target = device == "gpu-emulation" ? ::onebit::Target::GpuEmulation
+                                             : ::onebit::Target::Cpu;
         o.teacherPath = teacher;
         o.data = data;
         o.steps = steps;
@@ -441,7 +453,8 @@ PYBIND11_MODULE(_onebit, m) {
       py::arg("batch"), py::arg("seq_len"), py::arg("weight_decay"),
       py::arg("threads"), py::arg("resume"), py::arg("checkpoint_every"),
       py::arg("seed"), py::arg("callback"), py::arg("quiet"),
-      py::arg("trainable") = "", py::arg("tokenizer") = "");
+      py::arg("trainable") = "", py::arg("tokenizer") = "",
+      py::arg("device") = "cpu");
 
   // Perplexity (GPTQ protocol) of a compiled model on token ids.
   m.def("evaluate_perplexity",

@@ -74,3 +74,13 @@ def test_callback_stops_and_errors_propagate(tiny_llama_onnx, tmp_path):
         onebit.evaluate(tiny_llama_onnx, tokens=[1, 2, 3])
     with pytest.raises(ValueError):
         onebit.evaluate(tiny_llama_onnx)
+
+
+def test_train_device(tiny_llama_onnx, tmp_path):
+    # The extension has no CUDA runtime: cuda is refused before any work,
+    # like compile(device="cuda"); gpu-emulation is checked against the CPU
+    # step by test/Training/train-device.test.
+    with pytest.raises(onebit.Error, match="device 'cuda' is not available"):
+        onebit.train(tiny_llama_onnx, data="gen:8", steps=1,
+                     out=tmp_path / "cuda", device="cuda")
+    assert not (tmp_path / "cuda").exists()
