@@ -15,7 +15,7 @@
 # it takes about 60 minutes on 2 cores, most of it compiling the two steps.
 #
 # ONEBIT_QUICKSTART_OUT  output folder (default build/quickstart)
-# ONEBIT_KD_STEPS        KD steps per run (default 100; --real: 20)
+# ONEBIT_KD_STEPS        KD steps per run (default 1000; --real: 20)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -31,7 +31,7 @@ onebit_install_deps
 onebit_build
 BIN="$ONEBIT_BUILD_DIR/bin"
 OUT="${ONEBIT_QUICKSTART_OUT:-$ONEBIT_BUILD_DIR/quickstart}"
-STEPS="${ONEBIT_KD_STEPS:-100}"
+STEPS="${ONEBIT_KD_STEPS:-1000}"
 mkdir -p "$OUT"
 
 if [ "$REAL" = 1 ]; then
