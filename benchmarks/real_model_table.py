@@ -51,7 +51,8 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=4096,
                     help="evaluate on this many tokens of the text (0: all)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--bench", type=int, default=5)
+    ap.add_argument("--bench", type=int, default=5,
+                    help="decode runs to time (0: no decode timing)")
     ap.add_argument("--work", default="")
     ap.add_argument("--kd", action="append", default=[],
                     help="LABEL=MODEL.mlirbc of a trained model")
@@ -169,7 +170,10 @@ def main():
         size = os.path.getsize(w(name + ".mlirbc"))
         print(f"{label} model file: {size / 1e6:.1f} MB")
     print()
-    print_decode(bin_, w, gguf, a.threads, a.bench)
+    if a.bench > 0:
+        print_decode(bin_, w, gguf, a.threads, a.bench)
+    else:
+        print("one-token decode: not timed (--bench 0)")
 
 
 def int8(bin_, src, dst):
