@@ -224,6 +224,27 @@ static CudaRuntimeHooks &cudaRuntime() {
   return hooks;
 }
 
+const char *targetName(Target target) {
+  switch (target) {
+  case Target::Cpu:
+    return "cpu";
+  case Target::GpuEmulation:
+    return "gpu-emulation";
+  case Target::Cuda:
+    return "cuda";
+  }
+  return "?";
+}
+
+bool parseTarget(const std::string &device, Target &target) {
+  for (Target t : {Target::Cpu, Target::GpuEmulation, Target::Cuda})
+    if (device == targetName(t)) {
+      target = t;
+      return true;
+    }
+  return false;
+}
+
 void registerCudaRuntime(const CudaRuntimeHooks &hooks) {
   cudaRuntime() = hooks;
 }

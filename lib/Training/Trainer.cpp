@@ -435,16 +435,13 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
       std::move(stepModule),
       std::vector<std::string>{fname + "_train_step", fname + "_train_init"},
       error, o.target);
-  const char *where = o.target == Target::Cuda           ? "cuda"
-                      : o.target == Target::GpuEmulation ? "gpu-emulation"
-                                                         : "cpu";
   if (!step)
     return fail(o.target == Target::Cuda
                     ? "--device=cuda: " + error
                     : "cannot compile the train step: " + error);
   if (!o.quiet) {
-    llvm::errs() << "onebit-train: train step compiled for " << where
-                 << " in "
+    llvm::errs() << "onebit-train: train step compiled for "
+                 << targetName(step->target()) << " in "
                  << llvm::format("%.1f", step->compileMillis() / 1000.0)
                  << " s";
     if (step->gpuKernels())

@@ -45,6 +45,20 @@ namespace {
 /// Raised for every compiler/importer error; carries the diagnostics.
 PyObject *errorType = nullptr;
 
+/// The target of a Python `device`: the extension does not carry the CUDA
+/// runtime, so cpu and gpu-emulation only; onebit.Error otherwise.
+::onebit::Target pythonTarget(const std::string &device) {
+  ::onebit::Target t;
+  if (!::onebit::parseTarget(device, t) || t == ::onebit::Target::Cuda) {
+    PyErr_SetString(errorType, ("device '" + device +
+                                "' is not available (supported: cpu, "
+                                "gpu-emulation)")
+                                   .c_str());
+    throw py::error_already_set();
+  }
+  return t;
+}
+
 /// Collects diagnostics while alive; `raise()` throws them as onebit.Error.
 class DiagnosticCollector {
 public:
@@ -226,17 +240,13 @@ public:
   static std::shared_ptr<CompiledFunction> compile(Model &m,
                                                    const std::string &device,
                                                    const std::string &entry) {
+    const ::onebit::Target target = pythonTarget(device);
     DiagnosticCollector diags(*m.ctx);
-    if (device != "cpu" && device != "gpu-emulation")
-      diags.raise("device '" + device +
-                  "' is not available (supported: cpu, gpu-emulation)");
     OwningOpRef<ModuleOp> copy(
         cast<ModuleOp>(m.module->getOperation()->clone()));
     std::string error;
-    auto cm = ::onebit::CompiledModel::compile(
-        std::move(copy), entry, error,
-        device == "gpu-emulation" ? ::onebit::Target::GpuEmulation
-                                  : ::onebit::Target::Cpu);
+    auto cm = ::onebit::CompiledModel::compile(std::move(copy), entry, error,
+                                               target);
     if (!cm)
       diags.raise(error);
     auto f = std::make_shared<CompiledFunction>();
@@ -379,18 +389,8 @@ PYBIND11_MODULE(_onebit, m) {
          uint64_t seed, py::object callback, bool quiet,
          const std::string &trainable, const std::string &tokenizer,
          const std::string &device) {
-        // As compile(): the extension does not carry the CUDA runtime.
-        if (device != "cpu" && device != "gpu-emulation") {
-          PyErr_SetString(errorType,
-                          ("device '" + device +
-                           "' is not available (supported: cpu, "
-                           "gpu-emulation)")
-                              .c_str());
-          throw py::error_already_set();
-        }
         ::onebit::TrainOptions o;
-        o.target = device == "gpu-emulation" ? ::onebit::Target::GpuEmulation
-                                             : ::onebit::Target::Cpu;
+        o.target = pythonTarget(device);
         o.teacherPath = teacher;
         o.data = data;
         o.steps = steps;

@@ -339,14 +339,33 @@ void runJobs(const std::vector<Job> &jobs, float beta, bool useBlas) {
 #endif
 }
 
-[[noreturn]] void shapeError(const char *what, int64_t got, int64_t want) {
-  std::fprintf(stderr,
-               "onebit_matmul_f32: %s is %lld, expected %lld (compiler bug)\n",
+[[noreturn]] void shapeError(const char *fn, const char *what, int64_t got,
+                             int64_t want) {
+  std::fprintf(stderr, "%s: %s is %lld, expected %lld (compiler bug)\n", fn,
                what, static_cast<long long>(got), static_cast<long long>(want));
   std::abort();
 }
 
 } // namespace
+
+void onebit::rt::checkMatmulViews(const char *fn,
+                                  const StridedMemRefType<float, 4> *a,
+                                  const StridedMemRefType<float, 4> *b,
+                                  const StridedMemRefType<float, 4> *c) {
+  const char *names[2] = {"batch dim 0", "batch dim 1"};
+  for (int d = 0; d < 2; ++d) {
+    if (a->sizes[d] != c->sizes[d])
+      shapeError(fn, names[d], a->sizes[d], c->sizes[d]);
+    if (b->sizes[d] != c->sizes[d])
+      shapeError(fn, names[d], b->sizes[d], c->sizes[d]);
+  }
+  if (a->sizes[2] != c->sizes[2])
+    shapeError(fn, "A rows", a->sizes[2], c->sizes[2]);
+  if (b->sizes[2] != a->sizes[3])
+    shapeError(fn, "B rows", b->sizes[2], a->sizes[3]);
+  if (b->sizes[3] != c->sizes[3])
+    shapeError(fn, "B cols", b->sizes[3], c->sizes[3]);
+}
 
 namespace onebit::rt {
 void denseSetThreads(int n) {
@@ -454,22 +473,9 @@ void _mlir_ciface_onebit_matmul_f32(StridedMemRefType<float, 4> *a,
                                     StridedMemRefType<float, 4> *b,
                                     StridedMemRefType<float, 4> *c,
                                     float beta) {
-  const int64_t B0 = c->sizes[0], B1 = c->sizes[1], M = c->sizes[2],
-                N = c->sizes[3], K = a->sizes[3];
-  const char *names[2] = {"batch dim 0", "batch dim 1"};
-  for (int d = 0; d < 2; ++d) {
-    if (a->sizes[d] != c->sizes[d])
-      shapeError(names[d], a->sizes[d], c->sizes[d]);
-    if (b->sizes[d] != c->sizes[d])
-      shapeError(names[d], b->sizes[d], c->sizes[d]);
-  }
-  if (a->sizes[2] != M)
-    shapeError("A rows", a->sizes[2], M);
-  if (b->sizes[2] != K)
-    shapeError("B rows", b->sizes[2], K);
-  if (b->sizes[3] != N)
-    shapeError("B cols", b->sizes[3], N);
-  onebit_matmul_f32(B0, B1, M, N, K, a->data + a->offset, a->strides,
+  onebit::rt::checkMatmulViews("onebit_matmul_f32", a, b, c);
+  onebit_matmul_f32(c->sizes[0], c->sizes[1], c->sizes[2], c->sizes[3],
+                    a->sizes[3], a->data + a->offset, a->strides,
                     b->data + b->offset, b->strides, beta, c->data + c->offset,
                     c->strides);
 }

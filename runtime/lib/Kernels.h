@@ -11,6 +11,9 @@
 #ifndef ONEBIT_RUNTIME_LIB_KERNELS_H
 #define ONEBIT_RUNTIME_LIB_KERNELS_H
 
+#include "mlir/ExecutionEngine/CRunnerUtils.h"
+
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <type_traits>
@@ -42,6 +45,47 @@ template <int MaxMT, typename F> inline void withRowTile(int mt, F &&f) {
       return withRowTile<MaxMT - 1>(mt, std::forward<F>(f));
   }
   f(std::integral_constant<int, MaxMT>{});
+}
+
+/// The lookup-table GEMMs' K chunk (columns) and activation-row tile.
+constexpr int64_t kLutGemmKC = 256;
+constexpr int kLutGemmMT = 4;
+
+/// The loops the AVX2 and AVX-512 lookup-table GEMMs share, over 16-row
+/// weight blocks [b0, b1): K in chunks of kLutGemmKC columns (words
+/// [w0, w1)); activation rows in tiles of up to kLutGemmMT, whose tables
+/// build(xgRow, w0, w1, table) fills once per chunk (MT x 64 groups x 64
+/// bytes = 16 KiB, kept in L1 while the blocks stream past); then for every
+/// block tile(mtConstant, tables, b, w0, w1, outRows) adds the chunk to the
+/// rows' outputs (storing on the first chunk, w0 == 0). Partial sums live
+/// in out. A template, so each ISA file compiles it with its own flags.
+template <typename Build, typename Tile>
+inline void lutGemmLoops(const Activations &a, const Interleaved16 &w,
+                         int64_t b0, int64_t b1, float *out, int64_t ldo,
+                         Build &&build, Tile &&tile) {
+  constexpr int MT = kLutGemmMT;
+  const int64_t wc = kLutGemmKC / 32;
+  alignas(64) float tab[MT][kLutGemmKC / 4 * 16];
+  const float *t[MT];
+  for (int r = 0; r < MT; ++r)
+    t[r] = tab[r];
+  for (int64_t w0 = 0; w0 < w.kw; w0 += wc) {
+    const int64_t w1 = std::min(w.kw, w0 + wc);
+    for (int64_t i0 = 0; i0 < a.m; i0 += MT) {
+      const int mt = int(std::min<int64_t>(MT, a.m - i0));
+      for (int r = 0; r < mt; ++r)
+        build(a.xg + (i0 + r) * a.kp, w0, w1, tab[r]);
+      for (int64_t b = b0; b < b1; ++b) {
+        float *o[MT];
+        for (int r = 0; r < mt; ++r)
+          o[r] = out + (i0 + r) * ldo + 16 * b;
+        withRowTile<MT>(mt, [&](auto tileRows) {
+          tile(tileRows, static_cast<const float *const *>(t), b, w0, w1,
+               static_cast<float *const *>(o));
+        });
+      }
+    }
+  }
 }
 
 // Scalar, canonical layout, rows [n0, n1).
@@ -126,6 +170,13 @@ void parallelTasks(int64_t count, const std::function<void(int64_t)> &fn);
 /// g or h may be null (no scaling), bias null, eps <= 0 no LayerNorm.
 /// cacheable: the signs may be remembered by address (the weight cache);
 /// exact: never the FAST_APPROX kernels.
+/// The views of C = A . B (A [B0, B1, M, K], B [B0, B1, K, N],
+/// C [B0, B1, M, N]) must agree; a mismatch is a compiler bug: `fn`, the
+/// size and what it should be are printed and the process aborts.
+void checkMatmulViews(const char *fn, const StridedMemRefType<float, 4> *a,
+                      const StridedMemRefType<float, 4> *b,
+                      const StridedMemRefType<float, 4> *c);
+
 void binaryLinear(const float *x, int64_t m, int64_t k, int64_t ldx,
                   const uint32_t *signs, int64_t n, const float *g,
                   const float *h, const float *bias, float eps, float *y,

@@ -196,9 +196,8 @@ void avx2LutBlocks(const Activations &a, const float *tables,
 // ---- Lookup-table GEMM (m > 1) ---------------------------------------------
 //
 // As avx512LutGemmBlocks: the nibble indices of a weight word are computed
-// once and serve kAvx2LutMT activation rows; K is walked in chunks of
-// kAvx2LutKC columns whose tables (MT rows x 64 groups x 64 bytes = 16 KiB)
-// the task builds into L1; partial sums live in out.
+// once and serve kLutGemmMT activation rows; K is walked in chunks of
+// kLutGemmKC columns (lutGemmLoops in Kernels.h, shared with AVX-512).
 //
 // The tables are split differently from the decode kernel's: entry e of a
 // group is L[e & 7] + s * v3, with L the 8 signed sums of v0..v2 and s = -1
@@ -208,9 +207,6 @@ void avx2LutBlocks(const Activations &a, const float *tables,
 // memory operands), against two vpermps, a blend and an add: half the
 // shuffles, the rest on other pipes. Each half of the 16
 // weight rows is done in turn so the accumulators stay in registers.
-
-constexpr int64_t kAvx2LutKC = 256; // columns per K chunk (8 words)
-constexpr int kAvx2LutMT = 4;
 
 // Split tables of groups [0, groups) of x into t (16 floats a group).
 static void buildSplitTables(const Low3Signs &ls, const float *x,
@@ -276,32 +272,18 @@ static void avx2LutGemmTile(const float *const *t, const uint32_t *wb,
 
 void avx2LutGemmBlocks(const Activations &a, const Interleaved16 &w,
                        int64_t b0, int64_t b1, float *out, int64_t ldo) {
-  constexpr int MT = kAvx2LutMT;
   const Low3Signs ls;
-  const int64_t kw = w.kw, wc = kAvx2LutKC / 32;
-  alignas(32) float tab[MT][kAvx2LutKC / 4 * 16];
-  const float *t[MT];
-  for (int r = 0; r < MT; ++r)
-    t[r] = tab[r];
-  for (int64_t w0 = 0; w0 < kw; w0 += wc) {
-    const int64_t w1 = std::min(kw, w0 + wc);
-    for (int64_t i0 = 0; i0 < a.m; i0 += MT) {
-      const int mt = int(std::min<int64_t>(MT, a.m - i0));
-      for (int r = 0; r < mt; ++r)
-        buildSplitTables(ls, a.xg + (i0 + r) * a.kp + w0 * 32, (w1 - w0) * 8,
-                         tab[r]);
-      for (int64_t b = b0; b < b1; ++b) {
+  lutGemmLoops(
+      a, w, b0, b1, out, ldo,
+      [&](const float *x, int64_t w0, int64_t w1, float *tab) {
+        buildSplitTables(ls, x + w0 * 32, (w1 - w0) * 8, tab);
+      },
+      [&](auto rows, const float *const *t, int64_t b, int64_t w0, int64_t w1,
+          float *const *o) {
         const int64_t valid = std::min<int64_t>(16, w.n - 16 * b);
-        float *o[MT];
-        for (int r = 0; r < mt; ++r)
-          o[r] = out + (i0 + r) * ldo + 16 * b;
-        withRowTile<MT>(mt, [&](auto tile) {
-          avx2LutGemmTile<tile.value>(t, w.words + b * kw * 16, w0, w1, o,
-                                      valid, w0 == 0);
-        });
-      }
-    }
-  }
+        avx2LutGemmTile<decltype(rows)::value>(t, w.words + b * w.kw * 16, w0,
+                                               w1, o, valid, w0 == 0);
+      });
 }
 
 // ---- FAST_APPROX: int8 tables looked up with vpshufb ------------------------

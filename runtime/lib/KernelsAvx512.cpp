@@ -149,12 +149,10 @@ void avx512LutBlocks(const Activations &a, const float *tables,
 
 //===----------------------------------------------------------------------===//
 // Lookup-table GEMM (m > 1): the nibble indices of a weight word are
-// extracted once and serve MT activation rows; K is walked in chunks whose
-// tables (MT rows x kLutKC / 4 groups x 64 bytes = 16 KiB) stay in L1 while
-// a task's row blocks stream past; partial sums live in out.
+// extracted once and serve kLutGemmMT activation rows; K is walked in chunks
+// of kLutGemmKC columns (lutGemmLoops in Kernels.h, shared with AVX2).
 //===----------------------------------------------------------------------===//
 
-constexpr int64_t kLutKC = 256; // columns per K chunk (8 words)
 
 // t[r] holds the tables of words [w0, w1) of activation row r.
 template <int MT>
@@ -193,32 +191,17 @@ static void lutGemmTile(const float *const *t, const uint32_t *wb, int64_t w0,
 
 void avx512LutGemmBlocks(const Activations &a, const Interleaved16 &w,
                          int64_t b0, int64_t b1, float *out, int64_t ldo) {
-  constexpr int MT = 4;
   const SignVectors sv;
-  const int64_t kw = w.kw, wc = kLutKC / 32;
-  // The tables of the current K chunk and row tile, built here: 16 KiB.
-  alignas(64) float tab[MT][kLutKC / 4 * 16];
-  const float *t[MT];
-  for (int r = 0; r < MT; ++r)
-    t[r] = tab[r];
-  for (int64_t w0 = 0; w0 < kw; w0 += wc) {
-    const int64_t w1 = std::min(kw, w0 + wc);
-    for (int64_t i0 = 0; i0 < a.m; i0 += MT) {
-      const int mt = int(std::min<int64_t>(MT, a.m - i0));
-      for (int r = 0; r < mt; ++r)
-        buildGroups(a.xg + (i0 + r) * a.kp, w0 * 8, w1 * 8, sv, tab[r]);
-      for (int64_t b = b0; b < b1; ++b) {
-        float *o[MT];
-        for (int r = 0; r < mt; ++r)
-          o[r] = out + (i0 + r) * ldo + 16 * b;
-        const __mmask16 mask = rowMask(w.n, b);
-        withRowTile<MT>(mt, [&](auto tile) {
-          lutGemmTile<tile.value>(t, w.words + b * kw * 16, w0, w1, o, mask,
-                                  w0 == 0);
-        });
-      }
-    }
-  }
+  lutGemmLoops(
+      a, w, b0, b1, out, ldo,
+      [&](const float *x, int64_t w0, int64_t w1, float *tab) {
+        buildGroups(x, w0 * 8, w1 * 8, sv, tab);
+      },
+      [&](auto rows, const float *const *t, int64_t b, int64_t w0, int64_t w1,
+          float *const *o) {
+        lutGemmTile<decltype(rows)::value>(t, w.words + b * w.kw * 16, w0, w1,
+                                           o, rowMask(w.n, b), w0 == 0);
+      });
 }
 
 //===----------------------------------------------------------------------===//

@@ -82,7 +82,8 @@ void packSigns(const float *w, int64_t rs, int64_t cs, int64_t K, int64_t N,
   onebit::rt::parallelTasks(tasks, [&](int64_t t) {
     const int64_t n0 = t * chunk, n1 = std::min(N, n0 + chunk);
     if (cs == 1) {
-      std::vector<uint32_t> tmp(static_cast<size_t>(n1 - n0));
+      thread_local std::vector<uint32_t> tmp;
+      tmp.resize(static_cast<size_t>(n1 - n0));
       packRowsContiguous(w, rs, K, n0, n1, kw, bits, tmp.data());
     } else if (rs == 1) {
       packColumnsContiguous(w, cs, K, n0, n1, kw, bits);
@@ -149,8 +150,11 @@ void onebit_sign_matmul_f32(int64_t B0, int64_t B1, int64_t M, int64_t N,
     return;
   }
   const int64_t kw = (K + 31) / 32;
-  std::vector<uint32_t> bits(static_cast<size_t>(std::max<int64_t>(N * kw, 1)));
-  std::vector<float> xbuf, ybuf;
+  // Called for every product of every train step: the buffers stay with
+  // the thread (every word of `bits` is written by packSigns).
+  thread_local std::vector<uint32_t> bits;
+  thread_local std::vector<float> xbuf, ybuf;
+  bits.resize(static_cast<size_t>(std::max<int64_t>(N * kw, 1)));
   const float *packedFrom = nullptr;
   for (int64_t b0 = 0; b0 < B0; ++b0)
     for (int64_t b1 = 0; b1 < B1; ++b1) {
@@ -196,23 +200,9 @@ void _mlir_ciface_onebit_sign_matmul_f32(StridedMemRefType<float, 4> *a,
                                          StridedMemRefType<float, 4> *w,
                                          StridedMemRefType<float, 4> *c,
                                          float beta) {
-  const int64_t B0 = c->sizes[0], B1 = c->sizes[1], M = c->sizes[2],
-                N = c->sizes[3], K = a->sizes[3];
-  if (a->sizes[0] != B0 || a->sizes[1] != B1 || a->sizes[2] != M ||
-      w->sizes[0] != B0 || w->sizes[1] != B1 || w->sizes[2] != K ||
-      w->sizes[3] != N) {
-    std::fprintf(stderr,
-                 "onebit_sign_matmul_f32: inconsistent shapes A [%lld, %lld, "
-                 "%lld, %lld], W [%lld, %lld, %lld, %lld], C [%lld, %lld, "
-                 "%lld, %lld] (compiler bug)\n",
-                 (long long)a->sizes[0], (long long)a->sizes[1],
-                 (long long)a->sizes[2], (long long)a->sizes[3],
-                 (long long)w->sizes[0], (long long)w->sizes[1],
-                 (long long)w->sizes[2], (long long)w->sizes[3],
-                 (long long)B0, (long long)B1, (long long)M, (long long)N);
-    std::abort();
-  }
-  onebit_sign_matmul_f32(B0, B1, M, N, K, a->data + a->offset, a->strides,
+  onebit::rt::checkMatmulViews("onebit_sign_matmul_f32", a, w, c);
+  onebit_sign_matmul_f32(c->sizes[0], c->sizes[1], c->sizes[2], c->sizes[3],
+                         a->sizes[3], a->data + a->offset, a->strides,
                          w->data + w->offset, w->strides, beta,
                          c->data + c->offset, c->strides);
 }

@@ -42,12 +42,8 @@ static cl::opt<int> bench("bench",
                                    "the median time"),
                           cl::init(0), cl::cat(RunCategory));
 
-static cl::opt<std::string>
-    device("device",
-           cl::desc("cpu (default), cuda (needs a CUDA driver and GPU) or "
-                    "gpu-emulation (the GPU pipeline's kernels run as host "
-                    "loops: slow, for checking their numerics)"),
-           cl::init("cpu"), cl::cat(RunCategory));
+static cl::opt<std::string> device("device", cl::desc(onebit::kDeviceHelp),
+                                   cl::init("cpu"), cl::cat(RunCategory));
 
 static cl::opt<std::string> kernelMode(
     "kernel-mode",
@@ -70,19 +66,10 @@ int main(int argc, char **argv) {
                               cl::init(0), cl::cat(RunCategory));
   cl::HideUnrelatedOptions(RunCategory);
   cl::ParseCommandLineOptions(argc, argv, "onebit model runner\n");
-  onebit::Target target = onebit::Target::Cpu;
-  if (device == "cuda") {
-    // The model is compiled first (that needs no GPU), then the driver and
-    // the GPU are looked for before it runs.
-    target = onebit::Target::Cuda;
-    onebit::registerLinkedCudaRuntime();
-  } else if (device == "gpu-emulation") {
-    target = onebit::Target::GpuEmulation;
-  } else if (device != "cpu") {
-    return fail("--device must be cpu, cuda or gpu-emulation, not '" +
-                device + "'");
-  }
+  onebit::Target target;
   std::string error;
+  if (!onebit::selectDevice(device, target, error))
+    return fail(error);
   // Checked before anything is compiled; the mode is process-wide.
   if (!onebit::setKernelMode(kernelMode, error))
     return fail("--kernel-mode: " + error);

@@ -76,12 +76,8 @@ int main(int argc, char **argv) {
                                 cl::init(50), cl::cat(TrainCategory));
   static cl::opt<uint64_t> seed("seed", cl::desc("data and sampling seed"),
                                 cl::init(0), cl::cat(TrainCategory));
-  static cl::opt<std::string> device(
-      "device",
-      cl::desc("where the train step runs: cpu (default), cuda (an NVIDIA "
-               "GPU), or gpu-emulation (the GPU kernels as host loops, to "
-               "check them; slow)"),
-      cl::init("cpu"), cl::cat(TrainCategory));
+  static cl::opt<std::string> device("device", cl::desc(onebit::kDeviceHelp),
+                                     cl::init("cpu"), cl::cat(TrainCategory));
   static cl::opt<int64_t> killAfter(
       "debug-kill-after", cl::Hidden,
       cl::desc("testing: SIGKILL the process after this step"), cl::init(0),
@@ -89,17 +85,9 @@ int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(TrainCategory);
   cl::ParseCommandLineOptions(argc, argv, "onebit KD trainer\n");
   onebit::TrainOptions o;
-  if (device == "cuda") {
-    // The step is compiled first (no GPU needed), then the driver and the
-    // GPU are looked for before anything runs.
-    o.target = onebit::Target::Cuda;
-    onebit::registerLinkedCudaRuntime();
-  } else if (device == "gpu-emulation") {
-    o.target = onebit::Target::GpuEmulation;
-  } else if (device != "cpu") {
-    errs() << "onebit-train: error: --device must be cpu, cuda or "
-              "gpu-emulation, not '"
-           << device << "'\n";
+  std::string deviceError;
+  if (!onebit::selectDevice(device, o.target, deviceError)) {
+    errs() << "onebit-train: error: " << deviceError << "\n";
     return 1;
   }
   o.teacherPath = teacher;

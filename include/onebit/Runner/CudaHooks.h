@@ -27,6 +27,26 @@ inline void registerLinkedCudaRuntime() {
   registerCudaRuntime(hooks);
 }
 
+/// The tools' --device option text.
+inline constexpr const char *kDeviceHelp =
+    "cpu (default), cuda (an NVIDIA GPU: the model is compiled first, then "
+    "the CUDA driver and a GPU are looked for) or gpu-emulation (the GPU "
+    "pipeline's kernels run as host loops: slow, to check their numerics)";
+
+/// The target of a --device value, with the CUDA runtime registered for
+/// cuda; false with `error` set for an unknown value.
+inline bool selectDevice(const std::string &device, Target &target,
+                         std::string &error) {
+  if (!parseTarget(device, target)) {
+    error = "--device must be cpu, cuda or gpu-emulation, not '" + device +
+            "'";
+    return false;
+  }
+  if (target == Target::Cuda)
+    registerLinkedCudaRuntime();
+  return true;
+}
+
 } // namespace onebit
 
 #endif // ONEBIT_RUNNER_CUDAHOOKS_H

@@ -46,6 +46,11 @@ struct TensorSignature {
 /// GPU through the CUDA runtime registered with registerCudaRuntime.
 enum class Target { Cpu, GpuEmulation, Cuda };
 
+/// The --device spelling of a target: "cpu", "gpu-emulation" or "cuda".
+const char *targetName(Target target);
+/// The target a --device value names; false for any other value.
+bool parseTarget(const std::string &device, Target &target);
+
 /// The CUDA runtime (runtime/lib/CudaRuntime.cpp) as the runner sees it:
 /// the mgpu* functions the GPU pipeline's host code calls, how to free the
 /// (managed) buffers a compiled model returns, and how to tell whether a
@@ -93,6 +98,8 @@ public:
   double compileMillis() const { return compileMs_; }
   /// GPU kernels of a Target::Cuda model (gpu.binary ops), else 0.
   int gpuKernels() const { return gpuKernels_; }
+  /// What the model was lowered for.
+  Target target() const { return target_; }
 
   /// Runs the (first) entry. Inputs must match the signature (count, element
   /// type, rank, static sizes) and index inputs must hold values in their

@@ -1,11 +1,15 @@
 """Trains the same few steps with onebit-train on the CPU and with --device
 DEVICE, and compares the JSONL logs step by step (loss, l_ce, l_mse, lr) to
-1e-4 relative. For --device=cuda without a CUDA driver or GPU the run must
-fail with onebit-train's message, which is printed.
+1e-4 relative. The device run must also say that its step was compiled for
+DEVICE (the target the compiled model records, so a trainer that ignored
+--device and lowered for the CPU fails here) and, for cuda, name its GPU
+kernels. For --device=cuda without a CUDA driver or GPU the run must fail
+with onebit-train's message, which is printed.
 usage: device_check.py ONEBIT_TRAIN TEACHER DEVICE WORKDIR
 """
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -36,6 +40,15 @@ def main():
         ok = device == "cuda" and msg.startswith(
             "onebit-train: error: --device=cuda: no CUDA driver/GPU found (")
         return 0 if ok else 1
+    compiled = re.search(r"train step compiled for (\S+) in [0-9.]+ s"
+                         r"(?: \(([0-9]+) GPU kernels\))?", dev.stderr)
+    if not compiled or compiled.group(1) != device:
+        print(f"FAIL: the {device} run's step was not compiled for {device}:"
+              f"\n{dev.stderr}")
+        return 1
+    if device == "cuda" and not int(compiled.group(2) or 0):
+        print("FAIL: the cuda run names no GPU kernels")
+        return 1
     a, b = log(os.path.join(work, "cpu")), log(os.path.join(work, device))
     if len(a) != STEPS or len(b) != STEPS:
         print(f"FAIL: {len(a)} and {len(b)} logged steps, expected {STEPS}")
