@@ -13,6 +13,7 @@ OUTDIR: train.txt, heldout.txt, SOURCE.txt, teacher.onnx (static
 (hyper-parameters and the PyTorch held-out perplexity).
 
 usage: make_example_teacher.py OUTDIR [--steps N] [--threads T]
+       [--dim D] [--heads H] [--hidden F] [--layers L]   (model shape)
 """
 import argparse
 import json
@@ -55,7 +56,12 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    for k, v in CONFIG.items():
+        if k != "vocab":
+            ap.add_argument("--" + k, type=int, default=v,
+                            help=f"model {k} (default {v})")
     a = ap.parse_args()
+    config = dict(CONFIG, **{k: getattr(a, k) for k in CONFIG if k != "vocab"})
     os.makedirs(a.outdir, exist_ok=True)
     torch.set_num_threads(a.threads)
 
@@ -74,7 +80,7 @@ def main():
                 "bytes.\n")
 
     torch.manual_seed(a.seed)
-    model = models.LlamaForCausalLM(**CONFIG)
+    model = models.LlamaForCausalLM(**config)
     params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.98),
                             weight_decay=0.01)
@@ -121,7 +127,7 @@ def main():
                           input_names=["input_ids"], output_names=["logits"],
                           opset_version=17, do_constant_folding=True)
     with open(os.path.join(a.outdir, "teacher.json"), "w") as f:
-        json.dump(dict(CONFIG, parameters=params, steps=a.steps,
+        json.dump(dict(config, parameters=params, steps=a.steps,
                        batch=a.batch, seq=a.seq, lr=a.lr, seed=a.seed,
                        export_batch=a.export_batch,
                        torch_heldout_perplexity=ppl,

@@ -201,11 +201,23 @@ bool readCheckpoint(const std::string &path, Checkpoint &c,
 // Data
 //===----------------------------------------------------------------------===//
 
+std::string fmt(double v) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << llvm::format("%.7g", v);
+  return s;
+}
+
 /// LLM-QAT style generation from the teacher: a random first token, greedy
 /// for the next 3-5 positions, then sampling from the teacher's softmax.
+/// Reports progress on stderr unless `quiet`: a line rewritten in place on a
+/// terminal, otherwise a plain line at most every 10 seconds.
 bool generateData(CompiledModel &teacher, int64_t count, int64_t batch,
-                  int64_t seqLen, int64_t vocab, uint64_t seed,
+                  int64_t seqLen, int64_t vocab, uint64_t seed, bool quiet,
                   HostTensor &out, std::string &error) {
+  const bool tty = isatty(2);
+  const auto start = std::chrono::steady_clock::now();
+  double lastReport = 0;
   out.dtype = DType::I64;
   out.shape = {count, seqLen};
   out.data.assign(size_t(count * seqLen) * 8, 0);
@@ -238,6 +250,24 @@ bool generateData(CompiledModel &teacher, int64_t count, int64_t batch,
     for (int64_t b = 0; b < batch && first + b < count; ++b)
       std::memcpy(all + (first + b) * seqLen, tok + b * seqLen,
                   size_t(seqLen) * 8);
+    if (quiet)
+      continue;
+    const int64_t done = std::min(count, first + batch);
+    const double elapsed = std::chrono::duration<double>(
+                               std::chrono::steady_clock::now() - start)
+                               .count();
+    if (!tty && done < count && elapsed - lastReport < 10.0)
+      continue;
+    lastReport = elapsed;
+    const double eta = elapsed / double(done) * double(count - done);
+    std::string line = "generated " + std::to_string(done) + "/" +
+                       std::to_string(count) + " sequences, " +
+                       fmt(std::round(elapsed)) + "s, eta " +
+                       fmt(std::round(eta)) + "s";
+    if (tty)
+      llvm::errs() << "\r\033[K" << line << (done == count ? "\n" : "");
+    else
+      llvm::errs() << "onebit-train: " << line << "\n";
   }
   return true;
 }
@@ -248,13 +278,6 @@ double scheduleLr(const TrainOptions &o, int64_t step) {
   int64_t span = std::max<int64_t>(1, o.steps - o.warmup);
   double progress = double(step - o.warmup) / double(span);
   return 0.5 * o.lr * (1.0 + std::cos(M_PI * std::min(1.0, progress)));
-}
-
-std::string fmt(double v) {
-  std::string s;
-  llvm::raw_string_ostream os(s);
-  os << llvm::format("%.7g", v);
-  return s;
 }
 
 /// Bits of every static float/int tensor constant reachable from `f`'s body.
@@ -502,8 +525,8 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
       if (!o.quiet)
         llvm::errs() << "onebit-train: generating " << n
                    << " sequences from the teacher\n";
-      if (!generateData(*teacher, n, batch, seqLen, vocab, o.seed, data,
-                        error))
+      if (!generateData(*teacher, n, batch, seqLen, vocab, o.seed, o.quiet,
+                        data, error))
         return fail(error);
       if (!writeNpy(dataPath + ".tmp", data, error) ||
           std::rename((dataPath + ".tmp").c_str(), dataPath.c_str()) != 0)
