@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 import models  # noqa: E402  (the LLaMA-style modules used by the tests)
 
 CONFIG = dict(vocab=256, dim=128, heads=4, hidden=352, layers=4)
+SHAPE = ("dim", "heads", "hidden", "layers")  # settable on the command line
 
 
 def kjv_text():
@@ -56,12 +57,11 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
-    for k, v in CONFIG.items():
-        if k != "vocab":
-            ap.add_argument("--" + k, type=int, default=v,
-                            help=f"model {k} (default {v})")
+    for k in SHAPE:
+        ap.add_argument("--" + k, type=int, default=CONFIG[k],
+                        help=f"model {k} (default {CONFIG[k]})")
     a = ap.parse_args()
-    config = dict(CONFIG, **{k: getattr(a, k) for k in CONFIG if k != "vocab"})
+    config = dict(CONFIG, **{k: getattr(a, k) for k in SHAPE})
     os.makedirs(a.outdir, exist_ok=True)
     torch.set_num_threads(a.threads)
 

@@ -208,16 +208,58 @@ std::string fmt(double v) {
   return s;
 }
 
+/// A progress line on stderr: rewritten in place on a terminal, otherwise
+/// printed as plain lines at most every `minGap` seconds (forced lines,
+/// such as the last, always). Nothing is printed when `quiet`.
+class Progress {
+public:
+  Progress(bool quiet, double minGap)
+      : show_(!quiet), tty_(isatty(2)), minGap_(minGap) {}
+  double elapsed() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                         start_)
+        .count();
+  }
+  /// Seconds left when `done` of `total` units took elapsed().
+  double eta(int64_t done, int64_t total) const {
+    return elapsed() / double(done) * double(total - done);
+  }
+  void update(const std::string &line, bool force = false) {
+    if (!show_)
+      return;
+    const double t = elapsed();
+    if (!tty_ && !force && t - last_ < minGap_)
+      return;
+    last_ = t;
+    if (tty_) {
+      llvm::errs() << "\r\033[K" << line;
+      open_ = true;
+    } else {
+      llvm::errs() << line << "\n";
+    }
+  }
+  /// Ends an in-place line before other output.
+  void end() {
+    if (open_)
+      llvm::errs() << "\n";
+    open_ = false;
+  }
+
+private:
+  bool show_, tty_, open_ = false;
+  double minGap_, last_ = -1e300;
+  std::chrono::steady_clock::time_point start_ =
+      std::chrono::steady_clock::now();
+};
+
 /// LLM-QAT style generation from the teacher: a random first token, greedy
 /// for the next 3-5 positions, then sampling from the teacher's softmax.
-/// Reports progress on stderr unless `quiet`: a line rewritten in place on a
-/// terminal, otherwise a plain line at most every 10 seconds.
+/// Reports progress on stderr unless `quiet` (a plain line every 10 s when
+/// stderr is not a terminal).
 bool generateData(CompiledModel &teacher, int64_t count, int64_t batch,
                   int64_t seqLen, int64_t vocab, uint64_t seed, bool quiet,
                   HostTensor &out, std::string &error) {
-  const bool tty = isatty(2);
-  const auto start = std::chrono::steady_clock::now();
-  double lastReport = 0;
+  Progress progress(quiet, 10.0);
   out.dtype = DType::I64;
   out.shape = {count, seqLen};
   out.data.assign(size_t(count * seqLen) * 8, 0);
@@ -250,25 +292,14 @@ bool generateData(CompiledModel &teacher, int64_t count, int64_t batch,
     for (int64_t b = 0; b < batch && first + b < count; ++b)
       std::memcpy(all + (first + b) * seqLen, tok + b * seqLen,
                   size_t(seqLen) * 8);
-    if (quiet)
-      continue;
     const int64_t done = std::min(count, first + batch);
-    const double elapsed = std::chrono::duration<double>(
-                               std::chrono::steady_clock::now() - start)
-                               .count();
-    if (!tty && done < count && elapsed - lastReport < 10.0)
-      continue;
-    lastReport = elapsed;
-    const double eta = elapsed / double(done) * double(count - done);
-    std::string line = "generated " + std::to_string(done) + "/" +
-                       std::to_string(count) + " sequences, " +
-                       fmt(std::round(elapsed)) + "s, eta " +
-                       fmt(std::round(eta)) + "s";
-    if (tty)
-      llvm::errs() << "\r\033[K" << line << (done == count ? "\n" : "");
-    else
-      llvm::errs() << "onebit-train: " << line << "\n";
+    progress.update("onebit-train: generated " + std::to_string(done) + "/" +
+                        std::to_string(count) + " sequences, " +
+                        fmt(std::round(progress.elapsed())) + "s, eta " +
+                        fmt(std::round(progress.eta(done, count))) + "s",
+                    /*force=*/done == count);
   }
+  progress.end();
   return true;
 }
 
@@ -631,9 +662,8 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
   };
 
   // 5. The loop.
-  const bool tty = isatty(2);
+  Progress progress(o.quiet, 0.0);
   double lastLoss = 0;
-  auto loopStart = std::chrono::steady_clock::now();
   for (int64_t s = startStep + 1; s <= o.steps; ++s) {
     // The batch of step s depends only on (seed, s): resume is exact.
     std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ull + uint64_t(s));
@@ -666,8 +696,7 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
           ce = getScalar(out[3 * numParams + 1]),
           mse = getScalar(out[3 * numParams + 2]);
     if (!std::isfinite(loss) || !std::isfinite(ce) || !std::isfinite(mse)) {
-      if (tty && !o.quiet)
-        llvm::errs() << "\n";
+      progress.end();
       return fail("the loss is not finite at step " + std::to_string(s) +
                   " (loss " + fmt(loss) + ", l_ce " + fmt(ce) + ", l_mse " +
                   fmt(mse) + "); the last good checkpoint is " + ckptPath +
@@ -686,21 +715,12 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
         << ",\"seconds\":" << fmt(secs) << ",\"tokens_per_s\":" << fmt(tokS)
         << "}\n";
     log.flush();
-    double elapsed = std::chrono::duration<double>(
-                         std::chrono::steady_clock::now() - loopStart)
-                         .count();
-    double eta = elapsed / double(s - startStep) * double(o.steps - s);
-    std::string line = "step " + std::to_string(s) + "/" +
+    const double eta = progress.eta(s - startStep, o.steps - startStep);
+    progress.update("step " + std::to_string(s) + "/" +
                        std::to_string(o.steps) + " loss " + fmt(loss) +
                        " l_ce " + fmt(ce) + " l_mse " + fmt(mse) + " lr " +
                        fmt(lr) + " tok/s " + fmt(std::round(tokS)) + " eta " +
-                       fmt(std::round(eta)) + "s";
-    if (!o.quiet) {
-      if (tty)
-        llvm::errs() << "\r\033[K" << line;
-      else
-        llvm::errs() << line << "\n";
-    }
+                       fmt(std::round(eta)) + "s");
     bool keepGoing = true;
     if (o.onStep) {
       TrainStepInfo info;
@@ -722,8 +742,7 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
     if (!keepGoing)
       break;
   }
-  if (tty && !o.quiet)
-    llvm::errs() << "\n";
+  progress.end();
 
   // 6. The packed 1-bit model: the student with its trained parameters as
   // constants, packed by --onebit-pack-trained.
