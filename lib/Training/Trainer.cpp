@@ -471,6 +471,7 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
     std::string pipeline = "onebit-quantize{init=" + o.init +
                            " keep-teacher=true},onebit-build-train-step{alpha=" +
                            fmt(o.alpha) + " weight-decay=" + fmt(o.weightDecay) +
+                           (o.mseLastLayer ? "" : " mse-last-layer=false") +
                            (o.trainable.empty()
                                 ? std::string()
                                 : " trainable=" + o.trainable) +
@@ -482,6 +483,19 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
     if (failed(pm.run(*stepModule)))
       return fail("cannot build the train step:\n" + diags.text);
   }
+  // The hidden states L_MSE compares, for the log.
+  std::string mseTaps;
+  if (auto lossFn = stepModule->lookupSymbol<func::FuncOp>(fname + "_kd_loss"))
+    if (auto taps = lossFn->getAttrOfType<ArrayAttr>("onebit.hidden_states");
+        taps && !taps.empty()) {
+      auto name = [&](size_t i) {
+        auto s = dyn_cast<StringAttr>(taps[i]);
+        return s ? s.str() : std::string("?");
+      };
+      mseTaps = std::to_string(taps.size()) + " hidden state" +
+                (taps.size() == 1 ? "" : "s") + " (" + name(0) +
+                (taps.size() > 1 ? " ... " + name(taps.size() - 1) : "") + ")";
+    }
   OwningOpRef<ModuleOp> packSource(
       cast<ModuleOp>(stepModule->getOperation()->clone()));
   std::string error;
@@ -501,6 +515,11 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
     if (step->gpuKernels())
       llvm::errs() << " (" << step->gpuKernels() << " GPU kernels)";
     llvm::errs() << "\n";
+    if (mseTaps.empty())
+      llvm::errs() << "onebit-train: L_KD = L_CE (alpha 0)\n";
+    else
+      llvm::errs() << "onebit-train: L_KD = L_CE + " << fmt(o.alpha)
+                   << " * L_MSE over " << mseTaps << "\n";
   }
 
   // 3. Data.

@@ -196,7 +196,7 @@ def train(teacher: Union[str, PathLike], data: str, steps: int,
           callback: Optional[Callable[[TrainStep], Optional[bool]]] = None,
           quiet: bool = True, trainable: Sequence[str] = (),
           tokenizer: Optional[Union[str, PathLike]] = None,
-          device: str = "cpu") -> TrainResult:
+          device: str = "cpu", mse_last_layer: bool = True) -> TrainResult:
     """Knowledge-distillation training of a OneBit student, the runtime of
     ``onebit-train`` (docs/training.md). ``data`` is ``gen:N``,
     ``text:FILE`` or ``tokens:FILE.npy``. ``callback(step)`` runs after
@@ -207,7 +207,10 @@ def train(teacher: Union[str, PathLike], data: str, steps: int,
     model or a Hugging Face ``tokenizer.json``) tokenizes ``text:FILE``
     data; without it text is byte-level. ``device`` is ``"cpu"`` or
     ``"gpu-emulation"`` (the step's GPU kernels run as host loops, to check
-    them; ``onebit-train --device cuda`` runs them on a GPU). Errors raise
+    them; ``onebit-train --device cuda`` runs them on a GPU).
+    ``mse_last_layer=False`` leaves the last decoder layer's output out of
+    L_MSE, comparing the inputs of the layers as the OneBit reference code
+    does (``onebit-train --mse-last-layer=false``). Errors raise
     ``onebit.Error``; an exception raised by the callback stops the run and
     propagates."""
     cb = None
@@ -218,7 +221,8 @@ def train(teacher: Union[str, PathLike], data: str, steps: int,
         fspath(teacher), data, steps, fspath(out), lr, warmup, alpha, init,
         batch, seq_len, weight_decay, threads, resume, checkpoint_every, seed,
         cb, quiet, ",".join(trainable),
-        fspath(tokenizer) if tokenizer is not None else "", device)
+        fspath(tokenizer) if tokenizer is not None else "", device,
+        mse_last_layer)
     return TrainResult(model_path, loss, fspath(out) + "/train.jsonl")
 
 

@@ -388,7 +388,7 @@ PYBIND11_MODULE(_onebit, m) {
          double weightDecay, int threads, bool resume, int64_t checkpointEvery,
          uint64_t seed, py::object callback, bool quiet,
          const std::string &trainable, const std::string &tokenizer,
-         const std::string &device) {
+         const std::string &device, bool mseLastLayer) {
         ::onebit::TrainOptions o;
         o.target = pythonTarget(device);
         o.teacherPath = teacher;
@@ -398,6 +398,7 @@ PYBIND11_MODULE(_onebit, m) {
         o.lr = lr;
         o.warmup = warmup;
         o.alpha = alpha;
+        o.mseLastLayer = mseLastLayer;
         o.init = init;
         o.batch = batch;
         o.seqLen = seqLen;
@@ -454,7 +455,7 @@ PYBIND11_MODULE(_onebit, m) {
       py::arg("threads"), py::arg("resume"), py::arg("checkpoint_every"),
       py::arg("seed"), py::arg("callback"), py::arg("quiet"),
       py::arg("trainable") = "", py::arg("tokenizer") = "",
-      py::arg("device") = "cpu");
+      py::arg("device") = "cpu", py::arg("mse_last_layer") = true);
 
   // Perplexity (GPTQ protocol) of a compiled model on token ids.
   m.def("evaluate_perplexity",

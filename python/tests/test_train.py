@@ -84,3 +84,19 @@ def test_train_device(tiny_llama_onnx, tmp_path):
         onebit.train(tiny_llama_onnx, data="gen:8", steps=1,
                      out=tmp_path / "cuda", device="cuda")
     assert not (tmp_path / "cuda").exists()
+
+
+def test_mse_last_layer(tiny_llama_onnx, tmp_path):
+    # mse_last_layer=False compares the inputs of the layers (the reference
+    # code's set): on the same first batch L_CE is the same and L_MSE, now
+    # one layer's output instead of two, is smaller.
+    ids = (np.arange(32, dtype=np.int64) * 7 % 64).reshape(4, 8)
+    np.save(tmp_path / "ids.npy", ids)
+    first = {}
+    for last in (True, False):
+        onebit.train(tiny_llama_onnx, data=f"tokens:{tmp_path / 'ids.npy'}",
+                     steps=1, out=tmp_path / f"run-{last}", threads=1,
+                     mse_last_layer=last,
+                     callback=lambda s, last=last: first.update({last: s}))
+    assert first[False].l_ce == pytest.approx(first[True].l_ce, rel=1e-6)
+    assert 0 < first[False].l_mse < first[True].l_mse

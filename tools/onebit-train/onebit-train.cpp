@@ -56,6 +56,12 @@ int main(int argc, char **argv) {
                                  cl::init(0), cl::cat(TrainCategory));
   static cl::opt<double> alpha("alpha", cl::desc("L_KD = L_CE + alpha * L_MSE"),
                                cl::init(1.0), cl::cat(TrainCategory));
+  static cl::opt<bool> mseLastLayer(
+      "mse-last-layer",
+      cl::desc("L_MSE compares the last decoder layer's output too (default "
+               "true; false: the inputs of the layers, as the OneBit "
+               "reference code)"),
+      cl::init(true), cl::cat(TrainCategory));
   static cl::opt<double> weightDecay("weight-decay",
                                      cl::desc("decoupled weight decay"),
                                      cl::init(0.0), cl::cat(TrainCategory));
@@ -100,6 +106,7 @@ int main(int argc, char **argv) {
   o.lr = lr;
   o.warmup = warmup;
   o.alpha = alpha;
+  o.mseLastLayer = mseLastLayer;
   o.weightDecay = weightDecay;
   o.trainable = trainable;
   o.threads = threads;

@@ -32,6 +32,9 @@ struct TrainOptions {
   double lr = 4e-4;
   int64_t warmup = 0;
   double alpha = 1.0;        ///< L_KD = L_CE + alpha * L_MSE
+  /// L_MSE compares the last decoder layer's output too (false: the inputs
+  /// of the layers, as the OneBit reference code does).
+  bool mseLastLayer = true;
   double weightDecay = 0.0;
   /// Full-precision weights that train too, a comma list of embeddings,
   /// norms, head ("": only the 1-bit layers, as in the paper).

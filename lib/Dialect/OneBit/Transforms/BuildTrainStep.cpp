@@ -538,6 +538,15 @@ struct BuildTrainStepPass
       if (failed(found))
         return signalPassFailure();
       taps = std::move(*found);
+      if (!mseLastLayer && taps.size() == 1) {
+        f.emitOpError()
+            << "onebit-build-train-step: mse-last-layer=false leaves no "
+               "hidden state for L_MSE (the model has one decoder layer, '"
+            << taps.front() << "'); set alpha=0 or name hidden-states=";
+        return signalPassFailure();
+      }
+      if (!mseLastLayer && !taps.empty())
+        taps.pop_back();
       if (taps.empty()) {
         f.emitOpError()
             << "onebit-build-train-step: found no decoder-layer outputs for "

@@ -1,6 +1,7 @@
 // RUN: onebit-opt %s --onebit-build-train-step | FileCheck %s
 // RUN: onebit-opt %s --onebit-quantize="keep-teacher=true" --onebit-build-train-step="alpha=0.5 weight-decay=0.01" | FileCheck %s --check-prefix=OPTS
 // RUN: onebit-opt %s --onebit-build-train-step="hidden-states=/layers.1/Add" | FileCheck %s --check-prefix=NAMED
+// RUN: onebit-opt %s --onebit-build-train-step="mse-last-layer=false" | FileCheck %s --check-prefix=INPUTS
 
 // A two-layer residual model with a head. The forward function is quantized
 // in place (the head stays FP), its FP copy becomes the frozen teacher, and
@@ -56,6 +57,10 @@
 // OPTS: arith.constant 0.00999999977 : f32
 
 // NAMED: onebit.hidden_states = ["/layers.1/Add"]
+
+// mse-last-layer=false: the inputs of the layers, as the reference code's
+// hidden_states[0..L-1] (the embedding input is the same in both models).
+// INPUTS: onebit.hidden_states = ["/layers.0/Add"]
 func.func @lm(%x: tensor<4x8xf32>) -> tensor<4x6xf32> {
   %w0 = arith.constant dense<[[0.13, -0.13, 0.64, 0.10, -0.54, 0.36, 1.30, 0.95], [-0.70, -1.27, -0.62, 0.04, -2.33, -0.22, -1.25, -0.73], [-0.54, -0.32, 0.41, 1.04, -0.13, 1.37, -0.67, 0.35], [0.90, 0.09, -0.74, -0.92, -0.46, 0.22, -1.01, -0.21], [-0.16, 0.54, 0.21, 0.36, -0.65, -0.13, 0.78, 1.49], [-1.26, 1.51, 1.35, 0.78, 0.26, -0.31, 1.46, 1.96], [1.80, 1.32, 0.36, -1.21, -0.00, 0.66, -1.29, 0.40], [0.43, 0.70, -1.18, -0.66, -0.44, -1.17, 1.74, -0.50]]> : tensor<8x8xf32> loc("layers.0.mlp.weight")
   %w1 = arith.constant dense<[[0.33, -0.26, 1.58, 1.32, 0.63, -2.20, 0.05, 0.68], [1.00, -0.62, 1.82, -1.32, -0.66, 0.94, 0.05, 2.00], [0.19, -0.63, -0.38, -1.09, -1.28, 0.63, 0.58, 1.29], [-0.75, 1.69, -0.29, 1.57, -0.43, -0.74, 0.25, 1.03], [0.16, -0.59, -1.34, -1.40, 0.50, 0.99, -0.16, -1.07], [0.87, -1.28, -0.71, 0.62, -2.25, 0.39, -0.58, 0.11], [-0.08, 0.20, 0.69, -0.76, 1.42, 0.73, 0.84, 1.16], [0.79, 0.84, 0.08, -1.43, -0.14, -0.77, -1.42, 0.26]]> : tensor<8x8xf32> loc("layers.1.mlp.weight")

@@ -426,6 +426,11 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "ModuleOp"> {
     found by location: for every layer scope matched by `layer-regex` (last
     group = layer index), the last value produced in the scope and used
     outside it (the residual stream). `hidden-states=` names them instead.
+    `mse-last-layer=false` leaves the last layer's output out: the OneBit
+    reference code sums over `hidden_states[0..L-1]` of Hugging Face models,
+    which are the inputs of the L layers (the embedding output, the same in
+    teacher and student while the embeddings are frozen, then the output of
+    every layer but the last).
     By default only the 1-bit layers train (latent weight, g, h), as in the
     paper; embeddings, norms and the head stay frozen constants.
     `trainable=` adds full-precision weights to the parameters:
@@ -464,6 +469,10 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "ModuleOp"> {
     ListOption<"hiddenStates", "hidden-states", "std::string",
                "location names of the hidden states for L_MSE (default: "
                "found from layer-regex)">,
+    Option<"mseLastLayer", "mse-last-layer", "bool", /*default=*/"true",
+           "found taps include the last decoder layer's output; false "
+           "compares the inputs of the layers instead, as the reference "
+           "code does">,
     Option<"layerRegex", "layer-regex", "std::string",
            /*default=*/"\"(^|/)(layers|h|blocks|layer)\\\\.([0-9]+)/\"",
            "regex over op location names whose last group is the decoder "
