@@ -9,7 +9,10 @@ straight-through sign, L_KD = L_CE + L_MSE on the teacher's logits and
 per-layer hidden states, autograd, torch.optim.AdamW.
 
 usage: kd_step_bench.py TEACHER_DIR_OR_ONNX [--build build] [--steps 20]
-       [--threads 1] [--kind example|tiny] [--compare-dense]
+       [--threads 1] [--kind example|tiny] [--compare-dense] [--rounds 3]
+  Each round times both sides back to back (a fresh onebit-train run, then
+  a fresh PyTorch student), so a slow spell of a shared machine hits both;
+  the summary gives the median of the rounds' ratios.
   With --kind tiny a fresh tiny LLaMA (test/e2e/models.py) is exported.
   With a folder made by scripts/make_example_teacher.py the example teacher
   (0.87M parameters, batch 8 x 64 tokens) is used.
@@ -96,6 +99,9 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--kind", choices=["example", "tiny"], default="tiny")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds of onebit then PyTorch; the summary is the "
+                    "median of the rounds' ratios")
     ap.add_argument("--compare-dense", action="store_true",
                     help="also time onebit-train with the products with "
                     "sign(W) on the dense FP32 GEMM (ONEBIT_SIGN_MATMUL=dense)")
@@ -133,19 +139,34 @@ def main():
         log = [json.loads(l) for l in open(os.path.join(out, "train.jsonl"))]
         return 1.0 / float(np.median([x["seconds"] for x in log[1:]]))
 
-    ours = onebit_steps_per_s("onebit")
-    if a.compare_dense:
-        dense = onebit_steps_per_s("dense")
-        print(f"kd-step products with sign(W): 1-bit kernels {ours:.2f} "
-              f"steps/s, dense FP32 GEMM {dense:.2f} steps/s "
-              f"({ours / dense:.2f}x)")
-    theirs = torch_steps_per_s(teacher, batch, seq, cfg["vocab"], a.steps,
-                               a.threads)
+    if a.rounds < 1 or a.steps < 1:
+        sys.exit("kd_step_bench.py: --rounds and --steps must be >= 1")
+    ours, theirs, ratios, dense_ratios = [], [], [], []
+    for r in range(1, a.rounds + 1):
+        ours.append(onebit_steps_per_s("onebit"))
+        extra = ""
+        if a.compare_dense:
+            dense = onebit_steps_per_s("dense")
+            dense_ratios.append(ours[-1] / dense)
+            extra = (f", sign(W) products on the dense FP32 GEMM {dense:.2f} "
+                     f"steps/s (1-bit kernels {dense_ratios[-1]:.2f}x)")
+        theirs.append(torch_steps_per_s(teacher, batch, seq, cfg["vocab"],
+                                        a.steps, a.threads))
+        ratios.append(ours[-1] / theirs[-1])
+        print(f"round {r}/{a.rounds}: onebit {ours[-1]:.2f} steps/s, torch "
+              f"{theirs[-1]:.2f} steps/s, ratio {ratios[-1]:.2f}x{extra}",
+              flush=True)
     params = sum(p.numel() for p in teacher.parameters())
+    if a.compare_dense:
+        print("kd-step products with sign(W): 1-bit kernels vs dense FP32 "
+              f"GEMM, median {np.median(dense_ratios):.2f}x (rounds: "
+              + ", ".join(f"{x:.2f}x" for x in dense_ratios) + ")")
     print(f"kd-step model={a.kind} params={params} batch={batch} seq={seq} "
-          f"threads={a.threads} onebit_steps_per_s={ours:.2f} "
-          f"torch_steps_per_s={theirs:.2f} ratio={ours / theirs:.2f}x "
-          f"(target 1.5x; torch {torch.__version__}; "
+          f"threads={a.threads} onebit_steps_per_s={np.median(ours):.2f} "
+          f"torch_steps_per_s={np.median(theirs):.2f} "
+          f"ratio={np.median(ratios):.2f}x (median of {a.rounds} rounds: "
+          + ", ".join(f"{x:.2f}x" for x in ratios) + "; "
+          f"target 1.5x; torch {torch.__version__}; "
           f"openblas core {openblas_core()} on both sides)")
 
 
