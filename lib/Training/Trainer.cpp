@@ -483,18 +483,15 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
     if (failed(pm.run(*stepModule)))
       return fail("cannot build the train step:\n" + diags.text);
   }
-  // The hidden states L_MSE compares, for the log.
+  // The hidden states L_MSE compares (recorded by the pass), for the log.
   std::string mseTaps;
   if (auto lossFn = stepModule->lookupSymbol<func::FuncOp>(fname + "_kd_loss"))
     if (auto taps = lossFn->getAttrOfType<ArrayAttr>("onebit.hidden_states");
         taps && !taps.empty()) {
-      auto name = [&](size_t i) {
-        auto s = dyn_cast<StringAttr>(taps[i]);
-        return s ? s.str() : std::string("?");
-      };
-      mseTaps = std::to_string(taps.size()) + " hidden state" +
-                (taps.size() == 1 ? "" : "s") + " (" + name(0) +
-                (taps.size() > 1 ? " ... " + name(taps.size() - 1) : "") + ")";
+      auto names = llvm::to_vector(taps.getAsValueRange<StringAttr>());
+      mseTaps = std::to_string(names.size()) + " hidden state" +
+                (names.size() == 1 ? "" : "s") + " (" + names.front().str() +
+                (names.size() > 1 ? " ... " + names.back().str() : "") + ")";
     }
   OwningOpRef<ModuleOp> packSource(
       cast<ModuleOp>(stepModule->getOperation()->clone()));

@@ -530,6 +530,13 @@ struct BuildTrainStepPass
 
     // Hidden-state taps, by location name (same in teacher and student).
     SmallVector<std::string> taps;
+    if (!hiddenStates.empty() && !mseLastLayer) {
+      f.emitOpError() << "onebit-build-train-step: mse-last-layer=false "
+                         "selects among the hidden states found from "
+                         "layer-regex; hidden-states= names them instead, "
+                         "so give one or the other";
+      return signalPassFailure();
+    }
     if (!hiddenStates.empty()) {
       taps.assign(hiddenStates.begin(), hiddenStates.end());
     } else if (alpha != 0.0) {
@@ -538,15 +545,16 @@ struct BuildTrainStepPass
       if (failed(found))
         return signalPassFailure();
       taps = std::move(*found);
-      if (!mseLastLayer && taps.size() == 1) {
-        f.emitOpError()
-            << "onebit-build-train-step: mse-last-layer=false leaves no "
-               "hidden state for L_MSE (the model has one decoder layer, '"
-            << taps.front() << "'); set alpha=0 or name hidden-states=";
-        return signalPassFailure();
-      }
-      if (!mseLastLayer && !taps.empty())
+      if (!mseLastLayer && !taps.empty()) {
+        if (taps.size() == 1) {
+          f.emitOpError()
+              << "onebit-build-train-step: mse-last-layer=false leaves no "
+                 "hidden state for L_MSE (the model has one decoder layer, '"
+              << taps.front() << "'); set alpha=0 or name hidden-states=";
+          return signalPassFailure();
+        }
         taps.pop_back();
+      }
       if (taps.empty()) {
         f.emitOpError()
             << "onebit-build-train-step: found no decoder-layer outputs for "

@@ -430,7 +430,8 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "ModuleOp"> {
     reference code sums over `hidden_states[0..L-1]` of Hugging Face models,
     which are the inputs of the L layers (the embedding output, the same in
     teacher and student while the embeddings are frozen, then the output of
-    every layer but the last).
+    every layer but the last). It selects among found taps, so it cannot be
+    combined with `hidden-states=`.
     By default only the 1-bit layers train (latent weight, g, h), as in the
     paper; embeddings, norms and the head stay frozen constants.
     `trainable=` adds full-precision weights to the parameters:
