@@ -20,6 +20,7 @@
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
@@ -30,6 +31,7 @@
 
 #include <exception>
 #include <memory>
+#include <optional>
 
 using namespace mlir;
 using namespace onebit::onnx_import;
@@ -103,17 +105,22 @@ FailureOr<Value> importTensor(Importer &im, const onnx::TensorProto &t,
     return failure();
   }
   SmallVector<int64_t> shape(t.dims().begin(), t.dims().end());
-  int64_t n = 1;
+  int64_t bw = byteWidth(et);
+  // The byte count must not wrap: a wrapped count could match the bytes
+  // present while the shape claims far more.
+  int64_t n = 1, expected = bw;
   for (int64_t d : shape) {
     if (d < 0) {
       im.error() << "initializer '" << t.name() << "' has a negative dim";
       return failure();
     }
-    n *= d;
+    if (llvm::MulOverflow(n, d, n) || llvm::MulOverflow(expected, d, expected)) {
+      im.error() << "initializer '" << t.name()
+                 << "' has a shape whose size overflows 64 bits";
+      return failure();
+    }
   }
   auto type = RankedTensorType::get(shape, et);
-  int64_t bw = byteWidth(et);
-  int64_t expected = n * bw;
 
   ArrayRef<char> bytes;
   std::shared_ptr<void> keep = owner;
@@ -287,17 +294,70 @@ FailureOr<RankedTensorType> typeOf(Importer &im, const onnx::ValueInfoProto &vi,
   return RankedTensorType::get(shape, et);
 }
 
-/// Runs ONNX shape inference, which reports problems by throwing.
+/// Whether libonnx 1.12's inference function for `n` may index a shape with
+/// an unchecked attribute. LayerNormalization's writes Mean's dim `axis` after
+/// adding the rank to a negative axis, so axis -3 on a rank-2 input writes
+/// dim -1 of a protobuf array.
+bool hasUnsafeInference(const onnx::NodeProto &n) {
+  return n.op_type() == "LayerNormalization" && n.output_size() > 1;
+}
+
+/// Runs ONNX shape inference, which reports problems by throwing. Nodes with
+/// unsafe inference stand in, for inference only, as nodes with the same
+/// output types whose rules are safe: Y = Identity(X), and Identity of a fresh
+/// shapeless graph input for the other outputs, so their consumers see an
+/// unknown shape. The converters check the attributes themselves.
 std::string inferShapes(onnx::ModelProto &model) {
+  onnx::GraphProto *graph = model.mutable_graph();
+  std::optional<google::protobuf::RepeatedPtrField<onnx::NodeProto>> original;
+  int addedInputs = 0;
+  if (llvm::any_of(graph->node(), hasUnsafeInference)) {
+    original = graph->node();
+    google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
+    for (const onnx::NodeProto &n : *original) {
+      if (!hasUnsafeInference(n)) {
+        *nodes.Add() = n;
+        continue;
+      }
+      for (int i = 0; i < n.output_size(); ++i) {
+        if (n.output(i).empty())
+          continue;
+        onnx::NodeProto *id = nodes.Add();
+        id->set_op_type("Identity");
+        id->set_name(n.name());
+        id->add_output(n.output(i));
+        if (i == 0) {
+          id->add_input(n.input_size() ? n.input(0) : "");
+          continue;
+        }
+        std::string fresh = "onebit.unknown." + std::to_string(addedInputs++);
+        onnx::ValueInfoProto *in = graph->add_input();
+        in->set_name(fresh);
+        int64_t stash = onnx::TensorProto::FLOAT;
+        for (const auto &a : n.attribute())
+          if (a.name() == "stash_type")
+            stash = a.i();
+        in->mutable_type()->mutable_tensor_type()->set_elem_type(int(stash));
+        id->add_input(fresh);
+      }
+    }
+    graph->mutable_node()->Swap(&nodes);
+  }
+  std::string error;
   try {
     onnx::ShapeInferenceOptions opts(/*check_type=*/false, /*error_mode=*/0,
                                      /*enable_data_propagation=*/true);
     onnx::shape_inference::InferShapes(
         model, onnx::OpSchemaRegistry::Instance(), opts);
   } catch (const std::exception &e) {
-    return e.what();
+    error = e.what();
   }
-  return "";
+  if (original) {
+    graph->mutable_node()->Swap(&*original);
+    for (int i = 0; i < addedInputs; ++i)
+      graph->mutable_input()->RemoveLast();
+  }
+  return error;
 }
 
 OwningOpRef<ModuleOp> importModel(std::shared_ptr<onnx::ModelProto> model,
@@ -384,6 +444,14 @@ OwningOpRef<ModuleOp> importModel(std::shared_ptr<onnx::ModelProto> model,
         return nullptr;
       }
   }
+  // libonnx's shape inference runs on every node and is not safe on
+  // malformed ones (MaxUnpool and the conv/pool ops crash on bad attributes),
+  // so only ops the importer converts get that far.
+  Importer im(&context, fileName.str(), opset);
+  for (const auto &n : graph->node())
+    if (failed(im.checkSupported(n)))
+      return nullptr;
+  im.node = nullptr;
   if (options.inferShapes) {
     std::string err = inferShapes(*model);
     if (!err.empty()) {
@@ -393,7 +461,6 @@ OwningOpRef<ModuleOp> importModel(std::shared_ptr<onnx::ModelProto> model,
     }
   }
 
-  Importer im(&context, fileName.str(), opset);
   for (const auto &vi : graph->value_info())
     if (auto t = typeOf(im, vi, /*required=*/false); succeeded(t))
       im.inferred[vi.name()] = *t;

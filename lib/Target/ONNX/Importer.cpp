@@ -259,7 +259,9 @@ Value Importer::castScalar(OpBuilder &bb, Location l, Value v, Type to,
 }
 
 FailureOr<int64_t> Importer::axis(int64_t a, int64_t rank) {
-  if (a < -rank || a >= std::max<int64_t>(rank, 1)) {
+  // A rank-0 tensor has no axis: axis 0 of a scalar would index past the
+  // end of its (empty) shape in every converter that asks for its size.
+  if (a < -rank || a >= rank) {
     error() << "axis " << a << " is out of range for rank " << rank;
     return failure();
   }
@@ -437,7 +439,7 @@ void Importer::refineSizes(StringRef valueName,
       s = b.getIndexAttr(it->second.getDimSize(i));
 }
 
-LogicalResult Importer::convertNode(const onnx::NodeProto &n) {
+LogicalResult Importer::checkSupported(const onnx::NodeProto &n) {
   node = &n;
   StringRef name = n.name().empty()
                        ? (n.output_size() ? StringRef(n.output(0)) : "")
@@ -447,14 +449,19 @@ LogicalResult Importer::convertNode(const onnx::NodeProto &n) {
     error() << "operator domain '" << n.domain() << "' is not supported";
     return failure();
   }
-  if (tryFoldKnown(*this, n))
-    return success();
-  auto it = table.find(n.op_type());
-  if (it == table.end()) {
+  if (!table.count(n.op_type())) {
     error() << "unsupported operator " << n.op_type();
     return failure();
   }
-  if (failed(it->second(*this, n)))
+  return success();
+}
+
+LogicalResult Importer::convertNode(const onnx::NodeProto &n) {
+  if (failed(checkSupported(n)))
+    return failure();
+  if (tryFoldKnown(*this, n))
+    return success();
+  if (failed(table.find(n.op_type())->second(*this, n)))
     return failure();
   for (const std::string &out : n.output())
     if (!out.empty() && !values.count(out) && !known.count(out)) {

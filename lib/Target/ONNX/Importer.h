@@ -146,6 +146,9 @@ public:
   void refineSizes(StringRef valueName, SmallVectorImpl<OpFoldResult> &sizes);
 
   LogicalResult convertNode(const onnx::NodeProto &n);
+  /// Whether `n` is an op this importer converts (its domain is the default
+  /// one and its op type has a converter). Errors name the node otherwise.
+  LogicalResult checkSupported(const onnx::NodeProto &n);
 
 private:
   llvm::StringMap<ConvertFn> table;
