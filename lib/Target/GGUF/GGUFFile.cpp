@@ -144,6 +144,13 @@ int64_t MetaValue::asInt() const {
   case Int8: case Int16: case Int32: case Int64:
     return i;
   case Float32: case Float64:
+    // Converting a NaN or out-of-range double is undefined: saturate.
+    if (!(f == f))
+      return 0;
+    if (f >= 9.2e18)
+      return INT64_MAX;
+    if (f <= -9.2e18)
+      return INT64_MIN;
     return int64_t(f);
   default:
     return int64_t(u);
@@ -189,21 +196,45 @@ std::unique_ptr<GGUFFile> GGUFFile::open(const std::string &path,
     ::close(fd);
     return fail("not a GGUF file (too short for the magic)");
   }
-  file->map_ = mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  void *map = mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
-  if (file->map_ == MAP_FAILED) {
-    file->map_ = nullptr;
+  if (map == MAP_FAILED)
     return fail(std::string("cannot map: ") + std::strerror(errno));
+  file->map_ = map;
+  if (!file->parse(static_cast<const uint8_t *>(map), error))
+    return nullptr;
+  return file;
+}
+
+std::unique_ptr<GGUFFile> GGUFFile::fromBuffer(const uint8_t *data,
+                                               size_t size,
+                                               const std::string &name,
+                                               std::string &error) {
+  std::unique_ptr<GGUFFile> file(new GGUFFile());
+  file->path_ = name;
+  file->size_ = size;
+  if (size < 4) {
+    error = name + ": not a GGUF file (too short for the magic)";
+    return nullptr;
   }
-  const auto *base = static_cast<const uint8_t *>(file->map_);
-  Cursor c(base, file->size_);
+  if (!file->parse(data, error))
+    return nullptr;
+  return file;
+}
+
+bool GGUFFile::parse(const uint8_t *base, std::string &error) {
+  auto fail = [&](const std::string &msg) {
+    error = path_ + ": " + msg;
+    return false;
+  };
+  Cursor c(base, size_);
 
   if (std::memcmp(base, "GGUF", 4) != 0)
     return fail("not a GGUF file (bad magic)");
   c.read<uint32_t>("the magic");
-  file->version_ = c.read<uint32_t>("the version");
-  if (c.ok() && (file->version_ < 2 || file->version_ > 3))
-    return fail("unsupported GGUF version " + std::to_string(file->version_) +
+  version_ = c.read<uint32_t>("the version");
+  if (c.ok() && (version_ < 2 || version_ > 3))
+    return fail("unsupported GGUF version " + std::to_string(version_) +
                 " (supported: 2, 3)");
   uint64_t numTensors = c.read<uint64_t>("the tensor count");
   uint64_t numKV = c.read<uint64_t>("the metadata count");
@@ -214,7 +245,7 @@ std::unique_ptr<GGUFFile> GGUFFile::open(const std::string &path,
     uint32_t kind = c.read<uint32_t>("a metadata value type");
     MetaValue v;
     if (c.ok() && readValue(c, MetaValue::Kind(kind), v, 0))
-      file->meta_[key] = std::move(v);
+      meta_[key] = std::move(v);
     else if (c.ok())
       c.fail("bad metadata value for key '" + key + "'");
   }
@@ -222,28 +253,38 @@ std::unique_ptr<GGUFFile> GGUFFile::open(const std::string &path,
     return fail(c.error());
 
   uint64_t alignment = 32;
-  if (const MetaValue *a = file->find("general.alignment")) {
-    if (!a->isInteger() || a->asInt() <= 0 || (a->asInt() & (a->asInt() - 1)))
-      return fail("general.alignment must be a positive power of two");
+  if (const MetaValue *a = find("general.alignment")) {
+    // 2^30 bounds the padding arithmetic below far from overflow.
+    if (!a->isInteger() || a->asInt() <= 0 ||
+        (a->asInt() & (a->asInt() - 1)) || a->asInt() > (int64_t(1) << 30))
+      return fail("general.alignment must be a power of two up to 2^30");
     alignment = uint64_t(a->asInt());
   }
 
-  // Tensor table.
-  if (!c.need(numTensors, "the tensor table"))
-    return fail(c.error());
-  file->tensors_.resize(numTensors);
+  // Tensor table. An entry takes at least 24 bytes (name length, rank,
+  // type, offset): reject impossible counts before allocating.
+  if (numTensors > (size_ - c.pos()) / 24)
+    return fail("file is truncated: cannot read the tensor table (" +
+                std::to_string(numTensors) + " tensors)");
+  tensors_.resize(numTensors);
   for (uint64_t t = 0; t < numTensors && c.ok(); ++t) {
-    TensorInfo &ti = file->tensors_[t];
+    TensorInfo &ti = tensors_[t];
     ti.name = c.readString("a tensor name");
     uint32_t nd = c.read<uint32_t>("a tensor rank");
     if (c.ok() && nd > 8)
       c.fail("tensor '" + ti.name + "' has rank " + std::to_string(nd) +
              " (at most 8)");
+    uint64_t elements = 1;
     for (uint32_t d = 0; d < nd && c.ok(); ++d) {
       uint64_t dim = c.read<uint64_t>("a tensor dimension");
-      if (dim == 0 || dim > (uint64_t(1) << 40))
+      if (!c.ok())
+        break;
+      // 2^40 elements in all keeps every byte count below 2^63.
+      if (dim == 0 || dim > (uint64_t(1) << 40) ||
+          elements > (uint64_t(1) << 40) / dim)
         c.fail("tensor '" + ti.name + "' has an invalid dimension " +
-               std::to_string(dim));
+               std::to_string(dim) + " (a tensor holds at most 2^40 values)");
+      elements *= dim;
       ti.dims.push_back(int64_t(dim));
     }
     ti.type = c.read<uint32_t>("a tensor type");
@@ -253,8 +294,8 @@ std::unique_ptr<GGUFFile> GGUFFile::open(const std::string &path,
     return fail(c.error());
 
   uint64_t dataStart = (c.pos() + alignment - 1) / alignment * alignment;
-  for (size_t t = 0; t < file->tensors_.size(); ++t) {
-    TensorInfo &ti = file->tensors_[t];
+  for (size_t t = 0; t < tensors_.size(); ++t) {
+    TensorInfo &ti = tensors_[t];
     const TypeTraits *traits = getTypeTraits(ti.type);
     if (!traits)
       return fail("tensor '" + ti.name + "' has unknown GGML type " +
@@ -266,17 +307,16 @@ std::unique_ptr<GGUFFile> GGUFFile::open(const std::string &path,
                   " block size " + std::to_string(traits->blockSize));
     ti.byteSize = uint64_t(n / traits->blockSize) * traits->typeSize;
     uint64_t begin = dataStart + ti.offset;
-    if (begin < dataStart || begin > file->size_ ||
-        ti.byteSize > file->size_ - begin)
-      return fail("file is truncated: tensor '" + ti.name + "' needs bytes " +
-                  std::to_string(begin) + ".." +
-                  std::to_string(begin + ti.byteSize) + " but the file has " +
-                  std::to_string(file->size_));
+    if (begin < dataStart || begin > size_ || ti.byteSize > size_ - begin)
+      return fail("file is truncated: tensor '" + ti.name + "' needs " +
+                  std::to_string(ti.byteSize) + " bytes at offset " +
+                  std::to_string(ti.offset) + " of the data section but the "
+                  "file has " + std::to_string(size_) + " bytes");
     ti.data = base + begin;
-    if (!file->tensorIndex_.emplace(ti.name, t).second)
+    if (!tensorIndex_.emplace(ti.name, t).second)
       return fail("duplicate tensor name '" + ti.name + "'");
   }
-  return file;
+  return true;
 }
 
 const MetaValue *GGUFFile::find(const std::string &key) const {

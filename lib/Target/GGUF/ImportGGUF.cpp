@@ -170,6 +170,14 @@ LogicalResult LlamaBuilder::readConfig(Location errLoc) {
   if (const gguf::MetaValue *v =
           file.find("llama.attention.layer_norm_rms_epsilon"))
     cfg.eps = v->asDouble();
+  // A NaN or negative value here would turn every output into NaN silently.
+  if (!std::isfinite(cfg.ropeBase) || cfg.ropeBase <= 0)
+    return emitError(errLoc) << file.path() << ": llama.rope.freq_base "
+                             << cfg.ropeBase << " is not a positive number";
+  if (!std::isfinite(cfg.eps) || cfg.eps < 0)
+    return emitError(errLoc)
+           << file.path() << ": llama.attention.layer_norm_rms_epsilon "
+           << cfg.eps << " is not a non-negative number";
   const gguf::TensorInfo *emb = file.findTensor("token_embd.weight");
   if (!emb || emb->dims.size() != 2 || emb->dims[0] != cfg.dim)
     return emitError(errLoc) << file.path()
@@ -639,22 +647,28 @@ OwningOpRef<ModuleOp> LlamaBuilder::build(const GGUFImportOptions &opts,
 
 } // namespace
 
-OwningOpRef<ModuleOp> importGGUFFile(StringRef path, MLIRContext &context,
-                                     const GGUFImportOptions &options) {
+OwningOpRef<ModuleOp> importGGUF(const gguf::GGUFFile &file,
+                                 MLIRContext &context,
+                                 const GGUFImportOptions &options) {
   context.loadDialect<arith::ArithDialect, func::FuncDialect,
                       linalg::LinalgDialect, math::MathDialect,
                       tensor::TensorDialect>();
-  Location errLoc = FileLineColLoc::get(&context, path, 0, 0);
-  std::string error;
-  auto file = gguf::GGUFFile::open(path.str(), error);
-  if (!file) {
-    emitError(errLoc) << error;
-    return nullptr;
-  }
-  LlamaBuilder builder(&context, *file);
+  Location errLoc = FileLineColLoc::get(&context, file.path(), 0, 0);
+  LlamaBuilder builder(&context, file);
   if (failed(builder.readConfig(errLoc)))
     return nullptr;
   return builder.build(options, errLoc);
+}
+
+OwningOpRef<ModuleOp> importGGUFFile(StringRef path, MLIRContext &context,
+                                     const GGUFImportOptions &options) {
+  std::string error;
+  auto file = gguf::GGUFFile::open(path.str(), error);
+  if (!file) {
+    emitError(FileLineColLoc::get(&context, path, 0, 0)) << error;
+    return nullptr;
+  }
+  return importGGUF(*file, context, options);
 }
 
 } // namespace onebit

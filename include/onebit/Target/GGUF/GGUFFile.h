@@ -89,6 +89,12 @@ public:
   /// message naming the file and the problem.
   static std::unique_ptr<GGUFFile> open(const std::string &path,
                                         std::string &error);
+  /// Parses `size` bytes at `data`, which must outlive the result (fuzzers
+  /// and callers that already hold the file in memory). `name` stands for the
+  /// file in messages.
+  static std::unique_ptr<GGUFFile> fromBuffer(const uint8_t *data, size_t size,
+                                              const std::string &name,
+                                              std::string &error);
 
   uint32_t version() const { return version_; }
   const std::map<std::string, MetaValue> &metadata() const { return meta_; }
@@ -104,6 +110,8 @@ public:
 
 private:
   GGUFFile() = default;
+  /// Parses the `size_` bytes at `base`; on failure sets `error`.
+  bool parse(const uint8_t *base, std::string &error);
   std::string path_;
   void *map_ = nullptr;
   size_t size_ = 0;

@@ -16,6 +16,9 @@
 #include <string>
 
 namespace onebit {
+namespace gguf {
+class GGUFFile;
+} // namespace gguf
 
 struct GGUFImportOptions {
   std::string entryName = "main";
@@ -26,6 +29,12 @@ struct GGUFImportOptions {
   /// both set every tensor of the model is static (what training needs).
   int64_t batch = 0, seqLen = 0;
 };
+
+/// Imports an opened GGUF file. On failure emits an error diagnostic (naming
+/// the file and the problem) through `context` and returns null.
+mlir::OwningOpRef<mlir::ModuleOp>
+importGGUF(const gguf::GGUFFile &file, mlir::MLIRContext &context,
+           const GGUFImportOptions &options = {});
 
 /// Imports `path`. On failure emits an error diagnostic (naming the file and
 /// the problem) through `context` and returns null.
