@@ -5,6 +5,8 @@
 
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/JSON.h"
+#include "onebit/Support/JsonDepth.h"
+
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <algorithm>
@@ -261,6 +263,18 @@ BPETokenizer::fromGGUF(const gguf::GGUFFile &file, std::string &error) {
 ///    (BOS) and <|end_of_text|>, </s>, <|im_end|>, <|endoftext|> (EOS).
 std::unique_ptr<BPETokenizer>
 BPETokenizer::fromHFJson(const std::string &path, std::string &error) {
+  auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                         /*RequiresNullTerminator=*/false);
+  if (!buf) {
+    error = path + ": cannot open: " + buf.getError().message();
+    return nullptr;
+  }
+  return fromHFJsonText((*buf)->getBuffer(), path, error);
+}
+
+std::unique_ptr<BPETokenizer>
+BPETokenizer::fromHFJsonText(std::string_view text, const std::string &path,
+                             std::string &error) {
   using llvm::json::Array;
   using llvm::json::Object;
   using llvm::json::Value;
@@ -268,11 +282,13 @@ BPETokenizer::fromHFJson(const std::string &path, std::string &error) {
     error = path + ": " + msg;
     return nullptr;
   };
-  auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                         /*RequiresNullTerminator=*/false);
-  if (!buf)
-    return fail("cannot open: " + buf.getError().message());
-  llvm::Expected<Value> root = llvm::json::parse((*buf)->getBuffer());
+  // llvm::json::parse recurses per level: measure hostile nesting first.
+  if (size_t d = jsonNestingDepth(text); d > kMaxJsonNesting)
+    return fail("not a tokenizer.json (arrays and objects nest " +
+                std::to_string(d) + " levels deep, more than " +
+                std::to_string(kMaxJsonNesting) + ")");
+  llvm::Expected<Value> root =
+      llvm::json::parse(llvm::StringRef(text.data(), text.size()));
   if (!root)
     return fail("invalid JSON: " + llvm::toString(root.takeError()));
   const Object *top = root->getAsObject();

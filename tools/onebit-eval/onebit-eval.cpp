@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Runner/Runner.h"
+#include "onebit/Support/JsonDepth.h"
 #include "onebit/Tokenizer/BPETokenizer.h"
 #include "onebit/Training/Evaluate.h"
 
@@ -176,6 +177,10 @@ int main(int argc, char **argv) {
       if (line.trim().empty())
         continue;
       std::string where = choices + ":" + std::to_string(lineNo) + ": ";
+      if (onebit::jsonNestingDepth(std::string_view(line.data(), line.size())) >
+          onebit::kMaxJsonNesting)
+        return fail(where + "JSON nests deeper than " +
+                    std::to_string(onebit::kMaxJsonNesting) + " levels");
       auto v = json::parse(line);
       if (!v)
         return fail(where + "invalid JSON: " + toString(v.takeError()));

@@ -42,6 +42,10 @@ public:
   /// TemplateProcessing whose single template starts with a special token.
   static std::unique_ptr<BPETokenizer> fromHFJson(const std::string &path,
                                                   std::string &error);
+  /// The same from the text of a tokenizer.json; `path` names it in errors.
+  static std::unique_ptr<BPETokenizer> fromHFJsonText(std::string_view text,
+                                                      const std::string &path,
+                                                      std::string &error);
   /// Builds it from explicit tables (tokens indexed by id, merges as
   /// "left right" strings in rank order, token types as in GGUF:
   /// 1 normal, 3 control, 4 user-defined, 6 byte).
