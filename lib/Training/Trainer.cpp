@@ -2,6 +2,7 @@
 
 #include "onebit/Training/Trainer.h"
 #include "onebit/Training/Evaluate.h"
+#include "onebit/Training/Checkpoint.h"
 
 #include "onebit/Dialect/OneBit/IR/OneBit.h"
 #include "onebit/Dialect/OneBit/Transforms/Passes.h"
@@ -85,116 +86,6 @@ float getScalar(const HostTensor &t) {
   float v;
   std::memcpy(&v, t.data.data(), 4);
   return v;
-}
-
-//===----------------------------------------------------------------------===//
-// Checkpoints: "ONEBITCK" v1, step, tensors (name, dtype, shape, bytes).
-//===----------------------------------------------------------------------===//
-
-struct Checkpoint {
-  int64_t step = 0;
-  std::vector<std::string> names;
-  std::vector<HostTensor> tensors;
-};
-
-bool writeCheckpoint(const std::string &path, const Checkpoint &c,
-                     std::string &error) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream os(tmp, std::ios::binary | std::ios::trunc);
-    if (!os) {
-      error = "cannot write " + tmp;
-      return false;
-    }
-    auto put = [&](const void *p, size_t n) {
-      os.write(static_cast<const char *>(p), std::streamsize(n));
-    };
-    auto put64 = [&](int64_t v) { put(&v, 8); };
-    put("ONEBITCK", 8);
-    put64(1);
-    put64(c.step);
-    put64(int64_t(c.tensors.size()));
-    for (size_t i = 0; i < c.tensors.size(); ++i) {
-      const HostTensor &t = c.tensors[i];
-      put64(int64_t(c.names[i].size()));
-      put(c.names[i].data(), c.names[i].size());
-      put64(int64_t(t.dtype));
-      put64(int64_t(t.shape.size()));
-      for (int64_t d : t.shape)
-        put64(d);
-      put64(int64_t(t.data.size()));
-      put(t.data.data(), t.data.size());
-    }
-    os.flush();
-    if (!os) {
-      error = "cannot write " + tmp + " (disk full?)";
-      return false;
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    error = "cannot rename " + tmp + " to " + path;
-    return false;
-  }
-  return true;
-}
-
-bool readCheckpoint(const std::string &path, Checkpoint &c,
-                    std::string &error) {
-  std::ifstream is(path, std::ios::binary);
-  if (!is) {
-    error = "no checkpoint at " + path;
-    return false;
-  }
-  auto get = [&](void *p, size_t n) {
-    is.read(static_cast<char *>(p), std::streamsize(n));
-    return bool(is);
-  };
-  int64_t v;
-  auto get64 = [&](int64_t &out) { return get(&out, 8); };
-  char magic[8];
-  if (!get(magic, 8) || std::memcmp(magic, "ONEBITCK", 8) != 0 || !get64(v) ||
-      v != 1) {
-    error = path + " is not a onebit checkpoint";
-    return false;
-  }
-  int64_t n;
-  if (!get64(c.step) || !get64(n) || n < 0 || n > (1 << 24)) {
-    error = path + ": truncated checkpoint header";
-    return false;
-  }
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t len, dt, rank, bytes;
-    if (!get64(len) || len < 0 || len > 4096) {
-      error = path + ": truncated checkpoint";
-      return false;
-    }
-    std::string name(size_t(len), '\0');
-    HostTensor t;
-    if (!get(name.data(), size_t(len)) || !get64(dt) || !get64(rank) ||
-        rank < 0 || rank > 16) {
-      error = path + ": truncated checkpoint";
-      return false;
-    }
-    t.dtype = DType(dt);
-    t.shape.resize(size_t(rank));
-    for (int64_t &d : t.shape)
-      if (!get64(d)) {
-        error = path + ": truncated checkpoint";
-        return false;
-      }
-    if (!get64(bytes) || bytes != t.numElements() * int64_t(dtypeSize(t.dtype))) {
-      error = path + ": tensor '" + name + "' has an inconsistent size";
-      return false;
-    }
-    t.data.resize(size_t(bytes));
-    if (!get(t.data.data(), size_t(bytes))) {
-      error = path + ": truncated checkpoint";
-      return false;
-    }
-    c.names.push_back(name);
-    c.tensors.push_back(std::move(t));
-  }
-  return true;
 }
 
 //===----------------------------------------------------------------------===//
