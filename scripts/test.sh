@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds onebit, and runs every test (lit suite,
-# gtest unit tests, Python tests). Exits non-zero on any failure.
+# gtest unit tests, Python tests, then the fuzzers' regression corpus under
+# ASan+UBSan and a 30 s fuzz smoke per parser). Exits non-zero on any
+# failure.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -17,3 +19,8 @@ onebit_log "pip install . (the onebit Python package) into .venv"
 .venv/bin/python -m pip install -q . >&2
 onebit_log "running the Python tests"
 .venv/bin/python -m pytest -q python/tests
+
+# Every parser of untrusted bytes: its regression corpus under ASan+UBSan,
+# then 30 s of fuzzing from seeds (docs/security.md).
+onebit_log "replaying the fuzz regression corpus and fuzzing each parser for 30 s"
+bash scripts/fuzz.sh --seconds "${ONEBIT_FUZZ_SECONDS:-30}"
