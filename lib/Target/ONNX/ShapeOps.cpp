@@ -27,16 +27,20 @@ Type elemOf(Value v) { return cast<ShapedType>(v.getType()).getElementType(); }
 enum class IOp { Add, Sub, Mul, Div, Max, Min };
 
 int64_t applyConst(IOp op, int64_t a, int64_t c) {
+  // Wrapping two's-complement arithmetic, as arith.addi/subi/muli compute
+  // at run time: hostile constants must not make the fold undefined.
   switch (op) {
   case IOp::Add:
-    return a + c;
+    return int64_t(uint64_t(a) + uint64_t(c));
   case IOp::Sub:
-    return a - c;
+    return int64_t(uint64_t(a) - uint64_t(c));
   case IOp::Mul:
-    return a * c;
+    return int64_t(uint64_t(a) * uint64_t(c));
   case IOp::Div: {
     if (c == 0)
       return 0;
+    if (c == -1)
+      return int64_t(0 - uint64_t(a)); // INT64_MIN / -1 wraps
     int64_t q = a / c; // ONNX integer Div truncates like C
     return q;
   }
@@ -380,9 +384,12 @@ bool tryFold(Importer &im, const onnx::NodeProto &n) {
     int64_t s = a.elts[0].c, l = k(1)->elts[0].c, d = k(2)->elts[0].c;
     if (d == 0)
       return false;
-    int64_t cnt = std::max<int64_t>(0, (l - s + d + (d > 0 ? -1 : 1)) / d);
-    if (cnt > 64)
+    // In 128 bits: hostile start/limit/delta must not overflow the count.
+    __int128 span = __int128(l) - s + d + (d > 0 ? -1 : 1);
+    __int128 cnt128 = span / d;
+    if (cnt128 > 64)
       return false;
+    int64_t cnt = std::max<int64_t>(0, int64_t(cnt128));
     KnownInts r;
     r.elemType = a.elemType;
     r.shape = {cnt};
