@@ -118,6 +118,10 @@ struct Config {
 
 /// Emits the sign-flip GEMV/GEMM launch: out[m, n] = h[n] * sum_k
 /// S[n, k] g[k] x[m, k] (+ bias[n] when `bias`).
+///
+/// Kept as one function (about 160 lines): the staging, sign-flip and
+/// epilogue stages share the launch's thread ids, the tile constants and the
+/// shared-memory layout, and read in order as the kernel they emit.
 void emitGemm(ImplicitLocOpBuilder &b, const Config &cfg, Value x, Value signs,
               Value g, Value h, Value bias, Value out, int64_t K, int64_t N,
               Value M, StringRef kernelName) {

@@ -321,6 +321,82 @@ Value extractScalar(Emitter &e, Value t) {
   return tensor::ExtractOp::create(e.b, e.loc, t, ValueRange{});
 }
 
+/// L_CE = -(1/n) sum_tokens sum_c softmax(t/T)_c * log_softmax(s/T)_c for
+/// student logits `s` and teacher logits `t`, `invT` = 1/T. `scalarInit` is
+/// set to the zero rank-0 accumulator it creates, which L_MSE shares.
+Value crossEntropy(Emitter &e, Value sLogits, Value tLogits, double invT,
+                   Value &scalarInit) {
+  OpBuilder &b = e.b;
+  Location loc = e.loc;
+  Type f32 = e.f32;
+  Value s = e.toF32(sLogits), t = e.toF32(tLogits);
+  int64_t r = cast<RankedTensorType>(s.getType()).getRank();
+  SmallVector<int64_t> lead = iota(r - 1), all = iota(r);
+  auto scaled = [&](Value v) {
+    Value out = tensor::EmptyOp::create(b, loc, e.sizes(v, all), f32);
+    Value k = e.cst(invT);
+    return e.generic({v}, {all}, out, all, r,
+                     [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                       return arith::MulFOp::create(nb, nl, a[0], k);
+                     });
+  };
+  Value zs = scaled(s), zt = scaled(t);
+  Value lseS = logSumExp(e, zs), lseT = logSumExp(e, zt);
+  scalarInit =
+      linalg::FillOp::create(
+          b, loc, e.cst(0.0),
+          tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{}, f32).getResult())
+          .getResult(0);
+  Value crossSum =
+      e.generic({zt, lseT, zs, lseS}, {all, lead, all, lead}, scalarInit, {}, r,
+                [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                  Value pt = math::ExpOp::create(
+                      nb, nl, arith::SubFOp::create(nb, nl, a[0], a[1]));
+                  Value ls = arith::SubFOp::create(nb, nl, a[2], a[3]);
+                  Value p = arith::MulFOp::create(nb, nl, pt, ls);
+                  return arith::AddFOp::create(nb, nl, a[4], p);
+                });
+  Value rowsS = rowCount(e, s);
+  return arith::NegFOp::create(
+      b, loc, arith::DivFOp::create(b, loc, extractScalar(e, crossSum), rowsS));
+}
+
+/// L_MSE = sum_layers (1/n) sum_tokens || qT/|qT| - qS/|qS| ||^2 over the
+/// student's and teacher's hidden states, pairwise.
+Value hiddenStateMse(Emitter &e, ArrayRef<Value> student,
+                     ArrayRef<Value> teacher, Value scalarInit) {
+  OpBuilder &b = e.b;
+  Location loc = e.loc;
+  Value mse = e.cst(0.0);
+  for (unsigned i = 0; i < student.size(); ++i) {
+    Value qs = e.toF32(student[i]), qt = e.toF32(teacher[i]);
+    int64_t rq = cast<RankedTensorType>(qs.getType()).getRank();
+    SmallVector<int64_t> qlead = iota(rq - 1), qall = iota(rq);
+    Value ns = rowNorm(e, qs), nt = rowNorm(e, qt);
+    Value sq =
+        e.generic({qt, nt, qs, ns}, {qall, qlead, qall, qlead}, scalarInit, {},
+                  rq, [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                    Value ut = arith::DivFOp::create(nb, nl, a[0], a[1]);
+                    Value us = arith::DivFOp::create(nb, nl, a[2], a[3]);
+                    Value d = arith::SubFOp::create(nb, nl, ut, us);
+                    Value d2 = arith::MulFOp::create(nb, nl, d, d);
+                    return arith::AddFOp::create(nb, nl, a[4], d2);
+                  });
+    Value term =
+        arith::DivFOp::create(b, loc, extractScalar(e, sq), rowCount(e, qs));
+    mse = arith::AddFOp::create(b, loc, mse, term);
+  }
+  return mse;
+}
+
+/// `{onebit.name = name}`, how arguments and results of the generated
+/// functions are named for the trainer and checkpoints.
+DictionaryAttr nameAttr(MLIRContext *ctx, StringRef name) {
+  return DictionaryAttr::get(
+      ctx, {NamedAttribute(StringAttr::get(ctx, "onebit.name"),
+                           StringAttr::get(ctx, name))});
+}
+
 struct Param {
   std::string name;
   Attribute value;
@@ -465,33 +541,30 @@ struct BuildTrainStepPass
     return success();
   }
 
-  void runOnOperation() override {
-    ModuleOp module = getOperation();
-    MLIRContext *ctx = &getContext();
-    func::FuncOp f = findStudent(module);
-    if (!f)
-      return signalPassFailure();
+  /// Checks that `f` can be the forward function and that none of the
+  /// functions this pass adds exists yet.
+  LogicalResult checkForward(ModuleOp module, func::FuncOp f) {
     std::string base = f.getSymName().str();
     if (f.getNumResults() < 1 || !isFloatTensor(f.getResultTypes()[0]) ||
-        cast<RankedTensorType>(f.getResultTypes()[0]).getRank() < 2) {
-      f.emitOpError() << "onebit-build-train-step: result #0 must be the "
-                         "logits, a float tensor of rank >= 2 (classes last)";
-      return signalPassFailure();
-    }
-    if (!f.getBody().hasOneBlock()) {
-      f.emitOpError("onebit-build-train-step: the forward function must have "
-                    "one block");
-      return signalPassFailure();
-    }
+        cast<RankedTensorType>(f.getResultTypes()[0]).getRank() < 2)
+      return f.emitOpError()
+             << "onebit-build-train-step: result #0 must be the logits, a "
+                "float tensor of rank >= 2 (classes last)";
+    if (!f.getBody().hasOneBlock())
+      return f.emitOpError("onebit-build-train-step: the forward function "
+                           "must have one block");
     for (StringRef sfx : {"_student", "_kd_loss", "_kd_loss_grad",
                           "_train_step", "_train_init"})
-      if (SymbolTable::lookupSymbolIn(module, base + sfx.str())) {
-        module.emitError() << "onebit-build-train-step: a symbol named '"
-                           << base << sfx << "' already exists";
-        return signalPassFailure();
-      }
+      if (SymbolTable::lookupSymbolIn(module, base + sfx.str()))
+        return module.emitError() << "onebit-build-train-step: a symbol named '"
+                                  << base << sfx << "' already exists";
+    return success();
+  }
 
-    // The teacher.
+  /// The teacher: `<f>_teacher`, or, while `f` is full precision, the copy
+  /// of it that quantizing the module keeps. Null after an error.
+  func::FuncOp findOrMakeTeacher(ModuleOp module, func::FuncOp f) {
+    std::string base = f.getSymName().str();
     auto teacher = dyn_cast_or_null<func::FuncOp>(
         SymbolTable::lookupSymbolIn(module, base + "_teacher"));
     bool quantized = false;
@@ -506,84 +579,91 @@ struct BuildTrainStepPass
                         << base
                         << "_teacher'; quantize with "
                            "--onebit-quantize=\"keep-teacher=true\"";
-        return signalPassFailure();
+        return {};
       }
       QuantizeConfig config;
       config.keepTeacher = true;
       if (failed(quantizeLinearLayers(module, config)))
-        return signalPassFailure();
+        return {};
       teacher = dyn_cast_or_null<func::FuncOp>(
           SymbolTable::lookupSymbolIn(module, base + "_teacher"));
       if (!teacher) {
         module.emitError("onebit-build-train-step: quantization did not "
                          "produce a teacher");
-        return signalPassFailure();
+        return {};
       }
     }
     if (teacher.getFunctionType() != f.getFunctionType()) {
-      teacher.emitOpError() << "onebit-build-train-step: the teacher's type "
-                            << teacher.getFunctionType()
-                            << " differs from the student's "
-                            << f.getFunctionType();
-      return signalPassFailure();
+      teacher.emitOpError()
+          << "onebit-build-train-step: the teacher's type "
+          << teacher.getFunctionType() << " differs from the student's "
+          << f.getFunctionType();
+      return {};
     }
+    return teacher;
+  }
 
-    // Hidden-state taps, by location name (same in teacher and student).
+  /// The location names of the hidden states L_MSE compares (the same in
+  /// teacher and student): `hidden-states=`, else the decoder layers'
+  /// outputs found in the teacher, without the last with
+  /// mse-last-layer=false; none when alpha is 0.
+  FailureOr<SmallVector<std::string>> selectTaps(func::FuncOp f,
+                                                 func::FuncOp teacher) {
     SmallVector<std::string> taps;
-    if (!hiddenStates.empty() && !mseLastLayer) {
-      f.emitOpError() << "onebit-build-train-step: mse-last-layer=false "
-                         "selects among the hidden states found from "
-                         "layer-regex; hidden-states= names them instead, "
-                         "so give one or the other";
-      return signalPassFailure();
-    }
+    if (!hiddenStates.empty() && !mseLastLayer)
+      return f.emitOpError() << "onebit-build-train-step: mse-last-layer=false "
+                                "selects among the hidden states found from "
+                                "layer-regex; hidden-states= names them "
+                                "instead, so give one or the other";
     if (!hiddenStates.empty()) {
       taps.assign(hiddenStates.begin(), hiddenStates.end());
     } else if (alpha != 0.0) {
       FailureOr<SmallVector<std::string>> found =
           detectTaps(teacher, layerRegex);
       if (failed(found))
-        return signalPassFailure();
+        return failure();
       taps = std::move(*found);
       if (!mseLastLayer && !taps.empty()) {
-        if (taps.size() == 1) {
-          f.emitOpError()
-              << "onebit-build-train-step: mse-last-layer=false leaves no "
-                 "hidden state for L_MSE (the model has one decoder layer, '"
-              << taps.front() << "'); set alpha=0 or name hidden-states=";
-          return signalPassFailure();
-        }
+        if (taps.size() == 1)
+          return f.emitOpError()
+                 << "onebit-build-train-step: mse-last-layer=false leaves no "
+                    "hidden state for L_MSE (the model has one decoder "
+                    "layer, '"
+                 << taps.front() << "'); set alpha=0 or name hidden-states=";
         taps.pop_back();
       }
-      if (taps.empty()) {
-        f.emitOpError()
-            << "onebit-build-train-step: found no decoder-layer outputs for "
-               "L_MSE (no op location matches layer-regex '"
-            << layerRegex
-            << "'); name them with hidden-states=NAME,... or set alpha=0";
-        return signalPassFailure();
-      }
+      if (taps.empty())
+        return f.emitOpError()
+               << "onebit-build-train-step: found no decoder-layer outputs "
+                  "for L_MSE (no op location matches layer-regex '"
+               << layerRegex
+               << "'); name them with hidden-states=NAME,... or set alpha=0";
     }
+    return taps;
+  }
 
-    // The student in training form, parameters as leading arguments.
+  /// `@<f>_student`: `f` in training form with its trainable weights as
+  /// leading arguments, described by `params` in argument order. Null after
+  /// an error.
+  func::FuncOp buildStudent(func::FuncOp f, SmallVector<Param> &params) {
+    MLIRContext *ctx = &getContext();
     OpBuilder mb(ctx);
     mb.setInsertionPointAfter(f);
     auto student = cast<func::FuncOp>(mb.clone(*f));
-    student.setSymName(base + "_student");
+    student.setSymName(f.getSymName().str() + "_student");
     student.setPrivate();
     SmallVector<BinaryLinearOp> packed;
     student.walk([&](BinaryLinearOp op) { packed.push_back(op); });
     for (BinaryLinearOp op : packed)
       if (failed(convertToTrainForm(op, latentScale)))
-        return signalPassFailure();
+        return {};
     SmallVector<BinaryLinearTrainOp> layers;
     student.walk([&](BinaryLinearTrainOp op) { layers.push_back(op); });
     if (layers.empty()) {
       f.emitOpError("onebit-build-train-step: the student has no 1-bit "
                     "layers to train");
-      return signalPassFailure();
+      return {};
     }
-    SmallVector<Param> params;
     SmallVector<SmallVector<OpOperand *>> paramUses;
     for (auto [i, op] : llvm::enumerate(layers)) {
       std::string prefix = paramPrefix(op, i);
@@ -598,7 +678,7 @@ struct BuildTrainStepPass
         if (!matchPattern(s.use.get(), m_Constant(&value))) {
           op.emitOpError() << "onebit-build-train-step: the " << s.suffix
                            << " of this layer is not a constant";
-          return signalPassFailure();
+          return {};
         }
         params.push_back({prefix + "." + s.suffix, value,
                           cast<RankedTensorType>(s.use.get().getType())});
@@ -606,36 +686,40 @@ struct BuildTrainStepPass
       }
     }
     if (failed(addFullPrecisionParams(f, student, params, paramUses)))
-      return signalPassFailure();
-    unsigned numParams = params.size();
-    unsigned numInputs = f.getNumArguments();
-    {
-      SmallVector<unsigned> idx;
-      SmallVector<Type> types;
-      SmallVector<DictionaryAttr> attrs;
-      SmallVector<Location> locs;
-      for (Param &p : params) {
-        idx.push_back(0);
-        types.push_back(p.type);
-        attrs.push_back(DictionaryAttr::get(
-            ctx, {NamedAttribute(StringAttr::get(ctx, "onebit.name"),
-                                 StringAttr::get(ctx, p.name))}));
-        locs.push_back(student.getLoc());
-      }
-      if (failed(student.insertArguments(idx, types, attrs, locs)))
-        return signalPassFailure();
-      for (auto [i, uses] : llvm::enumerate(paramUses))
-        for (OpOperand *use : uses)
-          use->set(student.getArgument(i));
-      // The constants the parameters replaced.
-      SmallVector<Operation *> dead;
-      for (Operation &op : student.getBody().front())
-        if (isa<arith::ConstantOp>(op) && op.use_empty())
-          dead.push_back(&op);
-      for (Operation *op : dead)
-        op->erase();
+      return {};
+
+    SmallVector<unsigned> idx;
+    SmallVector<Type> types;
+    SmallVector<DictionaryAttr> attrs;
+    SmallVector<Location> locs;
+    for (Param &p : params) {
+      idx.push_back(0);
+      types.push_back(p.type);
+      attrs.push_back(nameAttr(ctx, p.name));
+      locs.push_back(student.getLoc());
     }
-    // Student returns (logits, taps...).
+    if (failed(student.insertArguments(idx, types, attrs, locs)))
+      return {};
+    for (auto [i, uses] : llvm::enumerate(paramUses))
+      for (OpOperand *use : uses)
+        use->set(student.getArgument(i));
+    // The constants the parameters replaced.
+    SmallVector<Operation *> dead;
+    for (Operation &op : student.getBody().front())
+      if (isa<arith::ConstantOp>(op) && op.use_empty())
+        dead.push_back(&op);
+    for (Operation *op : dead)
+      op->erase();
+    return student;
+  }
+
+  /// `@<f>_kd_loss(params..., inputs...) -> (loss, l_ce, l_mse)`: teacher and
+  /// student inlined on the same inputs, L_KD = L_CE + alpha * L_MSE over
+  /// the hidden states `taps`. Null after an error.
+  func::FuncOp buildKdLoss(func::FuncOp f, func::FuncOp student,
+                           func::FuncOp teacher, ArrayRef<Param> params,
+                           ArrayRef<std::string> taps) {
+    MLIRContext *ctx = &getContext();
     SmallVector<Value> studentTaps, teacherTaps;
     for (const std::string &t : taps) {
       Value s = findTap(student, t), q = findTap(teacher, t);
@@ -643,41 +727,39 @@ struct BuildTrainStepPass
         f.emitOpError() << "onebit-build-train-step: hidden state '" << t
                         << "' not found in the "
                         << (!q ? "teacher" : "student");
-        return signalPassFailure();
+        return {};
       }
       if (s.getType() != q.getType()) {
         f.emitOpError() << "onebit-build-train-step: hidden state '" << t
                         << "' has type " << s.getType() << " in the student "
                         << "but " << q.getType() << " in the teacher";
-        return signalPassFailure();
+        return {};
       }
       studentTaps.push_back(s);
       teacherTaps.push_back(q);
     }
 
-    // @<f>_kd_loss(params..., inputs...) -> (loss, l_ce, l_mse).
     Type f32 = Float32Type::get(ctx);
     auto scalarT = RankedTensorType::get({}, f32);
     SmallVector<Type> lossArgs;
-    for (Param &p : params)
+    for (const Param &p : params)
       lossArgs.push_back(p.type);
     llvm::append_range(lossArgs, f.getArgumentTypes());
     Location loc = f.getLoc();
+    OpBuilder mb(ctx);
     mb.setInsertionPointAfter(student);
     auto lossFn = func::FuncOp::create(
-        mb, loc, base + "_kd_loss",
+        mb, loc, f.getSymName().str() + "_kd_loss",
         FunctionType::get(ctx, lossArgs, {scalarT, scalarT, scalarT}));
     lossFn.setPrivate();
-    {
-      SmallVector<Attribute> names;
-      for (const std::string &t : taps)
-        names.push_back(StringAttr::get(ctx, t));
-      lossFn->setAttr("onebit.hidden_states", ArrayAttr::get(ctx, names));
-    }
+    SmallVector<Attribute> names;
+    for (const std::string &t : taps)
+      names.push_back(StringAttr::get(ctx, t));
+    lossFn->setAttr("onebit.hidden_states", ArrayAttr::get(ctx, names));
     Block *body = lossFn.addEntryBlock();
     OpBuilder b = OpBuilder::atBlockBegin(body);
-    auto inlineBody = [&](func::FuncOp fn, ValueRange args, ArrayRef<Value> want,
-                          SmallVector<Value> &got) {
+    auto inlineBody = [&](func::FuncOp fn, ValueRange args,
+                          ArrayRef<Value> want, SmallVector<Value> &got) {
       IRMapping map;
       for (auto [a, v] : llvm::zip(fn.getArguments(), args))
         map.map(a, v);
@@ -690,127 +772,76 @@ struct BuildTrainStepPass
     };
     SmallVector<Value> sOut, tOut;
     inlineBody(student, body->getArguments(), studentTaps, sOut);
-    inlineBody(teacher, body->getArguments().drop_front(numParams), teacherTaps,
-               tOut);
+    inlineBody(teacher, body->getArguments().drop_front(params.size()),
+               teacherTaps, tOut);
 
     Emitter e{b, loc, f32};
-    // L_CE = -(1/n) sum_tokens sum_c softmax(t/T)_c * log_softmax(s/T)_c.
-    Value s = e.toF32(sOut[0]), t = e.toF32(tOut[0]);
-    int64_t r = cast<RankedTensorType>(s.getType()).getRank();
-    SmallVector<int64_t> lead = iota(r - 1), all = iota(r);
-    double invT = 1.0 / temperature;
-    auto scaled = [&](Value v) {
-      Value out = tensor::EmptyOp::create(b, loc, e.sizes(v, all), f32);
-      Value k = e.cst(invT);
-      return e.generic({v}, {all}, out, all, r,
-                       [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-                         return arith::MulFOp::create(nb, nl, a[0], k);
-                       });
-    };
-    Value zs = scaled(s), zt = scaled(t);
-    Value lseS = logSumExp(e, zs), lseT = logSumExp(e, zt);
-    Value scalarInit =
-        linalg::FillOp::create(
-            b, loc, e.cst(0.0),
-            tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{}, f32)
-                .getResult())
-            .getResult(0);
-    Value crossSum = e.generic(
-        {zt, lseT, zs, lseS}, {all, lead, all, lead}, scalarInit, {}, r,
-        [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-          Value pt = math::ExpOp::create(nb, nl,
-                                         arith::SubFOp::create(nb, nl, a[0], a[1]));
-          Value ls = arith::SubFOp::create(nb, nl, a[2], a[3]);
-          Value p = arith::MulFOp::create(nb, nl, pt, ls);
-          return arith::AddFOp::create(nb, nl, a[4], p);
-        });
-    Value rowsS = rowCount(e, s);
-    Value ce = arith::NegFOp::create(
-        b, loc, arith::DivFOp::create(b, loc, extractScalar(e, crossSum), rowsS));
-
-    // L_MSE = sum_layers (1/n) sum_tokens || qT/|qT| - qS/|qS| ||^2.
-    Value mse = e.cst(0.0);
-    for (unsigned i = 0; i < taps.size(); ++i) {
-      Value qs = e.toF32(sOut[i + 1]), qt = e.toF32(tOut[i + 1]);
-      int64_t rq = cast<RankedTensorType>(qs.getType()).getRank();
-      SmallVector<int64_t> qlead = iota(rq - 1), qall = iota(rq);
-      Value ns = rowNorm(e, qs), nt = rowNorm(e, qt);
-      Value sq = e.generic(
-          {qt, nt, qs, ns}, {qall, qlead, qall, qlead}, scalarInit, {}, rq,
-          [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-            Value ut = arith::DivFOp::create(nb, nl, a[0], a[1]);
-            Value us = arith::DivFOp::create(nb, nl, a[2], a[3]);
-            Value d = arith::SubFOp::create(nb, nl, ut, us);
-            Value d2 = arith::MulFOp::create(nb, nl, d, d);
-            return arith::AddFOp::create(nb, nl, a[4], d2);
-          });
-      Value term =
-          arith::DivFOp::create(b, loc, extractScalar(e, sq), rowCount(e, qs));
-      mse = arith::AddFOp::create(b, loc, mse, term);
-    }
+    Value scalarInit;
+    Value ce = crossEntropy(e, sOut[0], tOut[0], 1.0 / temperature, scalarInit);
+    Value mse = hiddenStateMse(e, ArrayRef<Value>(sOut).drop_front(),
+                               ArrayRef<Value>(tOut).drop_front(), scalarInit);
     Value loss = arith::AddFOp::create(
         b, loc, ce, arith::MulFOp::create(b, loc, e.cst(alpha), mse));
     func::ReturnOp::create(b, loc,
-                           ValueRange{scalarTensor(e, loss), scalarTensor(e, ce),
+                           ValueRange{scalarTensor(e, loss),
+                                      scalarTensor(e, ce),
                                       scalarTensor(e, mse)});
+    return lossFn;
+  }
 
-    // Its gradient with respect to the parameters.
-    GradientOptions gopts;
-    gopts.name = base + "_kd_loss_grad";
-    SmallVector<unsigned> wrt;
-    for (unsigned i = 0; i < numParams; ++i)
-      wrt.push_back(i);
-    FailureOr<func::FuncOp> grad = buildGradientFunction(lossFn, wrt, gopts);
-    if (failed(grad))
-      return signalPassFailure();
-    (*grad).setPrivate();
-
-    // @<f>_train_step.
+  /// `@<f>_train_step(params..., adam_m..., adam_v..., inputs..., lr, step)`:
+  /// calls `grad` and takes one Adam step (decoupled weight decay) on every
+  /// parameter.
+  func::FuncOp buildAdamStep(func::FuncOp f, func::FuncOp grad,
+                             ArrayRef<Param> params) {
+    MLIRContext *ctx = &getContext();
+    unsigned numParams = params.size();
+    unsigned numInputs = f.getNumArguments();
+    Type f32 = Float32Type::get(ctx);
+    auto scalarT = RankedTensorType::get({}, f32);
+    Location loc = f.getLoc();
     SmallVector<Type> stepArgs, stepResults;
     for (int k = 0; k < 3; ++k)
-      for (Param &p : params)
+      for (const Param &p : params)
         stepArgs.push_back(p.type);
     llvm::append_range(stepArgs, f.getArgumentTypes());
     stepArgs.push_back(scalarT); // lr
     stepArgs.push_back(scalarT); // step (1-based)
     for (int k = 0; k < 3; ++k)
-      for (Param &p : params)
+      for (const Param &p : params)
         stepResults.push_back(p.type);
     stepResults.append({scalarT, scalarT, scalarT});
-    mb.setInsertionPointAfter(*grad);
-    auto step = func::FuncOp::create(mb, loc, base + "_train_step",
-                                     FunctionType::get(ctx, stepArgs, stepResults));
-    auto named = [&](StringRef n) {
-      return DictionaryAttr::get(
-          ctx, {NamedAttribute(StringAttr::get(ctx, "onebit.name"),
-                               StringAttr::get(ctx, n))});
-    };
-    {
-      const char *kinds[] = {"", ".adam_m", ".adam_v"};
-      unsigned a = 0;
-      for (int k = 0; k < 3; ++k)
-        for (Param &p : params) {
-          step.setArgAttrs(a, named(p.name + kinds[k]));
-          step.setResultAttrs(a, named(p.name + kinds[k]));
-          ++a;
-        }
-      for (unsigned i = 0; i < numInputs; ++i)
-        if (auto d = f.getArgAttrDict(i))
-          step.setArgAttrs(a + i, d);
-      step.setArgAttrs(a + numInputs, named("lr"));
-      step.setArgAttrs(a + numInputs + 1, named("step"));
-      step.setResultAttrs(a, named("loss"));
-      step.setResultAttrs(a + 1, named("l_ce"));
-      step.setResultAttrs(a + 2, named("l_mse"));
-    }
+    OpBuilder mb(ctx);
+    mb.setInsertionPointAfter(grad);
+    auto step =
+        func::FuncOp::create(mb, loc, f.getSymName().str() + "_train_step",
+                             FunctionType::get(ctx, stepArgs, stepResults));
+    const char *kinds[] = {"", ".adam_m", ".adam_v"};
+    unsigned a = 0;
+    for (int k = 0; k < 3; ++k)
+      for (const Param &p : params) {
+        step.setArgAttrs(a, nameAttr(ctx, p.name + kinds[k]));
+        step.setResultAttrs(a, nameAttr(ctx, p.name + kinds[k]));
+        ++a;
+      }
+    for (unsigned i = 0; i < numInputs; ++i)
+      if (auto d = f.getArgAttrDict(i))
+        step.setArgAttrs(a + i, d);
+    step.setArgAttrs(a + numInputs, nameAttr(ctx, "lr"));
+    step.setArgAttrs(a + numInputs + 1, nameAttr(ctx, "step"));
+    step.setResultAttrs(a, nameAttr(ctx, "loss"));
+    step.setResultAttrs(a + 1, nameAttr(ctx, "l_ce"));
+    step.setResultAttrs(a + 2, nameAttr(ctx, "l_mse"));
+
     Block *sb = step.addEntryBlock();
-    b.setInsertionPointToStart(sb);
+    OpBuilder b = OpBuilder::atBlockBegin(sb);
+    Emitter e{b, loc, f32};
     SmallVector<Value> callArgs;
     for (unsigned i = 0; i < numParams; ++i)
       callArgs.push_back(sb->getArgument(i));
     for (unsigned i = 0; i < numInputs; ++i)
       callArgs.push_back(sb->getArgument(3 * numParams + i));
-    auto call = func::CallOp::create(b, loc, *grad, callArgs);
+    auto call = func::CallOp::create(b, loc, grad, callArgs);
     Value lr = extractScalar(e, sb->getArgument(3 * numParams + numInputs));
     Value stepN =
         extractScalar(e, sb->getArgument(3 * numParams + numInputs + 1));
@@ -824,15 +855,13 @@ struct BuildTrainStepPass
     SmallVector<Value> newP, newM, newV;
     for (unsigned i = 0; i < numParams; ++i) {
       Value p = sb->getArgument(i), m = sb->getArgument(numParams + i),
-            v = sb->getArgument(2 * numParams + i),
-            g = call.getResult(3 + i);
+            v = sb->getArgument(2 * numParams + i), g = call.getResult(3 + i);
       auto type = params[i].type;
       int64_t rank = type.getRank();
       auto id = AffineMap::getMultiDimIdentityMap(rank, ctx);
       SmallVector<Value> outs;
       for (int k = 0; k < 3; ++k)
-        outs.push_back(
-            tensor::EmptyOp::create(b, loc, type.getShape(), f32));
+        outs.push_back(tensor::EmptyOp::create(b, loc, type.getShape(), f32));
       SmallVector<AffineMap> maps(7, id);
       SmallVector<utils::IteratorType> iters(rank,
                                              utils::IteratorType::parallel);
@@ -869,24 +898,68 @@ struct BuildTrainStepPass
     llvm::append_range(rets, newV);
     rets.append({call.getResult(0), call.getResult(1), call.getResult(2)});
     func::ReturnOp::create(b, loc, rets);
+    return step;
+  }
 
-    // @<f>_train_init() -> (params...).
+  /// `@<f>_train_init() -> (params...)`: the initial parameters (the SVID
+  /// initialisation of the 1-bit layers, the selected FP weights as they
+  /// were), after `step`.
+  void buildTrainInit(func::FuncOp f, func::FuncOp step,
+                      ArrayRef<Param> params) {
+    MLIRContext *ctx = &getContext();
+    Location loc = f.getLoc();
     SmallVector<Type> ptypes;
-    for (Param &p : params)
+    for (const Param &p : params)
       ptypes.push_back(p.type);
+    OpBuilder mb(ctx);
     mb.setInsertionPointAfter(step);
-    auto init = func::FuncOp::create(mb, loc, base + "_train_init",
-                                     FunctionType::get(ctx, {}, ptypes));
+    auto init =
+        func::FuncOp::create(mb, loc, f.getSymName().str() + "_train_init",
+                             FunctionType::get(ctx, {}, ptypes));
     for (auto [i, p] : llvm::enumerate(params))
-      init.setResultAttrs(i, named(p.name));
-    Block *ib = init.addEntryBlock();
-    b.setInsertionPointToStart(ib);
+      init.setResultAttrs(i, nameAttr(ctx, p.name));
+    OpBuilder b = OpBuilder::atBlockBegin(init.addEntryBlock());
     SmallVector<Value> initVals;
-    for (Param &p : params)
+    for (const Param &p : params)
       initVals.push_back(arith::ConstantOp::create(
           b, NameLoc::get(StringAttr::get(ctx, p.name), loc),
           cast<TypedAttr>(p.value)));
     func::ReturnOp::create(b, loc, initVals);
+  }
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    func::FuncOp f = findStudent(module);
+    if (!f || failed(checkForward(module, f)))
+      return signalPassFailure();
+    func::FuncOp teacher = findOrMakeTeacher(module, f);
+    if (!teacher)
+      return signalPassFailure();
+    FailureOr<SmallVector<std::string>> taps = selectTaps(f, teacher);
+    if (failed(taps))
+      return signalPassFailure();
+    SmallVector<Param> params;
+    func::FuncOp student = buildStudent(f, params);
+    if (!student)
+      return signalPassFailure();
+    func::FuncOp lossFn = buildKdLoss(f, student, teacher, params, *taps);
+    if (!lossFn)
+      return signalPassFailure();
+
+    // The loss's gradient with respect to the parameters (its leading
+    // arguments), by reverse mode.
+    GradientOptions gopts;
+    gopts.name = f.getSymName().str() + "_kd_loss_grad";
+    SmallVector<unsigned> wrt;
+    for (unsigned i = 0; i < params.size(); ++i)
+      wrt.push_back(i);
+    FailureOr<func::FuncOp> grad = buildGradientFunction(lossFn, wrt, gopts);
+    if (failed(grad))
+      return signalPassFailure();
+    (*grad).setPrivate();
+
+    func::FuncOp step = buildAdamStep(f, *grad, params);
+    buildTrainInit(f, step, params);
   }
 };
 

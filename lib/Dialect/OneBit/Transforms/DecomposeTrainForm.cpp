@@ -28,6 +28,9 @@ namespace mlir::onebit {
 using namespace mlir;
 using namespace mlir::onebit;
 
+// One function (about 160 lines) on purpose: the generics share the shape
+// and indexing-map helpers set up at the top and follow the formula in the
+// file header line by line.
 FailureOr<Value>
 mlir::onebit::decomposeBinaryLinearTrain(RewriterBase &rewriter,
                                          BinaryLinearTrainOp op,
