@@ -2,7 +2,6 @@
 
 #include "onebit/Runner/Runner.h"
 #include "onebit/InitAllDialects.h"
-#include "onebit/InitAllPasses.h"
 #include "onebit/Pipelines/Pipelines.h"
 #include "onebit/Runtime/Allocator.h"
 #include "onebit/Runtime/CpuKernels.h"
@@ -17,7 +16,6 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -27,6 +25,18 @@
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/Passes/PassBuilder.h"
+#include "llvm/Transforms/InstCombine/InstCombine.h"
+#include "llvm/Transforms/Scalar/EarlyCSE.h"
+#include "llvm/Transforms/Scalar/GVN.h"
+#include "llvm/Transforms/Scalar/LICM.h"
+#include "llvm/Transforms/Scalar/LoopPassManager.h"
+#include "llvm/Transforms/Scalar/LoopRotation.h"
+#include "llvm/Transforms/Scalar/SROA.h"
+#include "llvm/Transforms/Scalar/SimplifyCFG.h"
+#include "llvm/Transforms/Utils/LCSSA.h"
+#include "llvm/Transforms/Utils/LoopSimplify.h"
+#include "llvm/Transforms/Vectorize/LoopVectorize.h"
+#include "llvm/Transforms/Vectorize/SLPVectorizer.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/TargetSelect.h"
@@ -328,6 +338,34 @@ static void splitHugeBlocks(llvm::Module &m) {
   }
 }
 
+// The JIT's function pipeline (instead of LLVM's default<O3>, see compile()),
+// in LLVM's textual form: sroa, early-cse<memssa>,
+// instcombine<no-verify-fixpoint>, simplifycfg, loop-mssa(licm), gvn,
+// loop-simplify, lcssa, loop-rotate, loop-vectorize, slp-vectorizer,
+// instcombine<no-verify-fixpoint>, simplifycfg.
+static void addJitFunctionPasses(llvm::FunctionPassManager &fpm) {
+  llvm::InstCombineOptions instCombine;
+  instCombine.setVerifyFixpoint(false);
+  fpm.addPass(llvm::SROAPass(llvm::SROAOptions::ModifyCFG));
+  fpm.addPass(llvm::EarlyCSEPass(/*UseMemorySSA=*/true));
+  fpm.addPass(llvm::InstCombinePass(instCombine));
+  fpm.addPass(llvm::SimplifyCFGPass(llvm::SimplifyCFGOptions()));
+  {
+    llvm::LoopPassManager lpm;
+    lpm.addPass(llvm::LICMPass(llvm::LICMOptions()));
+    fpm.addPass(llvm::createFunctionToLoopPassAdaptor(std::move(lpm),
+                                                      /*UseMemorySSA=*/true));
+  }
+  fpm.addPass(llvm::GVNPass());
+  fpm.addPass(llvm::LoopSimplifyPass());
+  fpm.addPass(llvm::LCSSAPass());
+  fpm.addPass(llvm::createFunctionToLoopPassAdaptor(llvm::LoopRotatePass()));
+  fpm.addPass(llvm::LoopVectorizePass());
+  fpm.addPass(llvm::SLPVectorizerPass());
+  fpm.addPass(llvm::InstCombinePass(instCombine));
+  fpm.addPass(llvm::SimplifyCFGPass(llvm::SimplifyCFGOptions()));
+}
+
 std::unique_ptr<CompiledModel>
 CompiledModel::compile(OwningOpRef<ModuleOp> module,
                        const std::vector<std::string> &entries,
@@ -348,13 +386,6 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
     cm->entries_.push_back(std::move(e));
   }
 
-  // The pipeline is assembled from registered pass names.
-  static bool registered = [] {
-    mlir::registerAllPasses();
-    ::onebit::registerAllPasses();
-    return true;
-  }();
-  (void)registered;
   auto t0 = std::chrono::steady_clock::now();
   PassManager pm(ctx);
   cm->target_ = target;
@@ -440,12 +471,7 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
       pb.registerLoopAnalyses(lam);
       pb.crossRegisterProxies(lam, fam, cgam, mam);
       llvm::FunctionPassManager fpm;
-      if (llvm::Error e = pb.parsePassPipeline(
-              fpm, "sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,"
-                   "simplifycfg,loop-mssa(licm),gvn,loop-simplify,lcssa,"
-                   "loop-rotate,loop-vectorize,slp-vectorizer,"
-                   "instcombine<no-verify-fixpoint>,simplifycfg"))
-        return e;
+      addJitFunctionPasses(fpm);
       // optnone functions (straight-line glue, argument wrappers) are not
       // optimised.
       for (llvm::Function &f : *m)

@@ -7,7 +7,6 @@
 #include "onebit/Dialect/OneBit/Transforms/Passes.h"
 #include "onebit/Dialect/OneBit/Utils/ConstantData.h"
 #include "onebit/InitAllDialects.h"
-#include "onebit/InitAllPasses.h"
 #include "onebit/Runner/Runner.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
 #include "onebit/Target/ONNX/ImportONNX.h"
@@ -21,10 +20,9 @@
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -372,12 +370,6 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
   MLIRContext ctx(registry);
   ctx.loadAllAvailableDialects();
   Diags diags(ctx);
-  static bool registered = [] {
-    mlir::registerAllPasses();
-    ::onebit::registerAllPasses();
-    return true;
-  }();
-  (void)registered;
 
   // The tokenizer first: a bad one fails before the slow step compilation.
   // A GGUF teacher carries its own: text is tokenized with it unless
@@ -468,18 +460,21 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
   OwningOpRef<ModuleOp> stepModule(cast<ModuleOp>(fp->getOperation()->clone()));
   {
     PassManager pm(&ctx);
-    std::string pipeline = "onebit-quantize{init=" + o.init +
-                           " keep-teacher=true},onebit-build-train-step{alpha=" +
-                           fmt(o.alpha) + " weight-decay=" + fmt(o.weightDecay) +
-                           (o.mseLastLayer ? "" : " mse-last-layer=false") +
-                           (o.trainable.empty()
-                                ? std::string()
-                                : " trainable=" + o.trainable) +
-                           "}";
-    std::string perr;
-    llvm::raw_string_ostream perrs(perr);
-    if (failed(parsePassPipeline(pipeline, pm, perrs)))
-      return fail("internal: bad pipeline '" + pipeline + "': " + perr);
+    mlir::onebit::OneBitQuantizeOptions quantize;
+    quantize.init = o.init;
+    quantize.keepTeacher = true;
+    pm.addPass(mlir::onebit::createOneBitQuantize(quantize));
+    mlir::onebit::OneBitBuildTrainStepOptions trainStep;
+    trainStep.alpha = o.alpha;
+    trainStep.weightDecay = o.weightDecay;
+    trainStep.mseLastLayer = o.mseLastLayer;
+    if (!o.trainable.empty()) {
+      llvm::SmallVector<llvm::StringRef> names;
+      llvm::StringRef(o.trainable).split(names, ',');
+      for (llvm::StringRef name : names)
+        trainStep.trainable.push_back(name.str());
+    }
+    pm.addPass(mlir::onebit::createOneBitBuildTrainStep(trainStep));
     if (failed(pm.run(*stepModule)))
       return fail("cannot build the train step:\n" + diags.text);
   }
@@ -789,9 +784,10 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
     student.setSymName(fname);
     student.setPublic();
     PassManager pm(&ctx);
-    if (failed(parsePassPipeline("onebit-pack-trained,canonicalize,cse", pm,
-                                 llvm::errs())) ||
-        failed(pm.run(*packSource)))
+    pm.addPass(mlir::onebit::createOneBitPackTrained());
+    pm.addPass(mlir::createCanonicalizerPass());
+    pm.addPass(mlir::createCSEPass());
+    if (failed(pm.run(*packSource)))
       return fail("cannot pack the trained model:\n" + diags.text);
   }
   std::string modelPath = o.outDir + "/model.mlirbc";

@@ -1,4 +1,10 @@
 //===- Pipelines.h - onebit's named pass pipelines --------------*- C++ -*-===//
+//
+// Each pipeline is a C++ function that adds passes by their create functions
+// with typed option structs; --onebit-cpu-pipeline and friends are
+// registered over the same functions.
+//
+//===----------------------------------------------------------------------===//
 
 #ifndef ONEBIT_PIPELINES_PIPELINES_H
 #define ONEBIT_PIPELINES_PIPELINES_H
@@ -9,10 +15,19 @@
 
 namespace onebit {
 
+/// Options of the CPU pipeline.
+struct CpuPipelineOptions {
+  /// Dense f32 (batched) matmuls become calls of the runtime's BLAS-backed
+  /// onebit_matmul_f32 (convert-matmul-to-runtime); false leaves them to the
+  /// loop lowering, the naive baseline of benchmarks/decode_bench.py.
+  bool denseMatmulToRuntime = true;
+};
+
 /// linalg-on-tensors + onebit -> LLVM dialect for the host CPU: binary layers
 /// call the kernel library, the rest is bufferized, lowered to loops and to
 /// LLVM. Results are returned as freshly allocated memrefs the caller frees.
-void buildCpuPipeline(mlir::OpPassManager &pm);
+void buildCpuPipeline(mlir::OpPassManager &pm,
+                      const CpuPipelineOptions &options = {});
 
 /// Options of the GPU pipeline (defaults: A100, PTX kept as text).
 struct GpuPipelineOptions {
@@ -41,11 +56,15 @@ void buildGpuEmulationPipeline(mlir::OpPassManager &pm,
                                const GpuPipelineOptions &options = {});
 
 /// Registers --onebit-gpu-pipeline and --onebit-gpu-emulation-pipeline
-/// (called by registerPipelines).
-void registerGpuPipeline();
+/// (called by registerPipelines). Options not given in the pipeline text
+/// take their values from `defaults`.
+void registerGpuPipeline(const GpuPipelineOptions &defaults = {});
 
-/// Registers --onebit-cpu-pipeline and --onebit-gpu-pipeline.
-void registerPipelines();
+/// Registers --onebit-cpu-pipeline and the GPU pipelines. Options not given
+/// in the pipeline text take their values from `cpuDefaults` and
+/// `gpuDefaults` (so that onebit-opt can apply its environment).
+void registerPipelines(const CpuPipelineOptions &cpuDefaults = {},
+                       const GpuPipelineOptions &gpuDefaults = {});
 
 } // namespace onebit
 
