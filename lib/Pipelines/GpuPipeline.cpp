@@ -23,8 +23,6 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
-#include <cstdlib>
-
 using namespace mlir;
 
 namespace {
@@ -44,7 +42,8 @@ struct GpuPipelineCLOptions
   PassOptions::Option<std::string> toolkit{
       *this, "toolkit",
       llvm::cl::desc("CUDA toolkit (libdevice, ptxas); default: $CUDA_HOME, "
-                     "$CUDA_ROOT, $CUDA_PATH, else /usr/local/cuda"),
+                     "$CUDA_ROOT, $CUDA_PATH (read by the tool), else "
+                     "/usr/local/cuda"),
       llvm::cl::init("")};
   PassOptions::Option<int> optLevel{*this, "opt-level",
                                     llvm::cl::desc("NVPTX optimisation level"),
@@ -104,12 +103,7 @@ static void addKernelPasses(OpPassManager &pm,
 /// The CUDA toolkit whose libdevice resolves math calls in kernels
 /// (__nv_expf, __nv_rsqrtf, ...): without it they stay unresolved externs.
 static std::string toolkitPath(const std::string &option) {
-  if (!option.empty())
-    return option;
-  for (const char *var : {"CUDA_HOME", "CUDA_ROOT", "CUDA_PATH"})
-    if (const char *v = std::getenv(var); v && *v)
-      return v;
-  return "/usr/local/cuda";
+  return option.empty() ? "/usr/local/cuda" : option;
 }
 
 void ::onebit::buildGpuPipeline(OpPassManager &pm,

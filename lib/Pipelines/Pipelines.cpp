@@ -20,8 +20,6 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
-#include <cstdlib>
-
 using namespace mlir;
 
 namespace {
@@ -66,11 +64,7 @@ void ::onebit::buildCpuPipeline(OpPassManager &pm,
     fpm.addPass(createConvertElementwiseToLinalgPass());
   }
   pm.addPass(createCanonicalizerPass());
-  // ONEBIT_DENSE_MATMUL=loops leaves dense matmuls to the loop lowering (the
-  // naive baseline of benchmarks/decode_bench.py); passes stay env-free.
-  const char *env = std::getenv("ONEBIT_DENSE_MATMUL");
-  if (options.denseMatmulToRuntime &&
-      !(env && llvm::StringRef(env) == "loops"))
+  if (options.denseMatmulToRuntime)
     pm.addPass(mlir::onebit::createConvertMatmulToRuntime());
   pm.addPass(createLinalgElementwiseOpFusionPass());
   addBufferizationPasses(pm);

@@ -261,7 +261,8 @@ void registerCudaRuntime(const CudaRuntimeHooks &hooks) {
 
 std::unique_ptr<CompiledModel>
 CompiledModel::compile(OwningOpRef<ModuleOp> module, const std::string &entry,
-                       std::string &error, Target target) {
+                       std::string &error, Target target,
+                       const CompileOptions &options) {
   // The entry: named, or the module's only public function with a body.
   std::vector<std::string> publics;
   for (auto f : module->getOps<func::FuncOp>())
@@ -277,7 +278,7 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module, const std::string &entry,
   }
   return compile(std::move(module),
                  std::vector<std::string>{entry.empty() ? publics[0] : entry},
-                 error, target);
+                 error, target, options);
 }
 
 // SelectionDAG instruction selection works on one basic block at a time,
@@ -366,10 +367,9 @@ static void addJitFunctionPasses(llvm::FunctionPassManager &fpm) {
   fpm.addPass(llvm::SimplifyCFGPass(llvm::SimplifyCFGOptions()));
 }
 
-std::unique_ptr<CompiledModel>
-CompiledModel::compile(OwningOpRef<ModuleOp> module,
-                       const std::vector<std::string> &entries,
-                       std::string &error, Target target) {
+std::unique_ptr<CompiledModel> CompiledModel::compile(
+    OwningOpRef<ModuleOp> module, const std::vector<std::string> &entries,
+    std::string &error, Target target, const CompileOptions &options) {
   MLIRContext *ctx = module->getContext();
   DiagnosticText diags(*ctx);
   std::unique_ptr<CompiledModel> cm(new CompiledModel());
@@ -407,11 +407,11 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
     ctx->appendDialectRegistry(registry);
   }
   if (target == Target::GpuEmulation)
-    buildGpuEmulationPipeline(pm);
+    buildGpuEmulationPipeline(pm, options.gpu);
   else if (target == Target::Cuda)
-    buildGpuPipeline(pm);
+    buildGpuPipeline(pm, options.gpu);
   else
-    buildCpuPipeline(pm);
+    buildCpuPipeline(pm, options.cpu);
   if (failed(pm.run(*module))) {
     error = std::string(target == Target::GpuEmulation
                             ? "lowering for the GPU emulation failed:\n"
@@ -431,9 +431,7 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
     error = "cannot target the host: " + llvm::toString(tmb.takeError());
     return nullptr;
   }
-  unsigned optLevel = 3;
-  if (const char *env = std::getenv("ONEBIT_JIT_OPT_LEVEL"))
-    optLevel = std::clamp(std::atoi(env), 0, 3);
+  const unsigned optLevel = std::min(options.jitOptLevel, 3u);
   const llvm::CodeGenOptLevel cgLevel =
       optLevel == 0   ? llvm::CodeGenOptLevel::None
       : optLevel == 1 ? llvm::CodeGenOptLevel::Less
@@ -449,10 +447,9 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
   // large loop nests of generated train steps (37 s of 40 s for a 2-layer
   // model); this shorter function pipeline keeps what matters for the
   // lowered linalg loops (SROA, CSE, LICM, GVN, loop and SLP vectorization)
-  // and compiles in seconds. ONEBIT_JIT_PIPELINE=default selects LLVM's.
+  // and compiles in seconds. options.llvmDefaultPipeline selects LLVM's.
   std::function<llvm::Error(llvm::Module *)> transformer;
-  const char *pipeEnv = std::getenv("ONEBIT_JIT_PIPELINE");
-  if (optLevel == 0 || (pipeEnv && llvm::StringRef(pipeEnv) == "default")) {
+  if (optLevel == 0 || options.llvmDefaultPipeline) {
     transformer = makeOptimizingTransformer(optLevel, 0, tm->get());
   } else {
     llvm::TargetMachine *target = tm->get();
@@ -485,11 +482,10 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
   // blocks of thousands of loads, on which the post-RA scheduler is
   // quadratic; like the glue left by onebit-outline-loop-nests they are
   // compiled at -O0 (optnone). Huge blocks are cut before code generation.
-  // ONEBIT_PERF_MAP=1 writes /tmp/perf-PID.map so that `perf report` names
+  // options.perfMap writes /tmp/perf-PID.map so that `perf report` names
   // the JIT-compiled functions: every defined function is given external
   // linkage (after optimisation) and looked up once the module is compiled.
-  const char *perfEnv = std::getenv("ONEBIT_PERF_MAP");
-  const bool perfMap = perfEnv && llvm::StringRef(perfEnv) == "1";
+  const bool perfMap = options.perfMap;
   auto perfNames = std::make_shared<std::vector<std::string>>();
   transformer = [optimize = std::move(transformer), perfMap,
                  perfNames](llvm::Module *m) -> llvm::Error {

@@ -494,7 +494,7 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
   auto step = CompiledModel::compile(
       std::move(stepModule),
       std::vector<std::string>{fname + "_train_step", fname + "_train_init"},
-      error, o.target);
+      error, o.target, o.compile);
   if (!step)
     return fail(o.target == Target::Cuda
                     ? "--device=cuda: " + error
@@ -561,7 +561,8 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
         llvm::errs() << "onebit-train: reusing " << dataPath << "\n";
     } else {
       OwningOpRef<ModuleOp> gen(cast<ModuleOp>(fp->getOperation()->clone()));
-      auto teacher = CompiledModel::compile(std::move(gen), fname, error);
+      auto teacher = CompiledModel::compile(std::move(gen), fname, error,
+                                            Target::Cpu, o.compile);
       if (!teacher)
         return fail("cannot compile the teacher: " + error);
       if (!o.quiet)

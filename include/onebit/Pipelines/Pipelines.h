@@ -2,7 +2,8 @@
 //
 // Each pipeline is a C++ function that adds passes by their create functions
 // with typed option structs; --onebit-cpu-pipeline and friends are
-// registered over the same functions.
+// registered over the same functions. Options are plain fields: the library
+// reads no environment (tools/common/EnvOptions.h maps variables onto them).
 //
 //===----------------------------------------------------------------------===//
 
@@ -34,8 +35,9 @@ struct GpuPipelineOptions {
   std::string chip = "sm_80";
   std::string features = "+ptx80";
   std::string format = "isa"; ///< isa (PTX), bin (cubin) or fatbin
-  /// CUDA toolkit for libdevice (and ptxas for bin/fatbin); empty: $CUDA_HOME,
-  /// $CUDA_ROOT, $CUDA_PATH, else /usr/local/cuda.
+  /// CUDA toolkit for libdevice (and ptxas for bin/fatbin); empty:
+  /// /usr/local/cuda (the tools fill it from $CUDA_HOME, $CUDA_ROOT or
+  /// $CUDA_PATH).
   std::string toolkit;
   int optLevel = 3;
   int warps = 4; ///< binary_linear kernel: output rows per block
