@@ -20,6 +20,8 @@
 
 #include "onebit/Runtime/CpuKernels.h"
 
+#include "EnvOptions.h"
+
 #include <cblas.h>
 
 #include <algorithm>
@@ -431,6 +433,8 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
+  // ONEBIT_ISA=avx2 measures the kernels AVX2 machines get.
+  onebit::env::applyRuntimeEnvironment();
   const double t0 = nowMs();
   printCpu();
   std::printf("load average at start: %s\n", loadAvg().c_str());

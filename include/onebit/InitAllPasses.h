@@ -9,11 +9,14 @@
 
 namespace onebit {
 
-/// Registers every onebit pass and named pipeline with the global registry.
-inline void registerAllPasses() {
+/// Registers every onebit pass and named pipeline with the global registry;
+/// pipeline options not given in a pipeline's text take their values from
+/// `cpuDefaults` and `gpuDefaults`.
+inline void registerAllPasses(const CpuPipelineOptions &cpuDefaults = {},
+                              const GpuPipelineOptions &gpuDefaults = {}) {
   mlir::onebit::registerOneBitPasses();
   mlir::onebit::registerOneBitConversionPasses();
-  registerPipelines();
+  registerPipelines(cpuDefaults, gpuDefaults);
 }
 
 } // namespace onebit

@@ -1,23 +1,38 @@
 //===- Pipelines.cpp - onebit's named pass pipelines ----------------------===//
 //
 // Pipelines only compose passes; every rewrite lives in a pass of its own.
+// Passes are added by their create functions with typed options, so a
+// misspelt pass or option is a compile error and callers need not register
+// any pass first.
 //
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Pipelines/Pipelines.h"
 
-#include "BufferDeallocation.h"
+#include "Bufferization.h"
 
+#include "onebit/Conversion/Passes.h"
+#include "onebit/Dialect/OneBit/Transforms/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
-#include "llvm/Support/ErrorHandling.h"
-#include "llvm/Support/raw_ostream.h"
-
-#include <cstdlib>
-#include <string>
+#include "mlir/Transforms/Passes.h"
 
 using namespace mlir;
 
-// The CPU pipeline, in pass-pipeline syntax:
+namespace {
+struct CpuPipelineCLOptions : public PassPipelineOptions<CpuPipelineCLOptions> {
+  PassOptions::Option<bool> denseMatmulToRuntime{
+      *this, "dense-matmul-to-runtime",
+      llvm::cl::desc("Dense f32 matmuls call the runtime's onebit_matmul_f32 "
+                     "(false: the loop lowering)"),
+      llvm::cl::init(true)};
+};
+} // namespace
+
+// The CPU pipeline:
 //  1. binary and int8 layers -> calls of the kernel library
 //     (convert-onebit-to-runtime);
 //  2. expand_shape forms MLIR 22 cannot lower -> tensor.reshape; arith/math
@@ -38,51 +53,52 @@ using namespace mlir;
 //     (onebit-math-approximation); heap buffers come from the runtime's
 //     per-size block cache (_mlir_memref_to_llvm_alloc/free,
 //     runtime/include/onebit/Runtime/Allocator.h).
-static const char *const kCpuPipeline =
-    "convert-onebit-to-runtime,"
-    "func.func(onebit-decompose-train-form,onebit-decompose-aggregates,"
-    "onebit-legalize-expand-shape,"
-    "convert-elementwise-to-linalg),"
-    "canonicalize,"
-    "convert-matmul-to-runtime,"
-    "linalg-fuse-elementwise-ops,"
-    "one-shot-bufferize{bufferize-function-boundaries "
-    "function-boundary-type-conversion=identity-layout-map},"
-    ONEBIT_BUFFER_DEALLOCATION_PASSES
-    "convert-bufferization-to-memref,"
-    "func.func(onebit-vectorize),"
-    "convert-vector-to-scf,"
-    "convert-linalg-to-loops,"
-    "onebit-outline-loop-nests,"
-    "expand-strided-metadata,"
-    "lower-affine,"
-    "convert-scf-to-cf,"
-    "func.func(onebit-math-approximation),"
-    "convert-vector-to-llvm{reassociate-fp-reductions=true},"
-    "convert-math-to-llvm,"
-    "convert-math-to-libm,"
-    "finalize-memref-to-llvm{use-generic-functions=true},"
-    "convert-to-llvm,"
-    "reconcile-unrealized-casts";
-
-void onebit::buildCpuPipeline(OpPassManager &pm) {
-  // ONEBIT_DENSE_MATMUL=loops leaves dense matmuls to the loop lowering (the
-  // naive baseline of benchmarks/decode_bench.py); passes stay env-free.
-  std::string pipeline = kCpuPipeline;
-  if (const char *env = std::getenv("ONEBIT_DENSE_MATMUL"))
-    if (llvm::StringRef(env) == "loops") {
-      llvm::StringRef pass = "convert-matmul-to-runtime,";
-      pipeline.erase(pipeline.find(pass.str()), pass.size());
-    }
-  if (failed(parsePassPipeline(pipeline, pm, llvm::errs())))
-    llvm::report_fatal_error("onebit-cpu-pipeline: a pass is not registered");
+void ::onebit::buildCpuPipeline(OpPassManager &pm,
+                                const CpuPipelineOptions &options) {
+  pm.addPass(mlir::onebit::createConvertOneBitToRuntime());
+  {
+    OpPassManager &fpm = pm.nest<func::FuncOp>();
+    fpm.addPass(mlir::onebit::createOneBitDecomposeTrainForm());
+    fpm.addPass(mlir::onebit::createOneBitDecomposeAggregates());
+    fpm.addPass(mlir::onebit::createOneBitLegalizeExpandShape());
+    fpm.addPass(createConvertElementwiseToLinalgPass());
+  }
+  pm.addPass(createCanonicalizerPass());
+  if (options.denseMatmulToRuntime)
+    pm.addPass(mlir::onebit::createConvertMatmulToRuntime());
+  pm.addPass(createLinalgElementwiseOpFusionPass());
+  addBufferizationPasses(pm);
+  pm.addNestedPass<func::FuncOp>(mlir::onebit::createOneBitVectorize());
+  pm.addPass(createConvertVectorToSCFPass());
+  pm.addPass(createConvertLinalgToLoopsPass());
+  pm.addPass(mlir::onebit::createOneBitOutlineLoopNests());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addNestedPass<func::FuncOp>(mlir::onebit::createOneBitMathApproximation());
+  ConvertVectorToLLVMPassOptions vectorToLLVM;
+  vectorToLLVM.reassociateFPReductions = true;
+  pm.addPass(createConvertVectorToLLVMPass(vectorToLLVM));
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createConvertMathToLibmPass());
+  FinalizeMemRefToLLVMConversionPassOptions memrefToLLVM;
+  memrefToLLVM.useGenericFunctions = true;
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefToLLVM));
+  pm.addPass(createConvertToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
-void onebit::registerPipelines() {
-  PassPipelineRegistration<>(
+void ::onebit::registerPipelines(const CpuPipelineOptions &cpuDefaults,
+                                 const GpuPipelineOptions &gpuDefaults) {
+  PassPipelineRegistration<CpuPipelineCLOptions>(
       "onebit-cpu-pipeline",
       "Lower linalg-on-tensors + onebit to the LLVM dialect for the host CPU "
       "(binary layers call the runtime's 1-bit kernels)",
-      [](OpPassManager &pm) { buildCpuPipeline(pm); });
-  registerGpuPipeline();
+      [cpuDefaults](OpPassManager &pm, const CpuPipelineCLOptions &cl) {
+        CpuPipelineOptions options = cpuDefaults;
+        if (cl.denseMatmulToRuntime.hasValue())
+          options.denseMatmulToRuntime = cl.denseMatmulToRuntime;
+        buildCpuPipeline(pm, options);
+      });
+  registerGpuPipeline(gpuDefaults);
 }

@@ -2,7 +2,6 @@
 
 #include "onebit/Runner/Runner.h"
 #include "onebit/InitAllDialects.h"
-#include "onebit/InitAllPasses.h"
 #include "onebit/Pipelines/Pipelines.h"
 #include "onebit/Runtime/Allocator.h"
 #include "onebit/Runtime/CpuKernels.h"
@@ -17,7 +16,6 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -27,6 +25,18 @@
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/Passes/PassBuilder.h"
+#include "llvm/Transforms/InstCombine/InstCombine.h"
+#include "llvm/Transforms/Scalar/EarlyCSE.h"
+#include "llvm/Transforms/Scalar/GVN.h"
+#include "llvm/Transforms/Scalar/LICM.h"
+#include "llvm/Transforms/Scalar/LoopPassManager.h"
+#include "llvm/Transforms/Scalar/LoopRotation.h"
+#include "llvm/Transforms/Scalar/SROA.h"
+#include "llvm/Transforms/Scalar/SimplifyCFG.h"
+#include "llvm/Transforms/Utils/LCSSA.h"
+#include "llvm/Transforms/Utils/LoopSimplify.h"
+#include "llvm/Transforms/Vectorize/LoopVectorize.h"
+#include "llvm/Transforms/Vectorize/SLPVectorizer.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/TargetSelect.h"
@@ -251,7 +261,8 @@ void registerCudaRuntime(const CudaRuntimeHooks &hooks) {
 
 std::unique_ptr<CompiledModel>
 CompiledModel::compile(OwningOpRef<ModuleOp> module, const std::string &entry,
-                       std::string &error, Target target) {
+                       std::string &error, Target target,
+                       const CompileOptions &options) {
   // The entry: named, or the module's only public function with a body.
   std::vector<std::string> publics;
   for (auto f : module->getOps<func::FuncOp>())
@@ -267,7 +278,7 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module, const std::string &entry,
   }
   return compile(std::move(module),
                  std::vector<std::string>{entry.empty() ? publics[0] : entry},
-                 error, target);
+                 error, target, options);
 }
 
 // SelectionDAG instruction selection works on one basic block at a time,
@@ -328,10 +339,37 @@ static void splitHugeBlocks(llvm::Module &m) {
   }
 }
 
-std::unique_ptr<CompiledModel>
-CompiledModel::compile(OwningOpRef<ModuleOp> module,
-                       const std::vector<std::string> &entries,
-                       std::string &error, Target target) {
+// The JIT's function pipeline (instead of LLVM's default<O3>, see compile()),
+// in LLVM's textual form: sroa, early-cse<memssa>,
+// instcombine<no-verify-fixpoint>, simplifycfg, loop-mssa(licm), gvn,
+// loop-simplify, lcssa, loop-rotate, loop-vectorize, slp-vectorizer,
+// instcombine<no-verify-fixpoint>, simplifycfg.
+static void addJitFunctionPasses(llvm::FunctionPassManager &fpm) {
+  llvm::InstCombineOptions instCombine;
+  instCombine.setVerifyFixpoint(false);
+  fpm.addPass(llvm::SROAPass(llvm::SROAOptions::ModifyCFG));
+  fpm.addPass(llvm::EarlyCSEPass(/*UseMemorySSA=*/true));
+  fpm.addPass(llvm::InstCombinePass(instCombine));
+  fpm.addPass(llvm::SimplifyCFGPass(llvm::SimplifyCFGOptions()));
+  {
+    llvm::LoopPassManager lpm;
+    lpm.addPass(llvm::LICMPass(llvm::LICMOptions()));
+    fpm.addPass(llvm::createFunctionToLoopPassAdaptor(std::move(lpm),
+                                                      /*UseMemorySSA=*/true));
+  }
+  fpm.addPass(llvm::GVNPass());
+  fpm.addPass(llvm::LoopSimplifyPass());
+  fpm.addPass(llvm::LCSSAPass());
+  fpm.addPass(llvm::createFunctionToLoopPassAdaptor(llvm::LoopRotatePass()));
+  fpm.addPass(llvm::LoopVectorizePass());
+  fpm.addPass(llvm::SLPVectorizerPass());
+  fpm.addPass(llvm::InstCombinePass(instCombine));
+  fpm.addPass(llvm::SimplifyCFGPass(llvm::SimplifyCFGOptions()));
+}
+
+std::unique_ptr<CompiledModel> CompiledModel::compile(
+    OwningOpRef<ModuleOp> module, const std::vector<std::string> &entries,
+    std::string &error, Target target, const CompileOptions &options) {
   MLIRContext *ctx = module->getContext();
   DiagnosticText diags(*ctx);
   std::unique_ptr<CompiledModel> cm(new CompiledModel());
@@ -348,13 +386,6 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
     cm->entries_.push_back(std::move(e));
   }
 
-  // The pipeline is assembled from registered pass names.
-  static bool registered = [] {
-    mlir::registerAllPasses();
-    ::onebit::registerAllPasses();
-    return true;
-  }();
-  (void)registered;
   auto t0 = std::chrono::steady_clock::now();
   PassManager pm(ctx);
   cm->target_ = target;
@@ -376,11 +407,11 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
     ctx->appendDialectRegistry(registry);
   }
   if (target == Target::GpuEmulation)
-    buildGpuEmulationPipeline(pm);
+    buildGpuEmulationPipeline(pm, options.gpu);
   else if (target == Target::Cuda)
-    buildGpuPipeline(pm);
+    buildGpuPipeline(pm, options.gpu);
   else
-    buildCpuPipeline(pm);
+    buildCpuPipeline(pm, options.cpu);
   if (failed(pm.run(*module))) {
     error = std::string(target == Target::GpuEmulation
                             ? "lowering for the GPU emulation failed:\n"
@@ -400,9 +431,7 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
     error = "cannot target the host: " + llvm::toString(tmb.takeError());
     return nullptr;
   }
-  unsigned optLevel = 3;
-  if (const char *env = std::getenv("ONEBIT_JIT_OPT_LEVEL"))
-    optLevel = std::clamp(std::atoi(env), 0, 3);
+  const unsigned optLevel = std::min(options.jitOptLevel, 3u);
   const llvm::CodeGenOptLevel cgLevel =
       optLevel == 0   ? llvm::CodeGenOptLevel::None
       : optLevel == 1 ? llvm::CodeGenOptLevel::Less
@@ -418,10 +447,9 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
   // large loop nests of generated train steps (37 s of 40 s for a 2-layer
   // model); this shorter function pipeline keeps what matters for the
   // lowered linalg loops (SROA, CSE, LICM, GVN, loop and SLP vectorization)
-  // and compiles in seconds. ONEBIT_JIT_PIPELINE=default selects LLVM's.
+  // and compiles in seconds. options.llvmDefaultPipeline selects LLVM's.
   std::function<llvm::Error(llvm::Module *)> transformer;
-  const char *pipeEnv = std::getenv("ONEBIT_JIT_PIPELINE");
-  if (optLevel == 0 || (pipeEnv && llvm::StringRef(pipeEnv) == "default")) {
+  if (optLevel == 0 || options.llvmDefaultPipeline) {
     transformer = makeOptimizingTransformer(optLevel, 0, tm->get());
   } else {
     llvm::TargetMachine *target = tm->get();
@@ -440,12 +468,7 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
       pb.registerLoopAnalyses(lam);
       pb.crossRegisterProxies(lam, fam, cgam, mam);
       llvm::FunctionPassManager fpm;
-      if (llvm::Error e = pb.parsePassPipeline(
-              fpm, "sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,"
-                   "simplifycfg,loop-mssa(licm),gvn,loop-simplify,lcssa,"
-                   "loop-rotate,loop-vectorize,slp-vectorizer,"
-                   "instcombine<no-verify-fixpoint>,simplifycfg"))
-        return e;
+      addJitFunctionPasses(fpm);
       // optnone functions (straight-line glue, argument wrappers) are not
       // optimised.
       for (llvm::Function &f : *m)
@@ -459,11 +482,10 @@ CompiledModel::compile(OwningOpRef<ModuleOp> module,
   // blocks of thousands of loads, on which the post-RA scheduler is
   // quadratic; like the glue left by onebit-outline-loop-nests they are
   // compiled at -O0 (optnone). Huge blocks are cut before code generation.
-  // ONEBIT_PERF_MAP=1 writes /tmp/perf-PID.map so that `perf report` names
+  // options.perfMap writes /tmp/perf-PID.map so that `perf report` names
   // the JIT-compiled functions: every defined function is given external
   // linkage (after optimisation) and looked up once the module is compiled.
-  const char *perfEnv = std::getenv("ONEBIT_PERF_MAP");
-  const bool perfMap = perfEnv && llvm::StringRef(perfEnv) == "1";
+  const bool perfMap = options.perfMap;
   auto perfNames = std::make_shared<std::vector<std::string>>();
   transformer = [optimize = std::move(transformer), perfMap,
                  perfNames](llvm::Module *m) -> llvm::Error {

@@ -8,7 +8,6 @@
 #include "onebit/Dialect/OneBit/Transforms/Passes.h"
 #include "onebit/Dialect/OneBit/Utils/ConstantData.h"
 #include "onebit/InitAllDialects.h"
-#include "onebit/InitAllPasses.h"
 #include "onebit/Runner/Runner.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
 #include "onebit/Target/ONNX/ImportONNX.h"
@@ -22,10 +21,9 @@
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -263,12 +261,6 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
   MLIRContext ctx(registry);
   ctx.loadAllAvailableDialects();
   Diags diags(ctx);
-  static bool registered = [] {
-    mlir::registerAllPasses();
-    ::onebit::registerAllPasses();
-    return true;
-  }();
-  (void)registered;
 
   // The tokenizer first: a bad one fails before the slow step compilation.
   // A GGUF teacher carries its own: text is tokenized with it unless
@@ -359,18 +351,21 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
   OwningOpRef<ModuleOp> stepModule(cast<ModuleOp>(fp->getOperation()->clone()));
   {
     PassManager pm(&ctx);
-    std::string pipeline = "onebit-quantize{init=" + o.init +
-                           " keep-teacher=true},onebit-build-train-step{alpha=" +
-                           fmt(o.alpha) + " weight-decay=" + fmt(o.weightDecay) +
-                           (o.mseLastLayer ? "" : " mse-last-layer=false") +
-                           (o.trainable.empty()
-                                ? std::string()
-                                : " trainable=" + o.trainable) +
-                           "}";
-    std::string perr;
-    llvm::raw_string_ostream perrs(perr);
-    if (failed(parsePassPipeline(pipeline, pm, perrs)))
-      return fail("internal: bad pipeline '" + pipeline + "': " + perr);
+    mlir::onebit::OneBitQuantizeOptions quantize;
+    quantize.init = o.init;
+    quantize.keepTeacher = true;
+    pm.addPass(mlir::onebit::createOneBitQuantize(quantize));
+    mlir::onebit::OneBitBuildTrainStepOptions trainStep;
+    trainStep.alpha = o.alpha;
+    trainStep.weightDecay = o.weightDecay;
+    trainStep.mseLastLayer = o.mseLastLayer;
+    if (!o.trainable.empty()) {
+      llvm::SmallVector<llvm::StringRef> names;
+      llvm::StringRef(o.trainable).split(names, ',');
+      for (llvm::StringRef name : names)
+        trainStep.trainable.push_back(name.str());
+    }
+    pm.addPass(mlir::onebit::createOneBitBuildTrainStep(trainStep));
     if (failed(pm.run(*stepModule)))
       return fail("cannot build the train step:\n" + diags.text);
   }
@@ -390,7 +385,7 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
   auto step = CompiledModel::compile(
       std::move(stepModule),
       std::vector<std::string>{fname + "_train_step", fname + "_train_init"},
-      error, o.target);
+      error, o.target, o.compile);
   if (!step)
     return fail(o.target == Target::Cuda
                     ? "--device=cuda: " + error
@@ -457,7 +452,8 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
         llvm::errs() << "onebit-train: reusing " << dataPath << "\n";
     } else {
       OwningOpRef<ModuleOp> gen(cast<ModuleOp>(fp->getOperation()->clone()));
-      auto teacher = CompiledModel::compile(std::move(gen), fname, error);
+      auto teacher = CompiledModel::compile(std::move(gen), fname, error,
+                                            Target::Cpu, o.compile);
       if (!teacher)
         return fail("cannot compile the teacher: " + error);
       if (!o.quiet)
@@ -680,9 +676,10 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
     student.setSymName(fname);
     student.setPublic();
     PassManager pm(&ctx);
-    if (failed(parsePassPipeline("onebit-pack-trained,canonicalize,cse", pm,
-                                 llvm::errs())) ||
-        failed(pm.run(*packSource)))
+    pm.addPass(mlir::onebit::createOneBitPackTrained());
+    pm.addPass(mlir::createCanonicalizerPass());
+    pm.addPass(mlir::createCSEPass());
+    if (failed(pm.run(*packSource)))
       return fail("cannot pack the trained model:\n" + diags.text);
   }
   std::string modelPath = o.outDir + "/model.mlirbc";

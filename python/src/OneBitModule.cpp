@@ -16,6 +16,8 @@
 #include "onebit/Target/ONNX/ImportONNX.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
 
+#include "EnvOptions.h"
+
 #include "mlir/Bytecode/BytecodeWriter.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -245,8 +247,10 @@ public:
     OwningOpRef<ModuleOp> copy(
         cast<ModuleOp>(m.module->getOperation()->clone()));
     std::string error;
-    auto cm = ::onebit::CompiledModel::compile(std::move(copy), entry, error,
-                                               target);
+    // Read at every compile, so that a change of os.environ applies to the
+    // next compilation.
+    auto cm = ::onebit::CompiledModel::compile(
+        std::move(copy), entry, error, target, ::onebit::env::compileOptions());
     if (!cm)
       diags.raise(error);
     auto f = std::make_shared<CompiledFunction>();
@@ -314,6 +318,8 @@ PYBIND11_MODULE(_onebit, m) {
   m.doc() = "onebit: OneBit 1-bit LLM compiler (C++ extension)";
   errorType = PyErr_NewException("onebit.Error", PyExc_RuntimeError, nullptr);
   m.attr("Error") = py::handle(errorType);
+  // ONEBIT_ISA, ONEBIT_DENSE_BACKEND, ...: once, when the module is imported.
+  ::onebit::env::applyRuntimeEnvironment();
 
   // Byte-level BPE tokenizers (GGUF vocabularies, HF tokenizer.json).
   py::class_<::onebit::BPETokenizer>(m, "Tokenizer")
@@ -391,6 +397,7 @@ PYBIND11_MODULE(_onebit, m) {
          const std::string &device, bool mseLastLayer) {
         ::onebit::TrainOptions o;
         o.target = pythonTarget(device);
+        o.compile = ::onebit::env::compileOptions();
         o.teacherPath = teacher;
         o.data = data;
         o.steps = steps;

@@ -29,15 +29,6 @@ struct BlockCache {
   size_t limitBytes = size_t(64) << 20;
   std::atomic<int64_t> allocations{0}, reused{0};
 
-  BlockCache() {
-    if (const char *env = std::getenv("ONEBIT_ALLOC_CACHE_MB")) {
-      char *end = nullptr;
-      long long mb = std::strtoll(env, &end, 10);
-      if (end != env && mb >= 0)
-        limitBytes = size_t(mb) << 20;
-    }
-  }
-
   static void *fromMalloc(const BlockKey &key) {
     auto [size, alignment] = key;
     if (!alignment)
@@ -93,11 +84,26 @@ struct BlockCache {
 
   void trim() {
     std::lock_guard<std::mutex> lock(mutex);
+    trimLocked();
+  }
+
+  void trimLocked() {
     for (auto &[key, list] : freeLists)
       for (void *p : list)
         std::free(p);
     freeLists.clear();
     cachedBytes = 0;
+  }
+
+  /// Returns the previous bound. Blocks already cached beyond a lowered
+  /// bound are released, so the bound holds from now on.
+  size_t setLimit(size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex);
+    size_t previous = limitBytes;
+    limitBytes = bytes;
+    if (cachedBytes > limitBytes)
+      trimLocked();
+    return previous;
   }
 };
 
@@ -122,6 +128,15 @@ extern "C" void *_mlir_memref_to_llvm_aligned_alloc(size_t alignment,
 extern "C" void _mlir_memref_to_llvm_free(void *ptr) { cache().release(ptr); }
 
 extern "C" void onebit_runtime_trim_allocations(void) { cache().trim(); }
+
+extern "C" int64_t onebit_runtime_set_allocation_cache_mb(int64_t mb) {
+  BlockCache &c = cache();
+  if (mb < 0) {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    return int64_t(c.limitBytes >> 20);
+  }
+  return int64_t(c.setLimit(size_t(mb) << 20) >> 20);
+}
 
 extern "C" void onebit_runtime_allocation_stats(int64_t *allocations,
                                                 int64_t *reused) {

@@ -97,31 +97,9 @@ std::atomic<int> gMode{ONEBIT_KERNEL_EXACT};
 std::atomic<bool> gCacheEnabled{true};
 
 // The level in use when onebit_runtime_set_isa was not called: the best the
-// CPU has, capped by ONEBIT_ISA=scalar|avx2|avx512 (to measure or test the
-// kernels other CPUs get; other values are reported once and ignored).
-int defaultIsa() {
-  static const int level = [] {
-    const char *env = std::getenv("ONEBIT_ISA");
-    if (!env || !*env)
-      return cpu().best;
-    int cap = -1;
-    if (!std::strcmp(env, "scalar"))
-      cap = kScalar;
-    else if (!std::strcmp(env, "avx2"))
-      cap = kAvx2;
-    else if (!std::strcmp(env, "avx512"))
-      cap = kAvx512;
-    if (cap < 0) {
-      std::fprintf(stderr,
-                   "onebit runtime: ignoring ONEBIT_ISA='%s' (expected "
-                   "scalar, avx2 or avx512)\n",
-                   env);
-      return cpu().best;
-    }
-    return std::min(cap, cpu().best);
-  }();
-  return level;
-}
+// CPU has. Tools cap it from ONEBIT_ISA (tools/common/EnvOptions.h) through
+// onebit_runtime_set_isa; the runtime reads no environment.
+int defaultIsa() { return cpu().best; }
 
 int currentIsa() {
   int v = gIsa.load(std::memory_order_relaxed);
@@ -130,21 +108,14 @@ int currentIsa() {
 
 // Up to this many activation rows the lookup-table kernels are used, above it
 // the FMA GEMM (unpacked +-1 weights); measured in docs/kernels.md, where the
-// lookup tables win at every m tried. ONEBIT_LUT_MAX_M overrides the default,
-// onebit_runtime_set_lut_max_m at run time.
+// lookup tables win at every m tried. onebit_runtime_set_lut_max_m changes it
+// (tools map ONEBIT_LUT_MAX_M onto it).
 constexpr int64_t kDefaultLutMaxM = int64_t(1) << 40;
 std::atomic<int64_t> gLutMaxM{-1};
 
 int64_t lutMaxM() {
   int64_t v = gLutMaxM.load(std::memory_order_relaxed);
-  if (v >= 0)
-    return v;
-  static const int64_t fromEnv = [] {
-    if (const char *s = std::getenv("ONEBIT_LUT_MAX_M"))
-      return static_cast<int64_t>(std::atoll(s));
-    return kDefaultLutMaxM;
-  }();
-  return fromEnv;
+  return v >= 0 ? v : kDefaultLutMaxM;
 }
 
 // AVX2: up to this many activation rows whole-row tables (avx2LutBlocks),

@@ -40,15 +40,8 @@ constexpr bool kHaveBlas = true;
 constexpr bool kHaveBlas = false;
 #endif
 
-int defaultBackend() {
-  if (!kHaveBlas)
-    return 0;
-  const char *env = std::getenv("ONEBIT_DENSE_BACKEND");
-  return env && std::strcmp(env, "builtin") == 0 ? 0 : 1;
-}
-
 std::atomic<int> &backend() {
-  static std::atomic<int> b{defaultBackend()};
+  static std::atomic<int> b{kHaveBlas ? 1 : 0};
   return b;
 }
 

@@ -5,8 +5,9 @@
 // weights (forward, and the input gradient through the transposed signs).
 // Each call packs sign(W) at 1 bit per weight, in whichever orientation the
 // product needs, and runs the exact lookup-table kernels of the 1-bit
-// layers; below AVX2, or with ONEBIT_SIGN_MATMUL=dense, the +-1 matrix goes
-// to the dense FP32 GEMM instead.
+// layers; below AVX2, or after onebit_runtime_set_sign_matmul_backend(1)
+// (ONEBIT_SIGN_MATMUL=dense in the tools), the +-1 matrix goes to the dense
+// FP32 GEMM instead.
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,6 +17,7 @@
 #include "Kernels.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -99,19 +101,12 @@ void packSigns(const float *w, int64_t rs, int64_t cs, int64_t K, int64_t N,
   });
 }
 
+// 1: the dense +-1 GEMM even where the 1-bit kernels run (to compare them).
+std::atomic<int> gSignBackend{0};
+
 bool useOneBitKernels() {
-  static const bool dense = [] {
-    const char *env = std::getenv("ONEBIT_SIGN_MATMUL");
-    if (!env || !*env || !std::strcmp(env, "onebit"))
-      return false;
-    if (std::strcmp(env, "dense"))
-      std::fprintf(stderr,
-                   "onebit runtime: ignoring ONEBIT_SIGN_MATMUL='%s' "
-                   "(expected onebit or dense)\n",
-                   env);
-    return !std::strcmp(env, "dense");
-  }();
-  return !dense && onebit_runtime_get_isa() >= 1;
+  return gSignBackend.load(std::memory_order_relaxed) == 0 &&
+         onebit_runtime_get_isa() >= 1;
 }
 
 /// The dense fallback: the +-1 matrix, then onebit_matmul_f32.
@@ -205,6 +200,12 @@ void _mlir_ciface_onebit_sign_matmul_f32(StridedMemRefType<float, 4> *a,
                          a->sizes[3], a->data + a->offset, a->strides,
                          w->data + w->offset, w->strides, beta,
                          c->data + c->offset, c->strides);
+}
+
+int onebit_runtime_set_sign_matmul_backend(int backend) {
+  if (backend < 0)
+    return gSignBackend.load();
+  return gSignBackend.exchange(backend == 1 ? 1 : 0);
 }
 
 } // extern "C"

@@ -18,6 +18,8 @@
 #include "onebit/Tokenizer/BPETokenizer.h"
 #include "onebit/Training/Evaluate.h"
 
+#include "EnvOptions.h"
+
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
@@ -78,6 +80,7 @@ int main(int argc, char **argv) {
                               cl::init(0), cl::cat(EvalCategory));
   cl::HideUnrelatedOptions(EvalCategory);
   cl::ParseCommandLineOptions(argc, argv, "onebit perplexity evaluation\n");
+  onebit::env::applyRuntimeEnvironment();
   int modes = !text.empty() + !tokensPath.empty() +
               (generate.getNumOccurrences() > 0) + !choices.empty();
   if (modes != 1)
@@ -129,7 +132,9 @@ int main(int argc, char **argv) {
     if (!module ||
         !onebit::setStaticTokenShape(*module, /*batch=*/0, seqLen, error))
       return nullptr;
-    return onebit::CompiledModel::compile(std::move(module), "", error);
+    return onebit::CompiledModel::compile(std::move(module), "", error,
+                                          onebit::Target::Cpu,
+                                          onebit::env::compileOptions());
   };
 
   if (generate.getNumOccurrences()) {

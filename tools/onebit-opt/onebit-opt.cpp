@@ -10,9 +10,14 @@
 #include "onebit/InitAllDialects.h"
 #include "onebit/InitAllPasses.h"
 
+#include "EnvOptions.h"
+
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
-  onebit::registerAllPasses();
+  // The environment (ONEBIT_DENSE_MATMUL, CUDA_HOME, ...) gives the named
+  // pipelines' defaults; options in the pipeline text override them.
+  onebit::registerAllPasses(onebit::env::cpuPipelineOptions(),
+                            onebit::env::gpuPipelineOptions());
 
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);

@@ -11,6 +11,8 @@
 #include "onebit/Runner/CudaHooks.h"
 #include "onebit/Runner/Runner.h"
 
+#include "EnvOptions.h"
+
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
@@ -66,6 +68,7 @@ int main(int argc, char **argv) {
                               cl::init(0), cl::cat(RunCategory));
   cl::HideUnrelatedOptions(RunCategory);
   cl::ParseCommandLineOptions(argc, argv, "onebit model runner\n");
+  onebit::env::applyRuntimeEnvironment();
   onebit::Target target;
   std::string error;
   if (!onebit::selectDevice(device, target, error))
@@ -80,8 +83,8 @@ int main(int argc, char **argv) {
   auto module = onebit::loadModel(modelPath, ctx, error);
   if (!module)
     return fail(error);
-  auto model =
-      onebit::CompiledModel::compile(std::move(module), entry, error, target);
+  auto model = onebit::CompiledModel::compile(
+      std::move(module), entry, error, target, onebit::env::compileOptions());
   if (!model)
     return fail(device == "cuda" ? "--device=cuda: " + error : error);
   if (outputs.size() != model->results().size() && !outputs.empty())

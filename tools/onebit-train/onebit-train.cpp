@@ -10,6 +10,8 @@
 #include "onebit/Runner/CudaHooks.h"
 #include "onebit/Training/Trainer.h"
 
+#include "EnvOptions.h"
+
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 
@@ -90,7 +92,9 @@ int main(int argc, char **argv) {
       cl::cat(TrainCategory));
   cl::HideUnrelatedOptions(TrainCategory);
   cl::ParseCommandLineOptions(argc, argv, "onebit KD trainer\n");
+  onebit::env::applyRuntimeEnvironment();
   onebit::TrainOptions o;
+  o.compile = onebit::env::compileOptions();
   std::string deviceError;
   if (!onebit::selectDevice(device, o.target, deviceError)) {
     errs() << "onebit-train: error: " << deviceError << "\n";

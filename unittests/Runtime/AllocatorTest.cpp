@@ -33,6 +33,28 @@ TEST(Allocator, FreedBlocksOfOneSizeAreReused) {
   onebit_runtime_trim_allocations();
 }
 
+// A bound of 0 (ONEBIT_ALLOC_CACHE_MB=0 in the tools) turns the cache off;
+// lowering the bound releases what it no longer allows.
+TEST(Allocator, CacheBoundSetter) {
+  const int64_t defaultMb = onebit_runtime_set_allocation_cache_mb(-1);
+  EXPECT_EQ(defaultMb, 64);
+  const size_t size = 262144 + 4 * 41;
+  void *a = _mlir_memref_to_llvm_alloc(size);
+  ASSERT_NE(a, nullptr);
+  _mlir_memref_to_llvm_free(a);
+  EXPECT_EQ(onebit_runtime_set_allocation_cache_mb(0), defaultMb);
+  int64_t allocs0 = 0, reused0 = 0, allocs1 = 0, reused1 = 0;
+  onebit_runtime_allocation_stats(&allocs0, &reused0);
+  void *b = _mlir_memref_to_llvm_alloc(size);
+  _mlir_memref_to_llvm_free(b);
+  void *c = _mlir_memref_to_llvm_alloc(size);
+  _mlir_memref_to_llvm_free(c);
+  onebit_runtime_allocation_stats(&allocs1, &reused1);
+  EXPECT_EQ(allocs1 - allocs0, 2);
+  EXPECT_EQ(reused1 - reused0, 0);
+  EXPECT_EQ(onebit_runtime_set_allocation_cache_mb(defaultMb), 0);
+}
+
 TEST(Allocator, AlignmentIsPartOfTheSize) {
   // A block cached for 64-byte alignment is not handed to a request for
   // 4096-byte alignment of the same size.

@@ -141,6 +141,18 @@ TEST(SignMatmul, ExactInFastMode) {
     run({1, 2, 64, 512, false, true, false, false, 0.0f}, 77, isa, 1);
 }
 
+// The dense +-1 backend (ONEBIT_SIGN_MATMUL=dense in the tools) gives the
+// same products on every ISA.
+TEST(SignMatmul, DenseBackendMatchesReference) {
+  Restore restore;
+  EXPECT_EQ(onebit_runtime_set_sign_matmul_backend(-1), 0);
+  EXPECT_EQ(onebit_runtime_set_sign_matmul_backend(1), 0);
+  const int best = onebit_runtime_get_isa();
+  for (int isa = 0; isa <= best; ++isa)
+    run({3, 6, 18, 45, false, false, true, true, 0.0f}, 91, isa, 2);
+  EXPECT_EQ(onebit_runtime_set_sign_matmul_backend(0), 1);
+}
+
 TEST(SignMatmul, CInterface) {
   Restore restore;
   // C^T = B^T sign(W)^T through transposed views, as the lowering passes a

@@ -81,8 +81,9 @@ def ConvertMatmulToRuntime : Pass<"convert-matmul-to-runtime", "ModuleOp"> {
     sign generic is then dead when nothing else reads it. `sign-kernel=false`
     keeps such contractions on `onebit_matmul_f32`.
 
-    Setting the environment variable `ONEBIT_DENSE_MATMUL=loops` turns the
-    pass into a no-op (for comparisons with the naive-loop lowering).
+    `--onebit-cpu-pipeline=dense-matmul-to-runtime=false` (or
+    `ONEBIT_DENSE_MATMUL=loops` in the tools' environment) leaves the pass
+    out of the CPU pipeline, for comparisons with the naive-loop lowering.
   }];
   let options = [
     Option<"signKernel", "sign-kernel", "bool", /*default=*/"true",

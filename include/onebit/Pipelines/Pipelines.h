@@ -1,4 +1,11 @@
 //===- Pipelines.h - onebit's named pass pipelines --------------*- C++ -*-===//
+//
+// Each pipeline is a C++ function that adds passes by their create functions
+// with typed option structs; --onebit-cpu-pipeline and friends are
+// registered over the same functions. Options are plain fields: the library
+// reads no environment (tools/common/EnvOptions.h maps variables onto them).
+//
+//===----------------------------------------------------------------------===//
 
 #ifndef ONEBIT_PIPELINES_PIPELINES_H
 #define ONEBIT_PIPELINES_PIPELINES_H
@@ -9,18 +16,28 @@
 
 namespace onebit {
 
+/// Options of the CPU pipeline.
+struct CpuPipelineOptions {
+  /// Dense f32 (batched) matmuls become calls of the runtime's BLAS-backed
+  /// onebit_matmul_f32 (convert-matmul-to-runtime); false leaves them to the
+  /// loop lowering, the naive baseline of benchmarks/decode_bench.py.
+  bool denseMatmulToRuntime = true;
+};
+
 /// linalg-on-tensors + onebit -> LLVM dialect for the host CPU: binary layers
 /// call the kernel library, the rest is bufferized, lowered to loops and to
 /// LLVM. Results are returned as freshly allocated memrefs the caller frees.
-void buildCpuPipeline(mlir::OpPassManager &pm);
+void buildCpuPipeline(mlir::OpPassManager &pm,
+                      const CpuPipelineOptions &options = {});
 
 /// Options of the GPU pipeline (defaults: A100, PTX kept as text).
 struct GpuPipelineOptions {
   std::string chip = "sm_80";
   std::string features = "+ptx80";
   std::string format = "isa"; ///< isa (PTX), bin (cubin) or fatbin
-  /// CUDA toolkit for libdevice (and ptxas for bin/fatbin); empty: $CUDA_HOME,
-  /// $CUDA_ROOT, $CUDA_PATH, else /usr/local/cuda.
+  /// CUDA toolkit for libdevice (and ptxas for bin/fatbin); empty:
+  /// /usr/local/cuda (the tools fill it from $CUDA_HOME, $CUDA_ROOT or
+  /// $CUDA_PATH).
   std::string toolkit;
   int optLevel = 3;
   int warps = 4; ///< binary_linear kernel: output rows per block
@@ -41,11 +58,15 @@ void buildGpuEmulationPipeline(mlir::OpPassManager &pm,
                                const GpuPipelineOptions &options = {});
 
 /// Registers --onebit-gpu-pipeline and --onebit-gpu-emulation-pipeline
-/// (called by registerPipelines).
-void registerGpuPipeline();
+/// (called by registerPipelines). Options not given in the pipeline text
+/// take their values from `defaults`.
+void registerGpuPipeline(const GpuPipelineOptions &defaults = {});
 
-/// Registers --onebit-cpu-pipeline and --onebit-gpu-pipeline.
-void registerPipelines();
+/// Registers --onebit-cpu-pipeline and the GPU pipelines. Options not given
+/// in the pipeline text take their values from `cpuDefaults` and
+/// `gpuDefaults` (so that onebit-opt can apply its environment).
+void registerPipelines(const CpuPipelineOptions &cpuDefaults = {},
+                       const GpuPipelineOptions &gpuDefaults = {});
 
 } // namespace onebit
 

@@ -10,6 +10,7 @@
 #ifndef ONEBIT_RUNNER_RUNNER_H
 #define ONEBIT_RUNNER_RUNNER_H
 
+#include "onebit/Pipelines/Pipelines.h"
 #include "onebit/Support/Npy.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -64,6 +65,22 @@ struct CudaRuntimeHooks {
 };
 void registerCudaRuntime(const CudaRuntimeHooks &hooks);
 
+/// How CompiledModel::compile lowers a model and JIT-compiles it. The tools
+/// fill these from ONEBIT_* variables (tools/common/EnvOptions.h); the
+/// library reads no environment.
+struct CompileOptions {
+  CpuPipelineOptions cpu; ///< Target::Cpu
+  GpuPipelineOptions gpu; ///< Target::Cuda and Target::GpuEmulation
+  /// LLVM optimisation level of the generated code, 0 to 3.
+  unsigned jitOptLevel = 3;
+  /// LLVM's default<On> pipeline instead of the runner's shorter function
+  /// pipeline (which compiles large train steps in seconds).
+  bool llvmDefaultPipeline = false;
+  /// Write /tmp/perf-PID.map so that `perf report` names the JIT-compiled
+  /// functions.
+  bool perfMap = false;
+};
+
 class CompiledModel {
 public:
   /// A function that can be called: its name and signature.
@@ -77,13 +94,14 @@ public:
   /// module's only public function. Returns null and sets `error` on failure.
   static std::unique_ptr<CompiledModel>
   compile(mlir::OwningOpRef<mlir::ModuleOp> module, const std::string &entry,
-          std::string &error, Target target = Target::Cpu);
+          std::string &error, Target target = Target::Cpu,
+          const CompileOptions &options = {});
   /// The same with several public entry functions compiled together (one
   /// lowering, one JIT); the first is the default of run() and inputs().
   static std::unique_ptr<CompiledModel>
   compile(mlir::OwningOpRef<mlir::ModuleOp> module,
           const std::vector<std::string> &entries, std::string &error,
-          Target target = Target::Cpu);
+          Target target = Target::Cpu, const CompileOptions &options = {});
 
   const std::vector<TensorSignature> &inputs() const {
     return entries_.front().inputs;

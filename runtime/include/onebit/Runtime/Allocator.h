@@ -6,7 +6,8 @@
  * per call, mostly 64 KB to 1 MB) are recycled instead of going through
  * malloc's bins each time. Freed blocks of 4 KiB or more are kept in a
  * per-size cache, up to a bound on the bytes cached (64 MiB by default;
- * ONEBIT_ALLOC_CACHE_MB sets it, 0 turns the cache off); smaller blocks and
+ * onebit_runtime_set_allocation_cache_mb sets it, 0 turns the cache off; the
+ * tools map ONEBIT_ALLOC_CACHE_MB onto it); smaller blocks and
  * everything beyond the bound go to malloc/free. A block from these
  * functions must be released with _mlir_memref_to_llvm_free; a pointer it
  * never handed out is passed on to free(). Thread-safe.
@@ -28,6 +29,11 @@ void _mlir_memref_to_llvm_free(void *ptr);
 
 /* Releases every cached block to malloc. */
 void onebit_runtime_trim_allocations(void);
+
+/* Sets the bound on the bytes cached, in MiB (0: no cache); cached blocks
+ * beyond a lowered bound are released. Returns the previous bound; a
+ * negative value only queries. */
+int64_t onebit_runtime_set_allocation_cache_mb(int64_t mb);
 
 /* Counters since the process started: allocation calls, and how many of
  * them were served from the cache. */

@@ -71,15 +71,15 @@ int onebit_runtime_has_fast_kernel(void);
 
 /* AVX-512: up to this many activation rows m the lookup-table kernels run,
  * above it the FMA GEMM over unpacked +-1 weights (default: always the
- * tables, which measured faster at every m; the environment variable
- * ONEBIT_LUT_MAX_M sets the default). A negative value restores the default.
- * Returns the previous limit. For tests and benchmarks. */
+ * tables, which measured faster at every m; the tools' ONEBIT_LUT_MAX_M sets
+ * it). A negative value restores the default. Returns the previous limit.
+ * For tests and benchmarks. */
 int64_t onebit_runtime_set_lut_max_m(int64_t m);
 
-/* Instruction set used: 0 scalar, 1 AVX2, 2 AVX-512 (the best the CPU has,
- * capped by the environment variable ONEBIT_ISA=scalar|avx2|avx512).
- * onebit_runtime_set_isa caps it (for tests and benchmarks); a level above
- * what the CPU supports is clamped. Returns the level now in use. */
+/* Instruction set used: 0 scalar, 1 AVX2, 2 AVX-512 (by default the best the
+ * CPU has). onebit_runtime_set_isa caps it (for tests and benchmarks, and the
+ * tools' ONEBIT_ISA=scalar|avx2|avx512); a level above what the CPU supports
+ * is clamped. Returns the level now in use. */
 int onebit_runtime_set_isa(int level);
 int onebit_runtime_get_isa(void);
 

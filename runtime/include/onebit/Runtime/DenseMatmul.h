@@ -60,7 +60,8 @@ void _mlir_ciface_onebit_matmul_f32(StridedMemRefType<float, 4> *a,
  * with a sign generic's result into this call). W [B0, B1, K, N] takes B's
  * place with any strides. Each call packs sign(W) at 1 bit per weight and
  * runs the exact 1-bit kernels (never FAST_APPROX); below AVX2, or with
- * ONEBIT_SIGN_MATMUL=dense, the +-1 matrix goes to onebit_matmul_f32. */
+ * backend 1 of onebit_runtime_set_sign_matmul_backend, the +-1 matrix goes
+ * to onebit_matmul_f32. */
 void onebit_sign_matmul_f32(int64_t B0, int64_t B1, int64_t M, int64_t N,
                             int64_t K, const float *a,
                             const int64_t aStrides[4], const float *w,
@@ -72,11 +73,15 @@ void _mlir_ciface_onebit_sign_matmul_f32(StridedMemRefType<float, 4> *a,
                                          float beta);
 
 /* Backend of onebit_matmul_f32: 0 the built-in blocked kernel, 1 OpenBLAS
- * (the default when available; the environment variable
- * ONEBIT_DENSE_BACKEND=builtin changes the default). A request for OpenBLAS
- * in a build without it gives 0. Returns the previous backend; a negative
- * value only queries. */
+ * (the default when available; the tools' ONEBIT_DENSE_BACKEND=builtin
+ * selects 0). A request for OpenBLAS in a build without it gives 0. Returns
+ * the previous backend; a negative value only queries. */
 int onebit_runtime_set_dense_backend(int backend);
+/* Backend of onebit_sign_matmul_f32: 0 the 1-bit kernels (the default; below
+ * AVX2 the dense path runs anyway), 1 the +-1 matrix on onebit_matmul_f32
+ * (the tools' ONEBIT_SIGN_MATMUL=dense), to compare the two. Other values
+ * give 0. Returns the previous backend; a negative value only queries. */
+int onebit_runtime_set_sign_matmul_backend(int backend);
 /* 1 when the library was built with OpenBLAS. */
 int onebit_runtime_have_blas(void);
 

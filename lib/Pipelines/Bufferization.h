@@ -1,0 +1,25 @@
+//===- Bufferization.h - bufferization passes of the pipelines --*- C++ -*-===//
+//
+// One-shot bufferization with identity-layout function boundaries, then
+// upstream's buffer-deallocation-pipeline pass by pass with
+// onebit-free-after-last-use before buffer-deallocation-simplification: the
+// temporaries of straight-line code are freed after their last use, and the
+// (quadratic) simplification sees almost nothing left. Shared by the CPU and
+// GPU pipelines.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ONEBIT_LIB_PIPELINES_BUFFERIZATION_H
+#define ONEBIT_LIB_PIPELINES_BUFFERIZATION_H
+
+#include "mlir/Pass/PassManager.h"
+
+namespace onebit {
+
+/// Adds one-shot-bufferize, the deallocation passes and
+/// convert-bufferization-to-memref to `pm` (anchored on a module).
+void addBufferizationPasses(mlir::OpPassManager &pm);
+
+} // namespace onebit
+
+#endif // ONEBIT_LIB_PIPELINES_BUFFERIZATION_H

@@ -1,0 +1,74 @@
+//===- EnvOptions.h - ONEBIT_* environment variables to options -*- C++ -*-===//
+//
+// The one place where environment variables become settings. Libraries
+// (lib/, runtime/) read no environment: they take option structs
+// (CompileOptions, CpuPipelineOptions, GpuPipelineOptions) and runtime setter
+// calls. The tools (onebit-opt, onebit-run, onebit-train, onebit-eval,
+// kernel-bench) and the Python module call these functions at start-up, so
+// that users keep setting the variables below.
+//
+// Runtime (applyRuntimeEnvironment, once per process):
+//   ONEBIT_ISA=scalar|avx2|avx512  caps the CPU kernels' instruction set
+//       (onebit_runtime_set_isa); other values are reported and ignored.
+//   ONEBIT_LUT_MAX_M=N             AVX-512: up to N activation rows the
+//       lookup-table kernels run, above it the FMA GEMM
+//       (onebit_runtime_set_lut_max_m; a negative N acts as 0).
+//   ONEBIT_SIGN_MATMUL=onebit|dense  the train step's products with sign(W)
+//       on the 1-bit kernels (default) or the dense +-1 GEMM
+//       (onebit_runtime_set_sign_matmul_backend); other values are reported
+//       and ignored.
+//   ONEBIT_DENSE_BACKEND=builtin   dense f32 matmuls on the built-in kernel
+//       instead of OpenBLAS (onebit_runtime_set_dense_backend).
+//   ONEBIT_ALLOC_CACHE_MB=N        bound of the compiled models' buffer cache
+//       in MiB, 0 turns it off (onebit_runtime_set_allocation_cache_mb).
+//
+// Pipelines (cpuPipelineOptions, gpuPipelineOptions; also onebit-opt's
+// --onebit-*-pipeline defaults):
+//   ONEBIT_DENSE_MATMUL=loops      dense matmuls stay loops instead of runtime
+//       calls (CpuPipelineOptions::denseMatmulToRuntime = false).
+//   CUDA_HOME, CUDA_ROOT, CUDA_PATH  the first one set is the CUDA toolkit of
+//       the GPU pipeline (GpuPipelineOptions::toolkit), else /usr/local/cuda.
+//
+// JIT (compileOptions, which includes both pipelines' options):
+//   ONEBIT_JIT_OPT_LEVEL=0..3      LLVM optimisation level of generated code
+//       (CompileOptions::jitOptLevel; out-of-range values are clamped).
+//   ONEBIT_JIT_PIPELINE=default    LLVM's default<On> pipeline instead of the
+//       runner's shorter one (CompileOptions::llvmDefaultPipeline).
+//   ONEBIT_PERF_MAP=1              write /tmp/perf-PID.map naming the
+//       JIT-compiled functions for `perf report` (CompileOptions::perfMap).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ONEBIT_TOOLS_COMMON_ENVOPTIONS_H
+#define ONEBIT_TOOLS_COMMON_ENVOPTIONS_H
+
+// Declarations only, so that programs of the runtime alone (kernel-bench)
+// include no compiler header; callers of the option functions include
+// onebit/Runner/Runner.h.
+namespace onebit {
+struct CompileOptions;
+struct CpuPipelineOptions;
+struct GpuPipelineOptions;
+} // namespace onebit
+
+namespace onebit::env {
+
+/// The variable's value, or null when it is unset or empty.
+const char *nonEmptyVariable(const char *name);
+
+/// Applies the runtime variables through the runtime's setters. Invalid
+/// values are reported on stderr.
+void applyRuntimeEnvironment();
+
+/// The CPU pipeline's options from the environment.
+CpuPipelineOptions cpuPipelineOptions();
+
+/// The GPU pipelines' options from the environment.
+GpuPipelineOptions gpuPipelineOptions();
+
+/// The runner's options from the environment (pipelines and JIT).
+CompileOptions compileOptions();
+
+} // namespace onebit::env
+
+#endif // ONEBIT_TOOLS_COMMON_ENVOPTIONS_H
