@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -31,11 +33,28 @@ struct BlockCache {
 
   static void *fromMalloc(const BlockKey &key) {
     auto [size, alignment] = key;
-    if (!alignment)
-      return std::malloc(size);
-    // aligned_alloc wants a multiple of the alignment.
-    return std::aligned_alloc(alignment,
-                              (size + alignment - 1) / alignment * alignment);
+    void *p = nullptr;
+    if (!alignment) {
+      p = std::malloc(size);
+    } else if (size <= SIZE_MAX - alignment) {
+      // aligned_alloc wants a multiple of the alignment.
+      p = std::aligned_alloc(alignment,
+                             (size + alignment - 1) / alignment * alignment);
+    }
+    if (!p && size)
+      outOfMemory(size);
+    return p;
+  }
+
+  /// Compiled code cannot handle a null buffer: it would write through it.
+  /// A clear message and a non-zero exit beat a segmentation fault.
+  [[noreturn]] static void outOfMemory(size_t size) {
+    std::fprintf(stderr,
+                 "onebit runtime: error: out of memory: the model asked for "
+                 "a buffer of %zu bytes\n",
+                 size);
+    std::fflush(nullptr);
+    std::_Exit(1);
   }
 
   void *allocate(size_t size, size_t alignment) {

@@ -106,3 +106,12 @@ TEST(Allocator, SmallAndForeignBlocksGoToFree) {
 }
 
 } // namespace
+
+// A size no machine has (or one whose alignment rounding would wrap) ends
+// the process with a message instead of handing compiled code a null buffer.
+TEST(AllocatorDeathTest, OutOfMemoryIsAnErrorNotANullBuffer) {
+  EXPECT_EXIT(_mlir_memref_to_llvm_alloc(SIZE_MAX - 8),
+              ::testing::ExitedWithCode(1), "out of memory: the model asked");
+  EXPECT_EXIT(_mlir_memref_to_llvm_aligned_alloc(64, SIZE_MAX - 8),
+              ::testing::ExitedWithCode(1), "out of memory: the model asked");
+}
