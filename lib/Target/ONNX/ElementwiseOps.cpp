@@ -5,7 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Importer.h"
+#include "Folding.h"
 
 #include "mlir/Dialect/Math/IR/Math.h"
 
@@ -174,8 +174,26 @@ LogicalResult convertNot(Importer &im, const onnx::NodeProto &) {
   });
 }
 
+/// Add, Sub, Mul, Div, Max and Min of two known integer tensors of one type
+/// (shape arithmetic), broadcasting rank <= 1.
+template <IOp Op> bool foldArith(Importer &im, const onnx::NodeProto &n) {
+  const KnownInts *a = im.knownInput(0), *c = im.knownInput(1);
+  if (!a || n.input_size() != 2 || !c || c->elemType != a->elemType)
+    return false;
+  KnownInts r;
+  size_t cnt;
+  if (!broadcast2(*a, *c, r.shape, cnt))
+    return false;
+  r.elemType = a->elemType;
+  for (size_t i = 0; i < cnt; ++i)
+    r.elts.push_back(applyElt(im, Op, a->elts[a->elts.size() == 1 ? 0 : i],
+                              c->elts[c->elts.size() == 1 ? 0 : i]));
+  im.setKnown(n.output(0), std::move(r));
+  return true;
+}
+
 /// Binary arithmetic; both operands must have the same element type.
-template <typename FOp, typename IOp> LogicalResult arith2(Importer &im) {
+template <typename FOp, typename IntOp> LogicalResult arith2(Importer &im) {
   auto a = im.input(0), c = im.input(1);
   if (failed(a) || failed(c))
     return failure();
@@ -184,7 +202,7 @@ template <typename FOp, typename IOp> LogicalResult arith2(Importer &im) {
   return pointwise(im, [](OpBuilder &b, Location l, ValueRange x) -> Value {
     if (isF(x[0]))
       return FOp::create(b, l, x[0], x[1]);
-    return IOp::create(b, l, x[0], x[1]);
+    return IntOp::create(b, l, x[0], x[1]);
   });
 }
 
@@ -250,6 +268,35 @@ LogicalResult compare(Importer &im) {
         return arith::CmpIOp::create(b, l, ip, x[0], x[1]);
       },
       im.b.getI1Type());
+}
+
+/// Equal of known integer tensors, where each pair of elements compares
+/// statically: two constants, a negative constant and a size (never equal),
+/// or one index value with itself.
+bool foldEqual(Importer &im, const onnx::NodeProto &n) {
+  const KnownInts *a = im.knownInput(0), *c = im.knownInput(1);
+  if (!a || !c)
+    return false;
+  KnownInts r;
+  size_t cnt;
+  if (!broadcast2(*a, *c, r.shape, cnt))
+    return false;
+  r.elemType = im.b.getI1Type();
+  for (size_t i = 0; i < cnt; ++i) {
+    const KnownElt &x = a->elts[a->elts.size() == 1 ? 0 : i];
+    const KnownElt &y = c->elts[c->elts.size() == 1 ? 0 : i];
+    if (x.isConst() && y.isConst())
+      r.elts.push_back({x.c == y.c, Value(), true});
+    else if ((x.isConst() && x.c < 0 && y.nonNeg) ||
+             (y.isConst() && y.c < 0 && x.nonNeg))
+      r.elts.push_back({0, Value(), true});
+    else if (x.v && x.v == y.v)
+      r.elts.push_back({1, Value(), true});
+    else
+      return false;
+  }
+  im.setKnown(n.output(0), std::move(r));
+  return true;
 }
 
 LogicalResult convertEqual(Importer &im, const onnx::NodeProto &) {
@@ -321,6 +368,29 @@ LogicalResult convertMin(Importer &im, const onnx::NodeProto &) {
   });
 }
 
+/// Where with a constant condition picks known elements.
+bool foldWhere(Importer &im, const onnx::NodeProto &n) {
+  const KnownInts *a = im.knownInput(0), *x = im.knownInput(1),
+                  *y = im.knownInput(2);
+  if (!a || !a->allConst() || !x || !y)
+    return false;
+  size_t cnt = std::max({a->elts.size(), x->elts.size(), y->elts.size()});
+  for (size_t s : {a->elts.size(), x->elts.size(), y->elts.size()})
+    if (s != cnt && s != 1)
+      return false;
+  KnownInts r;
+  r.elemType = x->elemType;
+  if (a->shape.size() || x->shape.size() || y->shape.size())
+    r.shape = {int64_t(cnt)};
+  auto at = [&](const KnownInts &t, size_t i) {
+    return t.elts[t.elts.size() == 1 ? 0 : i];
+  };
+  for (size_t i = 0; i < cnt; ++i)
+    r.elts.push_back(at(*a, i).c ? at(*x, i) : at(*y, i));
+  im.setKnown(n.output(0), std::move(r));
+  return true;
+}
+
 LogicalResult convertWhere(Importer &im, const onnx::NodeProto &) {
   auto c = im.input(0), x = im.input(1), y = im.input(2);
   if (failed(c) || failed(x) || failed(y))
@@ -379,6 +449,21 @@ LogicalResult castTo(Importer &im, Type to, bool toUnsigned) {
       to, /*maxInputs=*/1);
 }
 
+/// A cast of a known tensor to i16/i32/i64 keeps its elements; casts to
+/// other types (bool and i8 included) go to the converter.
+bool foldCast(Importer &im, const onnx::NodeProto &n) {
+  const KnownInts *a = im.knownInput(0);
+  if (!a)
+    return false;
+  Type et = elementTypeFor(im.ctx, im.attrInt("to", 0));
+  if (!et || !isa<IntegerType>(et) || et.isInteger(1) || et.isInteger(8))
+    return false;
+  KnownInts r = *a;
+  r.elemType = et;
+  im.setKnown(n.output(0), std::move(r));
+  return true;
+}
+
 LogicalResult convertCast(Importer &im, const onnx::NodeProto &) {
   int64_t to = im.attrInt("to", 0);
   Type et = elementTypeFor(im.ctx, to);
@@ -396,40 +481,40 @@ LogicalResult convertCastLike(Importer &im, const onnx::NodeProto &) {
 
 } // namespace
 
-void onebit::onnx_import::addElementwiseOps(llvm::StringMap<ConvertFn> &t) {
-  t["Sqrt"] = convertSqrt;
-  t["Exp"] = convertExp;
-  t["Log"] = convertLog;
-  t["Tanh"] = convertTanh;
-  t["Erf"] = convertErf;
-  t["Cos"] = convertCos;
-  t["Sin"] = convertSin;
-  t["Floor"] = convertFloor;
-  t["Ceil"] = convertCeil;
-  t["Reciprocal"] = convertReciprocal;
-  t["Sigmoid"] = convertSigmoid;
-  t["Relu"] = convertRelu;
-  t["Gelu"] = convertGelu;
-  t["Neg"] = convertNeg;
-  t["Abs"] = convertAbs;
-  t["IsNaN"] = convertIsNaN;
-  t["Not"] = convertNot;
-  t["Add"] = convertAdd;
-  t["Sub"] = convertSub;
-  t["Mul"] = convertMul;
-  t["Div"] = convertDiv;
-  t["Pow"] = convertPow;
-  t["Equal"] = convertEqual;
-  t["Less"] = convertLess;
-  t["Greater"] = convertGreater;
-  t["LessOrEqual"] = convertLessOrEqual;
-  t["GreaterOrEqual"] = convertGreaterOrEqual;
-  t["And"] = convertAnd;
-  t["Or"] = convertOr;
-  t["Max"] = convertMax;
-  t["Min"] = convertMin;
-  t["Where"] = convertWhere;
-  t["Clip"] = convertClip;
-  t["Cast"] = convertCast;
-  t["CastLike"] = convertCastLike;
+void onebit::onnx_import::addElementwiseOps(OpRegistry &r) {
+  r.add({"Sqrt", 1, convertSqrt});
+  r.add({"Exp", 1, convertExp});
+  r.add({"Log", 1, convertLog});
+  r.add({"Tanh", 1, convertTanh});
+  r.add({"Erf", 9, convertErf});
+  r.add({"Cos", 7, convertCos});
+  r.add({"Sin", 7, convertSin});
+  r.add({"Floor", 1, convertFloor});
+  r.add({"Ceil", 1, convertCeil});
+  r.add({"Reciprocal", 1, convertReciprocal});
+  r.add({"Sigmoid", 1, convertSigmoid});
+  r.add({"Relu", 1, convertRelu});
+  r.add({"Gelu", 20, convertGelu});
+  r.add({"Neg", 1, convertNeg});
+  r.add({"Abs", 1, convertAbs});
+  r.add({"IsNaN", 9, convertIsNaN});
+  r.add({"Not", 1, convertNot});
+  r.add({"Add", 1, convertAdd, foldArith<IOp::Add>});
+  r.add({"Sub", 1, convertSub, foldArith<IOp::Sub>});
+  r.add({"Mul", 1, convertMul, foldArith<IOp::Mul>});
+  r.add({"Div", 1, convertDiv, foldArith<IOp::Div>});
+  r.add({"Pow", 1, convertPow});
+  r.add({"Equal", 1, convertEqual, foldEqual});
+  r.add({"Less", 1, convertLess});
+  r.add({"Greater", 1, convertGreater});
+  r.add({"LessOrEqual", 12, convertLessOrEqual});
+  r.add({"GreaterOrEqual", 12, convertGreaterOrEqual});
+  r.add({"And", 1, convertAnd});
+  r.add({"Or", 1, convertOr});
+  r.add({"Max", 1, convertMax, foldArith<IOp::Max>});
+  r.add({"Min", 1, convertMin, foldArith<IOp::Min>});
+  r.add({"Where", 9, convertWhere, foldWhere});
+  r.add({"Clip", 1, convertClip});
+  r.add({"Cast", 1, convertCast, foldCast});
+  r.add({"CastLike", 15, convertCastLike});
 }

@@ -49,10 +49,49 @@ bool onebit::onnx_import::isUnsignedType(int t) {
 
 Importer::Importer(MLIRContext *ctx, std::string fileName, int64_t opset)
     : ctx(ctx), b(ctx), loc(UnknownLoc::get(ctx)),
-      fileName(std::move(fileName)), opset(opset) {
-  addElementwiseOps(table);
-  addShapeOps(table);
-  addLinalgOps(table);
+      fileName(std::move(fileName)), opset(opset), ops(OpRegistry::onnxOps()) {}
+
+//===----------------------------------------------------------------------===//
+// Op registry
+//===----------------------------------------------------------------------===//
+
+void OpRegistry::add(const OpRule &rule) {
+  SmallVector<OpRule, 1> &versions = rules[rule.opType];
+  auto *it = llvm::partition_point(versions, [&](const OpRule &r) {
+    return r.sinceVersion < rule.sinceVersion;
+  });
+  assert((it == versions.end() || it->sinceVersion != rule.sinceVersion) &&
+         "op registered twice at one opset version");
+  versions.insert(it, rule);
+}
+
+const OpRule *OpRegistry::lookup(StringRef opType, int64_t opset) const {
+  auto it = rules.find(opType);
+  if (it == rules.end())
+    return nullptr;
+  const OpRule *best = nullptr;
+  for (const OpRule &r : it->second)
+    if (r.sinceVersion <= opset)
+      best = &r;
+  return best;
+}
+
+std::optional<int64_t> OpRegistry::firstVersion(StringRef opType) const {
+  auto it = rules.find(opType);
+  if (it == rules.end())
+    return std::nullopt;
+  return it->second.front().sinceVersion;
+}
+
+const OpRegistry &OpRegistry::onnxOps() {
+  static const OpRegistry registry = [] {
+    OpRegistry r;
+    addElementwiseOps(r);
+    addShapeOps(r);
+    addLinalgOps(r);
+    return r;
+  }();
+  return registry;
 }
 
 InFlightDiagnostic Importer::error() {
@@ -439,7 +478,7 @@ void Importer::refineSizes(StringRef valueName,
       s = b.getIndexAttr(it->second.getDimSize(i));
 }
 
-LogicalResult Importer::checkSupported(const onnx::NodeProto &n) {
+FailureOr<const OpRule *> Importer::selectRule(const onnx::NodeProto &n) {
   node = &n;
   StringRef name = n.name().empty()
                        ? (n.output_size() ? StringRef(n.output(0)) : "")
@@ -449,19 +488,29 @@ LogicalResult Importer::checkSupported(const onnx::NodeProto &n) {
     error() << "operator domain '" << n.domain() << "' is not supported";
     return failure();
   }
-  if (!table.count(n.op_type())) {
+  if (const OpRule *rule = ops.lookup(n.op_type(), opset))
+    return rule;
+  // Registered only from a later opset: the op did not exist yet (or the
+  // importer has no handling for its older form).
+  if (std::optional<int64_t> first = ops.firstVersion(n.op_type()))
+    error() << n.op_type() << " needs opset " << *first << " or later";
+  else
     error() << "unsupported operator " << n.op_type();
-    return failure();
-  }
-  return success();
+  return failure();
+}
+
+LogicalResult Importer::checkSupported(const onnx::NodeProto &n) {
+  return failure(failed(selectRule(n)));
 }
 
 LogicalResult Importer::convertNode(const onnx::NodeProto &n) {
-  if (failed(checkSupported(n)))
+  FailureOr<const OpRule *> rule = selectRule(n);
+  if (failed(rule))
     return failure();
-  if (tryFoldKnown(*this, n))
+  // Shape subgraphs fold on the known-integer table and emit no tensors.
+  if ((*rule)->fold && (*rule)->fold(*this, n))
     return success();
-  if (failed(table.find(n.op_type())->second(*this, n)))
+  if (failed((*rule)->convert(*this, n)))
     return failure();
   for (const std::string &out : n.output())
     if (!out.empty() && !values.count(out) && !known.count(out)) {

@@ -4,6 +4,8 @@
 // value names to SSA values and a table of small integer tensors whose
 // elements are known at import time (constants or tensor.dim results), which
 // is how shape subgraphs (Shape -> Gather -> Concat -> Reshape) fold away.
+// Each node goes to the OpRule registered for its op type at the model's
+// opset: its fold rule first, then its converter.
 //
 //===----------------------------------------------------------------------===//
 
@@ -46,15 +48,49 @@ struct KnownInts {
 };
 
 class Importer;
+/// Converts the current node to IR, setting its outputs.
 using ConvertFn = LogicalResult (*)(Importer &, const onnx::NodeProto &);
+/// Evaluates the node on known integer tensors (shape subgraphs); returns
+/// true when it recorded all outputs in Importer::known, false (recording
+/// nothing) when its inputs are not known well enough, and the converter
+/// runs instead.
+using FoldFn = bool (*)(Importer &, const onnx::NodeProto &);
 using BodyFn = llvm::function_ref<Value(OpBuilder &, Location, ValueRange)>;
 
-void addElementwiseOps(llvm::StringMap<ConvertFn> &table);
-void addShapeOps(llvm::StringMap<ConvertFn> &table);
-void addLinalgOps(llvm::StringMap<ConvertFn> &table);
-/// Folds a node whose outputs are small integer tensors computable at import
-/// time (shape subgraphs); returns false when it cannot.
-bool tryFoldKnown(Importer &im, const onnx::NodeProto &n);
+/// How the importer handles one ONNX op from one opset version on, as
+/// torch-mlir's `onOp(name, sinceVersion, fn)`: an op whose handling differs
+/// between versions (attributes that became inputs) is registered once per
+/// version where it does.
+struct OpRule {
+  StringRef opType;
+  int64_t sinceVersion;
+  ConvertFn convert;
+  FoldFn fold = nullptr;
+};
+
+/// The ops of the default ONNX domain the importer converts.
+class OpRegistry {
+public:
+  /// Registers `rule`; an op may not be registered twice at one version.
+  void add(const OpRule &rule);
+  /// The registration of `opType` that applies at `opset`: the one with the
+  /// largest sinceVersion <= opset, or null if none does.
+  const OpRule *lookup(StringRef opType, int64_t opset) const;
+  /// The first opset at which `opType` is registered, if it is at all.
+  std::optional<int64_t> firstVersion(StringRef opType) const;
+
+  /// All ops of ElementwiseOps.cpp, ShapeOps.cpp and LinalgOps.cpp, built
+  /// once.
+  static const OpRegistry &onnxOps();
+
+private:
+  /// Each op's registrations, ordered by sinceVersion.
+  llvm::StringMap<SmallVector<OpRule, 1>> rules;
+};
+
+void addElementwiseOps(OpRegistry &registry);
+void addShapeOps(OpRegistry &registry);
+void addLinalgOps(OpRegistry &registry);
 
 /// Element type of an ONNX TensorProto data type, or null if unsupported.
 /// Unsigned ONNX types map to signless integers of their width; the importer
@@ -99,6 +135,10 @@ public:
   void setOutput(unsigned i, Value v) { set(node->output(i), v); }
   void setKnown(StringRef name, KnownInts k) { known[name] = std::move(k); }
   const KnownInts *getKnown(StringRef name) const;
+  /// The known elements of input `i` of the current node, or null.
+  const KnownInts *knownInput(unsigned i) const {
+    return hasInput(i) ? getKnown(node->input(i)) : nullptr;
+  }
   /// The elements of input `i` if they are all constants.
   std::optional<SmallVector<int64_t>> constInts(unsigned i) const;
   /// A scalar float from a constant input (e.g. Clip min), if constant.
@@ -147,11 +187,15 @@ public:
 
   LogicalResult convertNode(const onnx::NodeProto &n);
   /// Whether `n` is an op this importer converts (its domain is the default
-  /// one and its op type has a converter). Errors name the node otherwise.
+  /// one and its op type is registered at the model's opset). Errors name
+  /// the node otherwise.
   LogicalResult checkSupported(const onnx::NodeProto &n);
 
 private:
-  llvm::StringMap<ConvertFn> table;
+  /// The registration that handles `n` at the model's opset, or an error.
+  FailureOr<const OpRule *> selectRule(const onnx::NodeProto &n);
+
+  const OpRegistry &ops;
 };
 
 } // namespace onebit::onnx_import

@@ -395,6 +395,26 @@ void recordIndexBound(Importer &im, Value indices, int64_t bound,
   fn.setArgAttr(i, "onebit.index_user", im.b.getStringAttr(user));
 }
 
+/// Gather along axis 0 of a known 1-D tensor with constant indices (picking
+/// dims out of a Shape).
+bool foldGather(Importer &im, const onnx::NodeProto &n) {
+  const KnownInts *a = im.knownInput(0), *idx = im.knownInput(1);
+  if (!a || a->shape.size() != 1 || !idx || !idx->allConst() ||
+      idx->shape.size() > 1 || im.attrInt("axis", 0) != 0)
+    return false;
+  KnownInts r;
+  r.elemType = a->elemType;
+  r.shape = idx->shape;
+  for (const KnownElt &i : idx->elts) {
+    int64_t at = i.c < 0 ? i.c + int64_t(a->elts.size()) : i.c;
+    if (at < 0 || at >= int64_t(a->elts.size()))
+      return false;
+    r.elts.push_back(a->elts[at]);
+  }
+  im.setKnown(n.output(0), std::move(r));
+  return true;
+}
+
 LogicalResult convertGather(Importer &im, const onnx::NodeProto &) {
   auto data = im.input(0), idx = im.input(1);
   if (failed(data) || failed(idx))
@@ -524,14 +544,15 @@ FailureOr<SmallVector<int64_t>> reduceAxes(Importer &im, Value x,
   return out;
 }
 
-template <int Kind> // 0 sum, 1 mean, 2 max
+/// `AxesInput`: axes are input 1 (ReduceSum from opset 13, the others from
+/// 18), not an attribute.
+template <int Kind, bool AxesInput> // Kind: 0 sum, 1 mean, 2 max
 LogicalResult convertReduce(Importer &im, const onnx::NodeProto &n) {
   auto x = im.input(0);
   if (failed(x))
     return failure();
-  bool axesAreInput = Kind == 0 ? im.opset >= 13 : im.opset >= 18;
   bool noop;
-  auto axes = reduceAxes(im, *x, axesAreInput, noop);
+  auto axes = reduceAxes(im, *x, AxesInput, noop);
   if (failed(axes))
     return failure();
   if (noop) {
@@ -561,7 +582,9 @@ LogicalResult convertReduce(Importer &im, const onnx::NodeProto &n) {
   return success();
 }
 
-template <bool Log>
+/// `Flatten`: before opset 13 Softmax and LogSoftmax flatten to 2-D at
+/// `axis`.
+template <bool Log, bool Flatten>
 LogicalResult convertSoftmax(Importer &im, const onnx::NodeProto &) {
   auto x = im.input(0);
   if (failed(x))
@@ -573,9 +596,9 @@ LogicalResult convertSoftmax(Importer &im, const onnx::NodeProto &) {
   auto ax = im.axis(im.attrInt("axis", -1), rank);
   if (failed(ax))
     return failure();
-  // Opsets before 13 flatten to 2-D at `axis`: reduce over all trailing dims.
+  // Flattening to 2-D at `axis` is reducing over all trailing dims.
   SmallVector<int64_t> axes = {*ax};
-  if (im.opset < 13)
+  if (Flatten)
     for (int64_t i = *ax + 1; i < rank; ++i)
       axes.push_back(i);
   auto maxBody = [](OpBuilder &b, Location l, ValueRange a) -> Value {
@@ -768,17 +791,23 @@ LogicalResult convertTrilu(Importer &im, const onnx::NodeProto &) {
 
 } // namespace
 
-void onebit::onnx_import::addLinalgOps(llvm::StringMap<ConvertFn> &t) {
-  t["MatMul"] = convertMatMul;
-  t["Gemm"] = convertGemm;
-  t["Einsum"] = convertEinsum;
-  t["Gather"] = convertGather;
-  t["ReduceSum"] = convertReduce<0>;
-  t["ReduceMean"] = convertReduce<1>;
-  t["ReduceMax"] = convertReduce<2>;
-  t["Softmax"] = convertSoftmax<false>;
-  t["LogSoftmax"] = convertSoftmax<true>;
-  t["LayerNormalization"] = convertLayerNorm;
-  t["CumSum"] = convertCumSum;
-  t["Trilu"] = convertTrilu;
+void onebit::onnx_import::addLinalgOps(OpRegistry &r) {
+  r.add({"MatMul", 1, convertMatMul});
+  r.add({"Gemm", 1, convertGemm});
+  r.add({"Einsum", 12, convertEinsum});
+  r.add({"Gather", 1, convertGather, foldGather});
+  // The reductions' axes became an input at opset 13 (ReduceSum) and 18.
+  r.add({"ReduceSum", 1, convertReduce<0, /*AxesInput=*/false>});
+  r.add({"ReduceSum", 13, convertReduce<0, /*AxesInput=*/true>});
+  r.add({"ReduceMean", 1, convertReduce<1, /*AxesInput=*/false>});
+  r.add({"ReduceMean", 18, convertReduce<1, /*AxesInput=*/true>});
+  r.add({"ReduceMax", 1, convertReduce<2, /*AxesInput=*/false>});
+  r.add({"ReduceMax", 18, convertReduce<2, /*AxesInput=*/true>});
+  r.add({"Softmax", 1, convertSoftmax</*Log=*/false, /*Flatten=*/true>});
+  r.add({"Softmax", 13, convertSoftmax</*Log=*/false, /*Flatten=*/false>});
+  r.add({"LogSoftmax", 1, convertSoftmax</*Log=*/true, /*Flatten=*/true>});
+  r.add({"LogSoftmax", 13, convertSoftmax</*Log=*/true, /*Flatten=*/false>});
+  r.add({"LayerNormalization", 17, convertLayerNorm});
+  r.add({"CumSum", 11, convertCumSum});
+  r.add({"Trilu", 14, convertTrilu});
 }

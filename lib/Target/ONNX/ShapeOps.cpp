@@ -6,7 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Importer.h"
+#include "Folding.h"
 
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
@@ -21,388 +21,7 @@ namespace {
 Type elemOf(Value v) { return cast<ShapedType>(v.getType()).getElementType(); }
 
 //===----------------------------------------------------------------------===//
-// Index arithmetic that folds constants
-//===----------------------------------------------------------------------===//
-
-enum class IOp { Add, Sub, Mul, Div, Max, Min };
-
-int64_t applyConst(IOp op, int64_t a, int64_t c) {
-  // Wrapping two's-complement arithmetic, as arith.addi/subi/muli compute
-  // at run time: hostile constants must not make the fold undefined.
-  switch (op) {
-  case IOp::Add:
-    return int64_t(uint64_t(a) + uint64_t(c));
-  case IOp::Sub:
-    return int64_t(uint64_t(a) - uint64_t(c));
-  case IOp::Mul:
-    return int64_t(uint64_t(a) * uint64_t(c));
-  case IOp::Div: {
-    if (c == 0)
-      return 0;
-    if (c == -1)
-      return int64_t(0 - uint64_t(a)); // INT64_MIN / -1 wraps
-    int64_t q = a / c; // ONNX integer Div truncates like C
-    return q;
-  }
-  case IOp::Max:
-    return std::max(a, c);
-  case IOp::Min:
-    return std::min(a, c);
-  }
-  return 0;
-}
-
-KnownElt applyElt(Importer &im, IOp op, const KnownElt &a, const KnownElt &c) {
-  if (a.isConst() && c.isConst())
-    return {applyConst(op, a.c, c.c), Value(), applyConst(op, a.c, c.c) >= 0};
-  // Identities keep expressions small: x*1, x+0, x/1.
-  if (c.isConst() && ((op == IOp::Mul || op == IOp::Div) && c.c == 1))
-    return a;
-  if (c.isConst() && ((op == IOp::Add || op == IOp::Sub) && c.c == 0))
-    return a;
-  if (a.isConst() && op == IOp::Mul && a.c == 1)
-    return c;
-  if (a.isConst() && op == IOp::Add && a.c == 0)
-    return c;
-  OpBuilder &b = im.b;
-  auto val = [&](const KnownElt &e) {
-    return e.isConst() ? arith::ConstantIndexOp::create(b, im.loc, e.c) : e.v;
-  };
-  Value x = val(a), y = val(c), r;
-  bool nn = false;
-  bool an = a.isConst() ? a.c >= 0 : a.nonNeg;
-  bool cn = c.isConst() ? c.c >= 0 : c.nonNeg;
-  switch (op) {
-  case IOp::Add:
-    r = arith::AddIOp::create(b, im.loc, x, y);
-    nn = an && cn;
-    break;
-  case IOp::Sub:
-    r = arith::SubIOp::create(b, im.loc, x, y);
-    break;
-  case IOp::Mul:
-    r = arith::MulIOp::create(b, im.loc, x, y);
-    nn = an && cn;
-    break;
-  case IOp::Div:
-    r = arith::DivSIOp::create(b, im.loc, x, y);
-    nn = an && cn;
-    break;
-  case IOp::Max:
-    r = arith::MaxSIOp::create(b, im.loc, x, y);
-    nn = an || cn;
-    break;
-  case IOp::Min:
-    r = arith::MinSIOp::create(b, im.loc, x, y);
-    nn = an && cn;
-    break;
-  }
-  return {0, r, nn};
-}
-
-OpFoldResult toOFR(Importer &im, const KnownElt &e) {
-  if (e.isConst())
-    return im.b.getIndexAttr(e.c);
-  return e.v;
-}
-
-KnownElt fromOFR(OpFoldResult ofr) {
-  if (auto c = getConstantIntValue(ofr))
-    return {*c, Value(), *c >= 0};
-  return {0, cast<Value>(ofr), true};
-}
-
-OpFoldResult arithOFR(Importer &im, IOp op, OpFoldResult a, OpFoldResult c) {
-  return toOFR(im, applyElt(im, op, fromOFR(a), fromOFR(c)));
-}
-
-//===----------------------------------------------------------------------===//
-// Folding on known integer tensors
-//===----------------------------------------------------------------------===//
-
-/// Broadcasts two known rank<=1 tensors elementwise; null if incompatible.
-bool broadcast2(const KnownInts &a, const KnownInts &c,
-                SmallVectorImpl<int64_t> &shape, size_t &n) {
-  size_t na = a.elts.size(), nc = c.elts.size();
-  if (na != nc && na != 1 && nc != 1)
-    return false;
-  n = std::max(na, nc);
-  shape.clear();
-  if (a.shape.size() == 1 || c.shape.size() == 1)
-    shape.push_back(n);
-  return true;
-}
-
-bool isConstIntNode(const onnx::NodeProto &n) {
-  return n.op_type() == "Shape" || n.op_type() == "Size";
-}
-
-/// Folds `n` if its result is a small integer tensor computable from known
-/// inputs; returns true when all outputs were recorded in `im.known`.
-bool tryFold(Importer &im, const onnx::NodeProto &n) {
-  StringRef op = n.op_type();
-  auto k = [&](int i) -> const KnownInts * {
-    if (i >= n.input_size() || n.input(i).empty())
-      return nullptr;
-    return im.getKnown(n.input(i));
-  };
-  auto out = [&](KnownInts r) { im.setKnown(n.output(0), std::move(r)); };
-  if (isConstIntNode(n)) {
-    if (n.input_size() == 0)
-      return false;
-    if (!im.values.count(n.input(0)) && !im.getKnown(n.input(0)))
-      return false;
-    auto vOr = im.get(n.input(0));
-    if (failed(vOr))
-      return false;
-    Value v = *vOr;
-    auto t = cast<RankedTensorType>(v.getType());
-    KnownInts r;
-    r.elemType = im.b.getI64Type();
-    if (op == "Shape") {
-      int64_t rank = t.getRank();
-      int64_t start = im.attrInt("start", 0), end = im.attrInt("end", rank);
-      auto clampAx = [&](int64_t a) {
-        if (a < 0)
-          a += rank;
-        return std::clamp<int64_t>(a, 0, rank);
-      };
-      start = clampAx(start);
-      end = clampAx(end);
-      for (int64_t i = start; i < end; ++i)
-        r.elts.push_back(fromOFR(im.dim(v, i)));
-      r.shape = {int64_t(r.elts.size())};
-    } else {
-      KnownElt acc{1, Value(), true};
-      for (int64_t i = 0; i < t.getRank(); ++i)
-        acc = applyElt(im, IOp::Mul, acc, fromOFR(im.dim(v, i)));
-      r.elts.push_back(acc);
-    }
-    out(std::move(r));
-    return true;
-  }
-  if (n.input_size() == 0 || !k(0))
-    return false;
-  const KnownInts &a = *k(0);
-  if (op == "Identity") {
-    if (Value v = im.values.lookup(n.input(0)))
-      im.set(n.output(0), v);
-    out(a);
-    return true;
-  }
-  if (op == "Cast") {
-    Type et = elementTypeFor(im.ctx, im.attrInt("to", 0));
-    if (!et || !isa<IntegerType>(et) || et.isInteger(1) || et.isInteger(8))
-      return false;
-    KnownInts r = a;
-    r.elemType = et;
-    out(r);
-    return true;
-  }
-  if (op == "Unsqueeze" || op == "Squeeze" || op == "Reshape") {
-    KnownInts r = a;
-    if (op == "Unsqueeze" && a.shape.empty())
-      r.shape = {1};
-    else if (op == "Squeeze" && a.shape.size() == 1 && a.elts.size() == 1)
-      r.shape = {};
-    else if (op == "Reshape") {
-      auto s = im.constInts(1);
-      if (!s || s->size() > 1)
-        return false;
-      r.shape.assign(s->begin(), s->end());
-      if (!r.shape.empty())
-        r.shape[0] = a.elts.size();
-    } else
-      return false;
-    out(r);
-    return true;
-  }
-  if (op == "Concat") {
-    KnownInts r;
-    r.elemType = a.elemType;
-    for (int i = 0; i < n.input_size(); ++i) {
-      if (!k(i) || k(i)->shape.size() != 1)
-        return false;
-      r.elts.append(k(i)->elts.begin(), k(i)->elts.end());
-    }
-    r.shape = {int64_t(r.elts.size())};
-    out(r);
-    return true;
-  }
-  if (op == "Gather") {
-    if (a.shape.size() != 1 || !k(1) || !k(1)->allConst() ||
-        k(1)->shape.size() > 1 || im.attrInt("axis", 0) != 0)
-      return false;
-    KnownInts r;
-    r.elemType = a.elemType;
-    r.shape = k(1)->shape;
-    for (const KnownElt &i : k(1)->elts) {
-      int64_t idx = i.c < 0 ? i.c + int64_t(a.elts.size()) : i.c;
-      if (idx < 0 || idx >= int64_t(a.elts.size()))
-        return false;
-      r.elts.push_back(a.elts[idx]);
-    }
-    out(r);
-    return true;
-  }
-  if (op == "Slice") {
-    auto starts = im.constInts(1), ends = im.constInts(2);
-    if (a.shape.size() != 1 || !starts || !ends || starts->size() != 1 ||
-        ends->size() != 1)
-      return false;
-    int64_t step = 1;
-    if (im.hasInput(4)) {
-      auto s = im.constInts(4);
-      if (!s || s->size() != 1)
-        return false;
-      step = (*s)[0];
-    }
-    if (step <= 0)
-      return false;
-    int64_t len = a.elts.size();
-    auto clampIdx = [&](int64_t i) {
-      if (i < 0)
-        i += len;
-      return std::clamp<int64_t>(i, 0, len);
-    };
-    int64_t s = clampIdx((*starts)[0]), e = clampIdx((*ends)[0]);
-    KnownInts r;
-    r.elemType = a.elemType;
-    for (int64_t i = s; i < e; i += step)
-      r.elts.push_back(a.elts[i]);
-    r.shape = {int64_t(r.elts.size())};
-    out(r);
-    return true;
-  }
-  static const llvm::StringMap<IOp> binops = {
-      {"Add", IOp::Add}, {"Sub", IOp::Sub}, {"Mul", IOp::Mul},
-      {"Div", IOp::Div}, {"Max", IOp::Max}, {"Min", IOp::Min}};
-  if (auto it = binops.find(op); it != binops.end()) {
-    if (n.input_size() != 2 || !k(1) || k(1)->elemType != a.elemType)
-      return false;
-    const KnownInts &c = *k(1);
-    KnownInts r;
-    size_t cnt;
-    if (!broadcast2(a, c, r.shape, cnt))
-      return false;
-    r.elemType = a.elemType;
-    for (size_t i = 0; i < cnt; ++i)
-      r.elts.push_back(applyElt(im, it->second,
-                                a.elts[a.elts.size() == 1 ? 0 : i],
-                                c.elts[c.elts.size() == 1 ? 0 : i]));
-    out(r);
-    return true;
-  }
-  if (op == "Equal") {
-    if (!k(1))
-      return false;
-    const KnownInts &c = *k(1);
-    KnownInts r;
-    size_t cnt;
-    if (!broadcast2(a, c, r.shape, cnt))
-      return false;
-    r.elemType = im.b.getI1Type();
-    for (size_t i = 0; i < cnt; ++i) {
-      const KnownElt &x = a.elts[a.elts.size() == 1 ? 0 : i];
-      const KnownElt &y = c.elts[c.elts.size() == 1 ? 0 : i];
-      if (x.isConst() && y.isConst())
-        r.elts.push_back({x.c == y.c, Value(), true});
-      else if ((x.isConst() && x.c < 0 && y.nonNeg) ||
-               (y.isConst() && y.c < 0 && x.nonNeg))
-        r.elts.push_back({0, Value(), true});
-      else if (x.v && x.v == y.v)
-        r.elts.push_back({1, Value(), true});
-      else
-        return false;
-    }
-    out(r);
-    return true;
-  }
-  if (op == "Where") {
-    if (!a.allConst() || !k(1) || !k(2))
-      return false;
-    const KnownInts &x = *k(1), &y = *k(2);
-    size_t cnt = std::max({a.elts.size(), x.elts.size(), y.elts.size()});
-    for (size_t s : {a.elts.size(), x.elts.size(), y.elts.size()})
-      if (s != cnt && s != 1)
-        return false;
-    KnownInts r;
-    r.elemType = x.elemType;
-    if (a.shape.size() || x.shape.size() || y.shape.size())
-      r.shape = {int64_t(cnt)};
-    auto at = [&](const KnownInts &t, size_t i) {
-      return t.elts[t.elts.size() == 1 ? 0 : i];
-    };
-    for (size_t i = 0; i < cnt; ++i)
-      r.elts.push_back(at(a, i).c ? at(x, i) : at(y, i));
-    out(r);
-    return true;
-  }
-  if (op == "ConstantOfShape") {
-    if (!a.allConst() || a.shape.size() != 1 || a.elts.size() > 1)
-      return false;
-    const onnx::AttributeProto *v = im.attr("value");
-    if (!v)
-      return false;
-    Type et = elementTypeFor(im.ctx, v->t().data_type());
-    if (!et || !isa<IntegerType>(et) || et.isInteger(1) || et.isInteger(8))
-      return false;
-    int64_t count = a.elts.empty() ? 1 : a.elts[0].c;
-    if (count > 64 || count < 0)
-      return false;
-    int64_t val = 0;
-    const onnx::TensorProto &t = v->t();
-    if (t.has_raw_data()) {
-      if (t.raw_data().size() == 8) {
-        std::memcpy(&val, t.raw_data().data(), 8);
-      } else if (t.raw_data().size() == 4) {
-        int32_t x;
-        std::memcpy(&x, t.raw_data().data(), 4);
-        val = x;
-      } else {
-        return false;
-      }
-    } else if (t.int64_data_size() == 1) {
-      val = t.int64_data(0);
-    } else if (t.int32_data_size() == 1) {
-      val = t.int32_data(0);
-    } else {
-      return false;
-    }
-    KnownInts r;
-    r.elemType = et;
-    for (const KnownElt &e : a.elts)
-      r.shape.push_back(e.c);
-    r.elts.assign(count, KnownElt{val, Value(), val >= 0});
-    out(r);
-    return true;
-  }
-  if (op == "Range") {
-    if (!a.allConst() || !k(1) || !k(1)->allConst() || !k(2) ||
-        !k(2)->allConst() || a.elts.size() != 1)
-      return false;
-    int64_t s = a.elts[0].c, l = k(1)->elts[0].c, d = k(2)->elts[0].c;
-    if (d == 0)
-      return false;
-    // In 128 bits: hostile start/limit/delta must not overflow the count.
-    __int128 span = __int128(l) - s + d + (d > 0 ? -1 : 1);
-    __int128 cnt128 = span / d;
-    if (cnt128 > 64)
-      return false;
-    int64_t cnt = std::max<int64_t>(0, int64_t(cnt128));
-    KnownInts r;
-    r.elemType = a.elemType;
-    r.shape = {cnt};
-    for (int64_t i = 0; i < cnt; ++i)
-      r.elts.push_back({s + i * d, Value(), s + i * d >= 0});
-    out(r);
-    return true;
-  }
-  return false;
-}
-
-//===----------------------------------------------------------------------===//
-// Runtime conversions
+// Conversions, each op's fold rule before its converter
 //===----------------------------------------------------------------------===//
 
 /// The sizes named by a known shape input (elements may be dynamic).
@@ -422,6 +41,22 @@ FailureOr<SmallVector<OpFoldResult>> shapeInput(Importer &im, unsigned i) {
     out.push_back(toOFR(im, e));
   }
   return out;
+}
+
+/// A known 1-D tensor reshaped to rank <= 1 keeps its elements.
+bool foldReshape(Importer &im, const onnx::NodeProto &n) {
+  const KnownInts *a = im.knownInput(0);
+  if (!a)
+    return false;
+  auto s = im.constInts(1);
+  if (!s || s->size() > 1)
+    return false;
+  KnownInts r = *a;
+  r.shape.assign(s->begin(), s->end());
+  if (!r.shape.empty())
+    r.shape[0] = a->elts.size();
+  im.setKnown(n.output(0), std::move(r));
+  return true;
 }
 
 LogicalResult convertReshape(Importer &im, const onnx::NodeProto &) {
@@ -480,10 +115,12 @@ SmallVector<ReassociationIndices> unitReassociation(int64_t rank,
   return re;
 }
 
+/// Sorted, normalized axes from input 1 (`axesAreInput`, falling back to the
+/// attribute) or from the `axes` attribute.
 FailureOr<SmallVector<int64_t>> axesOf(Importer &im, int64_t rank,
-                                       bool required) {
+                                       bool required, bool axesAreInput) {
   std::optional<SmallVector<int64_t>> axes;
-  if (im.opset >= 13) {
+  if (axesAreInput) {
     if (im.hasInput(1)) {
       axes = im.constInts(1);
       if (!axes)
@@ -506,6 +143,16 @@ FailureOr<SmallVector<int64_t>> axesOf(Importer &im, int64_t rank,
   }
   llvm::sort(out);
   return out;
+}
+
+bool foldUnsqueeze(Importer &im, const onnx::NodeProto &n) {
+  const KnownInts *a = im.knownInput(0);
+  if (!a || !a->shape.empty())
+    return false;
+  KnownInts r = *a;
+  r.shape = {1};
+  im.setKnown(n.output(0), std::move(r));
+  return true;
 }
 
 LogicalResult convertUnsqueeze(Importer &im, const onnx::NodeProto &) {
@@ -538,12 +185,23 @@ LogicalResult convertUnsqueeze(Importer &im, const onnx::NodeProto &) {
   return success();
 }
 
+bool foldSqueeze(Importer &im, const onnx::NodeProto &n) {
+  const KnownInts *a = im.knownInput(0);
+  if (!a || a->shape.size() != 1 || a->elts.size() != 1)
+    return false;
+  KnownInts r = *a;
+  r.shape = {};
+  im.setKnown(n.output(0), std::move(r));
+  return true;
+}
+
+template <bool AxesInput>
 LogicalResult convertSqueeze(Importer &im, const onnx::NodeProto &) {
   auto x = im.input(0);
   if (failed(x))
     return failure();
   auto t = cast<RankedTensorType>(x->getType());
-  auto axesOr = axesOf(im, t.getRank(), /*required=*/false);
+  auto axesOr = axesOf(im, t.getRank(), /*required=*/false, AxesInput);
   if (failed(axesOr))
     return failure();
   SmallVector<int64_t> axes = *axesOr;
@@ -597,6 +255,23 @@ LogicalResult convertTranspose(Importer &im, const onnx::NodeProto &) {
       0,
       linalg::TransposeOp::create(im.b, im.loc, *x, init, perm)->getResult(0));
   return success();
+}
+
+bool foldConcat(Importer &im, const onnx::NodeProto &n) {
+  const KnownInts *a = im.knownInput(0);
+  if (!a)
+    return false;
+  KnownInts r;
+  r.elemType = a->elemType;
+  for (int i = 0; i < n.input_size(); ++i) {
+    const KnownInts *k = im.knownInput(i);
+    if (!k || k->shape.size() != 1)
+      return false;
+    r.elts.append(k->elts.begin(), k->elts.end());
+  }
+  r.shape = {int64_t(r.elts.size())};
+  im.setKnown(n.output(0), std::move(r));
+  return true;
 }
 
 LogicalResult convertConcat(Importer &im, const onnx::NodeProto &n) {
@@ -692,6 +367,40 @@ Value reverseAxes(Importer &im, Value x, ArrayRef<int64_t> axes) {
         linalg::YieldOp::create(bb, ll, v);
       });
   return op.getResult(0);
+}
+
+/// A 1-D slice of a known 1-D tensor with a positive step.
+bool foldSlice(Importer &im, const onnx::NodeProto &n) {
+  const KnownInts *a = im.knownInput(0);
+  if (!a)
+    return false;
+  auto starts = im.constInts(1), ends = im.constInts(2);
+  if (a->shape.size() != 1 || !starts || !ends || starts->size() != 1 ||
+      ends->size() != 1)
+    return false;
+  int64_t step = 1;
+  if (im.hasInput(4)) {
+    auto s = im.constInts(4);
+    if (!s || s->size() != 1)
+      return false;
+    step = (*s)[0];
+  }
+  if (step <= 0)
+    return false;
+  int64_t len = a->elts.size();
+  auto clampIdx = [&](int64_t i) {
+    if (i < 0)
+      i += len;
+    return std::clamp<int64_t>(i, 0, len);
+  };
+  int64_t s = clampIdx((*starts)[0]), e = clampIdx((*ends)[0]);
+  KnownInts r;
+  r.elemType = a->elemType;
+  for (int64_t i = s; i < e; i += step)
+    r.elts.push_back(a->elts[i]);
+  r.shape = {int64_t(r.elts.size())};
+  im.setKnown(n.output(0), std::move(r));
+  return true;
 }
 
 LogicalResult convertSlice(Importer &im, const onnx::NodeProto &) {
@@ -896,6 +605,48 @@ std::optional<double> scalarOf(const onnx::TensorProto &t) {
   }
 }
 
+/// A small integer fill of a known constant shape (at most 64 elements).
+bool foldConstantOfShape(Importer &im, const onnx::NodeProto &n) {
+  const KnownInts *a = im.knownInput(0);
+  if (!a || !a->allConst() || a->shape.size() != 1 || a->elts.size() > 1)
+    return false;
+  const onnx::AttributeProto *v = im.attr("value");
+  if (!v)
+    return false;
+  Type et = elementTypeFor(im.ctx, v->t().data_type());
+  if (!et || !isa<IntegerType>(et) || et.isInteger(1) || et.isInteger(8))
+    return false;
+  int64_t count = a->elts.empty() ? 1 : a->elts[0].c;
+  if (count > 64 || count < 0)
+    return false;
+  int64_t val = 0;
+  const onnx::TensorProto &t = v->t();
+  if (t.has_raw_data()) {
+    if (t.raw_data().size() == 8) {
+      std::memcpy(&val, t.raw_data().data(), 8);
+    } else if (t.raw_data().size() == 4) {
+      int32_t x;
+      std::memcpy(&x, t.raw_data().data(), 4);
+      val = x;
+    } else {
+      return false;
+    }
+  } else if (t.int64_data_size() == 1) {
+    val = t.int64_data(0);
+  } else if (t.int32_data_size() == 1) {
+    val = t.int32_data(0);
+  } else {
+    return false;
+  }
+  KnownInts r;
+  r.elemType = et;
+  for (const KnownElt &e : a->elts)
+    r.shape.push_back(e.c);
+  r.elts.assign(count, KnownElt{val, Value(), val >= 0});
+  im.setKnown(n.output(0), std::move(r));
+  return true;
+}
+
 LogicalResult convertConstantOfShape(Importer &im, const onnx::NodeProto &) {
   auto sizes = shapeInput(im, 0);
   if (failed(sizes))
@@ -946,6 +697,17 @@ LogicalResult convertConstant(Importer &im, const onnx::NodeProto &n) {
   return success();
 }
 
+/// Passes a known tensor on (and its materialized value, if it has one).
+bool foldIdentity(Importer &im, const onnx::NodeProto &n) {
+  const KnownInts *a = im.knownInput(0);
+  if (!a)
+    return false;
+  if (Value v = im.values.lookup(n.input(0)))
+    im.set(n.output(0), v);
+  im.setKnown(n.output(0), *a);
+  return true;
+}
+
 LogicalResult convertIdentity(Importer &im, const onnx::NodeProto &) {
   auto x = im.input(0);
   if (failed(x))
@@ -963,6 +725,32 @@ FailureOr<Value> scalarInput(Importer &im, unsigned i) {
   SmallVector<Value> zeros(t.getRank(),
                            arith::ConstantIndexOp::create(im.b, im.loc, 0));
   return tensor::ExtractOp::create(im.b, im.loc, *v, zeros).getResult();
+}
+
+/// An integer range of at most 64 elements from constant start, limit and
+/// delta.
+bool foldRange(Importer &im, const onnx::NodeProto &n) {
+  const KnownInts *a = im.knownInput(0), *l = im.knownInput(1),
+                  *d = im.knownInput(2);
+  if (!a || !a->allConst() || !l || !l->allConst() || !d || !d->allConst() ||
+      a->elts.size() != 1)
+    return false;
+  int64_t start = a->elts[0].c, limit = l->elts[0].c, delta = d->elts[0].c;
+  if (delta == 0)
+    return false;
+  // In 128 bits: hostile start/limit/delta must not overflow the count.
+  __int128 span = __int128(limit) - start + delta + (delta > 0 ? -1 : 1);
+  __int128 cnt128 = span / delta;
+  if (cnt128 > 64)
+    return false;
+  int64_t cnt = std::max<int64_t>(0, int64_t(cnt128));
+  KnownInts r;
+  r.elemType = a->elemType;
+  r.shape = {cnt};
+  for (int64_t i = 0; i < cnt; ++i)
+    r.elts.push_back({start + i * delta, Value(), start + i * delta >= 0});
+  im.setKnown(n.output(0), std::move(r));
+  return true;
 }
 
 LogicalResult convertRange(Importer &im, const onnx::NodeProto &) {
@@ -1018,6 +806,57 @@ LogicalResult convertRange(Importer &im, const onnx::NodeProto &) {
   return success();
 }
 
+/// The value whose sizes Shape and Size report, or null when it is not
+/// available yet (the converter then reports the node).
+Value sizedInput(Importer &im, const onnx::NodeProto &n) {
+  if (n.input_size() == 0)
+    return {};
+  if (!im.values.count(n.input(0)) && !im.getKnown(n.input(0)))
+    return {};
+  auto v = im.get(n.input(0));
+  return failed(v) ? Value() : *v;
+}
+
+/// Shape folds to the input's sizes: constants, or tensor.dim results.
+bool foldShape(Importer &im, const onnx::NodeProto &n) {
+  Value v = sizedInput(im, n);
+  if (!v)
+    return false;
+  int64_t rank = cast<RankedTensorType>(v.getType()).getRank();
+  int64_t start = im.attrInt("start", 0), end = im.attrInt("end", rank);
+  auto clampAx = [&](int64_t a) {
+    if (a < 0)
+      a += rank;
+    return std::clamp<int64_t>(a, 0, rank);
+  };
+  start = clampAx(start);
+  end = clampAx(end);
+  KnownInts r;
+  r.elemType = im.b.getI64Type();
+  for (int64_t i = start; i < end; ++i)
+    r.elts.push_back(fromOFR(im.dim(v, i)));
+  r.shape = {int64_t(r.elts.size())};
+  im.setKnown(n.output(0), std::move(r));
+  return true;
+}
+
+/// Size folds to the product of the input's sizes.
+bool foldSize(Importer &im, const onnx::NodeProto &n) {
+  Value v = sizedInput(im, n);
+  if (!v)
+    return false;
+  KnownElt acc{1, Value(), true};
+  for (int64_t i = 0, e = cast<RankedTensorType>(v.getType()).getRank(); i < e;
+       ++i)
+    acc = applyElt(im, IOp::Mul, acc, fromOFR(im.dim(v, i)));
+  KnownInts r;
+  r.elemType = im.b.getI64Type();
+  r.elts.push_back(acc);
+  im.setKnown(n.output(0), std::move(r));
+  return true;
+}
+
+/// Shape and Size always fold unless their input is missing.
 LogicalResult notFoldable(Importer &im, const onnx::NodeProto &) {
   return im.error() << "could not be evaluated (its input has no static "
                        "shape information)";
@@ -1025,23 +864,21 @@ LogicalResult notFoldable(Importer &im, const onnx::NodeProto &) {
 
 } // namespace
 
-bool onebit::onnx_import::tryFoldKnown(Importer &im, const onnx::NodeProto &n) {
-  return tryFold(im, n);
-}
-
-void onebit::onnx_import::addShapeOps(llvm::StringMap<ConvertFn> &t) {
-  t["Shape"] = notFoldable;
-  t["Size"] = notFoldable;
-  t["Reshape"] = convertReshape;
-  t["Unsqueeze"] = convertUnsqueeze;
-  t["Squeeze"] = convertSqueeze;
-  t["Transpose"] = convertTranspose;
-  t["Concat"] = convertConcat;
-  t["Slice"] = convertSlice;
-  t["Split"] = convertSplit;
-  t["Expand"] = convertExpand;
-  t["ConstantOfShape"] = convertConstantOfShape;
-  t["Constant"] = convertConstant;
-  t["Identity"] = convertIdentity;
-  t["Range"] = convertRange;
+void onebit::onnx_import::addShapeOps(OpRegistry &r) {
+  r.add({"Shape", 1, notFoldable, foldShape});
+  r.add({"Size", 1, notFoldable, foldSize});
+  r.add({"Reshape", 1, convertReshape, foldReshape});
+  r.add({"Unsqueeze", 1, convertUnsqueeze, foldUnsqueeze});
+  // Squeeze's axes became an input at opset 13.
+  r.add({"Squeeze", 1, convertSqueeze</*AxesInput=*/false>, foldSqueeze});
+  r.add({"Squeeze", 13, convertSqueeze</*AxesInput=*/true>, foldSqueeze});
+  r.add({"Transpose", 1, convertTranspose});
+  r.add({"Concat", 1, convertConcat, foldConcat});
+  r.add({"Slice", 1, convertSlice, foldSlice});
+  r.add({"Split", 1, convertSplit});
+  r.add({"Expand", 8, convertExpand});
+  r.add({"ConstantOfShape", 9, convertConstantOfShape, foldConstantOfShape});
+  r.add({"Constant", 1, convertConstant});
+  r.add({"Identity", 1, convertIdentity, foldIdentity});
+  r.add({"Range", 11, convertRange, foldRange});
 }

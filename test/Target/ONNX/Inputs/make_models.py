@@ -246,6 +246,36 @@ def m_unsupported():
                  [vi("x", F, [3, 3])], [vi("y", F, [])])
 
 
+def m_too_old_opset():
+    # LayerNormalization exists from opset 17.
+    m = m_layernorm()
+    m.opset_import[0].version = 13
+    return m
+
+
+def softmax_reducesum(opset):
+    # Softmax flattened at `axis` before opset 13; ReduceSum's axes were an
+    # attribute before opset 13 and are an input from 13 on.
+    nodes = [helper.make_node("Softmax", ["x"], ["sm"], axis=1, name="sm")]
+    if opset < 13:
+        nodes.append(helper.make_node("ReduceSum", ["x"], ["rs"], axes=[1],
+                                      name="rs"))
+    else:
+        nodes.append(helper.make_node("ReduceSum", ["x", "axes"], ["rs"],
+                                      name="rs"))
+    return model(nodes, [vi("x", F, [2, 3, 4])],
+                 [vi("sm", F, [2, 3, 4]), vi("rs", F, None)],
+                 [init("axes", np.array([1], np.int64))], opset=opset)
+
+
+def m_opset11():
+    return softmax_reducesum(11)
+
+
+def m_opset13():
+    return softmax_reducesum(13)
+
+
 def m_undefined():
     return model([helper.make_node("Relu", ["nowhere"], ["y"], name="relu0")],
                  [vi("x", F, [3])], [vi("y", F, [3])])
