@@ -170,8 +170,8 @@ bool readCheckpoint(const std::string &path, Checkpoint &c,
     }
     std::string name(size_t(len), '\0');
     HostTensor t;
-    if (!get(name.data(), size_t(len)) || !get64(dt) || !get64(rank) ||
-        rank < 0 || rank > 16) {
+    if (!get(name.data(), size_t(len)) || !get64(dt) || dt < 0 ||
+        dt >= kNumDTypes || !get64(rank) || rank < 0 || rank > 16) {
       error = path + ": truncated checkpoint";
       return false;
     }
@@ -182,7 +182,9 @@ bool readCheckpoint(const std::string &path, Checkpoint &c,
         error = path + ": truncated checkpoint";
         return false;
       }
-    if (!get64(bytes) || bytes != t.numElements() * int64_t(dtypeSize(t.dtype))) {
+    int64_t want;
+    if (!get64(bytes) || !checkedByteSize(t.shape, t.dtype, want) ||
+        bytes != want) {
       error = path + ": tensor '" + name + "' has an inconsistent size";
       return false;
     }
