@@ -133,6 +133,14 @@ int main(int argc, char **argv) {
   InitLLVM y(argc, argv);
   mlir::registerAsmPrinterCLOptions();
   mlir::registerMLIRContextCLOptions();
+  // libLLVM registers hundreds of backend options (-x86-..., -amdgpu-...) in
+  // the general category; --help shows ours and MLIR's printer and context
+  // options (all named mlir-*). Hidden options still parse.
+  static cl::OptionCategory mlirCategory("MLIR printing and context options");
+  for (auto &entry : cl::getRegisteredOptions())
+    if (entry.first.starts_with("mlir-"))
+      entry.second->addCategory(mlirCategory);
+  cl::HideUnrelatedOptions({&category, &mlirCategory});
   cl::ParseCommandLineOptions(argc, argv,
                               "onebit model translator (ONNX importer)\n");
   if (int(importONNX) + int(importGGUF) + int(emitPTX) != 1) {
