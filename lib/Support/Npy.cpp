@@ -2,6 +2,7 @@
 
 #include "onebit/Support/Npy.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -219,20 +220,41 @@ bool readNpy(const std::string &path, HostTensor &out, std::string &error) {
   if (!checkedByteSize(out.shape, out.dtype, bytes))
     return fail("shape (" + shape + ") of " + dtypeName(out.dtype) +
                 " is too large: its byte size does not fit in 64 bits");
+  auto mismatch = [&](int64_t held, bool more) {
+    return fail("shape (" + shape + ") of " + dtypeName(out.dtype) + " needs " +
+                std::to_string(bytes) + " bytes of data but the file holds " +
+                (more ? "more" : std::to_string(held)) +
+                (bytes > held ? " (truncated data)" : ""));
+  };
   std::streamoff start = f.tellg();
   f.seekg(0, std::ios::end);
   std::streamoff end = f.tellg();
-  if (start < 0 || end < start || !f.seekg(start))
-    return fail("cannot determine the data size");
-  if (bytes != int64_t(end - start))
-    return fail("shape (" + shape + ") of " + dtypeName(out.dtype) + " needs " +
-                std::to_string(bytes) + " bytes of data but the file holds " +
-                std::to_string(int64_t(end - start)) +
-                (bytes > int64_t(end - start) ? " (truncated data)" : ""));
-  out.data.assign(size_t(bytes), 0);
-  if (bytes && !f.read(out.data.data(), bytes))
-    return fail("truncated data: shape (" + shape + ") needs " +
-                std::to_string(bytes) + " bytes");
+  if (start >= 0 && end >= start && f.seekg(start)) {
+    if (bytes != int64_t(end - start))
+      return mismatch(int64_t(end - start), /*more=*/false);
+    out.data.assign(size_t(bytes), 0);
+    if (bytes && !f.read(out.data.data(), bytes))
+      return fail("read error");
+    return true;
+  }
+  // Not seekable (a pipe): read in chunks, so that memory follows the data
+  // that arrives rather than the size the header claims.
+  f.clear();
+  out.data.clear();
+  constexpr int64_t kChunk = 1 << 20;
+  while (int64_t(out.data.size()) < bytes && f) {
+    size_t have = out.data.size();
+    size_t want = size_t(std::min<int64_t>(kChunk, bytes - int64_t(have)));
+    out.data.resize(have + want);
+    f.read(out.data.data() + have, std::streamsize(want));
+    out.data.resize(have + size_t(f.gcount()));
+  }
+  int64_t held = int64_t(out.data.size());
+  bool more = held == bytes && f.peek() != std::char_traits<char>::eof();
+  if (held != bytes || more) {
+    out.data.clear();
+    return mismatch(held, more);
+  }
   return true;
 }
 
