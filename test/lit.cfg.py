@@ -33,7 +33,7 @@ python = venv_python if os.path.exists(venv_python) else config.python_executabl
 # lit.llvm already defines %python; ours must come first to win.
 config.substitutions.insert(0, ("%python", python))
 for module in ["numpy", "onnx", "torch", "sklearn", "gguf", "tokenizers",
-               "regex", "llama_cpp"]:
+               "regex", "llama_cpp", "ml_dtypes"]:
     try:
         subprocess.check_call([python, "-c", "import " + module],
                               stdout=subprocess.DEVNULL,

@@ -74,11 +74,26 @@ struct DiagnosticText {
   ScopedDiagnosticHandler handler;
 };
 
-bool toDType(Type t, DType &out) {
-  if (t.isF32())
+/// The DType of element type `t`; `isUnsigned` (the `onebit.unsigned`
+/// attribute) picks the unsigned DType of a signless integer.
+bool toDType(Type t, bool isUnsigned, DType &out) {
+  if (isUnsigned) {
+    if (t.isInteger(64))
+      out = DType::U64;
+    else if (t.isInteger(32))
+      out = DType::U32;
+    else if (t.isInteger(16))
+      out = DType::U16;
+    else if (t.isInteger(8))
+      out = DType::U8;
+    else
+      return false;
+  } else if (t.isF32())
     out = DType::F32;
   else if (t.isF16())
     out = DType::F16;
+  else if (t.isBF16())
+    out = DType::BF16;
   else if (t.isF64())
     out = DType::F64;
   else if (t.isInteger(64))
@@ -96,19 +111,26 @@ bool toDType(Type t, DType &out) {
   return true;
 }
 
-bool signatureOf(Type t, StringAttr name, const std::string &fallback,
+/// The signature of an argument or result of type `t` with attributes
+/// `attrs` (its `onebit.name` and `onebit.unsigned`).
+bool signatureOf(Type t, DictionaryAttr attrs, const std::string &fallback,
                  TensorSignature &sig, std::string &error) {
   auto rt = dyn_cast<RankedTensorType>(t);
-  if (!rt || !toDType(rt.getElementType(), sig.dtype)) {
+  bool isUnsigned = attrs && attrs.get("onebit.unsigned");
+  if (!rt || !toDType(rt.getElementType(), isUnsigned, sig.dtype)) {
     std::string s;
     llvm::raw_string_ostream os(s);
     os << t;
-    error = fallback + " has type " + s +
-            "; onebit-run passes ranked tensors of f32, f16, f64, i64, i32, "
-            "i16, i8 or i1";
+    error =
+        fallback + " has type " + s +
+        (isUnsigned ? " with onebit.unsigned; only i8, i16, i32 and i64 "
+                      "elements can be unsigned"
+                    : "; onebit-run passes ranked tensors of f32, f16, bf16, "
+                      "f64, i64, i32, i16, i8 or i1");
     return false;
   }
   sig.shape.assign(rt.getShape().begin(), rt.getShape().end());
+  auto name = attrs ? attrs.getAs<StringAttr>("onebit.name") : StringAttr();
   sig.name = name ? name.str() : fallback;
   return true;
 }
@@ -117,7 +139,8 @@ bool signatureOf(Type t, StringAttr name, const std::string &fallback,
 void indexRangeOf(func::FuncOp fn, unsigned i, TensorSignature &sig) {
   auto bound = fn.getArgAttrOfType<IntegerAttr>(i, "onebit.index_bound");
   if (!bound || sig.dtype == DType::Bool || sig.dtype == DType::F32 ||
-      sig.dtype == DType::F16 || sig.dtype == DType::F64)
+      sig.dtype == DType::F16 || sig.dtype == DType::F64 ||
+      sig.dtype == DType::BF16)
     return;
   sig.hasIndexRange = true;
   sig.indexBound = bound.getInt();
@@ -127,27 +150,57 @@ void indexRangeOf(func::FuncOp fn, unsigned i, TensorSignature &sig) {
     sig.indexUser = user.str();
 }
 
-int64_t intElement(const HostTensor &t, int64_t n) {
+/// Element `n` of integer tensor `t` as an int64_t; false for a uint64
+/// beyond INT64_MAX (then `text` is its value), which no index range holds.
+bool intElement(const HostTensor &t, int64_t n, int64_t &v, std::string &text) {
   const char *p = t.data.data() + n * int64_t(dtypeSize(t.dtype));
   switch (t.dtype) {
-  case DType::I64: {
-    int64_t v;
+  case DType::I64:
     std::memcpy(&v, p, 8);
-    return v;
+    break;
+  case DType::U64: {
+    uint64_t u;
+    std::memcpy(&u, p, 8);
+    if (u > uint64_t(INT64_MAX)) {
+      text = std::to_string(u);
+      return false;
+    }
+    v = int64_t(u);
+    break;
   }
   case DType::I32: {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return v;
+    int32_t x;
+    std::memcpy(&x, p, 4);
+    v = x;
+    break;
+  }
+  case DType::U32: {
+    uint32_t x;
+    std::memcpy(&x, p, 4);
+    v = x;
+    break;
   }
   case DType::I16: {
-    int16_t v;
-    std::memcpy(&v, p, 2);
-    return v;
+    int16_t x;
+    std::memcpy(&x, p, 2);
+    v = x;
+    break;
   }
+  case DType::U16: {
+    uint16_t x;
+    std::memcpy(&x, p, 2);
+    v = x;
+    break;
+  }
+  case DType::U8:
+    v = uint8_t(*p);
+    break;
   default:
-    return int8_t(*p);
+    v = int8_t(*p);
+    break;
   }
+  text = std::to_string(v);
+  return true;
 }
 
 std::string shapeStr(const std::vector<int64_t> &shape) {
@@ -211,8 +264,7 @@ static bool describeEntry(func::FuncOp fn, CompiledModel::Entry &cm,
   cm.name = fn.getName().str();
   for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
     TensorSignature s;
-    if (!signatureOf(fn.getArgument(i).getType(),
-                     fn.getArgAttrOfType<StringAttr>(i, "onebit.name"),
+    if (!signatureOf(fn.getArgument(i).getType(), fn.getArgAttrDict(i),
                      "argument " + std::to_string(i), s, error))
       return false;
     indexRangeOf(fn, i, s);
@@ -220,8 +272,7 @@ static bool describeEntry(func::FuncOp fn, CompiledModel::Entry &cm,
   }
   for (unsigned i = 0; i < fn.getNumResults(); ++i) {
     TensorSignature s;
-    if (!signatureOf(fn.getResultTypes()[i],
-                     fn.getResultAttrOfType<StringAttr>(i, "onebit.name"),
+    if (!signatureOf(fn.getResultTypes()[i], fn.getResultAttrDict(i),
                      "result " + std::to_string(i), s, error))
       return false;
     cm.results.push_back(s);
@@ -666,6 +717,11 @@ bool CompiledModel::run(const std::string &entry,
     if (t.dtype != sig.dtype) {
       error = what + " has dtype " + dtypeName(t.dtype) + " but @" + entry_ +
               " expects " + sig.str();
+      // Signless integers are signed unless marked: say how to mark them.
+      if (dtypeSize(t.dtype) == dtypeSize(sig.dtype) &&
+          std::string(dtypeName(t.dtype)) ==
+              std::string("u") + dtypeName(sig.dtype))
+        error += " (an unsigned integer argument carries onebit.unsigned)";
       return false;
     }
     bool shapeOk = t.shape.size() == sig.shape.size();
@@ -677,13 +733,30 @@ bool CompiledModel::run(const std::string &entry,
               " expects " + sig.str();
       return false;
     }
+    // Compiled code trusts the shape: data that does not hold exactly the
+    // elements it describes (or a shape whose size wraps around) would be
+    // read out of bounds.
+    int64_t bytes;
+    if (!checkedByteSize(t.shape, t.dtype, bytes)) {
+      error = what + " has shape " + shapeStr(t.shape) +
+              ", too large: its byte size does not fit in 64 bits";
+      return false;
+    }
+    if (uint64_t(bytes) != t.data.size()) {
+      error = what + " has shape " + shapeStr(t.shape) + " of " +
+              dtypeName(t.dtype) + ", " + std::to_string(bytes) +
+              " bytes, but holds " + std::to_string(t.data.size()) +
+              " bytes of data";
+      return false;
+    }
     // Indices out of range would read outside the indexed tensor.
     if (sig.hasIndexRange) {
-      int64_t count = std::min<int64_t>(t.numElements(),
-                                        t.data.size() / dtypeSize(t.dtype));
+      int64_t count = t.numElements();
       for (int64_t n = 0; n < count; ++n) {
-        int64_t v = intElement(t, n);
-        if (v >= sig.indexMin && v < sig.indexBound)
+        int64_t v;
+        std::string text;
+        if (intElement(t, n, v, text) && v >= sig.indexMin &&
+            v < sig.indexBound)
           continue;
         std::string at;
         int64_t rest = n;
@@ -692,7 +765,7 @@ bool CompiledModel::run(const std::string &entry,
               std::to_string(rest % t.shape[k]) + (at.empty() ? "" : ", ") + at;
           rest /= t.shape[k];
         }
-        error = what + ": value " + std::to_string(v) + " at index [" + at +
+        error = what + ": value " + text + " at index [" + at +
                 "] is outside [" + std::to_string(sig.indexMin) + ", " +
                 std::to_string(sig.indexBound) + ")" +
                 (sig.indexUser.empty() ? std::string()

@@ -2,6 +2,8 @@
 
 #include "onebit/Support/Npy.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -27,6 +29,16 @@ const char *dtypeName(DType t) {
     return "i8";
   case DType::Bool:
     return "bool";
+  case DType::U8:
+    return "ui8";
+  case DType::U16:
+    return "ui16";
+  case DType::U32:
+    return "ui32";
+  case DType::U64:
+    return "ui64";
+  case DType::BF16:
+    return "bf16";
   }
   return "?";
 }
@@ -35,18 +47,32 @@ size_t dtypeSize(DType t) {
   switch (t) {
   case DType::F64:
   case DType::I64:
+  case DType::U64:
     return 8;
   case DType::F32:
   case DType::I32:
+  case DType::U32:
     return 4;
   case DType::F16:
   case DType::I16:
+  case DType::U16:
+  case DType::BF16:
     return 2;
   case DType::I8:
+  case DType::U8:
   case DType::Bool:
     return 1;
   }
   return 0;
+}
+
+bool checkedByteSize(const std::vector<int64_t> &shape, DType t,
+                     int64_t &bytes) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(n, d, &n))
+      return false;
+  return !__builtin_mul_overflow(n, int64_t(dtypeSize(t)), &bytes);
 }
 
 int64_t HostTensor::numElements() const {
@@ -74,6 +100,16 @@ static const char *descrOf(DType t) {
     return "|i1";
   case DType::Bool:
     return "|b1";
+  case DType::U8:
+    return "|u1";
+  case DType::U16:
+    return "<u2";
+  case DType::U32:
+    return "<u4";
+  case DType::U64:
+    return "<u8";
+  case DType::BF16:
+    return "<V2";
   }
   return "";
 }
@@ -137,11 +173,15 @@ bool readNpy(const std::string &path, HostTensor &out, std::string &error) {
   if (fortran.find("True") != std::string::npos)
     return fail("Fortran-order arrays are not supported; save it C-ordered "
                 "(numpy.ascontiguousarray)");
+  // numpy writes single-byte types with '|' (no byte order); other writers
+  // use '<'. Two-byte void is bfloat16 by ml_dtypes' convention.
   static const std::pair<const char *, DType> kinds[] = {
-      {"<f4", DType::F32}, {"<f2", DType::F16}, {"<f8", DType::F64},
-      {"<i8", DType::I64}, {"<i4", DType::I32}, {"<i2", DType::I16},
-      {"|i1", DType::I8},  {"|b1", DType::Bool},
-      {"|u1", DType::Bool}};
+      {"<f4", DType::F32},  {"<f2", DType::F16}, {"<f8", DType::F64},
+      {"<i8", DType::I64},  {"<i4", DType::I32}, {"<i2", DType::I16},
+      {"|i1", DType::I8},   {"<i1", DType::I8},  {"|b1", DType::Bool},
+      {"<b1", DType::Bool}, {"|u1", DType::U8},  {"<u1", DType::U8},
+      {"<u2", DType::U16},  {"<u4", DType::U32}, {"<u8", DType::U64},
+      {"<V2", DType::BF16}, {"|V2", DType::BF16}};
   bool found = false;
   for (auto &k : kinds)
     if (descr == k.first) {
@@ -151,7 +191,8 @@ bool readNpy(const std::string &path, HostTensor &out, std::string &error) {
   if (!found)
     return fail("unsupported dtype '" + descr +
                 "' (supported: float32, float16, float64, int64, int32, int16, "
-                "int8, bool)");
+                "int8, uint64, uint32, uint16, uint8, bool, and "
+                "ml_dtypes.bfloat16 saved as '<V2')");
   out.shape.clear();
   std::stringstream ss(shape);
   std::string item;
@@ -159,17 +200,61 @@ bool readNpy(const std::string &path, HostTensor &out, std::string &error) {
     size_t a = item.find_first_not_of(" ");
     if (a == std::string::npos)
       continue;
+    errno = 0;
     char *end;
     long long v = std::strtoll(item.c_str() + a, &end, 10);
+    if (end == item.c_str() + a ||
+        item.find_first_not_of(" ", end - item.c_str()) != std::string::npos)
+      return fail("malformed shape (" + shape + ")");
     if (v < 0)
       return fail("negative dimension in shape (" + shape + ")");
+    if (errno == ERANGE)
+      return fail("dimension out of range in shape (" + shape + ")");
     out.shape.push_back(v);
   }
-  size_t bytes = size_t(out.numElements()) * dtypeSize(out.dtype);
-  out.data.assign(bytes, 0);
-  if (bytes && !f.read(out.data.data(), bytes))
-    return fail("truncated data: shape (" + shape + ") needs " +
-                std::to_string(bytes) + " bytes");
+  // The shape comes from the file: its size must be computed without
+  // wrapping around, and match the data that is there, before anything is
+  // allocated. A wrapped size would let a tiny file declare a huge tensor,
+  // which compiled code with dynamic dimensions then reads out of bounds.
+  int64_t bytes;
+  if (!checkedByteSize(out.shape, out.dtype, bytes))
+    return fail("shape (" + shape + ") of " + dtypeName(out.dtype) +
+                " is too large: its byte size does not fit in 64 bits");
+  auto mismatch = [&](int64_t held, bool more) {
+    return fail("shape (" + shape + ") of " + dtypeName(out.dtype) + " needs " +
+                std::to_string(bytes) + " bytes of data but the file holds " +
+                (more ? "more" : std::to_string(held)) +
+                (bytes > held ? " (truncated data)" : ""));
+  };
+  std::streamoff start = f.tellg();
+  f.seekg(0, std::ios::end);
+  std::streamoff end = f.tellg();
+  if (start >= 0 && end >= start && f.seekg(start)) {
+    if (bytes != int64_t(end - start))
+      return mismatch(int64_t(end - start), /*more=*/false);
+    out.data.assign(size_t(bytes), 0);
+    if (bytes && !f.read(out.data.data(), bytes))
+      return fail("read error");
+    return true;
+  }
+  // Not seekable (a pipe): read in chunks, so that memory follows the data
+  // that arrives rather than the size the header claims.
+  f.clear();
+  out.data.clear();
+  constexpr int64_t kChunk = 1 << 20;
+  while (int64_t(out.data.size()) < bytes && f) {
+    size_t have = out.data.size();
+    size_t want = size_t(std::min<int64_t>(kChunk, bytes - int64_t(have)));
+    out.data.resize(have + want);
+    f.read(out.data.data() + have, std::streamsize(want));
+    out.data.resize(have + size_t(f.gcount()));
+  }
+  int64_t held = int64_t(out.data.size());
+  bool more = held == bytes && f.peek() != std::char_traits<char>::eof();
+  if (held != bytes || more) {
+    out.data.clear();
+    return mismatch(held, more);
+  }
   return true;
 }
 

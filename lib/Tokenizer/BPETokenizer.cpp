@@ -243,6 +243,108 @@ BPETokenizer::fromGGUF(const gguf::GGUFFile &file, std::string &error) {
   return t;
 }
 
+// Serialized form: "ONEBITTOK1", then little-endian u32 fields: pre, bos + 1,
+// eos + 1, addBos, the token count, per token its type, length and bytes,
+// the merge count, per merge its length and bytes (in rank order).
+static constexpr std::string_view kSerialMagic = "ONEBITTOK1";
+
+std::string BPETokenizer::serialize() const {
+  std::string out(kSerialMagic);
+  auto put = [&](uint32_t v) {
+    for (int i = 0; i < 4; ++i)
+      out.push_back(char((v >> (8 * i)) & 0xff));
+  };
+  auto putString = [&](const std::string &s) {
+    put(uint32_t(s.size()));
+    out += s;
+  };
+  put(uint32_t(pre_));
+  put(uint32_t(bos_ + 1));
+  put(uint32_t(eos_ + 1));
+  put(addBos_);
+  put(uint32_t(tokens_.size()));
+  for (size_t i = 0; i < tokens_.size(); ++i) {
+    put(uint32_t(types_[i]));
+    putString(tokens_[i]);
+  }
+  // Ranks have gaps where the source listed a merge twice (the first rank
+  // wins); any lower-ranked merge fills a gap, as it is ignored the same way.
+  size_t count = 0;
+  for (const auto &[merge, rank] : mergeRank_)
+    count = std::max(count, size_t(rank) + 1);
+  std::vector<const std::string *> merges(count, nullptr);
+  for (const auto &[merge, rank] : mergeRank_)
+    merges[size_t(rank)] = &merge;
+  for (const std::string *&m : merges)
+    if (!m)
+      m = merges.front();
+  put(uint32_t(merges.size()));
+  for (const std::string *m : merges)
+    putString(*m);
+  return out;
+}
+
+std::unique_ptr<BPETokenizer> BPETokenizer::deserialize(std::string_view bytes,
+                                                        std::string &error) {
+  size_t at = kSerialMagic.size();
+  bool ok = bytes.substr(0, at) == kSerialMagic;
+  auto get = [&]() -> uint32_t {
+    if (!ok || bytes.size() - at < 4) {
+      ok = false;
+      return 0;
+    }
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i)
+      v |= uint32_t(uint8_t(bytes[at + i])) << (8 * i);
+    at += 4;
+    return v;
+  };
+  auto getString = [&]() -> std::string {
+    uint32_t n = get();
+    if (!ok || bytes.size() - at < n) {
+      ok = false;
+      return "";
+    }
+    std::string s(bytes.substr(at, n));
+    at += n;
+    return s;
+  };
+  uint32_t pre = get(), bos = get(), eos = get(), addBos = get();
+  uint32_t n = get();
+  std::vector<std::string> tokens;
+  std::vector<int32_t> types;
+  // Each token takes at least 8 bytes: a count beyond that is corrupt.
+  if (ok && n <= (bytes.size() - at) / 8) {
+    for (uint32_t i = 0; ok && i < n; ++i) {
+      types.push_back(int32_t(get()));
+      tokens.push_back(getString());
+    }
+  } else {
+    ok = false;
+  }
+  uint32_t m = get();
+  std::vector<std::string> merges;
+  if (ok && m <= (bytes.size() - at) / 4) {
+    for (uint32_t i = 0; ok && i < m; ++i)
+      merges.push_back(getString());
+  } else {
+    ok = false;
+  }
+  if (!ok || at != bytes.size() || pre > uint32_t(PreTokenizer::SmolLM) ||
+      bos > n || eos > n) {
+    error = "malformed serialized tokenizer";
+    return nullptr;
+  }
+  auto t = fromTables(std::move(tokens), std::move(types), merges,
+                      PreTokenizer(pre), error);
+  if (!t)
+    return nullptr;
+  t->bos_ = int32_t(bos) - 1;
+  t->eos_ = int32_t(eos) - 1;
+  t->addBos_ = addBos != 0;
+  return t;
+}
+
 /// Hugging Face tokenizer.json. Accepted (anything else is an error naming
 /// what was found, so that a tokenizer is never silently approximated):
 ///  - "normalizer": null;

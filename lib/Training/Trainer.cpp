@@ -346,6 +346,14 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
                 " does not match the model's static sequence length " +
                 std::to_string(seqLen));
   std::string fname = main.getSymName().str();
+  // A teacher imported from GGUF (or a model trained from one) carries its
+  // tokenizer: its text is tokenized with it, as with the .gguf itself.
+  if (!tokenizer && llvm::StringRef(o.data).starts_with("text:")) {
+    std::string terr;
+    tokenizer = tokenizerOf(*fp, terr);
+    if (!terr.empty())
+      return fail(o.teacherPath + ": " + terr);
+  }
 
   // 2. The train step.
   OwningOpRef<ModuleOp> stepModule(cast<ModuleOp>(fp->getOperation()->clone()));

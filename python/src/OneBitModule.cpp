@@ -231,8 +231,26 @@ const char *numpyFormat(::onebit::DType t) {
     return "int8";
   case ::onebit::DType::Bool:
     return "bool";
+  case ::onebit::DType::U8:
+    return "uint8";
+  case ::onebit::DType::U16:
+    return "uint16";
+  case ::onebit::DType::U32:
+    return "uint32";
+  case ::onebit::DType::U64:
+    return "uint64";
+  case ::onebit::DType::BF16:
+    return "bfloat16";
   }
   return "float32";
+}
+
+/// The numpy dtype of `t`. numpy has no bfloat16: it is ml_dtypes'.
+py::dtype numpyDType(::onebit::DType t) {
+  if (t == ::onebit::DType::BF16)
+    return py::dtype::from_args(
+        py::module_::import("ml_dtypes").attr("bfloat16"));
+  return py::dtype(numpyFormat(t));
 }
 
 /// A model compiled for the host CPU, callable on numpy arrays. It owns a
@@ -270,7 +288,7 @@ public:
       if (!a)
         throw py::type_error("argument " + std::to_string(i) +
                              " is not array-like");
-      if (!a.dtype().is(py::dtype(numpyFormat(want))))
+      if (!a.dtype().is(numpyDType(want)))
         raiseError("argument " + std::to_string(i) + " has dtype " +
                    std::string(py::str(a.dtype())) + " but the model expects " +
                    (i < sigs.size() ? sigs[i].str() : "nothing"));
@@ -293,7 +311,7 @@ public:
     }
     py::list results;
     for (const ::onebit::HostTensor &t : out) {
-      py::array a(py::dtype(numpyFormat(t.dtype)),
+      py::array a(numpyDType(t.dtype),
                   std::vector<py::ssize_t>(t.shape.begin(), t.shape.end()));
       std::memcpy(a.mutable_data(), t.data.data(), t.data.size());
       results.append(a);

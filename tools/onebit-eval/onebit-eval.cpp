@@ -7,19 +7,23 @@
 //   {"context": "...", "choices": ["...", ...], "answer": i} per line; the
 //   choice with the highest log-likelihood after the context is picked.
 // Text is tokenized with --tokenizer FILE (a .gguf model's tokenizer or a
-// Hugging Face tokenizer.json), by default with a .gguf MODEL's own, else
-// byte-level (token = byte). MODEL may be .mlir, .mlirbc, .onnx or .gguf;
-// dynamic token-id shapes (GGUF) are fixed to [1, --seq-len].
+// Hugging Face tokenizer.json), by default with MODEL's own (a .gguf file's,
+// or the one a GGUF import carries as `onebit.tokenizer`), else byte-level
+// (token = byte) -- refused for a vocabulary larger than bytes unless
+// --tokenizer=bytes. MODEL may be .mlir, .mlirbc, .onnx or .gguf; dynamic
+// token-id shapes (GGUF) are fixed to [1, --seq-len].
 //
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Runner/Runner.h"
 #include "onebit/Support/JsonDepth.h"
+#include "onebit/Target/GGUF/ImportGGUF.h"
 #include "onebit/Tokenizer/BPETokenizer.h"
 #include "onebit/Training/Evaluate.h"
 
 #include "EnvOptions.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
@@ -35,6 +39,24 @@ static cl::OptionCategory EvalCategory("onebit-eval options");
 static int fail(const std::string &msg) {
   errs() << "onebit-eval: error: " << msg << "\n";
   return 1;
+}
+
+/// The token vocabulary of `module`'s entry: its ids' index bound, else the
+/// logits' last dimension; 0 when unknown.
+static int64_t vocabularyOf(mlir::ModuleOp module) {
+  for (auto f : module.getOps<mlir::func::FuncOp>()) {
+    if (!f.isPublic() || f.isExternal() || f.getNumArguments() == 0)
+      continue;
+    if (auto b = f.getArgAttrOfType<mlir::IntegerAttr>(0, "onebit.index_bound"))
+      return b.getInt();
+    if (f.getNumResults() == 0)
+      return 0;
+    auto t = dyn_cast<mlir::RankedTensorType>(f.getResultTypes()[0]);
+    return t && t.getRank() > 0 && !t.isDynamicDim(t.getRank() - 1)
+               ? t.getDimSize(t.getRank() - 1)
+               : 0;
+  }
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -55,8 +77,9 @@ int main(int argc, char **argv) {
   static cl::opt<std::string> tokenizerPath(
       "tokenizer",
       cl::desc("BPE tokenizer for --text, --generate and --choices: a .gguf "
-               "model or a Hugging Face tokenizer.json (default: a .gguf "
-               "MODEL's own, else byte-level tokens, token = byte)"),
+               "model or a Hugging Face tokenizer.json, or 'bytes' (token = "
+               "byte). Default: MODEL's own (a .gguf file's or a GGUF "
+               "import's), else bytes for a vocabulary of at most 256"),
       cl::cat(EvalCategory));
   static cl::opt<int64_t> seqLen(
       "seq-len",
@@ -91,19 +114,46 @@ int main(int argc, char **argv) {
   };
   if (seqLen < 0)
     return fail("--seq-len must not be negative");
-  // The tokenizer: --tokenizer, else a GGUF model's own, else bytes.
+  // The model first: it may carry its tokenizer.
+  static mlir::MLIRContext ctx;
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  {
+    std::string error;
+    module = onebit::loadModel(modelPath, ctx, error);
+    if (!module)
+      return fail(error);
+  }
+  // The tokenizer: --tokenizer, else the model's own, else bytes.
   std::string tokenizerFile = tokenizerPath;
-  if (tokenizerFile.empty() && tokensPath.empty() &&
+  bool bytes = tokenizerFile == "bytes";
+  if (bytes)
+    tokenizerFile.clear();
+  if (tokenizerFile.empty() && !bytes && tokensPath.empty() &&
       StringRef(modelPath).ends_with(".gguf"))
     tokenizerFile = modelPath;
   std::unique_ptr<onebit::BPETokenizer> tokenizer;
+  if (!tokensPath.empty() && (!tokenizerFile.empty() || bytes))
+    return fail("--tokenizer does not apply to --tokens (token ids)");
   if (!tokenizerFile.empty()) {
-    if (!tokensPath.empty())
-      return fail("--tokenizer does not apply to --tokens (token ids)");
     std::string error;
     tokenizer = onebit::loadTokenizer(tokenizerFile, error);
     if (!tokenizer)
       return fail(error);
+  } else if (!bytes && tokensPath.empty()) {
+    std::string error;
+    tokenizer = onebit::tokenizerOf(*module, error);
+    if (!error.empty())
+      return fail(modelPath + ": " + error);
+    if (tokenizer) {
+      tokenizerFile = modelPath;
+    } else if (int64_t vocab = vocabularyOf(*module); vocab > 256) {
+      // Byte ids would silently be read as other tokens of the vocabulary.
+      return fail(modelPath + " has a vocabulary of " + std::to_string(vocab) +
+                  " tokens and carries no tokenizer, so its text cannot be "
+                  "byte-level tokens: give --tokenizer FILE (the .gguf it was "
+                  "imported from, or its tokenizer.json), or "
+                  "--tokenizer=bytes if it does take bytes");
+    }
   }
   // Text to token ids; `first` allows the tokenizer's BOS (not for a
   // continuation).
@@ -127,10 +177,7 @@ int main(int argc, char **argv) {
   auto load = [&](std::string &error)
       -> std::unique_ptr<onebit::CompiledModel> {
     onebit::setNumThreads(threads);
-    static mlir::MLIRContext ctx;
-    auto module = onebit::loadModel(modelPath, ctx, error);
-    if (!module ||
-        !onebit::setStaticTokenShape(*module, /*batch=*/0, seqLen, error))
+    if (!onebit::setStaticTokenShape(*module, /*batch=*/0, seqLen, error))
       return nullptr;
     return onebit::CompiledModel::compile(std::move(module), "", error,
                                           onebit::Target::Cpu,

@@ -41,7 +41,8 @@ int main(int argc, char **argv) {
   static cl::opt<std::string> tokenizer(
       "tokenizer",
       cl::desc("BPE tokenizer for --data text:FILE: a .gguf model or a "
-               "Hugging Face tokenizer.json (default: byte-level tokens, "
+               "Hugging Face tokenizer.json (default: the teacher's own, a "
+               ".gguf file's or a GGUF import's, else byte-level tokens, "
                "token = byte)"),
       cl::cat(TrainCategory));
   static cl::opt<int64_t> steps("steps", cl::desc("optimiser steps"),

@@ -133,6 +133,17 @@ int main(int argc, char **argv) {
   InitLLVM y(argc, argv);
   mlir::registerAsmPrinterCLOptions();
   mlir::registerMLIRContextCLOptions();
+  // libLLVM registers hundreds of backend options (-x86-..., -amdgpu-...) in
+  // the general category; --help shows ours and MLIR's printer and context
+  // options (all named mlir-*). Hidden options still parse.
+  static cl::OptionCategory mlirCategory("MLIR printing and context options");
+  for (auto &entry : cl::getRegisteredOptions())
+    if (entry.first.starts_with("mlir-"))
+      entry.second->addCategory(mlirCategory);
+  cl::HideUnrelatedOptions({&category, &mlirCategory});
+  if (cl::Option *o = cl::getRegisteredOptions().lookup("mlir-print-debuginfo"))
+    o->setDescription("Print debug info (locations: layer and weight names) "
+                      "in MLIR output; on by default, =false leaves it out");
   cl::ParseCommandLineOptions(argc, argv,
                               "onebit model translator (ONNX importer)\n");
   if (int(importONNX) + int(importGGUF) + int(emitPTX) != 1) {
@@ -193,7 +204,14 @@ int main(int argc, char **argv) {
   return writeOutput([&](raw_ostream &os) {
     if (emitBytecode)
       return succeeded(mlir::writeBytecodeToFile(*module, os));
-    module->print(os);
+    // Layer and weight names live in locations (the IR contract, see
+    // docs/design.md), so text keeps them unless asked not to.
+    mlir::OpPrintingFlags flags;
+    cl::Option *debugInfo =
+        cl::getRegisteredOptions().lookup("mlir-print-debuginfo");
+    if (!debugInfo || !debugInfo->getNumOccurrences())
+      flags.enableDebugInfo(/*enable=*/true, /*prettyForm=*/false);
+    module->print(os, flags);
     os << "\n";
     return true;
   });

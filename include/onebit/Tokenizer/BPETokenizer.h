@@ -54,6 +54,14 @@ public:
              const std::vector<std::string> &merges, PreTokenizer pre,
              std::string &error);
 
+  /// The tokenizer as bytes that deserialize() reads back: what an imported
+  /// model carries (the GGUF importer's `onebit.tokenizer`), so that tools
+  /// tokenize its text without the file it came from.
+  std::string serialize() const;
+  /// The tokenizer serialize() wrote; null + `error` on malformed bytes.
+  static std::unique_ptr<BPETokenizer> deserialize(std::string_view bytes,
+                                                   std::string &error);
+
   /// Token ids of `text`. Control and user-defined tokens written literally
   /// in the text become their ids when `parseSpecial` is set. The BOS token
   /// is prepended when the tokenizer asks for it (addBos()) and `allowBos`

@@ -14,6 +14,7 @@
 
 #include "onebit/Target/GGUF/ImportGGUF.h"
 #include "onebit/Target/GGUF/GGUFFile.h"
+#include "onebit/Tokenizer/BPETokenizer.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -23,7 +24,9 @@
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinDialect.h"
 #include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
@@ -657,7 +660,46 @@ OwningOpRef<ModuleOp> importGGUF(const gguf::GGUFFile &file,
   LlamaBuilder builder(&context, file);
   if (failed(builder.readConfig(errLoc)))
     return nullptr;
-  return builder.build(options, errLoc);
+  OwningOpRef<ModuleOp> module = builder.build(options, errLoc);
+  // The model carries its tokenizer, so that its text is tokenized as it was
+  // trained without the .gguf at hand. A tokenizer onebit cannot read is
+  // left out: the model still imports, and tools refuse byte ids for it.
+  std::string error;
+  if (module && file.find("tokenizer.ggml.tokens"))
+    if (auto tokenizer = BPETokenizer::fromGGUF(file, error))
+      attachTokenizer(*module, *tokenizer);
+  return module;
+}
+
+void attachTokenizer(ModuleOp module, const BPETokenizer &tokenizer) {
+  std::string bytes = tokenizer.serialize();
+  auto blob = HeapAsmResourceBlob::allocateAndCopyInferAlign(
+      ArrayRef<char>(bytes.data(), bytes.size()));
+  auto type = RankedTensorType::get({int64_t(bytes.size())},
+                                    IntegerType::get(module.getContext(), 8));
+  module->setAttr(kTokenizerAttrName,
+                  DenseResourceElementsAttr::get(type, "onebit_tokenizer",
+                                                 std::move(blob)));
+}
+
+std::unique_ptr<BPETokenizer> tokenizerOf(ModuleOp module, std::string &error) {
+  error.clear();
+  Attribute a = module->getAttr(kTokenizerAttrName);
+  if (!a)
+    return nullptr;
+  auto res = dyn_cast<DenseResourceElementsAttr>(a);
+  AsmResourceBlob *blob = res ? res.getRawHandle().getBlob() : nullptr;
+  if (!blob) {
+    error =
+        std::string(kTokenizerAttrName) + " is not a dense_resource with data";
+    return nullptr;
+  }
+  ArrayRef<char> data = blob->getData();
+  auto tokenizer = BPETokenizer::deserialize(
+      std::string_view(data.data(), data.size()), error);
+  if (!tokenizer)
+    error = std::string(kTokenizerAttrName) + ": " + error;
+  return tokenizer;
 }
 
 OwningOpRef<ModuleOp> importGGUFFile(StringRef path, MLIRContext &context,

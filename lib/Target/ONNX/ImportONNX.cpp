@@ -483,8 +483,11 @@ OwningOpRef<ModuleOp> importModel(std::shared_ptr<onnx::ModelProto> model,
   Block *entry = func.addEntryBlock();
   for (auto [i, in] : llvm::enumerate(args)) {
     im.set(in->name(), entry->getArgument(i));
-    if (isUnsignedType(in->type().tensor_type().elem_type()))
+    // Signless in the IR; the attribute tells runners the .npy dtype.
+    if (isUnsignedType(in->type().tensor_type().elem_type())) {
       im.unsignedValues.insert(in->name());
+      func.setArgAttr(i, "onebit.unsigned", im.b.getUnitAttr());
+    }
     func.setArgAttr(i, "onebit.name", im.b.getStringAttr(in->name()));
   }
   im.b.setInsertionPointToStart(entry);
@@ -539,8 +542,16 @@ OwningOpRef<ModuleOp> importModel(std::shared_ptr<onnx::ModelProto> model,
   }
   func::ReturnOp::create(im.b, fileLoc, results);
   func.setType(im.b.getFunctionType(argTypes, TypeRange(ValueRange(results))));
-  for (auto [i, out] : llvm::enumerate(graph->output()))
+  for (auto [i, out] : llvm::enumerate(graph->output())) {
     func.setResultAttr(i, "onebit.name", im.b.getStringAttr(out.name()));
+    // The declared type decides; without one, what the converters derived.
+    int declared = out.type().tensor_type().elem_type();
+    Type et = cast<ShapedType>(results[i].getType()).getElementType();
+    if ((declared ? isUnsignedType(declared)
+                  : im.unsignedValues.contains(out.name())) &&
+        et.isInteger() && !et.isInteger(1))
+      func.setResultAttr(i, "onebit.unsigned", im.b.getUnitAttr());
+  }
   return module;
 }
 

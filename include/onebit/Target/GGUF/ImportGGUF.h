@@ -13,12 +13,15 @@
 #include "mlir/IR/OwningOpRef.h"
 #include "llvm/ADT/StringRef.h"
 
+#include <memory>
 #include <string>
 
 namespace onebit {
 namespace gguf {
 class GGUFFile;
 } // namespace gguf
+
+class BPETokenizer;
 
 struct GGUFImportOptions {
   std::string entryName = "main";
@@ -37,10 +40,23 @@ importGGUF(const gguf::GGUFFile &file, mlir::MLIRContext &context,
            const GGUFImportOptions &options = {});
 
 /// Imports `path`. On failure emits an error diagnostic (naming the file and
-/// the problem) through `context` and returns null.
+/// the problem) through `context` and returns null. The module carries the
+/// file's tokenizer (when it has one onebit reads) as `onebit.tokenizer`.
 mlir::OwningOpRef<mlir::ModuleOp>
 importGGUFFile(llvm::StringRef path, mlir::MLIRContext &context,
                const GGUFImportOptions &options = {});
+
+/// The module attribute holding a model's tokenizer: a `dense_resource` of
+/// i8 with BPETokenizer::serialize()'s bytes, so it survives text, bytecode
+/// and the passes (which keep module attributes).
+inline constexpr llvm::StringLiteral kTokenizerAttrName = "onebit.tokenizer";
+
+/// Stores `tokenizer` in `module` as kTokenizerAttrName.
+void attachTokenizer(mlir::ModuleOp module, const BPETokenizer &tokenizer);
+/// The tokenizer `module` carries; null with `error` empty when it carries
+/// none, null with `error` set when the attribute is malformed.
+std::unique_ptr<BPETokenizer> tokenizerOf(mlir::ModuleOp module,
+                                          std::string &error);
 
 } // namespace onebit
 
