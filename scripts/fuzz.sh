@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(onnx gguf tokenizer checkpoint)
+[ ${#targets[@]} -gt 0 ] || targets=(onnx gguf tokenizer checkpoint npy)
 
 # Where each target's regression inputs live (next to the lit tests that
 # replay them through the plain tools), and its largest useful input.

@@ -136,43 +136,48 @@ static std::string field(const std::string &h, const std::string &key) {
   return h.substr(s, e - s);
 }
 
-bool readNpy(const std::string &path, HostTensor &out, std::string &error) {
-  auto fail = [&](const std::string &m) {
-    error = path + ": " + m;
-    return false;
-  };
-  std::ifstream f(path, std::ios::binary);
-  if (!f)
-    return fail(std::string("cannot open: ") + std::strerror(errno));
-  char magic[8];
-  if (!f.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0)
-    return fail("not a .npy file (bad magic)");
+/// The size of the preamble (magic, version, header length, header) whose
+/// first bytes are `start` (at least 12, or the whole file if shorter), or an
+/// error message.
+static std::string preambleSize(std::string_view start, size_t &size) {
+  if (start.size() < 8 || std::memcmp(start.data(), "\x93NUMPY", 6) != 0)
+    return "not a .npy file (bad magic)";
+  auto byte = [&](size_t i) { return uint32_t(uint8_t(start[i])); };
   uint32_t headerLen = 0;
-  if (magic[6] == 1) {
-    unsigned char b[2];
-    if (!f.read(reinterpret_cast<char *>(b), 2))
-      return fail("truncated header");
-    headerLen = b[0] | b[1] << 8;
-  } else if (magic[6] == 2 || magic[6] == 3) {
-    unsigned char b[4];
-    if (!f.read(reinterpret_cast<char *>(b), 4))
-      return fail("truncated header");
-    headerLen = b[0] | b[1] << 8 | b[2] << 16 | uint32_t(b[3]) << 24;
+  if (start[6] == 1) {
+    if (start.size() < 10)
+      return "truncated header";
+    headerLen = byte(8) | byte(9) << 8;
+    size = 10;
+  } else if (start[6] == 2 || start[6] == 3) {
+    if (start.size() < 12)
+      return "truncated header";
+    headerLen = byte(8) | byte(9) << 8 | byte(10) << 16 | byte(11) << 24;
+    size = 12;
   } else {
-    return fail("unsupported .npy version " + std::to_string(magic[6]));
+    return "unsupported .npy version " + std::to_string(start[6]);
   }
   if (headerLen > (1u << 20))
-    return fail("header too large");
-  std::string h(headerLen, '\0');
-  if (!f.read(h.data(), headerLen))
-    return fail("truncated header");
+    return "header too large";
+  size += headerLen;
+  return "";
+}
+
+/// Parses the header dict of a whole preamble into out.dtype and out.shape,
+/// and the data's byte size, computed without wrapping. `shapeText` is the
+/// shape as written, for messages.
+static std::string parseHeader(std::string_view preamble, size_t headerStart,
+                               HostTensor &out, int64_t &bytes,
+                               std::string &shapeText) {
+  std::string h(preamble.substr(headerStart));
   std::string descr = field(h, "descr"), fortran = field(h, "fortran_order");
   std::string shape = field(h, "shape");
+  shapeText = shape;
   if (descr.empty() || fortran.empty() || h.find("'shape'") == std::string::npos)
-    return fail("malformed header: " + h);
+    return "malformed header: " + h;
   if (fortran.find("True") != std::string::npos)
-    return fail("Fortran-order arrays are not supported; save it C-ordered "
-                "(numpy.ascontiguousarray)");
+    return "Fortran-order arrays are not supported; save it C-ordered "
+           "(numpy.ascontiguousarray)";
   // numpy writes single-byte types with '|' (no byte order); other writers
   // use '<'. Two-byte void is bfloat16 by ml_dtypes' convention.
   static const std::pair<const char *, DType> kinds[] = {
@@ -189,10 +194,10 @@ bool readNpy(const std::string &path, HostTensor &out, std::string &error) {
       found = true;
     }
   if (!found)
-    return fail("unsupported dtype '" + descr +
-                "' (supported: float32, float16, float64, int64, int32, int16, "
-                "int8, uint64, uint32, uint16, uint8, bool, and "
-                "ml_dtypes.bfloat16 saved as '<V2')");
+    return "unsupported dtype '" + descr +
+           "' (supported: float32, float16, float64, int64, int32, int16, "
+           "int8, uint64, uint32, uint16, uint8, bool, and "
+           "ml_dtypes.bfloat16 saved as '<V2')";
   out.shape.clear();
   std::stringstream ss(shape);
   std::string item;
@@ -205,33 +210,94 @@ bool readNpy(const std::string &path, HostTensor &out, std::string &error) {
     long long v = std::strtoll(item.c_str() + a, &end, 10);
     if (end == item.c_str() + a ||
         item.find_first_not_of(" ", end - item.c_str()) != std::string::npos)
-      return fail("malformed shape (" + shape + ")");
+      return "malformed shape (" + shape + ")";
     if (v < 0)
-      return fail("negative dimension in shape (" + shape + ")");
+      return "negative dimension in shape (" + shape + ")";
     if (errno == ERANGE)
-      return fail("dimension out of range in shape (" + shape + ")");
+      return "dimension out of range in shape (" + shape + ")";
     out.shape.push_back(v);
   }
   // The shape comes from the file: its size must be computed without
   // wrapping around, and match the data that is there, before anything is
   // allocated. A wrapped size would let a tiny file declare a huge tensor,
   // which compiled code with dynamic dimensions then reads out of bounds.
-  int64_t bytes;
   if (!checkedByteSize(out.shape, out.dtype, bytes))
-    return fail("shape (" + shape + ") of " + dtypeName(out.dtype) +
-                " is too large: its byte size does not fit in 64 bits");
-  auto mismatch = [&](int64_t held, bool more) {
-    return fail("shape (" + shape + ") of " + dtypeName(out.dtype) + " needs " +
-                std::to_string(bytes) + " bytes of data but the file holds " +
-                (more ? "more" : std::to_string(held)) +
-                (bytes > held ? " (truncated data)" : ""));
+    return "shape (" + shape + ") of " + dtypeName(out.dtype) +
+           " is too large: its byte size does not fit in 64 bits";
+  return "";
+}
+
+/// The message for data that does not match the shape.
+static std::string mismatch(const std::string &shape, DType t, int64_t bytes,
+                            int64_t held, bool more) {
+  return "shape (" + shape + ") of " + dtypeName(t) + " needs " +
+         std::to_string(bytes) + " bytes of data but the file holds " +
+         (more ? "more" : std::to_string(held)) +
+         (bytes > held ? " (truncated data)" : "");
+}
+
+bool parseNpy(std::string_view file, const std::string &name, HostTensor &out,
+              std::string &error) {
+  auto fail = [&](const std::string &m) {
+    error = name + ": " + m;
+    return false;
   };
+  size_t size = 0;
+  std::string err = preambleSize(file.substr(0, 12), size);
+  if (!err.empty())
+    return fail(err);
+  if (file.size() < size)
+    return fail("truncated header");
+  int64_t bytes;
+  std::string shape;
+  err = parseHeader(file.substr(0, size), file[6] == 1 ? 10 : 12, out, bytes,
+                    shape);
+  if (!err.empty())
+    return fail(err);
+  int64_t held = int64_t(file.size() - size);
+  if (held != bytes)
+    return fail(mismatch(shape, out.dtype, bytes, held, /*more=*/false));
+  out.data.assign(file.data() + size, file.data() + file.size());
+  return true;
+}
+
+bool readNpy(const std::string &path, HostTensor &out, std::string &error) {
+  auto fail = [&](const std::string &m) {
+    error = path + ": " + m;
+    return false;
+  };
+  std::ifstream f(path, std::ios::binary);
+  if (!f)
+    return fail(std::string("cannot open: ") + std::strerror(errno));
+  std::string preamble(12, '\0');
+  f.read(preamble.data(), 12);
+  preamble.resize(size_t(f.gcount()));
+  size_t size = 0;
+  std::string err = preambleSize(preamble, size);
+  if (!err.empty())
+    return fail(err);
+  // Version 1's preamble is 10 bytes: two of the 12 read belong to the
+  // header (a header is at least one byte, its closing newline).
+  size_t headerStart = preamble[6] == 1 ? 10 : 12;
+  if (size < preamble.size())
+    return fail("malformed header (" + std::to_string(size - headerStart) +
+                " bytes)");
+  size_t have = preamble.size();
+  preamble.resize(size);
+  if (!f.read(preamble.data() + have, std::streamsize(size - have)))
+    return fail("truncated header");
+  int64_t bytes;
+  std::string shape;
+  err = parseHeader(preamble, headerStart, out, bytes, shape);
+  if (!err.empty())
+    return fail(err);
   std::streamoff start = f.tellg();
   f.seekg(0, std::ios::end);
   std::streamoff end = f.tellg();
   if (start >= 0 && end >= start && f.seekg(start)) {
     if (bytes != int64_t(end - start))
-      return mismatch(int64_t(end - start), /*more=*/false);
+      return fail(
+          mismatch(shape, out.dtype, bytes, int64_t(end - start), false));
     out.data.assign(size_t(bytes), 0);
     if (bytes && !f.read(out.data.data(), bytes))
       return fail("read error");
@@ -253,7 +319,7 @@ bool readNpy(const std::string &path, HostTensor &out, std::string &error) {
   bool more = held == bytes && f.peek() != std::char_traits<char>::eof();
   if (held != bytes || more) {
     out.data.clear();
-    return mismatch(held, more);
+    return fail(mismatch(shape, out.dtype, bytes, held, more));
   }
   return true;
 }

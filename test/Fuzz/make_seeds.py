@@ -100,7 +100,26 @@ def gguf_seeds(out):
         w.close()
 
 
+def serialized_tokenizer():
+    # BPETokenizer::serialize's format: magic, pre-tokenizer, BOS+1, EOS+1,
+    # add-BOS, tokens (type, length, bytes), merges (length, bytes); every
+    # integer a little-endian uint32.
+    tokens = byte_tokens() + ["He", "ll", "<|im_end|>"]
+    types = [1] * (len(tokens) - 1) + [3]
+    b = b"ONEBITTOK1" + struct.pack("<IIIII", 1, 0, len(tokens), 0,
+                                    len(tokens))
+    for ty, tok in zip(types, tokens):
+        t = tok.encode()
+        b += struct.pack("<II", ty, len(t)) + t
+    merges = [m.encode() for m in ("H e", "l l")]
+    b += struct.pack("<I", len(merges))
+    b += b"".join(struct.pack("<I", len(m)) + m for m in merges)
+    return b
+
+
 def tokenizer_seeds(out):
+    with open(os.path.join(out, "serialized.tok"), "wb") as f:
+        f.write(serialized_tokenizer() + b"\0Hello world<|im_end|>")
     src = os.path.join(ROOT, "test", "Tokenizer", "Inputs")
     for name in sorted(os.listdir(src)):
         if name.endswith(".json"):

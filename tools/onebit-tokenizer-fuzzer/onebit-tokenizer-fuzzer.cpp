@@ -1,8 +1,10 @@
 //===- onebit-tokenizer-fuzzer.cpp - libFuzzer entry for tokenizer.json ---===//
 //
-// Feeds arbitrary bytes to the Hugging Face tokenizer.json reader. The bytes
-// before the first NUL are the JSON; those after it are text to encode, so
-// the encoder and decoder of every tokenizer that loads are fuzzed too.
+// Feeds arbitrary bytes to the tokenizer readers: the serialized form a model
+// carries (BPETokenizer::deserialize) when the input starts with its magic,
+// else a Hugging Face tokenizer.json. The bytes before the first NUL are the
+// tokenizer; those after it are text to encode, so the encoder and decoder of
+// every tokenizer that loads are fuzzed too.
 // Run: onebit-tokenizer-fuzzer -max_len=65536 CORPUS_DIR
 //
 //===----------------------------------------------------------------------===//
@@ -23,7 +25,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                               ? std::string_view("Hello, world! 123")
                               : bytes.substr(nul + 1);
   std::string error;
-  auto tok = onebit::BPETokenizer::fromHFJsonText(json, "fuzz.json", error);
+  auto tok = json.substr(0, 10) == "ONEBITTOK1"
+                 ? onebit::BPETokenizer::deserialize(json, error)
+                 : onebit::BPETokenizer::fromHFJsonText(json, "fuzz.json",
+                                                        error);
   if (!tok)
     return 0;
   for (bool special : {true, false}) {

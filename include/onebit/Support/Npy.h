@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace onebit {
@@ -63,6 +64,9 @@ struct HostTensor {
 /// shape whose byte size overflows or differs from the data is refused
 /// before anything is allocated.
 bool readNpy(const std::string &path, HostTensor &out, std::string &error);
+/// Parses the bytes of a whole .npy file; `name` stands for it in errors.
+bool parseNpy(std::string_view file, const std::string &name, HostTensor &out,
+              std::string &error);
 /// Writes `t` as a version 1.0 .npy file (via a temporary file and rename).
 bool writeNpy(const std::string &path, const HostTensor &t,
               std::string &error);
