@@ -632,12 +632,29 @@ struct BuildTrainStepPass
                  << taps.front() << "'); set alpha=0 or name hidden-states=";
         taps.pop_back();
       }
-      if (taps.empty())
-        return f.emitOpError()
-               << "onebit-build-train-step: found no decoder-layer outputs "
-                  "for L_MSE (no op location matches layer-regex '"
-               << layerRegex
-               << "'); name them with hidden-states=NAME,... or set alpha=0";
+      if (taps.empty()) {
+        // Layer names live in locations, which .mlir text drops unless
+        // printed with them: say so when no op has a name at all.
+        bool anyName = false;
+        teacher.walk([&](Operation *op) {
+          anyName |= !locName(op->getLoc()).empty();
+          return anyName ? WalkResult::interrupt() : WalkResult::advance();
+        });
+        auto diag = f.emitOpError()
+                    << "onebit-build-train-step: found no decoder-layer "
+                       "outputs for L_MSE (no op location matches "
+                       "layer-regex '"
+                    << layerRegex
+                    << "'); name them with hidden-states=NAME,... or set "
+                       "alpha=0";
+        if (!anyName)
+          diag << "; no op carries a location name at all: the layer names "
+                  "were dropped when this module was printed as .mlir text "
+                  "without locations (onebit-translate keeps them by "
+                  "default; give onebit-opt --mlir-print-debuginfo, or use "
+                  "bytecode)";
+        return diag;
+      }
     }
     return taps;
   }
