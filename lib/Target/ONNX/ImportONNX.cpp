@@ -452,6 +452,19 @@ OwningOpRef<ModuleOp> importModel(std::shared_ptr<onnx::ModelProto> model,
     if (failed(im.checkSupported(n)))
       return nullptr;
   im.node = nullptr;
+  // Inference also dereferences the types of graph inputs and initializers
+  // (a Shape of an input with an empty type crashed it): those the importer
+  // would refuse later are refused now.
+  for (const auto &in : graph->input())
+    if (!initNames.contains(in.name()) &&
+        failed(typeOf(im, in, /*required=*/true)))
+      return nullptr;
+  for (const auto &t : graph->initializer())
+    if (!elementTypeFor(&context, t.data_type())) {
+      im.error() << "initializer '" << t.name()
+                 << "' has unsupported data type " << t.data_type();
+      return nullptr;
+    }
   if (options.inferShapes) {
     std::string err = inferShapes(*model);
     if (!err.empty()) {
