@@ -6,6 +6,7 @@
 #include "onebit/Conversion/Passes.h"
 #include "onebit/Dialect/OneBit/Transforms/Passes.h"
 #include "onebit/Pipelines/Pipelines.h"
+#include "onebit/Transforms/Passes.h"
 
 namespace onebit {
 
@@ -15,6 +16,7 @@ namespace onebit {
 inline void registerAllPasses(const CpuPipelineOptions &cpuDefaults = {},
                               const GpuPipelineOptions &gpuDefaults = {}) {
   mlir::onebit::registerOneBitPasses();
+  mlir::onebit::registerOneBitTransformsPasses();
   mlir::onebit::registerOneBitConversionPasses();
   registerPipelines(cpuDefaults, gpuDefaults);
 }

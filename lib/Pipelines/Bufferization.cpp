@@ -8,7 +8,7 @@
 
 #include "Bufferization.h"
 
-#include "onebit/Dialect/OneBit/Transforms/Passes.h"
+#include "onebit/Transforms/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"

@@ -13,6 +13,7 @@
 
 #include "onebit/Conversion/Passes.h"
 #include "onebit/Dialect/OneBit/Transforms/Passes.h"
+#include "onebit/Transforms/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"

@@ -1,4 +1,4 @@
-//===- CpuKernels.cpp - dispatch, thread pool, cache, epilogue, ciface ----===//
+//===- CpuKernels.cpp - dispatch, cache, epilogue, ciface -----------------===//
 //
 // See onebit/Runtime/CpuKernels.h for the contract and docs/kernels.md for
 // the kernel choices and their measurements.
@@ -9,18 +9,17 @@
 #include "onebit/Runtime/DenseMatmul.h"
 
 #include "Kernels.h"
+#include "ThreadPool.h"
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -139,150 +138,6 @@ bool haveFastKernel(int isa) {
 bool fastKernel(int isa, int64_t m) {
   return gMode.load() == ONEBIT_KERNEL_FAST_APPROX && m <= kFastMaxM &&
          haveFastKernel(isa);
-}
-
-//===----------------------------------------------------------------------===//
-// Thread pool: persistent workers, tasks handed out by an atomic counter.
-// The caller works too and, once every task is handed out, waits only for
-// the workers that took part (not for one still asleep or descheduled).
-// Workers spin briefly before sleeping so back-to-back decode calls do not
-// pay a futex wake-up each.
-//===----------------------------------------------------------------------===//
-
-thread_local bool tInPool = false;
-
-class ThreadPool {
-public:
-  ~ThreadPool() { stop(); }
-
-  void setThreads(int n) {
-    if (n <= 0)
-      n = std::max(1u, std::thread::hardware_concurrency());
-    std::lock_guard<std::mutex> callLock(callMutex);
-    stop();
-    numThreads = n;
-    quit = false;
-    // A worker must know the generation it was created at: reading it from
-    // inside the new thread races with the first job (which bumps it), and a
-    // worker that starts late would then wait for a job that already ran
-    // while the caller waits for that worker forever. callMutex is held, so
-    // no job can start before every worker has its starting generation.
-    const uint64_t start = generation.load();
-    for (int i = 1; i < n; ++i)
-      workers.emplace_back([this, start] { workerLoop(start); });
-  }
-  int threads() {
-    std::call_once(initOnce, [this] {
-      if (workers.empty() && numThreads == 0)
-        setThreads(0);
-    });
-    return numThreads;
-  }
-
-  // Runs fn(i) for i in [0, count).
-  void parallelFor(int64_t count, const std::function<void(int64_t)> &fn) {
-    if (count <= 0)
-      return;
-    if (count == 1 || tInPool || threads() <= 1) {
-      for (int64_t i = 0; i < count; ++i)
-        fn(i);
-      return;
-    }
-    std::lock_guard<std::mutex> callLock(callMutex);
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      job = &fn;
-      jobCount = count;
-      next.store(0);
-      closed.store(false);
-      generation.fetch_add(1);
-    }
-    cv.notify_all();
-    tInPool = true;
-    work();
-    tInPool = false;
-    // Every task has been handed out. Close the job and wait only for the
-    // workers inside it: one that has not woken up yet (descheduled on a
-    // busy machine) must not hold the caller. A worker registers in
-    // `entered` before it checks `closed` and the caller sets `closed`
-    // before it reads `entered` (both sequentially consistent), so either
-    // the worker sees the job closed and backs out or the caller waits for
-    // it.
-    closed.store(true);
-    while (entered.load() != 0)
-      pause();
-    job = nullptr;
-  }
-
-private:
-  static void pause() {
-#ifdef ONEBIT_X86
-    _mm_pause();
-#else
-    std::this_thread::yield();
-#endif
-  }
-  void work() {
-    for (;;) {
-      int64_t i = next.fetch_add(1);
-      if (i >= jobCount)
-        break;
-      (*job)(i);
-    }
-  }
-  void workerLoop(uint64_t seen) {
-    tInPool = true;
-    for (;;) {
-      // Spin a little (~50 us), then sleep.
-      int spins = 0;
-      while (generation.load(std::memory_order_acquire) == seen &&
-             !quit.load() && spins < 20000) {
-        pause();
-        ++spins;
-      }
-      if (generation.load(std::memory_order_acquire) == seen && !quit.load()) {
-        std::unique_lock<std::mutex> lock(mutex);
-        cv.wait(lock,
-                [&] { return generation.load() != seen || quit.load(); });
-      }
-      if (quit.load())
-        return;
-      seen = generation.load();
-      entered.fetch_add(1);
-      if (generation.load() == seen && !closed.load())
-        work();
-      entered.fetch_sub(1);
-    }
-  }
-  void stop() {
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      quit = true;
-    }
-    cv.notify_all();
-    for (auto &t : workers)
-      t.join();
-    workers.clear();
-  }
-
-  std::once_flag initOnce;
-  std::mutex callMutex; // one parallel job at a time
-  std::mutex mutex;
-  std::condition_variable cv;
-  std::vector<std::thread> workers;
-  int numThreads = 0;
-  std::atomic<bool> quit{false};
-  std::atomic<uint64_t> generation{0};
-  std::atomic<int64_t> next{0};
-  std::atomic<int> entered{0};  // workers inside the current job
-  std::atomic<bool> closed{true}; // all tasks of the current job handed out
-  int64_t jobCount = 0;
-  const std::function<void(int64_t)> *job = nullptr;
-};
-
-ThreadPool &pool() {
-  static ThreadPool p;
-  return p;
 }
 
 //===----------------------------------------------------------------------===//
@@ -671,11 +526,6 @@ private:
 };
 
 } // namespace
-
-void onebit::rt::parallelTasks(int64_t count,
-                               const std::function<void(int64_t)> &fn) {
-  pool().parallelFor(count, fn);
-}
 
 extern "C" {
 

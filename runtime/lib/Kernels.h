@@ -161,7 +161,7 @@ void avx2Int8Rows(const float *x, int64_t m, int64_t k, const int8_t *w,
                   float *panel);
 constexpr int64_t kInt8PanelRows = 16;
 
-// The persistent thread pool of CpuKernels.cpp: fn(i) for i in [0, count),
+// The persistent thread pool (ThreadPool.cpp): fn(i) for i in [0, count),
 // the calling thread taking part (used by DenseMatmul.cpp).
 void parallelTasks(int64_t count, const std::function<void(int64_t)> &fn);
 

@@ -11,7 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "onebit/Dialect/OneBit/Transforms/Passes.h"
+#include "onebit/Transforms/Passes.h"
 
 #include "mlir/IR/Matchers.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
@@ -21,7 +21,7 @@
 
 namespace mlir::onebit {
 #define GEN_PASS_DEF_ONEBITFREEAFTERLASTUSE
-#include "onebit/Dialect/OneBit/Transforms/Passes.h.inc"
+#include "onebit/Transforms/Passes.h.inc"
 } // namespace mlir::onebit
 
 using namespace mlir;

@@ -1,6 +1,6 @@
 //===- LegalizeExpandShape.cpp - expand_shape the CPU lowering can take ---===//
 
-#include "onebit/Dialect/OneBit/Transforms/Passes.h"
+#include "onebit/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
@@ -10,7 +10,7 @@
 
 namespace mlir::onebit {
 #define GEN_PASS_DEF_ONEBITLEGALIZEEXPANDSHAPE
-#include "onebit/Dialect/OneBit/Transforms/Passes.h.inc"
+#include "onebit/Transforms/Passes.h.inc"
 } // namespace mlir::onebit
 
 using namespace mlir;

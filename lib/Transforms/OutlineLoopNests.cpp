@@ -9,7 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "onebit/Dialect/OneBit/Transforms/Passes.h"
+#include "onebit/Transforms/Passes.h"
 
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
@@ -19,7 +19,7 @@
 
 namespace mlir::onebit {
 #define GEN_PASS_DEF_ONEBITOUTLINELOOPNESTS
-#include "onebit/Dialect/OneBit/Transforms/Passes.h.inc"
+#include "onebit/Transforms/Passes.h.inc"
 } // namespace mlir::onebit
 
 using namespace mlir;

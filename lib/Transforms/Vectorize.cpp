@@ -13,7 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "onebit/Dialect/OneBit/Transforms/Passes.h"
+#include "onebit/Transforms/Passes.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
@@ -29,7 +29,7 @@
 
 namespace mlir::onebit {
 #define GEN_PASS_DEF_ONEBITVECTORIZE
-#include "onebit/Dialect/OneBit/Transforms/Passes.h.inc"
+#include "onebit/Transforms/Passes.h.inc"
 } // namespace mlir::onebit
 
 using namespace mlir;

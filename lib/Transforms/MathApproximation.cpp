@@ -6,7 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "onebit/Dialect/OneBit/Transforms/Passes.h"
+#include "onebit/Transforms/Passes.h"
 
 #include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/IR/PatternMatch.h"
@@ -15,7 +15,7 @@
 
 namespace mlir::onebit {
 #define GEN_PASS_DEF_ONEBITMATHAPPROXIMATION
-#include "onebit/Dialect/OneBit/Transforms/Passes.h.inc"
+#include "onebit/Transforms/Passes.h.inc"
 } // namespace mlir::onebit
 
 using namespace mlir;

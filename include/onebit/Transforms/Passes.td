@@ -1,0 +1,160 @@
+//===- Passes.td - onebit codegen passes -------------------*- tablegen -*-===//
+//
+// Codegen passes that only see upstream dialects (linalg, tensor, memref,
+// scf, math, vector): the CPU and GPU pipelines run them after the onebit ops
+// are gone or around them. They keep their `onebit-` flags and pass names so
+// that pipelines, tests and scripts are unchanged.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ONEBIT_TRANSFORMS_PASSES_TD
+#define ONEBIT_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def OneBitDecomposeAggregates
+    : Pass<"onebit-decompose-aggregates", "func::FuncOp"> {
+  let summary = "Decompose aggregated linalg ops (linalg.softmax) into "
+                "linalg ops that lower to loops";
+  let description = [{
+    `linalg.softmax` implements `AggregatedOpInterface` and has no direct
+    loop lowering. This pass replaces every such op on tensors by its
+    definition (max reduction, exp of the difference, sum, division), so the
+    CPU and GPU pipelines can lower it. It runs first in
+    `--onebit-cpu-pipeline`.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def OneBitLegalizeExpandShape
+    : Pass<"onebit-legalize-expand-shape", "func::FuncOp"> {
+  let summary = "Rewrite tensor.expand_shape groups with several dynamic "
+                "sizes into tensor.reshape";
+  let description = [{
+    MLIR 22's `--expand-strided-metadata` crashes on a `memref.expand_shape`
+    whose reassociation group has more than one dynamic size (e.g.
+    `[B*S, N] -> [B, S, N]` with dynamic B and S, the shape every imported
+    MatMul with dynamic batch and sequence produces). This pass replaces such
+    `tensor.expand_shape` ops by `tensor.reshape` with an explicit shape
+    tensor, which bufferizes to `memref.reshape` and lowers without it.
+    Other expand_shape ops are left alone.
+  }];
+  let dependentDialects = ["::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def OneBitFreeAfterLastUse
+    : Pass<"onebit-free-after-last-use", "func::FuncOp"> {
+  let summary = "Move buffers out of bufferization.dealloc to a memref.dealloc "
+                "after their last use, in linear time";
+  let description = [{
+    Runs between `--ownership-based-buffer-deallocation` and
+    `--buffer-deallocation-simplification`. For every `bufferization.dealloc`
+    it takes each buffer that
+      - is a `memref.alloc` in the same block, with the constant-true
+        ownership condition,
+      - is reached, directly or through view-like ops (`subview`,
+        `expand_shape`, `collapse_shape`, `cast`, `reinterpret_cast`,
+        `extract_strided_metadata`, ...), only by ops of that block or ops
+        nested in them, none of which passes it on (no retained value, no
+        terminator, no op other than a view with a memref result, no second
+        entry of the dealloc),
+    removes it from the `bufferization.dealloc` and frees it with
+    `memref.dealloc` right after the last op that reads or writes it or any
+    of its views. Everything else stays with the upstream passes.
+
+    The point is compile time and memory: upstream's simplification answers
+    alias queries between every deallocated and every retained value, which
+    is quadratic and did not finish within 10 minutes on a 30-layer train
+    step; buffers freed early also lower the peak memory of the step. The
+    pass visits every use once.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect",
+                           "::mlir::bufferization::BufferizationDialect"];
+}
+
+def OneBitVectorize : Pass<"onebit-vectorize"> {
+  let summary = "Tile and vectorize linalg ops on buffers for the host CPU";
+  let description = [{
+    Runs after bufferization, before `convert-linalg-to-loops`. Every linalg
+    op with static shapes whose innermost loop dimension is contiguous in
+    all its operands (read in the last position with unit stride, or not at
+    all) is tiled to `[1, ..., 1, V]`, V the largest power of two from
+    `max-width` down to `min-width` that divides the innermost extent, and
+    each tile is vectorized by MLIR's linalg vectorizer: element-wise chains
+    become vector arithmetic, reductions along the innermost dimension
+    horizontal reductions once per tile, reductions along outer dimensions
+    element-wise vector accumulation. The vector ops are lowered to 1-D
+    loads, stores, broadcasts and `vector.reduction` here; transposes of the
+    innermost dimension, gathers, ops narrower than `min-width` or with a
+    ragged innermost extent are left to the loop lowering. With `stats` the
+    pass prints how many ops it vectorized and why the others were left.
+  }];
+  let options = [
+    Option<"minWidth", "min-width", "int64_t", /*default=*/"8",
+           "narrowest vector (elements); innermost extents must be a "
+           "multiple of it">,
+    Option<"maxWidth", "max-width", "int64_t", /*default=*/"32",
+           "widest vector (elements)">,
+    Option<"stats", "stats", "bool", /*default=*/"false",
+           "print the number of vectorized and skipped ops to stderr">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect"
+  ];
+}
+
+def OneBitOutlineLoopNests
+    : Pass<"onebit-outline-loop-nests", "ModuleOp"> {
+  let summary = "Outline the top-level loop nests of large functions into "
+                "functions of their own";
+  let description = [{
+    A 30-layer train step lowers to one function with thousands of loop
+    nests, and LLVM's function passes (dominator tree updates in
+    simplifycfg, loop rotation, LICM) take time superlinear in the size of
+    a function: the step of SmolLM2-135M did not finish compiling. This
+    pass moves every top-level `scf.for` / `scf.parallel` of a function with
+    at least `min-loops` of them into a private function
+    `<name>__loop<i>`, called in its place; constants it reads are cloned
+    into it, every other value it reads becomes an argument, its results
+    the function's results. What stays in the function is straight-line
+    glue (allocations, calls, memref descriptors; a single basic block of
+    400k LLVM instructions for SmolLM2's backward pass), on which LLVM's
+    instruction schedulers took ten minutes: the function gets
+    `passthrough = ["optnone", "noinline"]`, so it is compiled at -O0.
+    Smaller functions are left alone, so small models compile exactly as
+    before.
+  }];
+  let options = [
+    Option<"minLoops", "min-loops", "unsigned", /*default=*/"8",
+           "outline only in functions with at least this many top-level "
+           "loop nests">
+  ];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
+def OneBitMathApproximation : Pass<"onebit-math-approximation"> {
+  let summary = "Replace f32 exp, expm1, tanh, log, log1p and erf by "
+                "polynomial approximations";
+  let description = [{
+    Uses MLIR's polynomial approximations (arithmetic only), so that the
+    loops computing them are compiled inline instead of calling scalar libm
+    once per element. Part of the CPU pipeline; the numerics tests (ONNX
+    models, the PyTorch KD step, GGUF against llama.cpp) bound the error.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::vector::VectorDialect"
+  ];
+}
+
+#endif // ONEBIT_TRANSFORMS_PASSES_TD
