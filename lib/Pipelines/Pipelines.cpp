@@ -10,6 +10,7 @@
 #include "onebit/Pipelines/Pipelines.h"
 
 #include "Bufferization.h"
+#include "HostLowering.h"
 
 #include "onebit/Conversion/Passes.h"
 #include "onebit/Dialect/OneBit/Transforms/Passes.h"
@@ -80,13 +81,7 @@ void ::onebit::buildCpuPipeline(OpPassManager &pm,
   ConvertVectorToLLVMPassOptions vectorToLLVM;
   vectorToLLVM.reassociateFPReductions = true;
   pm.addPass(createConvertVectorToLLVMPass(vectorToLLVM));
-  pm.addPass(createConvertMathToLLVMPass());
-  pm.addPass(createConvertMathToLibmPass());
-  FinalizeMemRefToLLVMConversionPassOptions memrefToLLVM;
-  memrefToLLVM.useGenericFunctions = true;
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefToLLVM));
-  pm.addPass(createConvertToLLVMPass());
-  pm.addPass(createReconcileUnrealizedCastsPass());
+  addHostToLLVMPasses(pm);
 }
 
 void ::onebit::registerPipelines(const CpuPipelineOptions &cpuDefaults,
