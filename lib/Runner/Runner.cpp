@@ -150,13 +150,20 @@ void indexRangeOf(func::FuncOp fn, unsigned i, TensorSignature &sig) {
     sig.indexUser = user.str();
 }
 
+/// The little-endian T at `p`, widened to int64_t.
+template <typename T> int64_t loadInt(const char *p) {
+  T x;
+  std::memcpy(&x, p, sizeof(T));
+  return int64_t(x);
+}
+
 /// Element `n` of integer tensor `t` as an int64_t; false for a uint64
 /// beyond INT64_MAX (then `text` is its value), which no index range holds.
 bool intElement(const HostTensor &t, int64_t n, int64_t &v, std::string &text) {
   const char *p = t.data.data() + n * int64_t(dtypeSize(t.dtype));
   switch (t.dtype) {
   case DType::I64:
-    std::memcpy(&v, p, 8);
+    v = loadInt<int64_t>(p);
     break;
   case DType::U64: {
     uint64_t u;
@@ -168,35 +175,23 @@ bool intElement(const HostTensor &t, int64_t n, int64_t &v, std::string &text) {
     v = int64_t(u);
     break;
   }
-  case DType::I32: {
-    int32_t x;
-    std::memcpy(&x, p, 4);
-    v = x;
+  case DType::I32:
+    v = loadInt<int32_t>(p);
     break;
-  }
-  case DType::U32: {
-    uint32_t x;
-    std::memcpy(&x, p, 4);
-    v = x;
+  case DType::U32:
+    v = loadInt<uint32_t>(p);
     break;
-  }
-  case DType::I16: {
-    int16_t x;
-    std::memcpy(&x, p, 2);
-    v = x;
+  case DType::I16:
+    v = loadInt<int16_t>(p);
     break;
-  }
-  case DType::U16: {
-    uint16_t x;
-    std::memcpy(&x, p, 2);
-    v = x;
+  case DType::U16:
+    v = loadInt<uint16_t>(p);
     break;
-  }
   case DType::U8:
-    v = uint8_t(*p);
+    v = loadInt<uint8_t>(p);
     break;
   default:
-    v = int8_t(*p);
+    v = loadInt<int8_t>(p);
     break;
   }
   text = std::to_string(v);
