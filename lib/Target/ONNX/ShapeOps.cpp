@@ -747,8 +747,11 @@ bool foldRange(Importer &im, const onnx::NodeProto &n) {
   KnownInts r;
   r.elemType = a->elemType;
   r.shape = {cnt};
-  for (int64_t i = 0; i < cnt; ++i)
-    r.elts.push_back({start + i * delta, Value(), start + i * delta >= 0});
+  // Elements lie in [start, limit), but i * delta alone may not fit.
+  for (int64_t i = 0; i < cnt; ++i) {
+    int64_t e = int64_t(__int128(start) + __int128(i) * delta);
+    r.elts.push_back({e, Value(), e >= 0});
+  }
   im.setKnown(n.output(0), std::move(r));
   return true;
 }
