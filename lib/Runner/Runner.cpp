@@ -6,6 +6,7 @@
 #include "onebit/Runtime/Allocator.h"
 #include "onebit/Runtime/CpuKernels.h"
 #include "onebit/Runtime/DenseMatmul.h"
+#include "onebit/Support/DiagnosticCapture.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
 #include "onebit/Target/ONNX/ImportONNX.h"
 
@@ -57,22 +58,6 @@ using namespace mlir;
 
 namespace onebit {
 namespace {
-
-/// Collects every diagnostic into one string while alive.
-struct DiagnosticText {
-  explicit DiagnosticText(MLIRContext &ctx)
-      : handler(&ctx, [this](Diagnostic &d) {
-          llvm::raw_string_ostream os(text);
-          if (!text.empty())
-            os << "\n";
-          os << d.getLocation() << ": " << d;
-          for (Diagnostic &note : d.getNotes())
-            os << "\n  note: " << note;
-          return success();
-        }) {}
-  std::string text;
-  ScopedDiagnosticHandler handler;
-};
 
 /// The DType of element type `t`; `isUnsigned` (the `onebit.unsigned`
 /// attribute) picks the unsigned DType of a signless integer.
@@ -237,7 +222,7 @@ OwningOpRef<ModuleOp> loadModel(const std::string &path, MLIRContext &ctx,
   ::onebit::registerAllDialects(registry);
   ctx.appendDialectRegistry(registry);
   ctx.loadDialect<func::FuncDialect>();
-  DiagnosticText diags(ctx);
+  DiagnosticCapture diags(ctx);
   OwningOpRef<ModuleOp> m;
   llvm::StringRef p(path);
   if (p.ends_with(".onnx"))
@@ -249,7 +234,7 @@ OwningOpRef<ModuleOp> loadModel(const std::string &path, MLIRContext &ctx,
     m = parseSourceFile<ModuleOp>(path, sm, ParserConfig(&ctx));
   }
   if (!m)
-    error = diags.text.empty() ? path + ": cannot load the model" : diags.text;
+    error = diags.empty() ? path + ": cannot load the model" : diags.text();
   return m;
 }
 
@@ -417,7 +402,7 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(
     OwningOpRef<ModuleOp> module, const std::vector<std::string> &entries,
     std::string &error, Target target, const CompileOptions &options) {
   MLIRContext *ctx = module->getContext();
-  DiagnosticText diags(*ctx);
+  DiagnosticCapture diags(*ctx);
   std::unique_ptr<CompiledModel> cm(new CompiledModel());
   for (const std::string &entry : entries) {
     auto fn = dyn_cast_or_null<func::FuncOp>(
@@ -464,7 +449,7 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(
                         : target == Target::Cuda
                             ? "lowering for the GPU failed:\n"
                             : "lowering for the CPU failed:\n") +
-            diags.text;
+            diags.text();
     return nullptr;
   }
   if (target == Target::Cuda)
@@ -562,7 +547,7 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(
   auto engine = ExecutionEngine::create(*module, opts, std::move(*tm));
   if (!engine) {
     error = "JIT compilation failed: " + llvm::toString(engine.takeError()) +
-            (diags.text.empty() ? "" : "\n" + diags.text);
+            (diags.empty() ? "" : "\n" + diags.text());
     return nullptr;
   }
   cm->engine_ = std::move(*engine);

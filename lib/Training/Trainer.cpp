@@ -9,6 +9,7 @@
 #include "onebit/Dialect/OneBit/Utils/ConstantData.h"
 #include "onebit/InitAllDialects.h"
 #include "onebit/Runner/Runner.h"
+#include "onebit/Support/DiagnosticCapture.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
 #include "onebit/Target/ONNX/ImportONNX.h"
 #include "onebit/Tokenizer/BPETokenizer.h"
@@ -46,20 +47,19 @@ namespace onebit {
 namespace {
 
 /// Collects error diagnostics as text.
+/// The trainer's diagnostics: errors only, one "location: message" line each.
 struct Diags {
   explicit Diags(MLIRContext &ctx)
-      : handler(ctx.getDiagEngine().registerHandler([this](Diagnostic &d) {
-          if (d.getSeverity() == DiagnosticSeverity::Error) {
-            llvm::raw_string_ostream os(text);
-            os << d.getLocation() << ": " << d << "\n";
-          }
-          return success();
-        })),
-        ctx(ctx) {}
-  ~Diags() { ctx.getDiagEngine().eraseHandler(handler); }
-  DiagnosticEngine::HandlerID handler;
-  MLIRContext &ctx;
-  std::string text;
+      : capture(ctx, DiagnosticCaptureOptions{/*errorsOnly=*/true,
+                                              /*withNotes=*/false,
+                                              /*compilerStyle=*/false}) {}
+  std::string text() const {
+    std::string s;
+    for (const std::string &m : capture.messages())
+      s += m + "\n";
+    return s;
+  }
+  DiagnosticCapture capture;
 };
 
 thread_local std::string *gErrorSink = nullptr;
@@ -314,7 +314,7 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
   }
   if (!fp)
     return fail("cannot load the teacher '" + o.teacherPath + "':\n" +
-                diags.text);
+                diags.text());
   func::FuncOp main;
   for (auto f : fp->getOps<func::FuncOp>())
     if (f.isPublic() && !f.isExternal()) {
@@ -375,7 +375,7 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
     }
     pm.addPass(mlir::onebit::createOneBitBuildTrainStep(trainStep));
     if (failed(pm.run(*stepModule)))
-      return fail("cannot build the train step:\n" + diags.text);
+      return fail("cannot build the train step:\n" + diags.text());
   }
   // The hidden states L_MSE compares (recorded by the pass), for the log.
   std::string mseTaps;
@@ -688,7 +688,7 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
     pm.addPass(mlir::createCanonicalizerPass());
     pm.addPass(mlir::createCSEPass());
     if (failed(pm.run(*packSource)))
-      return fail("cannot pack the trained model:\n" + diags.text);
+      return fail("cannot pack the trained model:\n" + diags.text());
   }
   std::string modelPath = o.outDir + "/model.mlirbc";
   {

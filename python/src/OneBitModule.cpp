@@ -10,6 +10,7 @@
 #include "onebit/Dialect/OneBit/Transforms/Quantize.h"
 #include "onebit/InitAllDialects.h"
 #include "onebit/Runner/Runner.h"
+#include "onebit/Support/DiagnosticCapture.h"
 #include "onebit/Tokenizer/BPETokenizer.h"
 #include "onebit/Training/Evaluate.h"
 #include "onebit/Training/Trainer.h"
@@ -65,31 +66,19 @@ PyObject *errorType = nullptr;
 class DiagnosticCollector {
 public:
   explicit DiagnosticCollector(MLIRContext &ctx)
-      : handler(&ctx, [this](Diagnostic &d) {
-          std::string s;
-          llvm::raw_string_ostream os(s);
-          if (auto fl = dyn_cast<FileLineColLoc>(d.getLocation()))
-            os << fl.getFilename().getValue() << ":" << fl.getLine() << ":"
-               << fl.getColumn() << ": ";
-          os << (d.getSeverity() == DiagnosticSeverity::Error ? "error: "
-                 : d.getSeverity() == DiagnosticSeverity::Warning
-                     ? "warning: "
-                     : "note: ")
-             << d;
-          messages.push_back(s);
-          return success();
-        }) {}
+      : capture(ctx, ::onebit::DiagnosticCaptureOptions{
+                         /*errorsOnly=*/false, /*withNotes=*/false,
+                         /*compilerStyle=*/true}) {}
   [[noreturn]] void raise(const std::string &what) {
     std::string msg = what;
-    for (const std::string &m : messages)
+    for (const std::string &m : capture.messages())
       msg += "\n" + m;
     PyErr_SetString(errorType, msg.c_str());
     throw py::error_already_set();
   }
 
 private:
-  std::vector<std::string> messages;
-  ScopedDiagnosticHandler handler;
+  ::onebit::DiagnosticCapture capture;
 };
 
 std::shared_ptr<MLIRContext> makeContext() {
