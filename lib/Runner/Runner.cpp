@@ -1,23 +1,17 @@
 //===- Runner.cpp - JIT-compile and run a model on the host CPU -----------===//
 
 #include "onebit/Runner/Runner.h"
-#include "onebit/InitAllDialects.h"
 #include "onebit/Pipelines/Pipelines.h"
 #include "onebit/Runtime/Allocator.h"
 #include "onebit/Runtime/CpuKernels.h"
 #include "onebit/Runtime/DenseMatmul.h"
 #include "onebit/Support/DiagnosticCapture.h"
-#include "onebit/Target/GGUF/ImportGGUF.h"
-#include "onebit/Target/ONNX/ImportONNX.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
@@ -39,7 +33,6 @@
 #include "llvm/Transforms/Vectorize/LoopVectorize.h"
 #include "llvm/Transforms/Vectorize/SLPVectorizer.h"
 #include "llvm/Target/TargetMachine.h"
-#include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -213,30 +206,6 @@ bool setKernelMode(const std::string &mode, std::string &error) {
 }
 
 bool hasFastKernel() { return onebit_runtime_has_fast_kernel() != 0; }
-
-OwningOpRef<ModuleOp> loadModel(const std::string &path, MLIRContext &ctx,
-                                std::string &error) {
-  DialectRegistry registry;
-  mlir::registerAllDialects(registry);
-  mlir::registerAllExtensions(registry);
-  ::onebit::registerAllDialects(registry);
-  ctx.appendDialectRegistry(registry);
-  ctx.loadDialect<func::FuncDialect>();
-  DiagnosticCapture diags(ctx);
-  OwningOpRef<ModuleOp> m;
-  llvm::StringRef p(path);
-  if (p.ends_with(".onnx"))
-    m = importONNXFile(path, ctx);
-  else if (p.ends_with(".gguf"))
-    m = importGGUFFile(path, ctx);
-  else {
-    llvm::SourceMgr sm;
-    m = parseSourceFile<ModuleOp>(path, sm, ParserConfig(&ctx));
-  }
-  if (!m)
-    error = diags.empty() ? path + ": cannot load the model" : diags.text();
-  return m;
-}
 
 /// Fills the signature of `fn` into `cm`.
 static bool describeEntry(func::FuncOp fn, CompiledModel::Entry &cm,

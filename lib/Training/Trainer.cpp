@@ -7,11 +7,10 @@
 #include "onebit/Dialect/OneBit/IR/OneBit.h"
 #include "onebit/Dialect/OneBit/Transforms/Passes.h"
 #include "onebit/Dialect/OneBit/Utils/ConstantData.h"
-#include "onebit/InitAllDialects.h"
+#include "onebit/Frontend/ModelLoader.h"
 #include "onebit/Runner/Runner.h"
 #include "onebit/Support/DiagnosticCapture.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
-#include "onebit/Target/ONNX/ImportONNX.h"
 #include "onebit/Tokenizer/BPETokenizer.h"
 
 #include "mlir/Bytecode/BytecodeWriter.h"
@@ -20,16 +19,12 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/SymbolTable.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
-#include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
@@ -255,9 +250,7 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
   setNumThreads(o.threads);
 
   DialectRegistry registry;
-  mlir::registerAllDialects(registry);
-  mlir::registerAllExtensions(registry);
-  ::onebit::registerAllDialects(registry);
+  registerModelDialects(registry);
   MLIRContext ctx(registry);
   ctx.loadAllAvailableDialects();
   Diags diags(ctx);
@@ -267,8 +260,7 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
   // --tokenizer names another.
   std::unique_ptr<BPETokenizer> tokenizer;
   std::string tokenizerPath = o.tokenizerPath;
-  if (tokenizerPath.empty() &&
-      llvm::StringRef(o.teacherPath).ends_with(".gguf") &&
+  if (tokenizerPath.empty() && carriesTokenizer(o.teacherPath) &&
       llvm::StringRef(o.data).starts_with("text:"))
     tokenizerPath = o.teacherPath;
   if (!tokenizerPath.empty()) {
@@ -283,9 +275,11 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
   // 1. The teacher, with static [batch, seq] token ids.
   OwningOpRef<ModuleOp> fp;
   llvm::StringRef path(o.teacherPath);
+  ModelLoadOptions lo;
   if (path.ends_with(".onnx")) {
-    ONNXImportOptions io;
-    fp = importONNXFile(path, ctx, io);
+    // Imported twice when the token ids are dynamic: the first import names
+    // the input and its dims, the second fixes them.
+    fp = loadModel(path, ctx, lo);
     if (fp) {
       auto f = *fp->getOps<func::FuncOp>().begin();
       auto t = dyn_cast<RankedTensorType>(f.getArgumentTypes()[0]);
@@ -296,21 +290,19 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
         if (ShapedType::isDynamic(b) || ShapedType::isDynamic(s))
           return fail("the teacher's input '" + name.str() +
                       "' has dynamic dims: give --batch and --seq-len");
-        io.inputShapes[name.getValue()] = {b, s};
-        fp = importONNXFile(path, ctx, io);
+        lo.onnx.inputShapes[name.getValue()] = {b, s};
+        fp = loadModel(path, ctx, lo);
       }
     }
   } else if (path.ends_with(".gguf")) {
     if (!o.batch || !o.seqLen)
       return fail("a GGUF teacher has dynamic token ids: give --batch and "
                   "--seq-len");
-    GGUFImportOptions io;
-    io.batch = o.batch;
-    io.seqLen = o.seqLen;
-    fp = importGGUFFile(path, ctx, io);
+    lo.gguf.batch = o.batch;
+    lo.gguf.seqLen = o.seqLen;
+    fp = loadModel(path, ctx, lo);
   } else {
-    llvm::SourceMgr sm;
-    fp = parseSourceFile<ModuleOp>(o.teacherPath, sm, ParserConfig(&ctx));
+    fp = loadModel(path, ctx, lo);
   }
   if (!fp)
     return fail("cannot load the teacher '" + o.teacherPath + "':\n" +

@@ -8,14 +8,12 @@
 
 #include "onebit/Dialect/OneBit/Transforms/Passes.h"
 #include "onebit/Dialect/OneBit/Transforms/Quantize.h"
-#include "onebit/InitAllDialects.h"
+#include "onebit/Frontend/ModelLoader.h"
 #include "onebit/Runner/Runner.h"
 #include "onebit/Support/DiagnosticCapture.h"
 #include "onebit/Tokenizer/BPETokenizer.h"
 #include "onebit/Training/Evaluate.h"
 #include "onebit/Training/Trainer.h"
-#include "onebit/Target/ONNX/ImportONNX.h"
-#include "onebit/Target/GGUF/ImportGGUF.h"
 
 #include "EnvOptions.h"
 
@@ -24,13 +22,9 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 
 #include <pybind11/numpy.h>
@@ -83,9 +77,7 @@ private:
 
 std::shared_ptr<MLIRContext> makeContext() {
   DialectRegistry registry;
-  registerAllDialects(registry);
-  registerAllExtensions(registry);
-  ::onebit::registerAllDialects(registry);
+  ::onebit::registerModelDialects(registry);
   auto ctx = std::make_shared<MLIRContext>(registry);
   ctx->loadAllAvailableDialects();
   return ctx;
@@ -107,20 +99,11 @@ public:
   static std::shared_ptr<Model> load(const std::string &path, int numLayers) {
     auto ctx = makeContext();
     DiagnosticCollector diags(*ctx);
-    OwningOpRef<ModuleOp> m;
-    llvm::StringRef p(path);
     if (!llvm::sys::fs::exists(path))
       diags.raise("cannot load '" + path + "': no such file");
-    if (p.ends_with(".gguf")) {
-      ::onebit::GGUFImportOptions opts;
-      opts.numLayers = numLayers;
-      m = ::onebit::importGGUFFile(path, *ctx, opts);
-    } else if (p.ends_with(".onnx")) {
-      m = ::onebit::importONNXFile(path, *ctx);
-    } else {
-      llvm::SourceMgr sm;
-      m = parseSourceFile<ModuleOp>(path, sm, ParserConfig(ctx.get()));
-    }
+    ::onebit::ModelLoadOptions opts;
+    opts.gguf.numLayers = numLayers;
+    OwningOpRef<ModuleOp> m = ::onebit::loadModel(path, *ctx, opts);
     if (!m || failed(verify(*m)))
       diags.raise("cannot load '" + path + "'");
     return std::make_shared<Model>(ctx, std::move(m));
