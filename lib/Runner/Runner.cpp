@@ -1,22 +1,17 @@
 //===- Runner.cpp - JIT-compile and run a model on the host CPU -----------===//
 
 #include "onebit/Runner/Runner.h"
-#include "onebit/InitAllDialects.h"
 #include "onebit/Pipelines/Pipelines.h"
 #include "onebit/Runtime/Allocator.h"
 #include "onebit/Runtime/CpuKernels.h"
 #include "onebit/Runtime/DenseMatmul.h"
-#include "onebit/Target/GGUF/ImportGGUF.h"
-#include "onebit/Target/ONNX/ImportONNX.h"
+#include "onebit/Support/DiagnosticCapture.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
@@ -38,7 +33,6 @@
 #include "llvm/Transforms/Vectorize/LoopVectorize.h"
 #include "llvm/Transforms/Vectorize/SLPVectorizer.h"
 #include "llvm/Target/TargetMachine.h"
-#include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -57,22 +51,6 @@ using namespace mlir;
 
 namespace onebit {
 namespace {
-
-/// Collects every diagnostic into one string while alive.
-struct DiagnosticText {
-  explicit DiagnosticText(MLIRContext &ctx)
-      : handler(&ctx, [this](Diagnostic &d) {
-          llvm::raw_string_ostream os(text);
-          if (!text.empty())
-            os << "\n";
-          os << d.getLocation() << ": " << d;
-          for (Diagnostic &note : d.getNotes())
-            os << "\n  note: " << note;
-          return success();
-        }) {}
-  std::string text;
-  ScopedDiagnosticHandler handler;
-};
 
 /// The DType of element type `t`; `isUnsigned` (the `onebit.unsigned`
 /// attribute) picks the unsigned DType of a signless integer.
@@ -228,30 +206,6 @@ bool setKernelMode(const std::string &mode, std::string &error) {
 }
 
 bool hasFastKernel() { return onebit_runtime_has_fast_kernel() != 0; }
-
-OwningOpRef<ModuleOp> loadModel(const std::string &path, MLIRContext &ctx,
-                                std::string &error) {
-  DialectRegistry registry;
-  mlir::registerAllDialects(registry);
-  mlir::registerAllExtensions(registry);
-  ::onebit::registerAllDialects(registry);
-  ctx.appendDialectRegistry(registry);
-  ctx.loadDialect<func::FuncDialect>();
-  DiagnosticText diags(ctx);
-  OwningOpRef<ModuleOp> m;
-  llvm::StringRef p(path);
-  if (p.ends_with(".onnx"))
-    m = importONNXFile(path, ctx);
-  else if (p.ends_with(".gguf"))
-    m = importGGUFFile(path, ctx);
-  else {
-    llvm::SourceMgr sm;
-    m = parseSourceFile<ModuleOp>(path, sm, ParserConfig(&ctx));
-  }
-  if (!m)
-    error = diags.text.empty() ? path + ": cannot load the model" : diags.text;
-  return m;
-}
 
 /// Fills the signature of `fn` into `cm`.
 static bool describeEntry(func::FuncOp fn, CompiledModel::Entry &cm,
@@ -417,7 +371,7 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(
     OwningOpRef<ModuleOp> module, const std::vector<std::string> &entries,
     std::string &error, Target target, const CompileOptions &options) {
   MLIRContext *ctx = module->getContext();
-  DiagnosticText diags(*ctx);
+  DiagnosticCapture diags(*ctx);
   std::unique_ptr<CompiledModel> cm(new CompiledModel());
   for (const std::string &entry : entries) {
     auto fn = dyn_cast_or_null<func::FuncOp>(
@@ -464,7 +418,7 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(
                         : target == Target::Cuda
                             ? "lowering for the GPU failed:\n"
                             : "lowering for the CPU failed:\n") +
-            diags.text;
+            diags.text();
     return nullptr;
   }
   if (target == Target::Cuda)
@@ -562,7 +516,7 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(
   auto engine = ExecutionEngine::create(*module, opts, std::move(*tm));
   if (!engine) {
     error = "JIT compilation failed: " + llvm::toString(engine.takeError()) +
-            (diags.text.empty() ? "" : "\n" + diags.text);
+            (diags.empty() ? "" : "\n" + diags.text());
     return nullptr;
   }
   cm->engine_ = std::move(*engine);

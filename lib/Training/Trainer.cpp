@@ -7,10 +7,10 @@
 #include "onebit/Dialect/OneBit/IR/OneBit.h"
 #include "onebit/Dialect/OneBit/Transforms/Passes.h"
 #include "onebit/Dialect/OneBit/Utils/ConstantData.h"
-#include "onebit/InitAllDialects.h"
+#include "onebit/Frontend/ModelLoader.h"
 #include "onebit/Runner/Runner.h"
+#include "onebit/Support/DiagnosticCapture.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
-#include "onebit/Target/ONNX/ImportONNX.h"
 #include "onebit/Tokenizer/BPETokenizer.h"
 
 #include "mlir/Bytecode/BytecodeWriter.h"
@@ -19,16 +19,12 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/SymbolTable.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
-#include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
@@ -46,20 +42,19 @@ namespace onebit {
 namespace {
 
 /// Collects error diagnostics as text.
+/// The trainer's diagnostics: errors only, one "location: message" line each.
 struct Diags {
   explicit Diags(MLIRContext &ctx)
-      : handler(ctx.getDiagEngine().registerHandler([this](Diagnostic &d) {
-          if (d.getSeverity() == DiagnosticSeverity::Error) {
-            llvm::raw_string_ostream os(text);
-            os << d.getLocation() << ": " << d << "\n";
-          }
-          return success();
-        })),
-        ctx(ctx) {}
-  ~Diags() { ctx.getDiagEngine().eraseHandler(handler); }
-  DiagnosticEngine::HandlerID handler;
-  MLIRContext &ctx;
-  std::string text;
+      : capture(ctx, DiagnosticCaptureOptions{/*errorsOnly=*/true,
+                                              /*withNotes=*/false,
+                                              /*compilerStyle=*/false}) {}
+  std::string text() const {
+    std::string s;
+    for (const std::string &m : capture.messages())
+      s += m + "\n";
+    return s;
+  }
+  DiagnosticCapture capture;
 };
 
 thread_local std::string *gErrorSink = nullptr;
@@ -255,9 +250,7 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
   setNumThreads(o.threads);
 
   DialectRegistry registry;
-  mlir::registerAllDialects(registry);
-  mlir::registerAllExtensions(registry);
-  ::onebit::registerAllDialects(registry);
+  registerModelDialects(registry);
   MLIRContext ctx(registry);
   ctx.loadAllAvailableDialects();
   Diags diags(ctx);
@@ -267,8 +260,7 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
   // --tokenizer names another.
   std::unique_ptr<BPETokenizer> tokenizer;
   std::string tokenizerPath = o.tokenizerPath;
-  if (tokenizerPath.empty() &&
-      llvm::StringRef(o.teacherPath).ends_with(".gguf") &&
+  if (tokenizerPath.empty() && carriesTokenizer(o.teacherPath) &&
       llvm::StringRef(o.data).starts_with("text:"))
     tokenizerPath = o.teacherPath;
   if (!tokenizerPath.empty()) {
@@ -283,9 +275,11 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
   // 1. The teacher, with static [batch, seq] token ids.
   OwningOpRef<ModuleOp> fp;
   llvm::StringRef path(o.teacherPath);
+  ModelLoadOptions lo;
   if (path.ends_with(".onnx")) {
-    ONNXImportOptions io;
-    fp = importONNXFile(path, ctx, io);
+    // Imported twice when the token ids are dynamic: the first import names
+    // the input and its dims, the second fixes them.
+    fp = loadModel(path, ctx, lo);
     if (fp) {
       auto f = *fp->getOps<func::FuncOp>().begin();
       auto t = dyn_cast<RankedTensorType>(f.getArgumentTypes()[0]);
@@ -296,25 +290,23 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
         if (ShapedType::isDynamic(b) || ShapedType::isDynamic(s))
           return fail("the teacher's input '" + name.str() +
                       "' has dynamic dims: give --batch and --seq-len");
-        io.inputShapes[name.getValue()] = {b, s};
-        fp = importONNXFile(path, ctx, io);
+        lo.onnx.inputShapes[name.getValue()] = {b, s};
+        fp = loadModel(path, ctx, lo);
       }
     }
   } else if (path.ends_with(".gguf")) {
     if (!o.batch || !o.seqLen)
       return fail("a GGUF teacher has dynamic token ids: give --batch and "
                   "--seq-len");
-    GGUFImportOptions io;
-    io.batch = o.batch;
-    io.seqLen = o.seqLen;
-    fp = importGGUFFile(path, ctx, io);
+    lo.gguf.batch = o.batch;
+    lo.gguf.seqLen = o.seqLen;
+    fp = loadModel(path, ctx, lo);
   } else {
-    llvm::SourceMgr sm;
-    fp = parseSourceFile<ModuleOp>(o.teacherPath, sm, ParserConfig(&ctx));
+    fp = loadModel(path, ctx, lo);
   }
   if (!fp)
     return fail("cannot load the teacher '" + o.teacherPath + "':\n" +
-                diags.text);
+                diags.text());
   func::FuncOp main;
   for (auto f : fp->getOps<func::FuncOp>())
     if (f.isPublic() && !f.isExternal()) {
@@ -375,7 +367,7 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
     }
     pm.addPass(mlir::onebit::createOneBitBuildTrainStep(trainStep));
     if (failed(pm.run(*stepModule)))
-      return fail("cannot build the train step:\n" + diags.text);
+      return fail("cannot build the train step:\n" + diags.text());
   }
   // The hidden states L_MSE compares (recorded by the pass), for the log.
   std::string mseTaps;
@@ -688,7 +680,7 @@ static int runTrainingImpl(const TrainOptions &o, std::string *modelOut,
     pm.addPass(mlir::createCanonicalizerPass());
     pm.addPass(mlir::createCSEPass());
     if (failed(pm.run(*packSource)))
-      return fail("cannot pack the trained model:\n" + diags.text);
+      return fail("cannot pack the trained model:\n" + diags.text());
   }
   std::string modelPath = o.outDir + "/model.mlirbc";
   {

@@ -8,13 +8,12 @@
 
 #include "onebit/Dialect/OneBit/Transforms/Passes.h"
 #include "onebit/Dialect/OneBit/Transforms/Quantize.h"
-#include "onebit/InitAllDialects.h"
+#include "onebit/Frontend/ModelLoader.h"
 #include "onebit/Runner/Runner.h"
+#include "onebit/Support/DiagnosticCapture.h"
 #include "onebit/Tokenizer/BPETokenizer.h"
 #include "onebit/Training/Evaluate.h"
 #include "onebit/Training/Trainer.h"
-#include "onebit/Target/ONNX/ImportONNX.h"
-#include "onebit/Target/GGUF/ImportGGUF.h"
 
 #include "EnvOptions.h"
 
@@ -23,13 +22,9 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 
 #include <pybind11/numpy.h>
@@ -65,38 +60,24 @@ PyObject *errorType = nullptr;
 class DiagnosticCollector {
 public:
   explicit DiagnosticCollector(MLIRContext &ctx)
-      : handler(&ctx, [this](Diagnostic &d) {
-          std::string s;
-          llvm::raw_string_ostream os(s);
-          if (auto fl = dyn_cast<FileLineColLoc>(d.getLocation()))
-            os << fl.getFilename().getValue() << ":" << fl.getLine() << ":"
-               << fl.getColumn() << ": ";
-          os << (d.getSeverity() == DiagnosticSeverity::Error ? "error: "
-                 : d.getSeverity() == DiagnosticSeverity::Warning
-                     ? "warning: "
-                     : "note: ")
-             << d;
-          messages.push_back(s);
-          return success();
-        }) {}
+      : capture(ctx, ::onebit::DiagnosticCaptureOptions{
+                         /*errorsOnly=*/false, /*withNotes=*/false,
+                         /*compilerStyle=*/true}) {}
   [[noreturn]] void raise(const std::string &what) {
     std::string msg = what;
-    for (const std::string &m : messages)
+    for (const std::string &m : capture.messages())
       msg += "\n" + m;
     PyErr_SetString(errorType, msg.c_str());
     throw py::error_already_set();
   }
 
 private:
-  std::vector<std::string> messages;
-  ScopedDiagnosticHandler handler;
+  ::onebit::DiagnosticCapture capture;
 };
 
 std::shared_ptr<MLIRContext> makeContext() {
   DialectRegistry registry;
-  registerAllDialects(registry);
-  registerAllExtensions(registry);
-  ::onebit::registerAllDialects(registry);
+  ::onebit::registerModelDialects(registry);
   auto ctx = std::make_shared<MLIRContext>(registry);
   ctx->loadAllAvailableDialects();
   return ctx;
@@ -118,20 +99,11 @@ public:
   static std::shared_ptr<Model> load(const std::string &path, int numLayers) {
     auto ctx = makeContext();
     DiagnosticCollector diags(*ctx);
-    OwningOpRef<ModuleOp> m;
-    llvm::StringRef p(path);
     if (!llvm::sys::fs::exists(path))
       diags.raise("cannot load '" + path + "': no such file");
-    if (p.ends_with(".gguf")) {
-      ::onebit::GGUFImportOptions opts;
-      opts.numLayers = numLayers;
-      m = ::onebit::importGGUFFile(path, *ctx, opts);
-    } else if (p.ends_with(".onnx")) {
-      m = ::onebit::importONNXFile(path, *ctx);
-    } else {
-      llvm::SourceMgr sm;
-      m = parseSourceFile<ModuleOp>(path, sm, ParserConfig(ctx.get()));
-    }
+    ::onebit::ModelLoadOptions opts;
+    opts.gguf.numLayers = numLayers;
+    OwningOpRef<ModuleOp> m = ::onebit::loadModel(path, *ctx, opts);
     if (!m || failed(verify(*m)))
       diags.raise("cannot load '" + path + "'");
     return std::make_shared<Model>(ctx, std::move(m));

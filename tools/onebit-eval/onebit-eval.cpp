@@ -15,6 +15,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "onebit/Frontend/ModelLoader.h"
 #include "onebit/Runner/Runner.h"
 #include "onebit/Support/JsonDepth.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
@@ -129,7 +130,7 @@ int main(int argc, char **argv) {
   if (bytes)
     tokenizerFile.clear();
   if (tokenizerFile.empty() && !bytes && tokensPath.empty() &&
-      StringRef(modelPath).ends_with(".gguf"))
+      onebit::carriesTokenizer(modelPath))
     tokenizerFile = modelPath;
   std::unique_ptr<onebit::BPETokenizer> tokenizer;
   if (!tokensPath.empty() && (!tokenizerFile.empty() || bytes))

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "onebit/Frontend/ModelLoader.h"
 #include "onebit/Runner/CudaHooks.h"
 #include "onebit/Runner/Runner.h"
 

@@ -3,7 +3,9 @@
 // The library behind onebit-run and the Python package's compile(): lowers a
 // module with the CPU pipeline, JIT-compiles it for the host (its CPU
 // features, so AVX-512 where present) and calls an entry function on host
-// tensors, checking them against the entry's signature.
+// tensors, checking them against the entry's signature. It takes a loaded
+// module; files are loaded by onebit/Frontend/ModelLoader.h, so the runner
+// links no importer.
 //
 //===----------------------------------------------------------------------===//
 
@@ -138,12 +140,6 @@ private:
   Target target_ = Target::Cpu;
   int gpuKernels_ = 0;
 };
-
-/// Loads .mlir / .mlirbc / .onnx / .gguf into `context`; null + `error` on
-/// failure.
-mlir::OwningOpRef<mlir::ModuleOp> loadModel(const std::string &path,
-                                            mlir::MLIRContext &context,
-                                            std::string &error);
 
 /// Sets the kernel library's thread count (<= 0: all hardware threads).
 void setNumThreads(int n);

@@ -1,0 +1,49 @@
+//===- ModelLoader.cpp - Load a model file into MLIR ----------------------===//
+
+#include "onebit/Frontend/ModelLoader.h"
+#include "onebit/InitAllDialects.h"
+#include "onebit/Support/DiagnosticCapture.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/Support/SourceMgr.h"
+
+using namespace mlir;
+
+namespace onebit {
+
+void registerModelDialects(DialectRegistry &registry) {
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  ::onebit::registerAllDialects(registry);
+}
+
+OwningOpRef<ModuleOp> loadModel(llvm::StringRef path, MLIRContext &ctx,
+                                const ModelLoadOptions &options) {
+  if (path.ends_with(".onnx"))
+    return importONNXFile(path, ctx, options.onnx);
+  if (path.ends_with(".gguf"))
+    return importGGUFFile(path, ctx, options.gguf);
+  llvm::SourceMgr sm;
+  return parseSourceFile<ModuleOp>(path, sm, ParserConfig(&ctx));
+}
+
+OwningOpRef<ModuleOp> loadModel(const std::string &path, MLIRContext &ctx,
+                                std::string &error) {
+  DialectRegistry registry;
+  registerModelDialects(registry);
+  ctx.appendDialectRegistry(registry);
+  ctx.loadDialect<func::FuncDialect>();
+  DiagnosticCapture diags(ctx);
+  OwningOpRef<ModuleOp> m = loadModel(llvm::StringRef(path), ctx);
+  if (!m)
+    error = diags.empty() ? path + ": cannot load the model" : diags.text();
+  return m;
+}
+
+bool carriesTokenizer(llvm::StringRef path) { return path.ends_with(".gguf"); }
+
+} // namespace onebit
