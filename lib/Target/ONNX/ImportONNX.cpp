@@ -92,6 +92,62 @@ openExternal(ExternalFiles &ext, const onnx::TensorProto &t, StringRef location,
   return slot;
 }
 
+/// How many elements the typed field that importTensor reads for `t` holds.
+int64_t typedFieldSize(const onnx::TensorProto &t) {
+  switch (t.data_type()) {
+  case onnx::TensorProto::FLOAT:
+    return t.float_data_size();
+  case onnx::TensorProto::DOUBLE:
+    return t.double_data_size();
+  case onnx::TensorProto::INT64:
+    return t.int64_data_size();
+  case onnx::TensorProto::UINT32:
+  case onnx::TensorProto::UINT64:
+    return t.uint64_data_size();
+  default:
+    return t.int32_data_size();
+  }
+}
+
+/// Checks that an in-file initializer holds the data its shape needs, before
+/// libonnx's shape inference reads it: its Range inference dereferenced the
+/// missing element of an INT64 initializer whose data sat in another field.
+/// The messages are importTensor's.
+LogicalResult checkInitializerData(Importer &im, const onnx::TensorProto &t) {
+  Type et = elementTypeFor(im.ctx, t.data_type());
+  if (!et) {
+    im.error() << "initializer '" << t.name() << "' has unsupported data type "
+               << t.data_type();
+    return failure();
+  }
+  if (t.data_location() == onnx::TensorProto::EXTERNAL)
+    return success(); // libonnx does not read external data
+  int64_t bw = byteWidth(et), n = 1, expected = bw;
+  for (int64_t d : t.dims()) {
+    if (d < 0) {
+      im.error() << "initializer '" << t.name() << "' has a negative dim";
+      return failure();
+    }
+    if (llvm::MulOverflow(n, d, n) || llvm::MulOverflow(expected, d, expected)) {
+      im.error() << "initializer '" << t.name()
+                 << "' has a shape whose size overflows 64 bits";
+      return failure();
+    }
+  }
+  int64_t got = t.has_raw_data() ? int64_t(t.raw_data().size())
+                                 : typedFieldSize(t);
+  bool ok = t.has_raw_data() ? got == expected
+                             : got == n || (got == 1 && n == 1);
+  if (ok)
+    return success();
+  SmallVector<int64_t> shape(t.dims().begin(), t.dims().end());
+  im.error() << "initializer '" << t.name() << "' holds " << got << " "
+             << (t.has_raw_data() ? "bytes" : "elements") << " but its shape "
+             << RankedTensorType::get(shape, et) << " needs "
+             << (t.has_raw_data() ? expected : n);
+  return failure();
+}
+
 /// Builds the constant for initializer (or Constant value) `t`.
 FailureOr<Value> importTensor(Importer &im, const onnx::TensorProto &t,
                               StringRef key, ExternalFiles &ext,
@@ -460,11 +516,8 @@ OwningOpRef<ModuleOp> importModel(std::shared_ptr<onnx::ModelProto> model,
         failed(typeOf(im, in, /*required=*/true)))
       return nullptr;
   for (const auto &t : graph->initializer())
-    if (!elementTypeFor(&context, t.data_type())) {
-      im.error() << "initializer '" << t.name()
-                 << "' has unsupported data type " << t.data_type();
+    if (failed(checkInitializerData(im, t)))
       return nullptr;
-    }
   if (options.inferShapes) {
     std::string err = inferShapes(*model);
     if (!err.empty()) {
