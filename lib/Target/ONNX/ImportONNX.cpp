@@ -109,31 +109,44 @@ int64_t typedFieldSize(const onnx::TensorProto &t) {
   }
 }
 
-/// Checks that an in-file initializer holds the data its shape needs, before
-/// libonnx's shape inference reads it: its Range inference dereferenced the
-/// missing element of an INT64 initializer whose data sat in another field.
-/// The messages are importTensor's.
-LogicalResult checkInitializerData(Importer &im, const onnx::TensorProto &t) {
-  Type et = elementTypeFor(im.ctx, t.data_type());
+/// The element type, element count and byte count of `t`'s shape. The counts
+/// must not wrap: a wrapped count could match the bytes present while the
+/// shape claims far more.
+LogicalResult tensorSize(Importer &im, const onnx::TensorProto &t, Type &et,
+                         int64_t &n, int64_t &bytes) {
+  et = elementTypeFor(im.ctx, t.data_type());
   if (!et) {
     im.error() << "initializer '" << t.name() << "' has unsupported data type "
                << t.data_type();
     return failure();
   }
-  if (t.data_location() == onnx::TensorProto::EXTERNAL)
-    return success(); // libonnx does not read external data
-  int64_t bw = byteWidth(et), n = 1, expected = bw;
+  n = 1;
+  bytes = byteWidth(et);
   for (int64_t d : t.dims()) {
     if (d < 0) {
       im.error() << "initializer '" << t.name() << "' has a negative dim";
       return failure();
     }
-    if (llvm::MulOverflow(n, d, n) || llvm::MulOverflow(expected, d, expected)) {
+    if (llvm::MulOverflow(n, d, n) || llvm::MulOverflow(bytes, d, bytes)) {
       im.error() << "initializer '" << t.name()
                  << "' has a shape whose size overflows 64 bits";
       return failure();
     }
   }
+  return success();
+}
+
+/// Checks that an in-file initializer holds the data its shape needs, before
+/// libonnx's shape inference reads it: its Range inference dereferenced the
+/// missing element of an INT64 initializer whose data sat in another field.
+/// The messages are importTensor's.
+LogicalResult checkInitializerData(Importer &im, const onnx::TensorProto &t) {
+  Type et;
+  int64_t n, expected;
+  if (failed(tensorSize(im, t, et, n, expected)))
+    return failure();
+  if (t.data_location() == onnx::TensorProto::EXTERNAL)
+    return success(); // libonnx does not read external data
   int64_t got = t.has_raw_data() ? int64_t(t.raw_data().size())
                                  : typedFieldSize(t);
   bool ok = t.has_raw_data() ? got == expected
@@ -154,28 +167,12 @@ FailureOr<Value> importTensor(Importer &im, const onnx::TensorProto &t,
                               const std::shared_ptr<onnx::ModelProto> &owner,
                               bool preferDense) {
   MLIRContext *ctx = im.ctx;
-  Type et = elementTypeFor(ctx, t.data_type());
-  if (!et) {
-    im.error() << "initializer '" << t.name() << "' has unsupported data type "
-               << t.data_type();
+  Type et;
+  int64_t n, expected;
+  if (failed(tensorSize(im, t, et, n, expected)))
     return failure();
-  }
   SmallVector<int64_t> shape(t.dims().begin(), t.dims().end());
   int64_t bw = byteWidth(et);
-  // The byte count must not wrap: a wrapped count could match the bytes
-  // present while the shape claims far more.
-  int64_t n = 1, expected = bw;
-  for (int64_t d : shape) {
-    if (d < 0) {
-      im.error() << "initializer '" << t.name() << "' has a negative dim";
-      return failure();
-    }
-    if (llvm::MulOverflow(n, d, n) || llvm::MulOverflow(expected, d, expected)) {
-      im.error() << "initializer '" << t.name()
-                 << "' has a shape whose size overflows 64 bits";
-      return failure();
-    }
-  }
   auto type = RankedTensorType::get(shape, et);
 
   ArrayRef<char> bytes;
