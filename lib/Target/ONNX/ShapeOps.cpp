@@ -504,7 +504,8 @@ LogicalResult convertSplit(Importer &im, const onnx::NodeProto &n) {
     for (int64_t s : *split) {
       if (s < 0)
         return im.error() << "split size " << s << " is negative";
-      sum += s;
+      if (llvm::AddOverflow(sum, s, sum))
+        return im.error() << "split sizes add up to more than 2^63";
       parts.push_back(im.b.getIndexAttr(s));
     }
     if (auto t = getConstantIntValue(total); t && *t != sum)
