@@ -34,13 +34,13 @@ struct BlockCache {
   static void *fromMalloc(const BlockKey &key) {
     auto [size, alignment] = key;
     void *p = nullptr;
-    if (!alignment) {
-      p = std::malloc(size);
-    } else if (size <= SIZE_MAX - alignment) {
-      // aligned_alloc wants a multiple of the alignment.
-      p = std::aligned_alloc(alignment,
-                             (size + alignment - 1) / alignment * alignment);
-    }
+    // No object may exceed PTRDIFF_MAX bytes: such a size never reaches
+    // malloc (sanitizer builds abort on it instead of returning null), and
+    // below it the alignment rounding cannot wrap.
+    if (size <= size_t(PTRDIFF_MAX))
+      p = alignment ? std::aligned_alloc(alignment, (size + alignment - 1) /
+                                                        alignment * alignment)
+                    : std::malloc(size);
     if (!p && size)
       outOfMemory(size);
     return p;
