@@ -92,20 +92,22 @@ openExternal(ExternalFiles &ext, const onnx::TensorProto &t, StringRef location,
   return slot;
 }
 
-/// How many elements the typed field that importTensor reads for `t` holds.
-int64_t typedFieldSize(const onnx::TensorProto &t) {
+/// Calls `fn` with the typed repeated field that holds `t`'s values when it
+/// has no raw data (ONNX packs f16/bf16 bits, bools and small ints into
+/// int32_data, uint32 into uint64_data).
+template <typename Fn> auto visitTypedField(const onnx::TensorProto &t, Fn fn) {
   switch (t.data_type()) {
   case onnx::TensorProto::FLOAT:
-    return t.float_data_size();
+    return fn(t.float_data());
   case onnx::TensorProto::DOUBLE:
-    return t.double_data_size();
+    return fn(t.double_data());
   case onnx::TensorProto::INT64:
-    return t.int64_data_size();
+    return fn(t.int64_data());
   case onnx::TensorProto::UINT32:
   case onnx::TensorProto::UINT64:
-    return t.uint64_data_size();
+    return fn(t.uint64_data());
   default:
-    return t.int32_data_size();
+    return fn(t.int32_data());
   }
 }
 
@@ -148,10 +150,10 @@ LogicalResult checkInitializerData(Importer &im, const onnx::TensorProto &t) {
   if (t.data_location() == onnx::TensorProto::EXTERNAL)
     return success(); // libonnx does not read external data
   int64_t got = t.has_raw_data() ? int64_t(t.raw_data().size())
-                                 : typedFieldSize(t);
-  bool ok = t.has_raw_data() ? got == expected
-                             : got == n || (got == 1 && n == 1);
-  if (ok)
+                                 : visitTypedField(t, [](const auto &field) {
+                                     return int64_t(field.size());
+                                   });
+  if (got == (t.has_raw_data() ? expected : n))
     return success();
   SmallVector<int64_t> shape(t.dims().begin(), t.dims().end());
   im.error() << "initializer '" << t.name() << "' holds " << got << " "
@@ -239,25 +241,7 @@ FailureOr<Value> importTensor(Importer &im, const onnx::TensorProto &t,
       bytes = ArrayRef<char>(converted.data(), converted.size());
       return success();
     };
-    LogicalResult ok = success();
-    switch (t.data_type()) {
-    case onnx::TensorProto::FLOAT:
-      ok = fromField(t.float_data());
-      break;
-    case onnx::TensorProto::DOUBLE:
-      ok = fromField(t.double_data());
-      break;
-    case onnx::TensorProto::INT64:
-      ok = fromField(t.int64_data());
-      break;
-    case onnx::TensorProto::UINT32:
-    case onnx::TensorProto::UINT64:
-      ok = fromField(t.uint64_data());
-      break;
-    default:
-      ok = fromField(t.int32_data());
-      break;
-    }
+    LogicalResult ok = visitTypedField(t, fromField);
     if (failed(ok))
       return failure();
   }
