@@ -8,7 +8,6 @@
 
 #include "onebit/Training/Checkpoint.h"
 
-#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <cstdio>
@@ -113,13 +112,12 @@ bool parseCheckpoint(std::string_view bytes, const std::string &name,
                   std::to_string(dt));
     t.dtype = DType(dt);
     t.shape.resize(size_t(rank));
-    int64_t expected = int64_t(dtypeSize(t.dtype));
-    for (int64_t &d : t.shape) {
+    for (int64_t &d : t.shape)
       if (!get64(d))
         return fail("truncated checkpoint");
-      if (d < 0 || llvm::MulOverflow(expected, d, expected))
-        return fail("tensor '" + tensorName + "' has an invalid shape");
-    }
+    int64_t expected;
+    if (!checkedByteSize(t.shape, t.dtype, expected))
+      return fail("tensor '" + tensorName + "' has an invalid shape");
     if (!get64(size) || size != expected)
       return fail("tensor '" + tensorName + "' has an inconsistent size");
     if (uint64_t(size) > bytes.size() - pos)
