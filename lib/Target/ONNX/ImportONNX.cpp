@@ -499,6 +499,17 @@ OwningOpRef<ModuleOp> importModel(std::shared_ptr<onnx::ModelProto> model,
   for (const auto &t : graph->initializer())
     if (failed(checkInitializerData(im, t)))
       return nullptr;
+  // Constant nodes' tensors feed inference's data propagation the same way
+  // (Range read the missing element of an empty INT64 Constant).
+  for (const auto &n : graph->node())
+    if (n.op_type() == "Constant")
+      for (const auto &a : n.attribute())
+        if (a.name() == "value" && a.has_t()) {
+          im.node = &n;
+          if (failed(checkInitializerData(im, a.t())))
+            return nullptr;
+        }
+  im.node = nullptr;
   if (options.inferShapes) {
     std::string err = inferShapes(*model);
     if (!err.empty()) {
