@@ -488,6 +488,12 @@ FailureOr<const OpRule *> Importer::selectRule(const onnx::NodeProto &n) {
     error() << "operator domain '" << n.domain() << "' is not supported";
     return failure();
   }
+  // Every converter and fold writes output 0; ONNX gives each supported op
+  // at least one required output.
+  if (n.output_size() == 0 || n.output(0).empty()) {
+    error() << "the node has no output (its first output name is missing)";
+    return failure();
+  }
   if (const OpRule *rule = ops.lookup(n.op_type(), opset))
     return rule;
   // Registered only from a later opset: the op did not exist yet (or the
