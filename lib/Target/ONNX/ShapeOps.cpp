@@ -247,6 +247,18 @@ LogicalResult convertTranspose(Importer &im, const onnx::NodeProto &) {
   if (int64_t(perm.size()) != rank)
     return im.error() << "perm has " << perm.size() << " entries for rank "
                       << rank;
+  SmallVector<bool> seen(rank, false);
+  for (int64_t p : perm) {
+    if (p < 0 || p >= rank || seen[p])
+      return im.error() << "perm is not a permutation of the input's " << rank
+                        << " dimensions";
+    seen[p] = true;
+  }
+  // A scalar is its own transpose (linalg.transpose needs a dimension).
+  if (rank == 0) {
+    im.setOutput(0, *x);
+    return success();
+  }
   SmallVector<OpFoldResult> sizes;
   for (int64_t p : perm)
     sizes.push_back(im.dim(*x, p));
