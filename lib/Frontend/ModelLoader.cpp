@@ -33,12 +33,18 @@ OwningOpRef<ModuleOp> loadModel(llvm::StringRef path, MLIRContext &ctx,
 
 OwningOpRef<ModuleOp> loadModel(const std::string &path, MLIRContext &ctx,
                                 std::string &error) {
+  return loadModel(path, ctx, ModelLoadOptions(), error);
+}
+
+OwningOpRef<ModuleOp> loadModel(const std::string &path, MLIRContext &ctx,
+                                const ModelLoadOptions &options,
+                                std::string &error) {
   DialectRegistry registry;
   registerModelDialects(registry);
   ctx.appendDialectRegistry(registry);
   ctx.loadDialect<func::FuncDialect>();
   DiagnosticCapture diags(ctx);
-  OwningOpRef<ModuleOp> m = loadModel(llvm::StringRef(path), ctx);
+  OwningOpRef<ModuleOp> m = loadModel(llvm::StringRef(path), ctx, options);
   if (!m)
     error = diags.empty() ? path + ": cannot load the model" : diags.text();
   return m;

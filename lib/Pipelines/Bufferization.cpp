@@ -23,6 +23,9 @@ void ::onebit::addBufferizationPasses(OpPassManager &pm) {
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  // KV caches and other in-place arguments: their tied results go, so the
+  // deallocation below does not clone them on return.
+  pm.addPass(mlir::onebit::createOneBitDropInPlaceResults());
 
   memref::ExpandReallocPassOptions expandRealloc;
   expandRealloc.emitDeallocs = false;

@@ -224,7 +224,51 @@ static bool describeEntry(func::FuncOp fn, CompiledModel::Entry &cm,
     if (!signatureOf(fn.getResultTypes()[i], fn.getResultAttrDict(i),
                      "result " + std::to_string(i), s, error))
       return false;
+    // Tied to an argument: written there, not returned (the lowering drops
+    // it: onebit-drop-inplace-results).
+    if (auto tied = fn.getResultAttrOfType<IntegerAttr>(i, "onebit.inplace_arg")) {
+      int64_t arg = tied.getInt();
+      if (arg < 0 || arg >= int64_t(cm.inputs.size()) ||
+          cm.inputs[arg].dtype != s.dtype ||
+          cm.inputs[arg].shape != s.shape) {
+        error = "result " + std::to_string(i) + " (" + s.name +
+                ") of @" + cm.name + " is tied to argument " +
+                std::to_string(arg) + ", which does not have its type";
+        return false;
+      }
+      cm.inplaceArgs.push_back(int(arg));
+      continue;
+    }
     cm.results.push_back(s);
+  }
+  for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
+    const TensorSignature &s = cm.inputs[i];
+    bool isInt = s.dtype == DType::I64 || s.dtype == DType::I32;
+    if (fn.getArgAttr(i, "onebit.cache_position")) {
+      if (!s.shape.empty() || !isInt || cm.positionArg >= 0) {
+        error = "@" + cm.name + ": the cache position must be one rank-0 "
+                "i64 or i32 argument";
+        return false;
+      }
+      cm.positionArg = int(i);
+    }
+    if (fn.getArgAttr(i, "onebit.kv_cache")) {
+      if (s.shape.size() < 3 ||
+          !llvm::is_contained(cm.inplaceArgs, int(i))) {
+        error = "@" + cm.name + ": KV cache " + s.name +
+                " must be [layers, batch, context, ...] and updated in place";
+        return false;
+      }
+      cm.cacheArgs.push_back(int(i));
+    }
+    if (s.hasIndexRange && s.shape.size() == 2 && cm.tokensArg < 0)
+      cm.tokensArg = int(i);
+  }
+  if ((cm.positionArg >= 0) != !cm.cacheArgs.empty() ||
+      (cm.positionArg >= 0 && cm.tokensArg < 0)) {
+    error = "@" + cm.name + " has KV caches without a cache position and "
+            "token ids [batch, tokens], or the other way round";
+    return false;
   }
   return true;
 }
@@ -384,6 +428,18 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(
     if (!describeEntry(fn, e, error))
       return nullptr;
     cm->entries_.push_back(std::move(e));
+  }
+
+  // Public functions that are not entries cannot be called through this
+  // object: not lowering them saves their compile time (a GGUF import with
+  // KV-cache entries also holds the full forward).
+  for (auto fn : llvm::make_early_inc_range(module->getOps<func::FuncOp>())) {
+    if (!fn.isPublic() || llvm::is_contained(entries, fn.getName().str()))
+      continue;
+    std::optional<SymbolTable::UseRange> uses =
+        SymbolTable::getSymbolUses(fn, *module);
+    if (uses && uses->empty())
+      fn.erase();
   }
 
   auto t0 = std::chrono::steady_clock::now();
@@ -648,6 +704,61 @@ bool CompiledModel::run(const std::string &entry,
     error = "@" + entry + " was not compiled as an entry";
     return false;
   }
+  if (!e->inplaceArgs.empty()) {
+    error = "@" + entry + " updates " + e->inputs[e->inplaceArgs[0]].name +
+            " in place; run it with runInPlace";
+    return false;
+  }
+  return invoke(*e, inputs, outputs, error);
+}
+
+bool CompiledModel::runInPlace(const std::string &entry,
+                               std::vector<HostTensor> &inputs,
+                               std::vector<HostTensor> &outputs,
+                               std::string &error) {
+  const Entry *e = find(entry);
+  if (!e) {
+    error = "@" + entry + " was not compiled as an entry";
+    return false;
+  }
+  return invoke(*e, inputs, outputs, error);
+}
+
+/// A KV-cache entry writes slots [pos, pos + T) of every cache: they must
+/// exist, and the caches must hold the ids' batch.
+static bool checkCachePosition(const CompiledModel::Entry &e,
+                               const std::vector<HostTensor> &inputs,
+                               std::string &error) {
+  int64_t pos;
+  std::string text;
+  if (!intElement(inputs[e.positionArg], 0, pos, text)) {
+    error = "position " + text + " is out of range";
+    return false;
+  }
+  const std::vector<int64_t> &ids = inputs[e.tokensArg].shape;
+  for (int c : e.cacheArgs) {
+    const std::vector<int64_t> &cache = inputs[c].shape;
+    const std::string &name = e.inputs[c].name;
+    if (cache[1] != ids[0]) {
+      error = name + " holds " + std::to_string(cache[1]) +
+              " sequences but the token ids have " + std::to_string(ids[0]);
+      return false;
+    }
+    if (pos < 0 || pos > cache[2] || ids[1] > cache[2] - pos) {
+      error = "positions [" + text + ", " + text + " + " +
+              std::to_string(ids[1]) + ") do not fit " + name +
+              "'s context of " + std::to_string(cache[2]) + " tokens";
+      return false;
+    }
+  }
+  return true;
+}
+
+bool CompiledModel::invoke(const Entry &entryRef,
+                           const std::vector<HostTensor> &inputs,
+                           std::vector<HostTensor> &outputs,
+                           std::string &error) {
+  const Entry *e = &entryRef;
   const std::string &entry_ = e->name;
   const std::vector<TensorSignature> &inputs_ = e->inputs;
   const std::vector<TensorSignature> &results_ = e->results;
@@ -734,6 +845,8 @@ bool CompiledModel::run(const std::string &entry,
       stride *= t.shape[k];
     }
   }
+  if (e->positionArg >= 0 && !checkCachePosition(*e, inputs, error))
+    return false;
   for (auto &d : descs)
     for (int64_t &v : d)
       args.push_back(&v);

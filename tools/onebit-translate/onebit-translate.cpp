@@ -45,6 +45,12 @@ static cl::opt<int> numLayers(
     "num-layers",
     cl::desc("GGUF: import only the first N decoder blocks (-1: all)"),
     cl::init(-1), cl::cat(category));
+static cl::opt<bool> kvCache(
+    "kv-cache",
+    cl::desc("GGUF: also emit the KV-cache entries @prefill and @decode, "
+             "which share the weights with the full forward (what "
+             "onebit-generate runs)"),
+    cl::cat(category));
 static cl::opt<std::string>
     entryName("entry-name", cl::desc("Name of the generated function"),
               cl::init("main"), cl::cat(category));
@@ -162,6 +168,7 @@ int main(int argc, char **argv) {
     onebit::GGUFImportOptions options;
     options.entryName = entryName;
     options.numLayers = numLayers;
+    options.kvCache = kvCache;
     for (const std::string &spec : inputShapes) {
       // input_ids=BxS: the token-id shape (the only input of a GGUF model).
       StringRef s(spec), name, dims, bs, ss;

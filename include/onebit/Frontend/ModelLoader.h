@@ -54,6 +54,11 @@ loadModel(llvm::StringRef path, mlir::MLIRContext &context,
 mlir::OwningOpRef<mlir::ModuleOp> loadModel(const std::string &path,
                                             mlir::MLIRContext &context,
                                             std::string &error);
+/// The same with import options.
+mlir::OwningOpRef<mlir::ModuleOp> loadModel(const std::string &path,
+                                            mlir::MLIRContext &context,
+                                            const ModelLoadOptions &options,
+                                            std::string &error);
 
 /// Whether the model file at `path` carries its own tokenizer, so text for it
 /// is tokenized with the file itself unless told otherwise: a GGUF does (its

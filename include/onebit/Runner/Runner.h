@@ -88,7 +88,17 @@ public:
   /// A function that can be called: its name and signature.
   struct Entry {
     std::string name;
+    /// `results` are what a call returns: results tied to an argument by
+    /// `onebit.inplace_arg` are not among them (that argument is updated in
+    /// place; its index is in `inplaceArgs`).
     std::vector<TensorSignature> inputs, results;
+    std::vector<int> inplaceArgs;
+    /// KV-cache entries (docs/design.md, "Generation with a KV cache"): the
+    /// rank-0 start position (`onebit.cache_position`), the caches
+    /// [L, B, C, ...] (`onebit.kv_cache`) and the token ids [B, T] (the
+    /// argument with an index range). -1 / empty when absent.
+    int positionArg = -1, tokensArg = -1;
+    std::vector<int> cacheArgs;
   };
 
   ~CompiledModel();
@@ -126,12 +136,22 @@ public:
   /// range; the error names the argument (and the element) otherwise.
   bool run(const std::vector<HostTensor> &inputs,
            std::vector<HostTensor> &outputs, std::string &error);
-  /// Runs the entry named `entry`.
+  /// Runs the entry named `entry`. An entry that updates arguments in
+  /// place (Entry::inplaceArgs) is refused: call runInPlace.
   bool run(const std::string &entry, const std::vector<HostTensor> &inputs,
            std::vector<HostTensor> &outputs, std::string &error);
+  /// Runs `entry`, writing its in-place results into their inputs (a KV
+  /// cache is updated where it is, without a copy); `outputs` receives the
+  /// other results. A KV-cache entry's position must satisfy
+  /// 0 <= pos and pos + T <= C for every cache, which must have the token
+  /// ids' batch size.
+  bool runInPlace(const std::string &entry, std::vector<HostTensor> &inputs,
+                  std::vector<HostTensor> &outputs, std::string &error);
 
 private:
   CompiledModel() = default;
+  bool invoke(const Entry &e, const std::vector<HostTensor> &inputs,
+              std::vector<HostTensor> &outputs, std::string &error);
   std::unique_ptr<mlir::ExecutionEngine> engine_;
   std::vector<Entry> entries_;
   /// The packed entry points (void (void **)), one per entry.

@@ -157,4 +157,22 @@ def OneBitMathApproximation : Pass<"onebit-math-approximation"> {
   ];
 }
 
+def OneBitDropInPlaceResults
+    : Pass<"onebit-drop-inplace-results", "ModuleOp"> {
+  let summary = "Drop the memref results that a function wrote in place "
+                "into an argument (`onebit.inplace_arg`)";
+  let description = [{
+    A KV-cache entry returns its updated caches as tensors tied to the
+    argument they update (result attribute `onebit.inplace_arg = N`). After
+    One-Shot Bufferize such a result is argument N's buffer itself; returning
+    it would make buffer deallocation clone the whole cache on every call.
+    This pass removes these results from the function's signature and its
+    returns, so the caller's buffer is updated in place and nothing is
+    copied. A tied result that is not argument N's buffer (bufferization had
+    to copy) is an error naming the result: the model would not update its
+    cache in place. Runs between One-Shot Bufferize and buffer deallocation.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 #endif // ONEBIT_TRANSFORMS_PASSES_TD

@@ -17,6 +17,7 @@
 #include "onebit/Tokenizer/BPETokenizer.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -52,6 +53,12 @@ public:
 
   LogicalResult readConfig(Location errLoc);
   OwningOpRef<ModuleOp> build(const GGUFImportOptions &opts, Location errLoc);
+
+  /// The entries a module holds: the full forward (ids -> logits at every
+  /// position), and the KV-cache pair that runs B sequences of T tokens from
+  /// position `pos`, writing their keys and values into the caches in place
+  /// and returning the last position's logits (docs/design.md).
+  enum class EntryKind { Full, Prefill, Decode };
 
 private:
   // --- small helpers ------------------------------------------------------
@@ -96,6 +103,11 @@ private:
 
   FailureOr<Value> weight(StringRef ggufName, StringRef hfName,
                           ArrayRef<int64_t> shape);
+  LogicalResult buildEntry(ModuleOp module, EntryKind kind, StringRef name,
+                           const GGUFImportOptions &opts, int64_t numLayers);
+  /// Writes this layer's k or v [B, S, KVH*hd] into `cache` at `posIdx` and
+  /// returns the cache's first kvLen positions of the layer, [B, P, KVH, hd].
+  Value cacheWriteRead(Value &cache, Value x);
 
   // --- layers ---------------------------------------------------------------
   Value linear(Value x, Value w, int64_t n, const Twine &where);
@@ -119,8 +131,17 @@ private:
   LlamaConfig cfg;
   OpFoldResult batch, seq; // B, S: static attributes or index values
   Value invFreq;            // [headDim / 2] rotary inverse frequencies
+  // KV-cache entries: the first position of the tokens (index), the number
+  // of cached positions attention reads (pos + S), the caches
+  // [L, B, C, KVH, hd] as updated so far, and the layer being built. Null
+  // posIdx: the full forward (positions from 0, keys = the sequence).
+  Value posIdx;
+  OpFoldResult kvLen;
+  Value kCache, vCache;
+  int64_t layer = 0;
   std::string error;
-  llvm::StringMap<Value> weights;
+  llvm::StringMap<Value> weights;     // this function's weight constants
+  llvm::StringMap<Attribute> weightAttrs; // shared by every entry
 };
 
 LogicalResult LlamaBuilder::readConfig(Location errLoc) {
@@ -194,6 +215,13 @@ FailureOr<Value> LlamaBuilder::weight(StringRef ggufName, StringRef hfName,
                                       ArrayRef<int64_t> shape) {
   if (Value v = weights.lookup(ggufName))
     return v;
+  // Another entry of the module already decoded it: the same attribute, so
+  // the entries share one copy of the weights.
+  if (Attribute a = weightAttrs.lookup(ggufName)) {
+    Value v = arith::ConstantOp::create(b, scope(hfName), cast<TypedAttr>(a));
+    weights[ggufName] = v;
+    return v;
+  }
   const gguf::TensorInfo *t = file.findTensor(ggufName.str());
   if (!t) {
     error = "tensor '" + ggufName.str() + "' is missing";
@@ -225,6 +253,7 @@ FailureOr<Value> LlamaBuilder::weight(StringRef ggufName, StringRef hfName,
   auto attr = DenseResourceElementsAttr::get(type, hfName, std::move(blob));
   Value v = arith::ConstantOp::create(b, scope(hfName), type, attr);
   weights[ggufName] = v;
+  weightAttrs[ggufName] = attr;
   return v;
 }
 
@@ -291,7 +320,7 @@ Value LlamaBuilder::rmsNorm(Value x, Value w, int64_t width) {
 
 // Rotary embedding on adjacent pairs (llama.cpp's "normal" rope; GGUF
 // converters permute the q/k weights into this layout). x is [B, S, heads*hd]
-// and the position of a token is its index s in the sequence.
+// and the position of a token is posIdx + its index s in the sequence.
 Value LlamaBuilder::rope(Value x, int64_t heads) {
   int64_t half = heads * cfg.headDim / 2;
   // The pairs (x[2p], x[2p+1]) as two tensors [B, S, W/2], so the rotation
@@ -321,12 +350,14 @@ Value LlamaBuilder::rope(Value x, int64_t heads) {
   bindDims(ctx, bb, ss, pp, ee);
   auto par = utils::IteratorType::parallel;
   Value halfHead = cIndex(cfg.headDim / 2), zero = cIndex(0);
-  Value table = invFreq;
+  Value table = invFreq, offset = posIdx;
   Value y4 = generic(
       pairSizes, {}, {even, odd},
       {map(4, {bb, ss, pp}), map(4, {bb, ss, pp}), map(4, {bb, ss, pp, ee})},
       {par, par, par, par}, [&](OpBuilder &ob, Location l, ValueRange a) {
         Value pos = linalg::IndexOp::create(ob, l, 1);
+        if (offset)
+          pos = arith::AddIOp::create(ob, l, pos, offset);
         Value pi = linalg::IndexOp::create(ob, l, 2);
         Value ei = linalg::IndexOp::create(ob, l, 3);
         Value pair = arith::RemUIOp::create(ob, l, pi, halfHead);
@@ -354,7 +385,31 @@ Value LlamaBuilder::rope(Value x, int64_t heads) {
       .getResult();
 }
 
+Value LlamaBuilder::cacheWriteRead(Value &cache, Value x4) {
+  int64_t kvh = cfg.kvHeads, hd = cfg.headDim;
+  SmallVector<ReassociationIndices> re{{0, 1}, {2}, {3}, {4}};
+  SmallVector<OpFoldResult> writeSizes{st(1), batch, seq, st(kvh), st(hd)};
+  SmallVector<OpFoldResult> strides(5, st(1));
+  Value x5 = tensor::ExpandShapeOp::create(b, loc, typeOf(writeSizes), x4, re,
+                                           writeSizes)
+                 .getResult();
+  // One slot per token of this layer, written in place: the cache is a
+  // function argument that bufferizes to the caller's buffer.
+  SmallVector<OpFoldResult> writeAt{st(layer), st(0), posIdx, st(0), st(0)};
+  cache = tensor::InsertSliceOp::create(b, loc, x5, cache, writeAt, writeSizes,
+                                        strides)
+              .getResult();
+  SmallVector<OpFoldResult> readSizes{st(1), batch, kvLen, st(kvh), st(hd)};
+  SmallVector<OpFoldResult> readAt{st(layer), st(0), st(0), st(0), st(0)};
+  Value r5 = tensor::ExtractSliceOp::create(b, loc, typeOf(readSizes), cache,
+                                            readAt, readSizes, strides)
+                 .getResult();
+  return tensor::CollapseShapeOp::create(b, loc, r5, re).getResult();
+}
+
 // Causal grouped-query attention. q: [B, S, H*hd], k, v: [B, S, KVH*hd].
+// In a KV-cache entry, k and v go into the caches and the keys are the
+// cache's first pos + S positions; query s sits at position pos + s.
 Value LlamaBuilder::attention(Value q, Value k, Value v) {
   int64_t h = cfg.heads, kvh = cfg.kvHeads, hd = cfg.headDim,
           group = h / kvh;
@@ -375,16 +430,22 @@ Value LlamaBuilder::attention(Value q, Value k, Value v) {
                  q5Sizes)
                  .getResult();
   Value k4 = split(k, kvh), v4 = split(v, kvh);
+  OpFoldResult keys = seq;
+  if (posIdx) {
+    k4 = cacheWriteRead(kCache, k4);
+    v4 = cacheWriteRead(vCache, v4);
+    keys = kvLen;
+  }
 
   // scores[b, kv, g, s, s2] = sum_d q[b, s, kv, g, d] k[b, s2, kv, d]
   AffineExpr B, KV, G, S, S2, D;
   bindDims(ctx, B, KV, G, S, S2, D);
-  SmallVector<OpFoldResult> sc5{batch, st(kvh), st(group), seq, seq};
+  SmallVector<OpFoldResult> sc5{batch, st(kvh), st(group), seq, keys};
   Value scores5 = contraction(
       sc5, {q5, k4},
       {map(6, {B, S, KV, G, D}), map(6, {B, S2, KV, D}),
        map(6, {B, KV, G, S, S2})});
-  SmallVector<OpFoldResult> sc{batch, st(h), seq, seq};
+  SmallVector<OpFoldResult> sc{batch, st(h), seq, keys};
   Value scores =
       tensor::CollapseShapeOp::create(
           b, loc, scores5,
@@ -396,8 +457,11 @@ Value LlamaBuilder::attention(Value q, Value k, Value v) {
   bindDims(ctx, b4, h4, s4, t4);
   Value scale = cF32(1.0 / std::sqrt(double(hd)));
   Value ninf = cF32(-std::numeric_limits<double>::infinity());
+  Value offset = posIdx;
   auto masked = [&](OpBuilder &ob, Location l, Value score) {
     Value si = linalg::IndexOp::create(ob, l, 2);
+    if (offset)
+      si = arith::AddIOp::create(ob, l, si, offset);
     Value ti = linalg::IndexOp::create(ob, l, 3);
     Value future =
         arith::CmpIOp::create(ob, l, arith::CmpIPredicate::ugt, ti, si);
@@ -497,8 +561,6 @@ OwningOpRef<ModuleOp> LlamaBuilder::build(const GGUFImportOptions &opts,
     }
     numLayers = opts.numLayers;
   }
-  OwningOpRef<ModuleOp> module = ModuleOp::create(scope(file.path()));
-  b.setInsertionPointToEnd(module->getBody());
   if (opts.batch < 0 || opts.seqLen < 0) {
     emitError(errLoc) << file.path() << ": the batch size and sequence "
                       << "length must be positive";
@@ -510,14 +572,58 @@ OwningOpRef<ModuleOp> LlamaBuilder::build(const GGUFImportOptions &opts,
                       << cfg.context;
     return nullptr;
   }
-  const int64_t staticB = opts.batch > 0 ? opts.batch : ShapedType::kDynamic;
-  const int64_t staticS =
-      opts.seqLen > 0 ? opts.seqLen : ShapedType::kDynamic;
+  if (opts.kvCache &&
+      (opts.entryName == "prefill" || opts.entryName == "decode")) {
+    emitError(errLoc) << file.path() << ": the entry name '"
+                      << opts.entryName
+                      << "' is taken by the KV-cache entries";
+    return nullptr;
+  }
+  OwningOpRef<ModuleOp> module = ModuleOp::create(scope(file.path()));
+  auto entry = [&](EntryKind kind, StringRef name) {
+    if (succeeded(buildEntry(*module, kind, name, opts, numLayers)))
+      return true;
+    emitError(errLoc) << file.path() << ": " << error;
+    return false;
+  };
+  if (!entry(EntryKind::Full, opts.entryName))
+    return nullptr;
+  if (opts.kvCache && (!entry(EntryKind::Prefill, "prefill") ||
+                       !entry(EntryKind::Decode, "decode")))
+    return nullptr;
+  return module;
+}
+
+LogicalResult LlamaBuilder::buildEntry(ModuleOp module, EntryKind kind,
+                                       StringRef name,
+                                       const GGUFImportOptions &opts,
+                                       int64_t numLayers) {
+  b.setInsertionPointToEnd(module.getBody());
+  weights.clear();
+  posIdx = nullptr;
+  kCache = vCache = nullptr;
+  const bool cached = kind != EntryKind::Full;
+  const int64_t dyn = ShapedType::kDynamic;
+  const int64_t staticB = opts.batch > 0 ? opts.batch : dyn;
+  const int64_t staticS = kind == EntryKind::Decode ? 1
+                          : kind == EntryKind::Prefill ? dyn
+                          : opts.seqLen > 0            ? opts.seqLen
+                                                       : dyn;
   auto idsType = RankedTensorType::get({staticB, staticS}, b.getI64Type());
+  // The caches' context size (dim 2) is the caller's choice (--ctx).
+  auto cacheType = RankedTensorType::get(
+      {numLayers, staticB, dyn, cfg.kvHeads, cfg.headDim}, f32);
   auto logitsType =
-      RankedTensorType::get({staticB, staticS, cfg.vocab}, f32);
-  auto func = func::FuncOp::create(b, scope("/model"), opts.entryName,
-                                   b.getFunctionType({idsType}, {logitsType}));
+      cached ? RankedTensorType::get({staticB, cfg.vocab}, f32)
+             : RankedTensorType::get({staticB, staticS, cfg.vocab}, f32);
+  SmallVector<Type> argTypes{idsType}, resultTypes{logitsType};
+  if (cached) {
+    argTypes.append({RankedTensorType::get({}, b.getI64Type()), cacheType,
+                     cacheType});
+    resultTypes.append({cacheType, cacheType});
+  }
+  auto func = func::FuncOp::create(b, scope("/model"), name,
+                                   b.getFunctionType(argTypes, resultTypes));
   func.setArgAttr(0, "onebit.name", b.getStringAttr("input_ids"));
   // The runner rejects ids outside the vocabulary before running (the
   // lookup below also clamps them, so nothing reads out of bounds).
@@ -526,13 +632,40 @@ OwningOpRef<ModuleOp> LlamaBuilder::build(const GGUFImportOptions &opts,
   func.setArgAttr(0, "onebit.index_user",
                   b.getStringAttr("/model/embed_tokens/Gather"));
   func.setResultAttr(0, "onebit.name", b.getStringAttr("logits"));
-  Block *entry = func.addEntryBlock();
-  b.setInsertionPointToEnd(entry);
-  Value ids = entry->getArgument(0);
+  if (cached) {
+    // The runner checks 0 <= pos and pos + S <= the caches' context size
+    // before running, and passes the caches as in-place buffers
+    // (docs/design.md, "Generation with a KV cache").
+    func.setArgAttr(1, "onebit.name", b.getStringAttr("pos"));
+    func.setArgAttr(1, "onebit.cache_position", b.getUnitAttr());
+    const char *cacheNames[] = {"k_cache", "v_cache"};
+    for (auto [i, cacheName] : llvm::enumerate(cacheNames)) {
+      func.setArgAttr(2 + i, "onebit.name", b.getStringAttr(cacheName));
+      func.setArgAttr(2 + i, "onebit.kv_cache", b.getUnitAttr());
+      func.setResultAttr(1 + i, "onebit.name", b.getStringAttr(cacheName));
+      func.setResultAttr(1 + i, "onebit.inplace_arg",
+                         b.getI64IntegerAttr(2 + i));
+    }
+  }
+  Block *entryBlock = func.addEntryBlock();
+  b.setInsertionPointToEnd(entryBlock);
+  loc = scope("/model");
+  Value ids = entryBlock->getArgument(0);
   batch = opts.batch > 0 ? OpFoldResult(b.getIndexAttr(opts.batch))
                          : OpFoldResult(tensor::DimOp::create(b, loc, ids, 0));
-  seq = opts.seqLen > 0 ? OpFoldResult(b.getIndexAttr(opts.seqLen))
-                        : OpFoldResult(tensor::DimOp::create(b, loc, ids, 1));
+  seq = !ShapedType::isDynamic(staticS)
+            ? OpFoldResult(b.getIndexAttr(staticS))
+            : OpFoldResult(tensor::DimOp::create(b, loc, ids, 1));
+  if (cached) {
+    Value pos = tensor::ExtractOp::create(b, loc, entryBlock->getArgument(1),
+                                          ValueRange{});
+    posIdx = arith::IndexCastOp::create(b, loc, b.getIndexType(), pos);
+    kCache = entryBlock->getArgument(2);
+    vCache = entryBlock->getArgument(3);
+    kvLen = arith::AddIOp::create(
+                b, loc, posIdx, getValueOrCreateConstantIndexOp(b, loc, seq))
+                .getResult();
+  }
 
   std::vector<float> freq(cfg.headDim / 2);
   for (int64_t i = 0; i < cfg.headDim / 2; ++i)
@@ -542,15 +675,11 @@ OwningOpRef<ModuleOp> LlamaBuilder::build(const GGUFImportOptions &opts,
       b, scope("rope.inv_freq"), freqType,
       DenseElementsAttr::get(freqType, ArrayRef<float>(freq)));
 
-  auto fail = [&]() -> OwningOpRef<ModuleOp> {
-    emitError(errLoc) << file.path() << ": " << error;
-    return nullptr;
-  };
   FailureOr<Value> emb =
       weight("token_embd.weight", "model.embed_tokens.weight",
              {cfg.vocab, cfg.dim});
   if (failed(emb))
-    return fail();
+    return failure();
 
   // Embedding lookup; ids are clamped into the vocabulary so a bad id can
   // never read out of bounds.
@@ -576,6 +705,7 @@ OwningOpRef<ModuleOp> LlamaBuilder::build(const GGUFImportOptions &opts,
 
   int64_t qw = cfg.heads * cfg.headDim, kvw = cfg.kvHeads * cfg.headDim;
   for (int64_t i = 0; i < numLayers; ++i) {
+    layer = i;
     std::string g = "blk." + std::to_string(i) + ".";
     std::string hf = "model.layers." + std::to_string(i) + ".";
     std::string sc = "/model/layers." + std::to_string(i) + "/";
@@ -603,7 +733,7 @@ OwningOpRef<ModuleOp> LlamaBuilder::build(const GGUFImportOptions &opts,
                             {cfg.dim, cfg.ffn});
     for (auto *fw : {&attnNorm, &wq, &wk, &wv, &wo, &ffnNorm, &wg, &wu, &wd})
       if (failed(*fw))
-        return fail();
+        return failure();
 
     loc = scope(sc + "input_layernorm");
     Value hN = rmsNorm(x, *attnNorm, cfg.dim);
@@ -632,7 +762,21 @@ OwningOpRef<ModuleOp> LlamaBuilder::build(const GGUFImportOptions &opts,
   FailureOr<Value> outNorm =
       weight("output_norm.weight", "model.norm.weight", {cfg.dim});
   if (failed(outNorm))
-    return fail();
+    return failure();
+  if (cached) {
+    // Only the last position's logits: what generation samples from, and
+    // the head is the largest matmul of a long prompt.
+    loc = scope("/model/last_token");
+    SmallVector<OpFoldResult> lastSizes{batch, st(1), st(cfg.dim)};
+    Value last = arith::SubIOp::create(
+        b, loc, getValueOrCreateConstantIndexOp(b, loc, seq), cIndex(1));
+    x = tensor::ExtractSliceOp::create(
+            b, loc, typeOf(lastSizes), x,
+            SmallVector<OpFoldResult>{st(0), last, st(0)}, lastSizes,
+            SmallVector<OpFoldResult>(3, st(1)))
+            .getResult();
+    seq = st(1);
+  }
   loc = scope("/model/norm");
   x = rmsNorm(x, *outNorm, cfg.dim);
   Value head = table; // tied to the embedding unless the file has a head
@@ -640,12 +784,20 @@ OwningOpRef<ModuleOp> LlamaBuilder::build(const GGUFImportOptions &opts,
     FailureOr<Value> o =
         weight("output.weight", "lm_head.weight", {cfg.vocab, cfg.dim});
     if (failed(o))
-      return fail();
+      return failure();
     head = *o;
   }
   Value logits = linear(x, head, cfg.vocab, "/lm_head/MatMul");
-  func::ReturnOp::create(b, scope("/model/logits"), logits);
-  return module;
+  SmallVector<Value> results{logits};
+  if (cached) {
+    logits = tensor::CollapseShapeOp::create(
+                 b, loc, logits,
+                 SmallVector<ReassociationIndices>{{0}, {1, 2}})
+                 .getResult();
+    results = {logits, kCache, vCache};
+  }
+  func::ReturnOp::create(b, scope("/model/logits"), results);
+  return success();
 }
 
 } // namespace

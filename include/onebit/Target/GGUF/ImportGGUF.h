@@ -31,6 +31,11 @@ struct GGUFImportOptions {
   /// Static token-id shape [batch, seqLen] of the entry (0: dynamic). With
   /// both set every tensor of the model is static (what training needs).
   int64_t batch = 0, seqLen = 0;
+  /// Also emit the KV-cache entries `@prefill` and `@decode` (docs/design.md,
+  /// "Generation with a KV cache"). They share the weights with the full
+  /// forward `entryName`; the cache's context size is chosen by the caller
+  /// when it allocates the cache.
+  bool kvCache = false;
 };
 
 /// Imports an opened GGUF file. On failure emits an error diagnostic (naming

@@ -61,24 +61,48 @@ struct Int8Constant {
   Value weights, scales;
 };
 
+/// The int8 attributes already made for a weight's value (and whether it was
+/// transposed), so a weight that several functions use -- a model's full
+/// forward and its KV-cache entries -- stays one copy.
+using Int8AttrCache =
+    DenseMap<std::pair<Attribute, unsigned>, std::pair<Attribute, Attribute>>;
+
 /// Builds the int8 constants of the N x K f32 matrix `w` right after
 /// `anchor` (the original constant, so they dominate all of its uses).
+/// `reused`: another function's constants of the same weight were taken.
 Int8Constant makeInt8Constant(Operation *anchor, StringRef base,
-                              const float *w, int64_t n, int64_t k,
-                              double &relError) {
-  std::vector<int8_t> q;
-  std::vector<float> scales;
-  relError = quantizeRows(w, n, k, q, scales);
+                              bool transposed, const float *w, int64_t n,
+                              int64_t k, Int8AttrCache &cache,
+                              double &relError, bool &reused) {
   MLIRContext *ctx = anchor->getContext();
   OpBuilder b(ctx);
   b.setInsertionPointAfter(anchor);
   Location loc = anchor->getLoc();
+  auto key = std::make_pair(cast<arith::ConstantOp>(anchor).getValue(),
+                            unsigned(transposed));
+  auto named = [&](StringRef suffix) {
+    return NameLoc::get(StringAttr::get(ctx, base.str() + "." + suffix.str()),
+                        loc);
+  };
+  if (auto it = cache.find(key); it != cache.end()) {
+    reused = true;
+    relError = 0;
+    Int8Constant c;
+    c.weights = arith::ConstantOp::create(b, named("int8"),
+                                          cast<TypedAttr>(it->second.first));
+    c.scales = arith::ConstantOp::create(b, named("scales"),
+                                         cast<TypedAttr>(it->second.second));
+    return c;
+  }
+  reused = false;
+  std::vector<int8_t> q;
+  std::vector<float> scales;
+  relError = quantizeRows(w, n, k, q, scales);
   auto mkConst = [&](RankedTensorType t, StringRef suffix,
                      ArrayRef<char> bytes) -> Value {
     std::string name = base.str() + "." + suffix.str();
-    return arith::ConstantOp::create(
-        b, NameLoc::get(StringAttr::get(ctx, name), loc), t,
-        makeResource(t, name, bytes));
+    return arith::ConstantOp::create(b, named(suffix), t,
+                                     makeResource(t, name, bytes));
   };
   Int8Constant c;
   c.weights = mkConst(RankedTensorType::get({n, k}, b.getI8Type()), "int8",
@@ -88,11 +112,14 @@ Int8Constant makeInt8Constant(Operation *anchor, StringRef base,
       RankedTensorType::get({n}, b.getF32Type()), "scales",
       ArrayRef<char>(reinterpret_cast<const char *>(scales.data()),
                      scales.size() * sizeof(float)));
+  cache[key] = {c.weights.getDefiningOp<arith::ConstantOp>().getValue(),
+                c.scales.getDefiningOp<arith::ConstantOp>().getValue()};
   return c;
 }
 
 LogicalResult rewrite(LinearLayer &layer, unsigned index, bool printStats,
-                      DenseMap<Operation *, Int8Constant> &done) {
+                      DenseMap<Operation *, Int8Constant> &done,
+                      Int8AttrCache &attrs) {
   const int64_t n = layer.n, k = layer.k;
   std::string base = !layer.weightName.empty()
                          ? layer.weightName
@@ -113,10 +140,12 @@ LogicalResult rewrite(LinearLayer &layer, unsigned index, bool printStats,
     if (failed(w))
       return failure();
     double relError;
-    c = makeInt8Constant(key, base, *w, n, k, relError);
+    bool reused;
+    c = makeInt8Constant(key, base, layer.weightIsKxN, *w, n, k, attrs,
+                         relError, reused);
     if (!layer.weightIsKxN)
       done[key] = c;
-    if (printStats)
+    if (printStats && !reused)
       llvm::errs() << llvm::formatv(
           "onebit-int8-weights: layer '{0}' {1}x{2} rel_error={3:F6} "
           "bits_per_weight={4:F4}\n",
@@ -187,7 +216,7 @@ bool isTokenIdIndex(Value v) {
 
 LogicalResult rewriteTables(func::FuncOp func, bool printStats,
                             DenseMap<Operation *, Int8Constant> &done,
-                            unsigned &numTables) {
+                            Int8AttrCache &attrs, unsigned &numTables) {
   SmallVector<arith::ConstantOp> tables;
   func.walk([&](arith::ConstantOp c) {
     auto t = dyn_cast<RankedTensorType>(c.getType());
@@ -220,8 +249,10 @@ LogicalResult rewriteTables(func::FuncOp func, bool printStats,
       if (failed(w))
         return failure();
       double relError;
-      c = makeInt8Constant(table, base, *w, n, k, relError);
-      if (printStats)
+      bool reused;
+      c = makeInt8Constant(table, base, /*transposed=*/false, *w, n, k, attrs,
+                           relError, reused);
+      if (printStats && !reused)
         llvm::errs() << llvm::formatv(
             "onebit-int8-weights: table '{0}' {1}x{2} rel_error={3:F6} "
             "bits_per_weight={4:F4}\n",
@@ -265,6 +296,7 @@ struct Int8WeightsPass
     });
     unsigned index = 0;
     DenseMap<Operation *, Int8Constant> done;
+    Int8AttrCache attrs;
     for (LinearLayer &layer : layers) {
       // A bias must be a 1-D vector of the op's element type.
       if (layer.biasConst) {
@@ -275,7 +307,7 @@ struct Int8WeightsPass
           layer.biasConst = nullptr;
         }
       }
-      if (failed(rewrite(layer, index++, printStats, done)))
+      if (failed(rewrite(layer, index++, printStats, done, attrs)))
         return signalPassFailure();
       ++numRewritten;
     }
@@ -285,7 +317,7 @@ struct Int8WeightsPass
     for (auto f : getOperation().getOps<func::FuncOp>()) {
       if (f->hasAttr("onebit.teacher"))
         continue;
-      if (failed(rewriteTables(f, printStats, done, count)))
+      if (failed(rewriteTables(f, printStats, done, attrs, count)))
         return signalPassFailure();
     }
     numTables += count;

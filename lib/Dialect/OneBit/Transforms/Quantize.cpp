@@ -21,6 +21,7 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/GlobPattern.h"
@@ -28,6 +29,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <tuple>
 
 namespace mlir::onebit {
 #define GEN_PASS_DEF_ONEBITQUANTIZE
@@ -118,11 +120,60 @@ std::vector<char> encodeValues(ArrayRef<float> v, FloatType type) {
   return out;
 }
 
+/// The constants a weight quantized to, so that a weight several functions
+/// use (a model's full forward and its KV-cache entries) is quantized once
+/// and stays one copy: keyed by the weight's and bias's attributes and the
+/// weight's layout.
+struct QuantizedConstants {
+  TypedAttr signs, g, h, bias;
+  QuantizedLayer stats;
+};
+using QuantizedCache =
+    llvm::DenseMap<std::tuple<Attribute, Attribute, unsigned>, QuantizedConstants>;
+
 LogicalResult quantizeLayer(LinearLayer &layer, unsigned index,
                             const QuantizeConfig &config,
                             const ::onebit::SvidOptions &svidOpts,
-                            FloatType valueType, QuantizedLayer &stats) {
+                            FloatType valueType, QuantizedCache &cache,
+                            QuantizedLayer &stats, bool &reused) {
   const int64_t n = layer.n, k = layer.k;
+  MLIRContext *ctx = layer.op->getContext();
+  OpBuilder b(layer.lastOp());
+  Location loc = layer.op->getLoc();
+  auto key = std::make_tuple(
+      layer.weight.getValue(),
+      layer.biasAdd ? layer.biasConst.getValue() : Attribute(),
+      unsigned(layer.weightIsKxN));
+  auto build = [&](const QuantizedConstants &q) {
+    auto mk = [&](TypedAttr a, StringRef suffix) -> Value {
+      if (!a)
+        return Value();
+      return arith::ConstantOp::create(
+          b,
+          NameLoc::get(StringAttr::get(ctx, q.stats.name + "." + suffix.str()),
+                       loc),
+          a);
+    };
+    auto resultType =
+        cast<RankedTensorType>(layer.op->getResult(0).getType());
+    FloatAttr eps =
+        config.postNorm ? b.getF64FloatAttr(config.normEps) : FloatAttr();
+    // Operands are read now: earlier rewrites may have replaced them.
+    Value input = layer.op.getDpsInputOperand(layer.inputIdx)->get();
+    auto bl = BinaryLinearOp::create(
+        b, loc, resultType, input, mk(q.signs, "signs"), mk(q.g, "g"),
+        mk(q.h, "h"), mk(q.bias, "bias"), PackingAttr::getCanonical(ctx), eps);
+    bl->setAttr("onebit.name", b.getStringAttr(q.stats.name));
+    replaceLinear(layer, b, bl.getResult());
+    return bl;
+  };
+  if (auto it = cache.find(key); it != cache.end()) {
+    build(it->second);
+    stats = it->second.stats;
+    reused = true;
+    return success();
+  }
+  reused = false;
   // sign(W) and SVID work on the N x K row-major f32 matrix.
   std::vector<float> converted;
   FailureOr<const float *> wOr =
@@ -143,25 +194,19 @@ LogicalResult quantizeLayer(LinearLayer &layer, unsigned index,
                                ? layer.layerName
                                : llvm::formatv("onebit_layer_{0}", index).str();
 
-  MLIRContext *ctx = layer.op->getContext();
-  OpBuilder b(layer.lastOp());
-  Location loc = layer.op->getLoc();
   auto signsType = RankedTensorType::get({n, canon.wordsPerRow(k)},
                                          IntegerType::get(ctx, 32));
   auto gType = RankedTensorType::get({k}, valueType);
   auto hType = RankedTensorType::get({n}, valueType);
   auto mkConst = [&](RankedTensorType t, StringRef suffix,
-                     ArrayRef<char> bytes) {
-    std::string name = base + "." + suffix.str();
-    return arith::ConstantOp::create(
-        b, NameLoc::get(StringAttr::get(ctx, name), loc), t,
-        makeResource(t, name, bytes));
+                     ArrayRef<char> bytes) -> TypedAttr {
+    return cast<TypedAttr>(makeResource(t, base + "." + suffix.str(), bytes));
   };
-  Value signs = mkConst(signsType, "signs", packed);
-  Value g = mkConst(gType, "g", encodeValues(svid.b, valueType));
-  Value h = mkConst(hType, "h", encodeValues(svid.a, valueType));
+  QuantizedConstants q;
+  q.signs = mkConst(signsType, "signs", packed);
+  q.g = mkConst(gType, "g", encodeValues(svid.b, valueType));
+  q.h = mkConst(hType, "h", encodeValues(svid.a, valueType));
 
-  Value bias;
   if (layer.biasAdd) {
     FailureOr<RawConstant> rb =
         getRawConstant(cast<ElementsAttr>(layer.biasConst.getValue()));
@@ -169,19 +214,8 @@ LogicalResult quantizeLayer(LinearLayer &layer, unsigned index,
       return layer.biasConst.emitError("cannot read the bias data");
     std::vector<float> bv;
     toFloat32(*rb, bv);
-    bias = mkConst(hType, "bias", encodeValues(bv, valueType));
+    q.bias = mkConst(hType, "bias", encodeValues(bv, valueType));
   }
-
-  auto resultType = cast<RankedTensorType>(layer.op->getResult(0).getType());
-  FloatAttr eps =
-      config.postNorm ? b.getF64FloatAttr(config.normEps) : FloatAttr();
-  // Operands are read now: earlier rewrites may have replaced them.
-  Value input = layer.op.getDpsInputOperand(layer.inputIdx)->get();
-  auto bl = BinaryLinearOp::create(b, loc, resultType, input, signs, g,
-                                   h, bias, PackingAttr::getCanonical(ctx),
-                                   eps);
-  bl->setAttr("onebit.name", b.getStringAttr(base));
-  replaceLinear(layer, b, bl.getResult());
 
   stats.name = base;
   stats.outFeatures = n;
@@ -191,6 +225,9 @@ LogicalResult quantizeLayer(LinearLayer &layer, unsigned index,
   unsigned vbits = valueType.getWidth();
   stats.bitsPerWeight =
       double(n * k + vbits * (n + k)) / double(n * k);
+  q.stats = stats;
+  BinaryLinearOp bl = build(q);
+  cache[key] = q;
   if (config.emitRemarks)
     bl.emitRemark() << llvm::formatv(
         "quantized '{0}' ({1}x{2}): init={3} iterations={4} "
@@ -297,6 +334,7 @@ mlir::onebit::quantizeLinearLayers(ModuleOp module,
   QuantizeReport report;
   double linearParams = 0, linearBits = 0;
   unsigned index = 0;
+  QuantizedCache cache;
   for (LinearLayer &layer : layers) {
     double params = double(layer.n) * layer.k;
     linearParams += params;
@@ -318,10 +356,14 @@ mlir::onebit::quantizeLinearLayers(ModuleOp module,
       continue;
     }
     QuantizedLayer s;
-    if (failed(quantizeLayer(layer, index++, config, svidOpts, valueType, s)))
+    bool reused = false;
+    if (failed(quantizeLayer(layer, index++, config, svidOpts, valueType,
+                             cache, s, reused)))
       return failure();
     linearBits += s.bitsPerWeight * params;
-    report.quantized.push_back(s);
+    // The same weight in another function: one layer of the model.
+    if (!reused)
+      report.quantized.push_back(s);
   }
   auto [bitsAfter, elemsAfter] = constantBits();
   (void)elemsAfter;

@@ -1,0 +1,248 @@
+//===- Generator.cpp - token generation with a KV cache -------------------===//
+
+#include "onebit/Runner/Generator.h"
+
+#include "mlir/IR/BuiltinTypeInterfaces.h"
+
+#include <chrono>
+#include <cstring>
+
+namespace onebit {
+
+bool hasCacheEntries(const CompiledModel &model) {
+  return model.find(kPrefillEntry) && model.find(kDecodeEntry);
+}
+
+/// What Generator needs of a KV-cache entry: ids [1 or ?, T], a position,
+/// two caches [L, 1 or ?, ?, ...] of f32, logits [1 or ?, V].
+static bool checkEntry(const CompiledModel::Entry &e, std::string &error) {
+  auto fail = [&](const std::string &why) {
+    error = "@" + e.name + " is not a KV-cache entry onebit can drive: " + why;
+    return false;
+  };
+  if (e.inputs.size() != 4 || e.tokensArg != 0 || e.positionArg != 1 ||
+      e.cacheArgs != std::vector<int>{2, 3})
+    return fail("it must take (input_ids, pos, k_cache, v_cache)");
+  if (e.results.size() != 1 || e.results[0].shape.size() != 2 ||
+      e.results[0].dtype != DType::F32 ||
+      mlir::ShapedType::isDynamic(e.results[0].shape[1]))
+    return fail("it must return logits [batch, vocab] of f32");
+  for (int c : e.cacheArgs) {
+    const TensorSignature &s = e.inputs[c];
+    if (s.dtype != DType::F32 || !mlir::ShapedType::isDynamic(s.shape[2]))
+      return fail(s.name + " must be f32 with a dynamic context size");
+    for (size_t d = 0; d < s.shape.size(); ++d)
+      if (d != 2 && mlir::ShapedType::isDynamic(s.shape[d]) && d != 1)
+        return fail(s.name + " has a dynamic size besides batch and context");
+  }
+  int64_t batch = e.inputs[0].shape[0];
+  if (!mlir::ShapedType::isDynamic(batch) && batch != 1)
+    return fail("it is compiled for a batch of " + std::to_string(batch) +
+                " sequences; generation runs one");
+  return true;
+}
+
+std::unique_ptr<Generator> Generator::create(CompiledModel &model,
+                                             int64_t context,
+                                             std::string &error) {
+  const CompiledModel::Entry *prefill = model.find(kPrefillEntry);
+  const CompiledModel::Entry *decode = model.find(kDecodeEntry);
+  if (!prefill || !decode) {
+    error = "the model has no KV-cache entries (@prefill and @decode); "
+            "import a GGUF model with --kv-cache";
+    return nullptr;
+  }
+  if (!checkEntry(*prefill, error) || !checkEntry(*decode, error))
+    return nullptr;
+  if (prefill->inputs[2].shape != decode->inputs[2].shape ||
+      prefill->results[0].shape[1] != decode->results[0].shape[1]) {
+    error = "@prefill and @decode disagree on the cache or vocabulary shape";
+    return nullptr;
+  }
+  if (context <= 0) {
+    error = "the context size must be positive";
+    return nullptr;
+  }
+  std::unique_ptr<Generator> gen(new Generator(model));
+  gen->context_ = context;
+  gen->vocab_ = prefill->results[0].shape[1];
+  gen->args_.resize(4);
+  gen->args_[1].dtype = prefill->inputs[1].dtype;
+  gen->args_[1].data.assign(dtypeSize(gen->args_[1].dtype), 0);
+  for (int c = 2; c < 4; ++c) {
+    HostTensor &cache = gen->args_[c];
+    cache.dtype = DType::F32;
+    cache.shape = prefill->inputs[c].shape;
+    cache.shape[1] = 1;
+    cache.shape[2] = context;
+    int64_t bytes;
+    if (!checkedByteSize(cache.shape, cache.dtype, bytes) ||
+        bytes > (int64_t(1) << 40)) {
+      error = "a KV cache of " + std::to_string(context) +
+              " positions is too large";
+      return nullptr;
+    }
+    cache.data.assign(size_t(bytes), 0);
+  }
+  return gen;
+}
+
+std::unique_ptr<Generator> Generator::createRecompute(CompiledModel &model,
+                                                      const std::string &entry,
+                                                      int64_t context,
+                                                      std::string &error) {
+  const CompiledModel::Entry *e = model.find(entry);
+  if (!e) {
+    error = "@" + entry + " was not compiled";
+    return nullptr;
+  }
+  auto dyn = [](int64_t d) { return mlir::ShapedType::isDynamic(d); };
+  if (e->inputs.size() != 1 || e->inputs[0].shape.size() != 2 ||
+      (e->inputs[0].dtype != DType::I64 && e->inputs[0].dtype != DType::I32) ||
+      !dyn(e->inputs[0].shape[1]) || e->results.size() != 1 ||
+      e->results[0].shape.size() != 3 || e->results[0].dtype != DType::F32 ||
+      dyn(e->results[0].shape[2])) {
+    error = "@" + entry + " is not a full forward: token ids [batch, ?] -> "
+            "logits [batch, ?, vocab] of f32";
+    return nullptr;
+  }
+  if (context <= 0) {
+    error = "the context size must be positive";
+    return nullptr;
+  }
+  std::unique_ptr<Generator> gen(new Generator(model));
+  gen->recomputeEntry_ = entry;
+  gen->context_ = context;
+  gen->vocab_ = e->results[0].shape[2];
+  gen->args_.resize(1);
+  gen->args_[0].dtype = e->inputs[0].dtype;
+  return gen;
+}
+
+int64_t Generator::cacheBytes() const {
+  return recomputeEntry_.empty()
+             ? int64_t(args_[2].data.size() + args_[3].data.size())
+             : 0;
+}
+
+/// Fills `ids` ([1, tokens.size()]) with `tokens` in its dtype.
+static void fillIds(HostTensor &ids, const std::vector<int64_t> &tokens) {
+  ids.shape = {1, int64_t(tokens.size())};
+  ids.data.resize(tokens.size() * dtypeSize(ids.dtype));
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (ids.dtype == DType::I32) {
+      int32_t v = int32_t(tokens[i]);
+      std::memcpy(ids.data.data() + 4 * i, &v, 4);
+    } else {
+      std::memcpy(ids.data.data() + 8 * i, &tokens[i], 8);
+    }
+  }
+}
+
+bool Generator::recomputeStep(const std::vector<int64_t> &tokens,
+                              std::vector<float> &logits,
+                              std::string &error) {
+  history_.insert(history_.end(), tokens.begin(), tokens.end());
+  fillIds(args_[0], history_);
+  if (!model_.run(recomputeEntry_, args_, results_, error))
+    return false;
+  const HostTensor &out = results_[0];
+  logits.resize(size_t(vocab_));
+  std::memcpy(logits.data(),
+              out.data.data() + (history_.size() - 1) * vocab_ * sizeof(float),
+              size_t(vocab_) * sizeof(float));
+  position_ += int64_t(tokens.size());
+  return true;
+}
+
+bool Generator::step(const char *entry, const std::vector<int64_t> &tokens,
+                     std::vector<float> &logits, std::string &error) {
+  if (tokens.empty()) {
+    error = "no tokens to run";
+    return false;
+  }
+  if (int64_t(tokens.size()) > context_ - position_) {
+    error = "positions " + std::to_string(position_) + " to " +
+            std::to_string(position_ + int64_t(tokens.size()) - 1) +
+            " do not fit the context of " + std::to_string(context_) +
+            " tokens";
+    return false;
+  }
+  if (!recomputeEntry_.empty())
+    return recomputeStep(tokens, logits, error);
+  const CompiledModel::Entry *e = model_.find(entry);
+  HostTensor &ids = args_[0];
+  ids.dtype = e->inputs[0].dtype;
+  fillIds(ids, tokens);
+  HostTensor &pos = args_[1];
+  if (pos.dtype == DType::I32) {
+    int32_t v = int32_t(position_);
+    std::memcpy(pos.data.data(), &v, 4);
+  } else {
+    std::memcpy(pos.data.data(), &position_, 8);
+  }
+  if (!model_.runInPlace(entry, args_, results_, error))
+    return false;
+  const HostTensor &out = results_[0];
+  logits.resize(size_t(vocab_));
+  std::memcpy(logits.data(), out.data.data(), size_t(vocab_) * sizeof(float));
+  position_ += int64_t(tokens.size());
+  return true;
+}
+
+bool Generator::prefill(const std::vector<int64_t> &tokens,
+                        std::vector<float> &logits, std::string &error) {
+  return step(kPrefillEntry, tokens, logits, error);
+}
+
+bool Generator::decode(int64_t token, std::vector<float> &logits,
+                       std::string &error) {
+  return step(kDecodeEntry, {token}, logits, error);
+}
+
+bool generate(Generator &gen, const std::vector<int64_t> &prompt,
+              int64_t maxTokens, Sampler &sampler, int64_t eosId,
+              const std::function<bool(int64_t, const std::vector<float> &)> &onToken,
+              GenerationStats &stats, std::string &error) {
+  stats = GenerationStats();
+  if (prompt.empty()) {
+    error = "the prompt is empty";
+    return false;
+  }
+  if (maxTokens < 0 || int64_t(prompt.size()) > gen.context() ||
+      maxTokens > gen.context() - int64_t(prompt.size())) {
+    error = "the prompt (" + std::to_string(prompt.size()) + " tokens) and " +
+            std::to_string(maxTokens) + " new tokens do not fit the context "
+            "of " + std::to_string(gen.context()) + " tokens (--ctx)";
+    return false;
+  }
+  using clock = std::chrono::steady_clock;
+  auto seconds = [](clock::time_point since) {
+    return std::chrono::duration<double>(clock::now() - since).count();
+  };
+  gen.reset();
+  std::vector<float> logits;
+  auto t0 = clock::now();
+  if (!gen.prefill(prompt, logits, error))
+    return false;
+  stats.prefillSeconds = seconds(t0);
+  stats.promptTokens = int64_t(prompt.size());
+  auto t1 = clock::now();
+  for (int64_t n = 0; n < maxTokens; ++n) {
+    int64_t next = sampler.pick(logits.data(), gen.vocab());
+    if (next < 0) {
+      error = "the model returned no finite logit at position " +
+              std::to_string(gen.position() - 1);
+      return false;
+    }
+    ++stats.generatedTokens;
+    if (!onToken(next, logits) || next == eosId || n + 1 == maxTokens)
+      break;
+    if (!gen.decode(next, logits, error))
+      return false;
+  }
+  stats.decodeSeconds = seconds(t1);
+  return true;
+}
+
+} // namespace onebit

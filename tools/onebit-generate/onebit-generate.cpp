@@ -1,0 +1,277 @@
+//===- onebit-generate.cpp - text generation with a KV cache --------------===//
+//
+// onebit-generate MODEL [--tokenizer F] (--prompt TEXT | --prompt-file F |
+//     --prompt-ids 1,2,3) [--max-tokens N] [--temperature T] [--top-k K]
+//     [--top-p P] [--seed S] [--ctx N] [--threads N] [--ids]
+//
+// Streams the continuation to stdout as tokens are chosen (with --ids, the
+// token ids, space-separated) and prints prompt and generation speed to
+// stderr. MODEL is a .gguf (imported with its KV-cache entries) or a
+// .mlir/.mlirbc that has them (onebit-translate --import-gguf --kv-cache,
+// then quantized or not). The library does the work (onebit/Runner/
+// Generator.h); this file maps flags onto it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "onebit/Frontend/ModelLoader.h"
+#include "onebit/Runner/Generator.h"
+#include "onebit/Runner/Runner.h"
+#include "onebit/Target/GGUF/ImportGGUF.h"
+#include "onebit/Tokenizer/BPETokenizer.h"
+
+#include "EnvOptions.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace llvm;
+
+static cl::OptionCategory category("onebit-generate options");
+
+static int fail(const std::string &msg) {
+  errs() << "onebit-generate: error: " << msg << "\n";
+  return 1;
+}
+
+/// Token ids from "1,2,3" (spaces allowed); false with `error` otherwise.
+static bool parseIds(StringRef text, std::vector<int64_t> &ids,
+                     std::string &error) {
+  SmallVector<StringRef> parts;
+  text.split(parts, ',', -1, false);
+  for (StringRef p : parts) {
+    int64_t v;
+    if (p.trim().getAsInteger(10, v)) {
+      error = "--prompt-ids: '" + p.trim().str() + "' is not a token id";
+      return false;
+    }
+    ids.push_back(v);
+  }
+  if (ids.empty())
+    error = "--prompt-ids is empty";
+  return !ids.empty();
+}
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  if (cl::Option *o = cl::getRegisteredOptions().lookup("threads"))
+    o->setArgStr("llvm-threads");
+  static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
+                                        cl::desc("<model.gguf|.mlir|.mlirbc>"),
+                                        cl::cat(category));
+  static cl::opt<std::string> tokenizerPath(
+      "tokenizer",
+      cl::desc("BPE tokenizer: a .gguf model or a Hugging Face "
+               "tokenizer.json (default: the model's own)"),
+      cl::cat(category));
+  static cl::opt<std::string> prompt("prompt", cl::desc("prompt text"),
+                                     cl::cat(category));
+  static cl::opt<std::string> promptFile(
+      "prompt-file", cl::desc("file holding the prompt text (UTF-8)"),
+      cl::cat(category));
+  static cl::opt<std::string> promptIds(
+      "prompt-ids", cl::desc("prompt as token ids: 1,2,3"), cl::cat(category));
+  static cl::opt<int64_t> maxTokens("max-tokens",
+                                    cl::desc("tokens to generate (128)"),
+                                    cl::init(128), cl::cat(category));
+  static cl::opt<double> temperature(
+      "temperature", cl::desc("sampling temperature; 0 is greedy (0.8)"),
+      cl::init(0.8), cl::cat(category));
+  static cl::opt<int64_t> topK("top-k",
+                               cl::desc("sample from the K most likely "
+                                        "tokens; 0: all (40)"),
+                               cl::init(40), cl::cat(category));
+  static cl::opt<double> topP("top-p",
+                              cl::desc("nucleus: the smallest set of tokens "
+                                       "with this probability mass (0.95)"),
+                              cl::init(0.95), cl::cat(category));
+  static cl::opt<uint64_t> seed("seed", cl::desc("sampling seed (0)"),
+                                cl::init(0), cl::cat(category));
+  static cl::opt<int64_t> ctxSize(
+      "ctx", cl::desc("KV-cache context size in tokens (default: the "
+                      "prompt plus --max-tokens)"),
+      cl::init(0), cl::cat(category));
+  static cl::opt<int> threads("threads", cl::desc("kernel threads (0: all)"),
+                              cl::init(0), cl::cat(category));
+  static cl::opt<bool> printIds(
+      "ids", cl::desc("print the generated token ids instead of text"),
+      cl::cat(category));
+  static cl::opt<bool> noCache(
+      "no-cache",
+      cl::desc("no KV cache: run the full forward over the whole sequence "
+               "for every token (slow; to check the cached generation)"),
+      cl::cat(category));
+  static cl::opt<std::string> logitsPath(
+      "logits",
+      cl::desc("write the logits each token was chosen from to this .npy "
+               "([tokens, vocab] f32)"),
+      cl::cat(category));
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(argc, argv,
+                              "onebit text generation with a KV cache\n");
+  onebit::env::applyRuntimeEnvironment();
+
+  if (!prompt.getNumOccurrences() + promptFile.empty() + promptIds.empty() !=
+      2)
+    return fail("give exactly one of --prompt TEXT, --prompt-file FILE or "
+                "--prompt-ids 1,2,3");
+  if (maxTokens < 0)
+    return fail("--max-tokens must not be negative");
+  if (ctxSize < 0)
+    return fail("--ctx must not be negative");
+  onebit::SamplingOptions sampling;
+  sampling.temperature = temperature;
+  sampling.topK = topK;
+  sampling.topP = topP;
+  sampling.seed = seed;
+  if (std::string why = sampling.validate(); !why.empty())
+    return fail(why);
+
+  static mlir::MLIRContext ctx;
+  onebit::ModelLoadOptions load;
+  load.gguf.kvCache = true;
+  std::string error;
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      onebit::loadModel(modelPath, ctx, load, error);
+  if (!module)
+    return fail(error);
+
+  // The tokenizer: --tokenizer, else the model's own.
+  std::unique_ptr<onebit::BPETokenizer> tokenizer;
+  if (!tokenizerPath.empty()) {
+    tokenizer = onebit::loadTokenizer(tokenizerPath, error);
+    if (!tokenizer)
+      return fail(error);
+  } else {
+    tokenizer = onebit::tokenizerOf(*module, error);
+    if (!error.empty())
+      return fail(modelPath + ": " + error);
+  }
+  std::vector<int64_t> promptTokens;
+  if (!promptIds.empty()) {
+    if (!parseIds(promptIds, promptTokens, error))
+      return fail(error);
+  } else {
+    std::string text = prompt;
+    if (!promptFile.empty()) {
+      auto buf = MemoryBuffer::getFile(promptFile, /*IsText=*/false);
+      if (!buf)
+        return fail(promptFile + ": " + buf.getError().message());
+      text = (*buf)->getBuffer().str();
+      if (text.find('\0') != std::string::npos || !json::isUTF8(text))
+        return fail(promptFile + " is not UTF-8 text");
+    }
+    if (!tokenizer)
+      return fail(modelPath + " carries no tokenizer, so a text prompt "
+                  "cannot be tokenized: give --tokenizer FILE (the .gguf it "
+                  "was imported from, or its tokenizer.json) or "
+                  "--prompt-ids");
+    for (int32_t id : tokenizer->encode(text, true, true))
+      promptTokens.push_back(id);
+    if (promptTokens.empty())
+      return fail("the prompt is empty");
+  }
+  if (!noCache && (!module->lookupSymbol(onebit::kPrefillEntry) ||
+                   !module->lookupSymbol(onebit::kDecodeEntry)))
+    return fail(modelPath +
+                " has no KV-cache entries (@prefill and @decode): import "
+                "the GGUF model with onebit-translate --import-gguf "
+                "--kv-cache (a .gguf given here is imported with them); "
+                "ONNX with-past exports are not recognised yet, and "
+                "--no-cache runs a model without a cache");
+  onebit::setNumThreads(threads);
+  // The full forward is the GGUF import's @main (or the module's only other
+  // public function).
+  std::vector<std::string> entries{onebit::kPrefillEntry,
+                                   onebit::kDecodeEntry};
+  if (noCache) {
+    entries.clear();
+    for (auto fn : module->getOps<mlir::func::FuncOp>())
+      if (fn.isPublic() && !fn.isDeclaration() &&
+          fn.getName() != onebit::kPrefillEntry &&
+          fn.getName() != onebit::kDecodeEntry)
+        entries.push_back(fn.getName().str());
+    if (entries.size() != 1)
+      return fail("--no-cache needs the model's full forward: one public "
+                  "function besides @prefill and @decode");
+  }
+  auto model = onebit::CompiledModel::compile(
+      std::move(module), entries, error, onebit::Target::Cpu,
+      onebit::env::compileOptions());
+  if (!model)
+    return fail(error);
+  int64_t context = ctxSize ? int64_t(ctxSize)
+                            : int64_t(promptTokens.size()) + maxTokens;
+  auto gen = noCache ? onebit::Generator::createRecompute(*model, entries[0],
+                                                          context, error)
+                     : onebit::Generator::create(*model, context, error);
+  if (!gen)
+    return fail(error);
+  for (int64_t id : promptTokens)
+    if (id < 0 || id >= gen->vocab())
+      return fail("prompt token " + std::to_string(id) +
+                  " is outside the model's vocabulary of " +
+                  std::to_string(gen->vocab()) + " tokens");
+
+  // Streamed output: the text of every token so far, printed past what was
+  // already printed (a character may span tokens).
+  std::vector<int32_t> generated;
+  size_t printed = 0;
+  bool first = true;
+  int64_t eos = tokenizer ? tokenizer->eosId() : -1;
+  onebit::HostTensor logitsOut;
+  logitsOut.shape = {0, gen->vocab()};
+  auto onToken = [&](int64_t id, const std::vector<float> &logits) {
+    if (!logitsPath.empty()) {
+      const char *p = reinterpret_cast<const char *>(logits.data());
+      logitsOut.data.insert(logitsOut.data.end(), p,
+                            p + logits.size() * sizeof(float));
+      ++logitsOut.shape[0];
+    }
+    if (printIds || !tokenizer) {
+      outs() << (first ? "" : " ") << id;
+      first = false;
+      outs().flush();
+      return true;
+    }
+    if (id == eos)
+      return false;
+    generated.push_back(int32_t(id));
+    std::string text = tokenizer->decode(generated);
+    if (text.size() > printed) {
+      outs() << StringRef(text).drop_front(printed);
+      printed = text.size();
+      outs().flush();
+    }
+    return true;
+  };
+  onebit::Sampler sampler(sampling);
+  onebit::GenerationStats stats;
+  if (!onebit::generate(*gen, promptTokens, maxTokens, sampler, eos, onToken,
+                        stats, error))
+    return fail(error);
+  outs() << "\n";
+  outs().flush();
+  if (!logitsPath.empty() && !onebit::writeNpy(logitsPath, logitsOut, error))
+    return fail(error);
+  auto rate = [](int64_t n, double s) { return s > 0 ? double(n) / s : 0.0; };
+  int64_t decodeSteps = std::max<int64_t>(stats.generatedTokens - 1, 0);
+  errs() << format("onebit-generate: compile %.2f s\n",
+                   model->compileMillis() / 1000.0)
+         << format("onebit-generate: prompt %lld tokens in %.1f ms, %.2f "
+                   "tokens/s\n",
+                   (long long)stats.promptTokens, stats.prefillSeconds * 1e3,
+                   rate(stats.promptTokens, stats.prefillSeconds))
+         << format("onebit-generate: generation %lld tokens (%lld decode "
+                   "steps) in %.1f ms, %.2f tokens/s\n",
+                   (long long)stats.generatedTokens, (long long)decodeSteps,
+                   stats.decodeSeconds * 1e3,
+                   rate(decodeSteps, stats.decodeSeconds));
+  return 0;
+}
