@@ -14,9 +14,11 @@
 #include "onebit/Support/DiagnosticCapture.h"
 #include "onebit/Tokenizer/BPETokenizer.h"
 #include "onebit/Training/Evaluate.h"
+#include "onebit/Training/TrainConsole.h"
 #include "onebit/Training/Trainer.h"
 
 #include "EnvOptions.h"
+#include "TrainFlags.h"
 
 #include "mlir/Bytecode/BytecodeWriter.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -525,14 +527,20 @@ PYBIND11_MODULE(_onebit, m) {
         o.resume = resume;
         o.checkpointEvery = checkpointEvery;
         o.seed = seed;
-        o.quiet = quiet;
         o.trainable = trainable;
         o.tokenizerPath = tokenizer;
+        // Errors are worded with onebit-train's flags (TrainFlags.h), as
+        // the keyword arguments mirror them.
+        if (std::string bad = ::onebit::checkTrainFlags(o); !bad.empty()) {
+          PyErr_SetString(errorType, bad.c_str());
+          throw py::error_already_set();
+        }
         // An exception in the callback must not cross the C++ libraries
         // (built without exceptions): it stops the run and is re-raised.
         std::unique_ptr<py::error_already_set> pending;
+        std::function<bool(const ::onebit::TrainStepInfo &)> onStep;
         if (!callback.is_none())
-          o.onStep = [&](const ::onebit::TrainStepInfo &i) {
+          onStep = [&](const ::onebit::TrainStepInfo &i) {
             py::gil_scoped_acquire gil;
             try {
               py::object r = callback(i.step, i.lr, i.loss, i.lossCE,
@@ -550,22 +558,30 @@ PYBIND11_MODULE(_onebit, m) {
               return false;
             }
           };
-        std::string error, model;
-        double loss = 0;
-        int rc;
+        ::onebit::TrainConsole console;
+        ::onebit::TrainCallbacks callbacks;
+        if (quiet)
+          callbacks.onStep = onStep;
+        else
+          callbacks = console.callbacks(onStep);
+        ::onebit::TrainResult result;
+        ::onebit::TrainError error;
+        bool ok;
         {
           py::gil_scoped_release release;
-          rc = ::onebit::runTraining(o, error, &model, &loss);
+          ok = ::onebit::runTraining(o, callbacks, result, error);
+          if (!ok)
+            console.end();
         }
         if (pending) {
           pending->restore();
           throw py::error_already_set();
         }
-        if (rc != 0) {
-          PyErr_SetString(errorType, error.c_str());
+        if (!ok) {
+          PyErr_SetString(errorType, ::onebit::trainFlagError(error).c_str());
           throw py::error_already_set();
         }
-        return py::make_tuple(model, loss);
+        return py::make_tuple(result.modelPath, result.finalLoss);
       },
       py::arg("teacher"), py::arg("data"), py::arg("steps"), py::arg("out"),
       py::arg("lr"), py::arg("warmup"), py::arg("alpha"), py::arg("init"),
