@@ -131,7 +131,7 @@ def parse_table(text):
     rows = []
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) < 6 or not re.match(r"^(pp|tg)\d+$", cells[-2]):
+        if len(cells) < 6 or not re.match(r"^(pp|tg)\d+( @ d\d+)?$", cells[-2]):
             continue
         rows.append(cells)
     return rows

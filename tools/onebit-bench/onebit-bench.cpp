@@ -1,10 +1,11 @@
 //===- onebit-bench.cpp - prompt and generation speed, llama-bench style --===//
 //
-// onebit-bench MODEL... [-p 512] [-n 128] [-r 5] [-t 1,2]
+// onebit-bench MODEL... [-p 512] [-n 128] [-r 5] [-t 1,2] [-d 0,256]
 //
-// For every model and thread count: pp<P> runs one @prefill of P tokens from
-// position 0; tg<N> runs N @decode steps one token at a time from position 0
-// (each test once to warm up, then -r times). Prints llama-bench's table:
+// For every model, thread count and depth D: pp<P> runs one @prefill of P
+// tokens from position D; tg<N> runs N @decode steps one token at a time
+// from position D (each test once to warm up, then -r times; the D tokens of
+// context are prefilled first, untimed, and the test is named "@ dD"). Prints llama-bench's table:
 // model, size, params, threads, test, tokens/s as mean ± sd; and each
 // model's JIT compile time, which a compiled artifact would remove. Models
 // are .gguf (imported with their KV-cache entries) or .mlir/.mlirbc that
@@ -31,6 +32,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <algorithm>
 #include <random>
 
 using namespace llvm;
@@ -89,6 +91,10 @@ int main(int argc, char **argv) {
   static cl::opt<std::string> threadList(
       "t", cl::desc("thread counts, comma-separated (default: all cores)"),
       cl::init(""), cl::cat(category));
+  static cl::opt<std::string> depthList(
+      "d", cl::desc("context depths: tokens already in the cache when a "
+                    "test starts, comma-separated (0)"),
+      cl::init("0"), cl::cat(category));
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv,
                               "onebit prompt/generation benchmark\n");
@@ -97,6 +103,20 @@ int main(int argc, char **argv) {
     return fail("-p and -n must be >= 0, and one of them positive");
   if (reps < 1)
     return fail("-r must be at least 1");
+  std::vector<int64_t> depths;
+  {
+    SmallVector<StringRef> parts;
+    StringRef(depthList).split(parts, ',', -1, false);
+    for (StringRef p : parts) {
+      int64_t d;
+      if (p.trim().getAsInteger(10, d) || d < 0)
+        return fail("-d: '" + p.trim().str() + "' is not a depth");
+      depths.push_back(d);
+    }
+    if (depths.empty())
+      depths.push_back(0);
+  }
+  const int64_t maxDepth = *std::max_element(depths.begin(), depths.end());
   std::vector<int> threads;
   if (threadList.empty()) {
     threads.push_back(0);
@@ -138,7 +158,7 @@ int main(int argc, char **argv) {
     notes.push_back(formatv("{0}: JIT compile {1:F2} s", path,
                             model->compileMillis() / 1000.0));
     auto gen = onebit::Generator::create(
-        *model, std::max<int64_t>(promptTokens, genTokens), error);
+        *model, maxDepth + std::max<int64_t>(promptTokens, genTokens), error);
     if (!gen)
       return fail(path + ": " + error);
     std::mt19937_64 rng(1234);
@@ -146,15 +166,24 @@ int main(int argc, char **argv) {
     std::vector<int64_t> prompt(static_cast<size_t>(promptTokens.getValue()));
     for (int64_t &t : prompt)
       t = token(rng);
+    std::vector<int64_t> context(static_cast<size_t>(maxDepth));
+    for (int64_t &t : context)
+      t = token(rng);
     std::string name = sys::path::filename(path).str();
 
     for (int t : threads) {
       onebit::setNumThreads(t);
       std::string tcol = t ? std::to_string(t) : "all";
       // One run of a test: its tokens per second.
+      int64_t depth = 0;
       auto runTest = [&](bool pp, double &rate) -> bool {
         std::vector<float> logits;
         gen->reset();
+        if (depth > 0 &&
+            !gen->prefill(std::vector<int64_t>(context.begin(),
+                                               context.begin() + depth),
+                          logits, error))
+          return false;
         auto t0 = std::chrono::steady_clock::now();
         if (pp) {
           if (!gen->prefill(prompt, logits, error))
@@ -170,9 +199,11 @@ int main(int argc, char **argv) {
         rate = double(pp ? promptTokens : genTokens) / s;
         return true;
       };
+      for (int64_t d : depths)
       for (bool pp : {true, false}) {
         if ((pp && !promptTokens) || (!pp && !genTokens))
           continue;
+        depth = d;
         double rate;
         if (!runTest(pp, rate)) // warm-up
           return fail(path + ": " + error);
@@ -190,6 +221,8 @@ int main(int argc, char **argv) {
         double sd = rates.size() > 1 ? std::sqrt(var / (rates.size() - 1)) : 0;
         std::string test = pp ? "pp" + std::to_string(promptTokens)
                               : "tg" + std::to_string(genTokens);
+        if (d > 0)
+          test += " @ d" + std::to_string(d);
         outs() << "| " << name << " | " << humanBytes(bytes) << " | "
                << humanCount(params) << " | " << tcol << " | " << test
                << " | " << formatv("{0:F2} ± {1:F2}", mean, sd) << " |\n";
