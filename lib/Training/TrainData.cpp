@@ -3,6 +3,7 @@
 #include "TrainData.h"
 
 #include "onebit/Runner/Runner.h"
+#include "onebit/Support/Npy.h"
 #include "onebit/Tokenizer/BPETokenizer.h"
 #include "onebit/Training/Evaluate.h"
 

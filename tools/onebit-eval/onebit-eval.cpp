@@ -18,6 +18,7 @@
 #include "onebit/Frontend/ModelLoader.h"
 #include "onebit/Runner/Generator.h"
 #include "onebit/Runner/Runner.h"
+#include "onebit/Support/Npy.h"
 #include "onebit/Support/JsonDepth.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
 #include "onebit/Tokenizer/BPETokenizer.h"

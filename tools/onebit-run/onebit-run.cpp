@@ -11,6 +11,7 @@
 #include "onebit/Frontend/ModelLoader.h"
 #include "onebit/Runner/CudaHooks.h"
 #include "onebit/Runner/Runner.h"
+#include "onebit/Support/Npy.h"
 
 #include "EnvOptions.h"
 

@@ -13,7 +13,7 @@
 #define ONEBIT_RUNNER_RUNNER_H
 
 #include "onebit/Pipelines/Pipelines.h"
-#include "onebit/Support/Npy.h"
+#include "onebit/Support/HostTensor.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
