@@ -2,6 +2,7 @@
 
 #include "TrainData.h"
 
+#include "onebit/Runner/Generator.h"
 #include "onebit/Runner/Runner.h"
 #include "onebit/Support/Npy.h"
 #include "onebit/Tokenizer/BPETokenizer.h"
@@ -147,6 +148,59 @@ bool generateData(CompiledModel &teacher, int64_t count, int64_t batch,
     }
     for (int64_t b = 0; b < batch && first + b < count; ++b)
       std::memcpy(all + (first + b) * seqLen, tok + b * seqLen,
+                  size_t(seqLen) * 8);
+    if (progress)
+      progress(std::min(count, first + batch), count);
+  }
+  return true;
+}
+
+bool generateDataCached(CompiledModel &teacher, int64_t count, int64_t batch,
+                        int64_t seqLen, int64_t vocab, uint64_t seed,
+                        const std::function<void(int64_t, int64_t)> &progress,
+                        HostTensor &out, std::string &error) {
+  std::vector<std::unique_ptr<Generator>> gens;
+  for (int64_t b = 0; b < batch; ++b) {
+    gens.push_back(Generator::create(teacher, seqLen, error));
+    if (!gens.back())
+      return false;
+    if (gens.back()->vocab() != vocab) {
+      error = "the teacher's KV-cache entries have a vocabulary of " +
+              std::to_string(gens.back()->vocab()) + ", not " +
+              std::to_string(vocab);
+      return false;
+    }
+  }
+  out.dtype = DType::I64;
+  out.shape = {count, seqLen};
+  out.data.assign(size_t(count * seqLen) * 8, 0);
+  auto *all = reinterpret_cast<int64_t *>(out.data.data());
+  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + 17);
+  std::vector<int64_t> tok(static_cast<size_t>(batch * seqLen));
+  std::vector<int64_t> greedy(static_cast<size_t>(batch));
+  std::vector<std::vector<float>> logits(static_cast<size_t>(batch));
+  for (int64_t first = 0; first < count; first += batch) {
+    // The random numbers of generateData, in its order.
+    for (int64_t b = 0; b < batch; ++b) {
+      tok[b * seqLen] = int64_t(rng() % uint64_t(vocab));
+      greedy[size_t(b)] = 3 + int64_t(rng() % 3);
+      gens[b]->reset();
+      if (seqLen > 1 &&
+          !gens[b]->prefill({tok[b * seqLen]}, logits[b], error))
+        return false;
+    }
+    for (int64_t t = 1; t < seqLen; ++t) {
+      for (int64_t b = 0; b < batch; ++b)
+        tok[b * seqLen + t] =
+            pickToken(logits[b].data(), vocab,
+                      t <= greedy[size_t(b)] ? 0.0 : 1.0, rng);
+      if (t + 1 < seqLen)
+        for (int64_t b = 0; b < batch; ++b)
+          if (!gens[b]->decode(tok[b * seqLen + t], logits[b], error))
+            return false;
+    }
+    for (int64_t b = 0; b < batch && first + b < count; ++b)
+      std::memcpy(all + (first + b) * seqLen, tok.data() + b * seqLen,
                   size_t(seqLen) * 8);
     if (progress)
       progress(std::min(count, first + batch), count);

@@ -61,6 +61,15 @@ bool generateData(CompiledModel &teacher, int64_t count, int64_t batch,
                   int64_t seqLen, int64_t vocab, uint64_t seed,
                   const std::function<void(int64_t, int64_t)> &progress,
                   HostTensor &out, std::string &error);
+/// The same sequences drawn the same way (the same random numbers in the
+/// same order), from a teacher compiled with its KV-cache entries
+/// (@prefill, @decode): each sequence of a batch has its own cache, and
+/// every token costs one decode step instead of a forward pass over the
+/// whole window.
+bool generateDataCached(CompiledModel &teacher, int64_t count, int64_t batch,
+                        int64_t seqLen, int64_t vocab, uint64_t seed,
+                        const std::function<void(int64_t, int64_t)> &progress,
+                        HostTensor &out, std::string &error);
 
 /// Every token id of `data` lies in [0, vocab).
 bool checkVocabulary(const HostTensor &data, int64_t vocab, TrainError &error);

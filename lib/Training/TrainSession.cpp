@@ -5,6 +5,7 @@
 #include "TrainProgram.h"
 
 #include "onebit/Frontend/ModelLoader.h"
+#include "onebit/Runner/Generator.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
 #include "onebit/Tokenizer/BPETokenizer.h"
 #include "onebit/Training/Checkpoint.h"
@@ -192,24 +193,49 @@ bool TrainSession::Impl::loadData(TrainError &error) {
     if (readDataCache(cache, spec.count, seqLen, data)) {
       note("reusing " + cache);
     } else {
-      // Generated on the CPU whatever the step's target.
-      OwningOpRef<ModuleOp> gen(
-          cast<ModuleOp>(teacher.module->getOperation()->clone()));
+      // Generated on the CPU whatever the step's target. A GGUF teacher is
+      // imported again with its KV-cache entries, so each token is one
+      // decode step (docs/training.md); other teachers rerun the window.
+      const bool cached = llvm::StringRef(o.teacherPath).ends_with(".gguf");
+      OwningOpRef<ModuleOp> gen;
       std::string err;
-      auto model = CompiledModel::compile(std::move(gen), teacher.function,
-                                          err, Target::Cpu, o.compile);
+      if (cached) {
+        ModelLoadOptions lo;
+        lo.gguf.kvCache = true;
+        gen = loadModel(o.teacherPath, *teacher.module->getContext(), lo,
+                        err);
+      } else {
+        gen = OwningOpRef<ModuleOp>(
+            cast<ModuleOp>(teacher.module->getOperation()->clone()));
+      }
+      std::unique_ptr<CompiledModel> model;
+      if (gen)
+        model = cached ? CompiledModel::compile(
+                             std::move(gen),
+                             std::vector<std::string>{kPrefillEntry,
+                                                      kDecodeEntry},
+                             err, Target::Cpu, o.compile)
+                       : CompiledModel::compile(std::move(gen),
+                                                teacher.function, err,
+                                                Target::Cpu, o.compile);
       if (!model) {
         error = plain("cannot compile the teacher: " + err);
         return false;
       }
       note("generating " + std::to_string(spec.count) +
-           " sequences from the teacher");
+           " sequences from the teacher" +
+           (cached ? " (KV cache)" : ""));
       if (callbacks.generated)
         callbacks.generated(0, spec.count);
-      if (!generateData(*model, spec.count, teacher.batch, seqLen,
-                        teacher.vocab, o.seed, callbacks.generated, data,
-                        error.detail) ||
-          !writeDataCache(cache, data, error.detail))
+      bool ok = cached ? generateDataCached(*model, spec.count, teacher.batch,
+                                            seqLen, teacher.vocab, o.seed,
+                                            callbacks.generated, data,
+                                            error.detail)
+                       : generateData(*model, spec.count, teacher.batch,
+                                      seqLen, teacher.vocab, o.seed,
+                                      callbacks.generated, data,
+                                      error.detail);
+      if (!ok || !writeDataCache(cache, data, error.detail))
         return false;
     }
   }
