@@ -10,6 +10,7 @@
 #include "onebit/Dialect/OneBit/Transforms/Quantize.h"
 #include "onebit/Frontend/ModelLoader.h"
 #include "onebit/Runner/Runner.h"
+#include "onebit/Runtime/CpuKernels.h"
 #include "onebit/Support/DiagnosticCapture.h"
 #include "onebit/Tokenizer/BPETokenizer.h"
 #include "onebit/Training/Evaluate.h"
@@ -368,9 +369,12 @@ PYBIND11_MODULE(_onebit, m) {
   m.def(
       "set_kernel_mode",
       [](const std::string &mode) {
-        std::string error;
-        if (!::onebit::setKernelMode(mode, error))
-          throw py::value_error(error);
+        const int m = onebit_runtime_kernel_mode_from_name(mode.c_str());
+        if (m < 0)
+          throw py::value_error("kernel mode must be 'int16', 'exact' or "
+                                "'fast', not '" +
+                                mode + "'");
+        onebit_runtime_set_kernel_mode(m);
       },
       py::arg("mode"));
   m.def("has_fast_kernel", &::onebit::hasFastKernel);
