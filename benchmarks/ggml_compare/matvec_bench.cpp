@@ -110,7 +110,7 @@ struct Kernel {
 };
 
 struct Options {
-  int64_t n = 4096, k = 14336;
+  int64_t m = 1, n = 4096, k = 14336;
   std::vector<int> threads = {1, 2};
   double streamMiB = 512;
   int rounds = 7, calls = 20;
@@ -146,7 +146,9 @@ int main(int argc, char **argv) {
       }
       return argv[++i];
     };
-    if (a == "--n")
+    if (a == "--m")
+      o.m = std::stoll(val());
+    else if (a == "--n")
       o.n = std::stoll(val());
     else if (a == "--k")
       o.k = std::stoll(val());
@@ -164,7 +166,7 @@ int main(int argc, char **argv) {
       o.kernels = split(val());
     else {
       std::fprintf(stderr,
-                   "usage: %s [--n N] [--k K] [--threads 1,2] [--stream-mib "
+                   "usage: %s [--m M] [--n N] [--k K] [--threads 1,2] [--stream-mib "
                    "M] [--rounds R] [--calls C] [--kernels a,b,...]\n",
                    argv[0]);
       return 2;
@@ -174,7 +176,7 @@ int main(int argc, char **argv) {
     onebit_runtime_set_isa(std::string(isa) == "avx2"     ? 1
                            : std::string(isa) == "scalar" ? 0
                                                           : 2);
-  const int64_t n = o.n, k = o.k, kw = (k + 31) / 32;
+  const int64_t m = o.m, n = o.n, k = o.k, kw = (k + 31) / 32;
   std::printf("cpu: %s; onebit isa: %s%s; load average at start: %s\n",
               cpuModel().c_str(),
               onebit_runtime_get_isa() == 2   ? "avx512"
@@ -182,13 +184,14 @@ int main(int argc, char **argv) {
                                               : "scalar",
               onebit_runtime_has_fast_kernel() ? "" : " (no int8 kernels)",
               loadAvg().c_str());
-  std::printf("shape: 1 x %lld x %lld (m x n x k), f32 activations, weights "
-              "streamed from >= %.0f MiB of copies; %d rounds x %d calls\n",
-              (long long)n, (long long)k, o.streamMiB, o.rounds, o.calls);
+  std::printf("shape: %lld x %lld x %lld (m x n x k), f32 activations, "
+              "weights streamed from >= %.0f MiB of copies; %d rounds x %d "
+              "calls\n",
+              (long long)m, (long long)n, (long long)k, o.streamMiB, o.rounds, o.calls);
 
   std::mt19937_64 rng(42);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(k));
+  std::vector<float> x(static_cast<size_t>(m * k));
   for (auto &v : x)
     v = normal(rng);
   auto copiesFor = [&](double bytes) {
@@ -212,19 +215,20 @@ int main(int argc, char **argv) {
     v = uni(rng) * 0.02f;
   for (auto &v : h)
     v = uni(rng);
-  std::vector<double> ref1(static_cast<size_t>(n));
-  for (int64_t r = 0; r < n; ++r) {
-    double s = 0;
-    for (int64_t c = 0; c < k; ++c) {
-      const double v = double(g[c]) * double(x[c]);
-      s += (signs0[r * kw + c / 32] >> (c % 32)) & 1u ? -v : v;
+  std::vector<double> ref1(static_cast<size_t>(m * n));
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t r = 0; r < n; ++r) {
+      double s = 0;
+      for (int64_t c = 0; c < k; ++c) {
+        const double v = double(g[c]) * double(x[i * k + c]);
+        s += (signs0[r * kw + c / 32] >> (c % 32)) & 1u ? -v : v;
+      }
+      ref1[i * n + r] = s * h[r];
     }
-    ref1[r] = s * h[r];
-  }
   const double oneMiB = double(n * kw * 4) / 1048576.0;
   const int oneCopies = copiesFor(n * kw * 4.0);
   std::vector<std::vector<uint32_t>> oneSigns;
-  std::vector<float> yOne(static_cast<size_t>(n));
+  std::vector<float> yOne(static_cast<size_t>(m * n));
   for (const auto &name : o.kernels) {
     if (name.rfind("onebit-", 0) != 0)
       continue;
@@ -244,8 +248,8 @@ int main(int argc, char **argv) {
       onebit_runtime_set_num_threads(threads);
       onebit_runtime_set_kernel_mode(mode);
     };
-    kn->call = [&, n, k](int c) {
-      onebit_binary_linear_f32(x.data(), 1, k, oneSigns[size_t(c)].data(), n,
+    kn->call = [&, m, n, k](int c) {
+      onebit_binary_linear_f32(x.data(), m, k, oneSigns[size_t(c)].data(), n,
                                g.data(), h.data(), nullptr, 0.0f, yOne.data());
     };
     kn->teardown = [] {};
@@ -293,13 +297,13 @@ int main(int argc, char **argv) {
     ggml_quantize_chunk(type, wf.data(), q.data(), 0, n, k, nullptr);
     auto st = std::make_unique<GgmlState>();
     const int copies = copiesFor(double(bytes));
-    ggml_init_params ip{bytes * size_t(copies) + size_t(k) * 4 +
-                            size_t(copies) * (size_t(n) * 4 + 4096) +
+    ggml_init_params ip{bytes * size_t(copies) + size_t(m * k) * 4 +
+                            size_t(copies) * (size_t(m * n) * 4 + 4096) +
                             ggml_graph_overhead() * size_t(copies) + (1 << 20),
                         nullptr, false};
     st->ctx = ggml_init(ip);
-    st->x = ggml_new_tensor_2d(st->ctx, GGML_TYPE_F32, k, 1);
-    std::memcpy(st->x->data, x.data(), size_t(k) * 4);
+    st->x = ggml_new_tensor_2d(st->ctx, GGML_TYPE_F32, k, m);
+    std::memcpy(st->x->data, x.data(), size_t(m * k) * 4);
     for (int c = 0; c < copies; ++c) {
       ggml_tensor *w = ggml_new_tensor_2d(st->ctx, type, k, n);
       std::memcpy(w->data, q.data(), bytes);
@@ -313,13 +317,15 @@ int main(int argc, char **argv) {
     {
       std::vector<float> row(static_cast<size_t>(k));
       const auto *tr = ggml_get_type_traits(type);
-      st->ref.resize(static_cast<size_t>(n));
+      st->ref.resize(static_cast<size_t>(m * n));
       for (int64_t r = 0; r < n; ++r) {
         tr->to_float(q.data() + size_t(r) * rowBytes, row.data(), k);
-        double s = 0;
-        for (int64_t c = 0; c < k; ++c)
-          s += double(row[c]) * double(x[c]);
-        st->ref[r] = s;
+        for (int64_t i = 0; i < m; ++i) {
+          double s = 0;
+          for (int64_t c = 0; c < k; ++c)
+            s += double(row[c]) * double(x[i * k + c]);
+          st->ref[i * n + r] = s;
+        }
       }
     }
     GgmlState *sp = st.get();

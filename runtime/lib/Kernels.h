@@ -147,10 +147,10 @@ void avx512LutBlocksI8(const Activations &a, const int8_t *tables,
 constexpr int64_t kI16TableBytesPerWord = 256;
 // Largest K the int32 sums hold: groups * 32640 < 2^31.
 constexpr int64_t kI16MaxK = 4 * 65536;
-// The weights are read in chunks of this many words (512 columns), whose
+// The weights are read in chunks of this many words (1024 columns), whose
 // tables stay in L1 while the task's row blocks stream past; the weight copy
 // is stored chunk-major so that stream is sequential.
-constexpr int64_t kI16ChunkWords = 16;
+constexpr int64_t kI16ChunkWords = 32;
 // The kernels prefetch the weights this many bytes ahead (2 blocks of a
 // chunk): the stream from DRAM is sequential within a task.
 constexpr int64_t kI16Prefetch = 2 * kI16ChunkWords * 64;

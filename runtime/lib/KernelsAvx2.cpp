@@ -497,7 +497,8 @@ void avx2BuildTablesI16(const Activations &a, int8_t *tables, float *scales) {
 }
 
 // MT activation rows of one 16-row block over the cw words of a chunk (at
-// most kI16ChunkWords, so the int16 sums stay below 2 * 16 * 2 * 128 = 8192);
+// most kI16ChunkWords = 32, so the int16 sums stay within 32 * 2 * 2 * 128 =
+// 16384);
 // adds 256 * sum(hi) + sum(lo) of each row to part[r * 16 ..].
 template <int MT>
 static inline void i16TileAvx2(const int8_t *const *tab, const uint8_t *wp,

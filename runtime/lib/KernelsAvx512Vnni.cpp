@@ -191,64 +191,65 @@ void avx512BuildTablesI16(const Activations &a, int8_t *tables,
   }
 }
 
-// MT activation rows of one 16-row block over the cw words of a chunk: the
-// index vectors of a word are made once and used for every row. Adds
-// 256 * sum(hi) + sum(lo) of each row to part[r * 16 ..].
-template <int MT>
+// MT activation rows of NB (1 or 2) 16-row blocks over the cw words of a
+// chunk: the index vectors of a word are made once per block and used for
+// every row, each table vector is loaded once and used for every block (half
+// the table loads at NB = 2, which bound the one-row case). A accumulators
+// per (row, block): 4 (one per table vector) while they fit, else 2 (high
+// and low digits; enough rows and blocks for independent chains). Adds
+// 256 * sum(hi) + sum(lo) of row r of block nb to part[nb][r * 16 ..].
+template <int MT, int NB>
 static inline void i16Tile(const int8_t *const *tab, const uint8_t *wp,
-                           int64_t cw, int32_t *part) {
+                           int64_t blockBytes, int64_t cw,
+                           int32_t *const *part) {
+  constexpr int A = MT * NB <= 2 ? 4 : 2;
   const __m512i nib = _mm512_set1_epi32(0x0f0f0f0f);
   const __m512i sel = _mm512_set1_epi32(0x30201000);
   const __m512i ones = _mm512_set1_epi8(1);
-  // One row alone: two words per step into separate accumulators, so the
-  // vpdpbusd chains do not limit it.
-  constexpr int U = MT == 1 ? 2 : 1;
-  __m512i acc[MT][U][4];
+  __m512i acc[MT][NB][A];
   for (int r = 0; r < MT; ++r)
-    for (int u = 0; u < U; ++u)
-      for (int d = 0; d < 4; ++d)
-        acc[r][u][d] = _mm512_setzero_si512();
-  auto word = [&](int64_t j, int u) {
-    const __m512i w = _mm512_loadu_si512(wp + j * 64);
-    _mm_prefetch(reinterpret_cast<const char *>(wp + j * 64 + kI16Prefetch),
-                 _MM_HINT_T0);
-    const __m512i i0 = _mm512_ternarylogic_epi32(w, nib, sel, 0xea);
-    const __m512i i1 =
-        _mm512_ternarylogic_epi32(_mm512_srli_epi32(w, 4), nib, sel, 0xea);
+    for (int q = 0; q < NB; ++q)
+      for (int d = 0; d < A; ++d)
+        acc[r][q][d] = _mm512_setzero_si512();
+  for (int64_t j = 0; j < cw; ++j) {
+    __m512i i0[NB], i1[NB];
+    for (int q = 0; q < NB; ++q) {
+      const uint8_t *p = wp + q * blockBytes + j * 64;
+      const __m512i w = _mm512_loadu_si512(p);
+      _mm_prefetch(reinterpret_cast<const char *>(p + kI16Prefetch),
+                   _MM_HINT_T0);
+      i0[q] = _mm512_ternarylogic_epi32(w, nib, sel, 0xea);
+      i1[q] =
+          _mm512_ternarylogic_epi32(_mm512_srli_epi32(w, 4), nib, sel, 0xea);
+    }
     for (int r = 0; r < MT; ++r) {
       const int8_t *t = tab[r] + j * kI16TableBytesPerWord;
-      acc[r][u][0] = _mm512_dpbusd_epi32(
-          acc[r][u][0], ones,
-          _mm512_permutexvar_epi8(i0, _mm512_load_si512(t)));
-      acc[r][u][1] = _mm512_dpbusd_epi32(
-          acc[r][u][1], ones,
-          _mm512_permutexvar_epi8(i1, _mm512_load_si512(t + 64)));
-      acc[r][u][2] = _mm512_dpbusd_epi32(
-          acc[r][u][2], ones,
-          _mm512_permutexvar_epi8(i0, _mm512_load_si512(t + 128)));
-      acc[r][u][3] = _mm512_dpbusd_epi32(
-          acc[r][u][3], ones,
-          _mm512_permutexvar_epi8(i1, _mm512_load_si512(t + 192)));
+      const __m512i t0 = _mm512_load_si512(t), t1 = _mm512_load_si512(t + 64),
+                    t2 = _mm512_load_si512(t + 128),
+                    t3 = _mm512_load_si512(t + 192);
+      for (int q = 0; q < NB; ++q) {
+        __m512i *a = acc[r][q];
+        a[0] = _mm512_dpbusd_epi32(a[0], ones,
+                                   _mm512_permutexvar_epi8(i0[q], t0));
+        a[A == 4 ? 1 : 0] = _mm512_dpbusd_epi32(
+            a[A == 4 ? 1 : 0], ones, _mm512_permutexvar_epi8(i1[q], t1));
+        a[A == 4 ? 2 : 1] = _mm512_dpbusd_epi32(
+            a[A == 4 ? 2 : 1], ones, _mm512_permutexvar_epi8(i0[q], t2));
+        a[A - 1] = _mm512_dpbusd_epi32(a[A - 1], ones,
+                                       _mm512_permutexvar_epi8(i1[q], t3));
+      }
     }
-  };
-  int64_t j = 0;
-  for (; j + U <= cw; j += U)
-    for (int u = 0; u < U; ++u)
-      word(j + u, u);
-  for (; j < cw; ++j)
-    word(j, 0);
-  for (int r = 0; r < MT; ++r) {
-    __m512i hi = _mm512_add_epi32(acc[r][0][0], acc[r][0][1]);
-    __m512i lo = _mm512_add_epi32(acc[r][0][2], acc[r][0][3]);
-    for (int u = 1; u < U; ++u) {
-      hi = _mm512_add_epi32(hi, _mm512_add_epi32(acc[r][u][0], acc[r][u][1]));
-      lo = _mm512_add_epi32(lo, _mm512_add_epi32(acc[r][u][2], acc[r][u][3]));
-    }
-    int32_t *p = part + r * 16;
-    _mm512_storeu_si512(
-        p, _mm512_add_epi32(_mm512_loadu_si512(p),
-                            _mm512_add_epi32(_mm512_slli_epi32(hi, 8), lo)));
   }
+  for (int r = 0; r < MT; ++r)
+    for (int q = 0; q < NB; ++q) {
+      const __m512i *a = acc[r][q];
+      const __m512i hi = A == 4 ? _mm512_add_epi32(a[0], a[1]) : a[0];
+      const __m512i lo = A == 4 ? _mm512_add_epi32(a[2], a[3]) : a[1];
+      int32_t *p = part[q] + r * 16;
+      _mm512_storeu_si512(
+          p, _mm512_add_epi32(_mm512_loadu_si512(p),
+                              _mm512_add_epi32(_mm512_slli_epi32(hi, 8), lo)));
+    }
 }
 
 void avx512LutChunkedI16(const Activations &a, const int8_t *tables,
@@ -262,16 +263,22 @@ void avx512LutChunkedI16(const Activations &a, const int8_t *tables,
   int32_t *part = partBuf.data();
   for (int64_t c = 0; c < w.chunks(); ++c) {
     const int64_t cw = w.chunkWords(c), w0 = c * kI16ChunkWords;
-    for (int64_t b = b0; b < b1; ++b) {
+    for (int64_t b = b0; b < b1; b += 2) {
       const uint8_t *wp = w.at(c, b);
+      const bool two = b + 1 < b1;
       for (int64_t i0 = 0; i0 < a.m; i0 += MT) {
         const int mt = int(std::min<int64_t>(MT, a.m - i0));
         const int8_t *tab[MT];
         for (int r = 0; r < mt; ++r)
           tab[r] = tables + (i0 + r) * rowBytes + w0 * kI16TableBytesPerWord;
-        int32_t *p = part + ((b - b0) * a.m + i0) * 16;
+        int32_t *p[2] = {part + ((b - b0) * a.m + i0) * 16,
+                         part + ((b + 1 - b0) * a.m + i0) * 16};
         withRowTile<MT>(mt, [&](auto rows) {
-          i16Tile<decltype(rows)::value>(tab, wp, cw, p);
+          constexpr int R = decltype(rows)::value;
+          if (two)
+            i16Tile<R, 2>(tab, wp, cw * 64, cw, p);
+          else
+            i16Tile<R, 1>(tab, wp, cw * 64, cw, p);
         });
       }
     }

@@ -182,7 +182,7 @@ TEST(CpuKernels, KernelModeNames) {
 }
 
 // The default INT16 decode kernels against the FP64 reference and against
-// EXACT: ragged K (not a multiple of 32, of the 512-column chunk, a partial
+// EXACT: ragged K (not a multiple of 32, of the 1024-column chunk, a partial
 // last chunk, one word), N not a multiple of 16, m = 1..8 (AVX-512 row tiles
 // of 4 with remainders, AVX2 tiles of 2), m = 9 exact again, 1 and 2
 // threads, both ISAs. Documented error: <= 1e-4 of a row's largest |output|
@@ -251,7 +251,7 @@ TEST(CpuKernels, Int16PropagatesNaN) {
   Restore restore;
   onebit_runtime_set_kernel_mode(ONEBIT_KERNEL_INT16);
   // Row 0 a NaN, row 1 an Inf, row 2 clean, row 3 a -Inf past the first
-  // 512-column chunk.
+  // 1024-column chunk.
   Layer l = makeLayer(4, 1300, 37, 92);
   l.x[5] = std::nanf("");
   l.x[1300 + 7] = INFINITY;
