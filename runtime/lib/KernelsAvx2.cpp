@@ -442,15 +442,16 @@ void avx2BuildTablesI16(const Activations &a, int8_t *tables, float *scales) {
   const int64_t groups = a.kp / 4, kw = a.kp / 32;
   for (int64_t i = 0; i < a.m; ++i) {
     const float *x = a.xg + i * a.kp;
+    // The largest |entry| of a group is sum_j |v_j| (see
+    // avx512BuildTablesI16): 2 groups a vector.
     __m256 vmax = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
-    for (int64_t gi = 0; gi < groups; ++gi) {
-      __m256 lo, hi;
-      entries(x + 4 * gi, lo, hi);
-      vmax = _mm256_max_ps(vmax, _mm256_max_ps(_mm256_and_ps(lo, absMask),
-                                               _mm256_and_ps(hi, absMask)));
-      bad = _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_sub_ps(lo, lo),
-                                            _mm256_sub_ps(lo, lo),
-                                            _CMP_UNORD_Q));
+    for (int64_t c = 0; c < a.kp; c += 8) {
+      __m256 v = _mm256_and_ps(_mm256_loadu_ps(x + c), absMask);
+      v = _mm256_add_ps(v, _mm256_permute_ps(v, 0xB1));
+      v = _mm256_add_ps(v, _mm256_permute_ps(v, 0x4E));
+      vmax = _mm256_max_ps(vmax, v);
+      const __m256 d = _mm256_sub_ps(v, v);
+      bad = _mm256_or_ps(bad, _mm256_cmp_ps(d, d, _CMP_UNORD_Q));
     }
     alignas(32) float m8[8];
     _mm256_store_ps(m8, vmax);

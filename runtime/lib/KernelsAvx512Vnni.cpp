@@ -155,12 +155,19 @@ void avx512BuildTablesI16(const Activations &a, int8_t *tables,
   const __m512i half = _mm512_set1_epi32(128);
   for (int64_t i = 0; i < a.m; ++i) {
     const float *x = a.xg + i * a.kp;
+    // The largest |entry| of a group is sum_j |v_j|: one pass over the
+    // activations, 4 groups a vector (the entries computed below may exceed
+    // it by a rounding error, which moves v by at most 1 of the 127 units
+    // the digits leave spare).
     __m512 vmax = _mm512_setzero_ps();
     __mmask16 bad = 0;
-    for (int64_t gi = 0; gi < groups; ++gi) {
-      const __m512 t = groupTable(x + 4 * gi, s0, s1, s2, s3);
-      vmax = _mm512_max_ps(vmax, _mm512_abs_ps(t));
-      const __m512 d = _mm512_sub_ps(t, t);
+    for (int64_t c = 0; c < a.kp; c += 16) {
+      __m512 v = _mm512_abs_ps(_mm512_loadu_ps(x + c));
+      v = _mm512_add_ps(v, _mm512_permute_ps(v, 0xB1));
+      v = _mm512_add_ps(v, _mm512_permute_ps(v, 0x4E));
+      vmax = _mm512_max_ps(vmax, v);
+      // NaN or Inf in the group: v - v is NaN exactly then.
+      const __m512 d = _mm512_sub_ps(v, v);
       bad |= _mm512_cmp_ps_mask(d, d, _CMP_UNORD_Q);
     }
     const float maxSum = _mm512_reduce_max_ps(vmax);
