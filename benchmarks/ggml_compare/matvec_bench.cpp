@@ -244,8 +244,14 @@ int main(int argc, char **argv) {
     kn->copies = oneCopies;
     kn->mibPerCopy = oneMiB;
     kn->y = yOne.data();
+    // The pool is resized only when the thread count changes: recreating
+    // its workers every round would start them on the caller's CPU each time
+    // (ggml's OpenMP team persists between graphs as well).
     kn->setup = [mode](int threads) {
-      onebit_runtime_set_num_threads(threads);
+      static int current = -1;
+      if (threads != current)
+        onebit_runtime_set_num_threads(threads);
+      current = threads;
       onebit_runtime_set_kernel_mode(mode);
     };
     kn->call = [&, m, n, k](int c) {
