@@ -151,9 +151,12 @@ constexpr int64_t kI16MaxK = 4 * 65536;
 // tables stay in L1 while the task's row blocks stream past; the weight copy
 // is stored chunk-major so that stream is sequential.
 constexpr int64_t kI16ChunkWords = 32;
-// The kernels prefetch the weights this many bytes ahead (2 blocks of a
-// chunk): the stream from DRAM is sequential within a task.
-constexpr int64_t kI16Prefetch = 2 * kI16ChunkWords * 64;
+// The kernels prefetch the weights this many bytes ahead (8 blocks of a
+// chunk, 16 KiB) into L2 (prefetcht1): the stream from DRAM is sequential
+// within a task. Measured at 1 x 4096 x 14336, AVX-512, 1 thread, streamed:
+// 0.74 ms with prefetcht0 4 KiB ahead (L1 miss buffers limit the stream to
+// ~10 GB/s), 0.34 ms with this.
+constexpr int64_t kI16Prefetch = 8 * kI16ChunkWords * 64;
 
 /// A chunk-major copy of the 16-row-interleaved weights: 64 bytes per (16-row
 /// block, word), ordered by chunk of kI16ChunkWords words, then block, then

@@ -513,7 +513,7 @@ static inline void i16TileAvx2(const int8_t *const *tab, const uint8_t *wp,
       acc[r][d] = _mm256_setzero_si256();
   for (int64_t j = 0; j < cw; ++j) {
     _mm_prefetch(reinterpret_cast<const char *>(wp + j * 64 + kI16Prefetch),
-                 _MM_HINT_T0);
+                 _MM_HINT_T1);
     for (int h = 0; h < 2; ++h) {
       const __m256i idx = _mm256_loadu_si256(
           reinterpret_cast<const __m256i *>(wp + j * 64 + h * 32));

@@ -224,7 +224,7 @@ static inline void i16Tile(const int8_t *const *tab, const uint8_t *wp,
       const uint8_t *p = wp + q * blockBytes + j * 64;
       const __m512i w = _mm512_loadu_si512(p);
       _mm_prefetch(reinterpret_cast<const char *>(p + kI16Prefetch),
-                   _MM_HINT_T0);
+                   _MM_HINT_T1);
       i0[q] = _mm512_ternarylogic_epi32(w, nib, sel, 0xea);
       i1[q] =
           _mm512_ternarylogic_epi32(_mm512_srli_epi32(w, 4), nib, sel, 0xea);
