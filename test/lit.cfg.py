@@ -78,6 +78,6 @@ if os.path.exists(mlir_runner) and all(map(os.path.exists, runner_utils)):
 
 tool_dirs = [config.onebit_tools_dir, config.llvm_tools_dir]
 tools = ["onebit-opt", "onebit-tokenize", "onebit-translate", "onebit-run",
-         "onebit-train", "onebit-eval", "onebit-generate",
+         "onebit-train", "onebit-eval", "onebit-generate", "onebit-bench",
          "not", "count"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)

@@ -411,44 +411,13 @@ static void addJitFunctionPasses(llvm::FunctionPassManager &fpm) {
   fpm.addPass(llvm::SimplifyCFGPass(llvm::SimplifyCFGOptions()));
 }
 
-std::unique_ptr<CompiledModel> CompiledModel::compile(
-    OwningOpRef<ModuleOp> module, const std::vector<std::string> &entries,
-    std::string &error, Target target, const CompileOptions &options) {
-  MLIRContext *ctx = module->getContext();
-  DiagnosticCapture diags(*ctx);
-  std::unique_ptr<CompiledModel> cm(new CompiledModel());
-  for (const std::string &entry : entries) {
-    auto fn = dyn_cast_or_null<func::FuncOp>(
-        SymbolTable::lookupSymbolIn(*module, entry));
-    if (!fn || fn.isDeclaration() || !fn.isPublic()) {
-      error = "no public function named '" + entry + "' in the module";
-      return nullptr;
-    }
-    Entry e;
-    if (!describeEntry(fn, e, error))
-      return nullptr;
-    cm->entries_.push_back(std::move(e));
-  }
-
-  // Public functions that are not entries cannot be called through this
-  // object: not lowering them saves their compile time (a GGUF import with
-  // KV-cache entries also holds the full forward).
-  for (auto fn : llvm::make_early_inc_range(module->getOps<func::FuncOp>())) {
-    if (!fn.isPublic() || llvm::is_contained(entries, fn.getName().str()))
-      continue;
-    std::optional<SymbolTable::UseRange> uses =
-        SymbolTable::getSymbolUses(fn, *module);
-    if (uses && uses->empty())
-      fn.erase();
-  }
-
-  auto t0 = std::chrono::steady_clock::now();
+/// Registers the translations to LLVM IR `target` needs and runs its
+/// pipeline on `module`; false and `error` (with the diagnostics) on failure.
+static bool lowerForTarget(ModuleOp module, Target target,
+                           const CompileOptions &options,
+                           DiagnosticCapture &diags, std::string &error) {
+  MLIRContext *ctx = module.getContext();
   PassManager pm(ctx);
-  cm->target_ = target;
-  if (target == Target::Cuda && !cudaRuntime().freeBuffer) {
-    error = "this program has no CUDA runtime (registerCudaRuntime)";
-    return nullptr;
-  }
   // Translations to LLVM IR: the JIT's of the host module and, for the GPU,
   // gpu-module-to-binary's of the kernels' gpu.modules (NVVM to PTX) and the
   // JIT's of gpu.binary / gpu.launch_func (module-load and launch calls of
@@ -468,37 +437,26 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(
     buildGpuPipeline(pm, options.gpu);
   else
     buildCpuPipeline(pm, options.cpu);
-  if (failed(pm.run(*module))) {
+  if (failed(pm.run(module))) {
     error = std::string(target == Target::GpuEmulation
                             ? "lowering for the GPU emulation failed:\n"
                         : target == Target::Cuda
                             ? "lowering for the GPU failed:\n"
                             : "lowering for the CPU failed:\n") +
             diags.text();
-    return nullptr;
+    return false;
   }
-  if (target == Target::Cuda)
-    module->walk([&](gpu::BinaryOp) { ++cm->gpuKernels_; });
+  return true;
+}
 
-  llvm::InitializeNativeTarget();
-  llvm::InitializeNativeTargetAsmPrinter();
-  auto tmb = llvm::orc::JITTargetMachineBuilder::detectHost();
-  if (!tmb) {
-    error = "cannot target the host: " + llvm::toString(tmb.takeError());
-    return nullptr;
-  }
-  const unsigned optLevel = std::min(options.jitOptLevel, 3u);
-  const llvm::CodeGenOptLevel cgLevel =
-      optLevel == 0   ? llvm::CodeGenOptLevel::None
-      : optLevel == 1 ? llvm::CodeGenOptLevel::Less
-      : optLevel == 2 ? llvm::CodeGenOptLevel::Default
-                      : llvm::CodeGenOptLevel::Aggressive;
-  tmb->setCodeGenOptLevel(cgLevel);
-  auto tm = tmb->createTargetMachine();
-  if (!tm) {
-    error = "cannot target the host: " + llvm::toString(tm.takeError());
-    return nullptr;
-  }
+/// The JIT's transformer of the LLVM module: the optimisation pipeline
+/// (LLVM's default<On> or the runner's shorter one), -O0 for the argument
+/// wrappers, huge blocks cut, and, with options.perfMap, every function's
+/// name kept for /tmp/perf-PID.map (collected into `perfNames`).
+static std::function<llvm::Error(llvm::Module *)>
+makeJitTransformer(llvm::TargetMachine *tm, unsigned optLevel,
+                   const CompileOptions &options,
+                   std::shared_ptr<std::vector<std::string>> perfNames) {
   // LLVM's default<O2/O3> pipelines spend minutes in IndVarSimplify on the
   // large loop nests of generated train steps (37 s of 40 s for a 2-layer
   // model); this shorter function pipeline keeps what matters for the
@@ -506,9 +464,9 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(
   // and compiles in seconds. options.llvmDefaultPipeline selects LLVM's.
   std::function<llvm::Error(llvm::Module *)> transformer;
   if (optLevel == 0 || options.llvmDefaultPipeline) {
-    transformer = makeOptimizingTransformer(optLevel, 0, tm->get());
+    transformer = makeOptimizingTransformer(optLevel, 0, tm);
   } else {
-    llvm::TargetMachine *target = tm->get();
+    llvm::TargetMachine *target = tm;
     transformer = [target](llvm::Module *m) -> llvm::Error {
       llvm::LoopAnalysisManager lam;
       llvm::FunctionAnalysisManager fam;
@@ -542,7 +500,6 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(
   // the JIT-compiled functions: every defined function is given external
   // linkage (after optimisation) and looked up once the module is compiled.
   const bool perfMap = options.perfMap;
-  auto perfNames = std::make_shared<std::vector<std::string>>();
   transformer = [optimize = std::move(transformer), perfMap,
                  perfNames](llvm::Module *m) -> llvm::Error {
     for (llvm::Function &f : *m)
@@ -563,23 +520,14 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(
         }
     return llvm::Error::success();
   };
-  ExecutionEngineOptions opts;
-  opts.transformer = transformer;
-  opts.jitCodeGenOptLevel = cgLevel;
-  // memref.copy of strided buffers calls memrefCopy from MLIR's runner utils.
-  llvm::StringRef libs[] = {ONEBIT_MLIR_C_RUNNER_UTILS};
-  opts.sharedLibPaths = libs;
-  auto engine = ExecutionEngine::create(*module, opts, std::move(*tm));
-  if (!engine) {
-    error = "JIT compilation failed: " + llvm::toString(engine.takeError()) +
-            (diags.empty() ? "" : "\n" + diags.text());
-    return nullptr;
-  }
-  cm->engine_ = std::move(*engine);
-  // Bind the kernel library's entry points explicitly: when this library is
-  // itself dlopen'ed with RTLD_LOCAL (the Python extension), the process-wide
-  // symbol search cannot see them.
-  cm->engine_->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+  return transformer;
+}
+
+/// Binds the kernel library's and the CUDA runtime's entry points in the
+/// JIT explicitly: when this library is itself dlopen'ed with RTLD_LOCAL
+/// (the Python extension), the process-wide symbol search cannot see them.
+static void bindRuntimeSymbols(ExecutionEngine &engine) {
+  engine.registerSymbols([](llvm::orc::MangleAndInterner interner) {
     const std::pair<const char *, void *> runtime[] = {
         {"_mlir_ciface_onebit_binary_linear_f32",
          reinterpret_cast<void *>(&_mlir_ciface_onebit_binary_linear_f32)},
@@ -607,6 +555,93 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(
       bind(name, fn);
     return map;
   });
+}
+
+/// Erases the public functions of `module` that are not `entries` and that
+/// nothing calls: they cannot be called through a CompiledModel, and not
+/// lowering them saves their compile time (a GGUF import with KV-cache
+/// entries also holds the full forward).
+static void eraseNonEntries(ModuleOp module,
+                            const std::vector<std::string> &entries) {
+  for (auto fn : llvm::make_early_inc_range(module.getOps<func::FuncOp>())) {
+    if (!fn.isPublic() || llvm::is_contained(entries, fn.getName().str()))
+      continue;
+    std::optional<SymbolTable::UseRange> uses =
+        SymbolTable::getSymbolUses(fn, module);
+    if (uses && uses->empty())
+      fn.erase();
+  }
+}
+
+std::unique_ptr<CompiledModel> CompiledModel::compile(
+    OwningOpRef<ModuleOp> module, const std::vector<std::string> &entries,
+    std::string &error, Target target, const CompileOptions &options) {
+  MLIRContext *ctx = module->getContext();
+  DiagnosticCapture diags(*ctx);
+  std::unique_ptr<CompiledModel> cm(new CompiledModel());
+  for (const std::string &entry : entries) {
+    auto fn = dyn_cast_or_null<func::FuncOp>(
+        SymbolTable::lookupSymbolIn(*module, entry));
+    if (!fn || fn.isDeclaration() || !fn.isPublic()) {
+      error = "no public function named '" + entry + "' in the module";
+      return nullptr;
+    }
+    Entry e;
+    if (!describeEntry(fn, e, error))
+      return nullptr;
+    cm->entries_.push_back(std::move(e));
+  }
+
+  eraseNonEntries(*module, entries);
+
+  auto t0 = std::chrono::steady_clock::now();
+  cm->target_ = target;
+  if (target == Target::Cuda && !cudaRuntime().freeBuffer) {
+    error = "this program has no CUDA runtime (registerCudaRuntime)";
+    return nullptr;
+  }
+  if (!lowerForTarget(*module, target, options, diags, error))
+    return nullptr;
+  if (target == Target::Cuda)
+    module->walk([&](gpu::BinaryOp) { ++cm->gpuKernels_; });
+
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  auto tmb = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!tmb) {
+    error = "cannot target the host: " + llvm::toString(tmb.takeError());
+    return nullptr;
+  }
+  const unsigned optLevel = std::min(options.jitOptLevel, 3u);
+  const llvm::CodeGenOptLevel cgLevel =
+      optLevel == 0   ? llvm::CodeGenOptLevel::None
+      : optLevel == 1 ? llvm::CodeGenOptLevel::Less
+      : optLevel == 2 ? llvm::CodeGenOptLevel::Default
+                      : llvm::CodeGenOptLevel::Aggressive;
+  tmb->setCodeGenOptLevel(cgLevel);
+  auto tm = tmb->createTargetMachine();
+  if (!tm) {
+    error = "cannot target the host: " + llvm::toString(tm.takeError());
+    return nullptr;
+  }
+  const bool perfMap = options.perfMap;
+  auto perfNames = std::make_shared<std::vector<std::string>>();
+  std::function<llvm::Error(llvm::Module *)> transformer =
+      makeJitTransformer(tm->get(), optLevel, options, perfNames);
+  ExecutionEngineOptions opts;
+  opts.transformer = transformer;
+  opts.jitCodeGenOptLevel = cgLevel;
+  // memref.copy of strided buffers calls memrefCopy from MLIR's runner utils.
+  llvm::StringRef libs[] = {ONEBIT_MLIR_C_RUNNER_UTILS};
+  opts.sharedLibPaths = libs;
+  auto engine = ExecutionEngine::create(*module, opts, std::move(*tm));
+  if (!engine) {
+    error = "JIT compilation failed: " + llvm::toString(engine.takeError()) +
+            (diags.empty() ? "" : "\n" + diags.text());
+    return nullptr;
+  }
+  cm->engine_ = std::move(*engine);
+  bindRuntimeSymbols(*cm->engine_);
   // The JIT generates machine code lazily, on the first lookup: do it now so
   // that compile time is reported as such and a failure surfaces here.
   for (const Entry &e : cm->entries_) {

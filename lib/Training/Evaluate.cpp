@@ -1,6 +1,7 @@
 //===- Evaluate.cpp - perplexity by the GPTQ protocol ---------------------===//
 
 #include "onebit/Training/Evaluate.h"
+#include "onebit/Runner/Generator.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -274,11 +275,39 @@ bool scoreContinuation(CompiledModel &model,
 bool generateTokens(CompiledModel &model, std::vector<int64_t> &tokens,
                     int64_t count, double temperature, uint64_t seed,
                     std::string &error) {
-  const int64_t seq = windowSize(model);
   if (tokens.empty()) {
     error = "the prompt is empty";
     return false;
   }
+  // With the KV-cache entries: one prefill, then one decode step per token.
+  if (hasCacheEntries(model)) {
+    auto gen = Generator::create(model, int64_t(tokens.size()) + count, error);
+    if (!gen)
+      return false;
+    for (int64_t tok : tokens)
+      if (tok < 0 || tok >= gen->vocab()) {
+        error = "token " + std::to_string(tok) +
+                " is outside the model's vocabulary of " +
+                std::to_string(gen->vocab());
+        return false;
+      }
+    SamplingOptions options;
+    options.temperature = std::max(temperature, 0.0);
+    options.seed = seed;
+    Sampler sampler(options);
+    GenerationStats stats;
+    std::vector<int64_t> out;
+    if (!generate(*gen, tokens, count, sampler, /*eosId=*/-1,
+                  [&](int64_t id, const std::vector<float> &) {
+                    out.push_back(id);
+                    return true;
+                  },
+                  stats, error))
+      return false;
+    tokens.insert(tokens.end(), out.begin(), out.end());
+    return true;
+  }
+  const int64_t seq = windowSize(model);
   std::mt19937_64 rng(seed);
   for (int64_t n = 0; n < count; ++n) {
     std::vector<int64_t> window(tokens);

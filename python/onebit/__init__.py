@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from os import PathLike, fspath
-from typing import Callable, List, Optional, Sequence, Union
+from typing import Callable, Iterator, List, Optional, Sequence, Union
 
 from . import _onebit
 from ._onebit import Error, Tokenizer
@@ -80,6 +80,59 @@ class Model:
     @property
     def functions(self) -> List[str]:
         return list(self._impl.functions())
+
+    def generate(self, prompt: Optional[str] = None, *,
+                 prompt_ids: Optional[Sequence[int]] = None,
+                 max_tokens: int = 128, temperature: float = 0.0,
+                 top_k: int = 0, top_p: float = 1.0, seed: int = 0,
+                 ctx: int = 0, tokenizer: Optional[Tokenizer] = None,
+                 stop_at_eos: bool = True) -> Iterator[int]:
+        """Yields generated token ids as they are chosen, decoding with the
+        model's KV cache (one prefill of the prompt, then one decode step per
+        token; see ``onebit-generate``). The model needs its KV-cache entries:
+        load a GGUF with ``onebit.load(path, kv_cache=True)`` (quantize() and
+        int8_weights() keep them). ``prompt`` is text, tokenized with
+        ``tokenizer`` or the model's own; ``prompt_ids`` are token ids.
+        ``temperature`` 0 is greedy; ``top_k`` 0 and ``top_p`` 1 keep every
+        token. ``ctx`` is the cache size in tokens (default: prompt plus
+        max_tokens). Generation stops at the tokenizer's EOS when
+        ``stop_at_eos``. The compiled entries are kept for the next call."""
+        tok = tokenizer
+        if tok is None:
+            tok = self.tokenizer()
+        if (prompt is None) == (prompt_ids is None):
+            raise ValueError("give exactly one of prompt or prompt_ids")
+        if prompt is not None:
+            if tok is None:
+                raise Error("this model carries no tokenizer: pass "
+                            "tokenizer=onebit.Tokenizer(path) or prompt_ids")
+            ids = list(tok.encode(prompt))
+        else:
+            ids = [int(i) for i in prompt_ids]
+        funcs = self.functions
+        if "prefill" not in funcs or "decode" not in funcs:
+            raise Error("the model has no KV-cache entries (@prefill and "
+                        "@decode): load the GGUF with "
+                        "onebit.load(path, kv_cache=True)")
+        if getattr(self, "_generation_fn", None) is None:
+            self._generation_fn = self._impl.compile_entries(
+                "cpu", ["prefill", "decode"])
+        context = ctx if ctx > 0 else len(ids) + max_tokens
+        g = _onebit.Generation(self._generation_fn, context, temperature,
+                               top_k, top_p, seed)
+        eos = tok.eos_id if (stop_at_eos and tok is not None) else -1
+        g.start(ids, max_tokens, eos)
+        while True:
+            t = g.next()
+            if t is None:
+                return
+            if t == eos:
+                return
+            yield t
+
+    def tokenizer(self) -> Optional[Tokenizer]:
+        """The tokenizer the model carries (a GGUF import's), or None."""
+        return self._impl.tokenizer()
 
     def compile(self, device: str = "cpu",
                 entry: str = "") -> "CompiledModel":
@@ -168,10 +221,12 @@ def has_fast_kernel() -> bool:
     return _onebit.has_fast_kernel()
 
 
-def load(path: Union[str, PathLike], num_layers: int = -1) -> Model:
+def load(path: Union[str, PathLike], num_layers: int = -1,
+         kv_cache: bool = False) -> Model:
     """Loads ``.mlir``/``.mlirbc`` (MLIR), ``.gguf`` (llama; ``num_layers``
-    keeps only the first blocks) or ``.onnx`` models."""
-    return Model(_onebit.Model.load(fspath(path), num_layers))
+    keeps only the first blocks; ``kv_cache`` adds the @prefill/@decode
+    entries that Model.generate runs) or ``.onnx`` models."""
+    return Model(_onebit.Model.load(fspath(path), num_layers, kv_cache))
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,17 @@
 #include "onebit/Dialect/OneBit/Transforms/Passes.h"
 #include "onebit/Dialect/OneBit/Transforms/Quantize.h"
 #include "onebit/Frontend/ModelLoader.h"
+#include "onebit/Runner/Generator.h"
 #include "onebit/Runner/Runner.h"
 #include "onebit/Runtime/CpuKernels.h"
 #include "onebit/Support/DiagnosticCapture.h"
 #include "onebit/Tokenizer/BPETokenizer.h"
 #include "onebit/Training/Evaluate.h"
+#include "onebit/Training/TrainConsole.h"
 #include "onebit/Training/Trainer.h"
 
 #include "EnvOptions.h"
+#include "TrainFlags.h"
 
 #include "mlir/Bytecode/BytecodeWriter.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -97,13 +100,15 @@ public:
   Model(std::shared_ptr<MLIRContext> ctx, OwningOpRef<ModuleOp> module)
       : ctx(std::move(ctx)), module(std::move(module)) {}
 
-  static std::shared_ptr<Model> load(const std::string &path, int numLayers) {
+  static std::shared_ptr<Model> load(const std::string &path, int numLayers,
+                                     bool kvCache) {
     auto ctx = makeContext();
     DiagnosticCollector diags(*ctx);
     if (!llvm::sys::fs::exists(path))
       diags.raise("cannot load '" + path + "': no such file");
     ::onebit::ModelLoadOptions opts;
     opts.gguf.numLayers = numLayers;
+    opts.gguf.kvCache = kvCache;
     OwningOpRef<ModuleOp> m = ::onebit::loadModel(path, *ctx, opts);
     if (!m || failed(verify(*m)))
       diags.raise("cannot load '" + path + "'");
@@ -174,6 +179,17 @@ public:
     return std::make_shared<Model>(ctx, std::move(copy));
   }
 
+  /// The tokenizer the model carries (a GGUF import's), or None.
+  std::unique_ptr<::onebit::BPETokenizer> tokenizer() {
+    std::string error;
+    auto t = ::onebit::tokenizerOf(*module, error);
+    if (!error.empty()) {
+      PyErr_SetString(errorType, error.c_str());
+      throw py::error_already_set();
+    }
+    return t;
+  }
+
   std::vector<std::string> functions() {
     std::vector<std::string> out;
     for (Operation &op : module->getBody()->getOperations())
@@ -233,6 +249,14 @@ public:
   static std::shared_ptr<CompiledFunction> compile(Model &m,
                                                    const std::string &device,
                                                    const std::string &entry) {
+    return compileEntries(m, device,
+                          entry.empty() ? std::vector<std::string>()
+                                        : std::vector<std::string>{entry});
+  }
+  /// Several entries in one lowering and JIT (none: the only public one).
+  static std::shared_ptr<CompiledFunction>
+  compileEntries(Model &m, const std::string &device,
+                 const std::vector<std::string> &entries) {
     const ::onebit::Target target = pythonTarget(device);
     DiagnosticCollector diags(*m.ctx);
     OwningOpRef<ModuleOp> copy(
@@ -240,8 +264,13 @@ public:
     std::string error;
     // Read at every compile, so that a change of os.environ applies to the
     // next compilation.
-    auto cm = ::onebit::CompiledModel::compile(
-        std::move(copy), entry, error, target, ::onebit::env::compileOptions());
+    auto cm = entries.empty()
+                  ? ::onebit::CompiledModel::compile(
+                        std::move(copy), std::string(), error, target,
+                        ::onebit::env::compileOptions())
+                  : ::onebit::CompiledModel::compile(
+                        std::move(copy), entries, error, target,
+                        ::onebit::env::compileOptions());
     if (!cm)
       diags.raise(error);
     auto f = std::make_shared<CompiledFunction>();
@@ -303,6 +332,81 @@ public:
   std::unique_ptr<::onebit::CompiledModel> model;
 };
 
+/// One generation over a model compiled with its KV-cache entries: the
+/// prompt is prefilled by start(), then every next() chooses a token (and
+/// first runs the decode step of the previous one), so Python can stream.
+class Generation {
+public:
+  Generation(std::shared_ptr<CompiledFunction> f, int64_t context,
+             const ::onebit::SamplingOptions &options)
+      : function(std::move(f)), sampler(options) {
+    std::string why = options.validate();
+    if (!why.empty())
+      throw py::value_error(why);
+    std::string error;
+    gen = ::onebit::Generator::create(*function->model, context, error);
+    if (!gen)
+      CompiledFunction::raiseError(error);
+  }
+
+  void start(const std::vector<int64_t> &prompt, int64_t maxTokens,
+             int64_t eos) {
+    if (prompt.empty())
+      CompiledFunction::raiseError("the prompt is empty");
+    if (maxTokens < 0 ||
+        int64_t(prompt.size()) + maxTokens > gen->context())
+      CompiledFunction::raiseError(
+          "the prompt (" + std::to_string(prompt.size()) + " tokens) and " +
+          std::to_string(maxTokens) + " new tokens do not fit the context of " +
+          std::to_string(gen->context()) + " tokens (ctx)");
+    for (int64_t id : prompt)
+      if (id < 0 || id >= gen->vocab())
+        CompiledFunction::raiseError(
+            "prompt token " + std::to_string(id) +
+            " is outside the model's vocabulary of " +
+            std::to_string(gen->vocab()) + " tokens");
+    gen->reset();
+    remaining = maxTokens;
+    eosId = eos;
+    pending = -1;
+    run([&](std::string &error) { return gen->prefill(prompt, logits, error); });
+  }
+
+  /// The next token, or None when max_tokens were produced or EOS came.
+  py::object next() {
+    if (remaining <= 0)
+      return py::none();
+    if (pending >= 0)
+      run([&](std::string &error) { return gen->decode(pending, logits, error); });
+    int64_t id = sampler.pick(logits.data(), gen->vocab());
+    if (id < 0)
+      CompiledFunction::raiseError("the model returned no finite logit");
+    --remaining;
+    pending = id;
+    if (id == eosId)
+      remaining = 0;
+    return py::int_(id);
+  }
+
+private:
+  template <typename F> void run(F &&step) {
+    std::string error;
+    bool ok;
+    {
+      py::gil_scoped_release release;
+      ok = step(error);
+    }
+    if (!ok)
+      CompiledFunction::raiseError(error);
+  }
+
+  std::shared_ptr<CompiledFunction> function;
+  std::unique_ptr<::onebit::Generator> gen;
+  ::onebit::Sampler sampler;
+  std::vector<float> logits;
+  int64_t remaining = 0, eosId = -1, pending = -1;
+};
+
 } // namespace
 
 PYBIND11_MODULE(_onebit, m) {
@@ -349,7 +453,10 @@ PYBIND11_MODULE(_onebit, m) {
 
   py::class_<Model, std::shared_ptr<Model>>(m, "Model")
       .def_static("load", &Model::load, py::arg("path"),
-                  py::arg("num_layers") = -1)
+                  py::arg("num_layers") = -1, py::arg("kv_cache") = false)
+      .def("tokenizer", &Model::tokenizer)
+      .def("compile_entries", &CompiledFunction::compileEntries,
+           py::arg("device"), py::arg("entries"))
       .def("__str__", &Model::str)
       .def("save", &Model::save, py::arg("path"))
       .def("quantize", &Model::quantize, py::arg("config"))
@@ -365,6 +472,22 @@ PYBIND11_MODULE(_onebit, m) {
       .def_property_readonly("compile_ms", [](CompiledFunction &f) {
         return f.model->compileMillis();
       });
+  py::class_<Generation, std::shared_ptr<Generation>>(m, "Generation")
+      .def(py::init([](std::shared_ptr<CompiledFunction> f, int64_t context,
+                       double temperature, int64_t topK, double topP,
+                       uint64_t seed) {
+             ::onebit::SamplingOptions o;
+             o.temperature = temperature;
+             o.topK = topK;
+             o.topP = topP;
+             o.seed = seed;
+             return std::make_shared<Generation>(std::move(f), context, o);
+           }),
+           py::arg("function"), py::arg("context"), py::arg("temperature"),
+           py::arg("top_k"), py::arg("top_p"), py::arg("seed"))
+      .def("start", &Generation::start, py::arg("prompt"),
+           py::arg("max_tokens"), py::arg("eos"))
+      .def("next", &Generation::next);
   m.def("set_num_threads", &::onebit::setNumThreads, py::arg("n"));
   m.def(
       "set_kernel_mode",
@@ -408,14 +531,20 @@ PYBIND11_MODULE(_onebit, m) {
         o.resume = resume;
         o.checkpointEvery = checkpointEvery;
         o.seed = seed;
-        o.quiet = quiet;
         o.trainable = trainable;
         o.tokenizerPath = tokenizer;
+        // Errors are worded with onebit-train's flags (TrainFlags.h), as
+        // the keyword arguments mirror them.
+        if (std::string bad = ::onebit::checkTrainFlags(o); !bad.empty()) {
+          PyErr_SetString(errorType, bad.c_str());
+          throw py::error_already_set();
+        }
         // An exception in the callback must not cross the C++ libraries
         // (built without exceptions): it stops the run and is re-raised.
         std::unique_ptr<py::error_already_set> pending;
+        std::function<bool(const ::onebit::TrainStepInfo &)> onStep;
         if (!callback.is_none())
-          o.onStep = [&](const ::onebit::TrainStepInfo &i) {
+          onStep = [&](const ::onebit::TrainStepInfo &i) {
             py::gil_scoped_acquire gil;
             try {
               py::object r = callback(i.step, i.lr, i.loss, i.lossCE,
@@ -433,22 +562,30 @@ PYBIND11_MODULE(_onebit, m) {
               return false;
             }
           };
-        std::string error, model;
-        double loss = 0;
-        int rc;
+        ::onebit::TrainConsole console;
+        ::onebit::TrainCallbacks callbacks;
+        if (quiet)
+          callbacks.onStep = onStep;
+        else
+          callbacks = console.callbacks(onStep);
+        ::onebit::TrainResult result;
+        ::onebit::TrainError error;
+        bool ok;
         {
           py::gil_scoped_release release;
-          rc = ::onebit::runTraining(o, error, &model, &loss);
+          ok = ::onebit::runTraining(o, callbacks, result, error);
+          if (!ok)
+            console.end();
         }
         if (pending) {
           pending->restore();
           throw py::error_already_set();
         }
-        if (rc != 0) {
-          PyErr_SetString(errorType, error.c_str());
+        if (!ok) {
+          PyErr_SetString(errorType, ::onebit::trainFlagError(error).c_str());
           throw py::error_already_set();
         }
-        return py::make_tuple(model, loss);
+        return py::make_tuple(result.modelPath, result.finalLoss);
       },
       py::arg("teacher"), py::arg("data"), py::arg("steps"), py::arg("out"),
       py::arg("lr"), py::arg("warmup"), py::arg("alpha"), py::arg("init"),

@@ -16,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Frontend/ModelLoader.h"
+#include "onebit/Runner/Generator.h"
 #include "onebit/Runner/Runner.h"
 #include "onebit/Support/JsonDepth.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
@@ -120,7 +121,11 @@ int main(int argc, char **argv) {
   mlir::OwningOpRef<mlir::ModuleOp> module;
   {
     std::string error;
-    module = onebit::loadModel(modelPath, ctx, error);
+    // --generate decodes with the KV cache: a GGUF model is imported with
+    // its cache entries (a .mlir/.mlirbc that has them uses them too).
+    onebit::ModelLoadOptions options;
+    options.gguf.kvCache = generate.getNumOccurrences() > 0;
+    module = onebit::loadModel(modelPath, ctx, options, error);
     if (!module)
       return fail(error);
   }
@@ -178,6 +183,14 @@ int main(int argc, char **argv) {
   auto load = [&](std::string &error)
       -> std::unique_ptr<onebit::CompiledModel> {
     onebit::setNumThreads(threads);
+    if (generate.getNumOccurrences() &&
+        module->lookupSymbol(onebit::kPrefillEntry) &&
+        module->lookupSymbol(onebit::kDecodeEntry))
+      return onebit::CompiledModel::compile(
+          std::move(module),
+          std::vector<std::string>{onebit::kPrefillEntry,
+                                   onebit::kDecodeEntry},
+          error, onebit::Target::Cpu, onebit::env::compileOptions());
     if (!onebit::setStaticTokenShape(*module, /*batch=*/0, seqLen, error))
       return nullptr;
     return onebit::CompiledModel::compile(std::move(module), "", error,

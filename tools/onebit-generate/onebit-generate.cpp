@@ -3,6 +3,7 @@
 // onebit-generate MODEL [--tokenizer F] (--prompt TEXT | --prompt-file F |
 //     --prompt-ids 1,2,3) [--max-tokens N] [--temperature T] [--top-k K]
 //     [--top-p P] [--seed S] [--ctx N] [--threads N] [--ids]
+//     [--device cpu|gpu-emulation] [--no-cache] [--logits F.npy]
 //
 // Streams the continuation to stdout as tokens are chosen (with --ids, the
 // token ids, space-separated) and prints prompt and generation speed to
@@ -102,6 +103,11 @@ int main(int argc, char **argv) {
   static cl::opt<bool> printIds(
       "ids", cl::desc("print the generated token ids instead of text"),
       cl::cat(category));
+  static cl::opt<std::string> device(
+      "device",
+      cl::desc("cpu (default) or gpu-emulation (the GPU pipeline's kernels "
+               "run as host loops, to check them; slow)"),
+      cl::init("cpu"), cl::cat(category));
   static cl::opt<bool> noCache(
       "no-cache",
       cl::desc("no KV cache: run the full forward over the whole sequence "
@@ -123,6 +129,10 @@ int main(int argc, char **argv) {
                 "--prompt-ids 1,2,3");
   if (maxTokens < 0)
     return fail("--max-tokens must not be negative");
+  onebit::Target target;
+  if (!onebit::parseTarget(device, target) || target == onebit::Target::Cuda)
+    return fail("--device must be cpu or gpu-emulation (got '" + device +
+                "')");
   if (ctxSize < 0)
     return fail("--ctx must not be negative");
   onebit::SamplingOptions sampling;
@@ -202,7 +212,7 @@ int main(int argc, char **argv) {
                   "function besides @prefill and @decode");
   }
   auto model = onebit::CompiledModel::compile(
-      std::move(module), entries, error, onebit::Target::Cpu,
+      std::move(module), entries, error, target,
       onebit::env::compileOptions());
   if (!model)
     return fail(error);

@@ -3,14 +3,18 @@
 // onebit-train --teacher model.onnx --data gen:N --steps S --lr LR --out DIR
 // (--data text:FILE [--tokenizer tokenizer.json|model.gguf] trains on a text
 // file's bytes, or on its BPE ids with --tokenizer)
-// (docs/training.md). A thin tool over onebit::runTraining.
+// (docs/training.md). Maps the flags onto onebit::TrainOptions, runs
+// onebit::runTraining with the console's progress and summary, and words
+// the library's errors with its flags (TrainFlags.h).
 //
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Runner/CudaHooks.h"
+#include "onebit/Training/TrainConsole.h"
 #include "onebit/Training/Trainer.h"
 
 #include "EnvOptions.h"
+#include "TrainFlags.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
@@ -87,20 +91,18 @@ int main(int argc, char **argv) {
                                 cl::init(0), cl::cat(TrainCategory));
   static cl::opt<std::string> device("device", cl::desc(onebit::kDeviceHelp),
                                      cl::init("cpu"), cl::cat(TrainCategory));
-  static cl::opt<int64_t> killAfter(
-      "debug-kill-after", cl::Hidden,
-      cl::desc("testing: SIGKILL the process after this step"), cl::init(0),
-      cl::cat(TrainCategory));
   cl::HideUnrelatedOptions(TrainCategory);
   cl::ParseCommandLineOptions(argc, argv, "onebit KD trainer\n");
   onebit::env::applyRuntimeEnvironment();
+  auto fail = [](const std::string &message) {
+    errs() << "onebit-train: error: " << message << "\n";
+    return 1;
+  };
   onebit::TrainOptions o;
   o.compile = onebit::env::compileOptions();
   std::string deviceError;
-  if (!onebit::selectDevice(device, o.target, deviceError)) {
-    errs() << "onebit-train: error: " << deviceError << "\n";
-    return 1;
-  }
+  if (!onebit::selectDevice(device, o.target, deviceError))
+    return fail(deviceError);
   o.teacherPath = teacher;
   o.init = initKind;
   o.data = data;
@@ -119,6 +121,14 @@ int main(int argc, char **argv) {
   o.resume = resume;
   o.checkpointEvery = every;
   o.seed = seed;
-  o.killAfter = killAfter;
-  return onebit::runTraining(o);
+  if (std::string bad = onebit::checkTrainFlags(o); !bad.empty())
+    return fail(bad);
+  onebit::TrainConsole console;
+  onebit::TrainResult result;
+  onebit::TrainError error;
+  if (!onebit::runTraining(o, console.callbacks(), result, error)) {
+    console.end();
+    return fail(onebit::trainFlagError(error));
+  }
+  return 0;
 }

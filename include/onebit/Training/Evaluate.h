@@ -50,7 +50,10 @@ bool scoreContinuation(CompiledModel &model,
                        double &logLikelihood, std::string &error);
 
 /// Extends `tokens` by `count` tokens: greedy when temperature <= 0, else
-/// sampled from softmax(logits / temperature) with `seed`.
+/// sampled from softmax(logits / temperature) with `seed`. A model compiled
+/// with its KV-cache entries (@prefill, @decode) decodes incrementally;
+/// otherwise every token reruns the window (cut to the model's sequence
+/// length from the left).
 bool generateTokens(CompiledModel &model, std::vector<int64_t> &tokens,
                     int64_t count, double temperature, uint64_t seed,
                     std::string &error);

@@ -1,10 +1,17 @@
 //===- Trainer.h - knowledge-distillation training of a 1-bit model -*- C++ -*-===//
 //
-// The library behind onebit-train (docs/training.md): imports the FP teacher,
-// quantizes the student (SVID), generates the KD train step with
-// --onebit-build-train-step, JIT-compiles it once and runs the training loop
-// (data, cosine learning-rate schedule with warm-up, atomic checkpoints,
-// resume, JSONL log), then packs the trained student into a 1-bit model.
+// The library behind onebit-train (docs/training.md). A TrainSession imports
+// the FP teacher, quantizes the student (SVID), generates the KD train step
+// with --onebit-build-train-step and JIT-compiles it once; then each step()
+// runs one optimizer step (data, cosine learning-rate schedule with warm-up,
+// JSONL log, atomic checkpoints when due; resume continues exactly), and
+// finish() packs the trained student into a 1-bit model. Errors come back as
+// values (TrainError); what happens along the way is reported through
+// TrainCallbacks. runTraining() drives a whole session.
+//
+// The library words its errors in plain terms ("learning rate must be a
+// positive number") and tags those about one option with it, so a front end
+// can name the option its own way (onebit-train: "--lr must be ...").
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,18 +20,22 @@
 
 #include "onebit/Runner/Runner.h"
 
+#include "llvm/ADT/StringRef.h"
+
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace onebit {
 
 struct TrainOptions {
-  std::string teacherPath;   ///< .onnx, .mlir or .mlirbc (FP model)
+  std::string teacherPath;   ///< .onnx, .gguf, .mlir or .mlirbc (FP model)
   std::string init = "nmf";  ///< SVID init: nmf, svd or mean
   std::string data; ///< gen:N (teacher-generated), text:FILE, tokens:FILE.npy
   /// Tokenizer for text:FILE data (a .gguf model or a Hugging Face
-  /// tokenizer.json); empty: byte-level tokens (token = byte).
+  /// tokenizer.json); empty: the teacher's own if it carries one, else
+  /// byte-level tokens (token = byte).
   std::string tokenizerPath;
   int64_t steps = 100;
   int64_t batch = 0;         ///< 0: the model's static batch size
@@ -48,34 +59,128 @@ struct TrainOptions {
   /// Lowering and JIT settings of the train step and of the teacher that
   /// generates gen:N data.
   CompileOptions compile;
-  std::string outDir;
-  bool resume = false;
+  std::string outDir;        ///< data cache, checkpoint, log and model
+  bool resume = false;       ///< continue from outDir/checkpoint.bin
   int64_t checkpointEvery = 50;
   uint64_t seed = 0;
-  /// Testing: SIGKILL the process right after this step (0: never), to
-  /// check that --resume continues the run exactly.
-  int64_t killAfter = 0;
-  /// Called after every step; returning false stops the run after that step
-  /// (a checkpoint is written).
-  std::function<bool(const struct TrainStepInfo &)> onStep;
-  /// No progress lines on stderr.
-  bool quiet = false;
 };
 
+/// The options an error can be about.
+enum class TrainOption {
+  None,
+  Teacher,
+  OutDir,
+  Steps,
+  LearningRate,
+  Init,
+  Data,
+  Tokenizer,
+  Batch,
+  SeqLen,
+  Device,
+};
+
+/// The option's name in the library's plain words ("learning rate").
+llvm::StringRef trainOptionName(TrainOption option);
+
+/// An error of the trainer. When `option` is set, `detail` goes after the
+/// option's name ("must be positive", "4096 does not match the model's
+/// static sequence length 8"); otherwise it is the whole message.
+struct TrainError {
+  TrainOption option = TrainOption::None;
+  std::string detail;
+
+  /// The message in the library's words: trainOptionName(option) and
+  /// detail, or detail alone.
+  std::string message() const;
+  bool empty() const { return detail.empty(); }
+};
+
+/// What one step did.
 struct TrainStepInfo {
   int64_t step = 0;
+  /// The run's last step (TrainOptions::steps) and the step it started
+  /// after (0, or the checkpoint's step on resume).
+  int64_t lastStep = 0, startStep = 0;
   double lr = 0, loss = 0, lossCE = 0, lossMSE = 0, seconds = 0;
+  double tokensPerSecond = 0;
 };
 
-/// Runs training. Progress goes to stderr; errors are printed there with a
-/// clear message. Returns the process exit code (0 on success).
-int runTraining(const TrainOptions &options);
+struct TrainResult {
+  std::string modelPath; ///< the packed 1-bit model (outDir/model.mlirbc)
+  int64_t steps = 0;     ///< TrainOptions::steps
+  double finalLoss = 0;  ///< the last step's loss
+};
 
-/// The same, with the error message returned in `error` instead of printed.
-/// `modelPath` receives the packed model's path and `finalLoss` the last
-/// step's loss on success.
-int runTraining(const TrainOptions &options, std::string &error,
-                std::string *modelPath = nullptr, double *finalLoss = nullptr);
+/// Sizes of the teacher's and the packed model's constants.
+struct TrainSizeReport {
+  double fpBits = 0, fpParams = 0; ///< the teacher: constant bits, FP values
+  double oneBitBits = 0;           ///< the packed model's constant bits
+  int64_t linearWeights = 0;       ///< weights of its 1-bit linear layers
+  double linearBits = 0; ///< their signs + f32 g, h (an upper bound)
+  /// After --onebit-int8-weights (FP embedding/head in weight-only int8);
+  /// negative when that pass failed.
+  double deployBits = -1;
+};
+
+/// What a session reports as it goes; every callback may be empty.
+struct TrainCallbacks {
+  /// A line about the set-up ("resuming after step 2").
+  std::function<void(llvm::StringRef)> note;
+  /// gen:N data: `done` of `total` sequences generated (first 0 of total).
+  std::function<void(int64_t done, int64_t total)> generated;
+  /// After every step of runTraining(); returning false stops the run after
+  /// that step (a checkpoint is written).
+  std::function<bool(const TrainStepInfo &)> onStep;
+  /// After runTraining() wrote the model; setting it makes runTraining()
+  /// measure the sizes too.
+  std::function<void(const TrainResult &, const TrainSizeReport &)> finished;
+};
+
+/// Checks the options that need no file: steps, learning rate, init, the
+/// data spec's form, output directory, teacher path. Returns false and sets
+/// `error` on the first bad one.
+bool validateTrainOptions(const TrainOptions &options, TrainError &error);
+
+/// One training run: the compiled train step and its state.
+class TrainSession {
+public:
+  /// Validates `options`, loads the teacher and the tokenizer, builds and
+  /// compiles the train step, loads or generates the data and initialises
+  /// the state (from outDir/checkpoint.bin with `resume`). Null and `error`
+  /// on failure. `callbacks.note` and `.generated` are used from here on.
+  static std::unique_ptr<TrainSession> create(const TrainOptions &options,
+                                              const TrainCallbacks &callbacks,
+                                              TrainError &error);
+  ~TrainSession();
+
+  /// The last completed step (the checkpoint's after a resume).
+  int64_t currentStep() const;
+  /// Whether currentStep() reached TrainOptions::steps.
+  bool done() const;
+
+  /// Runs the next step: appends it to outDir/train.jsonl and writes the
+  /// checkpoint when due (every checkpointEvery steps and at the last). A
+  /// non-finite loss is an error; the last good checkpoint stays.
+  bool step(TrainStepInfo &info, TrainError &error);
+  /// Writes outDir/checkpoint.bin for currentStep() (nothing when it was
+  /// just written).
+  bool checkpoint(TrainError &error);
+  /// Packs the student with its trained parameters into outDir/model.mlirbc.
+  bool finish(TrainResult &result, TrainError &error);
+  /// Sizes of the teacher and of the model finish() wrote.
+  TrainSizeReport sizeReport();
+
+private:
+  struct Impl;
+  explicit TrainSession(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// A whole run: create(), step() until the last step or until
+/// `callbacks.onStep` returns false, checkpoint(), finish().
+bool runTraining(const TrainOptions &options, const TrainCallbacks &callbacks,
+                 TrainResult &result, TrainError &error);
 
 } // namespace onebit
 

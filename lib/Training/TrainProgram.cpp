@@ -1,0 +1,277 @@
+//===- TrainProgram.cpp - the trainer's MLIR programs ---------------------===//
+
+#include "TrainProgram.h"
+
+#include "onebit/Dialect/OneBit/IR/OneBit.h"
+#include "onebit/Dialect/OneBit/Transforms/Passes.h"
+#include "onebit/Dialect/OneBit/Utils/ConstantData.h"
+#include "onebit/Frontend/ModelLoader.h"
+
+#include "mlir/Bytecode/BytecodeWriter.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstdio>
+
+using namespace mlir;
+
+namespace onebit {
+
+/// The captured errors, one "location: message" line each.
+static std::string diagText(const DiagnosticCapture &diags) {
+  std::string s;
+  for (const std::string &m : diags.messages())
+    s += m + "\n";
+  return s;
+}
+
+static TrainError plain(std::string message) {
+  return TrainError{TrainOption::None, std::move(message)};
+}
+
+/// Loads the file; an ONNX model whose token ids are dynamic is imported
+/// twice: the first import names the input and its dims, the second fixes
+/// them to options.batch / options.seqLen.
+static OwningOpRef<ModuleOp> loadStatic(MLIRContext &ctx,
+                                        const TrainOptions &o,
+                                        TrainError &error) {
+  llvm::StringRef path(o.teacherPath);
+  ModelLoadOptions lo;
+  if (path.ends_with(".gguf")) {
+    if (!o.batch || !o.seqLen) {
+      error = plain("a GGUF teacher has dynamic token ids: give a batch size "
+                    "and a sequence length");
+      return nullptr;
+    }
+    lo.gguf.batch = o.batch;
+    lo.gguf.seqLen = o.seqLen;
+    return loadModel(path, ctx, lo);
+  }
+  OwningOpRef<ModuleOp> fp = loadModel(path, ctx, lo);
+  if (!fp || !path.ends_with(".onnx"))
+    return fp;
+  auto f = *fp->getOps<func::FuncOp>().begin();
+  auto t = dyn_cast<RankedTensorType>(f.getArgumentTypes()[0]);
+  auto name = f.getArgAttrOfType<StringAttr>(0, "onebit.name");
+  if (!t || !name || t.hasStaticShape() || t.getRank() != 2)
+    return fp;
+  int64_t b = o.batch ? o.batch : t.getDimSize(0);
+  int64_t s = o.seqLen ? o.seqLen : t.getDimSize(1);
+  if (ShapedType::isDynamic(b) || ShapedType::isDynamic(s)) {
+    error = plain("the teacher's input '" + name.str() +
+                  "' has dynamic dims: give a batch size and a sequence "
+                  "length");
+    return nullptr;
+  }
+  lo.onnx.inputShapes[name.getValue()] = {b, s};
+  return loadModel(path, ctx, lo);
+}
+
+bool loadTeacher(MLIRContext &ctx, const DiagnosticCapture &diags,
+                 const TrainOptions &o, Teacher &teacher, TrainError &error) {
+  OwningOpRef<ModuleOp> fp = loadStatic(ctx, o, error);
+  if (!fp) {
+    if (error.empty())
+      error = plain("cannot load the teacher '" + o.teacherPath + "':\n" +
+                    diagText(diags));
+    return false;
+  }
+  func::FuncOp main;
+  for (auto f : fp->getOps<func::FuncOp>())
+    if (f.isPublic() && !f.isExternal()) {
+      if (main) {
+        error = plain("the teacher has several public functions; keep only "
+                      "the forward function");
+        return false;
+      }
+      main = f;
+    }
+  if (!main || main.getNumArguments() != 1 || main.getNumResults() < 1) {
+    error = plain("the teacher must have one public function taking token "
+                  "ids [batch, seq] and returning logits [batch, seq, vocab]");
+    return false;
+  }
+  auto idsType = dyn_cast<RankedTensorType>(main.getArgumentTypes()[0]);
+  auto logitsType = dyn_cast<RankedTensorType>(main.getResultTypes()[0]);
+  if (!idsType || idsType.getRank() != 2 ||
+      !idsType.getElementType().isInteger(64) || !idsType.hasStaticShape()) {
+    error = plain("the teacher's input must be static i64 token ids [batch, "
+                  "seq]");
+    return false;
+  }
+  if (!logitsType || logitsType.getRank() != 3 ||
+      !logitsType.hasStaticShape()) {
+    error = plain("the teacher's result #0 must be static logits [batch, "
+                  "seq, vocab]");
+    return false;
+  }
+  teacher.batch = idsType.getDimSize(0);
+  teacher.seqLen = idsType.getDimSize(1);
+  teacher.vocab = logitsType.getDimSize(2);
+  if (o.batch && o.batch != teacher.batch) {
+    error = TrainError{TrainOption::Batch,
+                       std::to_string(o.batch) +
+                           " does not match the model's static batch " +
+                           std::to_string(teacher.batch)};
+    return false;
+  }
+  if (o.seqLen && o.seqLen != teacher.seqLen) {
+    error = TrainError{TrainOption::SeqLen,
+                       std::to_string(o.seqLen) +
+                           " does not match the model's static sequence "
+                           "length " +
+                           std::to_string(teacher.seqLen)};
+    return false;
+  }
+  teacher.function = main.getSymName().str();
+  teacher.module = std::move(fp);
+  return true;
+}
+
+OwningOpRef<ModuleOp> buildTrainStep(const Teacher &teacher,
+                                     const TrainOptions &o,
+                                     const DiagnosticCapture &diags,
+                                     std::string &mseTaps, TrainError &error) {
+  OwningOpRef<ModuleOp> step(
+      cast<ModuleOp>(teacher.module.get()->clone()));
+  PassManager pm(step->getContext());
+  mlir::onebit::OneBitQuantizeOptions quantize;
+  quantize.init = o.init;
+  quantize.keepTeacher = true;
+  pm.addPass(mlir::onebit::createOneBitQuantize(quantize));
+  mlir::onebit::OneBitBuildTrainStepOptions trainStep;
+  trainStep.alpha = o.alpha;
+  trainStep.weightDecay = o.weightDecay;
+  trainStep.mseLastLayer = o.mseLastLayer;
+  if (!o.trainable.empty()) {
+    llvm::SmallVector<llvm::StringRef> names;
+    llvm::StringRef(o.trainable).split(names, ',');
+    for (llvm::StringRef name : names)
+      trainStep.trainable.push_back(name.str());
+  }
+  pm.addPass(mlir::onebit::createOneBitBuildTrainStep(trainStep));
+  if (failed(pm.run(*step))) {
+    error = plain("cannot build the train step:\n" + diagText(diags));
+    return nullptr;
+  }
+  // The hidden states L_MSE compares (recorded by the pass), for the log.
+  mseTaps.clear();
+  if (auto lossFn =
+          step->lookupSymbol<func::FuncOp>(teacher.function + "_kd_loss"))
+    if (auto taps = lossFn->getAttrOfType<ArrayAttr>("onebit.hidden_states");
+        taps && !taps.empty()) {
+      auto names = llvm::to_vector(taps.getAsValueRange<StringAttr>());
+      mseTaps = std::to_string(names.size()) + " hidden state" +
+                (names.size() == 1 ? "" : "s") + " (" + names.front().str() +
+                (names.size() > 1 ? " ... " + names.back().str() : "") + ")";
+    }
+  return OwningOpRef<ModuleOp>(std::move(step));
+}
+
+bool packStudent(ModuleOp program, const std::string &fname,
+                 const std::vector<std::string> &names,
+                 const std::vector<HostTensor> &params,
+                 const DiagnosticCapture &diags, std::string &error) {
+  auto student = dyn_cast_or_null<func::FuncOp>(
+      SymbolTable::lookupSymbolIn(program, fname + "_student"));
+  if (!student) {
+    error = "internal: no @" + fname + "_student";
+    return false;
+  }
+  MLIRContext *ctx = program.getContext();
+  OpBuilder b = OpBuilder::atBlockBegin(&student.getBody().front());
+  const size_t numParams = params.size();
+  for (size_t i = 0; i < numParams; ++i) {
+    auto type = cast<RankedTensorType>(student.getArgument(i).getType());
+    llvm::ArrayRef<char> bytes(params[i].data.data(), params[i].data.size());
+    Value c = arith::ConstantOp::create(
+        b, NameLoc::get(StringAttr::get(ctx, names[i])), type,
+        mlir::onebit::makeResource(type, names[i], bytes));
+    student.getArgument(i).replaceAllUsesWith(c);
+  }
+  llvm::BitVector erase(student.getNumArguments());
+  erase.set(0, numParams);
+  if (failed(student.eraseArguments(erase))) {
+    error = "internal: cannot drop the parameter arguments";
+    return false;
+  }
+  SmallVector<Operation *> others;
+  for (Operation &op : program.getBody()->getOperations())
+    if (&op != student.getOperation())
+      others.push_back(&op);
+  for (Operation *op : others)
+    op->erase();
+  student.setSymName(fname);
+  student.setPublic();
+  PassManager pm(ctx);
+  pm.addPass(mlir::onebit::createOneBitPackTrained());
+  pm.addPass(mlir::createCanonicalizerPass());
+  pm.addPass(mlir::createCSEPass());
+  if (failed(pm.run(program))) {
+    error = "cannot pack the trained model:\n" + diagText(diags);
+    return false;
+  }
+  return true;
+}
+
+bool writeModel(ModuleOp module, const std::string &path, std::string &error) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path + ".tmp", ec);
+  if (ec) {
+    error = "cannot write " + path + ": " + ec.message();
+    return false;
+  }
+  if (failed(writeBytecodeToFile(module, os))) {
+    error = "cannot write " + path;
+    return false;
+  }
+  os.close();
+  if (std::rename((path + ".tmp").c_str(), path.c_str()) != 0) {
+    error = "cannot rename the model into " + path;
+    return false;
+  }
+  return true;
+}
+
+/// Bits of every static float/int tensor constant reachable from `f`'s body.
+static double constantBits(func::FuncOp f, double &floatParams) {
+  double bits = 0;
+  floatParams = 0;
+  f.walk([&](arith::ConstantOp c) {
+    auto t = dyn_cast<RankedTensorType>(c.getType());
+    if (!t || !t.hasStaticShape())
+      return;
+    bits += double(t.getNumElements()) * t.getElementTypeBitWidth();
+    if (isa<FloatType>(t.getElementType()))
+      floatParams += double(t.getNumElements());
+  });
+  return bits;
+}
+
+TrainSizeReport measureSizes(const Teacher &teacher, ModuleOp packed) {
+  TrainSizeReport r;
+  auto main = teacher.module.get().lookupSymbol<func::FuncOp>(teacher.function);
+  r.fpBits = constantBits(main, r.fpParams);
+  auto student = *packed.getOps<func::FuncOp>().begin();
+  double ignored;
+  r.oneBitBits = constantBits(student, ignored);
+  student.walk([&](mlir::onebit::BinaryLinearOp op) {
+    int64_t n = op.getOutFeatures(), k = op.getInFeatures();
+    r.linearWeights += n * k;
+    r.linearBits += double(n * k) +
+                    32.0 * double(n + k); // signs + f32 g, h (upper bound)
+  });
+  OwningOpRef<ModuleOp> copy(cast<ModuleOp>(packed->clone()));
+  PassManager pm(packed.getContext());
+  pm.addPass(mlir::onebit::createOneBitInt8Weights());
+  if (succeeded(pm.run(*copy)))
+    r.deployBits =
+        constantBits(*copy->getOps<func::FuncOp>().begin(), ignored);
+  return r;
+}
+
+} // namespace onebit

@@ -1,0 +1,68 @@
+//===- TrainProgram.h - the trainer's MLIR programs -------------*- C++ -*-===//
+//
+// Internal to lib/Training. The MLIR side of a run: the teacher loaded with
+// static token ids, the train step built from it (--onebit-quantize,
+// --onebit-build-train-step), the packed student written at the end
+// (--onebit-pack-trained) and the size report.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ONEBIT_LIB_TRAINING_TRAINPROGRAM_H
+#define ONEBIT_LIB_TRAINING_TRAINPROGRAM_H
+
+#include "onebit/Support/DiagnosticCapture.h"
+#include "onebit/Support/Npy.h"
+#include "onebit/Training/Trainer.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace onebit {
+
+/// The FP teacher with static token ids [batch, seqLen] and logits
+/// [batch, seqLen, vocab] from its one public function.
+struct Teacher {
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  std::string function;
+  int64_t batch = 0, seqLen = 0, vocab = 0;
+};
+
+/// Loads TrainOptions::teacherPath through the model loader, with the token
+/// shape from `options` where the file leaves it dynamic, and checks its
+/// form and that options.batch / options.seqLen (when set) match it.
+/// `diags` collects the context's errors.
+bool loadTeacher(mlir::MLIRContext &ctx, const DiagnosticCapture &diags,
+                 const TrainOptions &options, Teacher &teacher,
+                 TrainError &error);
+
+/// The train step module (@F_train_step, @F_train_init, @F_student,
+/// @F_kd_loss) built from a copy of the teacher. `mseTaps` describes the
+/// hidden states L_MSE compares ("" when none, alpha 0).
+mlir::OwningOpRef<mlir::ModuleOp>
+buildTrainStep(const Teacher &teacher, const TrainOptions &options,
+               const DiagnosticCapture &diags, std::string &mseTaps,
+               TrainError &error);
+
+/// Rewrites `program` (a copy of the train step module) into the packed
+/// 1-bit model: @F_student with the trained `params` (named `names`) as
+/// constants, renamed @F, packed by --onebit-pack-trained.
+bool packStudent(mlir::ModuleOp program, const std::string &function,
+                 const std::vector<std::string> &names,
+                 const std::vector<HostTensor> &params,
+                 const DiagnosticCapture &diags, std::string &error);
+
+/// Writes `module` as bytecode through a temporary file and a rename.
+bool writeModel(mlir::ModuleOp module, const std::string &path,
+                std::string &error);
+
+/// Sizes of the teacher's and of the packed model's constants, and of the
+/// packed model after --onebit-int8-weights.
+TrainSizeReport measureSizes(const Teacher &teacher, mlir::ModuleOp packed);
+
+} // namespace onebit
+
+#endif // ONEBIT_LIB_TRAINING_TRAINPROGRAM_H
