@@ -18,7 +18,7 @@ lowering of dense ops (ONEBIT_DENSE_MATMUL=loops), labelled as such.
 usage: decode_bench.py [--build build] [--layers 4] [--dim 2048]
        [--ffn 5632] [--heads 32] [--vocab 32000] [--bench 10]
        [--threads 1,2] [--keep-head true|false|int8|both|all] [--naive-bench 2]
-       [--kernel-mode exact|fast|both] [--isa avx2|avx512] [--work DIR]
+       [--kernel-mode exact|fast|int16|both|all] [--isa avx2|avx512] [--work DIR]
 Needs torch, onnx and numpy (Debian's /usr/bin/python3 has them).
 Target in the issue: 1-bit >= 8x FP32 tokens/s.
 --isa avx2 runs the kernels CPUs without AVX-512 get on an AVX-512 host
@@ -83,10 +83,12 @@ def main():
     ap.add_argument("--naive-bench", type=int, default=2,
                     help="repetitions of the FP32 model with naive loops "
                          "(0: skip)")
-    ap.add_argument("--kernel-mode", default="both",
-                    choices=["exact", "fast", "both"],
+    ap.add_argument("--kernel-mode", default="all",
+                    choices=["exact", "fast", "int16", "both", "all"],
                     help="1-bit kernels of onebit-run: exact (FP32 tables), "
-                         "fast (int8 tables, ~1e-2 off) or both")
+                         "fast (int8 tables, ~1e-2 off), int16 (the default: "
+                         "16-bit tables, ~3e-5 off), both (exact and fast) "
+                         "or all three")
     ap.add_argument("--isa", choices=["avx2", "avx512"],
                     help="cap the runtime's kernels at this ISA "
                          "(ONEBIT_ISA; avx2 also sets OPENBLAS_CORETYPE="
@@ -175,7 +177,8 @@ def main():
     # Numerics sanity: the FP32 model against PyTorch.
     out = os.path.join(work, "fp32.logits.npy")
     rows = []
-    modes = ["exact", "fast"] if a.kernel_mode == "both" else [a.kernel_mode]
+    modes = {"both": ["exact", "fast"], "all": ["exact", "int16", "fast"]}.get(
+        a.kernel_mode, [a.kernel_mode])
     for t in threads:
         c, ms = bench(runner, fp, ids_path, a.bench, t, env=env,
                       out=out if t == threads[0] else None)
@@ -191,14 +194,16 @@ def main():
                                 env=env,
                                 out=qout if t == threads[0] else None)
                 rows.append((f"1-bit {mode}", kh, t, c1, ms1))
-    # How far the fast kernels move the logits from the exact ones.
-    if "fast" in modes and "exact" in modes:
+    # How far the fast and int16 kernels move the logits from the exact ones.
+    for other in ("fast", "int16"):
+        if other not in modes or "exact" not in modes:
+            continue
         for kh in quant:
             ye = np.load(os.path.join(work, f"q-{kh}-exact.logits.npy"))
-            yf = np.load(os.path.join(work, f"q-{kh}-fast.logits.npy"))
+            yf = np.load(os.path.join(work, f"q-{kh}-{other}.logits.npy"))
             err = np.abs(yf - ye).max() / np.abs(ye).max()
             agree = np.mean(ye.argmax(-1) == yf.argmax(-1))
-            print(f"1-bit (head {kh}) fast vs exact logits: max relative "
+            print(f"1-bit (head {kh}) {other} vs exact logits: max relative "
                   f"difference {err:.2e}, same argmax {agree:.0%}")
     naive = {}
     if a.naive_bench > 0:

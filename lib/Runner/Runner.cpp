@@ -196,13 +196,14 @@ CompiledModel::~CompiledModel() = default;
 void setNumThreads(int n) { onebit_runtime_set_num_threads(n); }
 
 bool setKernelMode(const std::string &mode, std::string &error) {
-  if (mode == "exact" || mode == "fast") {
-    onebit_runtime_set_kernel_mode(mode == "fast" ? ONEBIT_KERNEL_FAST_APPROX
-                                                  : ONEBIT_KERNEL_EXACT);
-    return true;
+  const int m = onebit_runtime_kernel_mode_from_name(mode.c_str());
+  if (m < 0) {
+    error = "kernel mode must be 'int16', 'exact' or 'fast', not '" + mode +
+            "'";
+    return false;
   }
-  error = "kernel mode must be 'exact' or 'fast', not '" + mode + "'";
-  return false;
+  onebit_runtime_set_kernel_mode(m);
+  return true;
 }
 
 bool hasFastKernel() { return onebit_runtime_has_fast_kernel() != 0; }

@@ -203,17 +203,21 @@ def set_num_threads(n: int) -> None:
 
 
 def set_kernel_mode(mode: str) -> None:
-    """Arithmetic of the CPU 1-bit kernels: "exact" (the default; FP32
-    lookup tables, ~1e-6 relative) or "fast" (int8 lookup tables for decode,
-    up to 8 activation rows: a few times faster, about 1e-2 of a row's
-    largest output off; keep "exact" for training and reference checks).
-    Raises ValueError for anything else."""
+    """Arithmetic of the CPU 1-bit decode kernels (up to 8 activation rows;
+    larger ones are always exact): "int16" (the default: the lookup tables
+    of every 4 activations rounded to 16-bit integers, one scale per row,
+    integer sums; about 3e-5 of a row's largest output off), "exact" (FP32
+    tables, ~1e-6 relative; use it for training and reference checks) or
+    "fast" (int8 tables: about 1e-2 off). The environment variable
+    ONEBIT_KERNEL_MODE sets it at import. Raises ValueError for anything
+    else."""
     _onebit.set_kernel_mode(mode)
 
 
 def has_fast_kernel() -> bool:
-    """Whether this CPU has the kernels of set_kernel_mode("fast") (AVX2, or
-    AVX-512 with VBMI + VNNI); without them "fast" computes exactly."""
+    """Whether this CPU has the kernels of set_kernel_mode("int16") and
+    ("fast") (AVX2, or AVX-512 with VBMI + VNNI); without them both compute
+    exactly."""
     return _onebit.has_fast_kernel()
 
 

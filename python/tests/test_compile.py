@@ -89,19 +89,28 @@ def test_gpu_emulation_runs_kernels(shuffle_kernel_mlir):
 
 def test_kernel_mode(example_mlir):
     # "fast" switches the CPU 1-bit kernels to int8 lookup tables for up to
-    # 8 activation rows: close to "exact", and on hosts that have the fast
-    # kernel (AVX2, AVX-512 VNNI) not identical to it.
-    with pytest.raises(ValueError, match="must be 'exact' or 'fast', not 'x'"):
+    # 8 activation rows, "int16" (the default) to 16-bit ones: close to
+    # "exact", and on hosts that have these kernels (AVX2, AVX-512 VNNI) not
+    # identical to it.
+    with pytest.raises(ValueError,
+                       match="must be 'int16', 'exact' or 'fast', not 'x'"):
         onebit.set_kernel_mode("x")
     f = onebit.load(example_mlir).quantize(post_norm=False).compile()
     x = np.random.default_rng(6).standard_normal((4, 32)).astype(np.float32)
-    exact = f(x)
     try:
+        onebit.set_kernel_mode("exact")
+        exact = f(x)
         onebit.set_kernel_mode("fast")
         fast = f(x)
-    finally:
+        onebit.set_kernel_mode("int16")
+        int16 = f(x)
         onebit.set_kernel_mode("exact")
-    assert np.array_equal(f(x), exact)
+        assert np.array_equal(f(x), exact)
+    finally:
+        onebit.set_kernel_mode("int16")
     err = np.abs(fast - exact).max() / np.abs(exact).max()
     assert err <= 3e-2
     assert (err > 0) == onebit.has_fast_kernel()
+    err16 = np.abs(int16 - exact).max() / np.abs(exact).max()
+    assert err16 <= 1e-3
+    assert (err16 > 0) == onebit.has_fast_kernel()

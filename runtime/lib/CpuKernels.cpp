@@ -92,7 +92,7 @@ const CpuInfo &cpu() {
 }
 
 std::atomic<int> gIsa{-1};
-std::atomic<int> gMode{ONEBIT_KERNEL_EXACT};
+std::atomic<int> gMode{ONEBIT_KERNEL_INT16};
 std::atomic<bool> gCacheEnabled{true};
 
 // The level in use when onebit_runtime_set_isa was not called: the best the
@@ -140,6 +140,12 @@ bool fastKernel(int isa, int64_t m) {
          haveFastKernel(isa);
 }
 
+// Whether the INT16 tables (the default mode) apply to m rows of k columns.
+bool int16Kernel(int isa, int64_t m, int64_t k) {
+  return gMode.load() == ONEBIT_KERNEL_INT16 && m <= kFastMaxM &&
+         k <= kI16MaxK && haveFastKernel(isa);
+}
+
 //===----------------------------------------------------------------------===//
 // Interleaved weight cache
 //===----------------------------------------------------------------------===//
@@ -152,6 +158,46 @@ struct CachedWeights {
   // The AVX2 FAST_APPROX kernel's nibble planes, built on first use.
   std::once_flag planesOnce;
   AlignedBuffer<uint8_t> planeBytes;
+
+  // The INT16 kernels' chunk-major copies ([0]: AVX-512 words, [1]: AVX2
+  // nibble planes), built on first use.
+  std::once_flag chunkedOnce[2];
+  AlignedBuffer<uint8_t> chunkedBytes[2];
+
+  ChunkedWeights chunked(bool planes) {
+    const int p = planes ? 1 : 0;
+    const int64_t kw = view.kw, blocks = view.blocks;
+    ChunkedWeights cw{view.n, kw, blocks, nullptr};
+    std::call_once(chunkedOnce[p], [&] {
+      uint8_t *d = chunkedBytes[p].resize(static_cast<size_t>(blocks * kw * 64));
+      ChunkedWeights out = cw;
+      out.data = d;
+      for (int64_t c = 0; c < out.chunks(); ++c)
+        for (int64_t b = 0; b < blocks; ++b) {
+          uint8_t *dst = const_cast<uint8_t *>(out.at(c, b));
+          for (int64_t j = 0; j < out.chunkWords(c); ++j) {
+            const uint32_t *src =
+                view.words + (b * kw + c * kI16ChunkWords + j) * 16;
+            uint8_t *o = dst + j * 64;
+            if (!planes) {
+              std::memcpy(o, src, 64);
+              continue;
+            }
+            // avx2PlanesFromInterleaved's layout for one word of 16 rows.
+            for (int64_t r = 0; r < 16; ++r)
+              for (int h = 0; h < 2; ++h) {
+                auto nib = [&](int q) {
+                  return (src[r] >> (4 * (4 * h + q))) & 15u;
+                };
+                o[h * 32 + r] = uint8_t(nib(0) | nib(2) << 4);
+                o[h * 32 + 16 + r] = uint8_t(nib(1) | nib(3) << 4);
+              }
+          }
+        }
+    });
+    cw.data = chunkedBytes[p].ptr;
+    return cw;
+  }
 
   const uint8_t *planes() {
     std::call_once(planesOnce, [this] {
@@ -315,7 +361,19 @@ void onebit::rt::binaryLinear(const float *x, int64_t m, int64_t k,
       });
     };
     const bool avx512 = isa == kAvx512;
-    if (!exact && fastKernel(isa, m)) {
+    if (!exact && int16Kernel(isa, m, k)) {
+      thread_local AlignedBuffer<int8_t> tabBuf;
+      thread_local AlignedBuffer<float> scaleBuf;
+      int8_t *tables = tabBuf.resize(
+          static_cast<size_t>(m * kw * kI16TableBytesPerWord));
+      float *scales = scaleBuf.resize(static_cast<size_t>(m));
+      (avx512 ? avx512BuildTablesI16 : avx2BuildTablesI16)(a, tables, scales);
+      const ChunkedWeights cw = w->chunked(!avx512);
+      forBlocks(int64_t(threads) * 4, [&](int64_t b0, int64_t b1) {
+        (avx512 ? avx512LutChunkedI16 : avx2LutChunkedI16)(a, tables, scales,
+                                                           cw, b0, b1, y, n);
+      });
+    } else if (!exact && fastKernel(isa, m)) {
       thread_local AlignedBuffer<int8_t> tabBuf;
       thread_local AlignedBuffer<float> scaleBuf;
       int8_t *tables = tabBuf.resize(static_cast<size_t>(m * (kp / 4) * 16));
@@ -550,9 +608,31 @@ void onebit_runtime_set_num_threads(int n) {
 int onebit_runtime_get_num_threads(void) { return pool().threads(); }
 
 int onebit_runtime_set_kernel_mode(int mode) {
-  if (mode != ONEBIT_KERNEL_EXACT && mode != ONEBIT_KERNEL_FAST_APPROX)
+  if (mode != ONEBIT_KERNEL_EXACT && mode != ONEBIT_KERNEL_FAST_APPROX &&
+      mode != ONEBIT_KERNEL_INT16)
     return -1;
   return gMode.exchange(mode);
+}
+int onebit_runtime_kernel_mode_from_name(const char *name) {
+  if (!name)
+    return -1;
+  for (int mode : {ONEBIT_KERNEL_EXACT, ONEBIT_KERNEL_FAST_APPROX,
+                   ONEBIT_KERNEL_INT16})
+    if (std::strcmp(name, onebit_runtime_kernel_mode_name(mode)) == 0)
+      return mode;
+  return -1;
+}
+const char *onebit_runtime_kernel_mode_name(int mode) {
+  switch (mode) {
+  case ONEBIT_KERNEL_EXACT:
+    return "exact";
+  case ONEBIT_KERNEL_FAST_APPROX:
+    return "fast";
+  case ONEBIT_KERNEL_INT16:
+    return "int16";
+  default:
+    return nullptr;
+  }
 }
 int onebit_runtime_get_kernel_mode(void) { return gMode.load(); }
 int onebit_runtime_has_fast_kernel(void) {

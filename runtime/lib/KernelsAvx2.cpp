@@ -28,6 +28,7 @@
 #include <immintrin.h>
 #include <algorithm>
 #include <limits>
+#include <vector>
 
 namespace onebit {
 namespace rt {
@@ -421,6 +422,183 @@ void avx2LutBlocksI8(const Activations &a, const int8_t *tables,
                       _mm256_mul_ps(_mm256_cvtepi32_ps(acc32[1]), sc));
       for (int64_t r = 0; r < valid; ++r)
         out[i * ldo + 16 * b + r] = sums[r];
+    }
+  }
+}
+
+// ---- INT16 mode: two int8 digits per table entry ---------------------------
+
+void avx2BuildTablesI16(const Activations &a, int8_t *tables, float *scales) {
+  const Low3Signs ls;
+  const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  auto entries = [&](const float *v, __m256 &lo, __m256 &hi) {
+    const __m256 low3 = ls.low3(v);
+    const __m256 v3 = _mm256_set1_ps(v[3]);
+    lo = _mm256_add_ps(low3, v3);
+    hi = _mm256_sub_ps(low3, v3);
+  };
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  const __m256i half = _mm256_set1_epi32(128);
+  const int64_t groups = a.kp / 4, kw = a.kp / 32;
+  for (int64_t i = 0; i < a.m; ++i) {
+    const float *x = a.xg + i * a.kp;
+    // The largest |entry| of a group is sum_j |v_j| (see
+    // avx512BuildTablesI16): 2 groups a vector.
+    __m256 vmax = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
+    for (int64_t c = 0; c < a.kp; c += 8) {
+      __m256 v = _mm256_and_ps(_mm256_loadu_ps(x + c), absMask);
+      v = _mm256_add_ps(v, _mm256_permute_ps(v, 0xB1));
+      v = _mm256_add_ps(v, _mm256_permute_ps(v, 0x4E));
+      vmax = _mm256_max_ps(vmax, v);
+      const __m256 d = _mm256_sub_ps(v, v);
+      bad = _mm256_or_ps(bad, _mm256_cmp_ps(d, d, _CMP_UNORD_Q));
+    }
+    alignas(32) float m8[8];
+    _mm256_store_ps(m8, vmax);
+    float maxSum = 0.0f;
+    for (float v : m8)
+      maxSum = std::max(maxSum, v);
+    const bool finite = _mm256_movemask_ps(bad) == 0;
+    const float q = finite && maxSum > 0.0f ? 32512.0f / maxSum : 0.0f;
+    scales[i] = !finite ? std::numeric_limits<float>::quiet_NaN()
+                        : maxSum > 0.0f ? maxSum / 32512.0f : 0.0f;
+    const __m256 vq = _mm256_set1_ps(q);
+    int8_t *t = tables + i * kw * kI16TableBytesPerWord;
+    // v = round(entry * q) in [-32512, 32512] = 256 * hi + lo (see
+    // avx512BuildTablesI16). Group 8 * wi + 4 * h + j: high digits at
+    // wi * 256 + h * 128 + 16 * j, low digits 64 bytes further.
+    auto digits = [&](__m256 e, __m256i &hi, __m256i &lo) {
+      const __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(e, vq));
+      hi = _mm256_srai_epi32(_mm256_add_epi32(v, half), 8);
+      lo = _mm256_sub_epi32(v, _mm256_slli_epi32(hi, 8));
+    };
+    for (int64_t gi = 0; gi < groups; gi += 2) {
+      __m256 alo, ahi, blo, bhi;
+      entries(x + 4 * gi, alo, ahi);
+      entries(x + 4 * gi + 4, blo, bhi);
+      __m256i h0, l0, h1, l1, h2, l2, h3, l3;
+      digits(alo, h0, l0);
+      digits(ahi, h1, l1);
+      digits(blo, h2, l2);
+      digits(bhi, h3, l3);
+      const __m256i ph = _mm256_permutevar8x32_epi32(
+          _mm256_packs_epi16(_mm256_packs_epi32(h0, h1),
+                             _mm256_packs_epi32(h2, h3)),
+          order);
+      const __m256i pl = _mm256_permutevar8x32_epi32(
+          _mm256_packs_epi16(_mm256_packs_epi32(l0, l1),
+                             _mm256_packs_epi32(l2, l3)),
+          order);
+      const int64_t wi = gi >> 3, h = (gi >> 2) & 1, j = gi & 3;
+      int8_t *d = t + wi * kI16TableBytesPerWord + h * 128 + 16 * j;
+      _mm256_storeu_si256(reinterpret_cast<__m256i *>(d), ph);
+      _mm256_storeu_si256(reinterpret_cast<__m256i *>(d + 64), pl);
+    }
+  }
+}
+
+// MT activation rows of one 16-row block over the cw words of a chunk (at
+// most kI16ChunkWords = 32, so the int16 sums stay within 32 * 2 * 2 * 128 =
+// 16384);
+// adds 256 * sum(hi) + sum(lo) of each row to part[r * 16 ..].
+template <int MT>
+static inline void i16TileAvx2(const int8_t *const *tab, const uint8_t *wp,
+                               int64_t cw, int32_t *part) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi8(1);
+  // acc[r][0..1]: high digits, rows 0..7 / 8..15 of the block (each 128-bit
+  // lane one pair of groups); acc[r][2..3]: low digits.
+  __m256i acc[MT][4];
+  for (int r = 0; r < MT; ++r)
+    for (int d = 0; d < 4; ++d)
+      acc[r][d] = _mm256_setzero_si256();
+  for (int64_t j = 0; j < cw; ++j) {
+    _mm_prefetch(reinterpret_cast<const char *>(wp + j * 64 + kI16Prefetch),
+                 _MM_HINT_T1);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i idx = _mm256_loadu_si256(
+          reinterpret_cast<const __m256i *>(wp + j * 64 + h * 32));
+      const __m256i lo = _mm256_and_si256(idx, low4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(idx, 4), low4);
+      for (int r = 0; r < MT; ++r) {
+        const int8_t *t = tab[r] + j * kI16TableBytesPerWord + h * 128;
+        for (int d = 0; d < 2; ++d) {
+          const __m256i la = _mm256_shuffle_epi8(
+              _mm256_loadu_si256(
+                  reinterpret_cast<const __m256i *>(t + 64 * d)),
+              lo);
+          const __m256i lb = _mm256_shuffle_epi8(
+              _mm256_loadu_si256(
+                  reinterpret_cast<const __m256i *>(t + 64 * d + 32)),
+              hi);
+          acc[r][2 * d] = _mm256_add_epi16(
+              acc[r][2 * d],
+              _mm256_maddubs_epi16(ones, _mm256_unpacklo_epi8(la, lb)));
+          acc[r][2 * d + 1] = _mm256_add_epi16(
+              acc[r][2 * d + 1],
+              _mm256_maddubs_epi16(ones, _mm256_unpackhi_epi8(la, lb)));
+        }
+      }
+    }
+  }
+  const __m256i weights = _mm256_set1_epi32(0x01000001); // (1, 256) pairs
+  for (int r = 0; r < MT; ++r)
+    for (int q = 0; q < 2; ++q) {
+      const __m256i hi16 = acc[r][q], lo16 = acc[r][2 + q];
+      // int32 lo + 256 * hi: rows 0..3 and 4..7 of the half, per lane.
+      const __m256i m0 =
+          _mm256_madd_epi16(_mm256_unpacklo_epi16(lo16, hi16), weights);
+      const __m256i m1 =
+          _mm256_madd_epi16(_mm256_unpackhi_epi16(lo16, hi16), weights);
+      const __m256i sum =
+          _mm256_add_epi32(_mm256_permute2x128_si256(m0, m1, 0x20),
+                           _mm256_permute2x128_si256(m0, m1, 0x31));
+      __m256i *p = reinterpret_cast<__m256i *>(part + r * 16 + 8 * q);
+      _mm256_storeu_si256(p, _mm256_add_epi32(_mm256_loadu_si256(p), sum));
+    }
+}
+
+void avx2LutChunkedI16(const Activations &a, const int8_t *tables,
+                       const float *scales, const ChunkedWeights &w,
+                       int64_t b0, int64_t b1, float *out, int64_t ldo) {
+  // Two rows per tile: 8 accumulators, the indices and constants fill the
+  // 16 ymm registers.
+  constexpr int MT = 2;
+  const int64_t rowBytes = w.kw * kI16TableBytesPerWord, nb = b1 - b0;
+  thread_local std::vector<int32_t> partBuf;
+  partBuf.assign(static_cast<size_t>(nb * a.m * 16), 0);
+  int32_t *part = partBuf.data();
+  for (int64_t c = 0; c < w.chunks(); ++c) {
+    const int64_t cw = w.chunkWords(c), w0 = c * kI16ChunkWords;
+    for (int64_t b = b0; b < b1; ++b) {
+      const uint8_t *wp = w.at(c, b);
+      for (int64_t i0 = 0; i0 < a.m; i0 += MT) {
+        const int mt = int(std::min<int64_t>(MT, a.m - i0));
+        const int8_t *tab[MT];
+        for (int r = 0; r < mt; ++r)
+          tab[r] = tables + (i0 + r) * rowBytes + w0 * kI16TableBytesPerWord;
+        int32_t *p = part + ((b - b0) * a.m + i0) * 16;
+        withRowTile<MT>(mt, [&](auto rows) {
+          i16TileAvx2<decltype(rows)::value>(tab, wp, cw, p);
+        });
+      }
+    }
+  }
+  for (int64_t b = b0; b < b1; ++b) {
+    const int64_t valid = std::min<int64_t>(16, w.n - 16 * b);
+    for (int64_t i = 0; i < a.m; ++i) {
+      const int32_t *s = part + ((b - b0) * a.m + i) * 16;
+      const __m256 sc = _mm256_set1_ps(scales[i]);
+      alignas(32) float v[16];
+      _mm256_store_ps(v, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256(
+                                           reinterpret_cast<const __m256i *>(s))),
+                                       sc));
+      _mm256_store_ps(v + 8,
+                      _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256(
+                                        reinterpret_cast<const __m256i *>(s + 8))),
+                                    sc));
+      float *o = out + i * ldo + 16 * b;
+      for (int64_t r = 0; r < valid; ++r)
+        o[r] = v[r];
     }
   }
 }

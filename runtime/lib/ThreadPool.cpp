@@ -79,8 +79,13 @@ void ThreadPool::parallelFor(int64_t count,
   // the worker sees the job closed and backs out or the caller waits for
   // it.
   closed.store(true);
-  while (entered.load() != 0)
+  // A worker still inside holds a task; if it shares this CPU it needs the
+  // CPU to finish it, so yield now and then instead of only spinning.
+  for (int spins = 1; entered.load() != 0; ++spins) {
     pause();
+    if (spins % 256 == 0)
+      std::this_thread::yield();
+  }
   job = nullptr;
 }
 
@@ -104,12 +109,15 @@ void ThreadPool::work() {
 void ThreadPool::workerLoop(uint64_t seen) {
   tInPool = true;
   for (;;) {
-    // Spin a little (~50 us), then sleep.
+    // Spin a little (~50 us), then sleep. Every 256 pauses the spinning
+    // worker yields: on a busy machine the scheduler may have put it on the
+    // caller's CPU, where spinning would only delay the caller.
     int spins = 0;
     while (generation.load(std::memory_order_acquire) == seen && !quit.load() &&
            spins < 20000) {
       pause();
-      ++spins;
+      if (++spins % 256 == 0)
+        std::this_thread::yield();
     }
     if (generation.load(std::memory_order_acquire) == seen && !quit.load()) {
       std::unique_lock<std::mutex> lock(mutex);

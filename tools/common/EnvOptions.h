@@ -19,6 +19,10 @@
 //       and ignored.
 //   ONEBIT_DENSE_BACKEND=builtin   dense f32 matmuls on the built-in kernel
 //       instead of OpenBLAS (onebit_runtime_set_dense_backend).
+//   ONEBIT_KERNEL_MODE=int16|exact|fast  the 1-bit decode kernels' mode
+//       (onebit_runtime_set_kernel_mode; int16 is the default, exact the
+//       FP32 reference arithmetic; docs/kernels.md); a tool's own
+//       --kernel-mode overrides it; other values are reported and ignored.
 //   ONEBIT_ALLOC_CACHE_MB=N        bound of the compiled models' buffer cache
 //       in MiB, 0 turns it off (onebit_runtime_set_allocation_cache_mb).
 //

@@ -54,6 +54,16 @@ void onebit::env::applyRuntimeEnvironment() {
   if (const char *backend = nonEmptyVariable("ONEBIT_DENSE_BACKEND"))
     if (!std::strcmp(backend, "builtin"))
       onebit_runtime_set_dense_backend(0);
+  if (const char *mode = nonEmptyVariable("ONEBIT_KERNEL_MODE")) {
+    const int m = onebit_runtime_kernel_mode_from_name(mode);
+    if (m < 0)
+      std::fprintf(stderr,
+                   "onebit runtime: ignoring ONEBIT_KERNEL_MODE='%s' "
+                   "(expected int16, exact or fast)\n",
+                   mode);
+    else
+      onebit_runtime_set_kernel_mode(m);
+  }
   if (const char *mb = nonEmptyVariable("ONEBIT_ALLOC_CACHE_MB")) {
     char *end = nullptr;
     long long value = std::strtoll(mb, &end, 10);

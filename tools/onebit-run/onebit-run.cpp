@@ -1,7 +1,7 @@
 //===- onebit-run.cpp - run a model on the host CPU -----------------------===//
 //
 // onebit-run MODEL [--entry NAME] --input a.npy ... --output out.npy ...
-//            [--threads N] [--bench N] [--kernel-mode exact|fast]
+//            [--threads N] [--bench N] [--kernel-mode int16|exact|fast]
 // MODEL is .mlir, MLIR bytecode, .onnx or .gguf. Compiles in process for the
 // host CPU and runs the entry on NumPy arrays. --device=gpu-emulation runs
 // the GPU pipeline's kernels as host loops instead.
@@ -11,6 +11,7 @@
 #include "onebit/Frontend/ModelLoader.h"
 #include "onebit/Runner/CudaHooks.h"
 #include "onebit/Runner/Runner.h"
+#include "onebit/Runtime/CpuKernels.h"
 #include "onebit/Support/Npy.h"
 
 #include "EnvOptions.h"
@@ -51,10 +52,12 @@ static cl::opt<std::string> device("device", cl::desc(onebit::kDeviceHelp),
 
 static cl::opt<std::string> kernelMode(
     "kernel-mode",
-    cl::desc("1-bit kernels: exact (default) or fast (int8 lookup tables "
-             "for decode, up to 8 activation rows; about 1e-2 of a row's "
-             "largest output off)"),
-    cl::init("exact"), cl::cat(RunCategory));
+    cl::desc("1-bit decode kernels (up to 8 activation rows; larger ones "
+             "are always exact): int16 (the default: 16-bit lookup tables, "
+             "about 3e-5 of a row's largest output off), exact (FP32, the "
+             "reference arithmetic) or fast (int8 tables, about 1e-2 off). "
+             "Without this option ONEBIT_KERNEL_MODE, else int16"),
+    cl::init(""), cl::cat(RunCategory));
 
 static int fail(const std::string &msg) {
   errs() << "onebit-run: error: " << msg << "\n";
@@ -76,11 +79,15 @@ int main(int argc, char **argv) {
   if (!onebit::selectDevice(device, target, error))
     return fail(error);
   // Checked before anything is compiled; the mode is process-wide.
-  if (!onebit::setKernelMode(kernelMode, error))
-    return fail("--kernel-mode: " + error);
-  if (kernelMode == "fast" && !onebit::hasFastKernel())
+  if (!kernelMode.empty()) {
+    if (!onebit::setKernelMode(kernelMode, error))
+      return fail("--kernel-mode: " + error);
+  }
+  if (onebit_runtime_get_kernel_mode() != ONEBIT_KERNEL_EXACT &&
+      !onebit::hasFastKernel() && !kernelMode.empty())
     errs() << "onebit-run: note: this CPU has no fast 1-bit kernel (AVX2 or "
-              "AVX-512 VNNI); --kernel-mode fast runs the exact kernels\n";
+              "AVX-512 VNNI); --kernel-mode " << kernelMode
+           << " runs the exact kernels\n";
   mlir::MLIRContext ctx;
   auto module = onebit::loadModel(modelPath, ctx, error);
   if (!module)

@@ -26,7 +26,7 @@ struct Restore {
   ~Restore() {
     onebit_runtime_set_isa(2);
     onebit_runtime_set_num_threads(0);
-    onebit_runtime_set_kernel_mode(ONEBIT_KERNEL_EXACT);
+    onebit_runtime_set_kernel_mode(ONEBIT_KERNEL_INT16); // the default
   }
 };
 

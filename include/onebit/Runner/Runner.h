@@ -164,9 +164,11 @@ private:
 /// Sets the kernel library's thread count (<= 0: all hardware threads).
 void setNumThreads(int n);
 
-/// Selects the 1-bit kernels' arithmetic: "exact" (FP32 lookup tables, the
-/// default) or "fast" (int8 lookup tables for decode, m <= 8 activation rows:
-/// about 1e-2 of a row's largest output off). False + `error` otherwise.
+/// Selects the 1-bit kernels' arithmetic for up to 8 activation rows
+/// (decode): "int16" (the default: integer lookup tables with 16-bit
+/// entries, ~4e-5 of a row's largest output off), "exact" (FP32 tables,
+/// ~1e-6) or "fast" (int8 tables, ~1e-2); docs/kernels.md. False + `error`
+/// otherwise.
 bool setKernelMode(const std::string &mode, std::string &error);
 
 /// Whether this CPU (at the ISA the kernel library uses) has a fast kernel;

@@ -109,7 +109,7 @@ def main():
     ap.add_argument("--device", default="cpu",
                     choices=["cpu", "gpu-emulation"])
     ap.add_argument("--kernel-mode", default="exact",
-                    choices=["exact", "fast"])
+                    choices=["exact", "fast", "int16"])
     a = ap.parse_args()
     fast = a.kernel_mode == "fast"
     os.makedirs(a.work, exist_ok=True)
@@ -154,6 +154,8 @@ def main():
         tol = 1e-5 if dt == "f32" else (2e-3 if a.device == "cpu" else 1e-3)
         if fast:
             tol = 2e-2
+        elif a.kernel_mode == "int16" and dt == "f32":
+            tol = 1e-3  # 16-bit tables: ~3e-5 measured (docs/kernels.md)
         ok = y.shape == ref.shape and err <= tol
         rows = int(np.prod(lead))
         if expect_fast and rows <= 8 and dt == "f32" and err <= 1e-5:

@@ -52,21 +52,30 @@ void onebit_int8_linear_f32(const float *x, int64_t m, int64_t k,
 void onebit_runtime_set_num_threads(int n);
 int onebit_runtime_get_num_threads(void);
 
-/* Kernel modes. EXACT (the default) computes in FP32 and matches an FP32/FP64
- * reference to ~1e-6 relative. FAST_APPROX quantizes the 16-entry lookup
- * tables of 4 activations to int8 (one scale per activation row) and
- * accumulates in integers; it adds about 1e-2 error relative to the largest
- * |output| of the row (docs/kernels.md) and only affects the decode kernels
- * (m <= 8) of AVX2 and of AVX-512 with VBMI + VNNI; everything else stays
- * exact. onebit_runtime_has_fast_kernel() tells whether the ISA now in use
- * has such a kernel. */
+/* Kernel modes; they only differ in the decode kernels (m <= 8 activation
+ * rows) of AVX2 and of AVX-512 with VBMI + VNNI, everything else is exact.
+ *  - INT16 (the default): the 16 signed sums of every 4 activations are
+ *    rounded to 16-bit integers with one scale per activation row (two int8
+ *    digits in the lookup tables, integer accumulation); about 3e-5 of a
+ *    row's largest |output| off on Gaussian activations (docs/kernels.md).
+ *  - EXACT computes in FP32 and matches an FP32/FP64 reference to ~1e-6
+ *    relative; use it for training and reference checks.
+ *  - FAST_APPROX rounds the same sums to int8 (one digit): faster still, but
+ *    about 1e-2 of the row's largest |output| off.
+ * A NaN or Inf activation gives a NaN output row in every mode.
+ * onebit_runtime_has_fast_kernel() tells whether the ISA now in use has the
+ * INT16 and FAST_APPROX kernels (without them both compute exactly). */
 enum {
   ONEBIT_KERNEL_EXACT = 0,
   ONEBIT_KERNEL_FAST_APPROX = 1,
+  ONEBIT_KERNEL_INT16 = 2,
 };
 /* Returns the previous mode; unknown modes are ignored (returns -1). */
 int onebit_runtime_set_kernel_mode(int mode);
 int onebit_runtime_get_kernel_mode(void);
+/* "exact", "fast", "int16" <-> the modes; -1 / NULL for anything else. */
+int onebit_runtime_kernel_mode_from_name(const char *name);
+const char *onebit_runtime_kernel_mode_name(int mode);
 int onebit_runtime_has_fast_kernel(void);
 
 /* AVX-512: up to this many activation rows m the lookup-table kernels run,
