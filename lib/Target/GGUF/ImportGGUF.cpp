@@ -108,6 +108,8 @@ private:
   /// Writes this layer's k or v [B, S, KVH*hd] into `cache` at `posIdx` and
   /// returns the cache's first kvLen positions of the layer, [B, P, KVH, hd].
   Value cacheWriteRead(Value &cache, Value x);
+  LogicalResult buildLayer(int64_t i, Value &x);
+  void setEntryAttributes(func::FuncOp func, bool cached);
 
   // --- layers ---------------------------------------------------------------
   Value linear(Value x, Value w, int64_t n, const Twine &where);
@@ -594,6 +596,95 @@ OwningOpRef<ModuleOp> LlamaBuilder::build(const GGUFImportOptions &opts,
   return module;
 }
 
+// The argument and result attributes of an entry (docs/design.md): names,
+// the token ids' range, and in a KV-cache entry the position, the caches and
+// the results tied to them.
+void LlamaBuilder::setEntryAttributes(func::FuncOp func, bool cached) {
+  func.setArgAttr(0, "onebit.name", b.getStringAttr("input_ids"));
+  // The runner rejects ids outside the vocabulary before running (the
+  // lookup below also clamps them, so nothing reads out of bounds).
+  func.setArgAttr(0, "onebit.index_bound", b.getI64IntegerAttr(cfg.vocab));
+  func.setArgAttr(0, "onebit.index_min", b.getI64IntegerAttr(0));
+  func.setArgAttr(0, "onebit.index_user",
+                  b.getStringAttr("/model/embed_tokens/Gather"));
+  func.setResultAttr(0, "onebit.name", b.getStringAttr("logits"));
+  if (cached) {
+    // The runner checks 0 <= pos and pos + S <= the caches' context size
+    // before running, and passes the caches as in-place buffers
+    // (docs/design.md, "Generation with a KV cache").
+    func.setArgAttr(1, "onebit.name", b.getStringAttr("pos"));
+    func.setArgAttr(1, "onebit.cache_position", b.getUnitAttr());
+    const char *cacheNames[] = {"k_cache", "v_cache"};
+    for (auto [i, cacheName] : llvm::enumerate(cacheNames)) {
+      func.setArgAttr(2 + i, "onebit.name", b.getStringAttr(cacheName));
+      func.setArgAttr(2 + i, "onebit.kv_cache", b.getUnitAttr());
+      func.setResultAttr(1 + i, "onebit.name", b.getStringAttr(cacheName));
+      func.setResultAttr(1 + i, "onebit.inplace_arg",
+                         b.getI64IntegerAttr(2 + i));
+    }
+  }
+}
+
+// Decoder block i on the residual stream x (updated): RMSNorm, attention
+// with RoPE (through the KV caches in a cache entry), residual, RMSNorm,
+// SiLU-gated MLP, residual.
+LogicalResult LlamaBuilder::buildLayer(int64_t i, Value &x) {
+  layer = i;
+  int64_t qw = cfg.heads * cfg.headDim, kvw = cfg.kvHeads * cfg.headDim;
+  std::string g = "blk." + std::to_string(i) + ".";
+  std::string hf = "model.layers." + std::to_string(i) + ".";
+  std::string sc = "/model/layers." + std::to_string(i) + "/";
+  auto w = [&](const char *gg, const std::string &h,
+               ArrayRef<int64_t> shape) {
+    return weight(g + gg, hf + h, shape);
+  };
+  FailureOr<Value> attnNorm = w("attn_norm.weight",
+                                "input_layernorm.weight", {cfg.dim});
+  FailureOr<Value> wq = w("attn_q.weight", "self_attn.q_proj.weight",
+                          {qw, cfg.dim});
+  FailureOr<Value> wk = w("attn_k.weight", "self_attn.k_proj.weight",
+                          {kvw, cfg.dim});
+  FailureOr<Value> wv = w("attn_v.weight", "self_attn.v_proj.weight",
+                          {kvw, cfg.dim});
+  FailureOr<Value> wo = w("attn_output.weight", "self_attn.o_proj.weight",
+                          {cfg.dim, qw});
+  FailureOr<Value> ffnNorm = w("ffn_norm.weight",
+                               "post_attention_layernorm.weight", {cfg.dim});
+  FailureOr<Value> wg = w("ffn_gate.weight", "mlp.gate_proj.weight",
+                          {cfg.ffn, cfg.dim});
+  FailureOr<Value> wu = w("ffn_up.weight", "mlp.up_proj.weight",
+                          {cfg.ffn, cfg.dim});
+  FailureOr<Value> wd = w("ffn_down.weight", "mlp.down_proj.weight",
+                          {cfg.dim, cfg.ffn});
+  for (auto *fw : {&attnNorm, &wq, &wk, &wv, &wo, &ffnNorm, &wg, &wu, &wd})
+    if (failed(*fw))
+      return failure();
+
+  loc = scope(sc + "input_layernorm");
+  Value hN = rmsNorm(x, *attnNorm, cfg.dim);
+  Value q = linear(hN, *wq, qw, sc + "self_attn/q_proj/MatMul");
+  Value k = linear(hN, *wk, kvw, sc + "self_attn/k_proj/MatMul");
+  Value v = linear(hN, *wv, kvw, sc + "self_attn/v_proj/MatMul");
+  loc = scope(sc + "self_attn/rotary_emb");
+  q = rope(q, cfg.heads);
+  k = rope(k, cfg.kvHeads);
+  loc = scope(sc + "self_attn");
+  Value attn = attention(q, k, v);
+  Value o = linear(attn, *wo, cfg.dim, sc + "self_attn/o_proj/MatMul");
+  loc = scope(sc + "Add");
+  x = add(x, o, cfg.dim);
+  loc = scope(sc + "post_attention_layernorm");
+  Value h2 = rmsNorm(x, *ffnNorm, cfg.dim);
+  Value gate = linear(h2, *wg, cfg.ffn, sc + "mlp/gate_proj/MatMul");
+  Value up = linear(h2, *wu, cfg.ffn, sc + "mlp/up_proj/MatMul");
+  loc = scope(sc + "mlp/act_fn");
+  Value act = siluMul(gate, up);
+  Value down = linear(act, *wd, cfg.dim, sc + "mlp/down_proj/MatMul");
+  loc = scope(sc + "Add_1");
+  x = add(x, down, cfg.dim);
+  return success();
+}
+
 LogicalResult LlamaBuilder::buildEntry(ModuleOp module, EntryKind kind,
                                        StringRef name,
                                        const GGUFImportOptions &opts,
@@ -624,29 +715,7 @@ LogicalResult LlamaBuilder::buildEntry(ModuleOp module, EntryKind kind,
   }
   auto func = func::FuncOp::create(b, scope("/model"), name,
                                    b.getFunctionType(argTypes, resultTypes));
-  func.setArgAttr(0, "onebit.name", b.getStringAttr("input_ids"));
-  // The runner rejects ids outside the vocabulary before running (the
-  // lookup below also clamps them, so nothing reads out of bounds).
-  func.setArgAttr(0, "onebit.index_bound", b.getI64IntegerAttr(cfg.vocab));
-  func.setArgAttr(0, "onebit.index_min", b.getI64IntegerAttr(0));
-  func.setArgAttr(0, "onebit.index_user",
-                  b.getStringAttr("/model/embed_tokens/Gather"));
-  func.setResultAttr(0, "onebit.name", b.getStringAttr("logits"));
-  if (cached) {
-    // The runner checks 0 <= pos and pos + S <= the caches' context size
-    // before running, and passes the caches as in-place buffers
-    // (docs/design.md, "Generation with a KV cache").
-    func.setArgAttr(1, "onebit.name", b.getStringAttr("pos"));
-    func.setArgAttr(1, "onebit.cache_position", b.getUnitAttr());
-    const char *cacheNames[] = {"k_cache", "v_cache"};
-    for (auto [i, cacheName] : llvm::enumerate(cacheNames)) {
-      func.setArgAttr(2 + i, "onebit.name", b.getStringAttr(cacheName));
-      func.setArgAttr(2 + i, "onebit.kv_cache", b.getUnitAttr());
-      func.setResultAttr(1 + i, "onebit.name", b.getStringAttr(cacheName));
-      func.setResultAttr(1 + i, "onebit.inplace_arg",
-                         b.getI64IntegerAttr(2 + i));
-    }
-  }
+  setEntryAttributes(func, cached);
   Block *entryBlock = func.addEntryBlock();
   b.setInsertionPointToEnd(entryBlock);
   loc = scope("/model");
@@ -703,61 +772,9 @@ LogicalResult LlamaBuilder::buildEntry(ModuleOp module, EntryKind kind,
                 .getResult());
       });
 
-  int64_t qw = cfg.heads * cfg.headDim, kvw = cfg.kvHeads * cfg.headDim;
-  for (int64_t i = 0; i < numLayers; ++i) {
-    layer = i;
-    std::string g = "blk." + std::to_string(i) + ".";
-    std::string hf = "model.layers." + std::to_string(i) + ".";
-    std::string sc = "/model/layers." + std::to_string(i) + "/";
-    auto w = [&](const char *gg, const std::string &h,
-                 ArrayRef<int64_t> shape) {
-      return weight(g + gg, hf + h, shape);
-    };
-    FailureOr<Value> attnNorm = w("attn_norm.weight",
-                                  "input_layernorm.weight", {cfg.dim});
-    FailureOr<Value> wq = w("attn_q.weight", "self_attn.q_proj.weight",
-                            {qw, cfg.dim});
-    FailureOr<Value> wk = w("attn_k.weight", "self_attn.k_proj.weight",
-                            {kvw, cfg.dim});
-    FailureOr<Value> wv = w("attn_v.weight", "self_attn.v_proj.weight",
-                            {kvw, cfg.dim});
-    FailureOr<Value> wo = w("attn_output.weight", "self_attn.o_proj.weight",
-                            {cfg.dim, qw});
-    FailureOr<Value> ffnNorm = w("ffn_norm.weight",
-                                 "post_attention_layernorm.weight", {cfg.dim});
-    FailureOr<Value> wg = w("ffn_gate.weight", "mlp.gate_proj.weight",
-                            {cfg.ffn, cfg.dim});
-    FailureOr<Value> wu = w("ffn_up.weight", "mlp.up_proj.weight",
-                            {cfg.ffn, cfg.dim});
-    FailureOr<Value> wd = w("ffn_down.weight", "mlp.down_proj.weight",
-                            {cfg.dim, cfg.ffn});
-    for (auto *fw : {&attnNorm, &wq, &wk, &wv, &wo, &ffnNorm, &wg, &wu, &wd})
-      if (failed(*fw))
-        return failure();
-
-    loc = scope(sc + "input_layernorm");
-    Value hN = rmsNorm(x, *attnNorm, cfg.dim);
-    Value q = linear(hN, *wq, qw, sc + "self_attn/q_proj/MatMul");
-    Value k = linear(hN, *wk, kvw, sc + "self_attn/k_proj/MatMul");
-    Value v = linear(hN, *wv, kvw, sc + "self_attn/v_proj/MatMul");
-    loc = scope(sc + "self_attn/rotary_emb");
-    q = rope(q, cfg.heads);
-    k = rope(k, cfg.kvHeads);
-    loc = scope(sc + "self_attn");
-    Value attn = attention(q, k, v);
-    Value o = linear(attn, *wo, cfg.dim, sc + "self_attn/o_proj/MatMul");
-    loc = scope(sc + "Add");
-    x = add(x, o, cfg.dim);
-    loc = scope(sc + "post_attention_layernorm");
-    Value h2 = rmsNorm(x, *ffnNorm, cfg.dim);
-    Value gate = linear(h2, *wg, cfg.ffn, sc + "mlp/gate_proj/MatMul");
-    Value up = linear(h2, *wu, cfg.ffn, sc + "mlp/up_proj/MatMul");
-    loc = scope(sc + "mlp/act_fn");
-    Value act = siluMul(gate, up);
-    Value down = linear(act, *wd, cfg.dim, sc + "mlp/down_proj/MatMul");
-    loc = scope(sc + "Add_1");
-    x = add(x, down, cfg.dim);
-  }
+  for (int64_t i = 0; i < numLayers; ++i)
+    if (failed(buildLayer(i, x)))
+      return failure();
 
   FailureOr<Value> outNorm =
       weight("output_norm.weight", "model.norm.weight", {cfg.dim});
