@@ -504,14 +504,17 @@ Value LlamaBuilder::attention(Value q, Value k, Value v) {
             ob, l, arith::DivFOp::create(ob, l, a[0], a[1]).getResult());
       });
 
-  // out[b, s, kv, g, d] = sum_s2 probs[b, kv, g, s, s2] v[b, s2, kv, d]
+  // out[b, s, kv, g, d] = sum_s2 probs[b, kv, g, s, s2] v[b, s2, kv, d].
+  // d is the innermost loop: v's and out's rows are contiguous in it, and
+  // the probability (with the softmax division fused into it) is invariant
+  // in it, so each step is a vector multiply-add over a row of v.
   Value probs5 = tensor::ExpandShapeOp::create(
                      b, loc, typeOf(sc5), probs,
                      SmallVector<ReassociationIndices>{{0}, {1, 2}, {3}, {4}},
                      sc5)
                      .getResult();
   AffineExpr ob_, os, okv, og, od, os2;
-  bindDims(ctx, ob_, os, okv, og, od, os2);
+  bindDims(ctx, ob_, os, okv, og, os2, od);
   Value out = contraction(
       q5Sizes, {probs5, v4},
       {map(6, {ob_, okv, og, os, os2}), map(6, {ob_, os2, okv, od}),
