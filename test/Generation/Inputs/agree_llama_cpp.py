@@ -59,6 +59,10 @@ def main():
                     status = (f"DIVERGED at token {agree}: llama.cpp scores "
                               f"ours {gap:.4f} below its choice")
                     failed += 1
+            elif ours and ours[-1] == llm.token_eos():
+                # onebit-generate stops after EOS (--ids prints it); llama.cpp
+                # chose the same EOS there and went on.
+                status = f"ok, both end the text (EOS) at token {agree - 1}"
             else:
                 status = f"DIVERGED: onebit stopped after {len(ours)} tokens"
                 failed += 1
