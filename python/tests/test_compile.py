@@ -69,9 +69,15 @@ def test_out_of_vocabulary_ids_raise(tiny_llama_onnx):
 def test_gpu_emulation_matches_cpu(example_mlir):
     # The GPU pipeline's kernels (sign-flip GEMM, post-norm, linalg kernels)
     # run on the host: same results as the CPU path to 1e-5.
+    # The CPU side runs the EXACT kernels: the default INT16 decode kernels
+    # (up to 8 activation rows) are ~4e-5 off by design.
     q = onebit.load(example_mlir).quantize()
     x = np.random.default_rng(5).standard_normal((4, 32)).astype(np.float32)
-    want = q.compile(device="cpu")(x)
+    onebit.set_kernel_mode("exact")
+    try:
+        want = q.compile(device="cpu")(x)
+    finally:
+        onebit.set_kernel_mode("int16")
     got = q.compile(device="gpu-emulation")(x)
     assert got.shape == want.shape == (4, 48)
     assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
