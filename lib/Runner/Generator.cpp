@@ -200,22 +200,36 @@ bool Generator::decode(int64_t token, std::vector<float> &logits,
   return step(kDecodeEntry, {token}, logits, error);
 }
 
+bool Generator::checkPrompt(const std::vector<int64_t> &prompt,
+                            int64_t maxTokens, std::string &error) const {
+  if (prompt.empty()) {
+    error = "the prompt is empty";
+    return false;
+  }
+  if (maxTokens < 0 || int64_t(prompt.size()) > context_ ||
+      maxTokens > context_ - int64_t(prompt.size())) {
+    error = "the prompt (" + std::to_string(prompt.size()) + " tokens) and " +
+            std::to_string(maxTokens) + " new tokens do not fit the context "
+            "of " + std::to_string(context_) + " tokens (--ctx)";
+    return false;
+  }
+  for (int64_t id : prompt)
+    if (id < 0 || id >= vocab_) {
+      error = "prompt token " + std::to_string(id) +
+              " is outside the model's vocabulary of " +
+              std::to_string(vocab_) + " tokens";
+      return false;
+    }
+  return true;
+}
+
 bool generate(Generator &gen, const std::vector<int64_t> &prompt,
               int64_t maxTokens, Sampler &sampler, int64_t eosId,
               const std::function<bool(int64_t, const std::vector<float> &)> &onToken,
               GenerationStats &stats, std::string &error) {
   stats = GenerationStats();
-  if (prompt.empty()) {
-    error = "the prompt is empty";
+  if (!gen.checkPrompt(prompt, maxTokens, error))
     return false;
-  }
-  if (maxTokens < 0 || int64_t(prompt.size()) > gen.context() ||
-      maxTokens > gen.context() - int64_t(prompt.size())) {
-    error = "the prompt (" + std::to_string(prompt.size()) + " tokens) and " +
-            std::to_string(maxTokens) + " new tokens do not fit the context "
-            "of " + std::to_string(gen.context()) + " tokens (--ctx)";
-    return false;
-  }
   using clock = std::chrono::steady_clock;
   auto seconds = [](clock::time_point since) {
     return std::chrono::duration<double>(clock::now() - since).count();

@@ -284,13 +284,6 @@ bool generateTokens(CompiledModel &model, std::vector<int64_t> &tokens,
     auto gen = Generator::create(model, int64_t(tokens.size()) + count, error);
     if (!gen)
       return false;
-    for (int64_t tok : tokens)
-      if (tok < 0 || tok >= gen->vocab()) {
-        error = "token " + std::to_string(tok) +
-                " is outside the model's vocabulary of " +
-                std::to_string(gen->vocab());
-        return false;
-      }
     SamplingOptions options;
     options.temperature = std::max(temperature, 0.0);
     options.seed = seed;

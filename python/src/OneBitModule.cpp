@@ -350,20 +350,9 @@ public:
 
   void start(const std::vector<int64_t> &prompt, int64_t maxTokens,
              int64_t eos) {
-    if (prompt.empty())
-      CompiledFunction::raiseError("the prompt is empty");
-    if (maxTokens < 0 ||
-        int64_t(prompt.size()) + maxTokens > gen->context())
-      CompiledFunction::raiseError(
-          "the prompt (" + std::to_string(prompt.size()) + " tokens) and " +
-          std::to_string(maxTokens) + " new tokens do not fit the context of " +
-          std::to_string(gen->context()) + " tokens (ctx)");
-    for (int64_t id : prompt)
-      if (id < 0 || id >= gen->vocab())
-        CompiledFunction::raiseError(
-            "prompt token " + std::to_string(id) +
-            " is outside the model's vocabulary of " +
-            std::to_string(gen->vocab()) + " tokens");
+    std::string error;
+    if (!gen->checkPrompt(prompt, maxTokens, error))
+      CompiledFunction::raiseError(error);
     gen->reset();
     remaining = maxTokens;
     eosId = eos;

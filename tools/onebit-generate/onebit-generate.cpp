@@ -224,11 +224,6 @@ int main(int argc, char **argv) {
                      : onebit::Generator::create(*model, context, error);
   if (!gen)
     return fail(error);
-  for (int64_t id : promptTokens)
-    if (id < 0 || id >= gen->vocab())
-      return fail("prompt token " + std::to_string(id) +
-                  " is outside the model's vocabulary of " +
-                  std::to_string(gen->vocab()) + " tokens");
 
   // Streamed output: the text of every token so far, printed past what was
   // already printed (a character may span tokens).

@@ -61,6 +61,10 @@ public:
   int64_t vocab() const { return vocab_; }
   /// Bytes of the two caches.
   int64_t cacheBytes() const;
+  /// Whether `prompt` plus `maxTokens` new tokens can be generated: a
+  /// non-empty prompt of ids in [0, vocab) that fits the context with them.
+  bool checkPrompt(const std::vector<int64_t> &prompt, int64_t maxTokens,
+                   std::string &error) const;
 
 private:
   Generator(CompiledModel &model) : model_(model) {}
