@@ -37,6 +37,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     onebit::GGUFImportOptions options;
     options.batch = 1;
     options.seqLen = 2;
+    // The KV-cache entries too: they read the same metadata and weights
+    // through other builders (cache shapes, positions, last-token slice).
+    options.kvCache = true;
     (void)onebit::importGGUF(*file, context, options);
   }
   if (auto tok = onebit::BPETokenizer::fromGGUF(*file, error)) {
