@@ -128,68 +128,17 @@ void indexRangeOf(func::FuncOp fn, unsigned i, TensorSignature &sig) {
     sig.indexUser = user.str();
 }
 
-/// The little-endian T at `p`, widened to int64_t.
-template <typename T> int64_t loadInt(const char *p) {
-  T x;
-  std::memcpy(&x, p, sizeof(T));
-  return int64_t(x);
-}
-
-/// Element `n` of integer tensor `t` as an int64_t; false for a uint64
-/// beyond INT64_MAX (then `text` is its value), which no index range holds.
-bool intElement(const HostTensor &t, int64_t n, int64_t &v, std::string &text) {
-  const char *p = t.data.data() + n * int64_t(dtypeSize(t.dtype));
-  switch (t.dtype) {
-  case DType::I64:
-    v = loadInt<int64_t>(p);
-    break;
-  case DType::U64: {
-    uint64_t u;
-    std::memcpy(&u, p, 8);
-    if (u > uint64_t(INT64_MAX)) {
-      text = std::to_string(u);
-      return false;
-    }
-    v = int64_t(u);
-    break;
-  }
-  case DType::I32:
-    v = loadInt<int32_t>(p);
-    break;
-  case DType::U32:
-    v = loadInt<uint32_t>(p);
-    break;
-  case DType::I16:
-    v = loadInt<int16_t>(p);
-    break;
-  case DType::U16:
-    v = loadInt<uint16_t>(p);
-    break;
-  case DType::U8:
-    v = loadInt<uint8_t>(p);
-    break;
-  default:
-    v = loadInt<int8_t>(p);
-    break;
-  }
-  text = std::to_string(v);
-  return true;
-}
-
-std::string shapeStr(const std::vector<int64_t> &shape) {
-  std::string s;
-  for (size_t i = 0; i < shape.size(); ++i)
-    s += (i ? "x" : "") + (ShapedType::isDynamic(shape[i])
-                               ? std::string("?")
-                               : std::to_string(shape[i]));
-  return s.empty() ? "scalar" : s;
-}
-
 } // namespace
 
-std::string TensorSignature::str() const {
-  return "tensor<" + shapeStr(shape) + " " + dtypeName(dtype) + ">";
+static CudaRuntimeHooks &cudaRuntime() {
+  static CudaRuntimeHooks hooks;
+  return hooks;
 }
+
+CompiledModel::CompiledModel(Target target)
+    : Executable(target == Target::Cuda ? cudaRuntime().freeBuffer
+                                        : &_mlir_memref_to_llvm_free),
+      target_(target) {}
 
 CompiledModel::~CompiledModel() = default;
 
@@ -209,7 +158,7 @@ bool setKernelMode(const std::string &mode, std::string &error) {
 bool hasFastKernel() { return onebit_runtime_has_fast_kernel() != 0; }
 
 /// Fills the signature of `fn` into `cm`.
-static bool describeEntry(func::FuncOp fn, CompiledModel::Entry &cm,
+static bool describeEntry(func::FuncOp fn, Executable::Entry &cm,
                           std::string &error) {
   cm.name = fn.getName().str();
   for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
@@ -272,11 +221,6 @@ static bool describeEntry(func::FuncOp fn, CompiledModel::Entry &cm,
     return false;
   }
   return true;
-}
-
-static CudaRuntimeHooks &cudaRuntime() {
-  static CudaRuntimeHooks hooks;
-  return hooks;
 }
 
 const char *targetName(Target target) {
@@ -579,7 +523,11 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(
     std::string &error, Target target, const CompileOptions &options) {
   MLIRContext *ctx = module->getContext();
   DiagnosticCapture diags(*ctx);
-  std::unique_ptr<CompiledModel> cm(new CompiledModel());
+  if (target == Target::Cuda && !cudaRuntime().freeBuffer) {
+    error = "this program has no CUDA runtime (registerCudaRuntime)";
+    return nullptr;
+  }
+  std::unique_ptr<CompiledModel> cm(new CompiledModel(target));
   for (const std::string &entry : entries) {
     auto fn = dyn_cast_or_null<func::FuncOp>(
         SymbolTable::lookupSymbolIn(*module, entry));
@@ -596,11 +544,6 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(
   eraseNonEntries(*module, entries);
 
   auto t0 = std::chrono::steady_clock::now();
-  cm->target_ = target;
-  if (target == Target::Cuda && !cudaRuntime().freeBuffer) {
-    error = "this program has no CUDA runtime (registerCudaRuntime)";
-    return nullptr;
-  }
   if (!lowerForTarget(*module, target, options, diags, error))
     return nullptr;
   if (target == Target::Cuda)
@@ -672,257 +615,6 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(
                        std::chrono::steady_clock::now() - t0)
                        .count();
   return cm;
-}
-
-const CompiledModel::Entry *CompiledModel::find(const std::string &name) const {
-  for (const Entry &e : entries_)
-    if (e.name == name)
-      return &e;
-  return nullptr;
-}
-
-/// Copies a strided tensor (element strides `strides`) into row-major `dst`:
-/// one memcpy when it already is row-major, a memcpy per innermost row when
-/// that row is contiguous, element by element otherwise. A train step
-/// returns every parameter and optimiser moment, so this runs on millions
-/// of elements per step.
-static void copyToRowMajor(const char *base, const std::vector<int64_t> &shape,
-                           const int64_t *strides, size_t es, char *dst) {
-  const size_t r = shape.size();
-  int64_t count = 1;
-  for (int64_t s : shape)
-    count *= s;
-  if (count == 0)
-    return;
-  bool rowMajor = true;
-  int64_t expect = 1;
-  for (size_t k = r; k-- > 0;) {
-    if (shape[k] != 1 && strides[k] != expect)
-      rowMajor = false;
-    expect *= shape[k];
-  }
-  if (rowMajor) {
-    std::memcpy(dst, base, size_t(count) * es);
-    return;
-  }
-  const int64_t inner = r ? shape[r - 1] : 1;
-  const bool innerContig = r == 0 || inner == 1 || strides[r - 1] == 1;
-  std::vector<int64_t> idx(r, 0);
-  for (int64_t n = 0; n < count; n += inner) {
-    int64_t off = 0;
-    for (size_t k = 0; k + 1 < r; ++k)
-      off += idx[k] * strides[k];
-    char *to = dst + n * es;
-    if (innerContig) {
-      std::memcpy(to, base + off * es, size_t(inner) * es);
-    } else {
-      for (int64_t j = 0; j < inner; ++j)
-        std::memcpy(to + j * es, base + (off + j * strides[r - 1]) * es, es);
-    }
-    for (size_t k = r - 1; k-- > 0;) {
-      if (++idx[k] < shape[k])
-        break;
-      idx[k] = 0;
-    }
-  }
-}
-
-bool CompiledModel::run(const std::vector<HostTensor> &inputs,
-                        std::vector<HostTensor> &outputs, std::string &error) {
-  return run(entries_.front().name, inputs, outputs, error);
-}
-
-bool CompiledModel::run(const std::string &entry,
-                        const std::vector<HostTensor> &inputs,
-                        std::vector<HostTensor> &outputs, std::string &error) {
-  const Entry *e = find(entry);
-  if (!e) {
-    error = "@" + entry + " was not compiled as an entry";
-    return false;
-  }
-  if (!e->inplaceArgs.empty()) {
-    error = "@" + entry + " updates " + e->inputs[e->inplaceArgs[0]].name +
-            " in place; run it with runInPlace";
-    return false;
-  }
-  return invoke(*e, inputs, outputs, error);
-}
-
-bool CompiledModel::runInPlace(const std::string &entry,
-                               std::vector<HostTensor> &inputs,
-                               std::vector<HostTensor> &outputs,
-                               std::string &error) {
-  const Entry *e = find(entry);
-  if (!e) {
-    error = "@" + entry + " was not compiled as an entry";
-    return false;
-  }
-  return invoke(*e, inputs, outputs, error);
-}
-
-/// A KV-cache entry writes slots [pos, pos + T) of every cache: they must
-/// exist, and the caches must hold the ids' batch.
-static bool checkCachePosition(const CompiledModel::Entry &e,
-                               const std::vector<HostTensor> &inputs,
-                               std::string &error) {
-  int64_t pos;
-  std::string text;
-  if (!intElement(inputs[e.positionArg], 0, pos, text)) {
-    error = "position " + text + " is out of range";
-    return false;
-  }
-  const std::vector<int64_t> &ids = inputs[e.tokensArg].shape;
-  for (int c : e.cacheArgs) {
-    const std::vector<int64_t> &cache = inputs[c].shape;
-    const std::string &name = e.inputs[c].name;
-    if (cache[1] != ids[0]) {
-      error = name + " holds " + std::to_string(cache[1]) +
-              " sequences but the token ids have " + std::to_string(ids[0]);
-      return false;
-    }
-    if (pos < 0 || pos > cache[2] || ids[1] > cache[2] - pos) {
-      error = "positions [" + text + ", " + text + " + " +
-              std::to_string(ids[1]) + ") do not fit " + name +
-              "'s context of " + std::to_string(cache[2]) + " tokens";
-      return false;
-    }
-  }
-  return true;
-}
-
-bool CompiledModel::invoke(const Entry &entryRef,
-                           const std::vector<HostTensor> &inputs,
-                           std::vector<HostTensor> &outputs,
-                           std::string &error) {
-  const Entry *e = &entryRef;
-  const std::string &entry_ = e->name;
-  const std::vector<TensorSignature> &inputs_ = e->inputs;
-  const std::vector<TensorSignature> &results_ = e->results;
-  if (inputs.size() != inputs_.size()) {
-    error = "@" + entry_ + " takes " + std::to_string(inputs_.size()) +
-            " inputs but " + std::to_string(inputs.size()) + " were given";
-    return false;
-  }
-  // Memref descriptors: {allocated, aligned, offset, sizes[r], strides[r]}.
-  std::vector<std::vector<int64_t>> descs(inputs.size());
-  std::vector<void *> args;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const TensorSignature &sig = inputs_[i];
-    const HostTensor &t = inputs[i];
-    std::string what = "input " + std::to_string(i) + " (" + sig.name + ")";
-    if (t.dtype != sig.dtype) {
-      error = what + " has dtype " + dtypeName(t.dtype) + " but @" + entry_ +
-              " expects " + sig.str();
-      // Signless integers are signed unless marked: say how to mark them.
-      if (dtypeSize(t.dtype) == dtypeSize(sig.dtype) &&
-          std::string(dtypeName(t.dtype)) ==
-              std::string("u") + dtypeName(sig.dtype))
-        error += " (an unsigned integer argument carries onebit.unsigned)";
-      return false;
-    }
-    bool shapeOk = t.shape.size() == sig.shape.size();
-    for (size_t d = 0; shapeOk && d < t.shape.size(); ++d)
-      shapeOk = ShapedType::isDynamic(sig.shape[d]) ||
-                sig.shape[d] == t.shape[d];
-    if (!shapeOk) {
-      error = what + " has shape " + shapeStr(t.shape) + " but @" + entry_ +
-              " expects " + sig.str();
-      return false;
-    }
-    // Compiled code trusts the shape: data that does not hold exactly the
-    // elements it describes (or a shape whose size wraps around) would be
-    // read out of bounds.
-    int64_t bytes;
-    if (!checkedByteSize(t.shape, t.dtype, bytes)) {
-      error = what + " has shape " + shapeStr(t.shape) +
-              ", too large: its byte size does not fit in 64 bits";
-      return false;
-    }
-    if (uint64_t(bytes) != t.data.size()) {
-      error = what + " has shape " + shapeStr(t.shape) + " of " +
-              dtypeName(t.dtype) + ", " + std::to_string(bytes) +
-              " bytes, but holds " + std::to_string(t.data.size()) +
-              " bytes of data";
-      return false;
-    }
-    // Indices out of range would read outside the indexed tensor.
-    if (sig.hasIndexRange) {
-      int64_t count = t.numElements();
-      for (int64_t n = 0; n < count; ++n) {
-        int64_t v;
-        std::string text;
-        if (intElement(t, n, v, text) && v >= sig.indexMin &&
-            v < sig.indexBound)
-          continue;
-        std::string at;
-        int64_t rest = n;
-        for (size_t k = t.shape.size(); k-- > 0;) {
-          at =
-              std::to_string(rest % t.shape[k]) + (at.empty() ? "" : ", ") + at;
-          rest /= t.shape[k];
-        }
-        error = what + ": value " + text + " at index [" + at +
-                "] is outside [" + std::to_string(sig.indexMin) + ", " +
-                std::to_string(sig.indexBound) + ")" +
-                (sig.indexUser.empty() ? std::string()
-                                       : " (indices of " + sig.indexUser + ")");
-        return false;
-      }
-    }
-    size_t r = t.shape.size();
-    std::vector<int64_t> &d = descs[i];
-    d.assign(3 + 2 * r, 0);
-    auto ptr = reinterpret_cast<int64_t>(t.data.data());
-    d[0] = d[1] = ptr;
-    int64_t stride = 1;
-    for (size_t k = r; k-- > 0;) {
-      d[3 + k] = t.shape[k];
-      d[3 + r + k] = stride;
-      stride *= t.shape[k];
-    }
-  }
-  if (e->positionArg >= 0 && !checkCachePosition(*e, inputs, error))
-    return false;
-  for (auto &d : descs)
-    for (int64_t &v : d)
-      args.push_back(&v);
-  size_t resultWords = 0;
-  for (const TensorSignature &s : results_)
-    resultWords += 3 + 2 * s.shape.size();
-  std::vector<int64_t> resultDesc(resultWords, 0);
-  if (!results_.empty())
-    args.push_back(resultDesc.data());
-
-  // Looked up once, when compiled.
-  packed_[e - entries_.data()](args.data());
-
-  std::set<int64_t> inputPtrs, freed;
-  for (const HostTensor &t : inputs)
-    inputPtrs.insert(reinterpret_cast<int64_t>(t.data.data()));
-  outputs.assign(results_.size(), HostTensor());
-  size_t at = 0;
-  for (size_t i = 0; i < results_.size(); ++i) {
-    size_t r = results_[i].shape.size();
-    const int64_t *d = resultDesc.data() + at;
-    at += 3 + 2 * r;
-    HostTensor &out = outputs[i];
-    out.dtype = results_[i].dtype;
-    out.shape.assign(d + 3, d + 3 + r);
-    size_t es = dtypeSize(out.dtype);
-    out.data.resize(size_t(out.numElements()) * es);
-    const char *base = reinterpret_cast<const char *>(d[1]) + d[2] * es;
-    copyToRowMajor(base, out.shape, d + 3 + r, es, out.data.data());
-    // Results are owned by the caller (buffer-deallocation-pipeline); free
-    // each allocation once, never an input's, back to the runtime's block
-    // cache it came from (or to the GPU runtime: managed memory).
-    if (d[0] && !inputPtrs.count(d[0]) && freed.insert(d[0]).second) {
-      if (target_ == Target::Cuda)
-        cudaRuntime().freeBuffer(reinterpret_cast<void *>(d[0]));
-      else
-        _mlir_memref_to_llvm_free(reinterpret_cast<void *>(d[0]));
-    }
-  }
-  return true;
 }
 
 } // namespace onebit

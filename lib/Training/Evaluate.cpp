@@ -1,7 +1,7 @@
 //===- Evaluate.cpp - perplexity by the GPTQ protocol ---------------------===//
 
 #include "onebit/Training/Evaluate.h"
-#include "onebit/Runner/Generator.h"
+#include "onebit/Runtime/Generator.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"

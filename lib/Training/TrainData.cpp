@@ -2,7 +2,7 @@
 
 #include "TrainData.h"
 
-#include "onebit/Runner/Generator.h"
+#include "onebit/Runtime/Generator.h"
 #include "onebit/Runner/Runner.h"
 #include "onebit/Support/Npy.h"
 #include "onebit/Tokenizer/BPETokenizer.h"

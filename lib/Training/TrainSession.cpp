@@ -5,7 +5,7 @@
 #include "TrainProgram.h"
 
 #include "onebit/Frontend/ModelLoader.h"
-#include "onebit/Runner/Generator.h"
+#include "onebit/Runtime/Generator.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
 #include "onebit/Tokenizer/BPETokenizer.h"
 #include "onebit/Training/Checkpoint.h"

@@ -13,7 +13,7 @@
 #define ONEBIT_RUNNER_RUNNER_H
 
 #include "onebit/Pipelines/Pipelines.h"
-#include "onebit/Support/HostTensor.h"
+#include "onebit/Runtime/Executable.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
@@ -27,21 +27,6 @@ class ExecutionEngine;
 } // namespace mlir
 
 namespace onebit {
-
-/// One argument or result of the entry: its element type and shape
-/// (ShapedType::kDynamic for dynamic dims).
-struct TensorSignature {
-  DType dtype;
-  std::vector<int64_t> shape;
-  std::string name; ///< from an `onebit.name` attribute, or argN / resultN
-  /// Integer inputs that index a tensor (the ONNX importer's
-  /// `onebit.index_bound` / `onebit.index_min` / `onebit.index_user` argument
-  /// attributes): run() rejects elements outside [indexMin, indexBound).
-  bool hasIndexRange = false;
-  int64_t indexMin = 0, indexBound = 0;
-  std::string indexUser; ///< the op that reads them, for the message
-  std::string str() const;
-};
 
 /// What a model is lowered for. GpuEmulation runs the GPU pipeline's
 /// kernels (the gpu.launch IR) as host loops: slow, for checking the
@@ -83,25 +68,12 @@ struct CompileOptions {
   bool perfMap = false;
 };
 
-class CompiledModel {
+/// A model JIT-compiled for this process: an Executable whose code lives
+/// in an mlir::ExecutionEngine.
+class CompiledModel : public Executable {
 public:
-  /// A function that can be called: its name and signature.
-  struct Entry {
-    std::string name;
-    /// `results` are what a call returns: results tied to an argument by
-    /// `onebit.inplace_arg` are not among them (that argument is updated in
-    /// place; its index is in `inplaceArgs`).
-    std::vector<TensorSignature> inputs, results;
-    std::vector<int> inplaceArgs;
-    /// KV-cache entries (docs/design.md, "Generation with a KV cache"): the
-    /// rank-0 start position (`onebit.cache_position`), the caches
-    /// [L, B, C, ...] (`onebit.kv_cache`) and the token ids [B, T] (the
-    /// argument with an index range). -1 / empty when absent.
-    int positionArg = -1, tokensArg = -1;
-    std::vector<int> cacheArgs;
-  };
+  ~CompiledModel() override;
 
-  ~CompiledModel();
   /// Lowers `module` (consumed) and JIT-compiles it. `entry` empty means the
   /// module's only public function. Returns null and sets `error` on failure.
   static std::unique_ptr<CompiledModel>
@@ -115,47 +87,16 @@ public:
           const std::vector<std::string> &entries, std::string &error,
           Target target = Target::Cpu, const CompileOptions &options = {});
 
-  const std::vector<TensorSignature> &inputs() const {
-    return entries_.front().inputs;
-  }
-  const std::vector<TensorSignature> &results() const {
-    return entries_.front().results;
-  }
-  const std::string &entry() const { return entries_.front().name; }
-  const std::vector<Entry> &entries() const { return entries_; }
-  /// The entry named `name`, or null.
-  const Entry *find(const std::string &name) const;
   double compileMillis() const { return compileMs_; }
   /// GPU kernels of a Target::Cuda model (gpu.binary ops), else 0.
   int gpuKernels() const { return gpuKernels_; }
   /// What the model was lowered for.
   Target target() const { return target_; }
 
-  /// Runs the (first) entry. Inputs must match the signature (count, element
-  /// type, rank, static sizes) and index inputs must hold values in their
-  /// range; the error names the argument (and the element) otherwise.
-  bool run(const std::vector<HostTensor> &inputs,
-           std::vector<HostTensor> &outputs, std::string &error);
-  /// Runs the entry named `entry`. An entry that updates arguments in
-  /// place (Entry::inplaceArgs) is refused: call runInPlace.
-  bool run(const std::string &entry, const std::vector<HostTensor> &inputs,
-           std::vector<HostTensor> &outputs, std::string &error);
-  /// Runs `entry`, writing its in-place results into their inputs (a KV
-  /// cache is updated where it is, without a copy); `outputs` receives the
-  /// other results. A KV-cache entry's position must satisfy
-  /// 0 <= pos and pos + T <= C for every cache, which must have the token
-  /// ids' batch size.
-  bool runInPlace(const std::string &entry, std::vector<HostTensor> &inputs,
-                  std::vector<HostTensor> &outputs, std::string &error);
-
 private:
-  CompiledModel() = default;
-  bool invoke(const Entry &e, const std::vector<HostTensor> &inputs,
-              std::vector<HostTensor> &outputs, std::string &error);
+  explicit CompiledModel(Target target);
+
   std::unique_ptr<mlir::ExecutionEngine> engine_;
-  std::vector<Entry> entries_;
-  /// The packed entry points (void (void **)), one per entry.
-  std::vector<void (*)(void **)> packed_;
   double compileMs_ = 0;
   Target target_ = Target::Cpu;
   int gpuKernels_ = 0;

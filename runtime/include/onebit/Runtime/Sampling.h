@@ -6,8 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef ONEBIT_RUNNER_SAMPLING_H
-#define ONEBIT_RUNNER_SAMPLING_H
+#ifndef ONEBIT_RUNTIME_SAMPLING_H
+#define ONEBIT_RUNTIME_SAMPLING_H
 
 #include <cstdint>
 #include <random>
@@ -42,4 +42,4 @@ private:
 
 } // namespace onebit
 
-#endif // ONEBIT_RUNNER_SAMPLING_H
+#endif // ONEBIT_RUNTIME_SAMPLING_H

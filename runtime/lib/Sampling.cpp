@@ -1,6 +1,6 @@
 //===- Sampling.cpp - next-token choice from a row of logits --------------===//
 
-#include "onebit/Runner/Sampling.h"
+#include "onebit/Runtime/Sampling.h"
 
 #include <algorithm>
 #include <cmath>

@@ -7,11 +7,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef ONEBIT_RUNNER_GENERATOR_H
-#define ONEBIT_RUNNER_GENERATOR_H
+#ifndef ONEBIT_RUNTIME_GENERATOR_H
+#define ONEBIT_RUNTIME_GENERATOR_H
 
-#include "onebit/Runner/Runner.h"
-#include "onebit/Runner/Sampling.h"
+#include "onebit/Runtime/Executable.h"
+#include "onebit/Runtime/Sampling.h"
 
 #include <cstdint>
 #include <functional>
@@ -26,20 +26,20 @@ inline constexpr const char *kPrefillEntry = "prefill";
 inline constexpr const char *kDecodeEntry = "decode";
 
 /// Whether `model` was compiled with both KV-cache entries.
-bool hasCacheEntries(const CompiledModel &model);
+bool hasCacheEntries(const Executable &model);
 
 class Generator {
 public:
   /// A generator over `model`'s @prefill and @decode with caches of
   /// `context` positions. Null with `error` when the entries are missing or
   /// are not KV-cache entries of one sequence.
-  static std::unique_ptr<Generator> create(CompiledModel &model,
+  static std::unique_ptr<Generator> create(Executable &model,
                                            int64_t context,
                                            std::string &error);
   /// A generator without a cache, for checking the cached one: every step
   /// runs the full forward `entry` (token ids [1 or ?, ?] -> logits
   /// [1 or ?, ?, vocab]) over the whole sequence so far.
-  static std::unique_ptr<Generator> createRecompute(CompiledModel &model,
+  static std::unique_ptr<Generator> createRecompute(Executable &model,
                                                     const std::string &entry,
                                                     int64_t context,
                                                     std::string &error);
@@ -67,14 +67,14 @@ public:
                    std::string &error) const;
 
 private:
-  Generator(CompiledModel &model) : model_(model) {}
+  Generator(Executable &model) : model_(model) {}
   bool step(const char *entry, const std::vector<int64_t> &tokens,
             std::vector<float> &logits, std::string &error);
 
   bool recomputeStep(const std::vector<int64_t> &tokens,
                      std::vector<float> &logits, std::string &error);
 
-  CompiledModel &model_;
+  Executable &model_;
   int64_t context_ = 0, vocab_ = 0, position_ = 0;
   std::string recomputeEntry_; ///< set: no cache, full forward every step
   std::vector<int64_t> history_; ///< the sequence so far (recompute only)
@@ -101,4 +101,4 @@ bool generate(Generator &gen, const std::vector<int64_t> &prompt,
 
 } // namespace onebit
 
-#endif // ONEBIT_RUNNER_GENERATOR_H
+#endif // ONEBIT_RUNTIME_GENERATOR_H

@@ -1,21 +1,20 @@
 //===- Generator.cpp - token generation with a KV cache -------------------===//
 
-#include "onebit/Runner/Generator.h"
+#include "onebit/Runtime/Generator.h"
 
-#include "mlir/IR/BuiltinTypeInterfaces.h"
 
 #include <chrono>
 #include <cstring>
 
 namespace onebit {
 
-bool hasCacheEntries(const CompiledModel &model) {
+bool hasCacheEntries(const Executable &model) {
   return model.find(kPrefillEntry) && model.find(kDecodeEntry);
 }
 
 /// What Generator needs of a KV-cache entry: ids [1 or ?, T], a position,
 /// two caches [L, 1 or ?, ?, ...] of f32, logits [1 or ?, V].
-static bool checkEntry(const CompiledModel::Entry &e, std::string &error) {
+static bool checkEntry(const Executable::Entry &e, std::string &error) {
   auto fail = [&](const std::string &why) {
     error = "@" + e.name + " is not a KV-cache entry onebit can drive: " + why;
     return false;
@@ -25,28 +24,28 @@ static bool checkEntry(const CompiledModel::Entry &e, std::string &error) {
     return fail("it must take (input_ids, pos, k_cache, v_cache)");
   if (e.results.size() != 1 || e.results[0].shape.size() != 2 ||
       e.results[0].dtype != DType::F32 ||
-      mlir::ShapedType::isDynamic(e.results[0].shape[1]))
+      isDynamicDim(e.results[0].shape[1]))
     return fail("it must return logits [batch, vocab] of f32");
   for (int c : e.cacheArgs) {
     const TensorSignature &s = e.inputs[c];
-    if (s.dtype != DType::F32 || !mlir::ShapedType::isDynamic(s.shape[2]))
+    if (s.dtype != DType::F32 || !isDynamicDim(s.shape[2]))
       return fail(s.name + " must be f32 with a dynamic context size");
     for (size_t d = 0; d < s.shape.size(); ++d)
-      if (d != 2 && mlir::ShapedType::isDynamic(s.shape[d]) && d != 1)
+      if (d != 2 && isDynamicDim(s.shape[d]) && d != 1)
         return fail(s.name + " has a dynamic size besides batch and context");
   }
   int64_t batch = e.inputs[0].shape[0];
-  if (!mlir::ShapedType::isDynamic(batch) && batch != 1)
+  if (!isDynamicDim(batch) && batch != 1)
     return fail("it is compiled for a batch of " + std::to_string(batch) +
                 " sequences; generation runs one");
   return true;
 }
 
-std::unique_ptr<Generator> Generator::create(CompiledModel &model,
+std::unique_ptr<Generator> Generator::create(Executable &model,
                                              int64_t context,
                                              std::string &error) {
-  const CompiledModel::Entry *prefill = model.find(kPrefillEntry);
-  const CompiledModel::Entry *decode = model.find(kDecodeEntry);
+  const Executable::Entry *prefill = model.find(kPrefillEntry);
+  const Executable::Entry *decode = model.find(kDecodeEntry);
   if (!prefill || !decode) {
     error = "the model has no KV-cache entries (@prefill and @decode); "
             "import a GGUF model with --kv-cache";
@@ -87,16 +86,16 @@ std::unique_ptr<Generator> Generator::create(CompiledModel &model,
   return gen;
 }
 
-std::unique_ptr<Generator> Generator::createRecompute(CompiledModel &model,
+std::unique_ptr<Generator> Generator::createRecompute(Executable &model,
                                                       const std::string &entry,
                                                       int64_t context,
                                                       std::string &error) {
-  const CompiledModel::Entry *e = model.find(entry);
+  const Executable::Entry *e = model.find(entry);
   if (!e) {
     error = "@" + entry + " was not compiled";
     return nullptr;
   }
-  auto dyn = [](int64_t d) { return mlir::ShapedType::isDynamic(d); };
+  auto dyn = [](int64_t d) { return isDynamicDim(d); };
   if (e->inputs.size() != 1 || e->inputs[0].shape.size() != 2 ||
       (e->inputs[0].dtype != DType::I64 && e->inputs[0].dtype != DType::I32) ||
       !dyn(e->inputs[0].shape[1]) || e->results.size() != 1 ||
@@ -170,7 +169,7 @@ bool Generator::step(const char *entry, const std::vector<int64_t> &tokens,
   }
   if (!recomputeEntry_.empty())
     return recomputeStep(tokens, logits, error);
-  const CompiledModel::Entry *e = model_.find(entry);
+  const Executable::Entry *e = model_.find(entry);
   HostTensor &ids = args_[0];
   ids.dtype = e->inputs[0].dtype;
   fillIds(ids, tokens);
