@@ -14,7 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Frontend/ModelLoader.h"
-#include "onebit/Runner/Generator.h"
+#include "onebit/Runtime/Generator.h"
 #include "onebit/Runner/Runner.h"
 
 #include "EnvOptions.h"

@@ -16,7 +16,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Frontend/ModelLoader.h"
-#include "onebit/Runner/Generator.h"
+#include "onebit/Runtime/Generator.h"
 #include "onebit/Runner/Runner.h"
 #include "onebit/Support/Npy.h"
 #include "onebit/Support/JsonDepth.h"

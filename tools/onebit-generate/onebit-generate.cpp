@@ -7,15 +7,17 @@
 //
 // Streams the continuation to stdout as tokens are chosen (with --ids, the
 // token ids, space-separated) and prints prompt and generation speed to
-// stderr. MODEL is a .gguf (imported with its KV-cache entries) or a
+// stderr. MODEL is a .gguf (imported with its KV-cache entries), a
 // .mlir/.mlirbc that has them (onebit-translate --import-gguf --kv-cache,
-// then quantized or not). The library does the work (onebit/Runner/
+// then quantized or not), or a .onebit artifact of one (onebit-compile),
+// which starts without compiling. The library does the work (onebit/Runner/
 // Generator.h); this file maps flags onto it.
 //
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Frontend/ModelLoader.h"
-#include "onebit/Runner/Generator.h"
+#include "onebit/Runtime/Artifact.h"
+#include "onebit/Runtime/Generator.h"
 #include "onebit/Runner/Runner.h"
 #include "onebit/Support/Npy.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
@@ -32,6 +34,8 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
 
 using namespace llvm;
 
@@ -65,7 +69,7 @@ int main(int argc, char **argv) {
   if (cl::Option *o = cl::getRegisteredOptions().lookup("threads"))
     o->setArgStr("llvm-threads");
   static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
-                                        cl::desc("<model.gguf|.mlir|.mlirbc>"),
+                                        cl::desc("<model.gguf|.mlir|.mlirbc|.onebit>"),
                                         cl::cat(category));
   static cl::opt<std::string> tokenizerPath(
       "tokenizer",
@@ -144,25 +148,58 @@ int main(int argc, char **argv) {
   if (std::string why = sampling.validate(); !why.empty())
     return fail(why);
 
-  static mlir::MLIRContext ctx;
-  onebit::ModelLoadOptions load;
-  load.gguf.kvCache = true;
+  // An artifact (onebit-compile) runs without compiling; any other model
+  // is loaded, imported if need be, and JIT-compiled.
   std::string error;
-  mlir::OwningOpRef<mlir::ModuleOp> module =
-      onebit::loadModel(modelPath, ctx, load, error);
-  if (!module)
-    return fail(error);
-
-  // The tokenizer: --tokenizer, else the model's own.
+  std::unique_ptr<onebit::Executable> model;
   std::unique_ptr<onebit::BPETokenizer> tokenizer;
+  std::vector<std::string> entries{onebit::kPrefillEntry,
+                                   onebit::kDecodeEntry};
+  double compileSeconds = -1, loadSeconds = -1;
+  if (onebit::isArtifactFile(modelPath)) {
+    if (noCache)
+      return fail("--no-cache needs a model to compile, not an artifact");
+    if (target != onebit::Target::Cpu)
+      return fail("an artifact runs on the CPU it was compiled for; "
+                  "--device " + device + " needs the model itself");
+    auto t0 = std::chrono::steady_clock::now();
+    auto artifact = onebit::Artifact::open(modelPath, error);
+    if (!artifact)
+      return fail(error);
+    loadSeconds = std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
+    if (tokenizerPath.empty() && !artifact->tokenizerBytes().empty()) {
+      tokenizer = onebit::BPETokenizer::deserialize(
+          artifact->tokenizerBytes(), error);
+      if (!tokenizer)
+        return fail(modelPath + ": its tokenizer: " + error);
+    }
+    if (!onebit::hasCacheEntries(*artifact))
+      return fail(modelPath + " has no KV-cache entries (@prefill and "
+                  "@decode): compile it from a model that has them "
+                  "(onebit-compile MODEL.gguf, or --entries prefill,decode)");
+    model = std::move(artifact);
+  }
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  static mlir::MLIRContext ctx;
+  if (!model) {
+    onebit::ModelLoadOptions load;
+    load.gguf.kvCache = true;
+    module = onebit::loadModel(modelPath, ctx, load, error);
+    if (!module)
+      return fail(error);
+    if (tokenizerPath.empty()) {
+      tokenizer = onebit::tokenizerOf(*module, error);
+      if (!error.empty())
+        return fail(modelPath + ": " + error);
+    }
+  }
+  // The tokenizer: --tokenizer, else the model's own.
   if (!tokenizerPath.empty()) {
     tokenizer = onebit::loadTokenizer(tokenizerPath, error);
     if (!tokenizer)
       return fail(error);
-  } else {
-    tokenizer = onebit::tokenizerOf(*module, error);
-    if (!error.empty())
-      return fail(modelPath + ": " + error);
   }
   std::vector<int64_t> promptTokens;
   if (!promptIds.empty()) {
@@ -188,35 +225,37 @@ int main(int argc, char **argv) {
     if (promptTokens.empty())
       return fail("the prompt is empty");
   }
-  if (!noCache && (!module->lookupSymbol(onebit::kPrefillEntry) ||
-                   !module->lookupSymbol(onebit::kDecodeEntry)))
-    return fail(modelPath +
-                " has no KV-cache entries (@prefill and @decode): import "
-                "the GGUF model with onebit-translate --import-gguf "
-                "--kv-cache (a .gguf given here is imported with them); "
-                "ONNX with-past exports are not recognised yet, and "
-                "--no-cache runs a model without a cache");
   onebit::setNumThreads(threads);
-  // The full forward is the GGUF import's @main (or the module's only other
-  // public function).
-  std::vector<std::string> entries{onebit::kPrefillEntry,
-                                   onebit::kDecodeEntry};
-  if (noCache) {
-    entries.clear();
-    for (auto fn : module->getOps<mlir::func::FuncOp>())
-      if (fn.isPublic() && !fn.isDeclaration() &&
-          fn.getName() != onebit::kPrefillEntry &&
-          fn.getName() != onebit::kDecodeEntry)
-        entries.push_back(fn.getName().str());
-    if (entries.size() != 1)
-      return fail("--no-cache needs the model's full forward: one public "
-                  "function besides @prefill and @decode");
+  if (!model) {
+    if (!noCache && (!module->lookupSymbol(onebit::kPrefillEntry) ||
+                     !module->lookupSymbol(onebit::kDecodeEntry)))
+      return fail(modelPath +
+                  " has no KV-cache entries (@prefill and @decode): import "
+                  "the GGUF model with onebit-translate --import-gguf "
+                  "--kv-cache (a .gguf given here is imported with them); "
+                  "ONNX with-past exports are not recognised yet, and "
+                  "--no-cache runs a model without a cache");
+    // The full forward is the GGUF import's @main (or the module's only
+    // other public function).
+    if (noCache) {
+      entries.clear();
+      for (auto fn : module->getOps<mlir::func::FuncOp>())
+        if (fn.isPublic() && !fn.isDeclaration() &&
+            fn.getName() != onebit::kPrefillEntry &&
+            fn.getName() != onebit::kDecodeEntry)
+          entries.push_back(fn.getName().str());
+      if (entries.size() != 1)
+        return fail("--no-cache needs the model's full forward: one public "
+                    "function besides @prefill and @decode");
+    }
+    auto compiled = onebit::CompiledModel::compile(
+        std::move(module), entries, error, target,
+        onebit::env::compileOptions());
+    if (!compiled)
+      return fail(error);
+    compileSeconds = compiled->compileMillis() / 1000.0;
+    model = std::move(compiled);
   }
-  auto model = onebit::CompiledModel::compile(
-      std::move(module), entries, error, target,
-      onebit::env::compileOptions());
-  if (!model)
-    return fail(error);
   int64_t context = ctxSize ? int64_t(ctxSize)
                             : int64_t(promptTokens.size()) + maxTokens;
   auto gen = noCache ? onebit::Generator::createRecompute(*model, entries[0],
@@ -268,9 +307,13 @@ int main(int argc, char **argv) {
     return fail(error);
   auto rate = [](int64_t n, double s) { return s > 0 ? double(n) / s : 0.0; };
   int64_t decodeSteps = std::max<int64_t>(stats.generatedTokens - 1, 0);
-  errs() << format("onebit-generate: compile %.2f s\n",
-                   model->compileMillis() / 1000.0)
-         << format("onebit-generate: prompt %lld tokens in %.1f ms, %.2f "
+  if (compileSeconds >= 0)
+    errs() << format("onebit-generate: compile %.2f s\n", compileSeconds);
+  else
+    errs() << format("onebit-generate: artifact loaded in %.1f ms (no "
+                     "compile)\n",
+                     loadSeconds * 1e3);
+  errs() << format("onebit-generate: prompt %lld tokens in %.1f ms, %.2f "
                    "tokens/s\n",
                    (long long)stats.promptTokens, stats.prefillSeconds * 1e3,
                    rate(stats.promptTokens, stats.prefillSeconds))

@@ -27,6 +27,11 @@ void *_mlir_memref_to_llvm_alloc(size_t size);
 void *_mlir_memref_to_llvm_aligned_alloc(size_t alignment, size_t size);
 void _mlir_memref_to_llvm_free(void *ptr);
 
+/* memref.copy between strided buffers (MemrefCopy.cpp): what MLIR's
+ * runner utils call memrefCopy, for artifacts, which link no MLIR library.
+ * `src` and `dst` are unranked memref descriptors of the same shape. */
+void onebit_memref_copy(int64_t elemSize, void *src, void *dst);
+
 /* Releases every cached block to malloc. */
 void onebit_runtime_trim_allocations(void);
 

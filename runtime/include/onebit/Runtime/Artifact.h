@@ -1,0 +1,70 @@
+//===- Artifact.h - load a compiled model (.onebit) --------------*- C++ -*-===//
+//
+// Loads what onebit-compile writes (docs/artifacts.md) into an Executable
+// without compiling anything: the file is mapped, checked (magic, format
+// version, size, checksum, metadata, this CPU's features, the runtime ABI),
+// its code is loaded as a shared object from memory and its constants are
+// used where they lie in the mapping, not copied. Plain C++: no MLIR or
+// LLVM.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ONEBIT_RUNTIME_ARTIFACT_H
+#define ONEBIT_RUNTIME_ARTIFACT_H
+
+#include "onebit/Runtime/ArtifactFormat.h"
+#include "onebit/Runtime/Executable.h"
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace onebit {
+
+/// The file extension of artifacts.
+inline constexpr const char *kArtifactExtension = ".onebit";
+
+/// Whether the file at `path` starts with an artifact's magic bytes.
+bool isArtifactFile(const std::string &path);
+
+class Artifact : public Executable {
+public:
+  ~Artifact() override;
+
+  /// Opens and checks `path`; null + `error` (naming the file and what is
+  /// wrong with it) when it is not an artifact this runtime can run here.
+  static std::unique_ptr<Artifact> open(const std::string &path,
+                                        std::string &error);
+  /// The same for an artifact already in memory (`bytes` must outlive the
+  /// Artifact); `name` names it in errors. Used by the fuzzer, and with
+  /// `loadCode` false it checks everything but does not run the loader of
+  /// the shared object.
+  static std::unique_ptr<Artifact> fromBytes(std::string_view bytes,
+                                             const std::string &name,
+                                             bool loadCode, std::string &error);
+
+  const artifact::Metadata &metadata() const { return meta_; }
+  /// The serialized tokenizer (BPETokenizer::serialize), empty if none.
+  std::string_view tokenizerBytes() const { return tokenizer_; }
+  /// Bytes of the file, and of its constants (mapped, not copied).
+  uint64_t fileBytes() const { return bytes_.size(); }
+  uint64_t constantBytes() const { return constantBytes_; }
+
+private:
+  Artifact();
+  bool parse(const std::string &name, bool loadCode, std::string &error);
+  bool loadSharedObject(std::string_view code, const std::string &name,
+                        std::string &error);
+
+  std::string_view bytes_;
+  void *mapping_ = nullptr; ///< mmap of the file (open), else null
+  size_t mappingSize_ = 0;
+  void *library_ = nullptr; ///< dlopen handle of the code
+  artifact::Metadata meta_;
+  std::string_view tokenizer_;
+  uint64_t constantBytes_ = 0;
+};
+
+} // namespace onebit
+
+#endif // ONEBIT_RUNTIME_ARTIFACT_H

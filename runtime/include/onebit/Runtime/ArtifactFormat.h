@@ -1,0 +1,112 @@
+//===- ArtifactFormat.h - the layout of a .onebit artifact ------*- C++ -*-===//
+//
+// A compiled model in one file (docs/artifacts.md): a header, a section
+// table, and sections for the metadata, the tokenizer, the code (an ELF
+// shared object) and the constants (the packed weights, page-aligned so a
+// loader maps them instead of copying). The writer is onebit-compile's
+// library (onebit/Target/Artifact/ArtifactWriter.h), the reader
+// onebit/Runtime/Artifact.h; both encode and decode the metadata here.
+// Plain C++: every read of untrusted bytes is bounds-checked.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ONEBIT_RUNTIME_ARTIFACTFORMAT_H
+#define ONEBIT_RUNTIME_ARTIFACTFORMAT_H
+
+#include "onebit/Runtime/Executable.h"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace onebit {
+namespace artifact {
+
+/// The first 8 bytes of every artifact.
+inline constexpr char kMagic[8] = {'O', 'N', 'E', 'B', 'I', 'T', 'A', 'F'};
+/// The container layout this runtime reads; a file of another version is
+/// refused (recompile it with the matching onebit-compile).
+inline constexpr uint32_t kFormatVersion = 1;
+/// The calling contract between compiled code and the kernel library (the
+/// runtime entry points and their argument order). Bumped with any change.
+inline constexpr uint32_t kRuntimeAbi = 1;
+/// Constants are aligned to this in the file (and so in memory): compiled
+/// code may use aligned vector loads on them.
+inline constexpr uint64_t kConstantAlign = 64;
+/// The constants section starts on a page boundary.
+inline constexpr uint64_t kPageAlign = 4096;
+/// The compiled code's table of constant addresses, filled by the loader.
+inline constexpr const char *kConstantTableSymbol = "__onebit_constants";
+
+enum class SectionKind : uint32_t {
+  Metadata = 1,
+  Code = 2,
+  Constants = 3,
+  Tokenizer = 4,
+};
+
+/// The header is kHeaderSize bytes, little-endian:
+///   magic[8] | u32 format version | u32 section count | u64 file size |
+///   u64 checksum (FNV-1a of every section but the constants) | 32 zeros;
+/// then `section count` entries of kSectionEntrySize bytes:
+///   u32 kind | u32 0 | u64 offset | u64 size.
+inline constexpr size_t kHeaderSize = 64;
+inline constexpr size_t kSectionEntrySize = 24;
+inline constexpr uint32_t kMaxSections = 16;
+
+struct Section {
+  SectionKind kind;
+  uint64_t offset = 0, size = 0;
+};
+
+/// One constant of the code: bytes [offset, offset + size) of the
+/// constants section; the loader stores its address in slot `index` of the
+/// constant table (slots are in metadata order).
+struct Constant {
+  uint64_t offset = 0, size = 0;
+};
+
+/// What the metadata section holds.
+struct Metadata {
+  uint32_t runtimeAbi = kRuntimeAbi;
+  std::string producer;  ///< "onebit-compile <version> (LLVM <version>)"
+  std::string target;    ///< "cpu"
+  std::string targetCpu; ///< the CPU the code was compiled for
+  /// CPU features the code uses (LLVM's names, e.g. "avx512f"): a machine
+  /// without one of them cannot run it.
+  std::vector<std::string> cpuFeatures;
+  std::vector<Constant> constants;
+  /// The entries and the symbol of each one's packed entry point.
+  std::vector<Executable::Entry> entries;
+  std::vector<std::string> symbols;
+};
+
+/// The metadata as bytes.
+std::string encodeMetadata(const Metadata &meta);
+/// The metadata `bytes` encode; false + `error` when they are malformed or
+/// inconsistent (an entry's argument indices out of range, a KV-cache entry
+/// without its position, ...): the executable trusts what this accepts.
+bool decodeMetadata(std::string_view bytes, Metadata &meta,
+                    std::string &error);
+
+/// FNV-1a, 64 bits.
+uint64_t checksum(const char *data, size_t size, uint64_t seed);
+inline constexpr uint64_t kChecksumSeed = 0xcbf29ce484222325ull;
+
+/// Little-endian stores and loads.
+void putU32(char *p, uint32_t v);
+void putU64(char *p, uint64_t v);
+uint32_t getU32(const char *p);
+uint64_t getU64(const char *p);
+
+/// Whether this CPU has feature `name` (LLVM's spelling); `known` is false
+/// for a name the runtime cannot test.
+bool cpuHasFeature(const std::string &name, bool &known);
+/// The feature names cpuHasFeature knows, so the writer records only them.
+const std::vector<std::string> &knownCpuFeatures();
+
+} // namespace artifact
+} // namespace onebit
+
+#endif // ONEBIT_RUNTIME_ARTIFACTFORMAT_H
