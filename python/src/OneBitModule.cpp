@@ -9,7 +9,7 @@
 #include "onebit/Dialect/OneBit/Transforms/Passes.h"
 #include "onebit/Dialect/OneBit/Transforms/Quantize.h"
 #include "onebit/Frontend/ModelLoader.h"
-#include "onebit/Runner/Generator.h"
+#include "onebit/Runtime/Generator.h"
 #include "onebit/Runner/Runner.h"
 #include "onebit/Support/DiagnosticCapture.h"
 #include "onebit/Tokenizer/BPETokenizer.h"

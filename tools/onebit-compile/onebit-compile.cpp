@@ -92,12 +92,14 @@ int main(int argc, char **argv) {
     return fail(error);
   errs() << format("onebit-compile: wrote %s: %llu bytes (code %llu, "
                    "constants %llu in %zu arrays, tokenizer %llu, metadata "
-                   "%llu), %zu entries for %s, in %.2f s\n",
+                   "%llu), %zu entries for %s, in %.2f s (lowering %.2f s, "
+                   "LLVM %.2f s, link %.2f s)\n",
                    output.c_str(), (unsigned long long)stats.fileBytes,
                    (unsigned long long)stats.codeBytes,
                    (unsigned long long)stats.constantBytes, stats.constants,
                    (unsigned long long)stats.tokenizerBytes,
                    (unsigned long long)stats.metadataBytes, stats.entries,
-                   stats.targetCpu.c_str(), stats.seconds);
+                   stats.targetCpu.c_str(), stats.seconds, stats.lowerSeconds,
+                   stats.codegenSeconds, stats.linkSeconds);
   return 0;
 }

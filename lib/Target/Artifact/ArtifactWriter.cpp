@@ -70,22 +70,30 @@ ArrayRef<char> initializerBytes(LLVM::GlobalOp global) {
 /// Their bytes are appended to `constants`, in slot order.
 void externalizeConstants(ModuleOp module,
                           std::vector<ArrayRef<char>> &constants) {
+  // Every use of every symbol, in one walk (a walk per global is quadratic
+  // in a model of hundreds of weights). Only addresses taken in functions
+  // can become loads; any other use keeps its global in the code.
+  llvm::DenseMap<StringAttr, std::vector<LLVM::AddressOfOp>> addresses;
+  llvm::DenseSet<StringAttr> pinned;
+  module.walk([&](Operation *op) {
+    auto addr = dyn_cast<LLVM::AddressOfOp>(op);
+    if (addr && op->getParentOfType<LLVM::LLVMFuncOp>()) {
+      addresses[addr.getGlobalNameAttr().getAttr()].push_back(addr);
+      return;
+    }
+    if (isa<LLVM::GlobalOp>(op) || op == module.getOperation())
+      return;
+    for (NamedAttribute a : op->getAttrs())
+      a.getValue().walk([&](SymbolRefAttr ref) {
+        pinned.insert(ref.getRootReference());
+      });
+  });
   std::vector<std::pair<LLVM::GlobalOp, ArrayRef<char>>> moved;
   for (auto global : module.getOps<LLVM::GlobalOp>()) {
-    if (!global.getConstant())
+    if (!global.getConstant() || pinned.contains(global.getSymNameAttr()))
       continue;
     ArrayRef<char> data = initializerBytes(global);
-    if (data.size() < kMinExternalBytes)
-      continue;
-    // Only addresses taken in functions can become loads.
-    std::optional<SymbolTable::UseRange> uses =
-        SymbolTable::getSymbolUses(global, module);
-    bool movable = uses.has_value();
-    for (const SymbolTable::SymbolUse &use : uses ? *uses
-                                                  : SymbolTable::UseRange({}))
-      movable &= isa<LLVM::AddressOfOp>(use.getUser()) &&
-                 use.getUser()->getParentOfType<LLVM::LLVMFuncOp>();
-    if (movable)
+    if (data.size() >= kMinExternalBytes)
       moved.emplace_back(global, data);
   }
   if (moved.empty())
@@ -107,10 +115,7 @@ void externalizeConstants(ModuleOp module,
   for (auto [slot, m] : llvm::enumerate(moved)) {
     auto [global, data] = m;
     constants.push_back(data);
-    std::optional<SymbolTable::UseRange> uses =
-        SymbolTable::getSymbolUses(global, module);
-    for (const SymbolTable::SymbolUse &use : *uses) {
-      auto addr = cast<LLVM::AddressOfOp>(use.getUser());
+    for (LLVM::AddressOfOp addr : addresses.lookup(global.getSymNameAttr())) {
       b.setInsertionPoint(addr);
       Location loc = addr.getLoc();
       Value base = LLVM::AddressOfOp::create(b, loc, ptrType,
@@ -411,8 +416,13 @@ bool writeArtifact(OwningOpRef<ModuleOp> module, const std::string &path,
     return false;
   const std::string tokenizer = tokenizerBytes(*module);
   eraseNonEntries(*module, names);
+  auto since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t)
+        .count();
+  };
   if (!lowerForTarget(*module, Target::Cpu, options.compile, diags, error))
     return false;
+  stats.lowerSeconds = since(t0);
 
   std::vector<ArrayRef<char>> constants;
   externalizeConstants(*module, constants);
@@ -442,6 +452,7 @@ bool writeArtifact(OwningOpRef<ModuleOp> module, const std::string &path,
   // Strided copies call MLIR's memrefCopy; the kernel library has its own.
   if (llvm::Function *copy = llvmModule->getFunction("memrefCopy"))
     copy->setName("onebit_memref_copy");
+  auto t1 = std::chrono::steady_clock::now();
   CompileOptions compile = options.compile;
   compile.perfMap = false;
   auto optimize = makeJitTransformer(tm.get(), optLevel, compile, nullptr);
@@ -460,9 +471,12 @@ bool writeArtifact(OwningOpRef<ModuleOp> module, const std::string &path,
     }
     pm.run(*llvmModule);
   }
+  stats.codegenSeconds = since(t1);
+  auto t2 = std::chrono::steady_clock::now();
   std::string code;
   if (!linkSharedObject(object, options.linker, code, error))
     return false;
+  stats.linkSeconds = since(t2);
 
   meta.producer = std::string("onebit-compile ") + ONEBIT_VERSION_STRING +
                   " (LLVM " LLVM_VERSION_STRING ")";
@@ -476,9 +490,7 @@ bool writeArtifact(OwningOpRef<ModuleOp> module, const std::string &path,
   stats.entries = names.size();
   stats.targetCpu = cpuName;
   stats.cpuFeatures = meta.cpuFeatures;
-  stats.seconds = std::chrono::duration<double>(
-                      std::chrono::steady_clock::now() - t0)
-                      .count();
+  stats.seconds = since(t0);
   return true;
 }
 

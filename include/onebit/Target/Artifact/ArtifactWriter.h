@@ -42,7 +42,9 @@ struct ArtifactStats {
   /// The CPU the code was compiled for and the features recorded for it.
   std::string targetCpu;
   std::vector<std::string> cpuFeatures;
-  double seconds = 0;
+  /// Wall time in all, and in the MLIR lowering, LLVM's optimisation and
+  /// code generation, and the link.
+  double seconds = 0, lowerSeconds = 0, codegenSeconds = 0, linkSeconds = 0;
 };
 
 /// Compiles `module` (consumed) into the artifact `path`. The file is
