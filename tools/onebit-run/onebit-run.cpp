@@ -2,8 +2,9 @@
 //
 // onebit-run MODEL [--entry NAME] --input a.npy ... --output out.npy ...
 //            [--threads N] [--bench N] [--kernel-mode int16|exact|fast]
-// MODEL is .mlir, MLIR bytecode, .onnx or .gguf. Compiles in process for the
-// host CPU and runs the entry on NumPy arrays. --device=gpu-emulation runs
+// MODEL is .mlir, MLIR bytecode, .onnx or .gguf, compiled in process for the
+// host CPU, or a .onebit artifact (onebit-compile), which runs without
+// compiling. Runs the entry on NumPy arrays. --device=gpu-emulation runs
 // the GPU pipeline's kernels as host loops instead.
 //
 //===----------------------------------------------------------------------===//
@@ -11,6 +12,7 @@
 #include "onebit/Frontend/ModelLoader.h"
 #include "onebit/Runner/CudaHooks.h"
 #include "onebit/Runner/Runner.h"
+#include "onebit/Runtime/Artifact.h"
 #include "onebit/Runtime/CpuKernels.h"
 #include "onebit/Support/Npy.h"
 
@@ -31,7 +33,7 @@ static cl::OptionCategory RunCategory("onebit-run options");
 
 static cl::opt<std::string>
     modelPath(cl::Positional, cl::Required,
-              cl::desc("<model.mlir|.mlirbc|.onnx|.gguf>"),
+              cl::desc("<model.mlir|.mlirbc|.onnx|.gguf|.onebit>"),
               cl::cat(RunCategory));
 static cl::opt<std::string> entry("entry",
                                   cl::desc("function to run (default: the "
@@ -88,37 +90,70 @@ int main(int argc, char **argv) {
     errs() << "onebit-run: note: this CPU has no fast 1-bit kernel (AVX2 or "
               "AVX-512 VNNI); --kernel-mode " << kernelMode
            << " runs the exact kernels\n";
-  mlir::MLIRContext ctx;
-  auto module = onebit::loadModel(modelPath, ctx, error);
-  if (!module)
-    return fail(error);
-  auto model = onebit::CompiledModel::compile(
-      std::move(module), entry, error, target, onebit::env::compileOptions());
-  if (!model)
-    return fail(device == "cuda" ? "--device=cuda: " + error : error);
-  if (outputs.size() != model->results().size() && !outputs.empty())
-    return fail("@" + model->entry() + " has " +
-                std::to_string(model->results().size()) + " results but " +
-                std::to_string(outputs.size()) + " --output files were given");
+  // An artifact (onebit-compile) runs without compiling; any other model
+  // is loaded, imported if need be, and JIT-compiled.
+  std::unique_ptr<onebit::Executable> model;
+  double compileMs = 0;
+  if (onebit::isArtifactFile(modelPath)) {
+    if (target != onebit::Target::Cpu)
+      return fail("an artifact runs on the CPU it was compiled for; --device " +
+                  device + " needs the model itself");
+    auto artifact = onebit::Artifact::open(modelPath, error);
+    if (!artifact)
+      return fail(error);
+    model = std::move(artifact);
+  } else {
+    mlir::MLIRContext ctx;
+    auto module = onebit::loadModel(modelPath, ctx, error);
+    if (!module)
+      return fail(error);
+    auto compiled = onebit::CompiledModel::compile(
+        std::move(module), entry, error, target,
+        onebit::env::compileOptions());
+    if (!compiled)
+      return fail(device == "cuda" ? "--device=cuda: " + error : error);
+    compileMs = compiled->compileMillis();
+    model = std::move(compiled);
+  }
+  // The entry: --entry, else the only one.
+  std::string entryName = entry;
+  if (entryName.empty()) {
+    if (model->entries().size() != 1) {
+      std::string names;
+      for (const auto &e : model->entries())
+        names += (names.empty() ? "" : ", ") + e.name;
+      return fail(modelPath + " has " +
+                  std::to_string(model->entries().size()) +
+                  " entries; pick one with --entry (" + names + ")");
+    }
+    entryName = model->entry();
+  }
+  const onebit::Executable::Entry *e = model->find(entryName);
+  if (!e)
+    return fail(modelPath + " has no entry '" + entryName + "'");
+  if (outputs.size() != e->results.size() && !outputs.empty())
+    return fail("@" + e->name + " has " + std::to_string(e->results.size()) +
+                " results but " + std::to_string(outputs.size()) +
+                " --output files were given");
   std::vector<onebit::HostTensor> in(inputs.size()), out;
   for (size_t i = 0; i < inputs.size(); ++i)
     if (!onebit::readNpy(inputs[i], in[i], error))
       return fail(error);
   onebit::setNumThreads(threads);
-  if (!model->run(in, out, error))
+  if (!model->run(entryName, in, out, error))
     return fail(error);
   if (bench > 0) {
     std::vector<double> ms;
     for (int i = 0; i < bench; ++i) {
       auto t0 = std::chrono::steady_clock::now();
-      if (!model->run(in, out, error))
+      if (!model->run(entryName, in, out, error))
         return fail(error);
       ms.push_back(std::chrono::duration<double, std::milli>(
                        std::chrono::steady_clock::now() - t0)
                        .count());
     }
     std::sort(ms.begin(), ms.end());
-    outs() << "compile_ms: " << format("%.1f", model->compileMillis()) << "\n"
+    outs() << "compile_ms: " << format("%.1f", compileMs) << "\n"
            << "median_ms: " << format("%.4f", ms[ms.size() / 2]) << "\n";
   }
   for (size_t i = 0; i < outputs.size(); ++i)

@@ -22,6 +22,9 @@ def main():
     ap.add_argument("--context", type=int, default=512)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--f16", action="store_true")
+    ap.add_argument("--tokenizer", action="store_true",
+                    help="add a byte-level BPE vocabulary (needs --vocab 258 "
+                         "or more: one token per byte, EOS, 'th')")
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
     hd = a.dim // a.heads
@@ -36,6 +39,29 @@ def main():
     w.add_rope_freq_base(10000.0)
     w.add_layer_norm_rms_eps(1e-5)
     dt = np.float16 if a.f16 else np.float32
+    if a.tokenizer:
+        if a.vocab < 258:
+            ap.error("--tokenizer needs --vocab 258 or more")
+        # GPT-2's byte-level alphabet: printable bytes stand for themselves,
+        # the others are shifted past U+0100, so every byte is one character.
+        printable = (list(range(0x21, 0x7F)) + list(range(0xA1, 0xAD)) +
+                     list(range(0xAE, 0x100)))
+        chars, extra = {}, 0
+        for b in range(256):
+            if b in printable:
+                chars[b] = chr(b)
+            else:
+                chars[b] = chr(0x100 + extra)
+                extra += 1
+        # One merge, so that BPE has something to do ("th").
+        tokens = [chars[b] for b in range(256)] + ["<eos>", "th"]
+        tokens += [f"<unused{i}>" for i in range(a.vocab - len(tokens))]
+        w.add_tokenizer_model("gpt2")
+        w.add_tokenizer_pre("default")
+        w.add_token_list(tokens)
+        w.add_token_types([1] * 256 + [3, 1] + [3] * (a.vocab - 258))
+        w.add_token_merges(["t h"])
+        w.add_eos_token_id(256)
 
     def t(name, *shape, scale=None):
         s = scale if scale is not None else 1.0 / np.sqrt(shape[-1])
