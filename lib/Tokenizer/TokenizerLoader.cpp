@@ -96,24 +96,282 @@ std::unique_ptr<BPETokenizer> tokenizerFromGGUF(const gguf::GGUFFile &file,
   return t;
 }
 
-/// Hugging Face tokenizer.json. Accepted (anything else is an error naming
-/// what was found, so that a tokenizer is never silently approximated):
-///  - "normalizer": null;
-///  - "pre_tokenizer": ByteLevel (add_prefix_space false, use_regex true), or
-///    a Sequence of Digits(individual_digits true) then that ByteLevel, which
-///    is the SmolLM pre-tokenizer (GPT2 otherwise);
-///  - "decoder": ByteLevel (or a Sequence holding one);
-///  - "model": type "BPE" (a missing type is taken as BPE when there are
-///    merges), no continuing_subword_prefix / end_of_word_suffix, no
-///    byte_fallback; "vocab" {token: id}; "merges" as "a b" strings or
-///    ["a", "b"] pairs;
-///  - "added_tokens": special ones become control tokens (type 3), the
-///    others user-defined (type 4); both are matched literally in the text;
-///  - "post_processor": a TemplateProcessing (or a Sequence holding one)
-///    whose single template starts with a SpecialToken sets BOS and adds it;
-///    otherwise no BOS is added. BOS/EOS ids otherwise come from the first
-///    added token named <|begin_of_text|>, <s>, <|im_start|>, <|endoftext|>
-///    (BOS) and <|end_of_text|>, </s>, <|im_end|>, <|endoftext|> (EOS).
+//===----------------------------------------------------------------------===//
+// Hugging Face tokenizer.json
+//===----------------------------------------------------------------------===//
+//
+// Accepted (anything else is an error naming what was found, so that a
+// tokenizer is never silently approximated):
+//  - "normalizer": null;
+//  - "pre_tokenizer": ByteLevel (add_prefix_space false, use_regex true), or
+//    a Sequence of Digits(individual_digits true) then that ByteLevel, which
+//    is the SmolLM pre-tokenizer (GPT2 otherwise);
+//  - "decoder": ByteLevel (or a Sequence holding one);
+//  - "model": type "BPE" (a missing type is taken as BPE when there are
+//    merges), no continuing_subword_prefix / end_of_word_suffix, no
+//    byte_fallback; "vocab" {token: id}; "merges" as "a b" strings or
+//    ["a", "b"] pairs;
+//  - "added_tokens": special ones become control tokens (type 3), the
+//    others user-defined (type 4); both are matched literally in the text;
+//  - "post_processor": a TemplateProcessing (or a Sequence holding one)
+//    whose single template starts with a SpecialToken sets BOS and adds it;
+//    otherwise no BOS is added. BOS/EOS ids otherwise come from the first
+//    added token named <|begin_of_text|>, <s>, <|im_start|>, <|endoftext|>
+//    (BOS) and <|end_of_text|>, </s>, <|im_end|>, <|endoftext|> (EOS).
+//
+// Each reader below checks one part and returns false with `why` set (the
+// message without the file name) when it is not supported.
+
+namespace {
+
+using llvm::json::Array;
+using llvm::json::Object;
+using llvm::json::Value;
+
+/// The "type" of a component, or why there is none.
+std::string typeOf(const Value *v) {
+  if (!v)
+    return "missing";
+  if (v->kind() == Value::Null)
+    return "null";
+  const Object *o = v->getAsObject();
+  if (!o)
+    return "not an object";
+  auto t = o->getString("type");
+  return t ? t->str() : "without a type";
+}
+
+/// A component and, for a Sequence, its members (under `listKey`).
+std::vector<const Value *> members(const Value *v, const char *listKey) {
+  std::vector<const Value *> out;
+  const Object *o = v ? v->getAsObject() : nullptr;
+  if (o && typeOf(v) == "Sequence") {
+    if (const Array *a = o->getArray(listKey))
+      for (const Value &m : *a)
+        out.push_back(&m);
+  } else if (v && v->kind() != Value::Null) {
+    out.push_back(v);
+  }
+  return out;
+}
+
+/// The tables fromTables() takes, as the readers fill them.
+struct HFTables {
+  std::vector<std::string> tokens;
+  std::vector<int32_t> types;
+  std::vector<std::string> merges;
+  BPETokenizer::PreTokenizer pre = BPETokenizer::PreTokenizer::GPT2;
+  /// The added tokens' texts, in file order (BOS/EOS are picked from them).
+  std::vector<std::string> addedNames;
+
+  /// Puts `tok` at `id`; false for an id out of range.
+  bool put(llvm::StringRef tok, int64_t id, int32_t type) {
+    if (id < 0 || id >= (int64_t(1) << 24))
+      return false;
+    if (size_t(id) >= tokens.size()) {
+      tokens.resize(size_t(id) + 1);
+      types.resize(size_t(id) + 1, 5); // ids never named: unused
+    }
+    tokens[size_t(id)] = tok.str();
+    types[size_t(id)] = type;
+    return true;
+  }
+};
+
+/// The model's type and options: byte-level BPE only.
+bool checkModel(const Object &top, const Object &model, std::string &why) {
+  std::string modelType = typeOf(top.get("model"));
+  if (modelType == "without a type" && model.get("merges"))
+    modelType = "BPE";
+  if (modelType == "without a type") {
+    why = "the tokenizer model has no \"type\" (supported: BPE, byte-level)";
+    return false;
+  }
+  if (modelType != "BPE") {
+    why = "tokenizer model type '" + modelType +
+          "' is not supported (supported: BPE, byte-level)";
+    return false;
+  }
+  for (const char *key : {"continuing_subword_prefix", "end_of_word_suffix"})
+    if (auto v = model.getString(key); v && !v->empty()) {
+      why = std::string("BPE option ") + key + " ('" + v->str() +
+            "') is not supported";
+      return false;
+    }
+  if (model.getBoolean("byte_fallback").value_or(false)) {
+    why = "BPE option byte_fallback is not supported (byte-level BPE needs no "
+          "fallback)";
+    return false;
+  }
+  return true;
+}
+
+bool checkNormalizer(const Object &top, std::string &why) {
+  std::string n = typeOf(top.get("normalizer"));
+  if (n == "null" || n == "missing")
+    return true;
+  why = "normalizer '" + n + "' is not supported (supported: none)";
+  return false;
+}
+
+/// ByteLevel, optionally after Digits(individual_digits) in a Sequence
+/// (which selects PreTokenizer::SmolLM).
+bool readPreTokenizer(const Object &top, BPETokenizer::PreTokenizer &pre,
+                      std::string &why) {
+  std::vector<const Value *> parts =
+      members(top.get("pre_tokenizer"), "pretokenizers");
+  bool byteLevel = false;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    std::string t = typeOf(parts[i]);
+    const Object *o = parts[i]->getAsObject();
+    if (t == "Digits" && i + 1 < parts.size() &&
+        o->getBoolean("individual_digits").value_or(false)) {
+      pre = BPETokenizer::PreTokenizer::SmolLM;
+    } else if (t == "ByteLevel" && i + 1 == parts.size()) {
+      if (o->getBoolean("add_prefix_space").value_or(false)) {
+        why = "pre-tokenizer ByteLevel with add_prefix_space is not supported";
+        return false;
+      }
+      if (!o->getBoolean("use_regex").value_or(true)) {
+        why = "pre-tokenizer ByteLevel without use_regex is not supported "
+              "(its split would come from elsewhere)";
+        return false;
+      }
+      byteLevel = true;
+    } else {
+      why = "pre-tokenizer '" + t +
+            "' is not supported (supported: ByteLevel, or a Sequence of "
+            "Digits(individual_digits) and ByteLevel)";
+      return false;
+    }
+  }
+  if (!byteLevel) {
+    why = "the pre-tokenizer is " + typeOf(top.get("pre_tokenizer")) +
+          ", not byte-level (supported: ByteLevel)";
+    return false;
+  }
+  return true;
+}
+
+bool checkDecoder(const Object &top, std::string &why) {
+  bool byteLevel = false;
+  for (const Value *d : members(top.get("decoder"), "decoders"))
+    byteLevel |= typeOf(d) == "ByteLevel";
+  if (byteLevel)
+    return true;
+  why = "the decoder is " + typeOf(top.get("decoder")) +
+        ", not ByteLevel (byte-level BPE is supported)";
+  return false;
+}
+
+/// model.vocab {token: id}: normal tokens (type 1).
+bool readVocab(const Object &model, HFTables &tables, std::string &why) {
+  const Object *vocab = model.getObject("vocab");
+  if (!vocab || vocab->empty()) {
+    why = "model.vocab is missing or empty";
+    return false;
+  }
+  for (const auto &kv : *vocab) {
+    auto id = kv.second.getAsInteger();
+    if (!id || !tables.put(kv.first.str(), *id, 1)) {
+      why = "model.vocab entry '" + kv.first.str() + "' has no valid id";
+      return false;
+    }
+  }
+  return true;
+}
+
+/// added_tokens: control tokens (type 3) when special, user-defined (4)
+/// otherwise; they may also name ids of the vocabulary.
+bool readAddedTokens(const Object &top, HFTables &tables, std::string &why) {
+  const Array *added = top.getArray("added_tokens");
+  if (!added)
+    return true;
+  for (size_t i = 0; i < added->size(); ++i) {
+    const Object *a = (*added)[i].getAsObject();
+    auto content = a ? a->getString("content") : std::nullopt;
+    auto id = a ? a->getInteger("id") : std::nullopt;
+    if (!content || !id ||
+        !tables.put(*content, *id,
+                    a->getBoolean("special").value_or(false) ? 3 : 4)) {
+      why = "added_tokens[" + std::to_string(i) +
+            "] needs \"id\" and \"content\"";
+      return false;
+    }
+    tables.addedNames.push_back(content->str());
+  }
+  return true;
+}
+
+/// model.merges: "a b" strings or ["a", "b"] pairs, in rank order.
+bool readMerges(const Object &model, std::vector<std::string> &merges,
+                std::string &why) {
+  const Array *m = model.getArray("merges");
+  if (!m) {
+    why = "model.merges is missing";
+    return false;
+  }
+  merges.reserve(m->size());
+  for (size_t i = 0; i < m->size(); ++i) {
+    const Value &v = (*m)[i];
+    if (auto str = v.getAsString()) {
+      merges.push_back(str->str());
+      continue;
+    }
+    const Array *pair = v.getAsArray();
+    auto a =
+        pair && pair->size() == 2 ? (*pair)[0].getAsString() : std::nullopt;
+    auto b =
+        pair && pair->size() == 2 ? (*pair)[1].getAsString() : std::nullopt;
+    if (!a || !b) {
+      why = "model.merges[" + std::to_string(i) +
+            "] is neither \"a b\" nor [\"a\", \"b\"]";
+      return false;
+    }
+    merges.push_back(a->str() + " " + b->str());
+  }
+  return true;
+}
+
+/// BOS and EOS from the added tokens' names, then BOS (and adding it) from a
+/// TemplateProcessing post-processor whose single template starts with a
+/// special token.
+void readSpecialTokens(const Object &top,
+                       const std::vector<std::string> &addedNames,
+                       BPETokenizer &t) {
+  auto idOf = [&](llvm::StringRef name) {
+    return TokenizerLoaderAccess::idOf(t, name.str());
+  };
+  auto firstAdded = [&](std::initializer_list<const char *> names) {
+    for (const char *n : names)
+      if (std::find(addedNames.begin(), addedNames.end(), n) !=
+          addedNames.end())
+        return idOf(n);
+    return int32_t(-1);
+  };
+  int32_t bos =
+      firstAdded({"<|begin_of_text|>", "<s>", "<|im_start|>", "<|endoftext|>"});
+  int32_t eos =
+      firstAdded({"<|end_of_text|>", "</s>", "<|im_end|>", "<|endoftext|>"});
+  bool addBos = false;
+  for (const Value *p : members(top.get("post_processor"), "processors")) {
+    if (typeOf(p) != "TemplateProcessing")
+      continue;
+    const Array *single = p->getAsObject()->getArray("single");
+    const Object *first =
+        single && !single->empty() ? (*single)[0].getAsObject() : nullptr;
+    const Object *sp = first ? first->getObject("SpecialToken") : nullptr;
+    auto name = sp ? sp->getString("id") : std::nullopt;
+    if (name && idOf(*name) >= 0) {
+      bos = idOf(*name);
+      addBos = true;
+    }
+  }
+  TokenizerLoaderAccess::setSpecialTokens(t, bos, eos, addBos);
+}
+
+} // namespace
+
 std::unique_ptr<BPETokenizer> tokenizerFromHFJson(const std::string &path,
                                                   std::string &error) {
   auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
@@ -128,10 +386,6 @@ std::unique_ptr<BPETokenizer> tokenizerFromHFJson(const std::string &path,
 std::unique_ptr<BPETokenizer> tokenizerFromHFJsonText(std::string_view text,
                                                       const std::string &path,
                                                       std::string &error) {
-  using PreTokenizer = BPETokenizer::PreTokenizer;
-  using llvm::json::Array;
-  using llvm::json::Object;
-  using llvm::json::Value;
   auto fail = [&](const std::string &msg) {
     error = path + ": " + msg;
     return nullptr;
@@ -148,194 +402,25 @@ std::unique_ptr<BPETokenizer> tokenizerFromHFJsonText(std::string_view text,
   const Object *top = root->getAsObject();
   if (!top)
     return fail("not a tokenizer.json (the top level is not an object)");
-  // The "type" of a component, or why there is none.
-  auto typeOf = [](const Value *v) -> std::string {
-    if (!v)
-      return "missing";
-    if (v->kind() == Value::Null)
-      return "null";
-    const Object *o = v->getAsObject();
-    if (!o)
-      return "not an object";
-    auto t = o->getString("type");
-    return t ? t->str() : "without a type";
-  };
-  // A component and, for a Sequence, its members (under `listKey`).
-  auto members = [&](const Value *v, const char *listKey) {
-    std::vector<const Value *> out;
-    const Object *o = v ? v->getAsObject() : nullptr;
-    if (o && typeOf(v) == "Sequence") {
-      if (const Array *a = o->getArray(listKey))
-        for (const Value &m : *a)
-          out.push_back(&m);
-    } else if (v && v->kind() != Value::Null) {
-      out.push_back(v);
-    }
-    return out;
-  };
-
-  // Model.
   const Object *model = top->getObject("model");
   if (!model)
     return fail("not a tokenizer.json (no \"model\" object)");
-  std::string modelType = typeOf(top->get("model"));
-  if (modelType == "without a type" && model->get("merges"))
-    modelType = "BPE";
-  if (modelType == "without a type")
-    return fail("the tokenizer model has no \"type\" (supported: BPE, "
-                "byte-level)");
-  if (modelType != "BPE")
-    return fail("tokenizer model type '" + modelType +
-                "' is not supported (supported: BPE, byte-level)");
-  for (const char *key : {"continuing_subword_prefix", "end_of_word_suffix"})
-    if (auto v = model->getString(key); v && !v->empty())
-      return fail(std::string("BPE option ") + key + " ('" + v->str() +
-                  "') is not supported");
-  if (model->getBoolean("byte_fallback").value_or(false))
-    return fail("BPE option byte_fallback is not supported (byte-level BPE "
-                "needs no fallback)");
 
-  // Normalizer, pre-tokenizer, decoder.
-  if (std::string n = typeOf(top->get("normalizer"));
-      n != "null" && n != "missing")
-    return fail("normalizer '" + n + "' is not supported (supported: none)");
-  PreTokenizer pre = PreTokenizer::GPT2;
-  {
-    std::vector<const Value *> parts =
-        members(top->get("pre_tokenizer"), "pretokenizers");
-    bool byteLevel = false;
-    for (size_t i = 0; i < parts.size(); ++i) {
-      std::string t = typeOf(parts[i]);
-      const Object *o = parts[i]->getAsObject();
-      if (t == "Digits" && i + 1 < parts.size() &&
-          o->getBoolean("individual_digits").value_or(false)) {
-        pre = PreTokenizer::SmolLM;
-      } else if (t == "ByteLevel" && i + 1 == parts.size()) {
-        if (o->getBoolean("add_prefix_space").value_or(false))
-          return fail("pre-tokenizer ByteLevel with add_prefix_space is not "
-                      "supported");
-        if (!o->getBoolean("use_regex").value_or(true))
-          return fail("pre-tokenizer ByteLevel without use_regex is not "
-                      "supported (its split would come from elsewhere)");
-        byteLevel = true;
-      } else {
-        return fail("pre-tokenizer '" + t +
-                    "' is not supported (supported: ByteLevel, or a "
-                    "Sequence of Digits(individual_digits) and ByteLevel)");
-      }
-    }
-    if (!byteLevel)
-      return fail("the pre-tokenizer is " +
-                  typeOf(top->get("pre_tokenizer")) +
-                  ", not byte-level (supported: ByteLevel)");
-  }
-  {
-    bool byteLevel = false;
-    for (const Value *d : members(top->get("decoder"), "decoders"))
-      byteLevel |= typeOf(d) == "ByteLevel";
-    if (!byteLevel)
-      return fail("the decoder is " + typeOf(top->get("decoder")) +
-                  ", not ByteLevel (byte-level BPE is supported)");
-  }
+  // In this order, so that the first unsupported part is the one reported.
+  HFTables tables;
+  std::string why;
+  if (!checkModel(*top, *model, why) || !checkNormalizer(*top, why) ||
+      !readPreTokenizer(*top, tables.pre, why) || !checkDecoder(*top, why) ||
+      !readVocab(*model, tables, why) || !readAddedTokens(*top, tables, why) ||
+      !readMerges(*model, tables.merges, why))
+    return fail(why);
 
-  // Vocabulary and added tokens.
-  const Object *vocab = model->getObject("vocab");
-  if (!vocab || vocab->empty())
-    return fail("model.vocab is missing or empty");
-  std::vector<std::string> tokens;
-  std::vector<int32_t> types;
-  auto put = [&](llvm::StringRef tok, int64_t id, int32_t type) -> bool {
-    if (id < 0 || id >= (int64_t(1) << 24))
-      return false;
-    if (size_t(id) >= tokens.size()) {
-      tokens.resize(size_t(id) + 1);
-      types.resize(size_t(id) + 1, 5); // ids never named: unused
-    }
-    tokens[size_t(id)] = tok.str();
-    types[size_t(id)] = type;
-    return true;
-  };
-  for (const auto &kv : *vocab) {
-    auto id = kv.second.getAsInteger();
-    if (!id || !put(kv.first.str(), *id, 1))
-      return fail("model.vocab entry '" + kv.first.str() +
-                  "' has no valid id");
-  }
-  std::vector<std::string> addedNames;
-  if (const Array *added = top->getArray("added_tokens")) {
-    for (size_t i = 0; i < added->size(); ++i) {
-      const Object *a = (*added)[i].getAsObject();
-      auto content = a ? a->getString("content") : std::nullopt;
-      auto id = a ? a->getInteger("id") : std::nullopt;
-      if (!content || !id ||
-          !put(*content, *id, a->getBoolean("special").value_or(false) ? 3
-                                                                       : 4))
-        return fail("added_tokens[" + std::to_string(i) +
-                    "] needs \"id\" and \"content\"");
-      addedNames.push_back(content->str());
-    }
-  }
-
-  // Merges: "a b" strings or ["a", "b"] pairs.
-  std::vector<std::string> merges;
-  if (const Array *m = model->getArray("merges")) {
-    merges.reserve(m->size());
-    for (size_t i = 0; i < m->size(); ++i) {
-      const Value &v = (*m)[i];
-      if (auto str = v.getAsString()) {
-        merges.push_back(str->str());
-        continue;
-      }
-      const Array *pair = v.getAsArray();
-      auto a = pair && pair->size() == 2 ? (*pair)[0].getAsString()
-                                         : std::nullopt;
-      auto b = pair && pair->size() == 2 ? (*pair)[1].getAsString()
-                                         : std::nullopt;
-      if (!a || !b)
-        return fail("model.merges[" + std::to_string(i) +
-                    "] is neither \"a b\" nor [\"a\", \"b\"]");
-      merges.push_back(a->str() + " " + b->str());
-    }
-  } else {
-    return fail("model.merges is missing");
-  }
-
-  std::string err;
-  auto t = BPETokenizer::fromTables(std::move(tokens), std::move(types),
-                                    merges, pre, err);
+  auto t = BPETokenizer::fromTables(std::move(tables.tokens),
+                                    std::move(tables.types), tables.merges,
+                                    tables.pre, why);
   if (!t)
-    return fail(err);
-
-  // BOS / EOS.
-  auto idOf = [&](llvm::StringRef name) -> int32_t {
-    return TokenizerLoaderAccess::idOf(*t, name.str());
-  };
-  auto firstAdded = [&](std::initializer_list<const char *> names) {
-    for (const char *n : names)
-      if (std::find(addedNames.begin(), addedNames.end(), n) !=
-          addedNames.end())
-        return idOf(n);
-    return int32_t(-1);
-  };
-  int32_t bos = firstAdded({"<|begin_of_text|>", "<s>", "<|im_start|>",
-                            "<|endoftext|>"});
-  int32_t eos = firstAdded({"<|end_of_text|>", "</s>", "<|im_end|>",
-                            "<|endoftext|>"});
-  bool addBos = false;
-  for (const Value *p : members(top->get("post_processor"), "processors")) {
-    if (typeOf(p) != "TemplateProcessing")
-      continue;
-    const Array *single = p->getAsObject()->getArray("single");
-    const Object *first =
-        single && !single->empty() ? (*single)[0].getAsObject() : nullptr;
-    const Object *sp = first ? first->getObject("SpecialToken") : nullptr;
-    auto name = sp ? sp->getString("id") : std::nullopt;
-    if (name && idOf(*name) >= 0) {
-      bos = idOf(*name);
-      addBos = true;
-    }
-  }
-  TokenizerLoaderAccess::setSpecialTokens(*t, bos, eos, addBos);
+    return fail(why);
+  readSpecialTokens(*top, tables.addedNames, *t);
   return t;
 }
 
