@@ -7,7 +7,7 @@
 #include "onebit/Frontend/ModelLoader.h"
 #include "onebit/Runtime/Generator.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
-#include "onebit/Tokenizer/BPETokenizer.h"
+#include "onebit/Tokenizer/TokenizerLoader.h"
 #include "onebit/Training/Checkpoint.h"
 #include "onebit/Training/Trainer.h"
 

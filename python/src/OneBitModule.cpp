@@ -12,7 +12,7 @@
 #include "onebit/Runtime/Generator.h"
 #include "onebit/Runner/Runner.h"
 #include "onebit/Support/DiagnosticCapture.h"
-#include "onebit/Tokenizer/BPETokenizer.h"
+#include "onebit/Tokenizer/TokenizerLoader.h"
 #include "onebit/Training/Evaluate.h"
 #include "onebit/Training/TrainConsole.h"
 #include "onebit/Training/Trainer.h"

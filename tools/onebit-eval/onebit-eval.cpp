@@ -21,7 +21,7 @@
 #include "onebit/Support/Npy.h"
 #include "onebit/Support/JsonDepth.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
-#include "onebit/Tokenizer/BPETokenizer.h"
+#include "onebit/Tokenizer/TokenizerLoader.h"
 #include "onebit/Training/Evaluate.h"
 
 #include "EnvOptions.h"

@@ -21,7 +21,7 @@
 #include "onebit/Runner/Runner.h"
 #include "onebit/Support/Npy.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
-#include "onebit/Tokenizer/BPETokenizer.h"
+#include "onebit/Tokenizer/TokenizerLoader.h"
 
 #include "EnvOptions.h"
 

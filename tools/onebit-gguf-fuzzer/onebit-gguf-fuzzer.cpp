@@ -10,7 +10,7 @@
 
 #include "onebit/Target/GGUF/GGUFFile.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
-#include "onebit/Tokenizer/BPETokenizer.h"
+#include "onebit/Tokenizer/TokenizerLoader.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -42,7 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     options.kvCache = true;
     (void)onebit::importGGUF(*file, context, options);
   }
-  if (auto tok = onebit::BPETokenizer::fromGGUF(*file, error)) {
+  if (auto tok = onebit::tokenizerFromGGUF(*file, error)) {
     std::vector<int32_t> ids = tok->encode("Hello, world! 123 <|im_end|>");
     (void)tok->decode(ids);
   }

@@ -10,7 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "onebit/Tokenizer/BPETokenizer.h"
+#include "onebit/Tokenizer/TokenizerLoader.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"

@@ -9,7 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "onebit/Tokenizer/BPETokenizer.h"
+#include "onebit/Tokenizer/TokenizerLoader.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -27,8 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   std::string error;
   auto tok = json.substr(0, 10) == "ONEBITTOK1"
                  ? onebit::BPETokenizer::deserialize(json, error)
-                 : onebit::BPETokenizer::fromHFJsonText(json, "fuzz.json",
-                                                        error);
+                 : onebit::tokenizerFromHFJsonText(json, "fuzz.json", error);
   if (!tok)
     return 0;
   for (bool special : {true, false}) {

@@ -3,7 +3,9 @@
 // The GPT-2 style byte-level BPE tokenizer that GGUF `gpt2` vocabularies
 // (LLaMA-3, SmolLM, Qwen2, GPT-2 ...) use: special-token splitting, a
 // regex-equivalent pre-tokenizer, byte-to-unicode mapping and rank-ordered
-// merges. Plain C++, no MLIR.
+// merges. Plain C++ with no LLVM or MLIR (library OneBitTokenizerCore), so
+// that a runtime library which must not link libLLVM can tokenize; reading
+// GGUF files and tokenizer.json lives in TokenizerLoader.h.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,9 +20,6 @@
 #include <vector>
 
 namespace onebit {
-namespace gguf {
-class GGUFFile;
-} // namespace gguf
 
 class BPETokenizer {
 public:
@@ -30,25 +29,10 @@ public:
     SmolLM, ///< "smollm": every number character on its own, then GPT-2
   };
 
-  /// Builds the tokenizer from a GGUF file's `tokenizer.ggml.*` metadata.
-  static std::unique_ptr<BPETokenizer> fromGGUF(const gguf::GGUFFile &file,
-                                                std::string &error);
-  /// Builds the tokenizer from a Hugging Face `tokenizer.json` (see
-  /// BPETokenizer.cpp for what is accepted): a "BPE" model with a ByteLevel
-  /// pre-tokenizer (optionally after Digits(individual_digits) in a
-  /// Sequence, which selects PreTokenizer::SmolLM) and a ByteLevel decoder.
-  /// Added tokens marked special become control tokens (type 3), the others
-  /// user-defined (type 4). BOS is added when the post-processor is a
-  /// TemplateProcessing whose single template starts with a special token.
-  static std::unique_ptr<BPETokenizer> fromHFJson(const std::string &path,
-                                                  std::string &error);
-  /// The same from the text of a tokenizer.json; `path` names it in errors.
-  static std::unique_ptr<BPETokenizer> fromHFJsonText(std::string_view text,
-                                                      const std::string &path,
-                                                      std::string &error);
-  /// Builds it from explicit tables (tokens indexed by id, merges as
-  /// "left right" strings in rank order, token types as in GGUF:
-  /// 1 normal, 3 control, 4 user-defined, 6 byte).
+  /// Builds the tokenizer from explicit tables (tokens indexed by id, merges
+  /// as "left right" strings in rank order, token types as in GGUF:
+  /// 1 normal, 3 control, 4 user-defined, 6 byte). The loaders of
+  /// TokenizerLoader.h read those tables from their files.
   static std::unique_ptr<BPETokenizer>
   fromTables(std::vector<std::string> tokens, std::vector<int32_t> types,
              const std::vector<std::string> &merges, PreTokenizer pre,
@@ -83,6 +67,11 @@ public:
   std::vector<std::string> preTokenize(std::string_view text) const;
 
 private:
+  // The loaders (TokenizerLoader.cpp) build through fromTables() and then
+  // set the BOS/EOS ids their formats carry beside the tables; a friend keeps
+  // those fields out of the public interface.
+  friend struct TokenizerLoaderAccess;
+
   BPETokenizer() = default;
   void bpe(const std::string &piece, std::vector<int32_t> &out) const;
 
@@ -95,13 +84,6 @@ private:
   int32_t bos_ = -1, eos_ = -1;
   bool addBos_ = false;
 };
-
-/// Loads a tokenizer by file name: `*.gguf` through BPETokenizer::fromGGUF
-/// (the file's `tokenizer.ggml.*` metadata), `*.json` (a Hugging Face
-/// tokenizer.json) through BPETokenizer::fromHFJson. Null + `error` (naming
-/// the file) on failure.
-std::unique_ptr<BPETokenizer> loadTokenizer(const std::string &path,
-                                            std::string &error);
 
 } // namespace onebit
 

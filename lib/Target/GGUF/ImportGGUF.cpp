@@ -14,7 +14,7 @@
 
 #include "onebit/Target/GGUF/ImportGGUF.h"
 #include "onebit/Target/GGUF/GGUFFile.h"
-#include "onebit/Tokenizer/BPETokenizer.h"
+#include "onebit/Tokenizer/TokenizerLoader.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
@@ -838,7 +838,7 @@ OwningOpRef<ModuleOp> importGGUF(const gguf::GGUFFile &file,
   // left out: the model still imports, and tools refuse byte ids for it.
   std::string error;
   if (module && file.find("tokenizer.ggml.tokens"))
-    if (auto tokenizer = BPETokenizer::fromGGUF(file, error))
+    if (auto tokenizer = tokenizerFromGGUF(file, error))
       attachTokenizer(*module, *tokenizer);
   return module;
 }

@@ -397,6 +397,233 @@ std::string inferShapes(onnx::ModelProto &model) {
   return error;
 }
 
+/// The ai.onnx opset the model imports; failure (reported) when it imports
+/// none. An opset outside 13-21 is warned about and imported anyway.
+FailureOr<int64_t> defaultDomainOpset(const onnx::ModelProto &model,
+                                      StringRef fileName, Location fileLoc) {
+  int64_t opset = -1;
+  for (const auto &imp : model.opset_import())
+    if (imp.domain().empty() || imp.domain() == "ai.onnx")
+      opset = imp.version();
+  if (opset < 0) {
+    emitError(fileLoc) << fileName << ": the model imports no ai.onnx opset";
+    return failure();
+  }
+  if (opset < 13 || opset > 21)
+    emitWarning(fileLoc) << fileName << ": opset " << opset
+                         << " is outside the supported range 13-21";
+  return opset;
+}
+
+/// --input-shape: fixes the dims of graph inputs before inference.
+LogicalResult applyInputShapes(onnx::GraphProto &graph,
+                               const onebit::ONNXImportOptions &options,
+                               StringRef fileName, Location fileLoc) {
+  llvm::StringSet<> seen;
+  for (auto &in : *graph.mutable_input()) {
+    auto it = options.inputShapes.find(in.name());
+    if (it == options.inputShapes.end())
+      continue;
+    seen.insert(in.name());
+    auto *shape = in.mutable_type()->mutable_tensor_type()->mutable_shape();
+    if (shape->dim_size() != 0 && shape->dim_size() != int(it->second.size())) {
+      emitError(fileLoc) << fileName << ": --input-shape for '" << in.name()
+                         << "' has " << it->second.size()
+                         << " dims but the input has rank "
+                         << shape->dim_size();
+      return failure();
+    }
+    shape->clear_dim();
+    for (int64_t d : it->second)
+      shape->add_dim()->set_dim_value(d);
+  }
+  for (const auto &kv : options.inputShapes)
+    if (!seen.contains(kv.getKey())) {
+      emitError(fileLoc) << fileName << ": --input-shape names '" << kv.getKey()
+                         << "', which is not a graph input";
+      return failure();
+    }
+  return success();
+}
+
+/// Every value must be defined before use; libonnx's shape inference
+/// dereferences undefined inputs, so this runs before it.
+LogicalResult checkDefinedBeforeUse(const onnx::GraphProto &graph,
+                                    int64_t opset, StringRef fileName,
+                                    Location fileLoc) {
+  llvm::StringSet<> defined;
+  for (const auto &in : graph.input())
+    defined.insert(in.name());
+  for (const auto &t : graph.initializer())
+    defined.insert(t.name());
+  for (const auto &n : graph.node()) {
+    for (const std::string &in : n.input())
+      if (!in.empty() && !defined.contains(in)) {
+        emitError(fileLoc) << fileName << ": node '" << n.name() << "' ("
+                           << n.op_type() << ", opset " << opset << "): input '"
+                           << in
+                           << "' is not a graph input, an initializer or the "
+                              "output of an earlier node";
+        return failure();
+      }
+    for (const std::string &out : n.output())
+      defined.insert(out);
+  }
+  for (const auto &out : graph.output())
+    if (!defined.contains(out.name())) {
+      emitError(fileLoc) << fileName << ": graph output '" << out.name()
+                         << "' is never defined";
+      return failure();
+    }
+  return success();
+}
+
+/// What libonnx's shape inference is not safe on, refused before it runs.
+LogicalResult checkBeforeInference(Importer &im, const onnx::GraphProto &graph,
+                                   const llvm::StringSet<> &initNames) {
+  // Inference runs on every node and is not safe on malformed ones
+  // (MaxUnpool and the conv/pool ops crash on bad attributes), so only ops
+  // the importer converts get that far.
+  for (const auto &n : graph.node())
+    if (failed(im.checkSupported(n)))
+      return failure();
+  im.node = nullptr;
+  // Inference also dereferences the types of graph inputs and initializers
+  // (a Shape of an input with an empty type crashed it): those the importer
+  // would refuse later are refused now.
+  for (const auto &in : graph.input())
+    if (!initNames.contains(in.name()) &&
+        failed(typeOf(im, in, /*required=*/true)))
+      return failure();
+  for (const auto &t : graph.initializer())
+    if (failed(checkInitializerData(im, t)))
+      return failure();
+  // Constant nodes' tensors feed inference's data propagation the same way
+  // (Range read the missing element of an empty INT64 Constant).
+  for (const auto &n : graph.node())
+    if (n.op_type() == "Constant")
+      for (const auto &a : n.attribute())
+        if (a.name() == "value" && a.has_t()) {
+          im.node = &n;
+          if (failed(checkInitializerData(im, a.t())))
+            return failure();
+        }
+  im.node = nullptr;
+  return success();
+}
+
+/// Creates the entry function at the end of `module`: one argument per graph
+/// input that is not an initializer, named and marked unsigned as the graph
+/// says. Leaves the builder at the start of its body.
+FailureOr<func::FuncOp> createEntryFunction(Importer &im, ModuleOp module,
+                                            const onnx::GraphProto &graph,
+                                            const llvm::StringSet<> &initNames,
+                                            StringRef entryName,
+                                            Location fileLoc) {
+  im.b.setInsertionPointToEnd(module.getBody());
+  SmallVector<Type> argTypes;
+  SmallVector<const onnx::ValueInfoProto *> args;
+  for (const auto &in : graph.input()) {
+    if (initNames.contains(in.name()))
+      continue;
+    auto t = typeOf(im, in, /*required=*/true);
+    if (failed(t))
+      return failure();
+    argTypes.push_back(*t);
+    args.push_back(&in);
+  }
+  auto func = func::FuncOp::create(im.b, fileLoc, entryName,
+                                   im.b.getFunctionType(argTypes, {}));
+  Block *entry = func.addEntryBlock();
+  for (auto [i, in] : llvm::enumerate(args)) {
+    im.set(in->name(), entry->getArgument(i));
+    // Signless in the IR; the attribute tells runners the .npy dtype.
+    if (isUnsignedType(in->type().tensor_type().elem_type())) {
+      im.unsignedValues.insert(in->name());
+      func.setArgAttr(i, "onebit.unsigned", im.b.getUnitAttr());
+    }
+    func.setArgAttr(i, "onebit.name", im.b.getStringAttr(in->name()));
+  }
+  im.b.setInsertionPointToStart(entry);
+  return func;
+}
+
+/// Converts the initializers, then the nodes in graph order.
+LogicalResult importGraphBody(Importer &im, const onnx::GraphProto &graph,
+                              ExternalFiles &ext,
+                              const std::shared_ptr<onnx::ModelProto> &model,
+                              Location fileLoc) {
+  im.loc = fileLoc;
+  for (const auto &t : graph.initializer()) {
+    auto v = importTensor(im, t, t.name(), ext, model, /*preferDense=*/false);
+    if (failed(v))
+      return failure();
+    im.set(t.name(), *v);
+    if (isUnsignedType(t.data_type()))
+      im.unsignedValues.insert(t.name());
+  }
+  for (const auto &n : graph.node()) {
+    if (n.op_type() == "Constant" && n.domain().empty()) {
+      im.node = &n;
+      im.loc = NameLoc::get(
+          im.b.getStringAttr(n.name().empty() ? n.output(0) : n.name()),
+          fileLoc);
+      if (const onnx::AttributeProto *a = im.attr("value")) {
+        onnx::TensorProto t = a->t();
+        t.set_name(n.output(0));
+        auto v = importTensor(im, t, n.output(0), ext, nullptr,
+                              /*preferDense=*/true);
+        if (failed(v))
+          return failure();
+        im.set(n.output(0), *v);
+        continue;
+      }
+    }
+    if (failed(im.convertNode(n)))
+      return failure();
+  }
+  return success();
+}
+
+/// Returns the graph outputs from `func` and gives it their types, names and
+/// signedness.
+LogicalResult returnGraphOutputs(Importer &im, func::FuncOp func,
+                                 const onnx::GraphProto &graph,
+                                 Location fileLoc) {
+  SmallVector<Value> results;
+  im.node = nullptr;
+  for (const auto &out : graph.output()) {
+    auto v = im.get(out.name());
+    if (failed(v))
+      return failure();
+    // Shape inference may know more than the converters derived.
+    Value r = *v;
+    if (auto t = typeOf(im, out, /*required=*/false); succeeded(t)) {
+      auto rt = cast<RankedTensorType>(r.getType());
+      if (t->getElementType() == rt.getElementType() &&
+          t->getRank() == rt.getRank() &&
+          t->getNumDynamicDims() < rt.getNumDynamicDims() &&
+          succeeded(verifyCompatibleShape(*t, rt)))
+        r = tensor::CastOp::create(im.b, fileLoc, *t, r);
+    }
+    results.push_back(r);
+  }
+  func::ReturnOp::create(im.b, fileLoc, results);
+  func.setType(im.b.getFunctionType(func.getArgumentTypes(),
+                                    TypeRange(ValueRange(results))));
+  for (auto [i, out] : llvm::enumerate(graph.output())) {
+    func.setResultAttr(i, "onebit.name", im.b.getStringAttr(out.name()));
+    // The declared type decides; without one, what the converters derived.
+    int declared = out.type().tensor_type().elem_type();
+    Type et = cast<ShapedType>(results[i].getType()).getElementType();
+    if ((declared ? isUnsignedType(declared)
+                  : im.unsignedValues.contains(out.name())) &&
+        et.isInteger() && !et.isInteger(1))
+      func.setResultAttr(i, "onebit.unsigned", im.b.getUnitAttr());
+  }
+  return success();
+}
+
 OwningOpRef<ModuleOp> importModel(std::shared_ptr<onnx::ModelProto> model,
                                   StringRef fileName, StringRef baseDir,
                                   MLIRContext &context,
@@ -411,105 +638,20 @@ OwningOpRef<ModuleOp> importModel(std::shared_ptr<onnx::ModelProto> model,
     emitError(fileLoc) << fileName << ": the model has no graph";
     return nullptr;
   }
-  int64_t opset = -1;
-  for (const auto &imp : model->opset_import())
-    if (imp.domain().empty() || imp.domain() == "ai.onnx")
-      opset = imp.version();
-  if (opset < 0) {
-    emitError(fileLoc) << fileName << ": the model imports no ai.onnx opset";
+  FailureOr<int64_t> opset = defaultDomainOpset(*model, fileName, fileLoc);
+  if (failed(opset))
     return nullptr;
-  }
-  if (opset < 13 || opset > 21)
-    emitWarning(fileLoc) << fileName << ": opset " << opset
-                         << " is outside the supported range 13-21";
 
   onnx::GraphProto *graph = model->mutable_graph();
   llvm::StringSet<> initNames;
   for (const auto &t : graph->initializer())
     initNames.insert(t.name());
-
-  // --input-shape: fix the dims of graph inputs before inference.
-  llvm::StringSet<> seen;
-  for (auto &in : *graph->mutable_input()) {
-    auto it = options.inputShapes.find(in.name());
-    if (it == options.inputShapes.end())
-      continue;
-    seen.insert(in.name());
-    auto *shape = in.mutable_type()->mutable_tensor_type()->mutable_shape();
-    if (shape->dim_size() != 0 && shape->dim_size() != int(it->second.size())) {
-      emitError(fileLoc) << fileName << ": --input-shape for '" << in.name()
-                         << "' has " << it->second.size()
-                         << " dims but the input has rank "
-                         << shape->dim_size();
-      return nullptr;
-    }
-    shape->clear_dim();
-    for (int64_t d : it->second)
-      shape->add_dim()->set_dim_value(d);
-  }
-  for (const auto &kv : options.inputShapes)
-    if (!seen.contains(kv.getKey())) {
-      emitError(fileLoc) << fileName << ": --input-shape names '" << kv.getKey()
-                         << "', which is not a graph input";
-      return nullptr;
-    }
-  // Every value must be defined before use; libonnx's shape inference
-  // dereferences undefined inputs, so check here first.
-  {
-    llvm::StringSet<> defined;
-    for (const auto &in : graph->input())
-      defined.insert(in.name());
-    for (const auto &t : graph->initializer())
-      defined.insert(t.name());
-    for (const auto &n : graph->node()) {
-      for (const std::string &in : n.input())
-        if (!in.empty() && !defined.contains(in)) {
-          emitError(fileLoc)
-              << fileName << ": node '" << n.name() << "' (" << n.op_type()
-              << ", opset " << opset << "): input '" << in
-              << "' is not a graph input, an initializer or the output of an "
-                 "earlier node";
-          return nullptr;
-        }
-      for (const std::string &out : n.output())
-        defined.insert(out);
-    }
-    for (const auto &out : graph->output())
-      if (!defined.contains(out.name())) {
-        emitError(fileLoc) << fileName << ": graph output '" << out.name()
-                           << "' is never defined";
-        return nullptr;
-      }
-  }
-  // libonnx's shape inference runs on every node and is not safe on
-  // malformed ones (MaxUnpool and the conv/pool ops crash on bad attributes),
-  // so only ops the importer converts get that far.
-  Importer im(&context, fileName.str(), opset);
-  for (const auto &n : graph->node())
-    if (failed(im.checkSupported(n)))
-      return nullptr;
-  im.node = nullptr;
-  // Inference also dereferences the types of graph inputs and initializers
-  // (a Shape of an input with an empty type crashed it): those the importer
-  // would refuse later are refused now.
-  for (const auto &in : graph->input())
-    if (!initNames.contains(in.name()) &&
-        failed(typeOf(im, in, /*required=*/true)))
-      return nullptr;
-  for (const auto &t : graph->initializer())
-    if (failed(checkInitializerData(im, t)))
-      return nullptr;
-  // Constant nodes' tensors feed inference's data propagation the same way
-  // (Range read the missing element of an empty INT64 Constant).
-  for (const auto &n : graph->node())
-    if (n.op_type() == "Constant")
-      for (const auto &a : n.attribute())
-        if (a.name() == "value" && a.has_t()) {
-          im.node = &n;
-          if (failed(checkInitializerData(im, a.t())))
-            return nullptr;
-        }
-  im.node = nullptr;
+  if (failed(applyInputShapes(*graph, options, fileName, fileLoc)) ||
+      failed(checkDefinedBeforeUse(*graph, *opset, fileName, fileLoc)))
+    return nullptr;
+  Importer im(&context, fileName.str(), *opset);
+  if (failed(checkBeforeInference(im, *graph, initNames)))
+    return nullptr;
   if (options.inferShapes) {
     std::string err = inferShapes(*model);
     if (!err.empty()) {
@@ -518,98 +660,19 @@ OwningOpRef<ModuleOp> importModel(std::shared_ptr<onnx::ModelProto> model,
       return nullptr;
     }
   }
-
   for (const auto &vi : graph->value_info())
     if (auto t = typeOf(im, vi, /*required=*/false); succeeded(t))
       im.inferred[vi.name()] = *t;
 
   OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
-  im.b.setInsertionPointToEnd(module->getBody());
-  SmallVector<Type> argTypes;
-  SmallVector<const onnx::ValueInfoProto *> args;
-  for (const auto &in : graph->input()) {
-    if (initNames.contains(in.name()))
-      continue;
-    auto t = typeOf(im, in, /*required=*/true);
-    if (failed(t))
-      return nullptr;
-    argTypes.push_back(*t);
-    args.push_back(&in);
-  }
-  auto func = func::FuncOp::create(im.b, fileLoc, options.entryName,
-                                   im.b.getFunctionType(argTypes, {}));
-  Block *entry = func.addEntryBlock();
-  for (auto [i, in] : llvm::enumerate(args)) {
-    im.set(in->name(), entry->getArgument(i));
-    // Signless in the IR; the attribute tells runners the .npy dtype.
-    if (isUnsignedType(in->type().tensor_type().elem_type())) {
-      im.unsignedValues.insert(in->name());
-      func.setArgAttr(i, "onebit.unsigned", im.b.getUnitAttr());
-    }
-    func.setArgAttr(i, "onebit.name", im.b.getStringAttr(in->name()));
-  }
-  im.b.setInsertionPointToStart(entry);
-
+  FailureOr<func::FuncOp> func = createEntryFunction(
+      im, *module, *graph, initNames, options.entryName, fileLoc);
+  if (failed(func))
+    return nullptr;
   ExternalFiles ext{baseDir.str(), {}};
-  im.loc = fileLoc;
-  for (const auto &t : graph->initializer()) {
-    auto v = importTensor(im, t, t.name(), ext, model, /*preferDense=*/false);
-    if (failed(v))
-      return nullptr;
-    im.set(t.name(), *v);
-    if (isUnsignedType(t.data_type()))
-      im.unsignedValues.insert(t.name());
-  }
-  for (const auto &n : graph->node()) {
-    if (n.op_type() == "Constant" && n.domain().empty()) {
-      im.node = &n;
-      im.loc = NameLoc::get(
-          im.b.getStringAttr(n.name().empty() ? n.output(0) : n.name()),
-          fileLoc);
-      if (const onnx::AttributeProto *a = im.attr("value")) {
-        onnx::TensorProto t = a->t();
-        t.set_name(n.output(0));
-        auto v = importTensor(im, t, n.output(0), ext, nullptr,
-                              /*preferDense=*/true);
-        if (failed(v))
-          return nullptr;
-        im.set(n.output(0), *v);
-        continue;
-      }
-    }
-    if (failed(im.convertNode(n)))
-      return nullptr;
-  }
-  SmallVector<Value> results;
-  im.node = nullptr;
-  for (const auto &out : graph->output()) {
-    auto v = im.get(out.name());
-    if (failed(v))
-      return nullptr;
-    // Shape inference may know more than the converters derived.
-    Value r = *v;
-    if (auto t = typeOf(im, out, /*required=*/false); succeeded(t)) {
-      auto rt = cast<RankedTensorType>(r.getType());
-      if (t->getElementType() == rt.getElementType() &&
-          t->getRank() == rt.getRank() &&
-          t->getNumDynamicDims() < rt.getNumDynamicDims() &&
-          succeeded(verifyCompatibleShape(*t, rt)))
-        r = tensor::CastOp::create(im.b, fileLoc, *t, r);
-    }
-    results.push_back(r);
-  }
-  func::ReturnOp::create(im.b, fileLoc, results);
-  func.setType(im.b.getFunctionType(argTypes, TypeRange(ValueRange(results))));
-  for (auto [i, out] : llvm::enumerate(graph->output())) {
-    func.setResultAttr(i, "onebit.name", im.b.getStringAttr(out.name()));
-    // The declared type decides; without one, what the converters derived.
-    int declared = out.type().tensor_type().elem_type();
-    Type et = cast<ShapedType>(results[i].getType()).getElementType();
-    if ((declared ? isUnsignedType(declared)
-                  : im.unsignedValues.contains(out.name())) &&
-        et.isInteger() && !et.isInteger(1))
-      func.setResultAttr(i, "onebit.unsigned", im.b.getUnitAttr());
-  }
+  if (failed(importGraphBody(im, *graph, ext, model, fileLoc)) ||
+      failed(returnGraphOutputs(im, *func, *graph, fileLoc)))
+    return nullptr;
   return module;
 }
 
