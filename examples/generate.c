@@ -96,10 +96,12 @@ int main(int argc, char **argv) {
                            onebit_model_eos(model), on_token, &s,
                            &n) != ONEBIT_OK)
     rc = die("generate");
-  if (rc == 0)
-    fprintf(stderr, "\nonebit-example-generate: %lld prompt tokens, %lld "
+  if (rc == 0) {
+    printf("\n");
+    fprintf(stderr, "onebit-example-generate: %lld prompt tokens, %lld "
                     "generated\n",
             (long long)count, (long long)n);
+  }
   onebit_sampler_free(sampler);
   onebit_generator_free(generator);
   onebit_model_free(model);

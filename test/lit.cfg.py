@@ -17,6 +17,7 @@ config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py",
 
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%onebit_src_root", config.onebit_src_root))
+config.substitutions.append(("%onebit_tools_dir", config.onebit_tools_dir))
 config.substitutions.append(("%onebit_obj_root", config.onebit_obj_root))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP",
@@ -76,8 +77,20 @@ if os.path.exists(mlir_runner) and all(map(os.path.exists, runner_utils)):
     config.substitutions.append(("%mlir_c_runner_utils", runner_utils[1]))
     config.substitutions.append(("%mlir_runner", mlir_runner))
 
+# CPU features of this machine that tests of artifacts compiled for other
+# CPUs depend on (Linux flag names, e.g. cpu-amx_tile).
+try:
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                for flag in line.split(":", 1)[1].split():
+                    config.available_features.add("cpu-" + flag)
+                break
+except OSError:
+    pass
+
 tool_dirs = [config.onebit_tools_dir, config.llvm_tools_dir]
 tools = ["onebit-opt", "onebit-tokenize", "onebit-translate", "onebit-run",
          "onebit-train", "onebit-eval", "onebit-generate", "onebit-bench",
-         "not", "count"]
+         "onebit-compile", "onebit-example-generate", "not", "count"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)

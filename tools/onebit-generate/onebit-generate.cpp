@@ -156,7 +156,8 @@ int main(int argc, char **argv) {
   std::vector<std::string> entries{onebit::kPrefillEntry,
                                    onebit::kDecodeEntry};
   double compileSeconds = -1, loadSeconds = -1;
-  if (onebit::isArtifactFile(modelPath)) {
+  if (onebit::isArtifactFile(modelPath) ||
+      StringRef(modelPath).ends_with(onebit::kArtifactExtension)) {
     if (noCache)
       return fail("--no-cache needs a model to compile, not an artifact");
     if (target != onebit::Target::Cpu)

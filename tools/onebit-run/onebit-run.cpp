@@ -94,7 +94,8 @@ int main(int argc, char **argv) {
   // is loaded, imported if need be, and JIT-compiled.
   std::unique_ptr<onebit::Executable> model;
   double compileMs = 0;
-  if (onebit::isArtifactFile(modelPath)) {
+  if (onebit::isArtifactFile(modelPath) ||
+      StringRef(modelPath).ends_with(onebit::kArtifactExtension)) {
     if (target != onebit::Target::Cpu)
       return fail("an artifact runs on the CPU it was compiled for; --device " +
                   device + " needs the model itself");
