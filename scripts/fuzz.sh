@@ -6,7 +6,7 @@
 #
 #   scripts/fuzz.sh [--seconds N] [--jobs N] [--replay-only] [TARGET ...]
 #
-# TARGET: onnx gguf tokenizer checkpoint npy (default: all of them).
+# TARGET: onnx gguf tokenizer checkpoint npy artifact (default: all of them).
 # --seconds N  fuzzing time per target (default 30: the CI smoke);
 # --jobs N     parallel fuzzing processes per target (default 1).
 # The corpus each run grows is kept in build-fuzz/corpus/TARGET; a crash,
@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(onnx gguf tokenizer checkpoint npy)
+[ ${#targets[@]} -gt 0 ] || targets=(onnx gguf tokenizer checkpoint npy artifact)
 
 # Where each target's regression inputs live (next to the lit tests that
 # replay them through the plain tools), and its largest useful input.
@@ -37,13 +37,14 @@ regressions() {
     tokenizer) echo "$ONEBIT_ROOT/test/Tokenizer/Inputs/fuzz" ;;
     checkpoint) echo "$ONEBIT_ROOT/test/Training/Inputs/fuzz" ;;
     npy) echo "$ONEBIT_ROOT/test/e2e/Inputs/fuzz" ;;
-    *) onebit_log "error: unknown fuzz target '$1' (onnx gguf tokenizer checkpoint npy)"; exit 2 ;;
+    artifact) echo "$ONEBIT_ROOT/test/Artifact/Inputs/fuzz" ;;
+    *) onebit_log "error: unknown fuzz target '$1' (onnx gguf tokenizer checkpoint npy artifact)"; exit 2 ;;
   esac
 }
 max_len() {
   case "$1" in
     gguf) echo 131072 ;;
-    onnx|tokenizer) echo 65536 ;;
+    onnx|tokenizer|artifact) echo 65536 ;;
     *) echo 4096 ;;
   esac
 }
@@ -65,7 +66,7 @@ ninja -C "$FUZZ_DIR" -j "$(nproc 2>/dev/null || echo 2)" "${fuzzers[@]}"
 python="$ONEBIT_ROOT/.venv/bin/python"
 [ -x "$python" ] || python=python3
 seeds="$FUZZ_DIR/seeds"
-if [ ! -d "$seeds/gguf" ]; then
+if [ ! -d "$seeds/artifact" ]; then
   onebit_log "writing seed inputs into $seeds"
   "$python" "$ONEBIT_ROOT/test/Fuzz/make_seeds.py" "$seeds"
 fi

@@ -9,6 +9,8 @@ file) so that they reach deep into each parser within seconds:
   npy        .npy files of every dtype onebit-run reads
   checkpoint onebit training checkpoints
   onnx       ONNX's backend node-test models that onebit imports
+  artifact   .onebit containers with KV-cache and plain entries, constants
+             and a tokenizer (the code section is not loaded by the fuzzer)
 Usage: make_seeds.py OUT [--onnx-node-dir DIR]
 """
 import argparse
@@ -162,6 +164,73 @@ def checkpoint_seeds(out):
         f.write(blob)
 
 
+def artifact_bytes(features, with_tokenizer):
+    """A .onebit container (docs/artifacts.md) with two entries."""
+    def u32(v): return struct.pack("<I", v)
+    def i32(v): return struct.pack("<i", v)
+    def i64(v): return struct.pack("<q", v)
+    def s(t):
+        t = t.encode()
+        return struct.pack("<Q", len(t)) + t
+    dyn = -(1 << 63)
+
+    def sig(dtype, shape, name, index=None):
+        b = bytes([dtype]) + u32(len(shape)) + b"".join(i64(d) for d in shape)
+        b += s(name)
+        if index:
+            b += bytes([1]) + i64(0) + i64(index) + s("embedding")
+        else:
+            b += bytes([0]) + i64(0) + i64(0) + s("")
+        return b
+
+    F32, I64 = 0, 3
+    meta = u32(1) + s("onebit-compile 0.1.0 (seed)") + s("cpu") + s("x86-64")
+    meta += u32(len(features)) + b"".join(s(f) for f in features)
+    meta += struct.pack("<Q", 2) + struct.pack("<QQ", 0, 64) + \
+        struct.pack("<QQ", 64, 256)
+    meta += u32(2)
+    cache = [2, 1, dyn, 2, 8]
+    meta += s("decode") + s("_mlir_decode") + u32(4)
+    meta += sig(I64, [1, 1], "ids", 256) + sig(I64, [], "pos")
+    meta += sig(F32, cache, "k_cache") + sig(F32, cache, "v_cache")
+    meta += u32(1) + sig(F32, [1, 256], "logits")
+    meta += u32(2) + i32(2) + i32(3) + i32(1) + i32(0) + u32(2) + i32(2) + i32(3)
+    meta += s("main") + s("_mlir_main") + u32(1) + sig(F32, [4, dyn], "x")
+    meta += u32(1) + sig(F32, [4, dyn], "y") + u32(0) + i32(-1) + i32(-1) + u32(0)
+    parts = [(1, meta), (2, b"\x7fELF" + bytes(60))]
+    if with_tokenizer:
+        parts.append((4, serialized_tokenizer()))
+    parts.append((3, bytes(range(256)) + bytes(64)))
+    at = 64 + 24 * len(parts)
+    offsets = []
+    for kind, data in parts:
+        align = 4096 if kind == 3 else 64
+        at = (at + align - 1) // align * align
+        offsets.append(at)
+        at += len(data)
+    h = 0xcbf29ce484222325
+    for kind, data in parts:
+        if kind != 3:
+            for byte in data:
+                h = ((h ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    out = bytearray(at)
+    out[0:8] = b"ONEBITAF"
+    struct.pack_into("<IIQQ", out, 8, 1, len(parts), at, h)
+    for i, ((kind, data), off) in enumerate(zip(parts, offsets)):
+        struct.pack_into("<IIQQ", out, 64 + 24 * i, kind, 0, off, len(data))
+        out[off:off + len(data)] = data
+    return bytes(out)
+
+
+def artifact_seeds(out):
+    for name, features, tok in [("plain", [], False),
+                                ("tokenizer", ["sse2"], True),
+                                ("features", ["avx2", "fma", "frobnicate"],
+                                 True)]:
+        with open(os.path.join(out, name + ".onebit"), "wb") as f:
+            f.write(artifact_bytes(features, tok))
+
+
 def onnx_seeds(out, node_dir):
     if not node_dir or not os.path.isdir(node_dir):
         return
@@ -183,7 +252,8 @@ def main():
                    default="/usr/share/libonnx-testdata/data/node")
     a = p.parse_args()
     for target, fn in [("gguf", gguf_seeds), ("tokenizer", tokenizer_seeds),
-                       ("npy", npy_seeds), ("checkpoint", checkpoint_seeds)]:
+                       ("npy", npy_seeds), ("checkpoint", checkpoint_seeds),
+                       ("artifact", artifact_seeds)]:
         d = os.path.join(a.out, target)
         os.makedirs(d, exist_ok=True)
         fn(d)
