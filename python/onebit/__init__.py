@@ -25,7 +25,7 @@ from typing import Callable, Iterator, List, Optional, Sequence, Union
 from . import _onebit
 from ._onebit import Error, Tokenizer
 
-__all__ = ["CompiledModel", "Error", "LayerStats", "Model", "Perplexity",
+__all__ = ["Artifact", "CompiledModel", "Error", "LayerStats", "Model", "Perplexity",
            "QuantizeStats", "SkippedLayer", "Tokenizer", "TrainResult",
            "TrainStep", "evaluate", "has_fast_kernel", "load",
            "set_kernel_mode", "set_num_threads", "train"]
@@ -77,6 +77,16 @@ class Model:
         """Writes MLIR bytecode for ``.mlirbc`` paths, text otherwise."""
         self._impl.save(fspath(path))
 
+    def save_artifact(self, path: Union[str, PathLike],
+                      target_cpu: str = "native",
+                      entries: Sequence[str] = ()) -> None:
+        """Compiles the model ahead of time into a ``.onebit`` artifact, as
+        ``onebit-compile`` does: ``onebit.load(path)`` (or the C API, or
+        ``onebit-generate``) then runs it without compiling. ``target_cpu``
+        is ``"native"``, ``"x86-64-v3"`` (any AVX2 machine), ... ;
+        ``entries`` defaults to every public function."""
+        self._impl.save_artifact(fspath(path), target_cpu, list(entries))
+
     @property
     def functions(self) -> List[str]:
         return list(self._impl.functions())
@@ -97,38 +107,17 @@ class Model:
         token. ``ctx`` is the cache size in tokens (default: prompt plus
         max_tokens). Generation stops at the tokenizer's EOS when
         ``stop_at_eos``. The compiled entries are kept for the next call."""
-        tok = tokenizer
-        if tok is None:
-            tok = self.tokenizer()
-        if (prompt is None) == (prompt_ids is None):
-            raise ValueError("give exactly one of prompt or prompt_ids")
-        if prompt is not None:
-            if tok is None:
-                raise Error("this model carries no tokenizer: pass "
-                            "tokenizer=onebit.Tokenizer(path) or prompt_ids")
-            ids = list(tok.encode(prompt))
-        else:
-            ids = [int(i) for i in prompt_ids]
-        funcs = self.functions
-        if "prefill" not in funcs or "decode" not in funcs:
-            raise Error("the model has no KV-cache entries (@prefill and "
-                        "@decode): load the GGUF with "
-                        "onebit.load(path, kv_cache=True)")
         if getattr(self, "_generation_fn", None) is None:
+            funcs = self.functions
+            if "prefill" not in funcs or "decode" not in funcs:
+                raise Error("the model has no KV-cache entries (@prefill and "
+                            "@decode): load the GGUF with "
+                            "onebit.load(path, kv_cache=True)")
             self._generation_fn = self._impl.compile_entries(
                 "cpu", ["prefill", "decode"])
-        context = ctx if ctx > 0 else len(ids) + max_tokens
-        g = _onebit.Generation(self._generation_fn, context, temperature,
-                               top_k, top_p, seed)
-        eos = tok.eos_id if (stop_at_eos and tok is not None) else -1
-        g.start(ids, max_tokens, eos)
-        while True:
-            t = g.next()
-            if t is None:
-                return
-            if t == eos:
-                return
-            yield t
+        return _generate(self._generation_fn, tokenizer or self.tokenizer(),
+                         prompt, prompt_ids, max_tokens, temperature, top_k,
+                         top_p, seed, ctx, stop_at_eos)
 
     def tokenizer(self) -> Optional[Tokenizer]:
         """The tokenizer the model carries (a GGUF import's), or None."""
@@ -197,6 +186,69 @@ class CompiledModel:
         return self._impl.compile_ms
 
 
+def _generate(fn, tok, prompt, prompt_ids, max_tokens, temperature, top_k,
+              top_p, seed, ctx, stop_at_eos):
+    """Model.generate and Artifact.generate: prefill, then decode steps."""
+    if (prompt is None) == (prompt_ids is None):
+        raise ValueError("give exactly one of prompt or prompt_ids")
+    if prompt is not None:
+        if tok is None:
+            raise Error("this model carries no tokenizer: pass "
+                        "tokenizer=onebit.Tokenizer(path) or prompt_ids")
+        ids = list(tok.encode(prompt))
+    else:
+        ids = [int(i) for i in prompt_ids]
+    context = ctx if ctx > 0 else len(ids) + max_tokens
+    g = _onebit.Generation(fn, context, temperature, top_k, top_p, seed)
+    eos = tok.eos_id if (stop_at_eos and tok is not None) else -1
+    g.start(ids, max_tokens, eos)
+    while True:
+        t = g.next()
+        if t is None or t == eos:
+            return
+        yield t
+
+
+class Artifact:
+    """A compiled model loaded from a ``.onebit`` file (``onebit-compile``):
+    its entries run at once, without compiling."""
+
+    def __init__(self, impl: "_onebit.Artifact"):
+        self._impl = impl
+        self._generation_fn = None
+
+    @property
+    def functions(self) -> List[str]:
+        return list(self._impl.functions())
+
+    def tokenizer(self) -> Optional[Tokenizer]:
+        """The tokenizer the artifact carries, or None."""
+        return self._impl.tokenizer()
+
+    def compile(self, device: str = "cpu",
+                entry: str = "") -> "CompiledModel":
+        """The entry ``entry`` (default: the only one) as a callable; nothing
+        is compiled (``compile_ms`` is 0)."""
+        return CompiledModel(self._impl.function(device, entry))
+
+    def generate(self, prompt: Optional[str] = None, *,
+                 prompt_ids: Optional[Sequence[int]] = None,
+                 max_tokens: int = 128, temperature: float = 0.0,
+                 top_k: int = 0, top_p: float = 1.0, seed: int = 0,
+                 ctx: int = 0, tokenizer: Optional[Tokenizer] = None,
+                 stop_at_eos: bool = True) -> Iterator[int]:
+        """As Model.generate, on the artifact's @prefill and @decode."""
+        if self._generation_fn is None:
+            funcs = self.functions
+            if "prefill" not in funcs or "decode" not in funcs:
+                raise Error("the artifact has no KV-cache entries (@prefill "
+                            "and @decode): compile it from a GGUF model")
+            self._generation_fn = self._impl.function("cpu", "prefill")
+        return _generate(self._generation_fn, tokenizer or self.tokenizer(),
+                         prompt, prompt_ids, max_tokens, temperature, top_k,
+                         top_p, seed, ctx, stop_at_eos)
+
+
 def set_num_threads(n: int) -> None:
     """Threads of the 1-bit kernels (<= 0: all hardware threads)."""
     _onebit.set_num_threads(n)
@@ -222,11 +274,15 @@ def has_fast_kernel() -> bool:
 
 
 def load(path: Union[str, PathLike], num_layers: int = -1,
-         kv_cache: bool = False) -> Model:
+         kv_cache: bool = False) -> Union[Model, Artifact]:
     """Loads ``.mlir``/``.mlirbc`` (MLIR), ``.gguf`` (llama; ``num_layers``
     keeps only the first blocks; ``kv_cache`` adds the @prefill/@decode
-    entries that Model.generate runs) or ``.onnx`` models."""
-    return Model(_onebit.Model.load(fspath(path), num_layers, kv_cache))
+    entries that Model.generate runs) or ``.onnx`` models, or a compiled
+    ``.onebit`` artifact (an Artifact, which runs without compiling)."""
+    p = fspath(path)
+    if p.endswith(".onebit") or _onebit.is_artifact(p):
+        return Artifact(_onebit.Artifact.open(p))
+    return Model(_onebit.Model.load(p, num_layers, kv_cache))
 
 
 @dataclass(frozen=True)

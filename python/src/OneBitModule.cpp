@@ -9,6 +9,8 @@
 #include "onebit/Dialect/OneBit/Transforms/Passes.h"
 #include "onebit/Dialect/OneBit/Transforms/Quantize.h"
 #include "onebit/Frontend/ModelLoader.h"
+#include "onebit/Runtime/Artifact.h"
+#include "onebit/Target/Artifact/ArtifactWriter.h"
 #include "onebit/Runtime/Generator.h"
 #include "onebit/Runner/Runner.h"
 #include "onebit/Support/DiagnosticCapture.h"
@@ -134,6 +136,27 @@ public:
       module->print(out->os());
     }
     out->keep();
+  }
+
+  /// Compiles the model into a .onebit artifact (onebit-compile).
+  void saveArtifact(const std::string &path, const std::string &targetCpu,
+                    const std::vector<std::string> &entries) {
+    DiagnosticCollector diags(*ctx);
+    OwningOpRef<ModuleOp> copy(cast<ModuleOp>(module->getOperation()->clone()));
+    ::onebit::ArtifactOptions options;
+    options.targetCpu = targetCpu;
+    options.entries = entries;
+    options.compile = ::onebit::env::compileOptions();
+    ::onebit::ArtifactStats stats;
+    std::string error;
+    bool ok;
+    {
+      py::gil_scoped_release release;
+      ok = ::onebit::writeArtifact(std::move(copy), path, options, stats,
+                                   error);
+    }
+    if (!ok)
+      diags.raise(error);
   }
 
   /// Quantizes a copy; returns it and the per-layer statistics.
@@ -274,13 +297,15 @@ public:
       diags.raise(error);
     auto f = std::make_shared<CompiledFunction>();
     f->ctx = m.ctx;
+    f->entry = cm->entry();
+    f->compileMs = cm->compileMillis();
     f->model = std::move(cm);
     return f;
   }
 
   py::object call(py::args args) {
     std::vector<::onebit::HostTensor> in, out;
-    const auto &sigs = model->inputs();
+    const auto &sigs = model->find(entry)->inputs;
     for (size_t i = 0; i < args.size(); ++i) {
       ::onebit::DType want =
           i < sigs.size() ? sigs[i].dtype : ::onebit::DType::F32;
@@ -305,7 +330,7 @@ public:
     std::string error;
     {
       py::gil_scoped_release release;
-      if (!model->run(in, out, error)) {
+      if (!model->run(entry, in, out, error)) {
         py::gil_scoped_acquire acquire;
         raiseError(error);
       }
@@ -327,8 +352,76 @@ public:
     throw py::error_already_set();
   }
 
-  std::shared_ptr<MLIRContext> ctx;
-  std::unique_ptr<::onebit::CompiledModel> model;
+  std::shared_ptr<MLIRContext> ctx; ///< null for an artifact
+  /// The JIT-compiled model or the loaded artifact; shared by the functions
+  /// of one artifact.
+  std::shared_ptr<::onebit::Executable> model;
+  std::string entry; ///< what call() runs
+  double compileMs = 0;
+};
+
+/// A compiled model loaded from a .onebit artifact (onebit-compile): its
+/// entries run without compiling.
+class ArtifactModel {
+public:
+  static std::shared_ptr<ArtifactModel> open(const std::string &path) {
+    std::string error;
+    auto a = std::make_shared<ArtifactModel>();
+    std::unique_ptr<::onebit::Artifact> artifact =
+        ::onebit::Artifact::open(path, error);
+    if (!artifact)
+      CompiledFunction::raiseError(error);
+    if (!artifact->tokenizerBytes().empty()) {
+      a->tokenizer_ =
+          ::onebit::BPETokenizer::deserialize(artifact->tokenizerBytes(), error);
+      if (!a->tokenizer_)
+        CompiledFunction::raiseError(path + ": its tokenizer: " + error);
+    }
+    a->artifact_ = std::move(artifact);
+    return a;
+  }
+
+  std::vector<std::string> functions() const {
+    std::vector<std::string> names;
+    for (const auto &e : artifact_->entries())
+      names.push_back(e.name);
+    return names;
+  }
+
+  /// The entry `entry` as a callable (empty: the only entry).
+  std::shared_ptr<CompiledFunction> function(const std::string &device,
+                                             const std::string &entry) {
+    if (device != "cpu")
+      CompiledFunction::raiseError("an artifact runs on the CPU it was "
+                                   "compiled for, not on '" + device + "'");
+    std::string name = entry;
+    if (name.empty()) {
+      if (artifact_->entries().size() != 1)
+        CompiledFunction::raiseError(
+            "the artifact has " + std::to_string(artifact_->entries().size()) +
+            " entries; pick one with entry=");
+      name = artifact_->entry();
+    }
+    if (!artifact_->find(name))
+      CompiledFunction::raiseError("the artifact has no entry '" + name + "'");
+    auto f = std::make_shared<CompiledFunction>();
+    f->model = artifact_;
+    f->entry = name;
+    return f;
+  }
+
+  /// A copy of the tokenizer the artifact carries, or None.
+  std::unique_ptr<::onebit::BPETokenizer> tokenizer() const {
+    if (!tokenizer_)
+      return nullptr;
+    std::string error;
+    return ::onebit::BPETokenizer::deserialize(artifact_->tokenizerBytes(),
+                                               error);
+  }
+
+private:
+  std::shared_ptr<::onebit::Artifact> artifact_;
+  std::unique_ptr<::onebit::BPETokenizer> tokenizer_;
 };
 
 /// One generation over a model compiled with its KV-cache entries: the
@@ -447,6 +540,9 @@ PYBIND11_MODULE(_onebit, m) {
            py::arg("device"), py::arg("entries"))
       .def("__str__", &Model::str)
       .def("save", &Model::save, py::arg("path"))
+      .def("save_artifact", &Model::saveArtifact, py::arg("path"),
+           py::arg("target_cpu") = "native",
+           py::arg("entries") = std::vector<std::string>())
       .def("quantize", &Model::quantize, py::arg("config"))
       .def("int8_weights", &Model::int8Weights, py::arg("tables"),
            py::arg("min_elements"))
@@ -457,9 +553,15 @@ PYBIND11_MODULE(_onebit, m) {
   py::class_<CompiledFunction, std::shared_ptr<CompiledFunction>>(
       m, "CompiledFunction")
       .def("__call__", &CompiledFunction::call)
-      .def_property_readonly("compile_ms", [](CompiledFunction &f) {
-        return f.model->compileMillis();
-      });
+      .def_property_readonly("compile_ms",
+                             [](CompiledFunction &f) { return f.compileMs; });
+  py::class_<ArtifactModel, std::shared_ptr<ArtifactModel>>(m, "Artifact")
+      .def_static("open", &ArtifactModel::open, py::arg("path"))
+      .def("functions", &ArtifactModel::functions)
+      .def("tokenizer", &ArtifactModel::tokenizer)
+      .def("function", &ArtifactModel::function, py::arg("device") = "cpu",
+           py::arg("entry") = "");
+  m.def("is_artifact", &::onebit::isArtifactFile, py::arg("path"));
   py::class_<Generation, std::shared_ptr<Generation>>(m, "Generation")
       .def(py::init([](std::shared_ptr<CompiledFunction> f, int64_t context,
                        double temperature, int64_t topK, double topP,
