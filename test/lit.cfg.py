@@ -23,6 +23,9 @@ config.substitutions.append(("%onebit_obj_root", config.onebit_obj_root))
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP",
                                      "VIRTUAL_ENV"])
 llvm_config.use_default_substitutions()
+# Tests compile what they run: the tools' compile cache is off unless a test
+# turns it on with its own folder (test/Artifact/cache.test).
+config.environment["ONEBIT_CACHE_DIR"] = "off"
 
 # %python: the project's virtual environment (made by scripts/test.sh with
 # access to Debian's python3-* packages: numpy, onnx, torch, sklearn) when it

@@ -8,6 +8,7 @@
 #include "EnvOptions.h"
 
 #include "onebit/Runner/Runner.h"
+#include "onebit/Target/Artifact/CompileCache.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -41,5 +42,22 @@ onebit::CompileOptions onebit::env::compileOptions() {
     options.llvmDefaultPipeline = !std::strcmp(pipeline, "default");
   if (const char *perf = nonEmptyVariable("ONEBIT_PERF_MAP"))
     options.perfMap = !std::strcmp(perf, "1");
+  return options;
+}
+
+onebit::CompileCacheOptions onebit::env::compileCacheOptions() {
+  CompileCacheOptions options;
+  const char *dir = std::getenv("ONEBIT_CACHE_DIR");
+  if (dir) {
+    // Set: that folder, or off when empty, "0" or "off".
+    if (*dir && std::strcmp(dir, "0") && std::strcmp(dir, "off"))
+      options.directory = dir;
+  } else if (const char *xdg = nonEmptyVariable("XDG_CACHE_HOME")) {
+    options.directory = std::string(xdg) + "/onebit";
+  } else if (const char *home = nonEmptyVariable("HOME")) {
+    options.directory = std::string(home) + "/.cache/onebit";
+  }
+  if (const char *mb = nonEmptyVariable("ONEBIT_CACHE_MAX_MB"))
+    options.maxBytes = uint64_t(std::max(0LL, std::atoll(mb))) << 20;
   return options;
 }

@@ -41,6 +41,14 @@
 //   ONEBIT_PERF_MAP=1              write /tmp/perf-PID.map naming the
 //       JIT-compiled functions for `perf report` (CompileOptions::perfMap).
 //
+// Compile cache (compileCacheOptions; onebit-run, onebit-generate,
+// onebit-eval, onebit-bench, docs/artifacts.md):
+//   ONEBIT_CACHE_DIR=DIR           where compiled models are kept between
+//       runs (CompileCacheOptions::directory); empty, 0 or off disables the
+//       cache. Unset: $XDG_CACHE_HOME/onebit, else $HOME/.cache/onebit.
+//   ONEBIT_CACHE_MAX_MB=N          the cache is pruned to N MiB, least
+//       recently used first (default 8192; 0: no bound).
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef ONEBIT_TOOLS_COMMON_ENVOPTIONS_H
@@ -50,6 +58,7 @@
 // include no compiler header; callers of the option functions include
 // onebit/Runner/Runner.h.
 namespace onebit {
+struct CompileCacheOptions;
 struct CompileOptions;
 struct CpuPipelineOptions;
 struct GpuPipelineOptions;
@@ -72,6 +81,9 @@ GpuPipelineOptions gpuPipelineOptions();
 
 /// The runner's options from the environment (pipelines and JIT).
 CompileOptions compileOptions();
+
+/// The compile cache's folder and bound from the environment.
+CompileCacheOptions compileCacheOptions();
 
 } // namespace onebit::env
 

@@ -20,6 +20,7 @@
 #include "onebit/Runtime/Generator.h"
 #include "onebit/Runner/Runner.h"
 #include "onebit/Support/Npy.h"
+#include "onebit/Target/Artifact/CompileCache.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
 #include "onebit/Tokenizer/TokenizerLoader.h"
 
@@ -156,6 +157,7 @@ int main(int argc, char **argv) {
   std::vector<std::string> entries{onebit::kPrefillEntry,
                                    onebit::kDecodeEntry};
   double compileSeconds = -1, loadSeconds = -1;
+  std::string cachePath; ///< the compile cache's artifact, on a hit
   if (onebit::isArtifactFile(modelPath) ||
       StringRef(modelPath).ends_with(onebit::kArtifactExtension)) {
     if (noCache)
@@ -249,12 +251,21 @@ int main(int argc, char **argv) {
         return fail("--no-cache needs the model's full forward: one public "
                     "function besides @prefill and @decode");
     }
-    auto compiled = onebit::CompiledModel::compile(
-        std::move(module), entries, error, target,
-        onebit::env::compileOptions());
+    onebit::CacheResult cached;
+    auto compiled = onebit::compileWithCache(
+        std::move(module), entries, target, onebit::env::compileOptions(),
+        onebit::env::compileCacheOptions(), cached, error);
     if (!compiled)
       return fail(error);
-    compileSeconds = compiled->compileMillis() / 1000.0;
+    if (cached.rebuilt)
+      errs() << "onebit-generate: note: the compile cache's entry "
+             << cached.path << " failed the artifact checks and was rebuilt\n";
+    if (cached.hit) {
+      loadSeconds = cached.seconds;
+      cachePath = cached.path;
+    } else {
+      compileSeconds = cached.seconds;
+    }
     model = std::move(compiled);
   }
   int64_t context = ctxSize ? int64_t(ctxSize)
@@ -310,6 +321,10 @@ int main(int argc, char **argv) {
   int64_t decodeSteps = std::max<int64_t>(stats.generatedTokens - 1, 0);
   if (compileSeconds >= 0)
     errs() << format("onebit-generate: compile %.2f s\n", compileSeconds);
+  else if (!cachePath.empty())
+    errs() << format("onebit-generate: loaded from the compile cache in %.1f "
+                     "ms (no compile): %s\n",
+                     loadSeconds * 1e3, cachePath.c_str());
   else
     errs() << format("onebit-generate: artifact loaded in %.1f ms (no "
                      "compile)\n",

@@ -4,7 +4,9 @@
 //            [--threads N] [--bench N] [--kernel-mode int16|exact|fast]
 // MODEL is .mlir, MLIR bytecode, .onnx or .gguf, compiled in process for the
 // host CPU, or a .onebit artifact (onebit-compile), which runs without
-// compiling. Runs the entry on NumPy arrays. --device=gpu-emulation runs
+// compiling. Runs the entry on NumPy arrays. What it compiles for the CPU
+// is kept in the compile cache (ONEBIT_CACHE_DIR, docs/artifacts.md), so the
+// next run of the same model starts without compiling. --device=gpu-emulation runs
 // the GPU pipeline's kernels as host loops instead.
 //
 //===----------------------------------------------------------------------===//
@@ -15,6 +17,7 @@
 #include "onebit/Runtime/Artifact.h"
 #include "onebit/Runtime/CpuKernels.h"
 #include "onebit/Support/Npy.h"
+#include "onebit/Target/Artifact/CompileCache.h"
 
 #include "EnvOptions.h"
 
@@ -108,12 +111,16 @@ int main(int argc, char **argv) {
     auto module = onebit::loadModel(modelPath, ctx, error);
     if (!module)
       return fail(error);
-    auto compiled = onebit::CompiledModel::compile(
-        std::move(module), entry, error, target,
-        onebit::env::compileOptions());
+    onebit::CacheResult cached;
+    auto compiled = onebit::compileWithCache(
+        std::move(module),
+        entry.empty() ? std::vector<std::string>()
+                      : std::vector<std::string>{entry},
+        target, onebit::env::compileOptions(),
+        onebit::env::compileCacheOptions(), cached, error);
     if (!compiled)
       return fail(device == "cuda" ? "--device=cuda: " + error : error);
-    compileMs = compiled->compileMillis();
+    compileMs = cached.hit ? 0 : cached.seconds * 1e3;
     model = std::move(compiled);
   }
   // The entry: --entry, else the only one.
