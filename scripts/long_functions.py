@@ -92,12 +92,26 @@ def blank(text):
     return "".join(out)
 
 
+def strip_templates(header):
+    """The header without its leading `template <...>` parameter lists."""
+    while True:
+        m = re.match(r"\s*template\s*<", header)
+        if not m:
+            return header
+        depth, k = 1, m.end()
+        while k < len(header) and depth:
+            depth += {"<": 1, ">": -1}.get(header[k], 0)
+            k += 1
+        header = header[k:]
+
+
 def is_function_header(header):
-    header = header.strip()
+    header = strip_templates(header).strip()
     if not header or "(" not in header or CONTROL.match(header):
         return False
     # `x = {...}` data, `[...](...) {` lambdas at namespace scope.
-    if "=" in header.split("(", 1)[0]:
+    head = header.split("(", 1)[0]
+    if "=" in head and "operator" not in head:
         return False
     depth, close = 0, -1
     for k, ch in enumerate(header):
@@ -148,13 +162,28 @@ def long_functions(path, limit):
     header_start = 0
     found = []
     for i, ch in enumerate(code):
+        if stack and stack[-1][0] == "hdr":
+            # Inside braces that belong to a signature: all of it, lambdas
+            # included, is still that signature.
+            if ch == "{":
+                stack.append(("hdr", i, ""))
+            elif ch == "}":
+                stack.pop()
+            continue
         if ch == "{":
             header = code[header_start:i]
-            inside = any(kind != "scope" for kind, _, _ in stack)
+            inside = any(kind not in ("scope", "hdr") for kind, _, _ in stack)
             if inside:
                 stack.append(("block", i, ""))
+            elif header.count("(") > header.count(")") or \
+                    re.search(r"[:,]\s*[\w:<>]+\s*$", header) and \
+                    is_function_header(header + "{}"):
+                # Part of a signature: a default argument (`T x = {}`) or a
+                # constructor's brace initializer (`: member{...}`).
+                stack.append(("hdr", i, ""))
+                continue
             elif SCOPE.search(header) and "(" not in header.split("{")[0] \
-                    or header.strip().startswith("extern"):
+                    or re.fullmatch(r'\s*extern\s*"\s*"\s*', header):
                 stack.append(("scope", i, ""))
             elif is_function_header(header):
                 start = header_start + (len(header) - len(header.lstrip()))

@@ -28,59 +28,54 @@ namespace mlir::onebit {
 using namespace mlir;
 using namespace mlir::onebit;
 
-// One function (about 160 lines) on purpose: the generics share the shape
-// and indexing-map helpers set up at the top and follow the formula in the
-// file header line by line.
-FailureOr<Value>
-mlir::onebit::decomposeBinaryLinearTrain(RewriterBase &rewriter,
-                                         BinaryLinearTrainOp op,
-                                         Value *signsOut) {
-  Location loc = op.getLoc();
-  MLIRContext *ctx = op.getContext();
-  OpBuilder &b = rewriter;
-  Value x = op.getInput();
-  auto xType = op.getInput().getType();
-  Type et = xType.getElementType();
-  unsigned rank = xType.getRank();
-  int64_t n = op.getOutFeatures();
-  auto par = utils::IteratorType::parallel;
-  auto red = utils::IteratorType::reduction;
+namespace {
 
-  auto cst = [&](OpBuilder &nb, Location l, double v) -> Value {
+/// What the generics of one binary_linear_train share: x is [lead..., K],
+/// the result [lead..., N]; the maps index loops over (lead..., last).
+/// Each method emits one step of the formula in the file header.
+struct TrainFormBuilder {
+  TrainFormBuilder(OpBuilder &b, BinaryLinearTrainOp op)
+      : b(b), op(op), loc(op.getLoc()), ctx(op.getContext()),
+        et(op.getInput().getType().getElementType()),
+        rank(op.getInput().getType().getRank()), n(op.getOutFeatures()) {
+    // The leading dims of x, which every tensor made here starts with.
+    lead = tensor::getMixedSizes(b, loc, op.getInput());
+    lead.pop_back();
+    SmallVector<unsigned> all;
+    for (unsigned i = 0; i < rank; ++i)
+      all.push_back(i);
+    leadDims.assign(all.begin(), all.end() - 1);
+    id = dims(rank, all);
+    feature = dims(rank, {rank - 1});
+    rowMap = dims(rank, leadDims);
+    pars.assign(rank, par);
+    rowRed.assign(rank, par);
+    rowRed.back() = red;
+  }
+
+  Value cst(OpBuilder &nb, Location l, double v) const {
     return arith::ConstantOp::create(nb, l, nb.getFloatAttr(et, v));
-  };
-  // Shapes: the leading dims of x with `last` appended (or nothing).
-  SmallVector<OpFoldResult> lead = tensor::getMixedSizes(b, loc, x);
-  lead.pop_back();
-  auto emptyWith = [&](std::optional<int64_t> last) -> Value {
+  }
+  /// A tensor of the leading dims with `last` appended (or nothing).
+  Value emptyWith(std::optional<int64_t> last) {
     SmallVector<OpFoldResult> sizes = lead;
     if (last)
       sizes.push_back(b.getIndexAttr(*last));
     return tensor::EmptyOp::create(b, loc, sizes, et);
-  };
-  auto zerosWith = [&](std::optional<int64_t> last) -> Value {
+  }
+  Value zerosWith(std::optional<int64_t> last) {
     return linalg::FillOp::create(b, loc, cst(b, loc, 0.0), emptyWith(last))
         .getResult(0);
-  };
-  auto dims = [&](unsigned count, ArrayRef<unsigned> pick) {
+  }
+  AffineMap dims(unsigned count, ArrayRef<unsigned> pick) const {
     SmallVector<AffineExpr> e;
     for (unsigned p : pick)
       e.push_back(getAffineDimExpr(p, ctx));
     return AffineMap::get(count, 0, e, ctx);
-  };
-  SmallVector<unsigned> all, leadDims;
-  for (unsigned i = 0; i < rank; ++i)
-    all.push_back(i);
-  leadDims.assign(all.begin(), all.end() - 1);
-  AffineMap id = dims(rank, all);
-  AffineMap feature = dims(rank, {rank - 1});
-  AffineMap rowMap = dims(rank, leadDims);
-  SmallVector<utils::IteratorType> pars(rank, par);
-  SmallVector<utils::IteratorType> rowRed(rank, par);
-  rowRed.back() = red;
+  }
 
-  // Elementwise `a <op> v[feature]` over the rows.
-  auto withVector = [&](Value a, Value v, auto makeOp) -> Value {
+  /// Elementwise `a <op> v[feature]` over the rows.
+  template <typename MakeOp> Value withVector(Value a, Value v, MakeOp makeOp) {
     auto type = cast<RankedTensorType>(a.getType());
     return linalg::GenericOp::create(
                b, loc, type, ValueRange{a, v},
@@ -91,104 +86,140 @@ mlir::onebit::decomposeBinaryLinearTrain(RewriterBase &rewriter,
                                          makeOp(nb, l, args[0], args[1]));
                })
         .getResult(0);
-  };
-  auto mulOp = [](OpBuilder &nb, Location l, Value p, Value q) -> Value {
-    return arith::MulFOp::create(nb, l, p, q);
-  };
-  auto addOp = [](OpBuilder &nb, Location l, Value p, Value q) -> Value {
-    return arith::AddFOp::create(nb, l, p, q);
-  };
+  }
 
-  Value xg = withVector(x, op.getG(), mulOp);
+  /// S = sign(W).
+  Value signs() {
+    auto wType = op.getWeight().getType();
+    return linalg::GenericOp::create(
+               b, loc, wType, ValueRange{op.getWeight()},
+               ValueRange{tensor::EmptyOp::create(b, loc, wType.getShape(), et)
+                              .getResult()},
+               ArrayRef<AffineMap>{dims(2, {0, 1}), dims(2, {0, 1})},
+               ArrayRef<utils::IteratorType>{par, par},
+               [&](OpBuilder &nb, Location l, ValueRange args) {
+                 // -1 only below zero, as the sign packer does (0, -0 -> +1).
+                 Value lt =
+                     arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OLT,
+                                           args[0], cst(nb, l, 0.0));
+                 Value s = arith::SelectOp::create(nb, l, lt, cst(nb, l, -1.0),
+                                                   cst(nb, l, 1.0));
+                 linalg::YieldOp::create(nb, l, s);
+               })
+        .getResult(0);
+  }
 
-  auto wType = op.getWeight().getType();
-  Value signs =
-      linalg::GenericOp::create(
-          b, loc, wType, ValueRange{op.getWeight()},
-          ValueRange{tensor::EmptyOp::create(b, loc, wType.getShape(), et)
-                         .getResult()},
-          ArrayRef<AffineMap>{dims(2, {0, 1}), dims(2, {0, 1})},
-          ArrayRef<utils::IteratorType>{par, par},
-          [&](OpBuilder &nb, Location l, ValueRange args) {
-            // -1 only below zero, as the sign packer does (0, -0 -> +1).
-            Value lt = arith::CmpFOp::create(
-                nb, l, arith::CmpFPredicate::OLT, args[0], cst(nb, l, 0.0));
-            Value s = arith::SelectOp::create(nb, l, lt, cst(nb, l, -1.0),
-                                              cst(nb, l, 1.0));
-            linalg::YieldOp::create(nb, l, s);
-          })
-          .getResult(0);
+  /// y[lead, n] = sum_k xg[lead, k] * S[n, k]: loops (lead..., n, k).
+  Value contract(Value xg, Value signs) {
+    SmallVector<unsigned> xgDims(leadDims), outDims(leadDims);
+    xgDims.push_back(rank);
+    outDims.push_back(rank - 1);
+    SmallVector<utils::IteratorType> mm(rank, par);
+    mm.push_back(red);
+    return linalg::GenericOp::create(
+               b, loc, op.getResult().getType(), ValueRange{xg, signs},
+               ValueRange{zerosWith(n)},
+               ArrayRef<AffineMap>{dims(rank + 1, xgDims),
+                                   dims(rank + 1, {rank - 1, rank}),
+                                   dims(rank + 1, outDims)},
+               mm,
+               [&](OpBuilder &nb, Location l, ValueRange args) {
+                 Value p = arith::MulFOp::create(nb, l, args[0], args[1]);
+                 Value s = arith::AddFOp::create(nb, l, args[2], p);
+                 linalg::YieldOp::create(nb, l, s);
+               })
+        .getResult(0);
+  }
+
+  /// The sum over each row of `a` (of its squares when `square`).
+  Value rowSum(Value a, bool square) {
+    Value init = zerosWith(std::nullopt);
+    return linalg::GenericOp::create(
+               b, loc, init.getType(), ValueRange{a}, ValueRange{init},
+               ArrayRef<AffineMap>{id, rowMap}, rowRed,
+               [&](OpBuilder &nb, Location l, ValueRange args) {
+                 Value v = args[0];
+                 if (square)
+                   v = arith::MulFOp::create(nb, l, v, v);
+                 Value s = arith::AddFOp::create(nb, l, args[1], v);
+                 linalg::YieldOp::create(nb, l, s);
+               })
+        .getResult(0);
+  }
+
+  /// Elementwise `a <op> row[lead]` over the features.
+  template <typename MakeOp> Value perRow(Value a, Value row, MakeOp makeOp) {
+    return linalg::GenericOp::create(
+               b, loc, a.getType(), ValueRange{a, row},
+               ValueRange{emptyWith(n)}, ArrayRef<AffineMap>{id, rowMap, id},
+               pars,
+               [&](OpBuilder &nb, Location l, ValueRange args) {
+                 linalg::YieldOp::create(nb, l,
+                                         makeOp(nb, l, args[0], args[1]));
+               })
+        .getResult(0);
+  }
+
+  /// y = (y - mean) * rsqrt(var + eps) over each row, biased variance.
+  Value normalizeRows(Value y, double epsV) {
+    double invN = 1.0 / double(n);
+    Value centered = perRow(
+        y, rowSum(y, false), [&](OpBuilder &nb, Location l, Value v, Value s) {
+          Value mean = arith::MulFOp::create(nb, l, s, cst(nb, l, invN));
+          return Value(arith::SubFOp::create(nb, l, v, mean));
+        });
+    return perRow(
+        centered, rowSum(centered, true),
+        [&](OpBuilder &nb, Location l, Value c, Value ss) {
+          Value var = arith::MulFOp::create(nb, l, ss, cst(nb, l, invN));
+          Value r = math::RsqrtOp::create(
+              nb, l, arith::AddFOp::create(nb, l, var, cst(nb, l, epsV)));
+          return Value(arith::MulFOp::create(nb, l, c, r));
+        });
+  }
+
+  static constexpr utils::IteratorType par = utils::IteratorType::parallel;
+  static constexpr utils::IteratorType red = utils::IteratorType::reduction;
+
+  OpBuilder &b;
+  BinaryLinearTrainOp op;
+  Location loc;
+  MLIRContext *ctx;
+  Type et;
+  unsigned rank;
+  int64_t n;
+  SmallVector<OpFoldResult> lead;
+  SmallVector<unsigned> leadDims;
+  AffineMap id, feature, rowMap;
+  SmallVector<utils::IteratorType> pars, rowRed;
+};
+
+Value mulOp(OpBuilder &nb, Location l, Value p, Value q) {
+  return arith::MulFOp::create(nb, l, p, q);
+}
+Value addOp(OpBuilder &nb, Location l, Value p, Value q) {
+  return arith::AddFOp::create(nb, l, p, q);
+}
+
+} // namespace
+
+FailureOr<Value>
+mlir::onebit::decomposeBinaryLinearTrain(RewriterBase &rewriter,
+                                         BinaryLinearTrainOp op,
+                                         Value *signsOut) {
+  TrainFormBuilder tf(rewriter, op);
+  Value xg = tf.withVector(op.getInput(), op.getG(), mulOp);
+  Value signs = tf.signs();
   if (signsOut)
     *signsOut = signs;
-
-  // y[lead, n] = sum_k xg[lead, k] * S[n, k]: loops (lead..., n, k).
-  SmallVector<unsigned> xgDims(leadDims), outDims(leadDims);
-  xgDims.push_back(rank);
-  outDims.push_back(rank - 1);
-  SmallVector<utils::IteratorType> mm(rank, par);
-  mm.push_back(red);
-  Value y = linalg::GenericOp::create(
-                b, loc, op.getResult().getType(), ValueRange{xg, signs},
-                ValueRange{zerosWith(n)},
-                ArrayRef<AffineMap>{dims(rank + 1, xgDims),
-                                    dims(rank + 1, {rank - 1, rank}),
-                                    dims(rank + 1, outDims)},
-                mm,
-                [&](OpBuilder &nb, Location l, ValueRange args) {
-                  Value p = arith::MulFOp::create(nb, l, args[0], args[1]);
-                  Value s = arith::AddFOp::create(nb, l, args[2], p);
-                  linalg::YieldOp::create(nb, l, s);
-                })
-                .getResult(0);
-  y = withVector(y, op.getH(), mulOp);
-
-  if (auto eps = op.getNormEps()) {
-    double epsV = eps->convertToDouble();
-    auto rowSum = [&](Value a, bool square) -> Value {
-      Value init = zerosWith(std::nullopt);
-      return linalg::GenericOp::create(
-                 b, loc, init.getType(), ValueRange{a}, ValueRange{init},
-                 ArrayRef<AffineMap>{id, rowMap}, rowRed,
-                 [&](OpBuilder &nb, Location l, ValueRange args) {
-                   Value v = args[0];
-                   if (square)
-                     v = arith::MulFOp::create(nb, l, v, v);
-                   Value s = arith::AddFOp::create(nb, l, args[1], v);
-                   linalg::YieldOp::create(nb, l, s);
-                 })
-          .getResult(0);
-    };
-    auto perRow = [&](Value a, Value row, auto makeOp) -> Value {
-      return linalg::GenericOp::create(
-                 b, loc, a.getType(), ValueRange{a, row},
-                 ValueRange{emptyWith(n)},
-                 ArrayRef<AffineMap>{id, rowMap, id}, pars,
-                 [&](OpBuilder &nb, Location l, ValueRange args) {
-                   linalg::YieldOp::create(nb, l,
-                                           makeOp(nb, l, args[0], args[1]));
-                 })
-          .getResult(0);
-    };
-    double invN = 1.0 / double(n);
-    Value centered = perRow(y, rowSum(y, false),
-                            [&](OpBuilder &nb, Location l, Value v, Value s) {
-                              Value mean = arith::MulFOp::create(
-                                  nb, l, s, cst(nb, l, invN));
-                              return Value(
-                                  arith::SubFOp::create(nb, l, v, mean));
-                            });
-    y = perRow(centered, rowSum(centered, true),
-               [&](OpBuilder &nb, Location l, Value c, Value ss) {
-                 Value var = arith::MulFOp::create(nb, l, ss, cst(nb, l, invN));
-                 Value r = math::RsqrtOp::create(
-                     nb, l, arith::AddFOp::create(nb, l, var, cst(nb, l, epsV)));
-                 return Value(arith::MulFOp::create(nb, l, c, r));
-               });
-  }
+  Value y = tf.contract(xg, signs);
+  y = tf.withVector(y, op.getH(), mulOp);
+  if (auto eps = op.getNormEps())
+    y = tf.normalizeRows(y, eps->convertToDouble());
   if (Value bias = op.getBias())
-    y = withVector(y, bias, addOp);
+    y = tf.withVector(y, bias, addOp);
   if (y.getType() != op.getResult().getType())
-    y = tensor::CastOp::create(b, loc, op.getResult().getType(), y);
+    y = tensor::CastOp::create(rewriter, tf.loc, op.getResult().getType(), y);
   return y;
 }
 
