@@ -103,7 +103,7 @@ int64_t pickToken(const float *row, int64_t vocab, double temperature,
   return vocab - 1;
 }
 
-bool evaluatePerplexity(CompiledModel &model,
+bool evaluatePerplexity(Executable &model,
                         const std::vector<int64_t> &tokens,
                         PerplexityResult &result, std::string &error) {
   const auto &in = model.inputs();
@@ -182,7 +182,7 @@ namespace {
 
 /// Runs the model on one window (row 0 of the batch) and returns its logits
 /// [seq, vocab] for positions [0, used).
-bool windowLogits(CompiledModel &model, const std::vector<int64_t> &window,
+bool windowLogits(Executable &model, const std::vector<int64_t> &window,
                   std::vector<float> &logits, int64_t &vocab,
                   std::string &error) {
   const auto &in = model.inputs();
@@ -224,14 +224,14 @@ bool windowLogits(CompiledModel &model, const std::vector<int64_t> &window,
   return true;
 }
 
-int64_t windowSize(CompiledModel &model) {
+int64_t windowSize(Executable &model) {
   const auto &in = model.inputs();
   return in.size() == 1 && in[0].shape.size() == 2 ? in[0].shape[1] : 0;
 }
 
 } // namespace
 
-bool scoreContinuation(CompiledModel &model,
+bool scoreContinuation(Executable &model,
                        const std::vector<int64_t> &context,
                        const std::vector<int64_t> &continuation,
                        double &logLikelihood, std::string &error) {
@@ -272,7 +272,7 @@ bool scoreContinuation(CompiledModel &model,
   return true;
 }
 
-bool generateTokens(CompiledModel &model, std::vector<int64_t> &tokens,
+bool generateTokens(Executable &model, std::vector<int64_t> &tokens,
                     int64_t count, double temperature, uint64_t seed,
                     std::string &error) {
   if (tokens.empty()) {

@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Frontend/ModelLoader.h"
+#include "onebit/Runtime/Artifact.h"
 #include "onebit/Runtime/Generator.h"
 #include "onebit/Runner/Runner.h"
 
@@ -68,6 +69,8 @@ static std::string humanBytes(double b) {
 }
 
 static std::string humanCount(double n) {
+  if (n < 0)
+    return "-";
   if (n >= 1e9)
     return formatv("{0:F2} B", n / 1e9).str();
   return formatv("{0:F2} M", n / 1e6).str();
@@ -78,7 +81,7 @@ int main(int argc, char **argv) {
   if (cl::Option *o = cl::getRegisteredOptions().lookup("threads"))
     o->setArgStr("llvm-threads");
   static cl::list<std::string> models(cl::Positional, cl::OneOrMore,
-                                      cl::desc("<model.gguf|.mlir|.mlirbc>..."),
+                                      cl::desc("<model.gguf|.mlir|.mlirbc|.onebit>..."),
                                       cl::cat(category));
   static cl::opt<int64_t> promptTokens(
       "p", cl::desc("prompt tokens of the pp test (0: no pp test; 512)"),
@@ -135,28 +138,53 @@ int main(int argc, char **argv) {
          << "| --- | ---: | ---: | ---: | ---: | ---: |\n";
   std::vector<std::string> notes;
   for (const std::string &path : models) {
-    mlir::MLIRContext ctx;
-    onebit::ModelLoadOptions load;
-    load.gguf.kvCache = true;
     std::string error;
-    mlir::OwningOpRef<mlir::ModuleOp> module =
-        onebit::loadModel(path, ctx, load, error);
-    if (!module)
-      return fail(error);
-    if (!module->lookupSymbol(onebit::kPrefillEntry) ||
-        !module->lookupSymbol(onebit::kDecodeEntry))
-      return fail(path + " has no KV-cache entries (@prefill and @decode): "
-                  "import it with onebit-translate --import-gguf --kv-cache");
-    double bytes, params;
-    modelSize(*module, bytes, params);
-    auto model = onebit::CompiledModel::compile(
-        std::move(module),
-        std::vector<std::string>{onebit::kPrefillEntry, onebit::kDecodeEntry},
-        error, onebit::Target::Cpu, onebit::env::compileOptions());
-    if (!model)
-      return fail(path + ": " + error);
-    notes.push_back(formatv("{0}: JIT compile {1:F2} s", path,
-                            model->compileMillis() / 1000.0));
+    double bytes = 0, params = 0;
+    std::unique_ptr<onebit::Executable> model;
+    if (onebit::isArtifactFile(path) ||
+        StringRef(path).ends_with(onebit::kArtifactExtension)) {
+      // Compiled ahead of time: nothing to compile; the size is the
+      // constants' (the parameter count is not recorded).
+      auto t0 = std::chrono::steady_clock::now();
+      auto artifact = onebit::Artifact::open(path, error);
+      if (!artifact)
+        return fail(error);
+      if (!onebit::hasCacheEntries(*artifact))
+        return fail(path + " has no KV-cache entries (@prefill and @decode): "
+                    "compile it from a model that has them");
+      bytes = double(artifact->constantBytes());
+      params = -1;
+      notes.push_back(formatv(
+          "{0}: artifact loaded in {1:F1} ms, no compile", path,
+          std::chrono::duration<double, std::milli>(
+              std::chrono::steady_clock::now() - t0)
+              .count()));
+      model = std::move(artifact);
+    } else {
+      mlir::MLIRContext ctx;
+      onebit::ModelLoadOptions load;
+      load.gguf.kvCache = true;
+      mlir::OwningOpRef<mlir::ModuleOp> module =
+          onebit::loadModel(path, ctx, load, error);
+      if (!module)
+        return fail(error);
+      if (!module->lookupSymbol(onebit::kPrefillEntry) ||
+          !module->lookupSymbol(onebit::kDecodeEntry))
+        return fail(path + " has no KV-cache entries (@prefill and @decode): "
+                    "import it with onebit-translate --import-gguf "
+                    "--kv-cache");
+      modelSize(*module, bytes, params);
+      auto compiled = onebit::CompiledModel::compile(
+          std::move(module),
+          std::vector<std::string>{onebit::kPrefillEntry,
+                                   onebit::kDecodeEntry},
+          error, onebit::Target::Cpu, onebit::env::compileOptions());
+      if (!compiled)
+        return fail(path + ": " + error);
+      notes.push_back(formatv("{0}: JIT compile {1:F2} s", path,
+                              compiled->compileMillis() / 1000.0));
+      model = std::move(compiled);
+    }
     auto gen = onebit::Generator::create(
         *model, maxDepth + std::max<int64_t>(promptTokens, genTokens), error);
     if (!gen)

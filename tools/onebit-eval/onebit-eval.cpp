@@ -17,6 +17,7 @@
 
 #include "onebit/Frontend/ModelLoader.h"
 #include "onebit/Runtime/Generator.h"
+#include "onebit/Target/Artifact/CompileCache.h"
 #include "onebit/Runner/Runner.h"
 #include "onebit/Support/Npy.h"
 #include "onebit/Support/JsonDepth.h"
@@ -181,22 +182,23 @@ int main(int argc, char **argv) {
                " tokens: is it this model's?)";
     return fail(error);
   };
-  auto load = [&](std::string &error)
-      -> std::unique_ptr<onebit::CompiledModel> {
+  // Compiled, or loaded from the compile cache (ONEBIT_CACHE_DIR).
+  auto load = [&](std::string &error) -> std::unique_ptr<onebit::Executable> {
     onebit::setNumThreads(threads);
+    onebit::CacheResult cached;
     if (generate.getNumOccurrences() &&
         module->lookupSymbol(onebit::kPrefillEntry) &&
         module->lookupSymbol(onebit::kDecodeEntry))
-      return onebit::CompiledModel::compile(
-          std::move(module),
-          std::vector<std::string>{onebit::kPrefillEntry,
-                                   onebit::kDecodeEntry},
-          error, onebit::Target::Cpu, onebit::env::compileOptions());
+      return onebit::compileWithCache(
+          std::move(module), {onebit::kPrefillEntry, onebit::kDecodeEntry},
+          onebit::Target::Cpu, onebit::env::compileOptions(),
+          onebit::env::compileCacheOptions(), cached, error);
     if (!onebit::setStaticTokenShape(*module, /*batch=*/0, seqLen, error))
       return nullptr;
-    return onebit::CompiledModel::compile(std::move(module), "", error,
-                                          onebit::Target::Cpu,
-                                          onebit::env::compileOptions());
+    return onebit::compileWithCache(std::move(module), {}, onebit::Target::Cpu,
+                                    onebit::env::compileOptions(),
+                                    onebit::env::compileCacheOptions(), cached,
+                                    error);
   };
 
   if (generate.getNumOccurrences()) {

@@ -30,7 +30,7 @@ struct PerplexityResult {
 /// vocab] f32, static shape) over `tokens`. Returns false with `error` set
 /// when the text is shorter than one window, a token is outside the
 /// vocabulary, or the model returns non-finite logits.
-bool evaluatePerplexity(CompiledModel &model,
+bool evaluatePerplexity(Executable &model,
                         const std::vector<int64_t> &tokens,
                         PerplexityResult &result, std::string &error);
 
@@ -44,7 +44,7 @@ int64_t pickToken(const float *row, int64_t vocab, double temperature,
 
 /// Log-likelihood of `continuation` after `context` (sum over its tokens),
 /// with both cut to the model's window from the left when too long.
-bool scoreContinuation(CompiledModel &model,
+bool scoreContinuation(Executable &model,
                        const std::vector<int64_t> &context,
                        const std::vector<int64_t> &continuation,
                        double &logLikelihood, std::string &error);
@@ -54,7 +54,7 @@ bool scoreContinuation(CompiledModel &model,
 /// with its KV-cache entries (@prefill, @decode) decodes incrementally;
 /// otherwise every token reruns the window (cut to the model's sequence
 /// length from the left).
-bool generateTokens(CompiledModel &model, std::vector<int64_t> &tokens,
+bool generateTokens(Executable &model, std::vector<int64_t> &tokens,
                     int64_t count, double temperature, uint64_t seed,
                     std::string &error);
 
