@@ -11,11 +11,14 @@
 
 #include "onebit/Runner/CudaHooks.h"
 #include "onebit/Training/TrainConsole.h"
+#include "onebit/Frontend/ModelLoader.h"
+#include "onebit/Target/Artifact/ArtifactWriter.h"
 #include "onebit/Training/Trainer.h"
 
 #include "EnvOptions.h"
 #include "TrainFlags.h"
 
+#include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 
@@ -91,6 +94,11 @@ int main(int argc, char **argv) {
                                 cl::init(0), cl::cat(TrainCategory));
   static cl::opt<std::string> device("device", cl::desc(onebit::kDeviceHelp),
                                      cl::init("cpu"), cl::cat(TrainCategory));
+  static cl::opt<std::string> artifact(
+      "artifact",
+      cl::desc("also compile the trained model into this .onebit artifact "
+               "for this CPU (as onebit-compile does; docs/artifacts.md)"),
+      cl::cat(TrainCategory));
   cl::HideUnrelatedOptions(TrainCategory);
   cl::ParseCommandLineOptions(argc, argv, "onebit KD trainer\n");
   onebit::env::applyRuntimeEnvironment();
@@ -129,6 +137,23 @@ int main(int argc, char **argv) {
   if (!onebit::runTraining(o, console.callbacks(), result, error)) {
     console.end();
     return fail(onebit::trainFlagError(error));
+  }
+  if (!artifact.empty()) {
+    // The packed model, compiled ahead of time: what serving loads.
+    mlir::MLIRContext ctx;
+    std::string why;
+    auto module = onebit::loadModel(result.modelPath, ctx, why);
+    if (!module)
+      return fail(why);
+    onebit::ArtifactOptions options;
+    options.compile = o.compile;
+    onebit::ArtifactStats stats;
+    if (!onebit::writeArtifact(std::move(module), artifact, options, stats,
+                               why))
+      return fail("--artifact: " + why);
+    errs() << "onebit-train: wrote " << artifact << " ("
+           << stats.fileBytes << " bytes, " << stats.entries
+           << " entries for " << stats.targetCpu << ")\n";
   }
   return 0;
 }
