@@ -16,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Frontend/ModelLoader.h"
+#include "onebit/Runtime/Artifact.h"
 #include "onebit/Runtime/Generator.h"
 #include "onebit/Target/Artifact/CompileCache.h"
 #include "onebit/Runner/Runner.h"
@@ -63,13 +64,23 @@ static int64_t vocabularyOf(mlir::ModuleOp module) {
   return 0;
 }
 
+/// The vocabulary of an artifact: the last dimension of its first entry's
+/// logits, 0 when it is not static.
+static int64_t artifactVocabulary(const onebit::Artifact &a) {
+  for (const auto &e : a.entries())
+    if (!e.results.empty() && !e.results[0].shape.empty() &&
+        !onebit::isDynamicDim(e.results[0].shape.back()))
+      return e.results[0].shape.back();
+  return 0;
+}
+
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
   if (cl::Option *o = cl::getRegisteredOptions().lookup("threads"))
     o->setArgStr("llvm-threads");
   static cl::opt<std::string> modelPath(
       cl::Positional, cl::Required,
-      cl::desc("<model.mlir|.mlirbc|.onnx|.gguf>"), cl::cat(EvalCategory));
+      cl::desc("<model.mlir|.mlirbc|.onnx|.gguf|.onebit>"), cl::cat(EvalCategory));
   static cl::opt<std::string> text(
       "text", cl::desc("text file (tokenized as --tokenizer says)"),
       cl::cat(EvalCategory));
@@ -121,7 +132,19 @@ int main(int argc, char **argv) {
   // The model first: it may carry its tokenizer.
   static mlir::MLIRContext ctx;
   mlir::OwningOpRef<mlir::ModuleOp> module;
-  {
+  // A compiled artifact (onebit-compile) runs as it is: its window and
+  // entries were fixed when it was compiled.
+  std::unique_ptr<onebit::Artifact> artifact;
+  if (onebit::isArtifactFile(modelPath) ||
+      StringRef(modelPath).ends_with(onebit::kArtifactExtension)) {
+    std::string error;
+    artifact = onebit::Artifact::open(modelPath, error);
+    if (!artifact)
+      return fail(error);
+    if (seqLen)
+      return fail("--seq-len does not apply to an artifact: its window was "
+                  "fixed when it was compiled");
+  } else {
     std::string error;
     // --generate decodes with the KV cache: a GGUF model is imported with
     // its cache entries (a .mlir/.mlirbc that has them uses them too).
@@ -149,12 +172,23 @@ int main(int argc, char **argv) {
       return fail(error);
   } else if (!bytes && tokensPath.empty()) {
     std::string error;
-    tokenizer = onebit::tokenizerOf(*module, error);
-    if (!error.empty())
-      return fail(modelPath + ": " + error);
+    if (artifact) {
+      if (!artifact->tokenizerBytes().empty()) {
+        tokenizer = onebit::BPETokenizer::deserialize(
+            artifact->tokenizerBytes(), error);
+        if (!tokenizer)
+          return fail(modelPath + ": its tokenizer: " + error);
+      }
+    } else {
+      tokenizer = onebit::tokenizerOf(*module, error);
+      if (!error.empty())
+        return fail(modelPath + ": " + error);
+    }
     if (tokenizer) {
       tokenizerFile = modelPath;
-    } else if (int64_t vocab = vocabularyOf(*module); vocab > 256) {
+    } else if (int64_t vocab = artifact ? artifactVocabulary(*artifact)
+                                        : vocabularyOf(*module);
+               vocab > 256) {
       // Byte ids would silently be read as other tokens of the vocabulary.
       return fail(modelPath + " has a vocabulary of " + std::to_string(vocab) +
                   " tokens and carries no tokenizer, so its text cannot be "
@@ -185,6 +219,8 @@ int main(int argc, char **argv) {
   // Compiled, or loaded from the compile cache (ONEBIT_CACHE_DIR).
   auto load = [&](std::string &error) -> std::unique_ptr<onebit::Executable> {
     onebit::setNumThreads(threads);
+    if (artifact)
+      return std::move(artifact);
     onebit::CacheResult cached;
     if (generate.getNumOccurrences() &&
         module->lookupSymbol(onebit::kPrefillEntry) &&
