@@ -1,0 +1,11 @@
+#!/bin/sh
+# onebit-run through an artifact, for harnesses that take an onebit-run:
+#   run_via_artifact.sh MODEL [onebit-run arguments]
+# compiles MODEL with $ONEBIT_COMPILE into MODEL.onebit (once) and runs the
+# artifact with $ONEBIT_RUN.
+model="$1"
+shift
+if [ ! -f "$model.onebit" ]; then
+  "$ONEBIT_COMPILE" "$model" -o "$model.onebit" 2>/dev/null || exit 1
+fi
+exec "$ONEBIT_RUN" "$model.onebit" "$@"
