@@ -95,5 +95,6 @@ except OSError:
 tool_dirs = [config.onebit_tools_dir, config.llvm_tools_dir]
 tools = ["onebit-opt", "onebit-tokenize", "onebit-translate", "onebit-run",
          "onebit-train", "onebit-eval", "onebit-generate", "onebit-bench",
-         "onebit-compile", "onebit-example-generate", "not", "count"]
+         "onebit-compile", "onebit-example-generate", "onebit-capi-check",
+         "not", "count"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)

@@ -33,6 +33,8 @@ Artifact::Artifact() : Executable(&_mlir_memref_to_llvm_free) {}
 Artifact::~Artifact() {
   if (library_)
     ::dlclose(library_);
+  if (codeFd_ >= 0)
+    ::close(codeFd_);
   if (mapping_)
     ::munmap(mapping_, mappingSize_);
 }
@@ -247,9 +249,12 @@ bool Artifact::loadSharedObject(std::string_view code, const std::string &name,
     }
     done += size_t(n);
   }
+  // The descriptor stays open while the code is loaded: the loader knows
+  // libraries by path, and a closed descriptor's number, reused by the next
+  // artifact's code, would name the same path and get this library back.
+  codeFd_ = fd;
   std::string path = "/proc/self/fd/" + std::to_string(fd);
   library_ = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  ::close(fd);
   if (!library_) {
     const char *why = ::dlerror();
     error = name + ": cannot load its code: " + (why ? why : "dlopen failed");

@@ -60,6 +60,7 @@ private:
   void *mapping_ = nullptr; ///< mmap of the file (open), else null
   size_t mappingSize_ = 0;
   void *library_ = nullptr; ///< dlopen handle of the code
+  int codeFd_ = -1;         ///< the in-memory file holding the code
   artifact::Metadata meta_;
   std::string_view tokenizer_;
   uint64_t constantBytes_ = 0;
