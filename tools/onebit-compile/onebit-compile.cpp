@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Frontend/ModelLoader.h"
+#include "onebit/Runtime/Artifact.h"
 #include "onebit/Target/Artifact/ArtifactWriter.h"
 
 #include "EnvOptions.h"
@@ -79,6 +80,9 @@ int main(int argc, char **argv) {
   for (StringRef n : names)
     options.entries.push_back(n.trim().str());
 
+  if (onebit::isArtifactFile(modelPath))
+    return fail(modelPath + " is already a compiled artifact; compile the "
+                "model it was compiled from");
   static mlir::MLIRContext ctx;
   onebit::ModelLoadOptions load;
   load.gguf.kvCache = true;

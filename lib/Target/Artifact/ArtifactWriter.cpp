@@ -232,10 +232,21 @@ std::string runtimeLibraryPath() {
 bool linkSharedObject(const llvm::SmallVectorImpl<char> &object,
                       const std::string &linker, std::string &so,
                       std::string &error) {
+  // The driver asked for, else the usual names on the PATH, else the C
+  // compiler onebit was built with (a machine with clang-22 only has no cc).
   std::string driver;
-  for (const char *name :
-       linker.empty() ? std::vector<const char *>{"cc", "clang", "gcc"}
-                      : std::vector<const char *>{linker.c_str()}) {
+  std::vector<std::string> names =
+      linker.empty() ? std::vector<std::string>{"cc", "clang", "gcc",
+                                                ONEBIT_C_COMPILER}
+                     : std::vector<std::string>{linker};
+  for (const std::string &name : names) {
+    if (llvm::sys::path::is_absolute(name)) {
+      if (llvm::sys::fs::can_execute(name)) {
+        driver = name;
+        break;
+      }
+      continue;
+    }
     if (auto found = llvm::sys::findProgramByName(name)) {
       driver = *found;
       break;
