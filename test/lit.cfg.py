@@ -18,6 +18,8 @@ config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py",
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%onebit_src_root", config.onebit_src_root))
 config.substitutions.append(("%onebit_tools_dir", config.onebit_tools_dir))
+config.substitutions.append(("%cc", config.c_compiler))
+config.substitutions.append(("%cmake", config.cmake_command))
 config.substitutions.append(("%onebit_obj_root", config.onebit_obj_root))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP",
