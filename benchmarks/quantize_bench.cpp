@@ -111,15 +111,15 @@ int main(int argc, char **argv) {
       MLIRContext ctx;
       ctx.loadDialect<func::FuncDialect, arith::ArithDialect,
                       tensor::TensorDialect, linalg::LinalgDialect,
-                      mlir::onebit::OneBitDialect>();
+                      onebit::OneBitDialect>();
       std::string name = llvm::formatv("layers.{0}.{1}.weight", blk, s.name);
       OwningOpRef<ModuleOp> module = makeLayer(ctx, name, s.n, s.k, rng);
       PassManager pm(&ctx);
-      mlir::onebit::OneBitQuantizeOptions opts;
+      onebit::OneBitQuantizeOptions opts;
       opts.init = initKind;
       opts.keepHead = false;
       opts.printStats = true;
-      pm.addPass(mlir::onebit::createOneBitQuantize(opts));
+      pm.addPass(onebit::createOneBitQuantize(opts));
       auto t0 = std::chrono::steady_clock::now();
       if (failed(pm.run(*module))) {
         llvm::errs() << "quantize failed on " << name << "\n";

@@ -11,7 +11,7 @@ namespace onebit {
 /// Adds the onebit dialects to `registry` (upstream ones are added by the
 /// tools through mlir::registerAllDialects).
 inline void registerAllDialects(mlir::DialectRegistry &registry) {
-  registry.insert<mlir::onebit::OneBitDialect>();
+  registry.insert<onebit::OneBitDialect>();
 }
 
 } // namespace onebit

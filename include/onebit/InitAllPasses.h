@@ -15,9 +15,9 @@ namespace onebit {
 /// `cpuDefaults` and `gpuDefaults`.
 inline void registerAllPasses(const CpuPipelineOptions &cpuDefaults = {},
                               const GpuPipelineOptions &gpuDefaults = {}) {
-  mlir::onebit::registerOneBitPasses();
-  mlir::onebit::registerOneBitTransformsPasses();
-  mlir::onebit::registerOneBitConversionPasses();
+  onebit::registerOneBitPasses();
+  onebit::registerOneBitTransformsPasses();
+  onebit::registerOneBitConversionPasses();
   registerPipelines(cpuDefaults, gpuDefaults);
 }
 

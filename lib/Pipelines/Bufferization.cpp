@@ -25,7 +25,7 @@ void ::onebit::addBufferizationPasses(OpPassManager &pm) {
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   // KV caches and other in-place arguments: their tied results go, so the
   // deallocation below does not clone them on return.
-  pm.addPass(mlir::onebit::createOneBitDropInPlaceResults());
+  pm.addPass(onebit::createOneBitDropInPlaceResults());
 
   memref::ExpandReallocPassOptions expandRealloc;
   expandRealloc.emitDeallocs = false;
@@ -33,7 +33,7 @@ void ::onebit::addBufferizationPasses(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
   pm.addPass(bufferization::createOwnershipBasedBufferDeallocationPass());
   pm.addPass(createCanonicalizerPass());
-  pm.addNestedPass<func::FuncOp>(mlir::onebit::createOneBitFreeAfterLastUse());
+  pm.addNestedPass<func::FuncOp>(onebit::createOneBitFreeAfterLastUse());
   pm.addPass(bufferization::createBufferDeallocationSimplificationPass());
   pm.addPass(bufferization::createLowerDeallocationsPass());
   pm.addPass(createCSEPass());

@@ -76,22 +76,22 @@ struct GpuPipelineCLOptions
 //     calls, kernels serialised by gpu-module-to-binary.
 static void addKernelPasses(OpPassManager &pm,
                             const ::onebit::GpuPipelineOptions &options) {
-  pm.addPass(mlir::onebit::createConvertOneBitToGPU());
+  pm.addPass(onebit::createConvertOneBitToGPU());
   {
     OpPassManager &fpm = pm.nest<func::FuncOp>();
-    fpm.addPass(mlir::onebit::createOneBitDecomposeTrainForm());
-    fpm.addPass(mlir::onebit::createOneBitDecomposeInt8Linear());
-    fpm.addPass(mlir::onebit::createOneBitDecomposeAggregates());
-    fpm.addPass(mlir::onebit::createOneBitLegalizeExpandShape());
+    fpm.addPass(onebit::createOneBitDecomposeTrainForm());
+    fpm.addPass(onebit::createOneBitDecomposeInt8Linear());
+    fpm.addPass(onebit::createOneBitDecomposeAggregates());
+    fpm.addPass(onebit::createOneBitLegalizeExpandShape());
     fpm.addPass(createConvertElementwiseToLinalgPass());
   }
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createLinalgElementwiseOpFusionPass());
   ::onebit::addBufferizationPasses(pm);
-  mlir::onebit::OneBitGpuBinaryLinearKernelsOptions kernels;
+  onebit::OneBitGpuBinaryLinearKernelsOptions kernels;
   kernels.warps = options.warps;
   kernels.mTile = options.mTile;
-  pm.addPass(mlir::onebit::createOneBitGpuBinaryLinearKernels(kernels));
+  pm.addPass(onebit::createOneBitGpuBinaryLinearKernels(kernels));
   pm.addPass(createConvertLinalgToParallelLoopsPass());
   {
     OpPassManager &fpm = pm.nest<func::FuncOp>();
@@ -111,7 +111,7 @@ static std::string toolkitPath(const std::string &option) {
 void ::onebit::buildGpuPipeline(OpPassManager &pm,
                                 const GpuPipelineOptions &options) {
   addKernelPasses(pm, options);
-  pm.addPass(mlir::onebit::createOneBitGpuHostMemory());
+  pm.addPass(onebit::createOneBitGpuHostMemory());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createGpuLaunchSinkIndexComputationsPass());
   pm.addPass(createGpuKernelOutliningPass());
@@ -153,7 +153,7 @@ void ::onebit::buildGpuEmulationPipeline(OpPassManager &pm,
                                          const GpuPipelineOptions &options) {
   addKernelPasses(pm, options);
   pm.addPass(createCanonicalizerPass());
-  pm.addPass(mlir::onebit::createConvertGPULaunchToSCF());
+  pm.addPass(onebit::createConvertGPULaunchToSCF());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());

@@ -57,27 +57,27 @@ struct CpuPipelineCLOptions : public PassPipelineOptions<CpuPipelineCLOptions> {
 //     runtime/include/onebit/Runtime/Allocator.h).
 void ::onebit::buildCpuPipeline(OpPassManager &pm,
                                 const CpuPipelineOptions &options) {
-  pm.addPass(mlir::onebit::createConvertOneBitToRuntime());
+  pm.addPass(onebit::createConvertOneBitToRuntime());
   {
     OpPassManager &fpm = pm.nest<func::FuncOp>();
-    fpm.addPass(mlir::onebit::createOneBitDecomposeTrainForm());
-    fpm.addPass(mlir::onebit::createOneBitDecomposeAggregates());
-    fpm.addPass(mlir::onebit::createOneBitLegalizeExpandShape());
+    fpm.addPass(onebit::createOneBitDecomposeTrainForm());
+    fpm.addPass(onebit::createOneBitDecomposeAggregates());
+    fpm.addPass(onebit::createOneBitLegalizeExpandShape());
     fpm.addPass(createConvertElementwiseToLinalgPass());
   }
   pm.addPass(createCanonicalizerPass());
   if (options.denseMatmulToRuntime)
-    pm.addPass(mlir::onebit::createConvertMatmulToRuntime());
+    pm.addPass(onebit::createConvertMatmulToRuntime());
   pm.addPass(createLinalgElementwiseOpFusionPass());
   addBufferizationPasses(pm);
-  pm.addNestedPass<func::FuncOp>(mlir::onebit::createOneBitVectorize());
+  pm.addNestedPass<func::FuncOp>(onebit::createOneBitVectorize());
   pm.addPass(createConvertVectorToSCFPass());
   pm.addPass(createConvertLinalgToLoopsPass());
-  pm.addPass(mlir::onebit::createOneBitOutlineLoopNests());
+  pm.addPass(onebit::createOneBitOutlineLoopNests());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());
-  pm.addNestedPass<func::FuncOp>(mlir::onebit::createOneBitMathApproximation());
+  pm.addNestedPass<func::FuncOp>(onebit::createOneBitMathApproximation());
   ConvertVectorToLLVMPassOptions vectorToLLVM;
   vectorToLLVM.reassociateFPReductions = true;
   pm.addPass(createConvertVectorToLLVMPass(vectorToLLVM));

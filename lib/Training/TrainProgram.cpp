@@ -139,11 +139,11 @@ OwningOpRef<ModuleOp> buildTrainStep(const Teacher &teacher,
   OwningOpRef<ModuleOp> step(
       cast<ModuleOp>(teacher.module.get()->clone()));
   PassManager pm(step->getContext());
-  mlir::onebit::OneBitQuantizeOptions quantize;
+  onebit::OneBitQuantizeOptions quantize;
   quantize.init = o.init;
   quantize.keepTeacher = true;
-  pm.addPass(mlir::onebit::createOneBitQuantize(quantize));
-  mlir::onebit::OneBitBuildTrainStepOptions trainStep;
+  pm.addPass(onebit::createOneBitQuantize(quantize));
+  onebit::OneBitBuildTrainStepOptions trainStep;
   trainStep.alpha = o.alpha;
   trainStep.weightDecay = o.weightDecay;
   trainStep.mseLastLayer = o.mseLastLayer;
@@ -153,7 +153,7 @@ OwningOpRef<ModuleOp> buildTrainStep(const Teacher &teacher,
     for (llvm::StringRef name : names)
       trainStep.trainable.push_back(name.str());
   }
-  pm.addPass(mlir::onebit::createOneBitBuildTrainStep(trainStep));
+  pm.addPass(onebit::createOneBitBuildTrainStep(trainStep));
   if (failed(pm.run(*step))) {
     error = plain("cannot build the train step:\n" + diagText(diags));
     return nullptr;
@@ -190,7 +190,7 @@ bool packStudent(ModuleOp program, const std::string &fname,
     llvm::ArrayRef<char> bytes(params[i].data.data(), params[i].data.size());
     Value c = arith::ConstantOp::create(
         b, NameLoc::get(StringAttr::get(ctx, names[i])), type,
-        mlir::onebit::makeResource(type, names[i], bytes));
+        onebit::makeResource(type, names[i], bytes));
     student.getArgument(i).replaceAllUsesWith(c);
   }
   llvm::BitVector erase(student.getNumArguments());
@@ -208,7 +208,7 @@ bool packStudent(ModuleOp program, const std::string &fname,
   student.setSymName(fname);
   student.setPublic();
   PassManager pm(ctx);
-  pm.addPass(mlir::onebit::createOneBitPackTrained());
+  pm.addPass(onebit::createOneBitPackTrained());
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());
   if (failed(pm.run(program))) {
@@ -259,7 +259,7 @@ TrainSizeReport measureSizes(const Teacher &teacher, ModuleOp packed) {
   auto student = *packed.getOps<func::FuncOp>().begin();
   double ignored;
   r.oneBitBits = constantBits(student, ignored);
-  student.walk([&](mlir::onebit::BinaryLinearOp op) {
+  student.walk([&](onebit::BinaryLinearOp op) {
     int64_t n = op.getOutFeatures(), k = op.getInFeatures();
     r.linearWeights += n * k;
     r.linearBits += double(n * k) +
@@ -267,7 +267,7 @@ TrainSizeReport measureSizes(const Teacher &teacher, ModuleOp packed) {
   });
   OwningOpRef<ModuleOp> copy(cast<ModuleOp>(packed->clone()));
   PassManager pm(packed.getContext());
-  pm.addPass(mlir::onebit::createOneBitInt8Weights());
+  pm.addPass(onebit::createOneBitInt8Weights());
   if (succeeded(pm.run(*copy)))
     r.deployBits =
         constantBits(*copy->getOps<func::FuncOp>().begin(), ignored);

@@ -12,17 +12,17 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/PatternMatch.h"
 
-namespace mlir::onebit {
+namespace onebit {
 #define GEN_PASS_DEF_ONEBITDECOMPOSEAGGREGATES
 #include "onebit/Transforms/Passes.h.inc"
-} // namespace mlir::onebit
+} // namespace onebit
 
 using namespace mlir;
 
 namespace {
 
 struct DecomposeAggregatesPass
-    : public mlir::onebit::impl::OneBitDecomposeAggregatesBase<
+    : public onebit::impl::OneBitDecomposeAggregatesBase<
           DecomposeAggregatesPass> {
   void runOnOperation() override {
     SmallVector<linalg::AggregatedOpInterface> ops;

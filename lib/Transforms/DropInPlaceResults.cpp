@@ -13,10 +13,10 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "llvm/ADT/BitVector.h"
 
-namespace mlir::onebit {
+namespace onebit {
 #define GEN_PASS_DEF_ONEBITDROPINPLACERESULTS
 #include "onebit/Transforms/Passes.h.inc"
-} // namespace mlir::onebit
+} // namespace onebit
 
 using namespace mlir;
 
@@ -68,7 +68,7 @@ LogicalResult dropResults(func::FuncOp fn) {
 }
 
 struct DropInPlaceResults
-    : mlir::onebit::impl::OneBitDropInPlaceResultsBase<DropInPlaceResults> {
+    : onebit::impl::OneBitDropInPlaceResultsBase<DropInPlaceResults> {
   void runOnOperation() override {
     for (auto fn : getOperation().getOps<func::FuncOp>()) {
       // A caller inside the module would still expect the results: only

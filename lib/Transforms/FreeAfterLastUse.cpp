@@ -19,10 +19,10 @@
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/SmallBitVector.h"
 
-namespace mlir::onebit {
+namespace onebit {
 #define GEN_PASS_DEF_ONEBITFREEAFTERLASTUSE
 #include "onebit/Transforms/Passes.h.inc"
-} // namespace mlir::onebit
+} // namespace onebit
 
 using namespace mlir;
 
@@ -79,8 +79,7 @@ std::optional<Root> findRoot(Value entry, Block *block) {
 }
 
 struct FreeAfterLastUsePass
-    : public mlir::onebit::impl::OneBitFreeAfterLastUseBase<
-          FreeAfterLastUsePass> {
+    : public onebit::impl::OneBitFreeAfterLastUseBase<FreeAfterLastUsePass> {
   void runOnOperation() override {
     SmallVector<bufferization::DeallocOp> deallocs;
     getOperation()->walk(

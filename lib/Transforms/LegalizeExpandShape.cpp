@@ -8,10 +8,10 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
-namespace mlir::onebit {
+namespace onebit {
 #define GEN_PASS_DEF_ONEBITLEGALIZEEXPANDSHAPE
 #include "onebit/Transforms/Passes.h.inc"
-} // namespace mlir::onebit
+} // namespace onebit
 
 using namespace mlir;
 
@@ -43,7 +43,7 @@ struct ExpandToReshape : OpRewritePattern<tensor::ExpandShapeOp> {
 };
 
 struct LegalizeExpandShapePass
-    : public mlir::onebit::impl::OneBitLegalizeExpandShapeBase<
+    : public onebit::impl::OneBitLegalizeExpandShapeBase<
           LegalizeExpandShapePass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());

@@ -13,17 +13,16 @@
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "llvm/ADT/StringSwitch.h"
 
-namespace mlir::onebit {
+namespace onebit {
 #define GEN_PASS_DEF_ONEBITMATHAPPROXIMATION
 #include "onebit/Transforms/Passes.h.inc"
-} // namespace mlir::onebit
+} // namespace onebit
 
 using namespace mlir;
 
 namespace {
 struct MathApproximationPass
-    : public mlir::onebit::impl::OneBitMathApproximationBase<
-          MathApproximationPass> {
+    : public onebit::impl::OneBitMathApproximationBase<MathApproximationPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     populateMathPolynomialApproximationPatterns(

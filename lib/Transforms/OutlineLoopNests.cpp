@@ -17,10 +17,10 @@
 #include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/SetVector.h"
 
-namespace mlir::onebit {
+namespace onebit {
 #define GEN_PASS_DEF_ONEBITOUTLINELOOPNESTS
 #include "onebit/Transforms/Passes.h.inc"
-} // namespace mlir::onebit
+} // namespace onebit
 
 using namespace mlir;
 
@@ -31,8 +31,7 @@ bool isLoopNest(Operation &op) {
 }
 
 struct OutlineLoopNestsPass
-    : public mlir::onebit::impl::OneBitOutlineLoopNestsBase<
-          OutlineLoopNestsPass> {
+    : public onebit::impl::OneBitOutlineLoopNestsBase<OutlineLoopNestsPass> {
   using Base::Base;
 
   void runOnOperation() override {

@@ -27,10 +27,10 @@
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "llvm/Support/raw_ostream.h"
 
-namespace mlir::onebit {
+namespace onebit {
 #define GEN_PASS_DEF_ONEBITVECTORIZE
 #include "onebit/Transforms/Passes.h.inc"
-} // namespace mlir::onebit
+} // namespace onebit
 
 using namespace mlir;
 
@@ -98,8 +98,7 @@ Skip chooseTile(linalg::LinalgOp op, int64_t minWidth, int64_t maxWidth,
   return Skip::None;
 }
 
-struct VectorizePass
-    : public mlir::onebit::impl::OneBitVectorizeBase<VectorizePass> {
+struct VectorizePass : public onebit::impl::OneBitVectorizeBase<VectorizePass> {
   using Base::Base;
 
   void runOnOperation() override {

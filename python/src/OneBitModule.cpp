@@ -161,19 +161,19 @@ public:
 
   /// Quantizes a copy; returns it and the per-layer statistics.
   std::pair<std::shared_ptr<Model>, py::dict>
-  quantize(const mlir::onebit::QuantizeConfig &config) {
+  quantize(const onebit::QuantizeConfig &config) {
     DiagnosticCollector diags(*ctx);
     OwningOpRef<ModuleOp> copy(cast<ModuleOp>(module->getOperation()->clone()));
-    FailureOr<mlir::onebit::QuantizeReport> report =
-        mlir::onebit::quantizeLinearLayers(*copy, config);
+    FailureOr<onebit::QuantizeReport> report =
+        onebit::quantizeLinearLayers(*copy, config);
     if (failed(report))
       diags.raise("quantization failed");
     py::list layers, skipped;
-    for (const mlir::onebit::QuantizedLayer &l : report->quantized)
+    for (const onebit::QuantizedLayer &l : report->quantized)
       layers.append(py::make_tuple(l.name, l.outFeatures, l.inFeatures,
                                    l.iterations, l.relError,
                                    l.bitsPerWeight));
-    for (const mlir::onebit::SkippedLayer &l : report->skipped)
+    for (const onebit::SkippedLayer &l : report->skipped)
       skipped.append(
           py::make_tuple(l.name, l.outFeatures, l.inFeatures, l.reason));
     py::dict d;
@@ -192,10 +192,10 @@ public:
     DiagnosticCollector diags(*ctx);
     OwningOpRef<ModuleOp> copy(cast<ModuleOp>(module->getOperation()->clone()));
     PassManager pm(ctx.get());
-    mlir::onebit::OneBitInt8WeightsOptions opts;
+    onebit::OneBitInt8WeightsOptions opts;
     opts.tables = tables;
     opts.minElements = minElements;
-    pm.addPass(mlir::onebit::createOneBitInt8Weights(opts));
+    pm.addPass(onebit::createOneBitInt8Weights(opts));
     if (failed(pm.run(*copy)))
       diags.raise("int8 weights failed");
     return std::make_shared<Model>(ctx, std::move(copy));
@@ -519,18 +519,18 @@ PYBIND11_MODULE(_onebit, m) {
       .def_property_readonly("bos_id", &::onebit::BPETokenizer::bosId)
       .def_property_readonly("eos_id", &::onebit::BPETokenizer::eosId);
 
-  py::class_<mlir::onebit::QuantizeConfig>(m, "QuantizeConfig")
+  py::class_<onebit::QuantizeConfig>(m, "QuantizeConfig")
       .def(py::init<>())
-      .def_readwrite("init", &mlir::onebit::QuantizeConfig::init)
-      .def_readwrite("max_iters", &mlir::onebit::QuantizeConfig::maxIters)
-      .def_readwrite("tolerance", &mlir::onebit::QuantizeConfig::tolerance)
-      .def_readwrite("seed", &mlir::onebit::QuantizeConfig::seed)
-      .def_readwrite("exclude", &mlir::onebit::QuantizeConfig::exclude)
-      .def_readwrite("min_elements", &mlir::onebit::QuantizeConfig::minElements)
-      .def_readwrite("keep_head", &mlir::onebit::QuantizeConfig::keepHead)
-      .def_readwrite("post_norm", &mlir::onebit::QuantizeConfig::postNorm)
-      .def_readwrite("norm_eps", &mlir::onebit::QuantizeConfig::normEps)
-      .def_readwrite("value_type", &mlir::onebit::QuantizeConfig::valueType);
+      .def_readwrite("init", &onebit::QuantizeConfig::init)
+      .def_readwrite("max_iters", &onebit::QuantizeConfig::maxIters)
+      .def_readwrite("tolerance", &onebit::QuantizeConfig::tolerance)
+      .def_readwrite("seed", &onebit::QuantizeConfig::seed)
+      .def_readwrite("exclude", &onebit::QuantizeConfig::exclude)
+      .def_readwrite("min_elements", &onebit::QuantizeConfig::minElements)
+      .def_readwrite("keep_head", &onebit::QuantizeConfig::keepHead)
+      .def_readwrite("post_norm", &onebit::QuantizeConfig::postNorm)
+      .def_readwrite("norm_eps", &onebit::QuantizeConfig::normEps)
+      .def_readwrite("value_type", &onebit::QuantizeConfig::valueType);
 
   py::class_<Model, std::shared_ptr<Model>>(m, "Model")
       .def_static("load", &Model::load, py::arg("path"),

@@ -8,11 +8,11 @@
 #include "onebit/Conversion/OneBitToGPU/OneBitToGPU.h"
 #include "onebit/Conversion/OneBitToRuntime/OneBitToRuntime.h"
 
-namespace mlir::onebit {
+namespace onebit {
 
 #define GEN_PASS_REGISTRATION
 #include "onebit/Conversion/Passes.h.inc"
 
-} // namespace mlir::onebit
+} // namespace onebit
 
 #endif // ONEBIT_CONVERSION_PASSES_H

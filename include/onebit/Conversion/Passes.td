@@ -9,7 +9,7 @@
 
 include "mlir/Pass/PassBase.td"
 
-def ConvertOneBitToRuntime : Pass<"convert-onebit-to-runtime", "ModuleOp"> {
+def ConvertOneBitToRuntime : Pass<"convert-onebit-to-runtime", "::mlir::ModuleOp"> {
   let summary = "Lower onebit.binary_linear and onebit.int8_linear to calls "
                 "into the CPU kernel library (runtime/)";
   let description = [{
@@ -37,7 +37,7 @@ def ConvertOneBitToRuntime : Pass<"convert-onebit-to-runtime", "ModuleOp"> {
   ];
 }
 
-def ConvertMatmulToRuntime : Pass<"convert-matmul-to-runtime", "ModuleOp"> {
+def ConvertMatmulToRuntime : Pass<"convert-matmul-to-runtime", "::mlir::ModuleOp"> {
   let summary = "Lower dense f32 (batched) matmuls to calls of the runtime's "
                 "BLAS-backed onebit_matmul_f32";
   let description = [{
@@ -100,7 +100,7 @@ def ConvertMatmulToRuntime : Pass<"convert-matmul-to-runtime", "ModuleOp"> {
   ];
 }
 
-def ConvertOneBitToGPU : Pass<"convert-onebit-to-gpu", "ModuleOp"> {
+def ConvertOneBitToGPU : Pass<"convert-onebit-to-gpu", "::mlir::ModuleOp"> {
   let summary = "Lower onebit.binary_linear to calls of GPU kernel stubs "
                 "(expanded by onebit-gpu-binary-linear-kernels)";
   let description = [{
@@ -125,7 +125,7 @@ def ConvertOneBitToGPU : Pass<"convert-onebit-to-gpu", "ModuleOp"> {
 }
 
 def OneBitGpuBinaryLinearKernels
-    : Pass<"onebit-gpu-binary-linear-kernels", "ModuleOp"> {
+    : Pass<"onebit-gpu-binary-linear-kernels", "::mlir::ModuleOp"> {
   let summary = "Expand the binary-layer calls of convert-onebit-to-gpu into "
                 "sign-flip gpu.launch kernels (scf/gpu/arith/math)";
   let description = [{
@@ -157,7 +157,7 @@ def OneBitGpuBinaryLinearKernels
   ];
 }
 
-def OneBitGpuHostMemory : Pass<"onebit-gpu-host-memory", "ModuleOp"> {
+def OneBitGpuHostMemory : Pass<"onebit-gpu-host-memory", "::mlir::ModuleOp"> {
   let summary = "Make host buffers visible to GPU kernels";
   let description = [{
     Runs after the GPU launches exist and before outlining. Outside
@@ -175,7 +175,7 @@ def OneBitGpuHostMemory : Pass<"onebit-gpu-host-memory", "ModuleOp"> {
   ];
 }
 
-def ConvertGPULaunchToSCF : Pass<"convert-gpu-launch-to-scf", "ModuleOp"> {
+def ConvertGPULaunchToSCF : Pass<"convert-gpu-launch-to-scf", "::mlir::ModuleOp"> {
   let summary = "Run gpu.launch kernels on the host: blocks and threads "
                 "become loops (the CPU emulation of the GPU kernels)";
   let description = [{

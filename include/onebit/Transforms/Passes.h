@@ -20,7 +20,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Pass/Pass.h"
 
-namespace mlir::onebit {
+namespace onebit {
 
 #define GEN_PASS_DECL
 #include "onebit/Transforms/Passes.h.inc"
@@ -28,6 +28,6 @@ namespace mlir::onebit {
 #define GEN_PASS_REGISTRATION
 #include "onebit/Transforms/Passes.h.inc"
 
-} // namespace mlir::onebit
+} // namespace onebit
 
 #endif // ONEBIT_TRANSFORMS_PASSES_H

@@ -13,7 +13,7 @@
 include "mlir/Pass/PassBase.td"
 
 def OneBitDecomposeAggregates
-    : Pass<"onebit-decompose-aggregates", "func::FuncOp"> {
+    : Pass<"onebit-decompose-aggregates", "::mlir::func::FuncOp"> {
   let summary = "Decompose aggregated linalg ops (linalg.softmax) into "
                 "linalg ops that lower to loops";
   let description = [{
@@ -30,7 +30,7 @@ def OneBitDecomposeAggregates
 }
 
 def OneBitLegalizeExpandShape
-    : Pass<"onebit-legalize-expand-shape", "func::FuncOp"> {
+    : Pass<"onebit-legalize-expand-shape", "::mlir::func::FuncOp"> {
   let summary = "Rewrite tensor.expand_shape groups with several dynamic "
                 "sizes into tensor.reshape";
   let description = [{
@@ -47,7 +47,7 @@ def OneBitLegalizeExpandShape
 }
 
 def OneBitFreeAfterLastUse
-    : Pass<"onebit-free-after-last-use", "func::FuncOp"> {
+    : Pass<"onebit-free-after-last-use", "::mlir::func::FuncOp"> {
   let summary = "Move buffers out of bufferization.dealloc to a memref.dealloc "
                 "after their last use, in linear time";
   let description = [{
@@ -112,7 +112,7 @@ def OneBitVectorize : Pass<"onebit-vectorize"> {
 }
 
 def OneBitOutlineLoopNests
-    : Pass<"onebit-outline-loop-nests", "ModuleOp"> {
+    : Pass<"onebit-outline-loop-nests", "::mlir::ModuleOp"> {
   let summary = "Outline the top-level loop nests of large functions into "
                 "functions of their own";
   let description = [{
@@ -158,7 +158,7 @@ def OneBitMathApproximation : Pass<"onebit-math-approximation"> {
 }
 
 def OneBitDropInPlaceResults
-    : Pass<"onebit-drop-inplace-results", "ModuleOp"> {
+    : Pass<"onebit-drop-inplace-results", "::mlir::ModuleOp"> {
   let summary = "Drop the memref results that a function wrote in place "
                 "into an argument (`onebit.inplace_arg`)";
   let description = [{

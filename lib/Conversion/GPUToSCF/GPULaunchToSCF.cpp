@@ -17,10 +17,10 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/SetVector.h"
 
-namespace mlir::onebit {
+namespace onebit {
 #define GEN_PASS_DEF_CONVERTGPULAUNCHTOSCF
 #include "onebit/Conversion/Passes.h.inc"
-} // namespace mlir::onebit
+} // namespace onebit
 
 using namespace mlir;
 
@@ -470,7 +470,7 @@ LogicalResult LaunchEmulator::run() {
 }
 
 struct ConvertGPULaunchToSCFPass
-    : public mlir::onebit::impl::ConvertGPULaunchToSCFBase<
+    : public onebit::impl::ConvertGPULaunchToSCFBase<
           ConvertGPULaunchToSCFPass> {
   void runOnOperation() override {
     SmallVector<gpu::LaunchOp> launches;

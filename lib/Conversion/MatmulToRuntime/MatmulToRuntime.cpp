@@ -15,14 +15,13 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Matchers.h"
 
-
-namespace mlir::onebit {
+namespace onebit {
 #define GEN_PASS_DEF_CONVERTMATMULTORUNTIME
 #include "onebit/Conversion/Passes.h.inc"
-} // namespace mlir::onebit
+} // namespace onebit
 
 using namespace mlir;
-using namespace mlir::onebit;
+using namespace onebit;
 
 namespace {
 
@@ -288,7 +287,7 @@ void rewrite(linalg::LinalgOp op, const GemmPlan &plan, func::FuncOp kernel,
 }
 
 struct ConvertMatmulToRuntimePass
-    : public mlir::onebit::impl::ConvertMatmulToRuntimeBase<
+    : public onebit::impl::ConvertMatmulToRuntimeBase<
           ConvertMatmulToRuntimePass> {
   using ConvertMatmulToRuntimeBase::ConvertMatmulToRuntimeBase;
   void runOnOperation() override {

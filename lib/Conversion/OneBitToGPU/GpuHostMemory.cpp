@@ -16,10 +16,10 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 
-namespace mlir::onebit {
+namespace onebit {
 #define GEN_PASS_DEF_ONEBITGPUHOSTMEMORY
 #include "onebit/Conversion/Passes.h.inc"
-} // namespace mlir::onebit
+} // namespace onebit
 
 using namespace mlir;
 
@@ -59,8 +59,7 @@ void registerArguments(func::FuncOp fn) {
 }
 
 struct OneBitGpuHostMemoryPass
-    : public mlir::onebit::impl::OneBitGpuHostMemoryBase<
-          OneBitGpuHostMemoryPass> {
+    : public onebit::impl::OneBitGpuHostMemoryBase<OneBitGpuHostMemoryPass> {
   void runOnOperation() override {
     for (auto fn : getOperation().getOps<func::FuncOp>())
       registerArguments(fn);

@@ -30,14 +30,14 @@
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/IR/SymbolTable.h"
 
-namespace mlir::onebit {
+namespace onebit {
 #define GEN_PASS_DEF_CONVERTONEBITTOGPU
 #define GEN_PASS_DEF_ONEBITGPUBINARYLINEARKERNELS
 #include "onebit/Conversion/Passes.h.inc"
-} // namespace mlir::onebit
+} // namespace onebit
 
 using namespace mlir;
-using namespace mlir::onebit;
+using namespace onebit;
 
 namespace {
 
@@ -500,8 +500,7 @@ void expandStub(func::CallOp call, const Config &cfg) {
 }
 
 struct ConvertOneBitToGPUPass
-    : public mlir::onebit::impl::ConvertOneBitToGPUBase<
-          ConvertOneBitToGPUPass> {
+    : public onebit::impl::ConvertOneBitToGPUBase<ConvertOneBitToGPUPass> {
   void runOnOperation() override {
     SmallVector<BinaryLinearOp> ops;
     getOperation().walk([&](BinaryLinearOp op) { ops.push_back(op); });
@@ -513,7 +512,7 @@ struct ConvertOneBitToGPUPass
 };
 
 struct OneBitGpuBinaryLinearKernelsPass
-    : public mlir::onebit::impl::OneBitGpuBinaryLinearKernelsBase<
+    : public onebit::impl::OneBitGpuBinaryLinearKernelsBase<
           OneBitGpuBinaryLinearKernelsPass> {
   using Base::Base;
   void runOnOperation() override {

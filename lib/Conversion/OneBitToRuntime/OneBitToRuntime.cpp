@@ -7,13 +7,13 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/SymbolTable.h"
 
-namespace mlir::onebit {
+namespace onebit {
 #define GEN_PASS_DEF_CONVERTONEBITTORUNTIME
 #include "onebit/Conversion/Passes.h.inc"
-} // namespace mlir::onebit
+} // namespace onebit
 
 using namespace mlir;
-using namespace mlir::onebit;
+using namespace onebit;
 
 namespace {
 
@@ -187,7 +187,7 @@ void lower(Int8LinearOp op, func::FuncOp kernel) {
 }
 
 struct ConvertOneBitToRuntimePass
-    : public mlir::onebit::impl::ConvertOneBitToRuntimeBase<
+    : public onebit::impl::ConvertOneBitToRuntimeBase<
           ConvertOneBitToRuntimePass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();

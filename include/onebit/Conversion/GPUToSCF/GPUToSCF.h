@@ -9,11 +9,11 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Pass/Pass.h"
 
-namespace mlir::onebit {
+namespace onebit {
 
 #define GEN_PASS_DECL_CONVERTGPULAUNCHTOSCF
 #include "onebit/Conversion/Passes.h.inc"
 
-} // namespace mlir::onebit
+} // namespace onebit
 
 #endif // ONEBIT_CONVERSION_GPUTOSCF_GPUTOSCF_H

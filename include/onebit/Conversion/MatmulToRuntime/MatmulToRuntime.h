@@ -11,7 +11,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Pass/Pass.h"
 
-namespace mlir::onebit {
+namespace onebit {
 
 #define GEN_PASS_DECL_CONVERTMATMULTORUNTIME
 #include "onebit/Conversion/Passes.h.inc"
@@ -23,6 +23,6 @@ inline constexpr const char *kMatmulKernel = "onebit_matmul_f32";
 /// (runtime/lib/SignMatmul.cpp).
 inline constexpr const char *kSignMatmulKernel = "onebit_sign_matmul_f32";
 
-} // namespace mlir::onebit
+} // namespace onebit
 
 #endif // ONEBIT_CONVERSION_MATMULTORUNTIME_MATMULTORUNTIME_H

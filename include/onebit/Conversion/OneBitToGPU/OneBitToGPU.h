@@ -13,7 +13,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Pass/Pass.h"
 
-namespace mlir::onebit {
+namespace onebit {
 
 #define GEN_PASS_DECL_CONVERTONEBITTOGPU
 #define GEN_PASS_DECL_ONEBITGPUBINARYLINEARKERNELS
@@ -23,6 +23,6 @@ namespace mlir::onebit {
 /// Attribute on the kernel-stub calls of convert-onebit-to-gpu.
 inline constexpr const char *kGpuBinaryLinearAttr = "onebit.gpu_binary_linear";
 
-} // namespace mlir::onebit
+} // namespace onebit
 
 #endif // ONEBIT_CONVERSION_ONEBITTOGPU_ONEBITTOGPU_H

@@ -11,7 +11,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Pass/Pass.h"
 
-namespace mlir::onebit {
+namespace onebit {
 
 #define GEN_PASS_DECL_CONVERTONEBITTORUNTIME
 #include "onebit/Conversion/Passes.h.inc"
@@ -20,6 +20,6 @@ namespace mlir::onebit {
 inline constexpr const char *kBinaryLinearKernel = "onebit_binary_linear_f32";
 inline constexpr const char *kInt8LinearKernel = "onebit_int8_linear_f32";
 
-} // namespace mlir::onebit
+} // namespace onebit
 
 #endif // ONEBIT_CONVERSION_ONEBITTORUNTIME_ONEBITTORUNTIME_H

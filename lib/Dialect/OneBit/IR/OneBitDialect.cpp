@@ -7,7 +7,7 @@
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
-using namespace mlir::onebit;
+using namespace onebit;
 
 #include "onebit/Dialect/OneBit/IR/OneBitOpsDialect.cpp.inc"
 

@@ -12,7 +12,7 @@
 #include "mlir/IR/PatternMatch.h"
 
 using namespace mlir;
-using namespace mlir::onebit;
+using namespace onebit;
 
 /// Checks that `signsType` stores `rows` x `cols` signs in `layout`; `rows`
 /// may be dynamic (< 0) when the caller takes N from the signs themselves.

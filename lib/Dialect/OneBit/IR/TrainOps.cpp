@@ -8,7 +8,7 @@
 #include <string>
 
 using namespace mlir;
-using namespace mlir::onebit;
+using namespace onebit;
 
 static std::string dimStr(int64_t d) {
   return ShapedType::isDynamic(d) ? std::string("dynamic") : std::to_string(d);

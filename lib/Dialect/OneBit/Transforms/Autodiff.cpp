@@ -5,18 +5,17 @@
 
 #include "mlir/IR/SymbolTable.h"
 
-namespace mlir::onebit {
+namespace onebit {
 #define GEN_PASS_DEF_ONEBITAUTODIFF
 #include "onebit/Dialect/OneBit/Transforms/Passes.h.inc"
-} // namespace mlir::onebit
+} // namespace onebit
 
 using namespace mlir;
-using namespace mlir::onebit;
+using namespace onebit;
 
 namespace {
 
-struct AutodiffPass
-    : public mlir::onebit::impl::OneBitAutodiffBase<AutodiffPass> {
+struct AutodiffPass : public onebit::impl::OneBitAutodiffBase<AutodiffPass> {
   using OneBitAutodiffBase::OneBitAutodiffBase;
 
   void runOnOperation() override {

@@ -45,13 +45,13 @@
 
 #include <map>
 
-namespace mlir::onebit {
+namespace onebit {
 #define GEN_PASS_DEF_ONEBITBUILDTRAINSTEP
 #include "onebit/Dialect/OneBit/Transforms/Passes.h.inc"
-} // namespace mlir::onebit
+} // namespace onebit
 
 using namespace mlir;
-using namespace mlir::onebit;
+using namespace onebit;
 
 namespace {
 
@@ -404,7 +404,7 @@ struct Param {
 };
 
 struct BuildTrainStepPass
-    : public mlir::onebit::impl::OneBitBuildTrainStepBase<BuildTrainStepPass> {
+    : public onebit::impl::OneBitBuildTrainStepBase<BuildTrainStepPass> {
   using Base::Base;
 
   func::FuncOp findStudent(ModuleOp module) {

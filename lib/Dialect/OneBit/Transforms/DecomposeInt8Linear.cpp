@@ -17,13 +17,13 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/PatternMatch.h"
 
-namespace mlir::onebit {
+namespace onebit {
 #define GEN_PASS_DEF_ONEBITDECOMPOSEINT8LINEAR
 #include "onebit/Dialect/OneBit/Transforms/Passes.h.inc"
-} // namespace mlir::onebit
+} // namespace onebit
 
 using namespace mlir;
-using namespace mlir::onebit;
+using namespace onebit;
 
 namespace {
 
@@ -115,7 +115,7 @@ Value decompose(OpBuilder &b, Int8LinearOp op) {
 }
 
 struct DecomposeInt8LinearPass
-    : public mlir::onebit::impl::OneBitDecomposeInt8LinearBase<
+    : public onebit::impl::OneBitDecomposeInt8LinearBase<
           DecomposeInt8LinearPass> {
   void runOnOperation() override {
     SmallVector<Int8LinearOp> ops;

@@ -20,13 +20,13 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
-namespace mlir::onebit {
+namespace onebit {
 #define GEN_PASS_DEF_ONEBITDECOMPOSETRAINFORM
 #include "onebit/Dialect/OneBit/Transforms/Passes.h.inc"
-} // namespace mlir::onebit
+} // namespace onebit
 
 using namespace mlir;
-using namespace mlir::onebit;
+using namespace onebit;
 
 namespace {
 
@@ -203,10 +203,9 @@ Value addOp(OpBuilder &nb, Location l, Value p, Value q) {
 
 } // namespace
 
-FailureOr<Value>
-mlir::onebit::decomposeBinaryLinearTrain(RewriterBase &rewriter,
-                                         BinaryLinearTrainOp op,
-                                         Value *signsOut) {
+FailureOr<Value> onebit::decomposeBinaryLinearTrain(RewriterBase &rewriter,
+                                                    BinaryLinearTrainOp op,
+                                                    Value *signsOut) {
   TrainFormBuilder tf(rewriter, op);
   Value xg = tf.withVector(op.getInput(), op.getG(), mulOp);
   Value signs = tf.signs();
@@ -226,7 +225,7 @@ mlir::onebit::decomposeBinaryLinearTrain(RewriterBase &rewriter,
 namespace {
 
 struct DecomposeTrainFormPass
-    : public mlir::onebit::impl::OneBitDecomposeTrainFormBase<
+    : public onebit::impl::OneBitDecomposeTrainFormBase<
           DecomposeTrainFormPass> {
   void runOnOperation() override {
     SmallVector<BinaryLinearTrainOp> ops;

@@ -19,13 +19,13 @@
 
 #include <cmath>
 
-namespace mlir::onebit {
+namespace onebit {
 #define GEN_PASS_DEF_ONEBITINT8WEIGHTS
 #include "onebit/Dialect/OneBit/Transforms/Passes.h.inc"
-} // namespace mlir::onebit
+} // namespace onebit
 
 using namespace mlir;
-using namespace mlir::onebit;
+using namespace onebit;
 
 namespace {
 
@@ -280,7 +280,7 @@ LogicalResult rewriteTables(func::FuncOp func, bool printStats,
 }
 
 struct Int8WeightsPass
-    : public mlir::onebit::impl::OneBitInt8WeightsBase<Int8WeightsPass> {
+    : public onebit::impl::OneBitInt8WeightsBase<Int8WeightsPass> {
   using Base::Base;
   void runOnOperation() override {
     SmallVector<LinearLayer> layers;

@@ -10,7 +10,7 @@
 #include <cmath>
 
 using namespace mlir;
-using namespace mlir::onebit;
+using namespace onebit;
 
 namespace {
 
@@ -39,7 +39,7 @@ bool isAddBody(Block &body) {
 
 /// Recognises a constant-weight contraction whose activation operand has the
 /// `... x K` layout binary_linear takes and whose output is `... x N`.
-std::optional<LinearLayer> mlir::onebit::matchLinear(linalg::LinalgOp op) {
+std::optional<LinearLayer> onebit::matchLinear(linalg::LinalgOp op) {
   if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
       !op.hasPureTensorSemantics() || !linalg::isaContractionOpInterface(op))
     return std::nullopt;
@@ -114,7 +114,7 @@ std::optional<LinearLayer> mlir::onebit::matchLinear(linalg::LinalgOp op) {
 
 /// Folds a following `+ bias` (a linalg.generic adding a constant vector
 /// broadcast over the output features) into the layer.
-void mlir::onebit::matchBias(LinearLayer &layer) {
+void onebit::matchBias(LinearLayer &layer) {
   Value out = layer.op->getResult(0);
   if (!out.hasOneUse() || layer.accumulates)
     return;
@@ -156,8 +156,7 @@ void mlir::onebit::matchBias(LinearLayer &layer) {
   }
 }
 
-void mlir::onebit::replaceLinear(LinearLayer &layer, OpBuilder &b,
-                                 Value result) {
+void onebit::replaceLinear(LinearLayer &layer, OpBuilder &b, Value result) {
   if (layer.accumulates)
     result = arith::AddFOp::create(b, layer.op->getLoc(), result,
                                    layer.op.getDpsInitOperand(0)->get());
@@ -183,13 +182,13 @@ void mlir::onebit::replaceLinear(LinearLayer &layer, OpBuilder &b,
                                        : nullptr})
     if (c && c->use_empty())
       c->erase();
-
 }
 
-FailureOr<const float *>
-mlir::onebit::readMatrixNxK(Operation *errorAt, arith::ConstantOp cst,
-                            StringRef name, bool kxn, int64_t n, int64_t k,
-                            std::vector<float> &storage) {
+FailureOr<const float *> onebit::readMatrixNxK(Operation *errorAt,
+                                               arith::ConstantOp cst,
+                                               StringRef name, bool kxn,
+                                               int64_t n, int64_t k,
+                                               std::vector<float> &storage) {
   FailureOr<RawConstant> raw =
       getRawConstant(cast<ElementsAttr>(cst.getValue()));
   if (failed(raw)) {

@@ -14,18 +14,18 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Matchers.h"
 
-namespace mlir::onebit {
+namespace onebit {
 #define GEN_PASS_DEF_ONEBITPACKTRAINED
 #include "onebit/Dialect/OneBit/Transforms/Passes.h.inc"
-} // namespace mlir::onebit
+} // namespace onebit
 
 using namespace mlir;
-using namespace mlir::onebit;
+using namespace onebit;
 
 namespace {
 
 struct PackTrainedPass
-    : public mlir::onebit::impl::OneBitPackTrainedBase<PackTrainedPass> {
+    : public onebit::impl::OneBitPackTrainedBase<PackTrainedPass> {
   LogicalResult convert(BinaryLinearTrainOp op) {
     Type et = op.getInput().getType().getElementType();
     if (!et.isF32() && !et.isF16())

@@ -31,13 +31,13 @@
 #include <cstring>
 #include <tuple>
 
-namespace mlir::onebit {
+namespace onebit {
 #define GEN_PASS_DEF_ONEBITQUANTIZE
 #include "onebit/Dialect/OneBit/Transforms/Passes.h.inc"
-} // namespace mlir::onebit
+} // namespace onebit
 
 using namespace mlir;
-using namespace mlir::onebit;
+using namespace onebit;
 
 namespace {
 
@@ -240,8 +240,7 @@ LogicalResult quantizeLayer(LinearLayer &layer, unsigned index,
 } // namespace
 
 FailureOr<QuantizeReport>
-mlir::onebit::quantizeLinearLayers(ModuleOp module,
-                                   const QuantizeConfig &config) {
+onebit::quantizeLinearLayers(ModuleOp module, const QuantizeConfig &config) {
   ::onebit::SvidOptions svidOpts;
   if (!::onebit::parseSvidInit(config.init, svidOpts.init))
     return module.emitError() << "onebit-quantize: unknown init '"
@@ -374,8 +373,8 @@ mlir::onebit::quantizeLinearLayers(ModuleOp module,
   return report;
 }
 
-void mlir::onebit::printQuantizeReport(const QuantizeReport &report,
-                                       StringRef init, llvm::raw_ostream &os) {
+void onebit::printQuantizeReport(const QuantizeReport &report, StringRef init,
+                                 llvm::raw_ostream &os) {
   for (const QuantizedLayer &s : report.quantized)
     os << llvm::formatv("onebit-quantize: layer '{0}' {1}x{2} init={3} "
                         "iterations={4} rel_error={5:F6} "
@@ -397,8 +396,7 @@ void mlir::onebit::printQuantizeReport(const QuantizeReport &report,
 }
 
 namespace {
-struct QuantizePass
-    : public mlir::onebit::impl::OneBitQuantizeBase<QuantizePass> {
+struct QuantizePass : public onebit::impl::OneBitQuantizeBase<QuantizePass> {
   using Base::Base;
   void runOnOperation() override {
     QuantizeConfig config;

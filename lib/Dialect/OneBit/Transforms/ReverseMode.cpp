@@ -29,10 +29,10 @@
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
-using namespace mlir::onebit;
-using namespace mlir::onebit::autodiff;
+using namespace onebit;
+using namespace onebit::autodiff;
 
-bool mlir::onebit::autodiff::isDifferentiable(Type t) {
+bool onebit::autodiff::isDifferentiable(Type t) {
   if (isa<FloatType>(t))
     return true;
   auto rt = dyn_cast<RankedTensorType>(t);
@@ -212,8 +212,8 @@ LogicalResult ReverseMode::visit(Operation *op) {
 }
 
 FailureOr<func::FuncOp>
-mlir::onebit::buildGradientFunction(func::FuncOp f, ArrayRef<unsigned> wrt,
-                                    const GradientOptions &options) {
+onebit::buildGradientFunction(func::FuncOp f, ArrayRef<unsigned> wrt,
+                              const GradientOptions &options) {
   if (f.isExternal() || !f.getBody().hasOneBlock())
     return f.emitOpError("autodiff: the function must have a body of one "
                          "block");

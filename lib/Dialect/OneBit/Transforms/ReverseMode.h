@@ -27,10 +27,10 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
 
-namespace mlir::onebit::autodiff {
+namespace onebit::autodiff {
 
 /// Floating-point scalars and ranked tensors of them carry adjoints.
-bool isDifferentiable(Type t);
+bool isDifferentiable(mlir::Type t);
 
 //===----------------------------------------------------------------------===//
 // Scalar derivative arithmetic (ReverseModeScalarRules.cpp)
@@ -41,46 +41,59 @@ bool isDifferentiable(Type t);
 /// payload is then exactly `acc + dy * b`).
 struct Tan {
   enum Kind { Zero, One, MinusOne, Val } kind = Zero;
-  Value v;
+  mlir::Value v;
   static Tan zero() { return {}; }
   static Tan one() { return {One, {}}; }
-  static Tan of(Value v) { return {Val, v}; }
+  static Tan of(mlir::Value v) { return {Val, v}; }
   bool isZero() const { return kind == Zero; }
 };
 
 class ScalarMath {
 public:
-  ScalarMath(OpBuilder &b, Location loc) : b(b), loc(loc) {}
+  ScalarMath(mlir::OpBuilder &b, mlir::Location loc) : b(b), loc(loc) {}
 
-  Value cst(Type t, double v) {
-    return arith::ConstantOp::create(b, loc, b.getFloatAttr(t, v));
+  mlir::Value cst(mlir::Type t, double v) {
+    return mlir::arith::ConstantOp::create(b, loc, b.getFloatAttr(t, v));
   }
-  Value add(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
-  Value sub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
-  Value mul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
-  Value div(Value x, Value y) { return arith::DivFOp::create(b, loc, x, y); }
-  Value neg(Value x) { return arith::NegFOp::create(b, loc, x); }
+  mlir::Value add(mlir::Value x, mlir::Value y) {
+    return mlir::arith::AddFOp::create(b, loc, x, y);
+  }
+  mlir::Value sub(mlir::Value x, mlir::Value y) {
+    return mlir::arith::SubFOp::create(b, loc, x, y);
+  }
+  mlir::Value mul(mlir::Value x, mlir::Value y) {
+    return mlir::arith::MulFOp::create(b, loc, x, y);
+  }
+  mlir::Value div(mlir::Value x, mlir::Value y) {
+    return mlir::arith::DivFOp::create(b, loc, x, y);
+  }
+  mlir::Value neg(mlir::Value x) {
+    return mlir::arith::NegFOp::create(b, loc, x);
+  }
 
-  Value materialize(Tan t, Type type);
+  mlir::Value materialize(Tan t, mlir::Type type);
   Tan neg(Tan t);
-  Tan add(Tan x, Tan y, Type type);
+  Tan add(Tan x, Tan y, mlir::Type type);
   /// t * v.
-  Tan mul(Tan t, Value v);
+  Tan mul(Tan t, mlir::Value v);
   /// t / v.
-  Tan div(Tan t, Value v);
-  Tan select(Value cond, Tan x, Tan y, Type type);
+  Tan div(Tan t, mlir::Value v);
+  Tan select(mlir::Value cond, Tan x, Tan y, mlir::Type type);
   /// Converts a tangent to another float type (extf / truncf).
-  Tan convert(Tan t, Type to);
-  Value convert(Value v, Type to) { return convert(Tan::of(v), to).v; }
+  Tan convert(Tan t, mlir::Type to);
+  mlir::Value convert(mlir::Value v, mlir::Type to) {
+    return convert(Tan::of(v), to).v;
+  }
 
-  OpBuilder &b;
-  Location loc;
+  mlir::OpBuilder &b;
+  mlir::Location loc;
 };
 
 /// The tangent of `op`'s (single, floating-point) result given the tangents
 /// of its operands; `op`'s operands and result are the values the derivative
 /// may use. Fails for ops without a rule.
-FailureOr<Tan> tangentRule(ScalarMath &m, Operation *op, ArrayRef<Tan> tans);
+mlir::FailureOr<Tan> tangentRule(ScalarMath &m, mlir::Operation *op,
+                                 mlir::ArrayRef<Tan> tans);
 
 //===----------------------------------------------------------------------===//
 // Normal form (ReverseModeNormalForm.cpp)
@@ -90,10 +103,11 @@ FailureOr<Tan> tangentRule(ScalarMath &m, Operation *op, ArrayRef<Tan> tans);
 /// the training form of the 1-bit layer decomposed, named linalg ops
 /// generalised, elementwise arith/math on tensors turned into generics. The
 /// sign tensors of decomposed 1-bit layers are added to `ste`.
-LogicalResult normalize(func::FuncOp fn, llvm::DenseSet<Value> &ste);
+mlir::LogicalResult normalize(mlir::func::FuncOp fn,
+                              llvm::DenseSet<mlir::Value> &ste);
 
 /// Canonicalization and CSE of the gradient function.
-void simplify(func::FuncOp fn);
+void simplify(mlir::func::FuncOp fn);
 
 //===----------------------------------------------------------------------===//
 // The reverse sweep (ReverseMode.cpp) and its rules
@@ -104,69 +118,72 @@ struct GenericOutput {
   enum Kind { Elementwise, Sum, Max, Min };
   unsigned index;   ///< output number
   Kind kind;
-  Value expr;       ///< payload value whose derivative flows to the inputs
-  Operation *combiner = nullptr; ///< reductions: acc <op> expr
-  Value adjoint;    ///< adjoint of the op's result
+  mlir::Value expr; ///< payload value whose derivative flows to the inputs
+  mlir::Operation *combiner = nullptr; ///< reductions: acc <op> expr
+  mlir::Value adjoint;                 ///< adjoint of the op's result
 };
 
 class ReverseMode {
 public:
-  ReverseMode(func::FuncOp fn, const llvm::DenseSet<Value> &ste)
+  ReverseMode(mlir::func::FuncOp fn, const llvm::DenseSet<mlir::Value> &ste)
       : fn(fn), ste(ste), b(fn.getContext()) {}
 
-  LogicalResult run(ArrayRef<unsigned> wrt);
+  mlir::LogicalResult run(mlir::ArrayRef<unsigned> wrt);
 
 private:
-  LogicalResult visit(Operation *op);
+  mlir::LogicalResult visit(mlir::Operation *op);
 
   // Generic adjoints (ReverseModeGenericRules.cpp).
-  LogicalResult visitGeneric(linalg::GenericOp op);
-  LogicalResult visitSte(linalg::GenericOp op);
-  LogicalResult visitGather(linalg::GenericOp op, tensor::ExtractOp read);
-  LogicalResult emitOperandAdjoint(linalg::GenericOp op, unsigned operand,
-                                   ArrayRef<GenericOutput> outs);
-  Value operandAdjointInit(Location loc, Value primal, bool adjointReduces,
-                           bool &accumulateInPlace);
+  mlir::LogicalResult visitGeneric(mlir::linalg::GenericOp op);
+  mlir::LogicalResult visitSte(mlir::linalg::GenericOp op);
+  mlir::LogicalResult visitGather(mlir::linalg::GenericOp op,
+                                  mlir::tensor::ExtractOp read);
+  mlir::LogicalResult emitOperandAdjoint(mlir::linalg::GenericOp op,
+                                         unsigned operand,
+                                         mlir::ArrayRef<GenericOutput> outs);
+  mlir::Value operandAdjointInit(mlir::Location loc, mlir::Value primal,
+                                 bool adjointReduces, bool &accumulateInPlace);
 
   // Scalar ops (ReverseModeScalarRules.cpp).
-  LogicalResult visitScalar(Operation *op);
+  mlir::LogicalResult visitScalar(mlir::Operation *op);
 
   // Structural adjoints (ReverseModeTensorRules.cpp).
-  LogicalResult visitStructural(linalg::FillOp op);
-  LogicalResult visitStructural(tensor::ExpandShapeOp op);
-  LogicalResult visitStructural(tensor::CollapseShapeOp op);
-  LogicalResult visitStructural(tensor::ReshapeOp op);
-  LogicalResult visitStructural(tensor::CastOp op);
-  LogicalResult visitStructural(tensor::ExtractSliceOp op);
-  LogicalResult visitStructural(tensor::InsertSliceOp op);
-  LogicalResult visitStructural(tensor::ConcatOp op);
-  LogicalResult visitStructural(tensor::PadOp op);
-  LogicalResult visitStructural(tensor::ExtractOp op);
-  LogicalResult visitStructural(tensor::InsertOp op);
-  LogicalResult visitStructural(tensor::FromElementsOp op);
-  LogicalResult visitStructural(tensor::SplatOp op);
+  mlir::LogicalResult visitStructural(mlir::linalg::FillOp op);
+  mlir::LogicalResult visitStructural(mlir::tensor::ExpandShapeOp op);
+  mlir::LogicalResult visitStructural(mlir::tensor::CollapseShapeOp op);
+  mlir::LogicalResult visitStructural(mlir::tensor::ReshapeOp op);
+  mlir::LogicalResult visitStructural(mlir::tensor::CastOp op);
+  mlir::LogicalResult visitStructural(mlir::tensor::ExtractSliceOp op);
+  mlir::LogicalResult visitStructural(mlir::tensor::InsertSliceOp op);
+  mlir::LogicalResult visitStructural(mlir::tensor::ConcatOp op);
+  mlir::LogicalResult visitStructural(mlir::tensor::PadOp op);
+  mlir::LogicalResult visitStructural(mlir::tensor::ExtractOp op);
+  mlir::LogicalResult visitStructural(mlir::tensor::InsertOp op);
+  mlir::LogicalResult visitStructural(mlir::tensor::FromElementsOp op);
+  mlir::LogicalResult visitStructural(mlir::tensor::SplatOp op);
 
-  bool isVaried(Value v) const { return varied.contains(v); }
+  bool isVaried(mlir::Value v) const { return varied.contains(v); }
   /// Whether `op`'s payload reads a differentiated value from above (other
   /// than `except`).
-  bool readsVariedFromAbove(linalg::GenericOp op, Value except = {}) const;
-  Value adjointOf(Value v) const { return adjoints.lookup(v); }
-  void accumulate(Value v, Value contribution);
+  bool readsVariedFromAbove(mlir::linalg::GenericOp op,
+                            mlir::Value except = {}) const;
+  mlir::Value adjointOf(mlir::Value v) const { return adjoints.lookup(v); }
+  void accumulate(mlir::Value v, mlir::Value contribution);
 
   // Tensor helpers, at the builder's insertion point.
-  Value emptyLike(Location loc, Value v);
-  Value zerosLike(Location loc, Value v);
-  Value addTensors(Location loc, Value x, Value y);
-  Value sumAll(Location loc, Value t);
-  SmallVector<AffineMap> identityMaps(unsigned rank, unsigned n);
+  mlir::Value emptyLike(mlir::Location loc, mlir::Value v);
+  mlir::Value zerosLike(mlir::Location loc, mlir::Value v);
+  mlir::Value addTensors(mlir::Location loc, mlir::Value x, mlir::Value y);
+  mlir::Value sumAll(mlir::Location loc, mlir::Value t);
+  mlir::SmallVector<mlir::AffineMap> identityMaps(unsigned rank, unsigned n);
 
-  func::FuncOp fn;
-  const llvm::DenseSet<Value> &ste;
-  OpBuilder b;
-  llvm::DenseSet<Value> varied;
-  llvm::DenseMap<Value, Value> adjoints;
+  mlir::func::FuncOp fn;
+  const llvm::DenseSet<mlir::Value> &ste;
+  mlir::OpBuilder b;
+  llvm::DenseSet<mlir::Value> varied;
+  llvm::DenseMap<mlir::Value, mlir::Value> adjoints;
 };
 
-} // namespace mlir::onebit::autodiff
+} // namespace onebit::autodiff
 
 #endif // ONEBIT_LIB_DIALECT_ONEBIT_TRANSFORMS_REVERSEMODE_H

@@ -21,7 +21,7 @@
 #include "mlir/IR/IRMapping.h"
 
 using namespace mlir;
-using namespace mlir::onebit::autodiff;
+using namespace onebit::autodiff;
 
 LogicalResult ReverseMode::visitSte(linalg::GenericOp op) {
   // sign(w) forward, grad * (1.001 - tanh(w)^2) backward.

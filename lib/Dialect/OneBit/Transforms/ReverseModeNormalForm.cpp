@@ -18,10 +18,10 @@
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
 using namespace mlir;
-using namespace mlir::onebit;
+using namespace onebit;
 
-LogicalResult mlir::onebit::autodiff::normalize(func::FuncOp fn,
-                                                llvm::DenseSet<Value> &ste) {
+LogicalResult onebit::autodiff::normalize(func::FuncOp fn,
+                                          llvm::DenseSet<Value> &ste) {
   MLIRContext *ctx = fn.getContext();
   IRRewriter rewriter(ctx);
 
@@ -67,7 +67,7 @@ LogicalResult mlir::onebit::autodiff::normalize(func::FuncOp fn,
   return success();
 }
 
-void mlir::onebit::autodiff::simplify(func::FuncOp fn) {
+void onebit::autodiff::simplify(func::FuncOp fn) {
   MLIRContext *ctx = fn.getContext();
   RewritePatternSet patterns(ctx);
   for (Dialect *d : ctx->getLoadedDialects())

@@ -15,7 +15,7 @@
 #include <cmath>
 
 using namespace mlir;
-using namespace mlir::onebit::autodiff;
+using namespace onebit::autodiff;
 
 Value ScalarMath::materialize(Tan t, Type type) {
   switch (t.kind) {
@@ -100,8 +100,8 @@ Tan ScalarMath::convert(Tan t, Type to) {
   return Tan::of(arith::TruncFOp::create(b, loc, to, t.v));
 }
 
-FailureOr<Tan> mlir::onebit::autodiff::tangentRule(ScalarMath &m, Operation *op,
-                                                   ArrayRef<Tan> tans) {
+FailureOr<Tan> onebit::autodiff::tangentRule(ScalarMath &m, Operation *op,
+                                             ArrayRef<Tan> tans) {
   if (op->getNumResults() != 1 || !isa<FloatType>(op->getResult(0).getType()))
     return failure();
   Value r = op->getResult(0);

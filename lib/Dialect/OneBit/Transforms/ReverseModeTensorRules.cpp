@@ -11,7 +11,7 @@
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 
 using namespace mlir;
-using namespace mlir::onebit::autodiff;
+using namespace onebit::autodiff;
 
 LogicalResult ReverseMode::visitStructural(linalg::FillOp f) {
   Location loc = f.getLoc();

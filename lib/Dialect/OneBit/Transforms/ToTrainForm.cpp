@@ -17,13 +17,13 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Matchers.h"
 
-namespace mlir::onebit {
+namespace onebit {
 #define GEN_PASS_DEF_ONEBITTOTRAINFORM
 #include "onebit/Dialect/OneBit/Transforms/Passes.h.inc"
-} // namespace mlir::onebit
+} // namespace onebit
 
 using namespace mlir;
-using namespace mlir::onebit;
+using namespace onebit;
 
 namespace {
 
@@ -110,9 +110,8 @@ LogicalResult convertOne(BinaryLinearOp op, double latentScale) {
   return success();
 }
 
-
 struct ToTrainFormPass
-    : public mlir::onebit::impl::OneBitToTrainFormBase<ToTrainFormPass> {
+    : public onebit::impl::OneBitToTrainFormBase<ToTrainFormPass> {
   using OneBitToTrainFormBase::OneBitToTrainFormBase;
 
   void runOnOperation() override {
@@ -132,7 +131,7 @@ struct ToTrainFormPass
 
 } // namespace
 
-LogicalResult mlir::onebit::convertToTrainForm(BinaryLinearOp op,
-                                               double latentScale) {
+LogicalResult onebit::convertToTrainForm(BinaryLinearOp op,
+                                         double latentScale) {
   return convertOne(op, latentScale);
 }

@@ -12,7 +12,7 @@
 #include <cstring>
 
 using namespace mlir;
-using namespace mlir::onebit;
+using namespace onebit;
 
 static bool hasByteSizedElements(Type t) {
   unsigned width = 0;
@@ -23,7 +23,7 @@ static bool hasByteSizedElements(Type t) {
   return width && width % 8 == 0;
 }
 
-FailureOr<RawConstant> mlir::onebit::getRawConstant(ElementsAttr attr) {
+FailureOr<RawConstant> onebit::getRawConstant(ElementsAttr attr) {
   auto type = dyn_cast<ShapedType>(attr.getType());
   if (!type || !hasByteSizedElements(type.getElementType()))
     return failure();
@@ -67,7 +67,7 @@ static float halfToFloat(uint16_t h) {
   return f;
 }
 
-void mlir::onebit::toFloat32(const RawConstant &raw, std::vector<float> &out) {
+void onebit::toFloat32(const RawConstant &raw, std::vector<float> &out) {
   int64_t n = raw.type.getNumElements();
   out.resize(n);
   Type et = raw.type.getElementType();
@@ -99,16 +99,15 @@ void mlir::onebit::toFloat32(const RawConstant &raw, std::vector<float> &out) {
     std::fill(out.begin(), out.end(), out[0]);
 }
 
-DenseResourceElementsAttr mlir::onebit::makeResource(ShapedType type,
-                                                     StringRef name,
-                                                     ArrayRef<char> bytes) {
+DenseResourceElementsAttr onebit::makeResource(ShapedType type, StringRef name,
+                                               ArrayRef<char> bytes) {
   size_t align = std::max<size_t>(type.getElementTypeBitWidth() / 8, 8);
   AsmResourceBlob blob =
       HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, align);
   return DenseResourceElementsAttr::get(type, name, std::move(blob));
 }
 
-std::string mlir::onebit::getLocationName(Location loc) {
+std::string onebit::getLocationName(Location loc) {
   if (auto n = dyn_cast<NameLoc>(loc))
     return n.getName().str();
   if (auto fused = dyn_cast<FusedLoc>(loc))
@@ -122,7 +121,7 @@ std::string mlir::onebit::getLocationName(Location loc) {
   return "";
 }
 
-std::string mlir::onebit::getConstantName(Operation *op) {
+std::string onebit::getConstantName(Operation *op) {
   if (auto valueAttr = op->getAttrOfType<DenseResourceElementsAttr>("value"))
     return valueAttr.getRawHandle().getKey().str();
   return getLocationName(op->getLoc());

@@ -13,7 +13,7 @@ include "mlir/IR/EnumAttr.td"
 
 def OneBit_BitOrder : I32EnumAttr<"BitOrder", "order of weights inside a word",
     [I32EnumAttrCase<"lsb_first", 0>, I32EnumAttrCase<"msb_first", 1>]> {
-  let cppNamespace = "::mlir::onebit";
+  let cppNamespace = "::onebit";
   let genSpecializedAttr = 0;
 }
 
@@ -43,7 +43,7 @@ def OneBit_PackingAttr : AttrDef<OneBit_Dialect, "Packing"> {
   }];
   let parameters = (ins
     "unsigned":$wordBits,
-    "::mlir::onebit::BitOrder":$bitOrder,
+    "::onebit::BitOrder":$bitOrder,
     "unsigned":$negative);
   let assemblyFormat = [{
     `<` `word_bits` `=` $wordBits `,` `bit_order` `=` $bitOrder `,`

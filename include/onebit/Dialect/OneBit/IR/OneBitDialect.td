@@ -11,7 +11,7 @@ include "mlir/IR/OpBase.td"
 
 def OneBit_Dialect : Dialect {
   let name = "onebit";
-  let cppNamespace = "::mlir::onebit";
+  let cppNamespace = "::onebit";
   let summary = "OneBit 1-bit linear layers: packed signs plus value vectors";
   let description = [{
     The `onebit` dialect represents the linear layers of the OneBit method

@@ -11,7 +11,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Support/LLVM.h"
 
-namespace mlir::onebit {
+namespace onebit {
 
 struct GradientOptions {
   /// Name of the new function; empty means `<f>_grad`.
@@ -26,10 +26,10 @@ struct GradientOptions {
 /// results are passed through. `f` must be a single-block function built from
 /// linalg-on-tensors, tensor, arith, math and onebit.binary_linear_train ops.
 /// Errors are emitted as diagnostics on the unsupported op.
-FailureOr<func::FuncOp> buildGradientFunction(func::FuncOp f,
-                                              ArrayRef<unsigned> wrt,
-                                              const GradientOptions &options);
+mlir::FailureOr<mlir::func::FuncOp>
+buildGradientFunction(mlir::func::FuncOp f, mlir::ArrayRef<unsigned> wrt,
+                      const GradientOptions &options);
 
-} // namespace mlir::onebit
+} // namespace onebit
 
 #endif // ONEBIT_DIALECT_ONEBIT_TRANSFORMS_AUTODIFF_H

@@ -18,34 +18,34 @@
 #include <string>
 #include <vector>
 
-namespace mlir::onebit {
+namespace onebit {
 
 /// One matched FP linear layer.
 struct LinearLayer {
-  linalg::LinalgOp op;
+  mlir::linalg::LinalgOp op;
   unsigned inputIdx = 0;       ///< DPS input holding the activations, ... x K
-  arith::ConstantOp weight;    ///< the constant weight
+  mlir::arith::ConstantOp weight; ///< the constant weight
   bool weightIsKxN = false;    ///< stored K x N (ONNX MatMul) vs N x K
   bool accumulates = false;    ///< the init is not a zero fill: add it back
-  linalg::GenericOp biasAdd;   ///< a folded `+ bias`, or null
-  arith::ConstantOp biasConst; ///< its constant
+  mlir::linalg::GenericOp biasAdd;   ///< a folded `+ bias`, or null
+  mlir::arith::ConstantOp biasConst; ///< its constant
   int64_t n = 0, k = 0;
   std::string weightName, layerName;
 
   /// The value the rest of the program sees as the layer's output.
-  Value output() {
+  mlir::Value output() {
     return biasAdd ? biasAdd->getResult(0) : op->getResult(0);
   }
-  Operation *lastOp() {
+  mlir::Operation *lastOp() {
     return biasAdd ? biasAdd.getOperation() : op.getOperation();
   }
   /// The activations operand, read now (earlier rewrites may replace it).
-  Value input() { return op.getDpsInputOperand(inputIdx)->get(); }
+  mlir::Value input() { return op.getDpsInputOperand(inputIdx)->get(); }
 };
 
 /// Recognises a constant-weight contraction whose activation operand has the
 /// `... x K` layout and whose output is `... x N` (f32 or f16).
-std::optional<LinearLayer> matchLinear(linalg::LinalgOp op);
+std::optional<LinearLayer> matchLinear(mlir::linalg::LinalgOp op);
 
 /// Folds a following `+ bias` (a linalg.generic adding a constant vector
 /// broadcast over the output features) into the layer.
@@ -54,17 +54,18 @@ void matchBias(LinearLayer &layer);
 /// Replaces the layer's output by `result` (the layer without its init: the
 /// init is added back when the layer accumulates) and erases the contraction,
 /// the folded bias add, the zero fill and the constants left without uses.
-void replaceLinear(LinearLayer &layer, OpBuilder &b, Value result);
+void replaceLinear(LinearLayer &layer, mlir::OpBuilder &b, mlir::Value result);
 
 /// The data of the constant `cst` as an N x K row-major f32 matrix (`kxn`:
 /// it is stored K x N and is transposed). f32 N x K data is returned in
 /// place; anything else is converted into `storage`. A NaN or an infinity is
 /// an error at `errorAt` naming `name` and the position.
-FailureOr<const float *> readMatrixNxK(Operation *errorAt,
-                                       arith::ConstantOp cst, StringRef name,
-                                       bool kxn, int64_t n, int64_t k,
-                                       std::vector<float> &storage);
+mlir::FailureOr<const float *> readMatrixNxK(mlir::Operation *errorAt,
+                                             mlir::arith::ConstantOp cst,
+                                             mlir::StringRef name, bool kxn,
+                                             int64_t n, int64_t k,
+                                             std::vector<float> &storage);
 
-} // namespace mlir::onebit
+} // namespace onebit
 
 #endif // ONEBIT_DIALECT_ONEBIT_TRANSFORMS_LINEARMATCH_H

@@ -12,7 +12,7 @@
 #include "mlir/Pass/Pass.h"
 #include "onebit/Dialect/OneBit/IR/OneBit.h"
 
-namespace mlir::onebit {
+namespace onebit {
 
 #define GEN_PASS_DECL
 #include "onebit/Dialect/OneBit/Transforms/Passes.h.inc"
@@ -20,6 +20,6 @@ namespace mlir::onebit {
 #define GEN_PASS_REGISTRATION
 #include "onebit/Dialect/OneBit/Transforms/Passes.h.inc"
 
-} // namespace mlir::onebit
+} // namespace onebit
 
 #endif // ONEBIT_DIALECT_ONEBIT_TRANSFORMS_PASSES_H

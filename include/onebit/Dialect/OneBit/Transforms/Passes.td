@@ -9,7 +9,7 @@
 
 include "mlir/Pass/PassBase.td"
 
-def OneBitQuantize : Pass<"onebit-quantize", "ModuleOp"> {
+def OneBitQuantize : Pass<"onebit-quantize", "::mlir::ModuleOp"> {
   let summary = "Rewrite FP linear layers with constant weights into "
                 "SVID-initialised onebit.binary_linear";
   let description = [{
@@ -45,7 +45,7 @@ def OneBitQuantize : Pass<"onebit-quantize", "ModuleOp"> {
     same numbers as remarks on the layers.
   }];
   let dependentDialects = [
-    "::mlir::onebit::OneBitDialect",
+    "::onebit::OneBitDialect",
     "::mlir::arith::ArithDialect",
     "::mlir::tensor::TensorDialect",
     "::mlir::linalg::LinalgDialect"
@@ -85,7 +85,7 @@ def OneBitQuantize : Pass<"onebit-quantize", "ModuleOp"> {
   ];
 }
 
-def OneBitAutodiff : Pass<"onebit-autodiff", "ModuleOp"> {
+def OneBitAutodiff : Pass<"onebit-autodiff", "::mlir::ModuleOp"> {
   let summary = "Reverse-mode differentiation of a linalg-on-tensors loss";
   let description = [{
     For `func.func @f` whose result #0 is a floating-point scalar or a
@@ -143,7 +143,7 @@ def OneBitAutodiff : Pass<"onebit-autodiff", "ModuleOp"> {
   ];
 }
 
-def OneBitInt8Weights : Pass<"onebit-int8-weights", "ModuleOp"> {
+def OneBitInt8Weights : Pass<"onebit-int8-weights", "::mlir::ModuleOp"> {
   let summary = "Rewrite the FP linear layers left in a model into "
                 "weight-only int8 onebit.int8_linear";
   let description = [{
@@ -171,7 +171,7 @@ def OneBitInt8Weights : Pass<"onebit-int8-weights", "ModuleOp"> {
     NaN or an infinity are refused with an error naming the position.
   }];
   let dependentDialects = [
-    "::mlir::onebit::OneBitDialect",
+    "::onebit::OneBitDialect",
     "::mlir::arith::ArithDialect",
     "::mlir::tensor::TensorDialect",
     "::mlir::linalg::LinalgDialect"
@@ -224,7 +224,7 @@ def OneBitDecomposeTrainForm : Pass<"onebit-decompose-train-form"> {
   ];
 }
 
-def OneBitToTrainForm : Pass<"onebit-to-train-form", "ModuleOp"> {
+def OneBitToTrainForm : Pass<"onebit-to-train-form", "::mlir::ModuleOp"> {
   let summary = "Turn packed 1-bit layers into their trainable form";
   let description = [{
     Replaces every `onebit.binary_linear` by `onebit.binary_linear_train`
@@ -241,7 +241,7 @@ def OneBitToTrainForm : Pass<"onebit-to-train-form", "ModuleOp"> {
   ];
 }
 
-def OneBitPackTrained : Pass<"onebit-pack-trained", "ModuleOp"> {
+def OneBitPackTrained : Pass<"onebit-pack-trained", "::mlir::ModuleOp"> {
   let summary = "Pack trained latent weights into 1-bit layers";
   let description = [{
     The packaging step after training: every `onebit.binary_linear_train`
@@ -252,7 +252,7 @@ def OneBitPackTrained : Pass<"onebit-pack-trained", "ModuleOp"> {
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
 
-def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "ModuleOp"> {
+def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
   let summary = "Generate OneBit's knowledge-distillation train step "
                 "(teacher + student forward, L_KD, reverse mode, Adam)";
   let description = [{
@@ -297,7 +297,7 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "ModuleOp"> {
     constant (the head: `<scope>.weight`) and come after the 1-bit ones.
   }];
   let dependentDialects = [
-    "::mlir::onebit::OneBitDialect",
+    "::onebit::OneBitDialect",
     "::mlir::arith::ArithDialect",
     "::mlir::func::FuncDialect",
     "::mlir::linalg::LinalgDialect",

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace mlir::onebit {
+namespace onebit {
 
 /// Options of the rewrite; the defaults are the pass's defaults.
 struct QuantizeConfig {
@@ -61,13 +61,13 @@ struct QuantizeReport {
 
 /// Rewrites the matched linear layers of `module` in place. Errors (bad
 /// options, non-finite weights) are emitted as diagnostics on `module`.
-FailureOr<QuantizeReport> quantizeLinearLayers(ModuleOp module,
-                                               const QuantizeConfig &config);
+mlir::FailureOr<QuantizeReport>
+quantizeLinearLayers(mlir::ModuleOp module, const QuantizeConfig &config);
 
 /// The text report that `--onebit-quantize=stats=true` prints.
-void printQuantizeReport(const QuantizeReport &report, StringRef init,
+void printQuantizeReport(const QuantizeReport &report, mlir::StringRef init,
                          llvm::raw_ostream &os);
 
-} // namespace mlir::onebit
+} // namespace onebit
 
 #endif // ONEBIT_DIALECT_ONEBIT_TRANSFORMS_QUANTIZE_H
