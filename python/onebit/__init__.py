@@ -280,7 +280,7 @@ def load(path: Union[str, PathLike], num_layers: int = -1,
     entries that Model.generate runs) or ``.onnx`` models, or a compiled
     ``.onebit`` artifact (an Artifact, which runs without compiling)."""
     p = fspath(path)
-    if p.endswith(".onebit") or _onebit.is_artifact(p):
+    if _onebit.is_artifact(p):
         return Artifact(_onebit.Artifact.open(p))
     return Model(_onebit.Model.load(p, num_layers, kv_cache))
 

@@ -412,11 +412,8 @@ public:
 
   /// A copy of the tokenizer the artifact carries, or None.
   std::unique_ptr<::onebit::BPETokenizer> tokenizer() const {
-    if (!tokenizer_)
-      return nullptr;
-    std::string error;
-    return ::onebit::BPETokenizer::deserialize(artifact_->tokenizerBytes(),
-                                               error);
+    return tokenizer_ ? std::make_unique<::onebit::BPETokenizer>(*tokenizer_)
+                      : nullptr;
   }
 
 private:
@@ -561,7 +558,7 @@ PYBIND11_MODULE(_onebit, m) {
       .def("tokenizer", &ArtifactModel::tokenizer)
       .def("function", &ArtifactModel::function, py::arg("device") = "cpu",
            py::arg("entry") = "");
-  m.def("is_artifact", &::onebit::isArtifactFile, py::arg("path"));
+  m.def("is_artifact", &::onebit::isArtifactPath, py::arg("path"));
   py::class_<Generation, std::shared_ptr<Generation>>(m, "Generation")
       .def(py::init([](std::shared_ptr<CompiledFunction> f, int64_t context,
                        double temperature, int64_t topK, double topP,

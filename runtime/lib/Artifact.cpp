@@ -17,6 +17,13 @@ namespace onebit {
 
 using namespace artifact;
 
+bool isArtifactPath(const std::string &path) {
+  const size_t n = std::strlen(kArtifactExtension);
+  return (path.size() >= n &&
+          path.compare(path.size() - n, n, kArtifactExtension) == 0) ||
+         isArtifactFile(path);
+}
+
 bool isArtifactFile(const std::string &path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
@@ -209,6 +216,7 @@ bool Artifact::parse(const std::string &name, bool loadCode,
                 "section");
   if (consts && cbase % kPageAlign != 0)
     return fail("the constants section is not page-aligned");
+  constantsOffset_ = cbase;
   constantBytes_ = 0;
   for (size_t i = 0; i < meta_.constants.size(); ++i) {
     const Constant &c = meta_.constants[i];
@@ -267,16 +275,8 @@ bool Artifact::loadSharedObject(std::string_view code, const std::string &name,
       error = name + ": its code has no constant table";
       return false;
     }
-    // The constants section's offset was checked when parsing.
-    uint64_t cbase = 0;
-    const char *h = bytes_.data();
-    for (uint32_t i = 0, n = getU32(h + 12); i < n; ++i) {
-      const char *e = h + kHeaderSize + i * kSectionEntrySize;
-      if (getU32(e) == uint32_t(SectionKind::Constants))
-        cbase = getU64(e + 8);
-    }
     for (size_t i = 0; i < meta_.constants.size(); ++i)
-      table[i] = bytes_.data() + cbase + meta_.constants[i].offset;
+      table[i] = bytes_.data() + constantsOffset_ + meta_.constants[i].offset;
   }
   for (size_t i = 0; i < entries_.size(); ++i) {
     void *fn = ::dlsym(library_, meta_.symbols[i].c_str());

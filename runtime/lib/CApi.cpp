@@ -13,6 +13,8 @@
 #include "onebit/Runtime/Sampling.h"
 #include "onebit/Tokenizer/BPETokenizer.h"
 
+#include <unistd.h>
+
 #include <cstring>
 #include <memory>
 #include <string>
@@ -95,10 +97,10 @@ onebit_status onebit_model_load(const char *path, onebit_model **model) {
   std::string error;
   auto artifact = Artifact::open(path, error);
   if (!artifact)
-    return fail(isArtifactFile(path) || error.find("cannot open") ==
-                                            std::string::npos
-                    ? ONEBIT_ERROR_FORMAT
-                    : ONEBIT_ERROR_IO,
+    // A file that cannot be read is I/O; one that reads but is refused is
+    // the format's.
+    return fail(::access(path, R_OK) != 0 ? ONEBIT_ERROR_IO
+                                          : ONEBIT_ERROR_FORMAT,
                 error);
   auto m = std::make_unique<onebit_model>();
   if (!artifact->tokenizerBytes().empty()) {
@@ -139,32 +141,33 @@ onebit_status onebit_model_entry_arity(const onebit_model *model,
   return ok();
 }
 
-onebit_status onebit_model_entry_input(const onebit_model *model,
-                                       const char *entry, size_t index,
-                                       onebit_tensor_info *info) {
+/// Argument or result `index` of `entry` (`results` picks which).
+static onebit_status entryTensor(const onebit_model *model, const char *entry,
+                                 size_t index, bool results,
+                                 onebit_tensor_info *info) {
   onebit_status status;
   const Executable::Entry *e = findEntry(model, entry, status);
   if (!e)
     return status;
-  if (index >= e->inputs.size())
+  const std::vector<TensorSignature> &list = results ? e->results : e->inputs;
+  if (index >= list.size())
     return fail(ONEBIT_ERROR_INVALID_ARGUMENT,
-                "@" + e->name + " has " + std::to_string(e->inputs.size()) +
-                    " inputs, not " + std::to_string(index + 1));
-  return describe(e->inputs[index], info);
+                "@" + e->name + " has " + std::to_string(list.size()) +
+                    (results ? " results, not " : " inputs, not ") +
+                    std::to_string(index + 1));
+  return describe(list[index], info);
+}
+
+onebit_status onebit_model_entry_input(const onebit_model *model,
+                                       const char *entry, size_t index,
+                                       onebit_tensor_info *info) {
+  return entryTensor(model, entry, index, /*results=*/false, info);
 }
 
 onebit_status onebit_model_entry_result(const onebit_model *model,
                                         const char *entry, size_t index,
                                         onebit_tensor_info *info) {
-  onebit_status status;
-  const Executable::Entry *e = findEntry(model, entry, status);
-  if (!e)
-    return status;
-  if (index >= e->results.size())
-    return fail(ONEBIT_ERROR_INVALID_ARGUMENT,
-                "@" + e->name + " has " + std::to_string(e->results.size()) +
-                    " results, not " + std::to_string(index + 1));
-  return describe(e->results[index], info);
+  return entryTensor(model, entry, index, /*results=*/true, info);
 }
 
 onebit_status onebit_model_run(onebit_model *model, const char *entry,

@@ -197,29 +197,14 @@ def artifact_bytes(features, with_tokenizer):
     meta += u32(2) + i32(2) + i32(3) + i32(1) + i32(0) + u32(2) + i32(2) + i32(3)
     meta += s("main") + s("_mlir_main") + u32(1) + sig(F32, [4, dyn], "x")
     meta += u32(1) + sig(F32, [4, dyn], "y") + u32(0) + i32(-1) + i32(-1) + u32(0)
-    parts = [(1, meta), (2, b"\x7fELF" + bytes(60))]
+    parts = [[1, meta], [2, b"\x7fELF" + bytes(60)]]
     if with_tokenizer:
-        parts.append((4, serialized_tokenizer()))
-    parts.append((3, bytes(range(256)) + bytes(64)))
-    at = 64 + 24 * len(parts)
-    offsets = []
-    for kind, data in parts:
-        align = 4096 if kind == 3 else 64
-        at = (at + align - 1) // align * align
-        offsets.append(at)
-        at += len(data)
-    h = 0xcbf29ce484222325
-    for kind, data in parts:
-        if kind != 3:
-            for byte in data:
-                h = ((h ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
-    out = bytearray(at)
-    out[0:8] = b"ONEBITAF"
-    struct.pack_into("<IIQQ", out, 8, 1, len(parts), at, h)
-    for i, ((kind, data), off) in enumerate(zip(parts, offsets)):
-        struct.pack_into("<IIQQ", out, 64 + 24 * i, kind, 0, off, len(data))
-        out[off:off + len(data)] = data
-    return bytes(out)
+        parts.append([4, serialized_tokenizer()])
+    parts.append([3, bytes(range(256)) + bytes(64)])
+    # The container itself as the loader's error tests write it.
+    sys.path.insert(0, os.path.join(ROOT, "test", "Artifact", "Inputs"))
+    from edit_artifact import layout
+    return layout(1, parts)
 
 
 def artifact_seeds(out):

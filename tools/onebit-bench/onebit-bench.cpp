@@ -141,8 +141,7 @@ int main(int argc, char **argv) {
     std::string error;
     double bytes = 0, params = 0;
     std::unique_ptr<onebit::Executable> model;
-    if (onebit::isArtifactFile(path) ||
-        StringRef(path).ends_with(onebit::kArtifactExtension)) {
+    if (onebit::isArtifactPath(path)) {
       // Compiled ahead of time: nothing to compile; the size is the
       // constants' (the parameter count is not recorded).
       auto t0 = std::chrono::steady_clock::now();

@@ -135,8 +135,7 @@ int main(int argc, char **argv) {
   // A compiled artifact (onebit-compile) runs as it is: its window and
   // entries were fixed when it was compiled.
   std::unique_ptr<onebit::Artifact> artifact;
-  if (onebit::isArtifactFile(modelPath) ||
-      StringRef(modelPath).ends_with(onebit::kArtifactExtension)) {
+  if (onebit::isArtifactPath(modelPath)) {
     std::string error;
     artifact = onebit::Artifact::open(modelPath, error);
     if (!artifact)

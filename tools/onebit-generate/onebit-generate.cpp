@@ -158,8 +158,7 @@ int main(int argc, char **argv) {
                                    onebit::kDecodeEntry};
   double compileSeconds = -1, loadSeconds = -1;
   std::string cachePath; ///< the compile cache's artifact, on a hit
-  if (onebit::isArtifactFile(modelPath) ||
-      StringRef(modelPath).ends_with(onebit::kArtifactExtension)) {
+  if (onebit::isArtifactPath(modelPath)) {
     if (noCache)
       return fail("--no-cache needs a model to compile, not an artifact");
     if (target != onebit::Target::Cpu)

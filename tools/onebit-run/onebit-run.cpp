@@ -97,8 +97,7 @@ int main(int argc, char **argv) {
   // is loaded, imported if need be, and JIT-compiled.
   std::unique_ptr<onebit::Executable> model;
   double compileMs = 0;
-  if (onebit::isArtifactFile(modelPath) ||
-      StringRef(modelPath).ends_with(onebit::kArtifactExtension)) {
+  if (onebit::isArtifactPath(modelPath)) {
     if (target != onebit::Target::Cpu)
       return fail("an artifact runs on the CPU it was compiled for; --device " +
                   device + " needs the model itself");

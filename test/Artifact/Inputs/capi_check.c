@@ -16,7 +16,9 @@ static void report(const char *what, onebit_status s) {
 int main(int argc, char **argv) {
   if (argc != 3)
     return 2;
-  onebit_model *block = NULL, *llama = NULL;
+  onebit_model *block = NULL, *llama = NULL, *none = NULL;
+  report("missing file", onebit_model_load("/nonexistent/m.onebit", &none));
+  report("not an artifact", onebit_model_load(argv[0], &none));
   if (onebit_model_load(argv[1], &block) != ONEBIT_OK ||
       onebit_model_load(argv[2], &llama) != ONEBIT_OK) {
     fprintf(stderr, "load: %s\n", onebit_last_error());
@@ -63,8 +65,8 @@ int main(int argc, char **argv) {
   report("count", onebit_model_run(block, "main", &in, 1, &out, 0));
   report("null", onebit_model_run(block, NULL, &in, 1, &out, 1));
   report("no tokenizer", onebit_tokenize(llama, "hi", NULL, 0, &ni));
-  onebit_generator *none = NULL;
-  report("block generator", onebit_generator_create(block, 8, &none));
+  onebit_generator *nogen = NULL;
+  report("block generator", onebit_generator_create(block, 8, &nogen));
 
   /* Generation and its limits. */
   onebit_generator *g = NULL;

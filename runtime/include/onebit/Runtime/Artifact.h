@@ -26,6 +26,10 @@ inline constexpr const char *kArtifactExtension = ".onebit";
 
 /// Whether the file at `path` starts with an artifact's magic bytes.
 bool isArtifactFile(const std::string &path);
+/// Whether the tools take `path` for an artifact: its extension is
+/// kArtifactExtension or it starts with the magic (a file named .onebit
+/// that is not one then gets the loader's "not a onebit artifact").
+bool isArtifactPath(const std::string &path);
 
 class Artifact : public Executable {
 public:
@@ -64,6 +68,7 @@ private:
   artifact::Metadata meta_;
   std::string_view tokenizer_;
   uint64_t constantBytes_ = 0;
+  uint64_t constantsOffset_ = 0; ///< of the constants section in the file
 };
 
 } // namespace onebit
