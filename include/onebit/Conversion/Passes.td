@@ -60,9 +60,13 @@ def ConvertMatmulToRuntime : Pass<"convert-matmul-to-runtime", "::mlir::ModuleOp
     other parallel dimension (true batch dimensions, and further m or n
     dimensions, e.g. the batch of a `[b, s, k] x [k, n]` product) is one of
     the at most two outer dimensions, with stride 0 in the operand that
-    does not have it; missing outer dimensions have size 1. Ops needing
-    more than two outer dimensions or more than one reduction dimension are
-    left alone, as are non-f32 ones.
+    does not have it; missing outer dimensions have size 1. A third outer
+    dimension (the outermost) becomes an `scf.for` around the call, one call
+    per index with the views offset by its stride: the attention products
+    `[b, kv, g, s, s2]` of the GGUF importer, whose keys and values are
+    broadcast over the query group g, are such. Ops needing more than three
+    outer dimensions or more than one reduction dimension are left alone, as
+    are non-f32 ones.
 
     The result is computed as `C = A B + beta C` in a fresh buffer that
     becomes the result (`bufferization.to_tensor restrict writable`): when
@@ -96,6 +100,7 @@ def ConvertMatmulToRuntime : Pass<"convert-matmul-to-runtime", "::mlir::ModuleOp
     "::mlir::func::FuncDialect",
     "::mlir::linalg::LinalgDialect",
     "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect"
   ];
 }

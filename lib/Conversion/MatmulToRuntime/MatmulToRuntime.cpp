@@ -10,6 +10,7 @@
 
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -27,11 +28,18 @@ namespace {
 
 constexpr int kViewRank = 4;
 constexpr int kMaxOuter = kViewRank - 2;
+/// Outer dimensions a contraction may have: the kernel's two, plus one the
+/// generated code loops over (scf.for, one call per index), e.g. the batch
+/// of the attention products [b, kv, g, s, s2] whose key operand is
+/// broadcast over g.
+constexpr int kMaxOuterLooped = kMaxOuter + 1;
 
 /// How one contraction maps onto the kernel's [B0, B1, rows, cols] views.
 /// A loop dimension of -1 is a unit dimension (size 1, stride 0).
 struct GemmPlan {
-  SmallVector<int64_t, kMaxOuter> outer; // outermost first, padded with -1
+  /// Outermost first, padded with -1 at the front: outer[0] is the
+  /// dimension the generated code loops over, outer[1..] the kernel's two.
+  SmallVector<int64_t, kMaxOuterLooped> outer;
   int64_t m = -1, n = -1, k = -1;
 };
 
@@ -93,9 +101,9 @@ FailureOr<GemmPlan> planFor(linalg::LinalgOp op) {
     if (d != plan.m && d != plan.n)
       outer.push_back(d);
   }
-  if (outer.size() > static_cast<size_t>(kMaxOuter))
+  if (outer.size() > static_cast<size_t>(kMaxOuterLooped))
     return failure();
-  while (outer.size() < static_cast<size_t>(kMaxOuter))
+  while (outer.size() < static_cast<size_t>(kMaxOuterLooped))
     outer.insert(outer.begin(), -1);
   plan.outer.assign(outer.begin(), outer.end());
   return plan;
@@ -176,11 +184,17 @@ func::FuncOp getOrDeclareKernel(ModuleOp module, OpBuilder &b,
 }
 
 /// Views `buf` (a memref of an operand indexed by `map`) as the rank-4
-/// [outer0, outer1, rows, cols] matrix stack of the kernel.
+/// [outer0, outer1, rows, cols] matrix stack of the kernel, at index `iv`
+/// of loop dimension `loopDim` when there is one (>= 0).
 Value view(OpBuilder &b, Location loc, Value buf, AffineMap map,
            ArrayRef<int64_t> viewDims, ArrayRef<OpFoldResult> loopSizes,
-           Value zero, Value one) {
+           Value zero, Value one, int64_t loopDim = -1, Value iv = {}) {
   auto meta = memref::ExtractStridedMetadataOp::create(b, loc, buf);
+  Value offset = meta.getOffset();
+  if (int64_t p = resultPos(map, loopDim); p >= 0)
+    offset = arith::AddIOp::create(
+        b, loc, offset,
+        arith::MulIOp::create(b, loc, iv, meta.getStrides()[p]));
   SmallVector<Value> sizes, strides;
   for (int64_t d : viewDims) {
     int64_t p = resultPos(map, d);
@@ -189,7 +203,7 @@ Value view(OpBuilder &b, Location loc, Value buf, AffineMap map,
     strides.push_back(p < 0 ? zero : meta.getStrides()[p]);
   }
   return memref::ReinterpretCastOp::create(
-      b, loc, viewType(b.getContext()), buf, meta.getOffset(), sizes, strides);
+      b, loc, viewType(b.getContext()), buf, offset, sizes, strides);
 }
 
 /// Which operand of a contraction is a sign generic's result (0 lhs, 1 rhs),
@@ -228,13 +242,23 @@ void rewrite(linalg::LinalgOp op, const GemmPlan &plan, func::FuncOp kernel,
       }
     }
 
-  auto buffer = [&](Value t) -> Value {
+  // The operands' buffers with a fully dynamic strided layout, so that an
+  // operand that is a slice of a larger buffer (a KV cache's first pos + T
+  // positions) is viewed in place; an identity layout would make
+  // bufferization copy it. The accumulator is copied anyway.
+  auto buffer = [&](Value t, bool anyLayout = true) -> Value {
     auto type = cast<RankedTensorType>(t.getType());
+    MemRefLayoutAttrInterface layout;
+    if (anyLayout)
+      layout = StridedLayoutAttr::get(
+          b.getContext(), ShapedType::kDynamic,
+          SmallVector<int64_t>(type.getRank(), ShapedType::kDynamic));
     return bufferization::ToBufferOp::create(
-        b, loc, MemRefType::get(type.getShape(), type.getElementType()), t,
-        /*read_only=*/true);
+        b, loc, MemRefType::get(type.getShape(), type.getElementType(), layout),
+        t, /*read_only=*/true);
   };
-  SmallVector<int64_t> aDims(plan.outer.begin(), plan.outer.end());
+  const int64_t loopDim = plan.outer.front();
+  SmallVector<int64_t> aDims(std::next(plan.outer.begin()), plan.outer.end());
   SmallVector<int64_t> bDims(aDims), cDims(aDims);
   aDims.append({plan.m, plan.k});
   bDims.append({plan.k, plan.n});
@@ -255,10 +279,14 @@ void rewrite(linalg::LinalgOp op, const GemmPlan &plan, func::FuncOp kernel,
     std::swap(bDims[kMaxOuter], bDims[kMaxOuter + 1]);
     std::swap(cDims[kMaxOuter], cDims[kMaxOuter + 1]);
   }
-  Value a = view(b, loc, buffer(lhs), maps[0], aDims, loopSizes, zero, one);
-  Value bv = view(b, loc, buffer(rhs), maps[1], bDims, loopSizes, zero, one);
-  if (swap)
-    std::swap(a, bv);
+  // Without a looped dimension the A and B views are built right after
+  // their buffers; with one, inside the loop.
+  Value lhsBuf = buffer(lhs), a, bv;
+  if (loopDim < 0)
+    a = view(b, loc, lhsBuf, maps[0], aDims, loopSizes, zero, one);
+  Value rhsBuf = buffer(rhs);
+  if (loopDim < 0)
+    bv = view(b, loc, rhsBuf, maps[1], bDims, loopSizes, zero, one);
 
   // The result buffer: C's own shape and identity layout.
   auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
@@ -271,14 +299,34 @@ void rewrite(linalg::LinalgOp op, const GemmPlan &plan, func::FuncOp kernel,
   Value out = memref::AllocOp::create(b, loc, outType, dynSizes);
   float beta = 0.0f;
   if (!isZeroInit(init)) {
-    memref::CopyOp::create(b, loc, buffer(init), out);
+    memref::CopyOp::create(b, loc, buffer(init, /*anyLayout=*/false), out);
     beta = 1.0f;
   }
-  Value c = view(b, loc, out, maps[2], cDims, loopSizes, zero, one);
-  func::CallOp::create(
-      b, loc, kernel,
-      ValueRange{a, bv, c,
-                 arith::ConstantOp::create(b, loc, b.getF32FloatAttr(beta))});
+  // One call, or one per index of the looped outer dimension.
+  auto call = [&](OpBuilder &cb, Location l, Value va, Value vb, Value iv) {
+    if (swap)
+      std::swap(va, vb);
+    Value c = view(cb, l, out, maps[2], cDims, loopSizes, zero, one, loopDim,
+                   iv);
+    Value betaValue =
+        arith::ConstantOp::create(cb, l, cb.getF32FloatAttr(beta));
+    func::CallOp::create(cb, l, kernel, ValueRange{va, vb, c, betaValue});
+  };
+  if (loopDim < 0) {
+    call(b, loc, a, bv, Value());
+  } else {
+    Value count = getValueOrCreateConstantIndexOp(b, loc, loopSizes[loopDim]);
+    scf::ForOp::create(b, loc, zero, count, one, ValueRange{},
+                       [&](OpBuilder &lb, Location l, Value iv, ValueRange) {
+                         call(lb, l,
+                              view(lb, l, lhsBuf, maps[0], aDims, loopSizes,
+                                   zero, one, loopDim, iv),
+                              view(lb, l, rhsBuf, maps[1], bDims, loopSizes,
+                                   zero, one, loopDim, iv),
+                              iv);
+                         scf::YieldOp::create(lb, l);
+                       });
+  }
   Value y = bufferization::ToTensorOp::create(b, loc, resultType, out,
                                               /*restrict=*/true,
                                               /*writable=*/true);

@@ -10,7 +10,7 @@
 // CHECK-NOT: linalg.matmul
 // CHECK-DAG: %[[C0:.*]] = arith.constant 0 : index
 // CHECK-DAG: %[[C1:.*]] = arith.constant 1 : index
-// CHECK: %[[AB:.*]] = bufferization.to_buffer %[[A]] read_only : tensor<5x7xf32> to memref<5x7xf32>
+// CHECK: %[[AB:.*]] = bufferization.to_buffer %[[A]] read_only : tensor<5x7xf32> to memref<5x7xf32, strided<[?, ?], offset: ?>>
 // CHECK: %[[AOFF:offset[_0-9]*]], %{{.*}}:2, %[[AS:strides[_0-9]*]]:2 = memref.extract_strided_metadata %[[AB]]
 // CHECK-DAG: %[[C5:.*]] = arith.constant 5 : index
 // CHECK-DAG: %[[C7:.*]] = arith.constant 7 : index
@@ -139,7 +139,7 @@ func.func @dynamic(%a: tensor<?x?xf32>, %b: tensor<?x?xf32>, %acc: tensor<?x?xf3
 // -----
 
 // Left alone: f16, integer, memref semantics, a body that is not a plain
-// multiply-add, two reduction dims, three outer dims.
+// multiply-add, two reduction dims, four outer dims.
 // CHECK-LABEL: func.func @negative
 // CHECK-NOT: onebit_matmul_f32
 // CHECK: linalg.matmul {{.*}} tensor<5x7xf16>
@@ -150,7 +150,7 @@ func.func @dynamic(%a: tensor<?x?xf32>, %b: tensor<?x?xf32>, %acc: tensor<?x?xf3
 // CHECK: linalg.generic
 // CHECK-SAME: "reduction", "reduction"
 // CHECK: linalg.generic
-// CHECK-SAME: ["parallel", "parallel", "parallel", "parallel", "parallel", "reduction"]
+// CHECK-SAME: ["parallel", "parallel", "parallel", "parallel", "parallel", "parallel", "reduction"]
 // CHECK-NOT: onebit_matmul_f32
 #mk = affine_map<(m, n, k) -> (m, k)>
 #kn = affine_map<(m, n, k) -> (k, n)>
@@ -158,16 +158,16 @@ func.func @dynamic(%a: tensor<?x?xf32>, %b: tensor<?x?xf32>, %acc: tensor<?x?xf3
 #a2 = affine_map<(m, n, k, l) -> (m, k, l)>
 #b2 = affine_map<(m, n, k, l) -> (k, l, n)>
 #c2 = affine_map<(m, n, k, l) -> (m, n)>
-#a5 = affine_map<(a, b, c, m, n, k) -> (a, b, c, m, k)>
-#b5 = affine_map<(a, b, c, m, n, k) -> (a, b, c, k, n)>
-#c5 = affine_map<(a, b, c, m, n, k) -> (a, b, c, m, n)>
+#a5 = affine_map<(a, b, c, e, m, n, k) -> (a, b, c, e, m, k)>
+#b5 = affine_map<(a, b, c, e, m, n, k) -> (a, b, c, e, k, n)>
+#c5 = affine_map<(a, b, c, e, m, n, k) -> (a, b, c, e, m, n)>
 func.func @negative(%h: tensor<5x7xf16>, %hb: tensor<7x3xf16>, %hc: tensor<5x3xf16>,
                     %i: tensor<5x7xi32>, %ib: tensor<7x3xi32>, %ic: tensor<5x3xi32>,
                     %ma: memref<5x7xf32>, %mb: memref<7x3xf32>, %mc: memref<5x3xf32>,
                     %a: tensor<5x7xf32>, %b: tensor<7x3xf32>, %c: tensor<5x3xf32>,
                     %a2: tensor<5x7x2xf32>, %b2: tensor<7x2x3xf32>,
-                    %a5: tensor<2x2x2x5x7xf32>, %b5: tensor<2x2x2x7x3xf32>, %c5: tensor<2x2x2x5x3xf32>)
-    -> (tensor<5x3xf16>, tensor<5x3xi32>, tensor<5x3xf32>, tensor<5x3xf32>, tensor<2x2x2x5x3xf32>) {
+                    %a5: tensor<2x2x2x2x5x7xf32>, %b5: tensor<2x2x2x2x7x3xf32>, %c5: tensor<2x2x2x2x5x3xf32>)
+    -> (tensor<5x3xf16>, tensor<5x3xi32>, tensor<5x3xf32>, tensor<5x3xf32>, tensor<2x2x2x2x5x3xf32>) {
   %0 = linalg.matmul ins(%h, %hb : tensor<5x7xf16>, tensor<7x3xf16>) outs(%hc : tensor<5x3xf16>) -> tensor<5x3xf16>
   %1 = linalg.matmul ins(%i, %ib : tensor<5x7xi32>, tensor<7x3xi32>) outs(%ic : tensor<5x3xi32>) -> tensor<5x3xi32>
   linalg.matmul ins(%ma, %mb : memref<5x7xf32>, memref<7x3xf32>) outs(%mc : memref<5x3xf32>)
@@ -185,12 +185,54 @@ func.func @negative(%h: tensor<5x7xf16>, %hb: tensor<7x3xf16>, %hc: tensor<5x3xf
     %s = arith.addf %o, %p : f32
     linalg.yield %s : f32
   } -> tensor<5x3xf32>
-  %4 = linalg.generic {indexing_maps = [#a5, #b5, #c5], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%a5, %b5 : tensor<2x2x2x5x7xf32>, tensor<2x2x2x7x3xf32>) outs(%c5 : tensor<2x2x2x5x3xf32>) {
+  %4 = linalg.generic {indexing_maps = [#a5, #b5, #c5], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%a5, %b5 : tensor<2x2x2x2x5x7xf32>, tensor<2x2x2x2x7x3xf32>) outs(%c5 : tensor<2x2x2x2x5x3xf32>) {
   ^bb0(%x: f32, %y: f32, %o: f32):
     %p = arith.mulf %x, %y : f32
     %s = arith.addf %o, %p : f32
     linalg.yield %s : f32
-  } -> tensor<2x2x2x5x3xf32>
-  return %0, %1, %2, %3, %4 : tensor<5x3xf16>, tensor<5x3xi32>, tensor<5x3xf32>, tensor<5x3xf32>, tensor<2x2x2x5x3xf32>
+  } -> tensor<2x2x2x2x5x3xf32>
+  return %0, %1, %2, %3, %4 : tensor<5x3xf16>, tensor<5x3xi32>, tensor<5x3xf32>, tensor<5x3xf32>, tensor<2x2x2x2x5x3xf32>
+}
+
+// -----
+
+// Three outer dims: the attention scores of the GGUF importer,
+// q[b, s, kv, g, d] . k[b, s2, kv, d] -> [b, kv, g, s, s2], the keys
+// broadcast over g. The outermost outer dim (b) is a loop around the call;
+// each iteration offsets the views by its index times b's stride; kv and g
+// are the kernel's outer dims, g with stride 0 in the keys' view.
+// CHECK-LABEL: func.func private @onebit_matmul_f32
+// CHECK-LABEL: func.func @gqa_scores
+// CHECK-SAME: (%[[Q:.*]]: tensor<?x?x3x2x8xf32>, %[[K:.*]]: tensor<?x?x3x8xf32>
+// CHECK: %[[NB:.*]] = tensor.dim %[[Q]], %{{.*}} : tensor<?x?x3x2x8xf32>
+// CHECK: %[[QB:.*]] = bufferization.to_buffer %[[Q]]
+// CHECK: %[[KB:.*]] = bufferization.to_buffer %[[K]]
+// CHECK: %[[OUT:.*]] = memref.alloc(
+// CHECK: scf.for %[[I:.*]] = %[[Z:.*]] to %[[NB]] step
+// CHECK:   %[[BQ:.*]], %[[OQ:.*]], %[[SQ:.*]]:5, %[[TQ:.*]]:5 = memref.extract_strided_metadata %[[QB]]
+// CHECK:   %[[MQ:.*]] = arith.muli %[[I]], %[[TQ]]#0
+// CHECK:   %[[OFQ:.*]] = arith.addi %[[OQ]], %[[MQ]]
+// CHECK:   %[[VA:.*]] = memref.reinterpret_cast %[[QB]] to offset: [%[[OFQ]]], sizes: [{{.*}}], strides: [%[[TQ]]#2, %[[TQ]]#3, %[[TQ]]#1, %[[TQ]]#4]
+// CHECK:   %[[BK:.*]], %[[OK:.*]], %[[SK:.*]]:4, %[[TK:.*]]:4 = memref.extract_strided_metadata %[[KB]]
+// CHECK:   %[[MK:.*]] = arith.muli %[[I]], %[[TK]]#0
+// CHECK:   %[[OFK:.*]] = arith.addi %[[OK]], %[[MK]]
+// CHECK:   %[[VB:.*]] = memref.reinterpret_cast %[[KB]] to offset: [%[[OFK]]], sizes: [{{.*}}], strides: [%[[TK]]#2, %[[Z]], %[[TK]]#3, %[[TK]]#1]
+// CHECK:   %[[VC:.*]] = memref.reinterpret_cast %[[OUT]]
+// CHECK:   func.call @onebit_matmul_f32(%[[VA]], %[[VB]], %[[VC]], %{{.*}})
+// CHECK: }
+// CHECK-NOT: linalg.generic
+#q5 = affine_map<(b, kv, g, s, s2, d) -> (b, s, kv, g, d)>
+#k4 = affine_map<(b, kv, g, s, s2, d) -> (b, s2, kv, d)>
+#o5 = affine_map<(b, kv, g, s, s2, d) -> (b, kv, g, s, s2)>
+func.func @gqa_scores(%q: tensor<?x?x3x2x8xf32>, %k: tensor<?x?x3x8xf32>,
+                      %init: tensor<?x3x2x?x?xf32>) -> tensor<?x3x2x?x?xf32> {
+  %r = linalg.generic {indexing_maps = [#q5, #k4, #o5], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%q, %k : tensor<?x?x3x2x8xf32>, tensor<?x?x3x8xf32>) outs(%init : tensor<?x3x2x?x?xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %p = arith.mulf %x, %y : f32
+    %s = arith.addf %o, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<?x3x2x?x?xf32>
+  return %r : tensor<?x3x2x?x?xf32>
 }

@@ -12,7 +12,7 @@
 // CHECK-SAME: (%[[X:.*]]: tensor<6x5xf32>, %[[W:.*]]: tensor<4x5xf32>)
 // CHECK: %[[XB:.*]] = bufferization.to_buffer %[[X]] read_only
 // CHECK: %[[XV:.*]] = memref.reinterpret_cast %[[XB]]
-// CHECK: %[[WB:.*]] = bufferization.to_buffer %[[W]] read_only : tensor<4x5xf32> to memref<4x5xf32>
+// CHECK: %[[WB:.*]] = bufferization.to_buffer %[[W]] read_only : tensor<4x5xf32> to memref<4x5xf32, strided<[?, ?], offset: ?>>
 // CHECK: %[[WOFF:offset[_0-9]*]], %{{.*}}:2, %[[WS:strides[_0-9]*]]:2 = memref.extract_strided_metadata %[[WB]]
 // CHECK: %[[WV:.*]] = memref.reinterpret_cast %[[WB]] to offset: [%[[WOFF]]], sizes: [%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}], strides: [%{{.*}}, %{{.*}}, %[[WS]]#1, %[[WS]]#0]
 // CHECK: %[[OUT:.*]] = memref.alloc() : memref<6x4xf32>
