@@ -39,7 +39,7 @@ namespace {
 /// Why an op is left to the scalar loop lowering; counted for `stats`.
 enum class Skip {
   None,
-  NotBuffers,   // tensor semantics or dynamic shapes
+  NotBuffers,   // tensor semantics or a dynamic innermost extent
   Narrow,       // innermost extent below one vector
   Ragged,       // innermost extent not a multiple of the vector width
   Strided,      // an operand is not contiguous along the innermost loop
@@ -51,13 +51,17 @@ enum class Skip {
 /// maxWidth/2, ..., minWidth that divides its extent.
 Skip chooseTile(linalg::LinalgOp op, int64_t minWidth, int64_t maxWidth,
                 SmallVectorImpl<int64_t> &tile) {
-  if (!op.hasPureBufferSemantics() || op.hasDynamicShape())
+  if (!op.hasPureBufferSemantics())
     return Skip::NotBuffers;
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   if (ranges.empty())
     return Skip::Narrow;
   const unsigned inner = ranges.size() - 1;
   const int64_t extent = ranges[inner];
+  // Outer dimensions may be dynamic (they are tiled by 1); the innermost
+  // must be static.
+  if (ShapedType::isDynamic(extent))
+    return Skip::NotBuffers;
   if (extent < minWidth)
     return Skip::Narrow;
   if (extent % minWidth != 0)

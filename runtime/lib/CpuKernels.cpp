@@ -209,6 +209,9 @@ struct CachedWeights {
   }
 };
 
+// 32 words spread over the matrix, its last word included. It runs on every
+// call, so it reads few words: each is a likely cache miss, since the
+// kernels stream the cached copy, not `signs`.
 uint64_t fingerprint(const uint32_t *signs, int64_t n, int64_t kw) {
   const int64_t total = n * kw;
   uint64_t h = 1469598103934665603ull;
@@ -216,11 +219,12 @@ uint64_t fingerprint(const uint32_t *signs, int64_t n, int64_t kw) {
     h ^= v;
     h *= 1099511628211ull;
   };
-  const int64_t samples = std::min<int64_t>(total, 256);
-  for (int64_t s = 0; s < samples; ++s) {
-    int64_t i = samples > 1 ? s * (total - 1) / (samples - 1) : 0;
+  constexpr int64_t kSamples = 32;
+  const int64_t step = std::max<int64_t>(1, total / kSamples);
+  for (int64_t i = 0; i < total && i < kSamples * step; i += step)
     mix(signs[i]);
-  }
+  if (total > 0)
+    mix(signs[total - 1]);
   return h;
 }
 
@@ -281,34 +285,99 @@ int64_t chunkSize(int64_t total, int64_t parts, int64_t align) {
   return std::max<int64_t>(align, (c + align - 1) / align * align);
 }
 
+// Sums of 16 interleaved partial sums, which the compiler keeps in vector
+// registers (a single accumulator would be a serial chain of scalar adds).
+constexpr int kLanes = 16;
+
+// r[j] *= h[j] (when h) and returns the sum of the row.
+ONEBIT_ISA_CLONES double scaleAndSum(float *r, int64_t n, const float *h) {
+  float acc[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      if (h)
+        r[j + l] *= h[j + l];
+      acc[l] += r[j + l];
+    }
+  double sum = 0.0;
+  for (; j < n; ++j) {
+    if (h)
+      r[j] *= h[j];
+    sum += r[j];
+  }
+  for (int l = 0; l < kLanes; ++l)
+    sum += acc[l];
+  return sum;
+}
+
+// Sum of (r[j] - mean)^2.
+ONEBIT_ISA_CLONES double squaredDeviations(const float *r, int64_t n,
+                                           float mean) {
+  float acc[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      const float d = r[j + l] - mean;
+      acc[l] += d * d;
+    }
+  double sq = 0.0;
+  for (; j < n; ++j) {
+    const double d = r[j] - mean;
+    sq += d * d;
+  }
+  for (int l = 0; l < kLanes; ++l)
+    sq += acc[l];
+  return sq;
+}
+
+// r[j] = (r[j] - mean) * inv (+ bias[j]).
+ONEBIT_ISA_CLONES void normalize(float *r, int64_t n, float mean, float inv,
+                                 const float *bias) {
+  if (bias)
+    for (int64_t j = 0; j < n; ++j)
+      r[j] = (r[j] - mean) * inv + bias[j];
+  else
+    for (int64_t j = 0; j < n; ++j)
+      r[j] = (r[j] - mean) * inv;
+}
+
+ONEBIT_ISA_CLONES void scaleRow(float *r, int64_t n, const float *h,
+                                const float *bias) {
+  for (int64_t j = 0; j < n; ++j) {
+    float v = h ? r[j] * h[j] : r[j];
+    r[j] = bias ? v + bias[j] : v;
+  }
+}
+
+// d[0, k) = x * g (or x), d[k, kp) = 0.
+ONEBIT_ISA_CLONES void scaleActivations(float *d, const float *x,
+                                        const float *g, int64_t k,
+                                        int64_t kp) {
+  if (g)
+    for (int64_t c = 0; c < k; ++c)
+      d[c] = x[c] * g[c];
+  else
+    for (int64_t c = 0; c < k; ++c)
+      d[c] = x[c];
+  for (int64_t c = k; c < kp; ++c)
+    d[c] = 0.0f;
+}
+
 void epilogue(float *y, int64_t m, int64_t n, const float *h,
               const float *bias, float eps) {
   if (!h && eps <= 0.0f && !bias)
     return;
   auto row = [&](int64_t i) {
     float *r = y + i * n;
-    if (h)
-      for (int64_t j = 0; j < n; ++j)
-        r[j] *= h[j];
-    if (eps > 0.0f) {
-      double sum = 0.0;
-      for (int64_t j = 0; j < n; ++j)
-        sum += r[j];
-      const double mean = sum / static_cast<double>(n);
-      double sq = 0.0;
-      for (int64_t j = 0; j < n; ++j) {
-        double d = r[j] - mean;
-        sq += d * d;
-      }
-      const double var = sq / static_cast<double>(n);
-      const float inv = static_cast<float>(1.0 / std::sqrt(var + eps));
-      const float fm = static_cast<float>(mean);
-      for (int64_t j = 0; j < n; ++j)
-        r[j] = (r[j] - fm) * inv;
+    if (eps <= 0.0f) {
+      scaleRow(r, n, h, bias);
+      return;
     }
-    if (bias)
-      for (int64_t j = 0; j < n; ++j)
-        r[j] += bias[j];
+    // LayerNorm without affine parameters (the bias is added after it).
+    const double mean = scaleAndSum(r, n, h) / static_cast<double>(n);
+    const float fm = static_cast<float>(mean);
+    const double var = squaredDeviations(r, n, fm) / static_cast<double>(n);
+    normalize(r, n, fm, static_cast<float>(1.0 / std::sqrt(var + eps)), bias);
   };
   if (m * n >= (1 << 16))
     pool().parallelFor(m, row);
@@ -331,17 +400,8 @@ void onebit::rt::binaryLinear(const float *x, int64_t m, int64_t k,
 
   thread_local AlignedBuffer<float> xgBuf;
   float *xg = xgBuf.resize(static_cast<size_t>(std::max<int64_t>(m * kp, 1)));
-  for (int64_t i = 0; i < m; ++i) {
-    const float *xr = x + i * ldx;
-    float *d = xg + i * kp;
-    if (g)
-      for (int64_t c = 0; c < k; ++c)
-        d[c] = xr[c] * g[c];
-    else
-      std::memcpy(d, xr, sizeof(float) * static_cast<size_t>(k));
-    for (int64_t c = k; c < kp; ++c)
-      d[c] = 0.0f;
-  }
+  for (int64_t i = 0; i < m; ++i)
+    scaleActivations(xg + i * kp, x + i * ldx, g, k, kp);
   Activations a{xg, m, k, kp};
 
   const int isa = currentIsa();

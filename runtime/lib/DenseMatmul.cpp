@@ -23,14 +23,7 @@
 extern "C" void openblas_set_num_threads(int);
 #endif
 
-// The built-in kernel's loops are compiled for AVX-512, AVX2 + FMA and the
-// baseline, picked at load time (ifunc).
-#if defined(__x86_64__) && defined(__ELF__)
-#define ONEBIT_ISA_CLONES                                                      \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define ONEBIT_ISA_CLONES
-#endif
+// The built-in kernel's loops are ONEBIT_ISA_CLONES (Kernels.h).
 
 namespace {
 

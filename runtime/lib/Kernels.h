@@ -19,6 +19,16 @@
 #include <type_traits>
 #include <utility>
 
+// Generic loops compiled three times, for AVX-512, AVX2 + FMA and the
+// baseline, the copy picked at load time (ifunc): for code outside the
+// ISA-specific files that the compiler vectorizes by itself.
+#if defined(__x86_64__) && defined(__ELF__)
+#define ONEBIT_ISA_CLONES                                                      \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define ONEBIT_ISA_CLONES
+#endif
+
 namespace onebit {
 namespace rt {
 

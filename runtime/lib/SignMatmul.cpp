@@ -23,19 +23,13 @@
 #include <cstring>
 #include <vector>
 
-#if defined(__x86_64__) && defined(__ELF__)
-#define ONEBIT_PACK_CLONES                                                     \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define ONEBIT_PACK_CLONES
-#endif
 
 namespace {
 
 /// Row n of `bits` (kw words) gets bit k set where w(k, n) < 0, for the
 /// K x N matrix w(k, n) = w[k * rs + n]: columns are contiguous, so 32
 /// k-rows at a time are OR-ed into a row of words for every n.
-ONEBIT_PACK_CLONES void packRowsContiguous(const float *w, int64_t rs,
+ONEBIT_ISA_CLONES void packRowsContiguous(const float *w, int64_t rs,
                                            int64_t K, int64_t n0, int64_t n1,
                                            int64_t kw, uint32_t *bits,
                                            uint32_t *tmp) {
@@ -55,7 +49,7 @@ ONEBIT_PACK_CLONES void packRowsContiguous(const float *w, int64_t rs,
 }
 
 /// The same for w(k, n) = w[k + n * cs]: each n is a contiguous run of K.
-ONEBIT_PACK_CLONES void packColumnsContiguous(const float *w, int64_t cs,
+ONEBIT_ISA_CLONES void packColumnsContiguous(const float *w, int64_t cs,
                                               int64_t K, int64_t n0,
                                               int64_t n1, int64_t kw,
                                               uint32_t *bits) {

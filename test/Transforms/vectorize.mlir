@@ -213,3 +213,47 @@ func.func @tensors(%x: tensor<8x64xf32>) -> tensor<8x64xf32> {
   } -> tensor<8x64xf32>
   return %0 : tensor<8x64xf32>
 }
+
+// -----
+
+// Dynamic outer dimensions (the prompt length of a KV-cache @prefill) are
+// tiled by 1; the static innermost one is vectorized as usual.
+// CHECK-LABEL: func.func @dynamic_outer
+// CHECK: %[[N:.*]] = memref.dim %{{.*}}, %c0 : memref<?x576xf32>
+// CHECK: scf.for %{{.*}} = %c0 to %[[N]] step %c1
+// CHECK: scf.for %{{.*}} = %c0 to %c576 step %c32
+// CHECK: %[[X:.*]] = vector.load %{{.*}} : memref<32xf32, {{.*}}>, vector<32xf32>
+// CHECK: %[[SQ:.*]] = arith.mulf %[[X]], %[[X]] : vector<32xf32>
+// CHECK: vector.reduction <add>, %[[SQ]], %{{.*}} : vector<32xf32> into f32
+// CHECK-NOT: linalg.generic
+// STATS: onebit-vectorize: 1 ops vectorized; left to loops: 0 narrow, 0 ragged, 0 strided, 0 unsupported, 0 on tensors or dynamic
+func.func @dynamic_outer(%x: memref<?x576xf32>, %s: memref<?xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>],
+      iterator_types = ["parallel", "reduction"]}
+      ins(%x : memref<?x576xf32>) outs(%s : memref<?xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %0 = arith.mulf %a, %a : f32
+    %1 = arith.addf %o, %0 : f32
+    linalg.yield %1 : f32
+  }
+  return
+}
+
+// -----
+
+// A dynamic innermost extent (the keys of attention) is left to loops.
+// CHECK-LABEL: func.func @dynamic_inner
+// CHECK: linalg.generic
+// STATS: onebit-vectorize: 0 ops vectorized; left to loops: 0 narrow, 0 ragged, 0 strided, 0 unsupported, 1 on tensors or dynamic
+func.func @dynamic_inner(%x: memref<8x?xf32>, %s: memref<8xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>],
+      iterator_types = ["parallel", "reduction"]}
+      ins(%x : memref<8x?xf32>) outs(%s : memref<8xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %1 = arith.addf %o, %a : f32
+    linalg.yield %1 : f32
+  }
+  return
+}

@@ -80,9 +80,11 @@ def OneBitVectorize : Pass<"onebit-vectorize"> {
   let summary = "Tile and vectorize linalg ops on buffers for the host CPU";
   let description = [{
     Runs after bufferization, before `convert-linalg-to-loops`. Every linalg
-    op with static shapes whose innermost loop dimension is contiguous in
-    all its operands (read in the last position with unit stride, or not at
-    all) is tiled to `[1, ..., 1, V]`, V the largest power of two from
+    op whose innermost loop extent is static and whose innermost loop
+    dimension is contiguous in all its operands (read in the last position
+    with unit stride, or not at all) is tiled to `[1, ..., 1, V]` (outer
+    dimensions may be dynamic, as a prompt's length is in a KV-cache
+    `@prefill`: they are tiled by 1), V the largest power of two from
     `max-width` down to `min-width` that divides the innermost extent, and
     each tile is vectorized by MLIR's linalg vectorizer: element-wise chains
     become vector arithmetic, reductions along the innermost dimension
