@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -388,6 +389,26 @@ void epilogue(float *y, int64_t m, int64_t n, const float *h,
 
 } // namespace
 
+ONEBIT_ISA_CLONES void onebit::rt::quantizeQ8(const float *x, int64_t k,
+                                              int8_t *xq, float *d) {
+  for (int64_t b = 0; b * kQ8Block < k; ++b) {
+    const float *xb = x + b * kQ8Block;
+    float amax = 0.0f;
+    bool finite = true;
+    for (int64_t i = 0; i < kQ8Block; ++i) {
+      const float a = std::fabs(xb[i]);
+      amax = std::max(amax, a);
+      finite &= a <= std::numeric_limits<float>::max();
+    }
+    const float inv = finite && amax > 0.0f ? 127.0f / amax : 0.0f;
+    // A NaN or infinity makes the block's scale NaN, so it reaches the
+    // output as the f32 products would carry it.
+    d[b] = finite ? amax / 127.0f : std::numeric_limits<float>::quiet_NaN();
+    for (int64_t i = 0; i < kQ8Block; ++i)
+      xq[b * kQ8Block + i] = static_cast<int8_t>(std::nearbyint(xb[i] * inv));
+  }
+}
+
 void onebit::rt::binaryLinear(const float *x, int64_t m, int64_t k,
                               int64_t ldx, const uint32_t *signs, int64_t n,
                               const float *g, const float *h,
@@ -507,6 +528,10 @@ void onebit::rt::binaryLinear(const float *x, int64_t m, int64_t k,
 
 namespace {
 
+// Up to this many activation rows the approximate modes quantize them (q8)
+// for the int8 decode kernels; each row streams the weights once more.
+constexpr int64_t kInt8Q8MaxM = 2;
+
 // From this many activation rows on, int8Linear converts the weights and
 // uses the dense FP32 GEMM (kernel-bench: the panel kernel reached 0.75x of
 // OpenBLAS sgemm at m = 64).
@@ -558,9 +583,29 @@ void int8Linear(const float *x, int64_t m, int64_t k, const int8_t *w,
   const int64_t chunk = chunkSize(n, int64_t(threads) * 4, kInt8PanelRows);
   const int64_t tasks = (n + chunk - 1) / chunk;
   const int64_t kp = (k + 7) & ~int64_t(7);
+  // The approximate modes' decode: activations quantized per block (q8)
+  // and integer dot products; EXACT keeps the f32 products.
+  const bool q8 = gMode.load() != ONEBIT_KERNEL_EXACT && isa >= kAvx2 &&
+                  m <= kInt8Q8MaxM && k >= kQ8Block;
+  thread_local AlignedBuffer<int8_t> xqBuf;
+  thread_local AlignedBuffer<float> xdBuf;
+  int8_t *xq = nullptr;
+  float *xd = nullptr;
+  const int64_t nb = k / kQ8Block;
+  if (q8) {
+    xq = xqBuf.resize(static_cast<size_t>(m * nb * kQ8Block));
+    xd = xdBuf.resize(static_cast<size_t>(m * nb));
+    for (int64_t i = 0; i < m; ++i)
+      quantizeQ8(x + i * k, nb * kQ8Block, xq + i * nb * kQ8Block,
+                 xd + i * nb);
+  }
   pool().parallelFor(tasks, [&](int64_t t) {
     const int64_t n0 = t * chunk, n1 = std::min(n, n0 + chunk);
-    if (isa >= kAvx2) {
+    if (q8) {
+      for (int64_t i = 0; i < m; ++i)
+        avx2Int8GemvQ8(xq + i * nb * kQ8Block, xd + i * nb, x + i * k, k, w,
+                       n0, n1, y + i * n);
+    } else if (isa >= kAvx2) {
       thread_local AlignedBuffer<float> panel;
       avx2Int8Rows(x, m, k, w, n0, n1, y, n,
                    panel.resize(static_cast<size_t>(kInt8PanelRows * kp)));

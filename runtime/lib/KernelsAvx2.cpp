@@ -755,5 +755,44 @@ void avx2Int8Rows(const float *x, int64_t m, int64_t k, const int8_t *w,
   }
 }
 
+// One row at a time, so W streams in order (rows interleaved by blocks made
+// the hardware prefetchers lose track: 2.7x slower); two accumulators.
+void avx2Int8GemvQ8(const int8_t *xq, const float *d, const float *x,
+                    int64_t k, const int8_t *w, int64_t n0, int64_t n1,
+                    float *out) {
+  const int64_t nb = k / kQ8Block, tail = nb * kQ8Block;
+  const __m256i ones = _mm256_set1_epi16(1);
+  auto blockDot = [&](const int8_t *wb, int64_t b) {
+    // |w| (unsigned) times x carrying w's sign: pairs summed to int16
+    // (at most 2 * 128 * 127, no saturation), then to int32.
+    const __m256i wv =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i *>(wb));
+    const __m256i xv = _mm256_loadu_si256(
+        reinterpret_cast<const __m256i *>(xq + b * kQ8Block));
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(
+        _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv),
+                             _mm256_sign_epi8(xv, wv)),
+        ones));
+  };
+  for (int64_t r = n0; r < n1; ++r) {
+    const int8_t *wr = w + r * k;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+      acc0 = _mm256_fmadd_ps(blockDot(wr + b * kQ8Block, b),
+                             _mm256_set1_ps(d[b]), acc0);
+      acc1 = _mm256_fmadd_ps(blockDot(wr + (b + 1) * kQ8Block, b + 1),
+                             _mm256_set1_ps(d[b + 1]), acc1);
+    }
+    if (b < nb)
+      acc0 = _mm256_fmadd_ps(blockDot(wr + b * kQ8Block, b),
+                             _mm256_set1_ps(d[b]), acc0);
+    float t = hsum(_mm256_add_ps(acc0, acc1));
+    for (int64_t i = tail; i < k; ++i)
+      t += x[i] * float(wr[i]);
+    out[r] = t;
+  }
+}
+
 } // namespace rt
 } // namespace onebit
