@@ -15,11 +15,13 @@
 
 #include "onebit/Transforms/Passes.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/MemRef/Utils/MemRefUtils.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Transforms/Transforms.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
 #include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
@@ -46,6 +48,32 @@ enum class Skip {
   Unsupported,  // the vectorizer's precondition fails (gathers, ...)
 };
 
+/// Whether every shaped operand of `op` reads the innermost loop dimension
+/// in its last position with unit stride, or not at all.
+bool innermostContiguous(linalg::LinalgOp op) {
+  const unsigned inner = op.getNumLoops() - 1;
+  for (OpOperand &operand : op->getOpOperands()) {
+    if (op.isScalar(&operand))
+      continue;
+    AffineMap map = op.getMatchingIndexingMap(&operand);
+    for (unsigned r = 0, e = map.getNumResults(); r < e; ++r) {
+      AffineExpr expr = map.getResult(r);
+      if (expr.isFunctionOfDim(inner) &&
+          (r + 1 != e || expr != getAffineDimExpr(inner, op.getContext())))
+        return false;
+    }
+    auto type = dyn_cast<MemRefType>(operand.get().getType());
+    if (!type || type.getRank() == 0)
+      continue;
+    int64_t offset;
+    SmallVector<int64_t> strides;
+    if (failed(type.getStridesAndOffset(strides, offset)) ||
+        strides.back() != 1)
+      return false;
+  }
+  return true;
+}
+
 /// The tile of `op` that becomes one vector operation: 1 in every loop
 /// dimension but the innermost, which gets the largest of maxWidth,
 /// maxWidth/2, ..., minWidth that divides its extent.
@@ -58,8 +86,9 @@ Skip chooseTile(linalg::LinalgOp op, int64_t minWidth, int64_t maxWidth,
     return Skip::Narrow;
   const unsigned inner = ranges.size() - 1;
   const int64_t extent = ranges[inner];
-  // Outer dimensions may be dynamic (they are tiled by 1); the innermost
-  // must be static.
+  // Outer dimensions may be dynamic (they are tiled by 1); a dynamic
+  // innermost one is peeled first (peelDynamicInner), and what is left of
+  // it here is its remainder.
   if (ShapedType::isDynamic(extent))
     return Skip::NotBuffers;
   if (extent < minWidth)
@@ -67,28 +96,10 @@ Skip chooseTile(linalg::LinalgOp op, int64_t minWidth, int64_t maxWidth,
   if (extent % minWidth != 0)
     return Skip::Ragged;
   // Contiguous: each shaped operand reads the innermost loop dimension in
-  // its last position only, or not at all (broadcast along it).
-  for (OpOperand &operand : op->getOpOperands()) {
-    if (op.isScalar(&operand))
-      continue;
-    AffineMap map = op.getMatchingIndexingMap(&operand);
-    for (unsigned r = 0, e = map.getNumResults(); r < e; ++r) {
-      AffineExpr expr = map.getResult(r);
-      if (!expr.isFunctionOfDim(inner))
-        continue;
-      if (r + 1 != e || expr != getAffineDimExpr(inner, op.getContext()))
-        return Skip::Strided;
-    }
-    // The innermost memref stride must be 1 for the vector loads.
-    auto type = dyn_cast<MemRefType>(operand.get().getType());
-    if (!type || type.getRank() == 0)
-      continue;
-    int64_t offset;
-    SmallVector<int64_t> strides;
-    if (failed(type.getStridesAndOffset(strides, offset)) ||
-        strides.back() != 1)
-      return Skip::Strided;
-  }
+  // its last position only, or not at all (broadcast along it), and the
+  // innermost memref stride is 1 for the vector loads.
+  if (!innermostContiguous(op))
+    return Skip::Strided;
   if (failed(linalg::vectorizeOpPrecondition(op)))
     return Skip::Unsupported;
   int64_t width = maxWidth;
@@ -100,6 +111,47 @@ Skip chooseTile(linalg::LinalgOp op, int64_t minWidth, int64_t maxWidth,
       tile[d] = 0; // nothing to tile
   tile[inner] = width == extent ? 0 : width;
   return Skip::None;
+}
+
+/// Ops whose innermost extent is dynamic (attention's keys) are tiled to
+/// [1, ..., 1, width] and their innermost tile loop is peeled: the main
+/// loop's tiles have the static width, once canonicalized, and are
+/// vectorized like any static op; the last, partial tile stays a loop.
+/// Returns how many ops were peeled.
+unsigned peelDynamicInner(Operation *root, int64_t width) {
+  SmallVector<linalg::LinalgOp> work;
+  root->walk([&](linalg::LinalgOp op) {
+    if (!op.hasPureBufferSemantics() || op.getNumLoops() == 0)
+      return;
+    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+    if (!ShapedType::isDynamic(ranges.back()) || !innermostContiguous(op))
+      return;
+    work.push_back(op);
+  });
+  IRRewriter rewriter(root->getContext());
+  unsigned peeled = 0;
+  for (linalg::LinalgOp op : work) {
+    SmallVector<int64_t> tile(op.getNumLoops(), 1);
+    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+    for (unsigned d = 0; d + 1 < ranges.size(); ++d)
+      if (ranges[d] == 1)
+        tile[d] = 0;
+    tile.back() = width;
+    rewriter.setInsertionPoint(op);
+    linalg::LinalgTilingOptions options;
+    options.setTileSizes(tile).setLoopType(linalg::LinalgTilingLoopType::Loops);
+    FailureOr<linalg::TiledLinalgOp> tiled =
+        linalg::tileLinalgOp(rewriter, op, options);
+    if (failed(tiled) || tiled->loops.empty())
+      continue;
+    rewriter.eraseOp(op);
+    auto inner = dyn_cast<scf::ForOp>(tiled->loops.back());
+    scf::ForOp partial;
+    if (inner &&
+        succeeded(scf::peelForLoopAndSimplifyBounds(rewriter, inner, partial)))
+      ++peeled;
+  }
+  return peeled;
 }
 
 struct VectorizePass : public onebit::impl::OneBitVectorizeBase<VectorizePass> {
@@ -133,6 +185,23 @@ struct VectorizePass : public onebit::impl::OneBitVectorizeBase<VectorizePass> {
       rewriter.eraseOp(copy);
       ++copies;
     });
+
+    // Dynamic innermost extents: peeled, then the full tiles' subviews
+    // canonicalized to static shapes (constant sizes into the types, the
+    // casts folded into the linalg ops) for the static path below.
+    const unsigned peeled =
+        peelDynamicInner(getOperation(), std::min<int64_t>(maxWidth, 16));
+    if (peeled) {
+      MLIRContext *ctx = &getContext();
+      RewritePatternSet patterns(ctx);
+      memref::SubViewOp::getCanonicalizationPatterns(patterns, ctx);
+      memref::CastOp::getCanonicalizationPatterns(patterns, ctx);
+      affine::AffineMinOp::getCanonicalizationPatterns(patterns, ctx);
+      affine::AffineApplyOp::getCanonicalizationPatterns(patterns, ctx);
+      linalg::GenericOp::getCanonicalizationPatterns(patterns, ctx);
+      if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+        return signalPassFailure();
+    }
 
     SmallVector<std::pair<linalg::LinalgOp, SmallVector<int64_t>>> work;
     unsigned counts[6] = {0, 0, 0, 0, 0, 0};
@@ -229,7 +298,8 @@ struct VectorizePass : public onebit::impl::OneBitVectorizeBase<VectorizePass> {
                    << " unsupported, "
                    << counts[static_cast<unsigned>(Skip::NotBuffers)]
                    << " on tensors or dynamic; " << copies
-                   << " strided memref.copy as linalg.copy\n";
+                   << " strided memref.copy as linalg.copy; " << peeled
+                   << " dynamic innermost peeled\n";
     }
   }
 };

@@ -242,17 +242,39 @@ func.func @dynamic_outer(%x: memref<?x576xf32>, %s: memref<?xf32>) {
 
 // -----
 
-// A dynamic innermost extent (the keys of attention) is left to loops.
+// A dynamic innermost extent (attention's keys, with the causal mask from
+// linalg.index): tiles of 16, the tile loop peeled; the full tiles are
+// vectorized (the mask a vector of indices), the last partial tile stays a
+// linalg op for the loop lowering.
 // CHECK-LABEL: func.func @dynamic_inner
+// CHECK: %[[N:.*]] = memref.dim %{{.*}}, %c1 : memref<?x?xf32>
+// CHECK: %[[FULL:.*]] = affine.apply #{{.*}}()[%[[N]]]
+// CHECK: scf.for %[[J:.*]] = %c0 to %[[FULL]] step %c16
+// CHECK: %[[X:.*]] = vector.load %{{.*}} : memref<16xf32, {{.*}}>, vector<16xf32>
+// CHECK: %[[STEP:.*]] = vector.step : vector<16xindex>
+// CHECK: %[[JV:.*]] = vector.broadcast %[[J]] : index to vector<16xindex>
+// CHECK: %[[COL:.*]] = arith.addi %[[JV]], %[[STEP]] : vector<16xindex>
+// CHECK: arith.cmpi ugt, %[[COL]], %{{.*}} : vector<16xindex>
+// CHECK: math.exp %[[X]] : vector<16xf32>
+// CHECK: vector.reduction <add>, %{{.*}}, %{{.*}} : vector<16xf32> into f32
+// CHECK: scf.for %{{.*}} = %[[FULL]] to %[[N]] step %c16
 // CHECK: linalg.generic
-// STATS: onebit-vectorize: 0 ops vectorized; left to loops: 0 narrow, 0 ragged, 0 strided, 0 unsupported, 1 on tensors or dynamic
-func.func @dynamic_inner(%x: memref<8x?xf32>, %s: memref<8xf32>) {
+// CHECK-SAME: ins(%{{.*}} : memref<1x?xf32
+// STATS: onebit-vectorize: 1 ops vectorized; left to loops: 0 narrow, 0 ragged, 0 strided, 0 unsupported, 1 on tensors or dynamic; 0 strided memref.copy as linalg.copy; 1 dynamic innermost peeled
+func.func @dynamic_inner(%x: memref<?x?xf32>, %s: memref<?xf32>, %off: index) {
   linalg.generic {
       indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>],
       iterator_types = ["parallel", "reduction"]}
-      ins(%x : memref<8x?xf32>) outs(%s : memref<8xf32>) {
+      ins(%x : memref<?x?xf32>) outs(%s : memref<?xf32>) {
   ^bb0(%a: f32, %o: f32):
-    %1 = arith.addf %o, %a : f32
+    %i = linalg.index 0 : index
+    %j = linalg.index 1 : index
+    %ip = arith.addi %i, %off : index
+    %future = arith.cmpi ugt, %j, %ip : index
+    %e = math.exp %a : f32
+    %z = arith.constant 0.0 : f32
+    %v = arith.select %future, %z, %e : f32
+    %1 = arith.addf %o, %v : f32
     linalg.yield %1 : f32
   }
   return

@@ -84,7 +84,10 @@ def OneBitVectorize : Pass<"onebit-vectorize"> {
     dimension is contiguous in all its operands (read in the last position
     with unit stride, or not at all) is tiled to `[1, ..., 1, V]` (outer
     dimensions may be dynamic, as a prompt's length is in a KV-cache
-    `@prefill`: they are tiled by 1), V the largest power of two from
+    `@prefill`: they are tiled by 1; a dynamic innermost extent, such as
+    attention's keys, is tiled by min(16, `max-width`) and its tile loop
+    peeled, so the full tiles are static and vectorized and the last partial
+    tile is left to loops), V the largest power of two from
     `max-width` down to `min-width` that divides the innermost extent, and
     each tile is vectorized by MLIR's linalg vectorizer: element-wise chains
     become vector arithmetic, reductions along the innermost dimension
