@@ -24,8 +24,11 @@ never committed: `pip download --no-deps --no-binary :all:
 llama-cpp-python==0.3.36`, then `cmake -S vendor/llama.cpp -DGGML_NATIVE=ON`
 for llama-bench and llama-quantize.
 
+With -d (context depths, e.g. -d 16,256) both benches run each test with
+that many tokens already in the cache (llama-bench's "tg128 @ d256").
+
 usage: generation_bench.py [--build build] [-p 512] [-n 128] [-r 3]
-       [-t 1,2] [--types Q1_0,TQ1_0,TQ2_0,Q2_K,Q4_0] [--llama-shape]
+       [-t 1,2] [-d 0] [--types Q1_0,TQ1_0,TQ2_0,Q2_K,Q4_0] [--llama-shape]
        [--llama-layers 2] [--peers DIR] [--work DIR] [--out FILE.md]
 """
 import argparse
@@ -139,7 +142,7 @@ def parse_table(text):
 
 def llama_bench_rows(bench, model, a):
     out = run([bench, "-m", model, "-p", str(a.p), "-n", str(a.n), "-r",
-               str(a.r), "-t", a.t, "-o", "md"])
+               str(a.r), "-t", a.t, "-d", a.d, "-o", "md"])
     rows = []
     for cells in parse_table(out):
         # llama-bench: model | size | params | backend | threads | test | t/s
@@ -150,7 +153,8 @@ def llama_bench_rows(bench, model, a):
 
 def onebit_bench_rows(build, models, a):
     out = run([os.path.join(build, "bin", "onebit-bench"), *models, "-p",
-               str(a.p), "-n", str(a.n), "-r", str(a.r), "-t", a.t])
+               str(a.p), "-n", str(a.n), "-r", str(a.r), "-t", a.t, "-d",
+               a.d])
     rows = [["onebit " + c[0]] + c[1:] for c in parse_table(out)]
     notes = [l for l in out.splitlines() if "JIT compile" in l]
     return rows, notes
@@ -171,6 +175,8 @@ def main():
     ap.add_argument("-n", type=int, default=128)
     ap.add_argument("-r", type=int, default=3)
     ap.add_argument("-t", default="1,2")
+    ap.add_argument("-d", default="0",
+                    help="context depths, comma-separated (both benches)")
     ap.add_argument("--types", default="Q1_0,TQ1_0,TQ2_0,Q2_K,Q4_0")
     ap.add_argument("--llama-shape", action="store_true")
     ap.add_argument("--llama-layers", type=int, default=2)
@@ -193,7 +199,7 @@ def main():
         pass
     lines = [f"CPU: {cpu}; {os.cpu_count()} cores; "
              f"{time.strftime('%Y-%m-%d')}; -p {a.p} -n {a.n} -r {a.r} "
-             f"-t {a.t}", "",
+             f"-t {a.t} -d {a.d}", "",
              "| model | size | params | threads | test | t/s |",
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     notes = []
