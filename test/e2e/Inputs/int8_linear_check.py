@@ -6,7 +6,11 @@ through --onebit-decompose-int8-linear (the linalg form the GPU pipeline
 compiles) -- and compared with numpy computing X . (scale * Wq)^T + b from the
 int8 weights and scales read back from the IR. Also checks the per-row
 rounding itself (Wq = round(W / scale), scale = max|W_row| / 127).
-usage: int8_linear_check.py ONEBIT_OPT ONEBIT_RUN --work DIR
+--approx: the kernel runs in the default (approximate) mode, where up to two
+f32 activation rows of K >= 32 are quantized per block of 32 (q8) for the
+decode kernel; those cases may be off by 1e-2 of the output's range, and
+must be off by more than f32 rounding (the quantized path really ran).
+usage: int8_linear_check.py ONEBIT_OPT ONEBIT_RUN --work DIR [--approx]
 """
 import argparse
 import os
@@ -28,6 +32,7 @@ def main():
     ap.add_argument("opt")
     ap.add_argument("run")
     ap.add_argument("--work", required=True)
+    ap.add_argument("--approx", action="store_true")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     rng = np.random.default_rng(11)
@@ -72,7 +77,11 @@ def main():
                         if y.shape == ref.shape else np.inf)
         fp_err = np.abs(ref - fp).max() / scale
         tol = 1e-5 if dt == "f32" else 2e-3  # f16 result rounding
-        ok = rounding_ok and max(errs) <= tol and fp_err < 2e-2
+        rows = int(np.prod(lead))
+        q8 = a.approx and dt == "f32" and rows <= 2 and k >= 32
+        kernel_tol = 1e-2 if q8 else tol
+        ok = (rounding_ok and errs[0] <= kernel_tol and errs[1] <= tol and
+              fp_err < 2e-2 and (not q8 or errs[0] > 1e-6))
         failures += not ok
         print(f"{'ok' if ok else 'FAIL'} {name} x{list(x.shape)} K={k} N={n} "
               f"{dt} bias={bias} kernel_err={errs[0]:.2e} "
