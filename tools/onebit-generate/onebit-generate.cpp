@@ -188,6 +188,10 @@ int main(int argc, char **argv) {
   if (!model) {
     onebit::ModelLoadOptions load;
     load.gguf.kvCache = true;
+    // A with-past ONNX export gets its entries; without --no-cache, the
+    // importer says why an ONNX model without one is not it.
+    load.onnx.kvCache = noCache ? onebit::ONNXKVCache::IfWithPast
+                                : onebit::ONNXKVCache::Required;
     module = onebit::loadModel(modelPath, ctx, load, error);
     if (!module)
       return fail(error);
