@@ -246,6 +246,10 @@ LogicalResult onebit::onnx_import::convertCacheConcat(Importer &im,
       SmallVector<OpFoldResult>{layer, zero, zero, zero, zero}, readSizes,
       strides);
   Value read = tensor::CollapseShapeOp::create(im.b, im.loc, read5, re);
+  // Back to the export's [B, heads, pos + T, hd]: a copy of the slots in
+  // use, O(context) per layer and step as the export's own Transpose of the
+  // keys or Expand of grouped heads that consume it; the cache itself is
+  // neither copied nor concatenated.
   Value present = linalg::TransposeOp::create(
                       im.b, im.loc, read,
                       im.empty({batch, heads, total, hd}, f32), perm)
