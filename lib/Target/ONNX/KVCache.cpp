@@ -73,6 +73,14 @@ onebit::onnx_import::findKVCache(const onnx::GraphProto &graph,
     }
     if (dims.size() == 2 && (et == onnx::TensorProto::INT64 ||
                              et == onnx::TensorProto::INT32)) {
+      // @decode runs one token and @prefill any number: the graph's shapes
+      // must not fix the sequence length.
+      if (dims[1] >= 0) {
+        why = "the token ids input '" + name + "' " + describeDims(dims) +
+              " has a fixed sequence length; export it with a dynamic "
+              "sequence axis";
+        return failure();
+      }
       tokenInputs.push_back(name);
       continue;
     }
@@ -215,6 +223,12 @@ LogicalResult onebit::onnx_import::convertCacheConcat(Importer &im,
     im.setOutput(0, nv);
     return success();
   }
+  Value &cache = st.caches[p.cache];
+  int64_t cacheBatch = cast<RankedTensorType>(cache.getType()).getDimSize(1);
+  if (!ShapedType::isDynamic(cacheBatch) && !fits(t.getDimSize(0), cacheBatch))
+    return im.error() << "the new values " << t << " appended to past input '"
+                      << p.name << "' have another batch size than the "
+                      << "token ids (" << cacheBatch << ")";
   OpFoldResult batch = im.dim(nv, 0), seq = im.dim(nv, 2);
   OpFoldResult heads = im.b.getIndexAttr(plan.kvHeads),
                hd = im.b.getIndexAttr(plan.headDim),
@@ -233,7 +247,6 @@ LogicalResult onebit::onnx_import::convertCacheConcat(Importer &im,
   Value rows5 = tensor::ExpandShapeOp::create(
       im.b, im.loc, Importer::tensorType(writeSizes, f32), rows, re,
       writeSizes);
-  Value &cache = st.caches[p.cache];
   cache = tensor::InsertSliceOp::create(
       im.b, im.loc, rows5, cache,
       SmallVector<OpFoldResult>{layer, zero, st.pos, zero, zero}, writeSizes,

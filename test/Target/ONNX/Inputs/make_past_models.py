@@ -8,7 +8,8 @@ k, v = Transpose(Reshape(MatMul(x, W), [0, 0, 2, 4]), [0, 2, 1, 3]);
 present = Concat(past, k or v, axis=2); logits = MatMul(x, head) [b, s, 8].
 
 usage: make_past_models.py KIND OUT.onnx
-  KIND: good, nopast, odd, reader, axis1, fixed, mask, hidden, heads
+  KIND: good, nopast, odd, reader, axis1, fixed, mask, hidden, heads,
+        fixedseq
 """
 import sys
 
@@ -33,10 +34,11 @@ def build(kind):
         numpy_helper.from_array(np.array([0, 0, 4, 2], np.int64), "split4"),
     ]
     past_len = 3 if kind == "fixed" else "past"
+    seq = 3 if kind == "fixedseq" else "seq"
     inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64,
-                                            ["batch", "seq"])]
+                                            ["batch", seq])]
     outputs = [helper.make_tensor_value_info("logits", f32,
-                                             ["batch", "seq", 8])]
+                                             ["batch", seq, 8])]
     nodes = [helper.make_node("Gather", ["emb", "input_ids"], ["x"],
                               name="embed"),
              helper.make_node("MatMul", ["x", "head"], ["logits"],
