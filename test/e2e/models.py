@@ -9,8 +9,9 @@ With --past, the decoders take past keys and values and return present
 ones, as torch.onnx exports a model called with past_key_values (inputs
 input_ids, past_key_values.{i}.key/value [batch, kv_heads, past, head_dim];
 outputs logits, present.{i}.key/value). The LLaMA variant has grouped-query
-attention (the KV heads are expanded/repeated to the query heads), both
-compute RoPE/position embeddings and the causal mask from the past length.
+attention (the KV heads are expanded/repeated to the query heads) and HF's
+causal mask (Expand to a shape that depends on the past length); both compute
+RoPE/position embeddings and the causal mask from the past length.
 `greedy(...)` is torch's own cached greedy loop on them.
 
 usage: models.py {llama,gpt2} OUT.onnx [--opset N] [--dynamic] [--past]
@@ -179,6 +180,19 @@ def repeat_kv(x, n_rep):
     return x.reshape(b, kvh * n_rep, s, hd)
 
 
+def causal_mask(batch, seq, past):
+    """[batch, 1, seq, past + seq]: query s (at position past + s) sees keys
+    0 .. past + s. Built as HF LLaMA's _make_causal_mask: a triangle of the
+    new positions after zeros for the past ones, expanded to a shape that
+    depends on the past length."""
+    lowest = torch.finfo(torch.float32).min
+    mask = torch.full((seq, seq), lowest)
+    cond = torch.arange(seq)
+    mask = mask.masked_fill(cond < (cond + 1).view(seq, 1), 0.0)
+    mask = torch.cat([torch.zeros(seq, past), mask], dim=-1)
+    return mask[None, None, :, :].expand(batch, 1, seq, past + seq)
+
+
 class LlamaPastAttention(nn.Module):
     """LLaMA attention with a KV cache and grouped-query attention."""
 
@@ -213,13 +227,7 @@ class LlamaPastAttention(nn.Module):
         n_rep = self.heads // self.kv_heads
         k, v = repeat_kv(k, n_rep), repeat_kv(v, n_rep)
         scores = torch.matmul(q, k.transpose(2, 3)) / math.sqrt(hd)
-        # Query s sits at position past + s and sees keys 0 .. past + s.
-        total = k.shape[2]
-        qpos = torch.arange(past, past + s).unsqueeze(1)
-        kpos = torch.arange(total).unsqueeze(0)
-        mask = torch.where(kpos > qpos, torch.tensor(float("-inf")),
-                           torch.tensor(0.0))
-        probs = torch.softmax(scores + mask, dim=-1)
+        probs = torch.softmax(scores + causal_mask(b, s, past), dim=-1)
         out = torch.matmul(probs, v).transpose(1, 2).reshape(b, s, d)
         return self.o_proj(out), present
 
