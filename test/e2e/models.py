@@ -14,9 +14,9 @@ causal mask (Expand to a shape that depends on the past length); both compute
 RoPE/position embeddings and the causal mask from the past length.
 `greedy(...)` is torch's own cached greedy loop on them.
 
-usage: models.py {llama,gpt2} OUT.onnx [--opset N] [--dynamic] [--past]
+usage: models.py {llama,gpt2} OUT.onnx [--opset N] [--dynamic] [--past [--hf-inputs]]
                  [--seq S] [--batch B] [--inputs IDS.npy --outputs REF.npy]
-       models.py {llama,gpt2} --greedy-ids 1,2,3 --max-tokens N
+       models.py {llama,gpt2} --greedy-ids 1,2,3 --max-tokens N [--hf-inputs]
                  --ids-out IDS.txt --logits-out LOGITS.npy
 """
 import argparse
@@ -208,15 +208,21 @@ class LlamaPastAttention(nn.Module):
                                / self.head_dim))
         self.register_buffer("inv_freq", inv, persistent=False)
 
-    def forward(self, x, past_k, past_v):
+    def forward(self, x, past_k, past_v, position_ids=None,
+                attention_mask=None):
         b, s, d = x.shape
         hd = self.head_dim
         q = self.q_proj(x).view(b, s, self.heads, hd).transpose(1, 2)
         k = self.k_proj(x).view(b, s, self.kv_heads, hd).transpose(1, 2)
         v = self.v_proj(x).view(b, s, self.kv_heads, hd).transpose(1, 2)
         past = past_k.shape[2]
-        t = torch.arange(past, past + s, dtype=torch.float32)
-        freqs = torch.einsum("i,j->ij", t, self.inv_freq)
+        if position_ids is None:
+            t = torch.arange(past, past + s, dtype=torch.float32)
+            freqs = torch.einsum("i,j->ij", t, self.inv_freq)
+        else:
+            # HF: RoPE at the given positions, per sequence.
+            freqs = (position_ids.float().unsqueeze(-1) * self.inv_freq
+                     ).unsqueeze(1)
         emb = torch.cat((freqs, freqs), dim=-1)
         cos, sin = emb.cos(), emb.sin()
         q = q * cos + rotate_half(q) * sin
@@ -227,7 +233,12 @@ class LlamaPastAttention(nn.Module):
         n_rep = self.heads // self.kv_heads
         k, v = repeat_kv(k, n_rep), repeat_kv(v, n_rep)
         scores = torch.matmul(q, k.transpose(2, 3)) / math.sqrt(hd)
-        probs = torch.softmax(scores + causal_mask(b, s, past), dim=-1)
+        mask = causal_mask(b, s, past)
+        if attention_mask is not None:
+            # HF's padding mask [batch, past + seq]: 0 hides a position.
+            pad = attention_mask[:, None, None, :] == 0
+            mask = mask.masked_fill(pad, torch.finfo(torch.float32).min)
+        probs = torch.softmax(scores + mask, dim=-1)
         out = torch.matmul(probs, v).transpose(1, 2).reshape(b, s, d)
         return self.o_proj(out), present
 
@@ -240,8 +251,10 @@ class LlamaPastLayer(nn.Module):
         self.post_attention_layernorm = RMSNorm(dim)
         self.mlp = LlamaMLP(dim, hidden)
 
-    def forward(self, x, past_k, past_v):
-        a, present = self.self_attn(self.input_layernorm(x), past_k, past_v)
+    def forward(self, x, past_k, past_v, position_ids=None,
+                attention_mask=None):
+        a, present = self.self_attn(self.input_layernorm(x), past_k, past_v,
+                                    position_ids, attention_mask)
         x = x + a
         return x + self.mlp(self.post_attention_layernorm(x)), present
 
@@ -255,17 +268,21 @@ class LlamaPastModel(nn.Module):
             for _ in range(layers))
         self.norm = RMSNorm(dim)
 
-    def forward(self, input_ids, past):
+    def forward(self, input_ids, past, position_ids=None,
+                attention_mask=None):
         x = self.embed_tokens(input_ids)
         presents = []
         for i, layer in enumerate(self.layers):
-            x, present = layer(x, past[2 * i], past[2 * i + 1])
+            x, present = layer(x, past[2 * i], past[2 * i + 1], position_ids,
+                               attention_mask)
             presents.extend(present)
         return self.norm(x), presents
 
 
 class LlamaPastForCausalLM(nn.Module):
-    """forward(input_ids, k0, v0, k1, v1, ...) -> (logits, k0', v0', ...)."""
+    """forward(input_ids, k0, v0, k1, v1, ...) -> (logits, k0', v0', ...);
+    with hf_inputs, forward(input_ids, attention_mask, position_ids, k0, ...)
+    as HF's and optimum's exports take them."""
 
     def __init__(self, vocab=64, dim=32, heads=4, kv_heads=2, hidden=64,
                  layers=2):
@@ -274,9 +291,14 @@ class LlamaPastForCausalLM(nn.Module):
                                     layers)
         self.lm_head = nn.Linear(dim, vocab, bias=False)
         self.cache_heads, self.head_dim = kv_heads, dim // heads
+        self.hf_inputs = False
 
-    def forward(self, input_ids, *past):
-        x, presents = self.model(input_ids, past)
+    def forward(self, input_ids, *args):
+        if self.hf_inputs:
+            mask, positions, past = args[0], args[1], args[2:]
+            x, presents = self.model(input_ids, past, positions, mask)
+        else:
+            x, presents = self.model(input_ids, args)
         return (self.lm_head(x), *presents)
 
 
@@ -333,10 +355,13 @@ class GPT2PastLMHead(nn.Module):
         return (torch.matmul(self.ln_f(x), self.wte.weight.t()), *presents)
 
 
-def build(kind, seed=0, past=False):
+def build(kind, seed=0, past=False, hf_inputs=False):
     torch.manual_seed(seed)
     if past:
         model = {"llama": LlamaPastForCausalLM, "gpt2": GPT2PastLMHead}[kind]()
+        if hf_inputs:
+            assert kind == "llama", "only the LLaMA variant takes HF inputs"
+            model.hf_inputs = True
     else:
         model = {"llama": LlamaForCausalLM, "gpt2": GPT2LMHead}[kind]()
     return model.eval()
@@ -354,25 +379,37 @@ def greedy(model, prompt, max_tokens):
     """torch's cached greedy loop on a --past model: the prompt once with an
     empty cache, then one token per step with the cache carried. Returns the
     new token ids and the logits each was chosen from ([N, vocab])."""
+    def extra(done, new):
+        """HF inputs for `new` tokens after `done`: no padding."""
+        if not getattr(model, "hf_inputs", False):
+            return ()
+        return (torch.ones(1, done + new, dtype=torch.long),
+                torch.arange(done, done + new).unsqueeze(0))
+
     tokens, rows = [], []
     with torch.no_grad():
-        out = model(torch.tensor([prompt]), *empty_past(model))
+        out = model(torch.tensor([prompt]), *extra(0, len(prompt)),
+                    *empty_past(model))
         for _ in range(max_tokens):
             logits, past = out[0][0, -1], out[1:]
             rows.append(logits.numpy())
             nxt = int(torch.argmax(logits))
             tokens.append(nxt)
-            out = model(torch.tensor([[nxt]]), *past)
+            done = len(prompt) + len(tokens) - 1
+            out = model(torch.tensor([[nxt]]), *extra(done, 1), *past)
     return tokens, np.stack(rows)
 
 
-def export_past(kind, path, opset=17, seed=0):
+def export_past(kind, path, opset=17, seed=0, hf_inputs=False):
     """Exports the --past variant of `kind` with dynamic batch, sequence and
-    past length; returns the module."""
-    model = build(kind, seed, past=True)
+    past length (with HF's attention_mask and position_ids inputs when
+    `hf_inputs`); returns the module."""
+    model = build(kind, seed, past=True, hf_inputs=hf_inputs)
     ids = torch.randint(0, 64, (2, 3), generator=torch.Generator()
                         .manual_seed(seed + 1))
     past = empty_past(model, batch=2, length=5)
+    hf = (torch.ones(2, 8, dtype=torch.long),
+          torch.arange(5, 8).unsqueeze(0).expand(2, 3)) if hf_inputs else ()
     layers = len(past) // 2
     past_names = [f"past_key_values.{i}.{kv}" for i in range(layers)
                   for kv in ("key", "value")]
@@ -384,9 +421,13 @@ def export_past(kind, path, opset=17, seed=0):
         axes[n] = {0: "batch", 2: "past"}
     for n in present_names:
         axes[n] = {0: "batch", 2: "total"}
+    hf_names = ["attention_mask", "position_ids"] if hf_inputs else []
+    if hf_inputs:
+        axes["attention_mask"] = {0: "batch", 1: "total"}
+        axes["position_ids"] = {0: "batch", 1: "seq"}
     with torch.no_grad():
-        torch.onnx.export(model, (ids, *past), path,
-                          input_names=["input_ids"] + past_names,
+        torch.onnx.export(model, (ids, *hf, *past), path,
+                          input_names=["input_ids"] + hf_names + past_names,
                           output_names=["logits"] + present_names,
                           opset_version=opset, dynamic_axes=axes,
                           do_constant_folding=True)
@@ -419,6 +460,9 @@ def main():
     p.add_argument("--outputs", help="write torch's logits (.npy)")
     p.add_argument("--past", action="store_true",
                    help="export the with-past (KV cache) variant")
+    p.add_argument("--hf-inputs", action="store_true",
+                   help="the --past LLaMA also takes attention_mask and "
+                   "position_ids")
     p.add_argument("--greedy-ids", help="prompt of torch's cached greedy "
                    "loop on the --past model (1,2,3)")
     p.add_argument("--max-tokens", type=int, default=64)
@@ -427,7 +471,8 @@ def main():
     a = p.parse_args()
     if a.greedy_ids:
         prompt = [int(t) for t in a.greedy_ids.split(",")]
-        tokens, logits = greedy(build(a.kind, past=True), prompt,
+        tokens, logits = greedy(build(a.kind, past=True,
+                                      hf_inputs=a.hf_inputs), prompt,
                                 a.max_tokens)
         with open(a.ids_out, "w") as f:
             f.write(" ".join(map(str, tokens)) + "\n")
@@ -436,7 +481,7 @@ def main():
     if a.out is None:
         p.error("OUT.onnx is required")
     if a.past:
-        export_past(a.kind, a.out, a.opset)
+        export_past(a.kind, a.out, a.opset, hf_inputs=a.hf_inputs)
         return
     model, ids = export(a.kind, a.out, a.opset, a.dynamic, a.batch, a.seq)
     if a.inputs:

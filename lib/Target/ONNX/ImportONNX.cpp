@@ -717,6 +717,15 @@ LogicalResult buildCacheEntry(Importer &im, ModuleOp module,
   }
   for (const PastInput &p : plan.past)
     im.set(p.name, pastPlaceholder(im, plan, ids, st));
+  // The inputs an HF export takes besides the ids, made for one sequence.
+  for (const auto &in : graph.input()) {
+    bool mask = !plan.attentionMask.empty() && in.name() == plan.attentionMask;
+    if (!mask && (plan.positionIds.empty() || in.name() != plan.positionIds))
+      continue;
+    Type et = elementTypeFor(im.ctx, in.type().tensor_type().elem_type());
+    im.set(in.name(), mask ? attentionMaskOfOnes(im, et, ids, st)
+                           : positionIdsFrom(im, et, ids, st));
+  }
   auto hook = [&](const onnx::NodeProto &n) -> FailureOr<bool> {
     auto it = plan.pastOfConcat.find(&n);
     if (it == plan.pastOfConcat.end())

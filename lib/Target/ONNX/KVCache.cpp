@@ -74,14 +74,21 @@ onebit::onnx_import::findKVCache(const onnx::GraphProto &graph,
     if (dims.size() == 2 && (et == onnx::TensorProto::INT64 ||
                              et == onnx::TensorProto::INT32)) {
       // @decode runs one token and @prefill any number: the graph's shapes
-      // must not fix the sequence length.
+      // must not fix the sequence length (nor, for the mask, past + seq).
       if (dims[1] >= 0) {
-        why = "the token ids input '" + name + "' " + describeDims(dims) +
+        why = "the integer input '" + name + "' " + describeDims(dims) +
               " has a fixed sequence length; export it with a dynamic "
               "sequence axis";
         return failure();
       }
-      tokenInputs.push_back(name);
+      // HF's names for what the entries make: a mask of ones over the
+      // past and new positions, and the new positions themselves.
+      if (name == "attention_mask" && plan.attentionMask.empty())
+        plan.attentionMask = name;
+      else if (name == "position_ids" && plan.positionIds.empty())
+        plan.positionIds = name;
+      else
+        tokenInputs.push_back(name);
       continue;
     }
     if (dims.size() != 4) {
@@ -165,8 +172,8 @@ onebit::onnx_import::findKVCache(const onnx::GraphProto &graph,
               ? "it has no token ids input (integers [batch, seq])"
               : "it has several integer inputs [batch, seq] ('" +
                     tokenInputs[0] + "', '" + tokenInputs[1] +
-                    "'); only the token ids are supported (attention_mask "
-                    "and position_ids are not)";
+                    "'); besides the token ids only attention_mask and "
+                    "position_ids are supported";
     return failure();
   }
   plan.tokens = tokenInputs.front();
@@ -182,6 +189,34 @@ onebit::onnx_import::findKVCache(const onnx::GraphProto &graph,
   }
   plan.logits = others.front();
   return plan;
+}
+
+Value onebit::onnx_import::attentionMaskOfOnes(Importer &im, Type et,
+                                               Value ids,
+                                               const CacheEntryState &st) {
+  OpFoldResult total = im.dim(ids, 1);
+  if (st.pos)
+    total = arithOFR(im, IOp::Add, st.pos, total);
+  return im.filled({im.dim(ids, 0), total}, et, 1.0);
+}
+
+Value onebit::onnx_import::positionIdsFrom(Importer &im, Type et, Value ids,
+                                           const CacheEntryState &st) {
+  MLIRContext *ctx = im.ctx;
+  Value init = im.empty(im.dims(ids), et);
+  Value pos = st.pos;
+  auto op = linalg::GenericOp::create(
+      im.b, im.loc, init.getType(), ValueRange{}, init,
+      ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(2, ctx)},
+      SmallVector<utils::IteratorType>(2, utils::IteratorType::parallel),
+      [&](OpBuilder &bb, Location l, ValueRange) {
+        Value s = linalg::IndexOp::create(bb, l, 1);
+        if (pos)
+          s = arith::AddIOp::create(bb, l, s, pos);
+        linalg::YieldOp::create(
+            bb, l, arith::IndexCastOp::create(bb, l, et, s).getResult());
+      });
+  return op.getResult(0);
 }
 
 Value onebit::onnx_import::pastPlaceholder(Importer &im,

@@ -34,6 +34,10 @@ struct PastInput {
 /// What a with-past export looks like to the importer.
 struct KVCachePlan {
   std::string tokens; ///< the token ids input [batch, seq]
+  /// Optional inputs the entries make for one unpadded sequence (HF's and
+  /// optimum's names): attention_mask [batch, past + seq] of ones,
+  /// position_ids [batch, seq] = past + s. Empty when the graph has none.
+  std::string attentionMask, positionIds;
   std::string logits; ///< the graph output that is not a present value
   SmallVector<PastInput> past;
   llvm::DenseMap<const onnx::NodeProto *, size_t> pastOfConcat;
@@ -41,7 +45,8 @@ struct KVCachePlan {
 };
 
 /// Recognises the with-past form in `graph`: one rank-2 integer input (the
-/// token ids), an even number (2 per layer) of rank-4 f32 inputs each read
+/// token ids; rank-2 integer inputs named attention_mask and position_ids
+/// may come with it), an even number (2 per layer) of rank-4 f32 inputs each read
 /// only by Shape nodes and by one Concat(past, new) on axis 2 whose result
 /// is a graph output, all with the same static kv_heads and head_dim, and
 /// one other graph output (the logits [batch, seq, vocab]). On failure,
@@ -63,6 +68,15 @@ struct CacheEntryState {
 /// is rewritten): an uninitialized tensor [batch, kv_heads, pos, head_dim]
 /// (pos 0 in the full forward) of the batch of `ids`.
 Value pastPlaceholder(Importer &im, const KVCachePlan &plan, Value ids,
+                      const CacheEntryState &st);
+
+/// attention_mask for one sequence with no padding: ones [batch, pos + seq]
+/// of `et`, the batch and seq of `ids`.
+Value attentionMaskOfOnes(Importer &im, Type et, Value ids,
+                          const CacheEntryState &st);
+
+/// position_ids [batch, seq] of `et`: pos + s (s in the full forward).
+Value positionIdsFrom(Importer &im, Type et, Value ids,
                       const CacheEntryState &st);
 
 /// Converts the Concat of `p` (the current node): in the full forward the

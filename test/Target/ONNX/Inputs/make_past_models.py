@@ -8,8 +8,9 @@ k, v = Transpose(Reshape(MatMul(x, W), [0, 0, 2, 4]), [0, 2, 1, 3]);
 present = Concat(past, k or v, axis=2); logits = MatMul(x, head) [b, s, 8].
 
 usage: make_past_models.py KIND OUT.onnx
-  KIND: good, nopast, odd, reader, axis1, fixed, mask, hidden, heads,
-        fixedseq
+  KIND: good, nopast, odd, reader, axis1, fixed, extra, hidden, heads,
+        fixedseq, hf (good with attention_mask and position_ids inputs, which
+        the logits read)
 """
 import sys
 
@@ -73,9 +74,25 @@ def build(kind):
                                       name="reads_past"))
         outputs.append(helper.make_tensor_value_info(
             "neg", f32, ["batch", 2, "past", 4]))
-    if kind == "mask":
+    if kind == "extra":
         inputs.append(helper.make_tensor_value_info(
-            "attention_mask", TensorProto.INT64, ["batch", "total"]))
+            "token_type_ids", TensorProto.INT64, ["batch", "seq"]))
+    if kind == "hf":
+        # logits + sum(attention_mask) + position_ids, so both are read.
+        inputs += [
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64,
+                                          ["batch", "total"]),
+            helper.make_tensor_value_info("position_ids", TensorProto.INT64,
+                                          ["batch", "seq"])]
+        nodes[1].output[0] = "head_out"
+        nodes += [
+            helper.make_node("ReduceSum", ["attention_mask"], ["mask_sum"],
+                             keepdims=1),
+            helper.make_node("Add", ["mask_sum", "position_ids"], ["pm"]),
+            helper.make_node("Cast", ["pm"], ["pmf"], to=TensorProto.FLOAT),
+            helper.make_node("Unsqueeze", ["pmf", "last"], ["pmf3"]),
+            helper.make_node("Add", ["head_out", "pmf3"], ["logits"])]
+        inits.append(numpy_helper.from_array(np.array([2], np.int64), "last"))
     graph = helper.make_graph(nodes, "past_" + kind, inputs, outputs, inits)
     model = helper.make_model(graph,
                               opset_imports=[helper.make_opsetid("", 17)])
