@@ -9,8 +9,8 @@
 
 #include "onebit/Target/ONNX/ImportONNX.h"
 
-#include "Importer.h"
 #include "Folding.h"
+#include "Importer.h"
 #include "KVCache.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -685,8 +685,7 @@ LogicalResult buildCacheEntry(Importer &im, ModuleOp module,
   for (const auto &in : graph.input())
     if (in.name() == plan.tokens)
       tokens = &in;
-  FailureOr<RankedTensorType> idsType =
-      typeOf(im, *tokens, /*required=*/true);
+  FailureOr<RankedTensorType> idsType = typeOf(im, *tokens, /*required=*/true);
   if (failed(idsType))
     return failure();
   int64_t batch = idsType->getDimSize(0);
@@ -699,8 +698,8 @@ LogicalResult buildCacheEntry(Importer &im, ModuleOp module,
       f32);
   SmallVector<Type> argTypes{*idsType};
   if (cached)
-    argTypes.append({RankedTensorType::get({}, im.b.getI64Type()), cacheType,
-                     cacheType});
+    argTypes.append(
+        {RankedTensorType::get({}, im.b.getI64Type()), cacheType, cacheType});
   auto func = func::FuncOp::create(im.b, fileLoc, name,
                                    im.b.getFunctionType(argTypes, {}));
   Block *entry = func.addEntryBlock();
@@ -711,7 +710,8 @@ LogicalResult buildCacheEntry(Importer &im, ModuleOp module,
   if (cached) {
     Value pos = tensor::ExtractOp::create(im.b, fileLoc, entry->getArgument(1),
                                           ValueRange{});
-    st.pos = arith::IndexCastOp::create(im.b, fileLoc, im.b.getIndexType(), pos);
+    st.pos =
+        arith::IndexCastOp::create(im.b, fileLoc, im.b.getIndexType(), pos);
     st.caches[0] = entry->getArgument(2);
     st.caches[1] = entry->getArgument(3);
   }
@@ -756,8 +756,8 @@ LogicalResult buildCacheEntry(Importer &im, ModuleOp module,
         lt = *t;
       }
   if (lt.getRank() != 3 || lt.getElementType() != f32) {
-    emitError(fileLoc) << im.fileName << ": the logits output '"
-                       << plan.logits << "' is " << lt
+    emitError(fileLoc) << im.fileName << ": the logits output '" << plan.logits
+                       << "' is " << lt
                        << "; a KV-cache entry needs [batch, seq, vocab] of f32";
     return failure();
   }
@@ -806,8 +806,7 @@ LogicalResult importCacheEntries(ModuleOp module, const onnx::GraphProto &graph,
                        << why;
     return failure();
   }
-  if (options.entryName == "prefill" ||
-      options.entryName == "decode") {
+  if (options.entryName == "prefill" || options.entryName == "decode") {
     emitError(fileLoc) << fileName << ": the entry name '" << options.entryName
                        << "' is taken by the KV-cache entries";
     return failure();
@@ -822,8 +821,8 @@ LogicalResult importCacheEntries(ModuleOp module, const onnx::GraphProto &graph,
     for (const auto &vi : graph.value_info())
       if (auto t = typeOf(im, vi, /*required=*/false); succeeded(t))
         im.inferred[vi.name()] = *t;
-    if (failed(buildCacheEntry(im, module, graph, *plan, kind, name, ext,
-                               model, fileLoc)))
+    if (failed(buildCacheEntry(im, module, graph, *plan, kind, name, ext, model,
+                               fileLoc)))
       return failure();
   }
   return success();

@@ -20,7 +20,7 @@ bool tensorInfo(const onnx::ValueInfoProto &vi, int &elemType,
   elemType = vi.type().tensor_type().elem_type();
   for (const auto &d : vi.type().tensor_type().shape().dim())
     dims.push_back(d.has_dim_value() && d.dim_value() >= 0 ? d.dim_value()
-                                                            : -1);
+                                                           : -1);
   return true;
 }
 
@@ -71,8 +71,8 @@ onebit::onnx_import::findKVCache(const onnx::GraphProto &graph,
       why = "graph input '" + name + "' is not a tensor of known rank";
       return failure();
     }
-    if (dims.size() == 2 && (et == onnx::TensorProto::INT64 ||
-                             et == onnx::TensorProto::INT32)) {
+    if (dims.size() == 2 &&
+        (et == onnx::TensorProto::INT64 || et == onnx::TensorProto::INT32)) {
       // @decode runs one token and @prefill any number: the graph's shapes
       // must not fix the sequence length (nor, for the mask, past + seq).
       if (dims[1] >= 0) {
@@ -110,8 +110,8 @@ onebit::onnx_import::findKVCache(const onnx::GraphProto &graph,
         concat = u;
         continue;
       }
-      why = "past input '" + name + "' is read by node '" + u->name() +
-            "' (" + u->op_type() +
+      why = "past input '" + name + "' is read by node '" + u->name() + "' (" +
+            u->op_type() +
             "); only Shape and one Concat(past, new, axis=2) may read it";
       return failure();
     }
@@ -191,8 +191,7 @@ onebit::onnx_import::findKVCache(const onnx::GraphProto &graph,
   return plan;
 }
 
-Value onebit::onnx_import::attentionMaskOfOnes(Importer &im, Type et,
-                                               Value ids,
+Value onebit::onnx_import::attentionMaskOfOnes(Importer &im, Type et, Value ids,
                                                const CacheEntryState &st) {
   OpFoldResult total = im.dim(ids, 1);
   if (st.pos)
@@ -246,9 +245,8 @@ LogicalResult onebit::onnx_import::convertCacheConcat(Importer &im,
       !fits(t.getDimSize(1), plan.kvHeads) ||
       !fits(t.getDimSize(3), plan.headDim))
     return im.error() << "the new values " << t << " appended to past input '"
-                      << p.name << "' do not fit its [batch, "
-                      << plan.kvHeads << ", past, " << plan.headDim
-                      << "] of f32";
+                      << p.name << "' do not fit its [batch, " << plan.kvHeads
+                      << ", past, " << plan.headDim << "] of f32";
   auto want = RankedTensorType::get(
       {t.getDimSize(0), plan.kvHeads, t.getDimSize(2), plan.headDim}, f32);
   if (t != want)
@@ -266,16 +264,15 @@ LogicalResult onebit::onnx_import::convertCacheConcat(Importer &im,
                       << "token ids (" << cacheBatch << ")";
   OpFoldResult batch = im.dim(nv, 0), seq = im.dim(nv, 2);
   OpFoldResult heads = im.b.getIndexAttr(plan.kvHeads),
-               hd = im.b.getIndexAttr(plan.headDim),
-               one = im.b.getIndexAttr(1), zero = im.b.getIndexAttr(0),
-               layer = im.b.getIndexAttr(p.layer);
+               hd = im.b.getIndexAttr(plan.headDim), one = im.b.getIndexAttr(1),
+               zero = im.b.getIndexAttr(0), layer = im.b.getIndexAttr(p.layer);
   SmallVector<int64_t> perm{0, 2, 1, 3};
   // The cache holds a layer's positions as rows [kv_heads, head_dim], the
   // GGUF importer's layout: [B, heads, T, hd] -> [B, T, heads, hd].
-  Value rows = linalg::TransposeOp::create(im.b, im.loc, nv,
-                                           im.empty({batch, seq, heads, hd}, f32),
-                                           perm)
-                   ->getResult(0);
+  Value rows =
+      linalg::TransposeOp::create(im.b, im.loc, nv,
+                                  im.empty({batch, seq, heads, hd}, f32), perm)
+          ->getResult(0);
   SmallVector<ReassociationIndices> re{{0, 1}, {2}, {3}, {4}};
   SmallVector<OpFoldResult> writeSizes{one, batch, seq, heads, hd};
   SmallVector<OpFoldResult> strides(5, one);
@@ -298,10 +295,10 @@ LogicalResult onebit::onnx_import::convertCacheConcat(Importer &im,
   // use, O(context) per layer and step as the export's own Transpose of the
   // keys or Expand of grouped heads that consume it; the cache itself is
   // neither copied nor concatenated.
-  Value present = linalg::TransposeOp::create(
-                      im.b, im.loc, read,
-                      im.empty({batch, heads, total, hd}, f32), perm)
-                      ->getResult(0);
+  Value present =
+      linalg::TransposeOp::create(
+          im.b, im.loc, read, im.empty({batch, heads, total, hd}, f32), perm)
+          ->getResult(0);
   im.setOutput(0, present);
   return success();
 }

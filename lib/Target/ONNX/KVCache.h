@@ -46,8 +46,8 @@ struct KVCachePlan {
 
 /// Recognises the with-past form in `graph`: one rank-2 integer input (the
 /// token ids; rank-2 integer inputs named attention_mask and position_ids
-/// may come with it), an even number (2 per layer) of rank-4 f32 inputs each read
-/// only by Shape nodes and by one Concat(past, new) on axis 2 whose result
+/// may come with it), an even number (2 per layer) of rank-4 f32 inputs each
+/// read only by Shape nodes and by one Concat(past, new) on axis 2 whose result
 /// is a graph output, all with the same static kv_heads and head_dim, and
 /// one other graph output (the logits [batch, seq, vocab]). On failure,
 /// `why` says what does not fit.

@@ -349,11 +349,11 @@ OpFoldResult clampDynamic(Importer &im, const KnownElt &e, OpFoldResult size) {
   if (!e.nonNeg) {
     Value v = im.indexValue(r);
     Value zero = arith::ConstantIndexOp::create(im.b, im.loc, 0);
-    Value neg = arith::CmpIOp::create(im.b, im.loc, arith::CmpIPredicate::slt,
-                                      v, zero);
+    Value neg =
+        arith::CmpIOp::create(im.b, im.loc, arith::CmpIPredicate::slt, v, zero);
     Value fromEnd = arith::MaxSIOp::create(
-        im.b, im.loc, arith::AddIOp::create(im.b, im.loc, im.indexValue(size), v),
-        zero);
+        im.b, im.loc,
+        arith::AddIOp::create(im.b, im.loc, im.indexValue(size), v), zero);
     r = arith::SelectOp::create(im.b, im.loc, neg, fromEnd, v).getResult();
   }
   return arithOFR(im, IOp::Min, r, size);
