@@ -14,9 +14,11 @@ causal mask (Expand to a shape that depends on the past length); both compute
 RoPE/position embeddings and the causal mask from the past length.
 `greedy(...)` is torch's own cached greedy loop on them.
 
-usage: models.py {llama,gpt2} OUT.onnx [--opset N] [--dynamic] [--past [--hf-inputs]]
+usage: models.py {llama,gpt2} OUT.onnx [--opset N] [--dynamic]
+                 [--past [--hf-inputs] [--layers N]]
                  [--seq S] [--batch B] [--inputs IDS.npy --outputs REF.npy]
-       models.py {llama,gpt2} --greedy-ids 1,2,3 --max-tokens N [--hf-inputs]
+       models.py {llama,gpt2} --greedy-ids 1,2,3 --max-tokens N
+                 [--hf-inputs] [--layers N]
                  --ids-out IDS.txt --logits-out LOGITS.npy
 """
 import argparse
@@ -355,10 +357,11 @@ class GPT2PastLMHead(nn.Module):
         return (torch.matmul(self.ln_f(x), self.wte.weight.t()), *presents)
 
 
-def build(kind, seed=0, past=False, hf_inputs=False):
+def build(kind, seed=0, past=False, hf_inputs=False, layers=2):
     torch.manual_seed(seed)
     if past:
-        model = {"llama": LlamaPastForCausalLM, "gpt2": GPT2PastLMHead}[kind]()
+        model = {"llama": LlamaPastForCausalLM, "gpt2": GPT2PastLMHead}[kind](
+            layers=layers)
         if hf_inputs:
             assert kind == "llama", "only the LLaMA variant takes HF inputs"
             model.hf_inputs = True
@@ -400,11 +403,11 @@ def greedy(model, prompt, max_tokens):
     return tokens, np.stack(rows)
 
 
-def export_past(kind, path, opset=17, seed=0, hf_inputs=False):
+def export_past(kind, path, opset=17, seed=0, hf_inputs=False, layers=2):
     """Exports the --past variant of `kind` with dynamic batch, sequence and
     past length (with HF's attention_mask and position_ids inputs when
     `hf_inputs`); returns the module."""
-    model = build(kind, seed, past=True, hf_inputs=hf_inputs)
+    model = build(kind, seed, past=True, hf_inputs=hf_inputs, layers=layers)
     ids = torch.randint(0, 64, (2, 3), generator=torch.Generator()
                         .manual_seed(seed + 1))
     past = empty_past(model, batch=2, length=5)
@@ -460,6 +463,8 @@ def main():
     p.add_argument("--outputs", help="write torch's logits (.npy)")
     p.add_argument("--past", action="store_true",
                    help="export the with-past (KV cache) variant")
+    p.add_argument("--layers", type=int, default=2,
+                   help="decoder layers of the --past variants")
     p.add_argument("--hf-inputs", action="store_true",
                    help="the --past LLaMA also takes attention_mask and "
                    "position_ids")
@@ -472,7 +477,8 @@ def main():
     if a.greedy_ids:
         prompt = [int(t) for t in a.greedy_ids.split(",")]
         tokens, logits = greedy(build(a.kind, past=True,
-                                      hf_inputs=a.hf_inputs), prompt,
+                                      hf_inputs=a.hf_inputs,
+                                      layers=a.layers), prompt,
                                 a.max_tokens)
         with open(a.ids_out, "w") as f:
             f.write(" ".join(map(str, tokens)) + "\n")
@@ -481,7 +487,8 @@ def main():
     if a.out is None:
         p.error("OUT.onnx is required")
     if a.past:
-        export_past(a.kind, a.out, a.opset, hf_inputs=a.hf_inputs)
+        export_past(a.kind, a.out, a.opset, hf_inputs=a.hf_inputs,
+                    layers=a.layers)
         return
     model, ids = export(a.kind, a.out, a.opset, a.dynamic, a.batch, a.seq)
     if a.inputs:
