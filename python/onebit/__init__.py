@@ -100,7 +100,8 @@ class Model:
         """Yields generated token ids as they are chosen, decoding with the
         model's KV cache (one prefill of the prompt, then one decode step per
         token; see ``onebit-generate``). The model needs its KV-cache entries:
-        load a GGUF with ``onebit.load(path, kv_cache=True)`` (quantize() and
+        load a GGUF, or an ONNX decoder exported with past key/values, with
+        ``onebit.load(path, kv_cache=True)`` (quantize() and
         int8_weights() keep them). ``prompt`` is text, tokenized with
         ``tokenizer`` or the model's own; ``prompt_ids`` are token ids.
         ``temperature`` 0 is greedy; ``top_k`` 0 and ``top_p`` 1 keep every
@@ -111,7 +112,8 @@ class Model:
             funcs = self.functions
             if "prefill" not in funcs or "decode" not in funcs:
                 raise Error("the model has no KV-cache entries (@prefill and "
-                            "@decode): load the GGUF with "
+                            "@decode): load the GGUF, or the ONNX decoder "
+                            "exported with past key/values, with "
                             "onebit.load(path, kv_cache=True)")
             self._generation_fn = self._impl.compile_entries(
                 "cpu", ["prefill", "decode"])
@@ -276,9 +278,11 @@ def has_fast_kernel() -> bool:
 def load(path: Union[str, PathLike], num_layers: int = -1,
          kv_cache: bool = False) -> Union[Model, Artifact]:
     """Loads ``.mlir``/``.mlirbc`` (MLIR), ``.gguf`` (llama; ``num_layers``
-    keeps only the first blocks; ``kv_cache`` adds the @prefill/@decode
-    entries that Model.generate runs) or ``.onnx`` models, or a compiled
-    ``.onebit`` artifact (an Artifact, which runs without compiling)."""
+    keeps only the first blocks) or ``.onnx`` models, or a compiled
+    ``.onebit`` artifact (an Artifact, which runs without compiling).
+    ``kv_cache`` adds the @prefill/@decode entries that Model.generate runs
+    to a GGUF model or to an ONNX decoder exported with past key/values (an
+    ONNX model without such a cache is refused, saying why)."""
     p = fspath(path)
     if _onebit.is_artifact(p):
         return Artifact(_onebit.Artifact.open(p))

@@ -110,6 +110,8 @@ public:
     ::onebit::ModelLoadOptions opts;
     opts.gguf.numLayers = numLayers;
     opts.gguf.kvCache = kvCache;
+    if (kvCache)
+      opts.onnx.kvCache = ::onebit::ONNXKVCache::Required;
     OwningOpRef<ModuleOp> m = ::onebit::loadModel(path, *ctx, opts);
     if (!m || failed(verify(*m)))
       diags.raise("cannot load '" + path + "'");

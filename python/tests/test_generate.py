@@ -80,3 +80,24 @@ def test_generate_errors(tiny_gguf):
         list(m.generate(prompt_ids=[1], top_p=0))
     with pytest.raises(ValueError, match="exactly one"):
         list(m.generate())
+
+
+def test_generate_onnx_with_past(tmp_path):
+    """A torch.onnx export with past key/values (test/e2e/models.py --past,
+    GQA) generates torch's own cached greedy tokens; an ONNX model without a
+    cache is refused when loaded with kv_cache=True."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    sys.path.insert(0, str(ROOT / "test" / "e2e"))
+    import models
+    path = tmp_path / "llama_past.onnx"
+    torch_model = models.export_past("llama", str(path))
+    m = onebit.load(path, kv_cache=True)
+    assert {"main", "prefill", "decode"} <= set(m.functions)
+    prompt = [3, 14, 15, 9, 26]
+    want, _ = models.greedy(torch_model, prompt, 16)
+    assert list(m.generate(prompt_ids=prompt, max_tokens=16)) == want
+    plain = tmp_path / "llama.onnx"
+    models.export("llama", str(plain), dynamic=True)
+    with pytest.raises(onebit.Error, match="no KV cache onebit can recognise"):
+        onebit.load(plain, kv_cache=True)

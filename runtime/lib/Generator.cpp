@@ -48,7 +48,8 @@ std::unique_ptr<Generator> Generator::create(Executable &model,
   const Executable::Entry *decode = model.find(kDecodeEntry);
   if (!prefill || !decode) {
     error = "the model has no KV-cache entries (@prefill and @decode); "
-            "import a GGUF model with --kv-cache";
+            "import a GGUF model, or an ONNX decoder exported with past "
+            "key/values, with --kv-cache";
     return nullptr;
   }
   if (!checkEntry(*prefill, error) || !checkEntry(*decode, error))

@@ -8,7 +8,8 @@ file) so that they reach deep into each parser within seconds:
              by a NUL and text to encode
   npy        .npy files of every dtype onebit-run reads
   checkpoint onebit training checkpoints
-  onnx       ONNX's backend node-test models that onebit imports
+  onnx       ONNX's backend node-test models that onebit imports, and small
+             decoders with past key/values (test/Target/ONNX/Inputs)
   artifact   .onebit containers with KV-cache and plain entries, constants
              and a tokenizer (the code section is not loaded by the fuzzer)
 Usage: make_seeds.py OUT [--onnx-node-dir DIR]
@@ -217,6 +218,13 @@ def artifact_seeds(out):
 
 
 def onnx_seeds(out, node_dir):
+    # Decoders with past key/values (the importer's KV-cache path), one that
+    # has the form and one that misses it.
+    sys.path.insert(0, os.path.join(ROOT, "test", "Target", "ONNX", "Inputs"))
+    import make_past_models
+    for kind in ("good", "reader"):
+        with open(os.path.join(out, "with-past-" + kind + ".onnx"), "wb") as f:
+            f.write(make_past_models.build(kind).SerializeToString())
     if not node_dir or not os.path.isdir(node_dir):
         return
     imports = os.path.join(ROOT, "test", "onnx-backend", "imports.txt")

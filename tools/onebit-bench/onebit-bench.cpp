@@ -163,6 +163,7 @@ int main(int argc, char **argv) {
       mlir::MLIRContext ctx;
       onebit::ModelLoadOptions load;
       load.gguf.kvCache = true;
+      load.onnx.kvCache = onebit::ONNXKVCache::Required;
       mlir::OwningOpRef<mlir::ModuleOp> module =
           onebit::loadModel(path, ctx, load, error);
       if (!module)
@@ -170,8 +171,9 @@ int main(int argc, char **argv) {
       if (!module->lookupSymbol(onebit::kPrefillEntry) ||
           !module->lookupSymbol(onebit::kDecodeEntry))
         return fail(path + " has no KV-cache entries (@prefill and @decode): "
-                    "import it with onebit-translate --import-gguf "
-                    "--kv-cache");
+                    "import it with onebit-translate --kv-cache (a GGUF "
+                    "model, or an ONNX decoder exported with past "
+                    "key/values)");
       modelSize(*module, bytes, params);
       auto compiled = onebit::CompiledModel::compile(
           std::move(module),

@@ -86,6 +86,7 @@ int main(int argc, char **argv) {
   static mlir::MLIRContext ctx;
   onebit::ModelLoadOptions load;
   load.gguf.kvCache = true;
+  load.onnx.kvCache = onebit::ONNXKVCache::IfWithPast;
   std::string error;
   mlir::OwningOpRef<mlir::ModuleOp> module =
       onebit::loadModel(modelPath, ctx, load, error);

@@ -145,10 +145,13 @@ int main(int argc, char **argv) {
                   "fixed when it was compiled");
   } else {
     std::string error;
-    // --generate decodes with the KV cache: a GGUF model is imported with
-    // its cache entries (a .mlir/.mlirbc that has them uses them too).
+    // --generate decodes with the KV cache: a GGUF model, or an ONNX
+    // decoder exported with past key/values, is imported with its cache
+    // entries (a .mlir/.mlirbc that has them uses them too).
     onebit::ModelLoadOptions options;
     options.gguf.kvCache = generate.getNumOccurrences() > 0;
+    if (options.gguf.kvCache)
+      options.onnx.kvCache = onebit::ONNXKVCache::IfWithPast;
     module = onebit::loadModel(modelPath, ctx, options, error);
     if (!module)
       return fail(error);

@@ -7,10 +7,12 @@
 //
 // Streams the continuation to stdout as tokens are chosen (with --ids, the
 // token ids, space-separated) and prints prompt and generation speed to
-// stderr. MODEL is a .gguf (imported with its KV-cache entries), a
-// .mlir/.mlirbc that has them (onebit-translate --import-gguf --kv-cache,
-// then quantized or not), or a .onebit artifact of one (onebit-compile),
-// which starts without compiling. The library does the work (onebit/Runner/
+// stderr. MODEL is a .gguf (imported with its KV-cache entries), a .onnx
+// decoder exported with past key/values (imported with them: the importer
+// says why a graph is not one), a .mlir/.mlirbc that has them
+// (onebit-translate --import-gguf/--import-onnx --kv-cache, then quantized
+// or not), or a .onebit artifact of one (onebit-compile), which starts
+// without compiling. The library does the work (onebit/Runner/
 // Generator.h); this file maps flags onto it.
 //
 //===----------------------------------------------------------------------===//
@@ -188,6 +190,10 @@ int main(int argc, char **argv) {
   if (!model) {
     onebit::ModelLoadOptions load;
     load.gguf.kvCache = true;
+    // A with-past ONNX export gets its entries; without --no-cache, the
+    // importer says why an ONNX model without one is not it.
+    load.onnx.kvCache = noCache ? onebit::ONNXKVCache::IfWithPast
+                                : onebit::ONNXKVCache::Required;
     module = onebit::loadModel(modelPath, ctx, load, error);
     if (!module)
       return fail(error);
@@ -233,10 +239,10 @@ int main(int argc, char **argv) {
                      !module->lookupSymbol(onebit::kDecodeEntry)))
       return fail(modelPath +
                   " has no KV-cache entries (@prefill and @decode): import "
-                  "the GGUF model with onebit-translate --import-gguf "
-                  "--kv-cache (a .gguf given here is imported with them); "
-                  "ONNX with-past exports are not recognised yet, and "
-                  "--no-cache runs a model without a cache");
+                  "the model with onebit-translate --kv-cache (a GGUF "
+                  "model, or an ONNX decoder exported with past key/values; "
+                  "a .gguf or .onnx given here is imported with them), or "
+                  "give --no-cache to recompute the full forward per token");
     // The full forward is the GGUF import's @main (or the module's only
     // other public function).
     if (noCache) {

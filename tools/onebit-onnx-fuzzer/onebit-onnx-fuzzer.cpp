@@ -26,6 +26,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       &context, [](mlir::Diagnostic &) { return mlir::success(); });
   llvm::StringRef bytes(reinterpret_cast<const char *>(data), size);
   onebit::ONNXImportOptions options;
+  // Decoders with past key/values take the KV-cache path (three entries,
+  // Concat rewritten into cache writes); other graphs import as they are.
+  options.kvCache = onebit::ONNXKVCache::IfWithPast;
   mlir::OwningOpRef<mlir::ModuleOp> module = onebit::importONNXBuffer(
       bytes, "fuzz.onnx", /*baseDir=*/"", context, options);
   // Whatever imports must be valid IR. ONEBIT_FUZZ_STRICT=1 turns invalid

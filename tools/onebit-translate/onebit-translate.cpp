@@ -47,9 +47,10 @@ static cl::opt<int> numLayers(
     cl::init(-1), cl::cat(category));
 static cl::opt<bool> kvCache(
     "kv-cache",
-    cl::desc("GGUF: also emit the KV-cache entries @prefill and @decode, "
-             "which share the weights with the full forward (what "
-             "onebit-generate runs)"),
+    cl::desc("Also emit the KV-cache entries @prefill and @decode, which "
+             "share the weights with the full forward (what onebit-generate "
+             "runs); an ONNX model must be a decoder exported with past "
+             "key/values, whose @main becomes the forward with no past"),
     cl::cat(category));
 static cl::opt<std::string>
     entryName("entry-name", cl::desc("Name of the generated function"),
@@ -189,6 +190,8 @@ int main(int argc, char **argv) {
     onebit::ONNXImportOptions options;
     options.entryName = entryName;
     options.inferShapes = !noShapeInference;
+    if (kvCache)
+      options.kvCache = onebit::ONNXKVCache::Required;
     for (const std::string &spec : inputShapes) {
       std::string err = onebit::parseInputShapes(spec, options);
       if (!err.empty()) {

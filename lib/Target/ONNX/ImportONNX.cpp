@@ -9,7 +9,9 @@
 
 #include "onebit/Target/ONNX/ImportONNX.h"
 
+#include "Folding.h"
 #include "Importer.h"
+#include "KVCache.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -39,10 +41,13 @@ using namespace onebit::onnx_import;
 namespace {
 
 /// Opens and maps external data files once per import; the mappings are
-/// shared with the resource blobs that point into them.
+/// shared with the resource blobs that point into them. Also keeps the
+/// weights' resource attributes by name, so that the entries of a KV-cache
+/// import share one copy of each weight.
 struct ExternalFiles {
   std::string baseDir;
   llvm::StringMap<std::shared_ptr<llvm::MemoryBuffer>> files;
+  llvm::StringMap<ElementsAttr> resources;
 };
 
 int64_t byteWidth(Type et) {
@@ -262,6 +267,9 @@ FailureOr<Value> importTensor(Importer &im, const onnx::TensorProto &t,
     } else {
       attr = DenseElementsAttr::getFromRawBuffer(type, bytes);
     }
+  } else if (ElementsAttr seen = ext.resources.lookup(key);
+             seen && seen.getType() == type) {
+    attr = seen;
   } else {
     AsmResourceBlob blob;
     if (converted.empty() && aligned) {
@@ -271,6 +279,7 @@ FailureOr<Value> importTensor(Importer &im, const onnx::TensorProto &t,
       blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, bw);
     }
     attr = DenseResourceElementsAttr::get(type, key, std::move(blob));
+    ext.resources[key] = attr;
   }
   Value v = arith::ConstantOp::create(im.b, loc, attr);
   // Small integer tensors feed shape computations: remember their values.
@@ -548,11 +557,16 @@ FailureOr<func::FuncOp> createEntryFunction(Importer &im, ModuleOp module,
   return func;
 }
 
-/// Converts the initializers, then the nodes in graph order.
+/// Converts a node the caller handles itself: true when it did, false to
+/// convert it as usual.
+using NodeHook = llvm::function_ref<FailureOr<bool>(const onnx::NodeProto &)>;
+
+/// Converts the initializers, then the nodes in graph order (those `hook`
+/// takes through it).
 LogicalResult importGraphBody(Importer &im, const onnx::GraphProto &graph,
                               ExternalFiles &ext,
                               const std::shared_ptr<onnx::ModelProto> &model,
-                              Location fileLoc) {
+                              Location fileLoc, NodeHook hook = nullptr) {
   im.loc = fileLoc;
   for (const auto &t : graph.initializer()) {
     auto v = importTensor(im, t, t.name(), ext, model, /*preferDense=*/false);
@@ -578,6 +592,13 @@ LogicalResult importGraphBody(Importer &im, const onnx::GraphProto &graph,
         im.set(n.output(0), *v);
         continue;
       }
+    }
+    if (hook) {
+      FailureOr<bool> took = hook(n);
+      if (failed(took))
+        return failure();
+      if (*took)
+        continue;
     }
     if (failed(im.convertNode(n)))
       return failure();
@@ -624,6 +645,189 @@ LogicalResult returnGraphOutputs(Importer &im, func::FuncOp func,
   return success();
 }
 
+/// The entries of a with-past import (docs/design.md, "Generation with a KV
+/// cache").
+enum class CacheEntry { Full, Prefill, Decode };
+
+/// Sets the names of `func`'s arguments and results and, in a KV-cache
+/// entry, the position, the caches and the results tied to them.
+void setCacheEntryAttributes(Importer &im, func::FuncOp func,
+                             const KVCachePlan &plan, bool cached) {
+  func.setArgAttr(0, "onebit.name", im.b.getStringAttr(plan.tokens));
+  func.setResultAttr(0, "onebit.name", im.b.getStringAttr(plan.logits));
+  if (!cached)
+    return;
+  func.setArgAttr(1, "onebit.name", im.b.getStringAttr("pos"));
+  func.setArgAttr(1, "onebit.cache_position", im.b.getUnitAttr());
+  const char *names[] = {"k_cache", "v_cache"};
+  for (auto [i, name] : llvm::enumerate(names)) {
+    func.setArgAttr(2 + i, "onebit.name", im.b.getStringAttr(name));
+    func.setArgAttr(2 + i, "onebit.kv_cache", im.b.getUnitAttr());
+    func.setResultAttr(1 + i, "onebit.name", im.b.getStringAttr(name));
+    func.setResultAttr(1 + i, "onebit.inplace_arg",
+                       im.b.getI64IntegerAttr(2 + i));
+  }
+}
+
+/// Imports the graph as one entry of a with-past import: @main (`name`) is
+/// the full forward with an empty past, @prefill and @decode (one token)
+/// read and write the caches from position `pos` and return the last
+/// position's logits.
+LogicalResult buildCacheEntry(Importer &im, ModuleOp module,
+                              const onnx::GraphProto &graph,
+                              const KVCachePlan &plan, CacheEntry kind,
+                              StringRef name, ExternalFiles &ext,
+                              const std::shared_ptr<onnx::ModelProto> &model,
+                              Location fileLoc) {
+  im.b.setInsertionPointToEnd(module.getBody());
+  im.loc = fileLoc;
+  const onnx::ValueInfoProto *tokens = nullptr;
+  for (const auto &in : graph.input())
+    if (in.name() == plan.tokens)
+      tokens = &in;
+  FailureOr<RankedTensorType> idsType = typeOf(im, *tokens, /*required=*/true);
+  if (failed(idsType))
+    return failure();
+  int64_t batch = idsType->getDimSize(0);
+  if (kind == CacheEntry::Decode)
+    *idsType = RankedTensorType::get({batch, 1}, idsType->getElementType());
+  const bool cached = kind != CacheEntry::Full;
+  auto f32 = im.b.getF32Type();
+  auto cacheType = RankedTensorType::get(
+      {plan.layers, batch, ShapedType::kDynamic, plan.kvHeads, plan.headDim},
+      f32);
+  SmallVector<Type> argTypes{*idsType};
+  if (cached)
+    argTypes.append(
+        {RankedTensorType::get({}, im.b.getI64Type()), cacheType, cacheType});
+  auto func = func::FuncOp::create(im.b, fileLoc, name,
+                                   im.b.getFunctionType(argTypes, {}));
+  Block *entry = func.addEntryBlock();
+  im.b.setInsertionPointToStart(entry);
+  Value ids = entry->getArgument(0);
+  im.set(plan.tokens, ids);
+  CacheEntryState st;
+  if (cached) {
+    Value pos = tensor::ExtractOp::create(im.b, fileLoc, entry->getArgument(1),
+                                          ValueRange{});
+    st.pos =
+        arith::IndexCastOp::create(im.b, fileLoc, im.b.getIndexType(), pos);
+    st.caches[0] = entry->getArgument(2);
+    st.caches[1] = entry->getArgument(3);
+  }
+  for (const PastInput &p : plan.past)
+    im.set(p.name, pastPlaceholder(im, plan, ids, st));
+  // The inputs an HF export takes besides the ids, made for one sequence.
+  for (const auto &in : graph.input()) {
+    bool mask = !plan.attentionMask.empty() && in.name() == plan.attentionMask;
+    if (!mask && (plan.positionIds.empty() || in.name() != plan.positionIds))
+      continue;
+    Type et = elementTypeFor(im.ctx, in.type().tensor_type().elem_type());
+    im.set(in.name(), mask ? attentionMaskOfOnes(im, et, ids, st)
+                           : positionIdsFrom(im, et, ids, st));
+  }
+  auto hook = [&](const onnx::NodeProto &n) -> FailureOr<bool> {
+    auto it = plan.pastOfConcat.find(&n);
+    if (it == plan.pastOfConcat.end())
+      return false;
+    if (failed(im.checkSupported(n)) ||
+        failed(convertCacheConcat(im, plan, plan.past[it->second], st)))
+      return failure();
+    return true;
+  };
+  if (failed(importGraphBody(im, graph, ext, model, fileLoc, hook)))
+    return failure();
+
+  im.node = nullptr;
+  im.loc = fileLoc;
+  FailureOr<Value> logitsOr = im.get(plan.logits);
+  if (failed(logitsOr))
+    return failure();
+  Value logits = *logitsOr;
+  auto lt = cast<RankedTensorType>(logits.getType());
+  for (const auto &out : graph.output())
+    if (out.name() == plan.logits)
+      if (auto t = typeOf(im, out, /*required=*/false);
+          succeeded(t) && t->getElementType() == lt.getElementType() &&
+          t->getRank() == lt.getRank() &&
+          t->getNumDynamicDims() < lt.getNumDynamicDims() &&
+          succeeded(verifyCompatibleShape(*t, lt))) {
+        logits = tensor::CastOp::create(im.b, fileLoc, *t, logits);
+        lt = *t;
+      }
+  if (lt.getRank() != 3 || lt.getElementType() != f32) {
+    emitError(fileLoc) << im.fileName << ": the logits output '" << plan.logits
+                       << "' is " << lt
+                       << "; a KV-cache entry needs [batch, seq, vocab] of f32";
+    return failure();
+  }
+  SmallVector<Value> results{logits};
+  if (cached) {
+    // Only the last position's logits, as the GGUF importer's entries.
+    OpFoldResult b = im.dim(logits, 0), v = im.dim(logits, 2);
+    OpFoldResult last =
+        arithOFR(im, IOp::Sub, im.dim(logits, 1), im.b.getIndexAttr(1));
+    SmallVector<OpFoldResult> sizes{b, im.b.getIndexAttr(1), v};
+    Value row = tensor::ExtractSliceOp::create(
+        im.b, fileLoc, Importer::tensorType(sizes, f32), logits,
+        SmallVector<OpFoldResult>{im.b.getIndexAttr(0), last,
+                                  im.b.getIndexAttr(0)},
+        sizes, SmallVector<OpFoldResult>(3, im.b.getIndexAttr(1)));
+    results[0] = tensor::CollapseShapeOp::create(
+        im.b, fileLoc, row, SmallVector<ReassociationIndices>{{0}, {1, 2}});
+    results.append({st.caches[0], st.caches[1]});
+  }
+  func::ReturnOp::create(im.b, fileLoc, results);
+  func.setType(im.b.getFunctionType(argTypes, TypeRange(ValueRange(results))));
+  setCacheEntryAttributes(im, func, plan, cached);
+  return success();
+}
+
+/// A with-past import: the full forward, @prefill and @decode, each from the
+/// graph with its Concat(past, new) nodes rewritten (KVCache.h). Succeeds
+/// with `recognised` false, emitting nothing, when the graph does not have
+/// the with-past form and `options` do not require it.
+LogicalResult importCacheEntries(ModuleOp module, const onnx::GraphProto &graph,
+                                 const llvm::StringSet<> &initNames,
+                                 const std::shared_ptr<onnx::ModelProto> &model,
+                                 StringRef fileName, StringRef baseDir,
+                                 int64_t opset,
+                                 const onebit::ONNXImportOptions &options,
+                                 Location fileLoc, bool &recognised) {
+  std::string why;
+  FailureOr<KVCachePlan> plan = findKVCache(graph, initNames, why);
+  recognised = succeeded(plan);
+  if (!recognised) {
+    if (options.kvCache != onebit::ONNXKVCache::Required)
+      return success();
+    emitError(fileLoc) << fileName
+                       << ": no KV cache onebit can recognise (a decoder "
+                          "exported with past key/values): "
+                       << why;
+    return failure();
+  }
+  if (options.entryName == "prefill" || options.entryName == "decode") {
+    emitError(fileLoc) << fileName << ": the entry name '" << options.entryName
+                       << "' is taken by the KV-cache entries";
+    return failure();
+  }
+  ExternalFiles ext{baseDir.str(), {}, {}};
+  std::pair<CacheEntry, StringRef> entries[] = {
+      {CacheEntry::Full, options.entryName},
+      {CacheEntry::Prefill, "prefill"},
+      {CacheEntry::Decode, "decode"}};
+  for (auto [kind, name] : entries) {
+    Importer im(module.getContext(), fileName.str(), opset);
+    for (const auto &vi : graph.value_info())
+      if (auto t = typeOf(im, vi, /*required=*/false); succeeded(t))
+        im.inferred[vi.name()] = *t;
+    if (failed(buildCacheEntry(im, module, graph, *plan, kind, name, ext, model,
+                               fileLoc)))
+      return failure();
+  }
+  return success();
+}
+
 OwningOpRef<ModuleOp> importModel(std::shared_ptr<onnx::ModelProto> model,
                                   StringRef fileName, StringRef baseDir,
                                   MLIRContext &context,
@@ -665,11 +869,20 @@ OwningOpRef<ModuleOp> importModel(std::shared_ptr<onnx::ModelProto> model,
       im.inferred[vi.name()] = *t;
 
   OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
+  if (options.kvCache != onebit::ONNXKVCache::Off) {
+    bool recognised = false;
+    if (failed(importCacheEntries(*module, *graph, initNames, model, fileName,
+                                  baseDir, *opset, options, fileLoc,
+                                  recognised)))
+      return nullptr;
+    if (recognised)
+      return module;
+  }
   FailureOr<func::FuncOp> func = createEntryFunction(
       im, *module, *graph, initNames, options.entryName, fileLoc);
   if (failed(func))
     return nullptr;
-  ExternalFiles ext{baseDir.str(), {}};
+  ExternalFiles ext{baseDir.str(), {}, {}};
   if (failed(importGraphBody(im, *graph, ext, model, fileLoc)) ||
       failed(returnGraphOutputs(im, *func, *graph, fileLoc)))
     return nullptr;

@@ -340,6 +340,25 @@ clampRange(Importer &im, int64_t start, int64_t end, OpFoldResult size) {
   return {norm(start), norm(end)};
 }
 
+/// A start or end of Slice known only at run time (a size computed from
+/// dims, such as the past length of a KV cache), clamped as ONNX says: a
+/// negative value counts from the end, then the value is clamped to
+/// [0, size]. Constants take clampRange's path.
+OpFoldResult clampDynamic(Importer &im, const KnownElt &e, OpFoldResult size) {
+  OpFoldResult r = toOFR(im, e);
+  if (!e.nonNeg) {
+    Value v = im.indexValue(r);
+    Value zero = arith::ConstantIndexOp::create(im.b, im.loc, 0);
+    Value neg =
+        arith::CmpIOp::create(im.b, im.loc, arith::CmpIPredicate::slt, v, zero);
+    Value fromEnd = arith::MaxSIOp::create(
+        im.b, im.loc,
+        arith::AddIOp::create(im.b, im.loc, im.indexValue(size), v), zero);
+    r = arith::SelectOp::create(im.b, im.loc, neg, fromEnd, v).getResult();
+  }
+  return arithOFR(im, IOp::Min, r, size);
+}
+
 /// tensor.extract_slice, or tensor.empty for a statically empty result
 /// (whose clamped offset may equal the dim size, which the verifier rejects).
 Value extractSlice(Importer &im, Value x, ArrayRef<OpFoldResult> offsets,
@@ -420,9 +439,22 @@ LogicalResult convertSlice(Importer &im, const onnx::NodeProto &) {
   if (failed(x))
     return failure();
   auto t = cast<RankedTensorType>(x->getType());
-  auto starts = im.constInts(1), ends = im.constInts(2);
-  if (!starts || !ends)
-    return im.error() << "starts and ends must be constants";
+  // Starts and ends are constants, or sizes known at import as index
+  // values (Shape -> Gather -> Sub subgraphs: a slice at the past length of
+  // a KV cache); the other inputs must be constants.
+  const KnownInts *startsK = im.knownInput(1), *endsK = im.knownInput(2);
+  if (!startsK || !endsK || startsK->shape.size() > 1 ||
+      endsK->shape.size() > 1)
+    return im.error() << "starts and ends must be constants or sizes known "
+                         "at import (1-D integer tensors)";
+  auto constOr = [](const KnownInts &k) {
+    SmallVector<int64_t> out;
+    for (const KnownElt &e : k.elts)
+      out.push_back(e.isConst() ? e.c : 0);
+    return out;
+  };
+  std::optional<SmallVector<int64_t>> starts = constOr(*startsK),
+                                      ends = constOr(*endsK);
   SmallVector<int64_t> axes, steps(starts->size(), 1);
   if (im.hasInput(3)) {
     auto a = im.constInts(3);
@@ -452,6 +484,11 @@ LogicalResult convertSlice(Importer &im, const onnx::NodeProto &) {
       return failure();
     if (steps[i] == 0)
       return im.error() << "step 0 is not allowed";
+    const KnownElt &se = startsK->elts[i], &ee = endsK->elts[i];
+    if (steps[i] != 1 && (!se.isConst() || !ee.isConst()))
+      return im.error() << "a start or end known only at run time needs "
+                           "step 1 (axis "
+                        << axes[i] << " has step " << steps[i] << ")";
     if (steps[i] < 0) {
       // Negative steps (static dims): take the same elements with the
       // positive step from the last one, then reverse the axis.
@@ -474,6 +511,10 @@ LogicalResult convertSlice(Importer &im, const onnx::NodeProto &) {
       continue;
     }
     auto [s, e] = clampRange(im, (*starts)[i], (*ends)[i], sizes[*ax]);
+    if (!se.isConst())
+      s = clampDynamic(im, se, sizes[*ax]);
+    if (!ee.isConst())
+      e = clampDynamic(im, ee, sizes[*ax]);
     OpFoldResult len = arithOFR(im, IOp::Max, arithOFR(im, IOp::Sub, e, s),
                                 im.b.getIndexAttr(0));
     if (steps[i] != 1)

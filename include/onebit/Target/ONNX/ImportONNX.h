@@ -1,6 +1,7 @@
 //===- ImportONNX.h - ONNX models to linalg-on-tensors MLIR -----*- C++ -*-===//
 //
-// Imports an ONNX model (opsets 13-21) into one func.func in the
+// Imports an ONNX model (opsets 13-21) into one func.func (three for a
+// with-past decoder imported with its KV-cache entries) in the
 // linalg-on-tensors form the rest of onebit consumes. Initializers become
 // dense_resource constants keyed by their ONNX names whose bytes stay in the
 // parsed model or in the memory-mapped external data file.
@@ -20,6 +21,19 @@
 
 namespace onebit {
 
+/// Whether the import also emits the KV-cache entries @prefill and @decode
+/// (docs/design.md, "Generation with a KV cache") from a decoder exported
+/// with past keys and values.
+enum class ONNXKVCache {
+  /// The graph as it is, in one function.
+  Off,
+  /// The entries when the graph has the with-past form, else as Off.
+  IfWithPast,
+  /// The entries; an import fails, saying why, when the graph does not have
+  /// the with-past form.
+  Required,
+};
+
 struct ONNXImportOptions {
   /// Name of the generated function.
   std::string entryName = "main";
@@ -28,6 +42,12 @@ struct ONNXImportOptions {
   llvm::StringMap<llvm::SmallVector<int64_t>> inputShapes;
   /// Run ONNX shape inference before importing.
   bool inferShapes = true;
+  /// With-past decoders (past key/values in, present ones out) become three
+  /// entries sharing one copy of the weights: `entryName`, the full forward
+  /// with an empty past (token ids -> logits [batch, seq, vocab]), and
+  /// @prefill/@decode over two stacked in-place caches
+  /// [layers, batch, context, kv_heads, head_dim].
+  ONNXKVCache kvCache = ONNXKVCache::Off;
 };
 
 /// Parses `spec` ("name=2x128[,name2=...]") into `options.inputShapes`.
