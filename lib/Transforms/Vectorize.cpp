@@ -65,6 +65,11 @@ bool innermostContiguous(linalg::LinalgOp op) {
     auto type = dyn_cast<MemRefType>(operand.get().getType());
     if (!type || type.getRank() == 0)
       continue;
+    // Booleans (an ONNX mask) take a byte each in a memref but a bit each
+    // in a vector register: a vector load would read packed bits.
+    Type element = type.getElementType();
+    if (element.isIntOrFloat() && element.getIntOrFloatBitWidth() % 8 != 0)
+      return false;
     int64_t offset;
     SmallVector<int64_t> strides;
     if (failed(type.getStridesAndOffset(strides, offset)) ||

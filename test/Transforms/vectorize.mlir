@@ -279,3 +279,36 @@ func.func @dynamic_inner(%x: memref<?x?xf32>, %s: memref<?xf32>, %off: index) {
   }
   return
 }
+
+// -----
+
+// A boolean operand (an ONNX mask) is left to loops: in memory an i1 takes
+// a byte, in a vector register a bit, so a vector load would read packed
+// bits. Neither a static nor a dynamic innermost extent is vectorized.
+// CHECK-LABEL: func.func @boolean_mask
+// CHECK-NOT: vector.load
+// CHECK: linalg.generic
+// CHECK-NOT: vector.load
+// CHECK: linalg.generic
+// STATS: onebit-vectorize: 0 ops vectorized; left to loops: 0 narrow, 0 ragged, 1 strided, 0 unsupported, 1 on tensors or dynamic; 0 strided memref.copy as linalg.copy; 0 dynamic innermost peeled
+func.func @boolean_mask(%m: memref<4x64xi1>, %x: memref<4x64xf32>, %y: memref<4x64xf32>,
+                        %md: memref<4x?xi1>, %xd: memref<4x?xf32>, %yd: memref<4x?xf32>) {
+  %ninf = arith.constant -3.0e+38 : f32
+  linalg.generic {
+      indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>],
+      iterator_types = ["parallel", "parallel"]}
+      ins(%m, %x : memref<4x64xi1>, memref<4x64xf32>) outs(%y : memref<4x64xf32>) {
+  ^bb0(%keep: i1, %a: f32, %o: f32):
+    %0 = arith.select %keep, %a, %ninf : f32
+    linalg.yield %0 : f32
+  }
+  linalg.generic {
+      indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>],
+      iterator_types = ["parallel", "parallel"]}
+      ins(%md, %xd : memref<4x?xi1>, memref<4x?xf32>) outs(%yd : memref<4x?xf32>) {
+  ^bb0(%keep: i1, %a: f32, %o: f32):
+    %0 = arith.select %keep, %a, %ninf : f32
+    linalg.yield %0 : f32
+  }
+  return
+}
