@@ -59,9 +59,23 @@ struct Segment {
   SmallVector<Operation *> ops;   ///< top-level ops, program order
   SmallVector<Value> inputs;      ///< values passed in, first use order
   SmallVector<Hole> holes;        ///< in walk order
+  SmallVector<Operation *> remat; ///< rematerialized ops read, in use order
   SmallVector<Value> outputs;     ///< results used after the segment
   std::string key;                ///< the structure, weights and holes left out
 };
+
+/// Ops a layer may share with others after CSE (a zero accumulator): cheap
+/// to recompute, so each function body holds its own copy rather than the
+/// op joining one layer. `tensor.empty`, and `linalg.fill` of a constant or
+/// scalar operand into one.
+bool isRematerializable(Operation *op) {
+  if (isa<tensor::EmptyOp>(op))
+    return true;
+  auto fill = dyn_cast<linalg::FillOp>(op);
+  return fill && fill.hasPureTensorSemantics() &&
+         fill.getOutputs()[0].getDefiningOp<tensor::EmptyOp>() &&
+         isClonableConstant(fill.getInputs()[0]);
+}
 
 bool isSlice(Operation *op) {
   return isa<tensor::ExtractSliceOp, tensor::InsertSliceOp>(op);
@@ -69,21 +83,42 @@ bool isSlice(Operation *op) {
 
 /// Builds `seg.key`, `inputs`, `holes` and `outputs`; false if the segment
 /// cannot be outlined.
-bool describe(Segment &seg) {
+bool describe(Segment &seg,
+              const llvm::DenseSet<Operation *> &inSomeSegment) {
   llvm::DenseSet<Operation *> inSeg(seg.ops.begin(), seg.ops.end());
   llvm::DenseMap<Value, std::string> names;
+  Block *block = seg.ops.front()->getBlock();
+  bool ok = true;
   unsigned next = 0;
   std::string key;
   llvm::raw_string_ostream os(key);
 
-  auto nameOf = [&](Value v) -> std::string {
+  std::function<std::string(Value)> nameOf = [&](Value v) -> std::string {
     auto it = names.find(v);
     if (it != names.end())
       return it->second;
     // Defined outside the segment (values defined inside are named when
     // their op or block is visited, which dominance puts first).
     std::string name;
-    if (isClonableConstant(v)) {
+    Operation *def = v.getDefiningOp();
+    if (def && isRematerializable(def) && !inSomeSegment.contains(def)) {
+      std::string operands;
+      for (Value o : def->getOperands()) {
+        // Computed from the segment's own values but outside it: the
+        // segment is not a region a call can replace.
+        if (Operation *d = o.getDefiningOp();
+            d && inSeg.contains(block->findAncestorOpInBlock(*d)))
+          ok = false;
+        operands += nameOf(o) + ",";
+      }
+      name = "r" + std::to_string(seg.remat.size());
+      seg.remat.push_back(def);
+      std::string text;
+      llvm::raw_string_ostream ts(text);
+      ts << "{" << name << "=" << def->getName() << "(" << operands << ")"
+         << v.getType() << "}";
+      os << text;
+    } else if (isClonableConstant(v)) {
       name = "k" + std::to_string(seg.holes.size());
       Attribute attr;
       matchPattern(v, m_Constant(&attr));
@@ -96,7 +131,6 @@ bool describe(Segment &seg) {
     return name;
   };
 
-  bool ok = true;
   std::function<void(Operation *)> visit = [&](Operation *op) {
     os << op->getName() << "(";
     for (Value v : op->getOperands())
@@ -152,7 +186,6 @@ bool describe(Segment &seg) {
   // Results used outside; each such user must come after the segment's last
   // op, where the call will stand.
   Operation *last = seg.ops.back();
-  Block *block = last->getBlock();
   for (Operation *op : seg.ops) {
     for (OpResult r : op->getResults()) {
       bool escapes = false;
@@ -226,25 +259,77 @@ struct OutlineLayersPass
 
     // Segments of every function, grouped by structure (std::map: a
     // deterministic order of forms).
-    std::vector<Segment> segments;
+    std::vector<Segment> candidates;
     for (auto fn : module.getOps<func::FuncOp>()) {
       if (fn.isExternal() || !fn.getBody().hasOneBlock())
         continue;
-      std::map<int64_t, SmallVector<Operation *>> layers;
+      // A layer's ops form runs not interrupted by another layer's ops: the
+      // forward and the backward of a layer, or a loss term computed after
+      // the last layer, are segments of their own.
+      SmallVector<Operation *> run;
+      llvm::DenseSet<Operation *> inRun;
+      int64_t runLayer = -1;
+      auto flush = [&] {
+        if (!run.empty()) {
+          // Zero tensors the run does not compute from its own values may be
+          // shared with other layers: they stay outside and are recomputed
+          // in the body.
+          SmallVector<Operation *> ops;
+          llvm::DenseSet<Operation *> kept;
+          for (Operation *op : run) {
+            if (isRematerializable(op) &&
+                llvm::none_of(op->getOperands(), [&](Value v) {
+                  return kept.contains(v.getDefiningOp());
+                }))
+              continue;
+            kept.insert(op);
+            ops.push_back(op);
+          }
+          if (!ops.empty())
+            candidates.push_back(
+                {runLayer, fn, std::move(ops), {}, {}, {}, {}, {}});
+        }
+        run.clear();
+        inRun.clear();
+      };
+      auto readsRun = [&](Operation &op) {
+        WalkResult walk = op.walk([&](Operation *inner) {
+          for (Value v : inner->getOperands())
+            if (inRun.contains(v.getDefiningOp()))
+              return WalkResult::interrupt();
+          return WalkResult::advance();
+        });
+        return walk.wasInterrupted();
+      };
       for (Operation &op : fn.getBody().front()) {
         if (op.hasTrait<OpTrait::ConstantLike>() ||
             op.hasTrait<OpTrait::IsTerminator>())
           continue;
         int64_t layer = layerOf(op.getLoc(), pattern);
-        if (layer >= 0)
-          layers[layer].push_back(&op);
+        if (layer < 0) {
+          // An op of no layer that reads the run (the final norm after the
+          // last layer, a loss term) ends it.
+          if (!isRematerializable(&op) && !run.empty() && readsRun(op))
+            flush();
+          continue;
+        }
+        if (layer != runLayer)
+          flush();
+        runLayer = layer;
+        run.push_back(&op);
+        inRun.insert(&op);
       }
-      for (auto &[layer, ops] : layers) {
-        Segment seg{layer, fn, std::move(ops), {}, {}, {}, {}};
-        if (describe(seg))
-          segments.push_back(std::move(seg));
-      }
+      flush();
     }
+    // Described once every segment is known: a zero tensor of another
+    // segment is that segment's result, not something to recompute.
+    llvm::DenseSet<Operation *> inSomeSegment;
+    for (Segment &seg : candidates)
+      inSomeSegment.insert(seg.ops.begin(), seg.ops.end());
+    std::vector<Segment> segments;
+    for (Segment &seg : candidates)
+      if (describe(seg, inSomeSegment))
+        segments.push_back(std::move(seg));
     llvm::MapVector<StringRef, SmallVector<Segment *>> forms;
     for (Segment &seg : segments)
       forms[seg.key].push_back(&seg);
@@ -257,13 +342,25 @@ struct OutlineLayersPass
     }
     // Erased only now: a later segment's inputs may be an earlier one's
     // results, looked up in `replaced` until then.
+    llvm::SetVector<func::FuncOp> touched;
+    for (Operation *op : dead)
+      touched.insert(op->getParentOfType<func::FuncOp>());
     for (Operation *op : llvm::reverse(dead))
       op->erase();
+    // What the layers used to share and the callers no longer use: their
+    // constants, empty tensors and zero fills.
+    for (func::FuncOp fn : touched)
+      for (Operation &op : llvm::make_early_inc_range(
+               llvm::reverse(fn.getBody().front())))
+        if ((op.hasTrait<OpTrait::ConstantLike>() || isRematerializable(&op)) &&
+            op.use_empty())
+          op.erase();
   }
 
   /// Values replaced by call results (ops erased at the end of the pass).
   llvm::DenseMap<Value, Value> replaced;
   SmallVector<Operation *> dead;
+  llvm::DenseMap<Operation *, Operation *> lastOutlined;
 
   Value current(Value v) const {
     auto it = replaced.find(v);
@@ -335,19 +432,27 @@ struct OutlineLayersPass
       resultTypes.push_back(v.getType());
 
     OpBuilder b(ctx);
-    b.setInsertionPointAfter(rep.func);
+    // After the caller and the functions already outlined from it, so the
+    // forms stay in program order.
+    Operation *&after = lastOutlined[rep.func];
+    b.setInsertionPointAfter(after ? after : rep.func.getOperation());
     auto fn = func::FuncOp::create(
         b, rep.ops.front()->getLoc(),
         (rep.func.getSymName() + "__layer").str(),
         b.getFunctionType(argTypes, resultTypes));
     fn.setPrivate();
     symbols.insert(fn); // numbers the name on a clash
+    after = fn;
     Block *body = fn.addEntryBlock();
     b.setInsertionPointToStart(body);
     IRMapping map;
     unsigned arg = 0;
-    for (Value v : rep.inputs)
-      map.map(v, body->getArgument(arg++));
+    // An input another form's call has replaced already is read as that
+    // call's result by now.
+    for (Value v : rep.inputs) {
+      map.map(v, body->getArgument(arg));
+      map.map(current(v), body->getArgument(arg++));
+    }
     for (auto [h, hole] : llvm::enumerate(rep.holes)) {
       if (hole.slice)
         continue;
@@ -369,6 +474,8 @@ struct OutlineLayersPass
                                              offsetOperand.at({h, p}))
                          : Value());
     }
+    for (Operation *op : rep.remat)
+      b.clone(*op, map);
     for (Operation *op : rep.ops)
       b.clone(*op, map);
     // The clones of slices whose offsets vary (nested ones too) take them

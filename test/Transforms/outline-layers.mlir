@@ -155,3 +155,33 @@ func.func @tapped(%x: tensor<4xf32>, %w: tensor<4xf32>) -> (tensor<4xf32>, tenso
   %h2 = arith.addf %m2, %x : tensor<4xf32> loc("/model/layers.2/add")
   return %h2, %t : tensor<4xf32>, tensor<4xf32>
 }
+
+// -----
+
+// Runs: each layer's ops appear twice, forward (0, 1) then backward (1, 0),
+// as in a generated gradient. Each run not interrupted by another layer's
+// ops is a segment: the two forward runs share one function, the two
+// backward runs another. The zero accumulator CSE made one for all layers
+// is recomputed in each body instead of joining layer 0.
+// CHECK-LABEL: func.func @runs(
+// CHECK:         %[[F0:.*]] = call @runs__layer(
+// CHECK:         %[[F1:.*]] = call @runs__layer(%[[F0]],
+// CHECK:         %[[B1:.*]] = call @runs__layer_0(
+// CHECK:         %[[B0:.*]] = call @runs__layer_0(%[[B1]],
+// CHECK:       func.func private @runs__layer(
+// CHECK:         tensor.empty
+// CHECK:         linalg.fill
+// CHECK:         linalg.matmul
+// CHECK:       func.func private @runs__layer_0(
+// CHECK:         arith.mulf
+func.func @runs(%x: tensor<2x2xf32>, %w0: tensor<2x2xf32>, %w1: tensor<2x2xf32>) -> tensor<2x2xf32> {
+  %zero = arith.constant 0.0 : f32 loc("/model/layers.0/mm")
+  %e = tensor.empty() : tensor<2x2xf32> loc("/model/layers.0/mm")
+  %acc = linalg.fill ins(%zero : f32) outs(%e : tensor<2x2xf32>) -> tensor<2x2xf32> loc("/model/layers.0/mm")
+  %f0 = linalg.matmul ins(%x, %w0 : tensor<2x2xf32>, tensor<2x2xf32>) outs(%acc : tensor<2x2xf32>) -> tensor<2x2xf32> loc("/model/layers.0/mm")
+  %f1 = linalg.matmul ins(%f0, %w1 : tensor<2x2xf32>, tensor<2x2xf32>) outs(%acc : tensor<2x2xf32>) -> tensor<2x2xf32> loc("/model/layers.1/mm")
+  %l = arith.negf %f1 : tensor<2x2xf32> loc("/model/loss")
+  %b1 = arith.mulf %l, %w1 : tensor<2x2xf32> loc("/model/layers.1/mm")
+  %b0 = arith.mulf %b1, %w0 : tensor<2x2xf32> loc("/model/layers.0/mm")
+  return %b0 : tensor<2x2xf32>
+}
