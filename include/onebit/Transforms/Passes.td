@@ -188,7 +188,13 @@ def OneBitOutlineLayers
 
     Each op belongs to the layer its location names (the first name in a
     fused or call-site location that matches); constants are never part of
-    a layer, and ops whose locations name no layer stay in the caller.
+    a layer, and ops whose locations name no layer stay in the caller. A
+    segment is a run of one layer's top-level ops that no other layer's op
+    interrupts and that ends at the first op of no layer reading it, so the
+    forward and the backward of a layer in a generated gradient are two
+    forms. `tensor.empty` and the `linalg.fill` of a constant into one that
+    a segment reads but does not compute are recomputed in the body (CSE
+    shares one zero tensor between all layers).
   }];
   let options = [
     Option<"layerPattern", "layer-pattern", "std::string",
