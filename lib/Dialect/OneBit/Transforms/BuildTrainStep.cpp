@@ -876,10 +876,6 @@ struct BuildTrainStepPass
       auto type = params[i].type;
       int64_t rank = type.getRank();
       auto id = AffineMap::getMultiDimIdentityMap(rank, ctx);
-      // Named after the parameter, so the updates of one decoder layer's
-      // parameters are that layer's ops (onebit-outline-layers).
-      Location loc = NameLoc::get(StringAttr::get(ctx, params[i].name),
-                                  step.getLoc());
       SmallVector<Value> outs;
       for (int k = 0; k < 3; ++k)
         outs.push_back(tensor::EmptyOp::create(b, loc, type.getShape(), f32));
