@@ -31,10 +31,17 @@ struct CpuPipelineCLOptions : public PassPipelineOptions<CpuPipelineCLOptions> {
       llvm::cl::desc("Dense f32 matmuls call the runtime's onebit_matmul_f32 "
                      "(false: the loop lowering)"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> outlineLayers{
+      *this, "outline-layers",
+      llvm::cl::desc("Decoder layers of the same form share one function "
+                     "(onebit-outline-layers)"),
+      llvm::cl::init(true)};
 };
 } // namespace
 
 // The CPU pipeline:
+//  0. decoder layers of the same form -> one function called per layer
+//     (onebit-outline-layers; nothing inlines them back);
 //  1. binary and int8 layers -> calls of the kernel library
 //     (convert-onebit-to-runtime);
 //  2. expand_shape forms MLIR 22 cannot lower -> tensor.reshape; arith/math
@@ -57,6 +64,8 @@ struct CpuPipelineCLOptions : public PassPipelineOptions<CpuPipelineCLOptions> {
 //     runtime/include/onebit/Runtime/Allocator.h).
 void ::onebit::buildCpuPipeline(OpPassManager &pm,
                                 const CpuPipelineOptions &options) {
+  if (options.outlineLayers)
+    pm.addPass(onebit::createOneBitOutlineLayers());
   pm.addPass(onebit::createConvertOneBitToRuntime());
   {
     OpPassManager &fpm = pm.nest<func::FuncOp>();
@@ -94,6 +103,8 @@ void ::onebit::registerPipelines(const CpuPipelineOptions &cpuDefaults,
         CpuPipelineOptions options = cpuDefaults;
         if (cl.denseMatmulToRuntime.hasValue())
           options.denseMatmulToRuntime = cl.denseMatmulToRuntime;
+        if (cl.outlineLayers.hasValue())
+          options.outlineLayers = cl.outlineLayers;
         buildCpuPipeline(pm, options);
       });
   registerGpuPipeline(gpuDefaults);

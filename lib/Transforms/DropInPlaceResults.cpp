@@ -3,7 +3,9 @@
 // Implements --onebit-drop-inplace-results (Passes.td): after One-Shot
 // Bufferize, a result tied to an argument by `onebit.inplace_arg` must be
 // that argument's buffer; it is removed from the signature so the caller's
-// buffer is updated in place instead of cloned on return.
+// buffer is updated in place instead of cloned on return. A private function
+// called in the module (an outlined layer) loses it too, and its calls use
+// the operand the result was written into.
 //
 //===----------------------------------------------------------------------===//
 
@@ -31,7 +33,10 @@ Value stripCasts(Value v) {
   return v;
 }
 
-LogicalResult dropResults(func::FuncOp fn) {
+/// Drops the results of `fn` tied to an argument. `calls`: every call of
+/// `fn`; each dropped result of a call is replaced by the operand it was
+/// written into.
+LogicalResult dropResults(func::FuncOp fn, ArrayRef<func::CallOp> calls) {
   if (fn.isDeclaration())
     return success();
   llvm::BitVector drop(fn.getNumResults());
@@ -63,6 +68,30 @@ LogicalResult dropResults(func::FuncOp fn) {
   }
   if (drop.none())
     return success();
+  for (func::CallOp call : calls) {
+    OpBuilder b(call);
+    for (unsigned r : drop.set_bits()) {
+      int64_t arg = fn.getResultAttrOfType<IntegerAttr>(r, kInPlaceArg).getInt();
+      Value operand = call.getOperand(arg);
+      Value result = call.getResult(r);
+      if (operand.getType() != result.getType())
+        operand = memref::CastOp::create(b, call.getLoc(), result.getType(),
+                                         operand);
+      result.replaceAllUsesWith(operand);
+    }
+    SmallVector<Type> types;
+    for (unsigned r = 0; r < call.getNumResults(); ++r)
+      if (!drop.test(r))
+        types.push_back(call.getResult(r).getType());
+    auto replacement = func::CallOp::create(b, call.getLoc(), fn.getSymName(),
+                                            types, call.getOperands());
+    replacement->setDiscardableAttrs(call->getDiscardableAttrDictionary());
+    unsigned next = 0;
+    for (unsigned r = 0; r < call.getNumResults(); ++r)
+      if (!drop.test(r))
+        call.getResult(r).replaceAllUsesWith(replacement.getResult(next++));
+    call.erase();
+  }
   fn.walk([&](func::ReturnOp ret) { ret->eraseOperands(drop); });
   return fn.eraseResults(drop);
 }
@@ -70,16 +99,42 @@ LogicalResult dropResults(func::FuncOp fn) {
 struct DropInPlaceResults
     : onebit::impl::OneBitDropInPlaceResultsBase<DropInPlaceResults> {
   void runOnOperation() override {
-    for (auto fn : getOperation().getOps<func::FuncOp>()) {
-      // A caller inside the module would still expect the results: only
-      // entry points (functions nothing in the module calls) change.
+    ModuleOp module = getOperation();
+    // Functions called inside the module first (outlined layers that write a
+    // KV cache: onebit-outline-layers), then the entry points: once a
+    // callee's tied results are gone, its caller returns its own argument
+    // again. Other functions are left alone.
+    SmallVector<std::pair<func::FuncOp, SmallVector<func::CallOp>>> callees;
+    SmallVector<func::FuncOp> entries;
+    for (auto fn : module.getOps<func::FuncOp>()) {
       std::optional<SymbolTable::UseRange> uses =
-          SymbolTable::getSymbolUses(fn, getOperation());
-      if (!uses || !uses->empty())
+          SymbolTable::getSymbolUses(fn, module);
+      if (!uses)
         continue;
-      if (failed(dropResults(fn)))
-        return signalPassFailure();
+      if (uses->empty()) {
+        entries.push_back(fn);
+        continue;
+      }
+      if (!fn.isPrivate())
+        continue;
+      SmallVector<func::CallOp> calls;
+      bool onlyCalls = true;
+      for (const SymbolTable::SymbolUse &use : *uses) {
+        auto call = dyn_cast<func::CallOp>(use.getUser());
+        if (!call)
+          onlyCalls = false;
+        else
+          calls.push_back(call);
+      }
+      if (onlyCalls)
+        callees.push_back({fn, std::move(calls)});
     }
+    for (auto &[fn, calls] : callees)
+      if (failed(dropResults(fn, calls)))
+        return signalPassFailure();
+    for (func::FuncOp fn : entries)
+      if (failed(dropResults(fn, {})))
+        return signalPassFailure();
   }
 };
 

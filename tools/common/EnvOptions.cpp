@@ -18,6 +18,8 @@ onebit::CpuPipelineOptions onebit::env::cpuPipelineOptions() {
   CpuPipelineOptions options;
   if (const char *dense = nonEmptyVariable("ONEBIT_DENSE_MATMUL"))
     options.denseMatmulToRuntime = std::strcmp(dense, "loops") != 0;
+  if (const char *outline = nonEmptyVariable("ONEBIT_OUTLINE_LAYERS"))
+    options.outlineLayers = std::strcmp(outline, "0") != 0;
   return options;
 }
 

@@ -30,6 +30,9 @@
 // --onebit-*-pipeline defaults):
 //   ONEBIT_DENSE_MATMUL=loops      dense matmuls stay loops instead of runtime
 //       calls (CpuPipelineOptions::denseMatmulToRuntime = false).
+//   ONEBIT_OUTLINE_LAYERS=0        every decoder layer stays inline instead
+//       of sharing one function per layer form
+//       (CpuPipelineOptions::outlineLayers = false).
 //   CUDA_HOME, CUDA_ROOT, CUDA_PATH  the first one set is the CUDA toolkit of
 //       the GPU pipeline (GpuPipelineOptions::toolkit), else /usr/local/cuda.
 //

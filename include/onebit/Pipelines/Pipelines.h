@@ -22,6 +22,10 @@ struct CpuPipelineOptions {
   /// onebit_matmul_f32 (convert-matmul-to-runtime); false leaves them to the
   /// loop lowering, the naive baseline of benchmarks/decode_bench.py.
   bool denseMatmulToRuntime = true;
+  /// Decoder layers of the same form share one function
+  /// (onebit-outline-layers), so compile time follows the number of layer
+  /// forms rather than the depth of the model.
+  bool outlineLayers = true;
 };
 
 /// linalg-on-tensors + onebit -> LLVM dialect for the host CPU: binary layers

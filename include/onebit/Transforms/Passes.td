@@ -162,6 +162,59 @@ def OneBitMathApproximation : Pass<"onebit-math-approximation"> {
   ];
 }
 
+def OneBitOutlineLayers
+    : Pass<"onebit-outline-layers", "::mlir::ModuleOp"> {
+  let summary = "Outline repeated decoder layers into one function per "
+                "layer form";
+  let description = [{
+    A model of L decoder layers is imported as L unrolled copies of the same
+    ops, so its compile time grows with depth. This pass finds each
+    function's layers by the locations the front ends give their ops (the
+    IR contract: `/model/layers.N/...`, `blk.N....`; `layer-pattern`), and
+    outlines every set of layers with the same structure (same ops,
+    attributes and types, apart from their weights and the `onebit.name`
+    that names them) into one private function `@<fn>__layer<k>`, called
+    once per layer.
+
+    * Constants that are not scalars or splats (the layer's weights, its
+      quantized signs, g and h) stay in the caller and become call operands,
+      so the function body holds none of them.
+    * Scalar and splat constants equal in every layer are cloned into the
+      body; those that differ become operands, as do the static offsets of
+      `tensor.extract_slice` / `tensor.insert_slice` that differ (the layer's
+      row of a `[L, ...]` KV cache): the layer index is then a call operand.
+    * A result that `tensor.insert_slice`s write into an argument (a KV
+      cache) is marked `onebit.inplace_arg`, so the cache is updated in place
+      through the call (`--onebit-drop-inplace-results` drops the result
+      after bufferization and checks that nothing was copied).
+    * A form that occurs once, a layer whose ops are not all free of memory
+      effects, and a layer whose results are used before its last op (not a
+      convex region) stay inline.
+
+    Each op belongs to the layer its location names (the first name in a
+    fused or call-site location that matches); constants are never part of
+    a layer, and ops whose locations name no layer stay in the caller. A
+    segment is a run of one layer's top-level ops that no other layer's op
+    interrupts and that ends at the first op of no layer reading it, so the
+    forward and the backward of a layer in a generated gradient are two
+    forms. `tensor.empty` and the `linalg.fill` of a constant into one that
+    a segment reads but does not compute are recomputed in the body (CSE
+    shares one zero tensor between all layers).
+  }];
+  let options = [
+    Option<"layerPattern", "layer-pattern", "std::string",
+           /*default=*/"\"(^|[/.])(layers|layer|blk|h|blocks|block)[./]([0-9]+)($|[/.])\"",
+           "extended regular expression over location names; the last "
+           "group of decimal digits it captures is the layer index">,
+    Option<"minLayers", "min-layers", "unsigned", /*default=*/"2",
+           "outline a layer form only when at least this many layers have "
+           "it">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def OneBitDropInPlaceResults
     : Pass<"onebit-drop-inplace-results", "::mlir::ModuleOp"> {
   let summary = "Drop the memref results that a function wrote in place "
