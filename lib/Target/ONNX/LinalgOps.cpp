@@ -318,6 +318,9 @@ LogicalResult convertEinsum(Importer &im, const onnx::NodeProto &n) {
     if (letters.find(out[i]) == std::string::npos)
       return im.error() << "output index '" << out[i]
                         << "' does not appear in the inputs";
+    if (out.find(out[i]) != i)
+      return im.error() << "output index '" << out[i]
+                        << "' is repeated in equation '" << eq << "'";
     oe.push_back(getAffineDimExpr(i, ctx));
     outSizes.push_back(loopSizes[i]);
   }
