@@ -180,10 +180,24 @@ bool TrainSession::Impl::create(TrainError &error) {
       *ctx, DiagnosticCaptureOptions{/*errorsOnly=*/true, /*withNotes=*/false,
                                      /*compilerStyle=*/false});
   ckptPath = o.outDir + "/checkpoint.bin";
-  return loadTokenizerAndTeacher(error) && compileStep(error) &&
-         loadData(error) && initState(error) &&
-         (!root() ||
-          log.open(o.outDir + "/train.jsonl", startStep, error.detail));
+  auto compileStart = std::chrono::steady_clock::now();
+  if (!loadTokenizerAndTeacher(error) || !compileStep(error))
+    return false;
+  // The ranks compiled on their own; the next collectives wait for the
+  // slowest, which may take longer than this one did (other machines,
+  // shared cores): they are bounded by the timeout plus three times this
+  // rank's compile time, the steps' by the timeout.
+  double timeout = comm ? comm->timeoutSeconds() : 0;
+  if (comm)
+    comm->setTimeoutSeconds(
+        timeout + 3 * std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - compileStart)
+                          .count());
+  bool ok = loadData(error) && initState(error);
+  if (comm)
+    comm->setTimeoutSeconds(timeout);
+  return ok && (!root() || log.open(o.outDir + "/train.jsonl", startStep,
+                                    error.detail));
 }
 
 bool TrainSession::Impl::checkSameOptions(TrainError &error) {
@@ -241,6 +255,7 @@ bool TrainSession::Impl::checkSameOptions(TrainError &error) {
   error = plain("every rank must be given the same options; these differ "
                 "from rank 0's: " +
                 differ);
+  error.everyRank = true;
   return false;
 }
 
@@ -259,6 +274,7 @@ bool TrainSession::Impl::checkSameData(TrainError &error) {
     return true;
   error = plain("the data of rank(s) " + differ + " differ from rank 0's (" +
                 o.data + " must be the same file on every machine)");
+  error.everyRank = true;
   return false;
 }
 
@@ -279,6 +295,7 @@ bool TrainSession::Impl::shareData(bool ok, TrainError &error) {
   if (!header[0]) {
     if (!root())
       error = plain("rank 0 could not make the " + o.data + " data");
+    error.everyRank = true;
     return false;
   }
   if (!root()) {
@@ -502,6 +519,7 @@ bool TrainSession::Impl::initState(TrainError &error) {
     if (!header[0]) {
       if (!root())
         error = plain("rank 0 could not resume from its checkpoint");
+      error.everyRank = true;
       return false;
     }
     resumed = header[1] >= 0;

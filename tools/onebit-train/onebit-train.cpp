@@ -182,11 +182,15 @@ int main(int argc, char **argv) {
   onebit::TrainError error;
   if (!onebit::runTraining(o, callbacks, result, error)) {
     console.end();
+    // An error all ranks reached together is rank 0's to print, and each
+    // rank ends normally; any other may leave ranks waiting for this one
+    // in a collective: end them all.
+    if (several && error.everyRank)
+      return rank == 0 ? fail(onebit::trainFlagError(error)) : 1;
     std::string message = onebit::trainFlagError(error);
     if (rank != 0 && message.rfind("rank ", 0) != 0)
       message = "rank " + std::to_string(rank) + ": " + message;
     fail(message);
-    // The others may wait for this rank in a collective: end them all.
     if (several)
       comm->abort(1);
     return 1;

@@ -105,6 +105,10 @@ llvm::StringRef trainOptionName(TrainOption option);
 struct TrainError {
   TrainOption option = TrainOption::None;
   std::string detail;
+  /// Data parallel: every rank stopped at this error together (a check all
+  /// ranks made on shared values), so none waits for another and each may
+  /// end normally; rank 0's message is the one to print.
+  bool everyRank = false;
 
   /// The message in the library's words: trainOptionName(option) and
   /// detail, or detail alone.
