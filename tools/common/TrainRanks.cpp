@@ -65,7 +65,9 @@ std::shared_ptr<Communicator> openCommunicator(const std::string &mode,
   std::unique_ptr<Communicator> c =
       createNcclCommunicator(mpi, /*device=*/0, error);
   if (!c) {
-    error = "--distributed=nccl: " + error;
+    error = (mode == "nccl" ? "--distributed=nccl: "
+                            : "NCCL for the --device=cuda ranks: ") +
+            error;
     // The other ranks may be waiting for this one.
     if (mpi && mpi->size() > 1)
       abortOnError = mpi;
