@@ -20,7 +20,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <limits>
 
 using namespace mlir;
 
@@ -141,7 +140,6 @@ struct TrainSession::Impl {
   bool checkSameOptions(TrainError &error);
   bool checkSameData(TrainError &error);
   bool shareData(bool ok, TrainError &error);
-  bool shareState(bool ok, TrainError &error);
   bool collectiveFailed(const std::string &detail, TrainError &error) {
     error = plain(detail);
     return false;
@@ -165,12 +163,11 @@ bool TrainSession::Impl::create(TrainError &error) {
     return false;
   }
   // Only rank 0 writes into the output directory.
-  if (!root()) {
-  } else if (std::error_code ec =
-                 llvm::sys::fs::create_directories(o.outDir)) {
-    error = plain("cannot create " + o.outDir + ": " + ec.message());
-    return false;
-  }
+  if (root())
+    if (std::error_code ec = llvm::sys::fs::create_directories(o.outDir)) {
+      error = plain("cannot create " + o.outDir + ": " + ec.message());
+      return false;
+    }
   setNumThreads(o.threads);
   DialectRegistry registry;
   registerModelDialects(registry);
