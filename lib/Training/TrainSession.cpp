@@ -181,13 +181,13 @@ bool TrainSession::Impl::create(TrainError &error) {
   if (!loadTokenizerAndTeacher(error) || !compileStep(error))
     return false;
   // The ranks compiled on their own; the next collectives wait for the
-  // slowest, which may take longer than this one did (other machines,
-  // shared cores): they are bounded by the timeout plus three times this
+  // slowest, which may take much longer than this one did (other machines,
+  // shared cores): they are bounded by the timeout plus ten times this
   // rank's compile time, the steps' by the timeout.
   double timeout = comm ? comm->timeoutSeconds() : 0;
   if (comm)
     comm->setTimeoutSeconds(
-        timeout + 3 * std::chrono::duration<double>(
+        timeout + 10 * std::chrono::duration<double>(
                           std::chrono::steady_clock::now() - compileStart)
                           .count());
   bool ok = loadData(error) && initState(error);
