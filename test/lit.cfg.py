@@ -82,6 +82,15 @@ if os.path.exists(mlir_runner) and all(map(os.path.exists, runner_utils)):
     config.substitutions.append(("%mlir_c_runner_utils", runner_utils[1]))
     config.substitutions.append(("%mlir_runner", mlir_runner))
 
+# Data-parallel training tests run ranks under Open MPI's mpirun (the
+# build's MPI backend and the launcher both present; otherwise they are
+# UNSUPPORTED). --oversubscribe: more ranks than free cores is fine for them.
+if (config.onebit_have_mpi.upper() in ("ON", "TRUE", "1") and
+        config.mpiexec and os.path.exists(config.mpiexec)):
+    config.available_features.add("mpi")
+    config.substitutions.append(
+        ("%mpirun", config.mpiexec + " --oversubscribe --allow-run-as-root"))
+
 # CPU features of this machine that tests of artifacts compiled for other
 # CPUs depend on (Linux flag names, e.g. cpu-amx_tile).
 try:

@@ -36,6 +36,18 @@ struct TrainConsole::State {
       generation->end();
   }
 
+  /// Data-parallel runs: each rank's compute tok/s and the step's time in
+  /// collectives.
+  static std::string rankDetail(const TrainStepInfo &i) {
+    if (!i.dataParallel)
+      return "";
+    std::string s = " (ranks";
+    for (double t : i.rankTokensPerSecond)
+      s += " " + formatNumber(std::round(t));
+    return s + ", comm " + formatNumber(std::round(i.commSeconds * 1e4) / 10) +
+           " ms)";
+  }
+
   void step(const TrainStepInfo &i) {
     if (!steps) {
       steps.emplace(0.0);
@@ -48,7 +60,8 @@ struct TrainConsole::State {
                   formatNumber(i.loss) + " l_ce " + formatNumber(i.lossCE) +
                   " l_mse " + formatNumber(i.lossMSE) + " lr " +
                   formatNumber(i.lr) + " tok/s " +
-                  formatNumber(std::round(i.tokensPerSecond)) + " eta " +
+                  formatNumber(std::round(i.tokensPerSecond)) +
+                  rankDetail(i) + " eta " +
                   formatNumber(std::round(eta)) + "s");
   }
 

@@ -225,8 +225,17 @@ bool checkVocabulary(const HostTensor &data, int64_t vocab, TrainError &error) {
 
 HostTensor batchForStep(const HostTensor &data, uint64_t seed, int64_t step,
                         int64_t batch) {
+  return shardForStep(data, seed, step, 0, batch);
+}
+
+HostTensor shardForStep(const HostTensor &data, uint64_t seed, int64_t step,
+                        int64_t first, int64_t batch) {
   const int64_t numSeq = data.shape[0], seqLen = data.shape[1];
   std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + uint64_t(step));
+  // The rows before `first` are drawn too, so that the shards of a global
+  // batch are its consecutive pieces.
+  for (int64_t b = 0; b < first; ++b)
+    rng();
   HostTensor ids;
   ids.dtype = DType::I64;
   ids.shape = {batch, seqLen};

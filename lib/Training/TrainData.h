@@ -78,6 +78,12 @@ bool checkVocabulary(const HostTensor &data, int64_t vocab, TrainError &error);
 /// a generator seeded by (seed, step) alone.
 HostTensor batchForStep(const HostTensor &data, uint64_t seed, int64_t step,
                         int64_t batch);
+/// Rows [first, first + batch) of the global batch of step `step`: the
+/// same rows as those of batchForStep(data, seed, step, first + batch). A
+/// data-parallel run draws one global batch per step and gives each rank
+/// and micro-batch its consecutive piece.
+HostTensor shardForStep(const HostTensor &data, uint64_t seed, int64_t step,
+                        int64_t first, int64_t batch);
 
 } // namespace onebit
 

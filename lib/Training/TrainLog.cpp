@@ -50,7 +50,16 @@ void StepLog::append(const TrainStepInfo &i) {
        << ",\"l_ce\":" << formatNumber(i.lossCE)
        << ",\"l_mse\":" << formatNumber(i.lossMSE)
        << ",\"seconds\":" << formatNumber(i.seconds)
-       << ",\"tokens_per_s\":" << formatNumber(i.tokensPerSecond) << "}\n";
+       << ",\"tokens_per_s\":" << formatNumber(i.tokensPerSecond);
+  if (i.dataParallel) {
+    out_ << ",\"ranks\":" << i.ranks
+         << ",\"comm_seconds\":" << formatNumber(i.commSeconds)
+         << ",\"rank_tokens_per_s\":[";
+    for (size_t r = 0; r < i.rankTokensPerSecond.size(); ++r)
+      out_ << (r ? "," : "") << formatNumber(i.rankTokensPerSecond[r]);
+    out_ << "]";
+  }
+  out_ << "}\n";
   out_.flush();
 }
 

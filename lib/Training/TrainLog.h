@@ -22,7 +22,9 @@ namespace onebit {
 std::string formatNumber(double v);
 
 /// The JSONL log of a run: {"step", "lr", "loss", "l_ce", "l_mse",
-/// "seconds", "tokens_per_s"} per line, flushed after each.
+/// "seconds", "tokens_per_s"} per line, flushed after each; data-parallel
+/// runs add "ranks", "comm_seconds" (rank 0's time in collectives) and
+/// "rank_tokens_per_s" (each rank's compute throughput).
 class StepLog {
 public:
   /// Opens `path`, keeping only the lines of steps up to `keepThrough` (0:

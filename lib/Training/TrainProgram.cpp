@@ -134,6 +134,7 @@ bool loadTeacher(MLIRContext &ctx, const DiagnosticCapture &diags,
 
 OwningOpRef<ModuleOp> buildTrainStep(const Teacher &teacher,
                                      const TrainOptions &o,
+                                     bool splitUpdate,
                                      const DiagnosticCapture &diags,
                                      std::string &mseTaps, TrainError &error) {
   OwningOpRef<ModuleOp> step(
@@ -147,6 +148,7 @@ OwningOpRef<ModuleOp> buildTrainStep(const Teacher &teacher,
   trainStep.alpha = o.alpha;
   trainStep.weightDecay = o.weightDecay;
   trainStep.mseLastLayer = o.mseLastLayer;
+  trainStep.splitUpdate = splitUpdate;
   if (!o.trainable.empty()) {
     llvm::SmallVector<llvm::StringRef> names;
     llvm::StringRef(o.trainable).split(names, ',');

@@ -40,12 +40,14 @@ bool loadTeacher(mlir::MLIRContext &ctx, const DiagnosticCapture &diags,
                  TrainError &error);
 
 /// The train step module (@F_train_step, @F_train_init, @F_student,
-/// @F_kd_loss) built from a copy of the teacher. `mseTaps` describes the
-/// hidden states L_MSE compares ("" when none, alpha 0).
+/// @F_kd_loss) built from a copy of the teacher; with `splitUpdate` also
+/// the public @F_kd_loss_grad and @F_apply_update of data-parallel runs.
+/// `mseTaps` describes the hidden states L_MSE compares ("" when none,
+/// alpha 0).
 mlir::OwningOpRef<mlir::ModuleOp>
 buildTrainStep(const Teacher &teacher, const TrainOptions &options,
-               const DiagnosticCapture &diags, std::string &mseTaps,
-               TrainError &error);
+               bool splitUpdate, const DiagnosticCapture &diags,
+               std::string &mseTaps, TrainError &error);
 
 /// Rewrites `program` (a copy of the train step module) into the packed
 /// 1-bit model: @F_student with the trained `params` (named `names`) as

@@ -4,6 +4,7 @@
 #include "TrainLog.h"
 #include "TrainProgram.h"
 
+#include "onebit/Distributed/Communicator.h"
 #include "onebit/Frontend/ModelLoader.h"
 #include "onebit/Runtime/Generator.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
@@ -52,6 +53,36 @@ double scheduleLr(const TrainOptions &o, int64_t step) {
   return 0.5 * o.lr * (1.0 + std::cos(M_PI * std::min(1.0, progress)));
 }
 
+uint64_t fnv1a(const void *data, size_t bytes,
+               uint64_t h = 0xcbf29ce484222325ull) {
+  const auto *p = static_cast<const unsigned char *>(data);
+  for (size_t i = 0; i < bytes; ++i)
+    h = (h ^ p[i]) * 0x100000001b3ull;
+  return h;
+}
+
+/// A double as its exact bits, for the options' fingerprint.
+std::string exact(double v) {
+  uint64_t bits;
+  std::memcpy(&bits, &v, 8);
+  return std::to_string(bits);
+}
+
+/// The checkpoint's record of a data-parallel layout (names start with
+/// "train.", after the state's tensors).
+constexpr const char *kLayoutTensor = "train.data_parallel";
+constexpr const char *kRowsTensor = "train.rank_rows";
+
+HostTensor i64Tensor(std::vector<int64_t> shape,
+                     const std::vector<int64_t> &values) {
+  HostTensor t;
+  t.dtype = DType::I64;
+  t.shape = std::move(shape);
+  t.data.resize(values.size() * 8);
+  std::memcpy(t.data.data(), values.data(), t.data.size());
+  return t;
+}
+
 } // namespace
 
 struct TrainSession::Impl {
@@ -73,6 +104,19 @@ struct TrainSession::Impl {
   double lastLoss = 0;
   std::string ckptPath;
   StepLog log;
+  /// Data parallel: the communicator (null: this process alone), this
+  /// rank, the number of ranks, and whether steps run the gradient and the
+  /// update apart (ranks > 1 or gradient accumulation).
+  Communicator *comm = nullptr;
+  int rank = 0, ranks = 1;
+  bool split = false;
+  /// Where each parameter's gradient sits in the all-reduced buffer.
+  std::vector<size_t> gradOffset;
+  size_t gradElements = 0;
+  std::vector<float> reduceBuffer;
+  std::vector<HostTensor> grads;
+
+  bool root() const { return rank == 0; }
 
   void note(const std::string &line) {
     if (callbacks.note)
@@ -86,22 +130,44 @@ struct TrainSession::Impl {
   bool loadTokenizerAndTeacher(TrainError &error);
   bool compileStep(TrainError &error);
   bool loadData(TrainError &error);
+  bool loadLocalData(const DataSpec &spec, TrainError &error);
   bool initState(TrainError &error);
   bool runStep(TrainStepInfo &info, TrainError &error);
+  bool runSplitStep(TrainStepInfo &info, TrainError &error);
   bool save(TrainError &error);
+
+  // Data parallel.
+  bool checkSameOptions(TrainError &error);
+  bool checkSameData(TrainError &error);
+  bool shareData(bool ok, TrainError &error);
+  bool collectiveFailed(const std::string &detail, TrainError &error) {
+    error = plain(detail);
+    return false;
+  }
 };
 
 bool TrainSession::Impl::create(TrainError &error) {
   if (!validateTrainOptions(o, error))
     return false;
+  comm = o.communicator;
+  if (comm) {
+    rank = comm->rank();
+    ranks = comm->size();
+  }
+  split = ranks > 1 || o.gradAccum > 1;
+  // Before anything slow: a rank started with other options is refused.
+  if (ranks > 1 && !checkSameOptions(error))
+    return false;
   if (!llvm::sys::fs::exists(o.teacherPath)) {
     error = plain("teacher model '" + o.teacherPath + "' does not exist");
     return false;
   }
-  if (std::error_code ec = llvm::sys::fs::create_directories(o.outDir)) {
-    error = plain("cannot create " + o.outDir + ": " + ec.message());
-    return false;
-  }
+  // Only rank 0 writes into the output directory.
+  if (root())
+    if (std::error_code ec = llvm::sys::fs::create_directories(o.outDir)) {
+      error = plain("cannot create " + o.outDir + ": " + ec.message());
+      return false;
+    }
   setNumThreads(o.threads);
   DialectRegistry registry;
   registerModelDialects(registry);
@@ -111,10 +177,135 @@ bool TrainSession::Impl::create(TrainError &error) {
       *ctx, DiagnosticCaptureOptions{/*errorsOnly=*/true, /*withNotes=*/false,
                                      /*compilerStyle=*/false});
   ckptPath = o.outDir + "/checkpoint.bin";
-  return loadTokenizerAndTeacher(error) && compileStep(error) &&
-         loadData(error) && initState(error) &&
-         log.open(o.outDir + "/train.jsonl", startStep, error.detail);
+  auto compileStart = std::chrono::steady_clock::now();
+  if (!loadTokenizerAndTeacher(error) || !compileStep(error))
+    return false;
+  // The ranks compiled on their own; the next collectives wait for the
+  // slowest, which may take much longer than this one did (other machines,
+  // shared cores): they are bounded by the timeout plus ten times this
+  // rank's compile time, the steps' by the timeout.
+  double timeout = comm ? comm->timeoutSeconds() : 0;
+  if (comm)
+    comm->setTimeoutSeconds(
+        timeout + 10 * std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - compileStart)
+                          .count());
+  bool ok = loadData(error) && initState(error);
+  if (comm)
+    comm->setTimeoutSeconds(timeout);
+  return ok && (!root() || log.open(o.outDir + "/train.jsonl", startStep,
+                                    error.detail));
 }
+
+bool TrainSession::Impl::checkSameOptions(TrainError &error) {
+  // Everything that changes what the run computes or where it writes;
+  // not the thread count, which may differ between machines.
+  const std::pair<const char *, std::string> options[] = {
+      {"teacher path", o.teacherPath},
+      {"SVID init", o.init},
+      {"data", o.data},
+      {"tokenizer", o.tokenizerPath},
+      {"steps", std::to_string(o.steps)},
+      {"batch size", std::to_string(o.batch)},
+      {"sequence length", std::to_string(o.seqLen)},
+      {"learning rate", exact(o.lr)},
+      {"warm-up", std::to_string(o.warmup)},
+      {"alpha", exact(o.alpha)},
+      {"mse-last-layer", std::to_string(o.mseLastLayer)},
+      {"weight decay", exact(o.weightDecay)},
+      {"trainable weights", o.trainable},
+      {"device", targetName(o.target)},
+      {"output directory", o.outDir},
+      {"resume", std::to_string(o.resume)},
+      {"checkpoint period", std::to_string(o.checkpointEvery)},
+      {"seed", std::to_string(o.seed)},
+      {"gradient accumulation", std::to_string(o.gradAccum)},
+  };
+  constexpr size_t n = std::size(options);
+  // The count first: a rank running another build could list others.
+  uint64_t mine[n + 1];
+  mine[0] = n;
+  for (size_t i = 0; i < n; ++i)
+    mine[i + 1] = fnv1a(options[i].second.data(), options[i].second.size());
+  std::vector<uint64_t> all(size_t(ranks) * (n + 1));
+  std::string err;
+  if (!comm->allGather(mine, sizeof(mine), all.data(), "the options check",
+                       err))
+    return collectiveFailed(err, error);
+  std::string differ;
+  for (int r = 1; r < ranks; ++r) {
+    const uint64_t *theirs = all.data() + size_t(r) * (n + 1);
+    std::string names;
+    if (theirs[0] != all[0]) {
+      names = "a different onebit-train";
+    } else {
+      for (size_t i = 0; i < n; ++i)
+        if (theirs[i + 1] != all[i + 1])
+          names += std::string(names.empty() ? "" : ", ") + options[i].first;
+    }
+    if (!names.empty())
+      differ += (differ.empty() ? "" : "; ") + std::string("rank ") +
+                std::to_string(r) + " (" + names + ")";
+  }
+  if (differ.empty())
+    return true;
+  error = plain("every rank must be given the same options; these differ "
+                "from rank 0's: " +
+                differ);
+  error.everyRank = true;
+  return false;
+}
+
+bool TrainSession::Impl::checkSameData(TrainError &error) {
+  uint64_t mine[2] = {uint64_t(data.numElements()),
+                      fnv1a(data.data.data(), data.data.size())};
+  std::vector<uint64_t> all(size_t(ranks) * 2);
+  std::string err;
+  if (!comm->allGather(mine, sizeof(mine), all.data(), "the data check", err))
+    return collectiveFailed(err, error);
+  std::string differ;
+  for (int r = 1; r < ranks; ++r)
+    if (all[2 * r] != all[0] || all[2 * r + 1] != all[1])
+      differ += (differ.empty() ? "" : ", ") + std::to_string(r);
+  if (differ.empty())
+    return true;
+  error = plain("the data of rank(s) " + differ + " differ from rank 0's (" +
+                o.data + " must be the same file on every machine)");
+  error.everyRank = true;
+  return false;
+}
+
+bool TrainSession::Impl::shareData(bool ok, TrainError &error) {
+  // gen:N data are made once, by rank 0 (one random stream draws them all,
+  // so they cannot be split without changing them), then sent to the
+  // others, who wait for as long as the generation takes.
+  const double timeout = comm->timeoutSeconds();
+  comm->setTimeoutSeconds(std::max(timeout, 7 * 24 * 3600.0));
+  int64_t header[3] = {ok ? 1 : 0, ok && root() ? data.shape[0] : 0,
+                       ok && root() ? data.shape[1] : 0};
+  std::string err;
+  bool sent = comm->broadcast(header, sizeof(header), 0,
+                              "the generated data's size", err);
+  comm->setTimeoutSeconds(timeout);
+  if (!sent)
+    return collectiveFailed(err, error);
+  if (!header[0]) {
+    if (!root())
+      error = plain("rank 0 could not make the " + o.data + " data");
+    error.everyRank = true;
+    return false;
+  }
+  if (!root()) {
+    data.dtype = DType::I64;
+    data.shape = {header[1], header[2]};
+    data.data.assign(size_t(header[1] * header[2]) * 8, 0);
+  }
+  if (!comm->broadcast(data.data.data(), data.data.size(), 0,
+                       "the generated data", err))
+    return collectiveFailed(err, error);
+  return true;
+}
+
 
 bool TrainSession::Impl::loadTokenizerAndTeacher(TrainError &error) {
   // The tokenizer first: a bad one fails before the slow step compilation.
@@ -147,7 +338,7 @@ bool TrainSession::Impl::loadTokenizerAndTeacher(TrainError &error) {
 bool TrainSession::Impl::compileStep(TrainError &error) {
   std::string mseTaps;
   OwningOpRef<ModuleOp> stepModule =
-      buildTrainStep(teacher, o, *diags, mseTaps, error);
+      buildTrainStep(teacher, o, split, *diags, mseTaps, error);
   if (!stepModule)
     return false;
   program = OwningOpRef<ModuleOp>(
@@ -155,7 +346,11 @@ bool TrainSession::Impl::compileStep(TrainError &error) {
   std::string err;
   step = CompiledModel::compile(
       std::move(stepModule),
-      std::vector<std::string>{entry("_train_step"), entry("_train_init")},
+      split ? std::vector<std::string>{entry("_kd_loss_grad"),
+                                       entry("_apply_update"),
+                                       entry("_train_init")}
+            : std::vector<std::string>{entry("_train_step"),
+                                       entry("_train_init")},
       err, o.target, o.compile);
   if (!step) {
     error = o.target == Target::Cuda
@@ -181,6 +376,20 @@ bool TrainSession::Impl::loadData(TrainError &error) {
   DataSpec spec;
   if (!parseDataSpec(o.data, spec, error))
     return false;
+  if (ranks > 1 && spec.kind == DataSpec::Generated) {
+    bool ok = !root() || loadLocalData(spec, error);
+    if (!shareData(ok, error))
+      return false;
+  } else if (!loadLocalData(spec, error)) {
+    return false;
+  }
+  if (!checkVocabulary(data, teacher.vocab, error))
+    return false;
+  return ranks == 1 || checkSameData(error);
+}
+
+bool TrainSession::Impl::loadLocalData(const DataSpec &spec,
+                                       TrainError &error) {
   const int64_t seqLen = teacher.seqLen;
   if (spec.kind == DataSpec::Tokens) {
     if (!readTokenData(spec.path, seqLen, data, error))
@@ -239,41 +448,89 @@ bool TrainSession::Impl::loadData(TrainError &error) {
         return false;
     }
   }
-  return checkVocabulary(data, teacher.vocab, error);
+  return true;
 }
 
 bool TrainSession::Impl::initState(TrainError &error) {
-  // Parameters from @F_train_init or from the checkpoint.
+  // Parameters from @F_train_init or from the checkpoint (read by rank 0
+  // alone and sent to the others).
   const CompiledModel::Entry *init = step->find(entry("_train_init"));
   const size_t numParams = init->results.size();
   for (const TensorSignature &s : init->results)
     names.push_back(s.name);
-  if (o.resume && llvm::sys::fs::exists(ckptPath)) {
-    Checkpoint c;
-    if (!readCheckpoint(ckptPath, c, error.detail))
-      return false;
-    if (c.tensors.size() != 3 * numParams) {
-      error = plain(ckptPath + " holds " + std::to_string(c.tensors.size()) +
-                    " tensors, this model needs " +
-                    std::to_string(3 * numParams));
-      return false;
-    }
-    for (size_t i = 0; i < numParams; ++i) {
-      if (c.names[i] != names[i] ||
-          c.tensors[i].shape != init->results[i].shape) {
-        error = plain(ckptPath + " does not belong to this model (tensor '" +
-                      c.names[i] + "')");
+  bool resumed = false, ok = true;
+  if (root() && o.resume && llvm::sys::fs::exists(ckptPath)) {
+    ok = [&] {
+      Checkpoint c;
+      if (!readCheckpoint(ckptPath, c, error.detail))
+        return false;
+      // A data-parallel run records its layout after the state.
+      size_t stateTensors = c.tensors.size();
+      while (stateTensors > 0 &&
+             llvm::StringRef(c.names[stateTensors - 1]).starts_with("train."))
+        --stateTensors;
+      if (stateTensors != 3 * numParams) {
+        error = plain(ckptPath + " holds " + std::to_string(stateTensors) +
+                      " tensors, this model needs " +
+                      std::to_string(3 * numParams));
         return false;
       }
-      params.push_back(std::move(c.tensors[i]));
-      m.push_back(std::move(c.tensors[numParams + i]));
-      v.push_back(std::move(c.tensors[2 * numParams + i]));
+      for (size_t i = 0; i < numParams; ++i) {
+        if (c.names[i] != names[i] ||
+            c.tensors[i].shape != init->results[i].shape) {
+          error = plain(ckptPath +
+                        " does not belong to this model (tensor '" +
+                        c.names[i] + "')");
+          return false;
+        }
+        params.push_back(std::move(c.tensors[i]));
+        m.push_back(std::move(c.tensors[numParams + i]));
+        v.push_back(std::move(c.tensors[2 * numParams + i]));
+      }
+      for (size_t i = stateTensors; i < c.tensors.size(); ++i)
+        if (c.names[i] == kLayoutTensor && c.tensors[i].dtype == DType::I64 &&
+            c.tensors[i].numElements() == 4) {
+          int64_t l[4];
+          std::memcpy(l, c.tensors[i].data.data(), sizeof(l));
+          const int64_t global = int64_t(ranks) * o.gradAccum * teacher.batch;
+          if (l[3] != global)
+            note("the checkpoint's run had " + std::to_string(l[0]) +
+                 " rank(s) x " + std::to_string(l[1]) + " micro-batch(es) x " +
+                 std::to_string(l[2]) + " sequences per step; this one has " +
+                 std::to_string(global) + " (" + std::to_string(ranks) +
+                 " x " + std::to_string(o.gradAccum) + " x " +
+                 std::to_string(teacher.batch) +
+                 "): the global batch changes from step " +
+                 std::to_string(c.step + 1));
+        }
+      startStep = current = checkpointed = c.step;
+      resumed = true;
+      return true;
+    }();
+  }
+  if (ranks > 1) {
+    int64_t header[2] = {ok ? 1 : 0, resumed ? startStep : -1};
+    std::string err;
+    if (!comm->broadcast(header, sizeof(header), 0, "the resume step", err))
+      return collectiveFailed(err, error);
+    if (!header[0]) {
+      if (!root())
+        error = plain("rank 0 could not resume from its checkpoint");
+      error.everyRank = true;
+      return false;
     }
-    startStep = current = checkpointed = c.step;
-    note("resuming after step " + std::to_string(startStep));
-  } else {
+    resumed = header[1] >= 0;
+    if (resumed && !root())
+      startStep = current = checkpointed = header[1];
+  }
+  if (!ok)
+    return false;
+  if (!resumed || !root()) {
+    params.clear();
     if (!step->run(entry("_train_init"), {}, params, error.detail))
       return false;
+    m.clear();
+    v.clear();
     for (const HostTensor &p : params) {
       HostTensor z = p;
       std::fill(z.data.begin(), z.data.end(), 0);
@@ -281,6 +538,17 @@ bool TrainSession::Impl::initState(TrainError &error) {
       v.push_back(z);
     }
   }
+  if (resumed && ranks > 1) {
+    // Rank 0's state replaces the others' initial one.
+    std::string err;
+    for (auto *group : {&params, &m, &v})
+      for (HostTensor &t : *group)
+        if (!comm->broadcast(t.data.data(), t.data.size(), 0,
+                             "the checkpoint's state", err))
+          return collectiveFailed(err, error);
+  }
+  if (resumed)
+    note("resuming after step " + std::to_string(startStep));
   int64_t values = 0, fpTensors = 0;
   for (size_t i = 0; i < numParams; ++i) {
     values += params[i].numElements();
@@ -291,10 +559,36 @@ bool TrainSession::Impl::initState(TrainError &error) {
   note(std::to_string(numParams) + " parameter tensors (" +
        std::to_string(values) + " values), " + std::to_string(fpTensors) +
        " of them full precision");
+  if (split) {
+    for (const HostTensor &p : params) {
+      if (p.dtype != DType::F32) {
+        error = plain("data-parallel training needs f32 parameters");
+        return false;
+      }
+      gradOffset.push_back(gradElements);
+      gradElements += size_t(p.numElements());
+      HostTensor g = p;
+      grads.push_back(std::move(g));
+    }
+    // The gradients, then loss, l_ce and l_mse, then one slot per rank for
+    // its throughput.
+    reduceBuffer.assign(gradElements + 3 + size_t(ranks), 0.0f);
+    if (ranks > 1 || o.gradAccum > 1)
+      note("data parallel: " + std::to_string(ranks) + " rank(s) x " +
+           std::to_string(o.gradAccum) + " micro-batch(es) x " +
+           std::to_string(teacher.batch) + " sequences = " +
+           std::to_string(int64_t(ranks) * o.gradAccum * teacher.batch) +
+           " per step" +
+           (comm && ranks > 1 ? std::string(", gradients averaged over ") +
+                                    comm->backend()
+                              : std::string()));
+  }
   return true;
 }
 
 bool TrainSession::Impl::runStep(TrainStepInfo &info, TrainError &error) {
+  if (split)
+    return runSplitStep(info, error);
   const int64_t s = current + 1;
   const size_t numParams = params.size();
   const double lr = scheduleLr(o, s);
@@ -348,7 +642,129 @@ bool TrainSession::Impl::runStep(TrainStepInfo &info, TrainError &error) {
   return true;
 }
 
+bool TrainSession::Impl::runSplitStep(TrainStepInfo &info,
+                                      TrainError &error) {
+  using clock = std::chrono::steady_clock;
+  const int64_t s = current + 1;
+  const size_t numParams = params.size();
+  const int64_t micro = o.gradAccum, batch = teacher.batch;
+  const double lr = scheduleLr(o, s);
+  auto start = clock::now();
+  if (comm)
+    comm->takeCommSeconds();
+  // This rank's micro-batches: its consecutive pieces of the step's global
+  // batch (rank-major), so R ranks x N micro-batches of b see the rows one
+  // process with a batch of R*N*b would.
+  double compute = 0;
+  float *buf = reduceBuffer.data();
+  std::fill(reduceBuffer.begin(), reduceBuffer.end(), 0.0f);
+  for (int64_t k = 0; k < micro; ++k) {
+    auto t0 = clock::now();
+    std::vector<HostTensor> in;
+    in.reserve(numParams + 1);
+    for (const HostTensor &p : params)
+      in.push_back(p);
+    in.push_back(shardForStep(data, o.seed, s,
+                              (int64_t(rank) * micro + k) * batch, batch));
+    std::vector<HostTensor> out;
+    if (!step->run(entry("_kd_loss_grad"), in, out, error.detail))
+      return false;
+    for (int j = 0; j < 3; ++j)
+      buf[gradElements + j] += getScalar(out[j]);
+    for (size_t i = 0; i < numParams; ++i) {
+      const float *g = reinterpret_cast<const float *>(out[3 + i].data.data());
+      float *acc = buf + gradOffset[i];
+      const size_t n = size_t(out[3 + i].numElements());
+      if (k == 0)
+        std::memcpy(acc, g, n * 4);
+      else
+        for (size_t e = 0; e < n; ++e)
+          acc[e] += g[e];
+    }
+    compute += std::chrono::duration<double>(clock::now() - t0).count();
+  }
+  buf[gradElements + 3 + rank] =
+      float(double(micro * batch * teacher.seqLen) / compute);
+  // The sum over the ranks in one bucketed all-reduce: gradients, losses,
+  // throughputs.
+  if (ranks > 1) {
+    std::string err;
+    if (!comm->allReduceSum(buf, reduceBuffer.size(),
+                            "the gradients of step " + std::to_string(s),
+                            err))
+      return collectiveFailed(err, error);
+  }
+  const float scale = 1.0f / float(int64_t(ranks) * micro);
+  for (size_t i = 0; i < numParams; ++i) {
+    float *g = reinterpret_cast<float *>(grads[i].data.data());
+    const float *acc = buf + gradOffset[i];
+    for (size_t e = 0, n = size_t(grads[i].numElements()); e < n; ++e)
+      g[e] = acc[e] * scale;
+  }
+  const float loss = buf[gradElements] * scale,
+              ce = buf[gradElements + 1] * scale,
+              mse = buf[gradElements + 2] * scale;
+  if (!std::isfinite(loss) || !std::isfinite(ce) || !std::isfinite(mse)) {
+    error = plain("the loss is not finite at step " + std::to_string(s) +
+                  " (loss " + formatNumber(loss) + ", l_ce " +
+                  formatNumber(ce) + ", l_mse " + formatNumber(mse) +
+                  "); the last good checkpoint is " + ckptPath +
+                  "; try a lower learning rate");
+    return false;
+  }
+  // The update: the same on every rank, from the same averaged gradients.
+  std::vector<HostTensor> in;
+  in.reserve(4 * numParams + 2);
+  for (auto *group : {&params, &m, &v, &grads})
+    for (HostTensor &t : *group)
+      in.push_back(std::move(t));
+  in.push_back(scalarF32(float(lr)));
+  in.push_back(scalarF32(float(s)));
+  std::vector<HostTensor> out;
+  if (!step->run(entry("_apply_update"), in, out, error.detail))
+    return false;
+  for (size_t i = 0; i < numParams; ++i) {
+    params[i] = std::move(out[i]);
+    m[i] = std::move(out[numParams + i]);
+    v[i] = std::move(out[2 * numParams + i]);
+    // The gradients' buffers were moved into the call; get them back.
+    grads[i] = std::move(in[3 * numParams + i]);
+    if (grads[i].data.size() != params[i].data.size())
+      grads[i] = params[i];
+  }
+  const double secs =
+      std::chrono::duration<double>(clock::now() - start).count();
+  current = s;
+  lastLoss = loss;
+  info = TrainStepInfo();
+  info.step = s;
+  info.lastStep = o.steps;
+  info.startStep = startStep;
+  info.lr = lr;
+  info.loss = loss;
+  info.lossCE = ce;
+  info.lossMSE = mse;
+  info.seconds = secs;
+  info.tokensPerSecond =
+      double(int64_t(ranks) * micro * batch * teacher.seqLen) / secs;
+  info.dataParallel = true;
+  info.ranks = ranks;
+  info.commSeconds = comm ? comm->takeCommSeconds() : 0;
+  for (int r = 0; r < ranks; ++r)
+    info.rankTokensPerSecond.push_back(buf[gradElements + 3 + r]);
+  if (root())
+    log.append(info);
+  if ((o.checkpointEvery > 0 && s % o.checkpointEvery == 0) || s == o.steps)
+    return save(error);
+  return true;
+}
+
 bool TrainSession::Impl::save(TrainError &error) {
+  // Rank 0 writes the checkpoint, once for the run.
+  if (!root()) {
+    checkpointed = current;
+    return true;
+  }
   Checkpoint c;
   c.step = current;
   const size_t numParams = params.size();
@@ -359,6 +775,20 @@ bool TrainSession::Impl::save(TrainError &error) {
                                              : ".adam_v"));
       c.tensors.push_back(k == 0 ? params[i] : k == 1 ? m[i] : v[i]);
     }
+  if (split) {
+    // Every rank's data position: step c.step + 1 draws its global batch
+    // from (seed, step) alone, and rank r takes rows [first, first + rows)
+    // of it (its micro-batches one after the other).
+    const int64_t per = o.gradAccum * teacher.batch;
+    c.names.push_back(kLayoutTensor);
+    c.tensors.push_back(
+        i64Tensor({4}, {ranks, o.gradAccum, teacher.batch, ranks * per}));
+    std::vector<int64_t> rows;
+    for (int64_t r = 0; r < ranks; ++r)
+      rows.insert(rows.end(), {r, r * per, per});
+    c.names.push_back(kRowsTensor);
+    c.tensors.push_back(i64Tensor({ranks, 3}, rows));
+  }
   if (!writeCheckpoint(ckptPath, c, error.detail))
     return false;
   checkpointed = current;
@@ -403,6 +833,12 @@ bool TrainSession::checkpoint(TrainError &error) {
 bool TrainSession::finish(TrainResult &result, TrainError &error) {
   error = TrainError();
   Impl &s = *impl_;
+  result.modelPath = s.o.outDir + "/model.mlirbc";
+  result.steps = s.o.steps;
+  result.finalLoss = s.lastLoss;
+  // Rank 0 writes the model; the others hold the same parameters.
+  if (!s.root())
+    return true;
   if (!s.packed) {
     if (!packStudent(*s.program, s.teacher.function, s.names, s.params,
                      *s.diags, error.detail))
@@ -413,6 +849,23 @@ bool TrainSession::finish(TrainResult &result, TrainError &error) {
   result.steps = s.o.steps;
   result.finalLoss = s.lastLoss;
   return writeModel(*s.program, result.modelPath, error.detail);
+}
+
+bool TrainSession::anyRankStops(bool stop, bool &any, TrainError &error) {
+  error = TrainError();
+  any = stop;
+  Impl &s = *impl_;
+  if (s.ranks == 1)
+    return true;
+  float vote = stop ? 1.0f : 0.0f;
+  std::string err;
+  if (!s.comm->allReduceSum(&vote, 1,
+                            "the stop vote after step " +
+                                std::to_string(s.current),
+                            err))
+    return s.collectiveFailed(err, error);
+  any = vote > 0;
+  return true;
 }
 
 TrainSizeReport TrainSession::sizeReport() {

@@ -32,6 +32,8 @@ llvm::StringRef trainOptionName(TrainOption option) {
     return "sequence length";
   case TrainOption::Device:
     return "device";
+  case TrainOption::GradAccum:
+    return "gradient accumulation";
   }
   return "";
 }
@@ -53,6 +55,8 @@ bool validateTrainOptions(const TrainOptions &o, TrainError &error) {
     return bad(TrainOption::OutDir, "is required");
   if (o.steps <= 0)
     return bad(TrainOption::Steps, "must be positive");
+  if (o.gradAccum <= 0)
+    return bad(TrainOption::GradAccum, "must be positive");
   if (!(o.lr > 0) || !std::isfinite(o.lr))
     return bad(TrainOption::LearningRate, "must be a positive number");
   if (o.init != "nmf" && o.init != "svd" && o.init != "mean")
@@ -76,7 +80,10 @@ bool runTraining(const TrainOptions &options, const TrainCallbacks &callbacks,
     TrainStepInfo info;
     if (!session->step(info, error))
       return false;
-    if (callbacks.onStep && !callbacks.onStep(info)) {
+    bool stop = callbacks.onStep && !callbacks.onStep(info), any = stop;
+    if (!session->anyRankStops(stop, any, error))
+      return false;
+    if (any) {
       if (!session->checkpoint(error))
         return false;
       break;

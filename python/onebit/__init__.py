@@ -315,7 +315,9 @@ def train(teacher: Union[str, PathLike], data: str, steps: int,
           callback: Optional[Callable[[TrainStep], Optional[bool]]] = None,
           quiet: bool = True, trainable: Sequence[str] = (),
           tokenizer: Optional[Union[str, PathLike]] = None,
-          device: str = "cpu", mse_last_layer: bool = True) -> TrainResult:
+          device: str = "cpu", mse_last_layer: bool = True,
+          grad_accum: int = 1, distributed: str = "auto",
+          collective_timeout: float = 300.0) -> TrainResult:
     """Knowledge-distillation training of a OneBit student, the runtime of
     ``onebit-train`` (docs/training.md). ``data`` is ``gen:N``,
     ``text:FILE`` or ``tokens:FILE.npy``. ``callback(step)`` runs after
@@ -329,7 +331,12 @@ def train(teacher: Union[str, PathLike], data: str, steps: int,
     them; ``onebit-train --device cuda`` runs them on a GPU).
     ``mse_last_layer=False`` leaves the last decoder layer's output out of
     L_MSE, comparing the inputs of the layers as the OneBit reference code
-    does (``onebit-train --mse-last-layer=false``). Errors raise
+    does (``onebit-train --mse-last-layer=false``). Under ``mpirun`` or
+    ``srun`` every rank calls ``train`` with the same arguments and the
+    ranks train one model (``distributed``, ``grad_accum`` and
+    ``collective_timeout`` as onebit-train's ``--distributed``,
+    ``--grad-accum`` and ``--collective-timeout``; docs/training.md, "Data
+    parallel"); only rank 0 prints and writes. Errors raise
     ``onebit.Error``; an exception raised by the callback stops the run and
     propagates."""
     cb = None
@@ -341,7 +348,7 @@ def train(teacher: Union[str, PathLike], data: str, steps: int,
         batch, seq_len, weight_decay, threads, resume, checkpoint_every, seed,
         cb, quiet, ",".join(trainable),
         fspath(tokenizer) if tokenizer is not None else "", device,
-        mse_last_layer)
+        mse_last_layer, grad_accum, distributed, collective_timeout)
     return TrainResult(model_path, loss, fspath(out) + "/train.jsonl")
 
 

@@ -21,6 +21,7 @@
 
 #include "EnvOptions.h"
 #include "TrainFlags.h"
+#include "TrainRanks.h"
 
 #include "mlir/Bytecode/BytecodeWriter.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -49,6 +50,14 @@ PyObject *errorType = nullptr;
 
 /// The target of a Python `device`: the extension does not carry the CUDA
 /// runtime, so cpu and gpu-emulation only; onebit.Error otherwise.
+/// The communicator of train() under an MPI launcher: MPI is initialised
+/// once per process, so the first train() that needs it opens it and the
+/// later ones reuse it; it is finalised when the module is unloaded at exit.
+std::shared_ptr<::onebit::Communicator> &trainCommunicator() {
+  static std::shared_ptr<::onebit::Communicator> comm;
+  return comm;
+}
+
 ::onebit::Target pythonTarget(const std::string &device) {
   ::onebit::Target t;
   if (!::onebit::parseTarget(device, t) || t == ::onebit::Target::Cuda) {
@@ -597,7 +606,8 @@ PYBIND11_MODULE(_onebit, m) {
          double weightDecay, int threads, bool resume, int64_t checkpointEvery,
          uint64_t seed, py::object callback, bool quiet,
          const std::string &trainable, const std::string &tokenizer,
-         const std::string &device, bool mseLastLayer) {
+         const std::string &device, bool mseLastLayer, int64_t gradAccum,
+         const std::string &distributed, double collectiveTimeout) {
         ::onebit::TrainOptions o;
         o.target = pythonTarget(device);
         o.compile = ::onebit::env::compileOptions();
@@ -619,12 +629,41 @@ PYBIND11_MODULE(_onebit, m) {
         o.seed = seed;
         o.trainable = trainable;
         o.tokenizerPath = tokenizer;
+        o.gradAccum = gradAccum;
         // Errors are worded with onebit-train's flags (TrainFlags.h), as
         // the keyword arguments mirror them.
         if (std::string bad = ::onebit::checkTrainFlags(o); !bad.empty()) {
           PyErr_SetString(errorType, bad.c_str());
           throw py::error_already_set();
         }
+        // The other ranks, under mpirun or srun (as onebit-train).
+        std::shared_ptr<::onebit::Communicator> comm;
+        if (distributed != "none") {
+          comm = trainCommunicator();
+          if (!comm) {
+            std::shared_ptr<::onebit::Communicator> abortOnError;
+            std::string why;
+            comm = ::onebit::openCommunicator(distributed, o.target,
+                                              collectiveTimeout, abortOnError,
+                                              why);
+            if (!comm && !why.empty()) {
+              if (abortOnError) {
+                py::print("onebit.train: error:", why,
+                          py::arg("file") =
+                              py::module_::import("sys").attr("stderr"));
+                abortOnError->abort(1);
+              }
+              PyErr_SetString(errorType, why.c_str());
+              throw py::error_already_set();
+            }
+            trainCommunicator() = comm;
+          } else {
+            comm->setTimeoutSeconds(collectiveTimeout);
+          }
+        }
+        o.communicator = comm.get();
+        const int rank = comm ? comm->rank() : 0;
+        const bool several = comm && comm->size() > 1;
         // An exception in the callback must not cross the C++ libraries
         // (built without exceptions): it stops the run and is re-raised.
         std::unique_ptr<py::error_already_set> pending;
@@ -650,7 +689,8 @@ PYBIND11_MODULE(_onebit, m) {
           };
         ::onebit::TrainConsole console;
         ::onebit::TrainCallbacks callbacks;
-        if (quiet)
+        // Only rank 0 prints.
+        if (quiet || rank != 0)
           callbacks.onStep = onStep;
         else
           callbacks = console.callbacks(onStep);
@@ -668,7 +708,18 @@ PYBIND11_MODULE(_onebit, m) {
           throw py::error_already_set();
         }
         if (!ok) {
-          PyErr_SetString(errorType, ::onebit::trainFlagError(error).c_str());
+          std::string message = ::onebit::trainFlagError(error);
+          if (rank != 0 && message.rfind("rank ", 0) != 0)
+            message = "rank " + std::to_string(rank) + ": " + message;
+          // Other ranks may wait for this one in a collective: end the job
+          // (as onebit-train), unless every rank stopped here together.
+          if (several && !error.everyRank) {
+            py::print("onebit.train: error:", message,
+                      py::arg("file") =
+                          py::module_::import("sys").attr("stderr"));
+            comm->abort(1);
+          }
+          PyErr_SetString(errorType, message.c_str());
           throw py::error_already_set();
         }
         return py::make_tuple(result.modelPath, result.finalLoss);
@@ -679,7 +730,9 @@ PYBIND11_MODULE(_onebit, m) {
       py::arg("threads"), py::arg("resume"), py::arg("checkpoint_every"),
       py::arg("seed"), py::arg("callback"), py::arg("quiet"),
       py::arg("trainable") = "", py::arg("tokenizer") = "",
-      py::arg("device") = "cpu", py::arg("mse_last_layer") = true);
+      py::arg("device") = "cpu", py::arg("mse_last_layer") = true,
+      py::arg("grad_accum") = 1, py::arg("distributed") = "auto",
+      py::arg("collective_timeout") = 300.0);
 
   // Perplexity (GPTQ protocol) of a compiled model on token ids.
   m.def("evaluate_perplexity",

@@ -32,6 +32,8 @@ static const char *flagPrefix(TrainOption option) {
     return "--seq-len ";
   case TrainOption::Device: // the detail starts with the device: "cuda: ..."
     return "--device=";
+  case TrainOption::GradAccum:
+    return "--grad-accum ";
   }
   return "";
 }

@@ -17,6 +17,7 @@
 
 #include "EnvOptions.h"
 #include "TrainFlags.h"
+#include "TrainRanks.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/CommandLine.h"
@@ -94,6 +95,24 @@ int main(int argc, char **argv) {
                                 cl::init(0), cl::cat(TrainCategory));
   static cl::opt<std::string> device("device", cl::desc(onebit::kDeviceHelp),
                                      cl::init("cpu"), cl::cat(TrainCategory));
+  static cl::opt<int64_t> gradAccum(
+      "grad-accum",
+      cl::desc("micro-batches per optimizer step, their gradients averaged "
+               "(a larger global batch on few ranks)"),
+      cl::init(1), cl::cat(TrainCategory));
+  static cl::opt<std::string> distributed(
+      "distributed", cl::desc(onebit::kDistributedHelp), cl::init("auto"),
+      cl::cat(TrainCategory));
+  static cl::opt<double> collectiveTimeout(
+      "collective-timeout",
+      cl::desc("seconds a rank waits in a collective for the others before "
+               "it stops the run (a dead or hung rank)"),
+      cl::init(300), cl::cat(TrainCategory));
+  static cl::opt<int64_t> stopAfter(
+      "stop-at",
+      cl::desc("stop after this step, writing the checkpoint (for jobs "
+               "with a time limit; --resume continues)"),
+      cl::init(0), cl::cat(TrainCategory));
   static cl::opt<std::string> artifact(
       "artifact",
       cl::desc("also compile the trained model into this .onebit artifact "
@@ -129,16 +148,54 @@ int main(int argc, char **argv) {
   o.resume = resume;
   o.checkpointEvery = every;
   o.seed = seed;
+  o.gradAccum = gradAccum;
   if (std::string bad = onebit::checkTrainFlags(o); !bad.empty())
     return fail(bad);
+  if (stopAfter < 0)
+    return fail("--stop-at must be a step number (0: run to the end)");
+  // The other ranks, when this is one of several.
+  std::shared_ptr<onebit::Communicator> abortOnError;
+  std::string commError;
+  std::shared_ptr<onebit::Communicator> comm = onebit::openCommunicator(
+      distributed, o.target, collectiveTimeout, abortOnError, commError);
+  if (!comm && !commError.empty()) {
+    fail(commError);
+    if (abortOnError)
+      abortOnError->abort(1);
+    return 1;
+  }
+  o.communicator = comm.get();
+  const int rank = comm ? comm->rank() : 0;
+  const bool several = comm && comm->size() > 1;
   onebit::TrainConsole console;
+  // Rank 0 prints the set-up, the progress and the summary; every rank
+  // stops at --stop-at.
+  auto stopAt = [stop = int64_t(stopAfter)](const onebit::TrainStepInfo &i) {
+    return stop == 0 || i.step < stop;
+  };
+  onebit::TrainCallbacks callbacks = console.callbacks(stopAt);
+  if (rank != 0) {
+    callbacks = onebit::TrainCallbacks();
+    callbacks.onStep = stopAt;
+  }
   onebit::TrainResult result;
   onebit::TrainError error;
-  if (!onebit::runTraining(o, console.callbacks(), result, error)) {
+  if (!onebit::runTraining(o, callbacks, result, error)) {
     console.end();
-    return fail(onebit::trainFlagError(error));
+    // An error all ranks reached together is rank 0's to print, and each
+    // rank ends normally; any other may leave ranks waiting for this one
+    // in a collective: end them all.
+    if (several && error.everyRank)
+      return rank == 0 ? fail(onebit::trainFlagError(error)) : 1;
+    std::string message = onebit::trainFlagError(error);
+    if (rank != 0 && message.rfind("rank ", 0) != 0)
+      message = "rank " + std::to_string(rank) + ": " + message;
+    fail(message);
+    if (several)
+      comm->abort(1);
+    return 1;
   }
-  if (!artifact.empty()) {
+  if (!artifact.empty() && rank == 0) {
     // The packed model, compiled ahead of time: what serving loads.
     mlir::MLIRContext ctx;
     std::string why;

@@ -26,8 +26,11 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace onebit {
+
+class Communicator;
 
 struct TrainOptions {
   std::string teacherPath;   ///< .onnx, .gguf, .mlir or .mlirbc (FP model)
@@ -63,6 +66,18 @@ struct TrainOptions {
   bool resume = false;       ///< continue from outDir/checkpoint.bin
   int64_t checkpointEvery = 50;
   uint64_t seed = 0;
+  /// Micro-batches per optimizer step: their gradients are averaged before
+  /// the update, so a step sees gradAccum times the model's batch per rank.
+  int64_t gradAccum = 1;
+  /// Data-parallel training (docs/training.md, "Data parallel"): the ranks
+  /// of this communicator (not owned; null: this process alone) train one
+  /// model. Each step's global batch of size() * gradAccum * batch
+  /// sequences is cut into consecutive pieces, one per rank and
+  /// micro-batch; the gradients are averaged across ranks before the
+  /// update. Rank 0 alone writes the log, the checkpoints, the data cache
+  /// and the model. Every rank must be given the same options (checked at
+  /// start-up, before the step is compiled).
+  Communicator *communicator = nullptr;
 };
 
 /// The options an error can be about.
@@ -78,6 +93,7 @@ enum class TrainOption {
   Batch,
   SeqLen,
   Device,
+  GradAccum,
 };
 
 /// The option's name in the library's plain words ("learning rate").
@@ -89,6 +105,10 @@ llvm::StringRef trainOptionName(TrainOption option);
 struct TrainError {
   TrainOption option = TrainOption::None;
   std::string detail;
+  /// Data parallel: every rank stopped at this error together (a check all
+  /// ranks made on shared values), so none waits for another and each may
+  /// end normally; rank 0's message is the one to print.
+  bool everyRank = false;
 
   /// The message in the library's words: trainOptionName(option) and
   /// detail, or detail alone.
@@ -104,6 +124,14 @@ struct TrainStepInfo {
   int64_t lastStep = 0, startStep = 0;
   double lr = 0, loss = 0, lossCE = 0, lossMSE = 0, seconds = 0;
   double tokensPerSecond = 0;
+  /// Data-parallel runs (ranks > 1 or gradAccum > 1): the ranks, this
+  /// rank's seconds in collectives during the step (waiting for slower
+  /// ranks included), and each rank's own tokens per second of compute
+  /// (its micro-batches over the time it spent running them).
+  int ranks = 1;
+  bool dataParallel = false;
+  double commSeconds = 0;
+  std::vector<double> rankTokensPerSecond;
 };
 
 struct TrainResult {
@@ -166,7 +194,12 @@ public:
   /// Writes outDir/checkpoint.bin for currentStep() (nothing when it was
   /// just written).
   bool checkpoint(TrainError &error);
-  /// Packs the student with its trained parameters into outDir/model.mlirbc.
+  /// Whether any rank asked to stop after this step (`stop` is this
+  /// rank's wish), so that all ranks stop together; a collective when the
+  /// run has several ranks.
+  bool anyRankStops(bool stop, bool &any, TrainError &error);
+  /// Packs the student with its trained parameters into outDir/model.mlirbc
+  /// (rank 0; the other ranks of a data-parallel run only fill `result`).
   bool finish(TrainResult &result, TrainError &error);
   /// Sizes of the teacher and of the model finish() wrote.
   TrainSizeReport sizeReport();

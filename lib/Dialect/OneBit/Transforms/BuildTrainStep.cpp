@@ -15,7 +15,11 @@
 //       -> (params'..., adam_m'..., adam_v'..., loss, l_ce, l_mse)
 //       one Adam step (decoupled weight decay) on every parameter;
 //   @<f>_train_init() -> (params...)
-//       the SVID initialisation: latent = sign(W) * latent-scale, g, h.
+//       the SVID initialisation: latent = sign(W) * latent-scale, g, h;
+//   with split-update=true (data-parallel training), also
+//   @<f>_apply_update(params..., adam_m..., adam_v..., grads..., lr, step)
+//       -> (params'..., adam_m'..., adam_v'...)
+//       the same Adam update on gradients averaged outside.
 //
 // The teacher is `<f>_teacher` (kept by --onebit-quantize=keep-teacher=true)
 // or, when `f` is still full precision, a copy of `f` made here before the
@@ -554,7 +558,7 @@ struct BuildTrainStepPass
       return f.emitOpError("onebit-build-train-step: the forward function "
                            "must have one block");
     for (StringRef sfx : {"_student", "_kd_loss", "_kd_loss_grad",
-                          "_train_step", "_train_init"})
+                          "_train_step", "_train_init", "_apply_update"})
       if (SymbolTable::lookupSymbolIn(module, base + sfx.str()))
         return module.emitError() << "onebit-build-train-step: a symbol named '"
                                   << base << sfx << "' already exists";
@@ -806,6 +810,68 @@ struct BuildTrainStepPass
     return lossFn;
   }
 
+  /// Adam's per-step scalars: the bias corrections and the constants.
+  struct AdamScalars {
+    Value b1, b2, bc1, bc2, omb1, omb2, eps, wd;
+  };
+  AdamScalars emitAdamScalars(Emitter &e, Value stepN) {
+    OpBuilder &b = e.b;
+    Location loc = e.loc;
+    AdamScalars k;
+    Value one;
+    k.b1 = e.cst(beta1), k.b2 = e.cst(beta2), one = e.cst(1.0);
+    k.bc1 = arith::SubFOp::create(b, loc, one,
+                                  math::PowFOp::create(b, loc, k.b1, stepN));
+    k.bc2 = arith::SubFOp::create(b, loc, one,
+                                  math::PowFOp::create(b, loc, k.b2, stepN));
+    k.omb1 = e.cst(1.0 - beta1), k.omb2 = e.cst(1.0 - beta2);
+    k.eps = e.cst(epsilon), k.wd = e.cst(weightDecay);
+    return k;
+  }
+
+  /// One parameter's Adam update (decoupled weight decay):
+  /// (p, g, m, v) -> (p', m', v') as one elementwise linalg.generic.
+  linalg::GenericOp emitAdamUpdate(OpBuilder &b, Location loc,
+                                   RankedTensorType type, Value p, Value g,
+                                   Value m, Value v, Value lr,
+                                   const AdamScalars &k) {
+    MLIRContext *ctx = b.getContext();
+    Type f32 = Float32Type::get(ctx);
+    Value b1 = k.b1, b2 = k.b2, bc1 = k.bc1, bc2 = k.bc2, omb1 = k.omb1,
+          omb2 = k.omb2, eps = k.eps, wd = k.wd;
+    int64_t rank = type.getRank();
+    auto id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    SmallVector<Value> outs;
+    for (int j = 0; j < 3; ++j)
+      outs.push_back(tensor::EmptyOp::create(b, loc, type.getShape(), f32));
+    SmallVector<AffineMap> maps(7, id);
+    SmallVector<utils::IteratorType> iters(rank,
+                                           utils::IteratorType::parallel);
+    return linalg::GenericOp::create(
+        b, loc, TypeRange{type, type, type}, ValueRange{p, g, m, v}, outs,
+        maps, iters, [&](OpBuilder &nb, Location nl, ValueRange a) {
+          // m' = b1 m + (1-b1) g; v' = b2 v + (1-b2) g^2
+          Value m1 = arith::AddFOp::create(
+              nb, nl, arith::MulFOp::create(nb, nl, b1, a[2]),
+              arith::MulFOp::create(nb, nl, omb1, a[1]));
+          Value g2 = arith::MulFOp::create(nb, nl, a[1], a[1]);
+          Value v1 = arith::AddFOp::create(
+              nb, nl, arith::MulFOp::create(nb, nl, b2, a[3]),
+              arith::MulFOp::create(nb, nl, omb2, g2));
+          // p' = p - lr * (m'/bc1 / (sqrt(v'/bc2) + eps) + wd * p)
+          Value mh = arith::DivFOp::create(nb, nl, m1, bc1);
+          Value vh = arith::DivFOp::create(nb, nl, v1, bc2);
+          Value den = arith::AddFOp::create(
+              nb, nl, math::SqrtOp::create(nb, nl, vh), eps);
+          Value upd = arith::AddFOp::create(
+              nb, nl, arith::DivFOp::create(nb, nl, mh, den),
+              arith::MulFOp::create(nb, nl, wd, a[0]));
+          Value p1 = arith::SubFOp::create(
+              nb, nl, a[0], arith::MulFOp::create(nb, nl, lr, upd));
+          linalg::YieldOp::create(nb, nl, ValueRange{p1, m1, v1});
+        });
+  }
+
   /// `@<f>_train_step(params..., adam_m..., adam_v..., inputs..., lr, step)`:
   /// calls `grad` and takes one Adam step (decoupled weight decay) on every
   /// parameter.
@@ -862,49 +928,13 @@ struct BuildTrainStepPass
     Value lr = extractScalar(e, sb->getArgument(3 * numParams + numInputs));
     Value stepN =
         extractScalar(e, sb->getArgument(3 * numParams + numInputs + 1));
-    Value b1 = e.cst(beta1), b2 = e.cst(beta2), one = e.cst(1.0);
-    Value bc1 = arith::SubFOp::create(b, loc, one,
-                                      math::PowFOp::create(b, loc, b1, stepN));
-    Value bc2 = arith::SubFOp::create(b, loc, one,
-                                      math::PowFOp::create(b, loc, b2, stepN));
-    Value omb1 = e.cst(1.0 - beta1), omb2 = e.cst(1.0 - beta2);
-    Value eps = e.cst(epsilon), wd = e.cst(weightDecay);
+    AdamScalars k = emitAdamScalars(e, stepN);
     SmallVector<Value> newP, newM, newV;
     for (unsigned i = 0; i < numParams; ++i) {
-      Value p = sb->getArgument(i), m = sb->getArgument(numParams + i),
-            v = sb->getArgument(2 * numParams + i), g = call.getResult(3 + i);
-      auto type = params[i].type;
-      int64_t rank = type.getRank();
-      auto id = AffineMap::getMultiDimIdentityMap(rank, ctx);
-      SmallVector<Value> outs;
-      for (int k = 0; k < 3; ++k)
-        outs.push_back(tensor::EmptyOp::create(b, loc, type.getShape(), f32));
-      SmallVector<AffineMap> maps(7, id);
-      SmallVector<utils::IteratorType> iters(rank,
-                                             utils::IteratorType::parallel);
-      auto adam = linalg::GenericOp::create(
-          b, loc, TypeRange{type, type, type}, ValueRange{p, g, m, v}, outs,
-          maps, iters, [&](OpBuilder &nb, Location nl, ValueRange a) {
-            // m' = b1 m + (1-b1) g; v' = b2 v + (1-b2) g^2
-            Value m1 = arith::AddFOp::create(
-                nb, nl, arith::MulFOp::create(nb, nl, b1, a[2]),
-                arith::MulFOp::create(nb, nl, omb1, a[1]));
-            Value g2 = arith::MulFOp::create(nb, nl, a[1], a[1]);
-            Value v1 = arith::AddFOp::create(
-                nb, nl, arith::MulFOp::create(nb, nl, b2, a[3]),
-                arith::MulFOp::create(nb, nl, omb2, g2));
-            // p' = p - lr * (m'/bc1 / (sqrt(v'/bc2) + eps) + wd * p)
-            Value mh = arith::DivFOp::create(nb, nl, m1, bc1);
-            Value vh = arith::DivFOp::create(nb, nl, v1, bc2);
-            Value den = arith::AddFOp::create(
-                nb, nl, math::SqrtOp::create(nb, nl, vh), eps);
-            Value upd = arith::AddFOp::create(
-                nb, nl, arith::DivFOp::create(nb, nl, mh, den),
-                arith::MulFOp::create(nb, nl, wd, a[0]));
-            Value p1 = arith::SubFOp::create(
-                nb, nl, a[0], arith::MulFOp::create(nb, nl, lr, upd));
-            linalg::YieldOp::create(nb, nl, ValueRange{p1, m1, v1});
-          });
+      auto adam = emitAdamUpdate(
+          b, loc, params[i].type, sb->getArgument(i), call.getResult(3 + i),
+          sb->getArgument(numParams + i), sb->getArgument(2 * numParams + i),
+          lr, k);
       newP.push_back(adam.getResult(0));
       newM.push_back(adam.getResult(1));
       newV.push_back(adam.getResult(2));
@@ -916,6 +946,63 @@ struct BuildTrainStepPass
     rets.append({call.getResult(0), call.getResult(1), call.getResult(2)});
     func::ReturnOp::create(b, loc, rets);
     return step;
+  }
+
+  /// `@<f>_apply_update(params..., adam_m..., adam_v..., grads..., lr,
+  /// step) -> (params'..., adam_m'..., adam_v'...)`: `@<f>_train_step`'s
+  /// Adam update on gradients given by the caller (split-update=true).
+  func::FuncOp buildApplyUpdate(func::FuncOp f, func::FuncOp after,
+                                ArrayRef<Param> params) {
+    MLIRContext *ctx = &getContext();
+    unsigned numParams = params.size();
+    Type f32 = Float32Type::get(ctx);
+    auto scalarT = RankedTensorType::get({}, f32);
+    Location loc = f.getLoc();
+    SmallVector<Type> args, results;
+    for (int k = 0; k < 4; ++k)
+      for (const Param &p : params)
+        args.push_back(p.type);
+    args.append({scalarT, scalarT}); // lr, step (1-based)
+    for (int k = 0; k < 3; ++k)
+      for (const Param &p : params)
+        results.push_back(p.type);
+    OpBuilder mb(ctx);
+    mb.setInsertionPointAfter(after);
+    auto update =
+        func::FuncOp::create(mb, loc, f.getSymName().str() + "_apply_update",
+                             FunctionType::get(ctx, args, results));
+    const char *kinds[] = {"", ".adam_m", ".adam_v", ".grad"};
+    for (int k = 0; k < 4; ++k)
+      for (auto [i, p] : llvm::enumerate(params)) {
+        update.setArgAttrs(k * numParams + i, nameAttr(ctx, p.name + kinds[k]));
+        if (k < 3)
+          update.setResultAttrs(k * numParams + i,
+                                nameAttr(ctx, p.name + kinds[k]));
+      }
+    update.setArgAttrs(4 * numParams, nameAttr(ctx, "lr"));
+    update.setArgAttrs(4 * numParams + 1, nameAttr(ctx, "step"));
+    Block *ub = update.addEntryBlock();
+    OpBuilder b = OpBuilder::atBlockBegin(ub);
+    Emitter e{b, loc, f32};
+    Value lr = extractScalar(e, ub->getArgument(4 * numParams));
+    Value stepN = extractScalar(e, ub->getArgument(4 * numParams + 1));
+    AdamScalars k = emitAdamScalars(e, stepN);
+    SmallVector<Value> newP, newM, newV;
+    for (unsigned i = 0; i < numParams; ++i) {
+      auto adam = emitAdamUpdate(b, loc, params[i].type, ub->getArgument(i),
+                                 ub->getArgument(3 * numParams + i),
+                                 ub->getArgument(numParams + i),
+                                 ub->getArgument(2 * numParams + i), lr, k);
+      newP.push_back(adam.getResult(0));
+      newM.push_back(adam.getResult(1));
+      newV.push_back(adam.getResult(2));
+    }
+    SmallVector<Value> rets;
+    llvm::append_range(rets, newP);
+    llvm::append_range(rets, newM);
+    llvm::append_range(rets, newV);
+    func::ReturnOp::create(b, loc, rets);
+    return update;
   }
 
   /// `@<f>_train_init() -> (params...)`: the initial parameters (the SVID
@@ -977,6 +1064,11 @@ struct BuildTrainStepPass
 
     func::FuncOp step = buildAdamStep(f, *grad, params);
     buildTrainInit(f, step, params);
+    if (splitUpdate) {
+      // Data-parallel training calls the gradient and the update itself.
+      (*grad).setPublic();
+      buildApplyUpdate(f, step, params);
+    }
   }
 };
 

@@ -2,6 +2,7 @@
 // RUN: onebit-opt %s --onebit-quantize="keep-teacher=true" --onebit-build-train-step="alpha=0.5 weight-decay=0.01" | FileCheck %s --check-prefix=OPTS
 // RUN: onebit-opt %s --onebit-build-train-step="hidden-states=/layers.1/Add" | FileCheck %s --check-prefix=NAMED
 // RUN: onebit-opt %s --onebit-build-train-step="mse-last-layer=false" | FileCheck %s --check-prefix=INPUTS
+// RUN: onebit-opt %s --onebit-build-train-step="split-update=true" | FileCheck %s --check-prefix=SPLIT
 
 // A two-layer residual model with a head. The forward function is quantized
 // in place (the head stays FP), its FP copy becomes the frozen teacher, and
@@ -77,3 +78,20 @@ func.func @lm(%x: tensor<4x8xf32>) -> tensor<4x6xf32> {
   %lg = linalg.matmul ins(%r1, %wh : tensor<4x8xf32>, tensor<8x6xf32>) outs(%fh : tensor<4x6xf32>) -> tensor<4x6xf32> loc("/lm_head/MatMul")
   return %lg : tensor<4x6xf32>
 }
+
+// split-update=true (data-parallel training): the gradient is public and
+// @lm_apply_update takes the gradients (averaged by the trainer) after the
+// parameters and both moments; it is train_step's Adam update, one generic
+// per parameter; the fused step is still there.
+// SPLIT-LABEL: func.func @lm_kd_loss_grad(%{{.*}}: tensor<8x8xf32>, {{.*}}, %{{.*}}: tensor<4x8xf32>) -> (tensor<f32>, tensor<f32>, tensor<f32>, tensor<8x8xf32>
+// SPLIT-LABEL: func.func @lm_train_step(
+// SPLIT-LABEL: func.func @lm_apply_update(
+// SPLIT-SAME: {onebit.name = "layers.0.mlp.latent"}
+// SPLIT-SAME: {onebit.name = "layers.1.mlp.h.adam_v"}, %{{.*}}: tensor<8x8xf32> {onebit.name = "layers.0.mlp.latent.grad"}
+// SPLIT-SAME: %{{.*}}: tensor<f32> {onebit.name = "lr"}, %{{.*}}: tensor<f32> {onebit.name = "step"})
+// SPLIT-SAME: -> (tensor<8x8xf32> {onebit.name = "layers.0.mlp.latent"}
+// SPLIT: math.powf
+// SPLIT-COUNT-6: linalg.generic
+// SPLIT: math.sqrt
+// SPLIT: return
+// SPLIT-LABEL: func.func @lm_train_init()

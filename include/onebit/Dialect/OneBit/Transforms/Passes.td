@@ -295,6 +295,13 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
     whose name matches `norm-regex`); `trainable-regex=` adds every f32
     constant whose name matches. Full-precision parameters are named by their
     constant (the head: `<scope>.weight`) and come after the 1-bit ones.
+
+    `split-update=true` (data-parallel training) also makes
+    `@f_kd_loss_grad(params..., inputs...) -> (loss, l_ce, l_mse, grads...)`
+    public and adds `@f_apply_update(params..., adam_m..., adam_v...,
+    grads..., lr, step) -> (params'..., adam_m'..., adam_v'...)`, the same
+    Adam update on gradients given from outside (averaged across ranks and
+    micro-batches by the trainer). `@f_train_step` is unchanged.
   }];
   let dependentDialects = [
     "::onebit::OneBitDialect",
@@ -339,7 +346,11 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
     Option<"weightDecay", "weight-decay", "double", /*default=*/"0.0",
            "decoupled weight decay (the OneBit reference scripts use 0.01)">,
     Option<"latentScale", "latent-scale", "double", /*default=*/"0.01",
-           "initial latent weight magnitude: sign(W) * latent-scale">
+           "initial latent weight magnitude: sign(W) * latent-scale">,
+    Option<"splitUpdate", "split-update", "bool", /*default=*/"false",
+           "also expose the gradient (@f_kd_loss_grad, public) and the "
+           "optimizer update on given gradients (@f_apply_update), for "
+           "data-parallel training">
   ];
 }
 

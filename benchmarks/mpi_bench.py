@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Data-parallel KD throughput: 2 ranks x 1 thread (mpirun) against 1
+process x 1 thread, on the bundled example (docs/training.md, "Data
+parallel"), with the communication time per step.
+
+usage: mpi_bench.py EXAMPLE_DIR [--build build] [--steps 40] [--skip 5]
+                    [--ranks 2] [--mpirun mpirun]
+  EXAMPLE_DIR is a folder made by scripts/make_example_teacher.py
+  (teacher.onnx, train.txt). Three fresh onebit-train runs, 1 thread per
+  process, the model's batch b per rank, text:train.txt:
+    single: 1 process, batch b (the fused @main_train_step);
+    accum:  1 process, --grad-accum R (the same global batch R*b as the
+            ranks, through @main_kd_loss_grad and @main_apply_update);
+    ranks:  mpirun -np R, batch b per rank.
+  Throughput is the global tokens of the measured steps (after --skip)
+  over their summed seconds, from each run's train.jsonl. The ranks' run
+  also gives each rank's compute tok/s and rank 0's seconds in collectives
+  per step. The losses of `ranks` and `accum` (same global batches) are
+  compared, to 1e-5 relative.
+Target in the issue: ranks >= 1.7x single.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def run(cmd, log):
+    t = time.time()
+    with open(log, "w") as err:
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=err)
+    return time.time() - t
+
+
+def load(path):
+    return [json.loads(line) for line in open(path)]
+
+
+def throughput(rows, skip):
+    rows = rows[skip:]
+    tokens = sum(r["tokens_per_s"] * r["seconds"] for r in rows)
+    return tokens / sum(r["seconds"] for r in rows)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("example")
+    p.add_argument("--build", default=os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "build"))
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--skip", type=int, default=5)
+    p.add_argument("--ranks", type=int, default=2)
+    p.add_argument("--mpirun", default="mpirun")
+    a = p.parse_args()
+    train = os.path.join(a.build, "bin", "onebit-train")
+    common = ["--teacher", os.path.join(a.example, "teacher.onnx"),
+              "--data", "text:" + os.path.join(a.example, "train.txt"),
+              "--steps", str(a.steps), "--warmup", "5", "--lr", "1e-3",
+              "--threads", "1", "--checkpoint-every", "0"]
+    work = tempfile.mkdtemp(prefix="mpi_bench-")
+    try:
+        wall = {}
+        wall["single"] = run([train] + common + ["--out", work + "/single"],
+                             work + "/single.err")
+        wall["accum"] = run([train] + common +
+                            ["--grad-accum", str(a.ranks), "--out",
+                             work + "/accum"], work + "/accum.err")
+        mpirun = [a.mpirun, "--oversubscribe", "--allow-run-as-root",
+                  "--bind-to", "none", "-np", str(a.ranks)]
+        wall["ranks"] = run(mpirun + [train] + common +
+                            ["--out", work + "/ranks"], work + "/ranks.err")
+        logs = {k: load(work + "/" + k + "/train.jsonl") for k in wall}
+        tps = {k: throughput(v, a.skip) for k, v in logs.items()}
+        measured = logs["ranks"][a.skip:]
+        comm = [r["comm_seconds"] * 1e3 for r in measured]
+        step_ms = [r["seconds"] * 1e3 for r in measured]
+        per_rank = [statistics.median(r["rank_tokens_per_s"][i]
+                                      for r in measured)
+                    for i in range(a.ranks)]
+        worst = 0.0
+        for x, y in zip(logs["ranks"], logs["accum"]):
+            for key in ("loss", "l_ce", "l_mse"):
+                worst = max(worst, abs(x[key] - y[key]) /
+                            max(abs(y[key]), 1e-30))
+        with open("/proc/cpuinfo") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f
+                        if l.startswith("model name")), "?")
+        print("cpu: %s, %d cores, load average %.1f at the end" %
+              (cpu, os.cpu_count(), os.getloadavg()[0]))
+        print("steps %d (first %d not measured), 1 thread per process, "
+              "batch per rank = the model's" % (a.steps, a.skip))
+        for k in ("single", "accum", "ranks"):
+            print("%-7s %8.0f tok/s  (run %.0f s with the compile)" %
+                  (k, tps[k], wall[k]))
+        print("ranks/single: %.2fx   ranks/accum: %.2fx   (target 1.7x)" %
+              (tps["ranks"] / tps["single"], tps["ranks"] / tps["accum"]))
+        print("per-rank compute tok/s (median): " +
+              " ".join("%.0f" % t for t in per_rank))
+        print("communication per step (rank 0, waiting included): median "
+              "%.2f ms, mean %.2f ms, max %.2f ms; step median %.1f ms" %
+              (statistics.median(comm), statistics.mean(comm), max(comm),
+               statistics.median(step_ms)))
+        print("losses ranks vs accum over %d steps: worst relative "
+              "difference %.2g (%s 1e-5)" %
+              (len(logs["ranks"]), worst, "within" if worst <= 1e-5 else
+               "NOT within"))
+        return 0 if worst <= 1e-5 else 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
