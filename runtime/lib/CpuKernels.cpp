@@ -130,6 +130,11 @@ constexpr int64_t kAvx2RowTablesMaxM = 2;
 // FAST_APPROX applies to the decode kernel only, up to this many rows.
 constexpr int64_t kFastMaxM = 8;
 
+// Up to kFastMaxM activation rows, a matrix with fewer bytes of signs than
+// this is multiplied on the calling thread alone (tg128 of the 1-bit
+// SmolLM2 on 2 threads was slower than on 1: 212 against 243 tokens/s).
+constexpr int64_t kSerialSignBytes = int64_t(256) << 10;
+
 // Whether an int8 (FAST_APPROX) decode kernel exists at this ISA.
 bool haveFastKernel(int isa) {
   return isa == kAvx2 || (isa == kAvx512 && cpu().vnni);
@@ -435,7 +440,13 @@ void onebit::rt::binaryLinear(const float *x, int64_t m, int64_t k,
     // larger tasks: the build is repeated once per task.
     auto w = getInterleaved(signs, n, k, cacheable);
     const Interleaved16 &view = w->view;
+    // A few activation rows against a small matrix (SmolLM2's layers are
+    // 14-110 KiB of signs) take microseconds: waking the pool's workers
+    // costs as much, so such calls run on the calling thread.
+    const bool serial = m <= kFastMaxM && n * kw * 4 < kSerialSignBytes;
     auto forBlocks = [&](int64_t parts, auto &&fn) {
+      if (serial)
+        parts = 1;
       const int64_t chunk = chunkSize(view.blocks, parts, 1);
       pool().parallelFor((view.blocks + chunk - 1) / chunk, [&](int64_t t) {
         fn(t * chunk, std::min(view.blocks, (t + 1) * chunk));

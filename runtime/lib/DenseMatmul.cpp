@@ -304,7 +304,17 @@ void runJobs(const std::vector<Job> &jobs, float beta, bool useBlas) {
   const int64_t chunk =
       std::max<int64_t>(1, (span + parts - 1) / parts + 15) / 16 * 16;
   parts = (span + chunk - 1) / chunk;
-  onebit::rt::parallelTasks(count * parts, [&](int64_t t) {
+  // A decode step's attention products (a few heads of 1 x 64 x keys) take
+  // microseconds in all: as long as waking the pool, so they run here.
+  const bool serial = M * N * K * count < (int64_t{1} << 17);
+  auto each = [&](int64_t tasks, const std::function<void(int64_t)> &fn) {
+    if (serial)
+      for (int64_t t = 0; t < tasks; ++t)
+        fn(t);
+    else
+      onebit::rt::parallelTasks(tasks, fn);
+  };
+  each(count * parts, [&](int64_t t) {
     const Job &j = jobs[t / parts];
     const int64_t p0 = (t % parts) * chunk, p1 = std::min(span, p0 + chunk);
     Mat A = j.A, B = j.B;
