@@ -127,10 +127,13 @@ class Model:
 
     def compile(self, device: str = "cpu",
                 entry: str = "") -> "CompiledModel":
-        """JIT-compiles the model for ``device`` with the same pipeline as
+        """Compiles the model for ``device`` with the same pipeline as
         ``onebit-run``: ``"cpu"`` (the host CPU) or ``"gpu-emulation"`` (the
         GPU pipeline's kernels run as host loops, to check their numerics);
-        call the result on numpy arrays."""
+        call the result on numpy arrays. On the CPU it goes through the
+        tools' compile cache, as ``onebit-run`` does (``ONEBIT_CACHE_DIR``,
+        read at each call; ``off`` disables it): a model compiled before
+        loads in a fraction of a second."""
         return CompiledModel(self._impl.compile(device, entry))
 
     def quantize(self, init: str = "nmf", post_norm: bool = True,
@@ -185,7 +188,15 @@ class CompiledModel:
 
     @property
     def compile_ms(self) -> float:
+        """Start-up time: the JIT compile, or, on the CPU, the compile into
+        the compile cache or the load from it (``cache_hit``)."""
         return self._impl.compile_ms
+
+    @property
+    def cache_hit(self) -> bool:
+        """Whether the compiled code came from the compile cache
+        (``ONEBIT_CACHE_DIR``, docs/artifacts.md) instead of a compile."""
+        return self._impl.cache_hit
 
 
 def _generate(fn, tok, prompt, prompt_ids, max_tokens, temperature, top_k,

@@ -11,6 +11,7 @@
 #include "onebit/Frontend/ModelLoader.h"
 #include "onebit/Runtime/Artifact.h"
 #include "onebit/Target/Artifact/ArtifactWriter.h"
+#include "onebit/Target/Artifact/CompileCache.h"
 #include "onebit/Runtime/Generator.h"
 #include "onebit/Runner/Runner.h"
 #include "onebit/Support/DiagnosticCapture.h"
@@ -295,21 +296,33 @@ public:
     OwningOpRef<ModuleOp> copy(
         cast<ModuleOp>(m.module->getOperation()->clone()));
     std::string error;
-    // Read at every compile, so that a change of os.environ applies to the
-    // next compilation.
-    auto cm = entries.empty()
-                  ? ::onebit::CompiledModel::compile(
-                        std::move(copy), std::string(), error, target,
-                        ::onebit::env::compileOptions())
-                  : ::onebit::CompiledModel::compile(
-                        std::move(copy), entries, error, target,
-                        ::onebit::env::compileOptions());
+    // Through the tools' compile cache (ONEBIT_CACHE_DIR, docs/artifacts.md)
+    // on the CPU. The environment is read at every compile, so that a change
+    // of os.environ applies to the next compilation.
+    ::onebit::CacheResult cached;
+    std::unique_ptr<::onebit::Executable> cm;
+    if (target == ::onebit::Target::Cpu)
+      cm = ::onebit::compileWithCache(
+          std::move(copy), entries, target, ::onebit::env::compileOptions(),
+          ::onebit::env::compileCacheOptions(), cached, error);
+    else if (entries.empty())
+      cm = ::onebit::CompiledModel::compile(std::move(copy), std::string(),
+                                            error, target,
+                                            ::onebit::env::compileOptions());
+    else
+      cm = ::onebit::CompiledModel::compile(std::move(copy), entries, error,
+                                            target,
+                                            ::onebit::env::compileOptions());
     if (!cm)
       diags.raise(error);
     auto f = std::make_shared<CompiledFunction>();
     f->ctx = m.ctx;
     f->entry = cm->entry();
-    f->compileMs = cm->compileMillis();
+    if (auto *jit = dynamic_cast<::onebit::CompiledModel *>(cm.get()))
+      f->compileMs = jit->compileMillis();
+    else
+      f->compileMs = cached.seconds * 1e3;
+    f->cacheHit = cached.hit;
     f->model = std::move(cm);
     return f;
   }
@@ -369,6 +382,7 @@ public:
   std::shared_ptr<::onebit::Executable> model;
   std::string entry; ///< what call() runs
   double compileMs = 0;
+  bool cacheHit = false;
 };
 
 /// A compiled model loaded from a .onebit artifact (onebit-compile): its
@@ -562,7 +576,9 @@ PYBIND11_MODULE(_onebit, m) {
       m, "CompiledFunction")
       .def("__call__", &CompiledFunction::call)
       .def_property_readonly("compile_ms",
-                             [](CompiledFunction &f) { return f.compileMs; });
+                             [](CompiledFunction &f) { return f.compileMs; })
+      .def_property_readonly("cache_hit",
+                             [](CompiledFunction &f) { return f.cacheHit; });
   py::class_<ArtifactModel, std::shared_ptr<ArtifactModel>>(m, "Artifact")
       .def_static("open", &ArtifactModel::open, py::arg("path"))
       .def("functions", &ArtifactModel::functions)

@@ -120,3 +120,24 @@ def test_kernel_mode(example_mlir):
     err16 = np.abs(int16 - exact).max() / np.abs(exact).max()
     assert err16 <= 1e-3
     assert (err16 > 0) == onebit.has_fast_kernel()
+
+
+def test_compile_uses_the_compile_cache(example_mlir, tmp_path, monkeypatch):
+    # CPU compiles go through the tools' cache: the first compile writes an
+    # entry, the second loads it, and both compute the same.
+    monkeypatch.setenv("ONEBIT_CACHE_DIR", str(tmp_path / "cache"))
+    q = onebit.load(example_mlir).quantize(post_norm=False)
+    x = np.random.default_rng(5).standard_normal((4, 32)).astype(np.float32)
+    first = q.compile()
+    assert not first.cache_hit and first.compile_ms > 0
+    entries = list((tmp_path / "cache").rglob("*.onebit"))
+    assert len(entries) == 1
+    second = q.compile()
+    assert second.cache_hit and second.compile_ms > 0
+    assert np.array_equal(first(x), second(x))
+    # Off: compiled every time, nothing written.
+    monkeypatch.setenv("ONEBIT_CACHE_DIR", "off")
+    third = q.compile()
+    assert not third.cache_hit
+    assert np.array_equal(third(x), first(x))
+    assert list((tmp_path / "cache").rglob("*.onebit")) == entries
