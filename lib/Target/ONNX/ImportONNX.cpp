@@ -407,9 +407,28 @@ std::string inferShapes(onnx::ModelProto &model) {
 }
 
 /// The ai.onnx opset the model imports; failure (reported) when it imports
-/// none. An opset outside 13-21 is warned about and imported anyway.
+/// none, or when it breaks its IR version's rule on initializers. An opset
+/// outside 13-21 is warned about and imported anyway.
 FailureOr<int64_t> defaultDomainOpset(const onnx::ModelProto &model,
                                       StringRef fileName, Location fileLoc) {
+  // Before IR version 4 every initializer had to be listed as a graph input
+  // too, and libonnx's shape inference still relies on it for such models:
+  // an initializer that is not an input reaches an inference function
+  // without a type (a SEGV inside libonnx; test/Target/ONNX/Inputs/fuzz/
+  // shape-inference-old-ir.onnx).
+  if (model.ir_version() < 4) {
+    llvm::StringSet<> inputs;
+    for (const auto &in : model.graph().input())
+      inputs.insert(in.name());
+    for (const auto &init : model.graph().initializer())
+      if (!inputs.contains(init.name())) {
+        emitError(fileLoc) << fileName << ": initializer '" << init.name()
+                           << "' is not a graph input, which ONNX IR version "
+                           << model.ir_version()
+                           << " requires (from IR version 4 on it may not be)";
+        return failure();
+      }
+  }
   int64_t opset = -1;
   for (const auto &imp : model.opset_import())
     if (imp.domain().empty() || imp.domain() == "ai.onnx")
