@@ -134,6 +134,12 @@ struct TrainSession::Impl {
   bool initState(TrainError &error);
   bool runStep(TrainStepInfo &info, TrainError &error);
   bool runSplitStep(TrainStepInfo &info, TrainError &error);
+  /// Step s is done: the session moves to it, and its report gets the fields
+  /// both step kinds share (rows: the sequences the step trained on).
+  TrainStepInfo finishStep(int64_t s, double lr, float loss, float ce,
+                           float mse, double secs, int64_t rows);
+  /// Writes the checkpoint when step s is due for one.
+  bool checkpointIfDue(int64_t s, TrainError &error);
   bool save(TrainError &error);
 
   // Data parallel.
@@ -624,22 +630,9 @@ bool TrainSession::Impl::runStep(TrainStepInfo &info, TrainError &error) {
     m[i] = std::move(out[numParams + i]);
     v[i] = std::move(out[2 * numParams + i]);
   }
-  current = s;
-  lastLoss = loss;
-  info = TrainStepInfo();
-  info.step = s;
-  info.lastStep = o.steps;
-  info.startStep = startStep;
-  info.lr = lr;
-  info.loss = loss;
-  info.lossCE = ce;
-  info.lossMSE = mse;
-  info.seconds = secs;
-  info.tokensPerSecond = double(teacher.batch * teacher.seqLen) / secs;
+  info = finishStep(s, lr, loss, ce, mse, secs, teacher.batch);
   log.append(info);
-  if ((o.checkpointEvery > 0 && s % o.checkpointEvery == 0) || s == o.steps)
-    return save(error);
-  return true;
+  return checkpointIfDue(s, error);
 }
 
 bool TrainSession::Impl::runSplitStep(TrainStepInfo &info,
@@ -734,9 +727,24 @@ bool TrainSession::Impl::runSplitStep(TrainStepInfo &info,
   }
   const double secs =
       std::chrono::duration<double>(clock::now() - start).count();
+  info = finishStep(s, lr, loss, ce, mse, secs,
+                    int64_t(ranks) * micro * batch);
+  info.dataParallel = true;
+  info.ranks = ranks;
+  info.commSeconds = comm ? comm->takeCommSeconds() : 0;
+  for (int r = 0; r < ranks; ++r)
+    info.rankTokensPerSecond.push_back(buf[gradElements + 3 + r]);
+  if (root())
+    log.append(info);
+  return checkpointIfDue(s, error);
+}
+
+TrainStepInfo TrainSession::Impl::finishStep(int64_t s, double lr, float loss,
+                                             float ce, float mse, double secs,
+                                             int64_t rows) {
   current = s;
   lastLoss = loss;
-  info = TrainStepInfo();
+  TrainStepInfo info;
   info.step = s;
   info.lastStep = o.steps;
   info.startStep = startStep;
@@ -745,15 +753,11 @@ bool TrainSession::Impl::runSplitStep(TrainStepInfo &info,
   info.lossCE = ce;
   info.lossMSE = mse;
   info.seconds = secs;
-  info.tokensPerSecond =
-      double(int64_t(ranks) * micro * batch * teacher.seqLen) / secs;
-  info.dataParallel = true;
-  info.ranks = ranks;
-  info.commSeconds = comm ? comm->takeCommSeconds() : 0;
-  for (int r = 0; r < ranks; ++r)
-    info.rankTokensPerSecond.push_back(buf[gradElements + 3 + r]);
-  if (root())
-    log.append(info);
+  info.tokensPerSecond = double(rows * teacher.seqLen) / secs;
+  return info;
+}
+
+bool TrainSession::Impl::checkpointIfDue(int64_t s, TrainError &error) {
   if ((o.checkpointEvery > 0 && s % o.checkpointEvery == 0) || s == o.steps)
     return save(error);
   return true;
