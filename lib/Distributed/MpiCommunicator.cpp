@@ -142,10 +142,7 @@ private:
           break;
         auto now = steady_clock::now();
         if (now > deadline) {
-          error = "rank " + std::to_string(rank_) + ": " + what +
-                  " did not complete within " +
-                  std::to_string(int64_t(timeoutSeconds())) +
-                  " s: another rank has died or hangs";
+          error = timeoutError(what);
           ok = false;
           break;
         }

@@ -303,10 +303,7 @@ private:
       }
       auto now = steady_clock::now();
       if (now > deadline) {
-        error = "rank " + std::to_string(rank_) + ": " + what +
-                " did not complete within " +
-                std::to_string(int64_t(timeoutSeconds())) +
-                " s: another rank has died or hangs";
+        error = timeoutError(what);
         a.commAbort(comm_);
         comm_ = nullptr;
         return false;

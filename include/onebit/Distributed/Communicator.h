@@ -70,6 +70,9 @@ public:
   }
 
 protected:
+  /// The error of a collective `what` that outlived the timeout on this rank.
+  std::string timeoutError(const std::string &what) const;
+
   double timeout_ = 300;
   double commSeconds_ = 0;
 };
