@@ -140,13 +140,17 @@ class GPT2Block(nn.Module):
         self.c_fc = nn.Linear(dim, 4 * dim)
         self.mlp_proj = nn.Linear(4 * dim, dim)
 
+    def split_heads(self, x):
+        """q, k, v of x split into heads: [b, heads, s, hd] each."""
+        b, s, d = x.shape
+        hd = d // self.heads
+        return (t.view(b, s, self.heads, hd).transpose(1, 2)
+                for t in self.c_attn(self.ln_1(x)).split(d, dim=2))
+
     def forward(self, x):
         b, s, d = x.shape
         hd = d // self.heads
-        q, k, v = self.c_attn(self.ln_1(x)).split(d, dim=2)
-        q = q.view(b, s, self.heads, hd).transpose(1, 2)
-        k = k.view(b, s, self.heads, hd).transpose(1, 2)
-        v = v.view(b, s, self.heads, hd).transpose(1, 2)
+        q, k, v = self.split_heads(x)
         att = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(hd)
         causal = torch.tril(torch.ones(s, s, dtype=torch.bool))
         att = torch.where(causal, att, torch.tensor(-1e9))
@@ -318,10 +322,7 @@ class GPT2PastBlock(GPT2Block):
     def forward(self, x, past_k, past_v):
         b, s, d = x.shape
         hd = d // self.heads
-        q, k, v = self.c_attn(self.ln_1(x)).split(d, dim=2)
-        q = q.view(b, s, self.heads, hd).transpose(1, 2)
-        k = k.view(b, s, self.heads, hd).transpose(1, 2)
-        v = v.view(b, s, self.heads, hd).transpose(1, 2)
+        q, k, v = self.split_heads(x)
         k = torch.cat((past_k, k), dim=-2)
         v = torch.cat((past_v, v), dim=-2)
         att = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(hd)
