@@ -307,12 +307,11 @@ void runJobs(const std::vector<Job> &jobs, float beta, bool useBlas) {
   // A decode step's attention products (a few heads of 1 x 64 x keys) take
   // microseconds in all: as long as waking the pool, so they run here.
   const bool serial = M * N * K * count < (int64_t{1} << 17);
-  auto each = [&](int64_t tasks, const std::function<void(int64_t)> &fn) {
-    if (serial)
-      for (int64_t t = 0; t < tasks; ++t)
-        fn(t);
-    else
-      onebit::rt::parallelTasks(tasks, fn);
+  auto each = [&](int64_t tasks, auto &&fn) {
+    if (!serial)
+      return onebit::rt::parallelTasks(tasks, fn);
+    for (int64_t t = 0; t < tasks; ++t)
+      fn(t);
   };
   each(count * parts, [&](int64_t t) {
     const Job &j = jobs[t / parts];

@@ -756,7 +756,8 @@ void avx2Int8Rows(const float *x, int64_t m, int64_t k, const int8_t *w,
 }
 
 // One row at a time, so W streams in order (rows interleaved by blocks made
-// the hardware prefetchers lose track: 2.7x slower); two accumulators.
+// the hardware prefetchers lose track: 3.9 ms against 0.93 ms for
+// 49152 x 576); two accumulators.
 void avx2Int8GemvQ8(const int8_t *xq, const float *d, const float *x,
                     int64_t k, const int8_t *w, int64_t n0, int64_t n1,
                     float *out) {
