@@ -150,43 +150,126 @@ void block(const Mat &A, const Mat &B, float *c, int64_t ldc, int64_t i0,
   }
 }
 
-/// One row (GEMV): c[j0, j0 + nc) += a . B[:, j0 + nc), reading B in place
-/// (packing it would cost as much as the product). Needs gemvLayout.
-bool gemvLayout(const Mat &A, const Mat &B) {
-  return B.cs == 1 || (B.rs == 1 && A.cs == 1);
+/// A few rows (at most kFewRows: one decode step's query heads that share a
+/// KV head, or one token of a dense layer): C[:, j0, j0 + nc) += A .
+/// B[:, j0 + nc), reading B in place once for all the rows (packing it
+/// would cost as much as the product). Needs fewRowsLayout.
+constexpr int64_t kFewRows = 4;
+
+bool fewRowsLayout(const Mat &A, const Mat &B) {
+  return B.cs == 1 || (B.rs == 1 && (A.cs == 1 || A.cols <= 1));
 }
 
-ONEBIT_ISA_CLONES
-void gemvBlock(const Mat &A, const Mat &B, float *__restrict c, int64_t j0,
-               int64_t nc) {
-  const int64_t K = A.cols;
-  if (B.cs == 1) {
-    // Whole row pieces of B streamed in order (DRAM-friendly); the output
-    // range stays in cache.
-    for (int64_t p = 0; p < K; ++p) {
-      const float av = A.p[p * A.cs];
-      const float *__restrict bp = B.p + p * B.rs + j0;
-      float *__restrict cp = c + j0;
-      for (int64_t j = 0; j < nc; ++j)
-        cp[j] += av * bp[j];
+/// 16 floats, loaded and stored unaligned: one zmm in the AVX-512 clone,
+/// two ymm (four xmm) in the others.
+typedef float V16 __attribute__((vector_size(64), aligned(4)));
+
+inline __attribute__((always_inline)) V16 load16(const float *p) {
+  return *reinterpret_cast<const V16 *>(p);
+}
+
+inline __attribute__((always_inline)) float sum16(V16 v) {
+  typedef float V8 __attribute__((vector_size(32)));
+  typedef float V4 __attribute__((vector_size(16)));
+  V8 h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+         __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  V4 q = __builtin_shufflevector(h, h, 0, 1, 2, 3) +
+         __builtin_shufflevector(h, h, 4, 5, 6, 7);
+  return (q[0] + q[2]) + (q[1] + q[3]);
+}
+
+template <int R>
+inline __attribute__((always_inline)) void
+fewRows(const Mat &A, const Mat &B, float *__restrict c, int64_t ldc,
+        int64_t j0, int64_t nc) {
+  const int64_t K = A.cols, ars = A.rs, acs = A.cs, brs = B.rs, bcs = B.cs;
+  const float *__restrict ap = A.p;
+  const float *__restrict bptr = B.p;
+  if (bcs == 1) {
+    // Rows of B streamed in order, 256 columns at a time, four rows per
+    // pass over the R output row pieces (kept in L1).
+    constexpr int64_t kCols = 256, kVecs = kCols / 16;
+    for (int64_t j = j0; j < j0 + nc; j += kCols) {
+      const int64_t w = std::min(kCols, j0 + nc - j), nv = w / 16;
+      V16 acc[R][kVecs] = {};
+      int64_t p = 0;
+      for (; p + 4 <= K; p += 4) {
+        const float *b0 = bptr + p * brs + j, *b1 = b0 + brs, *b2 = b1 + brs,
+                    *b3 = b2 + brs;
+        // Rows of a KV cache sit a whole token apart, a stride the
+        // hardware prefetcher does not follow.
+        __builtin_prefetch(b0 + 8 * brs);
+        __builtin_prefetch(b1 + 8 * brs);
+        __builtin_prefetch(b2 + 8 * brs);
+        __builtin_prefetch(b3 + 8 * brs);
+        float a[R][4];
+        for (int r = 0; r < R; ++r)
+          for (int u = 0; u < 4; ++u)
+            a[r][u] = ap[r * ars + (p + u) * acs];
+        for (int64_t v = 0; v < nv; ++v) {
+          const V16 x0 = load16(b0 + 16 * v), x1 = load16(b1 + 16 * v),
+                    x2 = load16(b2 + 16 * v), x3 = load16(b3 + 16 * v);
+          for (int r = 0; r < R; ++r)
+            acc[r][v] +=
+                a[r][0] * x0 + a[r][1] * x1 + a[r][2] * x2 + a[r][3] * x3;
+        }
+      }
+      for (; p < K; ++p)
+        for (int64_t v = 0; v < nv; ++v) {
+          const V16 x = load16(bptr + p * brs + j + 16 * v);
+          for (int r = 0; r < R; ++r)
+            acc[r][v] += ap[r * ars + p * acs] * x;
+        }
+      for (int r = 0; r < R; ++r) {
+        float *cp = c + r * ldc + j;
+        for (int64_t v = 0; v < nv; ++v)
+          *reinterpret_cast<V16 *>(cp + 16 * v) =
+              load16(cp + 16 * v) + acc[r][v];
+        // The last columns of the range (fewer than 16).
+        for (int64_t q = 16 * nv; q < w; ++q) {
+          float sum = 0.0f;
+          for (int64_t pp = 0; pp < K; ++pp)
+            sum += ap[r * ars + pp * acs] * bptr[pp * brs + j + q];
+          cp[q] += sum;
+        }
+      }
     }
     return;
   }
-  if (B.rs == 1 && A.cs == 1) {
-    for (int64_t j = 0; j < nc; ++j) {
-      const float *__restrict bp = B.p + (j0 + j) * B.cs;
-      float acc[16] = {};
-      int64_t p = 0;
-      for (; p + 16 <= K; p += 16)
-        for (int q = 0; q < 16; ++q)
-          acc[q] += A.p[p + q] * bp[p + q];
-      float sum = 0.0f;
-      for (; p < K; ++p)
-        sum += A.p[p] * bp[p];
-      for (int q = 0; q < 16; ++q)
-        sum += acc[q];
-      c[j0 + j] += sum;
+  // B.rs == 1: column j of B is contiguous (attention scores: a key row);
+  // one dot product per output, 16 lanes of partial sums per row.
+  const int64_t K16 = K / 16 * 16;
+  for (int64_t j = j0; j < j0 + nc; ++j) {
+    const float *bp = bptr + j * bcs;
+    for (int64_t p = 0; p < K; p += 16)
+      __builtin_prefetch(bp + 4 * bcs + p);
+    V16 acc[R] = {};
+    for (int64_t p = 0; p < K16; p += 16) {
+      const V16 bv = load16(bp + p);
+      for (int r = 0; r < R; ++r)
+        acc[r] += load16(ap + r * ars + p) * bv;
     }
+    for (int r = 0; r < R; ++r) {
+      float sum = sum16(acc[r]);
+      for (int64_t p = K16; p < K; ++p)
+        sum += ap[r * ars + p * acs] * bp[p];
+      c[r * ldc + j] += sum;
+    }
+  }
+}
+
+ONEBIT_ISA_CLONES
+void fewRowsBlock(const Mat &A, const Mat &B, float *c, int64_t ldc, int64_t j0,
+                  int64_t nc) {
+  switch (A.rows) {
+  case 4:
+    return fewRows<4>(A, B, c, ldc, j0, nc);
+  case 3:
+    return fewRows<3>(A, B, c, ldc, j0, nc);
+  case 2:
+    return fewRows<2>(A, B, c, ldc, j0, nc);
+  default:
+    return fewRows<1>(A, B, c, ldc, j0, nc);
   }
 }
 
@@ -197,22 +280,32 @@ struct Job {
   int64_t ldc;
 };
 
+/// The few-rows products of a call, each split into column ranges when it
+/// is worth waking the pool for.
+void fewRowsGemms(const std::vector<Job> &jobs, int64_t M, int64_t N,
+                  int64_t K) {
+  const int64_t threads = std::max(1, onebit_runtime_get_num_threads());
+  const int64_t count = static_cast<int64_t>(jobs.size());
+  // A decode step's attention products (a few heads of 3 x 64 x keys) take
+  // microseconds in all: as long as waking the pool, so they run here.
+  const bool serial = M * N * K * count < (int64_t{1} << 17);
+  int64_t parts = 1;
+  if (!serial && count < threads)
+    parts = (threads + count - 1) / count;
+  const int64_t chunk = ((N + parts - 1) / parts + 31) / 32 * 32;
+  parts = (N + chunk - 1) / chunk;
+  auto body = [&](int64_t t) {
+    const Job &job = jobs[t / parts];
+    const int64_t j0 = (t % parts) * chunk;
+    fewRowsBlock(job.A, job.B, job.c, job.ldc, j0, std::min(chunk, N - j0));
+  };
+  if (!serial)
+    return onebit::rt::parallelTasks(count * parts, body);
+  for (int64_t t = 0; t < count * parts; ++t)
+    body(t);
+}
+
 void builtinGemms(const std::vector<Job> &jobs, int64_t M, int64_t N) {
-  if (M == 1 && gemvLayout(jobs.front().A, jobs.front().B)) {
-    // GEMV: one column range per thread (and job), at most 16K columns so
-    // the output range stays in L2.
-    const int64_t threads = std::max(1, onebit_runtime_get_num_threads());
-    const int64_t chunk =
-        std::min<int64_t>(16384, ((N + threads - 1) / threads + 63) / 64 * 64);
-    const int64_t parts = (N + chunk - 1) / chunk;
-    onebit::rt::parallelTasks(
-        static_cast<int64_t>(jobs.size()) * parts, [&](int64_t t) {
-          const Job &job = jobs[t / parts];
-          const int64_t j0 = (t % parts) * chunk;
-          gemvBlock(job.A, job.B, job.c, j0, std::min(chunk, N - j0));
-        });
-    return;
-  }
   const int64_t nbM = (M + kMC - 1) / kMC, nbN = (N + kNC - 1) / kNC;
   const int64_t perJob = nbM * nbN;
   onebit::rt::parallelTasks(
@@ -279,6 +372,17 @@ void runJobs(const std::vector<Job> &jobs, float beta, bool useBlas) {
   if (jobs.empty())
     return;
   const int64_t M = jobs.front().A.rows, N = jobs.front().B.cols;
+  // A few rows (decode): the built-in kernel, whichever backend, since a
+  // BLAS call per attention head costs more than the product itself; one
+  // row of a large product stays with sgemv, which streams B as fast.
+  const int64_t K = jobs.front().A.cols;
+  if (M <= kFewRows && fewRowsLayout(jobs.front().A, jobs.front().B) &&
+      (!useBlas || M > 1 || K * N < (int64_t{1} << 16))) {
+    for (const Job &j : jobs)
+      scaleC(j.c, j.ldc, M, N, beta);
+    fewRowsGemms(jobs, M, N, K);
+    return;
+  }
   if (!useBlas) {
     for (const Job &j : jobs)
       scaleC(j.c, j.ldc, M, N, beta);
@@ -286,7 +390,6 @@ void runJobs(const std::vector<Job> &jobs, float beta, bool useBlas) {
     return;
   }
 #ifdef ONEBIT_HAVE_OPENBLAS
-  const int64_t K = jobs.front().A.cols;
   static const bool once = [] {
     openblas_set_num_threads(1);
     return true;
@@ -393,15 +496,25 @@ void onebit_matmul_f32(int64_t B0, int64_t B1, int64_t M, int64_t N, int64_t K,
   int64_t sa[2] = {aStrides[0], aStrides[1]};
   int64_t sb[2] = {bStrides[0], bStrides[1]};
   int64_t sc[2] = {cStrides[0], cStrides[1]};
-  const int64_t ars = aStrides[2], acs = aStrides[3];
+  int64_t ars = aStrides[2];
+  const int64_t acs = aStrides[3];
   const int64_t brs = bStrides[2], bcs = bStrides[3];
-  const int64_t crs = cStrides[2], ccs = cStrides[3];
+  int64_t crs = cStrides[2];
+  const int64_t ccs = cStrides[3];
 
   // Fold broadcast-weight batches into M, innermost first: consecutive
   // row-major A and C matrices are one taller matrix.
   for (int d = 1; d >= 0; --d) {
     if (sizes[d] == 1)
       continue;
+    // One row per batch (a decode step's query heads of one KV head): the
+    // batch stride is the row stride of the folded matrix.
+    if (M == 1 && sb[d] == 0) {
+      ars = sa[d], crs = sc[d];
+      M = sizes[d];
+      sizes[d] = 1;
+      continue;
+    }
     const bool aRows = (acs == 1 || K <= 1) && sa[d] == M * ars;
     const bool cRows = (ccs == 1 || N <= 1) && sc[d] == M * crs;
     if (sb[d] != 0 || !aRows || !cRows)

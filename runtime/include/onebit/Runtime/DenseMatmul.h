@@ -22,6 +22,9 @@
  * row-major (the [b, s, k] x [k, n] products of a model) are folded into M,
  * so a whole activation batch is one GEMM.
  *
+ * A few rows (M <= 4 after folding; one-row batches with a broadcast B fold
+ * too: the query heads of one KV head) run on a built-in kernel that reads B
+ * in place, on either backend (decode attention; docs/kernels.md).
  * Backends: OpenBLAS (cblas_sgemm; cblas_sgemv for one row or one column)
  * when the library was built with it (ONEBIT_HAVE_OPENBLAS), else a blocked
  * kernel in plain C++ (compiled for AVX-512, AVX2+FMA and baseline x86-64,
