@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 using namespace mlir;
@@ -115,6 +116,12 @@ struct TrainSession::Impl {
   size_t gradElements = 0;
   std::vector<float> reduceBuffer;
   std::vector<HostTensor> grads;
+  /// ZeRO-1 (TrainOptions::shardOptimizer): this rank's slice [sliceLo,
+  /// sliceHi) of the parameters laid end to end (gradOffset's layout); each
+  /// rank's slice starts at rank * slicePad. `m` and `v` then hold one 1-D
+  /// tensor each, the slice's moments, and `grads` is unused.
+  bool shard = false;
+  size_t sliceLo = 0, sliceHi = 0, slicePad = 0;
 
   bool root() const { return rank == 0; }
 
@@ -134,12 +141,19 @@ struct TrainSession::Impl {
   bool initState(TrainError &error);
   bool runStep(TrainStepInfo &info, TrainError &error);
   bool runSplitStep(TrainStepInfo &info, TrainError &error);
+  bool finishSplitStep(int64_t s, double lr, float loss, float ce, float mse,
+                       std::chrono::steady_clock::time_point start,
+                       TrainError &error, TrainStepInfo &info);
   /// Step s is done: the session moves to it, and its report gets the fields
   /// both step kinds share (rows: the sequences the step trained on).
   TrainStepInfo finishStep(int64_t s, double lr, float loss, float ce,
                            float mse, double secs, int64_t rows);
   /// Writes the checkpoint when step s is due for one.
   bool checkpointIfDue(int64_t s, TrainError &error);
+  void setUpShards();
+  bool gatherMoments(std::vector<HostTensor> &fullM,
+                     std::vector<HostTensor> &fullV, TrainError &error);
+  bool updateSlice(int64_t s, double lr, float scale, TrainError &error);
   bool save(TrainError &error);
 
   // Data parallel.
@@ -160,7 +174,8 @@ bool TrainSession::Impl::create(TrainError &error) {
     rank = comm->rank();
     ranks = comm->size();
   }
-  split = ranks > 1 || o.gradAccum > 1;
+  split = ranks > 1 || o.gradAccum > 1 || o.shardOptimizer;
+  shard = o.shardOptimizer;
   // Before anything slow: a rank started with other options is refused.
   if (ranks > 1 && !checkSameOptions(error))
     return false;
@@ -226,6 +241,7 @@ bool TrainSession::Impl::checkSameOptions(TrainError &error) {
       {"checkpoint period", std::to_string(o.checkpointEvery)},
       {"seed", std::to_string(o.seed)},
       {"gradient accumulation", std::to_string(o.gradAccum)},
+      {"optimizer sharding", std::to_string(o.shardOptimizer)},
   };
   constexpr size_t n = std::size(options);
   // The count first: a rank running another build could list others.
@@ -353,7 +369,8 @@ bool TrainSession::Impl::compileStep(TrainError &error) {
   step = CompiledModel::compile(
       std::move(stepModule),
       split ? std::vector<std::string>{entry("_kd_loss_grad"),
-                                       entry("_apply_update"),
+                                       entry(shard ? "_apply_update_slice"
+                                                   : "_apply_update"),
                                        entry("_train_init")}
             : std::vector<std::string>{entry("_train_step"),
                                        entry("_train_init")},
@@ -537,12 +554,14 @@ bool TrainSession::Impl::initState(TrainError &error) {
       return false;
     m.clear();
     v.clear();
-    for (const HostTensor &p : params) {
-      HostTensor z = p;
-      std::fill(z.data.begin(), z.data.end(), 0);
-      m.push_back(z);
-      v.push_back(z);
-    }
+    // Sharded from the start: setUpShards makes this rank's slices alone.
+    if (!shard || resumed)
+      for (const HostTensor &p : params) {
+        HostTensor z = p;
+        std::fill(z.data.begin(), z.data.end(), 0);
+        m.push_back(z);
+        v.push_back(z);
+      }
   }
   if (resumed && ranks > 1) {
     // Rank 0's state replaces the others' initial one.
@@ -573,8 +592,8 @@ bool TrainSession::Impl::initState(TrainError &error) {
       }
       gradOffset.push_back(gradElements);
       gradElements += size_t(p.numElements());
-      HostTensor g = p;
-      grads.push_back(std::move(g));
+      if (!shard)
+        grads.push_back(p);
     }
     // The gradients, then loss, l_ce and l_mse, then one slot per rank for
     // its throughput.
@@ -588,6 +607,136 @@ bool TrainSession::Impl::initState(TrainError &error) {
            (comm && ranks > 1 ? std::string(", gradients averaged over ") +
                                     comm->backend()
                               : std::string()));
+    if (shard)
+      setUpShards();
+  }
+  return true;
+}
+
+namespace {
+/// Elements [lo, hi) of `group` laid end to end (tensor i from offset[i])
+/// to `out`, or from `in` back into `group`.
+void copyFlat(const std::vector<HostTensor> &group,
+              const std::vector<size_t> &offset, size_t lo, size_t hi,
+              float *out) {
+  for (size_t i = 0; i < group.size(); ++i) {
+    const size_t a = offset[i], b = a + size_t(group[i].numElements());
+    const size_t s = std::max(lo, a), e = std::min(hi, b);
+    if (s < e)
+      std::memcpy(out + (s - lo),
+                  reinterpret_cast<const float *>(group[i].data.data()) +
+                      (s - a),
+                  (e - s) * 4);
+  }
+}
+void copyFlatBack(std::vector<HostTensor> &group,
+                  const std::vector<size_t> &offset, size_t lo, size_t hi,
+                  const float *in) {
+  for (size_t i = 0; i < group.size(); ++i) {
+    const size_t a = offset[i], b = a + size_t(group[i].numElements());
+    const size_t s = std::max(lo, a), e = std::min(hi, b);
+    if (s < e)
+      std::memcpy(reinterpret_cast<float *>(group[i].data.data()) + (s - a),
+                  in + (s - lo), (e - s) * 4);
+  }
+}
+HostTensor flatF32(size_t n) {
+  HostTensor t;
+  t.dtype = DType::F32;
+  t.shape = {int64_t(n)};
+  t.data.assign(n * 4, 0);
+  return t;
+}
+float *floats(HostTensor &t) { return reinterpret_cast<float *>(t.data.data()); }
+} // namespace
+
+void TrainSession::Impl::setUpShards() {
+  slicePad = (gradElements + size_t(ranks) - 1) / size_t(ranks);
+  sliceLo = std::min(gradElements, size_t(rank) * slicePad);
+  sliceHi = std::min(gradElements, sliceLo + slicePad);
+  const size_t n = sliceHi - sliceLo;
+  HostTensor ms = flatF32(n), vs = flatF32(n);
+  if (!m.empty()) {
+    // Resumed: this rank's piece of the checkpoint's moments.
+    copyFlat(m, gradOffset, sliceLo, sliceHi, floats(ms));
+    copyFlat(v, gradOffset, sliceLo, sliceHi, floats(vs));
+  }
+  m.assign(1, std::move(ms));
+  v.assign(1, std::move(vs));
+  // Two f32 moments per value.
+  auto mib = [](size_t values) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.2f",
+                  double(values) * 8 / (1024.0 * 1024.0));
+    return std::string(buf);
+  };
+  note("optimizer state sharded over " + std::to_string(ranks) +
+       " rank(s): this rank keeps the Adam moments of values [" +
+       std::to_string(sliceLo) + ", " + std::to_string(sliceHi) + ") of " +
+       std::to_string(gradElements) + ", " + mib(n) + " MiB instead of " +
+       mib(gradElements) + " MiB");
+}
+
+bool TrainSession::Impl::updateSlice(int64_t s, double lr, float scale,
+                                     TrainError &error) {
+  const size_t n = sliceHi - sliceLo;
+  HostTensor p = flatF32(n), g = flatF32(n);
+  copyFlat(params, gradOffset, sliceLo, sliceHi, floats(p));
+  const float *acc = reduceBuffer.data() + sliceLo;
+  float *gp = floats(g);
+  for (size_t e = 0; e < n; ++e)
+    gp[e] = acc[e] * scale;
+  std::vector<HostTensor> in;
+  in.reserve(6);
+  in.push_back(std::move(p));
+  in.push_back(std::move(m[0]));
+  in.push_back(std::move(v[0]));
+  in.push_back(std::move(g));
+  in.push_back(scalarF32(float(lr)));
+  in.push_back(scalarF32(float(s)));
+  std::vector<HostTensor> out;
+  if (!step->run(entry("_apply_update_slice"), in, out, error.detail))
+    return false;
+  m[0] = std::move(out[1]);
+  v[0] = std::move(out[2]);
+  if (ranks == 1) {
+    copyFlatBack(params, gradOffset, sliceLo, sliceHi, floats(out[0]));
+    return true;
+  }
+  // Every rank's updated slice, into every rank's parameters.
+  std::vector<float> mine(slicePad, 0.0f), all(slicePad * size_t(ranks));
+  std::memcpy(mine.data(), out[0].data.data(), n * 4);
+  std::string err;
+  if (!comm->allGather(mine.data(), slicePad * 4, all.data(),
+                       "the parameters of step " + std::to_string(s), err))
+    return collectiveFailed(err, error);
+  copyFlatBack(params, gradOffset, 0, gradElements, all.data());
+  return true;
+}
+
+bool TrainSession::Impl::gatherMoments(std::vector<HostTensor> &fullM,
+                                       std::vector<HostTensor> &fullV,
+                                       TrainError &error) {
+  fullM.clear();
+  fullV.clear();
+  std::vector<float> all(slicePad * size_t(ranks));
+  for (auto [slice, full] : {std::pair{&m, &fullM}, std::pair{&v, &fullV}}) {
+    if (ranks > 1) {
+      std::vector<float> mine(slicePad, 0.0f);
+      std::memcpy(mine.data(), (*slice)[0].data.data(),
+                  (sliceHi - sliceLo) * 4);
+      std::string err;
+      if (!comm->allGather(mine.data(), slicePad * 4, all.data(),
+                           "the Adam moments for the checkpoint", err))
+        return collectiveFailed(err, error);
+    } else {
+      std::memcpy(all.data(), (*slice)[0].data.data(), gradElements * 4);
+    }
+    if (!root())
+      continue;
+    for (const HostTensor &p : params)
+      full->push_back(p);
+    copyFlatBack(*full, gradOffset, 0, gradElements, all.data());
   }
   return true;
 }
@@ -688,7 +837,7 @@ bool TrainSession::Impl::runSplitStep(TrainStepInfo &info,
       return collectiveFailed(err, error);
   }
   const float scale = 1.0f / float(int64_t(ranks) * micro);
-  for (size_t i = 0; i < numParams; ++i) {
+  for (size_t i = 0; i < grads.size(); ++i) {
     float *g = reinterpret_cast<float *>(grads[i].data.data());
     const float *acc = buf + gradOffset[i];
     for (size_t e = 0, n = size_t(grads[i].numElements()); e < n; ++e)
@@ -704,6 +853,11 @@ bool TrainSession::Impl::runSplitStep(TrainStepInfo &info,
                   "); the last good checkpoint is " + ckptPath +
                   "; try a lower learning rate");
     return false;
+  }
+  if (shard) {
+    if (!updateSlice(s, lr, scale, error))
+      return false;
+    return finishSplitStep(s, lr, loss, ce, mse, start, error, info);
   }
   // The update: the same on every rank, from the same averaged gradients.
   std::vector<HostTensor> in;
@@ -725,15 +879,23 @@ bool TrainSession::Impl::runSplitStep(TrainStepInfo &info,
     if (grads[i].data.size() != params[i].data.size())
       grads[i] = params[i];
   }
-  const double secs =
-      std::chrono::duration<double>(clock::now() - start).count();
+  return finishSplitStep(s, lr, loss, ce, mse, start, error, info);
+}
+
+bool TrainSession::Impl::finishSplitStep(
+    int64_t s, double lr, float loss, float ce, float mse,
+    std::chrono::steady_clock::time_point start, TrainError &error,
+    TrainStepInfo &info) {
+  const double secs = std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
   info = finishStep(s, lr, loss, ce, mse, secs,
-                    int64_t(ranks) * micro * batch);
+                    int64_t(ranks) * o.gradAccum * teacher.batch);
   info.dataParallel = true;
   info.ranks = ranks;
   info.commSeconds = comm ? comm->takeCommSeconds() : 0;
   for (int r = 0; r < ranks; ++r)
-    info.rankTokensPerSecond.push_back(buf[gradElements + 3 + r]);
+    info.rankTokensPerSecond.push_back(reduceBuffer[gradElements + 3 + r]);
   if (root())
     log.append(info);
   return checkpointIfDue(s, error);
@@ -764,11 +926,17 @@ bool TrainSession::Impl::checkpointIfDue(int64_t s, TrainError &error) {
 }
 
 bool TrainSession::Impl::save(TrainError &error) {
+  // Sharded moments: every rank sends its slice, so the checkpoint holds
+  // the whole state (and resumes with any rank count, sharded or not).
+  std::vector<HostTensor> fullM, fullV;
+  if (shard && !gatherMoments(fullM, fullV, error))
+    return false;
   // Rank 0 writes the checkpoint, once for the run.
   if (!root()) {
     checkpointed = current;
     return true;
   }
+  const std::vector<HostTensor> &mm = shard ? fullM : m, &vv = shard ? fullV : v;
   Checkpoint c;
   c.step = current;
   const size_t numParams = params.size();
@@ -777,7 +945,7 @@ bool TrainSession::Impl::save(TrainError &error) {
       c.names.push_back(names[i] + (k == 0   ? ""
                                     : k == 1 ? ".adam_m"
                                              : ".adam_v"));
-      c.tensors.push_back(k == 0 ? params[i] : k == 1 ? m[i] : v[i]);
+      c.tensors.push_back(k == 0 ? params[i] : k == 1 ? mm[i] : vv[i]);
     }
   if (split) {
     // Every rank's data position: step c.step + 1 draws its global batch

@@ -328,7 +328,8 @@ def train(teacher: Union[str, PathLike], data: str, steps: int,
           tokenizer: Optional[Union[str, PathLike]] = None,
           device: str = "cpu", mse_last_layer: bool = True,
           grad_accum: int = 1, distributed: str = "auto",
-          collective_timeout: float = 300.0) -> TrainResult:
+          collective_timeout: float = 300.0,
+          shard_optimizer: bool = False) -> TrainResult:
     """Knowledge-distillation training of a OneBit student, the runtime of
     ``onebit-train`` (docs/training.md). ``data`` is ``gen:N``,
     ``text:FILE`` or ``tokens:FILE.npy``. ``callback(step)`` runs after
@@ -344,10 +345,11 @@ def train(teacher: Union[str, PathLike], data: str, steps: int,
     L_MSE, comparing the inputs of the layers as the OneBit reference code
     does (``onebit-train --mse-last-layer=false``). Under ``mpirun`` or
     ``srun`` every rank calls ``train`` with the same arguments and the
-    ranks train one model (``distributed``, ``grad_accum`` and
-    ``collective_timeout`` as onebit-train's ``--distributed``,
-    ``--grad-accum`` and ``--collective-timeout``; docs/training.md, "Data
-    parallel"); only rank 0 prints and writes. Errors raise
+    ranks train one model (``distributed``, ``grad_accum``,
+    ``collective_timeout`` and ``shard_optimizer`` as onebit-train's
+    ``--distributed``, ``--grad-accum``, ``--collective-timeout`` and
+    ``--shard-optimizer``; docs/training.md, "Data parallel"); only rank 0
+    prints and writes. Errors raise
     ``onebit.Error``; an exception raised by the callback stops the run and
     propagates."""
     cb = None
@@ -359,7 +361,8 @@ def train(teacher: Union[str, PathLike], data: str, steps: int,
         batch, seq_len, weight_decay, threads, resume, checkpoint_every, seed,
         cb, quiet, ",".join(trainable),
         fspath(tokenizer) if tokenizer is not None else "", device,
-        mse_last_layer, grad_accum, distributed, collective_timeout)
+        mse_last_layer, grad_accum, distributed, collective_timeout,
+        shard_optimizer)
     return TrainResult(model_path, loss, fspath(out) + "/train.jsonl")
 
 

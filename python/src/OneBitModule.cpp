@@ -623,7 +623,8 @@ PYBIND11_MODULE(_onebit, m) {
          uint64_t seed, py::object callback, bool quiet,
          const std::string &trainable, const std::string &tokenizer,
          const std::string &device, bool mseLastLayer, int64_t gradAccum,
-         const std::string &distributed, double collectiveTimeout) {
+         const std::string &distributed, double collectiveTimeout,
+         bool shardOptimizer) {
         ::onebit::TrainOptions o;
         o.target = pythonTarget(device);
         o.compile = ::onebit::env::compileOptions();
@@ -646,6 +647,7 @@ PYBIND11_MODULE(_onebit, m) {
         o.trainable = trainable;
         o.tokenizerPath = tokenizer;
         o.gradAccum = gradAccum;
+        o.shardOptimizer = shardOptimizer;
         // Errors are worded with onebit-train's flags (TrainFlags.h), as
         // the keyword arguments mirror them.
         if (std::string bad = ::onebit::checkTrainFlags(o); !bad.empty()) {
@@ -748,7 +750,8 @@ PYBIND11_MODULE(_onebit, m) {
       py::arg("trainable") = "", py::arg("tokenizer") = "",
       py::arg("device") = "cpu", py::arg("mse_last_layer") = true,
       py::arg("grad_accum") = 1, py::arg("distributed") = "auto",
-      py::arg("collective_timeout") = 300.0);
+      py::arg("collective_timeout") = 300.0,
+      py::arg("shard_optimizer") = false);
 
   // Perplexity (GPTQ protocol) of a compiled model on token ids.
   m.def("evaluate_perplexity",

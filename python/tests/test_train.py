@@ -100,3 +100,22 @@ def test_mse_last_layer(tiny_llama_onnx, tmp_path):
                      callback=lambda s, last=last: first.update({last: s}))
     assert first[False].l_ce == pytest.approx(first[True].l_ce, rel=1e-6)
     assert 0 < first[False].l_mse < first[True].l_mse
+
+
+def test_shard_optimizer_single_process(tiny_llama_onnx, tmp_path):
+    # One process with the optimizer state "sharded" over itself: the slice
+    # update (@main_apply_update_slice over the parameters laid end to end)
+    # gives the losses of the fused step.
+    tokens = np.random.default_rng(1).integers(0, 64, (16, 8))
+    np.save(tmp_path / "ids.npy", tokens.astype(np.int64))
+    data = f"tokens:{tmp_path / 'ids.npy'}"
+    kw = dict(data=data, steps=4, lr=1e-3, batch=2, seq_len=8, threads=1,
+              distributed="none")
+    fused, sharded = [], []
+    onebit.train(tiny_llama_onnx, out=tmp_path / "fused",
+                 callback=lambda s: fused.append(s.loss), **kw)
+    onebit.train(tiny_llama_onnx, out=tmp_path / "sharded",
+                 shard_optimizer=True,
+                 callback=lambda s: sharded.append(s.loss), **kw)
+    assert len(fused) == 4
+    assert sharded == pytest.approx(fused, rel=1e-5)

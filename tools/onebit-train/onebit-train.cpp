@@ -100,6 +100,11 @@ int main(int argc, char **argv) {
       cl::desc("micro-batches per optimizer step, their gradients averaged "
                "(a larger global batch on few ranks)"),
       cl::init(1), cl::cat(TrainCategory));
+  static cl::opt<bool> shardOptimizer(
+      "shard-optimizer",
+      cl::desc("ZeRO-1: each rank keeps and updates the Adam moments of 1/R "
+               "of the parameters, then the parameters are all-gathered"),
+      cl::init(false), cl::cat(TrainCategory));
   static cl::opt<std::string> distributed(
       "distributed", cl::desc(onebit::kDistributedHelp), cl::init("auto"),
       cl::cat(TrainCategory));
@@ -149,6 +154,7 @@ int main(int argc, char **argv) {
   o.checkpointEvery = every;
   o.seed = seed;
   o.gradAccum = gradAccum;
+  o.shardOptimizer = shardOptimizer;
   if (std::string bad = onebit::checkTrainFlags(o); !bad.empty())
     return fail(bad);
   if (stopAfter < 0)

@@ -69,6 +69,11 @@ struct TrainOptions {
   /// Micro-batches per optimizer step: their gradients are averaged before
   /// the update, so a step sees gradAccum times the model's batch per rank.
   int64_t gradAccum = 1;
+  /// ZeRO-1 (docs/training.md, "Sharded optimizer state"): each rank keeps
+  /// the Adam moments of 1/size() of the parameters (laid end to end) and
+  /// updates that slice; the updated slices are then all-gathered. The
+  /// steps compute what the unsharded run computes.
+  bool shardOptimizer = false;
   /// Data-parallel training (docs/training.md, "Data parallel"): the ranks
   /// of this communicator (not owned; null: this process alone) train one
   /// model. Each step's global batch of size() * gradAccum * batch

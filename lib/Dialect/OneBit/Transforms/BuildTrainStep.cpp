@@ -19,7 +19,10 @@
 //   with split-update=true (data-parallel training), also
 //   @<f>_apply_update(params..., adam_m..., adam_v..., grads..., lr, step)
 //       -> (params'..., adam_m'..., adam_v'...)
-//       the same Adam update on gradients averaged outside.
+//       the same Adam update on gradients averaged outside, and
+//   @<f>_apply_update_slice(p, adam_m, adam_v, grads, lr, step)
+//       the same on 1-D slices of the parameters laid end to end
+//       (optimizer-state sharding);
 //
 // The teacher is `<f>_teacher` (kept by --onebit-quantize=keep-teacher=true)
 // or, when `f` is still full precision, a copy of `f` made here before the
@@ -841,9 +844,14 @@ struct BuildTrainStepPass
           omb2 = k.omb2, eps = k.eps, wd = k.wd;
     int64_t rank = type.getRank();
     auto id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    SmallVector<Value> dynSizes; // of a dynamic slice (apply_update_slice)
+    for (int64_t d = 0; d < rank; ++d)
+      if (type.isDynamicDim(d))
+        dynSizes.push_back(tensor::DimOp::create(b, loc, p, d));
     SmallVector<Value> outs;
     for (int j = 0; j < 3; ++j)
-      outs.push_back(tensor::EmptyOp::create(b, loc, type.getShape(), f32));
+      outs.push_back(
+          tensor::EmptyOp::create(b, loc, type.getShape(), f32, dynSizes));
     SmallVector<AffineMap> maps(7, id);
     SmallVector<utils::IteratorType> iters(rank,
                                            utils::IteratorType::parallel);
@@ -1005,6 +1013,42 @@ struct BuildTrainStepPass
     return update;
   }
 
+  /// `@<f>_apply_update_slice(p, adam_m, adam_v, grad, lr, step) -> (p',
+  /// adam_m', adam_v')` on 1-D tensors of any length: the same elementwise
+  /// Adam update on a piece of the parameters laid end to end, for
+  /// optimizer-state sharding (ZeRO-1: each rank updates its own slice).
+  void buildApplyUpdateSlice(func::FuncOp f, func::FuncOp after) {
+    MLIRContext *ctx = &getContext();
+    Type f32 = Float32Type::get(ctx);
+    auto scalarT = RankedTensorType::get({}, f32);
+    auto sliceT = RankedTensorType::get({ShapedType::kDynamic}, f32);
+    Location loc = f.getLoc();
+    SmallVector<Type> args(4, sliceT), results(3, sliceT);
+    args.append({scalarT, scalarT});
+    OpBuilder mb(ctx);
+    mb.setInsertionPointAfter(after);
+    auto update = func::FuncOp::create(
+        mb, loc, f.getSymName().str() + "_apply_update_slice",
+        FunctionType::get(ctx, args, results));
+    const char *names[] = {"params", "adam_m", "adam_v", "grads"};
+    for (int k = 0; k < 4; ++k) {
+      update.setArgAttrs(k, nameAttr(ctx, names[k]));
+      if (k < 3)
+        update.setResultAttrs(k, nameAttr(ctx, names[k]));
+    }
+    update.setArgAttrs(4, nameAttr(ctx, "lr"));
+    update.setArgAttrs(5, nameAttr(ctx, "step"));
+    Block *ub = update.addEntryBlock();
+    OpBuilder b = OpBuilder::atBlockBegin(ub);
+    Emitter e{b, loc, f32};
+    Value lr = extractScalar(e, ub->getArgument(4));
+    AdamScalars k = emitAdamScalars(e, extractScalar(e, ub->getArgument(5)));
+    auto adam = emitAdamUpdate(b, loc, sliceT, ub->getArgument(0),
+                               ub->getArgument(3), ub->getArgument(1),
+                               ub->getArgument(2), lr, k);
+    func::ReturnOp::create(b, loc, adam.getResults());
+  }
+
   /// `@<f>_train_init() -> (params...)`: the initial parameters (the SVID
   /// initialisation of the 1-bit layers, the selected FP weights as they
   /// were), after `step`.
@@ -1067,7 +1111,8 @@ struct BuildTrainStepPass
     if (splitUpdate) {
       // Data-parallel training calls the gradient and the update itself.
       (*grad).setPublic();
-      buildApplyUpdate(f, step, params);
+      func::FuncOp update = buildApplyUpdate(f, step, params);
+      buildApplyUpdateSlice(f, update);
     }
   }
 };

@@ -94,4 +94,17 @@ func.func @lm(%x: tensor<4x8xf32>) -> tensor<4x6xf32> {
 // SPLIT-COUNT-6: linalg.generic
 // SPLIT: math.sqrt
 // SPLIT: return
+// The same update on 1-D slices of any length (optimizer-state sharding):
+// one generic whose outputs take the slice's length.
+// SPLIT-LABEL: func.func @lm_apply_update_slice(
+// SPLIT-SAME: %[[P:.*]]: tensor<?xf32> {onebit.name = "params"}, %{{.*}}: tensor<?xf32> {onebit.name = "adam_m"}, %{{.*}}: tensor<?xf32> {onebit.name = "adam_v"}, %{{.*}}: tensor<?xf32> {onebit.name = "grads"}, %{{.*}}: tensor<f32> {onebit.name = "lr"}, %{{.*}}: tensor<f32> {onebit.name = "step"})
+// SPLIT-SAME: -> (tensor<?xf32> {onebit.name = "params"}, tensor<?xf32> {onebit.name = "adam_m"}, tensor<?xf32> {onebit.name = "adam_v"})
+// SPLIT: math.powf
+// SPLIT: %[[N:.*]] = tensor.dim %[[P]], %{{.*}} : tensor<?xf32>
+// SPLIT: tensor.empty(%[[N]]) : tensor<?xf32>
+// SPLIT: linalg.generic
+// SPLIT-SAME: ins(%[[P]], %{{.*}}, %{{.*}}, %{{.*}} : tensor<?xf32>, tensor<?xf32>, tensor<?xf32>, tensor<?xf32>)
+// SPLIT: math.sqrt
+// SPLIT-NOT: linalg.generic
+// SPLIT: return
 // SPLIT-LABEL: func.func @lm_train_init()

@@ -301,7 +301,11 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
     public and adds `@f_apply_update(params..., adam_m..., adam_v...,
     grads..., lr, step) -> (params'..., adam_m'..., adam_v'...)`, the same
     Adam update on gradients given from outside (averaged across ranks and
-    micro-batches by the trainer). `@f_train_step` is unchanged.
+    micro-batches by the trainer), and `@f_apply_update_slice(p, adam_m,
+    adam_v, grads, lr, step) -> (p', adam_m', adam_v')`, the same update on
+    1-D `tensor<?xf32>` pieces of the parameters laid end to end (each rank
+    updates its own slice when the optimizer state is sharded, ZeRO-1).
+    `@f_train_step` is unchanged.
   }];
   let dependentDialects = [
     "::onebit::OneBitDialect",
