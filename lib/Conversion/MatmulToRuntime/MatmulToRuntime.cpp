@@ -16,6 +16,8 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Matchers.h"
 
+#include <limits>
+
 namespace onebit {
 #define GEN_PASS_DEF_CONVERTMATMULTORUNTIME
 #include "onebit/Conversion/Passes.h.inc"
@@ -90,8 +92,26 @@ FailureOr<GemmPlan> planFor(linalg::LinalgOp op) {
     }
     return best;
   };
+  // The rows: of several m dims, the longest, a dynamic one (a sequence)
+  // before any static one, the innermost among equals. The attention
+  // values product [b, s, kv, g, d] then runs as GEMMs over the s tokens
+  // of a prefill, not one 3-row product per token (a decode step's s of 1
+  // is folded with g at run time).
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  auto longest = [&](ArrayRef<unsigned> ds) {
+    int64_t best = -1, bestPos = -1, bestSize = -1;
+    for (unsigned d : ds) {
+      int64_t size = ShapedType::isDynamic(ranges[d])
+                         ? std::numeric_limits<int64_t>::max()
+                         : ranges[d];
+      int64_t p = resultPos(outMap, d);
+      if (size > bestSize || (size == bestSize && p > bestPos))
+        best = d, bestPos = p, bestSize = size;
+    }
+    return best;
+  };
   GemmPlan plan;
-  plan.m = innermost(dims->m);
+  plan.m = longest(dims->m);
   plan.n = innermost(dims->n);
   plan.k = dims->k.front();
   // The remaining parallel dimensions, in the output's order.

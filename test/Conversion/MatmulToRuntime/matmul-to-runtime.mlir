@@ -236,3 +236,35 @@ func.func @gqa_scores(%q: tensor<?x?x3x2x8xf32>, %k: tensor<?x?x3x8xf32>,
   } -> tensor<?x3x2x?x?xf32>
   return %r : tensor<?x3x2x?x?xf32>
 }
+
+// -----
+
+// The attention values, p[b, kv, g, s, s2] . v[b, s2, kv, d] ->
+// [b, s, kv, g, d]: of the two m dims the dynamic s (the prefill's tokens)
+// is the kernel's rows, not the innermost g (static 2), so a prefill runs
+// one GEMM over its tokens per (kv, g), not one 2-row product per token.
+// The views are [kv, g, s, s2] for p (rows strided by s2) and
+// [kv, g, s, d] for the output (rows strided by kv * g * d).
+// CHECK-LABEL: func.func @gqa_values
+// CHECK-SAME: (%[[P:.*]]: tensor<?x3x2x?x?xf32>, %[[V:.*]]: tensor<?x?x3x8xf32>
+// CHECK: %[[PB:.*]] = bufferization.to_buffer %[[P]]
+// CHECK: scf.for
+// CHECK:   %[[BP:.*]], %[[OP:.*]], %[[SP:.*]]:5, %[[TP:.*]]:5 = memref.extract_strided_metadata %[[PB]]
+// CHECK:   memref.reinterpret_cast %[[PB]] to offset: [%{{.*}}], sizes: [{{.*}}], strides: [%[[TP]]#1, %[[TP]]#2, %[[TP]]#3, %[[TP]]#4]
+// CHECK:   %[[BC:.*]], %[[OC:.*]], %[[SC:.*]]:5, %[[TC:.*]]:5 = memref.extract_strided_metadata
+// CHECK:   memref.reinterpret_cast %{{.*}} to offset: [%{{.*}}], sizes: [{{.*}}], strides: [%[[TC]]#2, %[[TC]]#3, %[[TC]]#1, %[[TC]]#4]
+// CHECK:   func.call @onebit_matmul_f32(
+#p5 = affine_map<(b, s, kv, g, d, s2) -> (b, kv, g, s, s2)>
+#v4 = affine_map<(b, s, kv, g, d, s2) -> (b, s2, kv, d)>
+#c5 = affine_map<(b, s, kv, g, d, s2) -> (b, s, kv, g, d)>
+func.func @gqa_values(%p: tensor<?x3x2x?x?xf32>, %v: tensor<?x?x3x8xf32>,
+                      %init: tensor<?x?x3x2x8xf32>) -> tensor<?x?x3x2x8xf32> {
+  %r = linalg.generic {indexing_maps = [#p5, #v4, #c5], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%p, %v : tensor<?x3x2x?x?xf32>, tensor<?x?x3x8xf32>) outs(%init : tensor<?x?x3x2x8xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %m = arith.mulf %x, %y : f32
+    %s = arith.addf %o, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<?x?x3x2x8xf32>
+  return %r : tensor<?x?x3x2x8xf32>
+}
