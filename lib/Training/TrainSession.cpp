@@ -647,7 +647,9 @@ HostTensor flatF32(size_t n) {
   t.data.assign(n * 4, 0);
   return t;
 }
-float *floats(HostTensor &t) { return reinterpret_cast<float *>(t.data.data()); }
+float *floats(HostTensor &t) {
+  return reinterpret_cast<float *>(t.data.data());
+}
 } // namespace
 
 void TrainSession::Impl::setUpShards() {
@@ -886,9 +888,9 @@ bool TrainSession::Impl::finishSplitStep(
     int64_t s, double lr, float loss, float ce, float mse,
     std::chrono::steady_clock::time_point start, TrainError &error,
     TrainStepInfo &info) {
-  const double secs = std::chrono::duration<double>(
-                          std::chrono::steady_clock::now() - start)
-                          .count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   info = finishStep(s, lr, loss, ce, mse, secs,
                     int64_t(ranks) * o.gradAccum * teacher.batch);
   info.dataParallel = true;
@@ -936,7 +938,8 @@ bool TrainSession::Impl::save(TrainError &error) {
     checkpointed = current;
     return true;
   }
-  const std::vector<HostTensor> &mm = shard ? fullM : m, &vv = shard ? fullV : v;
+  const std::vector<HostTensor> &mm = shard ? fullM : m,
+                                &vv = shard ? fullV : v;
   Checkpoint c;
   c.step = current;
   const size_t numParams = params.size();

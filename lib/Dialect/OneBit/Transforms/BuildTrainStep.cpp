@@ -1043,9 +1043,9 @@ struct BuildTrainStepPass
     Emitter e{b, loc, f32};
     Value lr = extractScalar(e, ub->getArgument(4));
     AdamScalars k = emitAdamScalars(e, extractScalar(e, ub->getArgument(5)));
-    auto adam = emitAdamUpdate(b, loc, sliceT, ub->getArgument(0),
-                               ub->getArgument(3), ub->getArgument(1),
-                               ub->getArgument(2), lr, k);
+    auto adam =
+        emitAdamUpdate(b, loc, sliceT, ub->getArgument(0), ub->getArgument(3),
+                       ub->getArgument(1), ub->getArgument(2), lr, k);
     func::ReturnOp::create(b, loc, adam.getResults());
   }
 
