@@ -10,7 +10,7 @@ present = Concat(past, k or v, axis=2); logits = MatMul(x, head) [b, s, 8].
 usage: make_past_models.py KIND OUT.onnx
   KIND: good, nopast, odd, reader, axis1, fixed, extra, hidden, heads,
         fixedseq, hf (good with attention_mask and position_ids inputs, which
-        the logits read)
+        the logits read), norm (good with the head reading x * 0.5)
 """
 import sys
 
@@ -44,6 +44,13 @@ def build(kind):
                               name="embed"),
              helper.make_node("MatMul", ["x", "head"], ["logits"],
                               name="lm_head")]
+    if kind == "norm":
+        # The head reads states nothing else reads (as after a final norm).
+        inits.append(numpy_helper.from_array(np.float32(0.5), "half"))
+        nodes[1:] = [helper.make_node("Mul", ["x", "half"], ["normed"],
+                                      name="final_norm"),
+                     helper.make_node("MatMul", ["normed", "head"],
+                                      ["logits"], name="lm_head")]
     kinds = [] if kind == "nopast" else (["key"] if kind == "odd"
                                          else ["key", "value"])
     for kv in kinds:
