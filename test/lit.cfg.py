@@ -22,8 +22,10 @@ config.substitutions.append(("%cc", config.c_compiler))
 config.substitutions.append(("%cmake", config.cmake_command))
 config.substitutions.append(("%onebit_obj_root", config.onebit_obj_root))
 
+# ONEBIT_REQUIRE_GPU=1 (scripts/gpu-check.sh on a GPU machine): the tests
+# with a GPU mode fail instead of accepting the no-GPU message.
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP",
-                                     "VIRTUAL_ENV"])
+                                     "VIRTUAL_ENV", "ONEBIT_REQUIRE_GPU"])
 llvm_config.use_default_substitutions()
 # Tests compile what they run: the tools' compile cache is off unless a test
 # turns it on with its own folder (test/Artifact/cache.test).

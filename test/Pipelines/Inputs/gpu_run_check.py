@@ -1,6 +1,7 @@
 """Runs a model with onebit-run on the CPU and with --device=cuda. Without
 a CUDA driver or GPU the GPU run must fail with onebit-run's message (which
 is printed); with one, its output must match the CPU's to 1e-5 relative.
+With ONEBIT_REQUIRE_GPU=1 (scripts/gpu-check.sh) that message is a failure.
 usage: gpu_run_check.py ONEBIT_RUN MODEL SHAPE (e.g. 4x32, f32 input) WORKDIR
 """
 import os
@@ -24,6 +25,9 @@ def main():
         print(msg)
         ok = msg.startswith("onebit-run: error: --device=cuda: no CUDA "
                             "driver/GPU found (")
+        if ok and os.environ.get("ONEBIT_REQUIRE_GPU") == "1":
+            print("FAIL: ONEBIT_REQUIRE_GPU=1 but no GPU was found")
+            return 1
         return 0 if ok else 1
     want, got = np.load(cpu).astype(np.float64), np.load(gpu).astype(np.float64)
     err = np.abs(got - want).max() / max(np.abs(want).max(), 1e-30)

@@ -4,7 +4,8 @@ DEVICE, and compares the JSONL logs step by step (loss, l_ce, l_mse, lr) to
 DEVICE (the target the compiled model records, so a trainer that ignored
 --device and lowered for the CPU fails here) and, for cuda, name its GPU
 kernels. For --device=cuda without a CUDA driver or GPU the run must fail
-with onebit-train's message, which is printed.
+with onebit-train's message, which is printed (a failure with
+ONEBIT_REQUIRE_GPU=1, as scripts/gpu-check.sh sets on a GPU machine).
 usage: device_check.py ONEBIT_TRAIN TEACHER DEVICE WORKDIR
 """
 import json
@@ -39,6 +40,9 @@ def main():
         print(msg)
         ok = device == "cuda" and msg.startswith(
             "onebit-train: error: --device=cuda: no CUDA driver/GPU found (")
+        if ok and os.environ.get("ONEBIT_REQUIRE_GPU") == "1":
+            print("FAIL: ONEBIT_REQUIRE_GPU=1 but no GPU was found")
+            return 1
         return 0 if ok else 1
     compiled = re.search(r"train step compiled for (\S+) in [0-9.]+ s"
                          r"(?: \(([0-9]+) GPU kernels\))?", dev.stderr)
