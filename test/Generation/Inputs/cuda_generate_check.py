@@ -23,32 +23,46 @@ def generate(exe, model, work, device):
     return p, p.stdout.split(), logits
 
 
+RESULT = None  # WORKDIR/result.txt, where verdicts are appended
+
+
+def say(line):
+    """Prints a verdict and appends it to WORKDIR/result.txt (read by
+    scripts/gpu-check.sh, since FileCheck consumes the output)."""
+    print(line)
+    if RESULT:
+        with open(RESULT, "a") as f:
+            f.write(line + "\n")
+
+
 def main():
+    global RESULT
     exe, model, work = sys.argv[1:4]
+    RESULT = os.path.join(work, "result.txt")
     cpu, cpu_ids, cpu_logits = generate(exe, model, work, "cpu")
     if cpu.returncode != 0:
-        print("FAIL: the CPU run failed:\n" + cpu.stderr)
+        say("FAIL: the CPU run failed:\n" + cpu.stderr)
         return 1
     gpu, gpu_ids, gpu_logits = generate(exe, model, work, "cuda")
     if gpu.returncode != 0:
         msg = gpu.stderr.strip().splitlines()[-1] if gpu.stderr.strip() else ""
-        print(msg)
+        say(msg)
         no_gpu = msg.startswith("onebit-generate: error: ") and \
             "no CUDA driver/GPU found (" in msg
         if no_gpu and os.environ.get("ONEBIT_REQUIRE_GPU") == "1":
-            print("FAIL: ONEBIT_REQUIRE_GPU=1 but no GPU was found")
+            say("FAIL: ONEBIT_REQUIRE_GPU=1 but no GPU was found")
             return 1
         return 0 if no_gpu else 1
     if gpu_ids != cpu_ids:
-        print(f"FAIL: tokens differ: cuda {gpu_ids} cpu {cpu_ids}")
+        say(f"FAIL: tokens differ: cuda {gpu_ids} cpu {cpu_ids}")
         return 1
     a, b = np.load(gpu_logits), np.load(cpu_logits)
     err = float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
     if a.shape != b.shape or not err <= 1e-5:
-        print(f"FAIL: logits differ: shape {a.shape} vs {b.shape}, "
+        say(f"FAIL: logits differ: shape {a.shape} vs {b.shape}, "
               f"rel_err={err:.2e}")
         return 1
-    print(f"ok: cuda generation matches cpu ({len(cpu_ids)} tokens), "
+    say(f"ok: cuda generation matches cpu ({len(cpu_ids)} tokens), "
           f"rel_err={err:.2e}")
     return 0
 
