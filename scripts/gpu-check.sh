@@ -52,7 +52,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$JOBS" in ''|*[!0-9]*|0) echo "gpu-check: error: --jobs must be a positive number, not '$JOBS'" >&2; exit 2 ;; esac
-BUILD="$(cd "$(dirname "$BUILD")" 2>/dev/null && pwd)/$(basename "$BUILD")"
+parent="$(cd "$(dirname "$BUILD")" 2>/dev/null && pwd)" || {
+  echo "gpu-check: error: the build directory's parent $(dirname "$BUILD") does not exist" >&2; exit 2; }
+BUILD="$parent/$(basename "$BUILD")"
 RESULTS="${RESULTS:-$ROOT/gpu-check-results/$(date -u +%Y%m%d-%H%M%S)}"
 mkdir -p "$RESULTS" || { echo "gpu-check: error: cannot create $RESULTS" >&2; exit 2; }
 RESULTS="$(cd "$RESULTS" && pwd)"
@@ -141,6 +143,24 @@ else
 fi
 
 # 2. Build what is missing.
+if [ -z "$PY" ]; then
+  say "cannot run the GPU tests: python3 is missing (lit and the checks need it)"
+  fact build "not run: python3 missing"
+  fact status 3
+  report
+  exit 3
+fi
+# A build directory configured elsewhere (the repository was copied here)
+# cannot be reused: cmake refuses a cache from another source tree. Leave it
+# alone and configure a fresh one next to it.
+if [ -f "$BUILD/CMakeCache.txt" ]; then
+  home="$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt")"
+  if [ -n "$home" ] && [ "$(cd "$home" 2>/dev/null && pwd)" != "$ROOT" ]; then
+    say "$BUILD was configured for $home, not $ROOT: using $ROOT/build-gpu-check"
+    BUILD="$ROOT/build-gpu-check"
+  fi
+fi
+fact build_dir "$BUILD"
 TOOLS=(onebit-opt onebit-translate onebit-run onebit-train onebit-generate gpu-bench)
 missing_build_tools() {
   local m=()
