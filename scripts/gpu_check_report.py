@@ -115,6 +115,10 @@ def main():
                    f"{num(r, 'cublas_gb_s', '.0f')} | "
                    f"{num(r, 'speedup', '.2f')} | "
                    f"{'ok' if ok else 'WRONG'} |"]
+    for t in (bench or {}).get("targets") or []:
+        md += [f"Target (issue 30) {t['shape']}: 1-bit >= "
+               f"{t['want_speedup']:g}x cuBLAS FP16: "
+               f"{'met' if t['met'] else 'NOT met'}"]
     decode = (bench or {}).get("decode")
     if decode and "onebit_tokens_s" in decode:
         md += ["", f"Decode ({decode['layers']} layers, dim {decode['dim']}, "
