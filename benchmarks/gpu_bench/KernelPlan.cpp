@@ -61,7 +61,11 @@ std::string KernelPlan::describe() const {
     for (size_t i = 0; i < l.buffers.size(); ++i)
       os << (i ? ", " : "") << buffer(l.buffers[i]);
     auto it = ptx.find(l.module);
-    os << ") ptx " << (it == ptx.end() ? 0 : it->second.size()) << " B\n";
+    std::vector<std::string> params;
+    if (it != ptx.end())
+      entryParams(it->second, l.kernel, params);
+    os << ") " << params.size() << " params, ptx "
+       << (it == ptx.end() ? 0 : it->second.size()) << " B\n";
   }
   return os.str();
 }
@@ -260,11 +264,60 @@ bool compileLayer(const LayerShape &shape,
         if (object.getFormat() == gpu::CompilationTarget::Assembly)
           plan.ptx[binary.getSymName().str()] = object.getObject().str();
   });
-  for (const PlanLaunch &l : plan.launches)
-    if (!plan.ptx.count(l.module)) {
+  for (const PlanLaunch &l : plan.launches) {
+    auto it = plan.ptx.find(l.module);
+    if (it == plan.ptx.end()) {
       error = "no PTX for kernel module " + l.module;
       return false;
     }
+    // The launch passes each memref as its flattened descriptor, 8 bytes a
+    // field: the kernel's PTX entry must take exactly that many 64-bit
+    // parameters, or the launch would read garbage.
+    size_t expected = 0;
+    for (int b : l.buffers)
+      expected += 3 + 2 * plan.buffers[b].shape.size();
+    std::vector<std::string> params;
+    if (!entryParams(it->second, l.kernel, params)) {
+      error = "the PTX of " + l.module + " has no .entry " + l.kernel;
+      return false;
+    }
+    size_t wide = 0;
+    for (const std::string &p : params)
+      wide += p.find(".u64") != std::string::npos ||
+              p.find(".b64") != std::string::npos ||
+              p.find(".s64") != std::string::npos;
+    if (params.size() != expected || wide != expected) {
+      error = ".entry " + l.kernel + " takes " +
+              std::to_string(params.size()) + " parameters (" +
+              std::to_string(wide) + " of 64 bits), the launch passes " +
+              std::to_string(expected) + " 64-bit descriptor fields";
+      return false;
+    }
+  }
+  return true;
+}
+
+bool entryParams(const std::string &ptx, const std::string &kernel,
+                 std::vector<std::string> &params) {
+  params.clear();
+  std::string head = ".entry " + kernel + "(";
+  size_t at = ptx.find(head);
+  if (at == std::string::npos)
+    return false;
+  size_t end = ptx.find(')', at);
+  if (end == std::string::npos)
+    return false;
+  std::string list = ptx.substr(at + head.size(), end - at - head.size());
+  size_t pos = 0;
+  while ((pos = list.find(".param", pos)) != std::string::npos) {
+    size_t next = list.find(',', pos);
+    params.push_back(list.substr(pos, next == std::string::npos
+                                          ? std::string::npos
+                                          : next - pos));
+    if (next == std::string::npos)
+      break;
+    pos = next + 1;
+  }
   return true;
 }
 

@@ -55,11 +55,17 @@ struct KernelPlan {
 std::string layerSource(const LayerShape &shape);
 
 /// Compiles the layer with --onebit-gpu-pipeline (`options`, format=isa)
-/// and fills `plan`; false with `error` set when the pipeline fails or its
-/// host code does something the plan cannot replay.
+/// and fills `plan`; false with `error` set when the pipeline fails, its
+/// host code does something the plan cannot replay, or a kernel's PTX
+/// entry does not take the launch's flattened memref descriptors.
 bool compileLayer(const LayerShape &shape,
                   const onebit::GpuPipelineOptions &options, KernelPlan &plan,
                   std::string &error);
+
+/// The `.param` declarations of `.entry KERNEL(...)` in `ptx`; false when
+/// there is no such entry.
+bool entryParams(const std::string &ptx, const std::string &kernel,
+                 std::vector<std::string> &params);
 
 } // namespace gpubench
 
