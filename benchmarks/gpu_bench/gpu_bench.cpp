@@ -17,11 +17,13 @@
 #include "CudaApi.h"
 #include "DeviceLayer.h"
 #include "KernelPlan.h"
+#include "LayerFiles.h"
 
 #include "EnvOptions.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -62,6 +64,15 @@ cl::opt<bool> printPlanOpt(
     cl::desc("compile the kernels of --shapes and print their launches; no "
              "GPU needed"),
     cl::init(false));
+cl::opt<bool> postNormOpt(
+    "post-norm",
+    cl::desc("the --shapes layers with the post-norm (LayerNorm, eps 1e-5)"),
+    cl::init(false));
+cl::opt<std::string> writeLayerOpt(
+    "write-layer",
+    cl::desc("write each --shapes layer (MLIR, inputs, host reference) to "
+             "DIR/MxNxK and stop; no GPU needed"),
+    cl::value_desc("DIR"), cl::init(""));
 cl::opt<bool> probeOpt(
     "probe-only",
     cl::desc("print the device (or why there is none) and stop"),
@@ -270,6 +281,22 @@ int main(int argc, char **argv) {
       layersOpt < 0 || dimOpt < 1 || ffnOpt < 1 || vocabOpt < 1)
     return failWith("--reps, --samples, --tokens and the model sizes must be "
                     "positive (--warmup, --model-layers at least 0)");
+
+  if (postNormOpt)
+    for (LayerShape &s : shapes)
+      s.normEps = 1e-5;
+  if (!writeLayerOpt.empty()) {
+    for (const LayerShape &s : shapes) {
+      std::string dir = writeLayerOpt + "/" + std::to_string(s.m) + "x" +
+                        std::to_string(s.n) + "x" + std::to_string(s.k);
+      if (std::error_code ec = llvm::sys::fs::create_directories(dir))
+        return failWith("cannot create " + dir + ": " + ec.message());
+      if (!writeLayer(dir, s, LayerData::random(s, 42 + s.n + s.m), error))
+        return failWith(error);
+      llvm::outs() << "wrote " << dir << "\n";
+    }
+    return 0;
+  }
 
   onebit::GpuPipelineOptions pipeline = onebit::env::gpuPipelineOptions();
   pipeline.format = "isa";
