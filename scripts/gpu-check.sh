@@ -92,6 +92,7 @@ fact cpu "$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')"
 fact cores "$JOBS"
 if command -v nvidia-smi >/dev/null 2>&1; then
   if smi="$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1)"; then
+    smi_ok=1
     fact nvidia_smi "$(echo "$smi" | head -1)"
     cuda="$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9.]*\).*/\1/p' | head -1)"
     fact cuda_version "${cuda:-?}"
@@ -104,10 +105,13 @@ else
   fact nvidia_smi "not installed"
 fi
 why=""
+smi_ok="${smi_ok:-0}"
 if [ -z "$PY" ]; then
   command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 || why="no nvidia-smi GPU and no python3 to ask libcuda"
 else
-  why="$("$PY" - <<'EOF'
+  # It prints "ok" when a device is there, else why not; anything else
+  # (python3 itself failing) is a reason too.
+  out="$("$PY" - 2>&1 <<'EOF'
 import ctypes
 try:
     cuda = ctypes.CDLL("libcuda.so.1")
@@ -120,12 +124,27 @@ if r != 0:
     print(f"cuInit failed (CUresult {r})")
 elif cuda.cuDeviceGetCount(ctypes.byref(n)) != 0 or n.value == 0:
     print("the CUDA driver sees no GPU")
+else:
+    print("ok")
 EOF
 )"
+  case "$out" in
+    ok) why="" ;;
+    "") why="$PY printed nothing when asked about libcuda" ;;
+    *) why="$(echo "$out" | tail -1)" ;;
+  esac
 fi
 if [ -n "$why" ] && [ "$FORCE" = 1 ]; then
   say "no GPU ($why), but --force: running every step anyway"
   fact gpu_reason "$why (--force)"
+elif [ -n "$why" ] && [ "$smi_ok" = 1 ]; then
+  # nvidia-smi sees a GPU that the driver API cannot use: that is a failure.
+  say "nvidia-smi lists a GPU, but the driver API cannot use it: $why (exit 1)"
+  fact gpu unusable
+  fact gpu_reason "$why"
+  fact status 1
+  report
+  exit 1
 elif [ -n "$why" ]; then
   say "no GPU: $why; nothing to check (exit 0)"
   fact gpu no
@@ -181,6 +200,7 @@ if [ "$NO_BUILD" = 0 ]; then
     if [ -n "$miss" ]; then
       say "cannot build: missing $miss (no network here: install them or bring a build directory)"
       fact build "failed: missing $miss"
+      fact status 3
       report
       exit 3
     fi
@@ -194,6 +214,7 @@ if [ "$NO_BUILD" = 0 ]; then
       say "cannot build: cmake failed (last lines of $RESULTS/configure.log):"
       tail -5 "$RESULTS/configure.log"
       fact build "failed: cmake (configure.log)"
+      fact status 3
       report
       exit 3
     fi
@@ -204,6 +225,7 @@ if [ "$NO_BUILD" = 0 ]; then
     say "cannot build: ninja failed (last lines of $RESULTS/build.log):"
     tail -15 "$RESULTS/build.log"
     fact build "failed: ninja (build.log)"
+    fact status 3
     report
     exit 3
   fi
@@ -212,7 +234,7 @@ else
   fact build "not run (--no-build)"
 fi
 for tool in "${TOOLS[@]}"; do
-  [ -x "$BUILD/bin/$tool" ] || { say "cannot run: $BUILD/bin/$tool is missing (--no-build with an incomplete build?)"; fact build "incomplete: no $tool"; report; exit 3; }
+  [ -x "$BUILD/bin/$tool" ] || { say "cannot run: $BUILD/bin/$tool is missing (--no-build with an incomplete build?)"; fact build "incomplete: no $tool"; fact status 3; report; exit 3; }
 done
 
 # 3. The project's own probe (what onebit-run --device=cuda asks).

@@ -70,7 +70,10 @@ def main():
         f.write("\n")
 
     md = ["# GPU check", ""]
-    if out["forced"]:
+    if facts.get("gpu") == "unusable":
+        md += [f"nvidia-smi lists a GPU, but the driver API cannot use it: "
+               f"{out['reason']}. Nothing was run; exit 1.", ""]
+    elif out["forced"]:
         md += [f"No GPU ({out['reason']}): every step was run anyway "
                "(--force), so the GPU tests fail.", ""]
     elif not out["gpu"]:
