@@ -22,8 +22,10 @@ config.substitutions.append(("%cc", config.c_compiler))
 config.substitutions.append(("%cmake", config.cmake_command))
 config.substitutions.append(("%onebit_obj_root", config.onebit_obj_root))
 
+# ONEBIT_REQUIRE_GPU=1 (scripts/gpu-check.sh on a GPU machine): the tests
+# with a GPU mode fail instead of accepting the no-GPU message.
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP",
-                                     "VIRTUAL_ENV"])
+                                     "VIRTUAL_ENV", "ONEBIT_REQUIRE_GPU"])
 llvm_config.use_default_substitutions()
 # Tests compile what they run: the tools' compile cache is off unless a test
 # turns it on with its own folder (test/Artifact/cache.test).
@@ -103,9 +105,29 @@ try:
 except OSError:
     pass
 
+# A usable NVIDIA GPU (libcuda loads, cuInit succeeds, a device is there):
+# tests of the no-GPU answers are UNSUPPORTED on such a machine.
+def cuda_gpu():
+    import ctypes
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+        count = ctypes.c_int(0)
+        return cuda.cuInit(0) == 0 and \
+            cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
+    except OSError:
+        return False
+
+
+if cuda_gpu():
+    config.available_features.add("cuda-gpu")
+
 tool_dirs = [config.onebit_tools_dir, config.llvm_tools_dir]
 tools = ["onebit-opt", "onebit-tokenize", "onebit-translate", "onebit-run",
          "onebit-train", "onebit-eval", "onebit-generate", "onebit-bench",
          "onebit-compile", "onebit-example-generate", "onebit-capi-check",
          "not", "count"]
+# gpu-bench is a benchmark (ONEBIT_BUILD_BENCHMARKS).
+if os.path.exists(os.path.join(config.onebit_tools_dir, "gpu-bench")):
+    config.available_features.add("gpu-bench")
+    tools.append("gpu-bench")
 llvm_config.add_tool_substitutions(tools, tool_dirs)

@@ -1,6 +1,6 @@
-// Every kernel of the GPU pipeline assembles with ptxas for sm_80 without
-// register spills; the registers per kernel are printed (docs/gpu.md lists
-// them). Inputs: the quantized example block, and LLaMA-sized binary layers
+// Every kernel of the GPU pipeline assembles with ptxas for sm_80 (A100)
+// and sm_90 (H100, H200) without register spills; the registers per kernel
+// are printed (docs/gpu.md lists them). Inputs: the quantized example block, and LLaMA-sized binary layers
 // (GEMV M = 1, GEMM with a dynamic M, f16 with post-norm and bias).
 // REQUIRES: ptxas
 // RUN: rm -rf %t && mkdir -p %t
@@ -8,6 +8,15 @@
 // RUN: %python %S/Inputs/gpu_ptx.py ptxas %t/tiny.mlir %ptxas %t/tiny | FileCheck %s --check-prefix=TINY
 // RUN: onebit-opt %s --onebit-gpu-pipeline="chip=sm_80 features=+ptx80 format=isa" -o %t/big.mlir
 // RUN: %python %S/Inputs/gpu_ptx.py ptxas %t/big.mlir %ptxas %t/big | FileCheck %s --check-prefix=BIG
+// The same kernels for sm_90 (PTX 8.0, which every driver that knows sm_90
+// JIT-compiles): ptxas assembles them for sm_90, no spills.
+// RUN: onebit-opt %onebit_src_root/examples/tiny-decoder-block.mlir --onebit-quantize --onebit-gpu-pipeline="chip=sm_90 features=+ptx80 format=isa" -o %t/tiny90.mlir
+// RUN: %python %S/Inputs/gpu_ptx.py ptxas %t/tiny90.mlir %ptxas %t/tiny90 | FileCheck %s --check-prefix=TINY
+// RUN: onebit-opt %s --onebit-gpu-pipeline="chip=sm_90 features=+ptx80 format=isa" -o %t/big90.mlir
+// RUN: %python %S/Inputs/gpu_ptx.py ptxas %t/big90.mlir %ptxas %t/big90 | FileCheck %s --check-prefix=BIG
+// RUN: cat %t/big90/binary_linear_0_q_proj_gemv.ptx | FileCheck %s --check-prefix=SM90
+// SM90: .version 8.0
+// SM90: .target sm_90
 
 // TINY: binary_linear_0_model_layers_0_mlp_gate_proj_weight_gemv: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads
 // TINY: binary_linear_2_model_layers_0_mlp_down_proj_weight_norm: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads

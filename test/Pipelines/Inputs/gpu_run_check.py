@@ -1,6 +1,7 @@
 """Runs a model with onebit-run on the CPU and with --device=cuda. Without
 a CUDA driver or GPU the GPU run must fail with onebit-run's message (which
 is printed); with one, its output must match the CPU's to 1e-5 relative.
+With ONEBIT_REQUIRE_GPU=1 (scripts/gpu-check.sh) that message is a failure.
 usage: gpu_run_check.py ONEBIT_RUN MODEL SHAPE (e.g. 4x32, f32 input) WORKDIR
 """
 import os
@@ -8,6 +9,14 @@ import subprocess
 import sys
 
 import numpy as np
+
+
+def say(work, line):
+    """Prints the verdict and appends it to WORK/result.txt (read by
+    scripts/gpu-check.sh, since FileCheck consumes the output)."""
+    print(line)
+    with open(os.path.join(work, "result.txt"), "a") as f:
+        f.write(os.path.basename(sys.argv[2]) + ": " + line + "\n")
 
 
 def main():
@@ -21,17 +30,20 @@ def main():
                         "--output", gpu], capture_output=True, text=True)
     if p.returncode != 0:
         msg = p.stderr.strip()
-        print(msg)
+        say(work, msg)
         ok = msg.startswith("onebit-run: error: --device=cuda: no CUDA "
                             "driver/GPU found (")
+        if ok and os.environ.get("ONEBIT_REQUIRE_GPU") == "1":
+            say(work, "FAIL: ONEBIT_REQUIRE_GPU=1 but no GPU was found")
+            return 1
         return 0 if ok else 1
     want, got = np.load(cpu).astype(np.float64), np.load(gpu).astype(np.float64)
     err = np.abs(got - want).max() / max(np.abs(want).max(), 1e-30)
     if got.shape != want.shape or not err <= 1e-5:
-        print(f"FAIL: GPU differs from CPU: shape {got.shape} vs "
-              f"{want.shape}, rel_err={err:.2e}")
+        say(work, f"FAIL: GPU differs from CPU: shape {got.shape} vs "
+            f"{want.shape}, rel_err={err:.2e}")
         return 1
-    print(f"ok: GPU matches CPU, rel_err={err:.2e}")
+    say(work, f"ok: GPU matches CPU, rel_err={err:.2e}")
     return 0
 
 

@@ -4,7 +4,8 @@ DEVICE, and compares the JSONL logs step by step (loss, l_ce, l_mse, lr) to
 DEVICE (the target the compiled model records, so a trainer that ignored
 --device and lowered for the CPU fails here) and, for cuda, name its GPU
 kernels. For --device=cuda without a CUDA driver or GPU the run must fail
-with onebit-train's message, which is printed.
+with onebit-train's message, which is printed (a failure with
+ONEBIT_REQUIRE_GPU=1, as scripts/gpu-check.sh sets on a GPU machine).
 usage: device_check.py ONEBIT_TRAIN TEACHER DEVICE WORKDIR
 """
 import json
@@ -27,41 +28,58 @@ def log(out):
     return [json.loads(l) for l in open(os.path.join(out, "train.jsonl"))]
 
 
+RESULT = None  # WORKDIR/result.txt, where verdicts are appended
+
+
+def say(line):
+    """Prints a verdict and appends it to WORKDIR/result.txt (read by
+    scripts/gpu-check.sh, since FileCheck consumes the output)."""
+    print(line)
+    if RESULT:
+        with open(RESULT, "a") as f:
+            f.write(line + "\n")
+
+
 def main():
+    global RESULT
     exe, teacher, device, work = sys.argv[1:5]
+    RESULT = os.path.join(work, "result.txt")
     cpu = train(exe, teacher, os.path.join(work, "cpu"), "cpu")
     if cpu.returncode != 0:
-        print("FAIL: the CPU run failed:\n" + cpu.stderr)
+        say("FAIL: the CPU run failed:\n" + cpu.stderr)
         return 1
     dev = train(exe, teacher, os.path.join(work, device), device)
     if dev.returncode != 0:
         msg = dev.stderr.strip().splitlines()[-1]
-        print(msg)
+        say(msg)
         ok = device == "cuda" and msg.startswith(
             "onebit-train: error: --device=cuda: no CUDA driver/GPU found (")
+        if ok and os.environ.get("ONEBIT_REQUIRE_GPU") == "1":
+            say("FAIL: ONEBIT_REQUIRE_GPU=1 but no GPU was found")
+            return 1
         return 0 if ok else 1
     compiled = re.search(r"train step compiled for (\S+) in [0-9.]+ s"
                          r"(?: \(([0-9]+) GPU kernels\))?", dev.stderr)
     if not compiled or compiled.group(1) != device:
-        print(f"FAIL: the {device} run's step was not compiled for {device}:"
+        say(f"FAIL: the {device} run's step was not compiled for {device}:"
               f"\n{dev.stderr}")
         return 1
     if device == "cuda" and not int(compiled.group(2) or 0):
-        print("FAIL: the cuda run names no GPU kernels")
+        say("FAIL: the cuda run names no GPU kernels")
         return 1
     a, b = log(os.path.join(work, "cpu")), log(os.path.join(work, device))
     if len(a) != STEPS or len(b) != STEPS:
-        print(f"FAIL: {len(a)} and {len(b)} logged steps, expected {STEPS}")
+        say(f"FAIL: {len(a)} and {len(b)} logged steps, expected {STEPS}")
         return 1
     worst = 0.0
     for ra, rb in zip(a, b):
         for k in ("lr", "loss", "l_ce", "l_mse"):
             worst = max(worst, abs(ra[k] - rb[k]) / max(abs(ra[k]), 1e-30))
     if not worst <= 1e-4:
-        print(f"FAIL: {device} differs from cpu: max rel err {worst:.2e}\n"
+        say(f"FAIL: {device} differs from cpu: max rel err {worst:.2e}\n"
               f"{a}\n{b}")
         return 1
-    print(f"ok: {device} matches cpu over {STEPS} steps, "
+    say(f"ok: {device} matches cpu over {STEPS} steps, "
           f"max rel err {worst:.2e}")
     return 0
 

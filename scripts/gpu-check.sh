@@ -1,0 +1,327 @@
+#!/usr/bin/env bash
+# The one command to run first on a machine with an NVIDIA GPU (docs/gpu.md,
+# "First run on a GPU"). Meant to take at most 8 minutes on a 16-core
+# machine (an estimate: it has not run on a GPU yet), it:
+#   1. looks for a GPU (nvidia-smi, then libcuda: cuInit and a device);
+#      without one it says so, writes a report of skipped checks, exits 0;
+#   2. builds what is missing (ninja on the tools it needs in the existing
+#      build directory, or configures one), without the network;
+#   3. probes the driver through the project's runtime (onebitCudaProbe);
+#   4. runs every test that has a GPU mode, with ONEBIT_REQUIRE_GPU=1 so
+#      that the no-GPU answer is a failure: inference vs the CPU for FP,
+#      1-bit and int8 models (test/Pipelines/gpu-run.test), 3 KD train
+#      steps vs the CPU (test/Training/train-device.test), generation with
+#      the KV cache (test/Generation/gpu-cuda.test);
+#   5. runs gpu-bench (the 1-bit kernels against cuBLAS FP16, decode);
+#   6. writes RESULTS/gpu-check.md and RESULTS/gpu-check.json.
+# Exit status: 0 when every GPU test passed (or there is no GPU), 1 when a
+# GPU test or gpu-bench failed, 2 for bad options, 3 when it cannot build.
+#
+# usage: scripts/gpu-check.sh [--build-dir DIR] [--no-build] [--results DIR]
+#                             [--no-tests] [--no-bench] [--bench-args "ARGS"]
+#                             [--jobs N] [--force]
+# --force runs every step even without a GPU (to test this script: the GPU
+# tests and gpu-bench then fail, and so does the exit status).
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="${ONEBIT_BUILD_DIR:-$ROOT/build}"
+RESULTS=""
+NO_BUILD=0
+NO_BENCH=0
+NO_TESTS=0
+FORCE=0
+BENCH_ARGS=""
+JOBS="$(nproc 2>/dev/null || echo 2)"
+START=$(date +%s)
+
+usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build-dir) BUILD="${2:?--build-dir needs a directory}"; shift 2 ;;
+    --build-dir=*) BUILD="${1#*=}"; shift ;;
+    --results) RESULTS="${2:?--results needs a directory}"; shift 2 ;;
+    --results=*) RESULTS="${1#*=}"; shift ;;
+    --no-build) NO_BUILD=1; shift ;;
+    --no-bench) NO_BENCH=1; shift ;;
+    --no-tests) NO_TESTS=1; shift ;;
+    --force) FORCE=1; shift ;;
+    --bench-args) BENCH_ARGS="${2?--bench-args needs a value}"; shift 2 ;;
+    --bench-args=*) BENCH_ARGS="${1#*=}"; shift ;;
+    --jobs) JOBS="${2:?--jobs needs a number}"; shift 2 ;;
+    --jobs=*) JOBS="${1#*=}"; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "gpu-check: error: unknown option '$1' (--help lists them)" >&2; exit 2 ;;
+  esac
+done
+case "$JOBS" in ''|*[!0-9]*|0) echo "gpu-check: error: --jobs must be a positive number, not '$JOBS'" >&2; exit 2 ;; esac
+parent="$(cd "$(dirname "$BUILD")" 2>/dev/null && pwd)" || {
+  echo "gpu-check: error: the build directory's parent $(dirname "$BUILD") does not exist" >&2; exit 2; }
+BUILD="$parent/$(basename "$BUILD")"
+RESULTS="${RESULTS:-$ROOT/gpu-check-results/$(date -u +%Y%m%d-%H%M%S)}"
+mkdir -p "$RESULTS" || { echo "gpu-check: error: cannot create $RESULTS" >&2; exit 2; }
+RESULTS="$(cd "$RESULTS" && pwd)"
+STATE="$RESULTS/state.tsv" # one "key<TAB>value" line per fact; the report reads it
+: > "$STATE"
+
+say() { printf 'gpu-check: %s\n' "$*"; }
+fact() { printf '%s\t%s\n' "$1" "$2" >> "$STATE"; }
+PY="$(command -v python3 || true)"
+
+# The GPU tests: name, lit test, what it checks.
+TESTS=(
+  "inference|test/Pipelines/gpu-run.test|FP, 1-bit and int8 models vs the CPU (1e-5)"
+  "train|test/Training/train-device.test|3 KD train steps vs the CPU (1e-4)"
+  "generation|test/Generation/gpu-cuda.test|16 tokens with the KV cache vs the CPU (1e-5)"
+)
+
+report() { # writes the markdown and JSON reports from $STATE
+  fact elapsed_s "$(( $(date +%s) - START ))"
+  if [ -z "$PY" ]; then
+    say "python3 not found: the report is $STATE only"
+    return
+  fi
+  "$PY" "$ROOT/scripts/gpu_check_report.py" "$STATE" "$RESULTS" || \
+    say "the report could not be written (see $STATE)"
+}
+
+# 1. Is there a GPU? nvidia-smi when present, then the driver itself.
+fact started "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+fact host "$(hostname 2>/dev/null || echo ?)"
+fact cpu "$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')"
+fact cores "$JOBS"
+if command -v nvidia-smi >/dev/null 2>&1; then
+  if smi="$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1)"; then
+    smi_ok=1
+    fact nvidia_smi "$(echo "$smi" | head -1)"
+    cuda="$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9.]*\).*/\1/p' | head -1)"
+    fact cuda_version "${cuda:-?}"
+    say "nvidia-smi: $(echo "$smi" | head -1), CUDA $cuda"
+  else
+    fact nvidia_smi "failed: $(echo "$smi" | head -1)"
+    say "nvidia-smi failed: $(echo "$smi" | head -1)"
+  fi
+else
+  fact nvidia_smi "not installed"
+fi
+why=""
+smi_ok="${smi_ok:-0}"
+if [ -z "$PY" ]; then
+  command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 || why="no nvidia-smi GPU and no python3 to ask libcuda"
+else
+  # It prints "ok" when a device is there, else why not; anything else
+  # (python3 itself failing) is a reason too.
+  out="$("$PY" - 2>&1 <<'EOF'
+import ctypes
+try:
+    cuda = ctypes.CDLL("libcuda.so.1")
+except OSError as e:
+    print(f"cannot load libcuda.so.1 ({e})")
+    raise SystemExit
+r = cuda.cuInit(0)
+n = ctypes.c_int(0)
+if r != 0:
+    print(f"cuInit failed (CUresult {r})")
+elif cuda.cuDeviceGetCount(ctypes.byref(n)) != 0 or n.value == 0:
+    print("the CUDA driver sees no GPU")
+else:
+    print("ok")
+EOF
+)"
+  case "$out" in
+    ok) why="" ;;
+    "") why="$PY printed nothing when asked about libcuda" ;;
+    *) why="$(echo "$out" | tail -1)" ;;
+  esac
+fi
+if [ -n "$why" ] && [ "$FORCE" = 1 ]; then
+  say "no GPU ($why), but --force: running every step anyway"
+  fact gpu_reason "$why (--force)"
+elif [ -n "$why" ] && [ "$smi_ok" = 1 ]; then
+  # nvidia-smi sees a GPU that the driver API cannot use: that is a failure.
+  say "nvidia-smi lists a GPU, but the driver API cannot use it: $why (exit 1)"
+  fact gpu unusable
+  fact gpu_reason "$why"
+  fact status 1
+  report
+  exit 1
+elif [ -n "$why" ]; then
+  say "no GPU: $why; nothing to check (exit 0)"
+  fact gpu no
+  fact gpu_reason "$why"
+  for t in "${TESTS[@]}"; do
+    IFS='|' read -r name file what <<< "$t"
+    fact "test:$name" "skipped|no GPU|$file|$what"
+  done
+  fact bench "skipped|no GPU"
+  report
+  exit 0
+fi
+if [ -z "$why" ]; then
+  fact gpu yes
+  say "a GPU is there; results go to $RESULTS"
+else
+  fact gpu forced
+fi
+
+# 2. Build what is missing.
+if [ -z "$PY" ]; then
+  say "cannot run the GPU tests: python3 is missing (lit and the checks need it)"
+  fact build "not run: python3 missing"
+  fact status 3
+  report
+  exit 3
+fi
+# A build directory configured elsewhere (the repository was copied here)
+# cannot be reused: cmake refuses a cache from another source tree. Leave it
+# alone and configure a fresh one next to it.
+if [ -f "$BUILD/CMakeCache.txt" ]; then
+  home="$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt")"
+  if [ -n "$home" ] && [ "$(cd "$home" 2>/dev/null && pwd)" != "$ROOT" ]; then
+    say "$BUILD was configured for $home, not $ROOT: using $ROOT/build-gpu-check"
+    BUILD="$ROOT/build-gpu-check"
+  fi
+fi
+fact build_dir "$BUILD"
+TOOLS=(onebit-opt onebit-translate onebit-run onebit-train onebit-generate gpu-bench)
+missing_build_tools() {
+  local m=()
+  command -v cmake >/dev/null 2>&1 || m+=(cmake)
+  command -v ninja >/dev/null 2>&1 || m+=("ninja (ninja-build)")
+  command -v clang++-22 >/dev/null 2>&1 || m+=(clang++-22)
+  [ -f /usr/lib/llvm-22/lib/cmake/mlir/MLIRConfig.cmake ] || m+=("MLIR 22 (libmlir-22-dev at /usr/lib/llvm-22)")
+  [ -x /usr/lib/llvm-22/bin/lit ] || command -v lit >/dev/null 2>&1 || m+=("lit (llvm-22-tools)")
+  echo "${m[*]}"
+}
+if [ "$NO_BUILD" = 0 ]; then
+  t0=$(date +%s)
+  if [ ! -f "$BUILD/build.ninja" ]; then
+    miss="$(missing_build_tools)"
+    if [ -n "$miss" ]; then
+      say "cannot build: missing $miss (no network here: install them or bring a build directory)"
+      fact build "failed: missing $miss"
+      fact status 3
+      report
+      exit 3
+    fi
+    launcher=()
+    command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+    say "configuring $BUILD"
+    if ! cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
+        -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir "${launcher[@]}" \
+        > "$RESULTS/configure.log" 2>&1; then
+      say "cannot build: cmake failed (last lines of $RESULTS/configure.log):"
+      tail -5 "$RESULTS/configure.log"
+      fact build "failed: cmake (configure.log)"
+      fact status 3
+      report
+      exit 3
+    fi
+  fi
+  say "building ${TOOLS[*]} and the CUDA runtime (ninja -j$JOBS)"
+  if ! ninja -C "$BUILD" -j "$JOBS" "${TOOLS[@]}" onebit_cuda_runtime \
+      > "$RESULTS/build.log" 2>&1; then
+    say "cannot build: ninja failed (last lines of $RESULTS/build.log):"
+    tail -15 "$RESULTS/build.log"
+    fact build "failed: ninja (build.log)"
+    fact status 3
+    report
+    exit 3
+  fi
+  fact build "ok in $(( $(date +%s) - t0 )) s"
+else
+  fact build "not run (--no-build)"
+fi
+for tool in "${TOOLS[@]}"; do
+  [ -x "$BUILD/bin/$tool" ] || { say "cannot run: $BUILD/bin/$tool is missing (--no-build with an incomplete build?)"; fact build "incomplete: no $tool"; fact status 3; report; exit 3; }
+done
+
+# 3. The project's own probe (what onebit-run --device=cuda asks).
+probe="$("$PY" - "$BUILD" <<'EOF'
+import ctypes, glob, sys
+libs = glob.glob(sys.argv[1] + "/lib/libonebit_cuda_runtime.so*")
+if not libs:
+    print("FAIL no libonebit_cuda_runtime.so in the build"); raise SystemExit
+rt = ctypes.CDLL(libs[0])
+buf = ctypes.create_string_buffer(512)
+ok = rt.onebitCudaProbe(buf, ctypes.c_size_t(512)) == 0
+print(("ok " if ok else "FAIL ") + buf.value.decode(errors="replace"))
+EOF
+)"
+fact probe "$probe"
+say "onebitCudaProbe: $probe"
+status=0
+case "$probe" in ok*) ;; *) status=1 ;; esac
+
+# gpu-bench --probe-only gives the device, its chip and the driver's CUDA
+# version as the driver API reports them.
+"$BUILD/bin/gpu-bench" --probe-only --json "$RESULTS/device.json" > "$RESULTS/device.txt" 2>&1
+say "$(head -1 "$RESULTS/device.txt")"
+
+# 4. The GPU tests, through lit, in parallel.
+LIT="$(command -v /usr/lib/llvm-22/bin/lit || command -v lit || true)"
+files=()
+for t in "${TESTS[@]}"; do IFS='|' read -r name file what <<< "$t"; files+=("$BUILD/$file"); done
+if [ "$NO_TESTS" = 1 ]; then
+  for t in "${TESTS[@]}"; do IFS='|' read -r name file what <<< "$t"; fact "test:$name" "skipped|--no-tests|$file|$what"; done
+elif [ -z "$LIT" ]; then
+  say "lit not found: the GPU tests cannot run"
+  for t in "${TESTS[@]}"; do IFS='|' read -r name file what <<< "$t"; fact "test:$name" "fail|lit not found|$file|$what"; done
+  status=1
+else
+  say "running the GPU tests: ${files[*]#$BUILD/}"
+  t0=$(date +%s)
+  ONEBIT_REQUIRE_GPU=1 timeout 360 "$LIT" -v -a -j 3 "${files[@]}" > "$RESULTS/lit.log" 2>&1
+  fact tests_s "$(( $(date +%s) - t0 ))"
+  for t in "${TESTS[@]}"; do
+    IFS='|' read -r name file what <<< "$t"
+    base="${file#test/}"
+    res="$(grep -E "^[A-Z]+: ONEBIT :: $base " "$RESULTS/lit.log" | head -1 | cut -d: -f1)"
+    # The checks' own lines ("ok: GPU matches CPU, rel_err=...", "FAIL: ..."),
+    # which they also append to result.txt in the test's folder.
+    out="$BUILD/$(dirname "$file")/Output/$(basename "$file").tmp/result.txt"
+    fig="$( [ -f "$out" ] && tr '\n' ';' < "$out" | sed 's/;$//')"
+    case "$res" in
+      PASS) st=pass ;;
+      UNSUPPORTED) st=unsupported; fig="lit: UNSUPPORTED (a REQUIRES feature is missing: python modules?)" ;;
+      "") st=fail; fig="no result (timeout after 360 s?)"; status=1 ;;
+      *) st=fail; status=1 ;;
+    esac
+    say "  $name: $st ${fig:+($fig)}"
+    fact "test:$name" "$st|$fig|$file|$what"
+  done
+  # KD steps/s of the train test's 3 steps (tiny LLaMA, batch 2 x 8).
+  tmp="$BUILD/test/Training/Output/train-device.test.tmp"
+  for dev in cpu cuda; do
+    [ -f "$tmp/$dev/train.jsonl" ] && fact "train_log:$dev" "$tmp/$dev/train.jsonl"
+  done
+fi
+
+# 5. gpu-bench.
+if [ "$NO_BENCH" = 1 ]; then
+  fact bench "skipped|--no-bench"
+else
+  say "running gpu-bench $BENCH_ARGS"
+  t0=$(date +%s)
+  # shellcheck disable=SC2086
+  timeout 300 "$BUILD/bin/gpu-bench" --json "$RESULTS/gpu_bench.json" $BENCH_ARGS \
+    > "$RESULTS/gpu_bench.txt" 2>&1
+  rc=$?
+  cat "$RESULTS/gpu_bench.txt"
+  case $rc in
+    0) if grep -q '"gpu": false' "$RESULTS/gpu_bench.json" 2>/dev/null; then
+         fact bench "fail|gpu-bench found no GPU"; status=1
+       else
+         fact bench "pass|$(( $(date +%s) - t0 )) s"
+       fi ;;
+    2) fact bench "fail|wrong numbers (gpu_bench.txt)"; status=1 ;;
+    124) fact bench "fail|timeout after 300 s"; status=1 ;;
+    *) fact bench "fail|exit $rc (gpu_bench.txt)"; status=1 ;;
+  esac
+fi
+
+fact status "$status"
+report
+say "report: $RESULTS/gpu-check.md; exit $status"
+exit $status
