@@ -241,6 +241,7 @@ std::string encodeMetadata(const Metadata &meta) {
     w.i32(e.tokensArg);
     w.ints(e.cacheArgs);
   }
+  w.u64(meta.parameters);
   return w.take();
 }
 
@@ -284,6 +285,7 @@ bool decodeMetadata(std::string_view bytes, Metadata &meta,
     }
     meta.entries.push_back(std::move(e));
   }
+  meta.parameters = r.u64();
   if (r.ok() && meta.entries.empty())
     r.fail("the artifact has no entries");
   if (r.ok() && !r.atEnd())

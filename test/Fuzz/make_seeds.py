@@ -198,6 +198,7 @@ def artifact_bytes(features, with_tokenizer):
     meta += u32(2) + i32(2) + i32(3) + i32(1) + i32(0) + u32(2) + i32(2) + i32(3)
     meta += s("main") + s("_mlir_main") + u32(1) + sig(F32, [4, dyn], "x")
     meta += u32(1) + sig(F32, [4, dyn], "y") + u32(0) + i32(-1) + i32(-1) + u32(0)
+    meta += struct.pack("<Q", 4096)  # the parameter count
     parts = [[1, meta], [2, b"\x7fELF" + bytes(60)]]
     if with_tokenizer:
         parts.append([4, serialized_tokenizer()])
@@ -205,7 +206,7 @@ def artifact_bytes(features, with_tokenizer):
     # The container itself as the loader's error tests write it.
     sys.path.insert(0, os.path.join(ROOT, "test", "Artifact", "Inputs"))
     from edit_artifact import layout
-    return layout(1, parts)
+    return layout(2, parts)
 
 
 def artifact_seeds(out):

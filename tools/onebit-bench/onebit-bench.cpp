@@ -16,6 +16,7 @@
 #include "onebit/Frontend/ModelLoader.h"
 #include "onebit/Runtime/Artifact.h"
 #include "onebit/Runtime/Generator.h"
+#include "onebit/Runner/ModelSize.h"
 #include "onebit/Runner/Runner.h"
 
 #include "EnvOptions.h"
@@ -45,23 +46,6 @@ static int fail(const std::string &msg) {
   return 1;
 }
 
-/// The bytes and parameter count of a model's constants: 1-bit sign words
-/// (`*.signs`, i32) count 32 parameters each.
-static void modelSize(mlir::ModuleOp module, double &bytes, double &params) {
-  bytes = params = 0;
-  llvm::DenseSet<mlir::Attribute> seen;
-  module.walk([&](mlir::arith::ConstantOp c) {
-    auto t = dyn_cast<mlir::RankedTensorType>(c.getType());
-    if (!t || !t.hasStaticShape() || !seen.insert(c.getValue()).second)
-      return;
-    double n = double(t.getNumElements());
-    bytes += n * t.getElementTypeBitWidth() / 8.0;
-    auto loc = dyn_cast<mlir::NameLoc>(c.getLoc());
-    bool signs = loc && loc.getName().getValue().ends_with(".signs");
-    params += signs ? n * 32 : n;
-  });
-}
-
 static std::string humanBytes(double b) {
   if (b >= 1024.0 * 1024 * 1024)
     return formatv("{0:F2} GiB", b / (1024.0 * 1024 * 1024)).str();
@@ -69,8 +53,6 @@ static std::string humanBytes(double b) {
 }
 
 static std::string humanCount(double n) {
-  if (n < 0)
-    return "-";
   if (n >= 1e9)
     return formatv("{0:F2} B", n / 1e9).str();
   return formatv("{0:F2} M", n / 1e6).str();
@@ -143,7 +125,7 @@ int main(int argc, char **argv) {
     std::unique_ptr<onebit::Executable> model;
     if (onebit::isArtifactPath(path)) {
       // Compiled ahead of time: nothing to compile; the size is the
-      // constants' (the parameter count is not recorded).
+      // constants' as stored, the parameter count onebit-compile's.
       auto t0 = std::chrono::steady_clock::now();
       auto artifact = onebit::Artifact::open(path, error);
       if (!artifact)
@@ -152,7 +134,7 @@ int main(int argc, char **argv) {
         return fail(path + " has no KV-cache entries (@prefill and @decode): "
                     "compile it from a model that has them");
       bytes = double(artifact->constantBytes());
-      params = -1;
+      params = double(artifact->parameters());
       notes.push_back(formatv(
           "{0}: artifact loaded in {1:F1} ms, no compile", path,
           std::chrono::duration<double, std::milli>(
@@ -174,7 +156,9 @@ int main(int argc, char **argv) {
                     "import it with onebit-translate --kv-cache (a GGUF "
                     "model, or an ONNX decoder exported with past "
                     "key/values)");
-      modelSize(*module, bytes, params);
+      onebit::ModelSize size = onebit::measureModel(*module);
+      bytes = double(size.bytes);
+      params = double(size.parameters);
       auto compiled = onebit::CompiledModel::compile(
           std::move(module),
           std::vector<std::string>{onebit::kPrefillEntry,

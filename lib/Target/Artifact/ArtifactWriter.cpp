@@ -2,6 +2,7 @@
 
 #include "onebit/Target/Artifact/ArtifactWriter.h"
 #include "onebit/Runner/Lowering.h"
+#include "onebit/Runner/ModelSize.h"
 #include "onebit/Runtime/Allocator.h"
 #include "onebit/Runtime/ArtifactFormat.h"
 #include "onebit/Support/DiagnosticCapture.h"
@@ -427,6 +428,7 @@ bool writeArtifact(OwningOpRef<ModuleOp> module, const std::string &path,
     return false;
   const std::string tokenizer = tokenizerBytes(*module);
   eraseNonEntries(*module, names);
+  meta.parameters = measureModel(*module).parameters;
   auto since = [](std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t)
         .count();

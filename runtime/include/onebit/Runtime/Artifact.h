@@ -53,6 +53,8 @@ public:
   /// Bytes of the file, and of its constants (mapped, not copied).
   uint64_t fileBytes() const { return bytes_.size(); }
   uint64_t constantBytes() const { return constantBytes_; }
+  /// The model's parameter count recorded by onebit-compile.
+  uint64_t parameters() const { return meta_.parameters; }
 
 private:
   Artifact();

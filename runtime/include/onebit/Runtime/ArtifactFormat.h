@@ -27,7 +27,7 @@ namespace artifact {
 inline constexpr char kMagic[8] = {'O', 'N', 'E', 'B', 'I', 'T', 'A', 'F'};
 /// The container layout this runtime reads; a file of another version is
 /// refused (recompile it with the matching onebit-compile).
-inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kFormatVersion = 2;
 /// The calling contract between compiled code and the kernel library (the
 /// runtime entry points and their argument order). Bumped with any change.
 inline constexpr uint32_t kRuntimeAbi = 1;
@@ -80,6 +80,9 @@ struct Metadata {
   /// The entries and the symbol of each one's packed entry point.
   std::vector<Executable::Entry> entries;
   std::vector<std::string> symbols;
+  /// The model's parameter count (a 1-bit weight counts one), for tools
+  /// that report it (onebit-bench's params column).
+  uint64_t parameters = 0;
 };
 
 /// The metadata as bytes.
