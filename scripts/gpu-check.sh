@@ -194,6 +194,8 @@ fi
 # --bundle: check what was carried before anything else, GPU or not.
 if [ -n "$BUNDLE" ]; then
   [ -d "$BUNDLE" ] && BUNDLE="$(cd "$BUNDLE" && pwd)"
+  # A copy may lose the execute bit.
+  [ -f "$BUNDLE/bin/gpu-bench-run" ] && [ ! -x "$BUNDLE/bin/gpu-bench-run" ] && chmod +x "$BUNDLE/bin/gpu-bench-run" 2>/dev/null
   if [ ! -f "$BUNDLE/MANIFEST" ] || [ ! -x "$BUNDLE/bin/gpu-bench-run" ] || [ ! -f "$BUNDLE/plans/plans.txt" ]; then
     echo "gpu-check: error: $BUNDLE is not a GPU bundle (MANIFEST, bin/gpu-bench-run, plans/plans.txt): make it with scripts/gpu-check.sh --prepare $BUNDLE on a machine that builds onebit, and carry it" >&2
     exit 2
@@ -223,10 +225,20 @@ run_bench() { # PROGRAM [ARGS...]
   if [ "$NO_BENCH" = 1 ]; then
     fact bench "skipped|--no-bench"
   else
-    say "running ${*#$ROOT/} $BENCH_ARGS"
+    # cuBLAS: the toolkit's, else the one PyTorch's wheels bring (the CUDA
+    # image of docs/gpu.md has both, or either).
+    local blas=() d
+    case " $BENCH_ARGS " in *" --cublas-dir"*) ;; *)
+      for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
+          "$("$PY" -c 'import nvidia.cublas as c; print(list(c.__path__)[0] + "/lib")' 2>/dev/null)"; do
+        if [ -n "$d" ] && ls "$d"/libcublas.so* >/dev/null 2>&1; then blas=(--cublas-dir "$d"); break; fi
+      done ;;
+    esac
+    fact cublas_dir "${blas[1]:-not found (the default search path)}"
+    say "running ${*#$ROOT/} ${blas[*]} $BENCH_ARGS"
     t0=$(date +%s)
     # shellcheck disable=SC2086
-    timeout 300 "$@" --json "$RESULTS/gpu_bench.json" $BENCH_ARGS \
+    timeout 300 "$@" "${blas[@]}" --json "$RESULTS/gpu_bench.json" $BENCH_ARGS \
       > "$RESULTS/gpu_bench.txt" 2>&1
     rc=$?
     cat "$RESULTS/gpu_bench.txt"
