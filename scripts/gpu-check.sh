@@ -296,7 +296,7 @@ if [ -n "$BUNDLE" ]; then
   fact bundle_check "ok: $(echo "$plans" | grep -c '^[0-9]') plans read"
 fi
 if command -v nvidia-smi >/dev/null 2>&1; then
-  if smi="$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1)"; then
+  if smi="$(timeout 60 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1)"; then
     smi_ok=1
     fact nvidia_smi "$(echo "$smi" | head -1)"
     cuda="$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9.]*\).*/\1/p' | head -1)"
@@ -316,7 +316,7 @@ if [ -z "$PY" ]; then
 else
   # It prints "ok" when a device is there, else why not; anything else
   # (python3 itself failing) is a reason too.
-  out="$("$PY" - 2>&1 <<'EOF'
+  out="$(timeout 60 "$PY" - 2>&1 <<'EOF'
 import ctypes
 try:
     cuda = ctypes.CDLL("libcuda.so.1")
