@@ -25,7 +25,7 @@
 #
 # The GPU bundle (docs/gpu.md, "The GPU bundle"), for GPU machines that
 # cannot build onebit (no LLVM/MLIR 22 there):
-#   scripts/gpu-check.sh --prepare DIR [--build-dir B] [--no-build]
+#   scripts/gpu-check.sh --prepare [DIR] [--build-dir B] [--no-build]
 #       [--shapes "MxNxK,..."] [--chip sm_XY] [--emit-args "ARGS"]
 #       [--max-mib N]
 #     here, on a machine that builds: writes DIR (default .gpu-bundle) with
@@ -35,7 +35,7 @@
 #     program in it needs libLLVM, libMLIR, libopenblas or our runtime.
 #   scripts/gpu-check.sh --check-bundle DIR [--max-mib N]
 #     only the checks of --prepare's end, on an existing DIR.
-#   scripts/gpu-check.sh --bundle DIR [--results R] [--bench-args "ARGS"]
+#   scripts/gpu-check.sh --bundle [DIR] [--results R] [--bench-args "ARGS"]
 #     on the GPU machine: no build, no MLIR. Probes the GPU, runs
 #     gpu-bench-run on DIR's plans, writes the report into R (default $OUT
 #     when set). The model-level GPU tests need MLIR and are not run.
@@ -72,11 +72,14 @@ while [ $# -gt 0 ]; do
     --force) FORCE=1; shift ;;
     --bench-args) BENCH_ARGS="${2?--bench-args needs a value}"; shift 2 ;;
     --bench-args=*) BENCH_ARGS="${1#*=}"; shift ;;
-    --prepare) PREPARE="${2:?--prepare needs a directory}"; shift 2 ;;
+    --prepare|--bundle) # DIR is optional: .gpu-bundle in the repository
+      opt="$1" d="$ROOT/.gpu-bundle"
+      if [ $# -ge 2 ] && [ -n "$2" ] && [ "${2#-}" = "$2" ]; then d="$2"; shift; fi
+      shift
+      if [ "$opt" = --prepare ]; then PREPARE="$d"; else BUNDLE="$d"; fi ;;
     --prepare=*) PREPARE="${1#*=}"; shift ;;
     --check-bundle) CHECK="${2:?--check-bundle needs a directory}"; shift 2 ;;
     --check-bundle=*) CHECK="${1#*=}"; shift ;;
-    --bundle) BUNDLE="${2:?--bundle needs a directory}"; shift 2 ;;
     --bundle=*) BUNDLE="${1#*=}"; shift ;;
     --shapes) SHAPES="${2:?--shapes needs MxNxK,...}"; shift 2 ;;
     --shapes=*) SHAPES="${1#*=}"; shift ;;
