@@ -171,6 +171,21 @@ if [ -n "$PREPARE" ]; then
   if ! "$PREPARE/bin/gpu-bench-run" "$PREPARE/plans" --print-plan > "$PREPARE/plans/launches.txt"; then
     echo "gpu-check: error: gpu-bench-run cannot read the plans it was given" >&2; exit 1
   fi
+  # Each kernel through ptxas for the chip, when the toolkit is here: what
+  # the driver's JIT would refuse on the GPU machine is refused now.
+  PTXAS="$(command -v ptxas || echo /usr/local/cuda/bin/ptxas)"
+  if [ -x "$PTXAS" ]; then
+    n=0
+    while IFS= read -r f; do
+      if ! msg="$("$PTXAS" -arch="$CHIP" "$f" -o /dev/null 2>&1)"; then
+        echo "gpu-check: error: ptxas -arch=$CHIP refuses ${f#$PREPARE/}: $(echo "$msg" | head -3)" >&2; exit 1
+      fi
+      n=$((n + 1))
+    done < <(find "$PREPARE/plans" -name '*.ptx' | sort)
+    ptxas_note="ptxas $("$PTXAS" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p') -arch=$CHIP: $n kernels ok"
+  else
+    ptxas_note="not checked (no ptxas here)"
+  fi
   if ! check_bundle "$PREPARE" "$MAX_MIB"; then
     echo "gpu-check: the bundle $PREPARE is not fit to carry (above); exit 1"; exit 1
   fi
@@ -186,10 +201,11 @@ if [ -n "$PREPARE" ]; then
     echo "shapes $SHAPES"
     echo "emit_args $EMIT_ARGS"
     echo "needs ${glibc:-?} ${glibcxx:-?}"
+    echo "ptxas_check $ptxas_note"
   } > "$PREPARE/MANIFEST"
   size=$(du -sb "$PREPARE" | cut -f1)
   echo "size $size" >> "$PREPARE/MANIFEST"
-  echo "gpu-check: bundle $PREPARE ready: $(( size / 1024 )) KiB (limit $MAX_MIB MiB), $(grep -Ec '^(gemm|model) ' "$PREPARE/plans/plans.txt") plans for $CHIP compiled in $(( $(date +%s) - t0 )) s; needs ${glibc:-?} and ${glibcxx:-?}; no libLLVM/libMLIR/libopenblas"
+  echo "gpu-check: bundle $PREPARE ready: $(( size / 1024 )) KiB (limit $MAX_MIB MiB), $(grep -Ec '^(gemm|model) ' "$PREPARE/plans/plans.txt") plans for $CHIP compiled in $(( $(date +%s) - t0 )) s ($ptxas_note); needs ${glibc:-?} and ${glibcxx:-?}; no libLLVM/libMLIR/libopenblas"
   echo "gpu-check: on the GPU machine: scripts/gpu-check.sh --bundle $PREPARE_ARG (docs/gpu.md, \"The GPU bundle\")"
   exit 0
 fi
