@@ -22,6 +22,23 @@
 #                             [--jobs N] [--force]
 # --force runs every step even without a GPU (to test this script: the GPU
 # tests and gpu-bench then fail, and so does the exit status).
+#
+# The GPU bundle (docs/gpu.md, "The GPU bundle"), for GPU machines that
+# cannot build onebit (no LLVM/MLIR 22 there):
+#   scripts/gpu-check.sh --prepare [DIR] [--build-dir B] [--no-build]
+#       [--shapes "MxNxK,..."] [--chip sm_XY] [--emit-args "ARGS"]
+#       [--max-mib N]
+#     here, on a machine that builds: writes DIR (default .gpu-bundle) with
+#     gpu-bench-run, libonebit_cuda_runtime.so and the launch plans (PTX) of
+#     the issue's shapes and the decode model, compiled for --chip (sm_90,
+#     the H100/H200); fails (exit 1) when DIR is over N MiB (60) or a
+#     program in it needs libLLVM, libMLIR, libopenblas or our runtime.
+#   scripts/gpu-check.sh --check-bundle DIR [--max-mib N]
+#     only the checks of --prepare's end, on an existing DIR.
+#   scripts/gpu-check.sh --bundle [DIR] [--results R] [--bench-args "ARGS"]
+#     on the GPU machine: no build, no MLIR. Probes the GPU, runs
+#     gpu-bench-run on DIR's plans, writes the report into R (default $OUT
+#     when set). The model-level GPU tests need MLIR and are not run.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,6 +51,13 @@ FORCE=0
 BENCH_ARGS=""
 JOBS="$(nproc 2>/dev/null || echo 2)"
 START=$(date +%s)
+PREPARE=""
+BUNDLE=""
+CHECK=""
+SHAPES="1x8192x8192,1x28672x8192,16x8192x8192,512x8192x8192"
+CHIP="sm_90"
+EMIT_ARGS=""
+MAX_MIB=60
 
 usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -48,6 +72,23 @@ while [ $# -gt 0 ]; do
     --force) FORCE=1; shift ;;
     --bench-args) BENCH_ARGS="${2?--bench-args needs a value}"; shift 2 ;;
     --bench-args=*) BENCH_ARGS="${1#*=}"; shift ;;
+    --prepare|--bundle) # DIR is optional: .gpu-bundle in the repository
+      opt="$1" d="$ROOT/.gpu-bundle"
+      if [ $# -ge 2 ] && [ -n "$2" ] && [ "${2#-}" = "$2" ]; then d="$2"; shift; fi
+      shift
+      if [ "$opt" = --prepare ]; then PREPARE="$d"; else BUNDLE="$d"; fi ;;
+    --prepare=*) PREPARE="${1#*=}"; shift ;;
+    --check-bundle) CHECK="${2:?--check-bundle needs a directory}"; shift 2 ;;
+    --check-bundle=*) CHECK="${1#*=}"; shift ;;
+    --bundle=*) BUNDLE="${1#*=}"; shift ;;
+    --shapes) SHAPES="${2:?--shapes needs MxNxK,...}"; shift 2 ;;
+    --shapes=*) SHAPES="${1#*=}"; shift ;;
+    --chip) CHIP="${2:?--chip needs sm_XY}"; shift 2 ;;
+    --chip=*) CHIP="${1#*=}"; shift ;;
+    --emit-args) EMIT_ARGS="${2?--emit-args needs a value}"; shift 2 ;;
+    --emit-args=*) EMIT_ARGS="${1#*=}"; shift ;;
+    --max-mib) MAX_MIB="${2:?--max-mib needs a number}"; shift 2 ;;
+    --max-mib=*) MAX_MIB="${1#*=}"; shift ;;
     --jobs) JOBS="${2:?--jobs needs a number}"; shift 2 ;;
     --jobs=*) JOBS="${1#*=}"; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -58,6 +99,128 @@ case "$JOBS" in ''|*[!0-9]*|0) echo "gpu-check: error: --jobs must be a positive
 parent="$(cd "$(dirname "$BUILD")" 2>/dev/null && pwd)" || {
   echo "gpu-check: error: the build directory's parent $(dirname "$BUILD") does not exist" >&2; exit 2; }
 BUILD="$parent/$(basename "$BUILD")"
+case "$MAX_MIB" in ''|*[!0-9]*) echo "gpu-check: error: --max-mib must be a number, not '$MAX_MIB'" >&2; exit 2 ;; esac
+if [ -n "$PREPARE" ] && [ -n "$BUNDLE" ]; then
+  echo "gpu-check: error: --prepare (here) and --bundle (on the GPU machine) do not go together" >&2; exit 2
+fi
+
+# Every ELF file under DIR must load without LLVM, MLIR, OpenBLAS or our
+# CPU runtime (none is on the GPU machines) and find every library it needs;
+# DIR must be at most MAX MiB (0: no limit). Prints each problem.
+check_bundle() { # DIR MAX
+  local dir="$1" max="$2" bad=0 f deps size
+  while IFS= read -r f; do
+    head -c 4 "$f" 2>/dev/null | grep -q 'ELF' || continue
+    if ! deps="$(ldd "$f" 2>&1)"; then
+      echo "gpu-check: $f: ldd failed: $(echo "$deps" | head -1)"; bad=1; continue
+    fi
+    if echo "$deps" | grep -Eq 'lib(LLVM|MLIR|openblas|onebit_runtime)[^ ]*\.so'; then
+      echo "gpu-check: $f needs $(echo "$deps" | grep -Eo 'lib(LLVM|MLIR|openblas|onebit_runtime)[^ ]*\.so[^ ]*' | sort -u | tr '\n' ' ')(not on the GPU machines)"; bad=1
+    fi
+    if echo "$deps" | grep -q 'not found'; then
+      echo "gpu-check: $f: libraries not found: $(echo "$deps" | grep 'not found' | awk '{print $1}' | tr '\n' ' ')"; bad=1
+    fi
+  done < <(find "$dir" -type f \( -path "$dir/bin/*" -o -path "$dir/lib/*" \) | sort)
+  size=$(du -sb "$dir" | cut -f1)
+  if [ "$max" -gt 0 ] && [ "$size" -gt $(( max * 1024 * 1024 )) ]; then
+    echo "gpu-check: $dir is $size bytes, over the limit of $max MiB"; bad=1
+  fi
+  return $bad
+}
+
+if [ -n "$CHECK" ]; then
+  [ -d "$CHECK" ] || { echo "gpu-check: error: $CHECK is not a directory" >&2; exit 2; }
+  if check_bundle "$CHECK" "$MAX_MIB"; then
+    echo "gpu-check: $CHECK: $(du -sb "$CHECK" | cut -f1) bytes (limit $MAX_MIB MiB), no libLLVM/libMLIR/libopenblas, every library found"; exit 0
+  fi
+  echo "gpu-check: the bundle $CHECK is not fit to carry (above); exit 1"; exit 1
+fi
+
+# --prepare: the bundle, built here.
+if [ -n "$PREPARE" ]; then
+  PREPARE_ARG="$PREPARE"
+  mkdir -p "$PREPARE" || { echo "gpu-check: error: cannot create $PREPARE" >&2; exit 2; }
+  PREPARE="$(cd "$PREPARE" && pwd)"
+  if [ -n "$(ls -A "$PREPARE")" ] && [ ! -f "$PREPARE/MANIFEST" ]; then
+    echo "gpu-check: error: $PREPARE is not empty and holds no bundle (no MANIFEST): not overwriting it" >&2; exit 2
+  fi
+  if [ "$NO_BUILD" = 0 ]; then
+    [ -f "$BUILD/build.ninja" ] || { say_err="no $BUILD/build.ninja: configure the build first (docs/building.md)"; echo "gpu-check: cannot build: $say_err" >&2; exit 3; }
+    echo "gpu-check: building gpu-bench, gpu-bench-run and the CUDA runtime in $BUILD (ninja -j$JOBS)"
+    ninja -C "$BUILD" -j "$JOBS" gpu-bench gpu-bench-run onebit_cuda_runtime > "$PREPARE.build.log" 2>&1 || {
+      echo "gpu-check: cannot build: ninja failed (last lines of $PREPARE.build.log):" >&2
+      tail -15 "$PREPARE.build.log" >&2; exit 3; }
+    rm -f "$PREPARE.build.log"
+  fi
+  for f in bin/gpu-bench bin/gpu-bench-run lib/libonebit_cuda_runtime.so; do
+    [ -x "$BUILD/$f" ] || [ -f "$BUILD/$f" ] || { echo "gpu-check: cannot prepare: $BUILD/$f is missing" >&2; exit 3; }
+  done
+  rm -rf "${PREPARE:?}"/bin "${PREPARE:?}"/lib "${PREPARE:?}"/plans "$PREPARE/MANIFEST"
+  mkdir -p "$PREPARE/bin" "$PREPARE/lib"
+  cp "$BUILD/bin/gpu-bench-run" "$PREPARE/bin/" &&
+    cp -L "$BUILD/lib/libonebit_cuda_runtime.so" "$PREPARE/lib/" || {
+    echo "gpu-check: error: cannot copy the programs into $PREPARE" >&2; exit 1; }
+  # The kernels, compiled here for the GPU machine's chip.
+  t0=$(date +%s)
+  # shellcheck disable=SC2086
+  if ! "$BUILD/bin/gpu-bench" --emit-plan "$PREPARE/plans" --shapes "$SHAPES" \
+      --chip "$CHIP" $EMIT_ARGS; then
+    echo "gpu-check: error: gpu-bench --emit-plan failed" >&2; exit 1
+  fi
+  # The run side must read what was written (and says what it will launch).
+  if ! "$PREPARE/bin/gpu-bench-run" "$PREPARE/plans" --print-plan > "$PREPARE/plans/launches.txt"; then
+    echo "gpu-check: error: gpu-bench-run cannot read the plans it was given" >&2; exit 1
+  fi
+  # Each kernel through ptxas for the chip, when the toolkit is here: what
+  # the driver's JIT would refuse on the GPU machine is refused now.
+  PTXAS="$(command -v ptxas || echo /usr/local/cuda/bin/ptxas)"
+  if [ -x "$PTXAS" ]; then
+    n=0
+    while IFS= read -r f; do
+      if ! msg="$("$PTXAS" -arch="$CHIP" "$f" -o /dev/null 2>&1)"; then
+        echo "gpu-check: error: ptxas -arch=$CHIP refuses ${f#$PREPARE/}: $(echo "$msg" | head -3)" >&2; exit 1
+      fi
+      n=$((n + 1))
+    done < <(find "$PREPARE/plans" -name '*.ptx' | sort)
+    ptxas_note="ptxas $("$PTXAS" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p') -arch=$CHIP: $n kernels ok"
+  else
+    ptxas_note="not checked (no ptxas here)"
+  fi
+  if ! check_bundle "$PREPARE" "$MAX_MIB"; then
+    echo "gpu-check: the bundle $PREPARE is not fit to carry (above); exit 1"; exit 1
+  fi
+  glibc="$(objdump -T "$PREPARE"/bin/* "$PREPARE"/lib/* 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)"
+  glibcxx="$(objdump -T "$PREPARE"/bin/* "$PREPARE"/lib/* 2>/dev/null | grep -o 'GLIBCXX_[0-9.]*' | sort -uV | tail -1)"
+  commit="$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)"
+  git -C "$ROOT" diff --quiet HEAD -- benchmarks lib include 2>/dev/null || commit="$commit (with uncommitted changes)"
+  {
+    echo "onebit-gpu-bundle 1"
+    echo "commit $commit"
+    echo "created $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "chip $CHIP"
+    echo "shapes $SHAPES"
+    echo "emit_args $EMIT_ARGS"
+    echo "needs ${glibc:-?} ${glibcxx:-?}"
+    echo "ptxas_check $ptxas_note"
+  } > "$PREPARE/MANIFEST"
+  size=$(du -sb "$PREPARE" | cut -f1)
+  echo "size $size" >> "$PREPARE/MANIFEST"
+  echo "gpu-check: bundle $PREPARE ready: $(( size / 1024 )) KiB (limit $MAX_MIB MiB), $(grep -Ec '^(gemm|model) ' "$PREPARE/plans/plans.txt") plans for $CHIP compiled in $(( $(date +%s) - t0 )) s ($ptxas_note); needs ${glibc:-?} and ${glibcxx:-?}; no libLLVM/libMLIR/libopenblas"
+  echo "gpu-check: on the GPU machine: scripts/gpu-check.sh --bundle $PREPARE_ARG (docs/gpu.md, \"The GPU bundle\")"
+  exit 0
+fi
+
+# --bundle: check what was carried before anything else, GPU or not.
+if [ -n "$BUNDLE" ]; then
+  [ -d "$BUNDLE" ] && BUNDLE="$(cd "$BUNDLE" && pwd)"
+  # A copy may lose the execute bit.
+  [ -f "$BUNDLE/bin/gpu-bench-run" ] && [ ! -x "$BUNDLE/bin/gpu-bench-run" ] && chmod +x "$BUNDLE/bin/gpu-bench-run" 2>/dev/null
+  if [ ! -f "$BUNDLE/MANIFEST" ] || [ ! -x "$BUNDLE/bin/gpu-bench-run" ] || [ ! -f "$BUNDLE/plans/plans.txt" ]; then
+    echo "gpu-check: error: $BUNDLE is not a GPU bundle (MANIFEST, bin/gpu-bench-run, plans/plans.txt): make it with scripts/gpu-check.sh --prepare $BUNDLE on a machine that builds onebit, and carry it" >&2
+    exit 2
+  fi
+  [ -z "$RESULTS" ] && [ -n "${OUT:-}" ] && RESULTS="$OUT"
+fi
 RESULTS="${RESULTS:-$ROOT/gpu-check-results/$(date -u +%Y%m%d-%H%M%S)}"
 mkdir -p "$RESULTS" || { echo "gpu-check: error: cannot create $RESULTS" >&2; exit 2; }
 RESULTS="$(cd "$RESULTS" && pwd)"
@@ -75,6 +238,42 @@ TESTS=(
   "generation|test/Generation/gpu-cuda.test|16 tokens with the KV cache vs the CPU (1e-5)"
 )
 
+# gpu-bench (or gpu-bench-run PLANS): the 1-bit kernels against cuBLAS,
+# the decode stack; sets status=1 when it fails.
+run_bench() { # PROGRAM [ARGS...]
+  if [ "$NO_BENCH" = 1 ]; then
+    fact bench "skipped|--no-bench"
+  else
+    # cuBLAS: the toolkit's, else the one PyTorch's wheels bring (the CUDA
+    # image of docs/gpu.md has both, or either).
+    local blas=() d
+    case " $BENCH_ARGS " in *" --cublas-dir"*) ;; *)
+      for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
+          "$("$PY" -c 'import nvidia.cublas as c; print(list(c.__path__)[0] + "/lib")' 2>/dev/null)"; do
+        if [ -n "$d" ] && ls "$d"/libcublas.so* >/dev/null 2>&1; then blas=(--cublas-dir "$d"); break; fi
+      done ;;
+    esac
+    fact cublas_dir "${blas[1]:-not found (the default search path)}"
+    say "running ${*#$ROOT/} ${blas[*]} $BENCH_ARGS"
+    t0=$(date +%s)
+    # shellcheck disable=SC2086
+    timeout 300 "$@" "${blas[@]}" --json "$RESULTS/gpu_bench.json" $BENCH_ARGS \
+      > "$RESULTS/gpu_bench.txt" 2>&1
+    rc=$?
+    cat "$RESULTS/gpu_bench.txt"
+    case $rc in
+      0) if grep -q '"gpu": false' "$RESULTS/gpu_bench.json" 2>/dev/null; then
+           fact bench "fail|$(basename "$1") found no GPU"; status=1
+         else
+           fact bench "pass|$(( $(date +%s) - t0 )) s"
+         fi ;;
+      2) fact bench "fail|wrong numbers (gpu_bench.txt)"; status=1 ;;
+      124) fact bench "fail|timeout after 300 s"; status=1 ;;
+      *) fact bench "fail|exit $rc (gpu_bench.txt)"; status=1 ;;
+    esac
+  fi
+}
+
 report() { # writes the markdown and JSON reports from $STATE
   fact elapsed_s "$(( $(date +%s) - START ))"
   if [ -z "$PY" ]; then
@@ -90,8 +289,33 @@ fact started "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 fact host "$(hostname 2>/dev/null || echo ?)"
 fact cpu "$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')"
 fact cores "$JOBS"
+SKIP_TESTS="no GPU"
+if [ -n "$BUNDLE" ]; then
+  # The model-level tests need the JIT (MLIR) or cuda artifacts (issue 27):
+  # neither is in a bundle.
+  SKIP_TESTS="not in the bundle: needs MLIR (the JIT) or cuda artifacts (issue 27)"
+  fact bundle "$BUNDLE ($(sed -n 's/^commit //p' "$BUNDLE/MANIFEST"), $(sed -n 's/^chip //p' "$BUNDLE/MANIFEST"), made $(sed -n 's/^created //p' "$BUNDLE/MANIFEST"))"
+  fact build "none (bundle)"
+  if ! problems="$(check_bundle "$BUNDLE" 0)"; then
+    echo "$problems"
+    say "the bundle cannot run here (above); exit 1"
+    fact bundle_check "fail: $(echo "$problems" | head -3 | tr '\n' ' ')"
+    fact gpu_reason "the bundle cannot run here"
+    fact status 1
+    report
+    exit 1
+  fi
+  if ! plans="$("$BUNDLE/bin/gpu-bench-run" "$BUNDLE/plans" --print-plan 2>&1)"; then
+    say "gpu-bench-run cannot read the bundle's plans: $(echo "$plans" | tail -1); exit 1"
+    fact bundle_check "fail: $(echo "$plans" | tail -1)"
+    fact status 1
+    report
+    exit 1
+  fi
+  fact bundle_check "ok: $(echo "$plans" | grep -c '^[0-9]') plans read"
+fi
 if command -v nvidia-smi >/dev/null 2>&1; then
-  if smi="$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1)"; then
+  if smi="$(timeout 60 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1)"; then
     smi_ok=1
     fact nvidia_smi "$(echo "$smi" | head -1)"
     cuda="$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9.]*\).*/\1/p' | head -1)"
@@ -111,7 +335,7 @@ if [ -z "$PY" ]; then
 else
   # It prints "ok" when a device is there, else why not; anything else
   # (python3 itself failing) is a reason too.
-  out="$("$PY" - 2>&1 <<'EOF'
+  out="$(timeout 60 "$PY" - 2>&1 <<'EOF'
 import ctypes
 try:
     cuda = ctypes.CDLL("libcuda.so.1")
@@ -151,7 +375,7 @@ elif [ -n "$why" ]; then
   fact gpu_reason "$why"
   for t in "${TESTS[@]}"; do
     IFS='|' read -r name file what <<< "$t"
-    fact "test:$name" "skipped|no GPU|$file|$what"
+    fact "test:$name" "skipped|$SKIP_TESTS|$file|$what"
   done
   fact bench "skipped|no GPU"
   report
@@ -162,6 +386,35 @@ if [ -z "$why" ]; then
   say "a GPU is there; results go to $RESULTS"
 else
   fact gpu forced
+fi
+
+# From a bundle: the project's probe from the bundle's runtime, then
+# gpu-bench-run on the bundle's plans; no build, no lit.
+if [ -n "$BUNDLE" ]; then
+  probe="$(timeout 60 "$PY" - "$BUNDLE/lib/libonebit_cuda_runtime.so" 2>&1 <<'EOF'
+import ctypes, sys
+rt = ctypes.CDLL(sys.argv[1])
+buf = ctypes.create_string_buffer(512)
+ok = rt.onebitCudaProbe(buf, ctypes.c_size_t(512)) == 0
+print(("ok " if ok else "FAIL ") + buf.value.decode(errors="replace"))
+EOF
+)"
+  probe="$(echo "$probe" | tail -1)"
+  fact probe "$probe"
+  say "onebitCudaProbe: $probe"
+  status=0
+  case "$probe" in ok*) ;; *) status=1 ;; esac
+  timeout 60 "$BUNDLE/bin/gpu-bench-run" "$BUNDLE/plans" --probe-only --json "$RESULTS/device.json" > "$RESULTS/device.txt" 2>&1
+  say "$(head -1 "$RESULTS/device.txt")"
+  for t in "${TESTS[@]}"; do
+    IFS='|' read -r name file what <<< "$t"
+    fact "test:$name" "skipped|$SKIP_TESTS|$file|$what"
+  done
+  run_bench "$BUNDLE/bin/gpu-bench-run" "$BUNDLE/plans"
+  fact status "$status"
+  report
+  say "report: $RESULTS/gpu-check.md; exit $status"
+  exit $status
 fi
 
 # 2. Build what is missing.
@@ -299,27 +552,7 @@ else
 fi
 
 # 5. gpu-bench.
-if [ "$NO_BENCH" = 1 ]; then
-  fact bench "skipped|--no-bench"
-else
-  say "running gpu-bench $BENCH_ARGS"
-  t0=$(date +%s)
-  # shellcheck disable=SC2086
-  timeout 300 "$BUILD/bin/gpu-bench" --json "$RESULTS/gpu_bench.json" $BENCH_ARGS \
-    > "$RESULTS/gpu_bench.txt" 2>&1
-  rc=$?
-  cat "$RESULTS/gpu_bench.txt"
-  case $rc in
-    0) if grep -q '"gpu": false' "$RESULTS/gpu_bench.json" 2>/dev/null; then
-         fact bench "fail|gpu-bench found no GPU"; status=1
-       else
-         fact bench "pass|$(( $(date +%s) - t0 )) s"
-       fi ;;
-    2) fact bench "fail|wrong numbers (gpu_bench.txt)"; status=1 ;;
-    124) fact bench "fail|timeout after 300 s"; status=1 ;;
-    *) fact bench "fail|exit $rc (gpu_bench.txt)"; status=1 ;;
-  esac
-fi
+run_bench "$BUILD/bin/gpu-bench"
 
 fact status "$status"
 report

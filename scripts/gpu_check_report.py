@@ -58,6 +58,8 @@ def main():
         "cuda_version": facts.get("cuda_version"),
         "probe": facts.get("probe"),
         "build": facts.get("build"),
+        "bundle": facts.get("bundle"),
+        "bundle_check": facts.get("bundle_check"),
         "device": device,
         "tests": tests,
         "kd_steps_per_s": kd or None,
@@ -93,6 +95,8 @@ def main():
         md += [f"| onebitCudaProbe | {out['probe']} |"]
     if out["build"]:
         md += [f"| build | {out['build']} |"]
+    if out["bundle"]:
+        md += [f"| bundle | {out['bundle']}: {out['bundle_check'] or '?'} |"]
     md += ["", "| GPU test | status | checks | figures |",
            "|---|---|---|---|"]
     for t in tests:

@@ -130,4 +130,5 @@ tools = ["onebit-opt", "onebit-tokenize", "onebit-translate", "onebit-run",
 if os.path.exists(os.path.join(config.onebit_tools_dir, "gpu-bench")):
     config.available_features.add("gpu-bench")
     tools.append("gpu-bench")
+    tools.append("gpu-bench-run")
 llvm_config.add_tool_substitutions(tools, tool_dirs)
