@@ -118,7 +118,16 @@ def OneBitAutodiff : Pass<"onebit-autodiff", "::mlir::ModuleOp"> {
       sign, which uses OneBit's straight-through estimator
       `dW = dS * (1.001 - tanh(W)^2)`;
     * constants, `tensor.empty`, index computations get no adjoint; values
-      used several times accumulate their adjoints.
+      used several times accumulate their adjoints;
+    * a `func.call` of a single-block function is differentiated through
+      adjoint functions of the callee, made once per callee and use (which
+      operands are differentiated, which results carry an adjoint) and
+      called per call site: `@<callee>_fwd`, the forward that also returns
+      the activations the backward reads (it replaces the primal call), and
+      `@<callee>_bwd(residuals..., seeds...) -> (d operands...)`; with
+      `checkpoint-activations=true`, `@<callee>_adj(operands..., seeds...)`,
+      which recomputes the forward from the operands (activation
+      checkpointing: only the call's operands live until its backward).
 
     Ops without a rule that lie on a path from a differentiated argument to
     the loss are reported by name.
@@ -139,7 +148,11 @@ def OneBitAutodiff : Pass<"onebit-autodiff", "::mlir::ModuleOp"> {
     Option<"gradName", "name", "std::string", /*default=*/"\"\"",
            "name of the gradient function (default: <func>_grad)">,
     Option<"simplify", "simplify", "bool", /*default=*/"true",
-           "canonicalize and CSE the gradient function">
+           "canonicalize and CSE the gradient function">,
+    Option<"checkpoint", "checkpoint-activations", "bool",
+           /*default=*/"false",
+           "the adjoint of a func.call recomputes the callee's forward from "
+           "the call's operands instead of saving its activations">
   ];
 }
 
