@@ -148,6 +148,12 @@ OwningOpRef<ModuleOp> buildTrainStep(const Teacher &teacher,
   trainStep.alpha = o.alpha;
   trainStep.weightDecay = o.weightDecay;
   trainStep.mseLastLayer = o.mseLastLayer;
+  // The loss's layers outlined before reverse mode (one backward per layer
+  // form) where the CPU pipeline outlines layers anyway; the GPU pipelines
+  // keep their steps unrolled.
+  trainStep.outlineLayers =
+      o.target == Target::Cpu && o.compile.cpu.outlineLayers;
+  trainStep.checkpointActivations = o.checkpointActivations;
   trainStep.splitUpdate = splitUpdate;
   if (!o.trainable.empty()) {
     llvm::SmallVector<llvm::StringRef> names;

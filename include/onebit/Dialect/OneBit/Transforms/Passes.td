@@ -315,6 +315,14 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
     grads..., lr, step) -> (params'..., adam_m'..., adam_v'...)`, the same
     Adam update on gradients given from outside (averaged across ranks and
     micro-batches by the trainer). `@f_train_step` is unchanged.
+
+    `outline-layers=true` runs `--onebit-outline-layers` on `@f_kd_loss`
+    before it is differentiated: the teacher's and the student's layers
+    become calls of one function per layer form, and the gradient calls the
+    adjoint functions of each form per layer (`--onebit-autodiff`), so its
+    size does not grow with depth. `checkpoint-activations=true` (which
+    implies it) makes each layer's backward recompute the layer's forward
+    from its input.
   }];
   let dependentDialects = [
     "::onebit::OneBitDialect",
@@ -363,7 +371,16 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
     Option<"splitUpdate", "split-update", "bool", /*default=*/"false",
            "also expose the gradient (@f_kd_loss_grad, public) and the "
            "optimizer update on given gradients (@f_apply_update), for "
-           "data-parallel training">
+           "data-parallel training">,
+    Option<"outlineLayers", "outline-layers", "bool", /*default=*/"false",
+           "outline the repeated decoder layers of @f_kd_loss "
+           "(--onebit-outline-layers) before differentiating it, so the "
+           "backward is one function per layer form too">,
+    Option<"checkpointActivations", "checkpoint-activations", "bool",
+           /*default=*/"false",
+           "outline the layers (implies outline-layers) and have each "
+           "layer's backward recompute its forward from the layer's input "
+           "instead of keeping its activations">
   ];
 }
 
