@@ -874,57 +874,6 @@ struct BuildTrainStepPass
         });
   }
 
-  /// One parameter's Adam update, (p', m', v'): inline, or with the layers
-  /// outlined a call of one function per parameter type, so the optimizer
-  /// compiles once per shape rather than once per parameter. The function
-  /// holds the same generic with the same constants; the per-step bias
-  /// corrections and the learning rate are its operands.
-  SmallVector<Value> adamUpdate(OpBuilder &b, Location loc,
-                                RankedTensorType type, Value p, Value g,
-                                Value m, Value v, Value lr,
-                                const AdamScalars &k, func::FuncOp after) {
-    if (!outlineLayers && !checkpointActivations)
-      return SmallVector<Value>(
-          emitAdamUpdate(b, loc, type, p, g, m, v, lr, k).getResults());
-    func::FuncOp &fn = adamFunctions[type];
-    if (!fn) {
-      MLIRContext *ctx = &getContext();
-      Type f32 = Float32Type::get(ctx);
-      OpBuilder mb(ctx);
-      mb.setInsertionPointAfter(lastAdamFunction ? lastAdamFunction : after);
-      auto module = after->getParentOfType<ModuleOp>();
-      std::string base = after.getSymName().str() + "_adam";
-      std::string name = base;
-      for (unsigned n = 1; SymbolTable::lookupSymbolIn(module, name); ++n)
-        name = base + "_" + std::to_string(n);
-      fn = func::FuncOp::create(
-          mb, loc, name,
-          FunctionType::get(ctx, {type, type, type, type, f32, f32, f32},
-                            {type, type, type}));
-      fn.setPrivate();
-      lastAdamFunction = fn;
-      Block *body = fn.addEntryBlock();
-      OpBuilder fb = OpBuilder::atBlockBegin(body);
-      Emitter fe{fb, loc, f32};
-      AdamScalars fk;
-      fk.b1 = fe.cst(beta1), fk.b2 = fe.cst(beta2);
-      fk.bc1 = body->getArgument(5), fk.bc2 = body->getArgument(6);
-      fk.omb1 = fe.cst(1.0 - beta1), fk.omb2 = fe.cst(1.0 - beta2);
-      fk.eps = fe.cst(epsilon), fk.wd = fe.cst(weightDecay);
-      auto adam = emitAdamUpdate(fb, loc, type, body->getArgument(0),
-                                 body->getArgument(1), body->getArgument(2),
-                                 body->getArgument(3), body->getArgument(4),
-                                 fk);
-      func::ReturnOp::create(fb, loc, adam.getResults());
-    }
-    return SmallVector<Value>(
-        func::CallOp::create(b, loc, fn,
-                             ValueRange{p, g, m, v, lr, k.bc1, k.bc2})
-            .getResults());
-  }
-  llvm::DenseMap<Type, func::FuncOp> adamFunctions;
-  func::FuncOp lastAdamFunction;
-
   /// `@<f>_train_step(params..., adam_m..., adam_v..., inputs..., lr, step)`:
   /// calls `grad` and takes one Adam step (decoupled weight decay) on every
   /// parameter.
@@ -984,13 +933,13 @@ struct BuildTrainStepPass
     AdamScalars k = emitAdamScalars(e, stepN);
     SmallVector<Value> newP, newM, newV;
     for (unsigned i = 0; i < numParams; ++i) {
-      SmallVector<Value> adam = adamUpdate(
+      auto adam = emitAdamUpdate(
           b, loc, params[i].type, sb->getArgument(i), call.getResult(3 + i),
           sb->getArgument(numParams + i), sb->getArgument(2 * numParams + i),
-          lr, k, step);
-      newP.push_back(adam[0]);
-      newM.push_back(adam[1]);
-      newV.push_back(adam[2]);
+          lr, k);
+      newP.push_back(adam.getResult(0));
+      newM.push_back(adam.getResult(1));
+      newV.push_back(adam.getResult(2));
     }
     SmallVector<Value> rets;
     llvm::append_range(rets, newP);
@@ -1042,13 +991,13 @@ struct BuildTrainStepPass
     AdamScalars k = emitAdamScalars(e, stepN);
     SmallVector<Value> newP, newM, newV;
     for (unsigned i = 0; i < numParams; ++i) {
-      SmallVector<Value> adam = adamUpdate(
-          b, loc, params[i].type, ub->getArgument(i),
-          ub->getArgument(3 * numParams + i), ub->getArgument(numParams + i),
-          ub->getArgument(2 * numParams + i), lr, k, update);
-      newP.push_back(adam[0]);
-      newM.push_back(adam[1]);
-      newV.push_back(adam[2]);
+      auto adam = emitAdamUpdate(b, loc, params[i].type, ub->getArgument(i),
+                                 ub->getArgument(3 * numParams + i),
+                                 ub->getArgument(numParams + i),
+                                 ub->getArgument(2 * numParams + i), lr, k);
+      newP.push_back(adam.getResult(0));
+      newM.push_back(adam.getResult(1));
+      newV.push_back(adam.getResult(2));
     }
     SmallVector<Value> rets;
     llvm::append_range(rets, newP);
@@ -1086,8 +1035,6 @@ struct BuildTrainStepPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    adamFunctions.clear();
-    lastAdamFunction = {};
     func::FuncOp f = findStudent(module);
     if (!f || failed(checkForward(module, f)))
       return signalPassFailure();

@@ -322,9 +322,7 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
     adjoint functions of each form per layer (`--onebit-autodiff`), so its
     size does not grow with depth. `checkpoint-activations=true` (which
     implies it) makes each layer's backward recompute the layer's forward
-    from its input. With either, the Adam update is one private function per
-    parameter type (`@f_train_step_adam[_N]`), called once per parameter,
-    rather than one generic per parameter inline.
+    from its input.
   }];
   let dependentDialects = [
     "::onebit::OneBitDialect",
