@@ -148,11 +148,10 @@ OwningOpRef<ModuleOp> buildTrainStep(const Teacher &teacher,
   trainStep.alpha = o.alpha;
   trainStep.weightDecay = o.weightDecay;
   trainStep.mseLastLayer = o.mseLastLayer;
-  // The loss's layers outlined before reverse mode (one backward per layer
-  // form) where the CPU pipeline outlines layers anyway; the GPU pipelines
-  // keep their steps unrolled.
-  trainStep.outlineLayers =
-      o.target == Target::Cpu && o.compile.cpu.outlineLayers;
+  // Checkpointing outlines the loss's layers before reverse mode. Without
+  // it the step is differentiated unrolled and the CPU pipeline outlines
+  // it afterwards: outlining first compiled no faster (docs/training.md,
+  // "Compile time"), so the default step stays as it was.
   trainStep.checkpointActivations = o.checkpointActivations;
   trainStep.splitUpdate = splitUpdate;
   if (!o.trainable.empty()) {
