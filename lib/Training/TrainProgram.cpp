@@ -148,6 +148,11 @@ OwningOpRef<ModuleOp> buildTrainStep(const Teacher &teacher,
   trainStep.alpha = o.alpha;
   trainStep.weightDecay = o.weightDecay;
   trainStep.mseLastLayer = o.mseLastLayer;
+  // Checkpointing outlines the loss's layers before reverse mode. Without
+  // it the step is differentiated unrolled and the CPU pipeline outlines
+  // it afterwards: outlining first compiled no faster (docs/training.md,
+  // "Compile time"), so the default step stays as it was.
+  trainStep.checkpointActivations = o.checkpointActivations;
   trainStep.splitUpdate = splitUpdate;
   if (!o.trainable.empty()) {
     llvm::SmallVector<llvm::StringRef> names;

@@ -67,6 +67,12 @@ bool validateTrainOptions(const TrainOptions &o, TrainError &error) {
     return false;
   if (!o.tokenizerPath.empty() && spec.kind != DataSpec::Text)
     return bad(TrainOption::Tokenizer, "applies to text:FILE data only");
+  // The GPU pipelines keep the step unrolled; checkpointing needs the
+  // layers outlined.
+  if (o.checkpointActivations && o.target != Target::Cpu)
+    return bad(TrainOption::Device,
+               std::string(targetName(o.target)) +
+                   ": activation checkpointing runs on the CPU only");
   return true;
 }
 

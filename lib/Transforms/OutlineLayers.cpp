@@ -17,6 +17,7 @@
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Regex.h"
 
 #include <map>
@@ -260,8 +261,19 @@ struct OutlineLayersPass
     // Segments of every function, grouped by structure (std::map: a
     // deterministic order of forms).
     std::vector<Segment> candidates;
+    llvm::StringSet<> only(llvm::from_range, functions);
+    for (const std::string &name : functions)
+      if (!isa_and_nonnull<func::FuncOp>(
+              SymbolTable::lookupSymbolIn(module, name))) {
+        module.emitError() << "onebit-outline-layers: functions: no "
+                              "func.func named '"
+                           << name << "'";
+        return signalPassFailure();
+      }
     for (auto fn : module.getOps<func::FuncOp>()) {
       if (fn.isExternal() || !fn.getBody().hasOneBlock())
+        continue;
+      if (!only.empty() && !only.contains(fn.getSymName()))
         continue;
       // A layer's ops form runs not interrupted by another layer's ops: the
       // forward and the backward of a layer, or a loss term computed after

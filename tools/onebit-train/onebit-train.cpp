@@ -73,6 +73,12 @@ int main(int argc, char **argv) {
                "true; false: the inputs of the layers, as the OneBit "
                "reference code)"),
       cl::init(true), cl::cat(TrainCategory));
+  static cl::opt<bool> checkpointActivations(
+      "checkpoint-activations",
+      cl::desc("each decoder layer's backward recomputes the layer's "
+               "forward from its input instead of keeping its activations "
+               "(less memory, more compute; CPU only)"),
+      cl::init(false), cl::cat(TrainCategory));
   static cl::opt<double> weightDecay("weight-decay",
                                      cl::desc("decoupled weight decay"),
                                      cl::init(0.0), cl::cat(TrainCategory));
@@ -146,6 +152,7 @@ int main(int argc, char **argv) {
   o.warmup = warmup;
   o.alpha = alpha;
   o.mseLastLayer = mseLastLayer;
+  o.checkpointActivations = checkpointActivations;
   o.weightDecay = weightDecay;
   o.trainable = trainable;
   o.threads = threads;

@@ -49,6 +49,10 @@ struct TrainOptions {
   /// L_MSE compares the last decoder layer's output too (false: the inputs
   /// of the layers, as the OneBit reference code does).
   bool mseLastLayer = true;
+  /// Activation checkpointing: each decoder layer's backward recomputes
+  /// the layer's forward from its input instead of keeping its
+  /// activations (the CPU target only).
+  bool checkpointActivations = false;
   double weightDecay = 0.0;
   /// Full-precision weights that train too, a comma list of embeddings,
   /// norms, head ("": only the 1-bit layers, as in the paper).

@@ -208,7 +208,9 @@ def OneBitOutlineLayers
            "group of decimal digits it captures is the layer index">,
     Option<"minLayers", "min-layers", "unsigned", /*default=*/"2",
            "outline a layer form only when at least this many layers have "
-           "it">
+           "it">,
+    ListOption<"functions", "functions", "std::string",
+               "outline only in these functions (default: every function)">
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::func::FuncDialect",

@@ -41,6 +41,7 @@ struct AutodiffPass : public onebit::impl::OneBitAutodiffBase<AutodiffPass> {
     GradientOptions options;
     options.name = gradName;
     options.simplify = simplify;
+    options.checkpoint = checkpoint;
     if (failed(buildGradientFunction(fn, args, options)))
       return signalPassFailure();
   }

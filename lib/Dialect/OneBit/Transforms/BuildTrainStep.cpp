@@ -36,6 +36,7 @@
 #include "onebit/Dialect/OneBit/Transforms/Quantize.h"
 #include "onebit/Dialect/OneBit/Transforms/TrainForm.h"
 #include "onebit/Dialect/OneBit/Utils/ConstantData.h"
+#include "onebit/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -45,6 +46,7 @@
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/SymbolTable.h"
+#include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Regex.h"
 
@@ -1094,10 +1096,22 @@ struct BuildTrainStepPass
     if (!lossFn)
       return signalPassFailure();
 
+    // The layers of the loss outlined first, so that reverse mode makes one
+    // backward per layer form rather than one per layer.
+    if (outlineLayers || checkpointActivations) {
+      OpPassManager pm(ModuleOp::getOperationName());
+      OneBitOutlineLayersOptions outline;
+      outline.functions = {lossFn.getSymName().str()};
+      pm.addPass(createOneBitOutlineLayers(outline));
+      if (failed(runPipeline(pm, module)))
+        return signalPassFailure();
+    }
+
     // The loss's gradient with respect to the parameters (its leading
     // arguments), by reverse mode.
     GradientOptions gopts;
     gopts.name = f.getSymName().str() + "_kd_loss_grad";
+    gopts.checkpoint = checkpointActivations;
     SmallVector<unsigned> wrt;
     for (unsigned i = 0; i < params.size(); ++i)
       wrt.push_back(i);

@@ -113,9 +113,8 @@ void ReverseMode::accumulate(Value v, Value c) {
     adjoints[v] = addTensors(loc, existing, c);
 }
 
-LogicalResult ReverseMode::run(ArrayRef<unsigned> wrt) {
+LogicalResult ReverseMode::sweep(ArrayRef<unsigned> wrt) {
   Block &block = fn.getBody().front();
-  auto ret = cast<func::ReturnOp>(block.getTerminator());
 
   // Activity: values that depend on a differentiated argument.
   for (unsigned i : wrt)
@@ -134,6 +133,22 @@ LogicalResult ReverseMode::run(ArrayRef<unsigned> wrt) {
         varied.insert(r);
   }
 
+  SmallVector<Operation *> ops;
+  for (Operation &op : block.without_terminator())
+    ops.push_back(&op);
+  for (Operation *op : llvm::reverse(ops))
+    if (failed(visit(op)))
+      return failure();
+  for (Operation *op : replacedCalls)
+    op->erase();
+  replacedCalls.clear();
+  return success();
+}
+
+LogicalResult ReverseMode::run(ArrayRef<unsigned> wrt) {
+  Block &block = fn.getBody().front();
+  auto ret = cast<func::ReturnOp>(block.getTerminator());
+
   // Seed: d loss / d loss = 1.
   b.setInsertionPoint(ret);
   Value loss = ret.getOperand(0);
@@ -148,15 +163,39 @@ LogicalResult ReverseMode::run(ArrayRef<unsigned> wrt) {
         DenseElementsAttr::get(tt, b.getFloatAttr(tt.getElementType(), 1.0)));
   }
   adjoints[loss] = seed;
-
-  SmallVector<Operation *> ops;
-  for (Operation &op : block.without_terminator())
-    ops.push_back(&op);
-  for (Operation *op : llvm::reverse(ops))
-    if (failed(visit(op)))
-      return failure();
+  if (failed(sweep(wrt)))
+    return failure();
 
   SmallVector<Value> results(ret.getOperands());
+  b.setInsertionPoint(ret);
+  for (unsigned i : wrt) {
+    Value arg = block.getArgument(i);
+    Value g = adjointOf(arg);
+    results.push_back(g ? g : zerosLike(loc, arg));
+  }
+  ret->setOperands(results);
+  fn.setType(FunctionType::get(fn.getContext(), block.getArgumentTypes(),
+                               ValueRange(results).getTypes()));
+  return success();
+}
+
+LogicalResult ReverseMode::runAdjoint(ArrayRef<unsigned> wrt,
+                                      ArrayRef<unsigned> seeded) {
+  Block &block = fn.getBody().front();
+  auto ret = cast<func::ReturnOp>(block.getTerminator());
+  Location loc = ret.getLoc();
+  b.setInsertionPoint(ret);
+  // One new argument per seeded result; a value returned twice gets both.
+  for (unsigned r : seeded) {
+    Value result = ret.getOperand(r);
+    BlockArgument seed = block.addArgument(result.getType(), loc);
+    accumulate(result, seed);
+  }
+  if (failed(sweep(wrt)))
+    return failure();
+
+  SmallVector<Value> results;
+  b.setInsertionPoint(ret);
   for (unsigned i : wrt) {
     Value arg = block.getArgument(i);
     Value g = adjointOf(arg);
@@ -189,7 +228,7 @@ LogicalResult ReverseMode::visit(Operation *op) {
         "linalg ops, tensor.expand_shape/collapse_shape/reshape/cast/"
         "extract_slice/insert_slice/concat/pad/extract/insert/"
         "from_elements/splat, scalar arith and math ops, "
-        "onebit.binary_linear_train)");
+        "onebit.binary_linear_train, func.call of a function with a body)");
   };
 
   return llvm::TypeSwitch<Operation *, LogicalResult>(op)
@@ -198,6 +237,7 @@ LogicalResult ReverseMode::visit(Operation *op) {
           return visitSte(g);
         return visitGeneric(g);
       })
+      .Case<func::CallOp>([&](func::CallOp c) { return visitCall(c); })
       .Case<linalg::FillOp, tensor::ExpandShapeOp, tensor::CollapseShapeOp,
             tensor::ReshapeOp, tensor::CastOp, tensor::ExtractSliceOp,
             tensor::InsertSliceOp, tensor::ConcatOp, tensor::PadOp,
@@ -259,7 +299,9 @@ onebit::buildGradientFunction(func::FuncOp f, ArrayRef<unsigned> wrt,
     g.erase();
     return failure();
   }
-  ReverseMode rm(g, ste);
+  CallAdjoints calls;
+  calls.recompute = options.checkpoint;
+  ReverseMode rm(g, ste, calls);
   if (failed(rm.run(wrt))) {
     g.erase();
     return failure();

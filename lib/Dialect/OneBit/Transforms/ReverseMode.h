@@ -10,7 +10,8 @@
 //                                reductions, contractions, gathers, the
 //                                straight-through sign);
 //   ReverseModeNormalForm.cpp    the normal form the sweep expects, and the
-//                                clean-up after it.
+//                                clean-up after it;
+//   ReverseModeCalls.cpp         func.call: adjoint functions of callees.
 //
 // The public entry point is buildGradientFunction (Autodiff.h).
 //
@@ -26,6 +27,9 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
+
+#include <map>
+#include <string>
 
 namespace onebit::autodiff {
 
@@ -123,15 +127,50 @@ struct GenericOutput {
   mlir::Value adjoint;                 ///< adjoint of the op's result
 };
 
+/// The adjoints of called functions (ReverseModeCalls.cpp), made once per
+/// callee and use (which arguments are differentiated, which results carry
+/// an adjoint) and shared by every call site and by nested calls.
+struct CallAdjoints {
+  /// Activation checkpointing: the adjoint recomputes the callee's forward
+  /// from its arguments. Otherwise the call becomes a call of a forward
+  /// function that also returns what the backward reads (the residuals).
+  bool recompute = false;
+
+  struct Entry {
+    /// Saved state: the forward, `(args) -> (results..., residuals...)`;
+    /// null when recomputing.
+    mlir::func::FuncOp forward;
+    /// `(residuals or args..., seeds...) -> (d args...)`, the gradients of
+    /// the differentiated arguments in order.
+    mlir::func::FuncOp backward;
+    /// Per backward operand before the seeds: the callee argument it is
+    /// (>= 0), or the forward's result ~index (< 0).
+    llvm::SmallVector<int64_t> residuals;
+  };
+  std::map<std::string, Entry> entries;
+};
+
 class ReverseMode {
 public:
-  ReverseMode(mlir::func::FuncOp fn, const llvm::DenseSet<mlir::Value> &ste)
-      : fn(fn), ste(ste), b(fn.getContext()) {}
+  ReverseMode(mlir::func::FuncOp fn, const llvm::DenseSet<mlir::Value> &ste,
+              CallAdjoints &calls)
+      : fn(fn), ste(ste), calls(calls), b(fn.getContext()) {}
 
+  /// Gradient of result #0 (the loss): appends d result#0 / d arg[i] for
+  /// each i in `wrt` to the results.
   mlir::LogicalResult run(mlir::ArrayRef<unsigned> wrt);
+  /// Vector-Jacobian product: appends one argument per result in `seeded`
+  /// (that result's adjoint) and returns only d args[i] for i in `wrt`.
+  mlir::LogicalResult runAdjoint(mlir::ArrayRef<unsigned> wrt,
+                                 mlir::ArrayRef<unsigned> seeded);
 
 private:
+  /// Visits every op in reverse, from the adjoints already seeded.
+  mlir::LogicalResult sweep(mlir::ArrayRef<unsigned> wrt);
   mlir::LogicalResult visit(mlir::Operation *op);
+
+  // Calls (ReverseModeCalls.cpp).
+  mlir::LogicalResult visitCall(mlir::func::CallOp op);
 
   // Generic adjoints (ReverseModeGenericRules.cpp).
   mlir::LogicalResult visitGeneric(mlir::linalg::GenericOp op);
@@ -179,7 +218,11 @@ private:
 
   mlir::func::FuncOp fn;
   const llvm::DenseSet<mlir::Value> &ste;
+  CallAdjoints &calls;
   mlir::OpBuilder b;
+  /// Primal calls replaced by calls of their forward (saved state), erased
+  /// after the sweep.
+  llvm::SmallVector<mlir::Operation *> replacedCalls;
   llvm::DenseSet<mlir::Value> varied;
   llvm::DenseMap<mlir::Value, mlir::Value> adjoints;
 };

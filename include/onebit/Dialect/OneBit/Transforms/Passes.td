@@ -118,7 +118,16 @@ def OneBitAutodiff : Pass<"onebit-autodiff", "::mlir::ModuleOp"> {
       sign, which uses OneBit's straight-through estimator
       `dW = dS * (1.001 - tanh(W)^2)`;
     * constants, `tensor.empty`, index computations get no adjoint; values
-      used several times accumulate their adjoints.
+      used several times accumulate their adjoints;
+    * a `func.call` of a single-block function is differentiated through
+      adjoint functions of the callee, made once per callee and use (which
+      operands are differentiated, which results carry an adjoint) and
+      called per call site: `@<callee>_fwd`, the forward that also returns
+      the activations the backward reads (it replaces the primal call), and
+      `@<callee>_bwd(residuals..., seeds...) -> (d operands...)`; with
+      `checkpoint-activations=true`, `@<callee>_adj(operands..., seeds...)`,
+      which recomputes the forward from the operands (activation
+      checkpointing: only the call's operands live until its backward).
 
     Ops without a rule that lie on a path from a differentiated argument to
     the loss are reported by name.
@@ -139,7 +148,11 @@ def OneBitAutodiff : Pass<"onebit-autodiff", "::mlir::ModuleOp"> {
     Option<"gradName", "name", "std::string", /*default=*/"\"\"",
            "name of the gradient function (default: <func>_grad)">,
     Option<"simplify", "simplify", "bool", /*default=*/"true",
-           "canonicalize and CSE the gradient function">
+           "canonicalize and CSE the gradient function">,
+    Option<"checkpoint", "checkpoint-activations", "bool",
+           /*default=*/"false",
+           "the adjoint of a func.call recomputes the callee's forward from "
+           "the call's operands instead of saving its activations">
   ];
 }
 
@@ -306,6 +319,14 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
     1-D `tensor<?xf32>` pieces of the parameters laid end to end (each rank
     updates its own slice when the optimizer state is sharded, ZeRO-1).
     `@f_train_step` is unchanged.
+
+    `outline-layers=true` runs `--onebit-outline-layers` on `@f_kd_loss`
+    before it is differentiated: the teacher's and the student's layers
+    become calls of one function per layer form, and the gradient calls the
+    adjoint functions of each form per layer (`--onebit-autodiff`), so its
+    size does not grow with depth. `checkpoint-activations=true` (which
+    implies it) makes each layer's backward recompute the layer's forward
+    from its input.
   }];
   let dependentDialects = [
     "::onebit::OneBitDialect",
@@ -354,7 +375,16 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
     Option<"splitUpdate", "split-update", "bool", /*default=*/"false",
            "also expose the gradient (@f_kd_loss_grad, public) and the "
            "optimizer update on given gradients (@f_apply_update), for "
-           "data-parallel training">
+           "data-parallel training">,
+    Option<"outlineLayers", "outline-layers", "bool", /*default=*/"false",
+           "outline the repeated decoder layers of @f_kd_loss "
+           "(--onebit-outline-layers) before differentiating it, so the "
+           "backward is one function per layer form too">,
+    Option<"checkpointActivations", "checkpoint-activations", "bool",
+           /*default=*/"false",
+           "outline the layers (implies outline-layers) and have each "
+           "layer's backward recompute its forward from the layer's input "
+           "instead of keeping its activations">
   ];
 }
 

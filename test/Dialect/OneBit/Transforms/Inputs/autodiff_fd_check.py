@@ -59,12 +59,16 @@ class Case:
     """args: list of (name, shape, kind); kind is 'x' (differentiated,
     normal), 'pos' (differentiated, in [0.5, 2]), 'c' (fixed, normal),
     'i:N' (fixed int64 in [0, N)). `body` computes `out` of `out_shape`;
-    `dyn` maps an argument name to the dynamic type @f declares for it."""
+    `dyn` maps an argument name to the dynamic type @f declares for it;
+    `helpers` are functions @f calls, and `checkpoint` differentiates those
+    calls with checkpoint-activations=true (the adjoint recomputes)."""
 
-    def __init__(self, name, family, args, body, out, out_shape, dyn=None):
+    def __init__(self, name, family, args, body, out, out_shape, dyn=None,
+                 helpers="", checkpoint=False):
         self.name, self.family, self.args = name, family, args
         self.body, self.out, self.out_shape = body, out, out_shape
         self.dyn = dyn or {}
+        self.helpers, self.checkpoint = helpers, checkpoint
 
     def arg_type(self, a, for_f):
         name, shape, kind = a
@@ -82,7 +86,7 @@ class Case:
         params.append(f"%ws_r: {ttype(self.out_shape)}")
         return (f"func.func @f({', '.join(params)}) -> tensor<f64> {{\n" +
                 self.body + weighted_sum(self.out, self.out_shape, "%ws_r") +
-                "}\n")
+                "}\n" + self.helpers)
 
 
 def fd_func(case, j):
@@ -222,7 +226,8 @@ def run_case(case, opt, run, work, rng):
     wrt = ",".join(map(str, case.wrt()))
     # The forward @f keeps its onebit ops; the CPU pipeline takes them as
     # linalg.
-    p = subprocess.run([opt, src, f"--onebit-autodiff=func=f wrt={wrt}",
+    ckpt = " checkpoint-activations=true" if case.checkpoint else ""
+    p = subprocess.run([opt, src, f"--onebit-autodiff=func=f wrt={wrt}{ckpt}",
                         "--onebit-decompose-train-form"],
                        capture_output=True, text=True)
     if p.returncode:
@@ -741,6 +746,40 @@ CASES = [
          """  %out = onebit.binary_linear_train %x, %w, %g, %h
       : (tensor<4x8xf64>, tensor<3x8xf64>, tensor<8xf64>, tensor<3xf64>) -> tensor<4x3xf64>
 """, "%out", (4, 3)),
+]
+
+
+# A layer called twice (its weight differentiated at the first call only,
+# so two adjoints), returning two results of which the caller reads both of
+# the first call's and one of the second's, with a nested call: the calls
+# family, with the activations saved and recomputed.
+LAYER = """
+func.func private @act(%x: tensor<3x4xf64>) -> tensor<3x4xf64> {
+  %t = math.tanh %x : tensor<3x4xf64>
+  return %t : tensor<3x4xf64>
+}
+func.func private @layer(%x: tensor<3x4xf64>, %w: tensor<4x4xf64>, %g: tensor<3x4xf64>) -> (tensor<3x4xf64>, tensor<3x4xf64>) {
+  %z = arith.constant 0.0 : f64
+  %e = tensor.empty() : tensor<3x4xf64>
+  %f = linalg.fill ins(%z : f64) outs(%e : tensor<3x4xf64>) -> tensor<3x4xf64>
+  %y = linalg.matmul ins(%x, %w : tensor<3x4xf64>, tensor<4x4xf64>) outs(%f : tensor<3x4xf64>) -> tensor<3x4xf64>
+  %a = func.call @act(%y) : (tensor<3x4xf64>) -> tensor<3x4xf64>
+  %o = arith.mulf %a, %g : tensor<3x4xf64>
+  %s = arith.addf %o, %x : tensor<3x4xf64>
+  return %s, %y : tensor<3x4xf64>, tensor<3x4xf64>
+}
+"""
+LAYER_BODY = """  %h1:2 = func.call @layer(%x, %w0, %g) : (tensor<3x4xf64>, tensor<4x4xf64>, tensor<3x4xf64>) -> (tensor<3x4xf64>, tensor<3x4xf64>)
+  %h2:2 = func.call @layer(%h1#0, %w1, %g) : (tensor<3x4xf64>, tensor<4x4xf64>, tensor<3x4xf64>) -> (tensor<3x4xf64>, tensor<3x4xf64>)
+  %out = arith.mulf %h2#0, %h1#1 : tensor<3x4xf64>
+"""
+LAYER_ARGS = [("x", S, "x"), ("w0", (4, 4), "x"), ("w1", (4, 4), "c"),
+              ("g", S, "x")]
+CASES += [
+    Case("call-saved", "calls", LAYER_ARGS, LAYER_BODY, "%out", S,
+         helpers=LAYER),
+    Case("call-recompute", "calls", LAYER_ARGS, LAYER_BODY, "%out", S,
+         helpers=LAYER, checkpoint=True),
 ]
 
 

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Compile cost of the KD train step against depth, per way of building it.
+
+For each layer count, writes a tiny LLaMA GGUF of one width
+(test/Generation/Inputs/make_tiny_llama.py), builds its train step with
+onebit-opt --onebit-build-train-step in each mode, and compiles
+@main_train_step with onebit-compile (the CPU pipeline and LLVM code
+generation of the JIT, then a link) under /usr/bin/time -v:
+
+  unrolled   the default pass: the gradient is differentiated unrolled
+             (the CPU pipeline outlines its layer runs afterwards)
+  outlined   outline-layers=true: the loss's layers are outlined before
+             reverse mode, the gradient calls one forward/backward per form
+  checkpoint checkpoint-activations=true: as outlined, and each layer's
+             backward recomputes its forward
+
+Prints, per model and mode, the CPU seconds (user + system) and peak RSS of
+the compile, and the 32-layer / 4-layer ratio. CPU time is the figure on a
+shared machine; the wall time is printed too.
+
+usage: train_step_compile_bench.py [--build build] [--layers 4,32]
+       [--dim 64] [--modes unrolled,outlined,checkpoint] [--work DIR]
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MAKE = os.path.join(HERE, "..", "test", "Generation", "Inputs",
+                    "make_tiny_llama.py")
+OPTIONS = {
+    "unrolled": "",
+    "outlined": "outline-layers=true",
+    "checkpoint": "checkpoint-activations=true",
+}
+
+
+def timed(cmd, env):
+    """Runs cmd under /usr/bin/time -v; (cpu s, wall s, peak RSS MB)."""
+    p = subprocess.run(["/usr/bin/time", "-v"] + cmd, env=env,
+                       capture_output=True, text=True)
+    if p.returncode:
+        sys.exit(f"failed: {' '.join(cmd)}\n{p.stderr[-3000:]}")
+    field = lambda name: re.search(name + r": (.*)", p.stderr).group(1)
+    cpu = float(field("User time \\(seconds\\)")) + float(
+        field("System time \\(seconds\\)"))
+    wall = field("Elapsed \\(wall clock\\) time \\(h:mm:ss or m:ss\\)")
+    secs = 0.0
+    for part in wall.split(":"):
+        secs = secs * 60 + float(part)
+    return cpu, secs, int(field("Maximum resident set size \\(kbytes\\)")) / 1024
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--layers", default="4,32")
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--modes", default="unrolled,outlined,checkpoint")
+    ap.add_argument("--work")
+    args = ap.parse_args()
+    bin_dir = os.path.join(args.build, "bin")
+    work = args.work or tempfile.mkdtemp(prefix="train-step-compile-")
+    os.makedirs(work, exist_ok=True)
+    env = dict(os.environ, ONEBIT_CACHE_DIR="off")
+    modes = args.modes.split(",")
+    for m in modes:
+        if m not in OPTIONS:
+            sys.exit(f"unknown mode '{m}' (expected {', '.join(OPTIONS)})")
+    layers = [int(n) for n in args.layers.split(",")]
+    results = {}
+    for n in layers:
+        gguf = os.path.join(work, f"l{n}.gguf")
+        subprocess.run([sys.executable, MAKE, gguf, "--layers", str(n),
+                        "--dim", str(args.dim), "--heads", "4",
+                        "--kv-heads", "2"], check=True)
+        mlirbc = os.path.join(work, f"l{n}.mlirbc")
+        subprocess.run([os.path.join(bin_dir, "onebit-translate"),
+                        "--import-gguf", gguf, "--emit-bytecode", "-o",
+                        mlirbc], check=True)
+        for m in modes:
+            step = os.path.join(work, f"l{n}-{m}.mlirbc")
+            build = timed([os.path.join(bin_dir, "onebit-opt"), mlirbc,
+                           f"--onebit-build-train-step={OPTIONS[m]}",
+                           "--emit-bytecode", "-o", step], env)
+            comp = timed([os.path.join(bin_dir, "onebit-compile"), step,
+                          "--entries=main_train_step", "-o",
+                          os.path.join(work, f"l{n}-{m}.onebit")], env)
+            results[(n, m)] = comp
+            print(f"width {args.dim}, {n:3d} layers, {m:10s}: build "
+                  f"{build[0]:6.2f} s CPU; compile {comp[0]:7.2f} s CPU "
+                  f"({comp[1]:.1f} s wall), peak RSS {comp[2]:.0f} MB",
+                  flush=True)
+    if len(layers) == 2:
+        lo, hi = layers
+        for m in modes:
+            ratio = results[(hi, m)][0] / results[(lo, m)][0]
+            print(f"{m}: {hi} / {lo} layers = {ratio:.2f}x CPU")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
