@@ -242,6 +242,7 @@ bool TrainSession::Impl::checkSameOptions(TrainError &error) {
       {"seed", std::to_string(o.seed)},
       {"gradient accumulation", std::to_string(o.gradAccum)},
       {"optimizer sharding", std::to_string(o.shardOptimizer)},
+      {"activation checkpointing", std::to_string(o.checkpointActivations)},
   };
   constexpr size_t n = std::size(options);
   // The count first: a rank running another build could list others.

@@ -329,7 +329,8 @@ def train(teacher: Union[str, PathLike], data: str, steps: int,
           device: str = "cpu", mse_last_layer: bool = True,
           grad_accum: int = 1, distributed: str = "auto",
           collective_timeout: float = 300.0,
-          shard_optimizer: bool = False) -> TrainResult:
+          shard_optimizer: bool = False,
+          checkpoint_activations: bool = False) -> TrainResult:
     """Knowledge-distillation training of a OneBit student, the runtime of
     ``onebit-train`` (docs/training.md). ``data`` is ``gen:N``,
     ``text:FILE`` or ``tokens:FILE.npy``. ``callback(step)`` runs after
@@ -349,7 +350,9 @@ def train(teacher: Union[str, PathLike], data: str, steps: int,
     ``collective_timeout`` and ``shard_optimizer`` as onebit-train's
     ``--distributed``, ``--grad-accum``, ``--collective-timeout`` and
     ``--shard-optimizer``; docs/training.md, "Data parallel"); only rank 0
-    prints and writes. Errors raise
+    prints and writes. ``checkpoint_activations=True`` recomputes each
+    decoder layer's forward in its backward instead of keeping its
+    activations (``onebit-train --checkpoint-activations``). Errors raise
     ``onebit.Error``; an exception raised by the callback stops the run and
     propagates."""
     cb = None
@@ -362,7 +365,7 @@ def train(teacher: Union[str, PathLike], data: str, steps: int,
         cb, quiet, ",".join(trainable),
         fspath(tokenizer) if tokenizer is not None else "", device,
         mse_last_layer, grad_accum, distributed, collective_timeout,
-        shard_optimizer)
+        shard_optimizer, checkpoint_activations)
     return TrainResult(model_path, loss, fspath(out) + "/train.jsonl")
 
 

@@ -624,7 +624,7 @@ PYBIND11_MODULE(_onebit, m) {
          const std::string &trainable, const std::string &tokenizer,
          const std::string &device, bool mseLastLayer, int64_t gradAccum,
          const std::string &distributed, double collectiveTimeout,
-         bool shardOptimizer) {
+         bool shardOptimizer, bool checkpointActivations) {
         ::onebit::TrainOptions o;
         o.target = pythonTarget(device);
         o.compile = ::onebit::env::compileOptions();
@@ -648,6 +648,7 @@ PYBIND11_MODULE(_onebit, m) {
         o.tokenizerPath = tokenizer;
         o.gradAccum = gradAccum;
         o.shardOptimizer = shardOptimizer;
+        o.checkpointActivations = checkpointActivations;
         // Errors are worded with onebit-train's flags (TrainFlags.h), as
         // the keyword arguments mirror them.
         if (std::string bad = ::onebit::checkTrainFlags(o); !bad.empty()) {
@@ -751,7 +752,8 @@ PYBIND11_MODULE(_onebit, m) {
       py::arg("device") = "cpu", py::arg("mse_last_layer") = true,
       py::arg("grad_accum") = 1, py::arg("distributed") = "auto",
       py::arg("collective_timeout") = 300.0,
-      py::arg("shard_optimizer") = false);
+      py::arg("shard_optimizer") = false,
+      py::arg("checkpoint_activations") = false);
 
   // Perplexity (GPTQ protocol) of a compiled model on token ids.
   m.def("evaluate_perplexity",

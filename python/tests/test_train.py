@@ -119,3 +119,20 @@ def test_shard_optimizer_single_process(tiny_llama_onnx, tmp_path):
                  callback=lambda s: sharded.append(s.loss), **kw)
     assert len(fused) == 4
     assert sharded == pytest.approx(fused, rel=1e-5)
+
+
+def test_checkpoint_activations(tiny_llama_onnx, tmp_path):
+    # Recomputing each layer's forward in its backward trains the same
+    # model: the losses of the saved-activation step.
+    tokens = np.random.default_rng(2).integers(0, 64, (16, 8))
+    np.save(tmp_path / "ids.npy", tokens.astype(np.int64))
+    kw = dict(data=f"tokens:{tmp_path / 'ids.npy'}", steps=3, lr=1e-3,
+              batch=2, seq_len=8, threads=1, distributed="none")
+    saved, recomputed = [], []
+    onebit.train(tiny_llama_onnx, out=tmp_path / "saved",
+                 callback=lambda s: saved.append(s.loss), **kw)
+    onebit.train(tiny_llama_onnx, out=tmp_path / "ckpt",
+                 checkpoint_activations=True,
+                 callback=lambda s: recomputed.append(s.loss), **kw)
+    assert len(saved) == 3
+    assert recomputed == pytest.approx(saved, rel=1e-5)
