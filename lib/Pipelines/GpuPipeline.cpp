@@ -111,6 +111,7 @@ static std::string toolkitPath(const std::string &option) {
 void ::onebit::buildGpuPipeline(OpPassManager &pm,
                                 const GpuPipelineOptions &options) {
   addKernelPasses(pm, options);
+  pm.addPass(onebit::createOneBitGpuResidentConstants());
   pm.addPass(onebit::createOneBitGpuHostMemory());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createGpuLaunchSinkIndexComputationsPass());
@@ -152,6 +153,9 @@ void ::onebit::buildGpuPipeline(OpPassManager &pm,
 void ::onebit::buildGpuEmulationPipeline(OpPassManager &pm,
                                          const GpuPipelineOptions &options) {
   addKernelPasses(pm, options);
+  onebit::OneBitGpuResidentConstantsOptions resident;
+  resident.emulate = true;
+  pm.addPass(onebit::createOneBitGpuResidentConstants(resident));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(onebit::createConvertGPULaunchToSCF());
   pm.addPass(createCanonicalizerPass());

@@ -180,6 +180,49 @@ def OneBitGpuHostMemory : Pass<"onebit-gpu-host-memory", "::mlir::ModuleOp"> {
   ];
 }
 
+def OneBitGpuResidentConstants
+    : Pass<"onebit-gpu-resident-constants", "::mlir::ModuleOp"> {
+  let summary = "Upload the constants kernels read to device memory once, "
+                "at load, and free them at unload";
+  let description = [{
+    Runs after the GPU launches exist and before `onebit-gpu-host-memory`.
+    A constant `memref.global` (a weight) whose `memref.get_global` in host
+    code is used only by kernels (inside `gpu.launch` bodies, directly or
+    through host view ops such as `memref.subview`, `memref.expand_shape`)
+    gets a device copy: an internal LLVM global holding the copy's memref
+    descriptor, filled by a module constructor (`llvm.mlir.global_ctors`,
+    run when the module is loaded: `gpu.alloc` and one host-to-device
+    `gpu.memcpy` per constant) and released by a module destructor
+    (`llvm.mlir.global_dtors`: `gpu.dealloc` of each copy that was made;
+    it also runs when the constructor did not). Such a `memref.get_global`
+    becomes a load of the descriptor, so kernels read device memory and a
+    call moves no weight. A `memref.get_global` with a host use (a copy, a
+    host load) is left alone (onebit-gpu-host-memory registers it).
+
+    The constructor also adds to three external i64 globals that the
+    runner reads: `onebit_gpu_uploads` (constants copied),
+    `onebit_gpu_upload_bytes` (bytes copied) and `onebit_gpu_resident_bytes`
+    (bytes held, decreased by the destructor).
+
+    With `emulate=true` (the emulation pipeline) the device copies are host
+    buffers: `memref.alloc`, `memref.copy`, `memref.dealloc`, with the same
+    constructor, destructor, descriptor globals and counters, so the upload
+    and the kernels' reads of the copy run numerically without a GPU.
+  }];
+  let options = [
+    Option<"emulate", "emulate", "bool", /*default=*/"false",
+           "Device copies are host buffers (for convert-gpu-launch-to-scf)">
+  ];
+  let dependentDialects = [
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect"
+  ];
+}
+
 def ConvertGPULaunchToSCF : Pass<"convert-gpu-launch-to-scf", "::mlir::ModuleOp"> {
   let summary = "Run gpu.launch kernels on the host: blocks and threads "
                 "become loops (the CPU emulation of the GPU kernels)";

@@ -7,7 +7,9 @@
 // also reads: memref.copy, results returned to the caller), deallocations
 // `gpu.dealloc`, and constant globals are page-locked and mapped with
 // `gpu.host_register` where they are taken (the runtime treats a second
-// registration of the same range as success).
+// registration of the same range as success). Constants that only kernels
+// read have usually been moved to device memory before this pass
+// (onebit-gpu-resident-constants); what is registered here are the rest.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,9 +27,13 @@ using namespace mlir;
 
 namespace {
 
-bool onDevice(Operation *op) {
+/// Kernels' own buffers, and host code already written at the LLVM level
+/// (onebit-gpu-resident-constants' constructor and destructor, which read
+/// the constants to upload them): left alone.
+bool leftAlone(Operation *op) {
   return op->getParentOfType<gpu::LaunchOp>() ||
-         op->getParentOfType<gpu::GPUModuleOp>();
+         op->getParentOfType<gpu::GPUModuleOp>() ||
+         op->getParentOfType<LLVM::LLVMFuncOp>();
 }
 
 Value unrankedOf(OpBuilder &b, Location loc, Value memref) {
@@ -66,7 +72,7 @@ struct OneBitGpuHostMemoryPass
     SmallVector<Operation *> todo;
     getOperation().walk([&](Operation *op) {
       if (isa<memref::AllocOp, memref::DeallocOp, memref::GetGlobalOp>(op) &&
-          !onDevice(op))
+          !leftAlone(op))
         todo.push_back(op);
     });
     for (Operation *op : todo) {
