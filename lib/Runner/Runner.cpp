@@ -42,6 +42,25 @@ CompiledModel::CompiledModel(Target target)
 
 CompiledModel::~CompiledModel() = default;
 
+DeviceConstants CompiledModel::deviceConstants() const {
+  DeviceConstants c;
+  if (!engine_ || target_ == Target::Cpu)
+    return c;
+  auto read = [&](const char *name, int64_t &value) {
+    auto addr = engine_->lookup(name);
+    if (!addr) {
+      // A model with no constant for kernels has no counters.
+      llvm::consumeError(addr.takeError());
+      return;
+    }
+    value = *static_cast<const int64_t *>(*addr);
+  };
+  read("onebit_gpu_uploads", c.uploads);
+  read("onebit_gpu_upload_bytes", c.uploadBytes);
+  read("onebit_gpu_resident_bytes", c.residentBytes);
+  return c;
+}
+
 void setNumThreads(int n) { onebit_runtime_set_num_threads(n); }
 
 bool setKernelMode(const std::string &mode, std::string &error) {

@@ -343,5 +343,12 @@ int main(int argc, char **argv) {
                    (long long)stats.generatedTokens, (long long)decodeSteps,
                    stats.decodeSeconds * 1e3,
                    rate(decodeSteps, stats.decodeSeconds));
+  // GPU models: the weights were copied to the device once, at load.
+  const onebit::DeviceConstants dc = model->deviceConstants();
+  if (dc.uploads > 0)
+    errs() << format("onebit-generate: device constants: %lld uploaded at "
+                     "load (%lld bytes), %lld bytes resident\n",
+                     (long long)dc.uploads, (long long)dc.uploadBytes,
+                     (long long)dc.residentBytes);
   return 0;
 }

@@ -92,6 +92,9 @@ public:
   int gpuKernels() const { return gpuKernels_; }
   /// What the model was lowered for.
   Target target() const { return target_; }
+  /// The counters of onebit-gpu-resident-constants' load constructor
+  /// (Target::Cuda and Target::GpuEmulation); zeros on the CPU.
+  DeviceConstants deviceConstants() const override;
 
 private:
   explicit CompiledModel(Target target);
