@@ -61,6 +61,26 @@ DeviceConstants CompiledModel::deviceConstants() const {
   return c;
 }
 
+void *CompiledModel::allocateState(size_t bytes, std::string &error) {
+  if (target_ != Target::Cuda)
+    return Executable::allocateState(bytes, error);
+  if (!cudaRuntime().allocDevice) {
+    error = "this program's CUDA runtime cannot allocate device memory";
+    return nullptr;
+  }
+  char why[512] = {0};
+  void *p = cudaRuntime().allocDevice(bytes, why, sizeof(why));
+  if (!p)
+    error = why;
+  return p;
+}
+
+void CompiledModel::freeState(void *state) {
+  if (target_ != Target::Cuda)
+    return Executable::freeState(state);
+  cudaRuntime().freeDevice(state);
+}
+
 void setNumThreads(int n) { onebit_runtime_set_num_threads(n); }
 
 bool setKernelMode(const std::string &mode, std::string &error) {

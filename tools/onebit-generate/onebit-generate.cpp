@@ -3,7 +3,7 @@
 // onebit-generate MODEL [--tokenizer F] (--prompt TEXT | --prompt-file F |
 //     --prompt-ids 1,2,3) [--max-tokens N] [--temperature T] [--top-k K]
 //     [--top-p P] [--seed S] [--ctx N] [--threads N] [--ids]
-//     [--device cpu|gpu-emulation] [--no-cache] [--logits F.npy]
+//     [--device cpu|gpu-emulation|cuda] [--no-cache] [--logits F.npy]
 //
 // Streams the continuation to stdout as tokens are chosen (with --ids, the
 // token ids, space-separated) and prints prompt and generation speed to
@@ -18,6 +18,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Frontend/ModelLoader.h"
+#include "onebit/Runner/CudaHooks.h"
 #include "onebit/Runtime/Artifact.h"
 #include "onebit/Runtime/Generator.h"
 #include "onebit/Runner/Runner.h"
@@ -113,8 +114,10 @@ int main(int argc, char **argv) {
       cl::cat(category));
   static cl::opt<std::string> device(
       "device",
-      cl::desc("cpu (default) or gpu-emulation (the GPU pipeline's kernels "
-               "run as host loops, to check them; slow)"),
+      cl::desc(std::string(onebit::kDeviceHelp) +
+               ". On cuda the weights and the KV cache live in device "
+               "memory: per token only the ids, the position and the logits "
+               "move"),
       cl::init("cpu"), cl::cat(category));
   static cl::opt<bool> noCache(
       "no-cache",
@@ -138,9 +141,11 @@ int main(int argc, char **argv) {
   if (maxTokens < 0)
     return fail("--max-tokens must not be negative");
   onebit::Target target;
-  if (!onebit::parseTarget(device, target) || target == onebit::Target::Cuda)
-    return fail("--device must be cpu or gpu-emulation (got '" + device +
-                "')");
+  {
+    std::string deviceError;
+    if (!onebit::selectDevice(device, target, deviceError))
+      return fail(deviceError);
+  }
   if (ctxSize < 0)
     return fail("--ctx must not be negative");
   onebit::SamplingOptions sampling;
@@ -261,7 +266,8 @@ int main(int argc, char **argv) {
         std::move(module), entries, target, onebit::env::compileOptions(),
         onebit::env::compileCacheOptions(), cached, error);
     if (!compiled)
-      return fail(error);
+      return fail(target == onebit::Target::Cuda ? "--device=cuda: " + error
+                                                 : error);
     if (cached.rebuilt)
       errs() << "onebit-generate: note: the compile cache's entry "
              << cached.path << " failed the artifact checks and was rebuilt\n";

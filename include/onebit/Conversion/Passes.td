@@ -171,11 +171,35 @@ def OneBitGpuHostMemory : Pass<"onebit-gpu-host-memory", "::mlir::ModuleOp"> {
     becomes `gpu.dealloc`, and every `memref.get_global` (constant weights)
     is followed by `gpu.host_register` so kernels can read it in place. The
     memref arguments of public functions (the caller's inputs) are
-    registered on entry and unregistered before each return.
+    registered on entry and unregistered before each return, except KV
+    caches (`onebit.kv_cache`): the caller gives those in device memory, so
+    host code must not access them (an error names the op that does).
+    Bodies of `llvm.func` (onebit-gpu-resident-constants' constructor and
+    destructor) are left alone.
   }];
   let dependentDialects = [
     "::mlir::func::FuncDialect",
     "::mlir::gpu::GPUDialect",
+    "::mlir::memref::MemRefDialect"
+  ];
+}
+
+def OneBitGpuCacheCopies : Pass<"onebit-gpu-cache-copies", "::mlir::ModuleOp"> {
+  let summary = "Copies into and out of KV caches become linalg.copy, so "
+                "that kernels do them";
+  let description = [{
+    On the GPU the KV caches (`onebit.kv_cache` arguments of public
+    functions) are device memory, allocated once per context by the
+    caller, which host code cannot touch. Bufferization writes a layer's new
+    keys and values into its cache slots with `memref.copy` into a subview
+    (host code); this pass turns each `memref.copy` whose source or target
+    is such an argument (or a view of one) into `linalg.copy`, which the
+    GPU pipeline's linalg lowering makes a kernel. Runs after bufferization
+    and before `convert-linalg-to-parallel-loops`; copies inside kernels
+    and copies of other buffers are left alone.
+  }];
+  let dependentDialects = [
+    "::mlir::linalg::LinalgDialect",
     "::mlir::memref::MemRefDialect"
   ];
 }

@@ -26,6 +26,8 @@
 
 #include "onebit/Conversion/OneBitToGPU/OneBitToGPU.h"
 
+#include "KernelUses.h"
+
 #include "mlir/Conversion/LLVMCommon/TypeConverter.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -39,6 +41,8 @@ namespace onebit {
 } // namespace onebit
 
 using namespace mlir;
+using onebit::gpu_uses::firstHostAccess;
+using onebit::gpu_uses::inKernel;
 
 namespace {
 
@@ -47,32 +51,6 @@ constexpr const char *kFreeFn = "__onebit_gpu_free_constants";
 constexpr const char *kUploads = "onebit_gpu_uploads";
 constexpr const char *kUploadBytes = "onebit_gpu_upload_bytes";
 constexpr const char *kResidentBytes = "onebit_gpu_resident_bytes";
-
-bool inKernel(Operation *op) {
-  return op->getParentOfType<gpu::LaunchOp>() ||
-         op->getParentOfType<gpu::GPUModuleOp>();
-}
-
-/// Whether only kernels read the buffer `v` (host code may take views of it
-/// and read its sizes).
-bool onlyKernelsRead(Value v) {
-  for (OpOperand &use : v.getUses()) {
-    Operation *user = use.getOwner();
-    if (inKernel(user) || isa<gpu::LaunchFuncOp>(user))
-      continue;
-    if (isa<memref::DimOp, memref::ExtractStridedMetadataOp>(user))
-      continue;
-    if (isa<memref::SubViewOp, memref::ExpandShapeOp, memref::CollapseShapeOp,
-            memref::ReinterpretCastOp, memref::CastOp, memref::ViewOp>(user) &&
-        user->getNumResults() == 1 && use.getOperandNumber() == 0) {
-      if (!onlyKernelsRead(user->getResult(0)))
-        return false;
-      continue;
-    }
-    return false;
-  }
-  return true;
-}
 
 /// An external i64 counter, zero at load.
 LLVM::GlobalOp counter(OpBuilder &b, Location loc, StringRef name) {
@@ -132,7 +110,7 @@ struct OneBitGpuResidentConstantsPass
             global.isExternal() || !global.getType().hasStaticShape() ||
             !global.getType().getLayout().isIdentity())
           return;
-        if (onlyKernelsRead(get.getResult()))
+        if (!firstHostAccess(get.getResult()))
           todo[global].push_back(get);
       });
     if (todo.empty())

@@ -116,6 +116,14 @@ public:
   /// pipeline's load constructor keeps); zeros where there are none.
   virtual DeviceConstants deviceConstants() const { return {}; }
 
+  /// Memory for state that compiled code keeps between calls and updates
+  /// in place (a KV cache): `bytes` zero bytes where the code reads them,
+  /// host memory here, device memory for a GPU model (whose entries take
+  /// their `onebit.kv_cache` arguments in device memory; docs/gpu.md).
+  /// Null with `error` set when it cannot be had. Release with freeState.
+  virtual void *allocateState(size_t bytes, std::string &error);
+  virtual void freeState(void *state);
+
 protected:
   /// `freeResult` releases the buffers compiled code returns (the kernel
   /// library's allocator on the CPU, managed memory on a GPU).
