@@ -71,10 +71,8 @@ public:
       e.inputs = {
           signature(DType::I64, {1, kDynamicDim}, "input_ids"),
           signature(DType::I64, {}, "pos"),
-          signature(DType::F32, {1, kDynamicDim, kDynamicDim, 1, 1},
-                    "k_cache"),
-          signature(DType::F32, {1, kDynamicDim, kDynamicDim, 1, 1},
-                    "v_cache"),
+          signature(DType::F32, {1, kDynamicDim, kDynamicDim, 1, 1}, "k_cache"),
+          signature(DType::F32, {1, kDynamicDim, kDynamicDim, 1, 1}, "v_cache"),
       };
       e.results = {signature(DType::F32, {kDynamicDim, kVocab}, "logits")};
       e.inplaceArgs = {2, 3};

@@ -74,8 +74,8 @@ void addTo(OpBuilder &b, Location loc, StringRef name, int64_t delta) {
 LLVM::LLVMFuncOp voidFunction(OpBuilder &b, Location loc, StringRef name) {
   auto type =
       LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(b.getContext()), {});
-  auto fn = LLVM::LLVMFuncOp::create(b, loc, name, type,
-                                     LLVM::Linkage::Internal);
+  auto fn =
+      LLVM::LLVMFuncOp::create(b, loc, name, type, LLVM::Linkage::Internal);
   b.setInsertionPointToStart(fn.addEntryBlock(b));
   return fn;
 }
@@ -181,8 +181,8 @@ struct OneBitGpuResidentConstantsPass
       int64_t bytes = type.getNumElements() *
                       int64_t(layout.getTypeSize(type.getElementType()));
       Location gloc = global.getLoc();
-      Value host = memref::GetGlobalOp::create(b, gloc, type,
-                                               global.getSymName());
+      Value host =
+          memref::GetGlobalOp::create(b, gloc, type, global.getSymName());
       Value copy;
       if (emulate) {
         copy = memref::AllocOp::create(b, gloc, type, b.getI64IntegerAttr(64));
@@ -239,9 +239,9 @@ struct OneBitGpuResidentConstantsPass
       } else {
         Value start = gpu::WaitOp::create(b, gloc, tokenType, ValueRange{})
                           .getAsyncToken();
-        Value done = gpu::DeallocOp::create(b, gloc, tokenType,
-                                            ValueRange{start}, copy)
-                         .getAsyncToken();
+        Value done =
+            gpu::DeallocOp::create(b, gloc, tokenType, ValueRange{start}, copy)
+                .getAsyncToken();
         gpu::WaitOp::create(b, gloc, Type(), ValueRange{done});
       }
       Value zero = LLVM::ZeroOp::create(b, gloc, g.getType());
