@@ -66,12 +66,16 @@ struct GpuPipelineCLOptions
 //     linalg contraction that converts the weights in its payload;
 //  2. the CPU pipeline's tensor-level clean-up, one-shot bufferization and
 //     deallocation (launches are synchronous, so freeing after the last use
-//     is safe); then the stubs become the sign-flip kernels (gpu.launch);
+//     is safe); then the stubs become the sign-flip kernels (gpu.launch),
+//     and host copies into / out of KV caches become linalg.copy (the
+//     caches are device memory);
 //  3. remaining linalg -> scf.parallel, tiled 1 x 32 (no min/max bounds, so
 //     the thread extent is static), mapped to blocks/threads and turned into
 //     gpu.launch;
 // (addKernelPasses, shared with the emulation pipeline), then
-//  4. host buffers become managed / registered memory; outlining into
+//  4. constants that only kernels read get device copies, uploaded by a
+//     load constructor and freed by a destructor; other host buffers
+//     become managed / registered memory; outlining into
 //     gpu.modules, NVVM target, kernels to NVVM, host to LLVM with mgpu*
 //     calls, kernels serialised by gpu-module-to-binary.
 static void addKernelPasses(OpPassManager &pm,
@@ -92,6 +96,7 @@ static void addKernelPasses(OpPassManager &pm,
   kernels.warps = options.warps;
   kernels.mTile = options.mTile;
   pm.addPass(onebit::createOneBitGpuBinaryLinearKernels(kernels));
+  pm.addPass(onebit::createOneBitGpuCacheCopies());
   pm.addPass(createConvertLinalgToParallelLoopsPass());
   {
     OpPassManager &fpm = pm.nest<func::FuncOp>();
@@ -111,6 +116,7 @@ static std::string toolkitPath(const std::string &option) {
 void ::onebit::buildGpuPipeline(OpPassManager &pm,
                                 const GpuPipelineOptions &options) {
   addKernelPasses(pm, options);
+  pm.addPass(onebit::createOneBitGpuResidentConstants());
   pm.addPass(onebit::createOneBitGpuHostMemory());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createGpuLaunchSinkIndexComputationsPass());
@@ -152,6 +158,9 @@ void ::onebit::buildGpuPipeline(OpPassManager &pm,
 void ::onebit::buildGpuEmulationPipeline(OpPassManager &pm,
                                          const GpuPipelineOptions &options) {
   addKernelPasses(pm, options);
+  onebit::OneBitGpuResidentConstantsOptions resident;
+  resident.emulate = true;
+  pm.addPass(onebit::createOneBitGpuResidentConstants(resident));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(onebit::createConvertGPULaunchToSCF());
   pm.addPass(createCanonicalizerPass());

@@ -42,6 +42,45 @@ CompiledModel::CompiledModel(Target target)
 
 CompiledModel::~CompiledModel() = default;
 
+DeviceConstants CompiledModel::deviceConstants() const {
+  DeviceConstants c;
+  if (!engine_ || target_ == Target::Cpu)
+    return c;
+  auto read = [&](const char *name, int64_t &value) {
+    auto addr = engine_->lookup(name);
+    if (!addr) {
+      // A model with no constant for kernels has no counters.
+      llvm::consumeError(addr.takeError());
+      return;
+    }
+    value = *static_cast<const int64_t *>(*addr);
+  };
+  read("onebit_gpu_uploads", c.uploads);
+  read("onebit_gpu_upload_bytes", c.uploadBytes);
+  read("onebit_gpu_resident_bytes", c.residentBytes);
+  return c;
+}
+
+void *CompiledModel::allocateState(size_t bytes, std::string &error) {
+  if (target_ != Target::Cuda)
+    return Executable::allocateState(bytes, error);
+  if (!cudaRuntime().allocDevice) {
+    error = "this program's CUDA runtime cannot allocate device memory";
+    return nullptr;
+  }
+  char why[512] = {0};
+  void *p = cudaRuntime().allocDevice(bytes, why, sizeof(why));
+  if (!p)
+    error = why;
+  return p;
+}
+
+void CompiledModel::freeState(void *state) {
+  if (target_ != Target::Cuda)
+    return Executable::freeState(state);
+  cudaRuntime().freeDevice(state);
+}
+
 void setNumThreads(int n) { onebit_runtime_set_num_threads(n); }
 
 bool setKernelMode(const std::string &mode, std::string &error) {

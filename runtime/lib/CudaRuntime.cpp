@@ -224,6 +224,45 @@ int onebitCudaProbe(char *message, size_t size) {
   return -1;
 }
 
+/// Device memory the host code never touches (a KV cache): zeroed, with
+/// the driver's error as a message instead of an abort, since the size
+/// comes from the user (--ctx).
+void *onebitCudaAllocDevice(size_t bytes, char *message, size_t size) {
+  auto fail = [&](const std::string &why) -> void * {
+    if (message && size) {
+      strncpy(message, why.c_str(), size - 1);
+      message[size - 1] = 0;
+    }
+    return nullptr;
+  };
+  if (!driver().error.empty())
+    return fail("no CUDA driver/GPU found: " + driver().error);
+  Driver &d = ready();
+  // Whole 32-bit words for the memset; one at least.
+  const size_t words = (bytes + 3) / 4 ? (bytes + 3) / 4 : 1;
+  CUdeviceptr ptr = 0;
+  if (CUresult r = d.cuMemAlloc(&ptr, words * 4); r != CUDA_SUCCESS) {
+    const char *s = nullptr;
+    d.cuGetErrorString(r, &s);
+    return fail("cuMemAlloc of " + std::to_string(bytes) +
+                " bytes failed: " + (s ? s : "unknown error"));
+  }
+  if (CUresult r = d.cuMemsetD32Async(ptr, 0, words, nullptr);
+      r != CUDA_SUCCESS || (r = d.cuStreamSynchronize(nullptr)) != CUDA_SUCCESS) {
+    d.cuMemFree(ptr);
+    const char *s = nullptr;
+    d.cuGetErrorString(r, &s);
+    return fail(std::string("zeroing device memory failed: ") +
+                (s ? s : "unknown error"));
+  }
+  return reinterpret_cast<void *>(ptr);
+}
+
+void onebitCudaFreeDevice(void *ptr) {
+  if (ptr)
+    check(ready().cuMemFree(reinterpret_cast<CUdeviceptr>(ptr)), "cuMemFree");
+}
+
 void *mgpuModuleLoad(void *data, size_t /*gpuBlobSize*/) {
   Driver &d = ready();
   CUmodule module = nullptr;

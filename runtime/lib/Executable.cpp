@@ -2,6 +2,8 @@
 
 #include "onebit/Runtime/Executable.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 
@@ -84,6 +86,27 @@ std::string TensorSignature::str() const {
 }
 
 Executable::~Executable() = default;
+
+void *Executable::allocateState(size_t bytes, std::string &error) {
+  // 64-byte aligned (a cache line, an AVX-512 vector), a whole number of
+  // alignments as aligned_alloc wants; one byte at least.
+  const size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
+  if (rounded < bytes) {
+    error = "a state buffer of " + std::to_string(bytes) +
+            " bytes is too large";
+    return nullptr;
+  }
+  void *p = std::aligned_alloc(64, rounded);
+  if (!p) {
+    error = "cannot allocate " + std::to_string(bytes) +
+            " bytes of host memory";
+    return nullptr;
+  }
+  std::memset(p, 0, rounded);
+  return p;
+}
+
+void Executable::freeState(void *state) { std::free(state); }
 
 bool Executable::invokeHost(const Entry &e,
                             const std::vector<HostTensor> &inputs,

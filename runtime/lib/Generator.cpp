@@ -66,11 +66,14 @@ std::unique_ptr<Generator> Generator::create(Executable &model,
   std::unique_ptr<Generator> gen(new Generator(model));
   gen->context_ = context;
   gen->vocab_ = prefill->results[0].shape[1];
-  gen->args_.resize(4);
+  gen->args_.resize(2);
   gen->args_[1].dtype = prefill->inputs[1].dtype;
   gen->args_[1].data.assign(dtypeSize(gen->args_[1].dtype), 0);
+  // The caches, once per context: in device memory for a GPU model, so a
+  // step moves only the token ids, the position and the logits.
+  gen->caches_.resize(2);
   for (int c = 2; c < 4; ++c) {
-    HostTensor &cache = gen->args_[c];
+    TensorRef &cache = gen->caches_[c - 2];
     cache.dtype = DType::F32;
     cache.shape = prefill->inputs[c].shape;
     cache.shape[1] = 1;
@@ -82,7 +85,14 @@ std::unique_ptr<Generator> Generator::create(Executable &model,
               " positions is too large";
       return nullptr;
     }
-    cache.data.assign(size_t(bytes), 0);
+    std::string why;
+    cache.data = model.allocateState(size_t(bytes), why);
+    if (!cache.data) {
+      error = "the KV cache of " + std::to_string(context) +
+              " positions: " + why;
+      return nullptr;
+    }
+    cache.bytes = size_t(bytes);
   }
   return gen;
 }
@@ -119,10 +129,17 @@ std::unique_ptr<Generator> Generator::createRecompute(Executable &model,
   return gen;
 }
 
+Generator::~Generator() {
+  for (TensorRef &cache : caches_)
+    if (cache.data)
+      model_.freeState(cache.data);
+}
+
 int64_t Generator::cacheBytes() const {
-  return recomputeEntry_.empty()
-             ? int64_t(args_[2].data.size() + args_[3].data.size())
-             : 0;
+  int64_t bytes = 0;
+  for (const TensorRef &cache : caches_)
+    bytes += int64_t(cache.bytes);
+  return bytes;
 }
 
 /// Fills `ids` ([1, tokens.size()]) with `tokens` in its dtype.
@@ -181,7 +198,16 @@ bool Generator::step(const char *entry, const std::vector<int64_t> &tokens,
   } else {
     std::memcpy(pos.data.data(), &position_, 8);
   }
-  if (!model_.runInPlace(entry, args_, results_, error))
+  std::vector<TensorRef> refs(4);
+  for (int i = 0; i < 2; ++i) {
+    refs[i].dtype = args_[i].dtype;
+    refs[i].shape = args_[i].shape;
+    refs[i].data = args_[i].data.data();
+    refs[i].bytes = args_[i].data.size();
+  }
+  refs[2] = caches_[0];
+  refs[3] = caches_[1];
+  if (!model_.runRefs(*e, refs, results_, error))
     return false;
   const HostTensor &out = results_[0];
   logits.resize(size_t(vocab_));

@@ -5,6 +5,7 @@
 // RUN: onebit-opt %onebit_src_root/examples/tiny-decoder-block.mlir --onebit-quantize --onebit-gpu-pipeline="chip=sm_80 features=+ptx80 format=isa" -o %t.mlir
 // RUN: FileCheck %s --input-file %t.mlir
 // RUN: FileCheck %s --input-file %t.mlir --check-prefix=NOT
+// RUN: FileCheck %s --input-file %t.mlir --check-prefix=RES
 // RUN: %python %S/Inputs/gpu_ptx.py dump %t.mlir | FileCheck %s --check-prefix=PTX
 // The defaults are the same (A100, PTX).
 // RUN: onebit-opt %onebit_src_root/examples/tiny-decoder-block.mlir --onebit-quantize --onebit-gpu-pipeline | FileCheck %s
@@ -18,6 +19,23 @@
 // NOT-NOT: gpu.launch {
 // NOT-NOT: gpu.dealloc
 // NOT-NOT: gpu.alloc
+
+// The 10 constants kernels read (signs, g, h of three layers; the FP head)
+// live in device memory: @main registers only the caller's input and copies
+// no constant; the load constructor copies each once, the destructor frees
+// each.
+// RES-LABEL: llvm.func @main(
+// RES: llvm.call @mgpuMemHostRegisterMemRef
+// RES-NOT: llvm.call @mgpuMemHostRegisterMemRef
+// RES-NOT: llvm.call @mgpuMemcpy
+// RES-LABEL: llvm.func internal @__onebit_gpu_upload_constants()
+// RES-COUNT-10: llvm.call @mgpuMemcpy
+// RES-NOT: llvm.call @mgpuMemcpy
+// RES-LABEL: llvm.func internal @__onebit_gpu_free_constants()
+// RES-COUNT-10: llvm.call @mgpuMemFree
+// RES-NOT: llvm.call @mgpuMemFree
+// RES: llvm.mlir.global_ctors ctors = [@__onebit_gpu_upload_constants]
+// RES: llvm.mlir.global_dtors dtors = [@__onebit_gpu_free_constants]
 
 // CHECK-DAG: gpu.binary @binary_linear_0_model_layers_0_mlp_gate_proj_weight_gemv  [#gpu.object<#nvvm.target<O = 3, chip = "sm_80", features = "+ptx80">, {{.*}}assembly = "
 // CHECK-DAG: gpu.binary @binary_linear_0_model_layers_0_mlp_gate_proj_weight_norm

@@ -3,7 +3,7 @@
 // onebit-generate MODEL [--tokenizer F] (--prompt TEXT | --prompt-file F |
 //     --prompt-ids 1,2,3) [--max-tokens N] [--temperature T] [--top-k K]
 //     [--top-p P] [--seed S] [--ctx N] [--threads N] [--ids]
-//     [--device cpu|cuda|gpu-emulation] [--no-cache] [--logits F.npy]
+//     [--device cpu|gpu-emulation|cuda] [--no-cache] [--logits F.npy]
 //
 // Streams the continuation to stdout as tokens are chosen (with --ids, the
 // token ids, space-separated) and prints prompt and generation speed to
@@ -18,9 +18,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Frontend/ModelLoader.h"
+#include "onebit/Runner/CudaHooks.h"
 #include "onebit/Runtime/Artifact.h"
 #include "onebit/Runtime/Generator.h"
-#include "onebit/Runner/CudaHooks.h"
 #include "onebit/Runner/Runner.h"
 #include "onebit/Support/Npy.h"
 #include "onebit/Target/Artifact/CompileCache.h"
@@ -114,7 +114,10 @@ int main(int argc, char **argv) {
       cl::cat(category));
   static cl::opt<std::string> device(
       "device",
-      cl::desc(onebit::kDeviceHelp),
+      cl::desc(std::string(onebit::kDeviceHelp) +
+               ". On cuda the weights and the KV cache live in device "
+               "memory: per token only the ids, the position and the logits "
+               "move"),
       cl::init("cpu"), cl::cat(category));
   static cl::opt<bool> noCache(
       "no-cache",
@@ -138,9 +141,11 @@ int main(int argc, char **argv) {
   if (maxTokens < 0)
     return fail("--max-tokens must not be negative");
   onebit::Target target;
-  std::string deviceError;
-  if (!onebit::selectDevice(device, target, deviceError))
-    return fail(deviceError);
+  {
+    std::string deviceError;
+    if (!onebit::selectDevice(device, target, deviceError))
+      return fail(deviceError);
+  }
   if (ctxSize < 0)
     return fail("--ctx must not be negative");
   onebit::SamplingOptions sampling;
@@ -261,7 +266,8 @@ int main(int argc, char **argv) {
         std::move(module), entries, target, onebit::env::compileOptions(),
         onebit::env::compileCacheOptions(), cached, error);
     if (!compiled)
-      return fail(error);
+      return fail(target == onebit::Target::Cuda ? "--device=cuda: " + error
+                                                 : error);
     if (cached.rebuilt)
       errs() << "onebit-generate: note: the compile cache's entry "
              << cached.path << " failed the artifact checks and was rebuilt\n";
@@ -343,5 +349,12 @@ int main(int argc, char **argv) {
                    (long long)stats.generatedTokens, (long long)decodeSteps,
                    stats.decodeSeconds * 1e3,
                    rate(decodeSteps, stats.decodeSeconds));
+  // GPU models: the weights were copied to the device once, at load.
+  const onebit::DeviceConstants dc = model->deviceConstants();
+  if (dc.uploads > 0)
+    errs() << format("onebit-generate: device constants: %lld uploaded at "
+                     "load (%lld bytes), %lld bytes resident\n",
+                     (long long)dc.uploads, (long long)dc.uploadBytes,
+                     (long long)dc.residentBytes);
   return 0;
 }

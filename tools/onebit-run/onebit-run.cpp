@@ -162,6 +162,13 @@ int main(int argc, char **argv) {
     std::sort(ms.begin(), ms.end());
     outs() << "compile_ms: " << format("%.1f", compileMs) << "\n"
            << "median_ms: " << format("%.4f", ms[ms.size() / 2]) << "\n";
+    // GPU models: the constants uploaded at load, which must not grow with
+    // the number of calls.
+    const onebit::DeviceConstants dc = model->deviceConstants();
+    if (dc.uploads > 0)
+      outs() << "device_constants: " << dc.uploads << "\n"
+             << "device_upload_bytes: " << dc.uploadBytes << "\n"
+             << "device_resident_bytes: " << dc.residentBytes << "\n";
   }
   for (size_t i = 0; i < outputs.size(); ++i)
     if (!onebit::writeNpy(outputs[i], out[i], error))

@@ -171,12 +171,79 @@ def OneBitGpuHostMemory : Pass<"onebit-gpu-host-memory", "::mlir::ModuleOp"> {
     becomes `gpu.dealloc`, and every `memref.get_global` (constant weights)
     is followed by `gpu.host_register` so kernels can read it in place. The
     memref arguments of public functions (the caller's inputs) are
-    registered on entry and unregistered before each return.
+    registered on entry and unregistered before each return, except KV
+    caches (`onebit.kv_cache`): the caller gives those in device memory, so
+    host code must not access them (an error names the op that does).
+    Bodies of `llvm.func` (onebit-gpu-resident-constants' constructor and
+    destructor) are left alone.
   }];
   let dependentDialects = [
     "::mlir::func::FuncDialect",
     "::mlir::gpu::GPUDialect",
     "::mlir::memref::MemRefDialect"
+  ];
+}
+
+def OneBitGpuCacheCopies : Pass<"onebit-gpu-cache-copies", "::mlir::ModuleOp"> {
+  let summary = "Copies into and out of KV caches become linalg.copy, so "
+                "that kernels do them";
+  let description = [{
+    On the GPU the KV caches (`onebit.kv_cache` arguments of public
+    functions) are device memory, allocated once per context by the
+    caller, which host code cannot touch. Bufferization writes a layer's new
+    keys and values into its cache slots with `memref.copy` into a subview
+    (host code); this pass turns each `memref.copy` whose source or target
+    is such an argument (or a view of one) into `linalg.copy`, which the
+    GPU pipeline's linalg lowering makes a kernel. Runs after bufferization
+    and before `convert-linalg-to-parallel-loops`; copies inside kernels
+    and copies of other buffers are left alone.
+  }];
+  let dependentDialects = [
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::memref::MemRefDialect"
+  ];
+}
+
+def OneBitGpuResidentConstants
+    : Pass<"onebit-gpu-resident-constants", "::mlir::ModuleOp"> {
+  let summary = "Upload the constants kernels read to device memory once, "
+                "at load, and free them at unload";
+  let description = [{
+    Runs after the GPU launches exist and before `onebit-gpu-host-memory`.
+    A constant `memref.global` (a weight) whose `memref.get_global` in host
+    code is used only by kernels (inside `gpu.launch` bodies, directly or
+    through host view ops such as `memref.subview`, `memref.expand_shape`)
+    gets a device copy: an internal LLVM global holding the copy's memref
+    descriptor, filled by a module constructor (`llvm.mlir.global_ctors`,
+    run when the module is loaded: `gpu.alloc` and one host-to-device
+    `gpu.memcpy` per constant) and released by a module destructor
+    (`llvm.mlir.global_dtors`: `gpu.dealloc` of each copy that was made;
+    it also runs when the constructor did not). Such a `memref.get_global`
+    becomes a load of the descriptor, so kernels read device memory and a
+    call moves no weight. A `memref.get_global` with a host use (a copy, a
+    host load) is left alone (onebit-gpu-host-memory registers it).
+
+    The constructor also adds to three external i64 globals that the
+    runner reads: `onebit_gpu_uploads` (constants copied),
+    `onebit_gpu_upload_bytes` (bytes copied) and `onebit_gpu_resident_bytes`
+    (bytes held, decreased by the destructor).
+
+    With `emulate=true` (the emulation pipeline) the device copies are host
+    buffers: `memref.alloc`, `memref.copy`, `memref.dealloc`, with the same
+    constructor, destructor, descriptor globals and counters, so the upload
+    and the kernels' reads of the copy run numerically without a GPU.
+  }];
+  let options = [
+    Option<"emulate", "emulate", "bool", /*default=*/"false",
+           "Device copies are host buffers (for convert-gpu-launch-to-scf)">
+  ];
+  let dependentDialects = [
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect"
   ];
 }
 

@@ -24,6 +24,8 @@ inline void registerLinkedCudaRuntime() {
     hooks.symbols.emplace_back(syms[i].name, syms[i].address);
   hooks.freeBuffer = [](void *p) { mgpuMemFree(p, nullptr); };
   hooks.probe = &onebitCudaProbe;
+  hooks.allocDevice = &onebitCudaAllocDevice;
+  hooks.freeDevice = &onebitCudaFreeDevice;
   registerCudaRuntime(hooks);
 }
 

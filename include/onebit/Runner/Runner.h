@@ -49,6 +49,10 @@ struct CudaRuntimeHooks {
   std::vector<std::pair<std::string, void *>> symbols;
   void (*freeBuffer)(void *) = nullptr;
   int (*probe)(char *message, size_t size) = nullptr;
+  /// Zeroed device memory for state kernels keep between calls (KV
+  /// caches); null with a message on failure.
+  void *(*allocDevice)(size_t bytes, char *message, size_t size) = nullptr;
+  void (*freeDevice)(void *) = nullptr;
 };
 void registerCudaRuntime(const CudaRuntimeHooks &hooks);
 
@@ -92,6 +96,13 @@ public:
   int gpuKernels() const { return gpuKernels_; }
   /// What the model was lowered for.
   Target target() const { return target_; }
+  /// The counters of onebit-gpu-resident-constants' load constructor
+  /// (Target::Cuda and Target::GpuEmulation); zeros on the CPU.
+  DeviceConstants deviceConstants() const override;
+  /// Target::Cuda: device memory (the GPU pipeline's entries take their
+  /// KV caches there); host memory otherwise.
+  void *allocateState(size_t bytes, std::string &error) override;
+  void freeState(void *state) override;
 
 private:
   explicit CompiledModel(Target target);

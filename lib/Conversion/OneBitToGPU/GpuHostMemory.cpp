@@ -7,11 +7,15 @@
 // also reads: memref.copy, results returned to the caller), deallocations
 // `gpu.dealloc`, and constant globals are page-locked and mapped with
 // `gpu.host_register` where they are taken (the runtime treats a second
-// registration of the same range as success).
+// registration of the same range as success). Constants that only kernels
+// read have usually been moved to device memory before this pass
+// (onebit-gpu-resident-constants); what is registered here are the rest.
 //
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Conversion/OneBitToGPU/OneBitToGPU.h"
+
+#include "KernelUses.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -22,12 +26,19 @@ namespace onebit {
 } // namespace onebit
 
 using namespace mlir;
+namespace gpu_uses = onebit::gpu_uses;
 
 namespace {
 
-bool onDevice(Operation *op) {
-  return op->getParentOfType<gpu::LaunchOp>() ||
-         op->getParentOfType<gpu::GPUModuleOp>();
+/// The KV-cache contract's argument attribute (docs/design.md).
+constexpr const char *kKvCacheAttr = "onebit.kv_cache";
+
+/// Kernels' own buffers, and host code already written at the LLVM level
+/// (onebit-gpu-resident-constants' constructor and destructor, which read
+/// the constants to upload them): left alone.
+bool leftAlone(Operation *op) {
+  return onebit::gpu_uses::inKernel(op) ||
+         op->getParentOfType<LLVM::LLVMFuncOp>();
 }
 
 Value unrankedOf(OpBuilder &b, Location loc, Value memref) {
@@ -37,16 +48,34 @@ Value unrankedOf(OpBuilder &b, Location loc, Value memref) {
 }
 
 /// The caller's buffers: memref arguments of public functions are
-/// registered on entry and unregistered before every return.
-void registerArguments(func::FuncOp fn) {
+/// registered on entry and unregistered before every return. KV caches
+/// (`onebit.kv_cache`) are not: the caller allocates them in device memory
+/// once per context (Executable::allocateState), so they must be buffers
+/// that only kernels touch; one that host code reads is an error.
+LogicalResult registerArguments(func::FuncOp fn) {
   if (fn.isDeclaration() || !fn.isPublic())
-    return;
+    return success();
   SmallVector<Value> args;
-  for (BlockArgument a : fn.getArguments())
-    if (auto t = dyn_cast<MemRefType>(a.getType()); t && !t.getMemorySpace())
+  for (BlockArgument a : fn.getArguments()) {
+    auto t = dyn_cast<MemRefType>(a.getType());
+    if (!t || t.getMemorySpace())
+      continue;
+    if (!fn.getArgAttr(a.getArgNumber(), kKvCacheAttr)) {
       args.push_back(a);
+      continue;
+    }
+    if (Operation *host = gpu_uses::firstHostAccess(a)) {
+      InFlightDiagnostic d = host->emitError()
+                             << "onebit-gpu-host-memory: host code accesses "
+                                "KV cache argument "
+                             << a.getArgNumber() << " of @" << fn.getName()
+                             << ", which the caller gives in device memory";
+      d.attachNote(fn.getLoc()) << "in this function";
+      return failure();
+    }
+  }
   if (args.empty())
-    return;
+    return success();
   OpBuilder b = OpBuilder::atBlockBegin(&fn.getBody().front());
   Location loc = fn.getLoc();
   for (Value a : args)
@@ -56,17 +85,19 @@ void registerArguments(func::FuncOp fn) {
     for (Value a : args)
       gpu::HostUnregisterOp::create(rb, loc, unrankedOf(rb, loc, a));
   });
+  return success();
 }
 
 struct OneBitGpuHostMemoryPass
     : public onebit::impl::OneBitGpuHostMemoryBase<OneBitGpuHostMemoryPass> {
   void runOnOperation() override {
     for (auto fn : getOperation().getOps<func::FuncOp>())
-      registerArguments(fn);
+      if (failed(registerArguments(fn)))
+        return signalPassFailure();
     SmallVector<Operation *> todo;
     getOperation().walk([&](Operation *op) {
       if (isa<memref::AllocOp, memref::DeallocOp, memref::GetGlobalOp>(op) &&
-          !onDevice(op))
+          !leftAlone(op))
         todo.push_back(op);
     });
     for (Operation *op : todo) {

@@ -3,7 +3,7 @@
 // allocations become managed memory; constant globals are registered where
 // they are taken. Buffers inside launches and private functions' arguments
 // are left alone.
-// RUN: onebit-opt %s --onebit-gpu-host-memory | FileCheck %s
+// RUN: onebit-opt %s --split-input-file --onebit-gpu-host-memory | FileCheck %s
 
 memref.global "private" constant @w : memref<4xf32> = dense<[1.0, 2.0, 3.0, 4.0]>
 
@@ -48,5 +48,34 @@ func.func @entry(%x: memref<4xf32>, %n: index) -> memref<4xf32> {
 // CHECK-NOT: gpu.host_register
 // CHECK: return
 func.func private @helper(%x: memref<4xf32>) {
+  return
+}
+
+// -----
+
+// KV caches are device memory the caller allocated: not registered; the
+// other arguments are.
+// CHECK-LABEL: func.func @decode(
+// CHECK-SAME: %[[IDS:[^:]*]]: memref<1x1xi64>, %[[K:[^:]*]]: memref<2x?x4xf32> {onebit.kv_cache})
+// CHECK: %[[U:.*]] = memref.cast %[[IDS]]
+// CHECK-NEXT: gpu.host_register %[[U]]
+// CHECK-NOT: gpu.host_register
+// CHECK: gpu.launch
+// CHECK: gpu.host_unregister
+// CHECK-NOT: gpu.host_unregister
+// CHECK: return
+func.func @decode(%ids: memref<1x1xi64>, %k: memref<2x?x4xf32> {onebit.kv_cache}) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %n = memref.dim %k, %c1 : memref<2x?x4xf32>
+  %slot = memref.subview %k[0, 0, 0] [1, 1, 4] [1, 1, 1] : memref<2x?x4xf32> to memref<4xf32, strided<[1]>>
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c4, %sy = %c1, %sz = %c1) {
+    %i = memref.load %ids[%c0, %c0] : memref<1x1xi64>
+    %f = arith.sitofp %i : i64 to f32
+    memref.store %f, %slot[%tx] : memref<4xf32, strided<[1]>>
+    gpu.terminator
+  }
   return
 }

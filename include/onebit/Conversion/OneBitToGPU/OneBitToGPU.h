@@ -7,6 +7,8 @@
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -17,7 +19,9 @@ namespace onebit {
 
 #define GEN_PASS_DECL_CONVERTONEBITTOGPU
 #define GEN_PASS_DECL_ONEBITGPUBINARYLINEARKERNELS
+#define GEN_PASS_DECL_ONEBITGPUCACHECOPIES
 #define GEN_PASS_DECL_ONEBITGPUHOSTMEMORY
+#define GEN_PASS_DECL_ONEBITGPURESIDENTCONSTANTS
 #include "onebit/Conversion/Passes.h.inc"
 
 /// Attribute on the kernel-stub calls of convert-onebit-to-gpu.

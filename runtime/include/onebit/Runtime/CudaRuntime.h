@@ -17,6 +17,12 @@ extern "C" {
 /// the reason in `message` (truncated to `size`).
 int onebitCudaProbe(char *message, size_t size);
 
+/// `bytes` of zeroed device memory, for state that only kernels use (a KV
+/// cache); null with the reason in `message` (driver missing, out of
+/// memory). Freed with onebitCudaFreeDevice.
+void *onebitCudaAllocDevice(size_t bytes, char *message, size_t size);
+void onebitCudaFreeDevice(void *ptr);
+
 /// One entry point of the runtime: its C name and address.
 struct OnebitCudaSymbol {
   const char *name;

@@ -49,6 +49,15 @@ struct TensorRef {
   size_t bytes = 0;
 };
 
+/// Constants a GPU model keeps in device memory (onebit-gpu-resident-
+/// constants): copied once when the model is loaded, freed when it is
+/// unloaded. All zero for CPU code.
+struct DeviceConstants {
+  int64_t uploads = 0;       ///< constants copied to the device so far
+  int64_t uploadBytes = 0;   ///< bytes those copies moved
+  int64_t residentBytes = 0; ///< bytes held in device memory now
+};
+
 class Executable {
 public:
   /// A function that can be called: its name and signature.
@@ -102,6 +111,18 @@ public:
   /// the results, allocated by the executable.
   bool runRefs(const Entry &entry, const std::vector<TensorRef> &inputs,
                std::vector<HostTensor> &outputs, std::string &error);
+
+  /// The device copies of the model's constants (the counters the GPU
+  /// pipeline's load constructor keeps); zeros where there are none.
+  virtual DeviceConstants deviceConstants() const { return {}; }
+
+  /// Memory for state that compiled code keeps between calls and updates
+  /// in place (a KV cache): `bytes` zero bytes where the code reads them,
+  /// host memory here, device memory for a GPU model (whose entries take
+  /// their `onebit.kv_cache` arguments in device memory; docs/gpu.md).
+  /// Null with `error` set when it cannot be had. Release with freeState.
+  virtual void *allocateState(size_t bytes, std::string &error);
+  virtual void freeState(void *state);
 
 protected:
   /// `freeResult` releases the buffers compiled code returns (the kernel

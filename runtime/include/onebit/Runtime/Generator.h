@@ -30,6 +30,10 @@ bool hasCacheEntries(const Executable &model);
 
 class Generator {
 public:
+  ~Generator();
+  Generator(const Generator &) = delete;
+  Generator &operator=(const Generator &) = delete;
+
   /// A generator over `model`'s @prefill and @decode with caches of
   /// `context` positions. Null with `error` when the entries are missing or
   /// are not KV-cache entries of one sequence.
@@ -78,9 +82,12 @@ private:
   int64_t context_ = 0, vocab_ = 0, position_ = 0;
   std::string recomputeEntry_; ///< set: no cache, full forward every step
   std::vector<int64_t> history_; ///< the sequence so far (recompute only)
-  /// @prefill's and @decode's inputs: ids, position, k cache, v cache (the
-  /// caches are shared: both entries take them in this order).
+  /// @prefill's and @decode's inputs: ids, position (host tensors; the
+  /// cache slots of args_ are unused), and the two caches, state memory of
+  /// the executable (Executable::allocateState: device memory for a GPU
+  /// model), allocated once and shared by both entries, in this order.
   std::vector<HostTensor> args_;
+  std::vector<TensorRef> caches_;
   std::vector<HostTensor> results_;
 };
 
