@@ -6,7 +6,7 @@
 // W[n, k] = S[n, k] * h[n] * g[k] (row-major N x K), in the same run, and
 // checks the 1-bit result against the BLAS one. Usage:
 //
-//   kernel-bench [--quick] [--int8-only]
+//   kernel-bench [--quick] [--int8-only] [--attention-only]
 //
 // Each line reports the median of several timed repetitions after warm-up,
 // the ratio sgemv_ms / onebit_ms (> 1 means the 1-bit kernel is faster) and
@@ -19,6 +19,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Runtime/CpuKernels.h"
+#include "onebit/Runtime/DenseMatmul.h"
 
 #include "EnvOptions.h"
 
@@ -47,6 +48,7 @@ namespace {
 
 bool gQuick = false;
 bool gInt8Only = false;
+bool gAttentionOnly = false;
 
 constexpr double kExactTol = 1e-4; // relative to max |output|
 constexpr double kFastTol = 5e-2;  // FAST_APPROX: int8 tables
@@ -426,6 +428,90 @@ void benchInt8(int64_t n, int64_t k, int64_t m, uint64_t seed) {
   }
 }
 
+// A decode step's attention products for SmolLM2's 30 layers (3 KV heads
+// of 3 query heads, head size 64) over `keys` cached positions, read from an
+// f32 cache laid out [layer, position, kv head, 64] as the importers make
+// it: scores q . K^T and values p . V through onebit_matmul_f32 (what the
+// compiled decode calls) against the OpenBLAS calls it used to make per
+// head (sgemv for the scores of each query head, sgemm of 3 rows for the
+// values of each KV head). "cold": a 48 MiB buffer is read before each
+// repetition, as a decode step's weights evict the cache from L3.
+void benchAttention(int64_t keys, bool cold) {
+  const int64_t L = 30, kv = 3, g = 3, hd = 64, ctx = 512;
+  Rng rng(400 + keys);
+  std::vector<float> kc(size_t(L * ctx * kv * hd)), vc(kc.size()),
+      q(size_t(kv * g * hd)), scores(size_t(kv * g * keys)),
+      sBlas(scores.size()), out(size_t(kv * g * hd)), oBlas(out.size()),
+      flush(size_t(12) << 20, 1.0f);
+  for (float &x : kc)
+    x = rng.normal();
+  for (float &x : vc)
+    x = rng.normal();
+  for (float &x : q)
+    x = rng.normal();
+  auto runtime = [&] {
+    for (int64_t l = 0; l < L; ++l) {
+      const float *K = kc.data() + l * ctx * kv * hd;
+      const float *V = vc.data() + l * ctx * kv * hd;
+      const int64_t as[4] = {g * hd, hd, kv * g * hd, 1},
+                    bs[4] = {hd, 0, 1, kv * hd},
+                    cs[4] = {g * keys, keys, keys, 1};
+      onebit_matmul_f32(kv, g, 1, keys, hd, q.data(), as, K, bs, 0.0f,
+                        scores.data(), cs);
+      const int64_t as2[4] = {g * keys, keys, keys, 1},
+                    bs2[4] = {hd, 0, kv * hd, 1},
+                    cs2[4] = {g * hd, hd, kv * g * hd, 1};
+      onebit_matmul_f32(kv, g, 1, hd, keys, scores.data(), as2, V, bs2, 0.0f,
+                        out.data(), cs2);
+    }
+  };
+  auto blas = [&] {
+    for (int64_t l = 0; l < L; ++l) {
+      const float *K = kc.data() + l * ctx * kv * hd;
+      const float *V = vc.data() + l * ctx * kv * hd;
+      for (int64_t h = 0; h < kv; ++h) {
+        for (int64_t r = 0; r < g; ++r)
+          cblas_sgemv(CblasRowMajor, CblasNoTrans, int(keys), int(hd), 1.0f,
+                      K + h * hd, int(kv * hd), q.data() + (h * g + r) * hd, 1,
+                      0.0f, sBlas.data() + (h * g + r) * keys, 1);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(g),
+                    int(hd), int(keys), 1.0f, sBlas.data() + h * g * keys,
+                    int(keys), V + h * hd, int(kv * hd), 0.0f,
+                    oBlas.data() + h * g * hd, int(hd));
+      }
+    }
+  };
+  auto time = [&](const std::function<void()> &fn) {
+    std::vector<double> t;
+    for (int i = 0; i < (gQuick ? 3 : 31); ++i) {
+      if (cold) {
+        volatile float sink = 0;
+        for (size_t j = 0; j < flush.size(); j += 16)
+          sink = sink + flush[j];
+      }
+      const double t0 = nowMs();
+      fn();
+      t.push_back(nowMs() - t0);
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+  };
+  setThreads(1);
+  onebit_runtime_set_num_threads(1);
+  const double blasMs = time(blas), oneMs = time(runtime);
+  const double err = std::max(relError(scores.data(), sBlas.data(), scores.size()),
+                              relError(out.data(), oBlas.data(), out.size()));
+  const bool ok = err <= kExactTol;
+  gNumericsOk &= ok;
+  const double mb = 2.0 * L * keys * kv * hd * 4 / 1e6;
+  std::printf("attention decode smollm2 30 layers keys=%lld %s threads=1 "
+              "onebit_ms=%.3f blas_ms=%.3f ratio=%.2fx cache_mb=%.1f "
+              "onebit_gb_s=%.1f max_rel_err=%.2e%s\n",
+              (long long)keys, cold ? "cold" : "warm", oneMs, blasMs,
+              blasMs / oneMs, mb, mb / oneMs, err, ok ? "" : " NUMERICS-FAIL");
+  std::fflush(stdout);
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -434,8 +520,12 @@ int main(int argc, char **argv) {
       gQuick = true;
     else if (!std::strcmp(argv[i], "--int8-only"))
       gInt8Only = true;
+    else if (!std::strcmp(argv[i], "--attention-only"))
+      gAttentionOnly = true;
     else {
-      std::fprintf(stderr, "usage: %s [--quick] [--int8-only]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--quick] [--int8-only] "
+                           "[--attention-only]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -448,7 +538,10 @@ int main(int argc, char **argv) {
               gQuick ? "quick (few reps, timings indicative only)" : "full");
   std::fflush(stdout);
 
-  if (!gInt8Only) {
+  for (int64_t keys : {16, 256})
+    for (bool cold : {false, true})
+      benchAttention(keys, cold);
+  if (!gInt8Only && !gAttentionOnly) {
     benchGemv(4096, 4096, 1);
     benchGemv(11008, 4096, 2);
     benchGemv(4096, 11008, 3);
@@ -458,6 +551,8 @@ int main(int argc, char **argv) {
   }
   // The logits layer of SmolLM2-135M and a LLaMA-7B-wide square.
   for (int64_t m : {1, 64}) {
+    if (gAttentionOnly)
+      break;
     benchInt8(49152, 576, m, 200 + m);
     benchInt8(4096, 4096, m, 300 + m);
   }

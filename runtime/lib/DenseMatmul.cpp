@@ -178,6 +178,10 @@ inline __attribute__((always_inline)) float sum16(V16 v) {
   return (q[0] + q[2]) + (q[1] + q[3]);
 }
 
+/// How far ahead (in rows of B) the few-rows kernel prefetches: enough
+/// lines in flight to cover DRAM latency when the rows are a KV cache's.
+constexpr int64_t kPrefetchRows = 16;
+
 template <int R>
 inline __attribute__((always_inline)) void
 fewRows(const Mat &A, const Mat &B, float *__restrict c, int64_t ldc,
@@ -197,11 +201,15 @@ fewRows(const Mat &A, const Mat &B, float *__restrict c, int64_t ldc,
         const float *b0 = bptr + p * brs + j, *b1 = b0 + brs, *b2 = b1 + brs,
                     *b3 = b2 + brs;
         // Rows of a KV cache sit a whole token apart, a stride the
-        // hardware prefetcher does not follow.
-        __builtin_prefetch(b0 + 8 * brs);
-        __builtin_prefetch(b1 + 8 * brs);
-        __builtin_prefetch(b2 + 8 * brs);
-        __builtin_prefetch(b3 + 8 * brs);
+        // hardware prefetcher does not follow: the first lines (a head's
+        // 64 values) of the row pieces kPrefetchRows ahead. Longer pieces
+        // are sequential streams the hardware prefetches by itself.
+        for (int64_t q = 0; q < std::min<int64_t>(w, 64); q += 16) {
+          __builtin_prefetch(b0 + kPrefetchRows * brs + q);
+          __builtin_prefetch(b1 + kPrefetchRows * brs + q);
+          __builtin_prefetch(b2 + kPrefetchRows * brs + q);
+          __builtin_prefetch(b3 + kPrefetchRows * brs + q);
+        }
         float a[R][4];
         for (int r = 0; r < R; ++r)
           for (int u = 0; u < 4; ++u)
@@ -242,7 +250,7 @@ fewRows(const Mat &A, const Mat &B, float *__restrict c, int64_t ldc,
   for (int64_t j = j0; j < j0 + nc; ++j) {
     const float *bp = bptr + j * bcs;
     for (int64_t p = 0; p < K; p += 16)
-      __builtin_prefetch(bp + 4 * bcs + p);
+      __builtin_prefetch(bp + kPrefetchRows * bcs + p);
     V16 acc[R] = {};
     for (int64_t p = 0; p < K16; p += 16) {
       const V16 bv = load16(bp + p);
