@@ -165,7 +165,7 @@ def write_llama_shape(path, layers):
                                       "make_tiny_llama.py"), path,
          "--layers", str(layers), "--dim", "4096", "--heads", "32",
          "--kv-heads", "32", "--ffn", "11008", "--vocab", "32000",
-         "--context", "4096", "--f16"])
+         "--context", "4096", "--f16", "--tokenizer"])
 
 
 def main():
