@@ -12,6 +12,10 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "GPU", "Inputs"))
+from gpu_verdict import Verdicts  # noqa: E402
+
 
 def generate(exe, model, work, device):
     ids, logits = (os.path.join(work, f"{device}.{n}") for n in ("txt", "npy"))
@@ -23,36 +27,16 @@ def generate(exe, model, work, device):
     return p, p.stdout.split(), logits
 
 
-RESULT = None  # WORKDIR/result.txt, where verdicts are appended
-
-
-def say(line):
-    """Prints a verdict and appends it to WORKDIR/result.txt (read by
-    scripts/gpu-check.sh, since FileCheck consumes the output)."""
-    print(line)
-    if RESULT:
-        with open(RESULT, "a") as f:
-            f.write(line + "\n")
-
-
 def main():
-    global RESULT
     exe, model, work = sys.argv[1:4]
-    RESULT = os.path.join(work, "result.txt")
+    say = Verdicts(work).say
     cpu, cpu_ids, cpu_logits = generate(exe, model, work, "cpu")
     if cpu.returncode != 0:
         say("FAIL: the CPU run failed:\n" + cpu.stderr)
         return 1
     gpu, gpu_ids, gpu_logits = generate(exe, model, work, "cuda")
     if gpu.returncode != 0:
-        msg = gpu.stderr.strip().splitlines()[-1] if gpu.stderr.strip() else ""
-        say(msg)
-        no_gpu = msg.startswith("onebit-generate: error: ") and \
-            "no CUDA driver/GPU found (" in msg
-        if no_gpu and os.environ.get("ONEBIT_REQUIRE_GPU") == "1":
-            say("FAIL: ONEBIT_REQUIRE_GPU=1 but no GPU was found")
-            return 1
-        return 0 if no_gpu else 1
+        return Verdicts(work).device_failed("onebit-generate", gpu.stderr)
     if gpu_ids != cpu_ids:
         say(f"FAIL: tokens differ: cuda {gpu_ids} cpu {cpu_ids}")
         return 1

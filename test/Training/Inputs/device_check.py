@@ -14,6 +14,10 @@ import re
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "GPU", "Inputs"))
+from gpu_verdict import Verdicts  # noqa: E402
+
 STEPS = 3
 
 
@@ -28,36 +32,20 @@ def log(out):
     return [json.loads(l) for l in open(os.path.join(out, "train.jsonl"))]
 
 
-RESULT = None  # WORKDIR/result.txt, where verdicts are appended
-
-
-def say(line):
-    """Prints a verdict and appends it to WORKDIR/result.txt (read by
-    scripts/gpu-check.sh, since FileCheck consumes the output)."""
-    print(line)
-    if RESULT:
-        with open(RESULT, "a") as f:
-            f.write(line + "\n")
-
-
 def main():
-    global RESULT
     exe, teacher, device, work = sys.argv[1:5]
-    RESULT = os.path.join(work, "result.txt")
+    verdicts = Verdicts(work)
+    say = verdicts.say
     cpu = train(exe, teacher, os.path.join(work, "cpu"), "cpu")
     if cpu.returncode != 0:
         say("FAIL: the CPU run failed:\n" + cpu.stderr)
         return 1
     dev = train(exe, teacher, os.path.join(work, device), device)
     if dev.returncode != 0:
-        msg = dev.stderr.strip().splitlines()[-1]
-        say(msg)
-        ok = device == "cuda" and msg.startswith(
-            "onebit-train: error: --device=cuda: no CUDA driver/GPU found (")
-        if ok and os.environ.get("ONEBIT_REQUIRE_GPU") == "1":
-            say("FAIL: ONEBIT_REQUIRE_GPU=1 but no GPU was found")
+        if device != "cuda":
+            say(dev.stderr.strip())
             return 1
-        return 0 if ok else 1
+        return verdicts.device_failed("onebit-train", dev.stderr)
     compiled = re.search(r"train step compiled for (\S+) in [0-9.]+ s"
                          r"(?: \(([0-9]+) GPU kernels\))?", dev.stderr)
     if not compiled or compiled.group(1) != device:
