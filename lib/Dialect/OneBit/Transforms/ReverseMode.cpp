@@ -163,15 +163,21 @@ LogicalResult ReverseMode::run(ArrayRef<unsigned> wrt) {
         DenseElementsAttr::get(tt, b.getFloatAttr(tt.getElementType(), 1.0)));
   }
   adjoints[loss] = seed;
+  return sweepAndReturn(wrt, ret.getOperands());
+}
+
+LogicalResult ReverseMode::sweepAndReturn(ArrayRef<unsigned> wrt,
+                                          ValueRange kept) {
   if (failed(sweep(wrt)))
     return failure();
-
-  SmallVector<Value> results(ret.getOperands());
+  Block &block = fn.getBody().front();
+  auto ret = cast<func::ReturnOp>(block.getTerminator());
+  SmallVector<Value> results(kept);
   b.setInsertionPoint(ret);
   for (unsigned i : wrt) {
     Value arg = block.getArgument(i);
     Value g = adjointOf(arg);
-    results.push_back(g ? g : zerosLike(loc, arg));
+    results.push_back(g ? g : zerosLike(ret.getLoc(), arg));
   }
   ret->setOperands(results);
   fn.setType(FunctionType::get(fn.getContext(), block.getArgumentTypes(),
@@ -191,20 +197,7 @@ LogicalResult ReverseMode::runAdjoint(ArrayRef<unsigned> wrt,
     BlockArgument seed = block.addArgument(result.getType(), loc);
     accumulate(result, seed);
   }
-  if (failed(sweep(wrt)))
-    return failure();
-
-  SmallVector<Value> results;
-  b.setInsertionPoint(ret);
-  for (unsigned i : wrt) {
-    Value arg = block.getArgument(i);
-    Value g = adjointOf(arg);
-    results.push_back(g ? g : zerosLike(loc, arg));
-  }
-  ret->setOperands(results);
-  fn.setType(FunctionType::get(fn.getContext(), block.getArgumentTypes(),
-                               ValueRange(results).getTypes()));
-  return success();
+  return sweepAndReturn(wrt, ValueRange());
 }
 
 LogicalResult ReverseMode::visit(Operation *op) {

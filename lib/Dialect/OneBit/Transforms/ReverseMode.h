@@ -167,6 +167,10 @@ public:
 private:
   /// Visits every op in reverse, from the adjoints already seeded.
   mlir::LogicalResult sweep(mlir::ArrayRef<unsigned> wrt);
+  /// sweep, then return `kept` followed by the adjoint of each argument in
+  /// `wrt` (zeros where it has none).
+  mlir::LogicalResult sweepAndReturn(mlir::ArrayRef<unsigned> wrt,
+                                     mlir::ValueRange kept);
   mlir::LogicalResult visit(mlir::Operation *op);
 
   // Calls (ReverseModeCalls.cpp).
