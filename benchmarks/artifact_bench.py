@@ -12,26 +12,16 @@ usage: artifact_bench.py [--build build] [--work DIR] [-r 5] [--out F.md]
 import argparse
 import glob
 import os
-import platform
 import re
 import statistics
 import subprocess
 import sys
 import time
 
+from bench_common import cpu_name, emit
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROMPT = "The capital of France is"
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def run(cmd, env=None):
@@ -114,11 +104,7 @@ def main():
         f"{100.0 * (file_bytes / (consts + code) - 1):.1f}% over constants "
         f"plus code.",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(text)
+    emit("\n".join(lines) + "\n", a.out)
 
 
 if __name__ == "__main__":

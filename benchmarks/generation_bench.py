@@ -35,12 +35,13 @@ import argparse
 import glob
 import importlib.util
 import os
-import platform
 import re
 import subprocess
 import sys
 import tarfile
 import time
+
+from bench_common import cpu_name, emit
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -190,14 +191,7 @@ def main():
     bench, quant = build_llama_cpp(a.peers)
     types = [t for t in a.types.split(",") if t]
 
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            m = re.search(r"model name\s*:\s*(.*)", f.read())
-            cpu = m.group(1) if m else cpu
-    except OSError:
-        pass
-    lines = [f"CPU: {cpu}; {os.cpu_count()} cores; "
+    lines = [f"CPU: {cpu_name()}; {os.cpu_count()} cores; "
              f"{time.strftime('%Y-%m-%d')}; -p {a.p} -n {a.n} -r {a.r} "
              f"-t {a.t} -d {a.d}", "",
              "| model | size | params | threads | test | t/s |",
@@ -223,11 +217,7 @@ def main():
         accepted = ", ".join(t for t in types if t in peers) or "none"
         notes.append(f"{stem}: llama-quantize accepted {accepted} "
                      f"(of {', '.join(types)})")
-    text = "\n".join(lines + [""] + notes) + "\n"
-    print(text)
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(text)
+    emit("\n".join(lines + [""] + notes) + "\n", a.out)
 
 
 if __name__ == "__main__":

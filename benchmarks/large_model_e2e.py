@@ -33,6 +33,8 @@ import subprocess
 import sys
 import time
 
+from bench_common import cpu_name, emit
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -154,22 +156,12 @@ def main():
         row(f"3 KD steps, batch 1 x {a.seq_len} {a.train_flags}".strip(), w, r,
             note)
 
-    cpu = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    lines = [f"Model: {shape} (random weights). CPU: {cpu}, "
+    lines = [f"Model: {shape} (random weights). CPU: {cpu_name()}, "
              f"{os.cpu_count()} cores.", "",
              "| stage | wall s | peak RSS GiB | notes |",
              "|---|---:|---:|---|"]
     lines += [f"| {s} | {w:.1f} | {r:.2f} | {n} |" for s, w, r, n in rows]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(text)
+    emit("\n".join(lines) + "\n", a.out)
 
 
 if __name__ == "__main__":

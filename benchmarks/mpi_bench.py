@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 
+from bench_common import cpu_name
+
 
 def run(cmd, log):
     t = time.time()
@@ -87,11 +89,8 @@ def main():
             for key in ("loss", "l_ce", "l_mse"):
                 worst = max(worst, abs(x[key] - y[key]) /
                             max(abs(y[key]), 1e-30))
-        with open("/proc/cpuinfo") as f:
-            cpu = next((l.split(":", 1)[1].strip() for l in f
-                        if l.startswith("model name")), "?")
         print("cpu: %s, %d cores, load average %.1f at the end" %
-              (cpu, os.cpu_count(), os.getloadavg()[0]))
+              (cpu_name(), os.cpu_count(), os.getloadavg()[0]))
         print("steps %d (first %d not measured), 1 thread per process, "
               "batch per rank = the model's" % (a.steps, a.skip))
         for k in ("single", "accum", "ranks"):

@@ -12,6 +12,7 @@
 #include "onebit/Training/Checkpoint.h"
 #include "onebit/Training/Trainer.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -390,6 +391,15 @@ bool TrainSession::Impl::compileStep(TrainError &error) {
   if (step->gpuKernels())
     os << " (" << step->gpuKernels() << " GPU kernels)";
   note(line);
+  if (o.checkpointActivations) {
+    // The recomputing adjoints the autodiff made (one per layer form).
+    int64_t forms = 0;
+    program->walk([&](func::FuncOp f) {
+      forms += f.getSymName().ends_with("_adj");
+    });
+    note("activation checkpointing: " + std::to_string(forms) +
+         " layer form(s) recompute their forward in the backward");
+  }
   note(mseTaps.empty() ? std::string("L_KD = L_CE (alpha 0)")
                        : "L_KD = L_CE + " + formatNumber(o.alpha) +
                              " * L_MSE over " + mseTaps);

@@ -102,37 +102,42 @@ def test_mse_last_layer(tiny_llama_onnx, tmp_path):
     assert 0 < first[False].l_mse < first[True].l_mse
 
 
-def test_shard_optimizer_single_process(tiny_llama_onnx, tmp_path):
+def _losses_and_notes(model, tmp_path, name, capfd, **options):
+    """The per-step losses and the printed notes of 4 steps on fixed tokens,
+    one process, with `options` added."""
+    ids = tmp_path / "ids.npy"
+    if not ids.exists():
+        tokens = np.random.default_rng(1).integers(0, 64, (16, 8))
+        np.save(ids, tokens.astype(np.int64))
+    losses = []
+    capfd.readouterr()
+    onebit.train(model, data=f"tokens:{ids}", steps=4, lr=1e-3, batch=2,
+                 seq_len=8, threads=1, distributed="none", quiet=False,
+                 out=tmp_path / name,
+                 callback=lambda s: losses.append(s.loss), **options)
+    assert len(losses) == 4
+    return losses, capfd.readouterr().err
+
+
+def test_shard_optimizer_single_process(tiny_llama_onnx, tmp_path, capfd):
     # One process with the optimizer state "sharded" over itself: the slice
     # update (@main_apply_update_slice over the parameters laid end to end)
     # gives the losses of the fused step.
-    tokens = np.random.default_rng(1).integers(0, 64, (16, 8))
-    np.save(tmp_path / "ids.npy", tokens.astype(np.int64))
-    data = f"tokens:{tmp_path / 'ids.npy'}"
-    kw = dict(data=data, steps=4, lr=1e-3, batch=2, seq_len=8, threads=1,
-              distributed="none")
-    fused, sharded = [], []
-    onebit.train(tiny_llama_onnx, out=tmp_path / "fused",
-                 callback=lambda s: fused.append(s.loss), **kw)
-    onebit.train(tiny_llama_onnx, out=tmp_path / "sharded",
-                 shard_optimizer=True,
-                 callback=lambda s: sharded.append(s.loss), **kw)
-    assert len(fused) == 4
+    fused, notes = _losses_and_notes(tiny_llama_onnx, tmp_path, "fused", capfd)
+    assert "optimizer state sharded" not in notes
+    sharded, notes = _losses_and_notes(tiny_llama_onnx, tmp_path, "sharded",
+                                       capfd, shard_optimizer=True)
+    assert "optimizer state sharded over 1 rank(s)" in notes
     assert sharded == pytest.approx(fused, rel=1e-5)
 
 
-def test_checkpoint_activations(tiny_llama_onnx, tmp_path):
+def test_checkpoint_activations(tiny_llama_onnx, tmp_path, capfd):
     # Recomputing each layer's forward in its backward trains the same
     # model: the losses of the saved-activation step.
-    tokens = np.random.default_rng(2).integers(0, 64, (16, 8))
-    np.save(tmp_path / "ids.npy", tokens.astype(np.int64))
-    kw = dict(data=f"tokens:{tmp_path / 'ids.npy'}", steps=3, lr=1e-3,
-              batch=2, seq_len=8, threads=1, distributed="none")
-    saved, recomputed = [], []
-    onebit.train(tiny_llama_onnx, out=tmp_path / "saved",
-                 callback=lambda s: saved.append(s.loss), **kw)
-    onebit.train(tiny_llama_onnx, out=tmp_path / "ckpt",
-                 checkpoint_activations=True,
-                 callback=lambda s: recomputed.append(s.loss), **kw)
-    assert len(saved) == 3
+    saved, notes = _losses_and_notes(tiny_llama_onnx, tmp_path, "saved", capfd)
+    assert "activation checkpointing" not in notes
+    recomputed, notes = _losses_and_notes(tiny_llama_onnx, tmp_path, "ckpt",
+                                          capfd, checkpoint_activations=True)
+    assert re.search(r"activation checkpointing: [1-9][0-9]* layer form",
+                     notes), notes
     assert recomputed == pytest.approx(saved, rel=1e-5)
