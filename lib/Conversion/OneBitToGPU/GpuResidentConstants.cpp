@@ -118,6 +118,10 @@ struct OneBitGpuResidentConstantsPass
 
     LLVMTypeConverter converter(ctx);
     DataLayout layout(module);
+    auto bytesOf = [&](MemRefType type) {
+      return type.getNumElements() *
+             int64_t(layout.getTypeSize(type.getElementType()));
+    };
     auto ptrType = LLVM::LLVMPointerType::get(ctx);
     Location loc = module.getLoc();
     OpBuilder top = OpBuilder::atBlockEnd(module.getBody());
@@ -178,8 +182,7 @@ struct OneBitGpuResidentConstantsPass
     LLVM::LLVMFuncOp upload = voidFunction(b, loc, kUploadFn);
     for (auto &[global, g] : device) {
       MemRefType type = global.getType();
-      int64_t bytes = type.getNumElements() *
-                      int64_t(layout.getTypeSize(type.getElementType()));
+      const int64_t bytes = bytesOf(type);
       Location gloc = global.getLoc();
       Value host =
           memref::GetGlobalOp::create(b, gloc, type, global.getSymName());
@@ -220,8 +223,7 @@ struct OneBitGpuResidentConstantsPass
     LLVM::LLVMFuncOp release = voidFunction(b, loc, kFreeFn);
     for (auto &[global, g] : device) {
       MemRefType type = global.getType();
-      int64_t bytes = type.getNumElements() *
-                      int64_t(layout.getTypeSize(type.getElementType()));
+      const int64_t bytes = bytesOf(type);
       Location gloc = global.getLoc();
       Value addr = LLVM::AddressOfOp::create(b, gloc, ptrType, g.getSymName());
       Value desc = LLVM::LoadOp::create(b, gloc, g.getType(), addr);
