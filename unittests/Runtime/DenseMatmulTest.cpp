@@ -100,76 +100,30 @@ void run(const Case &c, unsigned seed, int backend, int threads) {
 TEST(DenseMatmul, MatchesReferenceOnBothBackends) {
   Restore restore;
   const int64_t kv = 3, g = 3, hd = 64, keys = 77;
+  // clang-format off
   const Case cases[] = {
       // GQA decode scores: q [kv, g, 1, hd] . K^T, keys read in place from a
       // cache [ctx, kv, hd] (B transposed, column stride kv * hd); the g
       // query rows share B and fold into 3 rows of stride hd.
-      {kv,
-       g,
-       1,
-       keys,
-       hd,
-       {g * hd, hd, kv * g * hd, 1},
-       {hd, 0, 1, kv * hd},
-       {g * keys, keys, keys, 1},
-       0.0f},
+      {kv, g, 1, keys, hd, {g * hd, hd, kv * g * hd, 1}, {hd, 0, 1, kv * hd}, {g * keys, keys, keys, 1}, 0.0f},
       // GQA decode values: p [kv, g, 1, keys] . V [keys, kv, hd] (B
       // row-major, row stride kv * hd), written into [1, kv, g, hd].
-      {kv,
-       g,
-       1,
-       hd,
-       keys,
-       {g * keys, keys, keys, 1},
-       {hd, 0, kv * hd, 1},
-       {g * hd, hd, kv * g * hd, 1},
-       0.0f},
+      {kv, g, 1, hd, keys, {g * keys, keys, keys, 1}, {hd, 0, kv * hd, 1}, {g * hd, hd, kv * g * hd, 1}, 0.0f},
       // Already a few rows, both layouts of B, N not a multiple of 32, K
       // not a multiple of 16, accumulation.
-      {1,
-       2,
-       4,
-       45,
-       19,
-       {0, 4 * 19, 19, 1},
-       {0, 19 * 45, 45, 1},
-       {0, 4 * 45, 45, 1},
-       0.5f},
-      {1,
-       2,
-       3,
-       33,
-       70,
-       {0, 3 * 70, 70, 1},
-       {0, 0, 1, 70},
-       {0, 3 * 33, 33, 1},
-       1.0f},
+      {1, 2, 4, 45, 19, {0, 4 * 19, 19, 1}, {0, 19 * 45, 45, 1}, {0, 4 * 45, 45, 1}, 0.5f},
+      {1, 2, 3, 33, 70, {0, 3 * 70, 70, 1}, {0, 0, 1, 70}, {0, 3 * 33, 33, 1}, 1.0f},
       // One row, a dense layer's shape (parallel, split in column ranges).
-      {1,
-       1,
-       1,
-       1000,
-       300,
-       {0, 0, 300, 1},
-       {0, 0, 1000, 1},
-       {0, 0, 1000, 1},
-       0.0f},
+      {1, 1, 1, 1000, 300, {0, 0, 300, 1}, {0, 0, 1000, 1}, {0, 0, 1000, 1}, 0.0f},
       {1, 1, 2, 700, 300, {0, 0, 300, 1}, {0, 0, 1, 300}, {0, 0, 700, 1}, 0.0f},
       // A column-major output (computed as C^T = B^T A^T): few columns.
       {1, 1, 40, 3, 50, {0, 0, 50, 1}, {0, 0, 3, 1}, {0, 0, 1, 40}, 0.0f},
       // Strided A (column stride 2): not a few-rows layout for transposed B.
       {1, 1, 2, 20, 30, {0, 0, 60, 2}, {0, 0, 1, 30}, {0, 0, 20, 1}, 0.0f},
       // Past the few-rows kernel: blocked kernel / sgemm.
-      {1,
-       2,
-       37,
-       41,
-       53,
-       {0, 37 * 53, 53, 1},
-       {0, 0, 41, 1},
-       {0, 37 * 41, 41, 1},
-       0.0f},
+      {1, 2, 37, 41, 53, {0, 37 * 53, 53, 1}, {0, 0, 41, 1}, {0, 37 * 41, 41, 1}, 0.0f},
   };
+  // clang-format on
   unsigned seed = 1;
   for (const Case &c : cases) {
     for (int backend = 0; backend <= 1; ++backend)
