@@ -123,6 +123,9 @@ struct TrainSession::Impl {
   /// tensor each, the slice's moments, and `grads` is unused.
   bool shard = false;
   size_t sliceLo = 0, sliceHi = 0, slicePad = 0;
+  /// Every rank's slice after gatherSlices (kept between steps: it is the
+  /// size of all the parameters).
+  std::vector<float> gathered;
 
   bool root() const { return rank == 0; }
 
@@ -155,6 +158,8 @@ struct TrainSession::Impl {
   bool gatherMoments(std::vector<HostTensor> &fullM,
                      std::vector<HostTensor> &fullV, TrainError &error);
   bool updateSlice(int64_t s, double lr, float scale, TrainError &error);
+  bool gatherSlices(const float *slice, const std::string &what,
+                    TrainError &error);
   bool save(TrainError &error);
 
   // Data parallel.
@@ -717,13 +722,33 @@ bool TrainSession::Impl::updateSlice(int64_t s, double lr, float scale,
     return true;
   }
   // Every rank's updated slice, into every rank's parameters.
-  std::vector<float> mine(slicePad, 0.0f), all(slicePad * size_t(ranks));
-  std::memcpy(mine.data(), out[0].data.data(), n * 4);
+  if (!gatherSlices(floats(out[0]),
+                    "the parameters of step " + std::to_string(s), error))
+    return false;
+  copyFlatBack(params, gradOffset, 0, gradElements, gathered.data());
+  return true;
+}
+
+bool TrainSession::Impl::gatherSlices(const float *slice,
+                                      const std::string &what,
+                                      TrainError &error) {
+  const size_t n = sliceHi - sliceLo;
+  gathered.resize(slicePad * size_t(ranks));
+  if (ranks == 1) {
+    std::memcpy(gathered.data(), slice, n * 4);
+    return true;
+  }
+  // The last slice is short: sent padded to the common length.
+  const float *send = slice;
+  std::vector<float> padded;
+  if (n < slicePad) {
+    padded.assign(slicePad, 0.0f);
+    std::memcpy(padded.data(), slice, n * 4);
+    send = padded.data();
+  }
   std::string err;
-  if (!comm->allGather(mine.data(), slicePad * 4, all.data(),
-                       "the parameters of step " + std::to_string(s), err))
+  if (!comm->allGather(send, slicePad * 4, gathered.data(), what, err))
     return collectiveFailed(err, error);
-  copyFlatBack(params, gradOffset, 0, gradElements, all.data());
   return true;
 }
 
@@ -732,24 +757,15 @@ bool TrainSession::Impl::gatherMoments(std::vector<HostTensor> &fullM,
                                        TrainError &error) {
   fullM.clear();
   fullV.clear();
-  std::vector<float> all(slicePad * size_t(ranks));
   for (auto [slice, full] : {std::pair{&m, &fullM}, std::pair{&v, &fullV}}) {
-    if (ranks > 1) {
-      std::vector<float> mine(slicePad, 0.0f);
-      std::memcpy(mine.data(), (*slice)[0].data.data(),
-                  (sliceHi - sliceLo) * 4);
-      std::string err;
-      if (!comm->allGather(mine.data(), slicePad * 4, all.data(),
-                           "the Adam moments for the checkpoint", err))
-        return collectiveFailed(err, error);
-    } else {
-      std::memcpy(all.data(), (*slice)[0].data.data(), gradElements * 4);
-    }
+    if (!gatherSlices(floats((*slice)[0]),
+                      "the Adam moments for the checkpoint", error))
+      return false;
     if (!root())
       continue;
     for (const HostTensor &p : params)
       full->push_back(p);
-    copyFlatBack(*full, gradOffset, 0, gradElements, all.data());
+    copyFlatBack(*full, gradOffset, 0, gradElements, gathered.data());
   }
   return true;
 }
