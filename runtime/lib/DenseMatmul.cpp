@@ -288,29 +288,46 @@ struct Job {
   int64_t ldc;
 };
 
+/// How a call's `count` jobs become tasks: each job cut into `parts` ranges
+/// of `chunk` (a multiple of `align`) along `span`, so that every thread has
+/// work when there are fewer jobs than threads. A call of fewer than 128K
+/// multiply-adds in all (a decode step's attention products: microseconds,
+/// as long as waking the pool) runs on the calling thread, uncut.
+struct TaskPlan {
+  int64_t parts = 1, chunk = 1;
+  bool serial = true;
+
+  TaskPlan(int64_t count, int64_t macsPerJob, int64_t span, int64_t align) {
+    const int64_t threads = std::max(1, onebit_runtime_get_num_threads());
+    serial = macsPerJob * count < (int64_t{1} << 17);
+    if (!serial && count < threads)
+      parts = (threads + count - 1) / count;
+    chunk = std::max<int64_t>(1, ((span + parts - 1) / parts + align - 1) /
+                                     align * align);
+    parts = (span + chunk - 1) / chunk;
+  }
+
+  /// fn(t) for the tasks t of `count` jobs, on the pool unless serial.
+  template <typename F> void run(int64_t count, F &&fn) const {
+    if (!serial)
+      return onebit::rt::parallelTasks(count * parts, fn);
+    for (int64_t t = 0; t < count * parts; ++t)
+      fn(t);
+  }
+};
+
 /// The few-rows products of a call, each split into column ranges when it
 /// is worth waking the pool for.
 void fewRowsGemms(const std::vector<Job> &jobs, int64_t M, int64_t N,
                   int64_t K) {
-  const int64_t threads = std::max(1, onebit_runtime_get_num_threads());
   const int64_t count = static_cast<int64_t>(jobs.size());
-  // A decode step's attention products (a few heads of 3 x 64 x keys) take
-  // microseconds in all: as long as waking the pool, so they run here.
-  const bool serial = M * N * K * count < (int64_t{1} << 17);
-  int64_t parts = 1;
-  if (!serial && count < threads)
-    parts = (threads + count - 1) / count;
-  const int64_t chunk = ((N + parts - 1) / parts + 31) / 32 * 32;
-  parts = (N + chunk - 1) / chunk;
-  auto body = [&](int64_t t) {
-    const Job &job = jobs[t / parts];
-    const int64_t j0 = (t % parts) * chunk;
-    fewRowsBlock(job.A, job.B, job.c, job.ldc, j0, std::min(chunk, N - j0));
-  };
-  if (!serial)
-    return onebit::rt::parallelTasks(count * parts, body);
-  for (int64_t t = 0; t < count * parts; ++t)
-    body(t);
+  const TaskPlan plan(count, M * N * K, N, 32);
+  plan.run(count, [&](int64_t t) {
+    const Job &job = jobs[t / plan.parts];
+    const int64_t j0 = (t % plan.parts) * plan.chunk;
+    fewRowsBlock(job.A, job.B, job.c, job.ldc, j0,
+                 std::min(plan.chunk, N - j0));
+  });
 }
 
 void builtinGemms(const std::vector<Job> &jobs, int64_t M, int64_t N) {
@@ -403,30 +420,14 @@ void runJobs(const std::vector<Job> &jobs, float beta, bool useBlas) {
     return true;
   }();
   (void)once;
-  const int64_t threads = std::max(1, onebit_runtime_get_num_threads());
   const int64_t count = static_cast<int64_t>(jobs.size());
-  // Split each job when there are fewer jobs than threads and it is big
-  // enough to be worth a task (~64K multiply-adds).
-  int64_t parts = 1;
-  if (count < threads && M * N * K >= (int64_t{1} << 16))
-    parts = (threads + count - 1) / count;
   const bool byCols = N >= M;
   const int64_t span = byCols ? N : M;
-  const int64_t chunk =
-      std::max<int64_t>(1, (span + parts - 1) / parts + 15) / 16 * 16;
-  parts = (span + chunk - 1) / chunk;
-  // A decode step's attention products (a few heads of 1 x 64 x keys) take
-  // microseconds in all: as long as waking the pool, so they run here.
-  const bool serial = M * N * K * count < (int64_t{1} << 17);
-  auto each = [&](int64_t tasks, auto &&fn) {
-    if (!serial)
-      return onebit::rt::parallelTasks(tasks, fn);
-    for (int64_t t = 0; t < tasks; ++t)
-      fn(t);
-  };
-  each(count * parts, [&](int64_t t) {
-    const Job &j = jobs[t / parts];
-    const int64_t p0 = (t % parts) * chunk, p1 = std::min(span, p0 + chunk);
+  const TaskPlan plan(count, M * N * K, span, 16);
+  plan.run(count, [&](int64_t t) {
+    const Job &j = jobs[t / plan.parts];
+    const int64_t p0 = (t % plan.parts) * plan.chunk,
+                  p1 = std::min(span, p0 + plan.chunk);
     Mat A = j.A, B = j.B;
     float *cc = j.c;
     if (byCols) {
