@@ -184,6 +184,8 @@ static void bindRuntimeSymbols(ExecutionEngine &engine) {
          reinterpret_cast<void *>(&_mlir_ciface_onebit_int8_linear_f32)},
         {"_mlir_ciface_onebit_matmul_f32",
          reinterpret_cast<void *>(&_mlir_ciface_onebit_matmul_f32)},
+        {"_mlir_ciface_onebit_matmul_f32_f16b",
+         reinterpret_cast<void *>(&_mlir_ciface_onebit_matmul_f32_f16b)},
         {"_mlir_ciface_onebit_sign_matmul_f32",
          reinterpret_cast<void *>(&_mlir_ciface_onebit_sign_matmul_f32)},
         {"_mlir_memref_to_llvm_alloc",

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #ifdef ONEBIT_HAVE_OPENBLAS
@@ -41,6 +42,12 @@ std::atomic<int> &backend() {
 /// One matrix: element (i, j) at p[i * rs + j * cs].
 struct Mat {
   const float *p;
+  int64_t rows, cols, rs, cs;
+};
+
+/// The same for a matrix of f16 elements (an f16 KV cache read in place).
+struct MatH {
+  const _Float16 *p;
   int64_t rows, cols, rs, cs;
 };
 
@@ -168,6 +175,12 @@ inline __attribute__((always_inline)) V16 load16(const float *p) {
   return *reinterpret_cast<const V16 *>(p);
 }
 
+/// 16 f16 values widened to f32 (vcvtph2ps in the AVX-512 and AVX2 clones).
+inline __attribute__((always_inline)) V16 load16(const _Float16 *p) {
+  typedef _Float16 H16 __attribute__((vector_size(32), aligned(2)));
+  return __builtin_convertvector(*reinterpret_cast<const H16 *>(p), V16);
+}
+
 inline __attribute__((always_inline)) float sum16(V16 v) {
   typedef float V8 __attribute__((vector_size(32)));
   typedef float V4 __attribute__((vector_size(16)));
@@ -182,13 +195,13 @@ inline __attribute__((always_inline)) float sum16(V16 v) {
 /// lines in flight to cover DRAM latency when the rows are a KV cache's.
 constexpr int64_t kPrefetchRows = 16;
 
-template <int R>
+template <int R, typename BMat>
 inline __attribute__((always_inline)) void
-fewRows(const Mat &A, const Mat &B, float *__restrict c, int64_t ldc,
+fewRows(const Mat &A, const BMat &B, float *__restrict c, int64_t ldc,
         int64_t j0, int64_t nc) {
   const int64_t K = A.cols, ars = A.rs, acs = A.cs, brs = B.rs, bcs = B.cs;
   const float *__restrict ap = A.p;
-  const float *__restrict bptr = B.p;
+  const auto *__restrict bptr = B.p;
   if (bcs == 1) {
     // Rows of B streamed in order, 256 columns at a time, four rows per
     // pass over the R output row pieces (kept in L1).
@@ -198,8 +211,8 @@ fewRows(const Mat &A, const Mat &B, float *__restrict c, int64_t ldc,
       V16 acc[R][kVecs] = {};
       int64_t p = 0;
       for (; p + 4 <= K; p += 4) {
-        const float *b0 = bptr + p * brs + j, *b1 = b0 + brs, *b2 = b1 + brs,
-                    *b3 = b2 + brs;
+        const auto *b0 = bptr + p * brs + j, *b1 = b0 + brs, *b2 = b1 + brs,
+                   *b3 = b2 + brs;
         // Rows of a KV cache sit a whole token apart, a stride the
         // hardware prefetcher does not follow: the first lines (a head's
         // 64 values) of the row pieces kPrefetchRows ahead. Longer pieces
@@ -237,7 +250,7 @@ fewRows(const Mat &A, const Mat &B, float *__restrict c, int64_t ldc,
         for (int64_t q = 16 * nv; q < w; ++q) {
           float sum = 0.0f;
           for (int64_t pp = 0; pp < K; ++pp)
-            sum += ap[r * ars + pp * acs] * bptr[pp * brs + j + q];
+            sum += ap[r * ars + pp * acs] * float(bptr[pp * brs + j + q]);
           cp[q] += sum;
         }
       }
@@ -248,7 +261,7 @@ fewRows(const Mat &A, const Mat &B, float *__restrict c, int64_t ldc,
   // one dot product per output, 16 lanes of partial sums per row.
   const int64_t K16 = K / 16 * 16;
   for (int64_t j = j0; j < j0 + nc; ++j) {
-    const float *bp = bptr + j * bcs;
+    const auto *bp = bptr + j * bcs;
     for (int64_t p = 0; p < K; p += 16)
       __builtin_prefetch(bp + kPrefetchRows * bcs + p);
     V16 acc[R] = {};
@@ -260,15 +273,16 @@ fewRows(const Mat &A, const Mat &B, float *__restrict c, int64_t ldc,
     for (int r = 0; r < R; ++r) {
       float sum = sum16(acc[r]);
       for (int64_t p = K16; p < K; ++p)
-        sum += ap[r * ars + p * acs] * bp[p];
+        sum += ap[r * ars + p * acs] * float(bp[p]);
       c[r * ldc + j] += sum;
     }
   }
 }
 
-ONEBIT_ISA_CLONES
-void fewRowsBlock(const Mat &A, const Mat &B, float *c, int64_t ldc, int64_t j0,
-                  int64_t nc) {
+template <typename BMat>
+inline __attribute__((always_inline)) void
+fewRowsAny(const Mat &A, const BMat &B, float *c, int64_t ldc, int64_t j0,
+           int64_t nc) {
   switch (A.rows) {
   case 4:
     return fewRows<4>(A, B, c, ldc, j0, nc);
@@ -281,11 +295,25 @@ void fewRowsBlock(const Mat &A, const Mat &B, float *c, int64_t ldc, int64_t j0,
   }
 }
 
-/// One GEMM of a batch for the built-in kernel: C row-major.
+ONEBIT_ISA_CLONES
+void fewRowsBlock(const Mat &A, const Mat &B, float *c, int64_t ldc, int64_t j0,
+                  int64_t nc) {
+  fewRowsAny(A, B, c, ldc, j0, nc);
+}
+
+ONEBIT_ISA_CLONES
+void fewRowsBlockH(const Mat &A, const MatH &B, float *c, int64_t ldc,
+                   int64_t j0, int64_t nc) {
+  fewRowsAny(A, B, c, ldc, j0, nc);
+}
+
+/// One GEMM of a batch for the built-in kernel: C row-major. With bh set,
+/// B's elements are the f16 ones of bh (few-rows products only).
 struct Job {
   Mat A, B;
   float *c;
   int64_t ldc;
+  MatH bh{};
 };
 
 /// How a call's `count` jobs become tasks: each job cut into `parts` ranges
@@ -325,8 +353,12 @@ void fewRowsGemms(const std::vector<Job> &jobs, int64_t M, int64_t N,
   plan.run(count, [&](int64_t t) {
     const Job &job = jobs[t / plan.parts];
     const int64_t j0 = (t % plan.parts) * plan.chunk;
-    fewRowsBlock(job.A, job.B, job.c, job.ldc, j0,
-                 std::min(plan.chunk, N - j0));
+    if (job.bh.p)
+      fewRowsBlockH(job.A, job.bh, job.c, job.ldc, j0,
+                    std::min(plan.chunk, N - j0));
+    else
+      fewRowsBlock(job.A, job.B, job.c, job.ldc, j0,
+                   std::min(plan.chunk, N - j0));
   });
 }
 
@@ -397,6 +429,13 @@ void runJobs(const std::vector<Job> &jobs, float beta, bool useBlas) {
   if (jobs.empty())
     return;
   const int64_t M = jobs.front().A.rows, N = jobs.front().B.cols;
+  // f16 B (a KV cache): only ever a few-rows product, read in place.
+  if (jobs.front().bh.p) {
+    for (const Job &j : jobs)
+      scaleC(j.c, j.ldc, M, N, beta);
+    fewRowsGemms(jobs, M, N, jobs.front().A.cols);
+    return;
+  }
   // A few rows (decode): the built-in kernel, whichever backend, since a
   // BLAS call per attention head costs more than the product itself; one
   // row of a large product stays with sgemv, which streams B as fast.
@@ -446,59 +485,17 @@ void runJobs(const std::vector<Job> &jobs, float beta, bool useBlas) {
 #endif
 }
 
-[[noreturn]] void shapeError(const char *fn, const char *what, int64_t got,
-                             int64_t want) {
-  std::fprintf(stderr, "%s: %s is %lld, expected %lld (compiler bug)\n", fn,
-               what, static_cast<long long>(got), static_cast<long long>(want));
-  std::abort();
-}
-
-} // namespace
-
-void onebit::rt::checkMatmulViews(const char *fn,
-                                  const StridedMemRefType<float, 4> *a,
-                                  const StridedMemRefType<float, 4> *b,
-                                  const StridedMemRefType<float, 4> *c) {
-  const char *names[2] = {"batch dim 0", "batch dim 1"};
-  for (int d = 0; d < 2; ++d) {
-    if (a->sizes[d] != c->sizes[d])
-      shapeError(fn, names[d], a->sizes[d], c->sizes[d]);
-    if (b->sizes[d] != c->sizes[d])
-      shapeError(fn, names[d], b->sizes[d], c->sizes[d]);
-  }
-  if (a->sizes[2] != c->sizes[2])
-    shapeError(fn, "A rows", a->sizes[2], c->sizes[2]);
-  if (b->sizes[2] != a->sizes[3])
-    shapeError(fn, "B rows", b->sizes[2], a->sizes[3]);
-  if (b->sizes[3] != c->sizes[3])
-    shapeError(fn, "B cols", b->sizes[3], c->sizes[3]);
-}
-
-namespace onebit::rt {
-void denseSetThreads(int n) {
-  // OpenBLAS runs single-threaded inside the pool's tasks (runJobs), so the
-  // pool size set here is all there is to follow.
-  (void)n;
-#ifdef ONEBIT_HAVE_OPENBLAS
-  openblas_set_num_threads(1);
-#endif
-}
-} // namespace onebit::rt
-
-extern "C" {
-
-int onebit_runtime_have_blas(void) { return kHaveBlas ? 1 : 0; }
-
-int onebit_runtime_set_dense_backend(int b) {
-  if (b < 0)
-    return backend().load();
-  return backend().exchange(kHaveBlas && b == 1 ? 1 : 0);
-}
-
-void onebit_matmul_f32(int64_t B0, int64_t B1, int64_t M, int64_t N, int64_t K,
-                       const float *a, const int64_t aStrides[4],
-                       const float *b, const int64_t bStrides[4], float beta,
-                       float *c, const int64_t cStrides[4]) {
+/// onebit_matmul_f32 (BT = float) and onebit_matmul_f32_f16b (BT =
+/// _Float16): an f16 B is read in place by the few-rows kernel (a decode
+/// step's attention over an f16 KV cache), else widened into a row-major
+/// f32 copy per batch first (a prefill's: the copy is small next to the
+/// product).
+template <typename BT>
+void matmul(int64_t B0, int64_t B1, int64_t M, int64_t N, int64_t K,
+            const float *a, const int64_t aStrides[4], const BT *b,
+            const int64_t bStrides[4], float beta, float *c,
+            const int64_t cStrides[4]) {
+  constexpr bool kHalf = std::is_same_v<BT, _Float16>;
   if (B0 <= 0 || B1 <= 0 || M <= 0 || N <= 0)
     return;
   int64_t sizes[2] = {B0, B1};
@@ -535,12 +532,40 @@ void onebit_matmul_f32(int64_t B0, int64_t B1, int64_t M, int64_t N, int64_t K,
   const bool useBlas = backend().load() == 1;
   std::vector<Job> jobs;
   std::vector<std::vector<float>> scratch; // packed operands of `jobs`
+  // An f16 B stays in place when the whole call is few-rows products with
+  // a row-major C (the layouts are the same for every batch).
+  bool halfInPlace = false;
+  if constexpr (kHalf) {
+    bool tc;
+    int64_t ldc;
+    const Mat a0{a, M, K, ars, acs}, b0{nullptr, K, N, brs, bcs},
+        c0{c, M, N, crs, ccs};
+    halfInPlace = M <= kFewRows && K > 0 && blasLayout(c0, tc, ldc) && !tc &&
+                  fewRowsLayout(a0, b0);
+  }
   for (int64_t i0 = 0; i0 < sizes[0]; ++i0)
     for (int64_t i1 = 0; i1 < sizes[1]; ++i1) {
       Mat A{a + i0 * sa[0] + i1 * sa[1], M, K, ars, acs};
-      Mat B{b + i0 * sb[0] + i1 * sb[1], K, N, brs, bcs};
+      const BT *bp = b + i0 * sb[0] + i1 * sb[1];
       float *cp = c + i0 * sc[0] + i1 * sc[1];
       Mat C{cp, M, N, crs, ccs};
+      Mat B;
+      MatH BH{};
+      if constexpr (kHalf) {
+        if (halfInPlace) {
+          BH = MatH{bp, K, N, brs, bcs};
+          B = Mat{nullptr, K, N, brs, bcs};
+        } else {
+          scratch.emplace_back(static_cast<size_t>(K * N));
+          float *w = scratch.back().data();
+          for (int64_t i = 0; i < K; ++i)
+            for (int64_t j = 0; j < N; ++j)
+              w[i * N + j] = float(bp[i * brs + j * bcs]);
+          B = Mat{w, K, N, N, 1};
+        }
+      } else {
+        B = Mat{bp, K, N, brs, bcs};
+      }
       if (K == 0) {
         for (int64_t i = 0; i < M; ++i)
           for (int64_t j = 0; j < N; ++j) {
@@ -567,6 +592,10 @@ void onebit_matmul_f32(int64_t B0, int64_t B1, int64_t M, int64_t N, int64_t K,
         if (!blasLayout(B, t, ld))
           scratch.emplace_back(), B = packed(B, scratch.back());
       }
+      if (BH.p) {
+        jobs.push_back(Job{A, B, cp, ldc, BH});
+        continue;
+      }
       if (cOk) {
         jobs.push_back(Job{A, B, cp, ldc});
         continue;
@@ -586,15 +615,92 @@ void onebit_matmul_f32(int64_t B0, int64_t B1, int64_t M, int64_t N, int64_t K,
   runJobs(jobs, beta, useBlas);
 }
 
+[[noreturn]] void shapeError(const char *fn, const char *what, int64_t got,
+                             int64_t want) {
+  std::fprintf(stderr, "%s: %s is %lld, expected %lld (compiler bug)\n", fn,
+               what, static_cast<long long>(got), static_cast<long long>(want));
+  std::abort();
+}
+
+} // namespace
+
+void onebit::rt::checkMatmulViews(const char *fn, const int64_t a[4],
+                                  const int64_t b[4], const int64_t c[4]) {
+  const char *names[2] = {"batch dim 0", "batch dim 1"};
+  for (int d = 0; d < 2; ++d) {
+    if (a[d] != c[d])
+      shapeError(fn, names[d], a[d], c[d]);
+    if (b[d] != c[d])
+      shapeError(fn, names[d], b[d], c[d]);
+  }
+  if (a[2] != c[2])
+    shapeError(fn, "A rows", a[2], c[2]);
+  if (b[2] != a[3])
+    shapeError(fn, "B rows", b[2], a[3]);
+  if (b[3] != c[3])
+    shapeError(fn, "B cols", b[3], c[3]);
+}
+
+namespace onebit::rt {
+void denseSetThreads(int n) {
+  // OpenBLAS runs single-threaded inside the pool's tasks (runJobs), so the
+  // pool size set here is all there is to follow.
+  (void)n;
+#ifdef ONEBIT_HAVE_OPENBLAS
+  openblas_set_num_threads(1);
+#endif
+}
+} // namespace onebit::rt
+
+extern "C" {
+
+int onebit_runtime_have_blas(void) { return kHaveBlas ? 1 : 0; }
+
+int onebit_runtime_set_dense_backend(int b) {
+  if (b < 0)
+    return backend().load();
+  return backend().exchange(kHaveBlas && b == 1 ? 1 : 0);
+}
+
+void onebit_matmul_f32(int64_t B0, int64_t B1, int64_t M, int64_t N, int64_t K,
+                       const float *a, const int64_t aStrides[4],
+                       const float *b, const int64_t bStrides[4], float beta,
+                       float *c, const int64_t cStrides[4]) {
+  matmul<float>(B0, B1, M, N, K, a, aStrides, b, bStrides, beta, c, cStrides);
+}
+
+void onebit_matmul_f32_f16b(int64_t B0, int64_t B1, int64_t M, int64_t N,
+                            int64_t K, const float *a,
+                            const int64_t aStrides[4], const uint16_t *b,
+                            const int64_t bStrides[4], float beta, float *c,
+                            const int64_t cStrides[4]) {
+  matmul<_Float16>(B0, B1, M, N, K, a, aStrides,
+                   reinterpret_cast<const _Float16 *>(b), bStrides, beta, c,
+                   cStrides);
+}
+
 void _mlir_ciface_onebit_matmul_f32(StridedMemRefType<float, 4> *a,
                                     StridedMemRefType<float, 4> *b,
                                     StridedMemRefType<float, 4> *c,
                                     float beta) {
-  onebit::rt::checkMatmulViews("onebit_matmul_f32", a, b, c);
+  onebit::rt::checkMatmulViews("onebit_matmul_f32", a->sizes, b->sizes,
+                               c->sizes);
   onebit_matmul_f32(c->sizes[0], c->sizes[1], c->sizes[2], c->sizes[3],
                     a->sizes[3], a->data + a->offset, a->strides,
                     b->data + b->offset, b->strides, beta, c->data + c->offset,
                     c->strides);
+}
+
+void _mlir_ciface_onebit_matmul_f32_f16b(StridedMemRefType<float, 4> *a,
+                                         StridedMemRefType<uint16_t, 4> *b,
+                                         StridedMemRefType<float, 4> *c,
+                                         float beta) {
+  onebit::rt::checkMatmulViews("onebit_matmul_f32_f16b", a->sizes, b->sizes,
+                               c->sizes);
+  onebit_matmul_f32_f16b(c->sizes[0], c->sizes[1], c->sizes[2], c->sizes[3],
+                         a->sizes[3], a->data + a->offset, a->strides,
+                         b->data + b->offset, b->strides, beta,
+                         c->data + c->offset, c->strides);
 }
 
 } // extern "C"

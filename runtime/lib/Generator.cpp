@@ -13,7 +13,7 @@ bool hasCacheEntries(const Executable &model) {
 }
 
 /// What Generator needs of a KV-cache entry: ids [1 or ?, T], a position,
-/// two caches [L, 1 or ?, ?, ...] of f32, logits [1 or ?, V].
+/// two caches [L, 1 or ?, ?, ...] of f32 or f16, logits [1 or ?, V].
 static bool checkEntry(const Executable::Entry &e, std::string &error) {
   auto fail = [&](const std::string &why) {
     error = "@" + e.name + " is not a KV-cache entry onebit can drive: " + why;
@@ -28,8 +28,9 @@ static bool checkEntry(const Executable::Entry &e, std::string &error) {
     return fail("it must return logits [batch, vocab] of f32");
   for (int c : e.cacheArgs) {
     const TensorSignature &s = e.inputs[c];
-    if (s.dtype != DType::F32 || !isDynamicDim(s.shape[2]))
-      return fail(s.name + " must be f32 with a dynamic context size");
+    if ((s.dtype != DType::F32 && s.dtype != DType::F16) ||
+        !isDynamicDim(s.shape[2]))
+      return fail(s.name + " must be f32 or f16 with a dynamic context size");
     for (size_t d = 0; d < s.shape.size(); ++d)
       if (d != 2 && isDynamicDim(s.shape[d]) && d != 1)
         return fail(s.name + " has a dynamic size besides batch and context");
@@ -55,6 +56,8 @@ std::unique_ptr<Generator> Generator::create(Executable &model,
   if (!checkEntry(*prefill, error) || !checkEntry(*decode, error))
     return nullptr;
   if (prefill->inputs[2].shape != decode->inputs[2].shape ||
+      prefill->inputs[2].dtype != decode->inputs[2].dtype ||
+      prefill->inputs[3].dtype != decode->inputs[3].dtype ||
       prefill->results[0].shape[1] != decode->results[0].shape[1]) {
     error = "@prefill and @decode disagree on the cache or vocabulary shape";
     return nullptr;
@@ -74,7 +77,7 @@ std::unique_ptr<Generator> Generator::create(Executable &model,
   gen->caches_.resize(2);
   for (int c = 2; c < 4; ++c) {
     TensorRef &cache = gen->caches_[c - 2];
-    cache.dtype = DType::F32;
+    cache.dtype = prefill->inputs[c].dtype;
     cache.shape = prefill->inputs[c].shape;
     cache.shape[1] = 1;
     cache.shape[2] = context;

@@ -247,9 +247,8 @@ void parallelTasks(int64_t count, const std::function<void(int64_t)> &fn);
 /// The views of C = A . B (A [B0, B1, M, K], B [B0, B1, K, N],
 /// C [B0, B1, M, N]) must agree; a mismatch is a compiler bug: `fn`, the
 /// size and what it should be are printed and the process aborts.
-void checkMatmulViews(const char *fn, const StridedMemRefType<float, 4> *a,
-                      const StridedMemRefType<float, 4> *b,
-                      const StridedMemRefType<float, 4> *c);
+void checkMatmulViews(const char *fn, const int64_t aSizes[4],
+                      const int64_t bSizes[4], const int64_t cSizes[4]);
 
 void binaryLinear(const float *x, int64_t m, int64_t k, int64_t ldx,
                   const uint32_t *signs, int64_t n, const float *g,

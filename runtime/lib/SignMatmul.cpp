@@ -189,7 +189,8 @@ void _mlir_ciface_onebit_sign_matmul_f32(StridedMemRefType<float, 4> *a,
                                          StridedMemRefType<float, 4> *w,
                                          StridedMemRefType<float, 4> *c,
                                          float beta) {
-  onebit::rt::checkMatmulViews("onebit_sign_matmul_f32", a, w, c);
+  onebit::rt::checkMatmulViews("onebit_sign_matmul_f32", a->sizes, w->sizes,
+                               c->sizes);
   onebit_sign_matmul_f32(c->sizes[0], c->sizes[1], c->sizes[2], c->sizes[3],
                          a->sizes[3], a->data + a->offset, a->strides,
                          w->data + w->offset, w->strides, beta,

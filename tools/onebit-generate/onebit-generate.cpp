@@ -119,6 +119,12 @@ int main(int argc, char **argv) {
                "memory: per token only the ids, the position and the logits "
                "move"),
       cl::init("cpu"), cl::cat(category));
+  static cl::opt<std::string> cacheType(
+      "cache-type",
+      cl::desc("element type of the KV cache of a .gguf model: f32 (exact, "
+               "the default) or f16 (half the cache's memory and the bytes "
+               "a decode step reads at depth; keys and values rounded)"),
+      cl::init("f32"), cl::cat(category));
   static cl::opt<bool> noCache(
       "no-cache",
       cl::desc("no KV cache: run the full forward over the whole sequence "
@@ -190,11 +196,22 @@ int main(int argc, char **argv) {
                   "(onebit-compile MODEL.gguf, or --entries prefill,decode)");
     model = std::move(artifact);
   }
+  // The cache's element type is chosen at import: for a .gguf here, for
+  // other models by onebit-translate --kv-cache-type.
+  auto kvCacheType = onebit::parseKVCacheType(cacheType);
+  if (!kvCacheType)
+    return fail("--cache-type: '" + cacheType + "' is not f32 or f16");
+  if (cacheType.getNumOccurrences() && !StringRef(modelPath).ends_with(".gguf"))
+    return fail("--cache-type applies to .gguf models, which are imported "
+                "here; set the cache type of " +
+                modelPath +
+                " when importing it (onebit-translate --kv-cache-type)");
   mlir::OwningOpRef<mlir::ModuleOp> module;
   static mlir::MLIRContext ctx;
   if (!model) {
     onebit::ModelLoadOptions load;
     load.gguf.kvCache = true;
+    load.gguf.kvCacheType = *kvCacheType;
     // A with-past ONNX export gets its entries; without --no-cache, the
     // importer says why an ONNX model without one is not it.
     load.onnx.kvCache = noCache ? onebit::ONNXKVCache::IfWithPast

@@ -52,6 +52,15 @@ static cl::opt<bool> kvCache(
              "runs); an ONNX model must be a decoder exported with past "
              "key/values, whose @main becomes the forward with no past"),
     cl::cat(category));
+static cl::opt<onebit::GGUFImportOptions::CacheType> kvCacheType(
+    "kv-cache-type",
+    cl::desc("GGUF: element type of the KV caches of --kv-cache"),
+    cl::values(clEnumValN(onebit::GGUFImportOptions::CacheType::F32, "f32",
+                          "exact (default)"),
+               clEnumValN(onebit::GGUFImportOptions::CacheType::F16, "f16",
+                          "half the memory and traffic; keys and values "
+                          "rounded to f16")),
+    cl::init(onebit::GGUFImportOptions::CacheType::F32), cl::cat(category));
 static cl::opt<std::string>
     entryName("entry-name", cl::desc("Name of the generated function"),
               cl::init("main"), cl::cat(category));
@@ -170,6 +179,7 @@ int main(int argc, char **argv) {
     options.entryName = entryName;
     options.numLayers = numLayers;
     options.kvCache = kvCache;
+    options.kvCacheType = kvCacheType;
     for (const std::string &spec : inputShapes) {
       // input_ids=BxS: the token-id shape (the only input of a GGUF model).
       StringRef s(spec), name, dims, bs, ss;
@@ -187,6 +197,13 @@ int main(int argc, char **argv) {
     module = onebit::importGGUFFile(inputFile, context, options);
   } else {
 #ifdef ONEBIT_HAVE_ONNX
+    if (kvCacheType.getNumOccurrences() &&
+        kvCacheType != onebit::GGUFImportOptions::CacheType::F32) {
+      errs() << "onebit-translate: --kv-cache-type applies to GGUF models; "
+                "an ONNX model's caches have the type of its past "
+                "key/value inputs\n";
+      return 1;
+    }
     onebit::ONNXImportOptions options;
     options.entryName = entryName;
     options.inferShapes = !noShapeInference;

@@ -5,7 +5,9 @@
 // or transposed, batches folded into rows, including one-row batches whose
 // batch stride becomes the row stride: the query heads of one KV head),
 // the blocked kernel and BLAS past it, accumulation into C, and strided or
-// column-major outputs.
+// column-major outputs. The same cases with B in f16 through
+// onebit_matmul_f32_f16b (an f16 KV cache): read in place by the few-rows
+// kernel, widened into a copy elsewhere.
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,6 +18,7 @@
 #include "gtest/gtest.h"
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -46,7 +49,8 @@ int64_t extent(const int64_t s[4], const int64_t n[4]) {
   return last + 1;
 }
 
-void run(const Case &c, unsigned seed, int backend, int threads) {
+void run(const Case &c, unsigned seed, int backend, int threads,
+         bool halfB = false) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   const int64_t an[4] = {c.B0, c.B1, c.M, c.K}, bn[4] = {c.B0, c.B1, c.K, c.N},
@@ -57,6 +61,13 @@ void run(const Case &c, unsigned seed, int backend, int threads) {
     v = normal(rng);
   for (float &v : b)
     v = normal(rng);
+  // An f16 B: the reference multiplies the rounded values.
+  std::vector<uint16_t> b16(halfB ? b.size() : 0);
+  for (size_t i = 0; i < b16.size(); ++i) {
+    _Float16 h = static_cast<_Float16>(b[i]);
+    b[i] = static_cast<float>(h);
+    std::memcpy(&b16[i], &h, sizeof h);
+  }
   // beta == 0 must not read C: NaN there would show.
   for (float &v : cbuf)
     v = c.beta == 0.0f ? std::nanf("") : normal(rng);
@@ -82,8 +93,12 @@ void run(const Case &c, unsigned seed, int backend, int threads) {
 
   onebit_runtime_set_dense_backend(backend);
   onebit_runtime_set_num_threads(threads);
-  onebit_matmul_f32(c.B0, c.B1, c.M, c.N, c.K, a.data(), c.as, b.data(), c.bs,
-                    c.beta, cbuf.data(), c.cs);
+  if (halfB)
+    onebit_matmul_f32_f16b(c.B0, c.B1, c.M, c.N, c.K, a.data(), c.as,
+                           b16.data(), c.bs, c.beta, cbuf.data(), c.cs);
+  else
+    onebit_matmul_f32(c.B0, c.B1, c.M, c.N, c.K, a.data(), c.as, b.data(), c.bs,
+                      c.beta, cbuf.data(), c.cs);
   std::vector<float> got(want.size());
   for (int64_t i0 = 0; i0 < c.B0; ++i0)
     for (int64_t i1 = 0; i1 < c.B1; ++i1)
@@ -94,7 +109,7 @@ void run(const Case &c, unsigned seed, int backend, int threads) {
   EXPECT_LT(maxRelError(got, want, rows, c.N), 1e-5)
       << "B0=" << c.B0 << " B1=" << c.B1 << " M=" << c.M << " N=" << c.N
       << " K=" << c.K << " beta=" << c.beta << " backend=" << backend
-      << " threads=" << threads;
+      << " threads=" << threads << (halfB ? " f16 B" : "");
 }
 
 TEST(DenseMatmul, MatchesReferenceOnBothBackends) {
@@ -128,7 +143,8 @@ TEST(DenseMatmul, MatchesReferenceOnBothBackends) {
   for (const Case &c : cases) {
     for (int backend = 0; backend <= 1; ++backend)
       for (int threads = 1; threads <= 2; ++threads)
-        run(c, seed, backend, threads);
+        for (bool halfB : {false, true})
+          run(c, seed, backend, threads, halfB);
     ++seed;
   }
 }

@@ -85,6 +85,13 @@ def ConvertMatmulToRuntime : Pass<"convert-matmul-to-runtime", "::mlir::ModuleOp
     sign generic is then dead when nothing else reads it. `sign-kernel=false`
     keeps such contractions on `onebit_matmul_f32`.
 
+    When the right operand is the result of an *extf generic* (one f16
+    input, identity maps, all parallel, body `arith.extf`: how an f16 KV
+    cache is read back), the call is `onebit_matmul_f32_f16b(A, B16, C,
+    beta)` on a view of the f16 tensor itself, so the cache is read in place
+    and widened in the kernel rather than copied to f32 first. The extf
+    generic is then dead when nothing else reads it.
+
     `--onebit-cpu-pipeline=dense-matmul-to-runtime=false` (or
     `ONEBIT_DENSE_MATMUL=loops` in the tools' environment) leaves the pass
     out of the CPU pipeline, for comparisons with the naive-loop lowering.

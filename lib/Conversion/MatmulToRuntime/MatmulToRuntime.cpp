@@ -182,10 +182,37 @@ Value signSource(Value v) {
   return w;
 }
 
-MemRefType viewType(MLIRContext *ctx) {
+/// f16 when `v` is the result of an extf generic over an f16 tensor (one
+/// input, identity maps, all parallel, body `arith.extf`), and that tensor;
+/// else null.
+Value extfSource(Value v) {
+  auto g = v.getDefiningOp<linalg::GenericOp>();
+  if (!g || g.getNumDpsInputs() != 1 || g.getNumDpsInits() != 1 ||
+      g->getNumResults() != 1 || !g.hasPureTensorSemantics() ||
+      g.getNumReductionLoops() != 0)
+    return {};
+  for (AffineMap m : g.getIndexingMapsArray())
+    if (!m.isIdentity())
+      return {};
+  Value in = g.getDpsInputOperand(0)->get();
+  auto inType = dyn_cast<RankedTensorType>(in.getType());
+  if (!inType || !inType.getElementType().isF16())
+    return {};
+  Block &body = g.getRegion().front();
+  if (body.getOperations().size() != 2)
+    return {};
+  auto ext = dyn_cast<arith::ExtFOp>(body.front());
+  auto yield = dyn_cast<linalg::YieldOp>(body.getTerminator());
+  if (!ext || ext.getIn() != body.getArgument(0) || !yield ||
+      yield.getNumOperands() != 1 || yield.getOperand(0) != ext.getResult())
+    return {};
+  return in;
+}
+
+MemRefType viewType(MLIRContext *ctx, Type elt = {}) {
   SmallVector<int64_t> dyn(kViewRank, ShapedType::kDynamic);
   auto layout = StridedLayoutAttr::get(ctx, ShapedType::kDynamic, dyn);
-  return MemRefType::get(dyn, Float32Type::get(ctx), layout);
+  return MemRefType::get(dyn, elt ? elt : Float32Type::get(ctx), layout);
 }
 
 func::FuncOp getOrDeclareKernel(ModuleOp module, OpBuilder &b,
@@ -194,7 +221,9 @@ func::FuncOp getOrDeclareKernel(ModuleOp module, OpBuilder &b,
     return f;
   MLIRContext *ctx = module.getContext();
   MemRefType v = viewType(ctx);
-  auto type = FunctionType::get(ctx, {v, v, v, Float32Type::get(ctx)}, {});
+  MemRefType rhs =
+      name == kMatmulF16BKernel ? viewType(ctx, Float16Type::get(ctx)) : v;
+  auto type = FunctionType::get(ctx, {v, rhs, v, Float32Type::get(ctx)}, {});
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(module.getBody());
   auto f = func::FuncOp::create(b, module.getLoc(), name, type);
@@ -216,6 +245,7 @@ Value view(OpBuilder &b, Location loc, Value buf, AffineMap map,
         b, loc, offset,
         arith::MulIOp::create(b, loc, iv, meta.getStrides()[p]));
   SmallVector<Value> sizes, strides;
+  Type elt = cast<MemRefType>(buf.getType()).getElementType();
   for (int64_t d : viewDims) {
     int64_t p = resultPos(map, d);
     sizes.push_back(
@@ -223,7 +253,7 @@ Value view(OpBuilder &b, Location loc, Value buf, AffineMap map,
     strides.push_back(p < 0 ? zero : meta.getStrides()[p]);
   }
   return memref::ReinterpretCastOp::create(
-      b, loc, viewType(b.getContext()), buf, offset, sizes, strides);
+      b, loc, viewType(b.getContext(), elt), buf, offset, sizes, strides);
 }
 
 /// Which operand of a contraction is a sign generic's result (0 lhs, 1 rhs),
@@ -241,11 +271,15 @@ SignOperand findSignOperand(linalg::LinalgOp op) {
 }
 
 void rewrite(linalg::LinalgOp op, const GemmPlan &plan, func::FuncOp kernel,
-             const SignOperand &sign) {
+             const SignOperand &sign, Value rhsF16) {
   OpBuilder b(op);
   Location loc = op.getLoc();
   Value lhs = op.getDpsInputOperand(0)->get();
   Value rhs = op.getDpsInputOperand(1)->get();
+  // An f16 source of the same shape (the maps are unchanged); taking the
+  // sizes from it too leaves the extf generic without users.
+  if (rhsF16)
+    rhs = rhsF16;
   Value init = op.getDpsInitOperand(0)->get();
   SmallVector<AffineMap> maps = op.getIndexingMapsArray();
 
@@ -373,9 +407,14 @@ struct ConvertMatmulToRuntimePass
       SignOperand sign;
       if (signKernel)
         sign = findSignOperand(op);
-      func::FuncOp kernel = getOrDeclareKernel(
-          module, b, sign.latent ? kSignMatmulKernel : kMatmulKernel);
-      rewrite(op, plan, kernel, sign);
+      Value rhsF16;
+      if (!sign.latent)
+        rhsF16 = extfSource(op.getDpsInputOperand(1)->get());
+      func::FuncOp kernel = getOrDeclareKernel(module, b,
+                                               sign.latent ? kSignMatmulKernel
+                                               : rhsF16    ? kMatmulF16BKernel
+                                                           : kMatmulKernel);
+      rewrite(op, plan, kernel, sign, rhsF16);
     }
   }
 };

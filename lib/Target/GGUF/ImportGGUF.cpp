@@ -71,8 +71,9 @@ private:
   Value cIndex(int64_t v) {
     return arith::ConstantIndexOp::create(b, loc, v);
   }
-  /// A tensor of f32 with the given sizes (static ints or index Values).
-  RankedTensorType typeOf(ArrayRef<OpFoldResult> sizes) {
+  /// A tensor of `elt` (default f32) with the given sizes (static ints or
+  /// index Values).
+  RankedTensorType typeOf(ArrayRef<OpFoldResult> sizes, Type elt = {}) {
     SmallVector<int64_t> shape;
     for (OpFoldResult s : sizes) {
       if (auto a = dyn_cast<Attribute>(s))
@@ -80,8 +81,11 @@ private:
       else
         shape.push_back(ShapedType::kDynamic);
     }
-    return RankedTensorType::get(shape, f32);
+    return RankedTensorType::get(shape, elt ? elt : f32);
   }
+  /// `x` (of `sizes`) converted elementwise to `to`: arith.truncf or
+  /// arith.extf.
+  Value convert(Value x, ArrayRef<OpFoldResult> sizes, Type to);
   Value filled(ArrayRef<OpFoldResult> sizes, double v) {
     Value e = tensor::EmptyOp::create(b, loc, sizes, f32);
     return linalg::FillOp::create(b, loc, cF32(v), e).getResult(0);
@@ -140,6 +144,7 @@ private:
   Value posIdx;
   OpFoldResult kvLen;
   Value kCache, vCache;
+  Type cacheElt; // the caches' element type
   int64_t layer = 0;
   std::string error;
   llvm::StringMap<Value> weights;     // this function's weight constants
@@ -387,6 +392,26 @@ Value LlamaBuilder::rope(Value x, int64_t heads) {
       .getResult();
 }
 
+Value LlamaBuilder::convert(Value x, ArrayRef<OpFoldResult> sizes, Type to) {
+  auto from = cast<RankedTensorType>(x.getType()).getElementType();
+  const bool narrow = to.getIntOrFloatBitWidth() < from.getIntOrFloatBitWidth();
+  AffineMap id = AffineMap::getMultiDimIdentityMap(sizes.size(), ctx);
+  SmallVector<utils::IteratorType> iters(sizes.size(),
+                                         utils::IteratorType::parallel);
+  Value init = tensor::EmptyOp::create(b, loc, sizes, to);
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{typeOf(sizes, to)}, ValueRange{x},
+             ValueRange{init}, ArrayRef<AffineMap>{id, id}, iters,
+             [&](OpBuilder &ob, Location l, ValueRange args) {
+               Value y =
+                   narrow
+                       ? arith::TruncFOp::create(ob, l, to, args[0]).getResult()
+                       : arith::ExtFOp::create(ob, l, to, args[0]).getResult();
+               linalg::YieldOp::create(ob, l, y);
+             })
+      .getResult(0);
+}
+
 Value LlamaBuilder::cacheWriteRead(Value &cache, Value x4) {
   int64_t kvh = cfg.kvHeads, hd = cfg.headDim;
   SmallVector<ReassociationIndices> re{{0, 1}, {2}, {3}, {4}};
@@ -395,6 +420,11 @@ Value LlamaBuilder::cacheWriteRead(Value &cache, Value x4) {
   Value x5 = tensor::ExpandShapeOp::create(b, loc, typeOf(writeSizes), x4, re,
                                            writeSizes)
                  .getResult();
+  // An f16 cache stores the keys and values rounded; attention reads them
+  // back through an extf that convert-matmul-to-runtime folds into the
+  // GEMM (an f16 operand read in place), so no f32 copy of the cache is made.
+  if (cacheElt != f32)
+    x5 = convert(x5, writeSizes, cacheElt);
   // One slot per token of this layer, written in place: the cache is a
   // function argument that bufferizes to the caller's buffer.
   SmallVector<OpFoldResult> writeAt{st(layer), st(0), posIdx, st(0), st(0)};
@@ -403,10 +433,13 @@ Value LlamaBuilder::cacheWriteRead(Value &cache, Value x4) {
               .getResult();
   SmallVector<OpFoldResult> readSizes{st(1), batch, kvLen, st(kvh), st(hd)};
   SmallVector<OpFoldResult> readAt{st(layer), st(0), st(0), st(0), st(0)};
-  Value r5 = tensor::ExtractSliceOp::create(b, loc, typeOf(readSizes), cache,
-                                            readAt, readSizes, strides)
+  Value r5 = tensor::ExtractSliceOp::create(b, loc, typeOf(readSizes, cacheElt),
+                                            cache, readAt, readSizes, strides)
                  .getResult();
-  return tensor::CollapseShapeOp::create(b, loc, r5, re).getResult();
+  Value r4 = tensor::CollapseShapeOp::create(b, loc, r5, re).getResult();
+  if (cacheElt != f32)
+    r4 = convert(r4, {batch, kvLen, st(kvh), st(hd)}, f32);
+  return r4;
 }
 
 // Causal grouped-query attention. q: [B, S, H*hd], k, v: [B, S, KVH*hd].
@@ -696,6 +729,9 @@ LogicalResult LlamaBuilder::buildEntry(ModuleOp module, EntryKind kind,
   weights.clear();
   posIdx = nullptr;
   kCache = vCache = nullptr;
+  cacheElt = opts.kvCacheType == GGUFImportOptions::CacheType::F16
+                 ? Type(b.getF16Type())
+                 : f32;
   const bool cached = kind != EntryKind::Full;
   const int64_t dyn = ShapedType::kDynamic;
   const int64_t staticB = opts.batch > 0 ? opts.batch : dyn;
@@ -706,7 +742,7 @@ LogicalResult LlamaBuilder::buildEntry(ModuleOp module, EntryKind kind,
   auto idsType = RankedTensorType::get({staticB, staticS}, b.getI64Type());
   // The caches' context size (dim 2) is the caller's choice (--ctx).
   auto cacheType = RankedTensorType::get(
-      {numLayers, staticB, dyn, cfg.kvHeads, cfg.headDim}, f32);
+      {numLayers, staticB, dyn, cfg.kvHeads, cfg.headDim}, cacheElt);
   auto logitsType =
       cached ? RankedTensorType::get({staticB, cfg.vocab}, f32)
              : RankedTensorType::get({staticB, staticS, cfg.vocab}, f32);
@@ -841,6 +877,15 @@ OwningOpRef<ModuleOp> importGGUF(const gguf::GGUFFile &file,
     if (auto tokenizer = tokenizerFromGGUF(file, error))
       attachTokenizer(*module, *tokenizer);
   return module;
+}
+
+std::optional<GGUFImportOptions::CacheType>
+parseKVCacheType(llvm::StringRef name) {
+  if (name == "f32")
+    return GGUFImportOptions::CacheType::F32;
+  if (name == "f16")
+    return GGUFImportOptions::CacheType::F16;
+  return std::nullopt;
 }
 
 void attachTokenizer(ModuleOp module, const BPETokenizer &tokenizer) {

@@ -23,6 +23,9 @@ inline constexpr const char *kMatmulKernel = "onebit_matmul_f32";
 /// The product with sign(W) of latent weights W, on the 1-bit kernels
 /// (runtime/lib/SignMatmul.cpp).
 inline constexpr const char *kSignMatmulKernel = "onebit_sign_matmul_f32";
+/// The dense kernel with an f16 right operand (an f16 KV cache), read in
+/// place and widened in the kernel.
+inline constexpr const char *kMatmulF16BKernel = "onebit_matmul_f32_f16b";
 
 } // namespace onebit
 

@@ -14,6 +14,7 @@
 #include "llvm/ADT/StringRef.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace onebit {
@@ -36,7 +37,17 @@ struct GGUFImportOptions {
   /// forward `entryName`; the cache's context size is chosen by the caller
   /// when it allocates the cache.
   bool kvCache = false;
+  /// Element type of the KV caches: f32 (exact: decoding gives the full
+  /// forward's logits), or f16, which halves the cache's memory and the
+  /// bytes a decode step reads at depth (keys and values are rounded to f16
+  /// when written; attention computes in f32).
+  enum class CacheType { F32, F16 };
+  CacheType kvCacheType = CacheType::F32;
 };
+
+/// The cache type named `name` ("f32" or "f16"), or nullopt.
+std::optional<GGUFImportOptions::CacheType>
+parseKVCacheType(llvm::StringRef name);
 
 /// Imports an opened GGUF file. On failure emits an error diagnostic (naming
 /// the file and the problem) through `context` and returns null.

@@ -57,6 +57,20 @@ void _mlir_ciface_onebit_matmul_f32(StridedMemRefType<float, 4> *a,
                                     StridedMemRefType<float, 4> *b,
                                     StridedMemRefType<float, 4> *c, float beta);
 
+/* C = A . B + beta * C with B of f16 (IEEE binary16 bits), widened to f32
+ * as it is read: the attention products over an f16 KV cache. Products of
+ * at most 4 rows with a row-major C read B in place (the decode step);
+ * others widen each batch's B into a row-major f32 copy first. */
+void onebit_matmul_f32_f16b(int64_t B0, int64_t B1, int64_t M, int64_t N,
+                            int64_t K, const float *a,
+                            const int64_t aStrides[4], const uint16_t *b,
+                            const int64_t bStrides[4], float beta, float *c,
+                            const int64_t cStrides[4]);
+void _mlir_ciface_onebit_matmul_f32_f16b(StridedMemRefType<float, 4> *a,
+                                         StridedMemRefType<uint16_t, 4> *b,
+                                         StridedMemRefType<float, 4> *c,
+                                         float beta);
+
 /* C = A . sign(W) + beta * C with sign(w) = -1 where w < 0, else +1 (0, -0
  * and NaN give +1): the train step's products with the straight-through sign
  * of its latent weights (--convert-matmul-to-runtime rewrites a contraction
