@@ -435,7 +435,9 @@ void benchInt8(int64_t n, int64_t k, int64_t m, uint64_t seed) {
 // compiled decode calls) against the OpenBLAS calls it used to make per
 // head (sgemv for the scores of each query head, sgemm of 3 rows for the
 // values of each KV head). "cold": a 48 MiB buffer is read before each
-// repetition, as a decode step's weights evict the cache from L3.
+// repetition, as a decode step's weights evict the cache from L3. The same
+// products over an f16 cache (onebit_matmul_f32_f16b, --kv-cache-type=f16):
+// the cache values are f16-representable, so all three agree to rounding.
 void benchAttention(int64_t keys, bool cold) {
   const int64_t L = 30, kv = 3, g = 3, hd = 64, ctx = 512;
   Rng rng(400 + keys);
@@ -443,12 +445,35 @@ void benchAttention(int64_t keys, bool cold) {
       q(size_t(kv * g * hd)), scores(size_t(kv * g * keys)),
       sBlas(scores.size()), out(size_t(kv * g * hd)), oBlas(out.size()),
       flush(size_t(12) << 20, 1.0f);
-  for (float &x : kc)
-    x = rng.normal();
-  for (float &x : vc)
-    x = rng.normal();
+  std::vector<uint16_t> kc16(kc.size()), vc16(vc.size());
+  auto half = [](float x, uint16_t &bits) {
+    _Float16 h = static_cast<_Float16>(x);
+    std::memcpy(&bits, &h, sizeof h);
+    return static_cast<float>(h);
+  };
+  for (size_t i = 0; i < kc.size(); ++i)
+    kc[i] = half(rng.normal(), kc16[i]);
+  for (size_t i = 0; i < vc.size(); ++i)
+    vc[i] = half(rng.normal(), vc16[i]);
   for (float &x : q)
     x = rng.normal();
+  std::vector<float> s16(scores.size()), o16(out.size());
+  auto runtime16 = [&] {
+    for (int64_t l = 0; l < L; ++l) {
+      const uint16_t *K = kc16.data() + l * ctx * kv * hd;
+      const uint16_t *V = vc16.data() + l * ctx * kv * hd;
+      const int64_t as[4] = {g * hd, hd, kv * g * hd, 1},
+                    bs[4] = {hd, 0, 1, kv * hd},
+                    cs[4] = {g * keys, keys, keys, 1};
+      onebit_matmul_f32_f16b(kv, g, 1, keys, hd, q.data(), as, K, bs, 0.0f,
+                             s16.data(), cs);
+      const int64_t as2[4] = {g * keys, keys, keys, 1},
+                    bs2[4] = {hd, 0, kv * hd, 1},
+                    cs2[4] = {g * hd, hd, kv * g * hd, 1};
+      onebit_matmul_f32_f16b(kv, g, 1, hd, keys, s16.data(), as2, V, bs2, 0.0f,
+                             o16.data(), cs2);
+    }
+  };
   auto runtime = [&] {
     for (int64_t l = 0; l < L; ++l) {
       const float *K = kc.data() + l * ctx * kv * hd;
@@ -498,17 +523,23 @@ void benchAttention(int64_t keys, bool cold) {
   };
   setThreads(1);
   onebit_runtime_set_num_threads(1);
-  const double blasMs = time(blas), oneMs = time(runtime);
-  const double err = std::max(relError(scores.data(), sBlas.data(), scores.size()),
-                              relError(out.data(), oBlas.data(), out.size()));
+  const double blasMs = time(blas), oneMs = time(runtime),
+               halfMs = time(runtime16);
+  const double err =
+      std::max({relError(scores.data(), sBlas.data(), scores.size()),
+                relError(out.data(), oBlas.data(), out.size()),
+                relError(s16.data(), sBlas.data(), scores.size()),
+                relError(o16.data(), oBlas.data(), out.size())});
   const bool ok = err <= kExactTol;
   gNumericsOk &= ok;
   const double mb = 2.0 * L * keys * kv * hd * 4 / 1e6;
   std::printf("attention decode smollm2 30 layers keys=%lld %s threads=1 "
               "onebit_ms=%.3f blas_ms=%.3f ratio=%.2fx cache_mb=%.1f "
-              "onebit_gb_s=%.1f max_rel_err=%.2e%s\n",
+              "onebit_gb_s=%.1f f16_cache_ms=%.3f f16_cache_mb=%.1f "
+              "f16_gb_s=%.1f max_rel_err=%.2e%s\n",
               (long long)keys, cold ? "cold" : "warm", oneMs, blasMs,
-              blasMs / oneMs, mb, mb / oneMs, err, ok ? "" : " NUMERICS-FAIL");
+              blasMs / oneMs, mb, mb / oneMs, halfMs, mb / 2, mb / 2 / halfMs,
+              err, ok ? "" : " NUMERICS-FAIL");
   std::fflush(stdout);
 }
 

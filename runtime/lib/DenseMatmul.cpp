@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <numeric>
 #include <type_traits>
 #include <vector>
 
@@ -191,6 +192,43 @@ inline __attribute__((always_inline)) float sum16(V16 v) {
   return (q[0] + q[2]) + (q[1] + q[3]);
 }
 
+/// The horizontal sums of N (2 or 4) vectors through one shuffle tree.
+template <int N>
+inline __attribute__((always_inline)) void sumKeys(const V16 (&v)[N],
+                                                   float *out) {
+  typedef float V8 __attribute__((vector_size(32)));
+  typedef float V4 __attribute__((vector_size(16)));
+  // 16 -> 8 lanes of each, two vectors per register.
+  auto fold = [](V16 a, V16 b) {
+    return __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19,
+                                   20, 21, 22, 23) +
+           __builtin_shufflevector(a, b, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25,
+                                   26, 27, 28, 29, 30, 31);
+  };
+  if constexpr (N == 2) {
+    const V16 ab = fold(v[0], v[1]);
+    V8 e = __builtin_shufflevector(ab, ab, 0, 1, 2, 3, 8, 9, 10, 11) +
+           __builtin_shufflevector(ab, ab, 4, 5, 6, 7, 12, 13, 14, 15);
+    V4 f = __builtin_shufflevector(e, e, 0, 1, 4, 5) +
+           __builtin_shufflevector(e, e, 2, 3, 6, 7);
+    out[0] = f[0] + f[1];
+    out[1] = f[2] + f[3];
+  } else {
+    static_assert(N == 4, "2 or 4 vectors");
+    const V16 ab = fold(v[0], v[1]), cd = fold(v[2], v[3]);
+    const V16 q = __builtin_shufflevector(ab, cd, 0, 1, 2, 3, 8, 9, 10, 11, 16,
+                                          17, 18, 19, 24, 25, 26, 27) +
+                  __builtin_shufflevector(ab, cd, 4, 5, 6, 7, 12, 13, 14, 15,
+                                          20, 21, 22, 23, 28, 29, 30, 31);
+    const V8 e = __builtin_shufflevector(q, q, 0, 1, 4, 5, 8, 9, 12, 13) +
+                 __builtin_shufflevector(q, q, 2, 3, 6, 7, 10, 11, 14, 15);
+    const V4 f = __builtin_shufflevector(e, e, 0, 2, 4, 6) +
+                 __builtin_shufflevector(e, e, 1, 3, 5, 7);
+    for (int u = 0; u < 4; ++u)
+      out[u] = f[u];
+  }
+}
+
 /// How far ahead (in rows of B) the few-rows kernel prefetches: enough
 /// lines in flight to cover DRAM latency when the rows are a KV cache's.
 constexpr int64_t kPrefetchRows = 16;
@@ -202,6 +240,12 @@ fewRows(const Mat &A, const BMat &B, float *__restrict c, int64_t ldc,
   const int64_t K = A.cols, ars = A.rs, acs = A.cs, brs = B.rs, bcs = B.cs;
   const float *__restrict ap = A.p;
   const auto *__restrict bptr = B.p;
+  using BElt = std::remove_cv_t<std::remove_pointer_t<decltype(B.p)>>;
+  // Elements of B per 64-byte line (prefetches), and keys per block of
+  // the scores' loop (more rows, fewer keys: the accumulators fit the
+  // registers).
+  constexpr int64_t kLine = 64 / sizeof(BElt);
+  constexpr int kKeys = R <= 2 ? 4 : 2;
   if (bcs == 1) {
     // Rows of B streamed in order, 256 columns at a time, four rows per
     // pass over the R output row pieces (kept in L1).
@@ -217,7 +261,7 @@ fewRows(const Mat &A, const BMat &B, float *__restrict c, int64_t ldc,
         // hardware prefetcher does not follow: the first lines (a head's
         // 64 values) of the row pieces kPrefetchRows ahead. Longer pieces
         // are sequential streams the hardware prefetches by itself.
-        for (int64_t q = 0; q < std::min<int64_t>(w, 64); q += 16) {
+        for (int64_t q = 0; q < std::min<int64_t>(w, 64); q += kLine) {
           __builtin_prefetch(b0 + kPrefetchRows * brs + q);
           __builtin_prefetch(b1 + kPrefetchRows * brs + q);
           __builtin_prefetch(b2 + kPrefetchRows * brs + q);
@@ -258,11 +302,41 @@ fewRows(const Mat &A, const BMat &B, float *__restrict c, int64_t ldc,
     return;
   }
   // B.rs == 1: column j of B is contiguous (attention scores: a key row);
-  // one dot product per output, 16 lanes of partial sums per row.
+  // one dot product per output, 16 lanes of partial sums per row, kKeys
+  // keys at a time so that their horizontal sums share one shuffle tree.
   const int64_t K16 = K / 16 * 16;
-  for (int64_t j = j0; j < j0 + nc; ++j) {
-    const auto *bp = bptr + j * bcs;
-    for (int64_t p = 0; p < K; p += 16)
+  int64_t j = j0;
+  for (; j + kKeys <= j0 + nc; j += kKeys) {
+    const BElt *bp[kKeys];
+    for (int u = 0; u < kKeys; ++u) {
+      bp[u] = bptr + (j + u) * bcs;
+      for (int64_t p = 0; p < K; p += kLine)
+        __builtin_prefetch(bp[u] + kPrefetchRows * bcs + p);
+    }
+    V16 acc[R][kKeys] = {};
+    for (int64_t p = 0; p < K16; p += 16) {
+      V16 bv[kKeys];
+      for (int u = 0; u < kKeys; ++u)
+        bv[u] = load16(bp[u] + p);
+      for (int r = 0; r < R; ++r) {
+        const V16 av = load16(ap + r * ars + p);
+        for (int u = 0; u < kKeys; ++u)
+          acc[r][u] += av * bv[u];
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      float sums[kKeys];
+      sumKeys(acc[r], sums);
+      for (int u = 0; u < kKeys; ++u) {
+        for (int64_t p = K16; p < K; ++p)
+          sums[u] += ap[r * ars + p * acs] * float(bp[u][p]);
+        c[r * ldc + j + u] += sums[u];
+      }
+    }
+  }
+  for (; j < j0 + nc; ++j) {
+    const BElt *bp = bptr + j * bcs;
+    for (int64_t p = 0; p < K; p += kLine)
       __builtin_prefetch(bp + kPrefetchRows * bcs + p);
     V16 acc[R] = {};
     for (int64_t p = 0; p < K16; p += 16) {
@@ -307,6 +381,21 @@ void fewRowsBlockH(const Mat &A, const MatH &B, float *c, int64_t ldc,
   fewRowsAny(A, B, c, ldc, j0, nc);
 }
 
+/// `m` widened to f32, row-major into `out` (K x N floats).
+ONEBIT_ISA_CLONES
+void widenRows(const MatH &m, float *__restrict out) {
+  for (int64_t i = 0; i < m.rows; ++i) {
+    const _Float16 *row = m.p + i * m.rs;
+    float *o = out + i * m.cols;
+    if (m.cs == 1)
+      for (int64_t j = 0; j < m.cols; ++j)
+        o[j] = float(row[j]);
+    else
+      for (int64_t j = 0; j < m.cols; ++j)
+        o[j] = float(row[j * m.cs]);
+  }
+}
+
 /// One GEMM of a batch for the built-in kernel: C row-major. With bh set,
 /// B's elements are the f16 ones of bh (few-rows products only).
 struct Job {
@@ -330,6 +419,11 @@ struct TaskPlan {
     serial = macsPerJob * count < (int64_t{1} << 17);
     if (!serial && count < threads)
       parts = (threads + count - 1) / count;
+    // A few jobs that do not divide among the threads (a decode step's 3
+    // KV heads on 2 threads) are cut so that they do: 3 jobs run as 6
+    // tasks, 3 a thread, instead of 2 jobs on one thread and 1 on the other.
+    else if (!serial && count % threads && count < 4 * threads)
+      parts = threads / std::gcd(count, int64_t(threads));
     chunk = std::max<int64_t>(1, ((span + parts - 1) / parts + align - 1) /
                                      align * align);
     parts = (span + chunk - 1) / chunk;
@@ -558,9 +652,7 @@ void matmul(int64_t B0, int64_t B1, int64_t M, int64_t N, int64_t K,
         } else {
           scratch.emplace_back(static_cast<size_t>(K * N));
           float *w = scratch.back().data();
-          for (int64_t i = 0; i < K; ++i)
-            for (int64_t j = 0; j < N; ++j)
-              w[i * N + j] = float(bp[i * brs + j * bcs]);
+          widenRows(MatH{bp, K, N, brs, bcs}, w);
           B = Mat{w, K, N, N, 1};
         }
       } else {
