@@ -13,7 +13,8 @@ Models:
     so llama-quantize may refuse or fall back per tensor -- the file's size
     says what it wrote). onebit: the FP32 import and the 1-bit model with
     int8 embedding/head (--kv-cache, --onebit-quantize,
-    --onebit-int8-weights).
+    --onebit-int8-weights), and that 1-bit model with an f16 KV cache
+    (--cache-types; llama.cpp's cache is f16 by default).
   * --llama-shape: a LLaMA-shaped model with 4096-wide layers (FFN 11008,
     32 heads, vocab 32000, --llama-layers blocks, random weights) that the
     script writes as an F16 GGUF; the same types.
@@ -28,7 +29,8 @@ With -d (context depths, e.g. -d 16,256) both benches run each test with
 that many tokens already in the cache (llama-bench's "tg128 @ d256").
 
 usage: generation_bench.py [--build build] [-p 512] [-n 128] [-r 3]
-       [-t 1,2] [-d 0] [--types Q1_0,TQ1_0,TQ2_0,Q2_K,Q4_0] [--llama-shape]
+       [-t 1,2] [-d 0] [--types Q1_0,TQ1_0,TQ2_0,Q2_K,Q4_0]
+       [--cache-types f32,f16] [--llama-shape]
        [--llama-layers 2] [--peers DIR] [--work DIR] [--out FILE.md]
 """
 import argparse
@@ -115,19 +117,27 @@ def quantize_types(quant, src, types, work, stem):
     return out
 
 
-def onebit_models(build, gguf, work, stem):
-    """The FP32 import and the 1-bit model with int8 embedding/head."""
+def onebit_models(build, gguf, work, stem, cache_types):
+    """The FP32 import and the 1-bit model with int8 embedding/head, with an
+    f32 KV cache; with f16 in cache_types, the 1-bit model again with an f16
+    cache (onebit-translate --kv-cache-type=f16, what llama.cpp's cache
+    holds by default)."""
     tr = os.path.join(build, "bin", "onebit-translate")
     opt = os.path.join(build, "bin", "onebit-opt")
-    fp = os.path.join(work, f"{stem}.onebit-fp32.mlirbc")
-    q = os.path.join(work, f"{stem}.onebit-1bit.mlirbc")
-    q8 = os.path.join(work, f"{stem}.onebit-1bit-int8head.mlirbc")
-    if not os.path.exists(q8):
-        run([tr, "--import-gguf", "--kv-cache", gguf, "--emit-bytecode",
-             "-o", fp])
-        run([opt, fp, "--onebit-quantize", "--emit-bytecode", "-o", q])
-        run([opt, q, "--onebit-int8-weights", "--emit-bytecode", "-o", q8])
-    return [fp, q8]
+    models = []
+    for cache in cache_types:
+        tag = "" if cache == "f32" else f".{cache}kv"
+        fp = os.path.join(work, f"{stem}{tag}.onebit-fp32.mlirbc")
+        q = os.path.join(work, f"{stem}{tag}.onebit-1bit.mlirbc")
+        q8 = os.path.join(work, f"{stem}{tag}.onebit-1bit-int8head.mlirbc")
+        if not os.path.exists(q8):
+            run([tr, "--import-gguf", "--kv-cache", f"--kv-cache-type={cache}",
+                 gguf, "--emit-bytecode", "-o", fp])
+            run([opt, fp, "--onebit-quantize", "--emit-bytecode", "-o", q])
+            run([opt, q, "--onebit-int8-weights", "--emit-bytecode", "-o",
+                 q8])
+        models += [fp, q8] if cache == "f32" else [q8]
+    return models
 
 
 def parse_table(text):
@@ -179,6 +189,8 @@ def main():
     ap.add_argument("-d", default="0",
                     help="context depths, comma-separated (both benches)")
     ap.add_argument("--types", default="Q1_0,TQ1_0,TQ2_0,Q2_K,Q4_0")
+    ap.add_argument("--cache-types", default="f32,f16",
+                    help="KV-cache types of onebit's models (f32, f16)")
     ap.add_argument("--llama-shape", action="store_true")
     ap.add_argument("--llama-layers", type=int, default=2)
     ap.add_argument("--peers", default=os.path.join(
@@ -210,7 +222,8 @@ def main():
             for row in llama_bench_rows(bench, path, a):
                 lines.append("| " + " | ".join(row) + " |")
         rows, n = onebit_bench_rows(a.build, onebit_models(
-            a.build, gguf, a.work, stem), a)
+            a.build, gguf, a.work, stem,
+            [c for c in a.cache_types.split(",") if c]), a)
         notes += n
         for row in rows:
             lines.append("| " + " | ".join(row) + " |")
