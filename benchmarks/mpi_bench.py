@@ -5,9 +5,12 @@ parallel"), with the communication time per step.
 
 usage: mpi_bench.py EXAMPLE_DIR [--build build] [--steps 40] [--skip 5]
                     [--ranks 2] [--mpirun mpirun]
+                    [--teacher MODEL] [--data SPEC] [--train-args "..."]
   EXAMPLE_DIR is a folder made by scripts/make_example_teacher.py
-  (teacher.onnx, train.txt). Three fresh onebit-train runs, 1 thread per
-  process, the model's batch b per rank, text:train.txt:
+  (teacher.onnx, train.txt). --teacher and --data replace its teacher and
+  text (e.g. SmolLM2's GGUF, --train-args "--batch 1 --seq-len 64"; the
+  GGUF's own tokenizer reads the text). Three fresh onebit-train runs, 1
+  thread per process, the model's batch b per rank, text:train.txt:
     single: 1 process, batch b (the fused @main_train_step);
     accum:  1 process, --grad-accum R (the same global batch R*b as the
             ranks, through @main_kd_loss_grad and @main_apply_update);
@@ -58,12 +61,22 @@ def main():
     p.add_argument("--skip", type=int, default=5)
     p.add_argument("--ranks", type=int, default=2)
     p.add_argument("--mpirun", default="mpirun")
+    p.add_argument("--teacher", default="",
+                   help="teacher model (default EXAMPLE_DIR/teacher.onnx)")
+    p.add_argument("--data", default="",
+                   help="--data of onebit-train (default "
+                        "text:EXAMPLE_DIR/train.txt)")
+    p.add_argument("--train-args", default="",
+                   help="more onebit-train options, space-separated")
     a = p.parse_args()
     train = os.path.join(a.build, "bin", "onebit-train")
-    common = ["--teacher", os.path.join(a.example, "teacher.onnx"),
-              "--data", "text:" + os.path.join(a.example, "train.txt"),
+    common = ["--teacher",
+              a.teacher or os.path.join(a.example, "teacher.onnx"),
+              "--data",
+              a.data or "text:" + os.path.join(a.example, "train.txt"),
               "--steps", str(a.steps), "--warmup", "5", "--lr", "1e-3",
-              "--threads", "1", "--checkpoint-every", "0"]
+              "--threads", "1", "--checkpoint-every", "0"] + \
+        a.train_args.split()
     work = tempfile.mkdtemp(prefix="mpi_bench-")
     try:
         wall = {}
@@ -91,6 +104,8 @@ def main():
                             max(abs(y[key]), 1e-30))
         print("cpu: %s, %d cores, load average %.1f at the end" %
               (cpu_name(), os.cpu_count(), os.getloadavg()[0]))
+        print("teacher %s, data %s %s" % (common[1], common[3],
+                                          a.train_args))
         print("steps %d (first %d not measured), 1 thread per process, "
               "batch per rank = the model's" % (a.steps, a.skip))
         for k in ("single", "accum", "ranks"):

@@ -287,17 +287,20 @@ def has_fast_kernel() -> bool:
 
 
 def load(path: Union[str, PathLike], num_layers: int = -1,
-         kv_cache: bool = False) -> Union[Model, Artifact]:
+         kv_cache: bool = False,
+         kv_cache_type: str = "f32") -> Union[Model, Artifact]:
     """Loads ``.mlir``/``.mlirbc`` (MLIR), ``.gguf`` (llama; ``num_layers``
     keeps only the first blocks) or ``.onnx`` models, or a compiled
     ``.onebit`` artifact (an Artifact, which runs without compiling).
     ``kv_cache`` adds the @prefill/@decode entries that Model.generate runs
     to a GGUF model or to an ONNX decoder exported with past key/values (an
-    ONNX model without such a cache is refused, saying why)."""
+    ONNX model without such a cache is refused, saying why).
+    ``kv_cache_type="f16"`` gives a GGUF model f16 caches (half the memory
+    and the bytes a decode step reads; keys and values rounded)."""
     p = fspath(path)
     if _onebit.is_artifact(p):
         return Artifact(_onebit.Artifact.open(p))
-    return Model(_onebit.Model.load(p, num_layers, kv_cache))
+    return Model(_onebit.Model.load(p, num_layers, kv_cache, kv_cache_type))
 
 
 @dataclass(frozen=True)

@@ -112,14 +112,20 @@ public:
       : ctx(std::move(ctx)), module(std::move(module)) {}
 
   static std::shared_ptr<Model> load(const std::string &path, int numLayers,
-                                     bool kvCache) {
+                                     bool kvCache,
+                                     const std::string &kvCacheType) {
     auto ctx = makeContext();
     DiagnosticCollector diags(*ctx);
     if (!llvm::sys::fs::exists(path))
       diags.raise("cannot load '" + path + "': no such file");
+    auto cacheType = ::onebit::parseKVCacheType(kvCacheType);
+    if (!cacheType)
+      throw py::value_error("kv_cache_type must be 'f32' or 'f16', not '" +
+                            kvCacheType + "'");
     ::onebit::ModelLoadOptions opts;
     opts.gguf.numLayers = numLayers;
     opts.gguf.kvCache = kvCache;
+    opts.gguf.kvCacheType = *cacheType;
     if (kvCache)
       opts.onnx.kvCache = ::onebit::ONNXKVCache::Required;
     OwningOpRef<ModuleOp> m = ::onebit::loadModel(path, *ctx, opts);
@@ -556,7 +562,8 @@ PYBIND11_MODULE(_onebit, m) {
 
   py::class_<Model, std::shared_ptr<Model>>(m, "Model")
       .def_static("load", &Model::load, py::arg("path"),
-                  py::arg("num_layers") = -1, py::arg("kv_cache") = false)
+                  py::arg("num_layers") = -1, py::arg("kv_cache") = false,
+                  py::arg("kv_cache_type") = "f32")
       .def("tokenizer", &Model::tokenizer)
       .def("compile_entries", &CompiledFunction::compileEntries,
            py::arg("device"), py::arg("entries"))

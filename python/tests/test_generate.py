@@ -1,6 +1,7 @@
 """Model.generate: KV-cache decoding from Python, checked against a greedy
 loop over the full forward."""
 import importlib.util
+import re
 import subprocess
 import sys
 
@@ -50,6 +51,20 @@ def test_generate_matches_recompute(tiny_gguf):
             greedy_recompute(q, prompt, 16)
     finally:
         onebit.set_kernel_mode("int16")
+
+
+def test_f16_cache_generates_the_recomputed_tokens(tiny_gguf):
+    """kv_cache_type="f16": caches of f16 (what onebit-translate
+    --kv-cache-type=f16 makes); on the tiny model the greedy tokens are
+    those of recomputation in f32. A type onebit has no cache for is refused."""
+    m = onebit.load(tiny_gguf, kv_cache=True, kv_cache_type="f16")
+    assert re.search(r"k_cache.*tensor<\d+x\?x\?x\d+x\d+xf16>", str(m))
+    prompt = [3, 1, 4, 1, 5]
+    assert list(m.generate(prompt_ids=prompt, max_tokens=24)) == \
+        greedy_recompute(m, prompt, 24)
+    with pytest.raises(ValueError, match="kv_cache_type must be 'f32' or "
+                       "'f16', not 'q8'"):
+        onebit.load(tiny_gguf, kv_cache=True, kv_cache_type="q8")
 
 
 def test_generate_streams_and_samples(tiny_gguf):
