@@ -37,6 +37,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 // OpenBLAS extensions (declared here too in case cblas.h is another vendor's).
@@ -458,37 +459,35 @@ void benchAttention(int64_t keys, bool cold) {
   for (float &x : q)
     x = rng.normal();
   std::vector<float> s16(scores.size()), o16(out.size());
-  auto runtime16 = [&] {
+  // The compiled decode's two calls per layer, on an f32 or an f16 cache.
+  auto products = [&](const auto *kcache, const auto *vcache, float *sc,
+                      float *o) {
     for (int64_t l = 0; l < L; ++l) {
-      const uint16_t *K = kc16.data() + l * ctx * kv * hd;
-      const uint16_t *V = vc16.data() + l * ctx * kv * hd;
+      const auto *K = kcache + l * ctx * kv * hd;
+      const auto *V = vcache + l * ctx * kv * hd;
       const int64_t as[4] = {g * hd, hd, kv * g * hd, 1},
                     bs[4] = {hd, 0, 1, kv * hd},
-                    cs[4] = {g * keys, keys, keys, 1};
-      onebit_matmul_f32_f16b(kv, g, 1, keys, hd, q.data(), as, K, bs, 0.0f,
-                             s16.data(), cs);
-      const int64_t as2[4] = {g * keys, keys, keys, 1},
+                    cs[4] = {g * keys, keys, keys, 1},
+                    as2[4] = {g * keys, keys, keys, 1},
                     bs2[4] = {hd, 0, kv * hd, 1},
                     cs2[4] = {g * hd, hd, kv * g * hd, 1};
-      onebit_matmul_f32_f16b(kv, g, 1, hd, keys, s16.data(), as2, V, bs2, 0.0f,
-                             o16.data(), cs2);
+      if constexpr (std::is_same_v<decltype(K), const float *>) {
+        onebit_matmul_f32(kv, g, 1, keys, hd, q.data(), as, K, bs, 0.0f, sc,
+                          cs);
+        onebit_matmul_f32(kv, g, 1, hd, keys, sc, as2, V, bs2, 0.0f, o, cs2);
+      } else {
+        onebit_matmul_f32_f16b(kv, g, 1, keys, hd, q.data(), as, K, bs, 0.0f,
+                               sc, cs);
+        onebit_matmul_f32_f16b(kv, g, 1, hd, keys, sc, as2, V, bs2, 0.0f, o,
+                               cs2);
+      }
     }
   };
   auto runtime = [&] {
-    for (int64_t l = 0; l < L; ++l) {
-      const float *K = kc.data() + l * ctx * kv * hd;
-      const float *V = vc.data() + l * ctx * kv * hd;
-      const int64_t as[4] = {g * hd, hd, kv * g * hd, 1},
-                    bs[4] = {hd, 0, 1, kv * hd},
-                    cs[4] = {g * keys, keys, keys, 1};
-      onebit_matmul_f32(kv, g, 1, keys, hd, q.data(), as, K, bs, 0.0f,
-                        scores.data(), cs);
-      const int64_t as2[4] = {g * keys, keys, keys, 1},
-                    bs2[4] = {hd, 0, kv * hd, 1},
-                    cs2[4] = {g * hd, hd, kv * g * hd, 1};
-      onebit_matmul_f32(kv, g, 1, hd, keys, scores.data(), as2, V, bs2, 0.0f,
-                        out.data(), cs2);
-    }
+    products(kc.data(), vc.data(), scores.data(), out.data());
+  };
+  auto runtime16 = [&] {
+    products(kc16.data(), vc16.data(), s16.data(), o16.data());
   };
   auto blas = [&] {
     for (int64_t l = 0; l < L; ++l) {

@@ -14,10 +14,12 @@
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Frontend/ModelLoader.h"
-#include "onebit/Runtime/Artifact.h"
-#include "onebit/Runtime/Generator.h"
+
+#include "CacheTypeFlag.h"
 #include "onebit/Runner/ModelSize.h"
 #include "onebit/Runner/Runner.h"
+#include "onebit/Runtime/Artifact.h"
+#include "onebit/Runtime/Generator.h"
 
 #include "EnvOptions.h"
 
@@ -76,12 +78,7 @@ int main(int argc, char **argv) {
   static cl::opt<std::string> threadList(
       "t", cl::desc("thread counts, comma-separated (default: all cores)"),
       cl::init(""), cl::cat(category));
-  static cl::opt<std::string> cacheType(
-      "cache-type",
-      cl::desc("element type of the KV cache of a .gguf model: f32 (exact, "
-               "the default) or f16 (half the cache's memory and the bytes "
-               "a decode step reads at depth; keys and values rounded)"),
-      cl::init("f32"), cl::cat(category));
+  static onebit::CacheTypeFlag cacheType(category);
   static cl::opt<std::string> depthList(
       "d", cl::desc("context depths: tokens already in the cache when a "
                     "test starts, comma-separated (0)"),
@@ -122,16 +119,10 @@ int main(int argc, char **argv) {
     }
   }
 
-  auto kvCacheType = onebit::parseKVCacheType(cacheType);
+  std::string cacheError;
+  auto kvCacheType = cacheType.resolve(models, cacheError);
   if (!kvCacheType)
-    return fail("--cache-type: '" + cacheType + "' is not f32 or f16");
-  if (cacheType.getNumOccurrences())
-    for (const std::string &path : models)
-      if (!StringRef(path).ends_with(".gguf"))
-        return fail("--cache-type applies to .gguf models, which are "
-                    "imported here; set the cache type of " +
-                    path +
-                    " when importing it (onebit-translate --kv-cache-type)");
+    return fail(cacheError);
   outs() << "| model | size | params | threads | test | t/s |\n"
          << "| --- | ---: | ---: | ---: | ---: | ---: |\n";
   std::vector<std::string> notes;

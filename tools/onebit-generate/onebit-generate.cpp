@@ -18,10 +18,12 @@
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Frontend/ModelLoader.h"
+
+#include "CacheTypeFlag.h"
 #include "onebit/Runner/CudaHooks.h"
+#include "onebit/Runner/Runner.h"
 #include "onebit/Runtime/Artifact.h"
 #include "onebit/Runtime/Generator.h"
-#include "onebit/Runner/Runner.h"
 #include "onebit/Support/Npy.h"
 #include "onebit/Target/Artifact/CompileCache.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
@@ -119,12 +121,7 @@ int main(int argc, char **argv) {
                "memory: per token only the ids, the position and the logits "
                "move"),
       cl::init("cpu"), cl::cat(category));
-  static cl::opt<std::string> cacheType(
-      "cache-type",
-      cl::desc("element type of the KV cache of a .gguf model: f32 (exact, "
-               "the default) or f16 (half the cache's memory and the bytes "
-               "a decode step reads at depth; keys and values rounded)"),
-      cl::init("f32"), cl::cat(category));
+  static onebit::CacheTypeFlag cacheType(category);
   static cl::opt<bool> noCache(
       "no-cache",
       cl::desc("no KV cache: run the full forward over the whole sequence "
@@ -198,14 +195,10 @@ int main(int argc, char **argv) {
   }
   // The cache's element type is chosen at import: for a .gguf here, for
   // other models by onebit-translate --kv-cache-type.
-  auto kvCacheType = onebit::parseKVCacheType(cacheType);
+  std::string cacheError;
+  auto kvCacheType = cacheType.resolve({modelPath}, cacheError);
   if (!kvCacheType)
-    return fail("--cache-type: '" + cacheType + "' is not f32 or f16");
-  if (cacheType.getNumOccurrences() && !StringRef(modelPath).ends_with(".gguf"))
-    return fail("--cache-type applies to .gguf models, which are imported "
-                "here; set the cache type of " +
-                modelPath +
-                " when importing it (onebit-translate --kv-cache-type)");
+    return fail(cacheError);
   mlir::OwningOpRef<mlir::ModuleOp> module;
   static mlir::MLIRContext ctx;
   if (!model) {
