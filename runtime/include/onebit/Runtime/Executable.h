@@ -132,6 +132,10 @@ protected:
   std::vector<Entry> entries_;
   /// The packed entry points, one per entry.
   std::vector<PackedFn> packed_;
+  /// Each entry's deallocator of results, when they differ from the one
+  /// given to the constructor (an artifact records it per entry); empty:
+  /// every entry uses that one.
+  std::vector<void (*)(void *)> entryFreeResult_;
 
 private:
   bool invokeHost(const Entry &e, const std::vector<HostTensor> &inputs,
