@@ -207,8 +207,10 @@ if [ -n "$PREPARE" ]; then
     t0=$(date +%s)
     mpy="$ROOT/.venv/bin/python"; [ -x "$mpy" ] || mpy=python3
     echo "gpu-check: compiling the $MODEL_SET models for --device cuda ($CHIP) and recording the CPU's results"
+    # The train step is the torch export's (--model-set llama).
+    sel=fp,q,q8,generate; [ "$MODEL_SET" = llama ] && sel=fp,q,q8,train,generate
     if ! "$mpy" "$ROOT/scripts/gpu_bundle_models.py" prepare "$PREPARE/models" \
-        --build "$BUILD" --chip "$CHIP" --set "$MODEL_SET"; then
+        --build "$BUILD" --chip "$CHIP" --set "$MODEL_SET" --models "$sel"; then
       echo "gpu-check: error: the models could not be prepared (above)" >&2; exit 1
     fi
     cp "$ROOT/scripts/gpu_bundle_models.py" "$PREPARE/models/"
@@ -364,12 +366,16 @@ if [ -n "$BUNDLE" ]; then
   # The model-level tests need the JIT (MLIR) or cuda artifacts (issue 27):
   # neither is in a bundle.
   SKIP_TESTS="not in the bundle: needs MLIR (the JIT) or cuda artifacts (issue 27)"
-  # With --models, the bundle runs the inference and generation tests from
-  # cuda artifacts; the train steps still need the JIT.
+  # With --models, the bundle runs the model-level tests from cuda
+  # artifacts (a bundle prepared without the train step leaves it to the
+  # JIT).
   if [ -f "$BUNDLE/models/models.json" ]; then
+    train="train|test/Training/train-device.test|3 KD train steps vs the CPU (1e-4)"
+    grep -q '"kind": "train"' "$BUNDLE/models/models.json" &&
+      train="train|models: train|3 KD train steps vs the CPU (1e-4), cuda artifact"
     TESTS=(
       "inference|models: fp, q, q8|FP, 1-bit and int8 models vs the CPU (1e-5), cuda artifacts"
-      "train|test/Training/train-device.test|3 KD train steps vs the CPU (1e-4)"
+      "$train"
       "generation|models: generate|16 tokens with the KV cache vs the CPU (1e-5), cuda artifact"
     )
   fi
@@ -488,7 +494,7 @@ EOF
   say "$(head -1 "$RESULTS/device.txt")"
   if [ -f "$BUNDLE/models/models.json" ]; then
     say "running the cuda artifacts of $BUNDLE/models over the C API"
-    timeout 240 "$PY" "$BUNDLE/models/gpu_bundle_models.py" check "$BUNDLE/models" \
+    timeout 300 "$PY" "$BUNDLE/models/gpu_bundle_models.py" check "$BUNDLE/models" \
       --lib "$BUNDLE/lib" > "$RESULTS/models.txt" 2>&1
     mrc=$?
     cat "$RESULTS/models.txt"

@@ -36,6 +36,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 F32, I64 = 0, 3
 ITEM = {F32: "f", I64: "q"}
+TRAIN_LR = 1e-3
 MAX_RANK = 8
 DYNAMIC = -(1 << 63)
 
@@ -78,6 +79,9 @@ class Api:
         lib.onebit_model_entry_arity.argtypes = [
             ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_size_t),
             ctypes.POINTER(ctypes.c_size_t)]
+        lib.onebit_model_entry_input.argtypes = [
+            ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t,
+            ctypes.POINTER(TensorInfo)]
         lib.onebit_model_entry_result.argtypes = [
             ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t,
             ctypes.POINTER(TensorInfo)]
@@ -154,6 +158,42 @@ class Api:
                 n *= d
             results.append((t.dtype, shape, buf[:n]))
         return results
+
+    def input_dtype(self, model, entry, index):
+        info = TensorInfo()
+        self.check(self.lib.onebit_model_entry_input(
+            model, entry.encode(), index, ctypes.byref(info)),
+            "input signature")
+        return info.dtype
+
+    def train(self, model, ids, steps, lr):
+        """`steps` KD steps from @main_train_init's parameters with zero
+        Adam moments, each step's state fed into the next (the trainer's
+        loop): the losses (loss, ce, mse) of each step and the final
+        parameters."""
+        params = self.run(model, "main_train_init", [])
+        n = len(params)
+        zeros = [(d, sh, array.array(ITEM[d], bytes(len(x) * 4 if d == F32
+                                                      else len(x) * 8)))
+                 for d, sh, x in params]
+        m, v = zeros, [(d, sh, array.array(x.typecode, x)) for d, sh, x in
+                       zeros]
+        lr_type = self.input_dtype(model, "main_train_step", 3 * n + 1)
+        step_type = self.input_dtype(model, "main_train_step", 3 * n + 2)
+        losses = []
+        for k in range(1, steps + 1):
+            scalars = [(lr_type, [], array.array(ITEM[lr_type], [lr])),
+                       (step_type, [], array.array(
+                           ITEM[step_type],
+                           [float(k) if step_type == F32 else k]))]
+            out = self.run(model, "main_train_step",
+                           params + m + v + [ids] + scalars)
+            if len(out) != 3 * n + 3:
+                raise RuntimeError("@main_train_step returned %d results, "
+                                   "not %d" % (len(out), 3 * n + 3))
+            params, m, v = out[:n], out[n:2 * n], out[2 * n:3 * n]
+            losses.append([float(t[2][0]) for t in out[3 * n:]])
+        return losses, params
 
     def generate(self, model, prompt, max_tokens, context):
         """Greedy tokens after `prompt`, and the prompt's last logits."""
@@ -233,6 +273,7 @@ def prepare(a):
     tiny_llama = os.path.join(ROOT, "test", "Generation", "Inputs",
                               "make_tiny_llama.py")
     models = []
+    wanted = set(a.models.split(","))
     # Inference: FP, 1-bit, 1-bit with an int8 head.
     if a.set == "llama":
         onnx = os.path.join(work, "llama.onnx")
@@ -266,25 +307,49 @@ def prepare(a):
     shape = list(x.shape)
     inputs = [save(out, "ids.bin", I64, shape, array.array("q", x.ravel()))]
     for name, src in [("fp", fp), ("q", q), ("q8", q8)]:
+        if name not in wanted:
+            continue
         models.append({"name": name, "kind": "run", "entry": entry or "main",
                        "source": src, "inputs": inputs, "rtol": 1e-5,
                        "what": {"fp": "FP", "q": "1-bit",
                                 "q8": "1-bit, int8 head"}[name] +
                                " model, @main vs the CPU"})
+    # KD train steps (test/Training/train-device.test): the torch export as
+    # the teacher, its 1-bit student's generated step, 3 steps.
+    if "train" in wanted and a.set == "llama":
+        step = os.path.join(work, "step.mlirbc")
+        text = os.path.join(work, "llama.mlir")
+        # The step finds the decoder layers by their names: keep locations.
+        tool("onebit-translate", "--import-onnx", onnx,
+             "--mlir-print-debuginfo", "-o", text)
+        tool("onebit-opt", text, "--onebit-quantize=keep-teacher=true",
+             "--onebit-build-train-step", "--emit-bytecode", "-o", step)
+        models.append({"name": "train", "kind": "train", "source": step,
+                       "entries": "main_train_init,main_train_step",
+                       "inputs": inputs, "steps": 3, "lr": TRAIN_LR,
+                       "rtol": 1e-4,
+                       "what": "3 KD train steps of the 1-bit student, "
+                               "losses and parameters vs the CPU"})
     # Generation with the KV cache.
-    gguf2 = os.path.join(work, "gen.gguf")
-    sh(py, tiny_llama, gguf2, "--layers", "2" if a.set == "llama" else "1")
-    gen = os.path.join(work, "gen.mlirbc")
-    genq = os.path.join(work, "genq.mlirbc")
-    tool("onebit-translate", "--import-gguf", "--kv-cache", gguf2,
-         "--emit-bytecode", "-o", gen)
-    tool("onebit-opt", gen, "--onebit-quantize", "--emit-bytecode", "-o",
-         genq)
-    models.append({"name": "generate", "kind": "generate", "source": genq,
-                   "entries": "prefill,decode", "prompt": [1, 5, 9, 2, 7],
-                   "max_tokens": 16, "context": 64, "rtol": 1e-5,
-                   "what": "1-bit model, 16 greedy tokens with the KV cache "
-                           "vs the CPU"})
+    if "generate" in wanted:
+        gguf2 = os.path.join(work, "gen.gguf")
+        sh(py, tiny_llama, gguf2, "--layers",
+           "2" if a.set == "llama" else "1")
+        gen = os.path.join(work, "gen.mlirbc")
+        genq = os.path.join(work, "genq.mlirbc")
+        tool("onebit-translate", "--import-gguf", "--kv-cache", gguf2,
+             "--emit-bytecode", "-o", gen)
+        tool("onebit-opt", gen, "--onebit-quantize", "--emit-bytecode", "-o",
+             genq)
+        models.append({"name": "generate", "kind": "generate",
+                       "source": genq, "entries": "prefill,decode",
+                       "prompt": [1, 5, 9, 2, 7], "max_tokens": 16,
+                       "context": 64, "rtol": 1e-5,
+                       "what": "1-bit model, 16 greedy tokens with the KV "
+                               "cache vs the CPU"})
+    if not models:
+        sys.exit("gpu_bundle_models: no model to prepare (--models %s with "
+                 "--set %s)" % (a.models, a.set))
 
     api = Api(os.path.join(a.build, "lib"))
     for m in models:
@@ -293,10 +358,13 @@ def prepare(a):
         m["cuda"] = m["name"] + ".cuda.onebit"
         cpu = os.path.join(work, m["name"] + ".cpu.onebit")
         common = ["--entries", entries, "--target-cpu", a.target_cpu]
-        tool("onebit-compile", src, "--device", "cuda", "--chip", a.chip,
-             *common, "-o", os.path.join(out, m["cuda"]))
+        if a.no_cuda:
+            del m["cuda"]
+        else:
+            tool("onebit-compile", src, "--device", "cuda", "--chip", a.chip,
+                 *common, "-o", os.path.join(out, m["cuda"]))
         tool("onebit-compile", src, *common, "-o", cpu)
-        if a.keep_cpu:
+        if a.keep_cpu or a.no_cuda:
             m["cpu"] = m["name"] + ".cpu.onebit"
             subprocess.run(["cp", cpu, os.path.join(out, m["cpu"])],
                            check=True)
@@ -308,6 +376,13 @@ def prepare(a):
                 m["expected"] = [
                     save(out, "%s.cpu%d.bin" % (m["name"], k), *r)
                     for k, r in enumerate(results)]
+            elif m["kind"] == "train":
+                losses, params = api.train(model, load(out, m["inputs"][0]),
+                                           m["steps"], m["lr"])
+                m["expected_losses"] = losses
+                m["expected_params"] = [
+                    save(out, "%s.cpu-param%d.bin" % (m["name"], k), *p)
+                    for k, p in enumerate(params)]
             else:
                 tokens, logits = api.generate(model, m["prompt"],
                                               m["max_tokens"], m["context"])
@@ -363,6 +438,29 @@ def check(a):
                       "FAIL: %s: rel_err=%.2e over %.0e (%s)" %
                       (name, worst, m["rtol"], m["what"]))
                 failed += verdict != "ok"
+            elif m["kind"] == "train":
+                losses, params = api.train(model, load(folder,
+                                                       m["inputs"][0]),
+                                           m["steps"], m["lr"])
+                loss_err = max(
+                    abs(g - w) / max(abs(w), 1e-30)
+                    for got, want in zip(losses, m["expected_losses"])
+                    for g, w in zip(got, want))
+                param_err = 0.0
+                for (_, shape, data), want in zip(params,
+                                                  m["expected_params"]):
+                    _, wshape, wdata = load(folder, want)
+                    if shape != wshape:
+                        raise RuntimeError("parameter shape %s, the CPU's %s"
+                                           % (shape, wshape))
+                    param_err = max(param_err, rel_err(data, wdata))
+                ok = (len(losses) == len(m["expected_losses"]) and
+                      max(loss_err, param_err) <= m["rtol"])
+                print("%s: %s: %d steps, losses rel_err=%.2e, %d parameters "
+                      "rel_err=%.2e (tolerance %.0e; %s)" % (
+                          "ok" if ok else "FAIL", name, len(losses), loss_err,
+                          len(params), param_err, m["rtol"], m["what"]))
+                failed += not ok
             else:
                 tokens, logits = api.generate(model, m["prompt"],
                                               m["max_tokens"], m["context"])
@@ -396,6 +494,11 @@ def main():
     p.add_argument("--set", choices=["llama", "tiny"], default="llama")
     # The GPU machine's CPU is not this one: AVX2 is the safe floor.
     p.add_argument("--target-cpu", default="x86-64-v3")
+    p.add_argument("--models", default="fp,q,q8,train,generate",
+                   help="which models (train: --set llama only)")
+    p.add_argument("--no-cuda", action="store_true",
+                   help="no cuda artifacts, only the CPU ones (kept): a "
+                        "test of this script that skips the GPU compile")
     p.add_argument("--keep-cpu", action="store_true",
                    help="keep the CPU artifacts too (check --cpu runs them: "
                         "a test of this script without a GPU)")
