@@ -116,8 +116,8 @@ int main(int argc, char **argv) {
     // An artifact runs on the device it was compiled for (its metadata
     // says which); --device cuda only confirms a cuda artifact.
     if (target == onebit::Target::GpuEmulation)
-      return fail("an artifact runs on the CPU it was compiled for; --device " +
-                  device + " needs the model itself");
+      return fail("an artifact runs on the device it was compiled for (cpu "
+                  "or cuda); --device " + device + " needs the model itself");
     auto artifact = onebit::Artifact::open(modelPath, error);
     if (!artifact)
       return fail(error);
