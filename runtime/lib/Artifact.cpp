@@ -28,7 +28,8 @@ namespace {
 struct CudaApi {
   void *handle = nullptr;
   int (*probe)(char *, size_t) = nullptr;
-  int (*deviceInfo)(int *, int *, char *, size_t, char *, size_t) = nullptr;
+  int (*deviceInfo)(int *, int *, int *, char *, size_t, char *,
+                    size_t) = nullptr;
   void *(*allocDevice)(size_t, char *, size_t) = nullptr;
   void (*freeDevice)(void *) = nullptr;
   void (*memFree)(void *, void *) = nullptr;
@@ -327,15 +328,19 @@ bool Artifact::checkDevice(const std::string &name, std::string &error) {
             why + ")";
     return false;
   }
-  int major = 0, minor = 0;
+  int major = 0, minor = 0, driver = 0;
   char device[256] = {0};
-  if (api.deviceInfo(&major, &minor, device, sizeof(device), why,
+  if (api.deviceInfo(&major, &minor, &driver, device, sizeof(device), why,
                      sizeof(why)) != 0) {
     error = name + ": " + what + ", but the GPU's compute capability cannot "
             "be read (" + why + ")";
     return false;
   }
   std::string problem = checkCudaDevice(meta_.gpuChip, major, minor, device);
+  // The driver JIT-compiles the PTX when the constructors load it: one too
+  // old for its ISA would fail there, inside the code.
+  if (problem.empty())
+    problem = checkCudaDriver(meta_.ptxIsa, driver);
   if (!problem.empty()) {
     error = name + ": " + problem;
     return false;

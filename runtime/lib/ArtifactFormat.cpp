@@ -78,6 +78,40 @@ uint32_t ptxIsaOf(const std::string &features) {
   return best;
 }
 
+int minCudaDriverForPtx(uint32_t isa) {
+  // PTX ISA 6.0 came with CUDA 9.0, 6.3 with 10.0, 7.0 with 11.0, 8.0 with
+  // 12.0, 9.0 with 13.0; within a major version ISA x.y came with CUDA
+  // (x+4).y, except 8.6-8.8, which came with CUDA 12.7-12.9.
+  const uint32_t major = isa / 10, minor = isa % 10;
+  auto cuda = [](int m, int n) { return m * 1000 + n * 10; };
+  switch (major) {
+  case 6:
+    return minor < 3 ? cuda(9, int(minor)) : cuda(10, int(minor) - 3);
+  case 7:
+    return cuda(11, int(minor));
+  case 8:
+    return cuda(12, int(minor) + (minor >= 6 ? 1 : 0));
+  case 9:
+    return cuda(13, int(minor));
+  default:
+    return 0;
+  }
+}
+
+std::string checkCudaDriver(uint32_t isa, int driver) {
+  const int need = minCudaDriverForPtx(isa);
+  if (need == 0 || driver >= need)
+    return "";
+  auto version = [](int v) {
+    return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
+  };
+  return "its kernels are PTX ISA " + std::to_string(isa / 10) + "." +
+         std::to_string(isa % 10) + ", which needs a CUDA " + version(need) +
+         " driver, but this driver is CUDA " + version(driver) +
+         "; recompile with an older --gpu-features (+ptx" +
+         std::to_string(isa) + " now) or update the driver";
+}
+
 uint64_t checksum(const char *data, size_t size, uint64_t h) {
   for (size_t i = 0; i < size; ++i) {
     h ^= uint8_t(data[i]);

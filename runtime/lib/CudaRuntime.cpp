@@ -52,6 +52,7 @@ struct Driver {
   CUresult (*cuDeviceGet)(CUdevice *, int);
   CUresult (*cuDeviceGetAttribute)(int *, int, CUdevice);
   CUresult (*cuDeviceGetName)(char *, int, CUdevice);
+  CUresult (*cuDriverGetVersion)(int *);
   CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice);
   CUresult (*cuCtxSetCurrent)(CUcontext);
   CUresult (*cuGetErrorString)(CUresult, const char **);
@@ -112,6 +113,7 @@ Driver &driver() {
     sym(d.cuDeviceGet, "cuDeviceGet");
     sym(d.cuDeviceGetAttribute, "cuDeviceGetAttribute");
     sym(d.cuDeviceGetName, "cuDeviceGetName");
+    sym(d.cuDriverGetVersion, "cuDriverGetVersion");
     sym(d.cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain");
     sym(d.cuCtxSetCurrent, "cuCtxSetCurrent");
     sym(d.cuGetErrorString, "cuGetErrorString");
@@ -230,8 +232,9 @@ int onebitCudaProbe(char *message, size_t size) {
   return -1;
 }
 
-int onebitCudaDeviceInfo(int *major, int *minor, char *name, size_t nameSize,
-                         char *message, size_t size) {
+int onebitCudaDeviceInfo(int *major, int *minor, int *driverVersion,
+                         char *name, size_t nameSize, char *message,
+                         size_t size) {
   auto fail = [&](const std::string &why) {
     if (message && size) {
       strncpy(message, why.c_str(), size - 1);
@@ -247,6 +250,8 @@ int onebitCudaDeviceInfo(int *major, int *minor, char *name, size_t nameSize,
   if (d.cuDeviceGetAttribute(major, kMajor, d.device) != CUDA_SUCCESS ||
       d.cuDeviceGetAttribute(minor, kMinor, d.device) != CUDA_SUCCESS)
     return fail("cuDeviceGetAttribute of the compute capability failed");
+  if (d.cuDriverGetVersion(driverVersion) != CUDA_SUCCESS)
+    return fail("cuDriverGetVersion failed");
   if (name && nameSize) {
     name[0] = 0;
     if (d.cuDeviceGetName(name, int(nameSize), d.device) != CUDA_SUCCESS)

@@ -65,6 +65,28 @@ TEST(ArtifactDevice, PtxIsaFromFeatures) {
   EXPECT_EQ(ptxIsaOf("+sm80"), 0u);
 }
 
+TEST(ArtifactDevice, DriverForPtxIsa) {
+  EXPECT_EQ(minCudaDriverForPtx(60), 9000);
+  EXPECT_EQ(minCudaDriverForPtx(63), 10000);
+  EXPECT_EQ(minCudaDriverForPtx(65), 10020);
+  EXPECT_EQ(minCudaDriverForPtx(70), 11000);
+  EXPECT_EQ(minCudaDriverForPtx(78), 11080);
+  EXPECT_EQ(minCudaDriverForPtx(80), 12000);
+  EXPECT_EQ(minCudaDriverForPtx(85), 12050);
+  EXPECT_EQ(minCudaDriverForPtx(86), 12070);
+  EXPECT_EQ(minCudaDriverForPtx(88), 12090);
+  EXPECT_EQ(minCudaDriverForPtx(90), 13000);
+  EXPECT_EQ(minCudaDriverForPtx(43), 0);
+  EXPECT_EQ(checkCudaDriver(80, 12000), "");
+  EXPECT_EQ(checkCudaDriver(80, 12080), "");
+  EXPECT_EQ(checkCudaDriver(80, 13000), "");
+  EXPECT_EQ(checkCudaDriver(43, 9000), "");
+  EXPECT_EQ(checkCudaDriver(80, 11040),
+            "its kernels are PTX ISA 8.0, which needs a CUDA 12.0 driver, but "
+            "this driver is CUDA 11.4; recompile with an older --gpu-features "
+            "(+ptx80 now) or update the driver");
+}
+
 Metadata oneEntry(const std::string &target) {
   Metadata m;
   m.producer = "test";
@@ -72,8 +94,13 @@ Metadata oneEntry(const std::string &target) {
   m.targetCpu = "x86-64";
   Executable::Entry e;
   e.name = "main";
-  e.inputs.push_back({DType::F32, {2, 3}, "x"});
-  e.results.push_back({DType::F32, {2, 3}, "y"});
+  TensorSignature x, y;
+  x.dtype = y.dtype = DType::F32;
+  x.shape = y.shape = {2, 3};
+  x.name = "x";
+  y.name = "y";
+  e.inputs.push_back(x);
+  e.results.push_back(y);
   m.entries.push_back(e);
   m.symbols.push_back("_mlir_main");
   return m;

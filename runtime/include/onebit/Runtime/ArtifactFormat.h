@@ -131,6 +131,12 @@ std::string checkCudaDevice(const std::string &chip, int major, int minor,
 /// The PTX ISA version times 10 that `features` asks for ("+ptx80" -> 80),
 /// 0 when it names none.
 uint32_t ptxIsaOf(const std::string &features);
+/// The oldest CUDA driver that JIT-compiles PTX ISA `isa` (times 10), in
+/// cuDriverGetVersion's form (12000: CUDA 12.0); 0 when unknown.
+int minCudaDriverForPtx(uint32_t isa);
+/// Why a driver of cuDriverGetVersion `driver` cannot load PTX ISA `isa`,
+/// or "" when it can (or the ISA is unknown: the load then decides).
+std::string checkCudaDriver(uint32_t isa, int driver);
 
 /// FNV-1a, 64 bits.
 uint64_t checksum(const char *data, size_t size, uint64_t seed);
