@@ -198,6 +198,12 @@ bool Executable::runInPlace(const std::string &entry,
     error = "@" + entry + " was not compiled as an entry";
     return false;
   }
+  if (stateOnDevice() && !e->cacheArgs.empty()) {
+    error = "@" + entry + " takes its KV caches in device memory on this "
+            "GPU model, not as host tensors; generate through the generator "
+            "(onebit-generate, onebit_generator_*)";
+    return false;
+  }
   return invokeHost(*e, inputs, outputs, error);
 }
 

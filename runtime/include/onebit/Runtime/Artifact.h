@@ -75,6 +75,7 @@ public:
   DeviceConstants deviceConstants() const override;
   void *allocateState(size_t bytes, std::string &error) override;
   void freeState(void *state) override;
+  bool stateOnDevice() const override { return cuda_; }
 
 private:
   Artifact();

@@ -123,6 +123,11 @@ public:
   /// Null with `error` set when it cannot be had. Release with freeState.
   virtual void *allocateState(size_t bytes, std::string &error);
   virtual void freeState(void *state);
+  /// Whether the entries take their KV caches in device memory (a GPU
+  /// model). Then runInPlace and the C API's run, whose caches are host
+  /// memory, refuse KV-cache entries: such a model generates through
+  /// Generator, which holds its caches as state memory.
+  virtual bool stateOnDevice() const { return false; }
 
 protected:
   /// `freeResult` releases the buffers compiled code returns (the kernel
