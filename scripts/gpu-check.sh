@@ -34,8 +34,9 @@
 #     the H100/H200); fails (exit 1) when DIR is over N MiB (60) or a
 #     program in it needs libLLVM, libMLIR, libopenblas, or our CPU runtime
 #     from outside the bundle. --models adds the model-level GPU tests as
-#     cuda artifacts (DIR/models: FP, 1-bit, int8-head inference and
-#     generation, with the CPU's results; scripts/gpu_bundle_models.py) and
+#     cuda artifacts (DIR/models: FP, 1-bit, int8-head inference, 3 KD
+#     train steps (llama only) and generation, with the CPU's results;
+#     scripts/gpu_bundle_models.py) and
 #     the C API (libonebit.so, libonebit_runtime.so built without OpenBLAS
 #     in B/bundle-runtime).
 #   scripts/gpu-check.sh --check-bundle DIR [--max-mib N]
