@@ -27,18 +27,26 @@
 # cannot build onebit (no LLVM/MLIR 22 there):
 #   scripts/gpu-check.sh --prepare [DIR] [--build-dir B] [--no-build]
 #       [--shapes "MxNxK,..."] [--chip sm_XY] [--emit-args "ARGS"]
-#       [--max-mib N]
+#       [--max-mib N] [--models [--model-set llama|tiny]]
 #     here, on a machine that builds: writes DIR (default .gpu-bundle) with
 #     gpu-bench-run, libonebit_cuda_runtime.so and the launch plans (PTX) of
 #     the issue's shapes and the decode model, compiled for --chip (sm_90,
 #     the H100/H200); fails (exit 1) when DIR is over N MiB (60) or a
-#     program in it needs libLLVM, libMLIR, libopenblas or our runtime.
+#     program in it needs libLLVM, libMLIR, libopenblas, or our CPU runtime
+#     from outside the bundle. --models adds the model-level GPU tests as
+#     cuda artifacts (DIR/models: FP, 1-bit, int8-head inference, 3 KD
+#     train steps (llama only) and generation, with the CPU's results;
+#     scripts/gpu_bundle_models.py) and
+#     the C API (libonebit.so, libonebit_runtime.so built without OpenBLAS
+#     in B/bundle-runtime).
 #   scripts/gpu-check.sh --check-bundle DIR [--max-mib N]
 #     only the checks of --prepare's end, on an existing DIR.
 #   scripts/gpu-check.sh --bundle [DIR] [--results R] [--bench-args "ARGS"]
 #     on the GPU machine: no build, no MLIR. Probes the GPU, runs
-#     gpu-bench-run on DIR's plans, writes the report into R (default $OUT
-#     when set). The model-level GPU tests need MLIR and are not run.
+#     gpu-bench-run on DIR's plans, runs DIR/models' cuda artifacts against
+#     the CPU's results when the bundle has them (else those tests are
+#     skipped: they need MLIR), writes the report into R (default $OUT
+#     when set).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,6 +66,8 @@ SHAPES="1x8192x8192,1x28672x8192,16x8192x8192,512x8192x8192"
 CHIP="sm_90"
 EMIT_ARGS=""
 MAX_MIB=60
+MODELS=0
+MODEL_SET=llama
 
 usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -89,6 +99,9 @@ while [ $# -gt 0 ]; do
     --emit-args=*) EMIT_ARGS="${1#*=}"; shift ;;
     --max-mib) MAX_MIB="${2:?--max-mib needs a number}"; shift 2 ;;
     --max-mib=*) MAX_MIB="${1#*=}"; shift ;;
+    --models) MODELS=1; shift ;;
+    --model-set) MODEL_SET="${2:?--model-set needs llama or tiny}"; shift 2 ;;
+    --model-set=*) MODEL_SET="${1#*=}"; shift ;;
     --jobs) JOBS="${2:?--jobs needs a number}"; shift 2 ;;
     --jobs=*) JOBS="${1#*=}"; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -100,6 +113,7 @@ parent="$(cd "$(dirname "$BUILD")" 2>/dev/null && pwd)" || {
   echo "gpu-check: error: the build directory's parent $(dirname "$BUILD") does not exist" >&2; exit 2; }
 BUILD="$parent/$(basename "$BUILD")"
 case "$MAX_MIB" in ''|*[!0-9]*) echo "gpu-check: error: --max-mib must be a number, not '$MAX_MIB'" >&2; exit 2 ;; esac
+case "$MODEL_SET" in llama|tiny) ;; *) echo "gpu-check: error: --model-set must be llama or tiny, not '$MODEL_SET'" >&2; exit 2 ;; esac
 if [ -n "$PREPARE" ] && [ -n "$BUNDLE" ]; then
   echo "gpu-check: error: --prepare (here) and --bundle (on the GPU machine) do not go together" >&2; exit 2
 fi
@@ -111,9 +125,12 @@ check_bundle() { # DIR MAX
   local dir="$1" max="$2" bad=0 f deps size
   while IFS= read -r f; do
     head -c 4 "$f" 2>/dev/null | grep -q 'ELF' || continue
-    if ! deps="$(ldd "$f" 2>&1)"; then
+    # The bundle's own lib/ first, as its programs load it there.
+    if ! deps="$(LD_LIBRARY_PATH="$dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ldd "$f" 2>&1)"; then
       echo "gpu-check: $f: ldd failed: $(echo "$deps" | head -1)"; bad=1; continue
     fi
+    # Our CPU runtime only as the bundle's copy (built without OpenBLAS).
+    deps="$(echo "$deps" | grep -v "libonebit_runtime\.so => $dir/lib/")"
     if echo "$deps" | grep -Eq 'lib(LLVM|MLIR|openblas|onebit_runtime)[^ ]*\.so'; then
       echo "gpu-check: $f needs $(echo "$deps" | grep -Eo 'lib(LLVM|MLIR|openblas|onebit_runtime)[^ ]*\.so[^ ]*' | sort -u | tr '\n' ' ')(not on the GPU machines)"; bad=1
     fi
@@ -155,11 +172,51 @@ if [ -n "$PREPARE" ]; then
   for f in bin/gpu-bench bin/gpu-bench-run lib/libonebit_cuda_runtime.so; do
     [ -x "$BUILD/$f" ] || [ -f "$BUILD/$f" ] || { echo "gpu-check: cannot prepare: $BUILD/$f is missing" >&2; exit 3; }
   done
-  rm -rf "${PREPARE:?}"/bin "${PREPARE:?}"/lib "${PREPARE:?}"/plans "$PREPARE/MANIFEST"
+  rm -rf "${PREPARE:?}"/bin "${PREPARE:?}"/lib "${PREPARE:?}"/plans "${PREPARE:?}"/models "$PREPARE/MANIFEST"
   mkdir -p "$PREPARE/bin" "$PREPARE/lib"
   cp "$BUILD/bin/gpu-bench-run" "$PREPARE/bin/" &&
     cp -L "$BUILD/lib/libonebit_cuda_runtime.so" "$PREPARE/lib/" || {
     echo "gpu-check: error: cannot copy the programs into $PREPARE" >&2; exit 1; }
+  # The model-level tests as cuda artifacts, run there over the C API: the
+  # C API and the kernel library without OpenBLAS (not on the GPU
+  # machines), built in their own build directory.
+  models_note="none (no --models)"
+  if [ "$MODELS" = 1 ]; then
+    RT="$BUILD/bundle-runtime"
+    if [ "$NO_BUILD" = 0 ]; then
+      if [ ! -f "$RT/build.ninja" ]; then
+        echo "gpu-check: configuring $RT (the C API without OpenBLAS)"
+        cmake -S "$ROOT" -B "$RT" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+          -DCMAKE_C_COMPILER="$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$BUILD/CMakeCache.txt")" \
+          -DCMAKE_CXX_COMPILER="$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$BUILD/CMakeCache.txt")" \
+          -DMLIR_DIR="$(sed -n 's/^MLIR_DIR:[A-Z]*=//p' "$BUILD/CMakeCache.txt")" \
+          -DONEBIT_RUNTIME_USE_OPENBLAS=OFF > "$PREPARE.runtime.log" 2>&1 || {
+          echo "gpu-check: cannot configure $RT (last lines of $PREPARE.runtime.log):" >&2
+          tail -15 "$PREPARE.runtime.log" >&2; exit 3; }
+      fi
+      ninja -C "$RT" -j "$JOBS" onebit onebit_cuda_runtime >> "$PREPARE.runtime.log" 2>&1 &&
+        ninja -C "$BUILD" -j "$JOBS" onebit-compile onebit-opt onebit-translate onebit >> "$PREPARE.runtime.log" 2>&1 || {
+        echo "gpu-check: cannot build the C API for the bundle (last lines of $PREPARE.runtime.log):" >&2
+        tail -15 "$PREPARE.runtime.log" >&2; exit 3; }
+      rm -f "$PREPARE.runtime.log"
+    fi
+    for f in "$RT/lib/libonebit.so" "$RT/lib/libonebit_runtime.so" "$BUILD/bin/onebit-compile" "$BUILD/lib/libonebit.so"; do
+      [ -f "$f" ] || { echo "gpu-check: cannot prepare the models: $f is missing" >&2; exit 3; }
+    done
+    cp -L "$RT/lib/libonebit.so" "$RT/lib/libonebit_runtime.so" "$PREPARE/lib/" || {
+      echo "gpu-check: error: cannot copy the C API into $PREPARE" >&2; exit 1; }
+    t0=$(date +%s)
+    mpy="$ROOT/.venv/bin/python"; [ -x "$mpy" ] || mpy=python3
+    echo "gpu-check: compiling the $MODEL_SET models for --device cuda ($CHIP) and recording the CPU's results"
+    # The train step is the torch export's (--model-set llama).
+    sel=fp,q,q8,generate; [ "$MODEL_SET" = llama ] && sel=fp,q,q8,train,generate
+    if ! "$mpy" "$ROOT/scripts/gpu_bundle_models.py" prepare "$PREPARE/models" \
+        --build "$BUILD" --chip "$CHIP" --set "$MODEL_SET" --models "$sel"; then
+      echo "gpu-check: error: the models could not be prepared (above)" >&2; exit 1
+    fi
+    cp "$ROOT/scripts/gpu_bundle_models.py" "$PREPARE/models/"
+    models_note="$(grep -c '"kind"' "$PREPARE/models/models.json") models ($MODEL_SET) in $(( $(date +%s) - t0 )) s"
+  fi
   # The kernels, compiled here for the GPU machine's chip.
   t0=$(date +%s)
   # shellcheck disable=SC2086
@@ -182,6 +239,21 @@ if [ -n "$PREPARE" ]; then
       fi
       n=$((n + 1))
     done < <(find "$PREPARE/plans" -name '*.ptx' | sort)
+    # The cuda artifacts' kernels too (the PTX their code embeds).
+    if [ -f "$PREPARE/models/models.json" ]; then
+      for art in "$PREPARE"/models/*.cuda.onebit; do
+        rm -rf "$PREPARE.ptx" &&
+          python3 "$ROOT/test/Artifact/Inputs/artifact_code.py" "$art" --ptx "$PREPARE.ptx" > /dev/null || {
+          echo "gpu-check: error: cannot read the PTX of $art" >&2; exit 1; }
+        for f in "$PREPARE.ptx"/*.ptx; do
+          if ! msg="$("$PTXAS" -arch="$CHIP" "$f" -o /dev/null 2>&1)"; then
+            echo "gpu-check: error: ptxas -arch=$CHIP refuses a kernel of ${art#$PREPARE/}: $(echo "$msg" | head -3)" >&2; exit 1
+          fi
+          n=$((n + 1))
+        done
+      done
+      rm -rf "$PREPARE.ptx"
+    fi
     ptxas_note="ptxas $("$PTXAS" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p') -arch=$CHIP: $n kernels ok"
   else
     ptxas_note="not checked (no ptxas here)"
@@ -202,10 +274,11 @@ if [ -n "$PREPARE" ]; then
     echo "emit_args $EMIT_ARGS"
     echo "needs ${glibc:-?} ${glibcxx:-?}"
     echo "ptxas_check $ptxas_note"
+    echo "models $models_note"
   } > "$PREPARE/MANIFEST"
   size=$(du -sb "$PREPARE" | cut -f1)
   echo "size $size" >> "$PREPARE/MANIFEST"
-  echo "gpu-check: bundle $PREPARE ready: $(( size / 1024 )) KiB (limit $MAX_MIB MiB), $(grep -Ec '^(gemm|model) ' "$PREPARE/plans/plans.txt") plans for $CHIP compiled in $(( $(date +%s) - t0 )) s ($ptxas_note); needs ${glibc:-?} and ${glibcxx:-?}; no libLLVM/libMLIR/libopenblas"
+  echo "gpu-check: bundle $PREPARE ready: $(( size / 1024 )) KiB (limit $MAX_MIB MiB), $(grep -Ec '^(gemm|model) ' "$PREPARE/plans/plans.txt") plans for $CHIP compiled in $(( $(date +%s) - t0 )) s ($ptxas_note); models: $models_note; needs ${glibc:-?} and ${glibcxx:-?}; no libLLVM/libMLIR/libopenblas"
   echo "gpu-check: on the GPU machine: scripts/gpu-check.sh --bundle $PREPARE_ARG (docs/gpu.md, \"The GPU bundle\")"
   exit 0
 fi
@@ -294,6 +367,19 @@ if [ -n "$BUNDLE" ]; then
   # The model-level tests need the JIT (MLIR) or cuda artifacts (issue 27):
   # neither is in a bundle.
   SKIP_TESTS="not in the bundle: needs MLIR (the JIT) or cuda artifacts (issue 27)"
+  # With --models, the bundle runs the model-level tests from cuda
+  # artifacts (a bundle prepared without the train step leaves it to the
+  # JIT).
+  if [ -f "$BUNDLE/models/models.json" ]; then
+    train="train|test/Training/train-device.test|3 KD train steps vs the CPU (1e-4)"
+    grep -q '"kind": "train"' "$BUNDLE/models/models.json" &&
+      train="train|models: train|3 KD train steps vs the CPU (1e-4), cuda artifact"
+    TESTS=(
+      "inference|models: fp, q, q8|FP, 1-bit and int8 models vs the CPU (1e-5), cuda artifacts"
+      "$train"
+      "generation|models: generate|16 tokens with the KV cache vs the CPU (1e-5), cuda artifact"
+    )
+  fi
   fact bundle "$BUNDLE ($(sed -n 's/^commit //p' "$BUNDLE/MANIFEST"), $(sed -n 's/^chip //p' "$BUNDLE/MANIFEST"), made $(sed -n 's/^created //p' "$BUNDLE/MANIFEST"))"
   fact build "none (bundle)"
   if ! problems="$(check_bundle "$BUNDLE" 0)"; then
@@ -375,7 +461,8 @@ elif [ -n "$why" ]; then
   fact gpu_reason "$why"
   for t in "${TESTS[@]}"; do
     IFS='|' read -r name file what <<< "$t"
-    fact "test:$name" "skipped|$SKIP_TESTS|$file|$what"
+    case "$file" in models:*) r="no GPU" ;; *) r="$SKIP_TESTS" ;; esac
+    fact "test:$name" "skipped|$r|$file|$what"
   done
   fact bench "skipped|no GPU"
   report
@@ -406,9 +493,28 @@ EOF
   case "$probe" in ok*) ;; *) status=1 ;; esac
   timeout 60 "$BUNDLE/bin/gpu-bench-run" "$BUNDLE/plans" --probe-only --json "$RESULTS/device.json" > "$RESULTS/device.txt" 2>&1
   say "$(head -1 "$RESULTS/device.txt")"
+  if [ -f "$BUNDLE/models/models.json" ]; then
+    say "running the cuda artifacts of $BUNDLE/models over the C API"
+    timeout 300 "$PY" "$BUNDLE/models/gpu_bundle_models.py" check "$BUNDLE/models" \
+      --lib "$BUNDLE/lib" > "$RESULTS/models.txt" 2>&1
+    mrc=$?
+    cat "$RESULTS/models.txt"
+    [ "$mrc" = 0 ] || status=1
+  fi
   for t in "${TESTS[@]}"; do
     IFS='|' read -r name file what <<< "$t"
-    fact "test:$name" "skipped|$SKIP_TESTS|$file|$what"
+    case "$file" in
+      models:*)
+        lines=""; st=pass
+        for m in $(echo "${file#models: }" | tr ',' ' '); do
+          l="$(grep -E "^(ok|FAIL): $m: " "$RESULTS/models.txt" | head -1)"
+          [ -n "$l" ] || l="FAIL: $m: no result (exit $mrc; models.txt)"
+          case "$l" in ok*) ;; *) st=fail ;; esac
+          lines="${lines:+$lines;}$l"
+        done
+        fact "test:$name" "$st|$lines|$file|$what" ;;
+      *) fact "test:$name" "skipped|$SKIP_TESTS|$file|$what" ;;
+    esac
   done
   run_bench "$BUNDLE/bin/gpu-bench-run" "$BUNDLE/plans"
   fact status "$status"

@@ -73,6 +73,13 @@ if os.path.exists(ptxas):
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", ptxas))
 
+# The C API built without OpenBLAS for the GPU bundle (scripts/gpu-check.sh
+# --prepare --models configures and builds it in BUILD/bundle-runtime):
+# the bundle's model part can then be prepared within a test's time.
+if os.path.exists(os.path.join(config.onebit_obj_root, "bundle-runtime", "lib",
+                               "libonebit.so")):
+    config.available_features.add("bundle-runtime")
+
 # mlir-runner and MLIR's runner utilities (mlir-22-tools, libmlir-22): tests
 # that execute lowered host code directly, printing memrefs to FileCheck.
 mlir_runner = os.path.join(config.llvm_tools_dir, "mlir-runner")

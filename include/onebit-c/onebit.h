@@ -37,8 +37,9 @@ typedef enum onebit_status {
   /* A file could not be opened or read. */
   ONEBIT_ERROR_IO = 1,
   /* The file is not an artifact this runtime reads: not one at all,
-   * truncated, corrupt, another format or runtime version, or code for CPU
-   * features this machine lacks. */
+   * truncated, corrupt, another format or runtime version, code for CPU
+   * features this machine lacks, or a cuda artifact on a machine without
+   * a usable CUDA driver and GPU, or with a GPU older than its chip. */
   ONEBIT_ERROR_FORMAT = 2,
   /* An argument is wrong: a null pointer, an unknown entry, a tensor of the
    * wrong element type or shape, a buffer too small, a token outside the

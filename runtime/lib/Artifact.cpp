@@ -12,10 +12,75 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 namespace onebit {
 
 using namespace artifact;
+
+namespace {
+
+/// The entry points of libonebit_cuda_runtime.so a cuda artifact needs
+/// from its loader (runtime/include/onebit/Runtime/CudaRuntime.h). The
+/// library is loaded once per process, with dlopen: a program that runs
+/// CPU artifacts never needs it, and the artifact's code, linked against
+/// it, then finds it loaded (by its soname) instead of searching for it.
+struct CudaApi {
+  void *handle = nullptr;
+  int (*probe)(char *, size_t) = nullptr;
+  int (*deviceInfo)(int *, int *, int *, char *, size_t, char *,
+                    size_t) = nullptr;
+  void *(*allocDevice)(size_t, char *, size_t) = nullptr;
+  void (*freeDevice)(void *) = nullptr;
+  void (*memFree)(void *, void *) = nullptr;
+  std::string error; ///< why it cannot be used, empty when it can
+};
+
+const CudaApi &cudaApi() {
+  static CudaApi api;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // Next to the kernel library (the build tree's lib/, an install's
+    // libdir, a GPU bundle's lib/), else wherever the dynamic loader looks.
+    std::string path = "libonebit_cuda_runtime.so";
+    Dl_info info;
+    if (::dladdr(reinterpret_cast<void *>(&_mlir_memref_to_llvm_free),
+                 &info) &&
+        info.dli_fname) {
+      std::string dir = info.dli_fname;
+      size_t slash = dir.rfind('/');
+      if (slash != std::string::npos) {
+        std::string next = dir.substr(0, slash + 1) + path;
+        if (::access(next.c_str(), R_OK) == 0)
+          path = next;
+      }
+    }
+    api.handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!api.handle) {
+      const char *why = ::dlerror();
+      api.error = "cannot load the CUDA runtime libonebit_cuda_runtime.so: " +
+                  std::string(why ? why : "dlopen failed");
+      return;
+    }
+    auto sym = [&](auto &fn, const char *name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(
+          ::dlsym(api.handle, name));
+      if (!fn && api.error.empty())
+        api.error = std::string("the CUDA runtime ") + path + " lacks " + name;
+    };
+    sym(api.probe, "onebitCudaProbe");
+    sym(api.deviceInfo, "onebitCudaDeviceInfo");
+    sym(api.allocDevice, "onebitCudaAllocDevice");
+    sym(api.freeDevice, "onebitCudaFreeDevice");
+    sym(api.memFree, "mgpuMemFree");
+  });
+  return api;
+}
+
+/// Results of a cuda artifact's entries: managed memory.
+void freeManaged(void *p) { cudaApi().memFree(p, nullptr); }
+
+} // namespace
 
 bool isArtifactPath(const std::string &path) {
   const size_t n = std::strlen(kArtifactExtension);
@@ -38,6 +103,10 @@ bool isArtifactFile(const std::string &path) {
 Artifact::Artifact() : Executable(&_mlir_memref_to_llvm_free) {}
 
 Artifact::~Artifact() {
+  // The code's destructors (the GPU's: free the weights' device copies,
+  // unload the kernels) while it is still loaded.
+  if (fini_)
+    fini_();
   if (library_)
     ::dlclose(library_);
   if (codeFd_ >= 0)
@@ -48,6 +117,16 @@ Artifact::~Artifact() {
 
 std::unique_ptr<Artifact> Artifact::open(const std::string &path,
                                          std::string &error) {
+  return map(path, /*loadCode=*/true, error);
+}
+
+std::unique_ptr<Artifact> Artifact::inspect(const std::string &path,
+                                            std::string &error) {
+  return map(path, /*loadCode=*/false, error);
+}
+
+std::unique_ptr<Artifact> Artifact::map(const std::string &path,
+                                        bool loadCode, std::string &error) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     error = path + ": cannot open: " + std::strerror(errno);
@@ -72,7 +151,7 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &path,
     a->bytes_ = std::string_view(static_cast<const char *>(p), a->mappingSize_);
   }
   ::close(fd);
-  if (!a->parse(path, /*loadCode=*/true, error))
+  if (!a->parse(path, loadCode, error))
     return nullptr;
   return a;
 }
@@ -192,9 +271,6 @@ bool Artifact::parse(const std::string &name, bool loadCode,
     return fail("compiled for runtime ABI " + std::to_string(meta_.runtimeAbi) +
                 " by " + meta_.producer + ", but this runtime has ABI " +
                 std::to_string(kRuntimeAbi) + "; recompile the model");
-  if (meta_.target != "cpu")
-    return fail("compiled for the device '" + meta_.target +
-                "'; this runtime runs 'cpu' artifacts");
   std::string missing;
   for (const std::string &f : meta_.cpuFeatures) {
     bool known;
@@ -228,10 +304,122 @@ bool Artifact::parse(const std::string &name, bool loadCode,
   }
   tokenizer_ = tok ? bytes_.substr(tok->offset, tok->size) : std::string_view();
   entries_ = meta_.entries;
+  cuda_ = meta_.target == "cuda";
   if (!loadCode)
     return true;
+  // Before any of the code runs: its constructors load the kernels.
+  if (cuda_ && !checkDevice(name, error))
+    return false;
   return loadSharedObject(bytes_.substr(code->offset, code->size), name,
                           error);
+}
+
+bool Artifact::checkDevice(const std::string &name, std::string &error) {
+  const std::string what = "compiled for the GPU (cuda, " + meta_.gpuChip +
+                           ")";
+  const CudaApi &api = cudaApi();
+  if (!api.error.empty()) {
+    error = name + ": " + what + ", but " + api.error;
+    return false;
+  }
+  char why[512] = {0};
+  if (api.probe(why, sizeof(why)) != 0) {
+    error = name + ": " + what + ", but no CUDA driver/GPU is usable here (" +
+            why + ")";
+    return false;
+  }
+  int major = 0, minor = 0, driver = 0;
+  char device[256] = {0};
+  if (api.deviceInfo(&major, &minor, &driver, device, sizeof(device), why,
+                     sizeof(why)) != 0) {
+    error = name + ": " + what + ", but the GPU's compute capability cannot "
+            "be read (" + why + ")";
+    return false;
+  }
+  std::string problem = checkCudaDevice(meta_.gpuChip, major, minor, device);
+  // The driver JIT-compiles the PTX when the constructors load it: one too
+  // old for its ISA would fail there, inside the code.
+  if (problem.empty())
+    problem = checkCudaDriver(meta_.ptxIsa, driver);
+  if (!problem.empty()) {
+    error = name + ": " + problem;
+    return false;
+  }
+  return true;
+}
+
+std::string Artifact::describe() const {
+  std::string out = "producer: " + meta_.producer + "\n";
+  out += "target: " + meta_.target + "\n";
+  out += "host cpu: " + meta_.targetCpu + "\n";
+  std::string features;
+  for (const std::string &f : meta_.cpuFeatures)
+    features += (features.empty() ? "" : " ") + f;
+  out += "cpu features: " + features + "\n";
+  if (meta_.target == "cuda")
+    out += "gpu chip: " + meta_.gpuChip + "\ngpu features: " +
+           meta_.gpuFeatures + "\nptx isa: " +
+           std::to_string(meta_.ptxIsa / 10) + "." +
+           std::to_string(meta_.ptxIsa % 10) + "\n";
+  out += "file: " + std::to_string(bytes_.size()) + " bytes, constants " +
+         std::to_string(constantBytes_) + " bytes in " +
+         std::to_string(meta_.constants.size()) + " arrays, tokenizer " +
+         (tokenizer_.empty() ? "none" : std::to_string(tokenizer_.size()) +
+                                            " bytes") +
+         "\n";
+  out += "parameters: " + std::to_string(meta_.parameters) + "\n";
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    const Entry &e = entries_[i];
+    out += "entry @" + e.name + "(";
+    for (size_t k = 0; k < e.inputs.size(); ++k)
+      out += (k ? ", " : "") + e.inputs[k].name + ": " + e.inputs[k].str();
+    out += ") -> (";
+    for (size_t k = 0; k < e.results.size(); ++k)
+      out += (k ? ", " : "") + e.results[k].name + ": " + e.results[k].str();
+    const bool managed = i < meta_.resultMemory.size() &&
+                         meta_.resultMemory[i] == ResultMemory::CudaManaged;
+    out += std::string(") results: ") +
+           (managed ? "cuda managed memory (mgpuMemFree)"
+                    : "host memory (_mlir_memref_to_llvm_free)") +
+           "\n";
+  }
+  return out;
+}
+
+DeviceConstants Artifact::deviceConstants() const {
+  DeviceConstants c;
+  if (!library_ || !cuda_)
+    return c;
+  auto read = [&](const char *symbol, int64_t &value) {
+    if (auto *p = static_cast<const int64_t *>(::dlsym(library_, symbol)))
+      value = *p;
+  };
+  read("onebit_gpu_uploads", c.uploads);
+  read("onebit_gpu_upload_bytes", c.uploadBytes);
+  read("onebit_gpu_resident_bytes", c.residentBytes);
+  return c;
+}
+
+void *Artifact::allocateState(size_t bytes, std::string &error) {
+  if (!cuda_)
+    return Executable::allocateState(bytes, error);
+  const CudaApi &api = cudaApi();
+  if (!api.error.empty()) {
+    error = api.error;
+    return nullptr;
+  }
+  char why[512] = {0};
+  void *p = api.allocDevice(bytes, why, sizeof(why));
+  if (!p)
+    error = why;
+  return p;
+}
+
+void Artifact::freeState(void *state) {
+  if (!cuda_)
+    return Executable::freeState(state);
+  if (state)
+    cudaApi().freeDevice(state);
 }
 
 bool Artifact::loadSharedObject(std::string_view code, const std::string &name,
@@ -277,6 +465,18 @@ bool Artifact::loadSharedObject(std::string_view code, const std::string &name,
     }
     for (size_t i = 0; i < meta_.constants.size(); ++i)
       table[i] = bytes_.data() + constantsOffset_ + meta_.constants[i].offset;
+  }
+  // Each entry's results go back to the allocator they came from.
+  for (ResultMemory m : meta_.resultMemory)
+    entryFreeResult_.push_back(m == ResultMemory::CudaManaged
+                                   ? &freeManaged
+                                   : &_mlir_memref_to_llvm_free);
+  // The constructors, now that the constant table is filled (for the GPU
+  // they upload the weights from it) and the device was checked.
+  if (auto init =
+          reinterpret_cast<void (*)()>(::dlsym(library_, kInitSymbol))) {
+    init();
+    fini_ = reinterpret_cast<void (*)()>(::dlsym(library_, kFiniSymbol));
   }
   for (size_t i = 0; i < entries_.size(); ++i) {
     void *fn = ::dlsym(library_, meta_.symbols[i].c_str());

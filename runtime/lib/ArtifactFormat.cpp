@@ -29,6 +29,89 @@ uint64_t getU64(const char *p) {
   return v;
 }
 
+bool parseCudaChip(const std::string &chip, int &major, int &minor) {
+  if (chip.size() < 5 || chip.compare(0, 3, "sm_") != 0)
+    return false;
+  size_t end = chip.size();
+  // Architecture-specific variants (sm_90a, sm_100f) run where the chip does.
+  if (chip[end - 1] == 'a' || chip[end - 1] == 'f')
+    --end;
+  const std::string digits = chip.substr(3, end - 3);
+  if (digits.size() < 2 || digits.size() > 3)
+    return false;
+  for (char c : digits)
+    if (c < '0' || c > '9')
+      return false;
+  major = std::stoi(digits.substr(0, digits.size() - 1));
+  minor = digits.back() - '0';
+  return major > 0;
+}
+
+std::string checkCudaDevice(const std::string &chip, int major, int minor,
+                            const std::string &device) {
+  int cmajor, cminor;
+  if (!parseCudaChip(chip, cmajor, cminor))
+    return "the CUDA chip '" + chip + "' is not a name like sm_80";
+  if (major > cmajor || (major == cmajor && minor >= cminor))
+    return "";
+  return "compiled for " + chip + " (compute capability " +
+         std::to_string(cmajor) + "." + std::to_string(cminor) +
+         "), but the GPU " + (device.empty() ? "" : "'" + device + "' ") +
+         "has compute capability " + std::to_string(major) + "." +
+         std::to_string(minor) + "; recompile with --chip sm_" +
+         std::to_string(major) + std::to_string(minor);
+}
+
+uint32_t ptxIsaOf(const std::string &features) {
+  uint32_t best = 0;
+  for (size_t at = features.find("+ptx"); at != std::string::npos;
+       at = features.find("+ptx", at + 1)) {
+    uint32_t v = 0;
+    size_t i = at + 4;
+    for (; i < features.size() && features[i] >= '0' && features[i] <= '9' &&
+           v < 1000;
+         ++i)
+      v = v * 10 + uint32_t(features[i] - '0');
+    if (i > at + 4 && v > best)
+      best = v;
+  }
+  return best;
+}
+
+int minCudaDriverForPtx(uint32_t isa) {
+  // PTX ISA 6.0 came with CUDA 9.0, 6.3 with 10.0, 7.0 with 11.0, 8.0 with
+  // 12.0, 9.0 with 13.0; within a major version ISA x.y came with CUDA
+  // (x+4).y, except 8.6-8.8, which came with CUDA 12.7-12.9.
+  const uint32_t major = isa / 10, minor = isa % 10;
+  auto cuda = [](int m, int n) { return m * 1000 + n * 10; };
+  switch (major) {
+  case 6:
+    return minor < 3 ? cuda(9, int(minor)) : cuda(10, int(minor) - 3);
+  case 7:
+    return cuda(11, int(minor));
+  case 8:
+    return cuda(12, int(minor) + (minor >= 6 ? 1 : 0));
+  case 9:
+    return cuda(13, int(minor));
+  default:
+    return 0;
+  }
+}
+
+std::string checkCudaDriver(uint32_t isa, int driver) {
+  const int need = minCudaDriverForPtx(isa);
+  if (need == 0 || driver >= need)
+    return "";
+  auto version = [](int v) {
+    return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
+  };
+  return "its kernels are PTX ISA " + std::to_string(isa / 10) + "." +
+         std::to_string(isa % 10) + ", which needs a CUDA " + version(need) +
+         " driver, but this driver is CUDA " + version(driver) +
+         "; recompile with an older --gpu-features (+ptx" +
+         std::to_string(isa) + " now) or update the driver";
+}
+
 uint64_t checksum(const char *data, size_t size, uint64_t h) {
   for (size_t i = 0; i < size; ++i) {
     h ^= uint8_t(data[i]);
@@ -220,6 +303,9 @@ std::string encodeMetadata(const Metadata &meta) {
   w.u32(uint32_t(meta.cpuFeatures.size()));
   for (const std::string &f : meta.cpuFeatures)
     w.str(f);
+  w.str(meta.gpuChip);
+  w.str(meta.gpuFeatures);
+  w.u32(meta.ptxIsa);
   w.u64(meta.constants.size());
   for (const Constant &c : meta.constants) {
     w.u64(c.offset);
@@ -240,6 +326,8 @@ std::string encodeMetadata(const Metadata &meta) {
     w.i32(e.positionArg);
     w.i32(e.tokensArg);
     w.ints(e.cacheArgs);
+    w.u8(uint8_t(i < meta.resultMemory.size() ? meta.resultMemory[i]
+                                              : ResultMemory::Host));
   }
   w.u64(meta.parameters);
   return w.take();
@@ -256,6 +344,24 @@ bool decodeMetadata(std::string_view bytes, Metadata &meta,
   uint64_t nf = r.count(r.u32(), 8, "CPU features");
   for (uint64_t i = 0; i < nf && r.ok(); ++i)
     meta.cpuFeatures.push_back(r.str());
+  meta.gpuChip = r.str();
+  meta.gpuFeatures = r.str();
+  meta.ptxIsa = r.u32();
+  if (r.ok()) {
+    int major, minor;
+    if (meta.target == "cpu") {
+      if (!meta.gpuChip.empty() || !meta.gpuFeatures.empty() || meta.ptxIsa)
+        r.fail("a cpu artifact has a device section");
+    } else if (meta.target == "cuda") {
+      if (!parseCudaChip(meta.gpuChip, major, minor))
+        r.fail("the CUDA chip '" + meta.gpuChip +
+               "' is not a name like sm_80");
+      else if (meta.ptxIsa == 0)
+        r.fail("a cuda artifact without its PTX ISA version");
+    } else {
+      r.fail("the target '" + meta.target + "' is neither cpu nor cuda");
+    }
+  }
   uint64_t nc = r.count(r.u64(), 16, "constants");
   for (uint64_t i = 0; i < nc && r.ok(); ++i) {
     Constant c;
@@ -278,6 +384,15 @@ bool decodeMetadata(std::string_view bytes, Metadata &meta,
     e.positionArg = r.i32();
     e.tokensArg = r.i32();
     e.cacheArgs = r.ints("KV caches");
+    uint8_t memory = r.u8();
+    if (r.ok() && memory > uint8_t(ResultMemory::CudaManaged))
+      r.fail("entry @" + e.name + ": result memory kind " +
+             std::to_string(memory) + " is unknown");
+    else if (r.ok() && meta.target == "cpu" &&
+             ResultMemory(memory) != ResultMemory::Host)
+      r.fail("entry @" + e.name + ": a cpu artifact's results in device "
+             "memory");
+    meta.resultMemory.push_back(ResultMemory(r.ok() ? memory : 0));
     if (r.ok()) {
       std::string why = checkEntry(e);
       if (!why.empty())

@@ -199,6 +199,11 @@ onebit_status onebit_model_run(onebit_model *model, const char *entry,
   }
   std::vector<HostTensor> results;
   std::string error;
+  // Caller buffers are host memory; a GPU model's caches are device memory.
+  if (model->artifact->stateOnDevice() && !e->cacheArgs.empty())
+    return fail(ONEBIT_ERROR_UNSUPPORTED,
+                "@" + e->name + " takes its KV caches in device memory on "
+                "this cuda artifact; generate with onebit_generator_*");
   if (!model->artifact->runRefs(*e, refs, results, error))
     return fail(ONEBIT_ERROR_INVALID_ARGUMENT, error);
   for (size_t i = 0; i < results.size(); ++i) {

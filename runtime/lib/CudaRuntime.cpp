@@ -50,6 +50,9 @@ struct Driver {
   CUresult (*cuInit)(unsigned);
   CUresult (*cuDeviceGetCount)(int *);
   CUresult (*cuDeviceGet)(CUdevice *, int);
+  CUresult (*cuDeviceGetAttribute)(int *, int, CUdevice);
+  CUresult (*cuDeviceGetName)(char *, int, CUdevice);
+  CUresult (*cuDriverGetVersion)(int *);
   CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice);
   CUresult (*cuCtxSetCurrent)(CUcontext);
   CUresult (*cuGetErrorString)(CUresult, const char **);
@@ -80,6 +83,7 @@ struct Driver {
 
   void *handle = nullptr;
   CUcontext context = nullptr;
+  CUdevice device = 0;
   std::string error; ///< why the driver is unusable, empty when it is fine
 };
 
@@ -107,6 +111,9 @@ Driver &driver() {
     sym(d.cuInit, "cuInit");
     sym(d.cuDeviceGetCount, "cuDeviceGetCount");
     sym(d.cuDeviceGet, "cuDeviceGet");
+    sym(d.cuDeviceGetAttribute, "cuDeviceGetAttribute");
+    sym(d.cuDeviceGetName, "cuDeviceGetName");
+    sym(d.cuDriverGetVersion, "cuDriverGetVersion");
     sym(d.cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain");
     sym(d.cuCtxSetCurrent, "cuCtxSetCurrent");
     sym(d.cuGetErrorString, "cuGetErrorString");
@@ -151,6 +158,7 @@ Driver &driver() {
     CUdevice dev;
     if (CUresult r = d.cuDeviceGet(&dev, 0); r != CUDA_SUCCESS)
       return describe("cuDeviceGet", r);
+    d.device = dev;
     if (CUresult r = d.cuDevicePrimaryCtxRetain(&d.context, dev);
         r != CUDA_SUCCESS)
       return describe("cuDevicePrimaryCtxRetain", r);
@@ -222,6 +230,35 @@ int onebitCudaProbe(char *message, size_t size) {
     message[size - 1] = 0;
   }
   return -1;
+}
+
+int onebitCudaDeviceInfo(int *major, int *minor, int *driverVersion,
+                         char *name, size_t nameSize, char *message,
+                         size_t size) {
+  auto fail = [&](const std::string &why) {
+    if (message && size) {
+      strncpy(message, why.c_str(), size - 1);
+      message[size - 1] = 0;
+    }
+    return -1;
+  };
+  Driver &d = driver();
+  if (!d.error.empty())
+    return fail("no CUDA driver/GPU found: " + d.error);
+  // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR / _MINOR.
+  constexpr int kMajor = 75, kMinor = 76;
+  if (d.cuDeviceGetAttribute(major, kMajor, d.device) != CUDA_SUCCESS ||
+      d.cuDeviceGetAttribute(minor, kMinor, d.device) != CUDA_SUCCESS)
+    return fail("cuDeviceGetAttribute of the compute capability failed");
+  if (d.cuDriverGetVersion(driverVersion) != CUDA_SUCCESS)
+    return fail("cuDriverGetVersion failed");
+  if (name && nameSize) {
+    name[0] = 0;
+    if (d.cuDeviceGetName(name, int(nameSize), d.device) != CUDA_SUCCESS)
+      name[0] = 0;
+    name[nameSize - 1] = 0;
+  }
+  return 0;
 }
 
 /// Device memory the host code never touches (a KV cache): zeroed, with

@@ -198,6 +198,12 @@ bool Executable::runInPlace(const std::string &entry,
     error = "@" + entry + " was not compiled as an entry";
     return false;
   }
+  if (stateOnDevice() && !e->cacheArgs.empty()) {
+    error = "@" + entry + " takes its KV caches in device memory on this "
+            "GPU model, not as host tensors; generate through the generator "
+            "(onebit-generate, onebit_generator_*)";
+    return false;
+  }
   return invokeHost(*e, inputs, outputs, error);
 }
 
@@ -336,7 +342,10 @@ bool Executable::runRefs(const Entry &entryRef,
     args.push_back(resultDesc.data());
 
   // Looked up once, when compiled.
-  packed_[e - entries_.data()](args.data());
+  const size_t index = size_t(e - entries_.data());
+  packed_[index](args.data());
+  void (*freeResult)(void *) =
+      index < entryFreeResult_.size() ? entryFreeResult_[index] : freeResult_;
 
   std::set<int64_t> inputPtrs, freed;
   for (const TensorRef &t : inputs)
@@ -358,7 +367,7 @@ bool Executable::runRefs(const Entry &entryRef,
     // each allocation once, never an input's, back to the runtime's block
     // cache it came from (or to the GPU runtime: managed memory).
     if (d[0] && !inputPtrs.count(d[0]) && freed.insert(d[0]).second)
-      freeResult_(reinterpret_cast<void *>(d[0]));
+      freeResult(reinterpret_cast<void *>(d[0]));
   }
   return true;
 }

@@ -165,8 +165,9 @@ def checkpoint_seeds(out):
         f.write(blob)
 
 
-def artifact_bytes(features, with_tokenizer):
-    """A .onebit container (docs/artifacts.md) with two entries."""
+def artifact_bytes(features, with_tokenizer, cuda=False):
+    """A .onebit container (docs/artifacts.md) with two entries; `cuda`: a
+    cuda artifact's device section and managed-memory results."""
     def u32(v): return struct.pack("<I", v)
     def i32(v): return struct.pack("<i", v)
     def i64(v): return struct.pack("<q", v)
@@ -185,8 +186,13 @@ def artifact_bytes(features, with_tokenizer):
         return b
 
     F32, I64 = 0, 3
-    meta = u32(1) + s("onebit-compile 0.1.0 (seed)") + s("cpu") + s("x86-64")
+    meta = u32(1) + s("onebit-compile 0.1.0 (seed)") + \
+        s("cuda" if cuda else "cpu") + s("x86-64")
     meta += u32(len(features)) + b"".join(s(f) for f in features)
+    # The device section: chip, PTX features, PTX ISA (empty for the CPU).
+    meta += s("sm_80") + s("+ptx80") + u32(80) if cuda else \
+        s("") + s("") + u32(0)
+    memory = bytes([1 if cuda else 0])  # each entry's result memory
     meta += struct.pack("<Q", 2) + struct.pack("<QQ", 0, 64) + \
         struct.pack("<QQ", 64, 256)
     meta += u32(2)
@@ -196,8 +202,10 @@ def artifact_bytes(features, with_tokenizer):
     meta += sig(F32, cache, "k_cache") + sig(F32, cache, "v_cache")
     meta += u32(1) + sig(F32, [1, 256], "logits")
     meta += u32(2) + i32(2) + i32(3) + i32(1) + i32(0) + u32(2) + i32(2) + i32(3)
+    meta += memory
     meta += s("main") + s("_mlir_main") + u32(1) + sig(F32, [4, dyn], "x")
     meta += u32(1) + sig(F32, [4, dyn], "y") + u32(0) + i32(-1) + i32(-1) + u32(0)
+    meta += memory
     meta += struct.pack("<Q", 4096)  # the parameter count
     parts = [[1, meta], [2, b"\x7fELF" + bytes(60)]]
     if with_tokenizer:
@@ -206,16 +214,17 @@ def artifact_bytes(features, with_tokenizer):
     # The container itself as the loader's error tests write it.
     sys.path.insert(0, os.path.join(ROOT, "test", "Artifact", "Inputs"))
     from edit_artifact import layout
-    return layout(2, parts)
+    return layout(3, parts)
 
 
 def artifact_seeds(out):
-    for name, features, tok in [("plain", [], False),
-                                ("tokenizer", ["sse2"], True),
-                                ("features", ["avx2", "fma", "frobnicate"],
-                                 True)]:
+    for name, features, tok, cuda in [
+            ("plain", [], False, False),
+            ("tokenizer", ["sse2"], True, False),
+            ("features", ["avx2", "fma", "frobnicate"], True, False),
+            ("cuda", ["avx2"], True, True)]:
         with open(os.path.join(out, name + ".onebit"), "wb") as f:
-            f.write(artifact_bytes(features, tok))
+            f.write(artifact_bytes(features, tok, cuda))
 
 
 def onnx_seeds(out, node_dir):

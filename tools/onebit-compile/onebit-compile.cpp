@@ -2,6 +2,7 @@
 //
 // onebit-compile MODEL -o model.onebit [--target-cpu native|x86-64-v3|...]
 //     [--entries prefill,decode] [--linker cc]
+//     [--device cpu|cuda] [--chip sm_80] [--gpu-features +ptx80]
 //
 // MODEL is a .gguf (imported with its KV-cache entries and tokenizer), an
 // .onnx, or a .mlir/.mlirbc (imported, quantized or trained). The artifact
@@ -55,8 +56,20 @@ int main(int argc, char **argv) {
                "a GGUF model has main, prefill and decode)"),
       cl::cat(category));
   static cl::opt<std::string> device(
-      "device", cl::desc("cpu (the only device artifacts hold so far)"),
+      "device",
+      cl::desc("cpu (default), or cuda: host code for --target-cpu and the "
+               "kernels as PTX for --chip, run by the CUDA runtime"),
       cl::init("cpu"), cl::cat(category));
+  static cl::opt<std::string> chip(
+      "chip",
+      cl::desc("--device cuda: the oldest GPU to run on (sm_80: A100; sm_90: "
+               "H100, H200; newer GPUs JIT-compile the PTX); default sm_80"),
+      cl::init("sm_80"), cl::cat(category));
+  static cl::opt<std::string> gpuFeatures(
+      "gpu-features",
+      cl::desc("--device cuda: the PTX ISA (default +ptx80, PTX 8.0: CUDA 12 "
+               "drivers)"),
+      cl::init("+ptx80"), cl::cat(category));
   static cl::opt<std::string> linker(
       "linker",
       cl::desc("C compiler driver that links the code (default: cc, clang or "
@@ -66,15 +79,19 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv,
                               "onebit ahead-of-time compiler: writes a model "
                               "as a .onebit artifact\n");
-  if (device != "cpu")
-    return fail("--device " + device +
-                ": artifacts hold CPU code only so far (the GPU runs through "
-                "the JIT: onebit-run --device cuda)");
-
   onebit::ArtifactOptions options;
+  if (device == "cuda")
+    options.device = onebit::Target::Cuda;
+  else if (device != "cpu")
+    return fail("--device " + device + ": artifacts hold code for cpu or "
+                "cuda");
+  else if (chip.getNumOccurrences() || gpuFeatures.getNumOccurrences())
+    return fail("--chip and --gpu-features are for --device cuda");
   options.targetCpu = targetCpu;
   options.linker = linker;
   options.compile = onebit::env::compileOptions();
+  options.compile.gpu.chip = chip;
+  options.compile.gpu.features = gpuFeatures;
   SmallVector<StringRef> names;
   StringRef(entries).split(names, ',', -1, false);
   for (StringRef n : names)
@@ -106,5 +123,8 @@ int main(int argc, char **argv) {
                    (unsigned long long)stats.metadataBytes, stats.entries,
                    stats.targetCpu.c_str(), stats.seconds, stats.lowerSeconds,
                    stats.codegenSeconds, stats.linkSeconds);
+  if (options.device == onebit::Target::Cuda)
+    errs() << format("onebit-compile: %zu GPU kernels as PTX for %s (%s)\n",
+                     stats.gpuKernels, chip.c_str(), gpuFeatures.c_str());
   return 0;
 }

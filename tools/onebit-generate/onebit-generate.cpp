@@ -171,13 +171,21 @@ int main(int argc, char **argv) {
   if (onebit::isArtifactPath(modelPath)) {
     if (noCache)
       return fail("--no-cache needs a model to compile, not an artifact");
-    if (target != onebit::Target::Cpu)
-      return fail("an artifact runs on the CPU it was compiled for; "
-                  "--device " + device + " needs the model itself");
+    // An artifact runs on the device it was compiled for (its metadata
+    // says which); --device cuda only confirms a cuda artifact.
+    if (target == onebit::Target::GpuEmulation)
+      return fail("an artifact runs on the device it was compiled for "
+                  "(cpu or cuda); --device " + device +
+                  " needs the model itself");
     auto t0 = std::chrono::steady_clock::now();
     auto artifact = onebit::Artifact::open(modelPath, error);
     if (!artifact)
       return fail(error);
+    if (target == onebit::Target::Cuda && artifact->metadata().target != "cuda")
+      return fail(modelPath + " was compiled for the " +
+                  artifact->metadata().target +
+                  "; --device cuda needs an artifact compiled with "
+                  "onebit-compile --device cuda");
     loadSeconds = std::chrono::duration<double>(
                       std::chrono::steady_clock::now() - t0)
                       .count();

@@ -64,6 +64,12 @@ static cl::opt<std::string> kernelMode(
              "Without this option ONEBIT_KERNEL_MODE, else int16"),
     cl::init(""), cl::cat(RunCategory));
 
+static cl::opt<bool> describe(
+    "describe",
+    cl::desc("print an artifact's target, device and entries (what its "
+             "metadata says) without loading its code, and exit"),
+    cl::init(false), cl::cat(RunCategory));
+
 static int fail(const std::string &msg) {
   errs() << "onebit-run: error: " << msg << "\n";
   return 1;
@@ -97,13 +103,29 @@ int main(int argc, char **argv) {
   // is loaded, imported if need be, and JIT-compiled.
   std::unique_ptr<onebit::Executable> model;
   double compileMs = 0;
+  if (describe) {
+    if (!onebit::isArtifactPath(modelPath))
+      return fail("--describe reads artifacts (.onebit), not " + modelPath);
+    auto artifact = onebit::Artifact::inspect(modelPath, error);
+    if (!artifact)
+      return fail(error);
+    outs() << artifact->describe();
+    return 0;
+  }
   if (onebit::isArtifactPath(modelPath)) {
-    if (target != onebit::Target::Cpu)
-      return fail("an artifact runs on the CPU it was compiled for; --device " +
-                  device + " needs the model itself");
+    // An artifact runs on the device it was compiled for (its metadata
+    // says which); --device cuda only confirms a cuda artifact.
+    if (target == onebit::Target::GpuEmulation)
+      return fail("an artifact runs on the device it was compiled for (cpu "
+                  "or cuda); --device " + device + " needs the model itself");
     auto artifact = onebit::Artifact::open(modelPath, error);
     if (!artifact)
       return fail(error);
+    if (target == onebit::Target::Cuda && artifact->metadata().target != "cuda")
+      return fail(modelPath + " was compiled for the " +
+                  artifact->metadata().target +
+                  "; --device cuda needs an artifact compiled with "
+                  "onebit-compile --device cuda");
     model = std::move(artifact);
   } else {
     mlir::MLIRContext ctx;

@@ -159,3 +159,43 @@ TEST(GeneratorState, AllocationFailureIsAnError) {
 
 } // namespace
 } // namespace onebit
+
+namespace onebit {
+namespace {
+
+/// A GPU model as the runtime sees it: its caches are state memory.
+class FakeDeviceModel : public FakeModel {
+public:
+  bool stateOnDevice() const override { return true; }
+};
+
+TEST(GeneratorState, DeviceCachesAreNotTakenFromTheHost) {
+  calls.clear();
+  FakeDeviceModel model;
+  std::string error;
+  std::vector<HostTensor> inputs(4), outputs;
+  inputs[0].dtype = inputs[1].dtype = DType::I64;
+  inputs[0].shape = {1, 1};
+  inputs[0].data.assign(8, 0);
+  inputs[1].data.assign(8, 0);
+  for (int c : {2, 3}) {
+    inputs[c].dtype = DType::F32;
+    inputs[c].shape = {1, 1, kVocab, 1, 1};
+    inputs[c].data.assign(kVocab * sizeof(float), 0);
+  }
+  EXPECT_FALSE(model.runInPlace(kDecodeEntry, inputs, outputs, error));
+  EXPECT_NE(error.find("takes its KV caches in device memory"),
+            std::string::npos)
+      << error;
+  EXPECT_TRUE(calls.empty());
+  // The generator hands it its state memory and runs.
+  auto gen = Generator::create(model, /*context=*/kVocab, error);
+  ASSERT_TRUE(gen) << error;
+  std::vector<float> logits;
+  ASSERT_TRUE(gen->prefill({3, 1}, logits, error)) << error;
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0], model.allocated);
+}
+
+} // namespace
+} // namespace onebit

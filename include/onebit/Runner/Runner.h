@@ -103,6 +103,7 @@ public:
   /// KV caches there); host memory otherwise.
   void *allocateState(size_t bytes, std::string &error) override;
   void freeState(void *state) override;
+  bool stateOnDevice() const override { return target_ == Target::Cuda; }
 
 private:
   explicit CompiledModel(Target target);

@@ -15,6 +15,7 @@
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/Config/llvm-config.h"
+#include "llvm/IR/Constants.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
@@ -33,6 +34,7 @@
 #include <dlfcn.h>
 
 #include <chrono>
+#include <tuple>
 
 using namespace mlir;
 
@@ -168,6 +170,49 @@ bool addPackedWrappers(llvm::Module &m, const std::vector<std::string> &names,
   return true;
 }
 
+/// Gathers the static constructors (`llvm.global_ctors`, lowest priority
+/// first) or destructors (`llvm.global_dtors`, highest first) of `m` into
+/// one function `name` the loader calls itself, and drops the array, so
+/// that dlopen runs none of them: a cuda artifact's constructors load the
+/// kernels and upload the weights from the constant table, which the
+/// loader fills after dlopen and only after it has checked the device.
+void gatherStructors(llvm::Module &m, llvm::StringRef array,
+                     llvm::StringRef name, bool descending) {
+  // (priority, position in the array, function): equal priorities keep
+  // their order.
+  std::vector<std::tuple<uint64_t, size_t, llvm::Function *>> fns;
+  if (llvm::GlobalVariable *gv = m.getNamedGlobal(array)) {
+    if (auto *init =
+            llvm::dyn_cast_or_null<llvm::ConstantArray>(gv->getInitializer()))
+      for (llvm::Use &op : init->operands()) {
+        auto *entry = llvm::dyn_cast<llvm::ConstantStruct>(op.get());
+        if (!entry || entry->getNumOperands() < 2)
+          continue;
+        auto *prio = llvm::dyn_cast<llvm::ConstantInt>(entry->getOperand(0));
+        auto *fn = llvm::dyn_cast<llvm::Function>(
+            entry->getOperand(1)->stripPointerCasts());
+        if (prio && fn)
+          fns.emplace_back(prio->getZExtValue(), fns.size(), fn);
+      }
+    gv->eraseFromParent();
+  }
+  std::sort(fns.begin(), fns.end(), [&](const auto &a, const auto &b) {
+    if (std::get<0>(a) != std::get<0>(b))
+      return descending ? std::get<0>(a) > std::get<0>(b)
+                        : std::get<0>(a) < std::get<0>(b);
+    return std::get<1>(a) < std::get<1>(b);
+  });
+  llvm::LLVMContext &ctx = m.getContext();
+  llvm::IRBuilder<> b(ctx);
+  auto *all = llvm::Function::Create(
+      llvm::FunctionType::get(b.getVoidTy(), false),
+      llvm::GlobalValue::ExternalLinkage, name, m);
+  b.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", all));
+  for (auto &[prio, position, fn] : fns)
+    b.CreateCall(fn);
+  b.CreateRetVoid();
+}
+
 /// A target machine for `cpu` ("native": this one) that emits
 /// position-independent code for a shared object.
 std::unique_ptr<llvm::TargetMachine>
@@ -231,7 +276,7 @@ std::string runtimeLibraryPath() {
 /// Links `object` into a shared object with the C compiler driver; its
 /// bytes land in `so`.
 bool linkSharedObject(const llvm::SmallVectorImpl<char> &object,
-                      const std::string &linker, std::string &so,
+                      const std::string &linker, bool cuda, std::string &so,
                       std::string &error) {
   // The driver asked for, else the usual names on the PATH, else the C
   // compiler onebit was built with (a machine with clang-22 only has no cc).
@@ -277,9 +322,24 @@ bool linkSharedObject(const llvm::SmallVectorImpl<char> &object,
     llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
     os.write(object.data(), object.size());
   }
+  // A cuda artifact's host code calls the mgpu* runtime, which sits next to
+  // the kernel library (the loader loads it from there before the code).
+  std::string cudaRuntime;
+  if (cuda) {
+    llvm::SmallString<128> p(llvm::sys::path::parent_path(runtime));
+    llvm::sys::path::append(p, "libonebit_cuda_runtime.so");
+    if (!llvm::sys::fs::exists(p)) {
+      error = "cannot find the CUDA runtime " + p.str().str() +
+              " next to the kernel library (build onebit_cuda_runtime)";
+      return false;
+    }
+    cudaRuntime = p.str().str();
+  }
   std::vector<llvm::StringRef> argv = {
       driver, "-shared", "-o", out, obj, runtime, "-lm", "-Wl,-z,defs",
       "-Wl,-z,noexecstack"};
+  if (cuda)
+    argv.insert(argv.begin() + 6, cudaRuntime);
   std::optional<llvm::StringRef> redirects[] = {std::nullopt, log.str(),
                                                 log.str()};
   std::string why;
@@ -433,9 +493,37 @@ bool writeArtifact(OwningOpRef<ModuleOp> module, const std::string &path,
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t)
         .count();
   };
-  if (!lowerForTarget(*module, Target::Cpu, options.compile, diags, error))
+  const bool cuda = options.device == Target::Cuda;
+  if (options.device == Target::GpuEmulation) {
+    error = "artifacts hold code for the cpu or cuda, not gpu-emulation";
+    return false;
+  }
+  if (cuda && options.compile.gpu.format != "isa") {
+    // PTX: the driver JIT-compiles it for the GPU it finds (that chip or a
+    // newer one); the loader checks the chip and the PTX ISA.
+    error = "cuda artifacts hold PTX (format isa), not " +
+            options.compile.gpu.format;
+    return false;
+  }
+  int chipMajor, chipMinor;
+  if (cuda && !artifact::parseCudaChip(options.compile.gpu.chip, chipMajor,
+                                       chipMinor)) {
+    error = "--chip " + options.compile.gpu.chip +
+            ": not a CUDA chip name like sm_80 or sm_90";
+    return false;
+  }
+  if (cuda && artifact::ptxIsaOf(options.compile.gpu.features) == 0) {
+    error = "the GPU features '" + options.compile.gpu.features +
+            "' name no PTX ISA (like +ptx80)";
+    return false;
+  }
+  if (!lowerForTarget(*module, options.device, options.compile, diags, error))
     return false;
   stats.lowerSeconds = since(t0);
+  module->walk([&](Operation *op) {
+    if (op->getName().getStringRef() == "gpu.binary")
+      ++stats.gpuKernels;
+  });
 
   std::vector<ArrayRef<char>> constants;
   externalizeConstants(*module, constants);
@@ -462,6 +550,10 @@ bool writeArtifact(OwningOpRef<ModuleOp> module, const std::string &path,
   llvmModule->setTargetTriple(tm->getTargetTriple());
   if (!addPackedWrappers(*llvmModule, names, meta.symbols, error))
     return false;
+  gatherStructors(*llvmModule, "llvm.global_ctors", artifact::kInitSymbol,
+                  /*descending=*/false);
+  gatherStructors(*llvmModule, "llvm.global_dtors", artifact::kFiniSymbol,
+                  /*descending=*/true);
   // Strided copies call MLIR's memrefCopy; the kernel library has its own.
   if (llvm::Function *copy = llvmModule->getFunction("memrefCopy"))
     copy->setName("onebit_memref_copy");
@@ -487,15 +579,25 @@ bool writeArtifact(OwningOpRef<ModuleOp> module, const std::string &path,
   stats.codegenSeconds = since(t1);
   auto t2 = std::chrono::steady_clock::now();
   std::string code;
-  if (!linkSharedObject(object, options.linker, code, error))
+  if (!linkSharedObject(object, options.linker, cuda, code, error))
     return false;
   stats.linkSeconds = since(t2);
 
   meta.producer = std::string("onebit-compile ") + ONEBIT_VERSION_STRING +
                   " (LLVM " LLVM_VERSION_STRING ")";
-  meta.target = "cpu";
+  meta.target = cuda ? "cuda" : "cpu";
   meta.targetCpu = cpuName;
   meta.cpuFeatures = requiredFeatures(*tm);
+  if (cuda) {
+    meta.gpuChip = options.compile.gpu.chip;
+    meta.gpuFeatures = options.compile.gpu.features;
+    meta.ptxIsa = artifact::ptxIsaOf(meta.gpuFeatures);
+  }
+  // Host code's results are the kernel library's allocations; the GPU
+  // pipeline's are managed memory (onebit-gpu-host-memory).
+  meta.resultMemory.assign(names.size(), cuda
+                                             ? artifact::ResultMemory::CudaManaged
+                                             : artifact::ResultMemory::Host);
   if (!writeContainer(path, artifact::encodeMetadata(meta), tokenizer, code,
                       constants, meta.constants, stats, error))
     return false;

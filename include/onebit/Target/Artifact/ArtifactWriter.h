@@ -25,6 +25,10 @@ namespace onebit {
 struct ArtifactOptions {
   /// The public functions to compile; empty: every public function.
   std::vector<std::string> entries;
+  /// Where the code runs: Target::Cpu, or Target::Cuda (host code for the
+  /// CPU below, kernels as PTX for `compile.gpu.chip`, linked against the
+  /// CUDA runtime too; docs/artifacts.md, "cuda artifacts").
+  Target device = Target::Cpu;
   /// "native" (this machine's CPU and features) or a CPU LLVM knows:
   /// x86-64-v3 (any AVX2 machine), x86-64-v4 (AVX-512), znver4, ...
   std::string targetCpu = "native";
@@ -39,6 +43,8 @@ struct ArtifactStats {
   uint64_t fileBytes = 0, codeBytes = 0, constantBytes = 0,
            metadataBytes = 0, tokenizerBytes = 0;
   size_t constants = 0, entries = 0;
+  /// Kernel modules (gpu.binary) of a cuda artifact.
+  size_t gpuKernels = 0;
   /// The CPU the code was compiled for and the features recorded for it.
   std::string targetCpu;
   std::vector<std::string> cpuFeatures;

@@ -17,6 +17,14 @@ extern "C" {
 /// the reason in `message` (truncated to `size`).
 int onebitCudaProbe(char *message, size_t size);
 
+/// The compute capability (major.minor) and the name of the device the
+/// runtime uses (device 0), and the driver's CUDA version
+/// (cuDriverGetVersion: 12040 for 12.4): 0, or -1 with the reason in
+/// `message`.
+int onebitCudaDeviceInfo(int *major, int *minor, int *driverVersion,
+                         char *name, size_t nameSize, char *message,
+                         size_t size);
+
 /// `bytes` of zeroed device memory, for state that only kernels use (a KV
 /// cache); null with the reason in `message` (driver missing, out of
 /// memory). Freed with onebitCudaFreeDevice.

@@ -123,6 +123,11 @@ public:
   /// Null with `error` set when it cannot be had. Release with freeState.
   virtual void *allocateState(size_t bytes, std::string &error);
   virtual void freeState(void *state);
+  /// Whether the entries take their KV caches in device memory (a GPU
+  /// model). Then runInPlace and the C API's run, whose caches are host
+  /// memory, refuse KV-cache entries: such a model generates through
+  /// Generator, which holds its caches as state memory.
+  virtual bool stateOnDevice() const { return false; }
 
 protected:
   /// `freeResult` releases the buffers compiled code returns (the kernel
@@ -132,6 +137,10 @@ protected:
   std::vector<Entry> entries_;
   /// The packed entry points, one per entry.
   std::vector<PackedFn> packed_;
+  /// Each entry's deallocator of results, when they differ from the one
+  /// given to the constructor (an artifact records it per entry); empty:
+  /// every entry uses that one.
+  std::vector<void (*)(void *)> entryFreeResult_;
 
 private:
   bool invokeHost(const Entry &e, const std::vector<HostTensor> &inputs,
