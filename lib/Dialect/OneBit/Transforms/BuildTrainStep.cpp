@@ -949,17 +949,41 @@ struct BuildTrainStepPass
       callArgs.push_back(sb->getArgument(i));
     for (unsigned i = 0; i < numInputs; ++i)
       callArgs.push_back(sb->getArgument(3 * numParams + i));
-    auto call = func::CallOp::create(b, loc, grad, callArgs);
+    SmallVector<Value> grads;
+    if (!updateInPlace)
+      llvm::append_range(
+          grads, func::CallOp::create(b, loc, grad, callArgs).getResults());
     Value lr = extractScalar(e, sb->getArgument(3 * numParams + numInputs));
     Value stepN =
         extractScalar(e, sb->getArgument(3 * numParams + numInputs + 1));
     AdamScalars k = emitAdamScalars(e, stepN);
+    // The losses and the gradients. Updating in place, the gradient's body
+    // is cloned into the step and each parameter's update placed right
+    // after its gradient is computed: the gradient's buffer is then freed
+    // at once (onebit-free-after-last-use) instead of all the parameters'
+    // gradients living until the end of the backward. A parameter is not
+    // read after its gradient is made (the backward goes from the last
+    // layer to the first); were it read later, bufferization would copy it
+    // and onebit-drop-inplace-results would fail the compile.
+    if (updateInPlace) {
+      Block &body = grad.getBody().front();
+      IRMapping map;
+      for (auto [arg, value] : llvm::zip(body.getArguments(), callArgs))
+        map.map(arg, value);
+      for (Operation &op : body.without_terminator())
+        b.clone(op, map);
+      for (Value r : body.getTerminator()->getOperands())
+        grads.push_back(map.lookupOrDefault(r));
+    }
     SmallVector<Value> newP, newM, newV;
     for (unsigned i = 0; i < numParams; ++i) {
       auto adam = emitAdamUpdate(
-          b, loc, params[i].type, sb->getArgument(i), call.getResult(3 + i),
+          b, loc, params[i].type, sb->getArgument(i), grads[3 + i],
           sb->getArgument(numParams + i), sb->getArgument(2 * numParams + i),
           lr, k, updateInPlace);
+      if (updateInPlace)
+        if (Operation *def = grads[3 + i].getDefiningOp())
+          adam->moveAfter(def);
       newP.push_back(adam.getResult(0));
       newM.push_back(adam.getResult(1));
       newV.push_back(adam.getResult(2));
@@ -968,7 +992,7 @@ struct BuildTrainStepPass
     llvm::append_range(rets, newP);
     llvm::append_range(rets, newM);
     llvm::append_range(rets, newV);
-    rets.append({call.getResult(0), call.getResult(1), call.getResult(2)});
+    rets.append({grads[0], grads[1], grads[2]});
     func::ReturnOp::create(b, loc, rets);
     return step;
   }
@@ -1137,6 +1161,14 @@ struct BuildTrainStepPass
 
     func::FuncOp step = buildAdamStep(f, *grad, params);
     buildTrainInit(f, step, params);
+    // Updating in place, the step holds the gradient's body: the function
+    // itself is left to the data-parallel entries, if any.
+    if (updateInPlace && !splitUpdate) {
+      std::optional<SymbolTable::UseRange> uses =
+          SymbolTable::getSymbolUses(*grad, module);
+      if (uses && uses->empty())
+        (*grad).erase();
+    }
     if (splitUpdate) {
       // Data-parallel training calls the gradient and the update itself.
       (*grad).setPublic();
