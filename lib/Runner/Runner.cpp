@@ -9,6 +9,8 @@
 #include "onebit/Support/DiagnosticCapture.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -21,6 +23,9 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -172,6 +177,53 @@ static void writePerfMap(ExecutionEngine &engine,
   }
 }
 
+/// Constants of at least this many bytes are shared, not copied
+/// (CompileOptions::shareConstants).
+static constexpr size_t kMinSharedConstantBytes = 64 * 1024;
+
+/// Turns every large constant llvm.mlir.global whose value is a
+/// dense_resource blob into an external declaration, and returns the
+/// addresses to bind them to: the blobs' own data. Each blob is moved into
+/// a shared owner that `owners` and the context's entry both hold, so the
+/// data lives as long as the compiled code or the context needs it.
+static std::vector<std::pair<std::string, const void *>>
+shareConstants(ModuleOp module, std::vector<std::shared_ptr<void>> &owners) {
+  std::vector<std::pair<std::string, const void *>> bound;
+  llvm::DenseMap<void *, const void *> done; // blob entry -> data
+  module.walk([&](LLVM::GlobalOp g) {
+    if (!g.getConstant())
+      return;
+    auto attr = dyn_cast_or_null<DenseResourceElementsAttr>(g.getValueAttr());
+    if (!attr)
+      return;
+    DenseResourceElementsHandle handle = attr.getRawHandle();
+    auto *entry = handle.getResource();
+    AsmResourceBlob *blob = entry ? entry->getBlob() : nullptr;
+    if (!blob || blob->getData().size() < kMinSharedConstantBytes)
+      return;
+    auto it = done.find(entry);
+    if (it == done.end()) {
+      auto owner = std::make_shared<AsmResourceBlob>(std::move(*blob));
+      ArrayRef<char> data = owner->getData();
+      entry->setBlob(AsmResourceBlob(
+          data, owner->getDataAlignment(),
+          [owner](void *, size_t, size_t) mutable { owner.reset(); },
+          owner->isMutable()));
+      owners.push_back(owner);
+      it = done.insert({entry, data.data()}).first;
+    }
+    bound.emplace_back(g.getSymName().str(), it->second);
+    // A declaration: the linker binds it to the blob's data. No alignment
+    // is promised beyond the element type's.
+    g.getProperties().value = Attribute();
+    g.getProperties().alignment = IntegerAttr();
+    g.getProperties().unnamed_addr = LLVM::UnnamedAddrAttr();
+    g.getProperties().dso_local = UnitAttr();
+    g.setLinkage(LLVM::Linkage::External);
+  });
+  return bound;
+}
+
 /// Binds the kernel library's and the CUDA runtime's entry points in the
 /// JIT explicitly: when this library is itself dlopen'ed with RTLD_LOCAL
 /// (the Python extension), the process-wide symbol search cannot see them.
@@ -228,6 +280,14 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(
     return nullptr;
   if (target == Target::Cuda)
     module->walk([&](gpu::BinaryOp) { ++cm->gpuKernels_; });
+  auto phase = [&](const char *name) {
+    if (options.onPhase)
+      options.onPhase(name);
+  };
+  std::vector<std::pair<std::string, const void *>> sharedSymbols;
+  if (target == Target::Cpu && options.shareConstants)
+    sharedSymbols = shareConstants(*module, cm->sharedConstants_);
+  phase("lowered");
 
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
@@ -248,9 +308,28 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(
   auto perfNames = std::make_shared<std::vector<std::string>>();
   std::function<llvm::Error(llvm::Module *)> transformer =
       makeJitTransformer(tm->get(), optLevel, options, perfNames);
+  if (options.onPhase)
+    transformer = [optimize = std::move(transformer),
+                   report = options.onPhase](llvm::Module *m) -> llvm::Error {
+      report("translated to LLVM IR");
+#if defined(__GLIBC__)
+      // What the caller released once the MLIR module was translated goes
+      // back to the system before code generation allocates again.
+      malloc_trim(0);
+#endif
+      llvm::Error e = optimize(m);
+      report("LLVM IR optimised");
+      return e;
+    };
   ExecutionEngineOptions opts;
   opts.transformer = transformer;
   opts.jitCodeGenOptLevel = cgLevel;
+  // The GDB listener keeps a copy of the whole object file (every constant
+  // included) for as long as the JIT lives, and the perf listener is not
+  // how this runner names code for perf (options.perfMap): neither is
+  // registered.
+  opts.enableGDBNotificationListener = false;
+  opts.enablePerfNotificationListener = false;
   // memref.copy of strided buffers calls memrefCopy from MLIR's runner utils.
   llvm::StringRef libs[] = {ONEBIT_MLIR_C_RUNNER_UTILS};
   opts.sharedLibPaths = libs;
@@ -262,6 +341,15 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(
   }
   cm->engine_ = std::move(*engine);
   bindRuntimeSymbols(*cm->engine_);
+  if (!sharedSymbols.empty())
+    cm->engine_->registerSymbols(
+        [&sharedSymbols](llvm::orc::MangleAndInterner interner) {
+          llvm::orc::SymbolMap map;
+          for (const auto &[name, data] : sharedSymbols)
+            map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(data),
+                                   llvm::JITSymbolFlags::Exported};
+          return map;
+        });
   // The JIT generates machine code lazily, on the first lookup: do it now so
   // that compile time is reported as such and a failure surfaces here.
   for (const Entry &e : cm->entries_) {
@@ -273,6 +361,7 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(
     }
     cm->packed_.push_back(*fn);
   }
+  phase("machine code linked");
   // Static constructors: for the GPU, they load the kernels' PTX
   // (mgpuModuleLoad), so the driver and the GPU must be there now.
   if (target == Target::Cuda) {
@@ -287,6 +376,12 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(
   cm->engine_->initialize();
   if (perfMap)
     writePerfMap(*cm->engine_, *perfNames);
+  // The compile's LLVM module and object file are gone: hand the heap they
+  // took back to the system.
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+  phase("memory released");
   cm->compileMs_ = std::chrono::duration<double, std::milli>(
                        std::chrono::steady_clock::now() - t0)
                        .count();

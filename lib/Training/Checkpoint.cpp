@@ -18,6 +18,16 @@ namespace onebit {
 
 bool writeCheckpoint(const std::string &path, const Checkpoint &c,
                      std::string &error) {
+  CheckpointView view;
+  view.step = c.step;
+  view.names = c.names;
+  for (const HostTensor &t : c.tensors)
+    view.tensors.push_back(&t);
+  return writeCheckpoint(path, view, error);
+}
+
+bool writeCheckpoint(const std::string &path, const CheckpointView &c,
+                     std::string &error) {
   std::string tmp = path + ".tmp";
   {
     std::ofstream os(tmp, std::ios::binary | std::ios::trunc);
@@ -34,7 +44,7 @@ bool writeCheckpoint(const std::string &path, const Checkpoint &c,
     put64(c.step);
     put64(int64_t(c.tensors.size()));
     for (size_t i = 0; i < c.tensors.size(); ++i) {
-      const HostTensor &t = c.tensors[i];
+      const HostTensor &t = *c.tensors[i];
       put64(int64_t(c.names[i].size()));
       put(c.names[i].data(), c.names[i].size());
       put64(int64_t(t.dtype));

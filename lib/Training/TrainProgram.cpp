@@ -10,12 +10,15 @@
 #include "mlir/Bytecode/BytecodeWriter.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstdio>
+#include <cstring>
 
 using namespace mlir;
 
@@ -154,6 +157,10 @@ OwningOpRef<ModuleOp> buildTrainStep(const Teacher &teacher,
   // "Compile time"), so the default step stays as it was.
   trainStep.checkpointActivations = o.checkpointActivations;
   trainStep.splitUpdate = splitUpdate;
+  // On the CPU the fused step updates the state in its buffers (the
+  // trainer runs it in place): no second copy of the parameters and
+  // moments per step.
+  trainStep.updateInPlace = !splitUpdate && o.target == Target::Cpu;
   if (!o.trainable.empty()) {
     llvm::SmallVector<llvm::StringRef> names;
     llvm::StringRef(o.trainable).split(names, ',');
@@ -179,9 +186,93 @@ OwningOpRef<ModuleOp> buildTrainStep(const Teacher &teacher,
   return OwningOpRef<ModuleOp>(std::move(step));
 }
 
+bool readTrainInit(ModuleOp step, const std::string &fname,
+                   std::vector<std::string> &names,
+                   std::vector<HostTensor> &values) {
+  auto init = step.lookupSymbol<func::FuncOp>(fname + "_train_init");
+  if (!init || init.isDeclaration())
+    return false;
+  auto ret = cast<func::ReturnOp>(init.getBody().front().getTerminator());
+  std::vector<std::string> n;
+  std::vector<HostTensor> v;
+  for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
+    auto c = value.getDefiningOp<arith::ConstantOp>();
+    auto attr = c ? dyn_cast<ElementsAttr>(c.getValue()) : ElementsAttr();
+    FailureOr<RawConstant> raw =
+        attr ? getRawConstant(attr) : FailureOr<RawConstant>(failure());
+    auto name = init.getResultAttrOfType<StringAttr>(i, "onebit.name");
+    if (failed(raw) || !raw->type.getElementType().isF32() ||
+        !raw->type.hasStaticShape() || !name)
+      return false;
+    HostTensor t;
+    t.dtype = DType::F32;
+    t.shape.assign(raw->type.getShape().begin(), raw->type.getShape().end());
+    const size_t bytes = size_t(raw->type.getNumElements()) * 4;
+    if (raw->splat) {
+      t.data.resize(bytes);
+      for (size_t at = 0; at < bytes; at += 4)
+        std::memcpy(t.data.data() + at, raw->bytes.data(), 4);
+    } else {
+      if (raw->bytes.size() != bytes)
+        return false;
+      t.data.assign(raw->bytes.begin(), raw->bytes.end());
+    }
+    n.push_back(name.str());
+    v.push_back(std::move(t));
+  }
+  names = std::move(n);
+  values = std::move(v);
+  return true;
+}
+
+void keepOnlyFunction(ModuleOp module, const std::string &function) {
+  // Erasing a function may leave its callees unused: repeat until none is.
+  for (bool erased = true; erased;) {
+    erased = false;
+    for (auto f : llvm::make_early_inc_range(module.getOps<func::FuncOp>())) {
+      if (f.getSymName() == function)
+        continue;
+      std::optional<SymbolTable::UseRange> uses =
+          SymbolTable::getSymbolUses(f, module);
+      if (uses && uses->empty()) {
+        f.erase();
+        erased = true;
+      }
+    }
+  }
+}
+
+size_t releaseUnusedConstants(MLIRContext &ctx, ArrayRef<ModuleOp> keep) {
+  llvm::StringSet<> used;
+  for (ModuleOp m : keep)
+    m->walk([&](Operation *op) {
+      for (NamedAttribute a : op->getAttrs())
+        a.getValue().walk([&](DenseResourceElementsAttr r) {
+          used.insert(r.getRawHandle().getKey());
+        });
+    });
+  DialectResourceBlobManager &blobs =
+      DenseResourceElementsHandle::getManagerInterface(&ctx).getBlobManager();
+  std::vector<std::string> unused;
+  blobs.getBlobMap([&](const llvm::StringMap<
+                       DialectResourceBlobManager::BlobEntry> &map) {
+    for (const auto &entry : map) {
+      const AsmResourceBlob *blob = entry.getValue().getBlob();
+      if (blob && !blob->getData().empty() && !used.contains(entry.getKey()))
+        unused.push_back(entry.getKey().str());
+    }
+  });
+  size_t freed = 0;
+  for (const std::string &key : unused) {
+    freed += blobs.lookup(key)->getBlob()->getData().size();
+    blobs.update(key, AsmResourceBlob());
+  }
+  return freed;
+}
+
 bool packStudent(ModuleOp program, const std::string &fname,
                  const std::vector<std::string> &names,
-                 const std::vector<HostTensor> &params,
+                 std::vector<HostTensor> &params,
                  const DiagnosticCapture &diags, std::string &error) {
   auto student = dyn_cast_or_null<func::FuncOp>(
       SymbolTable::lookupSymbolIn(program, fname + "_student"));
@@ -194,12 +285,18 @@ bool packStudent(ModuleOp program, const std::string &fname,
   const size_t numParams = params.size();
   for (size_t i = 0; i < numParams; ++i) {
     auto type = cast<RankedTensorType>(student.getArgument(i).getType());
-    llvm::ArrayRef<char> bytes(params[i].data.data(), params[i].data.size());
+    // The blob takes the parameter's buffer: no copy of the parameters.
+    auto *owned = new std::vector<char>(std::move(params[i].data));
+    AsmResourceBlob blob(
+        ArrayRef<char>(owned->data(), owned->size()), alignof(float),
+        [owned](void *, size_t, size_t) { delete owned; },
+        /*dataIsMutable=*/true);
     Value c = arith::ConstantOp::create(
         b, NameLoc::get(StringAttr::get(ctx, names[i])), type,
-        onebit::makeResource(type, names[i], bytes));
+        DenseResourceElementsAttr::get(type, names[i], std::move(blob)));
     student.getArgument(i).replaceAllUsesWith(c);
   }
+  params.clear();
   llvm::BitVector erase(student.getNumArguments());
   erase.set(0, numParams);
   if (failed(student.eraseArguments(erase))) {
@@ -259,10 +356,17 @@ static double constantBits(func::FuncOp f, double &floatParams) {
   return bits;
 }
 
-TrainSizeReport measureSizes(const Teacher &teacher, ModuleOp packed) {
-  TrainSizeReport r;
+void measureTeacher(const Teacher &teacher, double &fpBits,
+                    double &fpParams) {
   auto main = teacher.module.get().lookupSymbol<func::FuncOp>(teacher.function);
-  r.fpBits = constantBits(main, r.fpParams);
+  fpBits = constantBits(main, fpParams);
+}
+
+TrainSizeReport measureSizes(double fpBits, double fpParams,
+                             ModuleOp packed) {
+  TrainSizeReport r;
+  r.fpBits = fpBits;
+  r.fpParams = fpParams;
   auto student = *packed.getOps<func::FuncOp>().begin();
   double ignored;
   r.oneBitBits = constantBits(student, ignored);

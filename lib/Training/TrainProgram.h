@@ -49,21 +49,47 @@ buildTrainStep(const Teacher &teacher, const TrainOptions &options,
                bool splitUpdate, const DiagnosticCapture &diags,
                std::string &mseTaps, TrainError &error);
 
+/// The initial parameters @F_train_init returns, read from its constants
+/// (so that it need not be compiled: its constants would be copied into
+/// the JIT's memory for one call). False when a result is not an f32
+/// constant; then nothing is filled and the caller runs the function.
+bool readTrainInit(mlir::ModuleOp step, const std::string &function,
+                   std::vector<std::string> &names,
+                   std::vector<HostTensor> &values);
+
+/// Erases every function of `module` but @`function` and what it calls.
+void keepOnlyFunction(mlir::ModuleOp module, const std::string &function);
+
+/// Frees the data of every dense_resource blob of `ctx` that no op of the
+/// `keep` modules refers to (the weights of modules already compiled and
+/// destroyed, or whose data is no longer read); returns the bytes freed.
+/// Attributes that still name a freed blob keep their type but have no
+/// data (getRawConstant fails on them).
+size_t releaseUnusedConstants(mlir::MLIRContext &ctx,
+                              llvm::ArrayRef<mlir::ModuleOp> keep);
+
 /// Rewrites `program` (a copy of the train step module) into the packed
 /// 1-bit model: @F_student with the trained `params` (named `names`) as
-/// constants, renamed @F, packed by --onebit-pack-trained.
+/// constants, renamed @F, packed by --onebit-pack-trained. The parameters'
+/// data move into the model's constants (`params` is left empty).
 bool packStudent(mlir::ModuleOp program, const std::string &function,
                  const std::vector<std::string> &names,
-                 const std::vector<HostTensor> &params,
+                 std::vector<HostTensor> &params,
                  const DiagnosticCapture &diags, std::string &error);
 
 /// Writes `module` as bytecode through a temporary file and a rename.
 bool writeModel(mlir::ModuleOp module, const std::string &path,
                 std::string &error);
 
-/// Sizes of the teacher's and of the packed model's constants, and of the
-/// packed model after --onebit-int8-weights.
-TrainSizeReport measureSizes(const Teacher &teacher, mlir::ModuleOp packed);
+/// The teacher's constant bits and FP values, for TrainSizeReport (types
+/// only: it reads no constant data).
+void measureTeacher(const Teacher &teacher, double &fpBits, double &fpParams);
+
+/// Sizes of the packed model's constants, and of the packed model after
+/// --onebit-int8-weights; `fpBits` / `fpParams` are the teacher's
+/// (measureTeacher).
+TrainSizeReport measureSizes(double fpBits, double fpParams,
+                             mlir::ModuleOp packed);
 
 } // namespace onebit
 

@@ -94,8 +94,16 @@ struct TrainSession::Impl {
   std::unique_ptr<DiagnosticCapture> diags;
   std::unique_ptr<BPETokenizer> tokenizer;
   Teacher teacher;
-  /// A copy of the train step module, packed into the model by finish().
+  /// The teacher's constant bits and FP values, for sizeReport().
+  double teacherBits = 0, teacherParams = 0;
+  /// @F_student of the train step module and what it calls, packed into
+  /// the model by finish().
   OwningOpRef<ModuleOp> program;
+  /// The initial parameters, read from @F_train_init's constants when it
+  /// returns constants (it is then not compiled), with their names.
+  bool initRead = false;
+  std::vector<std::string> initNames;
+  std::vector<HostTensor> initValues;
   bool packed = false;
   std::unique_ptr<CompiledModel> step;
   HostTensor data;
@@ -132,6 +140,10 @@ struct TrainSession::Impl {
   void note(const std::string &line) {
     if (callbacks.note)
       callbacks.note(line);
+  }
+  void phase(llvm::StringRef name) {
+    if (callbacks.phase)
+      callbacks.phase(name);
   }
   std::string entry(const char *suffix) const {
     return teacher.function + suffix;
@@ -217,7 +229,16 @@ bool TrainSession::Impl::create(TrainError &error) {
         timeout + 10 * std::chrono::duration<double>(
                           std::chrono::steady_clock::now() - compileStart)
                           .count());
-  bool ok = loadData(error) && initState(error);
+  bool ok = loadData(error);
+  if (ok) {
+    // The teacher is not run again: only the student's constants stay.
+    teacher.module = nullptr;
+    releaseUnusedConstants(*ctx, {*program});
+    phase("data loaded");
+    ok = initState(error);
+  }
+  if (ok)
+    phase("state initialised");
   if (comm)
     comm->setTimeoutSeconds(timeout);
   return ok && (!root() || log.open(o.outDir + "/train.jsonl", startStep,
@@ -351,6 +372,8 @@ bool TrainSession::Impl::loadTokenizerAndTeacher(TrainError &error) {
   }
   if (!loadTeacher(*ctx, *diags, o, teacher, error))
     return false;
+  measureTeacher(teacher, teacherBits, teacherParams);
+  phase("teacher loaded");
   // A teacher imported from GGUF (or a model trained from one) carries its
   // tokenizer: its text is tokenized with it, as with the .gguf itself.
   if (!tokenizer && text) {
@@ -370,18 +393,48 @@ bool TrainSession::Impl::compileStep(TrainError &error) {
       buildTrainStep(teacher, o, split, *diags, mseTaps, error);
   if (!stepModule)
     return false;
+  phase("train step built");
+  // The recomputing adjoints the autodiff made (one per layer form).
+  int64_t forms = 0;
+  stepModule->walk(
+      [&](func::FuncOp f) { forms += f.getSymName().ends_with("_adj"); });
+  // Only the student is packed at the end: the rest of the copy (the
+  // teacher, the loss, the optimizer) would keep their constants alive.
   program = OwningOpRef<ModuleOp>(
       cast<ModuleOp>(stepModule->getOperation()->clone()));
-  std::string err;
-  step = CompiledModel::compile(
-      std::move(stepModule),
+  keepOnlyFunction(*program, entry("_student"));
+  initRead = readTrainInit(*stepModule, teacher.function, initNames,
+                           initValues);
+  std::vector<std::string> entries =
       split ? std::vector<std::string>{entry("_kd_loss_grad"),
                                        entry(shard ? "_apply_update_slice"
-                                                   : "_apply_update"),
-                                       entry("_train_init")}
-            : std::vector<std::string>{entry("_train_step"),
-                                       entry("_train_init")},
-      err, o.target, o.compile);
+                                                   : "_apply_update")}
+            : std::vector<std::string>{entry("_train_step")};
+  if (!initRead)
+    entries.push_back(entry("_train_init"));
+  std::string err;
+  CompileOptions compile = o.compile;
+  // Once translated to LLVM IR, the step's MLIR constants are no longer
+  // read: their blobs are freed before code generation copies them again
+  // (all but the student's, which are packed at the end, and the teacher's
+  // while gen:N data may still run it).
+  const bool teacherRuns =
+      llvm::StringRef(o.data).starts_with("gen:") &&
+      !llvm::StringRef(o.teacherPath).ends_with(".gguf");
+  compile.onPhase = [this, teacherRuns,
+                     report = o.compile.onPhase](const char *name) {
+    if (report)
+      report(name);
+    if (llvm::StringRef(name) == "translated to LLVM IR") {
+      std::vector<ModuleOp> keep{*program};
+      if (teacherRuns)
+        keep.push_back(*teacher.module);
+      releaseUnusedConstants(*ctx, keep);
+    }
+    phase(std::string("compile: ") + name);
+  };
+  step = CompiledModel::compile(std::move(stepModule), entries, err,
+                                o.target, compile);
   if (!step) {
     error = o.target == Target::Cuda
                 ? TrainError{TrainOption::Device,
@@ -389,6 +442,7 @@ bool TrainSession::Impl::compileStep(TrainError &error) {
                 : plain("cannot compile the train step: " + err);
     return false;
   }
+  phase("train step compiled");
   std::string line;
   llvm::raw_string_ostream os(line);
   os << "train step compiled for " << targetName(step->target()) << " in "
@@ -397,11 +451,6 @@ bool TrainSession::Impl::compileStep(TrainError &error) {
     os << " (" << step->gpuKernels() << " GPU kernels)";
   note(line);
   if (o.checkpointActivations) {
-    // The recomputing adjoints the autodiff made (one per layer form).
-    int64_t forms = 0;
-    program->walk([&](func::FuncOp f) {
-      forms += f.getSymName().ends_with("_adj");
-    });
     note("activation checkpointing: " + std::to_string(forms) +
          " layer form(s) recompute their forward in the backward");
   }
@@ -493,10 +542,19 @@ bool TrainSession::Impl::loadLocalData(const DataSpec &spec,
 bool TrainSession::Impl::initState(TrainError &error) {
   // Parameters from @F_train_init or from the checkpoint (read by rank 0
   // alone and sent to the others).
-  const CompiledModel::Entry *init = step->find(entry("_train_init"));
-  const size_t numParams = init->results.size();
-  for (const TensorSignature &s : init->results)
-    names.push_back(s.name);
+  std::vector<std::vector<int64_t>> shapes;
+  if (initRead) {
+    names = initNames;
+    for (const HostTensor &t : initValues)
+      shapes.push_back(t.shape);
+  } else {
+    for (const TensorSignature &s :
+         step->find(entry("_train_init"))->results) {
+      names.push_back(s.name);
+      shapes.push_back(s.shape);
+    }
+  }
+  const size_t numParams = names.size();
   bool resumed = false, ok = true;
   if (root() && o.resume && llvm::sys::fs::exists(ckptPath)) {
     ok = [&] {
@@ -515,8 +573,7 @@ bool TrainSession::Impl::initState(TrainError &error) {
         return false;
       }
       for (size_t i = 0; i < numParams; ++i) {
-        if (c.names[i] != names[i] ||
-            c.tensors[i].shape != init->results[i].shape) {
+        if (c.names[i] != names[i] || c.tensors[i].shape != shapes[i]) {
           error = plain(ckptPath +
                         " does not belong to this model (tensor '" +
                         c.names[i] + "')");
@@ -566,7 +623,9 @@ bool TrainSession::Impl::initState(TrainError &error) {
     return false;
   if (!resumed || !root()) {
     params.clear();
-    if (!step->run(entry("_train_init"), {}, params, error.detail))
+    if (initRead)
+      params = std::move(initValues);
+    else if (!step->run(entry("_train_init"), {}, params, error.detail))
       return false;
     m.clear();
     v.clear();
@@ -579,6 +638,7 @@ bool TrainSession::Impl::initState(TrainError &error) {
         v.push_back(z);
       }
   }
+  initValues = std::vector<HostTensor>();
   if (resumed && ranks > 1) {
     // Rank 0's state replaces the others' initial one.
     std::string err;
@@ -786,14 +846,29 @@ bool TrainSession::Impl::runStep(TrainStepInfo &info, TrainError &error) {
   in.push_back(scalarF32(float(s)));
   auto start = std::chrono::steady_clock::now();
   std::vector<HostTensor> out;
-  if (!step->run(entry("_train_step"), in, out, error.detail))
+  // A step built with update-in-place (the CPU's) writes the new state
+  // into its inputs and returns only the losses; otherwise it returns the
+  // new state before them.
+  const CompiledModel::Entry *e = step->find(entry("_train_step"));
+  const bool inPlace = !e->inplaceArgs.empty();
+  if (!(inPlace ? step->runInPlace(entry("_train_step"), in, out,
+                                   error.detail)
+                : step->run(entry("_train_step"), in, out, error.detail)))
     return false;
   const double secs = std::chrono::duration<double>(
                           std::chrono::steady_clock::now() - start)
                           .count();
-  const float loss = getScalar(out[3 * numParams]),
-              ce = getScalar(out[3 * numParams + 1]),
-              mse = getScalar(out[3 * numParams + 2]);
+  const size_t lossAt = inPlace ? 0 : 3 * numParams;
+  const float loss = getScalar(out[lossAt]), ce = getScalar(out[lossAt + 1]),
+              mse = getScalar(out[lossAt + 2]);
+  // The state was moved into `in`; it comes back updated, or the step's
+  // results replace it.
+  std::vector<HostTensor> &state = inPlace ? in : out;
+  for (size_t i = 0; i < numParams; ++i) {
+    params[i] = std::move(state[i]);
+    m[i] = std::move(state[numParams + i]);
+    v[i] = std::move(state[2 * numParams + i]);
+  }
   if (!std::isfinite(loss) || !std::isfinite(ce) || !std::isfinite(mse)) {
     error = plain("the loss is not finite at step " + std::to_string(s) +
                   " (loss " + formatNumber(loss) + ", l_ce " +
@@ -801,12 +876,6 @@ bool TrainSession::Impl::runStep(TrainStepInfo &info, TrainError &error) {
                   "); the last good checkpoint is " + ckptPath +
                   "; try a lower learning rate");
     return false;
-  }
-  // The state was moved into `in`; the step's results replace it.
-  for (size_t i = 0; i < numParams; ++i) {
-    params[i] = std::move(out[i]);
-    m[i] = std::move(out[numParams + i]);
-    v[i] = std::move(out[2 * numParams + i]);
   }
   info = finishStep(s, lr, loss, ce, mse, secs, teacher.batch);
   log.append(info);
@@ -935,6 +1004,7 @@ TrainStepInfo TrainSession::Impl::finishStep(int64_t s, double lr, float loss,
                                              int64_t rows) {
   current = s;
   lastLoss = loss;
+  phase("step " + std::to_string(s));
   TrainStepInfo info;
   info.step = s;
   info.lastStep = o.steps;
@@ -955,6 +1025,12 @@ bool TrainSession::Impl::checkpointIfDue(int64_t s, TrainError &error) {
 }
 
 bool TrainSession::Impl::save(TrainError &error) {
+  // finish() moved the parameters into the model and freed the moments.
+  if (packed) {
+    error = plain("the run is over: its model was packed, and no state is "
+                  "left to checkpoint");
+    return false;
+  }
   // Sharded moments: every rank sends its slice, so the checkpoint holds
   // the whole state (and resumes with any rank count, sharded or not).
   std::vector<HostTensor> fullM, fullV;
@@ -967,7 +1043,8 @@ bool TrainSession::Impl::save(TrainError &error) {
   }
   const std::vector<HostTensor> &mm = shard ? fullM : m,
                                 &vv = shard ? fullV : v;
-  Checkpoint c;
+  // The state is written from where it is, not copied.
+  CheckpointView c;
   c.step = current;
   const size_t numParams = params.size();
   for (int k = 0; k < 3; ++k)
@@ -975,25 +1052,28 @@ bool TrainSession::Impl::save(TrainError &error) {
       c.names.push_back(names[i] + (k == 0   ? ""
                                     : k == 1 ? ".adam_m"
                                              : ".adam_v"));
-      c.tensors.push_back(k == 0 ? params[i] : k == 1 ? mm[i] : vv[i]);
+      c.tensors.push_back(k == 0 ? &params[i] : k == 1 ? &mm[i] : &vv[i]);
     }
+  HostTensor layout, rows;
   if (split) {
     // Every rank's data position: step c.step + 1 draws its global batch
     // from (seed, step) alone, and rank r takes rows [first, first + rows)
     // of it (its micro-batches one after the other).
     const int64_t per = o.gradAccum * teacher.batch;
     c.names.push_back(kLayoutTensor);
-    c.tensors.push_back(
-        i64Tensor({4}, {ranks, o.gradAccum, teacher.batch, ranks * per}));
-    std::vector<int64_t> rows;
+    layout = i64Tensor({4}, {ranks, o.gradAccum, teacher.batch, ranks * per});
+    c.tensors.push_back(&layout);
+    std::vector<int64_t> rowList;
     for (int64_t r = 0; r < ranks; ++r)
-      rows.insert(rows.end(), {r, r * per, per});
+      rowList.insert(rowList.end(), {r, r * per, per});
     c.names.push_back(kRowsTensor);
-    c.tensors.push_back(i64Tensor({ranks, 3}, rows));
+    rows = i64Tensor({ranks, 3}, rowList);
+    c.tensors.push_back(&rows);
   }
   if (!writeCheckpoint(ckptPath, c, error.detail))
     return false;
   checkpointed = current;
+  phase("checkpoint written");
   return true;
 }
 
@@ -1042,15 +1122,24 @@ bool TrainSession::finish(TrainResult &result, TrainError &error) {
   if (!s.root())
     return true;
   if (!s.packed) {
+    // The optimizer's moments are not needed any more (the last checkpoint
+    // holds them): freed before packing.
+    s.m = std::vector<HostTensor>();
+    s.v = std::vector<HostTensor>();
+    s.gathered = std::vector<float>();
     if (!packStudent(*s.program, s.teacher.function, s.names, s.params,
                      *s.diags, error.detail))
       return false;
     s.packed = true;
+    s.phase("model packed");
   }
   result.modelPath = s.o.outDir + "/model.mlirbc";
   result.steps = s.o.steps;
   result.finalLoss = s.lastLoss;
-  return writeModel(*s.program, result.modelPath, error.detail);
+  if (!writeModel(*s.program, result.modelPath, error.detail))
+    return false;
+  s.phase("model written");
+  return true;
 }
 
 bool TrainSession::anyRankStops(bool stop, bool &any, TrainError &error) {
@@ -1071,7 +1160,8 @@ bool TrainSession::anyRankStops(bool stop, bool &any, TrainError &error) {
 }
 
 TrainSizeReport TrainSession::sizeReport() {
-  return impl_->packed ? measureSizes(impl_->teacher, *impl_->program)
+  return impl_->packed ? measureSizes(impl_->teacherBits,
+                                     impl_->teacherParams, *impl_->program)
                        : TrainSizeReport();
 }
 

@@ -44,6 +44,8 @@ onebit::CompileOptions onebit::env::compileOptions() {
     options.llvmDefaultPipeline = !std::strcmp(pipeline, "default");
   if (const char *perf = nonEmptyVariable("ONEBIT_PERF_MAP"))
     options.perfMap = !std::strcmp(perf, "1");
+  if (const char *share = nonEmptyVariable("ONEBIT_SHARE_CONSTANTS"))
+    options.shareConstants = std::strcmp(share, "0") != 0;
   return options;
 }
 

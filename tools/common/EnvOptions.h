@@ -43,6 +43,9 @@
 //       runner's shorter one (CompileOptions::llvmDefaultPipeline).
 //   ONEBIT_PERF_MAP=1              write /tmp/perf-PID.map naming the
 //       JIT-compiled functions for `perf report` (CompileOptions::perfMap).
+//   ONEBIT_SHARE_CONSTANTS=0       copy large constants into the JIT's
+//       memory instead of reading them where the MLIR context holds them
+//       (CompileOptions::shareConstants).
 //
 // Compile cache (compileCacheOptions; onebit-run, onebit-generate,
 // onebit-eval, onebit-bench, docs/artifacts.md):

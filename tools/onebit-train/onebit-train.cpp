@@ -16,6 +16,7 @@
 #include "onebit/Training/Trainer.h"
 
 #include "EnvOptions.h"
+#include "MemoryReport.h"
 #include "TrainFlags.h"
 #include "TrainRanks.h"
 
@@ -129,6 +130,12 @@ int main(int argc, char **argv) {
       cl::desc("also compile the trained model into this .onebit artifact "
                "for this CPU (as onebit-compile does; docs/artifacts.md)"),
       cl::cat(TrainCategory));
+  static cl::opt<bool> reportMemory(
+      "report-memory",
+      cl::desc("print the resident memory (now and peak) after each phase "
+               "of the run: loading, building and compiling the step, the "
+               "state, every step, packing"),
+      cl::init(false), cl::cat(TrainCategory));
   cl::HideUnrelatedOptions(TrainCategory);
   cl::ParseCommandLineOptions(argc, argv, "onebit KD trainer\n");
   onebit::env::applyRuntimeEnvironment();
@@ -190,6 +197,15 @@ int main(int argc, char **argv) {
   if (rank != 0) {
     callbacks = onebit::TrainCallbacks();
     callbacks.onStep = stopAt;
+  }
+  if (reportMemory) {
+    std::string prefix =
+        several ? "rank " + std::to_string(rank) + ": memory: " : "memory: ";
+    auto report = std::make_shared<onebit::MemoryReport>();
+    callbacks.phase = [prefix, report](StringRef phase) {
+      errs() << "onebit-train: " << prefix << report->line(phase.str())
+             << "\n";
+    };
   }
   onebit::TrainResult result;
   onebit::TrainError error;

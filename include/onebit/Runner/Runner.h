@@ -18,6 +18,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -70,6 +71,16 @@ struct CompileOptions {
   /// Write /tmp/perf-PID.map so that `perf report` names the JIT-compiled
   /// functions.
   bool perfMap = false;
+  /// Target::Cpu: large dense_resource constants (weights) are not copied
+  /// into the JIT's memory (nor into the LLVM module and the object file
+  /// on the way there): the compiled code reads them where the MLIR context
+  /// holds them, and the CompiledModel shares their ownership, so they live
+  /// as long as either.
+  bool shareConstants = true;
+  /// Called after each phase of CompiledModel::compile ("lowered",
+  /// "translated to LLVM IR", "LLVM IR optimised", "machine code linked"),
+  /// for a profile of the compile's memory or time.
+  std::function<void(const char *phase)> onPhase;
 };
 
 /// A model JIT-compiled for this process: an Executable whose code lives
@@ -109,6 +120,9 @@ private:
   explicit CompiledModel(Target target);
 
   std::unique_ptr<mlir::ExecutionEngine> engine_;
+  /// The constants the compiled code reads in place
+  /// (CompileOptions::shareConstants), owned with the MLIR context.
+  std::vector<std::shared_ptr<void>> sharedConstants_;
   double compileMs_ = 0;
   Target target_ = Target::Cpu;
   int gpuKernels_ = 0;

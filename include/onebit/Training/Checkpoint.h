@@ -23,8 +23,18 @@ struct Checkpoint {
   std::vector<HostTensor> tensors;
 };
 
+/// A checkpoint to write whose tensors stay where they are (the trainer's
+/// state is not copied to be written).
+struct CheckpointView {
+  int64_t step = 0;
+  std::vector<std::string> names;
+  std::vector<const HostTensor *> tensors;
+};
+
 /// Writes `c` to `path` through a temporary file in the same folder and a
 /// rename, so a crash never leaves a partial checkpoint behind.
+bool writeCheckpoint(const std::string &path, const CheckpointView &c,
+                     std::string &error);
 bool writeCheckpoint(const std::string &path, const Checkpoint &c,
                      std::string &error);
 /// Reads `path`; on failure returns false and sets `error` (naming the file).

@@ -172,6 +172,10 @@ struct TrainCallbacks {
   /// After runTraining() wrote the model; setting it makes runTraining()
   /// measure the sizes too.
   std::function<void(const TrainResult &, const TrainSizeReport &)> finished;
+  /// After each phase of the run ("teacher loaded", "compile: lowered",
+  /// "state initialised", "step 1", "model packed"...), for a profile of
+  /// the run's memory or time (onebit-train --report-memory).
+  std::function<void(llvm::StringRef phase)> phase;
 };
 
 /// Checks the options that need no file: steps, learning rate, init, the

@@ -836,10 +836,13 @@ struct BuildTrainStepPass
 
   /// One parameter's Adam update (decoupled weight decay):
   /// (p, g, m, v) -> (p', m', v') as one elementwise linalg.generic.
+  /// With `inPlace`, (p, m, v) are the op's outputs (g its input), so that
+  /// bufferization writes the new values into their buffers.
   linalg::GenericOp emitAdamUpdate(OpBuilder &b, Location loc,
                                    RankedTensorType type, Value p, Value g,
                                    Value m, Value v, Value lr,
-                                   const AdamScalars &k) {
+                                   const AdamScalars &k,
+                                   bool inPlace = false) {
     MLIRContext *ctx = b.getContext();
     Type f32 = Float32Type::get(ctx);
     Value b1 = k.b1, b2 = k.b2, bc1 = k.bc1, bc2 = k.bc2, omb1 = k.omb1,
@@ -850,16 +853,25 @@ struct BuildTrainStepPass
     for (int64_t d = 0; d < rank; ++d)
       if (type.isDynamicDim(d))
         dynSizes.push_back(tensor::DimOp::create(b, loc, p, d));
-    SmallVector<Value> outs;
-    for (int j = 0; j < 3; ++j)
-      outs.push_back(
-          tensor::EmptyOp::create(b, loc, type.getShape(), f32, dynSizes));
-    SmallVector<AffineMap> maps(7, id);
+    SmallVector<Value> ins{p, g, m, v}, outs;
+    if (inPlace) {
+      ins = {g};
+      outs = {p, m, v};
+    } else {
+      for (int j = 0; j < 3; ++j)
+        outs.push_back(
+            tensor::EmptyOp::create(b, loc, type.getShape(), f32, dynSizes));
+    }
+    SmallVector<AffineMap> maps(ins.size() + 3, id);
     SmallVector<utils::IteratorType> iters(rank,
                                            utils::IteratorType::parallel);
     return linalg::GenericOp::create(
-        b, loc, TypeRange{type, type, type}, ValueRange{p, g, m, v}, outs,
-        maps, iters, [&](OpBuilder &nb, Location nl, ValueRange a) {
+        b, loc, TypeRange{type, type, type}, ins, outs, maps, iters,
+        [&](OpBuilder &nb, Location nl, ValueRange args) {
+          // (p, g, m, v) whichever operands hold them.
+          SmallVector<Value> a =
+              inPlace ? SmallVector<Value>{args[1], args[0], args[2], args[3]}
+                      : SmallVector<Value>(args.take_front(4));
           // m' = b1 m + (1-b1) g; v' = b2 v + (1-b2) g^2
           Value m1 = arith::AddFOp::create(
               nb, nl, arith::MulFOp::create(nb, nl, b1, a[2]),
@@ -915,6 +927,9 @@ struct BuildTrainStepPass
       for (const Param &p : params) {
         step.setArgAttrs(a, nameAttr(ctx, p.name + kinds[k]));
         step.setResultAttrs(a, nameAttr(ctx, p.name + kinds[k]));
+        if (updateInPlace)
+          step.setResultAttr(a, "onebit.inplace_arg",
+                             IntegerAttr::get(IntegerType::get(ctx, 64), a));
         ++a;
       }
     for (unsigned i = 0; i < numInputs; ++i)
@@ -934,17 +949,41 @@ struct BuildTrainStepPass
       callArgs.push_back(sb->getArgument(i));
     for (unsigned i = 0; i < numInputs; ++i)
       callArgs.push_back(sb->getArgument(3 * numParams + i));
-    auto call = func::CallOp::create(b, loc, grad, callArgs);
+    SmallVector<Value> grads;
+    if (!updateInPlace)
+      llvm::append_range(
+          grads, func::CallOp::create(b, loc, grad, callArgs).getResults());
     Value lr = extractScalar(e, sb->getArgument(3 * numParams + numInputs));
     Value stepN =
         extractScalar(e, sb->getArgument(3 * numParams + numInputs + 1));
     AdamScalars k = emitAdamScalars(e, stepN);
+    // The losses and the gradients. Updating in place, the gradient's body
+    // is cloned into the step and each parameter's update placed right
+    // after its gradient is computed: the gradient's buffer is then freed
+    // at once (onebit-free-after-last-use) instead of all the parameters'
+    // gradients living until the end of the backward. A parameter is not
+    // read after its gradient is made (the backward goes from the last
+    // layer to the first); were it read later, bufferization would copy it
+    // and onebit-drop-inplace-results would fail the compile.
+    if (updateInPlace) {
+      Block &body = grad.getBody().front();
+      IRMapping map;
+      for (auto [arg, value] : llvm::zip(body.getArguments(), callArgs))
+        map.map(arg, value);
+      for (Operation &op : body.without_terminator())
+        b.clone(op, map);
+      for (Value r : body.getTerminator()->getOperands())
+        grads.push_back(map.lookupOrDefault(r));
+    }
     SmallVector<Value> newP, newM, newV;
     for (unsigned i = 0; i < numParams; ++i) {
       auto adam = emitAdamUpdate(
-          b, loc, params[i].type, sb->getArgument(i), call.getResult(3 + i),
+          b, loc, params[i].type, sb->getArgument(i), grads[3 + i],
           sb->getArgument(numParams + i), sb->getArgument(2 * numParams + i),
-          lr, k);
+          lr, k, updateInPlace);
+      if (updateInPlace)
+        if (Operation *def = grads[3 + i].getDefiningOp())
+          adam->moveAfter(def);
       newP.push_back(adam.getResult(0));
       newM.push_back(adam.getResult(1));
       newV.push_back(adam.getResult(2));
@@ -953,7 +992,7 @@ struct BuildTrainStepPass
     llvm::append_range(rets, newP);
     llvm::append_range(rets, newM);
     llvm::append_range(rets, newV);
-    rets.append({call.getResult(0), call.getResult(1), call.getResult(2)});
+    rets.append({grads[0], grads[1], grads[2]});
     func::ReturnOp::create(b, loc, rets);
     return step;
   }
@@ -1122,6 +1161,14 @@ struct BuildTrainStepPass
 
     func::FuncOp step = buildAdamStep(f, *grad, params);
     buildTrainInit(f, step, params);
+    // Updating in place, the step holds the gradient's body: the function
+    // itself is left to the data-parallel entries, if any.
+    if (updateInPlace && !splitUpdate) {
+      std::optional<SymbolTable::UseRange> uses =
+          SymbolTable::getSymbolUses(*grad, module);
+      if (uses && uses->empty())
+        (*grad).erase();
+    }
     if (splitUpdate) {
       // Data-parallel training calls the gradient and the update itself.
       (*grad).setPublic();

@@ -3,6 +3,8 @@
 // RUN: onebit-opt %s --onebit-build-train-step="hidden-states=/layers.1/Add" | FileCheck %s --check-prefix=NAMED
 // RUN: onebit-opt %s --onebit-build-train-step="mse-last-layer=false" | FileCheck %s --check-prefix=INPUTS
 // RUN: onebit-opt %s --onebit-build-train-step="split-update=true" | FileCheck %s --check-prefix=SPLIT
+// RUN: onebit-opt %s --onebit-build-train-step="update-in-place=true" | FileCheck %s --check-prefix=INPLACE
+// RUN: onebit-opt %s --onebit-build-train-step="update-in-place=true" --onebit-cpu-pipeline | FileCheck %s --check-prefix=INPLACE-LLVM
 
 // A two-layer residual model with a head. The forward function is quantized
 // in place (the head stays FP), its FP copy becomes the frozen teacher, and
@@ -108,3 +110,25 @@ func.func @lm(%x: tensor<4x8xf32>) -> tensor<4x6xf32> {
 // SPLIT-NOT: linalg.generic
 // SPLIT: return
 // SPLIT-LABEL: func.func @lm_train_init()
+
+// update-in-place=true: each Adam update takes the parameter and its two
+// moments as its outputs (the gradient is its one input), and the step's
+// state results are tied to those arguments (p: 0-5, m: 6-11, v: 12-17).
+// The gradient's body is cloned into the step and each update placed right
+// after its gradient is made, from the last layer's to the first's, so that
+// the gradients' buffers die one by one.
+// INPLACE-NOT: func.func private @lm_kd_loss_grad(
+// INPLACE-LABEL: func.func @lm_train_step(
+// INPLACE-SAME: -> (tensor<8x8xf32> {onebit.inplace_arg = 0 : i64, onebit.name = "layers.0.mlp.latent"}
+// INPLACE-SAME: tensor<8xf32> {onebit.inplace_arg = 17 : i64, onebit.name = "layers.1.mlp.h.adam_v"}, tensor<f32> {onebit.name = "loss"}
+// INPLACE-NOT: call @lm_kd_loss_grad
+// INPLACE: linalg.generic {{.*}} outs(%arg5, %arg11, %arg17 :
+// INPLACE: linalg.generic {{.*}} outs(%arg3, %arg9, %arg15 :
+// INPLACE: linalg.generic {{.*}} outs(%arg0, %arg6, %arg12 :
+// INPLACE: linalg.generic {{.*}} outs(%arg1, %arg7, %arg13 :
+// INPLACE: return
+// After bufferization the updates write into the arguments' buffers, so
+// --onebit-drop-inplace-results drops the 18 tied results (it fails the
+// compile if one was copied): only the three losses are returned.
+// INPLACE-LLVM: llvm.func @lm_train_step(
+// INPLACE-LLVM-SAME: -> !llvm.struct<(struct<(ptr, ptr, i64)>, struct<(ptr, ptr, i64)>, struct<(ptr, ptr, i64)>)>

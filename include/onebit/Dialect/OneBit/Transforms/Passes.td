@@ -320,6 +320,14 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
     updates its own slice when the optimizer state is sharded, ZeRO-1).
     `@f_train_step` is unchanged.
 
+    `update-in-place=true` writes `@f_train_step`'s new parameters and Adam
+    moments into its parameter and moment arguments: each update's
+    `linalg.generic` takes them as its outputs, and each such result
+    carries `onebit.inplace_arg` (the argument it is written into), so that
+    after bufferization `--onebit-drop-inplace-results` drops it and the
+    caller's buffers hold the new state (the runner's `runInPlace`). A step
+    then allocates no second copy of the state.
+
     `outline-layers=true` runs `--onebit-outline-layers` on `@f_kd_loss`
     before it is differentiated: the teacher's and the student's layers
     become calls of one function per layer form, and the gradient calls the
@@ -384,7 +392,11 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
            /*default=*/"false",
            "outline the layers (implies outline-layers) and have each "
            "layer's backward recompute its forward from the layer's input "
-           "instead of keeping its activations">
+           "instead of keeping its activations">,
+    Option<"updateInPlace", "update-in-place", "bool", /*default=*/"false",
+           "@f_train_step writes the new parameters and moments into its "
+           "arguments (results tied with onebit.inplace_arg) instead of "
+           "returning new tensors">
   ];
 }
 
