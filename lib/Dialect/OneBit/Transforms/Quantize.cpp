@@ -188,6 +188,9 @@ struct onebit::StreamingQuantizer::State {
   /// Per step: how many constant ops hold each weight attribute, so that a
   /// weight's data is released when its last constant goes.
   DenseMap<Attribute, unsigned> attrUses;
+  /// Weights whose data was released: no constant may hold them after the
+  /// final step.
+  DenseSet<Attribute> released;
 
   LogicalResult quantizeLayer(LinearLayer &layer, QuantizedLayer &stats,
                               bool &reused);
@@ -208,8 +211,10 @@ void onebit::StreamingQuantizer::State::noteErased(arith::ConstantOp c) {
     return;
   if (auto res = dyn_cast<DenseResourceElementsAttr>(a))
     if (auto *entry = res.getRawHandle().getResource())
-      if (entry->getBlob())
+      if (entry->getBlob()) {
         entry->setBlob(AsmResourceBlob());
+        released.insert(a);
+      }
 }
 
 LogicalResult onebit::StreamingQuantizer::State::quantizeLayer(
@@ -438,7 +443,20 @@ LogicalResult onebit::StreamingQuantizer::step(ModuleOp module, bool final) {
       s.report.quantized.push_back(q);
   }
   s.attrUses.clear();
-  return success();
+  if (!final || s.released.empty())
+    return success();
+  // A weight released after its rewrite must not be held by a constant the
+  // rewrite did not replace (an importer reusing it in another role).
+  WalkResult stale = module.walk([&](arith::ConstantOp c) {
+    if (!s.released.contains(c.getValue()))
+      return WalkResult::advance();
+    c.emitError() << "onebit-quantize: the data of weight '"
+                  << getConstantName(c)
+                  << "' was released after its layer was rewritten, but "
+                     "this constant still uses it";
+    return WalkResult::interrupt();
+  });
+  return failure(stale.wasInterrupted());
 }
 
 QuantizeReport onebit::StreamingQuantizer::finish(ModuleOp module) {
