@@ -10,6 +10,10 @@ separate process measured with /usr/bin/time (wall seconds, maximum RSS):
   write     the GGUF F16 file (numpy; not onebit)
   import    onebit-translate --import-gguf --kv-cache -> FP32 .mlirbc
   quantize  onebit-opt --onebit-quantize (SVID of every linear layer)
+  streamed  onebit-translate --import-gguf --kv-cache --quantize: import
+            and quantize in one process, each block rewritten as it is
+            built (the FP32 model is never whole), -> the 1-bit .mlirbc
+            that int8 then reads
   int8      onebit-opt --onebit-int8-weights (embedding and head)
   generate  onebit-generate: JIT compile, prefill of --prompt tokens,
             --gen tokens with the KV cache (its own tokens/s are reported)
@@ -18,6 +22,7 @@ separate process measured with /usr/bin/time (wall seconds, maximum RSS):
             --checkpoint-activations where the build has it)
 
 usage: large_model_e2e.py [--work DIR] [--build DIR] [--stages a,b,...]
+       [--streamed]
        [--layers 22] [--dim 2048] [--ffn 5632] [--heads 32] [--kv-heads 4]
        [--vocab 32000] [--prompt 64] [--gen 32] [--seq-len 128]
        [--train-flags "..."] [--out FILE.md]
@@ -73,6 +78,9 @@ def main():
     ap.add_argument("--work", default="/tmp/onebit-large-model")
     ap.add_argument("--stages",
                     default="write,import,quantize,int8,generate,train")
+    ap.add_argument("--streamed", action="store_true",
+                    help="import and quantize in one streamed step (stage "
+                    "'streamed') instead of the stages import and quantize")
     ap.add_argument("--layers", type=int, default=22)
     ap.add_argument("--dim", type=int, default=2048)
     ap.add_argument("--ffn", type=int, default=5632)
@@ -89,7 +97,11 @@ def main():
     ap.add_argument("--out", help="also write the table to this file")
     a = ap.parse_args()
     stages = a.stages.split(",")
-    known = {"write", "import", "quantize", "int8", "generate", "train"}
+    known = {"write", "import", "quantize", "streamed", "int8", "generate",
+             "train"}
+    if a.streamed:
+        stages = ["streamed" if s == "import" else s for s in stages
+                  if s != "quantize"]
     if not set(stages) <= known:
         sys.exit(f"unknown stage(s): {sorted(set(stages) - known)}")
     os.makedirs(a.work, exist_ok=True)
@@ -113,13 +125,19 @@ def main():
             str(a.heads), "--kv-heads", str(a.kv_heads), "--ffn", str(a.ffn),
             "--vocab", str(a.vocab), "--context", "2048", "--f16"], "write")
         row("write GGUF F16 (numpy)", w, r, f"{size_gib(gguf):.2f} GiB file")
-    if "import" in stages or not os.path.exists(fp):
+    if "streamed" in stages:
+        w, r, _ = timed([bin_("onebit-translate"), "--import-gguf",
+                         "--kv-cache", "--quantize", gguf, "--emit-bytecode",
+                         "-o", q], "streamed")
+        row("import + quantize, streamed (onebit-translate --import-gguf "
+            "--kv-cache --quantize)", w, r, f"{size_gib(q):.2f} GiB .mlirbc")
+    if not a.streamed and ("import" in stages or not os.path.exists(fp)):
         w, r, _ = timed([bin_("onebit-translate"), "--import-gguf",
                          "--kv-cache", gguf, "--emit-bytecode", "-o", fp],
                         "import")
         row("import (onebit-translate --import-gguf --kv-cache)", w, r,
             f"{size_gib(fp):.2f} GiB .mlirbc (FP32)")
-    if "quantize" in stages or not os.path.exists(q):
+    if not a.streamed and ("quantize" in stages or not os.path.exists(q)):
         w, r, _ = timed([bin_("onebit-opt"), fp, "--onebit-quantize",
                          "--emit-bytecode", "-o", q], "quantize")
         row("--onebit-quantize (SVID)", w, r, f"{size_gib(q):.2f} GiB .mlirbc")

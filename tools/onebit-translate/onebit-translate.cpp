@@ -2,12 +2,15 @@
 //
 // `onebit-translate --import-onnx model.onnx -o model.mlir` imports an ONNX
 // model (and `--import-gguf` a GGUF llama model) into linalg-on-tensors MLIR
-// (text, or bytecode with --emit-bytecode).
+// (text, or bytecode with --emit-bytecode). `--quantize[=OPTIONS]` gives
+// the model --onebit-quantize=OPTIONS would, rewriting each layer as the
+// import reaches it (onebit/Frontend/QuantizedImport.h).
 // `onebit-translate --emit-ptx model-gpu.mlir -o kernels.ptx` writes the PTX
 // of every kernel of a module lowered by --onebit-gpu-pipeline (format=isa).
 //
 //===----------------------------------------------------------------------===//
 
+#include "onebit/Frontend/QuantizedImport.h"
 #include "onebit/InitAllDialects.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
 #ifdef ONEBIT_HAVE_ONNX
@@ -80,6 +83,14 @@ static cl::opt<bool> emitBytecode("emit-bytecode",
 static cl::opt<bool> noShapeInference("no-shape-inference",
                                       cl::desc("Skip ONNX shape inference"),
                                       cl::cat(category));
+
+static cl::opt<std::string> quantize(
+    "quantize", cl::ValueOptional,
+    cl::desc("Quantize the linear layers as the import reaches them: the "
+             "model --onebit-quantize=\"OPTIONS\" gives, without the FP "
+             "model in memory (--quantize alone: the pass's defaults; "
+             "OPTIONS in its syntax, e.g. \"keep-head=false value-type=f16\")"),
+    cl::value_desc("OPTIONS"), cl::cat(category));
 
 /// Writes -o with `write`; the file is kept only when `write` succeeds.
 /// Returns the exit code.
@@ -170,6 +181,18 @@ int main(int argc, char **argv) {
   if (emitPTX)
     return emitKernelPTX();
 
+  onebit::QuantizeConfig qconfig;
+  bool qstats = false;
+  const bool quantizing = quantize.getNumOccurrences() > 0;
+  if (quantizing) {
+    std::string err = onebit::parseQuantizeOptions(quantize, qconfig, qstats);
+    if (!err.empty()) {
+      errs() << "onebit-translate: --quantize: " << err << "\n";
+      return 1;
+    }
+  }
+  onebit::QuantizeReport qreport;
+
   mlir::MLIRContext context;
   llvm::SourceMgr sourceMgr;
   mlir::SourceMgrDiagnosticHandler handler(sourceMgr, &context);
@@ -194,7 +217,10 @@ int main(int argc, char **argv) {
         return 1;
       }
     }
-    module = onebit::importGGUFFile(inputFile, context, options);
+    module = quantizing ? onebit::importQuantizedGGUF(inputFile, context,
+                                                      options, qconfig,
+                                                      &qreport)
+                        : onebit::importGGUFFile(inputFile, context, options);
   } else {
 #ifdef ONEBIT_HAVE_ONNX
     if (kvCacheType.getNumOccurrences() &&
@@ -216,7 +242,10 @@ int main(int argc, char **argv) {
         return 1;
       }
     }
-    module = onebit::importONNXFile(inputFile, context, options);
+    module = quantizing ? onebit::importQuantizedONNX(inputFile, context,
+                                                      options, qconfig,
+                                                      &qreport)
+                        : onebit::importONNXFile(inputFile, context, options);
 #else
     errs() << "onebit-translate: built without libonnx; --import-onnx is "
               "unavailable\n";
@@ -227,6 +256,8 @@ int main(int argc, char **argv) {
     return 1;
   if (failed(mlir::verify(*module)))
     return 1;
+  if (quantizing && qstats)
+    onebit::printQuantizeReport(qreport, qconfig.init, errs());
 
   return writeOutput([&](raw_ostream &os) {
     if (emitBytecode)

@@ -811,9 +811,15 @@ LogicalResult LlamaBuilder::buildEntry(ModuleOp module, EntryKind kind,
                 .getResult());
       });
 
-  for (int64_t i = 0; i < numLayers; ++i)
+  for (int64_t i = 0; i < numLayers; ++i) {
     if (failed(buildLayer(i, x)))
       return failure();
+    if (opts.afterBlock && failed(opts.afterBlock(module))) {
+      error = "stopped after block " + std::to_string(i) + " of @" +
+              name.str();
+      return failure();
+    }
+  }
 
   FailureOr<Value> outNorm =
       weight("output_norm.weight", "model.norm.weight", {cfg.dim});

@@ -24,12 +24,17 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MathExtras.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/Path.h"
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <onnx/defs/schema.h>
 #include <onnx/shape_inference/implementation.h>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#endif
 
 #include <exception>
 #include <memory>
@@ -49,6 +54,23 @@ struct ExternalFiles {
   llvm::StringMap<std::shared_ptr<llvm::MemoryBuffer>> files;
   llvm::StringMap<ElementsAttr> resources;
 };
+
+/// Returns the whole pages of [data, data + size), which lie in a read-only
+/// file mapping, to the kernel (they are reloaded from the file if read
+/// again), so a weight that was read once does not stay in the resident set.
+void dropMappedPages(void *data, size_t size) {
+#if defined(__unix__) || defined(__APPLE__)
+  uintptr_t page = llvm::sys::Process::getPageSizeEstimate();
+  uintptr_t begin = (uintptr_t(data) + page - 1) & ~(page - 1);
+  uintptr_t end = (uintptr_t(data) + size) & ~(page - 1);
+  if (end > begin)
+    (void)::madvise(reinterpret_cast<void *>(begin), end - begin,
+                    MADV_DONTNEED);
+#else
+  (void)data;
+  (void)size;
+#endif
+}
 
 int64_t byteWidth(Type et) {
   return et.isInteger(1) ? 1 : et.getIntOrFloatBitWidth() / 8;
@@ -185,6 +207,7 @@ FailureOr<Value> importTensor(Importer &im, const onnx::TensorProto &t,
   ArrayRef<char> bytes;
   std::shared_ptr<void> keep = owner;
   std::vector<char> converted; // typed fields that need narrowing
+  bool mapped = false;         // bytes lie in a read-only file mapping
   auto sizeError = [&](int64_t got, StringRef what) {
     im.error() << "initializer '" << t.name() << "' holds " << got << " "
                << what << " but its shape " << type << " needs "
@@ -223,6 +246,7 @@ FailureOr<Value> importTensor(Importer &im, const onnx::TensorProto &t,
       return sizeError(length, "bytes");
     bytes = ArrayRef<char>((*file)->getBufferStart() + offset, length);
     keep = *file;
+    mapped = (*file)->getBufferKind() == llvm::MemoryBuffer::MemoryBuffer_MMap;
   } else if (t.has_raw_data()) {
     if (int64_t(t.raw_data().size()) != expected)
       return sizeError(t.raw_data().size(), "bytes");
@@ -273,8 +297,15 @@ FailureOr<Value> importTensor(Importer &im, const onnx::TensorProto &t,
   } else {
     AsmResourceBlob blob;
     if (converted.empty() && aligned) {
+      // Released (the weight rewritten, or the context gone): the mapping's
+      // pages of this tensor leave the process's memory; the file is
+      // unchanged, so anything else reading them faults them back in.
       blob = UnmanagedAsmResourceBlob::allocateWithAlign(
-          bytes, bw, [keep](void *, size_t, size_t) mutable { keep.reset(); });
+          bytes, bw, [keep, mapped](void *data, size_t size, size_t) mutable {
+            if (mapped)
+              dropMappedPages(data, size);
+            keep.reset();
+          });
     } else {
       blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, bw);
     }

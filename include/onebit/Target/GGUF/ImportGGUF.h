@@ -13,6 +13,7 @@
 #include "mlir/IR/OwningOpRef.h"
 #include "llvm/ADT/StringRef.h"
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,6 +44,12 @@ struct GGUFImportOptions {
   /// when written; attention computes in f32).
   enum class CacheType { F32, F16 };
   CacheType kvCacheType = CacheType::F32;
+  /// Called after each decoder block of each entry is built, with the module
+  /// (the entry being built has no terminator yet). A failure stops the
+  /// import; the callback emits its own diagnostics. Quantize-at-import
+  /// (onebit/Frontend/QuantizedImport.h) rewrites the block's layers here
+  /// and releases their f32 weights, so the FP model is never whole.
+  std::function<mlir::LogicalResult(mlir::ModuleOp)> afterBlock;
 };
 
 /// The cache type named `name` ("f32" or "f16"), or nullopt.

@@ -17,6 +17,9 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/BuiltinDialect.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/SymbolTable.h"
@@ -131,11 +134,91 @@ struct QuantizedConstants {
 using QuantizedCache =
     llvm::DenseMap<std::tuple<Attribute, Attribute, unsigned>, QuantizedConstants>;
 
-LogicalResult quantizeLayer(LinearLayer &layer, unsigned index,
-                            const QuantizeConfig &config,
-                            const ::onebit::SvidOptions &svidOpts,
-                            FloatType valueType, QuantizedCache &cache,
-                            QuantizedLayer &stats, bool &reused) {
+/// Bits of a constant tensor (0 for anything else), as the model-wide figure
+/// counts them.
+double constantBitsOf(arith::ConstantOp c, double &elems) {
+  auto t = dyn_cast<RankedTensorType>(c.getType());
+  if (!t || !t.hasStaticShape())
+    return 0;
+  elems += double(t.getNumElements());
+  return double(t.getNumElements()) * t.getElementTypeBitWidth();
+}
+
+bool isTeacherOp(Operation *op) {
+  auto f = op->getParentOfType<func::FuncOp>();
+  return f && f->hasAttr("onebit.teacher");
+}
+
+/// Every non-teacher constant's bits, for the model-wide figure.
+double moduleConstantBits(ModuleOp module, double *elems = nullptr) {
+  double bits = 0, n = 0;
+  module.walk([&](arith::ConstantOp c) {
+    if (isTeacherOp(c))
+      return;
+    auto t = dyn_cast<RankedTensorType>(c.getType());
+    if (!t || !t.hasStaticShape())
+      return;
+    bits += double(t.getNumElements()) * t.getElementTypeBitWidth();
+    n += t.getNumElements();
+  });
+  if (elems)
+    *elems = n;
+  return bits;
+}
+
+} // namespace
+
+/// The state of one rewrite, whole (quantizeLinearLayers) or in steps
+/// (StreamingQuantizer).
+struct onebit::StreamingQuantizer::State {
+  QuantizeConfig config;
+  ::onebit::SvidOptions svidOpts;
+  FloatType valueType;
+  SmallVector<std::pair<std::string, llvm::GlobPattern>> patterns;
+  QuantizedCache cache;
+  QuantizeReport report;
+  /// Layers left in full precision by an earlier step (they stay matched).
+  DenseSet<Operation *> kept;
+  double linearParams = 0, linearBits = 0;
+  /// Constant bits the rewrites removed and added, for the model-wide
+  /// figure of a module that was never whole in FP.
+  double removedBits = 0, addedBits = 0;
+  double removedElems = 0, addedElems = 0;
+  unsigned index = 0;
+  /// Per step: how many constant ops hold each weight attribute, so that a
+  /// weight's data is released when its last constant goes.
+  DenseMap<Attribute, unsigned> attrUses;
+  /// Weights whose data was released: no constant may hold them after the
+  /// final step.
+  DenseSet<Attribute> released;
+
+  LogicalResult quantizeLayer(LinearLayer &layer, QuantizedLayer &stats,
+                              bool &reused);
+  void noteErased(arith::ConstantOp c);
+};
+
+/// Called for a weight constant the rewrite is about to erase: counts its
+/// bits and, with `releaseWeights`, drops the data of a dense_resource no
+/// other constant holds (the importer's mapping or heap copy).
+void onebit::StreamingQuantizer::State::noteErased(arith::ConstantOp c) {
+  removedBits += constantBitsOf(c, removedElems);
+  Attribute a = c.getValue();
+  auto it = attrUses.find(a);
+  if (it == attrUses.end() || --it->second != 0)
+    return;
+  attrUses.erase(it);
+  if (!config.releaseWeights)
+    return;
+  if (auto res = dyn_cast<DenseResourceElementsAttr>(a))
+    if (auto *entry = res.getRawHandle().getResource())
+      if (entry->getBlob()) {
+        entry->setBlob(AsmResourceBlob());
+        released.insert(a);
+      }
+}
+
+LogicalResult onebit::StreamingQuantizer::State::quantizeLayer(
+    LinearLayer &layer, QuantizedLayer &stats, bool &reused) {
   const int64_t n = layer.n, k = layer.k;
   MLIRContext *ctx = layer.op->getContext();
   OpBuilder b(layer.lastOp());
@@ -148,11 +231,13 @@ LogicalResult quantizeLayer(LinearLayer &layer, unsigned index,
     auto mk = [&](TypedAttr a, StringRef suffix) -> Value {
       if (!a)
         return Value();
-      return arith::ConstantOp::create(
+      auto c = arith::ConstantOp::create(
           b,
           NameLoc::get(StringAttr::get(ctx, q.stats.name + "." + suffix.str()),
                        loc),
           a);
+      addedBits += constantBitsOf(c, addedElems);
+      return c;
     };
     auto resultType =
         cast<RankedTensorType>(layer.op->getResult(0).getType());
@@ -164,6 +249,10 @@ LogicalResult quantizeLayer(LinearLayer &layer, unsigned index,
         b, loc, resultType, input, mk(q.signs, "signs"), mk(q.g, "g"),
         mk(q.h, "h"), mk(q.bias, "bias"), PackingAttr::getCanonical(ctx), eps);
     bl->setAttr("onebit.name", b.getStringAttr(q.stats.name));
+    // The constants replaceLinear erases (those this layer alone uses).
+    for (arith::ConstantOp c : {layer.weight, layer.biasConst})
+      if (c && c->hasOneUse())
+        noteErased(c);
     replaceLinear(layer, b, bl.getResult());
     return bl;
   };
@@ -187,12 +276,16 @@ LogicalResult quantizeLayer(LinearLayer &layer, unsigned index,
   ::onebit::SignLayout canon = ::onebit::SignLayout::canonical();
   std::vector<char> packed(canon.bytes(n, k));
   ::onebit::packSigns(w, n, k, canon, packed.data());
+  // The f32 copy is not needed any more: free it before the constants are
+  // built (a streamed import holds one layer's copy at a time).
+  std::vector<float>().swap(converted);
 
   std::string base = !layer.weightName.empty()
                          ? layer.weightName
                          : !layer.layerName.empty()
                                ? layer.layerName
                                : llvm::formatv("onebit_layer_{0}", index).str();
+  ++index;
 
   auto signsType = RankedTensorType::get({n, canon.wordsPerRow(k)},
                                          IntegerType::get(ctx, 32));
@@ -204,6 +297,7 @@ LogicalResult quantizeLayer(LinearLayer &layer, unsigned index,
   };
   QuantizedConstants q;
   q.signs = mkConst(signsType, "signs", packed);
+  std::vector<char>().swap(packed);
   q.g = mkConst(gType, "g", encodeValues(svid.b, valueType));
   q.h = mkConst(hType, "h", encodeValues(svid.a, valueType));
 
@@ -226,8 +320,8 @@ LogicalResult quantizeLayer(LinearLayer &layer, unsigned index,
   stats.bitsPerWeight =
       double(n * k + vbits * (n + k)) / double(n * k);
   q.stats = stats;
-  BinaryLinearOp bl = build(q);
   cache[key] = q;
+  BinaryLinearOp bl = build(q);
   if (config.emitRemarks)
     bl.emitRemark() << llvm::formatv(
         "quantized '{0}' ({1}x{2}): init={3} iterations={4} "
@@ -237,43 +331,161 @@ LogicalResult quantizeLayer(LinearLayer &layer, unsigned index,
   return success();
 }
 
-} // namespace
+onebit::StreamingQuantizer::StreamingQuantizer() = default;
+onebit::StreamingQuantizer::~StreamingQuantizer() = default;
 
-FailureOr<QuantizeReport>
-onebit::quantizeLinearLayers(ModuleOp module, const QuantizeConfig &config) {
-  ::onebit::SvidOptions svidOpts;
-  if (!::onebit::parseSvidInit(config.init, svidOpts.init))
-    return module.emitError() << "onebit-quantize: unknown init '"
-                              << config.init << "' (expected nmf, svd or mean)";
-  svidOpts.maxIters = config.maxIters;
-  svidOpts.tolerance = config.tolerance;
-  svidOpts.seed = config.seed;
-  FloatType valueType;
+FailureOr<std::unique_ptr<onebit::StreamingQuantizer>>
+onebit::StreamingQuantizer::create(Operation *errorAt,
+                                   const QuantizeConfig &config) {
+  auto q = std::unique_ptr<StreamingQuantizer>(new StreamingQuantizer());
+  q->state = std::make_unique<State>();
+  State &s = *q->state;
+  s.config = config;
+  if (!::onebit::parseSvidInit(config.init, s.svidOpts.init))
+    return errorAt->emitError() << "onebit-quantize: unknown init '"
+                                << config.init
+                                << "' (expected nmf, svd or mean)";
+  s.svidOpts.maxIters = config.maxIters;
+  s.svidOpts.tolerance = config.tolerance;
+  s.svidOpts.seed = config.seed;
   if (config.valueType == "f32")
-    valueType = Float32Type::get(module.getContext());
+    s.valueType = Float32Type::get(errorAt->getContext());
   else if (config.valueType == "f16")
-    valueType = Float16Type::get(module.getContext());
+    s.valueType = Float16Type::get(errorAt->getContext());
   else
-    return module.emitError() << "onebit-quantize: unknown value-type '"
-                              << config.valueType << "' (expected f32 or f16)";
+    return errorAt->emitError()
+           << "onebit-quantize: unknown value-type '" << config.valueType
+           << "' (expected f32 or f16)";
   if (!(config.normEps > 0))
-    return module.emitError() << "onebit-quantize: norm-eps must be positive";
-  SmallVector<std::pair<std::string, llvm::GlobPattern>> patterns;
+    return errorAt->emitError() << "onebit-quantize: norm-eps must be positive";
   for (const std::string &p : config.exclude) {
     auto glob = llvm::GlobPattern::create(p);
     if (!glob)
-      return module.emitError() << "onebit-quantize: bad exclude pattern '"
-                                << p << "': "
-                                << llvm::toString(glob.takeError());
-    patterns.emplace_back(p, std::move(*glob));
+      return errorAt->emitError() << "onebit-quantize: bad exclude pattern '"
+                                  << p << "': "
+                                  << llvm::toString(glob.takeError());
+    s.patterns.emplace_back(p, std::move(*glob));
   }
+  return q;
+}
+
+LogicalResult onebit::StreamingQuantizer::step(ModuleOp module, bool final) {
+  State &s = *state;
+  // A function still being built has no terminator yet; before the final
+  // step only its layers are rewritten, and never one named like a head.
+  auto complete = [](func::FuncOp f) {
+    if (f.isExternal())
+      return true;
+    Block &last = f.getBody().back();
+    return !last.empty() && last.back().hasTrait<OpTrait::IsTerminator>();
+  };
+  SmallVector<LinearLayer> layers;
+  module.walk([&](linalg::LinalgOp op) {
+    if (isTeacherOp(op) || s.kept.contains(op.getOperation()))
+      return;
+    if (!final && complete(op->getParentOfType<func::FuncOp>()))
+      return;
+    if (auto layer = matchLinear(op)) {
+      if (!final && (StringRef(layer->weightName).contains("lm_head") ||
+                     StringRef(layer->layerName).contains("lm_head")))
+        return;
+      matchBias(*layer);
+      layers.push_back(std::move(*layer));
+    }
+  });
+  if (layers.empty())
+    return success();
+
+  s.attrUses.clear();
+  module.walk([&](arith::ConstantOp c) {
+    if (isa<DenseResourceElementsAttr>(c.getValue()))
+      ++s.attrUses[c.getValue()];
+  });
+
+  DenseSet<Operation *> heads;
+  if (s.config.keepHead && final)
+    module.walk([&](func::FuncOp f) {
+      if (f->hasAttr("onebit.teacher"))
+        return;
+      for (Operation *h : findHeads(f, layers))
+        heads.insert(h);
+    });
+
+  for (LinearLayer &layer : layers) {
+    double params = double(layer.n) * layer.k;
+    s.linearParams += params;
+    auto wt = cast<RankedTensorType>(layer.weight.getType());
+    bool excluded = llvm::any_of(s.patterns, [&](auto &p) {
+      return nameMatches(layer.weightName, p.first, p.second) ||
+             nameMatches(layer.layerName, p.first, p.second);
+    });
+    const char *reason = excluded ? "excluded"
+                         : heads.contains(layer.op.getOperation())
+                             ? "head"
+                         : params < double(s.config.minElements)
+                             ? "min-elements"
+                             : nullptr;
+    if (reason) {
+      std::string name =
+          !layer.weightName.empty() ? layer.weightName : layer.layerName;
+      s.report.skipped.push_back({name, layer.n, layer.k, reason});
+      s.linearBits += params * wt.getElementTypeBitWidth();
+      s.kept.insert(layer.op.getOperation());
+      continue;
+    }
+    QuantizedLayer q;
+    bool reused = false;
+    if (failed(s.quantizeLayer(layer, q, reused)))
+      return failure();
+    s.linearBits += q.bitsPerWeight * params;
+    // The same weight in another function: one layer of the model.
+    if (!reused)
+      s.report.quantized.push_back(q);
+  }
+  s.attrUses.clear();
+  if (!final || s.released.empty())
+    return success();
+  // A weight released after its rewrite must not be held by a constant the
+  // rewrite did not replace (an importer reusing it in another role).
+  WalkResult stale = module.walk([&](arith::ConstantOp c) {
+    if (!s.released.contains(c.getValue()))
+      return WalkResult::advance();
+    c.emitError() << "onebit-quantize: the data of weight '"
+                  << getConstantName(c)
+                  << "' was released after its layer was rewritten, but "
+                     "this constant still uses it";
+    return WalkResult::interrupt();
+  });
+  return failure(stale.wasInterrupted());
+}
+
+QuantizeReport onebit::StreamingQuantizer::finish(ModuleOp module) {
+  State &s = *state;
+  QuantizeReport report = std::move(s.report);
+  double elemsAfter = 0;
+  double bitsAfter = moduleConstantBits(module, &elemsAfter);
+  // What the module held in FP: today's constants, less the rewrites' new
+  // ones, plus the weights and biases they replaced (a streamed import never
+  // held them all at once).
+  double bitsBefore = bitsAfter - s.addedBits + s.removedBits;
+  double elemsBefore = elemsAfter - s.addedElems + s.removedElems;
+  report.linearBitsPerWeight =
+      s.linearParams ? s.linearBits / s.linearParams : 0.0;
+  report.constantBytesBefore = int64_t(bitsBefore / 8);
+  report.constantBytesAfter = int64_t(bitsAfter / 8);
+  report.modelBitsPerWeight =
+      elemsBefore ? bitsAfter / elemsBefore : 0.0;
+  return report;
+}
+
+FailureOr<QuantizeReport>
+onebit::quantizeLinearLayers(ModuleOp module, const QuantizeConfig &config) {
+  auto quantizer = StreamingQuantizer::create(module, config);
+  if (failed(quantizer))
+    return failure();
 
   // The frozen FP teacher of distillation: a private copy of every public
   // function, left unquantized (see --onebit-build-train-step).
-  auto isTeacher = [](Operation *op) {
-    auto f = op->getParentOfType<func::FuncOp>();
-    return f && f->hasAttr("onebit.teacher");
-  };
   if (config.keepTeacher) {
     SymbolTable symbols(module);
     SmallVector<func::FuncOp> publics;
@@ -294,83 +506,9 @@ onebit::quantizeLinearLayers(ModuleOp module, const QuantizeConfig &config) {
       symbols.insert(t, std::next(Block::iterator(f)));
     }
   }
-
-  // Every constant's bits before and after, for the model-wide figure.
-  auto constantBits = [&]() {
-    double bits = 0, elems = 0;
-    module.walk([&](arith::ConstantOp c) {
-      if (isTeacher(c))
-        return;
-      auto t = dyn_cast<RankedTensorType>(c.getType());
-      if (!t || !t.hasStaticShape())
-        return;
-      bits += double(t.getNumElements()) * t.getElementTypeBitWidth();
-      elems += t.getNumElements();
-    });
-    return std::make_pair(bits, elems);
-  };
-  auto [bitsBefore, elemsBefore] = constantBits();
-
-  SmallVector<LinearLayer> layers;
-  module.walk([&](linalg::LinalgOp op) {
-    if (isTeacher(op))
-      return;
-    if (auto layer = matchLinear(op)) {
-      matchBias(*layer);
-      layers.push_back(std::move(*layer));
-    }
-  });
-
-  DenseSet<Operation *> heads;
-  if (config.keepHead)
-    module.walk([&](func::FuncOp f) {
-      if (f->hasAttr("onebit.teacher"))
-        return;
-      for (Operation *h : findHeads(f, layers))
-        heads.insert(h);
-    });
-
-  QuantizeReport report;
-  double linearParams = 0, linearBits = 0;
-  unsigned index = 0;
-  QuantizedCache cache;
-  for (LinearLayer &layer : layers) {
-    double params = double(layer.n) * layer.k;
-    linearParams += params;
-    auto wt = cast<RankedTensorType>(layer.weight.getType());
-    bool excluded = llvm::any_of(patterns, [&](auto &p) {
-      return nameMatches(layer.weightName, p.first, p.second) ||
-             nameMatches(layer.layerName, p.first, p.second);
-    });
-    const char *reason = excluded ? "excluded"
-                         : heads.contains(layer.op.getOperation())
-                             ? "head"
-                         : params < double(config.minElements) ? "min-elements"
-                                                               : nullptr;
-    if (reason) {
-      std::string name =
-          !layer.weightName.empty() ? layer.weightName : layer.layerName;
-      report.skipped.push_back({name, layer.n, layer.k, reason});
-      linearBits += params * wt.getElementTypeBitWidth();
-      continue;
-    }
-    QuantizedLayer s;
-    bool reused = false;
-    if (failed(quantizeLayer(layer, index++, config, svidOpts, valueType,
-                             cache, s, reused)))
-      return failure();
-    linearBits += s.bitsPerWeight * params;
-    // The same weight in another function: one layer of the model.
-    if (!reused)
-      report.quantized.push_back(s);
-  }
-  auto [bitsAfter, elemsAfter] = constantBits();
-  (void)elemsAfter;
-  report.linearBitsPerWeight = linearParams ? linearBits / linearParams : 0.0;
-  report.modelBitsPerWeight = elemsBefore ? bitsAfter / elemsBefore : 0.0;
-  report.constantBytesBefore = int64_t(bitsBefore / 8);
-  report.constantBytesAfter = int64_t(bitsAfter / 8);
-  return report;
+  if (failed((*quantizer)->step(module, /*final=*/true)))
+    return failure();
+  return (*quantizer)->finish(module);
 }
 
 void onebit::printQuantizeReport(const QuantizeReport &report, StringRef init,

@@ -230,7 +230,7 @@ def m_external(out):
                  [vi("x", F, [2, 8])], [vi("y", F, [2, 4])], [t])
 
 
-def m_external_bad(out, location, length=128):
+def m_external_bad(out, location, length=128, offset="16"):
     m = m_external(out)
     t = m.graph.initializer[0]
     for e in t.external_data:
@@ -238,6 +238,8 @@ def m_external_bad(out, location, length=128):
             e.value = location
         if e.key == "length":
             e.value = str(length)
+        if e.key == "offset":
+            e.value = offset
     return m
 
 
@@ -309,6 +311,14 @@ def main():
     elif name == "external-range":
         m = m_external_bad(out, "weights.bin", length=4096)
         m_external(out)  # writes weights.bin
+    elif name == "external-missing":
+        m = m_external_bad(out, "nothere.bin")
+    elif name == "external-offset":
+        m = m_external_bad(out, "weights.bin", offset="4096")
+    elif name == "external-badoffset":
+        m = m_external_bad(out, "weights.bin", offset="16x")
+    elif name == "external-length":
+        m = m_external_bad(out, "weights.bin", length=64)
     elif name == "truncated":
         data = m_mlp().SerializeToString()
         with open(out, "wb") as f:
@@ -320,7 +330,8 @@ def main():
         return
     else:
         m = globals()["m_" + name.replace("-", "_")]()
-    if name.startswith("external-") and name != "external-range":
+    if name.startswith("external-") and name in (
+            "external-abs", "external-dotdot", "external-symlink"):
         m_external(out)
         m = m_external_bad(out, *{
             "external-abs": ("/etc/passwd",),

@@ -12,6 +12,7 @@
 #include "mlir/Support/LLVM.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,11 @@ struct QuantizeConfig {
   /// Keep a private FP copy `<f>_teacher` of every public function (marked
   /// `onebit.teacher`) for knowledge distillation.
   bool keepTeacher = false;
+  /// Release the data of a weight's `dense_resource` once the rewrite has
+  /// erased its last constant (an importer's mapping of the file, or the
+  /// heap copy it decoded), so a streamed import holds no FP copy of the
+  /// layers it has rewritten. The attribute stays valid as a key.
+  bool releaseWeights = false;
 };
 
 /// One quantized layer.
@@ -57,6 +63,40 @@ struct QuantizeReport {
   double linearBitsPerWeight = 0; ///< over every matched linear layer
   double modelBitsPerWeight = 0;  ///< over every constant tensor
   int64_t constantBytesBefore = 0, constantBytesAfter = 0;
+};
+
+/// The rewrite in steps, for a module an importer is still building: each
+/// step rewrites the layers complete so far exactly as the whole rewrite
+/// would (same constants, names, statistics), so an import that calls it
+/// after each decoder block never holds the whole model in full precision.
+/// Weights seen again (another entry of a KV-cache import) reuse the first
+/// rewrite and are never read.
+class StreamingQuantizer {
+public:
+  /// Checks `config`; errors (unknown init or value type, bad exclude
+  /// pattern, norm-eps) are emitted at `errorAt`. keep-teacher needs the
+  /// whole FP model: quantizeLinearLayers clones the teacher
+  /// before its one step; a streamed import refuses it.
+  static mlir::FailureOr<std::unique_ptr<StreamingQuantizer>>
+  create(mlir::Operation *errorAt, const QuantizeConfig &config);
+  ~StreamingQuantizer();
+
+  /// Rewrites the matched layers not seen by an earlier step. With `final`
+  /// false only the layers of functions still being built (no terminator
+  /// yet) are considered, and those named like `lm_head` wait: the caller
+  /// promises every layer there is complete (a bias add folded into a layer
+  /// must already follow it) and that none other produces the logits. The
+  /// final step sees every function and chooses the heads as the pass does.
+  mlir::LogicalResult step(mlir::ModuleOp module, bool final);
+  /// The report of every step so far; the model-wide figures count the
+  /// constants `module` holds now and those the steps replaced.
+  QuantizeReport finish(mlir::ModuleOp module);
+
+  struct State;
+
+private:
+  StreamingQuantizer();
+  std::unique_ptr<State> state;
 };
 
 /// Rewrites the matched linear layers of `module` in place. Errors (bad
