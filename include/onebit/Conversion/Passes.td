@@ -270,6 +270,11 @@ def ConvertGPULaunchToSCF : Pass<"convert-gpu-launch-to-scf", "::mlir::ModuleOp"
       reads the source lane's value from the previous phase; warps are
       consecutive groups of 32 linear thread ids, as on NVIDIA GPUs, and an
       invalid lane gets its own value, as `shfl.sync` does;
+    * `nvgpu.mma.sync` (m16n8k16, f16 A and B, f32 C) is a phase of its own
+      too: each thread computes its D fragment from the fragments its
+      warp's lanes held in the previous phase, gathered per the PTX
+      fragment layout of mma.m16n8k16 (products exact in f32, added to C
+      in order of k);
     * an `scf.for` whose body synchronises stays one loop around its phases;
       its bounds must be the same for every thread (they may depend on block
       ids and on values computed the same way by every thread) and its
@@ -285,7 +290,8 @@ def ConvertGPULaunchToSCF : Pass<"convert-gpu-launch-to-scf", "::mlir::ModuleOp"
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::memref::MemRefDialect",
-    "::mlir::scf::SCFDialect"
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect"
   ];
 }
 
