@@ -144,6 +144,17 @@ def OneBitGpuBinaryLinearKernels
     weight. A gpu.shuffle xor tree reduces the warp; lane 0 applies h (and
     the bias when there is no post-norm). With `norm_eps`, a second kernel
     (one block per row) normalises the row and adds the bias.
+
+    With `tensor-cores` (sm_80 and newer; the default), a layer whose
+    activations have a dynamic row count M or at least `mma-min-rows` rows
+    (prefill, the train step) gets the tensor-core kernel instead
+    (`..._mma`): blocks of 4 warps over 16 or 32 rows x 64 columns, A' =
+    f16(x * g) staged in workgroup memory per 128 features, the signs
+    expanded into +-1 f16 B fragments with bit operations, and
+    `nvgpu.mma.sync` m16n8k16 with f32 accumulation; h and the bias in the
+    epilogue. Its inputs are rounded to f16, so |x * g| must stay within
+    f16 range (65504). Decode (static M below the threshold) keeps the
+    sign-flip kernel.
   }];
   let options = [
     Option<"warps", "warps", "int64_t", /*default=*/"4",
@@ -151,14 +162,21 @@ def OneBitGpuBinaryLinearKernels
     Option<"mTile", "m-tile", "int64_t", /*default=*/"4",
            "Activation rows per block (GEMM); static M = 1 uses 1">,
     Option<"tileWords", "tile-words", "int64_t", /*default=*/"64",
-           "Sign words per K tile (a multiple of 32)">
+           "Sign words per K tile (a multiple of 32)">,
+    Option<"tensorCores", "tensor-cores", "bool", /*default=*/"true",
+           "Layers with many rows use the mma.sync kernel (needs sm_80+)">,
+    Option<"mmaMinRows", "mma-min-rows", "int64_t", /*default=*/"9",
+           "Static row counts from this on use the mma.sync kernel "
+           "(dynamic ones always do)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::gpu::GPUDialect",
     "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect",
-    "::mlir::scf::SCFDialect"
+    "::mlir::nvgpu::NVGPUDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect"
   ];
 }
 
