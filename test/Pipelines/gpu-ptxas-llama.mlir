@@ -22,8 +22,8 @@
 // INT8PTX: cvt.rn.f32.s16
 
 // Two decoder layers: seven projections each become a tensor-core kernel
-// (M = 2 x 8 = 16 rows: one m16 tile per warp, 16 mma.sync per 128-feature
+// (M = 2 x 8 = 16 rows: one m16 tile per warp, 32 mma.sync per 128-feature
 // tile) and a post-norm kernel; the head stays full precision.
-// CHECK-COUNT-14: binary_linear_{{[0-9]+}}_{{.*}}_mma: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, {{[0-9]+}} bytes smem, 16 mma.sync.aligned.m16n8k16
+// CHECK-COUNT-14: binary_linear_{{[0-9]+}}_{{.*}}_mma: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, {{[0-9]+}} bytes smem, 32 mma.sync.aligned.m16n8k16
 // CHECK: kernels: 95
 // CHECK-NOT: SPILLS

@@ -3,7 +3,7 @@
 // are printed (docs/gpu.md lists them). Inputs: the quantized example block, and LLaMA-sized binary layers
 // (GEMV M = 1, GEMM with a dynamic M, f16 with post-norm and bias, static
 // M = 16 and M = 8). Layers with a dynamic M or M >= 9 are the tensor-core
-// kernel (`_mma`: 32 mma.sync.aligned.m16n8k16 per 128-feature tile, 16 with
+// kernel (`_mma`: 64 mma.sync.aligned.m16n8k16 per 128-feature tile, 32 with
 // one m16 tile per warp for M <= 16), the others the sign-flip kernel.
 // REQUIRES: ptxas
 // RUN: rm -rf %t && mkdir -p %t
@@ -41,10 +41,10 @@
 // TINY: kernels: 10
 
 // BIG-DAG: binary_linear_0_q_proj_gemv: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 8320 bytes smem{{$}}
-// BIG-DAG: binary_linear_1_down_proj_mma: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 8704 bytes smem, 32 mma.sync.aligned.m16n8k16
-// BIG-DAG: binary_linear_2_up_proj_f16_mma: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 8704 bytes smem, 32 mma.sync.aligned.m16n8k16
+// BIG-DAG: binary_linear_1_down_proj_mma: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 8704 bytes smem, 64 mma.sync.aligned.m16n8k16
+// BIG-DAG: binary_linear_2_up_proj_f16_mma: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 8704 bytes smem, 64 mma.sync.aligned.m16n8k16
 // BIG-DAG: binary_linear_2_up_proj_f16_norm: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads
-// BIG-DAG: binary_linear_3_prefill16_mma: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 4352 bytes smem, 16 mma.sync.aligned.m16n8k16
+// BIG-DAG: binary_linear_3_prefill16_mma: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 4352 bytes smem, 32 mma.sync.aligned.m16n8k16
 // BIG-DAG: binary_linear_4_decode8_gemv: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 33280 bytes smem{{$}}
 // BIG: kernels: 6
 

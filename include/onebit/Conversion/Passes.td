@@ -148,7 +148,7 @@ def OneBitGpuBinaryLinearKernels
     With `tensor-cores` (sm_80 and newer; the default), a layer whose
     activations have a dynamic row count M or at least `mma-min-rows` rows
     (prefill, the train step) gets the tensor-core kernel instead
-    (`..._mma`): blocks of 4 warps over 16 or 32 rows x 64 columns, A' =
+    (`..._mma`): blocks of 4 warps over 16 or 32 rows x 128 columns, A' =
     f16(x * g) staged in workgroup memory per 128 features, the signs
     expanded into +-1 f16 B fragments with bit operations, and
     `nvgpu.mma.sync` m16n8k16 with f32 accumulation; h and the bias in the

@@ -49,13 +49,13 @@ inline mlir::Value ceilDiv(mlir::ImplicitLocOpBuilder &b, mlir::Value a,
   return mlir::arith::CeilDivUIOp::create(b, a, cIdx(b, d));
 }
 
-/// Warps per block of the tensor-core kernel (each owns 16 columns).
+/// Warps per block of the tensor-core kernel (each owns 32 columns).
 constexpr int64_t kMmaWarps = 4;
 
 /// Emits the tensor-core GEMM launch (mma.sync m16n8k16, f16 A' = x * g and
 /// +-1 f16 signs, f32 accumulation): out[m, n] = h[n] * sum_k S[n, k] g[k]
 /// x[m, k] (+ bias[n] when `bias`). `mTiles` (1 or 2) m16 tiles per warp:
-/// a block covers 16 * mTiles rows and 64 columns. See MmaKernel.cpp.
+/// a block covers 16 * mTiles rows and 128 columns. See MmaKernel.cpp.
 void emitMmaGemm(mlir::ImplicitLocOpBuilder &b, int64_t mTiles, mlir::Value x,
                  mlir::Value signs, mlir::Value g, mlir::Value h,
                  mlir::Value bias, mlir::Value out, int64_t K, int64_t N,

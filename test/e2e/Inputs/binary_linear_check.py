@@ -11,7 +11,7 @@ tensor-core (mma.sync) kernel, whose inputs x * g are rounded to f16, held to
 2e-3 of the largest output, and an f32 layer whose result is as exact as the
 sign-flip kernel's (1e-6) fails (the mma kernel did not run). --prefill adds
 layers with M = 16, 33, 64 and 512 (K and N not multiples of the kernel's
-128 x 64 tiles, bias, post-norm, f16 and f32).
+128-feature K tiles and 128-column blocks, bias, post-norm, f16 and f32).
 With --kernel-mode fast the CPU kernels use int8 lookup tables for up to 8
 activation rows: results are held to 2e-2 of the largest output, and unless
 onebit-run notes that the CPU has no fast kernel, a layer with <= 8 rows
