@@ -2,7 +2,8 @@
 // (docs/gpu.md, "Static kernel report") on small binary layers: a GEMV
 // (M = 1, m-tile 1), a GEMM with M = 8 (m-tile 4) and post-norm, a K = 64
 // layer whose sign flips are straight-line code, and two tensor-core
-// kernels (a dynamic M: 32 rows per block; M = 16: 16 rows), with the A100
+// kernels (a dynamic M: 32 rows per block, with a sign-flip kernel for
+// M <= 8 chosen at run time; M = 16: 16 rows), with the A100
 // model of two layers. The sign-flip loops read 4 bytes of signs per 32
 // weights (0.125 B/weight), nothing spills; the tensor-core kernels issue
 // 4 mma.sync per k16 step and m16 tile (K tile 128, 128 columns per block).
@@ -21,8 +22,9 @@
 // CHECK-DAG: | binary_linear_1_gemm_layer_norm | post-norm | {{[1-9][0-9]*}} | 64 | 0 | - | - | - | - | - | - |
 // CHECK-DAG: | binary_linear_2_short_layer_gemv | sign-flip GEMV, no loop | {{[1-9][0-9]*}} | {{[0-9]+}} | 0 | 1 | 0.125 | - | - | - | - |
 // CHECK-DAG: | binary_linear_3_prefill_layer_mma | tensor-core GEMM | {{[1-9][0-9]*}} | 8704 | 0 | - | - | - | - | - | - |
+// CHECK-DAG: | binary_linear_3_prefill_layer_gemv | sign-flip GEMM | {{[1-9][0-9]*}} | 33280 | 0 | 4 | 0.125 |
 // CHECK-DAG: | binary_linear_4_prefill16_layer_mma | tensor-core GEMM | {{[1-9][0-9]*}} | 4352 | 0 | - | - | - | - | - | - |
-// CHECK: kernels: 6
+// CHECK: kernels: 7
 // CHECK: | kernel | rows x cols/block | K tile | mma/tile | instr/tile | instr/mma | ld.shared/tile | sign B/lane/tile |
 // CHECK-DAG: | binary_linear_3_prefill_layer_mma | 32x128 | 128 | 64 | {{[1-9][0-9]*}} | {{[0-9.]+}} | 64 | 64 |
 // CHECK-DAG: | binary_linear_4_prefill16_layer_mma | 16x128 | 128 | 32 | {{[1-9][0-9]*}} | {{[0-9.]+}} | 32 | 64 |

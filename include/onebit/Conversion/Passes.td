@@ -146,14 +146,15 @@ def OneBitGpuBinaryLinearKernels
     (one block per row) normalises the row and adds the bias.
 
     With `tensor-cores` (sm_80 and newer; the default), a layer whose
-    activations have a dynamic row count M or at least `mma-min-rows` rows
-    (prefill, the train step) gets the tensor-core kernel instead
+    activations have at least `mma-min-rows` rows (prefill, the train step)
+    gets the tensor-core kernel instead; a dynamic row count gets both
+    kernels, chosen on the host at run time by M >= `mma-min-rows`
     (`..._mma`): blocks of 4 warps over 16 or 32 rows x 128 columns, A' =
     f16(x * g) staged in workgroup memory per 128 features, the signs
     expanded into +-1 f16 B fragments with bit operations, and
     `nvgpu.mma.sync` m16n8k16 with f32 accumulation; h and the bias in the
     epilogue. Its inputs are rounded to f16, so |x * g| must stay within
-    f16 range (65504). Decode (static M below the threshold) keeps the
+    f16 range (65504). Decode (M below the threshold) keeps the
     sign-flip kernel.
   }];
   let options = [
@@ -166,8 +167,8 @@ def OneBitGpuBinaryLinearKernels
     Option<"tensorCores", "tensor-cores", "bool", /*default=*/"true",
            "Layers with many rows use the mma.sync kernel (needs sm_80+)">,
     Option<"mmaMinRows", "mma-min-rows", "int64_t", /*default=*/"9",
-           "Static row counts from this on use the mma.sync kernel "
-           "(dynamic ones always do)">
+           "Row counts from this on use the mma.sync kernel (a dynamic "
+           "one is tested at run time)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -46,8 +46,9 @@ struct GpuPipelineOptions {
   int optLevel = 3;
   int warps = 4; ///< binary_linear kernel: output rows per block
   int mTile = 4; ///< binary_linear kernel: activation rows per block
-  /// binary_linear layers with a dynamic or >= 9 row count use the
-  /// mma.sync (tensor-core) kernel when the chip has it (sm_80 and newer).
+  /// binary_linear layers with >= 9 rows (a dynamic count: tested at run
+  /// time) use the mma.sync (tensor-core) kernel when the chip has it
+  /// (sm_80 and newer).
   bool tensorCores = true;
 };
 

@@ -455,27 +455,42 @@ void expandStub(func::CallOp call, const Config &cfg) {
   Value tmp = i < args.size() ? args[i++] : out;
   Value M = memref::DimOp::create(b, x, 0);
 
-  // Many rows (prefill, the train step; any dynamic M): the tensor-core
-  // kernel; few rows (decode): the sign-flip kernel.
+  // Many rows (prefill, the train step): the tensor-core kernel; few rows
+  // (decode): the sign-flip kernel. A dynamic M gets both, chosen on the
+  // host at run time.
   auto xType = cast<MemRefType>(x.getType());
-  bool mma = cfg.tensorCores && (xType.isDynamicDim(0) ||
-                                 xType.getDimSize(0) >= cfg.mmaMinRows);
+  bool dynamicM = xType.isDynamicDim(0);
   Value gemmOut = epsAttr ? tmp : out;
   Value gemmBias = epsAttr ? Value() : bias;
-  if (mma) {
-    int64_t mTiles = !xType.isDynamicDim(0) && xType.getDimSize(0) <= 16 ? 1
-                                                                         : 2;
+  auto mmaKernel = [&] {
+    int64_t mTiles = !dynamicM && xType.getDimSize(0) <= 16 ? 1 : 2;
     emitMmaGemm(b, mTiles, x, signs, g, h, gemmBias, gemmOut, K, N, M,
                 name + "_mma");
-  } else {
+  };
+  auto signFlipKernel = [&] {
     Config c = cfg;
-    if (!xType.isDynamicDim(0))
+    if (!dynamicM)
       c.mTile = std::max<int64_t>(1, std::min(c.mTile, xType.getDimSize(0)));
     // Do not stage more words per tile than a row has (rounded to the warp).
     int64_t kw = (K + 31) / 32;
     c.tileWords = std::min(c.tileWords, (kw + 31) / 32 * 32);
     emitGemm(b, c, x, signs, g, h, gemmBias, gemmOut, K, N, M,
              name + "_gemv");
+  };
+  if (!cfg.tensorCores ||
+      (!dynamicM && xType.getDimSize(0) < cfg.mmaMinRows)) {
+    signFlipKernel();
+  } else if (!dynamicM) {
+    mmaKernel();
+  } else {
+    Value many = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, M,
+                                       cIdx(b, cfg.mmaMinRows));
+    auto ifOp = scf::IfOp::create(b, many, /*withElse=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    mmaKernel();
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    signFlipKernel();
   }
   if (epsAttr)
     emitNorm(b, tmp, bias, out, N, M, epsAttr.getValueAsDouble(),
@@ -517,7 +532,7 @@ struct OneBitGpuBinaryLinearKernelsPass
     if (mmaMinRows < 1) {
       module.emitError() << "onebit-gpu-binary-linear-kernels: mma-min-rows "
                             "must be at least 1, got "
-                         << mmaMinRows;
+                         << static_cast<int64_t>(mmaMinRows);
       return signalPassFailure();
     }
     Config cfg{warps, mTile, tileWords, tensorCores, mmaMinRows};
