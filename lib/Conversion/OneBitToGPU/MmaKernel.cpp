@@ -84,6 +84,8 @@ void emitMmaGemm(ImplicitLocOpBuilder &b, int64_t mTiles, Value x, Value signs,
   const int64_t BN = kMmaWarps * 8 * kNTiles;
   const int64_t threads = kMmaWarps * 32;
   const int64_t numTiles = (K + kTileK - 1) / kTileK;
+  // k16 steps per tile: with one tile (K <= 128) only those K reaches.
+  const int64_t steps = numTiles == 1 ? (K + 15) / 16 : kTileK / 16;
   Type f32 = b.getF32Type(), f16 = b.getF16Type(), i32 = b.getI32Type();
 
   auto wgSpace = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
@@ -186,7 +188,7 @@ void emitMmaGemm(ImplicitLocOpBuilder &b, int64_t mTiles, Value x, Value signs,
     // The tile's sign words of this lane's columns, shifted by 2t.
     SmallVector<SmallVector<Value>> words(kNTiles);
     for (int64_t j = 0; j < kNTiles; ++j)
-      for (int64_t w = 0; w < kTileWords; ++w) {
+      for (int64_t w = 0; w < (steps + 1) / 2; ++w) {
         Value kw = arith::AddIOp::create(
             b, arith::MulIOp::create(b, t, cIdx(b, kTileWords)), cIdx(b, w));
         Value ok = arith::AndIOp::create(
@@ -206,8 +208,8 @@ void emitMmaGemm(ImplicitLocOpBuilder &b, int64_t mTiles, Value x, Value signs,
             arith::ShRUIOp::create(b, ifOp.getResult(0), shift));
       }
 
-    // 8 k16 steps, unrolled; per step mTiles A and kNTiles B fragments.
-    for (int64_t s = 0; s < kTileK / 16; ++s) {
+    // The k16 steps, unrolled; per step mTiles A and kNTiles B fragments.
+    for (int64_t s = 0; s < steps; ++s) {
       SmallVector<Value> aFrag;
       for (int64_t mi = 0; mi < mTiles; ++mi) {
         Value r0 = arith::AddIOp::create(b, gq, cIdx(b, 16 * mi));
