@@ -4,6 +4,7 @@
 without a GPU.
 
   gpu_kernel_report.py OUT.mlir [--ptxas PATH] [--json FILE] [--keep DIR]
+                      [--mma-shapes MxNxK,...]
 
 One row per kernel (gpu.binary; the PTX is extracted with
 test/Pipelines/Inputs/gpu_ptx.py):
@@ -54,6 +55,35 @@ each lane then consumes TW/32 sign words, so the staging loop runs
   stage B/w         its global-load bytes (x and g, served by L2 since every
                     block reads the same vectors) x that ratio / 32.
 
+Tensor-core kernels (`*_mma`, kind "tensor-core GEMM": PTX with
+mma.sync.aligned.m16n8k16), from the PTX of the K-tile loop (the loop with
+the most mma.sync; it contains the staging loop):
+
+  mma/tile    mma.sync per K tile per warp. Per tile and lane the kernel
+              loads n8-tiles x K/8 bytes of signs (the ld.global shifted
+              right), m16-tiles x K/4 A words (ld.shared) and issues
+              K/16 x m16-tiles x n8-tiles mma, which gives the K tile and
+              the tile counts; a block is 4 warps over 16 x m16-tiles rows
+              and 4 x 8 x n8-tiles columns.
+  instr/tile  PTX instructions per warp per K tile: every instruction of the
+              K-tile loop outside the staging loop (both sides of the guarded
+              loads: an upper bound), plus the staging loop's longest path x
+              its iterations per thread (rows x tile / 2 / 128 threads).
+  instr/mma   instr/tile / mma/tile.
+
+With --mma-shapes, a model of each layer M x N x K on an A100 (SXM, 40 GB:
+312 TFLOP/s dense f16 tensor cores, 1.555 TB/s DRAM, ~5 TB/s L2, 108 SMs x
+4 schedulers x 1 warp instruction per clock at 1.41 GHz = 6.1e11 warp
+instructions/s), with the kernel built for that M (16 rows per block when
+M <= 16, else 32; the columns per block from the PTX):
+
+  GFLOP       2 M N K (useful); the tensor time counts the padded tiles.
+  DRAM MB     signs N K / 8, x M K and y M N in f16, g and h: each once.
+  L2 MB       what the blocks read: signs once per block row
+              (ceil(M / rows)), x once per block column (ceil(N / cols)).
+  issue us    warps x K tiles x instr/tile / 6.1e11.
+  bound us    the largest of tensor, DRAM, L2 and issue time; "by" names it.
+
 PTX is not SASS: ptxas schedules, fuses (e.g. shl+and -> LOP3/SHF) and may
 drop moves, so the counts are an upper-bound-ish proxy for issued
 instructions. No cuobjdump/nvdisasm is needed.
@@ -73,6 +103,13 @@ LABEL = re.compile(r'^(\$?[A-Za-z_][\w$]*):')
 PRED = re.compile(r'^@!?%\w+\s+')
 REG = re.compile(r'%[A-Za-z_]+\d*')
 SIGN_OPS = ("shl", "shr", "and", "bfe", "lop3", "shf")
+MMA = "mma.sync.aligned.m16n8k16"
+# A100 SXM 40 GB (docs/gpu.md, "Static kernel report").
+A100_TENSOR_FLOPS = 312e12
+A100_DRAM = 1.555e12
+A100_L2 = 5e12
+A100_WARP_INSTR = 108 * 4 * 1.41e9
+MMA_WARPS = 4
 
 
 class Instr:
@@ -226,7 +263,9 @@ def global_load_bytes(ins):
     return (int(m.group(2)) // 8 if m else 4) * (int(v.group(1)) if v else 1)
 
 
-def loop_stats(bbs, succ, header, body, latches):
+def loop_stats(bbs, succ, header, body, latches, path=True):
+    """Counts over a loop's blocks; `path`: also its longest header -> latch
+    path (only for innermost loops: an inner loop's back edge is a cycle)."""
     ins = [i for b in sorted(body) for i in bbs[b][1]]
     used_as_bits = set()
     for i in ins:
@@ -243,9 +282,11 @@ def loop_stats(bbs, succ, header, body, latches):
     for i in ins:
         mix[i.base()] = mix.get(i.base(), 0) + 1
     return {"instr": (longest_path(bbs, succ, header, body, latches)
-                      if latches else None),
+                      if latches and path else None),
             "sign_bytes": sign_bytes, "other_global_bytes": other_bytes,
             "xor": sum(1 for i in ins if i.op == "xor.b32"),
+            "mma": sum(1 for i in ins if i.op.startswith(MMA)),
+            "count": len(ins),
             "ld_shared": sum(1 for i in ins if i.op.startswith("ld.shared")),
             "st_shared": sum(1 for i in ins if i.op.startswith("st.shared")),
             "mix": mix}
@@ -268,7 +309,9 @@ def analyse(ptx):
     r = {"entry": name, "kind": "other", "loops": len(ls),
          "threads": nthreads if threads else None}
     flip = [h for h in stats if stats[h]["xor"] and stats[h]["sign_bytes"]]
-    if flip:
+    if MMA in ptx:
+        r.update(analyse_mma(bbs, succ, ls, inner, stats, nthreads))
+    elif flip:
         h = max(flip, key=lambda h: stats[h]["xor"])
         s = stats[h]
         weights = 8 * s["sign_bytes"]
@@ -309,6 +352,75 @@ def analyse(ptx):
     return r
 
 
+def analyse_mma(bbs, succ, ls, inner, stats, nthreads):
+    """Figures of the tensor-core kernel's K-tile loop (see the docstring)."""
+    r = {"kind": "tensor-core GEMM"}
+    if not ls:
+        return r
+    allst = {h: loop_stats(bbs, succ, h, *v, path=h in inner)
+             for h, v in ls.items()}
+    h = max(allst, key=lambda h: allst[h]["mma"])
+    body = ls[h][0]
+    st = allst[h]
+    nested = [h2 for h2 in inner if h2 != h and h2 in body]
+    nested_blocks = set().union(*(ls[h2][0] for h2 in nested)) if nested else set()
+    own = sum(len(bbs[b][1]) for b in body if b not in nested_blocks)
+    # Sign words: the ld.global whose value is shifted right (by 2t).
+    ins = [i for b in sorted(body) for i in bbs[b][1]]
+    shifted = {u for i in ins if i.base() == "shr" for u in i.uses()}
+    sign_bytes = sum(global_load_bytes(i) for i in ins
+                     if i.op.startswith("ld.global")
+                     and set(i.defs()) & shifted)
+    # Per tile and lane: sign bytes = n8 tiles x K/8, ld.shared (A) =
+    # m16 tiles x K/4, mma = K/16 x m16 tiles x n8 tiles.
+    ld = st["ld_shared"]
+    tile_k = 2 * ld * sign_bytes / st["mma"] if st["mma"] else 0
+    m_tiles = 4 * ld / tile_k if tile_k else None
+    rows = 16 * m_tiles if m_tiles else None
+    stage_instr = stage_iters = None
+    stage = [h2 for h2 in nested if stats[h2]["st_shared"]]
+    if stage and rows:
+        stage_instr = stats[stage[0]]["instr"]
+        stage_iters = rows * tile_k / 2 / nthreads
+    per_tile = own + (stage_instr or 0) * (stage_iters or 0)
+    r.update({"mma_per_tile": st["mma"], "tile_k": tile_k,
+              "m_tiles": m_tiles, "block_rows": rows,
+              "n_tiles": 8 * sign_bytes / tile_k if tile_k else None,
+              "sign_bytes_per_lane_tile": sign_bytes,
+              "ld_shared_per_tile": st["ld_shared"],
+              "loop_instr": own, "stage_instr": stage_instr,
+              "stage_iters_per_tile": stage_iters,
+              "instr_per_tile": per_tile,
+              "instr_per_mma": per_tile / st["mma"] if st["mma"] else None,
+              "loop_mix": st["mix"]})
+    return r
+
+
+def ceil_div(a, b):
+    return -(-a // b)
+
+
+def mma_model(r, m, n, k):
+    """The A100 model of one M x N x K layer on tensor-core kernel `r`."""
+    rows, tile_k = int(r["block_rows"]), int(r["tile_k"])
+    cols = MMA_WARPS * 8 * int(r["n_tiles"])
+    bm, bn, bk = ceil_div(m, rows), ceil_div(n, cols), ceil_div(k, tile_k)
+    flops = 2.0 * m * n * k
+    padded = 2.0 * bm * rows * bn * cols * bk * tile_k
+    dram = n * k / 8 + 2.0 * (m * k + m * n + k + n)
+    l2 = bm * n * k / 8 + bn * 2.0 * m * k + 2.0 * (m * n + k * bm + n)
+    issue = bm * bn * MMA_WARPS * bk * r["instr_per_tile"]
+    t = {"tensor": padded / A100_TENSOR_FLOPS, "DRAM": dram / A100_DRAM,
+         "L2": l2 / A100_L2, "issue": issue / A100_WARP_INSTR}
+    by = max(t, key=t.get)
+    return {"kernel": r["kernel"], "shape": "%dx%dx%d" % (m, n, k),
+            "gflop": flops / 1e9, "dram_mb": dram / 1e6, "l2_mb": l2 / 1e6,
+            "tensor_us": t["tensor"] * 1e6, "dram_us": t["DRAM"] * 1e6,
+            "l2_us": t["L2"] * 1e6, "issue_us": t["issue"] * 1e6,
+            "bound_us": t[by] * 1e6, "bound_by": by,
+            "bound_tflops": flops / t[by] / 1e12}
+
+
 def fmt(v, spec="%.3g"):
     if v is None:
         return "-"
@@ -324,7 +436,18 @@ def main():
         "PTXAS", "/usr/local/cuda/bin/ptxas"))
     ap.add_argument("--json")
     ap.add_argument("--keep", help="directory for the .ptx/.cubin files")
+    ap.add_argument("--mma-shapes", default="",
+                    help="MxNxK,...: A100 model of these layers on the "
+                         "tensor-core kernels")
     args = ap.parse_args()
+    shapes = []
+    for text in filter(None, args.mma_shapes.split(",")):
+        dims = text.split("x")
+        if len(dims) != 3 or not all(d.isdigit() and int(d) > 0
+                                     for d in dims):
+            ap.error("--mma-shapes: '%s' is not MxNxK with positive sizes"
+                     % text)
+        shapes.append(tuple(int(d) for d in dims))
 
     outdir = args.keep or tempfile.mkdtemp(prefix="onebit-kernel-report-")
     os.makedirs(outdir, exist_ok=True)
@@ -358,9 +481,53 @@ def main():
             fmt(r.get("stage_instr_per_32w"), "%.1f"),
             fmt(r.get("stage_bytes_per_weight"), "%.3f")]) + " |")
     print("kernels: %d" % len(rows))
+    mma = [r for r in rows if r["kind"] == "tensor-core GEMM"
+           and r.get("instr_per_tile")]
+    if mma:
+        print()
+        cols = ["kernel", "rows x cols/block", "K tile", "mma/tile",
+                "instr/tile", "instr/mma",
+                "ld.shared/tile", "sign B/lane/tile"]
+        print("| " + " | ".join(cols) + " |")
+        print("|" + "---|" * len(cols))
+        for r in mma:
+            print("| " + " | ".join([
+                r["kernel"], "%gx%g" % (r["block_rows"],
+                                        MMA_WARPS * 8 * r["n_tiles"]),
+                fmt(r["tile_k"], "%g"),
+                fmt(r["mma_per_tile"]), fmt(r["instr_per_tile"], "%.0f"),
+                fmt(r["instr_per_mma"], "%.1f"),
+                fmt(r["ld_shared_per_tile"]),
+                fmt(r["sign_bytes_per_lane_tile"])]) + " |")
+    models = []
+    for m, n, k in shapes:
+        want = 16 if m <= 16 else 32
+        fit = [r for r in mma if r["block_rows"] == want]
+        if not fit:
+            print("no tensor-core kernel with %d rows per block for %dx%dx%d"
+                  % (want, m, n, k))
+            failed = True
+            continue
+        models.append(mma_model(fit[0], m, n, k))
+    if models:
+        print()
+        cols = ["layer MxNxK", "kernel", "GFLOP", "DRAM MB", "L2 MB",
+                "tensor us", "DRAM us", "L2 us", "issue us", "bound us",
+                "by", "TFLOP/s at bound"]
+        print("| " + " | ".join(cols) + " |")
+        print("|" + "---|" * len(cols))
+        for x in models:
+            print("| " + " | ".join([
+                x["shape"], x["kernel"], "%.2f" % x["gflop"],
+                "%.2f" % x["dram_mb"], "%.1f" % x["l2_mb"],
+                "%.2f" % x["tensor_us"], "%.2f" % x["dram_us"],
+                "%.2f" % x["l2_us"], "%.2f" % x["issue_us"],
+                "%.2f" % x["bound_us"], x["bound_by"],
+                "%.0f" % x["bound_tflops"]]) + " |")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=1, sort_keys=True)
+            json.dump({"kernels": rows, "mma_layers": models} if shapes
+                      else rows, fh, indent=1, sort_keys=True)
     return 1 if failed else 0
 
 

@@ -46,15 +46,16 @@ bool writeLayer(const std::string &dir, const LayerShape &s,
     }
   }
   int64_t words = (s.k + 31) / 32;
-  std::vector<double> ref, scale;
+  std::vector<double> ref, scale, l2;
   std::vector<int64_t> cols(s.n);
   for (int64_t n = 0; n < s.n; ++n)
     cols[n] = n;
   for (int64_t m = 0; m < s.m; ++m) {
-    std::vector<double> r, sc;
-    referenceRow(s, d, m, cols, r, sc);
+    std::vector<double> r, sc, q;
+    referenceRow(s, d, m, cols, r, sc, &q);
     ref.insert(ref.end(), r.begin(), r.end());
     scale.insert(scale.end(), sc.begin(), sc.end());
+    l2.insert(l2.end(), q.begin(), q.end());
   }
   struct {
     const char *name, *descr;
@@ -68,6 +69,7 @@ bool writeLayer(const std::string &dir, const LayerShape &s,
       {"h", "<f2", {s.n}, d.h.data(), d.h.size() * 2},
       {"ref", "<f8", {s.m, s.n}, ref.data(), ref.size() * 8},
       {"scale", "<f8", {s.m, s.n}, scale.data(), scale.size() * 8},
+      {"l2", "<f8", {s.m, s.n}, l2.data(), l2.size() * 8},
   };
   for (auto &file : files) {
     std::string path = dir + "/" + file.name + ".npy";

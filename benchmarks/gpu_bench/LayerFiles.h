@@ -3,7 +3,7 @@
 // --write-layer DIR: the layer gpu_bench measures as MLIR (layer.mlir), its
 // inputs as .npy (x, signs, g, h, in @main's argument order), and the host
 // reference of every output (ref.npy, f64 [M, N]) with the size errors are
-// measured against (scale.npy). test/GPU/gpu-bench-reference.test runs the
+// measured against (scale.npy, l2.npy). test/GPU/gpu-bench-reference.test runs the
 // layer through the GPU pipeline's kernels on the host (onebit-run
 // --device=gpu-emulation) and compares, so the reference gpu_bench checks
 // the GPU against is itself checked against the compiler.
@@ -20,7 +20,7 @@
 namespace gpubench {
 
 /// Writes DIR/layer.mlir, x.npy, signs.npy, g.npy, h.npy, ref.npy and
-/// scale.npy; false with `error` set when a file cannot be written.
+/// scale.npy, l2.npy; false with `error` set when a file cannot be written.
 bool writeLayer(const std::string &dir, const LayerShape &shape,
                 const LayerData &data, std::string &error);
 

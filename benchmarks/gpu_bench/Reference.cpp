@@ -95,11 +95,17 @@ LayerData LayerData::random(const LayerShape &s, uint64_t seed) {
 
 void referenceRow(const LayerShape &s, const LayerData &d, int64_t m,
                   const std::vector<int64_t> &columns,
-                  std::vector<double> &out, std::vector<double> &scale) {
+                  std::vector<double> &out, std::vector<double> &scale,
+                  std::vector<double> *l2) {
   int64_t words = (s.k + 31) / 32;
   std::vector<double> v(s.k);
-  for (int64_t k = 0; k < s.k; ++k)
+  double squares = 0;
+  for (int64_t k = 0; k < s.k; ++k) {
     v[k] = double(halfToFloat(d.x[m * s.k + k])) * halfToFloat(d.g[k]);
+    squares += v[k] * v[k];
+  }
+  if (l2)
+    l2->clear();
   auto pre = [&](int64_t n, double &sc) {
     double acc = 0, abs = 0;
     for (int64_t k = 0; k < s.k; ++k) {
@@ -117,6 +123,8 @@ void referenceRow(const LayerShape &s, const LayerData &d, int64_t m,
       double sc;
       out.push_back(pre(n, sc));
       scale.push_back(sc);
+      if (l2)
+        l2->push_back(std::fabs(halfToFloat(d.h[n])) * std::sqrt(squares));
     }
     return;
   }
@@ -133,6 +141,8 @@ void referenceRow(const LayerShape &s, const LayerData &d, int64_t m,
   for (int64_t n : columns) {
     out.push_back((row[n] - mean) * inv);
     scale.push_back(1.0); // normalised: errors are measured absolutely
+    if (l2)
+      l2->push_back(0.0);
   }
 }
 

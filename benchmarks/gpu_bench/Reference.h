@@ -35,10 +35,22 @@ struct LayerData {
 
 /// Row m of the layer's output in double from the f16 inputs (LayerNorm
 /// over N when the shape has one); `scale[n]` = |h[n]| Σ_k |g[k] x[m, k]|,
-/// the size the f32 accumulation errors are measured against.
+/// the size the f32 accumulation errors are measured against; `l2[n]` (when
+/// given) = |h[n]| sqrt(Σ_k (g[k] x[m, k])²), the size of the error of
+/// rounding each g x to f16 (the tensor-core kernel does), which grows like
+/// a random walk. Post-norm rows get 1 and 0.
 void referenceRow(const LayerShape &s, const LayerData &d, int64_t m,
                   const std::vector<int64_t> &columns,
-                  std::vector<double> &out, std::vector<double> &scale);
+                  std::vector<double> &out, std::vector<double> &scale,
+                  std::vector<double> *l2 = nullptr);
+
+/// gpu-bench's tolerance for one output of a 1-bit layer without post-norm:
+/// f16 output rounding (1e-3 |ref|), f32 accumulation (3e-5 scale) and the
+/// f16 rounding of g x on tensor cores (relative 2^-11 per term, independent:
+/// 6 standard deviations of the sum, 6 2^-11 / sqrt(3) l2 = 1.7e-3 l2).
+inline double tolerance(double ref, double scale, double l2) {
+  return 1e-3 * (ref < 0 ? -ref : ref) + 3e-5 * scale + 1.7e-3 * l2;
+}
 
 } // namespace gpubench
 

@@ -58,7 +58,20 @@ struct GpuPipelineCLOptions
       *this, "m-tile",
       llvm::cl::desc("binary_linear kernel: activation rows per block"),
       llvm::cl::init(4)};
+  PassOptions::Option<bool> tensorCores{
+      *this, "tensor-cores",
+      llvm::cl::desc("binary_linear layers with many rows use the mma.sync "
+                     "kernel (on sm_80 and newer)"),
+      llvm::cl::init(true)};
 };
+
+/// The SM version of a chip name ("sm_90a" -> 90), 0 if it is not one.
+int smVersion(llvm::StringRef chip) {
+  int v = 0;
+  if (!chip.consume_front("sm_") || chip.consumeInteger(10, v))
+    return 0;
+  return v;
+}
 } // namespace
 
 // The GPU pipeline:
@@ -95,6 +108,7 @@ static void addKernelPasses(OpPassManager &pm,
   onebit::OneBitGpuBinaryLinearKernelsOptions kernels;
   kernels.warps = options.warps;
   kernels.mTile = options.mTile;
+  kernels.tensorCores = options.tensorCores && smVersion(options.chip) >= 80;
   pm.addPass(onebit::createOneBitGpuBinaryLinearKernels(kernels));
   pm.addPass(onebit::createOneBitGpuCacheCopies());
   pm.addPass(createConvertLinalgToParallelLoopsPass());
@@ -131,6 +145,9 @@ void ::onebit::buildGpuPipeline(OpPassManager &pm,
     kpm.addPass(memref::createExpandStridedMetadataPass());
     kpm.addPass(createLowerAffinePass());
     kpm.addPass(createSCFToControlFlowPass());
+    // The tensor-core kernel's nvgpu.mma.sync and its fragment vectors.
+    kpm.addPass(createConvertNVGPUToNVVMPass());
+    kpm.addPass(createConvertVectorToLLVMPass());
     kpm.addPass(createConvertGpuOpsToNVVMOps());
     kpm.addPass(createCanonicalizerPass());
     kpm.addPass(createCSEPass());
@@ -167,6 +184,7 @@ void ::onebit::buildGpuEmulationPipeline(OpPassManager &pm,
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertVectorToLLVMPass()); // mma fragments
   addHostToLLVMPasses(pm);
 }
 
@@ -189,6 +207,7 @@ optionsFrom(const GpuPipelineCLOptions &cl,
   take(options.optLevel, cl.optLevel);
   take(options.warps, cl.warps);
   take(options.mTile, cl.mTile);
+  take(options.tensorCores, cl.tensorCores);
   return options;
 }
 
@@ -205,7 +224,8 @@ void ::onebit::registerGpuPipeline(const GpuPipelineOptions &defaults) {
       "The GPU pipeline's kernels (gpu.launch, before outlining) run on the "
       "host: blocks and threads become loops (convert-gpu-launch-to-scf), "
       "then host LLVM; for checking the kernels' numerics without a GPU. "
-      "Only warps and m-tile matter",
+      "Only warps, m-tile, tensor-cores and chip (sm_80+: tensor-core "
+      "kernels) matter",
       [defaults](OpPassManager &pm, const GpuPipelineCLOptions &cl) {
         buildGpuEmulationPipeline(pm, optionsFrom(cl, defaults));
       });

@@ -21,8 +21,10 @@
 // INT8PTX: ld.global.s8
 // INT8PTX: cvt.rn.f32.s16
 
-// Two decoder layers: seven projections each become a sign-flip kernel and
-// a post-norm kernel; the head stays full precision.
-// CHECK-COUNT-14: binary_linear_{{[0-9]+}}_{{.*}}_gemv: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads
+// Two decoder layers: seven projections each become a tensor-core kernel
+// (M = 2 x 8 = 16 rows: one m16 tile per warp, 4 mma.sync per k16 step;
+// K = 64 is one short K tile of 4 steps) and a post-norm kernel; the head
+// stays full precision.
+// CHECK-COUNT-14: binary_linear_{{[0-9]+}}_{{.*}}_mma: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, {{[0-9]+}} bytes smem, {{[0-9]+}} mma.sync.aligned.m16n8k16
 // CHECK: kernels: 95
 // CHECK-NOT: SPILLS

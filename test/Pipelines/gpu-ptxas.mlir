@@ -1,7 +1,11 @@
 // Every kernel of the GPU pipeline assembles with ptxas for sm_80 (A100)
 // and sm_90 (H100, H200) without register spills; the registers per kernel
 // are printed (docs/gpu.md lists them). Inputs: the quantized example block, and LLaMA-sized binary layers
-// (GEMV M = 1, GEMM with a dynamic M, f16 with post-norm and bias).
+// (GEMV M = 1, GEMM with a dynamic M, f16 with post-norm and bias, static
+// M = 16 and M = 8). Layers with M >= 9 are the tensor-core kernel (`_mma`:
+// 64 mma.sync.aligned.m16n8k16 per 128-feature tile, 32 with one m16 tile
+// per warp for M <= 16), those with fewer the sign-flip kernel (`_gemv`),
+// and a dynamic M has both, chosen at run time.
 // REQUIRES: ptxas
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: onebit-opt %onebit_src_root/examples/tiny-decoder-block.mlir --onebit-quantize --onebit-gpu-pipeline="chip=sm_80 features=+ptx80 format=isa" -o %t/tiny.mlir
@@ -15,18 +19,37 @@
 // RUN: onebit-opt %s --onebit-gpu-pipeline="chip=sm_90 features=+ptx80 format=isa" -o %t/big90.mlir
 // RUN: %python %S/Inputs/gpu_ptx.py ptxas %t/big90.mlir %ptxas %t/big90 | FileCheck %s --check-prefix=BIG
 // RUN: cat %t/big90/binary_linear_0_q_proj_gemv.ptx | FileCheck %s --check-prefix=SM90
+// RUN: cat %t/big90/binary_linear_1_down_proj_mma.ptx | FileCheck %s --check-prefixes=SM90,MMA
 // SM90: .version 8.0
 // SM90: .target sm_90
+// Without tensor cores (tensor-cores=false, or a chip before sm_80) every
+// layer is the sign-flip kernel, and no PTX has mma.sync.
+// RUN: onebit-opt %s --onebit-gpu-pipeline="chip=sm_75 features=+ptx80 format=isa" -o %t/big75.mlir
+// RUN: %python %S/Inputs/gpu_ptx.py dump %t/big75.mlir | FileCheck %s --check-prefix=NOMMA
+// RUN: onebit-opt %s --onebit-gpu-pipeline="chip=sm_80 features=+ptx80 format=isa tensor-cores=false" -o %t/big80nomma.mlir
+// RUN: %python %S/Inputs/gpu_ptx.py dump %t/big80nomma.mlir | FileCheck %s --check-prefix=NOMMA
+// NOMMA: gpu.binary @binary_linear_1_down_proj_gemv
+// NOMMA-NOT: mma.sync
+// The mma kernel's inner loop: A fragments from shared memory, B fragments
+// from sign bits (shifts, ands, ors into 0x3C00 / 0xBC00 halves: 0x3C003C00
+// is two f16 +1.0), no multiplication of weights.
+// MMA: 1006648320
+// MMA: ld.shared.b32
+// MMA: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
 
 // TINY: binary_linear_0_model_layers_0_mlp_gate_proj_weight_gemv: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads
 // TINY: binary_linear_2_model_layers_0_mlp_down_proj_weight_norm: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads
 // TINY: kernels: 10
 
-// BIG-DAG: binary_linear_0_q_proj_gemv: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads
-// BIG-DAG: binary_linear_1_down_proj_gemv: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads
-// BIG-DAG: binary_linear_2_up_proj_f16_gemv: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads
+// BIG-DAG: binary_linear_0_q_proj_gemv: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 8320 bytes smem{{$}}
+// BIG-DAG: binary_linear_1_down_proj_mma: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 8704 bytes smem, 64 mma.sync.aligned.m16n8k16
+// BIG-DAG: binary_linear_2_up_proj_f16_mma: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 8704 bytes smem, 64 mma.sync.aligned.m16n8k16
+// BIG-DAG: binary_linear_1_down_proj_gemv: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 33280 bytes smem{{$}}
+// BIG-DAG: binary_linear_2_up_proj_f16_gemv: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 33280 bytes smem{{$}}
 // BIG-DAG: binary_linear_2_up_proj_f16_norm: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads
-// BIG: kernels: 4
+// BIG-DAG: binary_linear_3_prefill16_mma: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 4352 bytes smem, 32 mma.sync.aligned.m16n8k16
+// BIG-DAG: binary_linear_4_decode8_gemv: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 33280 bytes smem{{$}}
+// BIG: kernels: 8
 
 func.func @gemv(%x: tensor<1x4096xf32>, %s: tensor<4096x128xi32>, %g: tensor<4096xf32>,
                 %h: tensor<4096xf32>) -> tensor<1x4096xf32> {
@@ -50,4 +73,20 @@ func.func @gemm_f16_norm(%x: tensor<2x?x4096xf16>, %s: tensor<11008x128xi32>, %g
          layout <word_bits = 32, bit_order = lsb_first, negative = 1> norm_eps = 1.0e-05 {onebit.name = "up_proj_f16"}
          : (tensor<2x?x4096xf16>, tensor<11008x128xi32>, tensor<4096xf16>, tensor<11008xf16>, tensor<11008xf16>) -> tensor<2x?x11008xf16>
   return %y : tensor<2x?x11008xf16>
+}
+
+func.func @prefill16(%x: tensor<16x4096xf16>, %s: tensor<4096x128xi32>, %g: tensor<4096xf16>,
+                     %h: tensor<4096xf16>, %b: tensor<4096xf16>) -> tensor<16x4096xf16> {
+  %y = onebit.binary_linear %x, %s, %g, %h bias %b
+         layout <word_bits = 32, bit_order = lsb_first, negative = 1> {onebit.name = "prefill16"}
+         : (tensor<16x4096xf16>, tensor<4096x128xi32>, tensor<4096xf16>, tensor<4096xf16>, tensor<4096xf16>) -> tensor<16x4096xf16>
+  return %y : tensor<16x4096xf16>
+}
+
+func.func @decode8(%x: tensor<8x4096xf32>, %s: tensor<4096x128xi32>, %g: tensor<4096xf32>,
+                   %h: tensor<4096xf32>) -> tensor<8x4096xf32> {
+  %y = onebit.binary_linear %x, %s, %g, %h
+         layout <word_bits = 32, bit_order = lsb_first, negative = 1> {onebit.name = "decode8"}
+         : (tensor<8x4096xf32>, tensor<4096x128xi32>, tensor<4096xf32>, tensor<4096xf32>) -> tensor<8x4096xf32>
+  return %y : tensor<8x4096xf32>
 }

@@ -151,6 +151,18 @@ def OneBitGpuBinaryLinearKernels
     weight. A gpu.shuffle xor tree reduces the warp; lane 0 applies h (and
     the bias when there is no post-norm). With `norm_eps`, a second kernel
     (one block per row) normalises the row and adds the bias.
+
+    With `tensor-cores` (sm_80 and newer; the default), a layer whose
+    activations have at least `mma-min-rows` rows (prefill, the train step)
+    gets the tensor-core kernel instead; a dynamic row count gets both
+    kernels, chosen on the host at run time by M >= `mma-min-rows`
+    (`..._mma`): blocks of 4 warps over 16 or 32 rows x 128 columns, A' =
+    f16(x * g) staged in workgroup memory per 128 features, the signs
+    expanded into +-1 f16 B fragments with bit operations, and
+    `nvgpu.mma.sync` m16n8k16 with f32 accumulation; h and the bias in the
+    epilogue. Its inputs are rounded to f16, so |x * g| must stay within
+    f16 range (65504). Decode (M below the threshold) keeps the
+    sign-flip kernel.
   }];
   let options = [
     Option<"warps", "warps", "int64_t", /*default=*/"4",
@@ -158,14 +170,21 @@ def OneBitGpuBinaryLinearKernels
     Option<"mTile", "m-tile", "int64_t", /*default=*/"4",
            "Activation rows per block (GEMM); static M = 1 uses 1">,
     Option<"tileWords", "tile-words", "int64_t", /*default=*/"64",
-           "Sign words per K tile (a multiple of 32)">
+           "Sign words per K tile (a multiple of 32)">,
+    Option<"tensorCores", "tensor-cores", "bool", /*default=*/"true",
+           "Layers with many rows use the mma.sync kernel (needs sm_80+)">,
+    Option<"mmaMinRows", "mma-min-rows", "int64_t", /*default=*/"9",
+           "Row counts from this on use the mma.sync kernel (a dynamic "
+           "one is tested at run time)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::gpu::GPUDialect",
     "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect",
-    "::mlir::scf::SCFDialect"
+    "::mlir::nvgpu::NVGPUDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect"
   ];
 }
 
@@ -277,6 +296,11 @@ def ConvertGPULaunchToSCF : Pass<"convert-gpu-launch-to-scf", "::mlir::ModuleOp"
       reads the source lane's value from the previous phase; warps are
       consecutive groups of 32 linear thread ids, as on NVIDIA GPUs, and an
       invalid lane gets its own value, as `shfl.sync` does;
+    * `nvgpu.mma.sync` (m16n8k16, f16 A and B, f32 C) is a phase of its own
+      too: each thread computes its D fragment from the fragments its
+      warp's lanes held in the previous phase, gathered per the PTX
+      fragment layout of mma.m16n8k16 (products exact in f32, added to C
+      in order of k);
     * an `scf.for` whose body synchronises stays one loop around its phases;
       its bounds must be the same for every thread (they may depend on block
       ids and on values computed the same way by every thread) and its
@@ -292,7 +316,8 @@ def ConvertGPULaunchToSCF : Pass<"convert-gpu-launch-to-scf", "::mlir::ModuleOp"
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::memref::MemRefDialect",
-    "::mlir::scf::SCFDialect"
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect"
   ];
 }
 

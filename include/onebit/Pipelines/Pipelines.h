@@ -46,6 +46,10 @@ struct GpuPipelineOptions {
   int optLevel = 3;
   int warps = 4; ///< binary_linear kernel: output rows per block
   int mTile = 4; ///< binary_linear kernel: activation rows per block
+  /// binary_linear layers with >= 9 rows (a dynamic count: tested at run
+  /// time) use the mma.sync (tensor-core) kernel when the chip has it
+  /// (sm_80 and newer).
+  bool tensorCores = true;
 };
 
 /// linalg-on-tensors + onebit -> host code in the LLVM dialect calling the

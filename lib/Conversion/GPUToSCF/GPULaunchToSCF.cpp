@@ -2,7 +2,8 @@
 //
 // SIMT emulation of a gpu.launch on the host (see the pass description in
 // Passes.td). The body of each launch is split at its synchronisation points
-// (gpu.barrier, gpu.shuffle, loops containing them) into phases; each phase
+// (gpu.barrier, gpu.shuffle, nvgpu.mma.sync, loops containing them) into
+// phases; each phase
 // becomes one loop over the block's threads. Values that cross phases are
 // either thread-independent (hoisted to block level) or kept in per-thread
 // arrays.
@@ -11,6 +12,8 @@
 
 #include "onebit/Conversion/GPUToSCF/GPUToSCF.h"
 
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/IRMapping.h"
@@ -40,7 +43,10 @@ bool canKeepPerThread(Type type) {
   return MemRefType::isValidElementType(type) && !isa<BaseMemRefType>(type);
 }
 
-bool isSync(Operation *op) { return isa<gpu::BarrierOp, gpu::ShuffleOp>(op); }
+/// Ops every thread of a warp (or block) must reach before any goes on.
+bool isSync(Operation *op) {
+  return isa<gpu::BarrierOp, gpu::ShuffleOp, nvgpu::MmaSyncOp>(op);
+}
 
 bool containsSync(Operation *op) {
   return op->walk([](Operation *o) {
@@ -97,6 +103,9 @@ private:
   LogicalResult transformBlock(Block &block);
   LogicalResult flush(Block &block, SmallVectorImpl<Operation *> &seg);
   LogicalResult emitShuffle(gpu::ShuffleOp op);
+  LogicalResult emitMma(nvgpu::MmaSyncOp op);
+  /// The per-thread array holding `v` (stored now if it was not kept yet).
+  Value perThreadArray(Value v);
   LogicalResult emitSyncFor(scf::ForOp op);
   LogicalResult fail(Operation *op, const Twine &why) {
     return op->emitOpError() << "cannot be emulated on the host: " << why;
@@ -128,7 +137,8 @@ bool LaunchEmulator::isUniform(Value v) {
   bool u;
   if (isa<gpu::BlockIdOp, gpu::GridDimOp, gpu::BlockDimOp>(op))
     u = true;
-  else if (op->getDialect() == launch->getDialect() || op->getNumRegions() ||
+  else if (op->getDialect() == launch->getDialect() ||
+           isa<nvgpu::MmaSyncOp>(op) || op->getNumRegions() ||
            !isMemoryEffectFree(op))
     u = false; // thread ids, shuffles, loads, ops with bodies
   else
@@ -272,16 +282,18 @@ LogicalResult LaunchEmulator::flush(Block &block,
   return result;
 }
 
+Value LaunchEmulator::perThreadArray(Value v) {
+  if (auto it = spill.find(v); it != spill.end())
+    return it->second;
+  // Not kept yet (a thread id, or the same for every thread).
+  Value arr = allocArray(v.getType());
+  storePerThread(v, arr);
+  return arr;
+}
+
 LogicalResult LaunchEmulator::emitShuffle(gpu::ShuffleOp op) {
   Value src = op.getValue();
-  Value arr;
-  if (auto it = spill.find(src); it != spill.end()) {
-    arr = it->second;
-  } else {
-    // Not kept yet (a thread id, or the same for every thread).
-    arr = allocArray(src.getType());
-    storePerThread(src, arr);
-  }
+  Value arr = perThreadArray(src);
   Value resArr = allocArray(src.getType());
   Value validArr = allocArray(b.getI1Type());
   threadLoop([&](OpBuilder &tb, Value tid, Value tids[3]) {
@@ -331,6 +343,85 @@ LogicalResult LaunchEmulator::emitShuffle(gpu::ShuffleOp op) {
   });
   spill[op.getShuffleResult()] = resArr;
   spill[op.getValid()] = validArr;
+  return success();
+}
+
+/// nvgpu.mma.sync m16n8k16, f16 A and B, f32 C and D: each thread computes
+/// its own D fragment from the A, B and C fragments its warp's lanes hold,
+/// laid out as in the PTX ISA ("Matrix Fragments for mma.m16n8k16 with
+/// floating point type"; group g = lane / 4, t = lane % 4):
+///   A (16x16, row-major), vector<4x2xf16>: register i, element j holds
+///     A[g + 8 * (i % 2), 2t + j + 8 * (i / 2)];
+///   B (16x8, k-major), vector<2x2xf16>: register i, element j holds
+///     B[2t + j + 8 * i, g];
+///   C, D (16x8), vector<2x2xf32>: register i, element j holds
+///     C[g + 8 * i, 2t + j].
+/// So A[r, k] is in lane 4 * (r % 8) + (k % 8) / 2, register r / 8 +
+/// 2 * (k / 8), element k % 2, and B[k, n] in lane 4 * n + (k % 8) / 2,
+/// register k / 8, element k % 2. The products of f16 values are exact in
+/// f32; they are added to C in order of k.
+LogicalResult LaunchEmulator::emitMma(nvgpu::MmaSyncOp op) {
+  MLIRContext *ctx = op.getContext();
+  Type f16 = Float16Type::get(ctx), f32 = Float32Type::get(ctx);
+  auto aType = VectorType::get({4, 2}, f16), bType = VectorType::get({2, 2}, f16);
+  auto cType = VectorType::get({2, 2}, f32);
+  std::array<int64_t, 3> shape = op.getMmaShapeAsArray();
+  if (shape != std::array<int64_t, 3>{16, 8, 16} ||
+      op.getMatrixA().getType() != aType ||
+      op.getMatrixB().getType() != bType ||
+      op.getMatrixC().getType() != cType || op.getTf32Enabled())
+    return fail(op, "only mma.sync m16n8k16 with vector<4x2xf16> A, "
+                    "vector<2x2xf16> B and vector<2x2xf32> C is emulated");
+  if (numThreads % kWarp != 0)
+    return fail(op, "mma.sync needs whole warps, the block has " +
+                        Twine(numThreads) + " threads");
+  Value aArr = perThreadArray(op.getMatrixA());
+  Value bArr = perThreadArray(op.getMatrixB());
+  Value cArr = perThreadArray(op.getMatrixC());
+  Value dArr = allocArray(cType);
+  threadLoop([&](OpBuilder &tb, Value tid, Value tids[3]) {
+    auto cst = [&](int64_t v) {
+      return arith::ConstantIndexOp::create(tb, loc, v).getResult();
+    };
+    auto add = [&](Value x, Value y) {
+      return arith::AddIOp::create(tb, loc, x, y).getResult();
+    };
+    auto mul = [&](Value x, int64_t c) {
+      return arith::MulIOp::create(tb, loc, x, cst(c)).getResult();
+    };
+    Value lane = arith::RemUIOp::create(tb, loc, tid, cst(kWarp));
+    Value warpBase = arith::SubIOp::create(tb, loc, tid, lane);
+    Value g = arith::DivUIOp::create(tb, loc, lane, cst(4));
+    Value t = arith::RemUIOp::create(tb, loc, lane, cst(4));
+    // The fragment of lane `l` of this warp, element [i, j].
+    auto fragment = [&](Value arr, Value l, int64_t i, int64_t j) {
+      Value v = memref::LoadOp::create(tb, loc, arr,
+                                       ValueRange{add(warpBase, l)});
+      Value e = vector::ExtractOp::create(tb, loc, v, ArrayRef<int64_t>{i, j});
+      return e.getType() == f32 ? e
+                                : arith::ExtFOp::create(tb, loc, f32, e)
+                                      .getResult();
+    };
+    Value d = memref::LoadOp::create(tb, loc, cArr, ValueRange{tid});
+    for (int64_t i = 0; i < 2; ++i)
+      for (int64_t j = 0; j < 2; ++j) {
+        // D[g + 8i, 2t + j] = C[...] + sum_k A[g + 8i, k] B[k, 2t + j].
+        Value sum = vector::ExtractOp::create(tb, loc, d,
+                                              ArrayRef<int64_t>{i, j});
+        Value n = add(mul(t, 2), cst(j));
+        for (int64_t k = 0; k < 16; ++k) {
+          Value aLane = add(mul(g, 4), cst((k % 8) / 2));
+          Value bLane = add(mul(n, 4), cst((k % 8) / 2));
+          Value a = fragment(aArr, aLane, i + 2 * (k / 8), k % 2);
+          Value bv = fragment(bArr, bLane, k / 8, k % 2);
+          sum = arith::AddFOp::create(tb, loc, sum,
+                                      arith::MulFOp::create(tb, loc, a, bv));
+        }
+        d = vector::InsertOp::create(tb, loc, sum, d, ArrayRef<int64_t>{i, j});
+      }
+    memref::StoreOp::create(tb, loc, d, dArr, ValueRange{tid});
+  });
+  spill[op.getRes()] = dArr;
   return success();
 }
 
@@ -385,6 +476,11 @@ LogicalResult LaunchEmulator::transformBlock(Block &block) {
     }
     if (auto shuffle = dyn_cast<gpu::ShuffleOp>(op)) {
       if (failed(flush(block, seg)) || failed(emitShuffle(shuffle)))
+        return failure();
+      continue;
+    }
+    if (auto mma = dyn_cast<nvgpu::MmaSyncOp>(op)) {
+      if (failed(flush(block, seg)) || failed(emitMma(mma)))
         return failure();
       continue;
     }

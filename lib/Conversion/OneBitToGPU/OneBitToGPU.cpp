@@ -23,6 +23,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Conversion/OneBitToGPU/OneBitToGPU.h"
+#include "KernelBuilders.h"
 #include "onebit/Dialect/OneBit/IR/OneBit.h"
 
 #include "mlir/IR/Builders.h"
@@ -38,37 +39,12 @@ namespace onebit {
 
 using namespace mlir;
 using namespace onebit;
+using namespace onebit::gpukernels;
 
 namespace {
 
 constexpr int64_t kWarpSize = 32;
 constexpr int64_t kNormThreads = 256;
-
-Value cIdx(ImplicitLocOpBuilder &b, int64_t v) {
-  return arith::ConstantIndexOp::create(b, v);
-}
-Value cI32(ImplicitLocOpBuilder &b, int64_t v) {
-  return arith::ConstantIntOp::create(b, b.getI32Type(), v);
-}
-Value cF32(ImplicitLocOpBuilder &b, double v) {
-  return arith::ConstantFloatOp::create(b, b.getF32Type(), APFloat(float(v)));
-}
-
-/// Loads an element and widens it to f32.
-Value loadF32(ImplicitLocOpBuilder &b, Value mem, ValueRange idx) {
-  Value v = memref::LoadOp::create(b, mem, idx);
-  if (!v.getType().isF32())
-    v = arith::ExtFOp::create(b, b.getF32Type(), v);
-  return v;
-}
-
-/// Narrows an f32 to `mem`'s element type and stores it.
-void storeF32(ImplicitLocOpBuilder &b, Value v, Value mem, ValueRange idx) {
-  Type et = cast<MemRefType>(mem.getType()).getElementType();
-  if (et != v.getType())
-    v = arith::TruncFOp::create(b, et, v);
-  memref::StoreOp::create(b, v, mem, idx);
-}
 
 /// A read-only memref of tensor `v` with its exact static/dynamic shape.
 Value bufferOf(ImplicitLocOpBuilder &b, Value v) {
@@ -108,12 +84,10 @@ Value warpSum(ImplicitLocOpBuilder &b, Value v) {
   return v;
 }
 
-Value ceilDiv(ImplicitLocOpBuilder &b, Value a, int64_t d) {
-  return arith::CeilDivUIOp::create(b, a, cIdx(b, d));
-}
-
 struct Config {
   int64_t warps, mTile, tileWords;
+  bool tensorCores;
+  int64_t mmaMinRows;
 };
 
 /// Emits the sign-flip GEMV/GEMM launch: out[m, n] = h[n] * sum_k
@@ -481,21 +455,46 @@ void expandStub(func::CallOp call, const Config &cfg) {
   Value tmp = i < args.size() ? args[i++] : out;
   Value M = memref::DimOp::create(b, x, 0);
 
-  Config c = cfg;
+  // Many rows (prefill, the train step): the tensor-core kernel; few rows
+  // (decode): the sign-flip kernel. A dynamic M gets both, chosen on the
+  // host at run time.
   auto xType = cast<MemRefType>(x.getType());
-  if (!xType.isDynamicDim(0))
-    c.mTile = std::max<int64_t>(1, std::min(c.mTile, xType.getDimSize(0)));
-  // Do not stage more words per tile than a row has (rounded to the warp).
-  int64_t kw = (K + 31) / 32;
-  c.tileWords = std::min(c.tileWords, (kw + 31) / 32 * 32);
-
-  if (epsAttr) {
-    emitGemm(b, c, x, signs, g, h, Value(), tmp, K, N, M, name + "_gemv");
+  bool dynamicM = xType.isDynamicDim(0);
+  Value gemmOut = epsAttr ? tmp : out;
+  Value gemmBias = epsAttr ? Value() : bias;
+  auto mmaKernel = [&] {
+    int64_t mTiles = !dynamicM && xType.getDimSize(0) <= 16 ? 1 : 2;
+    emitMmaGemm(b, mTiles, x, signs, g, h, gemmBias, gemmOut, K, N, M,
+                name + "_mma");
+  };
+  auto signFlipKernel = [&] {
+    Config c = cfg;
+    if (!dynamicM)
+      c.mTile = std::max<int64_t>(1, std::min(c.mTile, xType.getDimSize(0)));
+    // Do not stage more words per tile than a row has (rounded to the warp).
+    int64_t kw = (K + 31) / 32;
+    c.tileWords = std::min(c.tileWords, (kw + 31) / 32 * 32);
+    emitGemm(b, c, x, signs, g, h, gemmBias, gemmOut, K, N, M,
+             name + "_gemv");
+  };
+  if (!cfg.tensorCores ||
+      (!dynamicM && xType.getDimSize(0) < cfg.mmaMinRows)) {
+    signFlipKernel();
+  } else if (!dynamicM) {
+    mmaKernel();
+  } else {
+    Value many = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, M,
+                                       cIdx(b, cfg.mmaMinRows));
+    auto ifOp = scf::IfOp::create(b, many, /*withElse=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    mmaKernel();
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    signFlipKernel();
+  }
+  if (epsAttr)
     emitNorm(b, tmp, bias, out, N, M, epsAttr.getValueAsDouble(),
              name + "_norm");
-  } else {
-    emitGemm(b, c, x, signs, g, h, bias, out, K, N, M, name + "_gemv");
-  }
   call.erase();
 }
 
@@ -530,7 +529,13 @@ struct OneBitGpuBinaryLinearKernelsPass
              "floats exceed 48 KiB of static workgroup memory";
       return signalPassFailure();
     }
-    Config cfg{warps, mTile, tileWords};
+    if (mmaMinRows < 1) {
+      module.emitError() << "onebit-gpu-binary-linear-kernels: mma-min-rows "
+                            "must be at least 1, got "
+                         << static_cast<int64_t>(mmaMinRows);
+      return signalPassFailure();
+    }
+    Config cfg{warps, mTile, tileWords, tensorCores, mmaMinRows};
     SmallVector<func::CallOp> calls;
     llvm::SmallDenseSet<StringRef> stubs;
     module.walk([&](func::CallOp call) {

@@ -176,3 +176,35 @@ func.func @dynamic_block(%x: memref<32xf32>, %n: index) {
   }
   return
 }
+
+// -----
+
+func.func @mma_other_shape(%a: vector<2x2xf16>, %b: vector<1x2xf16>,
+                           %c: vector<2x2xf32>) {
+  %c1 = arith.constant 1 : index
+  %c32 = arith.constant 32 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c32, %sy = %c1, %sz = %c1) {
+    // expected-error @+1 {{only mma.sync m16n8k16 with vector<4x2xf16> A, vector<2x2xf16> B and vector<2x2xf32> C is emulated}}
+    %d = nvgpu.mma.sync (%a, %b, %c) {mmaShape = [16, 8, 8]}
+        : (vector<2x2xf16>, vector<1x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+func.func @mma_partial_warp(%a: vector<4x2xf16>, %b: vector<2x2xf16>,
+                            %c: vector<2x2xf32>) {
+  %c1 = arith.constant 1 : index
+  %c48 = arith.constant 48 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c48, %sy = %c1, %sz = %c1) {
+    // expected-error @+1 {{mma.sync needs whole warps, the block has 48 threads}}
+    %d = nvgpu.mma.sync (%a, %b, %c) {mmaShape = [16, 8, 16]}
+        : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
+    gpu.terminator
+  }
+  return
+}

@@ -5,7 +5,10 @@
   gpu_ptx.py dump  FILE.mlir            print every kernel's PTX
   gpu_ptx.py ptxas FILE.mlir PTXAS DIR  write DIR/NAME.ptx, run
                                         `ptxas -arch=<target> -v` on each,
-                                        print registers/spills per kernel and
+                                        print registers/spills per kernel (and
+                                        its count of tensor-core
+                                        mma.sync.aligned.m16n8k16
+                                        instructions, when it has any) and
                                         fail on any spill or ptxas error
 """
 import os
@@ -15,6 +18,8 @@ import sys
 
 BINARY = re.compile(r'gpu\.binary @([A-Za-z0-9_$.]+)')
 ASSEMBLY = re.compile(r'assembly = "((?:[^"\\]|\\.)*)"')
+MMA = re.compile(r'^\s*mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.f16\.f16\.f32\b',
+                 re.M)
 
 
 def unescape(s):
@@ -95,10 +100,12 @@ def main():
             print("%s: ptxas failed\n%s" % (name, log))
             failed = True
             continue
+        mma = len(MMA.findall(ptx))
         print("%s: %d registers, %d bytes stack, %d bytes spill stores, "
-              "%d bytes spill loads, %d bytes smem" %
+              "%d bytes spill loads, %d bytes smem%s" %
               (name, info["registers"], info["stack"], info["spill_stores"],
-               info["spill_loads"], info["smem"]))
+               info["spill_loads"], info["smem"],
+               ", %d mma.sync.aligned.m16n8k16" % mma if mma else ""))
         if info["spill_stores"] + info["spill_loads"]:
             print("%s: SPILLS" % name)
             failed = True
