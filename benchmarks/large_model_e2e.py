@@ -34,11 +34,10 @@ run again only when asked for with --stages.
 import argparse
 import os
 import re
-import subprocess
 import sys
-import time
 
 from bench_common import cpu_name, emit
+from bench_common import timed as bench_common_timed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -48,24 +47,9 @@ def log(msg):
 
 
 def timed(cmd, what):
-    """Runs `cmd` under /usr/bin/time; returns (wall s, max RSS GiB,
-    stdout+stderr text). Exits on failure, printing the output's tail."""
-    tfile = os.path.join(os.environ.get("TMPDIR", "/tmp"),
-                         f"large_model_e2e.{os.getpid()}.time")
-    log("$ " + " ".join(cmd))
-    start = time.monotonic()
-    p = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", tfile] + cmd,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       text=True)
-    wall = time.monotonic() - start
-    if p.returncode != 0:
-        sys.stderr.write(p.stdout[-4000:])
-        sys.exit(f"{what} failed (exit {p.returncode})")
-    with open(tfile) as f:
-        fields = f.read().split()
-    os.unlink(tfile)
-    rss_gib = int(fields[-1]) / (1024.0 * 1024.0)
-    return wall, rss_gib, p.stdout
+    """bench_common.timed with the RSS in GiB."""
+    wall, rss, out = bench_common_timed(cmd, what, log)
+    return wall, rss / (1024.0 ** 3), out
 
 
 def size_gib(path):

@@ -24,11 +24,10 @@ steps in seconds. Files are deleted at the end unless --keep.
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import time
 
-from bench_common import cpu_name, emit
+from bench_common import cpu_name, emit, timed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
@@ -38,21 +37,6 @@ import llama_onnx  # noqa: E402
 def log(msg):
     print(f"[quantize_7b] {msg}", file=sys.stderr, flush=True)
 
-
-def timed(cmd, tfile):
-    log("$ " + " ".join(cmd))
-    start = time.monotonic()
-    p = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", tfile] + cmd,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       text=True)
-    wall = time.monotonic() - start
-    if p.returncode != 0:
-        sys.stderr.write(p.stdout[-4000:])
-        sys.exit(f"quantize_7b: {cmd[0]} failed (exit {p.returncode})")
-    with open(tfile) as f:
-        fields = f.read().split()
-    os.unlink(tfile)
-    return wall, int(fields[-1]) * 1024, p.stdout
 
 
 def gib(n):
@@ -94,12 +78,11 @@ def main():
         rows.append(("write the ONNX + f16 external data (numpy)",
                      time.monotonic() - start, None,
                      f"{gib(os.path.getsize(data)):.2f} GiB of data"))
-    tfile = os.path.join(os.environ.get("TMPDIR", "/tmp"),
-                         f"quantize_7b.{os.getpid()}.time")
     translate = os.path.join(a.build, "bin", "onebit-translate")
     wall, rss, text = timed([translate, "--import-onnx", onnx_path,
                              f"--quantize={a.quantize_options}",
-                             "--emit-bytecode", "-o", out], tfile)
+                             "--emit-bytecode", "-o", out],
+                            "quantize_7b: onebit-translate", log)
     summary = [ln for ln in text.splitlines()
                if "linear layers quantized" in ln]
     rows.append(("import + quantize + write, streamed "
