@@ -49,6 +49,26 @@ inline mlir::Value ceilDiv(mlir::ImplicitLocOpBuilder &b, mlir::Value a,
   return mlir::arith::CeilDivUIOp::create(b, a, cIdx(b, d));
 }
 
+/// A named kernel launch of (gridX, gridY) blocks of `threads` threads
+/// (1-D), with a workgroup-memory buffer of each type in `workgroup`; the
+/// kernel keeps `name` through outlining. The caller sets the insertion
+/// point into the body.
+inline mlir::gpu::LaunchOp launchKernel(mlir::ImplicitLocOpBuilder &b,
+                                        mlir::Value gridX, mlir::Value gridY,
+                                        int64_t threads,
+                                        mlir::TypeRange workgroup,
+                                        llvm::StringRef name) {
+  mlir::Value one = cIdx(b, 1);
+  auto launch = mlir::gpu::LaunchOp::create(
+      b, gridX, gridY, one, cIdx(b, threads), one, one,
+      /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
+      /*asyncDependencies=*/mlir::ValueRange{}, workgroup);
+  auto symbol = mlir::FlatSymbolRefAttr::get(b.getContext(), name);
+  launch.setFunctionAttr(symbol);
+  launch.setModuleAttr(symbol);
+  return launch;
+}
+
 /// Warps per block of the tensor-core kernel (each owns 32 columns).
 constexpr int64_t kMmaWarps = 4;
 

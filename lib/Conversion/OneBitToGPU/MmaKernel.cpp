@@ -91,12 +91,8 @@ void emitMmaGemm(ImplicitLocOpBuilder &b, int64_t mTiles, Value x, Value signs,
   auto wgSpace = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
   auto shmType = MemRefType::get({BM * kPitch}, i32, AffineMap{}, wgSpace);
   Value one = cIdx(b, 1);
-  auto launch = gpu::LaunchOp::create(
-      b, cIdx(b, (N + BN - 1) / BN), ceilDiv(b, M, BM), one, cIdx(b, threads),
-      one, one, /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
-      /*asyncDependencies=*/ValueRange{}, TypeRange{shmType});
-  launch.setFunctionAttr(FlatSymbolRefAttr::get(ctx, kernelName));
-  launch.setModuleAttr(FlatSymbolRefAttr::get(ctx, kernelName));
+  auto launch = launchKernel(b, cIdx(b, (N + BN - 1) / BN), ceilDiv(b, M, BM),
+                             threads, TypeRange{shmType}, kernelName);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&launch.getBody().front());
   Value shm = launch.getWorkgroupAttributions()[0];

@@ -113,14 +113,9 @@ void emitGemm(ImplicitLocOpBuilder &b, const Config &cfg, Value x, Value signs,
   auto shmType = MemRefType::get({MT * rowElems}, b.getF32Type(), AffineMap{},
                                  wgSpace);
   Value one = cIdx(b, 1);
-  Value gridX = cIdx(b, (N + cfg.warps - 1) / cfg.warps);
-  Value gridY = ceilDiv(b, M, MT);
-  auto launch = gpu::LaunchOp::create(
-      b, gridX, gridY, one, cIdx(b, threads), one, one,
-      /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
-      /*asyncDependencies=*/ValueRange{}, TypeRange{shmType});
-  launch.setFunctionAttr(FlatSymbolRefAttr::get(ctx, kernelName));
-  launch.setModuleAttr(FlatSymbolRefAttr::get(ctx, kernelName));
+  auto launch =
+      launchKernel(b, cIdx(b, (N + cfg.warps - 1) / cfg.warps),
+                   ceilDiv(b, M, MT), threads, TypeRange{shmType}, kernelName);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&launch.getBody().front());
   Value shm = launch.getWorkgroupAttributions()[0];
@@ -287,12 +282,8 @@ void emitNorm(ImplicitLocOpBuilder &b, Value y, Value bias, Value out,
   auto wgSpace = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
   auto redType = MemRefType::get({kNormThreads / kWarpSize}, b.getF32Type(),
                                  AffineMap{}, wgSpace);
-  Value one = cIdx(b, 1);
-  auto launch = gpu::LaunchOp::create(
-      b, M, one, one, cIdx(b, kNormThreads), one, one, nullptr, nullptr,
-      ValueRange{}, TypeRange{redType, redType});
-  launch.setFunctionAttr(FlatSymbolRefAttr::get(ctx, kernelName));
-  launch.setModuleAttr(FlatSymbolRefAttr::get(ctx, kernelName));
+  auto launch = launchKernel(b, M, cIdx(b, 1), kNormThreads,
+                             TypeRange{redType, redType}, kernelName);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&launch.getBody().front());
   Value red0 = launch.getWorkgroupAttributions()[0];
