@@ -629,6 +629,7 @@ void matmul(int64_t B0, int64_t B1, int64_t M, int64_t N, int64_t K,
   // An f16 B stays in place when the whole call is few-rows products with
   // a row-major C (the layouts are the same for every batch).
   bool halfInPlace = false;
+  std::vector<std::pair<const BT *, const float *>> widened;
   if constexpr (kHalf) {
     bool tc;
     int64_t ldc;
@@ -650,9 +651,18 @@ void matmul(int64_t B0, int64_t B1, int64_t M, int64_t N, int64_t K,
           BH = MatH{bp, K, N, brs, bcs};
           B = Mat{nullptr, K, N, brs, bcs};
         } else {
-          scratch.emplace_back(static_cast<size_t>(K * N));
-          float *w = scratch.back().data();
-          widenRows(MatH{bp, K, N, brs, bcs}, w);
+          // A B broadcast over a batch dimension (stride 0: the keys of a
+          // KV head shared by its query heads) is widened once.
+          const float *w = nullptr;
+          for (const auto &[src, dst] : widened)
+            if (src == bp)
+              w = dst;
+          if (!w) {
+            scratch.emplace_back(static_cast<size_t>(K * N));
+            widenRows(MatH{bp, K, N, brs, bcs}, scratch.back().data());
+            w = scratch.back().data();
+            widened.emplace_back(bp, w);
+          }
           B = Mat{w, K, N, N, 1};
         }
       } else {
