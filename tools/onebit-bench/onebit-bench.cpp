@@ -182,6 +182,11 @@ int main(int argc, char **argv) {
         *model, maxDepth + std::max<int64_t>(promptTokens, genTokens), error);
     if (!gen)
       return fail(path + ": " + error);
+    // What the compiled entries hold, not what was asked for.
+    notes.push_back(
+        formatv("{0}: KV cache {1}", path,
+                onebit::dtypeName(
+                    model->find(onebit::kPrefillEntry)->inputs[2].dtype)));
     std::mt19937_64 rng(1234);
     std::uniform_int_distribution<int64_t> token(0, gen->vocab() - 1);
     std::vector<int64_t> prompt(static_cast<size_t>(promptTokens.getValue()));

@@ -347,6 +347,11 @@ int main(int argc, char **argv) {
   if (!logitsPath.empty() && !onebit::writeNpy(logitsPath, logitsOut, error))
     return fail(error);
   auto rate = [](int64_t n, double s) { return s > 0 ? double(n) / s : 0.0; };
+  if (!noCache)
+    errs() << "onebit-generate: KV cache "
+           << onebit::dtypeName(
+                  model->find(onebit::kPrefillEntry)->inputs[2].dtype)
+           << ", " << context << " positions\n";
   int64_t decodeSteps = std::max<int64_t>(stats.generatedTokens - 1, 0);
   if (compileSeconds >= 0)
     errs() << format("onebit-generate: compile %.2f s\n", compileSeconds);
