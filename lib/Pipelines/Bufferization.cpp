@@ -26,6 +26,9 @@ void ::onebit::addBufferizationPasses(OpPassManager &pm) {
   // KV caches and other in-place arguments: their tied results go, so the
   // deallocation below does not clone them on return.
   pm.addPass(onebit::createOneBitDropInPlaceResults());
+  // A called function returning one buffer twice: the caller frees each
+  // owned result on its own below, so each must be a buffer of its own.
+  pm.addPass(onebit::createOneBitDistinctResults());
 
   memref::ExpandReallocPassOptions expandRealloc;
   expandRealloc.emitDeallocs = false;

@@ -235,4 +235,25 @@ def OneBitDropInPlaceResults
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+def OneBitDistinctResults
+    : Pass<"onebit-distinct-results", "::mlir::ModuleOp"> {
+  let summary = "Give each memref result of a called function a buffer of "
+                "its own";
+  let description = [{
+    A function that returns one tensor twice returns one buffer twice after
+    One-Shot Bufferize, and ownership-based deallocation then hands its
+    caller two owned results that are one buffer: freeing each after its
+    last use frees it twice. For every function the module calls, this pass
+    removes such repeats: a private function called only by `func.call`
+    whose returns all repeat one value loses the repeated result, and its
+    calls use the first one instead (nothing is copied); any other repeat,
+    or a view of a buffer the function already returns, is returned as a
+    `bufferization.clone`. Functions nothing in the module calls (entry
+    points) are left alone: the runtime frees a buffer returned twice once.
+    Runs between One-Shot Bufferize and buffer deallocation.
+  }];
+  let dependentDialects = ["::mlir::bufferization::BufferizationDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
 #endif // ONEBIT_TRANSFORMS_PASSES_TD
