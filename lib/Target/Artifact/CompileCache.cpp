@@ -7,9 +7,10 @@
 
 #include "mlir/Bytecode/BytecodeWriter.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "llvm/Config/llvm-config.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
@@ -18,10 +19,31 @@
 
 #include <algorithm>
 #include <chrono>
+#include <dlfcn.h>
 
 using namespace mlir;
 
 namespace onebit {
+
+/// A hash of the file that holds this compiler's code (the tool, or the
+/// Python extension), so a rebuilt compiler with another pipeline never
+/// reads code an older build cached under the same version number. Read
+/// once per process; empty when the file cannot be found.
+static const std::string &compilerFingerprint() {
+  static const std::string fingerprint = [] {
+    Dl_info info;
+    if (!dladdr(reinterpret_cast<void *>(&compilerFingerprint), &info) ||
+        !info.dli_fname)
+      return std::string();
+    auto file = llvm::MemoryBuffer::getFile(info.dli_fname, /*IsText=*/false,
+                                            /*RequiresNullTerminator=*/false);
+    if (!file)
+      return std::string();
+    return llvm::utohexstr(
+        llvm::xxh3_64bits(llvm::arrayRefFromStringRef((*file)->getBuffer())));
+  }();
+  return fingerprint;
+}
 
 std::string compileCacheKey(ModuleOp module,
                             const std::vector<std::string> &entries,
@@ -33,7 +55,8 @@ std::string compileCacheKey(ModuleOp module,
     llvm::raw_string_ostream os(text);
     (void)writeBytecodeToFile(module, os);
   }
-  std::string context = "onebit " ONEBIT_VERSION_STRING ";LLVM " LLVM_VERSION_STRING;
+  std::string context = "onebit " ONEBIT_VERSION_STRING ";build " +
+                        compilerFingerprint() + ";LLVM " LLVM_VERSION_STRING;
   context += ";format " + std::to_string(artifact::kFormatVersion) + ";abi " +
              std::to_string(artifact::kRuntimeAbi);
   context += ";cpu " + llvm::sys::getHostCPUName().str();
