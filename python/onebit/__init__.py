@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from os import PathLike, fspath
-from typing import Callable, Iterator, List, Optional, Sequence, Union
+from typing import (Callable, Iterator, List, Mapping, Optional, Sequence,
+                    Union)
 
 from . import _onebit
 from ._onebit import Error, Tokenizer
@@ -59,6 +60,35 @@ class QuantizeStats:
     model_bits_per_weight: float = 0.0
     bytes_before: int = 0
     bytes_after: int = 0
+
+
+_QUANTIZE_DEFAULTS = dict(init="nmf", post_norm=True, exclude=(),
+                          keep_head=True, min_elements=0, value_type="f32",
+                          max_iters=200, tolerance=1e-6, seed=0,
+                          norm_eps=1e-5)
+
+
+def _quantize_config(**options) -> "_onebit.QuantizeConfig":
+    unknown = sorted(set(options) - set(_QUANTIZE_DEFAULTS))
+    if unknown:
+        raise TypeError("unknown quantize option(s): " + ", ".join(unknown) +
+                        "; the options are " +
+                        ", ".join(sorted(_QUANTIZE_DEFAULTS)))
+    values = dict(_QUANTIZE_DEFAULTS, **options)
+    cfg = _onebit.QuantizeConfig()
+    for name, value in values.items():
+        setattr(cfg, name, list(value) if name == "exclude" else value)
+    return cfg
+
+
+def _quantize_stats(raw) -> QuantizeStats:
+    return QuantizeStats(
+        layers=[LayerStats(*t) for t in raw["layers"]],
+        skipped=[SkippedLayer(*t) for t in raw["skipped"]],
+        linear_bits_per_weight=raw["linear_bits_per_weight"],
+        model_bits_per_weight=raw["model_bits_per_weight"],
+        bytes_before=raw["bytes_before"],
+        bytes_after=raw["bytes_after"])
 
 
 class Model:
@@ -144,26 +174,13 @@ class Model:
         """Returns a copy whose linear layers are OneBit layers initialised by
         SVID (see ``onebit-opt --onebit-quantize``); ``.stats`` holds the
         per-layer relative errors and bits per weight."""
-        cfg = _onebit.QuantizeConfig()
-        cfg.init = init
-        cfg.post_norm = post_norm
-        cfg.exclude = list(exclude)
-        cfg.keep_head = keep_head
-        cfg.min_elements = min_elements
-        cfg.value_type = value_type
-        cfg.max_iters = max_iters
-        cfg.tolerance = tolerance
-        cfg.seed = seed
-        cfg.norm_eps = norm_eps
+        cfg = _quantize_config(
+            init=init, post_norm=post_norm, exclude=exclude,
+            keep_head=keep_head, min_elements=min_elements,
+            value_type=value_type, max_iters=max_iters, tolerance=tolerance,
+            seed=seed, norm_eps=norm_eps)
         impl, raw = self._impl.quantize(cfg)
-        stats = QuantizeStats(
-            layers=[LayerStats(*t) for t in raw["layers"]],
-            skipped=[SkippedLayer(*t) for t in raw["skipped"]],
-            linear_bits_per_weight=raw["linear_bits_per_weight"],
-            model_bits_per_weight=raw["model_bits_per_weight"],
-            bytes_before=raw["bytes_before"],
-            bytes_after=raw["bytes_after"])
-        return Model(impl, stats)
+        return Model(impl, _quantize_stats(raw))
 
 
     def int8_weights(self, tables: bool = True,
@@ -288,7 +305,9 @@ def has_fast_kernel() -> bool:
 
 def load(path: Union[str, PathLike], num_layers: int = -1,
          kv_cache: bool = False,
-         kv_cache_type: str = "f32") -> Union[Model, Artifact]:
+         kv_cache_type: str = "f32",
+         quantize: Union[bool, Mapping[str, object], None] = None
+         ) -> Union[Model, Artifact]:
     """Loads ``.mlir``/``.mlirbc`` (MLIR), ``.gguf`` (llama; ``num_layers``
     keeps only the first blocks) or ``.onnx`` models, or a compiled
     ``.onebit`` artifact (an Artifact, which runs without compiling).
@@ -296,11 +315,29 @@ def load(path: Union[str, PathLike], num_layers: int = -1,
     to a GGUF model or to an ONNX decoder exported with past key/values (an
     ONNX model without such a cache is refused, saying why).
     ``kv_cache_type="f16"`` gives a GGUF model f16 caches (half the memory
-    and the bytes a decode step reads; keys and values rounded)."""
+    and the bytes a decode step reads; keys and values rounded).
+
+    ``quantize=True`` (default options) or a dict of ``Model.quantize``'s
+    keyword arguments quantizes the linear layers as the model is imported
+    (``onebit-translate --quantize``): a GGUF model block by block, an ONNX
+    model one weight at a time from its mapped data, so the FP32 model is
+    never whole in memory. The result equals ``load(path).quantize(...)``
+    and has the same ``.stats``."""
     p = fspath(path)
     if _onebit.is_artifact(p):
+        if quantize:
+            raise ValueError(
+                "'" + p + "' is a compiled artifact; quantize the model it "
+                "was compiled from")
         return Artifact(_onebit.Artifact.open(p))
-    return Model(_onebit.Model.load(p, num_layers, kv_cache, kv_cache_type))
+    if not quantize:
+        return Model(_onebit.Model.load(p, num_layers, kv_cache,
+                                        kv_cache_type))
+    options = {} if quantize is True else dict(quantize)
+    impl, raw = _onebit.Model.load_quantized(p, num_layers, kv_cache,
+                                             kv_cache_type,
+                                             _quantize_config(**options))
+    return Model(impl, _quantize_stats(raw))
 
 
 @dataclass(frozen=True)

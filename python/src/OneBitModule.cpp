@@ -9,12 +9,13 @@
 #include "onebit/Dialect/OneBit/Transforms/Passes.h"
 #include "onebit/Dialect/OneBit/Transforms/Quantize.h"
 #include "onebit/Frontend/ModelLoader.h"
+#include "onebit/Frontend/QuantizedImport.h"
+#include "onebit/Runner/Runner.h"
 #include "onebit/Runtime/Artifact.h"
+#include "onebit/Runtime/Generator.h"
+#include "onebit/Support/DiagnosticCapture.h"
 #include "onebit/Target/Artifact/ArtifactWriter.h"
 #include "onebit/Target/Artifact/CompileCache.h"
-#include "onebit/Runtime/Generator.h"
-#include "onebit/Runner/Runner.h"
-#include "onebit/Support/DiagnosticCapture.h"
 #include "onebit/Tokenizer/TokenizerLoader.h"
 #include "onebit/Training/Evaluate.h"
 #include "onebit/Training/TrainConsole.h"
@@ -134,6 +135,48 @@ public:
     return std::make_shared<Model>(ctx, std::move(m));
   }
 
+  /// Loads `path` with its linear layers quantized as they are imported
+  /// (onebit-translate --quantize): a GGUF or ONNX model is never whole in
+  /// FP32. An MLIR file is loaded, then quantized. Returns the model and the
+  /// statistics `quantize` returns.
+  static std::pair<std::shared_ptr<Model>, py::dict>
+  loadQuantized(const std::string &path, int numLayers, bool kvCache,
+                const std::string &kvCacheType,
+                const onebit::QuantizeConfig &config) {
+    llvm::StringRef p(path);
+    if (!p.ends_with(".gguf") && !p.ends_with(".onnx")) {
+      auto model = load(path, numLayers, kvCache, kvCacheType);
+      return model->quantize(config);
+    }
+    auto ctx = makeContext();
+    DiagnosticCollector diags(*ctx);
+    if (!llvm::sys::fs::exists(path))
+      diags.raise("cannot load '" + path + "': no such file");
+    auto cacheType = ::onebit::parseKVCacheType(kvCacheType);
+    if (!cacheType)
+      throw py::value_error("kv_cache_type must be 'f32' or 'f16', not '" +
+                            kvCacheType + "'");
+    ::onebit::ModelLoadOptions opts;
+    opts.gguf.numLayers = numLayers;
+    opts.gguf.kvCache = kvCache;
+    opts.gguf.kvCacheType = *cacheType;
+    if (kvCache)
+      opts.onnx.kvCache = ::onebit::ONNXKVCache::Required;
+    onebit::QuantizeReport report;
+    OwningOpRef<ModuleOp> m;
+    {
+      py::gil_scoped_release release;
+      m = p.ends_with(".gguf")
+              ? ::onebit::importQuantizedGGUF(p, *ctx, opts.gguf, config,
+                                              &report)
+              : ::onebit::importQuantizedONNX(p, *ctx, opts.onnx, config,
+                                              &report);
+    }
+    if (!m || failed(verify(*m)))
+      diags.raise("cannot load '" + path + "' quantized");
+    return {std::make_shared<Model>(ctx, std::move(m)), reportDict(report)};
+  }
+
   std::string str() {
     std::string s;
     llvm::raw_string_ostream os(s);
@@ -186,22 +229,27 @@ public:
         onebit::quantizeLinearLayers(*copy, config);
     if (failed(report))
       diags.raise("quantization failed");
+    return {std::make_shared<Model>(ctx, std::move(copy)), reportDict(*report)};
+  }
+
+  /// A quantization report as the dict Python's QuantizeStats is made from.
+  static py::dict reportDict(const onebit::QuantizeReport &report) {
     py::list layers, skipped;
-    for (const onebit::QuantizedLayer &l : report->quantized)
+    for (const onebit::QuantizedLayer &l : report.quantized)
       layers.append(py::make_tuple(l.name, l.outFeatures, l.inFeatures,
                                    l.iterations, l.relError,
                                    l.bitsPerWeight));
-    for (const onebit::SkippedLayer &l : report->skipped)
+    for (const onebit::SkippedLayer &l : report.skipped)
       skipped.append(
           py::make_tuple(l.name, l.outFeatures, l.inFeatures, l.reason));
     py::dict d;
     d["layers"] = layers;
     d["skipped"] = skipped;
-    d["linear_bits_per_weight"] = report->linearBitsPerWeight;
-    d["model_bits_per_weight"] = report->modelBitsPerWeight;
-    d["bytes_before"] = report->constantBytesBefore;
-    d["bytes_after"] = report->constantBytesAfter;
-    return {std::make_shared<Model>(ctx, std::move(copy)), d};
+    d["linear_bits_per_weight"] = report.linearBitsPerWeight;
+    d["model_bits_per_weight"] = report.modelBitsPerWeight;
+    d["bytes_before"] = report.constantBytesBefore;
+    d["bytes_after"] = report.constantBytesAfter;
+    return d;
   }
 
   /// A copy with the remaining FP linear layers (and, with `tables`, the
@@ -564,6 +612,9 @@ PYBIND11_MODULE(_onebit, m) {
       .def_static("load", &Model::load, py::arg("path"),
                   py::arg("num_layers") = -1, py::arg("kv_cache") = false,
                   py::arg("kv_cache_type") = "f32")
+      .def_static("load_quantized", &Model::loadQuantized, py::arg("path"),
+                  py::arg("num_layers"), py::arg("kv_cache"),
+                  py::arg("kv_cache_type"), py::arg("config"))
       .def("tokenizer", &Model::tokenizer)
       .def("compile_entries", &CompiledFunction::compileEntries,
            py::arg("device"), py::arg("entries"))

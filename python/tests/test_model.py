@@ -126,3 +126,36 @@ def test_gguf_load_and_quantize(smollm2_gguf):
         assert l.bits_per_weight == pytest.approx(1 + 32 * (n + k) / (n * k))
     with pytest.raises(onebit.Error, match="exceeds the model's 30 blocks"):
         onebit.load(smollm2_gguf, num_layers=31)
+
+
+def test_gguf_quantize_at_import(smollm2_gguf, tmp_path):
+    # Quantized as it is imported (onebit-translate --quantize): the same
+    # model and statistics as importing first, then quantizing.
+    opts = dict(init="svd", keep_head=False)
+    streamed = onebit.load(smollm2_gguf, num_layers=1, quantize=opts)
+    whole = onebit.load(smollm2_gguf, num_layers=1).quantize(**opts)
+    assert [(l.name, l.rel_error) for l in streamed.stats.layers] == \
+        [(l.name, l.rel_error) for l in whole.stats.layers]
+    assert len(streamed.stats.layers) == 8  # 7 projections and the head
+    streamed.save(tmp_path / "s.mlirbc")
+    whole.save(tmp_path / "w.mlirbc")
+    assert (tmp_path / "s.mlirbc").read_bytes() == \
+        (tmp_path / "w.mlirbc").read_bytes()
+    assert onebit.load(smollm2_gguf, num_layers=1,
+                       quantize=True).stats.skipped[0].reason == "head"
+
+
+def test_quantize_at_import_errors(example_mlir, smollm2_gguf, tmp_path):
+    # An MLIR file has no importer: it is loaded, then quantized.
+    q = onebit.load(example_mlir, quantize={"init": "svd"})
+    assert q.stats.layers
+    with pytest.raises(TypeError, match="unknown quantize option.*'?inti"):
+        onebit.load(example_mlir, quantize={"inti": "svd"})
+    with pytest.raises(onebit.Error, match="no such file"):
+        onebit.load(tmp_path / "missing.gguf", quantize=True)
+    with pytest.raises(onebit.Error):
+        onebit.load(smollm2_gguf, num_layers=1, quantize={"init": "pca"})
+    art = tmp_path / "m.onebit"
+    onebit.load(example_mlir).save_artifact(art)
+    with pytest.raises(ValueError, match="compiled artifact"):
+        onebit.load(art, quantize=True)
