@@ -82,7 +82,10 @@ int smVersion(llvm::StringRef chip) {
 //     is safe); then the stubs become the sign-flip kernels (gpu.launch),
 //     and host copies into / out of KV caches become linalg.copy (the
 //     caches are device memory);
-//  3. remaining linalg -> scf.parallel, tiled 1 x 32 (no min/max bounds, so
+//  3. dense contractions with 16 rows or more (prefill attention, the
+//     train step's products, the head) -> tiled shared-memory kernels
+//     (onebit-gpu-contraction-kernels); remaining linalg -> scf.parallel,
+//     tiled 1 x 32 (no min/max bounds, so
 //     the thread extent is static), mapped to blocks/threads and turned into
 //     gpu.launch;
 // (addKernelPasses, shared with the emulation pipeline), then
@@ -111,6 +114,7 @@ static void addKernelPasses(OpPassManager &pm,
   kernels.tensorCores = options.tensorCores && smVersion(options.chip) >= 80;
   pm.addPass(onebit::createOneBitGpuBinaryLinearKernels(kernels));
   pm.addPass(onebit::createOneBitGpuCacheCopies());
+  pm.addPass(onebit::createOneBitGpuContractionKernels());
   pm.addPass(createConvertLinalgToParallelLoopsPass());
   {
     OpPassManager &fpm = pm.nest<func::FuncOp>();

@@ -230,6 +230,37 @@ def OneBitGpuCacheCopies : Pass<"onebit-gpu-cache-copies", "::mlir::ModuleOp"> {
   ];
 }
 
+def OneBitGpuContractionKernels
+    : Pass<"onebit-gpu-contraction-kernels", "::mlir::ModuleOp"> {
+  let summary = "Dense linalg contractions on buffers become tiled, "
+                "shared-memory gpu.launch kernels";
+  let description = [{
+    A dense contraction with one reduction dimension (linalg.matmul,
+    batch_matmul, the attention products, other generics whose indexing
+    maps are projected permutations and whose body multiplies and adds) on
+    float buffers becomes a gpu.launch: 256 threads over a 64 x 64 tile of
+    the result, 4 x 4 outputs per thread, the A and B tiles staged in
+    workgroup memory 16 reduction elements at a time, f32 accumulation,
+    every other parallel dimension (batch, heads, grouped query heads) on
+    the grid's z. The rows are the longest m dimension, the columns the n
+    dimension innermost in the result. A contraction known to have fewer
+    than `min-rows` rows or 16 columns (a decode step's attention) is left
+    to the generic lowering (one thread per output). Runs after
+    bufferization and before `convert-linalg-to-parallel-loops`.
+  }];
+  let options = [
+    Option<"minRows", "min-rows", "int64_t", /*default=*/"16",
+           "Fewest rows (static) for the tiled kernel">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect"
+  ];
+}
+
 def OneBitGpuResidentConstants
     : Pass<"onebit-gpu-resident-constants", "::mlir::ModuleOp"> {
   let summary = "Upload the constants kernels read to device memory once, "
