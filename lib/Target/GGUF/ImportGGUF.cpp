@@ -271,6 +271,7 @@ FailureOr<Value> LlamaBuilder::weight(StringRef ggufName, StringRef hfName,
     auto blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
         ArrayRef<char>(reinterpret_cast<const char *>(t->data), t->byteSize),
         alignof(uint16_t));
+    file.releasePages(*t);
     auto type = RankedTensorType::get(shape, b.getF16Type());
     auto attr = DenseResourceElementsAttr::get(type, hfName, std::move(blob));
     Value v = widened(arith::ConstantOp::create(b, scope(hfName), type, attr));
@@ -289,6 +290,8 @@ FailureOr<Value> LlamaBuilder::weight(StringRef ggufName, StringRef hfName,
             ", which onebit cannot dequantize";
     return failure();
   }
+  // Copied: the file's pages of it are not needed any more.
+  file.releasePages(*t);
   auto type = RankedTensorType::get(shape, f32);
   auto attr = DenseResourceElementsAttr::get(type, hfName, std::move(blob));
   Value v = arith::ConstantOp::create(b, scope(hfName), type, attr);
