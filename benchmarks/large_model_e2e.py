@@ -19,7 +19,10 @@ separate process measured with /usr/bin/time (wall seconds, maximum RSS):
             --gen tokens with the KV cache (its own tokens/s are reported)
   train     onebit-train: 3 KD steps at batch 1 x --seq-len from the GGUF
             teacher (gen: data), with --train-flags added (e.g.
-            --checkpoint-activations where the build has it)
+            --checkpoint-activations --moments=bf16); its output goes to
+            WORK/llama-*.train.log. With --report-memory in --train-flags
+            the peak is the trainer's own run peak (the flag resets the one
+            /usr/bin/time reads)
 
 usage: large_model_e2e.py [--work DIR] [--build DIR] [--stages a,b,...]
        [--streamed]
@@ -150,11 +153,19 @@ def main():
                            str(a.seq_len), "--steps", "3", "--lr", "1e-4",
                            "--out", run_dir] + threads + a.train_flags.split(),
                           "train")
+        with open(run_dir + ".log", "w") as f:
+            f.write(out)
+        # --report-memory resets the peak /usr/bin/time reads after each
+        # phase; its own run peak (MB, 10^6 bytes) is the run's.
+        peaks = [float(m) for m in re.findall(r"run peak ([0-9.]+) MB", out)]
+        if peaks:
+            r = max(peaks) * 1e6 / (1024.0 ** 3)
         compiled = re.search(r"train step compiled for \S+ in ([0-9.]+) s",
                              out)
         last = re.findall(r"step 3/3[^\n]*", out)
         note = (f"step compile {compiled.group(1)} s; " if compiled else "") + \
-            (last[-1] if last else "")
+            (last[-1] if last else "") + \
+            ("; peak: --report-memory's run peak" if peaks else "")
         row(f"3 KD steps, batch 1 x {a.seq_len} {a.train_flags}".strip(), w, r,
             note)
 

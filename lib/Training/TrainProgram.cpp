@@ -6,6 +6,7 @@
 #include "onebit/Dialect/OneBit/Transforms/Passes.h"
 #include "onebit/Dialect/OneBit/Utils/ConstantData.h"
 #include "onebit/Frontend/ModelLoader.h"
+#include "onebit/Runtime/Generator.h"
 
 #include "mlir/Bytecode/BytecodeWriter.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -14,6 +15,7 @@
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -52,6 +54,13 @@ static OwningOpRef<ModuleOp> loadStatic(MLIRContext &ctx,
     }
     lo.gguf.batch = o.batch;
     lo.gguf.seqLen = o.seqLen;
+    lo.gguf.f16Weights = useF16Teacher(o);
+    // gen:N data decode with the teacher's KV-cache entries: imported now,
+    // they share its weights (one sequence at a time: a dynamic batch).
+    if (llvm::StringRef(o.data).starts_with("gen:")) {
+      lo.gguf.kvCache = true;
+      lo.gguf.cacheBatch = 0;
+    }
     return loadModel(path, ctx, lo);
   }
   OwningOpRef<ModuleOp> fp = loadModel(path, ctx, lo);
@@ -74,6 +83,32 @@ static OwningOpRef<ModuleOp> loadStatic(MLIRContext &ctx,
   return loadModel(path, ctx, lo);
 }
 
+bool useF16Teacher(const TrainOptions &o) {
+  // The f16-B matmul is a CPU kernel; a trainable head trains in f32.
+  return o.f16Teacher && o.target == Target::Cpu &&
+         !llvm::is_contained(llvm::split(o.trainable, ','), "head");
+}
+
+/// Moves the KV-cache entries of an imported GGUF teacher (@prefill and
+/// @decode) out of `fp` into a module of their own; both modules keep the
+/// same weight attributes, so no data are copied. Null when `fp` has none.
+static OwningOpRef<ModuleOp> splitGenerator(ModuleOp fp) {
+  auto isCacheEntry = [](func::FuncOp f) {
+    return f.getSymName() == kPrefillEntry || f.getSymName() == kDecodeEntry;
+  };
+  if (!fp.lookupSymbol<func::FuncOp>(kPrefillEntry) ||
+      !fp.lookupSymbol<func::FuncOp>(kDecodeEntry))
+    return nullptr;
+  OwningOpRef<ModuleOp> gen(cast<ModuleOp>(fp->clone()));
+  for (auto f : llvm::make_early_inc_range(gen->getOps<func::FuncOp>()))
+    if (f.isPublic() && !isCacheEntry(f))
+      f.erase();
+  for (auto f : llvm::make_early_inc_range(fp.getOps<func::FuncOp>()))
+    if (isCacheEntry(f))
+      f.erase();
+  return gen;
+}
+
 bool loadTeacher(MLIRContext &ctx, const DiagnosticCapture &diags,
                  const TrainOptions &o, Teacher &teacher, TrainError &error) {
   OwningOpRef<ModuleOp> fp = loadStatic(ctx, o, error);
@@ -83,6 +118,8 @@ bool loadTeacher(MLIRContext &ctx, const DiagnosticCapture &diags,
                     diagText(diags));
     return false;
   }
+  if (llvm::StringRef(o.teacherPath).ends_with(".gguf"))
+    teacher.generator = splitGenerator(*fp);
   func::FuncOp main;
   for (auto f : fp->getOps<func::FuncOp>())
     if (f.isPublic() && !f.isExternal()) {
@@ -161,6 +198,7 @@ OwningOpRef<ModuleOp> buildTrainStep(const Teacher &teacher,
   // trainer runs it in place): no second copy of the parameters and
   // moments per step.
   trainStep.updateInPlace = !splitUpdate && o.target == Target::Cpu;
+  trainStep.moments = o.bf16Moments ? "bf16" : "f32";
   if (!o.trainable.empty()) {
     llvm::SmallVector<llvm::StringRef> names;
     llvm::StringRef(o.trainable).split(names, ',');

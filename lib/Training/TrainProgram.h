@@ -27,17 +27,28 @@ namespace onebit {
 /// [batch, seqLen, vocab] from its one public function.
 struct Teacher {
   mlir::OwningOpRef<mlir::ModuleOp> module;
+  /// A GGUF teacher that generates gen:N data: its KV-cache entries
+  /// (@prefill, @decode, one sequence at a time), imported with it and moved
+  /// into their own module. They read the same weight constants as `module`
+  /// (no second copy); null for other teachers and data.
+  mlir::OwningOpRef<mlir::ModuleOp> generator;
   std::string function;
   int64_t batch = 0, seqLen = 0, vocab = 0;
 };
 
 /// Loads TrainOptions::teacherPath through the model loader, with the token
 /// shape from `options` where the file leaves it dynamic, and checks its
-/// form and that options.batch / options.seqLen (when set) match it.
+/// form and that options.batch / options.seqLen (when set) match it. A GGUF
+/// teacher keeps its F16 linear weights in f16 (TrainOptions::f16Teacher)
+/// and, for gen:N data, comes with its KV-cache entries (Teacher::generator).
 /// `diags` collects the context's errors.
 bool loadTeacher(mlir::MLIRContext &ctx, const DiagnosticCapture &diags,
                  const TrainOptions &options, Teacher &teacher,
                  TrainError &error);
+
+/// Whether a GGUF teacher's F16 linear weights stay f16 for `options`
+/// (TrainOptions::f16Teacher, on the CPU, without a trainable head).
+bool useF16Teacher(const TrainOptions &options);
 
 /// The train step module (@F_train_step, @F_train_init, @F_student,
 /// @F_kd_loss) built from a copy of the teacher; with `splitUpdate` also

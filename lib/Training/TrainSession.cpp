@@ -194,6 +194,14 @@ bool TrainSession::Impl::create(TrainError &error) {
   }
   split = ranks > 1 || o.gradAccum > 1 || o.shardOptimizer;
   shard = o.shardOptimizer;
+  if (o.bf16Moments && split) {
+    error = TrainError{TrainOption::Moments,
+                       "bf16 applies to the fused step only, not to "
+                       "data-parallel runs (" +
+                           std::to_string(ranks) + " ranks)"};
+    error.everyRank = true;
+    return false;
+  }
   // Before anything slow: a rank started with other options is refused.
   if (ranks > 1 && !checkSameOptions(error))
     return false;
@@ -233,6 +241,7 @@ bool TrainSession::Impl::create(TrainError &error) {
   if (ok) {
     // The teacher is not run again: only the student's constants stay.
     teacher.module = nullptr;
+    teacher.generator = nullptr;
     releaseUnusedConstants(*ctx, {*program});
     phase("data loaded");
     ok = initState(error);
@@ -270,6 +279,8 @@ bool TrainSession::Impl::checkSameOptions(TrainError &error) {
       {"gradient accumulation", std::to_string(o.gradAccum)},
       {"optimizer sharding", std::to_string(o.shardOptimizer)},
       {"activation checkpointing", std::to_string(o.checkpointActivations)},
+      {"f16 teacher", std::to_string(o.f16Teacher)},
+      {"bf16 moments", std::to_string(o.bf16Moments)},
   };
   constexpr size_t n = std::size(options);
   // The count first: a rank running another build could list others.
@@ -429,6 +440,10 @@ bool TrainSession::Impl::compileStep(TrainError &error) {
       std::vector<ModuleOp> keep{*program};
       if (teacherRuns)
         keep.push_back(*teacher.module);
+      // The KV-cache entries share the teacher's blobs with the step (the
+      // compiled step holds them too): keeping them costs nothing.
+      if (teacher.generator)
+        keep.push_back(*teacher.generator);
       releaseUnusedConstants(*ctx, keep);
     }
     phase(std::string("compile: ") + name);
@@ -490,17 +505,15 @@ bool TrainSession::Impl::loadLocalData(const DataSpec &spec,
     if (readDataCache(cache, spec.count, seqLen, data)) {
       note("reusing " + cache);
     } else {
-      // Generated on the CPU whatever the step's target. A GGUF teacher is
-      // imported again with its KV-cache entries, so each token is one
-      // decode step (docs/training.md); other teachers rerun the window.
-      const bool cached = llvm::StringRef(o.teacherPath).ends_with(".gguf");
+      // Generated on the CPU whatever the step's target. A GGUF teacher
+      // came with its KV-cache entries, which read the teacher's weights
+      // (no second import), so each token is one decode step
+      // (docs/training.md); other teachers rerun the window.
+      const bool cached = bool(teacher.generator);
       OwningOpRef<ModuleOp> gen;
       std::string err;
       if (cached) {
-        ModelLoadOptions lo;
-        lo.gguf.kvCache = true;
-        gen = loadModel(o.teacherPath, *teacher.module->getContext(), lo,
-                        err);
+        gen = std::move(teacher.generator);
       } else {
         gen = OwningOpRef<ModuleOp>(
             cast<ModuleOp>(teacher.module->getOperation()->clone()));
@@ -579,6 +592,16 @@ bool TrainSession::Impl::initState(TrainError &error) {
                         c.names[i] + "')");
           return false;
         }
+        const DType momentType = o.bf16Moments ? DType::BF16 : DType::F32;
+        for (size_t j : {numParams + i, 2 * numParams + i})
+          if (c.tensors[j].dtype != momentType ||
+              c.tensors[j].shape != shapes[i]) {
+            error = plain(ckptPath + ": the Adam moment '" + c.names[j] +
+                          "' is not " + (o.bf16Moments ? "bf16" : "f32") +
+                          " of the parameter's shape (the run that wrote it "
+                          "had other --moments)");
+            return false;
+          }
         params.push_back(std::move(c.tensors[i]));
         m.push_back(std::move(c.tensors[numParams + i]));
         v.push_back(std::move(c.tensors[2 * numParams + i]));
@@ -632,10 +655,12 @@ bool TrainSession::Impl::initState(TrainError &error) {
     // Sharded from the start: setUpShards makes this rank's slices alone.
     if (!shard || resumed)
       for (const HostTensor &p : params) {
-        HostTensor z = p;
-        std::fill(z.data.begin(), z.data.end(), 0);
+        HostTensor z;
+        z.dtype = o.bf16Moments ? DType::BF16 : p.dtype;
+        z.shape = p.shape;
+        z.data.assign(size_t(p.numElements()) * dtypeSize(z.dtype), 0);
         m.push_back(z);
-        v.push_back(z);
+        v.push_back(std::move(z));
       }
   }
   initValues = std::vector<HostTensor>();

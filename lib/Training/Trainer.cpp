@@ -34,6 +34,8 @@ llvm::StringRef trainOptionName(TrainOption option) {
     return "device";
   case TrainOption::GradAccum:
     return "gradient accumulation";
+  case TrainOption::Moments:
+    return "Adam moments";
   }
   return "";
 }
@@ -73,6 +75,15 @@ bool validateTrainOptions(const TrainOptions &o, TrainError &error) {
     return bad(TrainOption::Device,
                std::string(targetName(o.target)) +
                    ": activation checkpointing runs on the CPU only");
+  if (o.bf16Moments && o.target != Target::Cpu)
+    return bad(TrainOption::Device,
+               std::string(targetName(o.target)) +
+                   ": bf16 Adam moments run on the CPU only");
+  // Data parallelism is refused by the session, which knows the ranks.
+  if (o.bf16Moments && (o.gradAccum > 1 || o.shardOptimizer))
+    return bad(TrainOption::Moments,
+               "bf16 applies to the fused step only (one process, no "
+               "gradient accumulation, no sharded optimizer)");
   return true;
 }
 

@@ -581,9 +581,10 @@ void runJobs(const std::vector<Job> &jobs, float beta, bool useBlas) {
 
 /// onebit_matmul_f32 (BT = float) and onebit_matmul_f32_f16b (BT =
 /// _Float16): an f16 B is read in place by the few-rows kernel (a decode
-/// step's attention over an f16 KV cache), else widened into a row-major
-/// f32 copy per batch first (a prefill's: the copy is small next to the
-/// product).
+/// step's attention over an f16 KV cache), else widened into an f32 copy
+/// per batch first, row-major or, for a column-major B (an f16 weight
+/// [N, K]), column-major (a prefill's or a teacher's: the copy is small next
+/// to the product).
 template <typename BT>
 void matmul(int64_t B0, int64_t B1, int64_t M, int64_t N, int64_t K,
             const float *a, const int64_t aStrides[4], const BT *b,
@@ -657,13 +658,19 @@ void matmul(int64_t B0, int64_t B1, int64_t M, int64_t N, int64_t K,
           for (const auto &[src, dst] : widened)
             if (src == bp)
               w = dst;
+          // A column-major B (an [N, K] weight read as K x N) is widened
+          // into a column-major copy: contiguous reads and writes, no
+          // transpose.
+          const bool colMajor = brs == 1 && bcs != 1;
           if (!w) {
             scratch.emplace_back(static_cast<size_t>(K * N));
-            widenRows(MatH{bp, K, N, brs, bcs}, scratch.back().data());
+            widenRows(colMajor ? MatH{bp, N, K, bcs, 1}
+                               : MatH{bp, K, N, brs, bcs},
+                      scratch.back().data());
             w = scratch.back().data();
             widened.emplace_back(bp, w);
           }
-          B = Mat{w, K, N, N, 1};
+          B = colMajor ? Mat{w, K, N, 1, K} : Mat{w, K, N, N, 1};
         }
       } else {
         B = Mat{bp, K, N, brs, bcs};

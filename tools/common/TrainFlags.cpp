@@ -34,6 +34,8 @@ static const char *flagPrefix(TrainOption option) {
     return "--device=";
   case TrainOption::GradAccum:
     return "--grad-accum ";
+  case TrainOption::Moments: // the detail starts with the type: "bf16 ..."
+    return "--moments=";
   }
   return "";
 }

@@ -80,6 +80,18 @@ int main(int argc, char **argv) {
                "forward from its input instead of keeping its activations "
                "(less memory, more compute; CPU only)"),
       cl::init(false), cl::cat(TrainCategory));
+  static cl::opt<bool> f16Teacher(
+      "f16-teacher",
+      cl::desc("a GGUF teacher's F16 linear weights stay f16 in memory, "
+               "widened in the matmul kernel (default true; CPU only, not "
+               "with --trainable=head; false: dequantized to f32)"),
+      cl::init(true), cl::cat(TrainCategory));
+  static cl::opt<std::string> moments(
+      "moments",
+      cl::desc("element type of the Adam moments: f32 (default) or bf16 "
+               "(half the optimizer state's memory; the update computes in "
+               "f32; the fused CPU step only)"),
+      cl::init("f32"), cl::cat(TrainCategory));
   static cl::opt<double> weightDecay("weight-decay",
                                      cl::desc("decoupled weight decay"),
                                      cl::init(0.0), cl::cat(TrainCategory));
@@ -160,6 +172,10 @@ int main(int argc, char **argv) {
   o.alpha = alpha;
   o.mseLastLayer = mseLastLayer;
   o.checkpointActivations = checkpointActivations;
+  o.f16Teacher = f16Teacher;
+  if (moments != "f32" && moments != "bf16")
+    return fail("--moments must be f32 or bf16 (got '" + moments + "')");
+  o.bf16Moments = moments == "bf16";
   o.weightDecay = weightDecay;
   o.trainable = trainable;
   o.threads = threads;

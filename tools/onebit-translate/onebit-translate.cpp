@@ -64,6 +64,12 @@ static cl::opt<onebit::GGUFImportOptions::CacheType> kvCacheType(
                           "half the memory and traffic; keys and values "
                           "rounded to f16")),
     cl::init(onebit::GGUFImportOptions::CacheType::F32), cl::cat(category));
+static cl::opt<bool> f16Weights(
+    "f16-weights",
+    cl::desc("GGUF: keep the F16 weights of the linear layers in f16, read "
+             "through arith.extf (half the memory of the f32 weights; the "
+             "matmuls widen them in the kernel)"),
+    cl::cat(category));
 static cl::opt<std::string>
     entryName("entry-name", cl::desc("Name of the generated function"),
               cl::init("main"), cl::cat(category));
@@ -203,6 +209,7 @@ int main(int argc, char **argv) {
     options.numLayers = numLayers;
     options.kvCache = kvCache;
     options.kvCacheType = kvCacheType;
+    options.f16Weights = f16Weights;
     for (const std::string &spec : inputShapes) {
       // input_ids=BxS: the token-id shape (the only input of a GGUF model).
       StringRef s(spec), name, dims, bs, ss;
@@ -223,6 +230,10 @@ int main(int argc, char **argv) {
                         : onebit::importGGUFFile(inputFile, context, options);
   } else {
 #ifdef ONEBIT_HAVE_ONNX
+    if (f16Weights) {
+      errs() << "onebit-translate: --f16-weights applies to GGUF models\n";
+      return 1;
+    }
     if (kvCacheType.getNumOccurrences() &&
         kvCacheType != onebit::GGUFImportOptions::CacheType::F32) {
       errs() << "onebit-translate: --kv-cache-type applies to GGUF models; "

@@ -137,6 +137,10 @@ TEST(DenseMatmul, MatchesReferenceOnBothBackends) {
       {1, 1, 2, 20, 30, {0, 0, 60, 2}, {0, 0, 1, 30}, {0, 0, 20, 1}, 0.0f},
       // Past the few-rows kernel: blocked kernel / sgemm.
       {1, 2, 37, 41, 53, {0, 37 * 53, 53, 1}, {0, 0, 41, 1}, {0, 37 * 41, 41, 1}, 0.0f},
+      // Past it with B transposed (an [N, K] weight; in f16 widened into a
+      // column-major copy), shared by two batches, and accumulating.
+      {1, 2, 37, 41, 53, {0, 37 * 53, 53, 1}, {0, 0, 1, 53}, {0, 37 * 41, 41, 1}, 0.0f},
+      {1, 1, 20, 64, 48, {0, 0, 48, 1}, {0, 0, 1, 48}, {0, 0, 64, 1}, 1.0f},
   };
   // clang-format on
   unsigned seed = 1;

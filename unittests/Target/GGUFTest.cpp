@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -158,3 +159,86 @@ TEST(GGUFFile, ErrorsNameTheProblem) {
 }
 
 } // namespace
+
+namespace {
+
+/// A GGUF file with one f32 tensor [n] of the values 0, 1, 2, ...
+std::vector<uint8_t> oneTensorFile(uint64_t n) {
+  Writer w;
+  w.b = {'G', 'G', 'U', 'F'};
+  w.put<uint32_t>(3);
+  w.put<uint64_t>(1); // tensors
+  w.put<uint64_t>(0); // metadata
+  w.str("t.big");
+  w.put<uint32_t>(1);
+  w.put<uint64_t>(n);
+  w.put<uint32_t>(0);
+  w.put<uint64_t>(0);
+  while (w.b.size() % 32)
+    w.b.push_back(0);
+  for (uint64_t i = 0; i < n; ++i)
+    w.put<float>(float(i));
+  return w.b;
+}
+
+/// The resident kB of the mapping that holds `p` (/proc/self/smaps), or -1.
+long residentKiB(const void *p) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    unsigned long lo, hi;
+    char dash;
+    std::istringstream head(line);
+    if (head >> std::hex >> lo >> dash >> hi && dash == '-') {
+      inside = uintptr_t(p) >= lo && uintptr_t(p) < hi;
+      continue;
+    }
+    long kb;
+    if (inside && std::sscanf(line.c_str(), "Rss: %ld kB", &kb) == 1)
+      return kb;
+  }
+  return -1;
+}
+
+} // namespace
+
+// releasePages gives a read tensor's pages of the mapped file back: the
+// mapping's resident set falls from the tensor's 4 MiB to at most the
+// pages it shares with the header, and reading the tensor again reloads
+// the same values from the file.
+TEST(GGUFFile, ReleasesTheMappedPagesOfATensor) {
+  const uint64_t n = 1 << 20;
+  std::string err;
+  auto f = GGUFFile::open(writeTemp(oneTensorFile(n), "big.gguf"), err);
+  ASSERT_TRUE(f) << err;
+  const TensorInfo *t = f->findTensor("t.big");
+  ASSERT_TRUE(t);
+  std::vector<float> v;
+  ASSERT_TRUE(f->readAsF32(*t, v, err)) << err;
+  long before = residentKiB(t->data);
+  if (before < 0)
+    GTEST_SKIP() << "no /proc/self/smaps";
+  EXPECT_GE(before, 4000);
+  f->releasePages(*t);
+  EXPECT_LE(residentKiB(t->data), 8);
+  std::vector<float> again;
+  ASSERT_TRUE(f->readAsF32(*t, again, err)) << err;
+  EXPECT_EQ(again, v);
+  EXPECT_EQ(again[n - 1], float(n - 1));
+}
+
+// A file parsed from the caller's buffer is not the reader's mapping: its
+// memory is left alone.
+TEST(GGUFFile, LeavesACallersBufferAlone) {
+  std::vector<uint8_t> bytes = oneTensorFile(4096);
+  std::string err;
+  auto f = GGUFFile::fromBuffer(bytes.data(), bytes.size(), "buf", err);
+  ASSERT_TRUE(f) << err;
+  const TensorInfo *t = f->findTensor("t.big");
+  ASSERT_TRUE(t);
+  f->releasePages(*t);
+  std::vector<float> v;
+  ASSERT_TRUE(f->readAsF32(*t, v, err)) << err;
+  EXPECT_EQ(v[4095], 4095.0f);
+}

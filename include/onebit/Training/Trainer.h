@@ -53,6 +53,16 @@ struct TrainOptions {
   /// the layer's forward from its input instead of keeping its
   /// activations (the CPU target only).
   bool checkpointActivations = false;
+  /// A GGUF teacher's F16 linear weights stay f16 in memory (half the
+  /// bytes of f32; the teacher's matmuls widen them in the kernel and
+  /// compute what the f32 teacher computes from the same values). The CPU
+  /// target only, and not with a trainable head, which trains in f32.
+  bool f16Teacher = true;
+  /// Adam's moments stored in bf16 (half the optimizer state's memory; the
+  /// update computes in f32 and rounds them to nearest). The fused CPU step
+  /// only: not with data parallelism, gradient accumulation or a sharded
+  /// optimizer.
+  bool bf16Moments = false;
   double weightDecay = 0.0;
   /// Full-precision weights that train too, a comma list of embeddings,
   /// norms, head ("": only the 1-bit layers, as in the paper).
@@ -103,6 +113,7 @@ enum class TrainOption {
   SeqLen,
   Device,
   GradAccum,
+  Moments,
 };
 
 /// The option's name in the library's plain words ("learning rate").

@@ -206,6 +206,23 @@ std::unique_ptr<GGUFFile> GGUFFile::open(const std::string &path,
   return file;
 }
 
+void GGUFFile::releasePages(const TensorInfo &t) const {
+  // Only this object's own read-only private mapping: MADV_DONTNEED on
+  // memory a caller owns (fromBuffer) would zero it.
+  if (!map_ || !t.data || t.byteSize == 0)
+    return;
+  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  const uintptr_t base = uintptr_t(map_), limit = base + size_;
+  const uintptr_t from = uintptr_t(t.data), to = from + t.byteSize;
+  if (from < base || to > limit)
+    return;
+  const uintptr_t begin = (from + page - 1) & ~(page - 1);
+  const uintptr_t end = to & ~(page - 1);
+  if (end > begin)
+    (void)::madvise(reinterpret_cast<void *>(begin), end - begin,
+                    MADV_DONTNEED);
+}
+
 std::unique_ptr<GGUFFile> GGUFFile::fromBuffer(const uint8_t *data,
                                                size_t size,
                                                const std::string &name,

@@ -105,8 +105,11 @@ private:
   }
   OpFoldResult st(int64_t v) { return b.getIndexAttr(v); }
 
+  /// The weight `ggufName` as an f32 value. A linear layer's weight
+  /// (`linearUse`) of GGML type F16 is, with GGUFImportOptions::f16Weights,
+  /// an f16 constant widened by an extf generic.
   FailureOr<Value> weight(StringRef ggufName, StringRef hfName,
-                          ArrayRef<int64_t> shape);
+                          ArrayRef<int64_t> shape, bool linearUse = false);
   LogicalResult buildEntry(ModuleOp module, EntryKind kind, StringRef name,
                            const GGUFImportOptions &opts, int64_t numLayers);
   /// Writes this layer's k or v [B, S, KVH*hd] into `cache` at `posIdx` and
@@ -135,6 +138,7 @@ private:
   Type f32;
   Location loc = UnknownLoc::get(ctx);
   LlamaConfig cfg;
+  bool f16Weights = false;
   OpFoldResult batch, seq; // B, S: static attributes or index values
   Value invFreq;            // [headDim / 2] rotary inverse frequencies
   // KV-cache entries: the first position of the tokens (index), the number
@@ -219,13 +223,28 @@ LogicalResult LlamaBuilder::readConfig(Location errLoc) {
 }
 
 FailureOr<Value> LlamaBuilder::weight(StringRef ggufName, StringRef hfName,
-                                      ArrayRef<int64_t> shape) {
+                                      ArrayRef<int64_t> shape, bool linearUse) {
   if (Value v = weights.lookup(ggufName))
     return v;
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t d : shape)
+    sizes.push_back(st(d));
+  // An f16 constant is widened where it is read; the extf generic is what
+  // --convert-matmul-to-runtime folds into the f16-B kernel.
+  auto widened = [&](Value c) {
+    if (cast<RankedTensorType>(c.getType()).getElementType().isF32())
+      return c;
+    Location saved = loc;
+    loc = scope(hfName);
+    Value w = convert(c, sizes, f32);
+    loc = saved;
+    return w;
+  };
   // Another entry of the module already decoded it: the same attribute, so
   // the entries share one copy of the weights.
   if (Attribute a = weightAttrs.lookup(ggufName)) {
-    Value v = arith::ConstantOp::create(b, scope(hfName), cast<TypedAttr>(a));
+    Value v = widened(
+        arith::ConstantOp::create(b, scope(hfName), cast<TypedAttr>(a)));
     weights[ggufName] = v;
     return v;
   }
@@ -245,6 +264,21 @@ FailureOr<Value> LlamaBuilder::weight(StringRef ggufName, StringRef hfName,
             " but the llama config needs " + want;
     return failure();
   }
+  if (linearUse && f16Weights &&
+      gguf::GGMLType(t->type) == gguf::GGMLType::F16 &&
+      t->byteSize == uint64_t(t->numElements()) * 2) {
+    // The file's f16 values, copied as they are (no f32 copy is made).
+    auto blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
+        ArrayRef<char>(reinterpret_cast<const char *>(t->data), t->byteSize),
+        alignof(uint16_t));
+    file.releasePages(*t);
+    auto type = RankedTensorType::get(shape, b.getF16Type());
+    auto attr = DenseResourceElementsAttr::get(type, hfName, std::move(blob));
+    Value v = widened(arith::ConstantOp::create(b, scope(hfName), type, attr));
+    weights[ggufName] = v;
+    weightAttrs[ggufName] = attr;
+    return v;
+  }
   auto blob = HeapAsmResourceBlob::allocate(t->numElements() * sizeof(float),
                                             alignof(float));
   float *data = reinterpret_cast<float *>(blob.getMutableData().data());
@@ -256,6 +290,8 @@ FailureOr<Value> LlamaBuilder::weight(StringRef ggufName, StringRef hfName,
             ", which onebit cannot dequantize";
     return failure();
   }
+  // Copied: the file's pages of it are not needed any more.
+  file.releasePages(*t);
   auto type = RankedTensorType::get(shape, f32);
   auto attr = DenseResourceElementsAttr::get(type, hfName, std::move(blob));
   Value v = arith::ConstantOp::create(b, scope(hfName), type, attr);
@@ -670,28 +706,28 @@ LogicalResult LlamaBuilder::buildLayer(int64_t i, Value &x) {
   std::string g = "blk." + std::to_string(i) + ".";
   std::string hf = "model.layers." + std::to_string(i) + ".";
   std::string sc = "/model/layers." + std::to_string(i) + "/";
-  auto w = [&](const char *gg, const std::string &h,
-               ArrayRef<int64_t> shape) {
-    return weight(g + gg, hf + h, shape);
+  auto w = [&](const char *gg, const std::string &h, ArrayRef<int64_t> shape,
+               bool linearUse = false) {
+    return weight(g + gg, hf + h, shape, linearUse);
   };
   FailureOr<Value> attnNorm = w("attn_norm.weight",
                                 "input_layernorm.weight", {cfg.dim});
-  FailureOr<Value> wq = w("attn_q.weight", "self_attn.q_proj.weight",
-                          {qw, cfg.dim});
-  FailureOr<Value> wk = w("attn_k.weight", "self_attn.k_proj.weight",
-                          {kvw, cfg.dim});
-  FailureOr<Value> wv = w("attn_v.weight", "self_attn.v_proj.weight",
-                          {kvw, cfg.dim});
-  FailureOr<Value> wo = w("attn_output.weight", "self_attn.o_proj.weight",
-                          {cfg.dim, qw});
+  FailureOr<Value> wq =
+      w("attn_q.weight", "self_attn.q_proj.weight", {qw, cfg.dim}, true);
+  FailureOr<Value> wk =
+      w("attn_k.weight", "self_attn.k_proj.weight", {kvw, cfg.dim}, true);
+  FailureOr<Value> wv =
+      w("attn_v.weight", "self_attn.v_proj.weight", {kvw, cfg.dim}, true);
+  FailureOr<Value> wo =
+      w("attn_output.weight", "self_attn.o_proj.weight", {cfg.dim, qw}, true);
   FailureOr<Value> ffnNorm = w("ffn_norm.weight",
                                "post_attention_layernorm.weight", {cfg.dim});
-  FailureOr<Value> wg = w("ffn_gate.weight", "mlp.gate_proj.weight",
-                          {cfg.ffn, cfg.dim});
-  FailureOr<Value> wu = w("ffn_up.weight", "mlp.up_proj.weight",
-                          {cfg.ffn, cfg.dim});
-  FailureOr<Value> wd = w("ffn_down.weight", "mlp.down_proj.weight",
-                          {cfg.dim, cfg.ffn});
+  FailureOr<Value> wg =
+      w("ffn_gate.weight", "mlp.gate_proj.weight", {cfg.ffn, cfg.dim}, true);
+  FailureOr<Value> wu =
+      w("ffn_up.weight", "mlp.up_proj.weight", {cfg.ffn, cfg.dim}, true);
+  FailureOr<Value> wd =
+      w("ffn_down.weight", "mlp.down_proj.weight", {cfg.dim, cfg.ffn}, true);
   for (auto *fw : {&attnNorm, &wq, &wk, &wv, &wo, &ffnNorm, &wg, &wu, &wd})
     if (failed(*fw))
       return failure();
@@ -734,7 +770,10 @@ LogicalResult LlamaBuilder::buildEntry(ModuleOp module, EntryKind kind,
                  : f32;
   const bool cached = kind != EntryKind::Full;
   const int64_t dyn = ShapedType::kDynamic;
-  const int64_t staticB = opts.batch > 0 ? opts.batch : dyn;
+  f16Weights = opts.f16Weights;
+  const int64_t entryBatch =
+      cached && opts.cacheBatch >= 0 ? opts.cacheBatch : opts.batch;
+  const int64_t staticB = entryBatch > 0 ? entryBatch : dyn;
   const int64_t staticS = kind == EntryKind::Decode ? 1
                           : kind == EntryKind::Prefill ? dyn
                           : opts.seqLen > 0            ? opts.seqLen
@@ -759,7 +798,7 @@ LogicalResult LlamaBuilder::buildEntry(ModuleOp module, EntryKind kind,
   b.setInsertionPointToEnd(entryBlock);
   loc = scope("/model");
   Value ids = entryBlock->getArgument(0);
-  batch = opts.batch > 0 ? OpFoldResult(b.getIndexAttr(opts.batch))
+  batch = entryBatch > 0 ? OpFoldResult(b.getIndexAttr(entryBatch))
                          : OpFoldResult(tensor::DimOp::create(b, loc, ids, 0));
   seq = !ShapedType::isDynamic(staticS)
             ? OpFoldResult(b.getIndexAttr(staticS))
@@ -844,7 +883,8 @@ LogicalResult LlamaBuilder::buildEntry(ModuleOp module, EntryKind kind,
   Value head = table; // tied to the embedding unless the file has a head
   if (file.findTensor("output.weight")) {
     FailureOr<Value> o =
-        weight("output.weight", "lm_head.weight", {cfg.vocab, cfg.dim});
+        weight("output.weight", "lm_head.weight", {cfg.vocab, cfg.dim},
+               /*linearUse=*/true);
     if (failed(o))
       return failure();
     head = *o;

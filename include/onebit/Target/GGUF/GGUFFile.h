@@ -108,6 +108,13 @@ public:
   bool readAsF32(const TensorInfo &t, std::vector<float> &out,
                  std::string &error) const;
 
+  /// Gives the pages that lie wholly inside `t`'s data back to the kernel
+  /// when the file is mapped (open(); nothing for fromBuffer), so a tensor
+  /// that was read once does not stay in the resident set: the pages are
+  /// read from the file again if it is read again. The importer calls it
+  /// once it has copied a tensor.
+  void releasePages(const TensorInfo &t) const;
+
 private:
   GGUFFile() = default;
   /// Parses the `size_` bytes at `base`; on failure sets `error`.

@@ -50,6 +50,17 @@ struct GGUFImportOptions {
   /// (onebit/Frontend/QuantizedImport.h) rewrites the block's layers here
   /// and releases their f32 weights, so the FP model is never whole.
   std::function<mlir::LogicalResult(mlir::ModuleOp)> afterBlock;
+  /// Keep the F16 weights of the linear layers (the seven projections of
+  /// each block and a separate head) in f16: each is an f16 constant (half
+  /// the bytes of the f32 one) read through an `arith.extf` generic, which
+  /// --convert-matmul-to-runtime folds into the f16-B matmul kernel, so the
+  /// forward computes what the f32 import computes from the same values.
+  /// Weights of other GGML types, the embedding and the norms stay f32.
+  bool f16Weights = false;
+  /// Static batch of the KV-cache entries' token ids: -1 takes `batch`, 0
+  /// leaves it dynamic (a generator runs them one sequence at a time while
+  /// the full forward has a training batch).
+  int64_t cacheBatch = -1;
 };
 
 /// The cache type named `name` ("f32" or "f16"), or nullopt.

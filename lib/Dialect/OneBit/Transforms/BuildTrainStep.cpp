@@ -838,13 +838,19 @@ struct BuildTrainStepPass
   /// (p, g, m, v) -> (p', m', v') as one elementwise linalg.generic.
   /// With `inPlace`, (p, m, v) are the op's outputs (g its input), so that
   /// bufferization writes the new values into their buffers.
+  /// With `momentType` (bf16) the moments m and v are of that type: read
+  /// through extf, computed in f32, written back through truncf.
   linalg::GenericOp emitAdamUpdate(OpBuilder &b, Location loc,
                                    RankedTensorType type, Value p, Value g,
                                    Value m, Value v, Value lr,
-                                   const AdamScalars &k,
-                                   bool inPlace = false) {
+                                   const AdamScalars &k, bool inPlace = false,
+                                   Type momentType = Type()) {
     MLIRContext *ctx = b.getContext();
     Type f32 = Float32Type::get(ctx);
+    if (!momentType)
+      momentType = f32;
+    const bool narrow = momentType != f32;
+    auto mType = RankedTensorType::get(type.getShape(), momentType);
     Value b1 = k.b1, b2 = k.b2, bc1 = k.bc1, bc2 = k.bc2, omb1 = k.omb1,
           omb2 = k.omb2, eps = k.eps, wd = k.wd;
     int64_t rank = type.getRank();
@@ -859,19 +865,22 @@ struct BuildTrainStepPass
       outs = {p, m, v};
     } else {
       for (int j = 0; j < 3; ++j)
-        outs.push_back(
-            tensor::EmptyOp::create(b, loc, type.getShape(), f32, dynSizes));
+        outs.push_back(tensor::EmptyOp::create(b, loc, type.getShape(),
+                                               j ? momentType : f32, dynSizes));
     }
     SmallVector<AffineMap> maps(ins.size() + 3, id);
     SmallVector<utils::IteratorType> iters(rank,
                                            utils::IteratorType::parallel);
     return linalg::GenericOp::create(
-        b, loc, TypeRange{type, type, type}, ins, outs, maps, iters,
+        b, loc, TypeRange{type, mType, mType}, ins, outs, maps, iters,
         [&](OpBuilder &nb, Location nl, ValueRange args) {
           // (p, g, m, v) whichever operands hold them.
           SmallVector<Value> a =
               inPlace ? SmallVector<Value>{args[1], args[0], args[2], args[3]}
                       : SmallVector<Value>(args.take_front(4));
+          if (narrow)
+            for (int j : {2, 3})
+              a[j] = arith::ExtFOp::create(nb, nl, f32, a[j]);
           // m' = b1 m + (1-b1) g; v' = b2 v + (1-b2) g^2
           Value m1 = arith::AddFOp::create(
               nb, nl, arith::MulFOp::create(nb, nl, b1, a[2]),
@@ -890,6 +899,10 @@ struct BuildTrainStepPass
               arith::MulFOp::create(nb, nl, wd, a[0]));
           Value p1 = arith::SubFOp::create(
               nb, nl, a[0], arith::MulFOp::create(nb, nl, lr, upd));
+          if (narrow) {
+            m1 = arith::TruncFOp::create(nb, nl, momentType, m1);
+            v1 = arith::TruncFOp::create(nb, nl, momentType, v1);
+          }
           linalg::YieldOp::create(nb, nl, ValueRange{p1, m1, v1});
         });
   }
@@ -905,16 +918,22 @@ struct BuildTrainStepPass
     Type f32 = Float32Type::get(ctx);
     auto scalarT = RankedTensorType::get({}, f32);
     Location loc = f.getLoc();
+    // The moments' element type (moments=bf16: half the state's bytes).
+    Type momentType = moments == "bf16" ? Type(BFloat16Type::get(ctx)) : f32;
+    auto stateType = [&](const Param &p, int k) -> Type {
+      auto t = cast<RankedTensorType>(p.type);
+      return k == 0 ? t : RankedTensorType::get(t.getShape(), momentType);
+    };
     SmallVector<Type> stepArgs, stepResults;
     for (int k = 0; k < 3; ++k)
       for (const Param &p : params)
-        stepArgs.push_back(p.type);
+        stepArgs.push_back(stateType(p, k));
     llvm::append_range(stepArgs, f.getArgumentTypes());
     stepArgs.push_back(scalarT); // lr
     stepArgs.push_back(scalarT); // step (1-based)
     for (int k = 0; k < 3; ++k)
       for (const Param &p : params)
-        stepResults.push_back(p.type);
+        stepResults.push_back(stateType(p, k));
     stepResults.append({scalarT, scalarT, scalarT});
     OpBuilder mb(ctx);
     mb.setInsertionPointAfter(grad);
@@ -977,10 +996,10 @@ struct BuildTrainStepPass
     }
     SmallVector<Value> newP, newM, newV;
     for (unsigned i = 0; i < numParams; ++i) {
-      auto adam = emitAdamUpdate(
-          b, loc, params[i].type, sb->getArgument(i), grads[3 + i],
-          sb->getArgument(numParams + i), sb->getArgument(2 * numParams + i),
-          lr, k, updateInPlace);
+      auto adam = emitAdamUpdate(b, loc, params[i].type, sb->getArgument(i),
+                                 grads[3 + i], sb->getArgument(numParams + i),
+                                 sb->getArgument(2 * numParams + i), lr, k,
+                                 updateInPlace, momentType);
       if (updateInPlace)
         if (Operation *def = grads[3 + i].getDefiningOp())
           adam->moveAfter(def);
@@ -1118,6 +1137,18 @@ struct BuildTrainStepPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    if (moments != "f32" && moments != "bf16") {
+      module.emitError() << "onebit-build-train-step: moments must be f32 or "
+                            "bf16 (got '"
+                         << moments << "')";
+      return signalPassFailure();
+    }
+    if (moments == "bf16" && splitUpdate) {
+      module.emitError() << "onebit-build-train-step: moments=bf16 applies "
+                            "to the fused step; split-update keeps f32 "
+                            "moments";
+      return signalPassFailure();
+    }
     func::FuncOp f = findStudent(module);
     if (!f || failed(checkForward(module, f)))
       return signalPassFailure();

@@ -35,6 +35,31 @@ bool isAddBody(Block &body) {
          (add.getLhs() == b && add.getRhs() == a);
 }
 
+/// The constant `w` widens when it is `linalg.generic` { arith.extf } of a
+/// float constant over identity maps (how the GGUF importer reads its f16
+/// weights), with that generic in `widen`; null otherwise.
+arith::ConstantOp widenedConstant(Value w, linalg::GenericOp &widen) {
+  auto g = w.getDefiningOp<linalg::GenericOp>();
+  if (!g || g.getNumDpsInputs() != 1 || g.getNumDpsInits() != 1 ||
+      g.getNumParallelLoops() != g.getNumLoops() ||
+      !llvm::all_of(g.getIndexingMapsArray(),
+                    [](AffineMap m) { return m.isIdentity(); }))
+    return nullptr;
+  Block &body = g.getRegion().front();
+  if (!llvm::hasSingleElement(body.without_terminator()))
+    return nullptr;
+  auto ext = dyn_cast<arith::ExtFOp>(&body.front());
+  auto yield = cast<linalg::YieldOp>(body.getTerminator());
+  if (!ext || ext.getIn() != body.getArgument(0) ||
+      yield->getOperand(0) != ext.getResult())
+    return nullptr;
+  auto cst = g.getDpsInputOperand(0)->get().getDefiningOp<arith::ConstantOp>();
+  if (!cst)
+    return nullptr;
+  widen = g;
+  return cst;
+}
+
 } // namespace
 
 /// Recognises a constant-weight contraction whose activation operand has the
@@ -68,10 +93,13 @@ std::optional<LinearLayer> onebit::matchLinear(linalg::LinalgOp op) {
   for (int wIdx = 0; wIdx < 2; ++wIdx) {
     Value w = op.getDpsInputOperand(wIdx)->get();
     auto cst = w.getDefiningOp<arith::ConstantOp>();
+    linalg::GenericOp widen;
+    if (!cst)
+      cst = widenedConstant(w, widen);
     if (!cst)
       continue;
     auto attr = dyn_cast<ElementsAttr>(cst.getValue());
-    auto wType = dyn_cast<RankedTensorType>(w.getType());
+    auto wType = dyn_cast<RankedTensorType>(cst.getType());
     if (!attr || !wType || wType.getRank() != 2 || !wType.hasStaticShape() ||
         !isa<FloatType>(wType.getElementType()))
       continue;
@@ -100,6 +128,7 @@ std::optional<LinearLayer> onebit::matchLinear(linalg::LinalgOp op) {
     layer.op = op;
     layer.inputIdx = 1 - wIdx;
     layer.weight = cst;
+    layer.weightWiden = widen;
     layer.weightIsKxN = kxn;
     layer.k = kxn ? wType.getDimSize(0) : wType.getDimSize(1);
     layer.n = kxn ? wType.getDimSize(1) : wType.getDimSize(0);
@@ -177,11 +206,24 @@ void onebit::replaceLinear(LinearLayer &layer, OpBuilder &b, Value result) {
       if (isOpTriviallyDead(def))
         def->erase();
   }
+  if (layer.weightWiden && layer.weightWiden->use_empty()) {
+    Operation *init =
+        layer.weightWiden.getDpsInitOperand(0)->get().getDefiningOp();
+    layer.weightWiden->erase();
+    if (init && isOpTriviallyDead(init))
+      init->erase();
+  }
   for (Operation *c : {layer.weight.getOperation(),
                        layer.biasConst ? layer.biasConst.getOperation()
                                        : nullptr})
     if (c && c->use_empty())
       c->erase();
+}
+
+bool onebit::isLastWeightUse(LinearLayer &layer) {
+  if (!layer.weight->hasOneUse())
+    return false;
+  return !layer.weightWiden || layer.weightWiden->hasOneUse();
 }
 
 FailureOr<const float *> onebit::readMatrixNxK(Operation *errorAt,

@@ -250,9 +250,10 @@ LogicalResult onebit::StreamingQuantizer::State::quantizeLayer(
         mk(q.h, "h"), mk(q.bias, "bias"), PackingAttr::getCanonical(ctx), eps);
     bl->setAttr("onebit.name", b.getStringAttr(q.stats.name));
     // The constants replaceLinear erases (those this layer alone uses).
-    for (arith::ConstantOp c : {layer.weight, layer.biasConst})
-      if (c && c->hasOneUse())
-        noteErased(c);
+    if (isLastWeightUse(layer))
+      noteErased(layer.weight);
+    if (layer.biasConst && layer.biasConst->hasOneUse())
+      noteErased(layer.biasConst);
     replaceLinear(layer, b, bl.getResult());
     return bl;
   };

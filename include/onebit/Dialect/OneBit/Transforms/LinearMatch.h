@@ -25,6 +25,10 @@ struct LinearLayer {
   mlir::linalg::LinalgOp op;
   unsigned inputIdx = 0;       ///< DPS input holding the activations, ... x K
   mlir::arith::ConstantOp weight; ///< the constant weight
+  /// The extf generic the weight is read through when it is stored in a
+  /// narrower float type than the layer computes in (an f16 weight of an
+  /// f32 layer), or null.
+  mlir::linalg::GenericOp weightWiden;
   bool weightIsKxN = false;    ///< stored K x N (ONNX MatMul) vs N x K
   bool accumulates = false;    ///< the init is not a zero fill: add it back
   mlir::linalg::GenericOp biasAdd;   ///< a folded `+ bias`, or null
@@ -44,7 +48,9 @@ struct LinearLayer {
 };
 
 /// Recognises a constant-weight contraction whose activation operand has the
-/// `... x K` layout and whose output is `... x N` (f32 or f16).
+/// `... x K` layout and whose output is `... x N` (f32 or f16). The weight
+/// may be a constant itself or a narrower float constant widened by an
+/// elementwise `arith.extf` generic (LinearLayer::weightWiden).
 std::optional<LinearLayer> matchLinear(mlir::linalg::LinalgOp op);
 
 /// Folds a following `+ bias` (a linalg.generic adding a constant vector
@@ -53,7 +59,8 @@ void matchBias(LinearLayer &layer);
 
 /// Replaces the layer's output by `result` (the layer without its init: the
 /// init is added back when the layer accumulates) and erases the contraction,
-/// the folded bias add, the zero fill and the constants left without uses.
+/// the folded bias add, the zero fill, the weight's extf generic and the
+/// constants left without uses.
 void replaceLinear(LinearLayer &layer, mlir::OpBuilder &b, mlir::Value result);
 
 /// The data of the constant `cst` as an N x K row-major f32 matrix (`kxn`:
@@ -65,6 +72,10 @@ mlir::FailureOr<const float *> readMatrixNxK(mlir::Operation *errorAt,
                                              mlir::StringRef name, bool kxn,
                                              int64_t n, int64_t k,
                                              std::vector<float> &storage);
+
+/// Whether the layer is the weight's last reader: the constant (and its
+/// extf generic) have no other use, so replacing the layer erases them.
+bool isLastWeightUse(LinearLayer &layer);
 
 } // namespace onebit
 

@@ -328,6 +328,12 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
     caller's buffers hold the new state (the runner's `runInPlace`). A step
     then allocates no second copy of the state.
 
+    `moments=bf16` stores `@f_train_step`'s Adam moments (its `adam_m` and
+    `adam_v` arguments and results) in bf16: the update widens them to
+    f32, computes as with f32 moments, and rounds the new moments to
+    bf16 (to nearest even). Half the optimizer state's memory; the
+    parameters stay f32. Not with `split-update=true`.
+
     `outline-layers=true` runs `--onebit-outline-layers` on `@f_kd_loss`
     before it is differentiated: the teacher's and the student's layers
     become calls of one function per layer form, and the gradient calls the
@@ -396,7 +402,11 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
     Option<"updateInPlace", "update-in-place", "bool", /*default=*/"false",
            "@f_train_step writes the new parameters and moments into its "
            "arguments (results tied with onebit.inplace_arg) instead of "
-           "returning new tensors">
+           "returning new tensors">,
+    Option<"moments", "moments", "std::string", /*default=*/"\"f32\"",
+           "element type of @f_train_step's Adam moments: f32, or bf16 "
+           "(stored rounded to bf16, half the memory; the update computes "
+           "in f32). bf16 applies to the fused step, not split-update">
   ];
 }
 
