@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <numeric>
 #include <type_traits>
 #include <vector>
@@ -579,6 +580,40 @@ void runJobs(const std::vector<Job> &jobs, float beta, bool useBlas) {
 #endif
 }
 
+/// Buffers for the f32 copies of f16 B operands, kept by each thread from
+/// call to call: a teacher's f16 weights are widened at every step, and a
+/// fresh allocation of that size would fault its pages in each time (system
+/// time that grew with the model). A copy larger than kKeepWidened floats
+/// is allocated for the call only, so what stays is bounded.
+class WidenPool {
+public:
+  static constexpr size_t kKeepWidened = size_t(64) << 18; // 64 MiB
+
+  /// Call at the start of a matmul: every buffer is free again.
+  void reset() { used = 0; }
+
+  /// `n` floats, uninitialised, valid until the next reset (or, over the
+  /// bound, until `spill` is destroyed).
+  float *take(size_t n, std::vector<std::vector<float>> &spill) {
+    if (n > kKeepWidened) {
+      spill.emplace_back(n);
+      return spill.back().data();
+    }
+    if (used == bufs.size())
+      bufs.push_back({nullptr, 0});
+    auto &[buf, cap] = bufs[used++];
+    if (cap < n) {
+      buf.reset(new float[n]);
+      cap = n;
+    }
+    return buf.get();
+  }
+
+private:
+  std::vector<std::pair<std::unique_ptr<float[]>, size_t>> bufs;
+  size_t used = 0;
+};
+
 /// onebit_matmul_f32 (BT = float) and onebit_matmul_f32_f16b (BT =
 /// _Float16): an f16 B is read in place by the few-rows kernel (a decode
 /// step's attention over an f16 KV cache), else widened into an f32 copy
@@ -631,6 +666,8 @@ void matmul(int64_t B0, int64_t B1, int64_t M, int64_t N, int64_t K,
   // a row-major C (the layouts are the same for every batch).
   bool halfInPlace = false;
   std::vector<std::pair<const BT *, const float *>> widened;
+  thread_local WidenPool widenPool;
+  widenPool.reset();
   if constexpr (kHalf) {
     bool tc;
     int64_t ldc;
@@ -663,11 +700,11 @@ void matmul(int64_t B0, int64_t B1, int64_t M, int64_t N, int64_t K,
           // transpose.
           const bool colMajor = brs == 1 && bcs != 1;
           if (!w) {
-            scratch.emplace_back(static_cast<size_t>(K * N));
+            float *copy = widenPool.take(static_cast<size_t>(K * N), scratch);
             widenRows(colMajor ? MatH{bp, N, K, bcs, 1}
                                : MatH{bp, K, N, brs, bcs},
-                      scratch.back().data());
-            w = scratch.back().data();
+                      copy);
+            w = copy;
             widened.emplace_back(bp, w);
           }
           B = colMajor ? Mat{w, K, N, 1, K} : Mat{w, K, N, N, 1};
