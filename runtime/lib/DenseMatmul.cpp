@@ -587,7 +587,7 @@ void runJobs(const std::vector<Job> &jobs, float beta, bool useBlas) {
 /// is allocated for the call only, so what stays is bounded.
 class WidenPool {
 public:
-  static constexpr size_t kKeepWidened = size_t(64) << 18; // 64 MiB
+  static constexpr size_t kKeepWidened = size_t(256) << 18; // 256 MiB
 
   /// Call at the start of a matmul: every buffer is free again.
   void reset() { used = 0; }
