@@ -198,8 +198,10 @@ def OneBitGpuHostMemory : Pass<"onebit-gpu-host-memory", "::mlir::ModuleOp"> {
     is followed by `gpu.host_register` so kernels can read it in place. The
     memref arguments of public functions (the caller's inputs) are
     registered on entry and unregistered before each return, except KV
-    caches (`onebit.kv_cache`): the caller gives those in device memory, so
-    host code must not access them (an error names the op that does).
+    caches (`onebit.kv_cache`) and a train step's parameters and moments
+    updated in place (`onebit.train_state`): the caller gives those in
+    device memory, so host code must not access them (an error names the op
+    that does).
     Bodies of `llvm.func` (onebit-gpu-resident-constants' constructor and
     destructor) are left alone.
   }];
@@ -216,7 +218,9 @@ def OneBitGpuCacheCopies : Pass<"onebit-gpu-cache-copies", "::mlir::ModuleOp"> {
   let description = [{
     On the GPU the KV caches (`onebit.kv_cache` arguments of public
     functions) are device memory, allocated once per context by the
-    caller, which host code cannot touch. Bufferization writes a layer's new
+    caller, which host code cannot touch; so is a train step's state
+    (`onebit.train_state`), and copies into or out of it are made kernels
+    the same way. Bufferization writes a layer's new
     keys and values into its cache slots with `memref.copy` into a subview
     (host code); this pass turns each `memref.copy` whose source or target
     is such an argument (or a view of one) into `linalg.copy`, which the
