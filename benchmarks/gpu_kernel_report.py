@@ -34,7 +34,14 @@ For sign-flip kernels, from the PTX of the sign-flip loop:
               loop body (header -> latch, back edges removed; the body of an
               innermost loop is acyclic), counting every instruction,
               bra/mov/setp included. The longest path is the in-bounds one
-              (the guarded sign-word load taken).
+              (the guarded sign-word load taken). When each lane loads its
+              sign words once per K tile (128-bit loads) the flips sit in
+              the K-tile loop (kind "..., tile loop") or, with one tile, in
+              straight-line code ("..., straight-line"): then every
+              instruction of that loop (or of the kernel) outside the loops
+              it contains counts, an upper bound (both sides of the guarded
+              load; for straight-line code the prologue and the warp
+              reduction too).
   sign loads  the ld.global* in the loop whose destination registers feed
               shl/shr/and/bfe/lop3 (the sign-bit extraction); width from the
               type and vector suffix (ld.global.b32 = 4 B, .v4.b32 = 16 B).
@@ -309,6 +316,32 @@ def analyse(ptx):
     r = {"entry": name, "kind": "other", "loops": len(ls),
          "threads": nthreads if threads else None}
     flip = [h for h in stats if stats[h]["xor"] and stats[h]["sign_bytes"]]
+    kind_suffix = ""
+    if not flip and MMA not in ptx:
+        # One sign load per lane and K tile (128-bit loads): the flips are
+        # in the K-tile loop around the staging loop, or, with one tile,
+        # straight-line code. The region is then that loop (or the whole
+        # kernel) less the loops inside it; its instruction count takes
+        # every instruction there (both sides of the guarded load, and for
+        # the whole kernel the prologue and the warp reduction too): an
+        # upper bound per tile.
+        regions = [(h, v[0]) for h, v in ls.items()] + [
+            (None, set(range(len(bbs))))]
+        for h, body in sorted(regions, key=lambda hv: len(hv[1])):
+            nested = set()
+            for h2, v2 in ls.items():
+                if h2 != h and h2 in body:
+                    nested |= v2[0]
+            region = body - nested
+            st = loop_stats(bbs, succ, h if h is not None else 0, region,
+                            set(), path=False)
+            if st["xor"] and st["sign_bytes"]:
+                st["instr"] = st["count"]
+                stats[("region", h)] = st
+                flip = [("region", h)]
+                kind_suffix = (", tile loop" if h is not None
+                               else ", straight-line")
+                break
     if MMA in ptx:
         r.update(analyse_mma(bbs, succ, ls, inner, stats, nthreads))
     elif flip:
@@ -318,7 +351,8 @@ def analyse(ptx):
         words = weights / 32
         mtile = s["xor"] / weights
         r.update({
-            "kind": "sign-flip GEMV" if mtile == 1 else "sign-flip GEMM",
+            "kind": ("sign-flip GEMV" if mtile == 1 else "sign-flip GEMM") +
+                    kind_suffix,
             "m_tile": mtile,
             "loop_instr": s["instr"],
             "sign_bytes_per_iter": s["sign_bytes"],
@@ -327,8 +361,8 @@ def analyse(ptx):
             "instr_per_32w": s["instr"] / words,
             "instr_per_weight_row": s["instr"] / weights / mtile,
             "loop_mix": s["mix"]})
-        stage = [h2 for h2 in stats
-                 if stats[h2]["st_shared"] and not stats[h2]["xor"]]
+        stage = [h2 for h2 in stats if not isinstance(h2, tuple)
+                 and stats[h2]["st_shared"] and not stats[h2]["xor"]]
         if stage and threads:
             st = stats[max(stage, key=lambda h2: stats[h2]["instr"] or 0)]
             ratio = 1024 * mtile / nthreads  # staging iterations per word
@@ -340,6 +374,8 @@ def analyse(ptx):
                     st["other_global_bytes"] * ratio / 32})
     elif name.endswith("_norm") and "rsqrt" in ptx:
         r["kind"] = "post-norm"
+    elif name.endswith("_splitk"):
+        r["kind"] = "split-K sum"
     else:
         # K <= 1024: the word and tile loops have one trip and are gone;
         # the sign flips are straight-line code (no per-iteration figures).

@@ -106,7 +106,10 @@ static void addKernelPasses(OpPassManager &pm,
     fpm.addPass(createConvertElementwiseToLinalgPass());
   }
   pm.addPass(createCanonicalizerPass());
-  pm.addPass(createLinalgElementwiseOpFusionPass());
+  // Upstream's elementwise fusion, but no read of a parameter moved past
+  // its in-place update (a train step's state is device memory updated in
+  // place).
+  pm.addPass(onebit::createOneBitFuseElementwise());
   ::onebit::addBufferizationPasses(pm);
   onebit::OneBitGpuBinaryLinearKernelsOptions kernels;
   kernels.warps = options.warps;

@@ -86,6 +86,34 @@ void CompiledModel::freeState(void *state) {
   cudaRuntime().freeDevice(state);
 }
 
+/// Copies between host memory and the device state of a Target::Cuda model.
+static bool copyState(void *dst, const void *src, size_t bytes,
+                      std::string &error) {
+  if (!cudaRuntime().copy) {
+    error = "this program's CUDA runtime cannot copy device memory";
+    return false;
+  }
+  char why[512] = {0};
+  if (cudaRuntime().copy(dst, src, bytes, why, sizeof(why)) == 0)
+    return true;
+  error = why;
+  return false;
+}
+
+bool CompiledModel::writeState(void *state, const void *src, size_t bytes,
+                               std::string &error) {
+  if (target_ != Target::Cuda)
+    return Executable::writeState(state, src, bytes, error);
+  return copyState(state, src, bytes, error);
+}
+
+bool CompiledModel::readState(const void *state, void *dst, size_t bytes,
+                              std::string &error) {
+  if (target_ != Target::Cuda)
+    return Executable::readState(state, dst, bytes, error);
+  return copyState(dst, state, bytes, error);
+}
+
 void setNumThreads(int n) { onebit_runtime_set_num_threads(n); }
 
 bool setKernelMode(const std::string &mode, std::string &error) {

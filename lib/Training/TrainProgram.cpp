@@ -194,10 +194,12 @@ OwningOpRef<ModuleOp> buildTrainStep(const Teacher &teacher,
   // "Compile time"), so the default step stays as it was.
   trainStep.checkpointActivations = o.checkpointActivations;
   trainStep.splitUpdate = splitUpdate;
-  // On the CPU the fused step updates the state in its buffers (the
-  // trainer runs it in place): no second copy of the parameters and
-  // moments per step.
-  trainStep.updateInPlace = !splitUpdate && o.target == Target::Cpu;
+  // The fused step updates the state in its buffers: no second copy of the
+  // parameters and moments per step. The CPU's are the trainer's host
+  // tensors (runInPlace); a GPU step's are device memory the session holds
+  // for the whole run (DeviceTrainState.h), so per step only the tokens go
+  // in and the losses come out.
+  trainStep.updateInPlace = !splitUpdate;
   trainStep.moments = o.bf16Moments ? "bf16" : "f32";
   if (!o.trainable.empty()) {
     llvm::SmallVector<llvm::StringRef> names;

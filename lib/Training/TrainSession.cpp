@@ -1,5 +1,6 @@
 //===- TrainSession.cpp - one training run: state, steps, checkpoints -----===//
 
+#include "DeviceTrainState.h"
 #include "TrainData.h"
 #include "TrainLog.h"
 #include "TrainProgram.h"
@@ -110,6 +111,10 @@ struct TrainSession::Impl {
   /// The state: parameters and the optimizer's moments, by parameter name.
   std::vector<std::string> names;
   std::vector<HostTensor> params, m, v;
+  /// A GPU step updating in place: the state lives here between steps, and
+  /// params/m/v are its host copy as of step `hostStep`.
+  std::unique_ptr<DeviceTrainState> deviceState;
+  int64_t hostStep = 0;
   int64_t current = 0, startStep = 0, checkpointed = -1;
   double lastLoss = 0;
   std::string ckptPath;
@@ -155,6 +160,8 @@ struct TrainSession::Impl {
   bool loadData(TrainError &error);
   bool loadLocalData(const DataSpec &spec, TrainError &error);
   bool initState(TrainError &error);
+  bool holdStateOnDevice(TrainError &error);
+  bool stateToHost(bool moments, TrainError &error);
   bool runStep(TrainStepInfo &info, TrainError &error);
   bool runSplitStep(TrainStepInfo &info, TrainError &error);
   bool finishSplitStep(int64_t s, double lr, float loss, float ce, float mse,
@@ -244,7 +251,7 @@ bool TrainSession::Impl::create(TrainError &error) {
     teacher.generator = nullptr;
     releaseUnusedConstants(*ctx, {*program});
     phase("data loaded");
-    ok = initState(error);
+    ok = initState(error) && holdStateOnDevice(error);
   }
   if (ok)
     phase("state initialised");
@@ -714,6 +721,46 @@ bool TrainSession::Impl::initState(TrainError &error) {
   return true;
 }
 
+bool TrainSession::Impl::holdStateOnDevice(TrainError &error) {
+  // A GPU step built to update in place (TrainProgram.cpp) takes its state
+  // where its kernels read it; the CPU's updates the host tensors.
+  const CompiledModel::Entry *e =
+      split ? nullptr : step->find(entry("_train_step"));
+  if (!e || e->inplaceArgs.empty() || step->target() == Target::Cpu)
+    return true;
+  deviceState = std::make_unique<DeviceTrainState>(*step);
+  std::vector<const HostTensor *> state;
+  for (auto *group : {&params, &m, &v})
+    for (const HostTensor &t : *group)
+      state.push_back(&t);
+  if (!deviceState->upload(state, error.detail))
+    return false;
+  hostStep = current;
+  note("train state held " +
+       std::string(step->stateOnDevice() ? "in device memory"
+                                         : "as the emulated device's") +
+       ": " + std::to_string(deviceState->tensors()) + " tensors, " +
+       std::to_string(deviceState->bytes()) + " bytes, uploaded once");
+  return true;
+}
+
+bool TrainSession::Impl::stateToHost(bool moments, TrainError &error) {
+  if (!deviceState || hostStep == current)
+    return true;
+  std::vector<HostTensor *> into;
+  for (auto *group : {&params, &m, &v}) {
+    if (group != &params && !moments)
+      break;
+    for (HostTensor &t : *group)
+      into.push_back(&t);
+  }
+  if (!deviceState->download(into, error.detail))
+    return false;
+  if (moments)
+    hostStep = current;
+  return true;
+}
+
 namespace {
 /// Elements [lo, hi) of `group` laid end to end (tensor i from offset[i])
 /// to `out`, or from `in` back into `group`.
@@ -861,24 +908,27 @@ bool TrainSession::Impl::runStep(TrainStepInfo &info, TrainError &error) {
   const int64_t s = current + 1;
   const size_t numParams = params.size();
   const double lr = scheduleLr(o, s);
-  std::vector<HostTensor> in;
+  std::vector<HostTensor> in, out;
   in.reserve(3 * numParams + 3);
-  for (auto *group : {&params, &m, &v})
-    for (HostTensor &t : *group)
-      in.push_back(std::move(t));
+  // Held on the device, the state is not an input the caller passes.
+  if (!deviceState)
+    for (auto *group : {&params, &m, &v})
+      for (HostTensor &t : *group)
+        in.push_back(std::move(t));
   in.push_back(batchForStep(data, o.seed, s, teacher.batch));
   in.push_back(scalarF32(float(lr)));
   in.push_back(scalarF32(float(s)));
   auto start = std::chrono::steady_clock::now();
-  std::vector<HostTensor> out;
-  // A step built with update-in-place (the CPU's) writes the new state
-  // into its inputs and returns only the losses; otherwise it returns the
-  // new state before them.
+  // A step built with update-in-place writes the new state into its inputs
+  // (the host tensors on the CPU, the held device state on a GPU) and
+  // returns only the losses; otherwise it returns the new state before
+  // them.
   const CompiledModel::Entry *e = step->find(entry("_train_step"));
   const bool inPlace = !e->inplaceArgs.empty();
-  if (!(inPlace ? step->runInPlace(entry("_train_step"), in, out,
-                                   error.detail)
-                : step->run(entry("_train_step"), in, out, error.detail)))
+  if (!(deviceState ? deviceState->run(*e, in, out, error.detail)
+        : inPlace
+            ? step->runInPlace(entry("_train_step"), in, out, error.detail)
+            : step->run(entry("_train_step"), in, out, error.detail)))
     return false;
   const double secs = std::chrono::duration<double>(
                           std::chrono::steady_clock::now() - start)
@@ -889,7 +939,7 @@ bool TrainSession::Impl::runStep(TrainStepInfo &info, TrainError &error) {
   // The state was moved into `in`; it comes back updated, or the step's
   // results replace it.
   std::vector<HostTensor> &state = inPlace ? in : out;
-  for (size_t i = 0; i < numParams; ++i) {
+  for (size_t i = 0; i < numParams && !deviceState; ++i) {
     params[i] = std::move(state[i]);
     m[i] = std::move(state[numParams + i]);
     v[i] = std::move(state[2 * numParams + i]);
@@ -1056,6 +1106,8 @@ bool TrainSession::Impl::save(TrainError &error) {
                   "left to checkpoint");
     return false;
   }
+  if (!stateToHost(/*moments=*/true, error))
+    return false;
   // Sharded moments: every rank sends its slice, so the checkpoint holds
   // the whole state (and resumes with any rank count, sharded or not).
   std::vector<HostTensor> fullM, fullV;
@@ -1147,6 +1199,18 @@ bool TrainSession::finish(TrainResult &result, TrainError &error) {
   if (!s.root())
     return true;
   if (!s.packed) {
+    // The device state's last copy: the parameters, for the model.
+    if (!s.stateToHost(/*moments=*/false, error))
+      return false;
+    if (s.deviceState) {
+      const DeviceTrainState::Counts &c = s.deviceState->counts();
+      s.note("train state on the device: " + std::to_string(c.uploads) +
+             " tensor uploads (" + std::to_string(c.uploadBytes) + " bytes), " +
+             std::to_string(c.downloads) + " tensor downloads (" +
+             std::to_string(c.downloadBytes) + " bytes) over " +
+             std::to_string(s.current - s.startStep) + " steps");
+      s.deviceState.reset();
+    }
     // The optimizer's moments are not needed any more (the last checkpoint
     // holds them): freed before packing.
     s.m = std::vector<HostTensor>();

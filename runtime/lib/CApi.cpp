@@ -204,6 +204,12 @@ onebit_status onebit_model_run(onebit_model *model, const char *entry,
     return fail(ONEBIT_ERROR_UNSUPPORTED,
                 "@" + e->name + " takes its KV caches in device memory on "
                 "this cuda artifact; generate with onebit_generator_*");
+  if (model->artifact->stateOnDevice() && !e->inplaceArgs.empty())
+    return fail(ONEBIT_ERROR_UNSUPPORTED,
+                "@" + e->name + " updates " +
+                    e->inputs[e->inplaceArgs[0]].name +
+                    " in device memory on this cuda artifact, not in a "
+                    "host buffer");
   if (!model->artifact->runRefs(*e, refs, results, error))
     return fail(ONEBIT_ERROR_INVALID_ARGUMENT, error);
   for (size_t i = 0; i < results.size(); ++i) {

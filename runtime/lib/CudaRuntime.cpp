@@ -300,6 +300,37 @@ void onebitCudaFreeDevice(void *ptr) {
     check(ready().cuMemFree(reinterpret_cast<CUdeviceptr>(ptr)), "cuMemFree");
 }
 
+/// A copy between host and device memory (the direction from unified
+/// addressing), finished when it returns; the driver's error as a message.
+int onebitCudaCopy(void *dst, const void *src, size_t bytes, char *message,
+                   size_t size) {
+  auto fail = [&](const std::string &why) {
+    if (message && size) {
+      strncpy(message, why.c_str(), size - 1);
+      message[size - 1] = 0;
+    }
+    return -1;
+  };
+  if (!driver().error.empty())
+    return fail("no CUDA driver/GPU found: " + driver().error);
+  if (!bytes)
+    return 0;
+  Driver &d = ready();
+  CUresult r =
+      d.cuMemcpyAsync(reinterpret_cast<CUdeviceptr>(dst),
+                      reinterpret_cast<CUdeviceptr>(src), bytes, nullptr);
+  if (r == CUDA_SUCCESS)
+    r = d.cuStreamSynchronize(nullptr);
+  if (r != CUDA_SUCCESS) {
+    const char *s = nullptr;
+    d.cuGetErrorString(r, &s);
+    return fail(
+        "copying " + std::to_string(bytes) +
+        " bytes between host and device failed: " + (s ? s : "unknown error"));
+  }
+  return 0;
+}
+
 void *mgpuModuleLoad(void *data, size_t /*gpuBlobSize*/) {
   Driver &d = ready();
   CUmodule module = nullptr;

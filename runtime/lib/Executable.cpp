@@ -108,6 +108,26 @@ void *Executable::allocateState(size_t bytes, std::string &error) {
 
 void Executable::freeState(void *state) { std::free(state); }
 
+bool Executable::writeState(void *state, const void *src, size_t bytes,
+                            std::string &error) {
+  if (stateOnDevice()) {
+    error = "this executable cannot copy its device state";
+    return false;
+  }
+  std::memcpy(state, src, bytes);
+  return true;
+}
+
+bool Executable::readState(const void *state, void *dst, size_t bytes,
+                           std::string &error) {
+  if (stateOnDevice()) {
+    error = "this executable cannot copy its device state";
+    return false;
+  }
+  std::memcpy(dst, state, bytes);
+  return true;
+}
+
 bool Executable::invokeHost(const Entry &e,
                             const std::vector<HostTensor> &inputs,
                             std::vector<HostTensor> &outputs,
@@ -202,6 +222,12 @@ bool Executable::runInPlace(const std::string &entry,
     error = "@" + entry + " takes its KV caches in device memory on this "
             "GPU model, not as host tensors; generate through the generator "
             "(onebit-generate, onebit_generator_*)";
+    return false;
+  }
+  if (stateOnDevice() && !e->inplaceArgs.empty()) {
+    error = "@" + entry + " updates " + e->inputs[e->inplaceArgs[0]].name +
+            " in device memory on this GPU model, not in a host tensor; "
+            "pass device state (allocateState, writeState) to runRefs";
     return false;
   }
   return invokeHost(*e, inputs, outputs, error);

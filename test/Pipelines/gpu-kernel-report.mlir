@@ -1,12 +1,16 @@
 // benchmarks/gpu_kernel_report.py: the static report of the GPU kernels
 // (docs/gpu.md, "Static kernel report") on small binary layers: a GEMV
-// (M = 1, m-tile 1), a GEMM with M = 8 (m-tile 4) and post-norm, a K = 64
+// (M = 1, m-tile 1; 128-bit sign loads, one K tile: straight-line flips),
+// a GEMM with M = 8 (m-tile 4) and post-norm, a K = 64
 // layer whose sign flips are straight-line code, and two tensor-core
 // kernels (a dynamic M: 32 rows per block, with a sign-flip kernel for
 // M <= 8 chosen at run time; M = 16: 16 rows), with the A100
 // model of two layers. The sign-flip loops read 4 bytes of signs per 32
 // weights (0.125 B/weight), nothing spills; the tensor-core kernels issue
 // 4 mma.sync per k16 step and m16 tile (K tile 128, 128 columns per block).
+// The N = 64 sign-flip layers with more than one K tile have 16 blocks
+// along N: their K is split over grid z, and `_splitk` adds the partial
+// sums ("split-K sum").
 // REQUIRES: ptxas
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: onebit-opt %s --onebit-gpu-pipeline="chip=sm_80 features=+ptx80 format=isa" -o %t/gpu.mlir
@@ -17,14 +21,16 @@
 // RUN: FileCheck %s --input-file %t/report.json --check-prefix=JSON
 
 // CHECK: | kernel | kind | regs | smem B | spill B | m-tile | B/w | instr/32w | instr/(w*row) | stage instr/32w | stage B/w |
-// CHECK-DAG: | binary_linear_0_gemv_layer_gemv | sign-flip GEMV | {{[1-9][0-9]*}} | 8320 | 0 | 1 | 0.125 | {{[1-9][0-9]*\.[0-9]}} | {{[0-9.]+}} | {{[1-9][0-9]*\.[0-9]}} | 2.000 |
+// CHECK-DAG: | binary_linear_0_gemv_layer_gemv | sign-flip GEMV, straight-line | {{[1-9][0-9]*}} | 16512 | 0 | 1 | 0.125 | {{[1-9][0-9]*\.[0-9]}} | {{[0-9.]+}} | {{[1-9][0-9]*\.[0-9]}} | 2.000 |
 // CHECK-DAG: | binary_linear_1_gemm_layer_gemv | sign-flip GEMM | {{[1-9][0-9]*}} | 33280 | 0 | 4 | 0.125 | {{[1-9][0-9]*\.[0-9]}} | {{[0-9.]+}} | {{[1-9][0-9]*\.[0-9]}} | 8.000 |
+// CHECK-DAG: | binary_linear_1_gemm_layer_splitk | split-K sum | {{[1-9][0-9]*}} | 0 | 0 | - | - | - | - | - | - |
+// CHECK-DAG: | binary_linear_3_prefill_layer_splitk | split-K sum | {{[1-9][0-9]*}} | 0 | 0 | - | - | - | - | - | - |
 // CHECK-DAG: | binary_linear_1_gemm_layer_norm | post-norm | {{[1-9][0-9]*}} | 64 | 0 | - | - | - | - | - | - |
-// CHECK-DAG: | binary_linear_2_short_layer_gemv | sign-flip GEMV, no loop | {{[1-9][0-9]*}} | {{[0-9]+}} | 0 | 1 | 0.125 | - | - | - | - |
+// CHECK-DAG: | binary_linear_2_short_layer_gemv | sign-flip GEMV, straight-line | {{[1-9][0-9]*}} | {{[0-9]+}} | 0 | 1 | 0.125 | {{[1-9][0-9]*\.[0-9]}} | {{[0-9.]+}} | {{[1-9][0-9]*\.[0-9]}} | 2.000 |
 // CHECK-DAG: | binary_linear_3_prefill_layer_mma | tensor-core GEMM | {{[1-9][0-9]*}} | 8704 | 0 | - | - | - | - | - | - |
 // CHECK-DAG: | binary_linear_3_prefill_layer_gemv | sign-flip GEMM | {{[1-9][0-9]*}} | 33280 | 0 | 4 | 0.125 |
 // CHECK-DAG: | binary_linear_4_prefill16_layer_mma | tensor-core GEMM | {{[1-9][0-9]*}} | 4352 | 0 | - | - | - | - | - | - |
-// CHECK: kernels: 7
+// CHECK: kernels: 9
 // CHECK: | kernel | rows x cols/block | K tile | mma/tile | instr/tile | instr/mma | ld.shared/tile | sign B/lane/tile |
 // CHECK-DAG: | binary_linear_3_prefill_layer_mma | 32x128 | 128 | 64 | {{[1-9][0-9]*}} | {{[0-9.]+}} | 64 | 64 |
 // CHECK-DAG: | binary_linear_4_prefill16_layer_mma | 16x128 | 128 | 32 | {{[1-9][0-9]*}} | {{[0-9.]+}} | 32 | 64 |

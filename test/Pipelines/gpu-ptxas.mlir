@@ -5,7 +5,11 @@
 // M = 16 and M = 8). Layers with M >= 9 are the tensor-core kernel (`_mma`:
 // 64 mma.sync.aligned.m16n8k16 per 128-feature tile, 32 with one m16 tile
 // per warp for M <= 16), those with fewer the sign-flip kernel (`_gemv`),
-// and a dynamic M has both, chosen at run time.
+// and a dynamic M has both, chosen at run time. The sign-flip kernels with
+// m-tile 1 (and 2) and K a multiple of 128 load their signs 128 bits at a
+// time (ld.global.v4, 128-word tiles: 16,512 B of workgroup memory); a
+// layer with few blocks along N (`smalln`, 1 x 256 x 8192: 64 blocks)
+// splits K over grid z and adds the partial sums in `_splitk`.
 // REQUIRES: ptxas
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: onebit-opt %onebit_src_root/examples/tiny-decoder-block.mlir --onebit-quantize --onebit-gpu-pipeline="chip=sm_80 features=+ptx80 format=isa" -o %t/tiny.mlir
@@ -19,6 +23,13 @@
 // RUN: onebit-opt %s --onebit-gpu-pipeline="chip=sm_90 features=+ptx80 format=isa" -o %t/big90.mlir
 // RUN: %python %S/Inputs/gpu_ptx.py ptxas %t/big90.mlir %ptxas %t/big90 | FileCheck %s --check-prefix=BIG
 // RUN: cat %t/big90/binary_linear_0_q_proj_gemv.ptx | FileCheck %s --check-prefix=SM90
+// RUN: cat %t/big90/binary_linear_0_q_proj_gemv.ptx | FileCheck %s --check-prefix=V4
+// RUN: cat %t/big/binary_linear_0_q_proj_gemv.ptx | FileCheck %s --check-prefix=V4
+// RUN: cat %t/big/binary_linear_5_smalln_gemv.ptx | FileCheck %s --check-prefix=V4
+// RUN: cat %t/big/binary_linear_4_decode8_gemv.ptx | FileCheck %s --check-prefix=B32
+// V4: ld.global.v4.b32
+// B32-NOT: ld.global.v4
+// B32: ld.global.b32
 // RUN: cat %t/big90/binary_linear_1_down_proj_mma.ptx | FileCheck %s --check-prefixes=SM90,MMA
 // SM90: .version 8.0
 // SM90: .target sm_90
@@ -41,7 +52,9 @@
 // TINY: binary_linear_2_model_layers_0_mlp_down_proj_weight_norm: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads
 // TINY: kernels: 10
 
-// BIG-DAG: binary_linear_0_q_proj_gemv: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 8320 bytes smem{{$}}
+// BIG-DAG: binary_linear_0_q_proj_gemv: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 16512 bytes smem{{$}}
+// BIG-DAG: binary_linear_5_smalln_gemv: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 16512 bytes smem{{$}}
+// BIG-DAG: binary_linear_5_smalln_splitk: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 0 bytes smem{{$}}
 // BIG-DAG: binary_linear_1_down_proj_mma: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 8704 bytes smem, 64 mma.sync.aligned.m16n8k16
 // BIG-DAG: binary_linear_2_up_proj_f16_mma: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 8704 bytes smem, 64 mma.sync.aligned.m16n8k16
 // BIG-DAG: binary_linear_1_down_proj_gemv: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 33280 bytes smem{{$}}
@@ -49,7 +62,7 @@
 // BIG-DAG: binary_linear_2_up_proj_f16_norm: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads
 // BIG-DAG: binary_linear_3_prefill16_mma: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 4352 bytes smem, 32 mma.sync.aligned.m16n8k16
 // BIG-DAG: binary_linear_4_decode8_gemv: {{[0-9]+}} registers, 0 bytes stack, 0 bytes spill stores, 0 bytes spill loads, 33280 bytes smem{{$}}
-// BIG: kernels: 8
+// BIG: kernels: 10
 
 func.func @gemv(%x: tensor<1x4096xf32>, %s: tensor<4096x128xi32>, %g: tensor<4096xf32>,
                 %h: tensor<4096xf32>) -> tensor<1x4096xf32> {
@@ -89,4 +102,12 @@ func.func @decode8(%x: tensor<8x4096xf32>, %s: tensor<4096x128xi32>, %g: tensor<
          layout <word_bits = 32, bit_order = lsb_first, negative = 1> {onebit.name = "decode8"}
          : (tensor<8x4096xf32>, tensor<4096x128xi32>, tensor<4096xf32>, tensor<4096xf32>) -> tensor<8x4096xf32>
   return %y : tensor<8x4096xf32>
+}
+
+func.func @smalln(%x: tensor<1x8192xf32>, %s: tensor<256x256xi32>, %g: tensor<8192xf32>,
+                  %h: tensor<256xf32>) -> tensor<1x256xf32> {
+  %y = onebit.binary_linear %x, %s, %g, %h
+         layout <word_bits = 32, bit_order = lsb_first, negative = 1> {onebit.name = "smalln"}
+         : (tensor<1x8192xf32>, tensor<256x256xi32>, tensor<8192xf32>, tensor<256xf32>) -> tensor<1x256xf32>
+  return %y : tensor<1x256xf32>
 }

@@ -150,7 +150,15 @@ def OneBitGpuBinaryLinearKernels
     weight's sign bit into their f32 bit pattern: no multiplication per
     weight. A gpu.shuffle xor tree reduces the warp; lane 0 applies h (and
     the bias when there is no post-norm). With `norm_eps`, a second kernel
-    (one block per row) normalises the row and adds the bias.
+    (one block per row) normalises the row and adds the bias. Each lane
+    loads 4 consecutive sign words at once (128-bit loads, tiles of 128
+    words) where the row's word count is a multiple of 4 and the larger
+    tile fits in 48 KiB (m-tile 1 or 2).
+    Split-K: when the layer has fewer than `split-k-blocks` blocks along N
+    (a GEMV with small N, which leaves SMs idle), K's tiles are split over
+    up to that many blocks (grid z); each writes its partial sums to a
+    scratch buffer and `..._splitk` adds them in order, applies h and the
+    bias.
 
     With `tensor-cores` (sm_80 and newer; the default), a layer whose
     activations have at least `mma-min-rows` rows (prefill, the train step)
@@ -175,7 +183,11 @@ def OneBitGpuBinaryLinearKernels
            "Layers with many rows use the mma.sync kernel (needs sm_80+)">,
     Option<"mmaMinRows", "mma-min-rows", "int64_t", /*default=*/"9",
            "Row counts from this on use the mma.sync kernel (a dynamic "
-           "one is tested at run time)">
+           "one is tested at run time)">,
+    Option<"splitKBlocks", "split-k-blocks", "int64_t", /*default=*/"256",
+           "A sign-flip kernel with fewer blocks along N than this splits K "
+           "over more blocks (grid z), each with at least one K tile, and "
+           "a second kernel adds the partial sums; 0: never">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
@@ -198,8 +210,10 @@ def OneBitGpuHostMemory : Pass<"onebit-gpu-host-memory", "::mlir::ModuleOp"> {
     is followed by `gpu.host_register` so kernels can read it in place. The
     memref arguments of public functions (the caller's inputs) are
     registered on entry and unregistered before each return, except KV
-    caches (`onebit.kv_cache`): the caller gives those in device memory, so
-    host code must not access them (an error names the op that does).
+    caches (`onebit.kv_cache`) and a train step's parameters and moments
+    updated in place (`onebit.train_state`): the caller gives those in
+    device memory, so host code must not access them (an error names the op
+    that does).
     Bodies of `llvm.func` (onebit-gpu-resident-constants' constructor and
     destructor) are left alone.
   }];
@@ -216,7 +230,9 @@ def OneBitGpuCacheCopies : Pass<"onebit-gpu-cache-copies", "::mlir::ModuleOp"> {
   let description = [{
     On the GPU the KV caches (`onebit.kv_cache` arguments of public
     functions) are device memory, allocated once per context by the
-    caller, which host code cannot touch. Bufferization writes a layer's new
+    caller, which host code cannot touch; so is a train step's state
+    (`onebit.train_state`), and copies into or out of it are made kernels
+    the same way. Bufferization writes a layer's new
     keys and values into its cache slots with `memref.copy` into a subview
     (host code); this pass turns each `memref.copy` whose source or target
     is such an argument (or a view of one) into `linalg.copy`, which the

@@ -26,6 +26,7 @@ inline void registerLinkedCudaRuntime() {
   hooks.probe = &onebitCudaProbe;
   hooks.allocDevice = &onebitCudaAllocDevice;
   hooks.freeDevice = &onebitCudaFreeDevice;
+  hooks.copy = &onebitCudaCopy;
   registerCudaRuntime(hooks);
 }
 

@@ -54,6 +54,10 @@ struct CudaRuntimeHooks {
   /// caches); null with a message on failure.
   void *(*allocDevice)(size_t bytes, char *message, size_t size) = nullptr;
   void (*freeDevice)(void *) = nullptr;
+  /// A copy between host and device memory, finished on return: 0, or -1
+  /// with a message.
+  int (*copy)(void *dst, const void *src, size_t bytes, char *message,
+              size_t size) = nullptr;
 };
 void registerCudaRuntime(const CudaRuntimeHooks &hooks);
 
@@ -114,6 +118,10 @@ public:
   /// KV caches there); host memory otherwise.
   void *allocateState(size_t bytes, std::string &error) override;
   void freeState(void *state) override;
+  bool writeState(void *state, const void *src, size_t bytes,
+                  std::string &error) override;
+  bool readState(const void *state, void *dst, size_t bytes,
+                 std::string &error) override;
   bool stateOnDevice() const override { return target_ == Target::Cuda; }
 
 private:

@@ -254,6 +254,29 @@ def OneBitDistinctResults
   }];
   let dependentDialects = ["::mlir::bufferization::BufferizationDialect",
                            "::mlir::memref::MemRefDialect"];
+def OneBitFuseElementwise : Pass<"onebit-fuse-elementwise"> {
+  let summary = "Elementwise linalg fusion that keeps reads of a tensor "
+                "before its in-place writes";
+  let description = [{
+    MLIR's `linalg-fuse-elementwise-ops` (the same patterns: elementwise
+    fusion of single-use producers, reshape folding by expansion, the
+    bubbling of expand_shape, the canonicalizations and constant folding),
+    except that a producer is not fused into a consumer when an operation
+    between the two, in the same block, takes a block argument that the
+    producer reads (a function argument) as a destination (`outs`). The fused operation sits where the
+    consumer was, so the producer's read of that operand would move past
+    the write; after One-Shot Bufferize the write is then no longer in
+    place (a train step updated in place, `onebit.inplace_arg`, fails in
+    `onebit-drop-inplace-results`). The GPU pipeline uses it: there the
+    products of a parameter (g) with a gradient are elementwise and would
+    be fused into the sum of two layers' input gradients, after g's Adam
+    update.
+  }];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
 }
 
 #endif // ONEBIT_TRANSFORMS_PASSES_TD

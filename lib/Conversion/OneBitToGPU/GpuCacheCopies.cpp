@@ -1,10 +1,11 @@
 //===- GpuCacheCopies.cpp - KV-cache copies done by kernels ---------------===//
 //
 // On the GPU a KV cache is device memory the caller allocated once per
-// context; host code cannot read or write it. One-shot bufferization writes
-// a step's keys and values into the cache with memref.copy into a subview,
-// which would run on the host: such copies become linalg.copy, lowered to
-// a kernel with the rest of linalg.
+// context (and a train step's parameters and moments, once per run); host
+// code cannot read or write it. One-shot bufferization writes a step's keys
+// and values into the cache with memref.copy into a subview, which would
+// run on the host: such copies become linalg.copy, lowered to a kernel with
+// the rest of linalg.
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,7 +25,8 @@ using namespace mlir;
 
 namespace {
 
-/// Whether `v` is a KV-cache argument of a public function or a view of one.
+/// Whether `v` is device state (a KV cache, a train step's state) given as
+/// an argument of a public function, or a view of one.
 bool viewsCache(Value v) {
   while (Operation *def = v.getDefiningOp()) {
     if (!isa<memref::SubViewOp, memref::ExpandShapeOp, memref::CollapseShapeOp,
@@ -37,7 +39,7 @@ bool viewsCache(Value v) {
     return false;
   auto fn = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
   return fn && fn.isPublic() && arg.getOwner() == &fn.getBody().front() &&
-         fn.getArgAttr(arg.getArgNumber(), "onebit.kv_cache");
+         onebit::gpu_uses::isDeviceStateArg(fn, arg.getArgNumber());
 }
 
 struct OneBitGpuCacheCopiesPass

@@ -30,9 +30,6 @@ namespace gpu_uses = onebit::gpu_uses;
 
 namespace {
 
-/// The KV-cache contract's argument attribute (docs/design.md).
-constexpr const char *kKvCacheAttr = "onebit.kv_cache";
-
 /// Kernels' own buffers, and host code already written at the LLVM level
 /// (onebit-gpu-resident-constants' constructor and destructor, which read
 /// the constants to upload them): left alone.
@@ -48,10 +45,12 @@ Value unrankedOf(OpBuilder &b, Location loc, Value memref) {
 }
 
 /// The caller's buffers: memref arguments of public functions are
-/// registered on entry and unregistered before every return. KV caches
-/// (`onebit.kv_cache`) are not: the caller allocates them in device memory
-/// once per context (Executable::allocateState), so they must be buffers
-/// that only kernels touch; one that host code reads is an error.
+/// registered on entry and unregistered before every return. Device state
+/// is not (KV caches, `onebit.kv_cache`; a train step's parameters and
+/// moments, `onebit.train_state`): the caller allocates it in device memory
+/// once per context or training run (Executable::allocateState), so it
+/// must be buffers that only kernels touch; one that host code reads is an
+/// error.
 LogicalResult registerArguments(func::FuncOp fn) {
   if (fn.isDeclaration() || !fn.isPublic())
     return success();
@@ -60,15 +59,18 @@ LogicalResult registerArguments(func::FuncOp fn) {
     auto t = dyn_cast<MemRefType>(a.getType());
     if (!t || t.getMemorySpace())
       continue;
-    if (!fn.getArgAttr(a.getArgNumber(), kKvCacheAttr)) {
+    if (!gpu_uses::isDeviceStateArg(fn, a.getArgNumber())) {
       args.push_back(a);
       continue;
     }
     if (Operation *host = gpu_uses::firstHostAccess(a)) {
+      const bool cache =
+          bool(fn.getArgAttr(a.getArgNumber(), "onebit.kv_cache"));
       InFlightDiagnostic d = host->emitError()
                              << "onebit-gpu-host-memory: host code accesses "
-                                "KV cache argument "
-                             << a.getArgNumber() << " of @" << fn.getName()
+                             << (cache ? "KV cache" : "train state")
+                             << " argument " << a.getArgNumber() << " of @"
+                             << fn.getName()
                              << ", which the caller gives in device memory";
       d.attachNote(fn.getLoc()) << "in this function";
       return failure();

@@ -49,18 +49,17 @@ inline mlir::Value ceilDiv(mlir::ImplicitLocOpBuilder &b, mlir::Value a,
   return mlir::arith::CeilDivUIOp::create(b, a, cIdx(b, d));
 }
 
-/// A named kernel launch of (gridX, gridY) blocks of `threads` threads
-/// (1-D), with a workgroup-memory buffer of each type in `workgroup`; the
-/// kernel keeps `name` through outlining. The caller sets the insertion
-/// point into the body.
-inline mlir::gpu::LaunchOp launchKernel(mlir::ImplicitLocOpBuilder &b,
-                                        mlir::Value gridX, mlir::Value gridY,
-                                        int64_t threads,
-                                        mlir::TypeRange workgroup,
-                                        llvm::StringRef name) {
+/// A named kernel launch of (gridX, gridY, gridZ) blocks of `threads`
+/// threads (1-D), with a workgroup-memory buffer of each type in
+/// `workgroup`; the kernel keeps `name` through outlining. The caller sets
+/// the insertion point into the body.
+inline mlir::gpu::LaunchOp
+launchKernel(mlir::ImplicitLocOpBuilder &b, mlir::Value gridX,
+             mlir::Value gridY, int64_t threads, mlir::TypeRange workgroup,
+             llvm::StringRef name, int64_t gridZ = 1) {
   mlir::Value one = cIdx(b, 1);
   auto launch = mlir::gpu::LaunchOp::create(
-      b, gridX, gridY, one, cIdx(b, threads), one, one,
+      b, gridX, gridY, cIdx(b, gridZ), cIdx(b, threads), one, one,
       /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
       /*asyncDependencies=*/mlir::ValueRange{}, workgroup);
   auto symbol = mlir::FlatSymbolRefAttr::get(b.getContext(), name);

@@ -2,7 +2,8 @@
 //
 // Internal to lib/Conversion/OneBitToGPU: onebit-gpu-resident-constants
 // moves such buffers to device memory, onebit-gpu-host-memory checks that
-// the KV caches the caller gives in device memory are such buffers.
+// the KV caches and train state the caller gives in device memory are
+// such buffers.
 //
 //===----------------------------------------------------------------------===//
 
@@ -11,6 +12,7 @@
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 
 namespace onebit::gpu_uses {
 
@@ -41,6 +43,15 @@ inline mlir::Operation *firstHostAccess(mlir::Value v) {
     return user;
   }
   return nullptr;
+}
+
+/// Whether argument `i` of `fn` is state the caller keeps in device memory
+/// between calls and only kernels touch: a KV cache (`onebit.kv_cache`) or
+/// a train step's parameters and Adam moments updated in place
+/// (`onebit.train_state`).
+inline bool isDeviceStateArg(mlir::FunctionOpInterface fn, unsigned i) {
+  return fn.getArgAttr(i, "onebit.kv_cache") ||
+         fn.getArgAttr(i, "onebit.train_state");
 }
 
 } // namespace onebit::gpu_uses

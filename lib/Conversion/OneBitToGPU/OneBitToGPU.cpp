@@ -11,11 +11,13 @@
 //     [m][bit][word] with the word index fastest and a row pitch of
 //     tileWords + 1 (odd), so that the staging stores (consecutive k) and the
 //     reads (consecutive words across lanes) are both free of bank conflicts.
-//     Lane l reads sign words l, l + 32, ... of the tile (coalesced), and for
+//     Lane l reads sign words l, l + 32, ... of the tile (coalesced; or,
+//     with 128-bit loads, words 4l .. 4l + 3 of a 128-word tile), and for
 //     each of their 32 bits adds v with its sign bit xor-ed by the weight's
 //     sign bit: no multiplication per weight. A gpu.shuffle xor tree reduces
 //     the warp; lane 0 multiplies by h[n] and, without post-norm, adds the
-//     bias.
+//     bias. With few blocks along N, split-K: grid z splits the K tiles,
+//     partial sums go to a scratch buffer and a second kernel adds them.
 //   * post-norm kernel (norm_eps set): one block per activation row,
 //     mean and biased variance by block reductions (shuffles + workgroup
 //     memory), then (y - mean) * rsqrt(var + eps) (+ bias).
@@ -26,6 +28,7 @@
 #include "KernelBuilders.h"
 #include "onebit/Dialect/OneBit/IR/OneBit.h"
 
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
@@ -88,7 +91,49 @@ struct Config {
   int64_t warps, mTile, tileWords;
   bool tensorCores;
   int64_t mmaMinRows;
+  /// Sign words a lane loads at once (1, 2 or 4: 32-, 64- or 128-bit
+  /// loads); the tile is a multiple of 32 * vecWords words.
+  int64_t vecWords = 1;
+  /// Split-K: blocks along N below this get K split over more blocks.
+  int64_t splitKBlocks = 0;
+  /// K splits (grid z) of the sign-flip kernel; 1: none.
+  int64_t splits = 1;
 };
+
+/// Split-K for a sign-flip kernel whose ceil(N / warps) row blocks are fewer
+/// than cfg.splitKBlocks (a GEMV with small N leaves SMs idle): K's tiles
+/// are split over the fewest blocks that reach it, each split at least one
+/// tile.
+void chooseSplits(Config &c, int64_t K, int64_t N) {
+  const int64_t kw = (K + 31) / 32;
+  const int64_t tiles = (kw + c.tileWords - 1) / c.tileWords;
+  const int64_t rowBlocks = (N + c.warps - 1) / c.warps;
+  c.splits = 1;
+  if (c.splitKBlocks <= 0 || rowBlocks >= c.splitKBlocks || tiles < 2)
+    return;
+  int64_t want = std::min(tiles, (c.splitKBlocks + rowBlocks - 1) / rowBlocks);
+  const int64_t perSplit = (tiles + want - 1) / want;
+  c.splits = (tiles + perSplit - 1) / perSplit; // no empty split
+}
+
+/// 128-bit sign loads (4 words per lane) where a GEMV/GEMM of K features
+/// and mTile rows allows them, and the tile they need: the row's word
+/// count a multiple of 4 (so a load is 16-byte aligned given an aligned
+/// base, and wholly in or out of the row), a row of at least one 128-word
+/// tile, and the staged tile within 48 KiB of workgroup memory (m-tile 1
+/// or 2). 64-bit loads are not used: for m-tile 4 the permuted staging
+/// layout cost more instructions (768 against 672 per 32 weights,
+/// benchmarks/gpu_kernel_report.py) than the loads saved.
+void chooseSignLoads(Config &c, int64_t K) {
+  const int64_t kw = (K + 31) / 32;
+  constexpr int64_t v = 4, group = 32 * v;
+  const int64_t tw = (std::max(c.tileWords, group) + group - 1) / group * group;
+  c.vecWords = 1;
+  if (kw % v == 0 && kw >= group && c.mTile * 32 * (tw + 1) * 4 <= 48 * 1024) {
+    c.vecWords = v;
+    c.tileWords = tw;
+  }
+}
 
 /// Emits the sign-flip GEMV/GEMM launch: out[m, n] = h[n] * sum_k
 /// S[n, k] g[k] x[m, k] (+ bias[n] when `bias`).
@@ -98,7 +143,7 @@ struct Config {
 /// shared-memory layout, and read in order as the kernel they emit.
 void emitGemm(ImplicitLocOpBuilder &b, const Config &cfg, Value x, Value signs,
               Value g, Value h, Value bias, Value out, int64_t K, int64_t N,
-              Value M, StringRef kernelName) {
+              Value M, StringRef kernelName, Value partial = Value()) {
   MLIRContext *ctx = b.getContext();
   const int64_t KW = (K + 31) / 32; // sign words per row
   const int64_t TW = cfg.tileWords; // words per tile
@@ -108,14 +153,20 @@ void emitGemm(ImplicitLocOpBuilder &b, const Config &cfg, Value x, Value signs,
   const int64_t rowElems = 32 * pitch;
   const int64_t threads = cfg.warps * kWarpSize;
   const int64_t numTiles = (KW + TW - 1) / TW;
+  const int64_t V = cfg.vecWords; // sign words per load
+  const int64_t group = 32 * V;   // words the warp loads at once
 
   auto wgSpace = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
   auto shmType = MemRefType::get({MT * rowElems}, b.getF32Type(), AffineMap{},
                                  wgSpace);
   Value one = cIdx(b, 1);
-  auto launch =
-      launchKernel(b, cIdx(b, (N + cfg.warps - 1) / cfg.warps),
-                   ceilDiv(b, M, MT), threads, TypeRange{shmType}, kernelName);
+  // Split-K (`partial` given): block z sums tiles [z * perSplit, ...) and
+  // writes its partial sums to partial[z, m, n]; emitSplitKSum finishes.
+  const int64_t S = partial ? cfg.splits : 1;
+  const int64_t perSplit = (numTiles + S - 1) / S;
+  auto launch = launchKernel(b, cIdx(b, (N + cfg.warps - 1) / cfg.warps),
+                             ceilDiv(b, M, MT), threads, TypeRange{shmType},
+                             kernelName, S);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&launch.getBody().front());
   Value shm = launch.getWorkgroupAttributions()[0];
@@ -136,8 +187,14 @@ void emitGemm(ImplicitLocOpBuilder &b, const Config &cfg, Value x, Value signs,
   Type f32 = b.getF32Type(), i32 = b.getI32Type();
 
   SmallVector<Value> init(MT, zeroF);
-  auto tileLoop =
-      scf::ForOp::create(b, cIdx(b, 0), cIdx(b, numTiles), one, init);
+  Value firstTile = cIdx(b, 0), endTile = cIdx(b, numTiles);
+  if (S > 1) {
+    Value z = launch.getBlockIds().z;
+    firstTile = arith::MulIOp::create(b, z, cIdx(b, perSplit));
+    endTile = arith::MinUIOp::create(
+        b, arith::AddIOp::create(b, firstTile, cIdx(b, perSplit)), endTile);
+  }
+  auto tileLoop = scf::ForOp::create(b, firstTile, endTile, one, init);
   {
     OpBuilder::InsertionGuard g2(b);
     b.setInsertionPointToStart(tileLoop.getBody());
@@ -168,59 +225,105 @@ void emitGemm(ImplicitLocOpBuilder &b, const Config &cfg, Value x, Value signs,
         b.setInsertionPointToStart(ifOp.elseBlock());
         scf::YieldOp::create(b, zeroF);
       }
-      // [ml][kk % 32][kk / 32]
+      // [ml][kk % 32][slot(kk / 32)]: word w of the tile is the
+      // (w % V)-th of lane (w % 32V) / V's load number w / 32V, kept at
+      // slot (w / 32V) * 32V + (w % V) * 32 + lane, so that the lanes read
+      // consecutive slots (distinct banks) for each word of their loads.
+      Value w = arith::DivUIOp::create(b, kk, c32);
+      Value slot = w;
+      if (V > 1) {
+        Value inGroup = arith::RemUIOp::create(b, w, cIdx(b, group));
+        slot = arith::AddIOp::create(
+            b,
+            arith::AddIOp::create(
+                b, arith::SubIOp::create(b, w, inGroup),
+                arith::MulIOp::create(
+                    b, arith::RemUIOp::create(b, w, cIdx(b, V)), c32)),
+            arith::DivUIOp::create(b, inGroup, cIdx(b, V)));
+      }
       Value pos = arith::AddIOp::create(
           b,
           arith::AddIOp::create(
               b, arith::MulIOp::create(b, ml, cIdx(b, rowElems)),
               arith::MulIOp::create(b, arith::RemUIOp::create(b, kk, c32),
                                     cIdx(b, pitch))),
-          arith::DivUIOp::create(b, kk, c32));
+          slot);
       memref::StoreOp::create(b, ifOp.getResult(0), shm, pos);
     }
     gpu::BarrierOp::create(b);
 
-    // Sign flips: lane l takes words l, l + 32, ... of the tile.
-    auto wordLoop = scf::ForOp::create(b, cIdx(b, 0), cIdx(b, TW / 32), one,
-                                       acc);
+    // Sign flips: per load, lane l takes V consecutive words (one 32-,
+    // 64- or 128-bit load; the warp reads 32V words of the row in one
+    // go), words V*l, V*l + 1, ... of the load's group of the tile.
+    auto wordLoop =
+        scf::ForOp::create(b, cIdx(b, 0), cIdx(b, TW / group), one, acc);
     {
       OpBuilder::InsertionGuard g3(b);
       b.setInsertionPointToStart(wordLoop.getBody());
-      Value wl = arith::AddIOp::create(
-          b, arith::MulIOp::create(b, wordLoop.getInductionVar(), c32), lane);
+      Value groupBase =
+          arith::MulIOp::create(b, wordLoop.getInductionVar(), cIdx(b, group));
       Value kw = arith::AddIOp::create(
-          b, arith::MulIOp::create(b, t, cIdx(b, TW)), wl);
+          b,
+          arith::AddIOp::create(b, arith::MulIOp::create(b, t, cIdx(b, TW)),
+                                groupBase),
+          V == 1 ? lane
+                 : arith::MulIOp::create(b, lane, cIdx(b, V)).getResult());
+      // KW is a multiple of V: a load is wholly inside the row or outside.
       Value ok = arith::AndIOp::create(
           b, nValid,
           arith::CmpIOp::create(b, arith::CmpIPredicate::ult, kw, cIdx(b, KW)));
-      auto ifOp = scf::IfOp::create(b, TypeRange{i32}, ok, true, true);
+      auto vecType = VectorType::get({V}, i32);
+      auto ifOp = scf::IfOp::create(
+          b, TypeRange{V == 1 ? Type(i32) : Type(vecType)}, ok, true, true);
       {
         OpBuilder::InsertionGuard g4(b);
         b.setInsertionPointToStart(ifOp.thenBlock());
-        scf::YieldOp::create(b, ValueRange{memref::LoadOp::create(
-                                    b, signs, ValueRange{n, kw})});
+        Value loaded = V == 1
+                           ? memref::LoadOp::create(b, signs, ValueRange{n, kw})
+                                 .getResult()
+                           : vector::LoadOp::create(
+                                 b, vecType, signs, ValueRange{n, kw},
+                                 /*nontemporal=*/false, llvm::MaybeAlign(4 * V))
+                                 .getResult();
+        scf::YieldOp::create(b, ValueRange{loaded});
         b.setInsertionPointToStart(ifOp.elseBlock());
-        scf::YieldOp::create(b, zeroI);
+        Value none =
+            V == 1
+                ? zeroI
+                : arith::ConstantOp::create(
+                      b, vecType,
+                      DenseElementsAttr::get(vecType, b.getI32IntegerAttr(0)))
+                      .getResult();
+        scf::YieldOp::create(b, ValueRange{none});
       }
-      Value word = ifOp.getResult(0);
       SmallVector<Value> a(wordLoop.getRegionIterArgs());
-      // 32 bits, unrolled: bit `bit` is the sign of feature 32 * kw + bit.
-      for (int64_t bit = 0; bit < 32; ++bit) {
-        Value s = word;
-        if (bit != 31)
-          s = arith::ShLIOp::create(b, s, cI32(b, 31 - bit));
-        s = arith::AndIOp::create(b, s, signBit);
-        Value base = arith::AddIOp::create(b, cIdx(b, bit * pitch), wl);
-        for (int64_t ml = 0; ml < MT; ++ml) {
-          Value pos = ml == 0 ? base
-                              : arith::AddIOp::create(
-                                    b, base, cIdx(b, ml * rowElems))
-                                    .getResult();
-          Value v = memref::LoadOp::create(b, shm, pos);
-          Value bits = arith::BitcastOp::create(b, i32, v);
-          Value flipped = arith::BitcastOp::create(
-              b, f32, arith::XOrIOp::create(b, bits, s));
-          a[ml] = arith::AddFOp::create(b, a[ml], flipped);
+      for (int64_t j = 0; j < V; ++j) {
+        Value word = V == 1 ? ifOp.getResult(0)
+                            : vector::ExtractOp::create(b, ifOp.getResult(0),
+                                                        ArrayRef<int64_t>{j})
+                                  .getResult();
+        // The word's slot in the staged tile (see the staging).
+        Value wl = arith::AddIOp::create(
+            b, groupBase, arith::AddIOp::create(b, cIdx(b, j * 32), lane));
+        // 32 bits, unrolled: bit `bit` is the sign of feature
+        // 32 * (kw + j) + bit.
+        for (int64_t bit = 0; bit < 32; ++bit) {
+          Value s = word;
+          if (bit != 31)
+            s = arith::ShLIOp::create(b, s, cI32(b, 31 - bit));
+          s = arith::AndIOp::create(b, s, signBit);
+          Value base = arith::AddIOp::create(b, cIdx(b, bit * pitch), wl);
+          for (int64_t ml = 0; ml < MT; ++ml) {
+            Value pos =
+                ml == 0 ? base
+                        : arith::AddIOp::create(b, base, cIdx(b, ml * rowElems))
+                              .getResult();
+            Value v = memref::LoadOp::create(b, shm, pos);
+            Value bits = arith::BitcastOp::create(b, i32, v);
+            Value flipped = arith::BitcastOp::create(
+                b, f32, arith::XOrIOp::create(b, bits, s));
+            a[ml] = arith::AddFOp::create(b, a[ml], flipped);
+          }
         }
       }
       scf::YieldOp::create(b, a);
@@ -237,6 +340,20 @@ void emitGemm(ImplicitLocOpBuilder &b, const Config &cfg, Value x, Value signs,
       arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, cIdx(b, 0)));
   auto ifOp = scf::IfOp::create(b, lane0, /*withElse=*/false);
   b.setInsertionPointToStart(ifOp.thenBlock());
+  if (S > 1) {
+    Value z = launch.getBlockIds().z;
+    for (int64_t ml = 0; ml < MT; ++ml) {
+      Value m = arith::AddIOp::create(b, m0, cIdx(b, ml));
+      auto inRow = scf::IfOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, m, M), false);
+      OpBuilder::InsertionGuard g4(b);
+      b.setInsertionPointToStart(inRow.thenBlock());
+      memref::StoreOp::create(b, sums[ml], partial, ValueRange{z, m, n});
+    }
+    b.setInsertionPointToEnd(&launch.getBody().front());
+    gpu::TerminatorOp::create(b);
+    return;
+  }
   Value hn = loadF32(b, h, {n});
   Value bn = bias ? loadF32(b, bias, {n}) : Value();
   for (int64_t ml = 0; ml < MT; ++ml) {
@@ -250,6 +367,38 @@ void emitGemm(ImplicitLocOpBuilder &b, const Config &cfg, Value x, Value signs,
       y = arith::AddFOp::create(b, y, bn);
     storeF32(b, y, out, {m, n});
   }
+  b.setInsertionPointToEnd(&launch.getBody().front());
+  gpu::TerminatorOp::create(b);
+}
+
+/// Emits split-K's second launch: out[m, n] = h[n] * sum_z partial[z, m, n]
+/// (+ bias[n]), the splits added in order (the result does not depend on
+/// the blocks' timing). One thread per output, 256 per block.
+void emitSplitKSum(ImplicitLocOpBuilder &b, int64_t S, Value partial, Value h,
+                   Value bias, Value out, int64_t N, Value M,
+                   StringRef kernelName) {
+  constexpr int64_t kThreads = 256;
+  auto launch = launchKernel(b, cIdx(b, (N + kThreads - 1) / kThreads), M,
+                             kThreads, TypeRange{}, kernelName);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&launch.getBody().front());
+  Value n = arith::AddIOp::create(
+      b, arith::MulIOp::create(b, launch.getBlockIds().x, cIdx(b, kThreads)),
+      launch.getThreadIds().x);
+  Value m = launch.getBlockIds().y;
+  auto ifOp = scf::IfOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, n, cIdx(b, N)),
+      false);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  Value sum = memref::LoadOp::create(b, partial, ValueRange{cIdx(b, 0), m, n});
+  for (int64_t z = 1; z < S; ++z)
+    sum = arith::AddFOp::create(
+        b, sum,
+        memref::LoadOp::create(b, partial, ValueRange{cIdx(b, z), m, n}));
+  Value y = arith::MulFOp::create(b, sum, loadF32(b, h, {n}));
+  if (bias)
+    y = arith::AddFOp::create(b, y, loadF32(b, bias, {n}));
+  storeF32(b, y, out, {m, n});
   b.setInsertionPointToEnd(&launch.getBody().front());
   gpu::TerminatorOp::create(b);
 }
@@ -465,8 +614,24 @@ void expandStub(func::CallOp call, const Config &cfg) {
     // Do not stage more words per tile than a row has (rounded to the warp).
     int64_t kw = (K + 31) / 32;
     c.tileWords = std::min(c.tileWords, (kw + 31) / 32 * 32);
-    emitGemm(b, c, x, signs, g, h, gemmBias, gemmOut, K, N, M,
-             name + "_gemv");
+    chooseSignLoads(c, K);
+    chooseSplits(c, K, N);
+    if (c.splits == 1) {
+      emitGemm(b, c, x, signs, g, h, gemmBias, gemmOut, K, N, M,
+               name + "_gemv");
+      return;
+    }
+    // Split-K: the partial sums in a scratch buffer, freed after the sum
+    // (onebit-gpu-host-memory makes it managed memory, like the rest of
+    // host code's buffers).
+    auto partialType =
+        MemRefType::get({c.splits, ShapedType::kDynamic, N}, b.getF32Type());
+    Value partial = memref::AllocOp::create(b, partialType, ValueRange{M});
+    emitGemm(b, c, x, signs, g, h, gemmBias, gemmOut, K, N, M, name + "_gemv",
+             partial);
+    emitSplitKSum(b, c.splits, partial, h, gemmBias, gemmOut, N, M,
+                  name + "_splitk");
+    memref::DeallocOp::create(b, partial);
   };
   if (!cfg.tensorCores ||
       (!dynamicM && xType.getDimSize(0) < cfg.mmaMinRows)) {
@@ -527,6 +692,7 @@ struct OneBitGpuBinaryLinearKernelsPass
       return signalPassFailure();
     }
     Config cfg{warps, mTile, tileWords, tensorCores, mmaMinRows};
+    cfg.splitKBlocks = splitKBlocks;
     SmallVector<func::CallOp> calls;
     llvm::SmallDenseSet<StringRef> stubs;
     module.walk([&](func::CallOp call) {

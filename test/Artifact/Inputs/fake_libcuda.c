@@ -59,6 +59,10 @@ static struct { void *p; size_t bytes; int managed; } *live;
 static size_t nlive, caplive;
 static long loads, unloads, launches, allocs, managed, frees, managedFrees;
 static size_t allocBytes;
+/* Copies into device memory (cuMemAlloc's, not managed) from elsewhere, and
+ * out of it: uploads and downloads. */
+static long uploads, downloads;
+static size_t uploadBytes, downloadBytes;
 
 static void *track(size_t bytes, int isManaged) {
   void *p = calloc(1, bytes ? bytes : 1);
@@ -89,6 +93,19 @@ __attribute__((destructor)) static void report(void) {
           "%ld; live at exit %zu (%zu bytes)\n",
           loads, unloads, launches, allocs, allocBytes, managed, frees,
           managedFrees, nlive, leftBytes);
+  fprintf(stderr,
+          "fake-cuda: copies into device memory %ld (%zu bytes), out of "
+          "device memory %ld (%zu bytes)\n",
+          uploads, uploadBytes, downloads, downloadBytes);
+}
+
+/* Whether p lies in a live device (not managed) allocation. */
+static int inDevice(const void *p) {
+  for (size_t i = 0; i < nlive; ++i)
+    if (!live[i].managed && (const char *)p >= (const char *)live[i].p &&
+        (const char *)p < (const char *)live[i].p + live[i].bytes)
+      return 1;
+  return 0;
 }
 
 int cuMemAlloc_v2(devptr *p, size_t bytes) {
@@ -116,7 +133,16 @@ int cuMemFree_v2(devptr p) {
   return 1; /* CUDA_ERROR_INVALID_VALUE */
 }
 int cuMemcpyAsync(devptr dst, devptr src, size_t bytes, void *stream) {
+  const int toDevice = inDevice((void *)dst),
+            fromDevice = inDevice((void *)src);
   (void)stream;
+  if (toDevice && !fromDevice) {
+    ++uploads;
+    uploadBytes += bytes;
+  } else if (fromDevice && !toDevice) {
+    ++downloads;
+    downloadBytes += bytes;
+  }
   memmove((void *)dst, (const void *)src, bytes);
   return 0;
 }

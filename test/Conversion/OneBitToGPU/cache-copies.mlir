@@ -1,6 +1,7 @@
 // onebit-gpu-cache-copies: copies into or out of a KV cache (a public
-// function's onebit.kv_cache argument or a view of one) become linalg.copy,
-// so that the GPU pipeline makes kernels of them; other copies stay.
+// function's onebit.kv_cache argument or a view of one) or a train step's
+// state (onebit.train_state) become linalg.copy, so that the GPU pipeline
+// makes kernels of them; other copies stay.
 // RUN: onebit-opt %s --onebit-gpu-cache-copies | FileCheck %s
 
 // CHECK-LABEL: func.func @step(
@@ -29,5 +30,15 @@ func.func @step(%x: memref<1x4xf32>, %t: memref<4xf32>, %k: memref<2x?x4xf32> {o
 // CHECK-NOT: linalg.copy
 func.func private @helper(%t: memref<4xf32>, %k: memref<4xf32> {onebit.kv_cache}) {
   memref.copy %t, %k : memref<4xf32> to memref<4xf32>
+  return
+}
+
+// CHECK-LABEL: func.func @train_step(
+// CHECK-SAME: %[[P:[^:]*]]: memref<4xf32> {onebit.train_state}, %[[N:[^:]*]]: memref<4xf32>
+// CHECK: linalg.copy ins(%[[N]] : memref<4xf32>) outs(%[[P]] : memref<4xf32>)
+// CHECK-NOT: memref.copy
+// CHECK: return
+func.func @train_step(%p: memref<4xf32> {onebit.train_state}, %new: memref<4xf32>) {
+  memref.copy %new, %p : memref<4xf32> to memref<4xf32>
   return
 }

@@ -1,5 +1,6 @@
-// onebit-gpu-host-memory: a KV cache is given in device memory, so host
-// code that reads or writes it is an error naming the op.
+// onebit-gpu-host-memory: a KV cache, and a train step's state updated in
+// place, are given in device memory, so host code that reads or writes
+// them is an error naming the op.
 // RUN: onebit-opt %s --split-input-file --onebit-gpu-host-memory --verify-diagnostics
 
 // expected-note @below {{in this function}}
@@ -18,4 +19,14 @@ func.func @host_copies_into_a_view(%x: memref<4xf32>, %k: memref<2x4xf32> {onebi
   // expected-error @below {{host code accesses KV cache argument 1}}
   memref.copy %x, %row : memref<4xf32> to memref<4xf32, strided<[1], offset: 4>>
   return
+}
+
+// -----
+
+// expected-note @below {{in this function}}
+func.func @host_reads_train_state(%lr: memref<f32>, %p: memref<4xf32> {onebit.train_state}) -> f32 {
+  %c0 = arith.constant 0 : index
+  // expected-error @below {{onebit-gpu-host-memory: host code accesses train state argument 1 of @host_reads_train_state, which the caller gives in device memory}}
+  %v = memref.load %p[%c0] : memref<4xf32>
+  return %v : f32
 }

@@ -79,3 +79,31 @@ func.func @decode(%ids: memref<1x1xi64>, %k: memref<2x?x4xf32> {onebit.kv_cache}
   }
   return
 }
+
+// A train step updated in place (onebit-build-train-step update-in-place):
+// its parameters and moments are device memory the training session holds
+// for the run, not registered either; the step's other inputs are.
+// CHECK-LABEL: func.func @train_step(
+// CHECK-SAME: %[[P:[^:]*]]: memref<4xf32> {onebit.train_state}, %[[M:[^:]*]]: memref<4xf32> {onebit.train_state}, %[[LR:[^:]*]]: memref<f32>)
+// CHECK: %[[U:.*]] = memref.cast %[[LR]]
+// CHECK-NEXT: gpu.host_register %[[U]]
+// CHECK-NOT: gpu.host_register
+// CHECK: gpu.launch
+// CHECK: gpu.host_unregister
+// CHECK-NOT: gpu.host_unregister
+// CHECK: return
+func.func @train_step(%p: memref<4xf32> {onebit.train_state}, %m: memref<4xf32> {onebit.train_state}, %lr: memref<f32>) {
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c4, %sy = %c1, %sz = %c1) {
+    %r = memref.load %lr[] : memref<f32>
+    %g = memref.load %m[%tx] : memref<4xf32>
+    %x = memref.load %p[%tx] : memref<4xf32>
+    %d = arith.mulf %r, %g : f32
+    %y = arith.subf %x, %d : f32
+    memref.store %y, %p[%tx] : memref<4xf32>
+    gpu.terminator
+  }
+  return
+}

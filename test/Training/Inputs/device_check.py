@@ -3,7 +3,10 @@ DEVICE, and compares the JSONL logs step by step (loss, l_ce, l_mse, lr) to
 1e-4 relative. The device run must also say that its step was compiled for
 DEVICE (the target the compiled model records, so a trainer that ignored
 --device and lowered for the CPU fails here) and, for cuda, name its GPU
-kernels. For --device=cuda without a CUDA driver or GPU the run must fail
+kernels. The device run must hold the train state where the step's kernels
+read it for the whole run: uploaded once (one upload per tensor) and
+downloaded once, for the final checkpoint (the run writes no other), however
+many steps it trains. For --device=cuda without a CUDA driver or GPU the run must fail
 with onebit-train's message, which is printed (a failure with
 ONEBIT_REQUIRE_GPU=1, as scripts/gpu-check.sh sets on a GPU machine).
 usage: device_check.py ONEBIT_TRAIN TEACHER DEVICE WORKDIR
@@ -55,6 +58,22 @@ def main():
     if device == "cuda" and not int(compiled.group(2) or 0):
         say("FAIL: the cuda run names no GPU kernels")
         return 1
+    held = re.search(r"train state held (?:in device memory|as the emulated "
+                     r"device's): ([0-9]+) tensors, ([0-9]+) bytes, uploaded "
+                     r"once", dev.stderr)
+    moved = re.search(r"train state on the device: ([0-9]+) tensor uploads "
+                      r"\(([0-9]+) bytes\), ([0-9]+) tensor downloads "
+                      r"\(([0-9]+) bytes\) over ([0-9]+) steps", dev.stderr)
+    if not held or not moved:
+        say(f"FAIL: the {device} run does not hold its train state on the "
+            f"device:\n{dev.stderr}")
+        return 1
+    tensors, size = int(held.group(1)), int(held.group(2))
+    counts = [int(moved.group(i)) for i in range(1, 6)]
+    if counts != [tensors, size, tensors, size, STEPS]:
+        say(f"FAIL: {STEPS} steps moved the train state ({tensors} tensors, "
+            f"{size} bytes) more than once each way: {moved.group(0)}")
+        return 1
     a, b = log(os.path.join(work, "cpu")), log(os.path.join(work, device))
     if len(a) != STEPS or len(b) != STEPS:
         say(f"FAIL: {len(a)} and {len(b)} logged steps, expected {STEPS}")
@@ -68,7 +87,8 @@ def main():
               f"{a}\n{b}")
         return 1
     say(f"ok: {device} matches cpu over {STEPS} steps, "
-          f"max rel err {worst:.2e}")
+          f"max rel err {worst:.2e}; train state ({tensors} tensors, "
+          f"{size} bytes) uploaded once, downloaded once")
     return 0
 
 

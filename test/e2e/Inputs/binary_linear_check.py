@@ -40,6 +40,11 @@ CASES = [
     ("normbias", (5,), 64, 31, "f32", True, True),
     ("half", (4,), 40, 24, "f16", False, False),
     ("wide", (3,), 4096, 48, "f32", False, False),
+    # Split-K on the GPU (few blocks along N, several K tiles) with 128-bit
+    # sign loads (M = 1, K / 32 a multiple of 4), and with 32-bit ones and
+    # the post-norm (M = 2, f16, K / 32 = 130).
+    ("splitk", (1,), 8320, 40, "f32", False, True),
+    ("splitknorm", (2,), 4160, 24, "f16", True, True),
 ]
 
 PREFILL_CASES = [

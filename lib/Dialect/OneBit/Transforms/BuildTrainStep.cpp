@@ -946,9 +946,14 @@ struct BuildTrainStepPass
       for (const Param &p : params) {
         step.setArgAttrs(a, nameAttr(ctx, p.name + kinds[k]));
         step.setResultAttrs(a, nameAttr(ctx, p.name + kinds[k]));
-        if (updateInPlace)
+        // Updated in place, the state is the caller's to keep between
+        // steps (on a GPU: in device memory, which host code must not
+        // touch; onebit-gpu-host-memory).
+        if (updateInPlace) {
           step.setResultAttr(a, "onebit.inplace_arg",
                              IntegerAttr::get(IntegerType::get(ctx, 64), a));
+          step.setArgAttr(a, "onebit.train_state", UnitAttr::get(ctx));
+        }
         ++a;
       }
     for (unsigned i = 0; i < numInputs; ++i)

@@ -30,6 +30,12 @@ int onebitCudaDeviceInfo(int *major, int *minor, int *driverVersion,
 /// memory). Freed with onebitCudaFreeDevice.
 void *onebitCudaAllocDevice(size_t bytes, char *message, size_t size);
 void onebitCudaFreeDevice(void *ptr);
+/// Copies `bytes` between host and device memory (either way: unified
+/// addressing tells which), done when it returns: 0, or -1 with the reason
+/// in `message`. For state uploaded once and read back rarely (a train
+/// step's parameters and moments).
+int onebitCudaCopy(void *dst, const void *src, size_t bytes, char *message,
+                   size_t size);
 
 /// One entry point of the runtime: its C name and address.
 struct OnebitCudaSymbol {

@@ -123,10 +123,19 @@ public:
   /// Null with `error` set when it cannot be had. Release with freeState.
   virtual void *allocateState(size_t bytes, std::string &error);
   virtual void freeState(void *state);
-  /// Whether the entries take their KV caches in device memory (a GPU
-  /// model). Then runInPlace and the C API's run, whose caches are host
-  /// memory, refuse KV-cache entries: such a model generates through
-  /// Generator, which holds its caches as state memory.
+  /// Copies `bytes` from host memory into state memory from allocateState,
+  /// or back (on a GPU model: an upload, a download). False with `error`
+  /// set when the copy fails or this executable cannot copy its state.
+  virtual bool writeState(void *state, const void *src, size_t bytes,
+                          std::string &error);
+  virtual bool readState(const void *state, void *dst, size_t bytes,
+                         std::string &error);
+  /// Whether the entries take the arguments they update in place in device
+  /// memory (a GPU model: KV caches, a train step's parameters and
+  /// moments). Then runInPlace and the C API's run, whose tensors are host
+  /// memory, refuse such entries: a GPU model generates through Generator,
+  /// which holds its caches as state memory, and trains through the
+  /// training session, which holds its state the same way (runRefs).
   virtual bool stateOnDevice() const { return false; }
 
 protected:

@@ -326,7 +326,9 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
     carries `onebit.inplace_arg` (the argument it is written into), so that
     after bufferization `--onebit-drop-inplace-results` drops it and the
     caller's buffers hold the new state (the runner's `runInPlace`). A step
-    then allocates no second copy of the state.
+    then allocates no second copy of the state. Those arguments carry
+    `onebit.train_state`: the GPU pipeline takes them in device memory,
+    which the training session holds for the run (docs/gpu.md).
 
     `moments=bf16` stores `@f_train_step`'s Adam moments (its `adam_m` and
     `adam_v` arguments and results) in bf16: the update widens them to
