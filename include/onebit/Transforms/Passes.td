@@ -254,6 +254,8 @@ def OneBitDistinctResults
   }];
   let dependentDialects = ["::mlir::bufferization::BufferizationDialect",
                            "::mlir::memref::MemRefDialect"];
+}
+
 def OneBitFuseElementwise : Pass<"onebit-fuse-elementwise"> {
   let summary = "Elementwise linalg fusion that keeps reads of a tensor "
                 "before its in-place writes";
