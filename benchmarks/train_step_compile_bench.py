@@ -13,6 +13,9 @@ generation of the JIT, then a link) under /usr/bin/time -v:
              reverse mode, the gradient calls one forward/backward per form
   checkpoint checkpoint-activations=true: as outlined, and each layer's
              backward recomputes its forward
+  inplace, inplace-checkpoint
+             unrolled and checkpoint with update-in-place=true, the step
+             onebit-train builds on the CPU
 
 Prints, per model and mode, the CPU seconds (user + system) and peak RSS of
 the compile, and the 32-layer / 4-layer ratio. CPU time is the figure on a
@@ -35,6 +38,9 @@ OPTIONS = {
     "unrolled": "",
     "outlined": "outline-layers=true",
     "checkpoint": "checkpoint-activations=true",
+    # What onebit-train builds on the CPU: the state updated in place.
+    "inplace": "update-in-place=true",
+    "inplace-checkpoint": "update-in-place=true checkpoint-activations=true",
 }
 
 

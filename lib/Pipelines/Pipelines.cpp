@@ -79,6 +79,14 @@ void ::onebit::buildCpuPipeline(OpPassManager &pm,
     pm.addPass(onebit::createConvertMatmulToRuntime());
   pm.addPass(createLinalgElementwiseOpFusionPass());
   addBufferizationPasses(pm);
+  {
+    // Each distinct linalg op of a large function is vectorized, lowered
+    // and compiled once (the per-parameter updates of a deep model's step
+    // are a few forms).
+    onebit::OneBitOutlineLoopNestsOptions linalgOps;
+    linalgOps.linalgOps = true;
+    pm.addPass(onebit::createOneBitOutlineLoopNests(linalgOps));
+  }
   pm.addNestedPass<func::FuncOp>(onebit::createOneBitVectorize());
   pm.addPass(createConvertVectorToSCFPass());
   pm.addPass(createConvertLinalgToLoopsPass());

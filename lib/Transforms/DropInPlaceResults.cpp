@@ -13,7 +13,9 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/BitVector.h"
+#include "llvm/ADT/DenseMap.h"
 
 namespace onebit {
 #define GEN_PASS_DEF_ONEBITDROPINPLACERESULTS
@@ -40,6 +42,9 @@ LogicalResult dropResults(func::FuncOp fn, ArrayRef<func::CallOp> calls) {
   if (fn.isDeclaration())
     return success();
   llvm::BitVector drop(fn.getNumResults());
+  // The function's returns, collected once (not one walk per result).
+  SmallVector<func::ReturnOp> returns;
+  fn.walk([&](func::ReturnOp ret) { returns.push_back(ret); });
   for (unsigned r = 0; r < fn.getNumResults(); ++r) {
     auto tied = fn.getResultAttrOfType<IntegerAttr>(r, kInPlaceArg);
     if (!tied)
@@ -52,18 +57,15 @@ LogicalResult dropResults(func::FuncOp fn, ArrayRef<func::CallOp> calls) {
       return fn.emitError() << "result " << r
                             << " is tied to an argument but is not a buffer "
                                "yet (run after bufferization)";
-    WalkResult walk = fn.walk([&](func::ReturnOp ret) {
+    for (func::ReturnOp ret : returns) {
       if (stripCasts(ret.getOperand(r)) == fn.getArgument(arg))
-        return WalkResult::advance();
-      ret.emitError() << "result " << r << " of @" << fn.getSymName()
-                      << " should be written in place into argument " << arg
-                      << ", but bufferization returns another buffer (the "
-                         "argument is read after it is overwritten, or is "
-                         "not writable)";
-      return WalkResult::interrupt();
-    });
-    if (walk.wasInterrupted())
-      return failure();
+        continue;
+      return ret.emitError()
+             << "result " << r << " of @" << fn.getSymName()
+             << " should be written in place into argument " << arg
+             << ", but bufferization returns another buffer (the argument is "
+                "read after it is overwritten, or is not writable)";
+    }
     drop.set(r);
   }
   if (drop.none())
@@ -92,7 +94,8 @@ LogicalResult dropResults(func::FuncOp fn, ArrayRef<func::CallOp> calls) {
         call.getResult(r).replaceAllUsesWith(replacement.getResult(next++));
     call.erase();
   }
-  fn.walk([&](func::ReturnOp ret) { ret->eraseOperands(drop); });
+  for (func::ReturnOp ret : returns)
+    ret->eraseOperands(drop);
   return fn.eraseResults(drop);
 }
 
@@ -104,14 +107,20 @@ struct DropInPlaceResults
     // KV cache: onebit-outline-layers), then the entry points: once a
     // callee's tied results are gone, its caller returns its own argument
     // again. Other functions are left alone.
+    // The users of every symbol, from one walk of the module (a walk per
+    // function was quadratic in the number of outlined functions).
+    std::optional<SymbolTable::UseRange> allUses =
+        SymbolTable::getSymbolUses(&module.getBodyRegion());
+    if (!allUses)
+      return;
+    llvm::DenseMap<StringAttr, SmallVector<Operation *>> users;
+    for (const SymbolTable::SymbolUse &use : *allUses)
+      users[use.getSymbolRef().getRootReference()].push_back(use.getUser());
     SmallVector<std::pair<func::FuncOp, SmallVector<func::CallOp>>> callees;
     SmallVector<func::FuncOp> entries;
     for (auto fn : module.getOps<func::FuncOp>()) {
-      std::optional<SymbolTable::UseRange> uses =
-          SymbolTable::getSymbolUses(fn, module);
-      if (!uses)
-        continue;
-      if (uses->empty()) {
+      auto it = users.find(fn.getSymNameAttr());
+      if (it == users.end()) {
         entries.push_back(fn);
         continue;
       }
@@ -119,8 +128,8 @@ struct DropInPlaceResults
         continue;
       SmallVector<func::CallOp> calls;
       bool onlyCalls = true;
-      for (const SymbolTable::SymbolUse &use : *uses) {
-        auto call = dyn_cast<func::CallOp>(use.getUser());
+      for (Operation *user : it->second) {
+        auto call = dyn_cast<func::CallOp>(user);
         if (!call)
           onlyCalls = false;
         else

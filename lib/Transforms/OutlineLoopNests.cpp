@@ -6,16 +6,23 @@
 // own (constants cloned in, other values read passed as arguments), so the
 // JIT's per-function work stays small; the straight-line rest is marked
 // optnone, since LLVM's schedulers are superlinear in the size of a block.
+// Nests that outline to the same function (the same ops, types and cloned
+// constants: the Adam update of every parameter of one shape, a layer's
+// gradient glue repeated per layer) share one, so the code LLVM compiles
+// follows the distinct nests, not the depth of the model.
 //
 //===----------------------------------------------------------------------===//
 
 #include "onebit/Transforms/Passes.h"
 
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/raw_ostream.h"
 
 namespace onebit {
 #define GEN_PASS_DEF_ONEBITOUTLINELOOPNESTS
@@ -30,6 +37,13 @@ bool isLoopNest(Operation &op) {
   return isa<scf::ForOp, scf::ParallelOp>(op);
 }
 
+/// A linalg op on buffers: with linalg-ops=true, the unit outlined (before
+/// vectorization and loop lowering, so that these run once per distinct op).
+bool isBufferLinalgOp(Operation &op) {
+  auto linalgOp = dyn_cast<linalg::LinalgOp>(op);
+  return linalgOp && linalgOp.hasPureBufferSemantics();
+}
+
 struct OutlineLoopNestsPass
     : public onebit::impl::OneBitOutlineLoopNestsBase<OutlineLoopNestsPass> {
   using Base::Base;
@@ -38,13 +52,14 @@ struct OutlineLoopNestsPass
     ModuleOp module = getOperation();
     SymbolTable symbols(module);
     SmallVector<func::FuncOp> funcs(module.getOps<func::FuncOp>());
+    llvm::StringMap<func::FuncOp> outlined; // body text -> function
     for (func::FuncOp f : funcs) {
       if (f.isExternal())
         continue;
       SmallVector<Operation *> nests;
       for (Block &block : f.getBody())
         for (Operation &op : block)
-          if (isLoopNest(op))
+          if (linalgOps ? isBufferLinalgOp(op) : isLoopNest(op))
             nests.push_back(&op);
       if (nests.size() < minLoops)
         continue;
@@ -56,13 +71,27 @@ struct OutlineLoopNestsPass
       unsigned index = 0;
       Operation *after = f; // keeps the new functions in program order
       for (Operation *nest : nests)
-        after = outline(nest, f, after, symbols, index++);
+        after = outline(nest, f, after, symbols, outlined, index);
     }
   }
 
-  func::FuncOp outline(Operation *nest, func::FuncOp parent,
-                       Operation *after, SymbolTable &symbols,
-                       unsigned index) {
+  /// The function's text with its name left out: equal keys, equal
+  /// functions (the printer numbers values in order, locations omitted).
+  static std::string bodyKey(func::FuncOp fn) {
+    std::string name = fn.getSymName().str();
+    fn.setSymName("k");
+    std::string key;
+    llvm::raw_string_ostream os(key);
+    fn->print(os, OpPrintingFlags().useLocalScope().printGenericOpForm());
+    fn.setSymName(name);
+    return key;
+  }
+
+  /// Moves `nest` into a private function (or calls an equal one outlined
+  /// before). Returns the op after which the next function goes.
+  Operation *outline(Operation *nest, func::FuncOp parent, Operation *after,
+                     SymbolTable &symbols,
+                     llvm::StringMap<func::FuncOp> &outlined, unsigned &index) {
     // What the nest reads from outside: its operands and the values its
     // regions use. Constants are cloned into the new function.
     llvm::SetVector<Value> read;
@@ -86,7 +115,6 @@ struct OutlineLoopNestsPass
         b, nest->getLoc(),
         (parent.getSymName() + "__loop" + Twine(index)).str(), type);
     fn.setPrivate();
-    symbols.insert(fn); // renames on a clash
     Block *body = fn.addEntryBlock();
     b.setInsertionPointToStart(body);
     IRMapping map;
@@ -96,12 +124,21 @@ struct OutlineLoopNestsPass
       b.clone(*c, map);
     Operation *copy = b.clone(*nest, map);
     func::ReturnOp::create(b, nest->getLoc(), copy->getResults());
+    auto [it, added] = outlined.try_emplace(bodyKey(fn), fn);
+    if (added) {
+      symbols.insert(fn); // renames on a clash
+      after = fn;
+      ++index;
+    } else {
+      fn.erase();
+      fn = it->second;
+    }
 
     b.setInsertionPoint(nest);
     auto call = func::CallOp::create(b, nest->getLoc(), fn, args);
     nest->replaceAllUsesWith(call.getResults());
     nest->erase();
-    return fn;
+    return after;
   }
 };
 

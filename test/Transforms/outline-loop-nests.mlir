@@ -45,3 +45,34 @@ func.func @f(%a: memref<8xf32>, %n: index) -> f32 {
   }
   return %s : f32
 }
+
+// Nests that outline to the same function (same ops, types and cloned
+// constants) share it: @g's first and third nests call @g__loop0; the second
+// nest stores another constant and gets a function of its own.
+// CHECK-LABEL: func.func @g(
+// CHECK:         call @g__loop0(%{{.*}}) : (memref<8xf32>) -> ()
+// CHECK:         call @g__loop1(%{{.*}}) : (memref<8xf32>) -> ()
+// CHECK:         call @g__loop0(%{{.*}}) : (memref<8xf32>) -> ()
+// CHECK:         return
+// CHECK:       func.func private @g__loop0(
+// CHECK:         arith.constant 2.0
+// CHECK:       func.func private @g__loop1(
+// CHECK:         arith.constant 3.0
+// CHECK-NOT:   func.func private @g__loop2
+func.func @g(%a: memref<8xf32>, %b: memref<8xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %two = arith.constant 2.0 : f32
+  %three = arith.constant 3.0 : f32
+  scf.for %i = %c0 to %c8 step %c1 {
+    memref.store %two, %a[%i] : memref<8xf32>
+  }
+  scf.for %i = %c0 to %c8 step %c1 {
+    memref.store %three, %a[%i] : memref<8xf32>
+  }
+  scf.for %i = %c0 to %c8 step %c1 {
+    memref.store %two, %b[%i] : memref<8xf32>
+  }
+  return
+}

@@ -136,11 +136,22 @@ def OneBitOutlineLoopNests
     `passthrough = ["optnone", "noinline"]`, so it is compiled at -O0.
     Smaller functions are left alone, so small models compile exactly as
     before.
+
+    Nests that outline to the same function (the same ops, types and
+    cloned constants; the function's generic form with its name left out)
+    share one: the Adam update of every parameter of one shape, or the
+    gradient glue repeated in every layer, is compiled once, however deep
+    the model. With `linalg-ops=true` the units are the top-level linalg
+    ops on buffers instead of loop nests; the CPU pipeline runs it that
+    way right after bufferization, so that vectorization, loop lowering
+    and LLVM see one op per distinct form, then again on loop nests.
   }];
   let options = [
     Option<"minLoops", "min-loops", "unsigned", /*default=*/"8",
            "outline only in functions with at least this many top-level "
-           "loop nests">
+           "loop nests (linalg ops)">,
+    Option<"linalgOps", "linalg-ops", "bool", /*default=*/"false",
+           "outline top-level linalg ops on buffers instead of loop nests">
   ];
   let dependentDialects = ["::mlir::func::FuncDialect",
                            "::mlir::scf::SCFDialect"];
