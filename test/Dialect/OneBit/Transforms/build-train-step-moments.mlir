@@ -10,9 +10,9 @@
 // as with f32 moments, and rounds the new ones to bf16 (truncf) as it
 // writes them into the moments' buffers.
 // CHECK-LABEL: func.func @lm_train_step(
-// CHECK-SAME: %arg0: tensor<8x8xf32> {onebit.name = "layers.0.mlp.latent"}
-// CHECK-SAME: %arg6: tensor<8x8xbf16> {onebit.name = "layers.0.mlp.latent.adam_m"}
-// CHECK-SAME: %arg17: tensor<8xbf16> {onebit.name = "layers.1.mlp.h.adam_v"}
+// CHECK-SAME: %arg0: tensor<8x8xf32> {onebit.name = "layers.0.mlp.latent", onebit.train_state}
+// CHECK-SAME: %arg6: tensor<8x8xbf16> {onebit.name = "layers.0.mlp.latent.adam_m", onebit.train_state}
+// CHECK-SAME: %arg17: tensor<8xbf16> {onebit.name = "layers.1.mlp.h.adam_v", onebit.train_state}
 // CHECK-SAME: -> (tensor<8x8xf32> {onebit.inplace_arg = 0 : i64, onebit.name = "layers.0.mlp.latent"}
 // CHECK-SAME: tensor<8xbf16> {onebit.inplace_arg = 17 : i64, onebit.name = "layers.1.mlp.h.adam_v"}, tensor<f32> {onebit.name = "loss"}
 // CHECK: linalg.generic {{.*}} outs(%arg5, %arg11, %arg17 : tensor<8xf32>, tensor<8xbf16>, tensor<8xbf16>)
