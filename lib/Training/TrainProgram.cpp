@@ -157,10 +157,10 @@ OwningOpRef<ModuleOp> buildTrainStep(const Teacher &teacher,
   // "Compile time"), so the default step stays as it was.
   trainStep.checkpointActivations = o.checkpointActivations;
   trainStep.splitUpdate = splitUpdate;
-  // On the CPU the fused step updates the state in its buffers (the
-  // trainer runs it in place): no second copy of the parameters and
-  // moments per step.
-  trainStep.updateInPlace = !splitUpdate && o.target == Target::Cpu;
+  // On the CPU the fused step (or, split, @F_apply_update) updates the
+  // state in its buffers (the trainer runs it in place): no second copy of
+  // the parameters and moments per step.
+  trainStep.updateInPlace = o.target == Target::Cpu;
   if (!o.trainable.empty()) {
     llvm::SmallVector<llvm::StringRef> names;
     llvm::StringRef(o.trainable).split(names, ',');
