@@ -919,7 +919,7 @@ struct BuildTrainStepPass
     // With split-update the trainer runs the gradient and the update
     // apart, and update-in-place applies to @<f>_apply_update: the fused
     // step is left as it was (it then calls the public gradient).
-    const bool stepInPlace = updateInPlace && !splitUpdate;
+    const bool updateInPlace = this->updateInPlace && !splitUpdate;
     Type f32 = Float32Type::get(ctx);
     auto scalarT = RankedTensorType::get({}, f32);
     Location loc = f.getLoc();
@@ -945,8 +945,9 @@ struct BuildTrainStepPass
       for (const Param &p : params) {
         step.setArgAttrs(a, nameAttr(ctx, p.name + kinds[k]));
         step.setResultAttrs(a, nameAttr(ctx, p.name + kinds[k]));
-        if (stepInPlace)
-          tieToArgument(step, a, a);
+        if (updateInPlace)
+          step.setResultAttr(a, "onebit.inplace_arg",
+                             IntegerAttr::get(IntegerType::get(ctx, 64), a));
         ++a;
       }
     for (unsigned i = 0; i < numInputs; ++i)
@@ -967,7 +968,7 @@ struct BuildTrainStepPass
     for (unsigned i = 0; i < numInputs; ++i)
       callArgs.push_back(sb->getArgument(3 * numParams + i));
     SmallVector<Value> grads;
-    if (!stepInPlace)
+    if (!updateInPlace)
       llvm::append_range(
           grads, func::CallOp::create(b, loc, grad, callArgs).getResults());
     Value lr = extractScalar(e, sb->getArgument(3 * numParams + numInputs));
@@ -982,7 +983,7 @@ struct BuildTrainStepPass
     // read after its gradient is made (the backward goes from the last
     // layer to the first); were it read later, bufferization would copy it
     // and onebit-drop-inplace-results would fail the compile.
-    if (stepInPlace) {
+    if (updateInPlace) {
       Block &body = grad.getBody().front();
       IRMapping map;
       for (auto [arg, value] : llvm::zip(body.getArguments(), callArgs))
@@ -994,11 +995,11 @@ struct BuildTrainStepPass
     }
     SmallVector<Value> newP, newM, newV;
     for (unsigned i = 0; i < numParams; ++i) {
-      auto adam = emitAdamUpdate(b, loc, params[i].type, sb->getArgument(i),
-                                 grads[3 + i], sb->getArgument(numParams + i),
-                                 sb->getArgument(2 * numParams + i), lr, k,
-                                 stepInPlace);
-      if (stepInPlace)
+      auto adam = emitAdamUpdate(
+          b, loc, params[i].type, sb->getArgument(i), grads[3 + i],
+          sb->getArgument(numParams + i), sb->getArgument(2 * numParams + i),
+          lr, k, updateInPlace);
+      if (updateInPlace)
         if (Operation *def = grads[3 + i].getDefiningOp())
           adam->moveAfter(def);
       newP.push_back(adam.getResult(0));
