@@ -22,6 +22,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 using namespace mlir;
 
@@ -38,6 +39,14 @@ HostTensor scalarF32(float v) {
   t.data.resize(4);
   std::memcpy(t.data.data(), &v, 4);
   return t;
+}
+
+/// CPU seconds this process has used (all its threads).
+double processCpuSeconds() {
+  timespec t;
+  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) != 0)
+    return 0;
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
 }
 
 float getScalar(const HostTensor &t) {
@@ -131,6 +140,8 @@ struct TrainSession::Impl {
   std::vector<std::string> names;
   std::vector<HostTensor> params, m, v;
   int64_t current = 0, startStep = 0, checkpointed = -1;
+  /// The process's CPU seconds when the current step began.
+  double stepCpuStart = 0;
   double lastLoss = 0;
   std::string ckptPath;
   StepLog log;
@@ -857,6 +868,7 @@ bool TrainSession::Impl::gatherMoments(std::vector<HostTensor> &fullM,
 }
 
 bool TrainSession::Impl::runStep(TrainStepInfo &info, TrainError &error) {
+  stepCpuStart = processCpuSeconds();
   if (split)
     return runSplitStep(info, error);
   const int64_t s = current + 1;
@@ -1050,6 +1062,7 @@ TrainStepInfo TrainSession::Impl::finishStep(int64_t s, double lr, float loss,
   info.lossMSE = mse;
   info.seconds = secs;
   info.tokensPerSecond = double(rows * teacher.seqLen) / secs;
+  info.cpuSeconds = processCpuSeconds() - stepCpuStart;
   return info;
 }
 
