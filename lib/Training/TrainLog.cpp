@@ -50,7 +50,8 @@ void StepLog::append(const TrainStepInfo &i) {
        << ",\"l_ce\":" << formatNumber(i.lossCE)
        << ",\"l_mse\":" << formatNumber(i.lossMSE)
        << ",\"seconds\":" << formatNumber(i.seconds)
-       << ",\"tokens_per_s\":" << formatNumber(i.tokensPerSecond);
+       << ",\"tokens_per_s\":" << formatNumber(i.tokensPerSecond)
+       << ",\"cpu_seconds\":" << formatNumber(i.cpuSeconds);
   if (i.dataParallel) {
     out_ << ",\"ranks\":" << i.ranks
          << ",\"comm_seconds\":" << formatNumber(i.commSeconds)

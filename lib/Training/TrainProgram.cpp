@@ -198,8 +198,9 @@ OwningOpRef<ModuleOp> buildTrainStep(const Teacher &teacher,
   // parameters and moments per step. The CPU's are the trainer's host
   // tensors (runInPlace); a GPU step's are device memory the session holds
   // for the whole run (DeviceTrainState.h), so per step only the tokens go
-  // in and the losses come out.
-  trainStep.updateInPlace = !splitUpdate;
+  // in and the losses come out. Split (data parallel, gradient
+  // accumulation), @F_apply_update updates in place on the CPU.
+  trainStep.updateInPlace = !splitUpdate || o.target == Target::Cpu;
   trainStep.moments = o.bf16Moments ? "bf16" : "f32";
   if (!o.trainable.empty()) {
     llvm::SmallVector<llvm::StringRef> names;

@@ -23,6 +23,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 using namespace mlir;
 
@@ -41,10 +42,38 @@ HostTensor scalarF32(float v) {
   return t;
 }
 
+/// CPU seconds this process has used (all its threads).
+double processCpuSeconds() {
+  timespec t;
+  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) != 0)
+    return 0;
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
 float getScalar(const HostTensor &t) {
   float v;
   std::memcpy(&v, t.data.data(), 4);
   return v;
+}
+
+/// A borrowed view of `n` floats at `p` with `shape`, for the runner's
+/// runRefs / runRefsInto (no copy).
+TensorRef floatRef(float *p, std::vector<int64_t> shape, size_t n) {
+  TensorRef r;
+  r.dtype = DType::F32;
+  r.shape = std::move(shape);
+  r.data = p;
+  r.bytes = n * 4;
+  return r;
+}
+/// A borrowed view of `t`.
+TensorRef refOf(HostTensor &t) {
+  TensorRef r;
+  r.dtype = t.dtype;
+  r.shape = t.shape;
+  r.data = t.data.data();
+  r.bytes = t.data.size();
+  return r;
 }
 
 /// Linear warm-up to `lr`, then a cosine decay to 0 at the last step.
@@ -116,6 +145,8 @@ struct TrainSession::Impl {
   std::unique_ptr<DeviceTrainState> deviceState;
   int64_t hostStep = 0;
   int64_t current = 0, startStep = 0, checkpointed = -1;
+  /// The process's CPU seconds when the current step began.
+  double stepCpuStart = 0;
   double lastLoss = 0;
   std::string ckptPath;
   StepLog log;
@@ -128,14 +159,22 @@ struct TrainSession::Impl {
   /// Where each parameter's gradient sits in the all-reduced buffer.
   std::vector<size_t> gradOffset;
   size_t gradElements = 0;
+  /// The gradients of this rank's micro-batches are summed here (the
+  /// gradient entry writes the first micro-batch's into it directly), then
+  /// summed over the ranks in place, and the update reads it, scaled by
+  /// 1 / (R * N) inside @F_apply_update.
   std::vector<float> reduceBuffer;
-  std::vector<HostTensor> grads;
+  /// The gradients of the second and later micro-batches, before they are
+  /// added (--grad-accum > 1 only).
+  std::vector<float> microGrads;
   /// ZeRO-1 (TrainOptions::shardOptimizer): this rank's slice [sliceLo,
   /// sliceHi) of the parameters laid end to end (gradOffset's layout); each
   /// rank's slice starts at rank * slicePad. `m` and `v` then hold one 1-D
-  /// tensor each, the slice's moments, and `grads` is unused.
+  /// tensor each, the slice's moments, and `sliceParams` this rank's
+  /// parameters laid end to end, updated by @F_apply_update_slice.
   bool shard = false;
   size_t sliceLo = 0, sliceHi = 0, slicePad = 0;
+  HostTensor sliceParams;
   /// Every rank's slice after gatherSlices (kept between steps: it is the
   /// size of all the parameters).
   std::vector<float> gathered;
@@ -700,8 +739,6 @@ bool TrainSession::Impl::initState(TrainError &error) {
       }
       gradOffset.push_back(gradElements);
       gradElements += size_t(p.numElements());
-      if (!shard)
-        grads.push_back(p);
     }
     // The gradients, then loss, l_ce and l_mse, then one slot per rank for
     // its throughput.
@@ -813,6 +850,7 @@ void TrainSession::Impl::setUpShards() {
   }
   m.assign(1, std::move(ms));
   v.assign(1, std::move(vs));
+  sliceParams = flatF32(n);
   // Two f32 moments per value.
   auto mib = [](size_t values) {
     char buf[32];
@@ -830,32 +868,31 @@ void TrainSession::Impl::setUpShards() {
 bool TrainSession::Impl::updateSlice(int64_t s, double lr, float scale,
                                      TrainError &error) {
   const size_t n = sliceHi - sliceLo;
-  HostTensor p = flatF32(n), g = flatF32(n);
+  HostTensor &p = sliceParams;
   copyFlat(params, gradOffset, sliceLo, sliceHi, floats(p));
-  const float *acc = reduceBuffer.data() + sliceLo;
-  float *gp = floats(g);
-  for (size_t e = 0; e < n; ++e)
-    gp[e] = acc[e] * scale;
-  std::vector<HostTensor> in;
-  in.reserve(6);
-  in.push_back(std::move(p));
-  in.push_back(std::move(m[0]));
-  in.push_back(std::move(v[0]));
-  in.push_back(std::move(g));
-  in.push_back(scalarF32(float(lr)));
-  in.push_back(scalarF32(float(s)));
-  std::vector<HostTensor> out;
-  if (!step->run(entry("_apply_update_slice"), in, out, error.detail))
+  HostTensor lrT = scalarF32(float(lr)), stepT = scalarF32(float(s)),
+             scaleT = scalarF32(scale);
+  // The slice's parameters and moments are updated where they are (or, on
+  // a target without update-in-place, the new ones copied back there); the
+  // gradients are read from the all-reduced buffer, scaled in the update.
+  std::vector<TensorRef> in{
+      refOf(p),     refOf(m[0]),
+      refOf(v[0]),  floatRef(reduceBuffer.data() + sliceLo, {int64_t(n)}, n),
+      refOf(lrT),   refOf(stepT),
+      refOf(scaleT)};
+  const CompiledModel::Entry *e = step->find(entry("_apply_update_slice"));
+  std::vector<TensorRef> out;
+  if (e->inplaceArgs.empty())
+    out = {in[0], in[1], in[2]};
+  if (!step->runRefsInto(*e, in, out, error.detail))
     return false;
-  m[0] = std::move(out[1]);
-  v[0] = std::move(out[2]);
   if (ranks == 1) {
-    copyFlatBack(params, gradOffset, sliceLo, sliceHi, floats(out[0]));
+    copyFlatBack(params, gradOffset, sliceLo, sliceHi, floats(p));
     return true;
   }
   // Every rank's updated slice, into every rank's parameters.
-  if (!gatherSlices(floats(out[0]),
-                    "the parameters of step " + std::to_string(s), error))
+  if (!gatherSlices(floats(p), "the parameters of step " + std::to_string(s),
+                    error))
     return false;
   copyFlatBack(params, gradOffset, 0, gradElements, gathered.data());
   return true;
@@ -903,6 +940,7 @@ bool TrainSession::Impl::gatherMoments(std::vector<HostTensor> &fullM,
 }
 
 bool TrainSession::Impl::runStep(TrainStepInfo &info, TrainError &error) {
+  stepCpuStart = processCpuSeconds();
   if (split)
     return runSplitStep(info, error);
   const int64_t s = current + 1;
@@ -972,29 +1010,41 @@ bool TrainSession::Impl::runSplitStep(TrainStepInfo &info,
   // process with a batch of R*N*b would.
   double compute = 0;
   float *buf = reduceBuffer.data();
-  std::fill(reduceBuffer.begin(), reduceBuffer.end(), 0.0f);
+  std::fill(buf + gradElements, buf + reduceBuffer.size(), 0.0f);
+  const CompiledModel::Entry *gradEntry = step->find(entry("_kd_loss_grad"));
+  // The parameters are lent to the gradient (not copied); its results are
+  // written where they are summed: the first micro-batch's gradients into
+  // the reduce buffer itself, the others' into microGrads, then added.
+  std::vector<TensorRef> in;
+  in.reserve(numParams + 1);
+  for (HostTensor &p : params)
+    in.push_back(refOf(p));
+  float losses[3];
+  std::vector<TensorRef> out;
+  out.reserve(numParams + 3);
   for (int64_t k = 0; k < micro; ++k) {
     auto t0 = clock::now();
-    std::vector<HostTensor> in;
-    in.reserve(numParams + 1);
-    for (const HostTensor &p : params)
-      in.push_back(p);
-    in.push_back(shardForStep(data, o.seed, s,
-                              (int64_t(rank) * micro + k) * batch, batch));
-    std::vector<HostTensor> out;
-    if (!step->run(entry("_kd_loss_grad"), in, out, error.detail))
+    HostTensor rows = shardForStep(data, o.seed, s,
+                                   (int64_t(rank) * micro + k) * batch, batch);
+    in.resize(numParams);
+    in.push_back(refOf(rows));
+    if (k == 1)
+      microGrads.resize(gradElements);
+    float *to = k == 0 ? buf : microGrads.data();
+    out.clear();
+    for (int j = 0; j < 3; ++j)
+      out.push_back(floatRef(&losses[j], {}, 1));
+    for (size_t i = 0; i < numParams; ++i)
+      out.push_back(floatRef(to + gradOffset[i], params[i].shape,
+                             size_t(params[i].numElements())));
+    if (!step->runRefsInto(*gradEntry, in, out, error.detail))
       return false;
     for (int j = 0; j < 3; ++j)
-      buf[gradElements + j] += getScalar(out[j]);
-    for (size_t i = 0; i < numParams; ++i) {
-      const float *g = reinterpret_cast<const float *>(out[3 + i].data.data());
-      float *acc = buf + gradOffset[i];
-      const size_t n = size_t(out[3 + i].numElements());
-      if (k == 0)
-        std::memcpy(acc, g, n * 4);
-      else
-        for (size_t e = 0; e < n; ++e)
-          acc[e] += g[e];
+      buf[gradElements + j] += losses[j];
+    if (k > 0) {
+      const float *g = microGrads.data();
+      for (size_t e = 0; e < gradElements; ++e)
+        buf[e] += g[e];
     }
     compute += std::chrono::duration<double>(clock::now() - t0).count();
   }
@@ -1010,12 +1060,6 @@ bool TrainSession::Impl::runSplitStep(TrainStepInfo &info,
       return collectiveFailed(err, error);
   }
   const float scale = 1.0f / float(int64_t(ranks) * micro);
-  for (size_t i = 0; i < grads.size(); ++i) {
-    float *g = reinterpret_cast<float *>(grads[i].data.data());
-    const float *acc = buf + gradOffset[i];
-    for (size_t e = 0, n = size_t(grads[i].numElements()); e < n; ++e)
-      g[e] = acc[e] * scale;
-  }
   const float loss = buf[gradElements] * scale,
               ce = buf[gradElements + 1] * scale,
               mse = buf[gradElements + 2] * scale;
@@ -1032,26 +1076,29 @@ bool TrainSession::Impl::runSplitStep(TrainStepInfo &info,
       return false;
     return finishSplitStep(s, lr, loss, ce, mse, start, error, info);
   }
-  // The update: the same on every rank, from the same averaged gradients.
-  std::vector<HostTensor> in;
-  in.reserve(4 * numParams + 2);
-  for (auto *group : {&params, &m, &v, &grads})
+  // The update: the same on every rank, from the same summed gradients
+  // (scaled by 1 / (R * N) in the update). Built with update-in-place (the
+  // CPU's), it writes the parameters and moments where they are; otherwise
+  // its new state is copied back over them.
+  HostTensor lrT = scalarF32(float(lr)), stepT = scalarF32(float(s)),
+             scaleT = scalarF32(scale);
+  std::vector<TensorRef> uin;
+  uin.reserve(4 * numParams + 3);
+  for (auto *group : {&params, &m, &v})
     for (HostTensor &t : *group)
-      in.push_back(std::move(t));
-  in.push_back(scalarF32(float(lr)));
-  in.push_back(scalarF32(float(s)));
-  std::vector<HostTensor> out;
-  if (!step->run(entry("_apply_update"), in, out, error.detail))
+      uin.push_back(refOf(t));
+  for (size_t i = 0; i < numParams; ++i)
+    uin.push_back(floatRef(buf + gradOffset[i], params[i].shape,
+                           size_t(params[i].numElements())));
+  uin.push_back(refOf(lrT));
+  uin.push_back(refOf(stepT));
+  uin.push_back(refOf(scaleT));
+  const CompiledModel::Entry *updateEntry = step->find(entry("_apply_update"));
+  std::vector<TensorRef> uout;
+  if (updateEntry->inplaceArgs.empty())
+    uout.assign(uin.begin(), uin.begin() + 3 * numParams);
+  if (!step->runRefsInto(*updateEntry, uin, uout, error.detail))
     return false;
-  for (size_t i = 0; i < numParams; ++i) {
-    params[i] = std::move(out[i]);
-    m[i] = std::move(out[numParams + i]);
-    v[i] = std::move(out[2 * numParams + i]);
-    // The gradients' buffers were moved into the call; get them back.
-    grads[i] = std::move(in[3 * numParams + i]);
-    if (grads[i].data.size() != params[i].data.size())
-      grads[i] = params[i];
-  }
   return finishSplitStep(s, lr, loss, ce, mse, start, error, info);
 }
 
@@ -1090,6 +1137,7 @@ TrainStepInfo TrainSession::Impl::finishStep(int64_t s, double lr, float loss,
   info.lossMSE = mse;
   info.seconds = secs;
   info.tokensPerSecond = double(rows * teacher.seqLen) / secs;
+  info.cpuSeconds = processCpuSeconds() - stepCpuStart;
   return info;
 }
 

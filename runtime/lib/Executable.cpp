@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <set>
 
 namespace onebit {
@@ -264,10 +265,10 @@ static bool checkCachePosition(const Executable::Entry &e,
   return true;
 }
 
-bool Executable::runRefs(const Entry &entryRef,
-                         const std::vector<TensorRef> &inputs,
-                         std::vector<HostTensor> &outputs,
-                         std::string &error) {
+bool Executable::callRefs(const Entry &entryRef,
+                          const std::vector<TensorRef> &inputs,
+                          std::vector<int64_t> &resultDesc,
+                          std::string &error) {
   const Entry *e = &entryRef;
   const std::string &entry_ = e->name;
   const std::vector<TensorSignature> &inputs_ = e->inputs;
@@ -363,39 +364,112 @@ bool Executable::runRefs(const Entry &entryRef,
   size_t resultWords = 0;
   for (const TensorSignature &s : results_)
     resultWords += 3 + 2 * s.shape.size();
-  std::vector<int64_t> resultDesc(resultWords, 0);
+  resultDesc.assign(resultWords, 0);
   if (!results_.empty())
     args.push_back(resultDesc.data());
 
   // Looked up once, when compiled.
-  const size_t index = size_t(e - entries_.data());
-  packed_[index](args.data());
+  packed_[size_t(e - entries_.data())](args.data());
+  return true;
+}
+
+void Executable::takeResults(
+    const Entry &e, const std::vector<TensorRef> &inputs,
+    const std::vector<int64_t> &resultDesc,
+    const std::function<void(size_t, const TensorRef &, const int64_t *strides)>
+        &take) {
+  const size_t index = size_t(&e - entries_.data());
   void (*freeResult)(void *) =
       index < entryFreeResult_.size() ? entryFreeResult_[index] : freeResult_;
-
   std::set<int64_t> inputPtrs, freed;
   for (const TensorRef &t : inputs)
     inputPtrs.insert(reinterpret_cast<int64_t>(t.data));
-  outputs.assign(results_.size(), HostTensor());
   size_t at = 0;
-  for (size_t i = 0; i < results_.size(); ++i) {
-    size_t r = results_[i].shape.size();
+  for (size_t i = 0; i < e.results.size(); ++i) {
+    size_t r = e.results[i].shape.size();
     const int64_t *d = resultDesc.data() + at;
     at += 3 + 2 * r;
-    HostTensor &out = outputs[i];
-    out.dtype = results_[i].dtype;
-    out.shape.assign(d + 3, d + 3 + r);
-    size_t es = dtypeSize(out.dtype);
-    out.data.resize(size_t(out.numElements()) * es);
-    const char *base = reinterpret_cast<const char *>(d[1]) + d[2] * es;
-    copyToRowMajor(base, out.shape, d + 3 + r, es, out.data.data());
+    TensorRef result;
+    result.dtype = e.results[i].dtype;
+    result.shape.assign(d + 3, d + 3 + r);
+    size_t es = dtypeSize(result.dtype);
+    result.data = reinterpret_cast<char *>(d[1]) + d[2] * es;
+    take(i, result, d + 3 + r);
     // Results are owned by the caller (buffer-deallocation-pipeline); free
     // each allocation once, never an input's, back to the runtime's block
     // cache it came from (or to the GPU runtime: managed memory).
     if (d[0] && !inputPtrs.count(d[0]) && freed.insert(d[0]).second)
       freeResult(reinterpret_cast<void *>(d[0]));
   }
+}
+
+bool Executable::runRefs(const Entry &e, const std::vector<TensorRef> &inputs,
+                         std::vector<HostTensor> &outputs, std::string &error) {
+  std::vector<int64_t> resultDesc;
+  if (!callRefs(e, inputs, resultDesc, error))
+    return false;
+  outputs.assign(e.results.size(), HostTensor());
+  takeResults(e, inputs, resultDesc,
+              [&](size_t i, const TensorRef &result, const int64_t *strides) {
+                HostTensor &out = outputs[i];
+                out.dtype = result.dtype;
+                out.shape = result.shape;
+                size_t es = dtypeSize(out.dtype);
+                out.data.resize(size_t(out.numElements()) * es);
+                copyToRowMajor(static_cast<const char *>(result.data),
+                               out.shape, strides, es, out.data.data());
+              });
   return true;
+}
+
+bool Executable::runRefsInto(const Entry &e,
+                             const std::vector<TensorRef> &inputs,
+                             const std::vector<TensorRef> &outputs,
+                             std::string &error) {
+  if (outputs.size() != e.results.size()) {
+    error = "@" + e.name + " returns " + std::to_string(e.results.size()) +
+            " results but " + std::to_string(outputs.size()) +
+            " destinations were given";
+    return false;
+  }
+  // The destinations must fit a result of the signature before the call;
+  // a dynamic size is checked against what the call returned.
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const TensorSignature &sig = e.results[i];
+    const TensorRef &t = outputs[i];
+    bool ok = t.dtype == sig.dtype && t.shape.size() == sig.shape.size();
+    for (size_t d = 0; ok && d < t.shape.size(); ++d)
+      ok = isDynamicDim(sig.shape[d]) || sig.shape[d] == t.shape[d];
+    int64_t bytes = 0;
+    ok = ok && checkedByteSize(t.shape, t.dtype, bytes) &&
+         uint64_t(bytes) == t.bytes;
+    if (!ok) {
+      error = "destination " + std::to_string(i) + " (" + sig.name + ") is a " +
+              dtypeName(t.dtype) + " " + shapeStr(t.shape) + " of " +
+              std::to_string(t.bytes) + " bytes but @" + e.name + " returns " +
+              sig.str();
+      return false;
+    }
+  }
+  std::vector<int64_t> resultDesc;
+  if (!callRefs(e, inputs, resultDesc, error))
+    return false;
+  takeResults(e, inputs, resultDesc,
+              [&](size_t i, const TensorRef &result, const int64_t *strides) {
+                const TensorRef &to = outputs[i];
+                if (result.shape != to.shape) {
+                  if (error.empty())
+                    error = "result " + std::to_string(i) + " (" +
+                            e.results[i].name + ") of @" + e.name +
+                            " has shape " + shapeStr(result.shape) +
+                            " but its destination " + shapeStr(to.shape);
+                  return;
+                }
+                copyToRowMajor(static_cast<const char *>(result.data),
+                               result.shape, strides, dtypeSize(result.dtype),
+                               static_cast<char *>(to.data));
+              });
+  return error.empty();
 }
 
 } // namespace onebit

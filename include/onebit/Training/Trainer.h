@@ -144,6 +144,11 @@ struct TrainStepInfo {
   int64_t lastStep = 0, startStep = 0;
   double lr = 0, loss = 0, lossCE = 0, lossMSE = 0, seconds = 0;
   double tokensPerSecond = 0;
+  /// The CPU time this process used during the step (all its threads;
+  /// collectives count while they poll, not while they sleep): with one
+  /// thread per process, the step's cost on a loaded machine, where the
+  /// wall time also counts the time other processes ran.
+  double cpuSeconds = 0;
   /// Data-parallel runs (ranks > 1 or gradAccum > 1): the ranks, this
   /// rank's seconds in collectives during the step (waiting for slower
   /// ranks included), and each rank's own tokens per second of compute

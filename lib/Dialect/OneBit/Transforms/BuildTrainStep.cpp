@@ -406,6 +406,15 @@ DictionaryAttr nameAttr(MLIRContext *ctx, StringRef name) {
                            StringAttr::get(ctx, name))});
 }
 
+/// Ties result `result` of `fn` to argument `arg` (`onebit.inplace_arg`):
+/// after bufferization the result is written into the argument's buffer
+/// and --onebit-drop-inplace-results drops it.
+void tieToArgument(func::FuncOp fn, unsigned result, unsigned arg) {
+  MLIRContext *ctx = fn.getContext();
+  fn.setResultAttr(result, "onebit.inplace_arg",
+                   IntegerAttr::get(IntegerType::get(ctx, 64), arg));
+}
+
 struct Param {
   std::string name;
   Attribute value;
@@ -839,12 +848,16 @@ struct BuildTrainStepPass
   /// With `inPlace`, (p, m, v) are the op's outputs (g its input), so that
   /// bufferization writes the new values into their buffers.
   /// With `momentType` (bf16) the moments m and v are of that type: read
-  /// through extf, computed in f32, written back through truncf.
+  /// through extf, computed in f32, written back through truncf. A non-null
+  /// `gradScale` (an f32 scalar) multiplies g first: the data-parallel
+  /// update takes the sum of the ranks' and micro-batches' gradients and
+  /// 1 / (R * N), so the summed buffer is not scaled into another copy.
   linalg::GenericOp emitAdamUpdate(OpBuilder &b, Location loc,
                                    RankedTensorType type, Value p, Value g,
                                    Value m, Value v, Value lr,
                                    const AdamScalars &k, bool inPlace = false,
-                                   Type momentType = Type()) {
+                                   Type momentType = Type(),
+                                   Value gradScale = nullptr) {
     MLIRContext *ctx = b.getContext();
     Type f32 = Float32Type::get(ctx);
     if (!momentType)
@@ -881,6 +894,8 @@ struct BuildTrainStepPass
           if (narrow)
             for (int j : {2, 3})
               a[j] = arith::ExtFOp::create(nb, nl, f32, a[j]);
+          if (gradScale)
+            a[1] = arith::MulFOp::create(nb, nl, a[1], gradScale);
           // m' = b1 m + (1-b1) g; v' = b2 v + (1-b2) g^2
           Value m1 = arith::AddFOp::create(
               nb, nl, arith::MulFOp::create(nb, nl, b1, a[2]),
@@ -915,6 +930,10 @@ struct BuildTrainStepPass
     MLIRContext *ctx = &getContext();
     unsigned numParams = params.size();
     unsigned numInputs = f.getNumArguments();
+    // With split-update the trainer runs the gradient and the update
+    // apart, and update-in-place applies to @<f>_apply_update: the fused
+    // step is left as it was (it then calls the public gradient).
+    const bool updateInPlace = this->updateInPlace && !splitUpdate;
     Type f32 = Float32Type::get(ctx);
     auto scalarT = RankedTensorType::get({}, f32);
     Location loc = f.getLoc();
@@ -1022,8 +1041,11 @@ struct BuildTrainStepPass
   }
 
   /// `@<f>_apply_update(params..., adam_m..., adam_v..., grads..., lr,
-  /// step) -> (params'..., adam_m'..., adam_v'...)`: `@<f>_train_step`'s
-  /// Adam update on gradients given by the caller (split-update=true).
+  /// step, grad_scale) -> (params'..., adam_m'..., adam_v'...)`:
+  /// `@<f>_train_step`'s Adam update on gradients given by the caller
+  /// (split-update=true), times grad_scale. With update-in-place the new
+  /// state is written into the params and moments arguments (the results
+  /// are tied to them).
   func::FuncOp buildApplyUpdate(func::FuncOp f, func::FuncOp after,
                                 ArrayRef<Param> params) {
     MLIRContext *ctx = &getContext();
@@ -1035,7 +1057,7 @@ struct BuildTrainStepPass
     for (int k = 0; k < 4; ++k)
       for (const Param &p : params)
         args.push_back(p.type);
-    args.append({scalarT, scalarT}); // lr, step (1-based)
+    args.append({scalarT, scalarT, scalarT}); // lr, step (1-based), scale
     for (int k = 0; k < 3; ++k)
       for (const Param &p : params)
         results.push_back(p.type);
@@ -1048,24 +1070,30 @@ struct BuildTrainStepPass
     for (int k = 0; k < 4; ++k)
       for (auto [i, p] : llvm::enumerate(params)) {
         update.setArgAttrs(k * numParams + i, nameAttr(ctx, p.name + kinds[k]));
-        if (k < 3)
+        if (k < 3) {
           update.setResultAttrs(k * numParams + i,
                                 nameAttr(ctx, p.name + kinds[k]));
+          if (updateInPlace)
+            tieToArgument(update, k * numParams + i, k * numParams + i);
+        }
       }
     update.setArgAttrs(4 * numParams, nameAttr(ctx, "lr"));
     update.setArgAttrs(4 * numParams + 1, nameAttr(ctx, "step"));
+    update.setArgAttrs(4 * numParams + 2, nameAttr(ctx, "grad_scale"));
     Block *ub = update.addEntryBlock();
     OpBuilder b = OpBuilder::atBlockBegin(ub);
     Emitter e{b, loc, f32};
     Value lr = extractScalar(e, ub->getArgument(4 * numParams));
     Value stepN = extractScalar(e, ub->getArgument(4 * numParams + 1));
+    Value scale = extractScalar(e, ub->getArgument(4 * numParams + 2));
     AdamScalars k = emitAdamScalars(e, stepN);
     SmallVector<Value> newP, newM, newV;
     for (unsigned i = 0; i < numParams; ++i) {
-      auto adam = emitAdamUpdate(b, loc, params[i].type, ub->getArgument(i),
-                                 ub->getArgument(3 * numParams + i),
-                                 ub->getArgument(numParams + i),
-                                 ub->getArgument(2 * numParams + i), lr, k);
+      auto adam = emitAdamUpdate(
+          b, loc, params[i].type, ub->getArgument(i),
+          ub->getArgument(3 * numParams + i), ub->getArgument(numParams + i),
+          ub->getArgument(2 * numParams + i), lr, k, updateInPlace, Type(),
+          scale);
       newP.push_back(adam.getResult(0));
       newM.push_back(adam.getResult(1));
       newV.push_back(adam.getResult(2));
@@ -1078,10 +1106,11 @@ struct BuildTrainStepPass
     return update;
   }
 
-  /// `@<f>_apply_update_slice(p, adam_m, adam_v, grad, lr, step) -> (p',
-  /// adam_m', adam_v')` on 1-D tensors of any length: the same elementwise
-  /// Adam update on a piece of the parameters laid end to end, for
-  /// optimizer-state sharding (ZeRO-1: each rank updates its own slice).
+  /// `@<f>_apply_update_slice(p, adam_m, adam_v, grad, lr, step,
+  /// grad_scale) -> (p', adam_m', adam_v')` on 1-D tensors of any length:
+  /// the same elementwise Adam update on a piece of the parameters laid end
+  /// to end, for optimizer-state sharding (ZeRO-1: each rank updates its
+  /// own slice); in place as @<f>_apply_update.
   void buildApplyUpdateSlice(func::FuncOp f, func::FuncOp after) {
     MLIRContext *ctx = &getContext();
     Type f32 = Float32Type::get(ctx);
@@ -1089,7 +1118,7 @@ struct BuildTrainStepPass
     auto sliceT = RankedTensorType::get({ShapedType::kDynamic}, f32);
     Location loc = f.getLoc();
     SmallVector<Type> args(4, sliceT), results(3, sliceT);
-    args.append({scalarT, scalarT});
+    args.append({scalarT, scalarT, scalarT});
     OpBuilder mb(ctx);
     mb.setInsertionPointAfter(after);
     auto update = func::FuncOp::create(
@@ -1098,19 +1127,25 @@ struct BuildTrainStepPass
     const char *names[] = {"params", "adam_m", "adam_v", "grads"};
     for (int k = 0; k < 4; ++k) {
       update.setArgAttrs(k, nameAttr(ctx, names[k]));
-      if (k < 3)
+      if (k < 3) {
         update.setResultAttrs(k, nameAttr(ctx, names[k]));
+        if (updateInPlace)
+          tieToArgument(update, k, k);
+      }
     }
     update.setArgAttrs(4, nameAttr(ctx, "lr"));
     update.setArgAttrs(5, nameAttr(ctx, "step"));
+    update.setArgAttrs(6, nameAttr(ctx, "grad_scale"));
     Block *ub = update.addEntryBlock();
     OpBuilder b = OpBuilder::atBlockBegin(ub);
     Emitter e{b, loc, f32};
     Value lr = extractScalar(e, ub->getArgument(4));
     AdamScalars k = emitAdamScalars(e, extractScalar(e, ub->getArgument(5)));
-    auto adam =
-        emitAdamUpdate(b, loc, sliceT, ub->getArgument(0), ub->getArgument(3),
-                       ub->getArgument(1), ub->getArgument(2), lr, k);
+    Value scale = extractScalar(e, ub->getArgument(6));
+    auto adam = emitAdamUpdate(b, loc, sliceT, ub->getArgument(0),
+                               ub->getArgument(3), ub->getArgument(1),
+                               ub->getArgument(2), lr, k, updateInPlace,
+                               Type(), scale);
     func::ReturnOp::create(b, loc, adam.getResults());
   }
 

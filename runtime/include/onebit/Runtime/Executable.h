@@ -15,6 +15,7 @@
 #include "onebit/Support/HostTensor.h"
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -111,6 +112,12 @@ public:
   /// the results, allocated by the executable.
   bool runRefs(const Entry &entry, const std::vector<TensorRef> &inputs,
                std::vector<HostTensor> &outputs, std::string &error);
+  /// The same, writing the results into `outputs`, memory the caller owns
+  /// (one per result, of its element type and shape; e.g. pieces of one
+  /// buffer): no host tensor is allocated for them. Inputs tied to
+  /// results (Entry::inplaceArgs) are updated in place as with runInPlace.
+  bool runRefsInto(const Entry &entry, const std::vector<TensorRef> &inputs,
+                   const std::vector<TensorRef> &outputs, std::string &error);
 
   /// The device copies of the model's constants (the counters the GPU
   /// pipeline's load constructor keeps); zeros where there are none.
@@ -154,6 +161,16 @@ protected:
 private:
   bool invokeHost(const Entry &e, const std::vector<HostTensor> &inputs,
                   std::vector<HostTensor> &outputs, std::string &error);
+  /// Checks `inputs` against `e` and calls it; `resultDesc` receives the
+  /// results' memref descriptors.
+  bool callRefs(const Entry &e, const std::vector<TensorRef> &inputs,
+                std::vector<int64_t> &resultDesc, std::string &error);
+  /// Hands each result of a call (its data, shape and element strides) to
+  /// `take`, then frees the buffers the call allocated.
+  void takeResults(const Entry &e, const std::vector<TensorRef> &inputs,
+                   const std::vector<int64_t> &resultDesc,
+                   const std::function<void(size_t, const TensorRef &,
+                                            const int64_t *strides)> &take);
 
   void (*freeResult_)(void *);
 };

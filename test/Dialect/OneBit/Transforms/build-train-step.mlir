@@ -5,6 +5,8 @@
 // RUN: onebit-opt %s --onebit-build-train-step="split-update=true" | FileCheck %s --check-prefix=SPLIT
 // RUN: onebit-opt %s --onebit-build-train-step="update-in-place=true" | FileCheck %s --check-prefix=INPLACE
 // RUN: onebit-opt %s --onebit-build-train-step="update-in-place=true" --onebit-cpu-pipeline | FileCheck %s --check-prefix=INPLACE-LLVM
+// RUN: onebit-opt %s --onebit-build-train-step="split-update=true update-in-place=true" | FileCheck %s --check-prefix=SPLIT-INPLACE
+// RUN: onebit-opt %s --onebit-build-train-step="split-update=true update-in-place=true" --onebit-cpu-pipeline | FileCheck %s --check-prefix=SPLIT-INPLACE-LLVM
 
 // A two-layer residual model with a head. The forward function is quantized
 // in place (the head stays FP), its FP copy becomes the frozen teacher, and
@@ -82,24 +84,29 @@ func.func @lm(%x: tensor<4x8xf32>) -> tensor<4x6xf32> {
 }
 
 // split-update=true (data-parallel training): the gradient is public and
-// @lm_apply_update takes the gradients (averaged by the trainer) after the
-// parameters and both moments; it is train_step's Adam update, one generic
-// per parameter; the fused step is still there.
+// @lm_apply_update takes the gradients (summed by the trainer) after the
+// parameters and both moments, and the scale that averages them; it is
+// train_step's Adam update, one generic per parameter, on the scaled
+// gradient; the fused step is still there.
 // SPLIT-LABEL: func.func @lm_kd_loss_grad(%{{.*}}: tensor<8x8xf32>, {{.*}}, %{{.*}}: tensor<4x8xf32>) -> (tensor<f32>, tensor<f32>, tensor<f32>, tensor<8x8xf32>
 // SPLIT-LABEL: func.func @lm_train_step(
 // SPLIT-LABEL: func.func @lm_apply_update(
 // SPLIT-SAME: {onebit.name = "layers.0.mlp.latent"}
 // SPLIT-SAME: {onebit.name = "layers.1.mlp.h.adam_v"}, %{{.*}}: tensor<8x8xf32> {onebit.name = "layers.0.mlp.latent.grad"}
-// SPLIT-SAME: %{{.*}}: tensor<f32> {onebit.name = "lr"}, %{{.*}}: tensor<f32> {onebit.name = "step"})
+// SPLIT-SAME: %{{.*}}: tensor<f32> {onebit.name = "lr"}, %{{.*}}: tensor<f32> {onebit.name = "step"}, %[[S:[a-z0-9_]+]]: tensor<f32> {onebit.name = "grad_scale"})
 // SPLIT-SAME: -> (tensor<8x8xf32> {onebit.name = "layers.0.mlp.latent"}
+// SPLIT: %[[SCALE:[a-z0-9_]+]] = tensor.extract %[[S]][] : tensor<f32>
 // SPLIT: math.powf
-// SPLIT-COUNT-6: linalg.generic
+// SPLIT: linalg.generic
+// SPLIT-NEXT: ^bb0(%{{[a-z0-9_]+}}: f32, %[[G:[a-z0-9_]+]]: f32,
+// SPLIT-NEXT: arith.mulf %[[G]], %[[SCALE]] : f32
+// SPLIT-COUNT-5: linalg.generic
 // SPLIT: math.sqrt
 // SPLIT: return
 // The same update on 1-D slices of any length (optimizer-state sharding):
 // one generic whose outputs take the slice's length.
 // SPLIT-LABEL: func.func @lm_apply_update_slice(
-// SPLIT-SAME: %[[P:.*]]: tensor<?xf32> {onebit.name = "params"}, %{{.*}}: tensor<?xf32> {onebit.name = "adam_m"}, %{{.*}}: tensor<?xf32> {onebit.name = "adam_v"}, %{{.*}}: tensor<?xf32> {onebit.name = "grads"}, %{{.*}}: tensor<f32> {onebit.name = "lr"}, %{{.*}}: tensor<f32> {onebit.name = "step"})
+// SPLIT-SAME: %[[P:.*]]: tensor<?xf32> {onebit.name = "params"}, %{{.*}}: tensor<?xf32> {onebit.name = "adam_m"}, %{{.*}}: tensor<?xf32> {onebit.name = "adam_v"}, %{{.*}}: tensor<?xf32> {onebit.name = "grads"}, %{{.*}}: tensor<f32> {onebit.name = "lr"}, %{{.*}}: tensor<f32> {onebit.name = "step"}, %{{.*}}: tensor<f32> {onebit.name = "grad_scale"})
 // SPLIT-SAME: -> (tensor<?xf32> {onebit.name = "params"}, tensor<?xf32> {onebit.name = "adam_m"}, tensor<?xf32> {onebit.name = "adam_v"})
 // SPLIT: math.powf
 // SPLIT: %[[N:.*]] = tensor.dim %[[P]], %{{.*}} : tensor<?xf32>
@@ -132,3 +139,40 @@ func.func @lm(%x: tensor<4x8xf32>) -> tensor<4x6xf32> {
 // compile if one was copied): only the three losses are returned.
 // INPLACE-LLVM: llvm.func @lm_train_step(
 // INPLACE-LLVM-SAME: -> !llvm.struct<(struct<(ptr, ptr, i64)>, struct<(ptr, ptr, i64)>, struct<(ptr, ptr, i64)>)>
+
+// split-update=true update-in-place=true (the CPU trainer's data-parallel
+// step): @lm_apply_update and @lm_apply_update_slice write the new
+// parameters and moments into their arguments, each update's generic taking
+// them as its outputs and the scaled gradient as its input; @lm_train_step,
+// which the data-parallel trainer does not run, still returns new state and
+// calls the public gradient.
+// SPLIT-INPLACE-LABEL: func.func @lm_kd_loss_grad(
+// SPLIT-INPLACE-LABEL: func.func @lm_train_step(
+// SPLIT-INPLACE-NOT: onebit.inplace_arg
+// SPLIT-INPLACE: call @lm_kd_loss_grad
+// SPLIT-INPLACE-LABEL: func.func @lm_apply_update(
+// SPLIT-INPLACE-SAME: %[[S:[a-z0-9_]+]]: tensor<f32> {onebit.name = "grad_scale"})
+// SPLIT-INPLACE-SAME: -> (tensor<8x8xf32> {onebit.inplace_arg = 0 : i64, onebit.name = "layers.0.mlp.latent"}
+// SPLIT-INPLACE-SAME: tensor<8xf32> {onebit.inplace_arg = 7 : i64, onebit.name = "layers.0.mlp.g.adam_m"}
+// SPLIT-INPLACE-SAME: tensor<8xf32> {onebit.inplace_arg = 17 : i64, onebit.name = "layers.1.mlp.h.adam_v"})
+// SPLIT-INPLACE: %[[SCALE:[a-z0-9_]+]] = tensor.extract %[[S]][] : tensor<f32>
+// SPLIT-INPLACE: linalg.generic {{.*}} ins(%arg18 : tensor<8x8xf32>) outs(%arg0, %arg6, %arg12 :
+// SPLIT-INPLACE-NEXT: ^bb0(%[[G:[a-z0-9_]+]]: f32,
+// SPLIT-INPLACE-NEXT: arith.mulf %[[G]], %[[SCALE]] : f32
+// SPLIT-INPLACE: linalg.generic {{.*}} ins(%arg19 : tensor<8xf32>) outs(%arg1, %arg7, %arg13 :
+// SPLIT-INPLACE: linalg.generic {{.*}} ins(%arg23 : tensor<8xf32>) outs(%arg5, %arg11, %arg17 :
+// SPLIT-INPLACE: return
+// SPLIT-INPLACE-LABEL: func.func @lm_apply_update_slice(
+// SPLIT-INPLACE-SAME: -> (tensor<?xf32> {onebit.inplace_arg = 0 : i64, onebit.name = "params"}, tensor<?xf32> {onebit.inplace_arg = 1 : i64, onebit.name = "adam_m"}, tensor<?xf32> {onebit.inplace_arg = 2 : i64, onebit.name = "adam_v"})
+// SPLIT-INPLACE-NOT: tensor.empty
+// SPLIT-INPLACE: linalg.generic {{.*}} ins(%arg3 : tensor<?xf32>) outs(%arg0, %arg1, %arg2 :
+// SPLIT-INPLACE: return
+// Bufferized, both updates write into the arguments' buffers: every tied
+// result is dropped and they return nothing (the compile fails if one was
+// copied instead).
+// SPLIT-INPLACE-LLVM: llvm.func @lm_apply_update(
+// SPLIT-INPLACE-LLVM-NOT: -> !llvm.struct
+// SPLIT-INPLACE-LLVM-SAME: {
+// SPLIT-INPLACE-LLVM: llvm.func @lm_apply_update_slice(
+// SPLIT-INPLACE-LLVM-NOT: -> !llvm.struct
+// SPLIT-INPLACE-LLVM-SAME: {

@@ -312,11 +312,13 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
     `split-update=true` (data-parallel training) also makes
     `@f_kd_loss_grad(params..., inputs...) -> (loss, l_ce, l_mse, grads...)`
     public and adds `@f_apply_update(params..., adam_m..., adam_v...,
-    grads..., lr, step) -> (params'..., adam_m'..., adam_v'...)`, the same
-    Adam update on gradients given from outside (averaged across ranks and
-    micro-batches by the trainer), and `@f_apply_update_slice(p, adam_m,
-    adam_v, grads, lr, step) -> (p', adam_m', adam_v')`, the same update on
-    1-D `tensor<?xf32>` pieces of the parameters laid end to end (each rank
+    grads..., lr, step, grad_scale) -> (params'..., adam_m'..., adam_v'...)`,
+    the same Adam update on gradients given from outside (summed across
+    ranks and micro-batches by the trainer) times `grad_scale` (the trainer
+    passes 1 / (ranks * micro-batches), so the sum is not scaled into a
+    copy), and `@f_apply_update_slice(p, adam_m, adam_v, grads, lr, step,
+    grad_scale) -> (p', adam_m', adam_v')`, the same update on 1-D
+    `tensor<?xf32>` pieces of the parameters laid end to end (each rank
     updates its own slice when the optimizer state is sharded, ZeRO-1).
     `@f_train_step` is unchanged.
 
@@ -326,7 +328,11 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
     carries `onebit.inplace_arg` (the argument it is written into), so that
     after bufferization `--onebit-drop-inplace-results` drops it and the
     caller's buffers hold the new state (the runner's `runInPlace`). A step
-    then allocates no second copy of the state. Those arguments carry
+    then allocates no second copy of the state. With `split-update=true` it
+    applies to `@f_apply_update` and `@f_apply_update_slice` instead (their
+    parameter and moment results are tied to those arguments), and
+    `@f_train_step`, which the data-parallel trainer does not run, is built
+    as without it. Those arguments carry
     `onebit.train_state`: the GPU pipeline takes them in device memory,
     which the training session holds for the run (docs/gpu.md).
 
@@ -402,9 +408,10 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
            "layer's backward recompute its forward from the layer's input "
            "instead of keeping its activations">,
     Option<"updateInPlace", "update-in-place", "bool", /*default=*/"false",
-           "@f_train_step writes the new parameters and moments into its "
-           "arguments (results tied with onebit.inplace_arg) instead of "
-           "returning new tensors">,
+           "@f_train_step (with split-update: @f_apply_update and "
+           "@f_apply_update_slice) writes the new parameters and moments "
+           "into its arguments (results tied with onebit.inplace_arg) "
+           "instead of returning new tensors">,
     Option<"moments", "moments", "std::string", /*default=*/"\"f32\"",
            "element type of @f_train_step's Adam moments: f32, or bf16 "
            "(stored rounded to bf16, half the memory; the update computes "
