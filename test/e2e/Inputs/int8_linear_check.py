@@ -78,7 +78,9 @@ def main():
         fp_err = np.abs(ref - fp).max() / scale
         tol = 1e-5 if dt == "f32" else 2e-3  # f16 result rounding
         rows = int(np.prod(lead))
-        q8 = a.approx and dt == "f32" and rows <= 2 and k >= 32
+        # The CPU kernel takes f32 activations (an f16 x is widened first),
+        # so in the default mode any x of one or two rows is quantized to q8.
+        q8 = a.approx and rows <= 2 and k >= 32
         kernel_tol = 1e-2 if q8 else tol
         ok = (rounding_ok and errs[0] <= kernel_tol and errs[1] <= tol and
               fp_err < 2e-2 and (not q8 or errs[0] > 1e-6))
