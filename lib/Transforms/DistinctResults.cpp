@@ -16,6 +16,8 @@
 
 #include "onebit/Transforms/Passes.h"
 
+#include "CallResults.h"
+
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -115,25 +117,11 @@ LogicalResult makeDistinct(func::FuncOp fn, ArrayRef<func::CallOp> calls,
   }
   if (drop.none())
     return success();
-  for (func::CallOp call : calls) {
-    OpBuilder b(call);
-    SmallVector<Type> types;
-    for (unsigned r = 0; r < call.getNumResults(); ++r)
-      if (!drop.test(r))
-        types.push_back(call.getResult(r).getType());
-    auto replacement = func::CallOp::create(b, call.getLoc(), fn.getSymName(),
-                                            types, call.getOperands());
-    replacement->setDiscardableAttrs(call->getDiscardableAttrDictionary());
-    SmallVector<Value> kept(call.getNumResults());
-    unsigned next = 0;
-    for (unsigned r = 0; r < call.getNumResults(); ++r)
-      if (!drop.test(r))
-        kept[r] = replacement.getResult(next++);
-    for (unsigned r = 0; r < call.getNumResults(); ++r)
-      call.getResult(r).replaceAllUsesWith(
-          drop.test(r) ? kept[unsigned(repeatOf[r])] : kept[r]);
-    call.erase();
-  }
+  for (func::CallOp call : calls)
+    onebit::dropCallResults(call, drop,
+                            [&](OpBuilder &, unsigned r, ArrayRef<Value> kept) {
+                              return kept[unsigned(repeatOf[r])];
+                            });
   fn.walk([&](func::ReturnOp ret) { ret->eraseOperands(drop); });
   return fn.eraseResults(drop);
 }

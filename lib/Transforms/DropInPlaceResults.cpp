@@ -11,6 +11,8 @@
 
 #include "onebit/Transforms/Passes.h"
 
+#include "CallResults.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/SymbolTable.h"
@@ -70,30 +72,17 @@ LogicalResult dropResults(func::FuncOp fn, ArrayRef<func::CallOp> calls) {
   }
   if (drop.none())
     return success();
-  for (func::CallOp call : calls) {
-    OpBuilder b(call);
-    for (unsigned r : drop.set_bits()) {
-      int64_t arg = fn.getResultAttrOfType<IntegerAttr>(r, kInPlaceArg).getInt();
-      Value operand = call.getOperand(arg);
-      Value result = call.getResult(r);
-      if (operand.getType() != result.getType())
-        operand = memref::CastOp::create(b, call.getLoc(), result.getType(),
-                                         operand);
-      result.replaceAllUsesWith(operand);
-    }
-    SmallVector<Type> types;
-    for (unsigned r = 0; r < call.getNumResults(); ++r)
-      if (!drop.test(r))
-        types.push_back(call.getResult(r).getType());
-    auto replacement = func::CallOp::create(b, call.getLoc(), fn.getSymName(),
-                                            types, call.getOperands());
-    replacement->setDiscardableAttrs(call->getDiscardableAttrDictionary());
-    unsigned next = 0;
-    for (unsigned r = 0; r < call.getNumResults(); ++r)
-      if (!drop.test(r))
-        call.getResult(r).replaceAllUsesWith(replacement.getResult(next++));
-    call.erase();
-  }
+  for (func::CallOp call : calls)
+    onebit::dropCallResults(
+        call, drop, [&](OpBuilder &b, unsigned r, ArrayRef<Value>) -> Value {
+          int64_t arg =
+              fn.getResultAttrOfType<IntegerAttr>(r, kInPlaceArg).getInt();
+          Value operand = call.getOperand(arg);
+          Type type = call.getResult(r).getType();
+          if (operand.getType() != type)
+            operand = memref::CastOp::create(b, call.getLoc(), type, operand);
+          return operand;
+        });
   for (func::ReturnOp ret : returns)
     ret->eraseOperands(drop);
   return fn.eraseResults(drop);

@@ -112,11 +112,12 @@ public:
   Model(std::shared_ptr<MLIRContext> ctx, OwningOpRef<ModuleOp> module)
       : ctx(std::move(ctx)), module(std::move(module)) {}
 
-  static std::shared_ptr<Model> load(const std::string &path, int numLayers,
-                                     bool kvCache,
-                                     const std::string &kvCacheType) {
-    auto ctx = makeContext();
-    DiagnosticCollector diags(*ctx);
+  /// The import options of `load` and `loadQuantized`; raises for a missing
+  /// file (through `diags`) or an unknown cache type.
+  static ::onebit::ModelLoadOptions loadOptions(const std::string &path,
+                                                int numLayers, bool kvCache,
+                                                const std::string &kvCacheType,
+                                                DiagnosticCollector &diags) {
     if (!llvm::sys::fs::exists(path))
       diags.raise("cannot load '" + path + "': no such file");
     auto cacheType = ::onebit::parseKVCacheType(kvCacheType);
@@ -129,6 +130,16 @@ public:
     opts.gguf.kvCacheType = *cacheType;
     if (kvCache)
       opts.onnx.kvCache = ::onebit::ONNXKVCache::Required;
+    return opts;
+  }
+
+  static std::shared_ptr<Model> load(const std::string &path, int numLayers,
+                                     bool kvCache,
+                                     const std::string &kvCacheType) {
+    auto ctx = makeContext();
+    DiagnosticCollector diags(*ctx);
+    ::onebit::ModelLoadOptions opts =
+        loadOptions(path, numLayers, kvCache, kvCacheType, diags);
     OwningOpRef<ModuleOp> m = ::onebit::loadModel(path, *ctx, opts);
     if (!m || failed(verify(*m)))
       diags.raise("cannot load '" + path + "'");
@@ -150,18 +161,8 @@ public:
     }
     auto ctx = makeContext();
     DiagnosticCollector diags(*ctx);
-    if (!llvm::sys::fs::exists(path))
-      diags.raise("cannot load '" + path + "': no such file");
-    auto cacheType = ::onebit::parseKVCacheType(kvCacheType);
-    if (!cacheType)
-      throw py::value_error("kv_cache_type must be 'f32' or 'f16', not '" +
-                            kvCacheType + "'");
-    ::onebit::ModelLoadOptions opts;
-    opts.gguf.numLayers = numLayers;
-    opts.gguf.kvCache = kvCache;
-    opts.gguf.kvCacheType = *cacheType;
-    if (kvCache)
-      opts.onnx.kvCache = ::onebit::ONNXKVCache::Required;
+    ::onebit::ModelLoadOptions opts =
+        loadOptions(path, numLayers, kvCache, kvCacheType, diags);
     onebit::QuantizeReport report;
     OwningOpRef<ModuleOp> m;
     {
