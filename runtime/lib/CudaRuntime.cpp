@@ -217,6 +217,15 @@ void memrefRange(int64_t rank, Descriptor *desc, int64_t elementSize,
   bytes = size_t(last + 1) * elementSize;
 }
 
+/// Writes `why` into the caller's `message` buffer of `size` bytes
+/// (truncated, NUL-terminated; nothing when there is none).
+void writeMessage(const std::string &why, char *message, size_t size) {
+  if (message && size) {
+    strncpy(message, why.c_str(), size - 1);
+    message[size - 1] = 0;
+  }
+}
+
 } // namespace
 
 extern "C" {
@@ -225,10 +234,7 @@ int onebitCudaProbe(char *message, size_t size) {
   Driver &d = driver();
   if (d.error.empty())
     return 0;
-  if (message && size) {
-    strncpy(message, d.error.c_str(), size - 1);
-    message[size - 1] = 0;
-  }
+  writeMessage(d.error, message, size);
   return -1;
 }
 
@@ -236,10 +242,7 @@ int onebitCudaDeviceInfo(int *major, int *minor, int *driverVersion,
                          char *name, size_t nameSize, char *message,
                          size_t size) {
   auto fail = [&](const std::string &why) {
-    if (message && size) {
-      strncpy(message, why.c_str(), size - 1);
-      message[size - 1] = 0;
-    }
+    writeMessage(why, message, size);
     return -1;
   };
   Driver &d = driver();
@@ -266,10 +269,7 @@ int onebitCudaDeviceInfo(int *major, int *minor, int *driverVersion,
 /// comes from the user (--ctx).
 void *onebitCudaAllocDevice(size_t bytes, char *message, size_t size) {
   auto fail = [&](const std::string &why) -> void * {
-    if (message && size) {
-      strncpy(message, why.c_str(), size - 1);
-      message[size - 1] = 0;
-    }
+    writeMessage(why, message, size);
     return nullptr;
   };
   if (!driver().error.empty())
@@ -305,10 +305,7 @@ void onebitCudaFreeDevice(void *ptr) {
 int onebitCudaCopy(void *dst, const void *src, size_t bytes, char *message,
                    size_t size) {
   auto fail = [&](const std::string &why) {
-    if (message && size) {
-      strncpy(message, why.c_str(), size - 1);
-      message[size - 1] = 0;
-    }
+    writeMessage(why, message, size);
     return -1;
   };
   if (!driver().error.empty())
