@@ -12,18 +12,9 @@ usage: f16_teacher_check.py F16.txt F32.txt F16.jsonl F32.jsonl HEAD_MB TEACHER_
   only the summation order of the kernels may differ).
 """
 import json
-import re
 import sys
 
-
-def phases(path):
-    out = {}
-    for line in open(path):
-        m = re.search(r"memory: (.*): rss ([0-9.]+) MB, phase peak ([0-9.]+) MB",
-                      line)
-        if m:
-            out[m.group(1)] = (float(m.group(2)), float(m.group(3)))
-    return out
+from memory_phases import phases  # `memory: PHASE: rss .. MB, phase peak ..`
 
 
 f16, f32 = phases(sys.argv[1]), phases(sys.argv[2])

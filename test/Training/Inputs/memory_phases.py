@@ -31,13 +31,18 @@ def codegen_growth(path):
     return p["compile: machine code linked"][1] - p["compile: LLVM IR optimised"][0]
 
 
-shared, copied = codegen_growth(sys.argv[1]), codegen_growth(sys.argv[2])
-mb = float(sys.argv[3])
-if shared >= mb / 2:
-    sys.exit(f"code generation grew by {shared:.1f} MB with shared constants "
-             f"({mb:.0f} MB of them): they were copied")
-if copied < mb:
-    sys.exit(f"code generation grew by only {copied:.1f} MB with copied "
-             f"constants ({mb:.0f} MB of them): the check cannot tell")
-print(f"constants shared: code generation grew by less than {mb / 2:.0f} MB, "
-      f"and by more than {mb:.0f} MB when they are copied")
+def main():
+    shared, copied = codegen_growth(sys.argv[1]), codegen_growth(sys.argv[2])
+    mb = float(sys.argv[3])
+    if shared >= mb / 2:
+        sys.exit(f"code generation grew by {shared:.1f} MB with shared constants "
+                 f"({mb:.0f} MB of them): they were copied")
+    if copied < mb:
+        sys.exit(f"code generation grew by only {copied:.1f} MB with copied "
+                 f"constants ({mb:.0f} MB of them): the check cannot tell")
+    print(f"constants shared: code generation grew by less than {mb / 2:.0f} MB, "
+          f"and by more than {mb:.0f} MB when they are copied")
+
+
+if __name__ == "__main__":
+    main()
