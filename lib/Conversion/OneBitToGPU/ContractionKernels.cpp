@@ -178,13 +178,8 @@ void emitKernel(linalg::LinalgOp op, const Plan &plan, StringRef name) {
   auto shmType =
       MemRefType::get({kTileK * kPitch}, b.getF32Type(), AffineMap{}, wg);
   Value one = cIdx(b, 1);
-  auto launch = gpu::LaunchOp::create(
-      b, ceilDiv(b, N, kTile), ceilDiv(b, M, kTile), Z, cIdx(b, kThreads), one,
-      one, /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
-      /*asyncDependencies=*/ValueRange{}, TypeRange{shmType, shmType});
-  auto symbol = FlatSymbolRefAttr::get(ctx, name);
-  launch.setFunctionAttr(symbol);
-  launch.setModuleAttr(symbol);
+  auto launch = launchKernel(b, ceilDiv(b, N, kTile), ceilDiv(b, M, kTile), Z,
+                             kThreads, TypeRange{shmType, shmType}, name);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&launch.getBody().front());
   Value aShm = launch.getWorkgroupAttributions()[0];

@@ -53,19 +53,29 @@ inline mlir::Value ceilDiv(mlir::ImplicitLocOpBuilder &b, mlir::Value a,
 /// threads (1-D), with a workgroup-memory buffer of each type in
 /// `workgroup`; the kernel keeps `name` through outlining. The caller sets
 /// the insertion point into the body.
-inline mlir::gpu::LaunchOp
-launchKernel(mlir::ImplicitLocOpBuilder &b, mlir::Value gridX,
-             mlir::Value gridY, int64_t threads, mlir::TypeRange workgroup,
-             llvm::StringRef name, int64_t gridZ = 1) {
+inline mlir::gpu::LaunchOp launchKernel(mlir::ImplicitLocOpBuilder &b,
+                                        mlir::Value gridX, mlir::Value gridY,
+                                        mlir::Value gridZ, int64_t threads,
+                                        mlir::TypeRange workgroup,
+                                        llvm::StringRef name) {
   mlir::Value one = cIdx(b, 1);
   auto launch = mlir::gpu::LaunchOp::create(
-      b, gridX, gridY, cIdx(b, gridZ), cIdx(b, threads), one, one,
+      b, gridX, gridY, gridZ, cIdx(b, threads), one, one,
       /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
       /*asyncDependencies=*/mlir::ValueRange{}, workgroup);
   auto symbol = mlir::FlatSymbolRefAttr::get(b.getContext(), name);
   launch.setFunctionAttr(symbol);
   launch.setModuleAttr(symbol);
   return launch;
+}
+
+/// The same with a grid z known at compile time.
+inline mlir::gpu::LaunchOp
+launchKernel(mlir::ImplicitLocOpBuilder &b, mlir::Value gridX,
+             mlir::Value gridY, int64_t threads, mlir::TypeRange workgroup,
+             llvm::StringRef name, int64_t gridZ = 1) {
+  return launchKernel(b, gridX, gridY, cIdx(b, gridZ), threads, workgroup,
+                      name);
 }
 
 /// Warps per block of the tensor-core kernel (each owns 32 columns).
