@@ -19,11 +19,13 @@
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <tuple>
 
 using namespace mlir;
 
@@ -168,16 +170,12 @@ struct TrainSession::Impl {
   /// added (--grad-accum > 1 only).
   std::vector<float> microGrads;
   /// ZeRO-1 (TrainOptions::shardOptimizer): this rank's slice [sliceLo,
-  /// sliceHi) of the parameters laid end to end (gradOffset's layout); each
-  /// rank's slice starts at rank * slicePad. `m` and `v` then hold one 1-D
-  /// tensor each, the slice's moments, and `sliceParams` this rank's
-  /// parameters laid end to end, updated by @F_apply_update_slice.
+  /// sliceHi) of the parameters laid end to end (gradOffset's layout), its
+  /// block of the reduce-scatter (Communicator::blockOf). `m` and `v` then
+  /// hold one 1-D tensor each, the slice's moments; @F_apply_update_slice
+  /// updates the slice in the parameters themselves.
   bool shard = false;
-  size_t sliceLo = 0, sliceHi = 0, slicePad = 0;
-  HostTensor sliceParams;
-  /// Every rank's slice after gatherSlices (kept between steps: it is the
-  /// size of all the parameters).
-  std::vector<float> gathered;
+  size_t sliceLo = 0, sliceHi = 0;
 
   bool root() const { return rank == 0; }
 
@@ -216,8 +214,9 @@ struct TrainSession::Impl {
   bool gatherMoments(std::vector<HostTensor> &fullM,
                      std::vector<HostTensor> &fullV, TrainError &error);
   bool updateSlice(int64_t s, double lr, float scale, TrainError &error);
-  bool gatherSlices(const float *slice, const std::string &what,
-                    TrainError &error);
+  /// Every rank's slice (`slice`: this rank's) laid end to end in `all`.
+  bool gatherSlices(const float *slice, std::vector<float> &all,
+                    const std::string &what, TrainError &error);
   bool save(TrainError &error);
 
   // Data parallel.
@@ -838,9 +837,8 @@ float *floats(HostTensor &t) {
 } // namespace
 
 void TrainSession::Impl::setUpShards() {
-  slicePad = (gradElements + size_t(ranks) - 1) / size_t(ranks);
-  sliceLo = std::min(gradElements, size_t(rank) * slicePad);
-  sliceHi = std::min(gradElements, sliceLo + slicePad);
+  std::tie(sliceLo, sliceHi) =
+      Communicator::blockOfRank(gradElements, rank, ranks);
   const size_t n = sliceHi - sliceLo;
   HostTensor ms = flatF32(n), vs = flatF32(n);
   if (!m.empty()) {
@@ -850,7 +848,6 @@ void TrainSession::Impl::setUpShards() {
   }
   m.assign(1, std::move(ms));
   v.assign(1, std::move(vs));
-  sliceParams = flatF32(n);
   // Two f32 moments per value.
   auto mib = [](size_t values) {
     char buf[32];
@@ -867,56 +864,62 @@ void TrainSession::Impl::setUpShards() {
 
 bool TrainSession::Impl::updateSlice(int64_t s, double lr, float scale,
                                      TrainError &error) {
-  const size_t n = sliceHi - sliceLo;
-  HostTensor &p = sliceParams;
-  copyFlat(params, gradOffset, sliceLo, sliceHi, floats(p));
   HostTensor lrT = scalarF32(float(lr)), stepT = scalarF32(float(s)),
              scaleT = scalarF32(scale);
-  // The slice's parameters and moments are updated where they are (or, on
-  // a target without update-in-place, the new ones copied back there); the
-  // gradients are read from the all-reduced buffer, scaled in the update.
-  std::vector<TensorRef> in{
-      refOf(p),     refOf(m[0]),
-      refOf(v[0]),  floatRef(reduceBuffer.data() + sliceLo, {int64_t(n)}, n),
-      refOf(lrT),   refOf(stepT),
-      refOf(scaleT)};
   const CompiledModel::Entry *e = step->find(entry("_apply_update_slice"));
-  std::vector<TensorRef> out;
-  if (e->inplaceArgs.empty())
-    out = {in[0], in[1], in[2]};
-  if (!step->runRefsInto(*e, in, out, error.detail))
-    return false;
-  if (ranks == 1) {
-    copyFlatBack(params, gradOffset, sliceLo, sliceHi, floats(p));
-    return true;
+  // The slice is updated where it lives, one call per parameter it
+  // overlaps: that parameter's piece, the moments and the all-reduced
+  // gradients at the same offsets (or, on a target without
+  // update-in-place, the new values copied back there). The gradients are
+  // scaled in the update.
+  std::vector<TensorRef> in, out;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const size_t a = gradOffset[i], b = a + size_t(params[i].numElements());
+    const size_t lo = std::max(sliceLo, a), hi = std::min(sliceHi, b);
+    if (lo >= hi)
+      continue;
+    const size_t n = hi - lo;
+    auto piece = [&](float *base) { return floatRef(base, {int64_t(n)}, n); };
+    in = {piece(floats(params[i]) + (lo - a)),
+          piece(floats(m[0]) + (lo - sliceLo)),
+          piece(floats(v[0]) + (lo - sliceLo)),
+          piece(reduceBuffer.data() + lo),
+          refOf(lrT),
+          refOf(stepT),
+          refOf(scaleT)};
+    out.clear();
+    if (e->inplaceArgs.empty())
+      out = {in[0], in[1], in[2]};
+    if (!step->runRefsInto(*e, in, out, error.detail))
+      return false;
   }
-  // Every rank's updated slice, into every rank's parameters.
-  if (!gatherSlices(floats(p), "the parameters of step " + std::to_string(s),
-                    error))
-    return false;
-  copyFlatBack(params, gradOffset, 0, gradElements, gathered.data());
+  if (ranks == 1)
+    return true;
+  // Every rank's updated slice, into every rank's parameters: gathered in
+  // the reduce buffer, whose gradients have been used, and copied from
+  // there into the other ranks' slices.
+  float *all = reduceBuffer.data();
+  copyFlat(params, gradOffset, sliceLo, sliceHi, all + sliceLo);
+  std::string err;
+  if (!comm->allGatherBlocks(all, gradElements,
+                             "the parameters of step " + std::to_string(s),
+                             err))
+    return collectiveFailed(err, error);
+  copyFlatBack(params, gradOffset, 0, sliceLo, all);
+  copyFlatBack(params, gradOffset, sliceHi, gradElements, all + sliceHi);
   return true;
 }
 
 bool TrainSession::Impl::gatherSlices(const float *slice,
+                                      std::vector<float> &all,
                                       const std::string &what,
                                       TrainError &error) {
-  const size_t n = sliceHi - sliceLo;
-  gathered.resize(slicePad * size_t(ranks));
-  if (ranks == 1) {
-    std::memcpy(gathered.data(), slice, n * 4);
+  all.assign(gradElements, 0.0f);
+  std::copy(slice, slice + (sliceHi - sliceLo), all.data() + sliceLo);
+  if (ranks == 1)
     return true;
-  }
-  // The last slice is short: sent padded to the common length.
-  const float *send = slice;
-  std::vector<float> padded;
-  if (n < slicePad) {
-    padded.assign(slicePad, 0.0f);
-    std::memcpy(padded.data(), slice, n * 4);
-    send = padded.data();
-  }
   std::string err;
-  if (!comm->allGather(send, slicePad * 4, gathered.data(), what, err))
+  if (!comm->allGatherBlocks(all.data(), gradElements, what, err))
     return collectiveFailed(err, error);
   return true;
 }
@@ -926,15 +929,16 @@ bool TrainSession::Impl::gatherMoments(std::vector<HostTensor> &fullM,
                                        TrainError &error) {
   fullM.clear();
   fullV.clear();
+  std::vector<float> all;
   for (auto [slice, full] : {std::pair{&m, &fullM}, std::pair{&v, &fullV}}) {
-    if (!gatherSlices(floats((*slice)[0]),
+    if (!gatherSlices(floats((*slice)[0]), all,
                       "the Adam moments for the checkpoint", error))
       return false;
     if (!root())
       continue;
     for (const HostTensor &p : params)
       full->push_back(p);
-    copyFlatBack(*full, gradOffset, 0, gradElements, gathered.data());
+    copyFlatBack(*full, gradOffset, 0, gradElements, all.data());
   }
   return true;
 }
@@ -1050,13 +1054,19 @@ bool TrainSession::Impl::runSplitStep(TrainStepInfo &info,
   }
   buf[gradElements + 3 + rank] =
       float(double(micro * batch * teacher.seqLen) / compute);
-  // The sum over the ranks in one bucketed all-reduce: gradients, losses,
-  // throughputs.
+  // The sum over the ranks: gradients, losses, throughputs in one
+  // all-reduce; with a sharded optimizer, a reduce-scatter of the gradients
+  // (each rank needs its slice's sum only) and an all-reduce of the rest.
   if (ranks > 1) {
     std::string err;
-    if (!comm->allReduceSum(buf, reduceBuffer.size(),
-                            "the gradients of step " + std::to_string(s),
-                            err))
+    const std::string what = "the gradients of step " + std::to_string(s);
+    bool ok =
+        shard ? comm->reduceScatterSum(buf, gradElements, what, err) &&
+                    comm->allReduceSum(
+                        buf + gradElements, reduceBuffer.size() - gradElements,
+                        "the losses of step " + std::to_string(s), err)
+              : comm->allReduceSum(buf, reduceBuffer.size(), what, err);
+    if (!ok)
       return collectiveFailed(err, error);
   }
   const float scale = 1.0f / float(int64_t(ranks) * micro);
@@ -1263,7 +1273,6 @@ bool TrainSession::finish(TrainResult &result, TrainError &error) {
     // holds them): freed before packing.
     s.m = std::vector<HostTensor>();
     s.v = std::vector<HostTensor>();
-    s.gathered = std::vector<float>();
     if (!packStudent(*s.program, s.teacher.function, s.names, s.params,
                      *s.diags, error.detail))
       return false;

@@ -79,6 +79,39 @@ TEST(MpiRanks, RepeatedRingAllReduces) {
   }
 }
 
+/// The two halves of the ring alone, and the base class's versions (the
+/// sizes below 64 KiB): the reduce-scatter leaves the sum in this rank's
+/// block, the all-gather copies every rank's block to all.
+TEST(MpiRanks, ReduceScatterThenAllGatherBlocks) {
+  Communicator &c = comm();
+  const int n = c.size(), me = c.rank();
+  const float factor = float(n * (n + 1) / 2);
+  for (size_t count :
+       {size_t(2), size_t(1001), size_t(16387), size_t(3 << 20) + 5}) {
+    std::vector<float> x(count);
+    for (size_t i = 0; i < count; ++i)
+      x[i] = value(i, me);
+    std::string error;
+    ASSERT_TRUE(c.reduceScatterSum(x.data(), count, "x", error)) << error;
+    auto [first, last] = c.blockOf(count);
+    EXPECT_EQ(first, count * size_t(me) / size_t(n));
+    size_t wrong = 0;
+    for (size_t i = first; i < last; ++i)
+      wrong += x[i] != value(i, 0) * factor;
+    EXPECT_EQ(wrong, 0u) << "reduce-scatter, count " << count;
+    // Each rank's block gets a mark of its rank; the all-gather spreads them.
+    for (size_t i = first; i < last; ++i)
+      x[i] = float(me * 100000 + int(i % 1000));
+    ASSERT_TRUE(c.allGatherBlocks(x.data(), count, "x", error)) << error;
+    for (int r = 0; r < n; ++r) {
+      auto [lo, hi] = Communicator::blockOfRank(count, r, n);
+      for (size_t i = lo; i < hi; ++i)
+        wrong += x[i] != float(r * 100000 + int(i % 1000));
+    }
+    EXPECT_EQ(wrong, 0u) << "all-gather, count " << count;
+  }
+}
+
 /// Rank 1 never joins: rank 0's ring all-reduce ends with the timeout error
 /// within the bound instead of waiting. The job is then ended with exit code
 /// 3, as onebit-train ends it; ctest looks for the message.

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 namespace onebit {
 
@@ -53,6 +54,27 @@ public:
   /// times `bytes`).
   virtual bool allGather(const void *in, size_t bytes, void *out,
                          const std::string &what, std::string &error) = 0;
+  /// This rank's block of a buffer of `count` values in reduceScatterSum
+  /// and allGatherBlocks: [first, last) with first = count * rank / size().
+  /// Blocks differ in length by at most one and may be empty.
+  std::pair<size_t, size_t> blockOf(size_t count) const {
+    return blockOfRank(count, rank(), size());
+  }
+  static std::pair<size_t, size_t> blockOfRank(size_t count, int rank,
+                                               int size) {
+    return {count * size_t(rank) / size_t(size),
+            count * size_t(rank + 1) / size_t(size)};
+  }
+  /// In place: this rank's block (blockOf) of `data` becomes the sum over
+  /// the ranks of their blocks; the rest of `data` is left unspecified.
+  /// Half of an all-reduce's traffic. The default is allReduceSum.
+  virtual bool reduceScatterSum(float *data, size_t count,
+                                const std::string &what, std::string &error);
+  /// In place: every rank's block (blockOf) of `data` replaces the other
+  /// ranks' copies of it, so all ranks end with the same `count` values.
+  /// The default goes through allGather and a copy.
+  virtual bool allGatherBlocks(float *data, size_t count,
+                               const std::string &what, std::string &error);
   /// Ends every rank of the run with `code` (MPI_Abort; NCCL: the
   /// communicator is aborted and so is the bootstrap's job). Does not return.
   [[noreturn]] virtual void abort(int code) = 0;
