@@ -114,13 +114,13 @@ int main(int argc, char **argv) {
   static cl::opt<bool> printIds(
       "ids", cl::desc("print the generated token ids instead of text"),
       cl::cat(category));
-  static cl::opt<std::string> device(
-      "device",
-      cl::desc(std::string(onebit::kDeviceHelp) +
-               ". On cuda the weights and the KV cache live in device "
-               "memory: per token only the ids, the position and the logits "
-               "move"),
-      cl::init("cpu"), cl::cat(category));
+  // cl::desc keeps a StringRef: the text must outlive the option.
+  static const std::string deviceHelp =
+      std::string(onebit::kDeviceHelp) +
+      ". On cuda the weights and the KV cache live in device memory: per "
+      "token only the ids, the position and the logits move";
+  static cl::opt<std::string> device("device", cl::desc(deviceHelp),
+                                     cl::init("cpu"), cl::cat(category));
   static onebit::CacheTypeFlag cacheType(category);
   static cl::opt<bool> noCache(
       "no-cache",
