@@ -214,9 +214,10 @@ struct TrainSession::Impl {
   bool gatherMoments(std::vector<HostTensor> &fullM,
                      std::vector<HostTensor> &fullV, TrainError &error);
   bool updateSlice(int64_t s, double lr, float scale, TrainError &error);
-  /// Every rank's slice (`slice`: this rank's) laid end to end in `all`.
-  bool gatherSlices(const float *slice, std::vector<float> &all,
-                    const std::string &what, TrainError &error);
+  /// Every rank's slice (`slice`: this rank's) laid end to end in `all`
+  /// (gradElements values).
+  bool gatherSlices(const float *slice, float *all, const std::string &what,
+                    TrainError &error);
   bool save(TrainError &error);
 
   // Data parallel.
@@ -910,16 +911,14 @@ bool TrainSession::Impl::updateSlice(int64_t s, double lr, float scale,
   return true;
 }
 
-bool TrainSession::Impl::gatherSlices(const float *slice,
-                                      std::vector<float> &all,
+bool TrainSession::Impl::gatherSlices(const float *slice, float *all,
                                       const std::string &what,
                                       TrainError &error) {
-  all.assign(gradElements, 0.0f);
-  std::copy(slice, slice + (sliceHi - sliceLo), all.data() + sliceLo);
+  std::copy(slice, slice + (sliceHi - sliceLo), all + sliceLo);
   if (ranks == 1)
     return true;
   std::string err;
-  if (!comm->allGatherBlocks(all.data(), gradElements, what, err))
+  if (!comm->allGatherBlocks(all, gradElements, what, err))
     return collectiveFailed(err, error);
   return true;
 }
@@ -929,7 +928,9 @@ bool TrainSession::Impl::gatherMoments(std::vector<HostTensor> &fullM,
                                        TrainError &error) {
   fullM.clear();
   fullV.clear();
-  std::vector<float> all;
+  // Gathered in the reduce buffer: between steps its gradients are spent
+  // (and the losses after them are not touched).
+  float *all = reduceBuffer.data();
   for (auto [slice, full] : {std::pair{&m, &fullM}, std::pair{&v, &fullV}}) {
     if (!gatherSlices(floats((*slice)[0]), all,
                       "the Adam moments for the checkpoint", error))
@@ -938,7 +939,7 @@ bool TrainSession::Impl::gatherMoments(std::vector<HostTensor> &fullM,
       continue;
     for (const HostTensor &p : params)
       full->push_back(p);
-    copyFlatBack(*full, gradOffset, 0, gradElements, all.data());
+    copyFlatBack(*full, gradOffset, 0, gradElements, all);
   }
   return true;
 }
