@@ -6,6 +6,7 @@ parallel"), with the communication time per step.
 usage: mpi_bench.py EXAMPLE_DIR [--build build] [--steps 40] [--skip 5]
                     [--ranks 2] [--mpirun mpirun]
                     [--teacher MODEL] [--data SPEC] [--train-args "..."]
+                    [--shard-optimizer]
   EXAMPLE_DIR is a folder made by scripts/make_example_teacher.py
   (teacher.onnx, train.txt). --teacher and --data replace its teacher and
   text (e.g. SmolLM2's GGUF, --train-args "--batch 1 --seq-len 64"; the
@@ -14,7 +15,8 @@ usage: mpi_bench.py EXAMPLE_DIR [--build build] [--steps 40] [--skip 5]
     single: 1 process, batch b (the fused @main_train_step);
     accum:  1 process, --grad-accum R (the same global batch R*b as the
             ranks, through @main_kd_loss_grad and @main_apply_update);
-    ranks:  mpirun -np R, batch b per rank.
+    ranks:  mpirun -np R, batch b per rank (with --shard-optimizer, the
+            ranks run ZeRO-1: each updates its slice of the parameters).
   Throughput is the global tokens of the measured steps (after --skip)
   over their summed seconds, from each run's train.jsonl. The ranks' run
   also gives each rank's compute tok/s and rank 0's seconds in collectives
@@ -72,6 +74,8 @@ def main():
     p.add_argument("--data", default="",
                    help="--data of onebit-train (default "
                         "text:EXAMPLE_DIR/train.txt)")
+    p.add_argument("--shard-optimizer", action="store_true",
+                   help="the ranks' run shards the optimizer (ZeRO-1)")
     p.add_argument("--train-args", default="",
                    help="more onebit-train options, space-separated")
     a = p.parse_args()
@@ -93,7 +97,8 @@ def main():
                              work + "/accum"], work + "/accum.err")
         mpirun = [a.mpirun, "--oversubscribe", "--allow-run-as-root",
                   "--bind-to", "none", "-np", str(a.ranks)]
-        wall["ranks"] = run(mpirun + [train] + common +
+        shard = ["--shard-optimizer"] if a.shard_optimizer else []
+        wall["ranks"] = run(mpirun + [train] + common + shard +
                             ["--out", work + "/ranks"], work + "/ranks.err")
         logs = {k: load(work + "/" + k + "/train.jsonl") for k in wall}
         tps = {k: throughput(v, a.skip) for k, v in logs.items()}
@@ -115,7 +120,9 @@ def main():
         print("teacher %s, data %s %s" % (common[1], common[3],
                                           a.train_args))
         print("steps %d (first %d not measured), 1 thread per process, "
-              "batch per rank = the model's" % (a.steps, a.skip))
+              "batch per rank = the model's%s" %
+              (a.steps, a.skip,
+               "; ranks with --shard-optimizer" if a.shard_optimizer else ""))
         for k in ("single", "accum", "ranks"):
             print("%-7s %8.0f tok/s  (run %.0f s with the compile)" %
                   (k, tps[k], wall[k]))

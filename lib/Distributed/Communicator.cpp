@@ -42,4 +42,26 @@ bool Communicator::allGatherBlocks(float *data, size_t count,
   return true;
 }
 
+bool Communicator::allGatherBlocks(
+    const std::vector<std::pair<float *, size_t>> &pieces,
+    const std::string &what, std::string &error) {
+  size_t count = 0;
+  for (const auto &[data, n] : pieces)
+    count += n;
+  std::vector<float> all(count);
+  size_t at = 0;
+  for (const auto &[data, n] : pieces) {
+    std::copy(data, data + n, all.data() + at);
+    at += n;
+  }
+  if (!allGatherBlocks(all.data(), count, what, error))
+    return false;
+  at = 0;
+  for (const auto &[data, n] : pieces) {
+    std::copy(all.data() + at, all.data() + at + n, data);
+    at += n;
+  }
+  return true;
+}
+
 } // namespace onebit

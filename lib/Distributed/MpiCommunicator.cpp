@@ -42,15 +42,26 @@ constexpr size_t kWindow = 8;
 struct Span {
   float *data;
   size_t count;
-
-  size_t segments() const {
-    return (count + kSegmentFloats - 1) / kSegmentFloats;
-  }
-  Span segment(size_t i) const {
-    size_t first = i * kSegmentFloats;
-    return {data + first, std::min(kSegmentFloats, count - first)};
-  }
 };
+
+/// The ring's messages for values [first, last) of a buffer held in
+/// `pieces` (laid end to end): cut where a piece ends and every
+/// kSegmentFloats. Ranks with pieces of the same lengths cut alike, so each
+/// message matches the receive posted for it.
+std::vector<Span> segmentsOf(const std::vector<Span> &pieces, size_t first,
+                             size_t last) {
+  std::vector<Span> out;
+  size_t at = 0;
+  for (const Span &p : pieces) {
+    const size_t lo = std::max(first, at), hi = std::min(last, at + p.count);
+    for (size_t s = lo; s < hi; s += kSegmentFloats)
+      out.push_back({p.data + (s - at), std::min(kSegmentFloats, hi - s)});
+    at += p.count;
+    if (at >= last)
+      break;
+  }
+  return out;
+}
 
 /// The polling policy of a collective: spin while messages arrive, sleep
 /// between polls once nothing has arrived for a millisecond (so a long wait
@@ -105,7 +116,7 @@ public:
     bool useRing;
     bool ok = onRing(count, useRing, [&](Poller &poller) {
       return ringReduceScatter(data, count, poller, what, error) &&
-             ringAllGather(data, count, poller, what, error);
+             ringAllGather({{data, count}}, count, poller, what, error);
     });
     if (useRing)
       return ok;
@@ -135,10 +146,25 @@ public:
                        std::string &error) override {
     bool useRing;
     bool ok = onRing(count, useRing, [&](Poller &poller) {
-      return ringAllGather(data, count, poller, what, error);
+      return ringAllGather({{data, count}}, count, poller, what, error);
     });
     return useRing ? ok
                    : Communicator::allGatherBlocks(data, count, what, error);
+  }
+
+  bool allGatherBlocks(const std::vector<std::pair<float *, size_t>> &pieces,
+                       const std::string &what, std::string &error) override {
+    std::vector<Span> spans;
+    size_t count = 0;
+    for (const auto &[data, n] : pieces) {
+      spans.push_back({data, n});
+      count += n;
+    }
+    bool useRing;
+    bool ok = onRing(count, useRing, [&](Poller &poller) {
+      return ringAllGather(spans, count, poller, what, error);
+    });
+    return useRing ? ok : Communicator::allGatherBlocks(pieces, what, error);
   }
 
   bool broadcast(void *data, size_t bytes, int root, const std::string &what,
@@ -202,10 +228,13 @@ private:
   /// (rank - k - 1) in place. Each half sends (R - 1) / R of the buffer; the
   /// reduce-scatter adds as much. Each block is summed on one rank and
   /// copied to the others, so every rank ends with the same bits.
-  Span ringBlock(float *data, size_t count, int b) const {
+  /// The messages of block `b` (taken modulo size()) of a buffer of
+  /// `count` values held in `pieces`.
+  std::vector<Span> ringBlock(const std::vector<Span> &pieces, size_t count,
+                              int b) const {
     const int n = size_;
     auto [first, last] = blockOfRank(count, ((b % n) + n) % n, n);
-    return Span{data + first, last - first};
+    return segmentsOf(pieces, first, last);
   }
   int rightRank() const { return (rank_ + 1) % size_; }
   int leftRank() const { return (rank_ + size_ - 1) % size_; }
@@ -213,19 +242,21 @@ private:
   bool ringReduceScatter(float *data, size_t count, Poller &poller,
                          const std::string &what, std::string &error) {
     scratch_.resize(kWindow * kSegmentFloats);
+    const std::vector<Span> whole{{data, count}};
     for (int k = 0; k < size_ - 1; ++k)
-      if (!exchange(ringBlock(data, count, rank_ - k - 1), rightRank(),
-                    ringBlock(data, count, rank_ - k - 2), leftRank(),
+      if (!exchange(ringBlock(whole, count, rank_ - k - 1), rightRank(),
+                    ringBlock(whole, count, rank_ - k - 2), leftRank(),
                     /*add=*/true, /*tag=*/k, poller, what, error))
         return false;
     return true;
   }
 
-  bool ringAllGather(float *data, size_t count, Poller &poller,
-                     const std::string &what, std::string &error) {
+  bool ringAllGather(const std::vector<Span> &pieces, size_t count,
+                     Poller &poller, const std::string &what,
+                     std::string &error) {
     for (int k = 0; k < size_ - 1; ++k)
-      if (!exchange(ringBlock(data, count, rank_ - k), rightRank(),
-                    ringBlock(data, count, rank_ - k - 1), leftRank(),
+      if (!exchange(ringBlock(pieces, count, rank_ - k), rightRank(),
+                    ringBlock(pieces, count, rank_ - k - 1), leftRank(),
                     /*add=*/false, /*tag=*/size_ + k, poller, what, error))
         return false;
     return true;
@@ -246,17 +277,18 @@ private:
     return ok;
   }
 
-  /// One step of the ring: `send` goes to rank `to` while `recv` comes from
-  /// rank `from`, segment by segment. With `add`, each received segment is
-  /// added into `recv` (through the scratch window); otherwise it is
-  /// received in place.
-  bool exchange(Span send, int to, Span recv, int from, bool add, int tag,
+  /// One step of the ring: the segments `send` go to rank `to` while the
+  /// segments `recv` come from rank `from`. With `add`, each received
+  /// segment is added into its place (through the scratch window);
+  /// otherwise it is received in place.
+  bool exchange(const std::vector<Span> &send, int to,
+                const std::vector<Span> &recv, int from, bool add, int tag,
                 Poller &poller, const std::string &what, std::string &error) {
-    const size_t numSends = send.segments(), numRecvs = recv.segments();
+    const size_t numSends = send.size(), numRecvs = recv.size();
     std::vector<MPI_Request> sends(numSends, MPI_REQUEST_NULL),
         recvs(numRecvs, MPI_REQUEST_NULL);
     for (size_t i = 0; i < numSends; ++i) {
-      Span s = send.segment(i);
+      const Span &s = send[i];
       int rc =
           MPI_Isend(s.data, int(s.count), MPI_FLOAT, to, tag, comm_, &sends[i]);
       if (rc != MPI_SUCCESS) {
@@ -266,7 +298,7 @@ private:
     }
     size_t posted = 0;
     auto post = [&]() {
-      Span r = recv.segment(posted);
+      const Span &r = recv[posted];
       float *into =
           add ? scratch_.data() + (posted % kWindow) * kSegmentFloats : r.data;
       int rc = MPI_Irecv(into, int(r.count), MPI_FLOAT, from, tag, comm_,
@@ -297,7 +329,7 @@ private:
       }
       poller.progressed();
       if (add) {
-        Span r = recv.segment(done);
+        const Span &r = recv[done];
         const float *in = scratch_.data() + (done % kWindow) * kSegmentFloats;
         for (size_t e = 0; e < r.count; ++e)
           r.data[e] += in[e];

@@ -896,18 +896,17 @@ bool TrainSession::Impl::updateSlice(int64_t s, double lr, float scale,
   }
   if (ranks == 1)
     return true;
-  // Every rank's updated slice, into every rank's parameters: gathered in
-  // the reduce buffer, whose gradients have been used, and copied from
-  // there into the other ranks' slices.
-  float *all = reduceBuffer.data();
-  copyFlat(params, gradOffset, sliceLo, sliceHi, all + sliceLo);
+  // Every rank's updated slice, into every rank's parameters: gathered where
+  // the parameters live (the pieces, laid end to end, are the slices'
+  // layout).
+  std::vector<std::pair<float *, size_t>> pieces;
+  pieces.reserve(params.size());
+  for (HostTensor &p : params)
+    pieces.push_back({floats(p), size_t(p.numElements())});
   std::string err;
-  if (!comm->allGatherBlocks(all, gradElements,
-                             "the parameters of step " + std::to_string(s),
-                             err))
+  if (!comm->allGatherBlocks(
+          pieces, "the parameters of step " + std::to_string(s), err))
     return collectiveFailed(err, error);
-  copyFlatBack(params, gradOffset, 0, sliceLo, all);
-  copyFlatBack(params, gradOffset, sliceHi, gradElements, all + sliceHi);
   return true;
 }
 

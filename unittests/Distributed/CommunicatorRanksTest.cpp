@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 #include <vector>
 
@@ -39,6 +40,9 @@ Communicator &comm() {
 }
 
 float value(size_t i, int rank) { return float((i % 1000) * (rank + 1)); }
+
+/// The MPI backend's message size (MpiCommunicator.cpp), in floats.
+constexpr size_t kSegment() { return size_t(1) << 20; }
 
 /// Sizes around the backend's cases: MPI_Iallreduce below 64 KiB; the ring
 /// above, with blocks that are not whole segments or are cut unevenly.
@@ -109,6 +113,48 @@ TEST(MpiRanks, ReduceScatterThenAllGatherBlocks) {
         wrong += x[i] != float(r * 100000 + int(i % 1000));
     }
     EXPECT_EQ(wrong, 0u) << "all-gather, count " << count;
+  }
+}
+
+/// The all-gather of a buffer held in pieces (the trainer's parameters):
+/// pieces of uneven lengths, one empty, blocks that start and end inside
+/// pieces; on the ring (above 64 KiB) and through the base class (below).
+TEST(MpiRanks, AllGatherBlocksInPieces) {
+  Communicator &c = comm();
+  const int n = c.size(), me = c.rank();
+  for (size_t scale : {size_t(1), size_t(300)}) {
+    std::vector<size_t> lengths = {7 * scale, 0, 1000 * scale, 3,
+                                   2 * kSegment() + 11 * scale};
+    std::vector<std::vector<float>> store;
+    std::vector<std::pair<float *, size_t>> pieces;
+    size_t count = 0;
+    for (size_t len : lengths) {
+      store.emplace_back(len, -1.0f);
+      count += len;
+    }
+    for (auto &v : store)
+      pieces.push_back({v.data(), v.size()});
+    // This rank fills its block (values laid end to end) with marks.
+    auto [first, last] = c.blockOf(count);
+    auto at = [&](size_t i) -> float & {
+      for (auto &[data, len] : pieces) {
+        if (i < len)
+          return data[i];
+        i -= len;
+      }
+      std::abort();
+    };
+    for (size_t i = first; i < last; ++i)
+      at(i) = float(me * 1000000 + int(i % 100000));
+    std::string error;
+    ASSERT_TRUE(c.allGatherBlocks(pieces, "pieces", error)) << error;
+    size_t wrong = 0;
+    for (int r = 0; r < n; ++r) {
+      auto [lo, hi] = Communicator::blockOfRank(count, r, n);
+      for (size_t i = lo; i < hi; ++i)
+        wrong += at(i) != float(r * 1000000 + int(i % 100000));
+    }
+    EXPECT_EQ(wrong, 0u) << "count " << count;
   }
 }
 

@@ -30,6 +30,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace onebit {
 
@@ -75,6 +76,13 @@ public:
   /// The default goes through allGather and a copy.
   virtual bool allGatherBlocks(float *data, size_t count,
                                const std::string &what, std::string &error);
+  /// allGatherBlocks of a buffer held in pieces: the buffer is the pieces'
+  /// values laid end to end, in order (every rank's pieces of the same
+  /// lengths), and each value is received where it lives. The default
+  /// copies the pieces into one buffer and back.
+  virtual bool
+  allGatherBlocks(const std::vector<std::pair<float *, size_t>> &pieces,
+                  const std::string &what, std::string &error);
   /// Ends every rank of the run with `code` (MPI_Abort; NCCL: the
   /// communicator is aborted and so is the bootstrap's job). Does not return.
   [[noreturn]] virtual void abort(int code) = 0;
