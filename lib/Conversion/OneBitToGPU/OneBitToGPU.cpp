@@ -340,33 +340,34 @@ void emitGemm(ImplicitLocOpBuilder &b, const Config &cfg, Value x, Value signs,
       arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, cIdx(b, 0)));
   auto ifOp = scf::IfOp::create(b, lane0, /*withElse=*/false);
   b.setInsertionPointToStart(ifOp.thenBlock());
-  if (S > 1) {
-    Value z = launch.getBlockIds().z;
+  // Emits `store(ml, m)` for each row ml of the tile, guarded by m < M.
+  auto forEachRow = [&](auto store) {
     for (int64_t ml = 0; ml < MT; ++ml) {
       Value m = arith::AddIOp::create(b, m0, cIdx(b, ml));
       auto inRow = scf::IfOp::create(
           b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, m, M), false);
       OpBuilder::InsertionGuard g4(b);
       b.setInsertionPointToStart(inRow.thenBlock());
-      memref::StoreOp::create(b, sums[ml], partial, ValueRange{z, m, n});
+      store(ml, m);
     }
+  };
+  if (S > 1) {
+    Value z = launch.getBlockIds().z;
+    forEachRow([&](int64_t ml, Value m) {
+      memref::StoreOp::create(b, sums[ml], partial, ValueRange{z, m, n});
+    });
     b.setInsertionPointToEnd(&launch.getBody().front());
     gpu::TerminatorOp::create(b);
     return;
   }
   Value hn = loadF32(b, h, {n});
   Value bn = bias ? loadF32(b, bias, {n}) : Value();
-  for (int64_t ml = 0; ml < MT; ++ml) {
-    Value m = arith::AddIOp::create(b, m0, cIdx(b, ml));
-    auto inRow = scf::IfOp::create(
-        b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, m, M), false);
-    OpBuilder::InsertionGuard g4(b);
-    b.setInsertionPointToStart(inRow.thenBlock());
+  forEachRow([&](int64_t ml, Value m) {
     Value y = arith::MulFOp::create(b, sums[ml], hn);
     if (bn)
       y = arith::AddFOp::create(b, y, bn);
     storeF32(b, y, out, {m, n});
-  }
+  });
   b.setInsertionPointToEnd(&launch.getBody().front());
   gpu::TerminatorOp::create(b);
 }
