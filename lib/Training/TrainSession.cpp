@@ -799,31 +799,40 @@ bool TrainSession::Impl::stateToHost(bool moments, TrainError &error) {
 }
 
 namespace {
-/// Elements [lo, hi) of `group` laid end to end (tensor i from offset[i])
-/// to `out`, or from `in` back into `group`.
-void copyFlat(const std::vector<HostTensor> &group,
-              const std::vector<size_t> &offset, size_t lo, size_t hi,
-              float *out) {
+/// Calls fn(i, s, e) for each tensor i of `group` (laid end to end, tensor
+/// i from offset[i]) that overlaps [lo, hi), with [s, e) the overlap, in
+/// the end-to-end numbering.
+template <typename Fn>
+void forEachOverlap(const std::vector<HostTensor> &group,
+                    const std::vector<size_t> &offset, size_t lo, size_t hi,
+                    Fn fn) {
   for (size_t i = 0; i < group.size(); ++i) {
     const size_t a = offset[i], b = a + size_t(group[i].numElements());
     const size_t s = std::max(lo, a), e = std::min(hi, b);
     if (s < e)
-      std::memcpy(out + (s - lo),
-                  reinterpret_cast<const float *>(group[i].data.data()) +
-                      (s - a),
-                  (e - s) * 4);
+      fn(i, s, e);
   }
+}
+/// Elements [lo, hi) of `group` laid end to end to `out`, or from `in` back
+/// into `group`.
+void copyFlat(const std::vector<HostTensor> &group,
+              const std::vector<size_t> &offset, size_t lo, size_t hi,
+              float *out) {
+  forEachOverlap(group, offset, lo, hi, [&](size_t i, size_t s, size_t e) {
+    std::memcpy(out + (s - lo),
+                reinterpret_cast<const float *>(group[i].data.data()) +
+                    (s - offset[i]),
+                (e - s) * 4);
+  });
 }
 void copyFlatBack(std::vector<HostTensor> &group,
                   const std::vector<size_t> &offset, size_t lo, size_t hi,
                   const float *in) {
-  for (size_t i = 0; i < group.size(); ++i) {
-    const size_t a = offset[i], b = a + size_t(group[i].numElements());
-    const size_t s = std::max(lo, a), e = std::min(hi, b);
-    if (s < e)
-      std::memcpy(reinterpret_cast<float *>(group[i].data.data()) + (s - a),
-                  in + (s - lo), (e - s) * 4);
-  }
+  forEachOverlap(group, offset, lo, hi, [&](size_t i, size_t s, size_t e) {
+    std::memcpy(reinterpret_cast<float *>(group[i].data.data()) +
+                    (s - offset[i]),
+                in + (s - lo), (e - s) * 4);
+  });
 }
 HostTensor flatF32(size_t n) {
   HostTensor t;
@@ -874,14 +883,14 @@ bool TrainSession::Impl::updateSlice(int64_t s, double lr, float scale,
   // update-in-place, the new values copied back there). The gradients are
   // scaled in the update.
   std::vector<TensorRef> in, out;
-  for (size_t i = 0; i < params.size(); ++i) {
-    const size_t a = gradOffset[i], b = a + size_t(params[i].numElements());
-    const size_t lo = std::max(sliceLo, a), hi = std::min(sliceHi, b);
-    if (lo >= hi)
-      continue;
+  bool ok = true;
+  forEachOverlap(params, gradOffset, sliceLo, sliceHi,
+                 [&](size_t i, size_t lo, size_t hi) {
+    if (!ok)
+      return;
     const size_t n = hi - lo;
     auto piece = [&](float *base) { return floatRef(base, {int64_t(n)}, n); };
-    in = {piece(floats(params[i]) + (lo - a)),
+    in = {piece(floats(params[i]) + (lo - gradOffset[i])),
           piece(floats(m[0]) + (lo - sliceLo)),
           piece(floats(v[0]) + (lo - sliceLo)),
           piece(reduceBuffer.data() + lo),
@@ -891,9 +900,10 @@ bool TrainSession::Impl::updateSlice(int64_t s, double lr, float scale,
     out.clear();
     if (e->inplaceArgs.empty())
       out = {in[0], in[1], in[2]};
-    if (!step->runRefsInto(*e, in, out, error.detail))
-      return false;
-  }
+    ok = step->runRefsInto(*e, in, out, error.detail);
+  });
+  if (!ok)
+    return false;
   if (ranks == 1)
     return true;
   // Every rank's updated slice, into every rank's parameters: gathered where
