@@ -82,10 +82,30 @@ bool isSlice(Operation *op) {
   return isa<tensor::ExtractSliceOp, tensor::InsertSliceOp>(op);
 }
 
+/// The printed form of types and attributes, each printed once: a key
+/// prints the same few types and attribute dictionaries for every op of
+/// every layer, and printing constructs printing flags each time.
+class PrintCache {
+public:
+  StringRef operator()(Type t) { return get(t.getAsOpaquePointer(), t); }
+  StringRef operator()(Attribute a) { return get(a.getAsOpaquePointer(), a); }
+
+private:
+  template <typename T> StringRef get(const void *key, T value) {
+    auto [it, inserted] = text_.try_emplace(key);
+    if (inserted) {
+      llvm::raw_string_ostream os(it->second);
+      os << value;
+    }
+    return it->second;
+  }
+  llvm::DenseMap<const void *, std::string> text_;
+};
+
 /// Builds `seg.key`, `inputs`, `holes` and `outputs`; false if the segment
 /// cannot be outlined.
-bool describe(Segment &seg,
-              const llvm::DenseSet<Operation *> &inSomeSegment) {
+bool describe(Segment &seg, const llvm::DenseSet<Operation *> &inSomeSegment,
+              PrintCache &print) {
   llvm::DenseSet<Operation *> inSeg(seg.ops.begin(), seg.ops.end());
   llvm::DenseMap<Value, std::string> names;
   Block *block = seg.ops.front()->getBlock();
@@ -117,7 +137,7 @@ bool describe(Segment &seg,
       std::string text;
       llvm::raw_string_ostream ts(text);
       ts << "{" << name << "=" << def->getName() << "(" << operands << ")"
-         << v.getType() << "}";
+         << print(v.getType()) << "}";
       os << text;
     } else if (isClonableConstant(v)) {
       name = "k" + std::to_string(seg.holes.size());
@@ -135,7 +155,7 @@ bool describe(Segment &seg,
   std::function<void(Operation *)> visit = [&](Operation *op) {
     os << op->getName() << "(";
     for (Value v : op->getOperands())
-      os << nameOf(v) << ":" << v.getType() << ",";
+      os << nameOf(v) << ":" << print(v.getType()) << ",";
     os << ")";
     SmallVector<NamedAttribute> attrs;
     for (NamedAttribute a : op->getAttrs()) {
@@ -149,11 +169,11 @@ bool describe(Segment &seg,
       attrs.push_back(a);
     }
     // Inherent attributes (properties) included.
-    os << DictionaryAttr::get(op->getContext(), attrs);
+    os << print(DictionaryAttr::get(op->getContext(), attrs));
     os << "->(";
     for (Value r : op->getResults()) {
       names[r] = "%" + std::to_string(next++);
-      os << r.getType() << ",";
+      os << print(r.getType()) << ",";
     }
     os << ")";
     for (Region &region : op->getRegions()) {
@@ -162,7 +182,7 @@ bool describe(Segment &seg,
         os << "^(";
         for (BlockArgument arg : block.getArguments()) {
           names[arg] = "%" + std::to_string(next++);
-          os << arg.getType() << ",";
+          os << print(arg.getType()) << ",";
         }
         os << ")";
         if (block.getNumSuccessors() && !block.empty() &&
@@ -211,24 +231,35 @@ bool describe(Segment &seg,
   return true;
 }
 
-/// The layer index a location names, or -1.
-int64_t layerOf(Location loc, llvm::Regex &pattern) {
+/// The layer index a location names, or -1. `cache`: the index each name
+/// gave (the regex engine is slow, and the entries of one model repeat the
+/// same names).
+int64_t layerOf(Location loc, llvm::Regex &pattern,
+                llvm::DenseMap<StringAttr, int64_t> &cache) {
   int64_t found = -1;
   loc->walk([&](Location l) {
     auto name = dyn_cast<NameLoc>(l);
     if (!name)
       return WalkResult::advance();
-    SmallVector<StringRef> groups;
-    if (!pattern.match(name.getName().getValue(), &groups))
-      return WalkResult::advance();
-    for (StringRef g : llvm::reverse(groups)) {
-      int64_t index;
-      if (!g.empty() && !g.getAsInteger(10, index)) {
-        found = index;
-        return WalkResult::interrupt();
-      }
+    auto [it, inserted] = cache.try_emplace(name.getName(), -1);
+    if (inserted) {
+      StringRef text = name.getName().getValue();
+      SmallVector<StringRef> groups;
+      // The index is a group of digits: a name without any cannot give one.
+      if (text.find_first_of("0123456789") != StringRef::npos &&
+          pattern.match(text, &groups))
+        for (StringRef g : llvm::reverse(groups)) {
+          int64_t index;
+          if (!g.empty() && !g.getAsInteger(10, index)) {
+            it->second = index;
+            break;
+          }
+        }
     }
-    return WalkResult::advance();
+    if (it->second < 0)
+      return WalkResult::advance();
+    found = it->second;
+    return WalkResult::interrupt();
   });
   return found;
 }
@@ -261,6 +292,7 @@ struct OutlineLayersPass
     // Segments of every function, grouped by structure (std::map: a
     // deterministic order of forms).
     std::vector<Segment> candidates;
+    llvm::DenseMap<StringAttr, int64_t> layerOfName;
     llvm::StringSet<> only(llvm::from_range, functions);
     for (const std::string &name : functions)
       if (!isa_and_nonnull<func::FuncOp>(
@@ -317,7 +349,7 @@ struct OutlineLayersPass
         if (op.hasTrait<OpTrait::ConstantLike>() ||
             op.hasTrait<OpTrait::IsTerminator>())
           continue;
-        int64_t layer = layerOf(op.getLoc(), pattern);
+        int64_t layer = layerOf(op.getLoc(), pattern, layerOfName);
         if (layer < 0) {
           // An op of no layer that reads the run (the final norm after the
           // last layer, a loss term) ends it.
@@ -339,8 +371,9 @@ struct OutlineLayersPass
     for (Segment &seg : candidates)
       inSomeSegment.insert(seg.ops.begin(), seg.ops.end());
     std::vector<Segment> segments;
+    PrintCache print;
     for (Segment &seg : candidates)
-      if (describe(seg, inSomeSegment))
+      if (describe(seg, inSomeSegment, print))
         segments.push_back(std::move(seg));
     llvm::MapVector<StringRef, SmallVector<Segment *>> forms;
     for (Segment &seg : segments)
