@@ -22,6 +22,9 @@ void ::onebit::addBufferizationPasses(OpPassManager &pm) {
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
+  // A loop over layers (onebit-layer-loops) carries the hidden state, a new
+  // buffer every iteration; deallocation frees the previous one.
+  bufferize.allowReturnAllocsFromLoops = true;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   // KV caches and other in-place arguments: their tied results go, so the
   // deallocation below does not clone them on return.

@@ -36,12 +36,19 @@ struct CpuPipelineCLOptions : public PassPipelineOptions<CpuPipelineCLOptions> {
       llvm::cl::desc("Decoder layers of the same form share one function "
                      "(onebit-outline-layers)"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> layerLoops{
+      *this, "layer-loops",
+      llvm::cl::desc("With outline-layers: a run of layer calls becomes one "
+                     "loop over the layers (onebit-layer-loops)"),
+      llvm::cl::init(true)};
 };
 } // namespace
 
 // The CPU pipeline:
 //  0. decoder layers of the same form -> one function called per layer
-//     (onebit-outline-layers; nothing inlines them back);
+//     (onebit-outline-layers; nothing inlines them back), and after
+//     bufferization a run of such calls -> one loop over the layers
+//     (onebit-layer-loops);
 //  1. binary and int8 layers -> calls of the kernel library
 //     (convert-onebit-to-runtime);
 //  2. expand_shape forms MLIR 22 cannot lower -> tensor.reshape; arith/math
@@ -64,8 +71,11 @@ struct CpuPipelineCLOptions : public PassPipelineOptions<CpuPipelineCLOptions> {
 //     runtime/include/onebit/Runtime/Allocator.h).
 void ::onebit::buildCpuPipeline(OpPassManager &pm,
                                 const CpuPipelineOptions &options) {
-  if (options.outlineLayers)
+  if (options.outlineLayers) {
     pm.addPass(onebit::createOneBitOutlineLayers());
+    if (options.layerLoops)
+      pm.addPass(onebit::createOneBitLayerLoops());
+  }
   pm.addPass(onebit::createConvertOneBitToRuntime());
   {
     OpPassManager &fpm = pm.nest<func::FuncOp>();
@@ -113,6 +123,8 @@ void ::onebit::registerPipelines(const CpuPipelineOptions &cpuDefaults,
           options.denseMatmulToRuntime = cl.denseMatmulToRuntime;
         if (cl.outlineLayers.hasValue())
           options.outlineLayers = cl.outlineLayers;
+        if (cl.layerLoops.hasValue())
+          options.layerLoops = cl.layerLoops;
         buildCpuPipeline(pm, options);
       });
   registerGpuPipeline(gpuDefaults);

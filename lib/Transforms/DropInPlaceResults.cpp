@@ -5,7 +5,8 @@
 // that argument's buffer; it is removed from the signature so the caller's
 // buffer is updated in place instead of cloned on return. A private function
 // called in the module (an outlined layer) loses it too, and its calls use
-// the operand the result was written into.
+// the operand the result was written into; a loop over such calls then
+// yields its iteration argument unchanged.
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,6 +16,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/BitVector.h"
 #include "llvm/ADT/DenseMap.h"
@@ -30,11 +32,23 @@ namespace {
 
 constexpr StringLiteral kInPlaceArg = "onebit.inplace_arg";
 
-/// `v` with memref.cast ops looked through.
+/// `v` with memref.cast ops looked through, and the results of scf.for
+/// loops that yield their iteration argument unchanged (a KV cache carried
+/// by a loop over the layers, onebit-layer-loops): the loop's initial value.
 Value stripCasts(Value v) {
-  while (auto cast = v.getDefiningOp<memref::CastOp>())
-    v = cast.getSource();
-  return v;
+  while (true) {
+    if (auto cast = v.getDefiningOp<memref::CastOp>()) {
+      v = cast.getSource();
+      continue;
+    }
+    auto loop = v.getDefiningOp<scf::ForOp>();
+    if (!loop)
+      return v;
+    unsigned k = cast<OpResult>(v).getResultNumber();
+    if (loop.getYieldedValues()[k] != loop.getRegionIterArgs()[k])
+      return v;
+    v = loop.getInitArgs()[k];
+  }
 }
 
 /// Drops the results of `fn` tied to an argument. `calls`: every call of

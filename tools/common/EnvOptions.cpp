@@ -20,6 +20,8 @@ onebit::CpuPipelineOptions onebit::env::cpuPipelineOptions() {
     options.denseMatmulToRuntime = std::strcmp(dense, "loops") != 0;
   if (const char *outline = nonEmptyVariable("ONEBIT_OUTLINE_LAYERS"))
     options.outlineLayers = std::strcmp(outline, "0") != 0;
+  if (const char *loops = nonEmptyVariable("ONEBIT_LAYER_LOOPS"))
+    options.layerLoops = std::strcmp(loops, "0") != 0;
   return options;
 }
 

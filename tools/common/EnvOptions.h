@@ -33,6 +33,9 @@
 //   ONEBIT_OUTLINE_LAYERS=0        every decoder layer stays inline instead
 //       of sharing one function per layer form
 //       (CpuPipelineOptions::outlineLayers = false).
+//   ONEBIT_LAYER_LOOPS=0           outlined layers are called once each, in
+//       line, instead of from one loop over the layers
+//       (CpuPipelineOptions::layerLoops = false).
 //   CUDA_HOME, CUDA_ROOT, CUDA_PATH  the first one set is the CUDA toolkit of
 //       the GPU pipeline (GpuPipelineOptions::toolkit), else /usr/local/cuda.
 //

@@ -26,6 +26,10 @@ struct CpuPipelineOptions {
   /// (onebit-outline-layers), so compile time follows the number of layer
   /// forms rather than the depth of the model.
   bool outlineLayers = true;
+  /// With outlineLayers: a run of calls of one layer function becomes one
+  /// loop over the layers (onebit-layer-loops), so the callers' code does
+  /// not grow with depth either.
+  bool layerLoops = true;
 };
 
 /// linalg-on-tensors + onebit -> LLVM dialect for the host CPU: binary layers

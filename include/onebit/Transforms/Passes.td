@@ -228,6 +228,48 @@ def OneBitOutlineLayers
                            "::mlir::tensor::TensorDialect"];
 }
 
+def OneBitLayerLoops : Pass<"onebit-layer-loops", "::mlir::ModuleOp"> {
+  let summary = "Run consecutive calls of one outlined layer as a loop over "
+                "the layers";
+  let description = [{
+    After `--onebit-outline-layers` a model of L layers still calls its
+    layer function L times in a row, each call with its own weights, so the
+    caller's code (operands, memref descriptors, deallocations) grows with
+    depth. This pass replaces such a run of calls by one `scf.for` over the
+    layers with one call in its body:
+
+    * A run is a sequence of `func.call`s of one function in one block, each
+      fed by the previous one (the same operand positions take the same
+      results of the call before: the hidden state, a KV cache) and whose
+      other results are unused. Only constant-like ops (no operands, no
+      memory effects: `arith.constant`, `memref.get_global`) may sit between
+      its calls, so the calls keep their order relative to everything else.
+    * The fed operands become the loop's iteration arguments. An operand
+      that is one value in every call is used as it is. An operand that
+      differs (the layer's weights) must be defined by a constant-like op in
+      every call: integer and index constants in arithmetic progression (the
+      layer's index) are computed from the induction variable; the others
+      are chosen by an `scf.index_switch` on it, one case per layer holding
+      copies of that layer's constant ops, so each layer adds only the
+      addresses of its weights to the code.
+    * When the last call of a run has a used result that does not feed the
+      next call, that call stays after the loop. A run rolls only if at
+      least `min-calls` calls go into the loop.
+
+    The CPU pipeline runs it after One-Shot Bufferize and
+    `--onebit-drop-inplace-results` (a KV cache is then an operand updated
+    in place, the same in every call) and before buffer deallocation.
+  }];
+  let options = [
+    Option<"minCalls", "min-calls", "unsigned", /*default=*/"2",
+           "roll a run only when at least this many calls go into the "
+           "loop">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
 def OneBitDropInPlaceResults
     : Pass<"onebit-drop-inplace-results", "::mlir::ModuleOp"> {
   let summary = "Drop the memref results that a function wrote in place "

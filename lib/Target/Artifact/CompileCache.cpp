@@ -72,7 +72,8 @@ std::string compileCacheKey(ModuleOp module,
   context += ";opt " + std::to_string(options.jitOptLevel) +
              (options.llvmDefaultPipeline ? " default" : " runner") +
              (options.cpu.denseMatmulToRuntime ? " dense-runtime" : " loops") +
-             (options.cpu.outlineLayers ? " outline-layers" : "");
+             (options.cpu.outlineLayers ? " outline-layers" : "") +
+             (options.cpu.layerLoops ? " layer-loops" : "");
   llvm::XXH128_hash_t a = llvm::xxh3_128bits(llvm::arrayRefFromStringRef(text));
   llvm::XXH128_hash_t b =
       llvm::xxh3_128bits(llvm::arrayRefFromStringRef(context));
