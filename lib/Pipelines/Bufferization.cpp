@@ -17,7 +17,7 @@
 
 using namespace mlir;
 
-void ::onebit::addBufferizationPasses(OpPassManager &pm) {
+void ::onebit::addBufferizationPasses(OpPassManager &pm, bool periodLoops) {
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =
@@ -32,6 +32,10 @@ void ::onebit::addBufferizationPasses(OpPassManager &pm) {
   // A called function returning one buffer twice: the caller frees each
   // owned result on its own below, so each must be a buffer of its own.
   pm.addPass(onebit::createOneBitDistinctResults());
+  // A layer's backward and updates, repeated per layer: one loop, built
+  // before anything is freed so that deallocation sees the loop.
+  if (periodLoops)
+    pm.addPass(onebit::createOneBitPeriodLoops());
 
   memref::ExpandReallocPassOptions expandRealloc;
   expandRealloc.emitDeallocs = false;

@@ -18,7 +18,9 @@ namespace onebit {
 
 /// Adds one-shot-bufferize, the deallocation passes and
 /// convert-bufferization-to-memref to `pm` (anchored on a module).
-void addBufferizationPasses(mlir::OpPassManager &pm);
+/// `periodLoops`: sequences of ops repeated once per layer become loops
+/// (onebit-period-loops) before deallocation.
+void addBufferizationPasses(mlir::OpPassManager &pm, bool periodLoops = false);
 
 } // namespace onebit
 

@@ -39,7 +39,9 @@ struct CpuPipelineCLOptions : public PassPipelineOptions<CpuPipelineCLOptions> {
   PassOptions::Option<bool> layerLoops{
       *this, "layer-loops",
       llvm::cl::desc("With outline-layers: a run of layer calls becomes one "
-                     "loop over the layers (onebit-layer-loops)"),
+                     "loop over the layers (onebit-layer-loops), and so does "
+                     "a sequence repeated per layer after bufferization "
+                     "(onebit-period-loops)"),
       llvm::cl::init(true)};
 };
 } // namespace
@@ -58,7 +60,9 @@ struct CpuPipelineCLOptions : public PassPipelineOptions<CpuPipelineCLOptions> {
 //     (convert-matmul-to-runtime, before elementwise fusion can merge
 //     anything into them);
 //  3. elementwise fusion, then one-shot bufferization with identity-layout
-//     function boundaries and ownership-based deallocation of temporaries,
+//     function boundaries (then a sequence of ops repeated per layer from a
+//     call, a train step's adjoint and updates, becomes one loop:
+//     onebit-period-loops) and ownership-based deallocation of temporaries,
 //     each freed after its last use where every alias is visible
 //     (onebit-free-after-last-use);
 //  4. linalg ops whose innermost loop dimension is contiguous -> tiles of
@@ -88,7 +92,7 @@ void ::onebit::buildCpuPipeline(OpPassManager &pm,
   if (options.denseMatmulToRuntime)
     pm.addPass(onebit::createConvertMatmulToRuntime());
   pm.addPass(createLinalgElementwiseOpFusionPass());
-  addBufferizationPasses(pm);
+  addBufferizationPasses(pm, options.outlineLayers && options.layerLoops);
   {
     // Each distinct linalg op of a large function is vectorized, lowered
     // and compiled once (the per-parameter updates of a deep model's step

@@ -27,8 +27,10 @@ struct CpuPipelineOptions {
   /// forms rather than the depth of the model.
   bool outlineLayers = true;
   /// With outlineLayers: a run of calls of one layer function becomes one
-  /// loop over the layers (onebit-layer-loops), so the callers' code does
-  /// not grow with depth either.
+  /// loop over the layers (onebit-layer-loops), and after bufferization a
+  /// sequence repeated per layer that starts with a call (a train step's
+  /// adjoint and updates) one loop too (onebit-period-loops), so the
+  /// callers' code grows less with depth.
   bool layerLoops = true;
 };
 

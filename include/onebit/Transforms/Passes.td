@@ -270,6 +270,46 @@ def OneBitLayerLoops : Pass<"onebit-layer-loops", "::mlir::ModuleOp"> {
                            "::mlir::scf::SCFDialect"];
 }
 
+def OneBitPeriodLoops : Pass<"onebit-period-loops", "::mlir::ModuleOp"> {
+  let summary = "Run a sequence of ops repeated once per layer (a call and "
+                "what follows it) as one loop";
+  let description = [{
+    The backward half of a train step calls each layer's adjoint and then
+    updates that layer's parameters, once per layer: the same P ops N times,
+    each time on other parameters. This pass finds, in each block, runs of
+    calls of one function at equal distances P and checks that the P ops
+    starting at each call have period 0's structure (names, attributes,
+    types, and equal regions); those that do become one `scf.for` of N
+    iterations over one copy of the P ops:
+
+    * an operand defined in the same period is the copy's own value; one
+      defined by the period before (the gradient flowing down) is an
+      iteration argument, whose first value is what period 0 reads;
+    * an operand from before the periods that is the same in every period is
+      used as it is; integer constants in arithmetic progression are
+      computed from the induction variable; other operands from before the
+      periods (a layer's parameters, its saved activations) are picked by an
+      `scf.index_switch` on it;
+    * a result may be read by its own period, by the next period where the
+      chain reads it, or, for the last period's chain values, after the
+      loop. A run whose periods are read otherwise rolls one period fewer,
+      down to `min-periods`.
+
+    The loop keeps the order of every op, so it may write memory. The CPU
+    pipeline runs it after One-Shot Bufferize, `--onebit-drop-inplace-results`
+    and `--onebit-distinct-results` (parameters updated in place are
+    arguments written by the period's ops) and before buffer deallocation.
+  }];
+  let options = [
+    Option<"minPeriods", "min-periods", "unsigned", /*default=*/"2",
+           "roll a run only when at least this many periods go into the "
+           "loop">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
 def OneBitDropInPlaceResults
     : Pass<"onebit-drop-inplace-results", "::mlir::ModuleOp"> {
   let summary = "Drop the memref results that a function wrote in place "
