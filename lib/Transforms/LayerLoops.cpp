@@ -11,6 +11,8 @@
 
 #include "onebit/Transforms/Passes.h"
 
+#include "Progression.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -53,24 +55,6 @@ Chain chainBetween(func::CallOp prev, func::CallOp next) {
   return chain;
 }
 
-/// `a + b * k` for the integer or index constants `values` (k = 0, 1, ...),
-/// or nothing when they are not such a progression.
-std::optional<std::pair<APInt, APInt>> progression(ArrayRef<Value> values) {
-  SmallVector<APInt> ints;
-  for (Value v : values) {
-    auto cst = v.getDefiningOp<arith::ConstantOp>();
-    auto attr = cst ? dyn_cast<IntegerAttr>(cst.getValue()) : IntegerAttr();
-    if (!attr)
-      return std::nullopt;
-    ints.push_back(attr.getValue());
-  }
-  APInt a = ints[0], b = ints[1] - ints[0];
-  for (size_t k = 2; k < ints.size(); ++k)
-    if (ints[k] - ints[k - 1] != b)
-      return std::nullopt;
-  return std::make_pair(a, b);
-}
-
 /// Rolls `calls` (a run: one callee, each call fed by the previous one) into
 /// one scf.for. Returns false, changing nothing, when an operand differs
 /// between calls and is not constant-like.
@@ -111,7 +95,7 @@ bool rollRun(ArrayRef<func::CallOp> calls, unsigned minCalls) {
       operands.push_back({p, Kind::Same, APInt(), APInt()});
       continue;
     }
-    if (auto ab = progression(values)) {
+    if (auto ab = onebit::matchProgression(values)) {
       operands.push_back({p, Kind::Progression, ab->first, ab->second});
       continue;
     }
@@ -175,16 +159,8 @@ bool rollRun(ArrayRef<func::CallOp> calls, unsigned minCalls) {
           if (v.kind == Kind::Same) {
             args[v.pos] = orig;
           } else if (v.kind == Kind::Progression) {
-            Type t = orig.getType();
-            Value k = iv;
-            if (!t.isIndex())
-              k = arith::IndexCastOp::create(nb, loc, t, iv);
-            Value a =
-                arith::ConstantOp::create(nb, loc, IntegerAttr::get(t, v.a));
-            Value s =
-                arith::ConstantOp::create(nb, loc, IntegerAttr::get(t, v.b));
-            args[v.pos] = arith::AddIOp::create(
-                nb, loc, a, arith::MulIOp::create(nb, loc, k, s));
+            args[v.pos] =
+                onebit::buildProgression(nb, loc, orig.getType(), iv, v.a, v.b);
           }
         }
         auto call = func::CallOp::create(nb, loc, first.getCallee(),

@@ -13,6 +13,8 @@
 
 #include "onebit/Transforms/Passes.h"
 
+#include "Progression.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -145,15 +147,6 @@ private:
   SmallVector<SmallVector<Slot>> slots_;
 };
 
-/// The integer constant `v` holds, if any.
-std::optional<APInt> intConstant(Value v) {
-  auto cst = v.getDefiningOp<arith::ConstantOp>();
-  auto attr = cst ? dyn_cast<IntegerAttr>(cst.getValue()) : IntegerAttr();
-  if (!attr)
-    return std::nullopt;
-  return attr.getValue();
-}
-
 bool Roller::classify(unsigned count) {
   slots_.assign(p_.period, {});
   for (unsigned j = 0; j < p_.period; ++j) {
@@ -178,20 +171,10 @@ bool Roller::classify(unsigned count) {
         slot = Slot::of(Slot::Same);
       } else {
         slot = Slot::of(Slot::Switch);
-        SmallVector<APInt> ints;
-        for (Value v : values)
-          if (auto c = intConstant(v))
-            ints.push_back(*c);
-        if (ints.size() == values.size()) {
-          APInt b = ints[1] - ints[0];
-          bool prog = true;
-          for (size_t n = 2; n < ints.size(); ++n)
-            prog &= ints[n] - ints[n - 1] == b;
-          if (prog) {
-            slot = Slot::of(Slot::Progression);
-            slot.a = ints[0];
-            slot.b = b;
-          }
+        if (auto ab = onebit::matchProgression(values)) {
+          slot = Slot::of(Slot::Progression);
+          slot.a = ab->first;
+          slot.b = ab->second;
         }
       }
       // Every period must agree with the slot.
@@ -361,19 +344,10 @@ bool Roller::roll(unsigned count) {
             case Slot::Switch:
               v = picked.lookup({j, unsigned(i)});
               break;
-            case Slot::Progression: {
-              Type t = op->getOperand(i).getType();
-              Value k = iv;
-              if (!t.isIndex())
-                k = arith::IndexCastOp::create(nb, loc, t, iv);
-              Value a =
-                  arith::ConstantOp::create(nb, loc, IntegerAttr::get(t, s.a));
-              Value d =
-                  arith::ConstantOp::create(nb, loc, IntegerAttr::get(t, s.b));
-              v = arith::AddIOp::create(nb, loc, a,
-                                        arith::MulIOp::create(nb, loc, k, d));
+            case Slot::Progression:
+              v = onebit::buildProgression(nb, loc, op->getOperand(i).getType(),
+                                           iv, s.a, s.b);
               break;
-            }
             }
             clone->setOperand(i, v);
           }
