@@ -20,6 +20,7 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SetVector.h"
 
 namespace onebit {
 #define GEN_PASS_DEF_ONEBITLAYERLOOPS
@@ -181,15 +182,16 @@ bool rollRun(ArrayRef<func::CallOp> calls, unsigned minCalls) {
         chain, [&](auto pr) { return pr.second == r.getResultNumber(); });
     r.replaceAllUsesWith(loop.getResult(it - chain.begin()));
   }
-  SmallVector<Operation *> defs;
+  // A constant may feed several calls (tied weights): each erased once.
+  llvm::SetVector<Operation *> defs;
   for (func::CallOp call : llvm::reverse(rolled)) {
     for (Value v : call.getOperands())
       if (isConstantLike(v.getDefiningOp()))
-        defs.push_back(v.getDefiningOp());
+        defs.insert(v.getDefiningOp());
     call.erase();
   }
   for (Operation *def : defs)
-    if (def->use_empty() && def->getBlock())
+    if (def->use_empty())
       def->erase();
   return true;
 }

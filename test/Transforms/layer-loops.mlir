@@ -93,6 +93,31 @@ func.func @cached(%x: memref<2x4xf32>, %k: memref<4x8xf32>, %v: memref<4x8xf32>)
 
 // -----
 
+// One weight in two layers (tied): the switch copies it into both cases,
+// and the original constant is erased once.
+// CHECK-LABEL: func.func @tied(
+// CHECK:         scf.for
+// CHECK:           scf.index_switch
+// CHECK:           case 1 {
+// CHECK:             arith.constant dense<2.000000e+00>
+// CHECK:           case 2 {
+// CHECK:             arith.constant dense<1.000000e+00>
+// CHECK:           default {
+// CHECK:             arith.constant dense<1.000000e+00>
+// CHECK:         return
+func.func private @tied_layer(%h: tensor<4xf32>, %w: tensor<4xf32>) -> tensor<4xf32>
+
+func.func @tied(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %w = arith.constant dense<1.0> : tensor<4xf32>
+  %v = arith.constant dense<2.0> : tensor<4xf32>
+  %h1 = call @tied_layer(%x, %w) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  %h2 = call @tied_layer(%h1, %v) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  %h3 = call @tied_layer(%h2, %w) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return %h3 : tensor<4xf32>
+}
+
+// -----
+
 // Two carried values (a hidden state and a cache returned by each call,
 // fed to the next at other positions), and a last call with a result that
 // feeds no next call: the loop runs the first three calls and carries both
