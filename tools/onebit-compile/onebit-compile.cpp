@@ -103,6 +103,10 @@ int main(int argc, char **argv) {
   static mlir::MLIRContext ctx;
   onebit::ModelLoadOptions load;
   load.gguf.kvCache = true;
+  // Entries named without the full forward: it is not built at all.
+  load.gguf.fullEntry =
+      options.entries.empty() ||
+      llvm::is_contained(options.entries, load.gguf.entryName);
   load.onnx.kvCache = onebit::ONNXKVCache::IfWithPast;
   std::string error;
   mlir::OwningOpRef<mlir::ModuleOp> module =

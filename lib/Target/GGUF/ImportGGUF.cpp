@@ -660,7 +660,8 @@ OwningOpRef<ModuleOp> LlamaBuilder::build(const GGUFImportOptions &opts,
     emitError(errLoc) << file.path() << ": " << error;
     return false;
   };
-  if (!entry(EntryKind::Full, opts.entryName))
+  if ((opts.fullEntry || !opts.kvCache) &&
+      !entry(EntryKind::Full, opts.entryName))
     return nullptr;
   if (opts.kvCache && (!entry(EntryKind::Prefill, "prefill") ||
                        !entry(EntryKind::Decode, "decode")))

@@ -38,6 +38,10 @@ struct GGUFImportOptions {
   /// forward `entryName`; the cache's context size is chosen by the caller
   /// when it allocates the cache.
   bool kvCache = false;
+  /// With kvCache: also emit the full forward `entryName`. A caller that
+  /// compiles only the KV-cache entries (onebit-compile
+  /// --entries=prefill,decode) leaves it out and saves building it.
+  bool fullEntry = true;
   /// Element type of the KV caches: f32 (exact: decoding gives the full
   /// forward's logits), or f16, which halves the cache's memory and the
   /// bytes a decode step reads at depth (keys and values are rounded to f16
