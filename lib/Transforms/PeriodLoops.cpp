@@ -100,8 +100,10 @@ public:
     return n;
   }
 
-  bool classify(unsigned count);
-  bool roll(unsigned count);
+  /// Whether the periods' operands and results fit a loop; fills slots_.
+  bool classify();
+  /// Replaces the periods by the loop (after classify()).
+  void roll();
 
 private:
   /// Same op structure as period 0 for period k (k >= 1).
@@ -147,7 +149,8 @@ private:
   SmallVector<SmallVector<Slot>> slots_;
 };
 
-bool Roller::classify(unsigned count) {
+bool Roller::classify() {
+  const unsigned count = p_.count;
   slots_.assign(p_.period, {});
   for (unsigned j = 0; j < p_.period; ++j) {
     for (unsigned i = 0; i < at(0, j)->getNumOperands(); ++i) {
@@ -244,7 +247,8 @@ bool Roller::classify(unsigned count) {
   return true;
 }
 
-bool Roller::roll(unsigned count) {
+void Roller::roll() {
+  const unsigned count = p_.count;
   Operation *first = at(0, 0);
   Location loc = first->getLoc();
   OpBuilder b(first);
@@ -260,8 +264,9 @@ bool Roller::roll(unsigned count) {
       if (s.kind != Slot::Chain)
         continue;
       Value init = at(0, j)->getOperand(i);
+      const Slot &slot = s;
       auto *it = llvm::find_if(carried, [&](const Carried &c) {
-        return c.op == s.op && c.result == s.result && c.init == init;
+        return c.op == slot.op && c.result == slot.result && c.init == init;
       });
       if (it == carried.end()) {
         carried.push_back({s.op, s.result, init});
@@ -371,7 +376,6 @@ bool Roller::roll(unsigned count) {
   for (unsigned k = count; k-- > 0;)
     for (unsigned j = p_.period; j-- > 0;)
       at(k, j)->erase();
-  return true;
 }
 
 /// Rolls the first periodic run of `block` it can; true if it rolled one.
@@ -397,14 +401,16 @@ bool rollOne(Block &block, unsigned minPeriods) {
       while (count > 0 && at[s] + count * period > ops.list.size())
         --count;
       if (count >= std::max(minPeriods, 2u)) {
-        Roller roller(ops, {at[s], period, count});
-        unsigned n = roller.matchingPeriods();
+        unsigned n = Roller(ops, {at[s], period, count}).matchingPeriods();
         // The last matching period's results may be read in ways a loop
-        // cannot return: then roll one period fewer.
+        // cannot return: then roll one period fewer (the periods before it
+        // still match period 0).
         for (; n >= std::max(minPeriods, 2u); --n) {
           Roller r(ops, {at[s], period, n});
-          if (r.matchingPeriods() == n && r.classify(n))
-            return r.roll(n);
+          if (r.classify()) {
+            r.roll();
+            return true;
+          }
         }
       }
       s = e;
