@@ -37,6 +37,19 @@ bool isLoopNest(Operation &op) {
   return isa<scf::ForOp, scf::ParallelOp>(op);
 }
 
+/// A loop over layers (onebit-period-loops, onebit-layer-loops): glue that
+/// calls functions and picks each layer's values, not a loop nest. Its body
+/// is glue like the function's, and the nests in it are outlined.
+bool isGlueLoop(Operation &op) {
+  auto loop = dyn_cast<scf::ForOp>(op);
+  if (!loop)
+    return false;
+  for (Operation &inner : *loop.getBody())
+    if (isa<func::CallOp, scf::IndexSwitchOp>(inner))
+      return true;
+  return false;
+}
+
 /// A linalg op on buffers: with linalg-ops=true, the unit outlined (before
 /// vectorization and loop lowering, so that these run once per distinct op).
 bool isBufferLinalgOp(Operation &op) {
@@ -58,9 +71,7 @@ struct OutlineLoopNestsPass
         continue;
       SmallVector<Operation *> nests;
       for (Block &block : f.getBody())
-        for (Operation &op : block)
-          if (linalgOps ? isBufferLinalgOp(op) : isLoopNest(op))
-            nests.push_back(&op);
+        collect(block, nests);
       if (nests.size() < minLoops)
         continue;
       // What stays is straight-line glue (allocations, calls, descriptor
@@ -72,6 +83,18 @@ struct OutlineLoopNestsPass
       Operation *after = f; // keeps the new functions in program order
       for (Operation *nest : nests)
         after = outline(nest, f, after, symbols, outlined, index);
+    }
+  }
+
+  /// The units to outline in `block`, and in the glue loops in it.
+  void collect(Block &block, SmallVector<Operation *> &nests) {
+    for (Operation &op : block) {
+      if (isGlueLoop(op)) {
+        collect(*cast<scf::ForOp>(op).getBody(), nests);
+        continue;
+      }
+      if (linalgOps ? isBufferLinalgOp(op) : isLoopNest(op))
+        nests.push_back(&op);
     }
   }
 

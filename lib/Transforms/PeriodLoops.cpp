@@ -1,13 +1,15 @@
 //===- PeriodLoops.cpp - a repeated sequence of ops as one loop -----------===//
 //
 // Implements --onebit-period-loops (Passes.td): in a block, P consecutive
-// ops that begin with a call and repeat N times with the same structure
-// (one layer's backward call and its parameters' updates, once per layer)
-// become one scf.for of N iterations over one copy of them. Values that flow
-// from one repetition into the next are iteration arguments; values from
-// before the repetitions that differ between them are picked by an
-// scf.index_switch on the induction variable (integer constants in
-// arithmetic progression are computed from it).
+// ops that repeat N times with the same structure (one layer's forward call,
+// its loss term, its backward call and its parameters' updates, once per
+// layer) become one scf.for of N iterations over one copy of them. Values
+// that flow from one repetition into the next are iteration arguments;
+// values from before the repetitions that differ between them are picked by
+// an scf.index_switch on the induction variable (integer constants in
+// arithmetic progression are computed from it); values read after the loop
+// are kept per repetition in a stack (scalars in a memref, buffers in the
+// slices of one byte buffer, read through memref.view).
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,13 +18,18 @@
 #include "Progression.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/OperationSupport.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/SmallPtrSet.h"
 
 #include <map>
 
@@ -62,12 +69,63 @@ struct Slot {
 struct Ops {
   SmallVector<Operation *> list;
   llvm::DenseMap<Operation *, unsigned> index;
+  /// Per op, a hash of what matching periods compare (name, attributes,
+  /// types; a call's callee is an attribute).
+  SmallVector<llvm::hash_code> key;
 };
 
-/// The candidate: `count` periods of `period` ops from `start`.
+/// The candidate: `count` periods of `period` ops from `start`. `ref`, when
+/// set, is the start of a period of the same structure before `start` (kept
+/// out of the loop): the shapes of the buffers stacked per period are its.
 struct Periods {
   unsigned start, period, count;
+  std::optional<unsigned> ref = std::nullopt;
 };
+
+/// Whether the periods fit a loop.
+enum class Fit {
+  Rolls,
+  /// They would, with a period kept before the loop for the dynamic shape of
+  /// a stacked buffer.
+  NeedsReference,
+  No
+};
+
+/// Whether result `r` of `op` is a buffer of its own: a `memref.alloc`, or
+/// the result of a call of a function that returns a new allocation there
+/// (onebit-distinct-results gave each result its own).
+bool freshBuffer(Operation *op, unsigned r) {
+  if (isa<memref::AllocOp>(op))
+    return cast<memref::AllocOp>(op).getSymbolOperands().empty();
+  auto call = dyn_cast<func::CallOp>(op);
+  if (!call)
+    return false;
+  auto callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+      call, call.getCalleeAttr());
+  if (!callee || callee.isExternal() || callee.isPublic())
+    return false;
+  bool fresh = true;
+  callee.walk([&](func::ReturnOp ret) {
+    Value v = ret.getOperand(r);
+    while (auto view = v.getDefiningOp<ViewLikeOpInterface>())
+      v = view.getViewSource();
+    Operation *def = v.getDefiningOp();
+    fresh &= def && isa<memref::AllocOp>(def);
+  });
+  return fresh;
+}
+
+/// Whether a value of type `t` can be kept per period after the loop: a
+/// scalar in a memref<N x t>, a buffer with the identity layout in a byte
+/// buffer of N slices.
+bool stackableType(Type t) {
+  if (t.isIntOrIndexOrFloat())
+    return true;
+  auto m = dyn_cast<MemRefType>(t);
+  return m && m.getLayout().isIdentity() && !m.getMemorySpace() &&
+         m.getElementType().isIntOrFloat() &&
+         m.getElementType().getIntOrFloatBitWidth() % 8 == 0;
+}
 
 class Roller {
 public:
@@ -100,8 +158,9 @@ public:
     return n;
   }
 
-  /// Whether the periods' operands and results fit a loop; fills slots_.
-  bool classify();
+  /// Whether the periods' operands and results fit a loop; fills slots_
+  /// and stacked_.
+  Fit classify();
   /// Replaces the periods by the loop (after classify()).
   void roll();
 
@@ -147,10 +206,14 @@ private:
   Periods p_;
   /// Per op of the period, per operand.
   SmallVector<SmallVector<Slot>> slots_;
+  /// Results (op of the period, result) read after the loop for periods
+  /// other than the last one's chain values: kept per period in a stack.
+  llvm::SetVector<std::pair<unsigned, unsigned>> stacked_;
 };
 
-bool Roller::classify() {
+Fit Roller::classify() {
   const unsigned count = p_.count;
+  stacked_.clear();
   slots_.assign(p_.period, {});
   for (unsigned j = 0; j < p_.period; ++j) {
     for (unsigned i = 0; i < at(0, j)->getNumOperands(); ++i) {
@@ -165,11 +228,11 @@ bool Roller::classify() {
                         cast<OpResult>(values[0]).getResultNumber());
       } else if (w1 && w1->first == 0) {
         if (w0)
-          return false; // read from inside the periods, not the one before
+          return Fit::No; // read from inside the periods, not the one before
         slot = Slot::of(Slot::Chain, w1->second,
                         cast<OpResult>(values[1]).getResultNumber());
       } else if (w0 || w1) {
-        return false;
+        return Fit::No;
       } else if (llvm::all_equal(values)) {
         slot = Slot::of(Slot::Same);
       } else {
@@ -190,7 +253,7 @@ bool Roller::classify() {
           unsigned from = slot.kind == Slot::Internal ? k : k - 1;
           if (!w || w->first != from || w->second != slot.op ||
               cast<OpResult>(v).getResultNumber() != slot.result)
-            return false;
+            return Fit::No;
           break;
         }
         case Slot::Same:
@@ -198,7 +261,7 @@ bool Roller::classify() {
         case Slot::Switch:
           // From before the periods (checked for 0 and 1 above).
           if (w)
-            return false;
+            return Fit::No;
           break;
         }
       }
@@ -223,7 +286,7 @@ bool Roller::classify() {
           Operation *user = use.getOwner();
           Operation *top = block->findAncestorOpInBlock(*user);
           if (!top)
-            return false;
+            return Fit::No;
           auto it = ops_.index.find(top);
           // The terminator (not in the list) comes after every op.
           unsigned pos = it != ops_.index.end() ? it->second : ~0u;
@@ -234,17 +297,31 @@ bool Roller::classify() {
           if (pos >= end) {
             if (k + 1 == count && source)
               continue;
-            return false;
+            // Read after the loop: kept per period, if it can be. Not a
+            // value returned (the caller owns each returned buffer).
+            if (pos == ~0u || !stackableType(r.getType()) ||
+                (isa<MemRefType>(r.getType()) &&
+                 !freshBuffer(at(0, j), r.getResultNumber())))
+              return Fit::No;
+            stacked_.insert({j, r.getResultNumber()});
+            continue;
           }
           unsigned rel = pos - p_.start;
           if (user != top || rel / p_.period != k + 1)
-            return false;
+            return Fit::No;
           const Slot &s = slots_[rel % p_.period][use.getOperandNumber()];
           if (s.kind != Slot::Chain || s.op != j ||
               s.result != r.getResultNumber())
-            return false;
+            return Fit::No;
         }
-  return true;
+  // A stacked buffer of dynamic shape takes its shape from a period before
+  // the loop.
+  for (auto [j, r] : stacked_) {
+    auto m = dyn_cast<MemRefType>(at(0, j)->getResult(r).getType());
+    if (m && !m.hasStaticShape() && !p_.ref)
+      return Fit::NeedsReference;
+  }
+  return Fit::Rolls;
 }
 
 void Roller::roll() {
@@ -278,12 +355,124 @@ void Roller::roll() {
   for (const Carried &c : carried)
     inits.push_back(c.init);
 
-  Value lb = arith::ConstantIndexOp::create(b, loc, 0);
-  Value ub = arith::ConstantIndexOp::create(b, loc, count);
-  Value step = arith::ConstantIndexOp::create(b, loc, 1);
+  // The stacks: N scalars in a memref<N x T>; N buffers in one byte buffer
+  // of N slices (each rounded up to 64 bytes). With a reference period the
+  // stack is made right after its op there, of its shape, and holds its
+  // value too, first: every reader after the loop then reads a slice.
+  struct Stack {
+    Type type; ///< the stacked values' type
+    Value buffer, sliceBytes;
+    SmallVector<Value> sizes; ///< the dynamic sizes of a slice
+  };
+  SmallVector<Stack> stacks;
+  const unsigned base = p_.ref ? 1 : 0;
+  // Per stack with a reference period: the slice its buffer moved to, or
+  // its scalar (also stored in slot 0).
+  SmallVector<std::pair<unsigned, Value>> refSlices;
+  auto index = [&](OpBuilder &ob, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(ob, loc, v);
+  };
+  // Slice `k` of stack `s` as a buffer of the stacked type.
+  auto slice = [&](OpBuilder &ob, unsigned s, Value k) -> Value {
+    auto type = cast<MemRefType>(stacks[s].type);
+    Value offset = arith::MulIOp::create(ob, loc, k, stacks[s].sliceBytes);
+    return memref::ViewOp::create(ob, loc, type, stacks[s].buffer, offset,
+                                  stacks[s].sizes);
+  };
+  for (auto [s, jr] : llvm::enumerate(stacked_)) {
+    auto [j, r] = jr;
+    Type type = at(0, j)->getResult(r).getType();
+    Operation *refOp = p_.ref ? ops_.list[*p_.ref + j] : nullptr;
+    OpBuilder sb(first);
+    if (refOp)
+      sb.setInsertionPointAfter(refOp);
+    Stack st;
+    st.type = type;
+    auto m = dyn_cast<MemRefType>(type);
+    if (!m) {
+      st.buffer = memref::AllocOp::create(
+          sb, loc, MemRefType::get({int64_t(count + base)}, type));
+      stacks.push_back(st);
+      if (refOp) {
+        memref::StoreOp::create(sb, loc, refOp->getResult(r), st.buffer,
+                                ValueRange{index(sb, 0)});
+        refSlices.push_back({unsigned(s), refOp->getResult(r)});
+      }
+      continue;
+    }
+    SmallVector<Operation *> keep;
+    int64_t staticBytes = m.getElementType().getIntOrFloatBitWidth() / 8;
+    Value bytes;
+    for (auto [d, size] : llvm::enumerate(m.getShape())) {
+      if (!ShapedType::isDynamic(size)) {
+        staticBytes *= size;
+        continue;
+      }
+      auto dim =
+          memref::DimOp::create(sb, loc, refOp->getResult(r), int64_t(d));
+      keep.push_back(dim);
+      st.sizes.push_back(dim);
+      bytes = bytes ? arith::MulIOp::create(sb, loc, bytes, dim) : Value(dim);
+    }
+    Value c64 = index(sb, 64);
+    bytes = bytes
+                ? arith::MulIOp::create(sb, loc, bytes, index(sb, staticBytes))
+                : index(sb, staticBytes);
+    bytes = arith::MulIOp::create(
+        sb, loc, arith::CeilDivUIOp::create(sb, loc, bytes, c64), c64);
+    st.sliceBytes = bytes;
+    Value total =
+        arith::MulIOp::create(sb, loc, bytes, index(sb, count + base));
+    st.buffer = memref::AllocOp::create(
+        sb, loc, MemRefType::get({ShapedType::kDynamic}, sb.getI8Type()),
+        ValueRange{total}, sb.getI64IntegerAttr(64));
+    stacks.push_back(st);
+    if (refOp) {
+      // The reference period's buffer (its own, just made) lives in slice 0
+      // from here on.
+      Value v = refOp->getResult(r);
+      Value view = slice(sb, s, index(sb, 0));
+      keep.push_back(memref::CopyOp::create(sb, loc, v, view));
+      refSlices.push_back({unsigned(s), view});
+      llvm::SmallPtrSet<Operation *, 8> except(keep.begin(), keep.end());
+      v.replaceUsesWithIf(view, [&](OpOperand &use) {
+        return !except.contains(use.getOwner());
+      });
+    }
+  }
+  // The iteration's value has the reference period's shape.
+  auto checkShape = [&](OpBuilder &ob, unsigned s, ValueRange sizes) {
+    if (sizes.empty())
+      return;
+    Value ok;
+    for (auto [x, y] : llvm::zip(sizes, stacks[s].sizes)) {
+      Value eq = arith::CmpIOp::create(ob, loc, arith::CmpIPredicate::eq, x, y);
+      ok = ok ? arith::AndIOp::create(ob, loc, ok, eq) : eq;
+    }
+    cf::AssertOp::create(ob, loc, ok,
+                         "onebit-period-loops: a repetition's buffer has "
+                         "another shape than the first one's");
+  };
+
+  // A chain's first value moved to its stack's slice 0.
+  for (auto [s, view] : refSlices) {
+    auto [j, r] = stacked_[s];
+    Value v = ops_.list[*p_.ref + j]->getResult(r);
+    for (Value &init : inits)
+      if (init == v)
+        init = view;
+  }
+  Value lb = index(b, 0);
+  Value ub = index(b, count);
+  Value step = index(b, 1);
   auto loop = scf::ForOp::create(
       b, loc, lb, ub, step, inits,
       [&](OpBuilder &nb, Location loc, Value iv, ValueRange iterArgs) {
+        // The slice of this iteration in the stacks.
+        Value k = stacked_.empty() || !base
+                      ? iv
+                      : arith::AddIOp::create(nb, loc, iv, index(nb, base))
+                            .getResult();
         // The switch: one result per distinct sequence of values that switch
         // slots read (a weight read by the adjoint and by its update is
         // picked once).
@@ -326,96 +515,269 @@ void Roller::roll() {
           for (auto [ji, n] : resultOf)
             picked[ji] = sw.getResult(n);
         }
+        // What the copy's result (op, result) is in the loop: the clone's
+        // result, or the slice of its stack that replaces it.
         IRMapping map;
         SmallVector<Operation *> clones;
+        llvm::DenseMap<std::pair<unsigned, unsigned>, Value> replaced;
+        auto valueOf = [&](unsigned j, unsigned r) {
+          Value v = replaced.lookup({j, r});
+          return v ? v : clones[j]->getResult(r);
+        };
         for (unsigned j = 0; j < p_.period; ++j) {
           Operation *op = at(0, j);
           Operation *clone = nb.clone(*op, map);
-          // Values computed for the clone go before it.
-          OpBuilder::InsertionGuard guard(nb);
-          nb.setInsertionPoint(clone);
-          for (auto [i, s] : llvm::enumerate(slots_[j])) {
-            Value v;
-            switch (s.kind) {
-            case Slot::Internal:
-              v = clones[s.op]->getResult(s.result);
-              break;
-            case Slot::Chain:
-              v = iterArgs[carriedOf.lookup({j, unsigned(i)})];
-              break;
-            case Slot::Same:
-              v = op->getOperand(i);
-              break;
-            case Slot::Switch:
-              v = picked.lookup({j, unsigned(i)});
-              break;
-            case Slot::Progression:
-              v = onebit::buildProgression(nb, loc, op->getOperand(i).getType(),
-                                           iv, s.a, s.b);
-              break;
+          {
+            // Values computed for the clone go before it.
+            OpBuilder::InsertionGuard guard(nb);
+            nb.setInsertionPoint(clone);
+            for (auto [i, s] : llvm::enumerate(slots_[j])) {
+              Value v;
+              switch (s.kind) {
+              case Slot::Internal:
+                v = valueOf(s.op, s.result);
+                break;
+              case Slot::Chain:
+                v = iterArgs[carriedOf.lookup({j, unsigned(i)})];
+                break;
+              case Slot::Same:
+                v = op->getOperand(i);
+                break;
+              case Slot::Switch:
+                v = picked.lookup({j, unsigned(i)});
+                break;
+              case Slot::Progression:
+                v = onebit::buildProgression(
+                    nb, loc, op->getOperand(i).getType(), iv, s.a, s.b);
+                break;
+              }
+              clone->setOperand(i, v);
             }
-            clone->setOperand(i, v);
           }
           clones.push_back(clone);
+          // Results kept per period: an allocation becomes the iteration's
+          // slice; another buffer is copied into it, and the slice is used
+          // from then on; a scalar is stored.
+          for (auto [s, jr] : llvm::enumerate(stacked_)) {
+            if (jr.first != j)
+              continue;
+            unsigned r = jr.second;
+            Value result = clone->getResult(r);
+            if (!isa<MemRefType>(result.getType())) {
+              memref::StoreOp::create(nb, loc, result, stacks[s].buffer,
+                                      ValueRange{k});
+              continue;
+            }
+            Value view;
+            if (auto alloc = dyn_cast<memref::AllocOp>(clone)) {
+              OpBuilder::InsertionGuard guard(nb);
+              nb.setInsertionPoint(clone);
+              checkShape(nb, s, alloc.getDynamicSizes());
+              view = slice(nb, s, k);
+            } else {
+              SmallVector<Value> sizes;
+              auto m = cast<MemRefType>(result.getType());
+              for (int64_t d = 0; d < m.getRank(); ++d)
+                if (m.isDynamicDim(d))
+                  sizes.push_back(memref::DimOp::create(nb, loc, result, d));
+              checkShape(nb, s, sizes);
+              view = slice(nb, s, k);
+              memref::CopyOp::create(nb, loc, result, view);
+            }
+            replaced[{j, r}] = view;
+            map.map(op->getResult(r), view);
+          }
         }
         SmallVector<Value> next;
         for (const Carried &c : carried)
-          next.push_back(clones[c.op]->getResult(c.result));
+          next.push_back(valueOf(c.op, c.result));
         scf::YieldOp::create(nb, loc, next);
+        // Allocations replaced by their slices.
+        for (auto [jr, v] : replaced)
+          if (isa<memref::AllocOp>(clones[jr.first]))
+            clones[jr.first]->erase();
       });
 
-  // The last rolled period's chain sources read after the loop.
+  // The last rolled period's chain sources read after the loop (those kept
+  // per period are read from their stack, as the other periods' are).
   for (unsigned j = 0; j < p_.period; ++j)
     for (OpResult r : at(count - 1, j)->getResults()) {
+      if (stacked_.contains({j, r.getResultNumber()}))
+        continue;
       auto *it = llvm::find_if(carried, [&](const Carried &c) {
         return c.op == j && c.result == r.getResultNumber();
       });
       if (it != carried.end())
         r.replaceAllUsesWith(loop.getResult(it - carried.begin()));
     }
+  // The other values read after the loop, from their stacks: the slice (or
+  // the scalar) of period k, just before each reader, so that readers
+  // repeated per layer stay alike but for the constant k.
+  OpBuilder after(loop->getBlock(), std::next(loop->getIterator()));
+  llvm::DenseMap<unsigned, Value> sliceIndex;
+  auto sliceIndexOf = [&](unsigned n) {
+    Value &v = sliceIndex[n];
+    if (!v)
+      v = index(after, n);
+    return v;
+  };
+  // Before `user`, the slice (or scalar) `n` of stack `s`.
+  auto readSlice = [&](OpOperand &use, unsigned s, unsigned n) {
+    OpBuilder ub(use.getOwner());
+    Value kv = sliceIndexOf(n);
+    if (isa<MemRefType>(stacks[s].type))
+      use.set(slice(ub, s, kv));
+    else
+      use.set(
+          memref::LoadOp::create(ub, loc, stacks[s].buffer, ValueRange{kv}));
+  };
+  Block *block = loop->getBlock();
+  const unsigned end = p_.start + count * p_.period;
+  auto afterLoop = [&](OpOperand &use) {
+    Operation *top = block->findAncestorOpInBlock(*use.getOwner());
+    if (!top)
+      return false;
+    auto it = ops_.index.find(top);
+    return it == ops_.index.end() ? top == block->getTerminator()
+                                  : it->second >= end;
+  };
+  for (auto [s, jr] : llvm::enumerate(stacked_)) {
+    auto [j, r] = jr;
+    // The reference period's value (moved to slice 0), then the periods'.
+    for (auto [rs, view] : refSlices)
+      if (rs == s)
+        for (OpOperand &use : llvm::make_early_inc_range(view.getUses()))
+          if (afterLoop(use))
+            readSlice(use, s, 0);
+    for (unsigned k = 0; k < count; ++k)
+      for (OpOperand &use :
+           llvm::make_early_inc_range(at(k, j)->getResult(r).getUses()))
+        if (afterLoop(use))
+          readSlice(use, s, k + base);
+  }
   for (unsigned k = count; k-- > 0;)
-    for (unsigned j = p_.period; j-- > 0;)
+    for (unsigned j = p_.period; j-- > 0;) {
       at(k, j)->erase();
+    }
 }
 
-/// Rolls the first periodic run of `block` it can; true if it rolled one.
+/// Periods that do not begin with a call roll only with at least this many
+/// ops (the per-layer glue between calls: loss terms, their gradients).
+constexpr unsigned kMinOpsWithoutCall = 8;
+
+/// A run: ops of one kind at positions at[s..e], `period` apart.
+struct Run {
+  ArrayRef<unsigned> at;
+  size_t s, e;
+  unsigned minOps;
+};
+
+/// The runs of `at` (positions of ops of one kind, ascending) with a
+/// constant spacing.
+void findRuns(ArrayRef<unsigned> at, unsigned minOps, SmallVector<Run> &runs) {
+  for (size_t s = 0; s + 1 < at.size();) {
+    unsigned period = at[s + 1] - at[s];
+    size_t e = s + 1;
+    while (e + 1 < at.size() && at[e + 1] - at[e] == period)
+      ++e;
+    if (period >= minOps)
+      runs.push_back({at, s, e, minOps});
+    s = e;
+  }
+}
+
+/// Rolls `run`, or as much of it as fits a loop; true if it rolled.
+bool tryRun(const Ops &ops, const Run &run, unsigned minPeriods) {
+  const unsigned least = std::max(minPeriods, 2u);
+  unsigned start = run.at[run.s];
+  unsigned period = run.at[run.s + 1] - start;
+  // The last period must fit the block.
+  unsigned count = run.e - run.s + 1;
+  while (count > 0 && start + count * period > ops.list.size())
+    --count;
+  if (count < least)
+    return false;
+  // The anchor of a run found from other ops than calls need not be a
+  // period's first op: start as early as the ops before it repeat one period
+  // later (ops of the layer before the anchor), so that the last period
+  // ends inside the run.
+  if (run.minOps > 1) {
+    unsigned back = 0;
+    while (back + 1 < period && start > back &&
+           ops.key[start - back - 1] == ops.key[start - back - 1 + period])
+      ++back;
+    if (back) {
+      start -= back;
+      count = run.e - run.s + 2;
+      while (count > 0 && start + count * period > ops.list.size())
+        --count;
+    }
+  }
+  unsigned n = Roller(ops, {start, period, count}).matchingPeriods();
+  // The last matching period's results may be read in ways a loop cannot
+  // return: then roll one period fewer (the periods before it still match
+  // period 0).
+  for (; n >= least; --n) {
+    Roller r(ops, {start, period, n});
+    if (r.classify() == Fit::Rolls) {
+      r.roll();
+      return true;
+    }
+    // The first period stays before the loop: a stacked buffer of dynamic
+    // shape takes its shape, or the first period differs in what it reads
+    // (a sum's first term: 0 + x, then acc + x).
+    if (n - 1 >= least) {
+      Roller peeled(ops, {start + period, period, n - 1, start});
+      if (peeled.classify() == Fit::Rolls) {
+        peeled.roll();
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+/// Rolls the first periodic run of `block` it can, in the order of their
+/// first ops (what a run stacks for later readers is then stacked before
+/// those readers roll); true if it rolled one. Runs are found from the
+/// calls of one callee and from ops of any other kind (same name,
+/// attributes and types).
 bool rollOne(Block &block, unsigned minPeriods) {
   Ops ops;
   for (Operation &op : block.without_terminator()) {
     ops.index[&op] = ops.list.size();
     ops.list.push_back(&op);
   }
-  // Positions of the calls of each callee.
   llvm::MapVector<StringAttr, SmallVector<unsigned>> calls;
-  for (auto [n, op] : llvm::enumerate(ops.list))
-    if (auto call = dyn_cast<func::CallOp>(op))
+  llvm::MapVector<llvm::hash_code, SmallVector<unsigned>> others;
+  for (auto [n, op] : llvm::enumerate(ops.list)) {
+    llvm::hash_code key = OperationEquivalence::computeHash(
+        op, OperationEquivalence::ignoreHashValue,
+        OperationEquivalence::ignoreHashValue,
+        OperationEquivalence::IgnoreLocations);
+    key = llvm::hash_combine(
+        key, op->getNumRegions(),
+        llvm::hash_combine_range(op->getOperandTypes().begin(),
+                                 op->getOperandTypes().end()));
+    ops.key.push_back(key);
+    if (auto call = dyn_cast<func::CallOp>(op)) {
       calls[call.getCalleeAttr().getAttr()].push_back(n);
-  for (auto &[callee, at] : calls) {
-    for (size_t s = 0; s + 1 < at.size();) {
-      unsigned period = at[s + 1] - at[s];
-      size_t e = s + 1;
-      while (e + 1 < at.size() && at[e + 1] - at[e] == period)
-        ++e;
-      // Calls s..e are `period` apart; the last period must fit the block.
-      unsigned count = e - s + 1;
-      while (count > 0 && at[s] + count * period > ops.list.size())
-        --count;
-      if (count >= std::max(minPeriods, 2u)) {
-        unsigned n = Roller(ops, {at[s], period, count}).matchingPeriods();
-        // The last matching period's results may be read in ways a loop
-        // cannot return: then roll one period fewer (the periods before it
-        // still match period 0).
-        for (; n >= std::max(minPeriods, 2u); --n) {
-          Roller r(ops, {at[s], period, n});
-          if (r.classify()) {
-            r.roll();
-            return true;
-          }
-        }
-      }
-      s = e;
+      continue;
     }
+    if (op->hasTrait<OpTrait::ConstantLike>())
+      continue;
+    others[key].push_back(n);
   }
+  SmallVector<Run> runs;
+  for (auto &[callee, at] : calls)
+    findRuns(at, 1, runs);
+  for (auto &[key, at] : others)
+    findRuns(at, kMinOpsWithoutCall, runs);
+  llvm::stable_sort(
+      runs, [](const Run &x, const Run &y) { return x.at[x.s] < y.at[y.s]; });
+  for (const Run &run : runs)
+    if (tryRun(ops, run, minPeriods))
+      return true;
   return false;
 }
 

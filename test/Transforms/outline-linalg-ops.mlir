@@ -63,3 +63,50 @@ func.func @step(%p0: memref<4x8xf32>, %g0: memref<4x8xf32>,
   }
   return
 }
+
+// A loop over layers (onebit-period-loops: it calls a function, a switch
+// picks each layer's buffers) is glue, not a loop nest: it stays in the
+// function, compiled at -O0 with the rest of the glue, and the linalg op in
+// its body is outlined like the top-level ones (the update in the loop and
+// the one after it are equal: one function).
+// CHECK-LABEL: func.func @layers(
+// CHECK-SAME:      passthrough = ["optnone", "noinline"]
+// CHECK:         scf.for
+// CHECK:           scf.index_switch
+// CHECK:           func.call @adj(
+// CHECK:           func.call @[[UPDATE:layers__loop[0-9]+]](
+// CHECK:         call @[[UPDATE]](
+func.func private @adj(memref<4x8xf32>) -> memref<4x8xf32>
+
+func.func @layers(%p0: memref<4x8xf32>, %p1: memref<4x8xf32>, %p2: memref<4x8xf32>, %dy: memref<4x8xf32>, %lr: f32) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  scf.for %i = %c0 to %c2 step %c1 {
+    %p = scf.index_switch %i -> memref<4x8xf32>
+    case 1 {
+      scf.yield %p1 : memref<4x8xf32>
+    }
+    default {
+      scf.yield %p0 : memref<4x8xf32>
+    }
+    %g = func.call @adj(%dy) : (memref<4x8xf32>) -> memref<4x8xf32>
+    linalg.generic {indexing_maps = [#id2, #id2],
+                    iterator_types = ["parallel", "parallel"]}
+        ins(%g : memref<4x8xf32>) outs(%p : memref<4x8xf32>) {
+    ^bb0(%x: f32, %y: f32):
+      %d = arith.mulf %x, %lr : f32
+      %n = arith.subf %y, %d : f32
+      linalg.yield %n : f32
+    }
+  }
+  linalg.generic {indexing_maps = [#id2, #id2],
+                  iterator_types = ["parallel", "parallel"]}
+      ins(%dy : memref<4x8xf32>) outs(%p2 : memref<4x8xf32>) {
+  ^bb0(%x: f32, %y: f32):
+    %d = arith.mulf %x, %lr : f32
+    %n = arith.subf %y, %d : f32
+    linalg.yield %n : f32
+  }
+  return
+}

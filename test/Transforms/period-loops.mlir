@@ -117,9 +117,20 @@ func.func @different(%dy: memref<4xf32>, %w0: memref<4xf32>, %w1: memref<4xf32>,
 // -----
 
 // A value of one period read by a later period other than the next one
-// (not a chain) cannot come out of a loop: nothing rolls.
+// (not a chain) cannot come out of a loop: the three calls do not roll.
+// The first call stays before the loop; the other two read its result as
+// a value from before the loop (a switch picks it for the second).
 // CHECK-LABEL: func.func @skips(
-// CHECK-NOT:     scf.for
+// CHECK-SAME:      %[[X:[^:]*]]: memref<4xf32>, %[[Y:[^:]*]]: memref<4xf32>
+// CHECK:         %[[A:.*]] = call @f(%[[X]], %[[Y]])
+// CHECK:         %[[LOOP:.*]] = scf.for %[[I:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[P:.*]] = %[[A]])
+// CHECK:           %[[SW:.*]] = scf.index_switch %[[I]]
+// CHECK:           case 1 {
+// CHECK:             scf.yield %[[A]]
+// CHECK:           default {
+// CHECK:             scf.yield %[[Y]]
+// CHECK:           func.call @f(%[[P]], %[[SW]])
+// CHECK:         return %[[LOOP]]
 func.func private @f(memref<4xf32>, memref<4xf32>) -> memref<4xf32>
 
 func.func @skips(%x: memref<4xf32>, %y: memref<4xf32>) -> memref<4xf32> {
@@ -127,4 +138,162 @@ func.func @skips(%x: memref<4xf32>, %y: memref<4xf32>) -> memref<4xf32> {
   %b = call @f(%a, %y) : (memref<4xf32>, memref<4xf32>) -> memref<4xf32>
   %c = call @f(%b, %a) : (memref<4xf32>, memref<4xf32>) -> memref<4xf32>
   return %c : memref<4xf32>
+}
+
+// -----
+
+// A layer's forward, once per layer: each call's result feeds the next call
+// and is also read after the calls (by the loss terms, the backward). The
+// results are kept per layer in one byte buffer of slices (memref.view):
+// the first call stays before the loop and gives the slices' shape, its
+// result moves to slice 0; each later result is copied into its slice
+// after a check of its shape; each reader after the loop reads a slice.
+// CHECK-LABEL: func.func @stacked(
+// CHECK:         %[[H0:.*]] = call @layer(
+// CHECK:         %[[D:.*]] = memref.dim %[[H0]], %{{.*}} : memref<?x4xf32>
+// CHECK:         %[[STACK:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?xi8>
+// CHECK:         %[[S0:.*]] = memref.view %[[STACK]][%{{.*}}][%[[D]]] : memref<?xi8> to memref<?x4xf32>
+// CHECK:         memref.copy %[[H0]], %[[S0]]
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %[[C3:.*]] step %{{.*}} iter_args(%[[H:.*]] = %[[S0]])
+// CHECK:           %[[N:.*]] = func.call @layer(%[[H]],
+// CHECK:           %[[ND:.*]] = memref.dim %[[N]]
+// CHECK:           %[[SAME:.*]] = arith.cmpi eq, %[[ND]], %[[D]]
+// CHECK:           cf.assert %[[SAME]]
+// CHECK:           %[[V:.*]] = memref.view %[[STACK]]
+// CHECK:           memref.copy %[[N]], %[[V]]
+// CHECK:           scf.yield %[[V]]
+// CHECK-COUNT-4:   memref.view %[[STACK]]
+// CHECK:         call @use4(
+func.func private @layer(%h: memref<?x4xf32>, %w: memref<4x4xf32>) -> memref<?x4xf32> {
+  %c0 = arith.constant 0 : index
+  %n = memref.dim %h, %c0 : memref<?x4xf32>
+  %y = memref.alloc(%n) : memref<?x4xf32>
+  memref.copy %h, %y : memref<?x4xf32> to memref<?x4xf32>
+  return %y : memref<?x4xf32>
+}
+func.func private @use4(memref<?x4xf32>, memref<?x4xf32>, memref<?x4xf32>, memref<?x4xf32>)
+
+func.func @stacked(%x: memref<?x4xf32>, %w0: memref<4x4xf32>, %w1: memref<4x4xf32>, %w2: memref<4x4xf32>, %w3: memref<4x4xf32>) {
+  %h1 = call @layer(%x, %w0) : (memref<?x4xf32>, memref<4x4xf32>) -> memref<?x4xf32>
+  %h2 = call @layer(%h1, %w1) : (memref<?x4xf32>, memref<4x4xf32>) -> memref<?x4xf32>
+  %h3 = call @layer(%h2, %w2) : (memref<?x4xf32>, memref<4x4xf32>) -> memref<?x4xf32>
+  %h4 = call @layer(%h3, %w3) : (memref<?x4xf32>, memref<4x4xf32>) -> memref<?x4xf32>
+  call @use4(%h1, %h2, %h3, %h4) : (memref<?x4xf32>, memref<?x4xf32>, memref<?x4xf32>, memref<?x4xf32>) -> ()
+  return
+}
+
+// -----
+
+// Loss terms per layer, without calls: a period of 8 ops (at least that
+// many when no call begins it) reads its layer's buffer, reduces it and adds
+// the square to a sum. Its buffer %t is read after the periods: an
+// allocation becomes the iteration's slice (nothing copied). The first
+// period adds to 0.0 with its operands the other way round, so it stays
+// before the loop (its buffer moves to slice 0); the sum is the loop's
+// iteration argument.
+// CHECK-LABEL: func.func @terms(
+// CHECK:         %[[STACK:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?xi8>
+// CHECK:         %[[FIRST:.*]] = arith.addf %{{[0-9]+}}, %cst : f32
+// CHECK:         %[[SUM:.*]] = scf.for %{{.*}} iter_args(%[[ACC:.*]] = %[[FIRST]]) -> (f32) {
+// CHECK:           scf.index_switch
+// CHECK:           %[[T:.*]] = memref.view %[[STACK]]
+// CHECK:           linalg.generic {{.*}} outs(%[[T]] : memref<4xf32>)
+// CHECK:           %[[SQ:.*]] = arith.mulf
+// CHECK:           %[[NEXT:.*]] = arith.addf %[[ACC]], %[[SQ]]
+// CHECK:           scf.yield %[[NEXT]]
+// CHECK-COUNT-4:   memref.view %[[STACK]]
+// CHECK:         call @use4(
+// CHECK:         return %[[SUM]]
+#id = affine_map<(d0) -> (d0)>
+#red = affine_map<(d0) -> ()>
+func.func private @use4(memref<4xf32>, memref<4xf32>, memref<4xf32>, memref<4xf32>)
+
+func.func @terms(%a0: memref<4xf32>, %a1: memref<4xf32>, %a2: memref<4xf32>, %a3: memref<4xf32>) -> f32 {
+  %zero = arith.constant 0.0 : f32
+  %t0 = memref.alloc() : memref<4xf32>
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%a0 : memref<4xf32>) outs(%t0 : memref<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.addf %in, %in : f32
+    linalg.yield %d : f32
+  }
+  %s0 = memref.alloc() : memref<f32>
+  linalg.fill ins(%zero : f32) outs(%s0 : memref<f32>)
+  linalg.generic {indexing_maps = [#id, #red], iterator_types = ["reduction"]} ins(%t0 : memref<4xf32>) outs(%s0 : memref<f32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.addf %in, %out : f32
+    linalg.yield %d : f32
+  }
+  %v0 = memref.load %s0[] : memref<f32>
+  %sq0 = arith.mulf %v0, %v0 : f32
+  %acc0 = arith.addf %sq0, %zero : f32
+  %t1 = memref.alloc() : memref<4xf32>
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%a1 : memref<4xf32>) outs(%t1 : memref<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.addf %in, %in : f32
+    linalg.yield %d : f32
+  }
+  %s1 = memref.alloc() : memref<f32>
+  linalg.fill ins(%zero : f32) outs(%s1 : memref<f32>)
+  linalg.generic {indexing_maps = [#id, #red], iterator_types = ["reduction"]} ins(%t1 : memref<4xf32>) outs(%s1 : memref<f32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.addf %in, %out : f32
+    linalg.yield %d : f32
+  }
+  %v1 = memref.load %s1[] : memref<f32>
+  %sq1 = arith.mulf %v1, %v1 : f32
+  %acc1 = arith.addf %acc0, %sq1 : f32
+  %t2 = memref.alloc() : memref<4xf32>
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%a2 : memref<4xf32>) outs(%t2 : memref<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.addf %in, %in : f32
+    linalg.yield %d : f32
+  }
+  %s2 = memref.alloc() : memref<f32>
+  linalg.fill ins(%zero : f32) outs(%s2 : memref<f32>)
+  linalg.generic {indexing_maps = [#id, #red], iterator_types = ["reduction"]} ins(%t2 : memref<4xf32>) outs(%s2 : memref<f32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.addf %in, %out : f32
+    linalg.yield %d : f32
+  }
+  %v2 = memref.load %s2[] : memref<f32>
+  %sq2 = arith.mulf %v2, %v2 : f32
+  %acc2 = arith.addf %acc1, %sq2 : f32
+  %t3 = memref.alloc() : memref<4xf32>
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%a3 : memref<4xf32>) outs(%t3 : memref<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.addf %in, %in : f32
+    linalg.yield %d : f32
+  }
+  %s3 = memref.alloc() : memref<f32>
+  linalg.fill ins(%zero : f32) outs(%s3 : memref<f32>)
+  linalg.generic {indexing_maps = [#id, #red], iterator_types = ["reduction"]} ins(%t3 : memref<4xf32>) outs(%s3 : memref<f32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.addf %in, %out : f32
+    linalg.yield %d : f32
+  }
+  %v3 = memref.load %s3[] : memref<f32>
+  %sq3 = arith.mulf %v3, %v3 : f32
+  %acc3 = arith.addf %acc2, %sq3 : f32
+  call @use4(%t0, %t1, %t2, %t3) : (memref<4xf32>, memref<4xf32>, memref<4xf32>, memref<4xf32>) -> ()
+  return %acc3 : f32
+}
+
+// -----
+
+// Buffers returned by the function are the caller's to free, one by one:
+// they are not kept in a shared stack, so only the periods whose buffers are
+// not returned roll (here none: every period's buffer is returned).
+// CHECK-LABEL: func.func @returned(
+// CHECK-NOT:     memref.view
+func.func private @make(%h: memref<4xf32>) -> memref<4xf32> {
+  %y = memref.alloc() : memref<4xf32>
+  memref.copy %h, %y : memref<4xf32> to memref<4xf32>
+  return %y : memref<4xf32>
+}
+
+func.func @returned(%x: memref<4xf32>) -> (memref<4xf32>, memref<4xf32>, memref<4xf32>) {
+  %a = call @make(%x) : (memref<4xf32>) -> memref<4xf32>
+  %b = call @make(%a) : (memref<4xf32>) -> memref<4xf32>
+  %c = call @make(%b) : (memref<4xf32>) -> memref<4xf32>
+  return %a, %b, %c : memref<4xf32>, memref<4xf32>, memref<4xf32>
 }

@@ -276,8 +276,9 @@ def OneBitPeriodLoops : Pass<"onebit-period-loops", "::mlir::ModuleOp"> {
   let description = [{
     The backward half of a train step calls each layer's adjoint and then
     updates that layer's parameters, once per layer: the same P ops N times,
-    each time on other parameters. This pass finds, in each block, runs of
-    calls of one function at equal distances P and checks that the P ops
+    each time on other parameters; its forward calls each layer's forward
+    and computes each layer's loss term. This pass finds, in each block,
+    runs of ops of one kind at equal distances P and checks that the P ops
     starting at each call have period 0's structure (names, attributes,
     types, and equal regions); those that do become one `scf.for` of N
     iterations over one copy of the P ops:
@@ -292,8 +293,26 @@ def OneBitPeriodLoops : Pass<"onebit-period-loops", "::mlir::ModuleOp"> {
       `scf.index_switch` on it;
     * a result may be read by its own period, by the next period where the
       chain reads it, or, for the last period's chain values, after the
-      loop. A run whose periods are read otherwise rolls one period fewer,
-      down to `min-periods`.
+      loop. A result read after the loop for other periods (a layer's output
+      read by the loss terms and the backward) is kept per period: a scalar
+      in a `memref<N x T>`, a buffer of its own (an allocation, or a call
+      result the callee allocates) in a byte buffer of N slices read through
+      `memref.view` (an allocation becomes its slice; a call result is
+      copied into it after a `cf.assert` that its shape is the first one's).
+      Each reader after the loop reads its slice, created just before it, so
+      that readers repeated per layer roll in turn. Buffers the function
+      returns are not kept this way (the caller frees each one);
+    * when the first period cannot be in the loop (a stacked buffer of
+      dynamic shape needs a shape before the loop, or the first period reads
+      differently: a sum's first term `0 + x`), it stays before the loop and
+      its stacked values move to slice 0. Otherwise a run whose periods are
+      read in other ways rolls one period fewer, down to `min-periods`.
+
+    Runs are found from the calls of one callee and, when their period has
+    at least 8 ops, from ops of any other kind (the loss terms and their
+    gradients between the layer calls); the earliest run is rolled first.
+    A run found from another op than its period's first starts as early as
+    the ops before it repeat one period later.
 
     The loop keeps the order of every op, so it may write memory. The CPU
     pipeline runs it after One-Shot Bufferize, `--onebit-drop-inplace-results`
@@ -306,7 +325,9 @@ def OneBitPeriodLoops : Pass<"onebit-period-loops", "::mlir::ModuleOp"> {
            "loop">
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::cf::ControlFlowDialect",
                            "::mlir::func::FuncDialect",
+                           "::mlir::memref::MemRefDialect",
                            "::mlir::scf::SCFDialect"];
 }
 
