@@ -432,7 +432,9 @@ void Roller::roll() {
       // from here on.
       Value v = refOp->getResult(r);
       Value view = slice(sb, s, index(sb, 0));
-      keep.push_back(memref::CopyOp::create(sb, loc, v, view));
+      // Just allocated, it holds nothing yet: nothing to copy.
+      if (!isa<memref::AllocOp>(refOp))
+        keep.push_back(memref::CopyOp::create(sb, loc, v, view));
       refSlices.push_back({unsigned(s), view});
       llvm::SmallPtrSet<Operation *, 8> except(keep.begin(), keep.end());
       v.replaceUsesWithIf(view, [&](OpOperand &use) {
