@@ -297,3 +297,88 @@ func.func @returned(%x: memref<4xf32>) -> (memref<4xf32>, memref<4xf32>, memref<
   %c = call @make(%b) : (memref<4xf32>) -> memref<4xf32>
   return %a, %b, %c : memref<4xf32>, memref<4xf32>, memref<4xf32>
 }
+
+// -----
+
+// Per period, an allocation of dynamic shape and a scalar, both read after
+// the periods. The first period stays before the loop and gives the shape;
+// the allocations become slices (each checked against that shape), the
+// scalars go into a memref<4xf32> read back by index.
+// CHECK-LABEL: func.func @scalars(
+// CHECK-SAME:      %{{[^:]*}}: memref<?x4xf32>, %{{[^:]*}}: memref<?x4xf32>, %{{[^:]*}}: memref<?x4xf32>, %{{[^:]*}}: memref<?x4xf32>, %[[N:[^:]*]]: index
+// CHECK:         %[[FIRST:.*]] = memref.alloc(%[[N]]) : memref<?x4xf32>
+// CHECK:         %[[D:.*]] = memref.dim %[[FIRST]]
+// CHECK:         %[[STACK:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?xi8>
+// CHECK-NOT:     memref.copy
+// CHECK:         %[[S0:.*]] = arith.negf
+// CHECK:         %[[SCALARS:.*]] = memref.alloc() : memref<4xf32>
+// CHECK:         memref.store %[[S0]], %[[SCALARS]]
+// CHECK:         scf.for %[[I:[^ ]*]] =
+// CHECK:           %[[K:.*]] = arith.addi %[[I]],
+// CHECK:           %[[SAME:.*]] = arith.cmpi eq, %[[N]], %[[D]]
+// CHECK:           cf.assert %[[SAME]]
+// CHECK:           memref.view %[[STACK]]
+// CHECK:           %[[S:.*]] = arith.negf
+// CHECK:           memref.store %[[S]], %[[SCALARS]][%[[K]]]
+// CHECK-COUNT-4:   memref.load %[[SCALARS]]
+// CHECK:         call @usef(
+// CHECK-COUNT-4:   memref.view %[[STACK]]
+// CHECK:         call @usem(
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+func.func private @usef(f32, f32, f32, f32)
+func.func private @usem(memref<?x4xf32>, memref<?x4xf32>, memref<?x4xf32>, memref<?x4xf32>)
+
+func.func @scalars(%a0: memref<?x4xf32>, %a1: memref<?x4xf32>, %a2: memref<?x4xf32>, %a3: memref<?x4xf32>, %n: index) {
+  %c0 = arith.constant 0 : index
+  %t0 = memref.alloc(%n) : memref<?x4xf32>
+  linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%a0 : memref<?x4xf32>) outs(%t0 : memref<?x4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.mulf %in, %in : f32
+    linalg.yield %d : f32
+  }
+  %x0 = memref.load %t0[%c0, %c0] : memref<?x4xf32>
+  %y0 = arith.mulf %x0, %x0 : f32
+  %z0 = arith.addf %y0, %x0 : f32
+  %u0 = arith.subf %z0, %y0 : f32
+  %w0 = arith.mulf %u0, %z0 : f32
+  %s0 = arith.negf %w0 : f32
+  %t1 = memref.alloc(%n) : memref<?x4xf32>
+  linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%a1 : memref<?x4xf32>) outs(%t1 : memref<?x4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.mulf %in, %in : f32
+    linalg.yield %d : f32
+  }
+  %x1 = memref.load %t1[%c0, %c0] : memref<?x4xf32>
+  %y1 = arith.mulf %x1, %x1 : f32
+  %z1 = arith.addf %y1, %x1 : f32
+  %u1 = arith.subf %z1, %y1 : f32
+  %w1 = arith.mulf %u1, %z1 : f32
+  %s1 = arith.negf %w1 : f32
+  %t2 = memref.alloc(%n) : memref<?x4xf32>
+  linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%a2 : memref<?x4xf32>) outs(%t2 : memref<?x4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.mulf %in, %in : f32
+    linalg.yield %d : f32
+  }
+  %x2 = memref.load %t2[%c0, %c0] : memref<?x4xf32>
+  %y2 = arith.mulf %x2, %x2 : f32
+  %z2 = arith.addf %y2, %x2 : f32
+  %u2 = arith.subf %z2, %y2 : f32
+  %w2 = arith.mulf %u2, %z2 : f32
+  %s2 = arith.negf %w2 : f32
+  %t3 = memref.alloc(%n) : memref<?x4xf32>
+  linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%a3 : memref<?x4xf32>) outs(%t3 : memref<?x4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.mulf %in, %in : f32
+    linalg.yield %d : f32
+  }
+  %x3 = memref.load %t3[%c0, %c0] : memref<?x4xf32>
+  %y3 = arith.mulf %x3, %x3 : f32
+  %z3 = arith.addf %y3, %x3 : f32
+  %u3 = arith.subf %z3, %y3 : f32
+  %w3 = arith.mulf %u3, %z3 : f32
+  %s3 = arith.negf %w3 : f32
+  call @usef(%s0, %s1, %s2, %s3) : (f32, f32, f32, f32) -> ()
+  call @usem(%t0, %t1, %t2, %t3) : (memref<?x4xf32>, memref<?x4xf32>, memref<?x4xf32>, memref<?x4xf32>) -> ()
+  return
+}
