@@ -82,15 +82,6 @@ struct Periods {
   std::optional<unsigned> ref = std::nullopt;
 };
 
-/// Whether the periods fit a loop.
-enum class Fit {
-  Rolls,
-  /// They would, with a period kept before the loop for the dynamic shape of
-  /// a stacked buffer.
-  NeedsReference,
-  No
-};
-
 /// Whether result `r` of `op` is a buffer of its own: a `memref.alloc`, or
 /// the result of a call of a function that returns a new allocation there
 /// (onebit-distinct-results gave each result its own).
@@ -160,7 +151,7 @@ public:
 
   /// Whether the periods' operands and results fit a loop; fills slots_
   /// and stacked_.
-  Fit classify();
+  bool classify();
   /// Replaces the periods by the loop (after classify()).
   void roll();
 
@@ -211,7 +202,7 @@ private:
   llvm::SetVector<std::pair<unsigned, unsigned>> stacked_;
 };
 
-Fit Roller::classify() {
+bool Roller::classify() {
   const unsigned count = p_.count;
   stacked_.clear();
   slots_.assign(p_.period, {});
@@ -228,11 +219,11 @@ Fit Roller::classify() {
                         cast<OpResult>(values[0]).getResultNumber());
       } else if (w1 && w1->first == 0) {
         if (w0)
-          return Fit::No; // read from inside the periods, not the one before
+          return false; // read from inside the periods, not the one before
         slot = Slot::of(Slot::Chain, w1->second,
                         cast<OpResult>(values[1]).getResultNumber());
       } else if (w0 || w1) {
-        return Fit::No;
+        return false;
       } else if (llvm::all_equal(values)) {
         slot = Slot::of(Slot::Same);
       } else {
@@ -253,7 +244,7 @@ Fit Roller::classify() {
           unsigned from = slot.kind == Slot::Internal ? k : k - 1;
           if (!w || w->first != from || w->second != slot.op ||
               cast<OpResult>(v).getResultNumber() != slot.result)
-            return Fit::No;
+            return false;
           break;
         }
         case Slot::Same:
@@ -261,7 +252,7 @@ Fit Roller::classify() {
         case Slot::Switch:
           // From before the periods (checked for 0 and 1 above).
           if (w)
-            return Fit::No;
+            return false;
           break;
         }
       }
@@ -286,7 +277,7 @@ Fit Roller::classify() {
           Operation *user = use.getOwner();
           Operation *top = block->findAncestorOpInBlock(*user);
           if (!top)
-            return Fit::No;
+            return false;
           auto it = ops_.index.find(top);
           // The terminator (not in the list) comes after every op.
           unsigned pos = it != ops_.index.end() ? it->second : ~0u;
@@ -302,26 +293,26 @@ Fit Roller::classify() {
             if (pos == ~0u || !stackableType(r.getType()) ||
                 (isa<MemRefType>(r.getType()) &&
                  !freshBuffer(at(0, j), r.getResultNumber())))
-              return Fit::No;
+              return false;
             stacked_.insert({j, r.getResultNumber()});
             continue;
           }
           unsigned rel = pos - p_.start;
           if (user != top || rel / p_.period != k + 1)
-            return Fit::No;
+            return false;
           const Slot &s = slots_[rel % p_.period][use.getOperandNumber()];
           if (s.kind != Slot::Chain || s.op != j ||
               s.result != r.getResultNumber())
-            return Fit::No;
+            return false;
         }
-  // A stacked buffer of dynamic shape takes its shape from a period before
-  // the loop.
+  // A stacked buffer of dynamic shape takes its shape from a period kept
+  // before the loop (tryRun tries that next).
   for (auto [j, r] : stacked_) {
     auto m = dyn_cast<MemRefType>(at(0, j)->getResult(r).getType());
     if (m && !m.hasStaticShape() && !p_.ref)
-      return Fit::NeedsReference;
+      return false;
   }
-  return Fit::Rolls;
+  return true;
 }
 
 void Roller::roll() {
@@ -721,7 +712,7 @@ bool tryRun(const Ops &ops, const Run &run, unsigned minPeriods) {
   // period 0).
   for (; n >= least; --n) {
     Roller r(ops, {start, period, n});
-    if (r.classify() == Fit::Rolls) {
+    if (r.classify()) {
       r.roll();
       return true;
     }
@@ -730,7 +721,7 @@ bool tryRun(const Ops &ops, const Run &run, unsigned minPeriods) {
     // (a sum's first term: 0 + x, then acc + x).
     if (n - 1 >= least) {
       Roller peeled(ops, {start + period, period, n - 1, start});
-      if (peeled.classify() == Fit::Rolls) {
+      if (peeled.classify()) {
         peeled.roll();
         return true;
       }
@@ -775,8 +766,9 @@ bool rollOne(Block &block, unsigned minPeriods) {
     findRuns(at, 1, runs);
   for (auto &[key, at] : others)
     findRuns(at, kMinOpsWithoutCall, runs);
-  llvm::stable_sort(
-      runs, [](const Run &x, const Run &y) { return x.at[x.s] < y.at[y.s]; });
+  // No two runs start at the same op.
+  llvm::sort(runs,
+             [](const Run &x, const Run &y) { return x.at[x.s] < y.at[y.s]; });
   for (const Run &run : runs)
     if (tryRun(ops, run, minPeriods))
       return true;
