@@ -2,7 +2,8 @@
 //
 // Internal to lib/Transforms: the call rewrite shared by the passes that
 // remove results from a function's signature (onebit-drop-inplace-results,
-// onebit-distinct-results).
+// onebit-distinct-results), and what a returned buffer is a view of
+// (onebit-distinct-results, onebit-period-loops).
 //
 //===----------------------------------------------------------------------===//
 
@@ -10,10 +11,19 @@
 #define ONEBIT_LIB_TRANSFORMS_CALLRESULTS_H
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "llvm/ADT/BitVector.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
 
 namespace onebit {
+
+/// The buffer `v` is a view of: view-like ops (casts, reshapes, subviews)
+/// looked through.
+inline mlir::Value viewRoot(mlir::Value v) {
+  while (auto view = v.getDefiningOp<mlir::ViewLikeOpInterface>())
+    v = view.getViewSource();
+  return v;
+}
 
 /// Replaces `call` by a call of the same callee without the results set in
 /// `drop`. A kept result's uses go to the new call's result; a dropped

@@ -21,7 +21,6 @@
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "llvm/ADT/BitVector.h"
 
 namespace onebit {
@@ -32,14 +31,6 @@ namespace onebit {
 using namespace mlir;
 
 namespace {
-
-/// The buffer `v` is a view of: view-like ops (casts, reshapes, subviews)
-/// looked through.
-Value viewRoot(Value v) {
-  while (auto view = v.getDefiningOp<ViewLikeOpInterface>())
-    v = view.getViewSource();
-  return v;
-}
 
 /// `v` with memref.cast ops looked through.
 Value stripCasts(Value v) {
@@ -56,10 +47,10 @@ SmallVector<int> findRepeats(func::FuncOp fn) {
     for (unsigned j = 0; j < ret.getNumOperands(); ++j) {
       if (repeatOf[j] >= 0 || !isa<BaseMemRefType>(ret.getOperand(j).getType()))
         continue;
-      Value root = viewRoot(ret.getOperand(j));
+      Value root = onebit::viewRoot(ret.getOperand(j));
       for (unsigned i = 0; i < j; ++i)
         if (isa<BaseMemRefType>(ret.getOperand(i).getType()) &&
-            viewRoot(ret.getOperand(i)) == root) {
+            onebit::viewRoot(ret.getOperand(i)) == root) {
           repeatOf[j] = int(i);
           break;
         }
@@ -103,11 +94,11 @@ LogicalResult makeDistinct(func::FuncOp fn, ArrayRef<func::CallOp> calls,
     // returns: return a copy the caller owns on its own.
     fn.walk([&](func::ReturnOp ret) {
       Value v = ret.getOperand(j);
-      Value root = viewRoot(v);
+      Value root = onebit::viewRoot(v);
       bool shared = false;
       for (unsigned k = 0; k < j; ++k)
         shared |= isa<BaseMemRefType>(ret.getOperand(k).getType()) &&
-                  viewRoot(ret.getOperand(k)) == root;
+                  onebit::viewRoot(ret.getOperand(k)) == root;
       if (!shared)
         return;
       OpBuilder b(ret);

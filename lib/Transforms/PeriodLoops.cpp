@@ -15,6 +15,7 @@
 
 #include "onebit/Transforms/Passes.h"
 
+#include "CallResults.h"
 #include "Progression.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -24,7 +25,6 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/OperationSupport.h"
-#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/STLExtras.h"
@@ -83,11 +83,12 @@ struct Periods {
 };
 
 /// Whether result `r` of `op` is a buffer of its own: a `memref.alloc`, or
-/// the result of a call of a function that returns a new allocation there
-/// (onebit-distinct-results gave each result its own).
+/// the result of a call of a private function whose every return gives an
+/// allocation (or a view of one) there (onebit-distinct-results gave each
+/// result its own).
 bool freshBuffer(Operation *op, unsigned r) {
-  if (isa<memref::AllocOp>(op))
-    return cast<memref::AllocOp>(op).getSymbolOperands().empty();
+  if (auto alloc = dyn_cast<memref::AllocOp>(op))
+    return alloc.getSymbolOperands().empty();
   auto call = dyn_cast<func::CallOp>(op);
   if (!call)
     return false;
@@ -95,15 +96,13 @@ bool freshBuffer(Operation *op, unsigned r) {
       call, call.getCalleeAttr());
   if (!callee || callee.isExternal() || callee.isPublic())
     return false;
-  bool fresh = true;
-  callee.walk([&](func::ReturnOp ret) {
-    Value v = ret.getOperand(r);
-    while (auto view = v.getDefiningOp<ViewLikeOpInterface>())
-      v = view.getViewSource();
-    Operation *def = v.getDefiningOp();
-    fresh &= def && isa<memref::AllocOp>(def);
-  });
-  return fresh;
+  for (Block &block : callee.getBody())
+    if (auto ret = dyn_cast<func::ReturnOp>(block.getTerminator())) {
+      Operation *def = onebit::viewRoot(ret.getOperand(r)).getDefiningOp();
+      if (!def || !isa<memref::AllocOp>(def))
+        return false;
+    }
+  return true;
 }
 
 /// Whether a value of type `t` can be kept per period after the loop: a
@@ -140,7 +139,7 @@ public:
   }
 
   /// The largest number of leading periods (at most p_.count) that share
-  /// period 0's structure; fills slots_ for them.
+  /// period 0's structure.
   unsigned matchingPeriods() {
     unsigned n = 1;
     for (unsigned k = 1; k < p_.count; ++k, ++n)
@@ -288,13 +287,18 @@ bool Roller::classify() {
           if (pos >= end) {
             if (k + 1 == count && source)
               continue;
-            // Read after the loop: kept per period, if it can be. Not a
-            // value returned (the caller owns each returned buffer).
-            if (pos == ~0u || !stackableType(r.getType()) ||
-                (isa<MemRefType>(r.getType()) &&
-                 !freshBuffer(at(0, j), r.getResultNumber())))
+            // Read after the loop: kept per period, if it can be (checked
+            // once per result). Not a value returned: the caller owns each
+            // returned buffer.
+            if (pos == ~0u)
               return false;
-            stacked_.insert({j, r.getResultNumber()});
+            if (!stacked_.contains({j, r.getResultNumber()})) {
+              if (!stackableType(r.getType()) ||
+                  (isa<MemRefType>(r.getType()) &&
+                   !freshBuffer(at(0, j), r.getResultNumber())))
+                return false;
+              stacked_.insert({j, r.getResultNumber()});
+            }
             continue;
           }
           unsigned rel = pos - p_.start;
