@@ -32,8 +32,9 @@ void ::onebit::addBufferizationPasses(OpPassManager &pm, bool periodLoops) {
   // A called function returning one buffer twice: the caller frees each
   // owned result on its own below, so each must be a buffer of its own.
   pm.addPass(onebit::createOneBitDistinctResults());
-  // A layer's backward and updates, repeated per layer: one loop, built
-  // before anything is freed so that deallocation sees the loop.
+  // What a train step repeats per layer (forward calls, loss terms, their
+  // gradients, the backward and updates): loops, built before anything is
+  // freed so that deallocation sees the loops and the per-layer stacks.
   if (periodLoops)
     pm.addPass(onebit::createOneBitPeriodLoops());
 

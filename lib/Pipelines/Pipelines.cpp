@@ -60,8 +60,8 @@ struct CpuPipelineCLOptions : public PassPipelineOptions<CpuPipelineCLOptions> {
 //     (convert-matmul-to-runtime, before elementwise fusion can merge
 //     anything into them);
 //  3. elementwise fusion, then one-shot bufferization with identity-layout
-//     function boundaries (then a sequence of ops repeated per layer from a
-//     call, a train step's adjoint and updates, becomes one loop:
+//     function boundaries (then a sequence of ops repeated per layer, as
+//     in a train step's forward, loss terms and backward, becomes one loop:
 //     onebit-period-loops) and ownership-based deallocation of temporaries,
 //     each freed after its last use where every alias is visible
 //     (onebit-free-after-last-use);

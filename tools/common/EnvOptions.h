@@ -34,9 +34,10 @@
 //       of sharing one function per layer form
 //       (CpuPipelineOptions::outlineLayers = false).
 //   ONEBIT_LAYER_LOOPS=0           outlined layers are called once each, in
-//       line, instead of from one loop over the layers, and a train step's
-//       backward is not rolled either (CpuPipelineOptions::layerLoops =
-//       false: onebit-layer-loops and onebit-period-loops off).
+//       line, instead of from one loop over the layers, and what a train
+//       step repeats per layer is not rolled either
+//       (CpuPipelineOptions::layerLoops = false: onebit-layer-loops and
+//       onebit-period-loops off).
 //   CUDA_HOME, CUDA_ROOT, CUDA_PATH  the first one set is the CUDA toolkit of
 //       the GPU pipeline (GpuPipelineOptions::toolkit), else /usr/local/cuda.
 //

@@ -28,9 +28,9 @@ struct CpuPipelineOptions {
   bool outlineLayers = true;
   /// With outlineLayers: a run of calls of one layer function becomes one
   /// loop over the layers (onebit-layer-loops), and after bufferization a
-  /// sequence repeated per layer that starts with a call (a train step's
-  /// adjoint and updates) one loop too (onebit-period-loops), so the
-  /// callers' code grows less with depth.
+  /// sequence of ops repeated per layer (a train step's forward calls, loss
+  /// terms, their gradients, its adjoint calls and updates) one loop too
+  /// (onebit-period-loops), so the callers' code grows less with depth.
   bool layerLoops = true;
 };
 
