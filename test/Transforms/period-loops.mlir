@@ -382,3 +382,104 @@ func.func @scalars(%a0: memref<?x4xf32>, %a1: memref<?x4xf32>, %a2: memref<?x4xf
   call @usem(%t0, %t1, %t2, %t3) : (memref<?x4xf32>, memref<?x4xf32>, memref<?x4xf32>, memref<?x4xf32>) -> ()
   return
 }
+
+// -----
+
+// The first op of a period (an allocation) also appears again inside it, so
+// the run is found from a later op (the copy). The loop still starts at the
+// period's first op: the ops before the copy repeat one period later, so
+// the start moves back to them and all four periods roll.
+// CHECK-LABEL: func.func @anchor(
+// CHECK-NOT:     memref.alloc
+// CHECK:         %[[N:.*]] = arith.constant 4 : index
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %[[N]] step
+// CHECK:           memref.alloc
+// CHECK:           memref.copy
+// CHECK:         }
+// CHECK-NEXT:    return
+#id = affine_map<(d0) -> (d0)>
+func.func @anchor(%a0: memref<4xf32>, %a1: memref<4xf32>, %a2: memref<4xf32>, %a3: memref<4xf32>, %o0: memref<4xf32>, %o1: memref<4xf32>, %o2: memref<4xf32>, %o3: memref<4xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %t0 = memref.alloc() : memref<4xf32>
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%a0 : memref<4xf32>) outs(%t0 : memref<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.mulf %in, %in : f32
+    linalg.yield %d : f32
+  }
+  %u0 = memref.alloc() : memref<4xf32>
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%t0 : memref<4xf32>) outs(%u0 : memref<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.addf %in, %in : f32
+    linalg.yield %d : f32
+  }
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%u0 : memref<4xf32>) outs(%o0 : memref<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.subf %in, %out : f32
+    linalg.yield %d : f32
+  }
+  memref.copy %t0, %u0 : memref<4xf32> to memref<4xf32>
+  %v0 = memref.load %u0[%c0] : memref<4xf32>
+  memref.store %v0, %o0[%c1] : memref<4xf32>
+  %t1 = memref.alloc() : memref<4xf32>
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%a1 : memref<4xf32>) outs(%t1 : memref<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.mulf %in, %in : f32
+    linalg.yield %d : f32
+  }
+  %u1 = memref.alloc() : memref<4xf32>
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%t1 : memref<4xf32>) outs(%u1 : memref<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.addf %in, %in : f32
+    linalg.yield %d : f32
+  }
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%u1 : memref<4xf32>) outs(%o1 : memref<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.subf %in, %out : f32
+    linalg.yield %d : f32
+  }
+  memref.copy %t1, %u1 : memref<4xf32> to memref<4xf32>
+  %v1 = memref.load %u1[%c0] : memref<4xf32>
+  memref.store %v1, %o1[%c1] : memref<4xf32>
+  %t2 = memref.alloc() : memref<4xf32>
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%a2 : memref<4xf32>) outs(%t2 : memref<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.mulf %in, %in : f32
+    linalg.yield %d : f32
+  }
+  %u2 = memref.alloc() : memref<4xf32>
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%t2 : memref<4xf32>) outs(%u2 : memref<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.addf %in, %in : f32
+    linalg.yield %d : f32
+  }
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%u2 : memref<4xf32>) outs(%o2 : memref<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.subf %in, %out : f32
+    linalg.yield %d : f32
+  }
+  memref.copy %t2, %u2 : memref<4xf32> to memref<4xf32>
+  %v2 = memref.load %u2[%c0] : memref<4xf32>
+  memref.store %v2, %o2[%c1] : memref<4xf32>
+  %t3 = memref.alloc() : memref<4xf32>
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%a3 : memref<4xf32>) outs(%t3 : memref<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.mulf %in, %in : f32
+    linalg.yield %d : f32
+  }
+  %u3 = memref.alloc() : memref<4xf32>
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%t3 : memref<4xf32>) outs(%u3 : memref<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.addf %in, %in : f32
+    linalg.yield %d : f32
+  }
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%u3 : memref<4xf32>) outs(%o3 : memref<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.subf %in, %out : f32
+    linalg.yield %d : f32
+  }
+  memref.copy %t3, %u3 : memref<4xf32> to memref<4xf32>
+  %v3 = memref.load %u3[%c0] : memref<4xf32>
+  memref.store %v3, %o3[%c1] : memref<4xf32>
+  return
+}
