@@ -11,6 +11,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Pass/PassManager.h"
@@ -203,19 +204,46 @@ bool describeEntries(ModuleOp module, const std::vector<std::string> &names,
   return true;
 }
 
-/// Erases the public functions of `module` that are not `entries` and that
-/// nothing calls: they cannot be called through a CompiledModel, and not
-/// lowering them saves their compile time (a GGUF import with KV-cache
-/// entries also holds the full forward).
+/// Erases the functions and globals of `module` that no entry reaches
+/// through symbol references (calls, and attributes naming a symbol): they
+/// cannot be called through a CompiledModel, and not lowering them saves
+/// their compile time. A GGUF import with KV-cache entries also holds the
+/// full forward; a train step's module also holds the student, the teacher,
+/// the loss and the inference forward it was built from, which the step
+/// itself does not call. A reference from an unreached function (the
+/// teacher's `onebit.teacher = @main`) keeps nothing alive. Function
+/// declarations stay (the runtime's, which later passes look up).
 void eraseNonEntries(ModuleOp module,
                             const std::vector<std::string> &entries) {
-  for (auto fn : llvm::make_early_inc_range(module.getOps<func::FuncOp>())) {
-    if (!fn.isPublic() || llvm::is_contained(entries, fn.getName().str()))
+  SymbolTable table(module);
+  llvm::DenseSet<Operation *> reached;
+  SmallVector<Operation *> work;
+  auto reach = [&](Operation *op) {
+    if (op && reached.insert(op).second)
+      work.push_back(op);
+  };
+  for (const std::string &name : entries)
+    reach(table.lookup(name));
+  while (!work.empty()) {
+    Operation *op = work.pop_back_val();
+    std::optional<SymbolTable::UseRange> uses = SymbolTable::getSymbolUses(op);
+    if (!uses) {
+      // A use that cannot be listed (an unknown op holding symbol tables):
+      // keep everything.
+      return;
+    }
+    for (const SymbolTable::SymbolUse &use : *uses)
+      reach(table.lookup(use.getSymbolRef().getRootReference()));
+  }
+  for (Operation &op : llvm::make_early_inc_range(module.getOps())) {
+    if (reached.count(&op))
       continue;
-    std::optional<SymbolTable::UseRange> uses =
-        SymbolTable::getSymbolUses(fn, module);
-    if (uses && uses->empty())
-      fn.erase();
+    if (auto fn = dyn_cast<func::FuncOp>(op)) {
+      if (!fn.isDeclaration())
+        fn.erase();
+    } else if (isa<memref::GlobalOp>(op)) {
+      op.erase();
+    }
   }
 }
 

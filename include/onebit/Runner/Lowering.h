@@ -36,8 +36,8 @@ bool describeEntries(mlir::ModuleOp module,
                      std::vector<Executable::Entry> &entries,
                      std::string &error);
 
-/// Erases the public functions of `module` that are not `entries` and that
-/// nothing calls.
+/// Erases the functions (not declarations) and memref globals of `module`
+/// that `entries` do not reach through symbol references.
 void eraseNonEntries(mlir::ModuleOp module,
                      const std::vector<std::string> &entries);
 
