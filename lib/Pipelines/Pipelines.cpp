@@ -68,7 +68,9 @@ struct CpuPipelineCLOptions : public PassPipelineOptions<CpuPipelineCLOptions> {
 //  4. linalg ops whose innermost loop dimension is contiguous -> tiles of
 //     vector arithmetic (onebit-vectorize), the rest ->
 //     loops (the loop nests of very large functions outlined into
-//     functions of their own, onebit-outline-loop-nests) -> LLVM, with f32
+//     functions of their own, onebit-outline-loop-nests), an entry's
+//     statically shaped buffer arguments passed as addresses in one table
+//     (onebit-entry-arg-table) -> LLVM, with f32
 //     exp/tanh/log... as polynomial arithmetic instead of libm calls
 //     (onebit-math-approximation); heap buffers come from the runtime's
 //     per-size block cache (_mlir_memref_to_llvm_alloc/free,
@@ -107,6 +109,7 @@ void ::onebit::buildCpuPipeline(OpPassManager &pm,
   pm.addPass(onebit::createOneBitOutlineLoopNests());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
+  pm.addPass(onebit::createOneBitEntryArgTable());
   pm.addPass(createSCFToControlFlowPass());
   pm.addNestedPass<func::FuncOp>(onebit::createOneBitMathApproximation());
   ConvertVectorToLLVMPassOptions vectorToLLVM;

@@ -247,6 +247,19 @@ void eraseNonEntries(ModuleOp module,
   }
 }
 
+void readArgTables(ModuleOp module, std::vector<Executable::Entry> &entries) {
+  for (Executable::Entry &e : entries) {
+    e.tableArgs.clear();
+    Operation *fn = SymbolTable::lookupSymbolIn(module, e.name);
+    auto positions =
+        fn ? fn->getAttrOfType<DenseI64ArrayAttr>("onebit.arg_table")
+           : DenseI64ArrayAttr();
+    if (positions)
+      for (int64_t k : positions.asArrayRef())
+        e.tableArgs.push_back(int(k));
+  }
+}
+
 /// Registers the translations to LLVM IR `target` needs and runs its
 /// pipeline on `module`; false and `error` (with the diagnostics) on failure.
 bool lowerForTarget(ModuleOp module, Target target,

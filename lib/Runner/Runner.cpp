@@ -306,6 +306,7 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(
   auto t0 = std::chrono::steady_clock::now();
   if (!lowerForTarget(*module, target, options, diags, error))
     return nullptr;
+  readArgTables(*module, cm->entries_);
   if (target == Target::Cuda)
     module->walk([&](gpu::BinaryOp) { ++cm->gpuKernels_; });
   auto phase = [&](const char *name) {

@@ -274,6 +274,17 @@ std::string checkEntry(const Executable::Entry &e) {
   if (e.tokensArg != -1 &&
       (!inRange(e.tokensArg, n) || e.inputs[e.tokensArg].shape.size() != 2))
     return at + "the token ids argument has the wrong index or rank";
+  // The code reads a tabled argument's shape from its own constants, so
+  // the signature must be static for the runtime's checks to hold.
+  for (size_t k = 0; k < e.tableArgs.size(); ++k) {
+    const int a = e.tableArgs[k];
+    if (!inRange(a, n) || (k > 0 && a <= e.tableArgs[k - 1]))
+      return at + "the arguments taken by address are not ascending "
+                  "argument indices";
+    for (int64_t d : e.inputs[a].shape)
+      if (isDynamicDim(d))
+        return at + "an argument taken by address has a dynamic size";
+  }
   if ((e.positionArg >= 0) != !e.cacheArgs.empty() ||
       (e.positionArg >= 0 && e.tokensArg < 0))
     return at + "KV-cache arguments are incomplete";
@@ -326,6 +337,7 @@ std::string encodeMetadata(const Metadata &meta) {
     w.i32(e.positionArg);
     w.i32(e.tokensArg);
     w.ints(e.cacheArgs);
+    w.ints(e.tableArgs);
     w.u8(uint8_t(i < meta.resultMemory.size() ? meta.resultMemory[i]
                                               : ResultMemory::Host));
   }
@@ -384,6 +396,7 @@ bool decodeMetadata(std::string_view bytes, Metadata &meta,
     e.positionArg = r.i32();
     e.tokensArg = r.i32();
     e.cacheArgs = r.ints("KV caches");
+    e.tableArgs = r.ints("arguments taken by address");
     uint8_t memory = r.u8();
     if (r.ok() && memory > uint8_t(ResultMemory::CudaManaged))
       r.fail("entry @" + e.name + ": result memory kind " +

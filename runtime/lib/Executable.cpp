@@ -358,9 +358,24 @@ bool Executable::callRefs(const Entry &entryRef,
   }
   if (e->positionArg >= 0 && !checkCachePosition(*e, inputs, error))
     return false;
+  // Inputs taken by address (Entry::tableArgs) are entries of one table,
+  // passed after the other inputs' descriptors.
+  std::vector<int64_t> table, tableDesc;
+  if (!e->tableArgs.empty()) {
+    table.assign(inputs.size(), 0);
+    for (int k : e->tableArgs) {
+      table[size_t(k)] = descs[size_t(k)][1];
+      descs[size_t(k)].clear();
+    }
+    tableDesc = {reinterpret_cast<int64_t>(table.data()),
+                 reinterpret_cast<int64_t>(table.data()), 0,
+                 int64_t(table.size()), 1};
+  }
   for (auto &d : descs)
     for (int64_t &v : d)
       args.push_back(&v);
+  for (int64_t &v : tableDesc)
+    args.push_back(&v);
   size_t resultWords = 0;
   for (const TensorSignature &s : results_)
     resultWords += 3 + 2 * s.shape.size();

@@ -47,6 +47,12 @@ bool lowerForTarget(mlir::ModuleOp module, Target target,
                     const CompileOptions &options, DiagnosticCapture &diags,
                     std::string &error);
 
+/// Reads, after lowering, which inputs each entry's code takes by address
+/// (the `onebit.arg_table` attribute onebit-entry-arg-table leaves on the
+/// lowered function) into Executable::Entry::tableArgs.
+void readArgTables(mlir::ModuleOp module,
+                   std::vector<Executable::Entry> &entries);
+
 /// The optimisation of the translated LLVM module (see Lowering.cpp): the
 /// runner's function pipeline or LLVM's default<On>, -O0 for the packed
 /// argument wrappers (`_mlir_*`), huge blocks cut; with options.perfMap,

@@ -331,6 +331,43 @@ def OneBitPeriodLoops : Pass<"onebit-period-loops", "::mlir::ModuleOp"> {
                            "::mlir::scf::SCFDialect"];
 }
 
+def OneBitEntryArgTable
+    : Pass<"onebit-entry-arg-table", "::mlir::ModuleOp"> {
+  let summary = "Pass an entry's statically shaped buffers as pointers in one "
+                "table argument";
+  let description = [{
+    A train step takes every parameter and Adam moment as its own buffer:
+    2,000 memref arguments at 32 layers, 11,000 scalars once lowered. Each
+    is unpacked by the entry's argument wrapper, received by the entry, and
+    rebuilt as a descriptor for the `scf.index_switch` that picks a layer's
+    buffers in a loop over the layers, so the code grows with depth although
+    the layer's code is compiled once.
+
+    This pass gives each public function with a body that the module does
+    not call (an entry) one more argument, a
+    `memref<N x index>` (N: the function's argument count) that holds, at
+    position k, the address of argument k, and removes every argument that is
+    a memref of static shape and identity layout: such a buffer is its
+    address, the rest of its descriptor is constants. The function's
+    `onebit.arg_table` attribute lists the removed argument positions; the
+    runtime (`Executable`) fills the table from the caller's tensors.
+
+    * A switch result that picks argument `a + b * i` for every value `i` its
+      operand can take (an `scf.for` induction variable with constant bounds,
+      the default region included) becomes a load of the table at
+      `a + b * i`, and the switch loses that result: the loop reads the
+      layer's buffer without a descriptor per layer.
+    * Other uses read the argument from the table at the function's start.
+
+    Run late (before `scf` is lowered to `cf`): the views are built as
+    LLVM-dialect descriptors cast to the memref type, which the conversion
+    to LLVM folds away.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::LLVM::LLVMDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
 def OneBitDropInPlaceResults
     : Pass<"onebit-drop-inplace-results", "::mlir::ModuleOp"> {
   let summary = "Drop the memref results that a function wrote in place "

@@ -519,6 +519,7 @@ bool writeArtifact(OwningOpRef<ModuleOp> module, const std::string &path,
   }
   if (!lowerForTarget(*module, options.device, options.compile, diags, error))
     return false;
+  readArgTables(*module, meta.entries);
   stats.lowerSeconds = since(t0);
   module->walk([&](Operation *op) {
     if (op->getName().getStringRef() == "gpu.binary")

@@ -26,10 +26,11 @@ namespace artifact {
 /// The first 8 bytes of every artifact.
 inline constexpr char kMagic[8] = {'O', 'N', 'E', 'B', 'I', 'T', 'A', 'F'};
 /// The container layout this runtime reads; a file of another version is
-/// refused (recompile it with the matching onebit-compile). 3 added the
-/// device section (target cuda, chip, PTX ISA) and each entry's result
-/// memory; 2 lacked them, 1 also lacked the parameter count.
-inline constexpr uint32_t kFormatVersion = 3;
+/// refused (recompile it with the matching onebit-compile). 4 added each
+/// entry's arguments taken by address (Executable::Entry::tableArgs); 3
+/// added the device section (target cuda, chip, PTX ISA) and each entry's
+/// result memory; 2 lacked them, 1 also lacked the parameter count.
+inline constexpr uint32_t kFormatVersion = 4;
 /// The calling contract between compiled code and the kernel library (the
 /// runtime entry points and their argument order). Bumped with any change.
 inline constexpr uint32_t kRuntimeAbi = 1;

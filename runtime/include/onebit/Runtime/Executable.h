@@ -75,6 +75,12 @@ public:
     /// argument with an index range). -1 / empty when absent.
     int positionArg = -1, tokensArg = -1;
     std::vector<int> cacheArgs;
+    /// Inputs the compiled code takes by address, in one table
+    /// (onebit-entry-arg-table): ascending input indices, each a tensor of
+    /// static shape. The code's arguments are then the other inputs'
+    /// descriptors, in order, and a table of inputs.size() addresses
+    /// (entry k is input k's data). Empty: every input is a descriptor.
+    std::vector<int> tableArgs;
   };
   /// The packed form of a compiled entry point.
   using PackedFn = void (*)(void **);
