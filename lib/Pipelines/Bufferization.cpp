@@ -43,6 +43,11 @@ void ::onebit::addBufferizationPasses(OpPassManager &pm, bool periodLoops) {
   pm.addPass(memref::createExpandReallocPass(expandRealloc));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(bufferization::createOwnershipBasedBufferDeallocationPass());
+  // Its return deallocs list every argument (condition false), and its
+  // switches over a layer's arguments return their ownership (false in
+  // every case): thousands in a deep train step, which the canonicalizer
+  // would take apart one at a time.
+  pm.addNestedPass<func::FuncOp>(onebit::createOneBitSimplifyOwnership());
   pm.addPass(createCanonicalizerPass());
   pm.addNestedPass<func::FuncOp>(onebit::createOneBitFreeAfterLastUse());
   pm.addPass(bufferization::createBufferDeallocationSimplificationPass());

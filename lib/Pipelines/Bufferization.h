@@ -1,7 +1,9 @@
 //===- Bufferization.h - bufferization passes of the pipelines --*- C++ -*-===//
 //
 // One-shot bufferization with identity-layout function boundaries, then
-// upstream's buffer-deallocation-pipeline pass by pass with
+// upstream's buffer-deallocation-pipeline pass by pass, with
+// onebit-simplify-ownership right after ownership-based deallocation (what
+// it adds for arguments, removed in one rewrite per op) and
 // onebit-free-after-last-use before buffer-deallocation-simplification: the
 // temporaries of straight-line code are freed after their last use, and the
 // (quadratic) simplification sees almost nothing left. Shared by the CPU and

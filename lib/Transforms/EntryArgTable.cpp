@@ -10,6 +10,8 @@
 
 #include "onebit/Transforms/Passes.h"
 
+#include "SwitchResults.h"
+
 #include "mlir/Conversion/LLVMCommon/MemRefBuilder.h"
 #include "mlir/Conversion/LLVMCommon/TypeConverter.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -142,39 +144,8 @@ private:
       op.getResult(r).replaceAllUsesWith(view(b, loc, table, slot, type));
       replaced.set(r);
     }
-    if (replaced.none())
-      return;
-    // The switch without the replaced results; none when nothing is left
-    // (its regions only yield).
-    SmallVector<Type> types;
-    for (unsigned r = 0; r < op.getNumResults(); ++r)
-      if (!replaced.test(r))
-        types.push_back(op.getResult(r).getType());
-    if (types.empty() && llvm::all_of(op->getRegions(), [](Region &region) {
-          return region.front().getOperations().size() == 1;
-        })) {
-      op.erase();
-      return;
-    }
-    auto kept = scf::IndexSwitchOp::create(b, op.getLoc(), types, op.getArg(),
-                                           cases, cases.size());
-    auto move = [&](Region &from, Region &to) {
-      to.takeBody(from);
-      Operation *yield = to.front().getTerminator();
-      SmallVector<Value> operands;
-      for (unsigned r = 0; r < yield->getNumOperands(); ++r)
-        if (!replaced.test(r))
-          operands.push_back(yield->getOperand(r));
-      yield->setOperands(operands);
-    };
-    move(op.getDefaultRegion(), kept.getDefaultRegion());
-    for (unsigned k = 0; k < cases.size(); ++k)
-      move(op.getCaseRegions()[k], kept.getCaseRegions()[k]);
-    unsigned next = 0;
-    for (unsigned r = 0; r < op.getNumResults(); ++r)
-      if (!replaced.test(r))
-        op.getResult(r).replaceAllUsesWith(kept.getResult(next++));
-    op.erase();
+    if (replaced.any())
+      onebit::dropSwitchResults(op, replaced);
   }
 
   void rewrite(func::FuncOp fn) {

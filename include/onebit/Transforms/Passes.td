@@ -331,6 +331,35 @@ def OneBitPeriodLoops : Pass<"onebit-period-loops", "::mlir::ModuleOp"> {
                            "::mlir::scf::SCFDialect"];
 }
 
+def OneBitSimplifyOwnership
+    : Pass<"onebit-simplify-ownership", "::mlir::func::FuncOp"> {
+  let summary = "Remove, in one rewrite each, the buffers a "
+                "bufferization.dealloc never frees and the switch results "
+                "that are one value in every case";
+  let description = [{
+    Ownership-based deallocation lists, at a function's return, every buffer
+    the function can see, its arguments included with the condition
+    `false`: a train step's last `bufferization.dealloc` names each of its
+    2,000 parameters and moments at 32 layers. It also gives each buffer an
+    `scf.index_switch` picks (a layer's parameters, in a loop over the
+    layers) an ownership result, `false` in every case. The canonicalizer
+    takes both apart one operand or result per rewrite, rebuilding the op
+    each time: 0.29 s at 32 layers against 0.04 s at 4. This pass, run right
+    after `--ownership-based-buffer-deallocation`:
+
+    * rebuilds each dealloc once without its pairs whose condition is the
+      constant `false` (never freed, and adding nothing to the retained
+      values' conditions); a dealloc with nothing to free (a switch's case
+      that picks arguments) is erased, its updated conditions `false`; the
+      constants and metadata extractions only the dropped pairs read go too;
+    * replaces each switch result that every case yields as the same
+      constant, or as the same value defined outside the switch, by that
+      value, and rebuilds the switch once without them.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::bufferization::BufferizationDialect"];
+}
+
 def OneBitEntryArgTable
     : Pass<"onebit-entry-arg-table", "::mlir::ModuleOp"> {
   let summary = "Pass an entry's statically shaped buffers as pointers in one "
