@@ -202,9 +202,11 @@ def artifact_bytes(features, with_tokenizer, cuda=False):
     meta += sig(F32, cache, "k_cache") + sig(F32, cache, "v_cache")
     meta += u32(1) + sig(F32, [1, 256], "logits")
     meta += u32(2) + i32(2) + i32(3) + i32(1) + i32(0) + u32(2) + i32(2) + i32(3)
+    meta += u32(1) + i32(1)  # the position is passed by address
     meta += memory
     meta += s("main") + s("_mlir_main") + u32(1) + sig(F32, [4, dyn], "x")
     meta += u32(1) + sig(F32, [4, dyn], "y") + u32(0) + i32(-1) + i32(-1) + u32(0)
+    meta += u32(0)  # no argument by address
     meta += memory
     meta += struct.pack("<Q", 4096)  # the parameter count
     parts = [[1, meta], [2, b"\x7fELF" + bytes(60)]]
@@ -214,7 +216,7 @@ def artifact_bytes(features, with_tokenizer, cuda=False):
     # The container itself as the loader's error tests write it.
     sys.path.insert(0, os.path.join(ROOT, "test", "Artifact", "Inputs"))
     from edit_artifact import layout
-    return layout(3, parts)
+    return layout(4, parts)
 
 
 def artifact_seeds(out):

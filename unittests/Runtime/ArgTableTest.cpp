@@ -12,6 +12,8 @@
 #include "onebit/Runtime/ArtifactFormat.h"
 #include "onebit/Runtime/Executable.h"
 
+#include "Signatures.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -48,14 +50,6 @@ void weighted(void **args) {
   int64_t *r = static_cast<int64_t *>(args[10]);
   r[0] = r[1] = reinterpret_cast<int64_t>(s);
   r[2] = 0;
-}
-
-TensorSignature signature(std::vector<int64_t> shape, const char *name) {
-  TensorSignature s;
-  s.dtype = DType::F32;
-  s.shape = std::move(shape);
-  s.name = name;
-  return s;
 }
 
 Executable::Entry weightedEntry() {

@@ -10,6 +10,8 @@
 
 #include "onebit/Runtime/Generator.h"
 
+#include "Signatures.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -51,15 +53,6 @@ void step(void **args) {
   result[4] = kVocab;
   result[5] = kVocab;
   result[6] = 1;
-}
-
-TensorSignature signature(DType dtype, std::vector<int64_t> shape,
-                          const char *name) {
-  TensorSignature s;
-  s.dtype = dtype;
-  s.shape = std::move(shape);
-  s.name = name;
-  return s;
 }
 
 class FakeModel : public Executable {

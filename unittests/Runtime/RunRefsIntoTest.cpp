@@ -10,6 +10,8 @@
 
 #include "onebit/Runtime/Executable.h"
 
+#include "Signatures.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -58,14 +60,6 @@ void firstThree(void **args) {
   r[2] = 0;
   r[3] = 3;
   r[4] = 1;
-}
-
-TensorSignature signature(std::vector<int64_t> shape, const char *name) {
-  TensorSignature s;
-  s.dtype = DType::F32;
-  s.shape = std::move(shape);
-  s.name = name;
-  return s;
 }
 
 class FakeModel : public Executable {
