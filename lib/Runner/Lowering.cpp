@@ -19,6 +19,9 @@
 #include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
+#include "llvm/Analysis/ValueTracking.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/Instructions.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Target/TargetMachine.h"
@@ -32,6 +35,7 @@
 #include "llvm/Transforms/Scalar/LoopRotation.h"
 #include "llvm/Transforms/Scalar/SROA.h"
 #include "llvm/Transforms/Scalar/SimplifyCFG.h"
+#include "llvm/Transforms/Utils/Cloning.h"
 #include "llvm/Transforms/Utils/LCSSA.h"
 #include "llvm/Transforms/Utils/LoopSimplify.h"
 #include "llvm/Transforms/Vectorize/LoopVectorize.h"
@@ -356,6 +360,72 @@ static void addJitFunctionPasses(llvm::FunctionPassManager &fpm) {
   fpm.addPass(llvm::SimplifyCFGPass(llvm::SimplifyCFGOptions()));
 }
 
+/// The number of scalars in `t` (1 for a scalar).
+static uint64_t leafCount(llvm::Type *t) {
+  if (auto *st = llvm::dyn_cast<llvm::StructType>(t)) {
+    uint64_t n = 0;
+    for (llvm::Type *e : st->elements())
+      n += leafCount(e);
+    return n;
+  }
+  if (auto *at = llvm::dyn_cast<llvm::ArrayType>(t))
+    return at->getNumElements() * leafCount(at->getElementType());
+  return 1;
+}
+
+/// Replaces `store` of an aggregate by a store of each scalar at its
+/// offset, read from the insertvalue chain that built it where there is
+/// one (an extractvalue otherwise).
+static void scalarizeStore(llvm::StoreInst *store,
+                           const llvm::DataLayout &layout) {
+  llvm::IRBuilder<> b(store);
+  llvm::Value *agg = store->getValueOperand();
+  llvm::Type *type = agg->getType();
+  // The top-level members the chain inserted, found in one walk.
+  llvm::DenseMap<unsigned, llvm::Value *> top;
+  for (llvm::Value *v = agg;
+       auto *insert = llvm::dyn_cast<llvm::InsertValueInst>(v);
+       v = insert->getAggregateOperand())
+    if (insert->getNumIndices() == 1)
+      top.try_emplace(insert->getIndices()[0],
+                      insert->getInsertedValueOperand());
+  llvm::SmallVector<unsigned> at;
+  std::function<void(llvm::Type *)> visit = [&](llvm::Type *t) {
+    if (auto *st = llvm::dyn_cast<llvm::StructType>(t)) {
+      for (unsigned i = 0; i < st->getNumElements(); ++i) {
+        at.push_back(i);
+        visit(st->getElementType(i));
+        at.pop_back();
+      }
+      return;
+    }
+    if (auto *arr = llvm::dyn_cast<llvm::ArrayType>(t)) {
+      for (unsigned i = 0; i < arr->getNumElements(); ++i) {
+        at.push_back(i);
+        visit(arr->getElementType());
+        at.pop_back();
+      }
+      return;
+    }
+    llvm::Value *v = nullptr;
+    auto it = top.find(at.front());
+    if (it != top.end())
+      v = at.size() == 1 ? it->second
+                         : llvm::FindInsertedValue(
+                               it->second, llvm::ArrayRef(at).drop_front());
+    if (!v || v->getType() != t)
+      v = b.CreateExtractValue(agg, at);
+    llvm::SmallVector<llvm::Value *> index{b.getInt32(0)};
+    for (unsigned i : at)
+      index.push_back(b.getInt32(i));
+    b.CreateAlignedStore(
+        v, b.CreateInBoundsGEP(type, store->getPointerOperand(), index),
+        layout.getABITypeAlign(t));
+  };
+  visit(type);
+  store->eraseFromParent();
+}
+
 /// The straight-line glue (optnone: onebit-outline-loop-nests, the _mlir_
 /// wrappers) builds a memref descriptor with insertvalue and takes it apart
 /// with extractvalue for every call; code generation at -O0 handles each
@@ -364,6 +434,34 @@ static void addJitFunctionPasses(llvm::FunctionPassManager &fpm) {
 /// dead rest is linear and leaves about a third of the glue (a 32-layer
 /// train step: 55,900 -> 15,700 lines).
 static void foldGlueDescriptors(llvm::Module &m) {
+  // An extractvalue of a long insertvalue chain (an entry's returned state,
+  // inlined into its wrapper) is not folded by InstSimplify, which looks one
+  // insertvalue up; FindInsertedValue walks the chain. A store of such an
+  // aggregate (the wrapper's results) becomes a store per scalar.
+  const llvm::DataLayout &layout = m.getDataLayout();
+  for (llvm::Function &f : m) {
+    if (f.isDeclaration() || !f.hasOptNone())
+      continue;
+    for (llvm::BasicBlock &bb : f)
+      for (llvm::Instruction &inst : llvm::make_early_inc_range(bb)) {
+        if (auto *store = llvm::dyn_cast<llvm::StoreInst>(&inst)) {
+          llvm::Type *t = store->getValueOperand()->getType();
+          if (t->isAggregateType() && leafCount(t) > 64 && !store->isVolatile())
+            scalarizeStore(store, layout);
+          continue;
+        }
+        auto *extract = llvm::dyn_cast<llvm::ExtractValueInst>(&inst);
+        if (!extract ||
+            !llvm::isa<llvm::InsertValueInst>(extract->getAggregateOperand()))
+          continue;
+        if (llvm::Value *v = llvm::FindInsertedValue(
+                extract->getAggregateOperand(), extract->getIndices()))
+          if (v->getType() == extract->getType()) {
+            extract->replaceAllUsesWith(v);
+            extract->eraseFromParent();
+          }
+      }
+  }
   llvm::FunctionAnalysisManager fam;
   llvm::PassBuilder pb;
   pb.registerFunctionAnalyses(fam);
@@ -373,6 +471,50 @@ static void foldGlueDescriptors(llvm::Module &m) {
   for (llvm::Function &f : m)
     if (!f.isDeclaration() && f.hasOptNone())
       fpm.run(f, fam);
+}
+
+/// Inlines each entry that is straight-line glue (optnone) into its packed
+/// wrapper (`_mlir_<entry>`, its only caller), and each glue function that
+/// returns an aggregate of more than 64 scalars into its only caller when
+/// that is glue too, and deletes them. A train step that returns its new state returns
+/// one aggregate of thousands of descriptors, and so does the gradient
+/// function it calls; SelectionDAG lowers such a return, call and store in
+/// time that grows with the square of the aggregate (55 s at 32 layers).
+/// In one function the aggregates fold away (foldGlueDescriptors).
+static void inlineAggregateReturns(llvm::Module &m) {
+  auto soleCall = [](llvm::Function *f) -> llvm::CallBase * {
+    if (!f || f->isDeclaration() || !f->hasOneUse())
+      return nullptr;
+    auto *call = llvm::dyn_cast<llvm::CallBase>(f->user_back());
+    return call && call->getCalledFunction() == f ? call : nullptr;
+  };
+  // One call at a time: inlining clones the callee's calls into the caller
+  // and deletes the callee, so candidates are found again after each.
+  auto next = [&]() -> llvm::CallBase * {
+    for (llvm::Function &f : m) {
+      llvm::StringRef name = f.getName();
+      // An entry that is not glue stays apart: in its wrapper (optnone) it
+      // would not be optimised.
+      if (!f.isDeclaration() && name.starts_with("_mlir_"))
+        if (llvm::Function *entry = m.getFunction(name.drop_front(6));
+            entry && entry->hasOptNone())
+          if (llvm::CallBase *call = soleCall(entry))
+            if (call->getFunction() == &f)
+              return call;
+      if (f.hasOptNone() && leafCount(f.getReturnType()) > 64)
+        if (llvm::CallBase *call = soleCall(&f))
+          if (call->getFunction()->hasOptNone())
+            return call;
+    }
+    return nullptr;
+  };
+  while (llvm::CallBase *call = next()) {
+    llvm::Function *callee = call->getCalledFunction();
+    llvm::InlineFunctionInfo info;
+    if (!llvm::InlineFunction(*call, info).isSuccess())
+      return;
+    callee->eraseFromParent();
+  }
 }
 
 /// The JIT's transformer of the LLVM module: the optimisation pipeline
@@ -434,6 +576,7 @@ makeJitTransformer(llvm::TargetMachine *tm, unsigned optLevel,
         f.addFnAttr(llvm::Attribute::OptimizeNone);
         f.addFnAttr(llvm::Attribute::NoInline);
       }
+    inlineAggregateReturns(*m);
     if (llvm::Error e = optimize(m))
       return e;
     foldGlueDescriptors(*m);
