@@ -121,17 +121,20 @@ struct DistinctResults
     : onebit::impl::OneBitDistinctResultsBase<DistinctResults> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    // Every function's users, found in one walk of the module (a walk per
+    // function grew with the module times its functions).
+    SymbolTableCollection symbolTables;
+    SymbolUserMap users(symbolTables, module);
     for (auto fn : llvm::to_vector(module.getOps<func::FuncOp>())) {
       if (fn.isDeclaration())
         continue;
-      std::optional<SymbolTable::UseRange> uses =
-          SymbolTable::getSymbolUses(fn, module);
-      if (!uses || uses->empty())
+      ArrayRef<Operation *> userOps = users.getUsers(fn);
+      if (userOps.empty())
         continue; // an entry: the runtime frees a repeated buffer once
       SmallVector<func::CallOp> calls;
       bool onlyCalls = true;
-      for (const SymbolTable::SymbolUse &use : *uses) {
-        auto call = dyn_cast<func::CallOp>(use.getUser());
+      for (Operation *user : userOps) {
+        auto call = dyn_cast<func::CallOp>(user);
         onlyCalls &= bool(call);
         if (call)
           calls.push_back(call);
