@@ -10,6 +10,7 @@
 
 #include "onebit/Transforms/Passes.h"
 
+#include "Progression.h"
 #include "SwitchResults.h"
 
 #include "mlir/Conversion/LLVMCommon/MemRefBuilder.h"
@@ -94,13 +95,16 @@ private:
     std::optional<SmallVector<int64_t>> values = valuesOf(op.getArg());
     if (!values || values->empty())
       return;
+    // The terminator of the region each value of the operand runs.
     ArrayRef<int64_t> cases = op.getCases();
-    auto regionOf = [&](int64_t v) -> Region & {
-      for (auto [k, c] : llvm::enumerate(cases))
-        if (c == v)
-          return op.getCaseRegions()[k];
-      return op.getDefaultRegion();
-    };
+    SmallVector<Operation *> yields;
+    for (int64_t v : *values) {
+      const auto *k = llvm::find(cases, v);
+      Region &region = k == cases.end()
+                           ? op.getDefaultRegion()
+                           : op.getCaseRegions()[k - cases.begin()];
+      yields.push_back(region.front().getTerminator());
+    }
     llvm::BitVector replaced(op.getNumResults());
     OpBuilder b(op);
     for (unsigned r = 0; r < op.getNumResults(); ++r) {
@@ -109,8 +113,8 @@ private:
         continue;
       // The argument each value of the operand picks.
       SmallVector<int64_t> slots;
-      for (int64_t v : *values) {
-        Value y = regionOf(v).front().getTerminator()->getOperand(r);
+      for (Operation *yield : yields) {
+        Value y = yield->getOperand(r);
         auto arg = dyn_cast<BlockArgument>(y);
         if (!arg || arg.getOwner() != &entry ||
             !tabled.test(arg.getArgNumber()) || arg.getType() != type)
@@ -134,13 +138,9 @@ private:
       if (!affine)
         continue;
       Location loc = op.getLoc();
-      Value slot = op.getArg();
-      if (step != 1)
-        slot = arith::MulIOp::create(
-            b, loc, slot, arith::ConstantIndexOp::create(b, loc, step));
-      if (a != 0)
-        slot = arith::AddIOp::create(b, loc, slot,
-                                     arith::ConstantIndexOp::create(b, loc, a));
+      Value slot = onebit::buildProgression(
+          b, loc, b.getIndexType(), op.getArg(),
+          APInt(64, a, /*isSigned=*/true), APInt(64, step, /*isSigned=*/true));
       op.getResult(r).replaceAllUsesWith(view(b, loc, table, slot, type));
       replaced.set(r);
     }

@@ -15,8 +15,10 @@
 // CHECK:         %[[LR:.*]] = builtin.unrealized_conversion_cast %{{.*}} : !llvm.struct<(ptr, ptr, i64)> to memref<f32>
 // CHECK:         scf.for %[[I:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
 // CHECK-NOT:       scf.index_switch
-// CHECK:           %[[M:.*]] = arith.muli %[[I]], %{{.*}} : index
-// CHECK:           %[[S:.*]] = arith.addi %[[M]], %{{.*}} : index
+// CHECK-DAG:       %[[C3:.*]] = arith.constant 3 : index
+// CHECK-DAG:       %[[CM1:.*]] = arith.constant -1 : index
+// CHECK:           %[[M:.*]] = arith.muli %[[I]], %[[CM1]] : index
+// CHECK:           %[[S:.*]] = arith.addi %[[C3]], %[[M]] : index
 // CHECK:           %[[A:.*]] = memref.load %[[T]][%[[S]]] : memref<6xindex>
 // CHECK:           %[[P:.*]] = llvm.inttoptr
 // CHECK:           %[[W:.*]] = builtin.unrealized_conversion_cast %{{.*}} : !llvm.struct<(ptr, ptr, i64, array<1 x i64>, array<1 x i64>)> to memref<4xf32>
@@ -61,8 +63,11 @@ func.func @step(%dy: memref<?xf32>, %w0: memref<4xf32>, %w1: memref<4xf32>, %w2:
 // CHECK:         %[[Z:.*]] = builtin.unrealized_conversion_cast
 // CHECK:         %[[OWN:.*]] = memref.alloc
 // CHECK:         scf.for %[[I:.*]] =
-// CHECK:           %[[M:.*]] = arith.muli %[[I]], %{{.*}} : index
-// CHECK:           memref.load %[[T]][%[[M]]] : memref<9xindex>
+// CHECK-DAG:       %[[C0:.*]] = arith.constant 0 : index
+// CHECK-DAG:       %[[C2:.*]] = arith.constant 2 : index
+// CHECK:           %[[M:.*]] = arith.muli %[[I]], %[[C2]] : index
+// CHECK:           %[[S:.*]] = arith.addi %[[C0]], %[[M]] : index
+// CHECK:           memref.load %[[T]][%[[S]]] : memref<9xindex>
 // CHECK:           %[[SW:.*]]:2 = scf.index_switch %[[I]] -> memref<2xf32>, memref<2xf32>
 // CHECK:           case 1 {
 // CHECK:             scf.yield %[[Z]], %[[OWN]]
