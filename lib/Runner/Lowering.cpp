@@ -14,6 +14,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/SymbolTable.h"
+#include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
@@ -271,6 +272,11 @@ bool lowerForTarget(ModuleOp module, Target target,
                            DiagnosticCapture &diags, std::string &error) {
   MLIRContext *ctx = module.getContext();
   PassManager pm(ctx);
+  // The IR is verified once, at the end, unless every pass's output is
+  // asked for: after each of the pipeline's ~40 passes, verification was a
+  // fifth of a train step's compile, and more the deeper the model (it
+  // walks the IR that is still unrolled; docs/training.md "Compile time").
+  pm.enableVerifier(options.verifyEachPass);
   // Translations to LLVM IR: the JIT's of the host module and, for the GPU,
   // gpu-module-to-binary's of the kernels' gpu.modules (NVVM to PTX) and the
   // JIT's of gpu.binary / gpu.launch_func (module-load and launch calls of
@@ -296,6 +302,12 @@ bool lowerForTarget(ModuleOp module, Target target,
                         : target == Target::Cuda
                             ? "lowering for the GPU failed:\n"
                             : "lowering for the CPU failed:\n") +
+            diags.text();
+    return false;
+  }
+  if (!options.verifyEachPass && failed(verify(module))) {
+    error = "the lowered module is not valid IR (a pass of the lowering "
+            "produced it; ONEBIT_VERIFY_EACH=1 names the pass):\n" +
             diags.text();
     return false;
   }

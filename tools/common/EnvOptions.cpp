@@ -48,6 +48,8 @@ onebit::CompileOptions onebit::env::compileOptions() {
     options.perfMap = !std::strcmp(perf, "1");
   if (const char *share = nonEmptyVariable("ONEBIT_SHARE_CONSTANTS"))
     options.shareConstants = std::strcmp(share, "0") != 0;
+  if (const char *verify = nonEmptyVariable("ONEBIT_VERIFY_EACH"))
+    options.verifyEachPass = !std::strcmp(verify, "1");
   return options;
 }
 

@@ -51,6 +51,9 @@
 //   ONEBIT_SHARE_CONSTANTS=0       copy large constants into the JIT's
 //       memory instead of reading them where the MLIR context holds them
 //       (CompileOptions::shareConstants).
+//   ONEBIT_VERIFY_EACH=1           verify the IR after every pass of the
+//       lowering pipeline, not once after it, so that a pass producing
+//       invalid IR is named (CompileOptions::verifyEachPass).
 //
 // Compile cache (compileCacheOptions; onebit-run, onebit-generate,
 // onebit-eval, onebit-bench, docs/artifacts.md):

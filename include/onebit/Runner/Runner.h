@@ -81,6 +81,11 @@ struct CompileOptions {
   /// holds them, and the CompiledModel shares their ownership, so they live
   /// as long as either.
   bool shareConstants = true;
+  /// Verify the IR after every pass of the lowering pipeline (MLIR's
+  /// default) instead of once, after the last one. Off, a pass that breaks
+  /// the IR still fails the compile, without naming the pass; the lit tests
+  /// of each pass (onebit-opt) verify after every pass.
+  bool verifyEachPass = false;
   /// Called after each phase of CompiledModel::compile ("lowered",
   /// "translated to LLVM IR", "LLVM IR optimised", "machine code linked"),
   /// for a profile of the compile's memory or time.
