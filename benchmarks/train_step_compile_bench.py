@@ -13,9 +13,9 @@ generation of the JIT, then a link) under /usr/bin/time -v:
              reverse mode, the gradient calls one forward/backward per form
   checkpoint checkpoint-activations=true: as outlined, and each layer's
              backward recomputes its forward
-  inplace, inplace-checkpoint
-             unrolled and checkpoint with update-in-place=true, the step
-             onebit-train builds on the CPU
+  inplace, inplace-outlined, inplace-checkpoint
+             unrolled, outlined and checkpoint with update-in-place=true,
+             the steps onebit-train builds on the CPU
   inference  no train step: the GGUF itself, @prefill and @decode
              (onebit-compile M.gguf --entries=prefill,decode, what
              onebit-generate compiles)
@@ -48,6 +48,7 @@ OPTIONS = {
     "checkpoint": "checkpoint-activations=true",
     # What onebit-train builds on the CPU: the state updated in place.
     "inplace": "update-in-place=true",
+    "inplace-outlined": "update-in-place=true outline-layers=true",
     "inplace-checkpoint": "update-in-place=true checkpoint-activations=true",
     "inference": None,
 }
