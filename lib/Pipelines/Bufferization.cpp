@@ -12,6 +12,7 @@
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -25,6 +26,10 @@ void ::onebit::addBufferizationPasses(OpPassManager &pm, bool periodLoops) {
   // A loop over layers (onebit-layer-loops) carries the hidden state, a new
   // buffer every iteration; deallocation frees the previous one.
   bufferize.allowReturnAllocsFromLoops = true;
+  // A value materialized in an argument (a data-parallel gradient written
+  // into the all-reduce buffer, onebit-build-train-step's
+  // grad-destinations) is computed there, not copied in.
+  pm.addNestedPass<func::FuncOp>(onebit::createOneBitDestinationInits());
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   // KV caches and other in-place arguments: their tied results go, so the
   // deallocation below does not clone them on return.

@@ -201,6 +201,10 @@ OwningOpRef<ModuleOp> buildTrainStep(const Teacher &teacher,
   // in and the losses come out. Split (data parallel, gradient
   // accumulation), @F_apply_update updates in place on the CPU.
   trainStep.updateInPlace = !splitUpdate || o.target == Target::Cpu;
+  // On the CPU the data-parallel gradient is written straight into the
+  // trainer's all-reduce buffer (its destination arguments), not copied
+  // there after the call.
+  trainStep.gradDestinations = splitUpdate && o.target == Target::Cpu;
   trainStep.moments = o.bf16Moments ? "bf16" : "f32";
   if (!o.trainable.empty()) {
     llvm::SmallVector<llvm::StringRef> names;

@@ -1028,9 +1028,12 @@ bool TrainSession::Impl::runSplitStep(TrainStepInfo &info,
   const CompiledModel::Entry *gradEntry = step->find(entry("_kd_loss_grad"));
   // The parameters are lent to the gradient (not copied); its results are
   // written where they are summed: the first micro-batch's gradients into
-  // the reduce buffer itself, the others' into microGrads, then added.
+  // the reduce buffer itself, the others' into microGrads, then added. A
+  // gradient built with destination arguments (grad-destinations, the
+  // CPU's) computes them there; otherwise they are copied there after it.
+  const bool intoDestinations = !gradEntry->inplaceArgs.empty();
   std::vector<TensorRef> in;
-  in.reserve(numParams + 1);
+  in.reserve(2 * numParams + 1);
   for (HostTensor &p : params)
     in.push_back(refOf(p));
   float losses[3];
@@ -1048,9 +1051,10 @@ bool TrainSession::Impl::runSplitStep(TrainStepInfo &info,
     out.clear();
     for (int j = 0; j < 3; ++j)
       out.push_back(floatRef(&losses[j], {}, 1));
+    std::vector<TensorRef> &grads = intoDestinations ? in : out;
     for (size_t i = 0; i < numParams; ++i)
-      out.push_back(floatRef(to + gradOffset[i], params[i].shape,
-                             size_t(params[i].numElements())));
+      grads.push_back(floatRef(to + gradOffset[i], params[i].shape,
+                               size_t(params[i].numElements())));
     if (!step->runRefsInto(*gradEntry, in, out, error.detail))
       return false;
     for (int j = 0; j < 3; ++j)

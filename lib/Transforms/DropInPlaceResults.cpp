@@ -3,7 +3,7 @@
 // Implements --onebit-drop-inplace-results (Passes.td): after One-Shot
 // Bufferize, a result tied to an argument by `onebit.inplace_arg` must be
 // that argument's buffer; it is removed from the signature so the caller's
-// buffer is updated in place instead of cloned on return. A private function
+// buffer is updated in place instead of cloned on return. A function
 // called in the module (an outlined layer) loses it too, and its calls use
 // the operand the result was written into; a loop over such calls then
 // yields its iteration argument unchanged.
@@ -109,7 +109,7 @@ struct DropInPlaceResults
     // Functions called inside the module first (outlined layers that write a
     // KV cache: onebit-outline-layers), then the entry points: once a
     // callee's tied results are gone, its caller returns its own argument
-    // again. Other functions are left alone.
+    // again. A function used other than by calls is left alone.
     // The users of every symbol, from one walk of the module (a walk per
     // function was quadratic in the number of outlined functions).
     std::optional<SymbolTable::UseRange> allUses =
@@ -127,8 +127,9 @@ struct DropInPlaceResults
         entries.push_back(fn);
         continue;
       }
-      if (!fn.isPrivate())
-        continue;
+      // A public function called in the module too (a data-parallel
+      // gradient that the fused step also calls) is treated as a callee:
+      // its signature changes as an entry's would, and its calls follow.
       SmallVector<func::CallOp> calls;
       bool onlyCalls = true;
       for (Operation *user : it->second) {

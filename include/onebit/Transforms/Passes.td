@@ -397,6 +397,29 @@ def OneBitEntryArgTable
                            "::mlir::memref::MemRefDialect"];
 }
 
+def OneBitDestinationInits
+    : Pass<"onebit-destination-inits", "::mlir::func::FuncOp"> {
+  let summary = "Compute a result materialized into an argument in that "
+                "argument (its op's empty init replaced)";
+  let description = [{
+    `%r = bufferization.materialize_in_destination %v in %arg` writes %v
+    into the buffer of the function argument %arg (e.g. a data-parallel
+    gradient into the trainer's all-reduce buffer:
+    `onebit-build-train-step`'s `grad-destinations`). If %v is a result of a
+    destination-style op (a `linalg.generic`) whose init for it is a
+    `tensor.empty`, or a `linalg.fill` of one (a zero accumulator), this
+    pass makes %arg that init (a fresh fill of %arg for the fill), so that
+    One-Shot Bufferize computes %v in %arg's buffer and the materialization
+    copies nothing. It applies only where %arg is read by nothing else.
+    Elementwise fusion replaces an init its op does not read with a new
+    `tensor.empty`, so this runs after fusion, right before bufferization;
+    upstream's `eliminate-empty-tensors` would replace every use of a shared
+    `tensor.empty` and needs function-boundary analysis to see %arg as
+    writable.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 def OneBitDropInPlaceResults
     : Pass<"onebit-drop-inplace-results", "::mlir::ModuleOp"> {
   let summary = "Drop the memref results that a function wrote in place "

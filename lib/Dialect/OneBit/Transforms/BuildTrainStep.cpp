@@ -1149,6 +1149,50 @@ struct BuildTrainStepPass
     func::ReturnOp::create(b, loc, adam.getResults());
   }
 
+  /// grad-destinations: `grad` takes one more argument per parameter,
+  /// `<name>.grad`, and writes that parameter's gradient into it
+  /// (`bufferization.materialize_in_destination`; the result tied to the
+  /// argument). Its callers in the module pass fresh tensors.
+  void addGradientDestinations(func::FuncOp grad, ArrayRef<Param> params) {
+    MLIRContext *ctx = &getContext();
+    unsigned first = grad.getNumArguments();
+    SmallVector<unsigned> at(params.size(), first);
+    SmallVector<Type> types;
+    SmallVector<DictionaryAttr> attrs;
+    SmallVector<Location> locs(params.size(), grad.getLoc());
+    for (const Param &p : params) {
+      types.push_back(p.type);
+      attrs.push_back(nameAttr(ctx, p.name + ".grad"));
+    }
+    (void)grad.insertArguments(at, types, attrs, locs);
+    auto ret = cast<func::ReturnOp>(grad.getBody().front().getTerminator());
+    OpBuilder b(ret);
+    for (unsigned i = 0; i < params.size(); ++i) {
+      Value dest = grad.getArgument(first + i);
+      auto into = bufferization::MaterializeInDestinationOp::create(
+          b, ret.getLoc(), ret.getOperand(3 + i), dest);
+      ret.setOperand(3 + i, into.getResult());
+      tieToArgument(grad, 3 + i, first + i);
+    }
+    ModuleOp module = getOperation();
+    SmallVector<func::CallOp> calls;
+    module.walk([&](func::CallOp call) {
+      if (call.getCallee() == grad.getSymName())
+        calls.push_back(call);
+    });
+    for (func::CallOp call : calls) {
+      OpBuilder cb(call);
+      SmallVector<Value> operands(call.getOperands());
+      for (Type t : types)
+        operands.push_back(tensor::EmptyOp::create(
+            cb, call.getLoc(), cast<RankedTensorType>(t).getShape(),
+            cast<RankedTensorType>(t).getElementType()));
+      auto repl = func::CallOp::create(cb, call.getLoc(), grad, operands);
+      call.replaceAllUsesWith(repl.getResults());
+      call.erase();
+    }
+  }
+
   /// `@<f>_train_init() -> (params...)`: the initial parameters (the SVID
   /// initialisation of the 1-bit layers, the selected FP weights as they
   /// were), after `step`.
@@ -1187,6 +1231,12 @@ struct BuildTrainStepPass
       module.emitError() << "onebit-build-train-step: moments=bf16 applies "
                             "to the fused step; split-update keeps f32 "
                             "moments";
+      return signalPassFailure();
+    }
+    if (gradDestinations && !splitUpdate) {
+      module.emitError() << "onebit-build-train-step: grad-destinations "
+                            "applies to the data-parallel gradient "
+                            "(split-update=true)";
       return signalPassFailure();
     }
     func::FuncOp f = findStudent(module);
@@ -1243,6 +1293,8 @@ struct BuildTrainStepPass
     if (splitUpdate) {
       // Data-parallel training calls the gradient and the update itself.
       (*grad).setPublic();
+      if (gradDestinations)
+        addGradientDestinations(*grad, params);
       func::FuncOp update = buildApplyUpdate(f, step, params);
       buildApplyUpdateSlice(f, update);
     }

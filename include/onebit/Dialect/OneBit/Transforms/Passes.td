@@ -336,6 +336,17 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
     `onebit.train_state`: the GPU pipeline takes them in device memory,
     which the training session holds for the run (docs/gpu.md).
 
+    `grad-destinations=true` (with `split-update=true`) appends to
+    `@f_kd_loss_grad` one argument per parameter, `<name>.grad`, of the
+    parameter's type, and returns each gradient through
+    `bufferization.materialize_in_destination` into it, tied to it by
+    `onebit.inplace_arg`. The data-parallel trainer passes pieces of its
+    all-reduce buffer: the CPU pipeline's empty-tensor elimination makes
+    each gradient's last op write there, so the gradients are summed where
+    they are computed, with no copy between (a gradient whose producer
+    cannot write there is copied in once, by the compiled code). The fused
+    step calls the gradient with fresh destinations.
+
     `moments=bf16` stores `@f_train_step`'s Adam moments (its `adam_m` and
     `adam_v` arguments and results) in bf16: the update widens them to
     f32, computes as with f32 moments, and rounds the new moments to
@@ -353,6 +364,7 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
   let dependentDialects = [
     "::onebit::OneBitDialect",
     "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
     "::mlir::func::FuncDialect",
     "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect",
@@ -412,6 +424,12 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
            "@f_apply_update_slice) writes the new parameters and moments "
            "into its arguments (results tied with onebit.inplace_arg) "
            "instead of returning new tensors">,
+    Option<"gradDestinations", "grad-destinations", "bool",
+           /*default=*/"false",
+           "with split-update: @f_kd_loss_grad takes one destination "
+           "argument per parameter (<name>.grad) and writes that gradient "
+           "into it (the result tied with onebit.inplace_arg), through "
+           "bufferization.materialize_in_destination">,
     Option<"moments", "moments", "std::string", /*default=*/"\"f32\"",
            "element type of @f_train_step's Adam moments: f32, or bf16 "
            "(stored rounded to bf16, half the memory; the update computes "
