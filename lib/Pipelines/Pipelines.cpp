@@ -59,12 +59,13 @@ struct CpuPipelineCLOptions : public PassPipelineOptions<CpuPipelineCLOptions> {
 //     products with sign(W) -> onebit_sign_matmul_f32 on the 1-bit kernels
 //     (convert-matmul-to-runtime, before elementwise fusion can merge
 //     anything into them);
-//  3. elementwise fusion, then one-shot bufferization with identity-layout
-//     function boundaries (then a sequence of ops repeated per layer, as
-//     in a train step's forward, loss terms and backward, becomes one loop:
-//     onebit-period-loops) and ownership-based deallocation of temporaries,
-//     each freed after its last use where every alias is visible
-//     (onebit-free-after-last-use);
+//  3. elementwise fusion, then one-shot bufferization (a value materialized
+//     in an argument computed there: onebit-destination-inits) with
+//     identity-layout function boundaries (then a sequence of ops repeated
+//     per layer, as in a train step's forward, loss terms and backward,
+//     becomes one loop: onebit-period-loops) and ownership-based deallocation
+//     of temporaries, each freed after its last use where every alias is
+//     visible (onebit-free-after-last-use);
 //  4. linalg ops whose innermost loop dimension is contiguous -> tiles of
 //     vector arithmetic (onebit-vectorize), the rest ->
 //     loops (the loop nests of very large functions outlined into

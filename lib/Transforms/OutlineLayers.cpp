@@ -10,6 +10,7 @@
 
 #include "onebit/Transforms/Passes.h"
 
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/SymbolTable.h"
@@ -264,11 +265,18 @@ int64_t layerOf(Location loc, llvm::Regex &pattern,
   return found;
 }
 
-/// Follows `tensor.insert_slice` destinations from `v` up to an argument of
-/// `body`; its index, or -1.
+/// Follows `tensor.insert_slice` and `bufferization.materialize_in_destination`
+/// destinations from `v` up to an argument of `body`; its index, or -1.
 int64_t tiedArgument(Value v, Block *body) {
-  while (auto insert = v.getDefiningOp<tensor::InsertSliceOp>())
-    v = insert.getDest();
+  while (true) {
+    if (auto insert = v.getDefiningOp<tensor::InsertSliceOp>())
+      v = insert.getDest();
+    else if (auto into =
+                 v.getDefiningOp<bufferization::MaterializeInDestinationOp>())
+      v = into.getDest();
+    else
+      break;
+  }
   auto arg = dyn_cast<BlockArgument>(v);
   if (!arg || arg.getOwner() != body)
     return -1;

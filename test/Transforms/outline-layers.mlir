@@ -185,3 +185,34 @@ func.func @runs(%x: tensor<2x2xf32>, %w0: tensor<2x2xf32>, %w1: tensor<2x2xf32>)
   %b0 = arith.mulf %b1, %w0 : tensor<2x2xf32> loc("/model/layers.0/mm")
   return %b0 : tensor<2x2xf32>
 }
+
+// -----
+
+// A data-parallel gradient's layers: each materializes its result into a
+// destination argument of its own. The materialization goes into the layer's
+// function with its destination, whose result is tied to that argument, so
+// bufferization computes it in the caller's buffer.
+// CHECK-LABEL: func.func @grads(
+// CHECK-SAME:      %[[X:.*]]: tensor<4xf32>, %[[D0:.*]]: tensor<4xf32>, %[[D1:.*]]: tensor<4xf32>
+// CHECK:         %[[L0:.*]]:2 = call @grads__layer(%[[X]], %{{.*}}, %[[D0]])
+// CHECK:         %[[L1:.*]]:2 = call @grads__layer(%[[L0]]#1, %{{.*}}, %[[D1]])
+// CHECK:         return %[[L0]]#0, %[[L1]]#0, %[[L1]]#1
+// CHECK:       func.func private @grads__layer(%[[H:.*]]: tensor<4xf32>, %[[W:.*]]: tensor<4xf32>, %[[D:.*]]: tensor<4xf32>)
+// CHECK-SAME:      -> (tensor<4xf32> {onebit.inplace_arg = 2 : i64}, tensor<4xf32>)
+// CHECK:         %[[G:.*]] = arith.mulf %[[H]], %[[W]]
+// CHECK:         %[[M:.*]] = bufferization.materialize_in_destination %[[G]] in %[[D]]
+// CHECK:         %[[N:.*]] = arith.addf %[[H]], %[[G]]
+// CHECK:         return %[[M]], %[[N]]
+func.func @grads(%x: tensor<4xf32>, %d0: tensor<4xf32>, %d1: tensor<4xf32>)
+    -> (tensor<4xf32> {onebit.inplace_arg = 1 : i64},
+        tensor<4xf32> {onebit.inplace_arg = 2 : i64}, tensor<4xf32>) {
+  %w0 = arith.constant dense<[1.0, 2.0, 3.0, 4.0]> : tensor<4xf32> loc("/model/layers.0/w")
+  %g0 = arith.mulf %x, %w0 : tensor<4xf32> loc("/model/layers.0/g")
+  %m0 = bufferization.materialize_in_destination %g0 in %d0 : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32> loc("/model/layers.0/g")
+  %h0 = arith.addf %x, %g0 : tensor<4xf32> loc("/model/layers.0/add")
+  %w1 = arith.constant dense<[5.0, 6.0, 7.0, 8.0]> : tensor<4xf32> loc("/model/layers.1/w")
+  %g1 = arith.mulf %h0, %w1 : tensor<4xf32> loc("/model/layers.1/g")
+  %m1 = bufferization.materialize_in_destination %g1 in %d1 : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32> loc("/model/layers.1/g")
+  %h1 = arith.addf %h0, %g1 : tensor<4xf32> loc("/model/layers.1/add")
+  return %m0, %m1, %h1 : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+}

@@ -1169,8 +1169,17 @@ struct BuildTrainStepPass
     OpBuilder b(ret);
     for (unsigned i = 0; i < params.size(); ++i) {
       Value dest = grad.getArgument(first + i);
+      Value value = ret.getOperand(3 + i);
+      // Right after the gradient is made, with its op's location: the
+      // layer's, so that the CPU pipeline's layer outlining takes the
+      // materialization into the layer's function with its destination.
+      Operation *def = value.getDefiningOp();
+      if (def && def->getBlock() == ret->getBlock())
+        b.setInsertionPointAfter(def);
+      else
+        b.setInsertionPoint(ret);
       auto into = bufferization::MaterializeInDestinationOp::create(
-          b, ret.getLoc(), ret.getOperand(3 + i), dest);
+          b, def ? def->getLoc() : ret.getLoc(), value, dest);
       ret.setOperand(3 + i, into.getResult());
       tieToArgument(grad, 3 + i, first + i);
     }

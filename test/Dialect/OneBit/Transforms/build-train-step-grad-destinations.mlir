@@ -9,8 +9,10 @@
 // CPU trainer builds for data-parallel runs): @lm_kd_loss_grad takes one
 // destination per parameter after its inputs, named <parameter>.grad, and
 // returns each gradient through materialize_in_destination into it, the
-// result tied to it. The fused step, which the data-parallel trainer does
-// not run, passes fresh tensors.
+// result tied to it. Each materialization comes right after its gradient
+// is made (the backward runs from the last layer to the first), so layer
+// outlining takes it into the layer's function. The fused step, which the
+// data-parallel trainer does not run, passes fresh tensors.
 // CHECK-LABEL: func.func @lm_kd_loss_grad(
 // CHECK-SAME: %arg6: tensor<4x8xf32>
 // CHECK-SAME: %arg7: tensor<8x8xf32> {onebit.name = "layers.0.mlp.latent.grad"}
@@ -18,8 +20,11 @@
 // CHECK-SAME: -> (tensor<f32>
 // CHECK-SAME: tensor<8x8xf32> {onebit.inplace_arg = 7 : i64}
 // CHECK-SAME: tensor<8xf32> {onebit.inplace_arg = 12 : i64})
+// CHECK: %[[G12:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<8xf32>)
+// CHECK: linalg.yield
+// CHECK-NEXT: } -> tensor<8xf32>
+// CHECK-NEXT: %[[D12:.*]] = bufferization.materialize_in_destination %[[G12]] in %arg12 : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
 // CHECK: %[[D7:.*]] = bufferization.materialize_in_destination %{{.*}} in %arg7 : (tensor<8x8xf32>, tensor<8x8xf32>) -> tensor<8x8xf32>
-// CHECK: %[[D12:.*]] = bufferization.materialize_in_destination %{{.*}} in %arg12 : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
 // CHECK: return {{.*}}, %[[D7]], {{.*}}, %[[D12]] :
 // CHECK-LABEL: func.func @lm_train_step(
 // CHECK: %[[E:.*]] = tensor.empty() : tensor<8x8xf32>
