@@ -7,6 +7,7 @@
 
 #include "onebit/Distributed/Communicator.h"
 #include "onebit/Frontend/ModelLoader.h"
+#include "onebit/Runtime/Allocator.h"
 #include "onebit/Runtime/Generator.h"
 #include "onebit/Target/GGUF/ImportGGUF.h"
 #include "onebit/Tokenizer/TokenizerLoader.h"
@@ -175,6 +176,13 @@ struct TrainSession::Impl {
   /// hold one 1-D tensor each, the slice's moments; @F_apply_update_slice
   /// updates the slice in the parameters themselves.
   bool shard = false;
+  /// The runtime's block cache bound before this session raised it, in MiB
+  /// (-1: not raised); put back when the session ends.
+  int64_t previousAllocationCacheMb = -1;
+  ~Impl() {
+    if (previousAllocationCacheMb >= 0)
+      onebit_runtime_set_allocation_cache_mb(previousAllocationCacheMb);
+  }
   size_t sliceLo = 0, sliceHi = 0;
 
   bool root() const { return rank == 0; }
@@ -197,6 +205,7 @@ struct TrainSession::Impl {
   bool loadData(TrainError &error);
   bool loadLocalData(const DataSpec &spec, TrainError &error);
   bool initState(TrainError &error);
+  void raiseAllocationCache(int64_t parameterValues);
   bool holdStateOnDevice(TrainError &error);
   bool stateToHost(bool moments, TrainError &error);
   bool runStep(TrainStepInfo &info, TrainError &error);
@@ -229,6 +238,28 @@ struct TrainSession::Impl {
     return false;
   }
 };
+
+/// A CPU step's temporaries come from the runtime's block cache
+/// (onebit/Runtime/Allocator.h), whose default bound (64 MiB) suits
+/// inference. A train step frees and allocates far more every step
+/// (SmolLM2-135M: about 1 GB); past the bound the blocks go back to malloc,
+/// which maps and unmaps such large blocks each time, so every step
+/// page-faults them in again (50k-250k faults a step, docs/training.md).
+/// For the run the bound is four times the parameters' f32 bytes: the same
+/// sizes recur every step, so the cache holds what the previous step freed
+/// and peak memory stays what the step itself needs. A bound the user set
+/// higher is kept, and a cache turned off (0) stays off.
+void TrainSession::Impl::raiseAllocationCache(int64_t parameterValues) {
+  if (step->target() != Target::Cpu || previousAllocationCacheMb >= 0)
+    return;
+  const int64_t current = onebit_runtime_set_allocation_cache_mb(-1);
+  const int64_t wanted = (parameterValues * 16) >> 20;
+  if (current <= 0 || wanted <= current)
+    return;
+  previousAllocationCacheMb = onebit_runtime_set_allocation_cache_mb(wanted);
+  note("the step's freed buffers are cached up to " + std::to_string(wanted) +
+       " MiB for this run (was " + std::to_string(current) + " MiB)");
+}
 
 bool TrainSession::Impl::create(TrainError &error) {
   if (!validateTrainOptions(o, error))
@@ -731,6 +762,7 @@ bool TrainSession::Impl::initState(TrainError &error) {
   note(std::to_string(numParams) + " parameter tensors (" +
        std::to_string(values) + " values), " + std::to_string(fpTensors) +
        " of them full precision");
+  raiseAllocationCache(values);
   if (split) {
     for (const HostTensor &p : params) {
       if (p.dtype != DType::F32) {
