@@ -243,12 +243,14 @@ struct TrainSession::Impl {
 /// (onebit/Runtime/Allocator.h), whose default bound (64 MiB) suits
 /// inference. A train step frees and allocates far more every step
 /// (SmolLM2-135M: about 1 GB); past the bound the blocks go back to malloc,
-/// which maps and unmaps such large blocks each time, so every step
-/// page-faults them in again (50k-250k faults a step, docs/training.md).
-/// For the run the bound is four times the parameters' f32 bytes: the same
-/// sizes recur every step, so the cache holds what the previous step freed
-/// and peak memory stays what the step itself needs. A bound the user set
-/// higher is kept, and a cache turned off (0) stays off.
+/// and each step page-faulted its temporaries in again (50k-250k faults a
+/// step on SmolLM2, docs/training.md). For the run the bound is four times
+/// the parameters' f32 bytes: the same sizes recur every step, so the cache
+/// holds what the previous step freed, and the measured peak stayed the
+/// same. A bound the user set higher is kept, and a cache turned off (0)
+/// stays off. The bound is the process's: sessions one after another each
+/// raise and restore it; of sessions running at once, the first to end puts
+/// the old bound back (the others then run slower, not differently).
 void TrainSession::Impl::raiseAllocationCache(int64_t parameterValues) {
   if (step->target() != Target::Cpu || previousAllocationCacheMb >= 0)
     return;
@@ -257,7 +259,8 @@ void TrainSession::Impl::raiseAllocationCache(int64_t parameterValues) {
   if (current <= 0 || wanted <= current)
     return;
   previousAllocationCacheMb = onebit_runtime_set_allocation_cache_mb(wanted);
-  note("the step's freed buffers are cached up to " + std::to_string(wanted) +
+  note("the step's freed buffers are cached up to " +
+       std::to_string(onebit_runtime_set_allocation_cache_mb(-1)) +
        " MiB for this run (was " + std::to_string(current) + " MiB)");
 }
 

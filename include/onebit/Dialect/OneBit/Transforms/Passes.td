@@ -340,12 +340,15 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
     `@f_kd_loss_grad` one argument per parameter, `<name>.grad`, of the
     parameter's type, and returns each gradient through
     `bufferization.materialize_in_destination` into it, tied to it by
-    `onebit.inplace_arg`. The data-parallel trainer passes pieces of its
-    all-reduce buffer: the CPU pipeline's empty-tensor elimination makes
-    each gradient's last op write there, so the gradients are summed where
-    they are computed, with no copy between (a gradient whose producer
-    cannot write there is copied in once, by the compiled code). The fused
-    step calls the gradient with fresh destinations.
+    `onebit.inplace_arg`. Each materialization comes right after its
+    gradient is made, with that op's location, so that layer outlining
+    takes it into the layer's function. The data-parallel trainer passes
+    pieces of its all-reduce buffer; the CPU pipeline's
+    `--onebit-destination-inits` makes each gradient's op write there, so
+    the gradients are summed where they are computed, with no copy between
+    (a gradient whose op cannot write there is copied in once, by the
+    compiled code). The fused step calls the gradient with fresh
+    destinations.
 
     `moments=bf16` stores `@f_train_step`'s Adam moments (its `adam_m` and
     `adam_v` arguments and results) in bf16: the update widens them to
