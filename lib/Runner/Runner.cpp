@@ -1,11 +1,12 @@
 //===- Runner.cpp - JIT-compile and run a model on the host CPU -----------===//
 
 #include "onebit/Runner/Runner.h"
-#include "onebit/Runner/Lowering.h"
 #include "onebit/Pipelines/Pipelines.h"
+#include "onebit/Runner/Lowering.h"
 #include "onebit/Runtime/Allocator.h"
 #include "onebit/Runtime/CpuKernels.h"
 #include "onebit/Runtime/DenseMatmul.h"
+#include "onebit/Runtime/GradReady.h"
 #include "onebit/Support/DiagnosticCapture.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -268,6 +269,8 @@ static void bindRuntimeSymbols(ExecutionEngine &engine) {
          reinterpret_cast<void *>(&_mlir_ciface_onebit_matmul_f32_f16b)},
         {"_mlir_ciface_onebit_sign_matmul_f32",
          reinterpret_cast<void *>(&_mlir_ciface_onebit_sign_matmul_f32)},
+        {"onebit_runtime_grad_ready",
+         reinterpret_cast<void *>(&onebit_runtime_grad_ready)},
         {"_mlir_memref_to_llvm_alloc",
          reinterpret_cast<void *>(&_mlir_memref_to_llvm_alloc)},
         {"_mlir_memref_to_llvm_aligned_alloc",

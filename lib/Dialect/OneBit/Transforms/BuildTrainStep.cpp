@@ -42,6 +42,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
@@ -1149,6 +1150,42 @@ struct BuildTrainStepPass
     func::ReturnOp::create(b, loc, adam.getResults());
   }
 
+  /// `func.func private @onebit_runtime_grad_ready(index)`, the runtime's
+  /// (runtime/include/onebit/Runtime/GradReady.h), declared once.
+  func::FuncOp declareGradReady() {
+    ModuleOp module = getOperation();
+    constexpr llvm::StringLiteral name = "onebit_runtime_grad_ready";
+    if (auto f = module.lookupSymbol<func::FuncOp>(name))
+      return f;
+    OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+    MLIRContext *ctx = &getContext();
+    auto f =
+        func::FuncOp::create(b, module.getLoc(), name,
+                             FunctionType::get(ctx, {IndexType::get(ctx)}, {}));
+    f.setPrivate();
+    return f;
+  }
+
+  /// grad-ready-calls: right after `into` (a gradient materialized in its
+  /// destination), the destination's address goes to the runtime, which
+  /// may start reducing it while the backward goes on. The buffer is read
+  /// only (`read_only`), so bufferization neither copies it nor orders
+  /// writes after it; the ops carry `into`'s location, so layer outlining
+  /// takes them with it.
+  void emitGradReadyCall(OpBuilder &b,
+                         bufferization::MaterializeInDestinationOp into,
+                         func::FuncOp readyFn) {
+    Location loc = into.getLoc();
+    auto type = cast<RankedTensorType>(into.getResult().getType());
+    b.setInsertionPointAfter(into);
+    Value buffer = bufferization::ToBufferOp::create(
+        b, loc, MemRefType::get(type.getShape(), type.getElementType()),
+        into.getResult(), /*readOnly=*/true);
+    Value address =
+        memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer);
+    func::CallOp::create(b, loc, readyFn, ValueRange{address});
+  }
+
   /// grad-destinations: `grad` takes one more argument per parameter,
   /// `<name>.grad`, and writes that parameter's gradient into it
   /// (`bufferization.materialize_in_destination`; the result tied to the
@@ -1165,6 +1202,7 @@ struct BuildTrainStepPass
       attrs.push_back(nameAttr(ctx, p.name + ".grad"));
     }
     (void)grad.insertArguments(at, types, attrs, locs);
+    func::FuncOp readyFn = gradReadyCalls ? declareGradReady() : nullptr;
     auto ret = cast<func::ReturnOp>(grad.getBody().front().getTerminator());
     OpBuilder b(ret);
     for (unsigned i = 0; i < params.size(); ++i) {
@@ -1182,6 +1220,8 @@ struct BuildTrainStepPass
           b, def ? def->getLoc() : ret.getLoc(), value, dest);
       ret.setOperand(3 + i, into.getResult());
       tieToArgument(grad, 3 + i, first + i);
+      if (gradReadyCalls)
+        emitGradReadyCall(b, into, readyFn);
     }
     ModuleOp module = getOperation();
     SmallVector<func::CallOp> calls;
@@ -1240,6 +1280,12 @@ struct BuildTrainStepPass
       module.emitError() << "onebit-build-train-step: moments=bf16 applies "
                             "to the fused step; split-update keeps f32 "
                             "moments";
+      return signalPassFailure();
+    }
+    if (gradReadyCalls && !gradDestinations) {
+      module.emitError() << "onebit-build-train-step: grad-ready-calls "
+                            "applies to a gradient with destinations "
+                            "(grad-destinations=true)";
       return signalPassFailure();
     }
     if (gradDestinations && !splitUpdate) {

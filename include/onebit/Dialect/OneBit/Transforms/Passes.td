@@ -350,6 +350,15 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
     compiled code). The fused step calls the gradient with fresh
     destinations.
 
+    `grad-ready-calls=true` (with `grad-destinations=true`) follows each
+    materialization with a call of the runtime's
+    `@onebit_runtime_grad_ready` on its destination's address
+    (`bufferization.to_buffer read_only`,
+    `memref.extract_aligned_pointer_as_index`): the data-parallel trainer
+    listens and all-reduces each bucket of gradients as soon as the bucket
+    is complete, during the rest of the backward. With no listener the
+    call returns at once.
+
     `moments=bf16` stores `@f_train_step`'s Adam moments (its `adam_m` and
     `adam_v` arguments and results) in bf16: the update widens them to
     f32, computes as with f32 moments, and rounds the new moments to
@@ -371,6 +380,7 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
     "::mlir::func::FuncDialect",
     "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect"
   ];
@@ -433,6 +443,12 @@ def OneBitBuildTrainStep : Pass<"onebit-build-train-step", "::mlir::ModuleOp"> {
            "argument per parameter (<name>.grad) and writes that gradient "
            "into it (the result tied with onebit.inplace_arg), through "
            "bufferization.materialize_in_destination">,
+    Option<"gradReadyCalls", "grad-ready-calls", "bool",
+           /*default=*/"false",
+           "with grad-destinations: right after each gradient is "
+           "materialized, its destination's address goes to the runtime "
+           "(a call of @onebit_runtime_grad_ready), so that the trainer can "
+           "all-reduce it while the backward goes on">,
     Option<"moments", "moments", "std::string", /*default=*/"\"f32\"",
            "element type of @f_train_step's Adam moments: f32, or bf16 "
            "(stored rounded to bf16, half the memory; the update computes "
