@@ -97,8 +97,8 @@ std::string mpiErrorString(int code) {
 
 class MpiCommunicator final : public Communicator {
 public:
-  MpiCommunicator(MPI_Comm comm, int rank, int size)
-      : comm_(comm), rank_(rank), size_(size) {}
+  MpiCommunicator(MPI_Comm comm, int rank, int size, bool serialized)
+      : comm_(comm), rank_(rank), size_(size), serialized_(serialized) {}
   ~MpiCommunicator() override {
     MPI_Comm_free(&comm_);
     int finalized = 0;
@@ -110,6 +110,7 @@ public:
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   const char *backend() const override { return "mpi"; }
+  bool collectivesFromAnyThread() const override { return serialized_; }
 
   bool allReduceSum(float *data, size_t count, const std::string &what,
                     std::string &error) override {
@@ -393,6 +394,7 @@ private:
 
   MPI_Comm comm_;
   int rank_, size_;
+  bool serialized_;
   /// The ring's receive window (kWindow segments), kept between calls.
   std::vector<float> scratch_;
 };
@@ -407,12 +409,17 @@ std::unique_ptr<Communicator> createMpiCommunicator(int *argc, char ***argv,
   MPI_Initialized(&initialized);
   if (!initialized) {
     int provided = 0;
-    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) !=
+    // SERIALIZED: the trainer's all-reduce during the backward runs on a
+    // thread of its own, never at the same time as another collective.
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) !=
         MPI_SUCCESS) {
       error = "MPI_Init_thread failed";
       return nullptr;
     }
   }
+  // What MPI provides, whoever initialised it (mpi4py, say).
+  int level = MPI_THREAD_SINGLE;
+  MPI_Query_thread(&level);
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm comm;
   int rc = MPI_Comm_dup(MPI_COMM_WORLD, &comm);
@@ -424,7 +431,8 @@ std::unique_ptr<Communicator> createMpiCommunicator(int *argc, char ***argv,
   int rank = 0, size = 1;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
-  return std::make_unique<MpiCommunicator>(comm, rank, size);
+  return std::make_unique<MpiCommunicator>(comm, rank, size,
+                                           level >= MPI_THREAD_SERIALIZED);
 }
 
 } // namespace onebit

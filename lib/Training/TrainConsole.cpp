@@ -37,15 +37,21 @@ struct TrainConsole::State {
   }
 
   /// Data-parallel runs: each rank's compute tok/s and the step's time in
-  /// collectives.
+  /// collectives (with buckets, also the part after the backward, which
+  /// the backward did not hide).
   static std::string rankDetail(const TrainStepInfo &i) {
     if (!i.dataParallel)
       return "";
     std::string s = " (ranks";
     for (double t : i.rankTokensPerSecond)
       s += " " + formatNumber(std::round(t));
-    return s + ", comm " + formatNumber(std::round(i.commSeconds * 1e4) / 10) +
-           " ms)";
+    auto ms = [](double seconds) {
+      return formatNumber(std::round(seconds * 1e4) / 10);
+    };
+    s += ", comm " + ms(i.commSeconds) + " ms";
+    if (i.buckets)
+      s += ", " + ms(i.commWaitSeconds) + " after the backward";
+    return s + ")";
   }
 
   void step(const TrainStepInfo &i) {

@@ -55,7 +55,11 @@ void StepLog::append(const TrainStepInfo &i) {
   if (i.dataParallel) {
     out_ << ",\"ranks\":" << i.ranks
          << ",\"comm_seconds\":" << formatNumber(i.commSeconds)
-         << ",\"rank_tokens_per_s\":[";
+         << ",\"comm_wait_seconds\":" << formatNumber(i.commWaitSeconds);
+    if (i.buckets)
+      out_ << ",\"buckets\":" << i.buckets
+           << ",\"buckets_during_backward\":" << i.bucketsDuringBackward;
+    out_ << ",\"rank_tokens_per_s\":[";
     for (size_t r = 0; r < i.rankTokensPerSecond.size(); ++r)
       out_ << (r ? "," : "") << formatNumber(i.rankTokensPerSecond[r]);
     out_ << "]";

@@ -205,6 +205,10 @@ OwningOpRef<ModuleOp> buildTrainStep(const Teacher &teacher,
   // trainer's all-reduce buffer (its destination arguments), not copied
   // there after the call.
   trainStep.gradDestinations = splitUpdate && o.target == Target::Cpu;
+  // Each gradient, once final, is announced to the runtime, so that a
+  // data-parallel run can all-reduce it during the rest of the backward
+  // (a call that returns at once when nobody listens).
+  trainStep.gradReadyCalls = trainStep.gradDestinations;
   trainStep.moments = o.bf16Moments ? "bf16" : "f32";
   if (!o.trainable.empty()) {
     llvm::SmallVector<llvm::StringRef> names;

@@ -5,6 +5,7 @@
 #include "TrainLog.h"
 #include "TrainProgram.h"
 
+#include "onebit/Distributed/BucketedAllReduce.h"
 #include "onebit/Distributed/Communicator.h"
 #include "onebit/Frontend/ModelLoader.h"
 #include "onebit/Runtime/Allocator.h"
@@ -26,6 +27,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <tuple>
 
 using namespace mlir;
@@ -170,6 +172,10 @@ struct TrainSession::Impl {
   /// The gradients of the second and later micro-batches, before they are
   /// added (--grad-accum > 1 only).
   std::vector<float> microGrads;
+  /// CPU ranks (TrainOptions::bucketMB): the reduce buffer's gradients are
+  /// all-reduced in buckets during the backward; null: one all-reduce
+  /// after it.
+  std::unique_ptr<BucketedAllReduce> buckets;
   /// ZeRO-1 (TrainOptions::shardOptimizer): this rank's slice [sliceLo,
   /// sliceHi) of the parameters laid end to end (gradOffset's layout), its
   /// block of the reduce-scatter (Communicator::blockOf). `m` and `v` then
@@ -361,6 +367,11 @@ bool TrainSession::Impl::checkSameOptions(TrainError &error) {
       {"activation checkpointing", std::to_string(o.checkpointActivations)},
       {"f16 teacher", std::to_string(o.f16Teacher)},
       {"bf16 moments", std::to_string(o.bf16Moments)},
+      // The ranks' collectives must match: the same buckets, started
+      // during the backward or not on every rank.
+      {"all-reduce bucket size",
+       exact(o.bucketMB) +
+           (comm->collectivesFromAnyThread() ? " threads" : "")},
   };
   constexpr size_t n = std::size(options);
   // The count first: a rank running another build could list others.
@@ -789,6 +800,16 @@ bool TrainSession::Impl::initState(TrainError &error) {
                               : std::string()));
     if (shard)
       setUpShards();
+    else if (comm && ranks > 1 && o.bucketMB > 0 &&
+             comm->collectivesFromAnyThread()) {
+      const size_t bucketValues =
+          std::max<size_t>(1, size_t(o.bucketMB * double(1 << 20) / 4));
+      buckets = std::make_unique<BucketedAllReduce>(
+          *comm, reduceBuffer.data(), gradOffset, gradElements, bucketValues);
+      note("gradients all-reduced in " + std::to_string(buckets->numBuckets()) +
+           " bucket(s) of about " + formatNumber(o.bucketMB) +
+           " MiB, each as soon as the backward has finished it");
+    }
   }
   return true;
 }
@@ -1067,6 +1088,12 @@ bool TrainSession::Impl::runSplitStep(TrainStepInfo &info,
   // gradient built with destination arguments (grad-destinations, the
   // CPU's) computes them there; otherwise they are copied there after it.
   const bool intoDestinations = !gradEntry->inplaceArgs.empty();
+  // With buckets, the last micro-batch's gradient call announces each
+  // gradient as it finishes it (grad-ready calls) and its bucket's
+  // all-reduce starts then, on the reducer's thread.
+  const std::string what = "the gradients of step " + std::to_string(s);
+  if (buckets)
+    buckets->beginStep(what);
   std::vector<TensorRef> in;
   in.reserve(2 * numParams + 1);
   for (HostTensor &p : params)
@@ -1090,11 +1117,18 @@ bool TrainSession::Impl::runSplitStep(TrainStepInfo &info,
     for (size_t i = 0; i < numParams; ++i)
       grads.push_back(floatRef(to + gradOffset[i], params[i].shape,
                                size_t(params[i].numElements())));
-    if (!step->runRefsInto(*gradEntry, in, out, error.detail))
-      return false;
+    const bool last = k + 1 == micro;
+    {
+      std::optional<BucketedAllReduce::Listening> listening;
+      if (buckets && last)
+        listening.emplace(*buckets, to);
+      if (!step->runRefsInto(*gradEntry, in, out, error.detail))
+        return false;
+    }
     for (int j = 0; j < 3; ++j)
       buf[gradElements + j] += losses[j];
-    if (k > 0) {
+    // The last micro-batch's gradients are added as they arrive.
+    if (k > 0 && !(buckets && last)) {
       const float *g = microGrads.data();
       for (size_t e = 0; e < gradElements; ++e)
         buf[e] += g[e];
@@ -1106,9 +1140,15 @@ bool TrainSession::Impl::runSplitStep(TrainStepInfo &info,
   // The sum over the ranks: gradients, losses, throughputs in one
   // all-reduce; with a sharded optimizer, a reduce-scatter of the gradients
   // (each rank needs its slice's sum only) and an all-reduce of the rest.
-  if (ranks > 1) {
+  if (buckets) {
     std::string err;
-    const std::string what = "the gradients of step " + std::to_string(s);
+    if (!buckets->finishStep(micro > 1 ? microGrads.data() : buf,
+                             buf + gradElements,
+                             reduceBuffer.size() - gradElements,
+                             "the losses of step " + std::to_string(s), err))
+      return collectiveFailed(err, error);
+  } else if (ranks > 1) {
+    std::string err;
     bool ok =
         shard ? comm->reduceScatterSum(buf, gradElements, what, err) &&
                     comm->allReduceSum(
@@ -1173,6 +1213,12 @@ bool TrainSession::Impl::finishSplitStep(
   info.dataParallel = true;
   info.ranks = ranks;
   info.commSeconds = comm ? comm->takeCommSeconds() : 0;
+  info.commWaitSeconds = info.commSeconds;
+  if (buckets) {
+    info.buckets = buckets->numBuckets();
+    info.bucketsDuringBackward = buckets->startedDuringBackward();
+    info.commWaitSeconds = buckets->waitSeconds();
+  }
   for (int r = 0; r < ranks; ++r)
     info.rankTokensPerSecond.push_back(reduceBuffer[gradElements + 3 + r]);
   if (root())

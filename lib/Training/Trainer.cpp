@@ -36,6 +36,8 @@ llvm::StringRef trainOptionName(TrainOption option) {
     return "gradient accumulation";
   case TrainOption::Moments:
     return "Adam moments";
+  case TrainOption::BucketSize:
+    return "all-reduce bucket size";
   }
   return "";
 }
@@ -59,6 +61,10 @@ bool validateTrainOptions(const TrainOptions &o, TrainError &error) {
     return bad(TrainOption::Steps, "must be positive");
   if (o.gradAccum <= 0)
     return bad(TrainOption::GradAccum, "must be positive");
+  if (!(o.bucketMB >= 0) || !std::isfinite(o.bucketMB))
+    return bad(TrainOption::BucketSize,
+               "must be a number of MiB, 0 or more (0: one all-reduce "
+               "after the backward)");
   if (!(o.lr > 0) || !std::isfinite(o.lr))
     return bad(TrainOption::LearningRate, "must be a positive number");
   if (o.init != "nmf" && o.init != "svd" && o.init != "mean")

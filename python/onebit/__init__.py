@@ -370,7 +370,8 @@ def train(teacher: Union[str, PathLike], data: str, steps: int,
           grad_accum: int = 1, distributed: str = "auto",
           collective_timeout: float = 300.0,
           shard_optimizer: bool = False,
-          checkpoint_activations: bool = False) -> TrainResult:
+          checkpoint_activations: bool = False,
+          bucket_mb: float = 25.0) -> TrainResult:
     """Knowledge-distillation training of a OneBit student, the runtime of
     ``onebit-train`` (docs/training.md). ``data`` is ``gen:N``,
     ``text:FILE`` or ``tokens:FILE.npy``. ``callback(step)`` runs after
@@ -387,9 +388,10 @@ def train(teacher: Union[str, PathLike], data: str, steps: int,
     does (``onebit-train --mse-last-layer=false``). Under ``mpirun`` or
     ``srun`` every rank calls ``train`` with the same arguments and the
     ranks train one model (``distributed``, ``grad_accum``,
-    ``collective_timeout`` and ``shard_optimizer`` as onebit-train's
-    ``--distributed``, ``--grad-accum``, ``--collective-timeout`` and
-    ``--shard-optimizer``; docs/training.md, "Data parallel"); only rank 0
+    ``collective_timeout``, ``shard_optimizer`` and ``bucket_mb`` as
+    onebit-train's ``--distributed``, ``--grad-accum``,
+    ``--collective-timeout``, ``--shard-optimizer`` and ``--bucket-mb``;
+    docs/training.md, "Data parallel"); only rank 0
     prints and writes. ``checkpoint_activations=True`` recomputes each
     decoder layer's forward in its backward instead of keeping its
     activations (``onebit-train --checkpoint-activations``). Errors raise
@@ -405,7 +407,7 @@ def train(teacher: Union[str, PathLike], data: str, steps: int,
         cb, quiet, ",".join(trainable),
         fspath(tokenizer) if tokenizer is not None else "", device,
         mse_last_layer, grad_accum, distributed, collective_timeout,
-        shard_optimizer, checkpoint_activations)
+        shard_optimizer, checkpoint_activations, bucket_mb)
     return TrainResult(model_path, loss, fspath(out) + "/train.jsonl")
 
 

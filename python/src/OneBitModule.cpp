@@ -683,7 +683,7 @@ PYBIND11_MODULE(_onebit, m) {
          const std::string &trainable, const std::string &tokenizer,
          const std::string &device, bool mseLastLayer, int64_t gradAccum,
          const std::string &distributed, double collectiveTimeout,
-         bool shardOptimizer, bool checkpointActivations) {
+         bool shardOptimizer, bool checkpointActivations, double bucketMB) {
         ::onebit::TrainOptions o;
         o.target = pythonTarget(device);
         o.compile = ::onebit::env::compileOptions();
@@ -708,6 +708,7 @@ PYBIND11_MODULE(_onebit, m) {
         o.gradAccum = gradAccum;
         o.shardOptimizer = shardOptimizer;
         o.checkpointActivations = checkpointActivations;
+        o.bucketMB = bucketMB;
         // Errors are worded with onebit-train's flags (TrainFlags.h), as
         // the keyword arguments mirror them.
         if (std::string bad = ::onebit::checkTrainFlags(o); !bad.empty()) {
@@ -810,9 +811,8 @@ PYBIND11_MODULE(_onebit, m) {
       py::arg("trainable") = "", py::arg("tokenizer") = "",
       py::arg("device") = "cpu", py::arg("mse_last_layer") = true,
       py::arg("grad_accum") = 1, py::arg("distributed") = "auto",
-      py::arg("collective_timeout") = 300.0,
-      py::arg("shard_optimizer") = false,
-      py::arg("checkpoint_activations") = false);
+      py::arg("collective_timeout") = 300.0, py::arg("shard_optimizer") = false,
+      py::arg("checkpoint_activations") = false, py::arg("bucket_mb") = 25.0);
 
   // Perplexity (GPTQ protocol) of a compiled model on token ids.
   m.def("evaluate_perplexity",

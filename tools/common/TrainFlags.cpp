@@ -36,6 +36,8 @@ static const char *flagPrefix(TrainOption option) {
     return "--grad-accum ";
   case TrainOption::Moments: // the detail starts with the type: "bf16 ..."
     return "--moments=";
+  case TrainOption::BucketSize:
+    return "--bucket-mb ";
   }
   return "";
 }

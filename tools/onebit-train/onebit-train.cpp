@@ -124,6 +124,12 @@ int main(int argc, char **argv) {
       cl::desc("ZeRO-1: each rank keeps and updates the Adam moments of 1/R "
                "of the parameters, then the parameters are all-gathered"),
       cl::init(false), cl::cat(TrainCategory));
+  static cl::opt<double> bucketMB(
+      "bucket-mb",
+      cl::desc("data parallel: all-reduce the gradients in buckets of about "
+               "this many MiB, each as soon as the backward has finished it "
+               "(0: one all-reduce after the backward)"),
+      cl::init(25), cl::cat(TrainCategory));
   static cl::opt<std::string> distributed(
       "distributed", cl::desc(onebit::kDistributedHelp), cl::init("auto"),
       cl::cat(TrainCategory));
@@ -185,6 +191,7 @@ int main(int argc, char **argv) {
   o.seed = seed;
   o.gradAccum = gradAccum;
   o.shardOptimizer = shardOptimizer;
+  o.bucketMB = bucketMB;
   if (std::string bad = onebit::checkTrainFlags(o); !bad.empty())
     return fail(bad);
   if (stopAfter < 0)

@@ -87,6 +87,13 @@ public:
   /// communicator is aborted and so is the bootstrap's job). Does not return.
   [[noreturn]] virtual void abort(int code) = 0;
 
+  /// Whether collectives may be called from a thread other than the one
+  /// that created the communicator, one thread at a time (what an
+  /// all-reduce during the backward needs: the backward runs on the
+  /// caller's thread while another reduces). MPI: when the library
+  /// provides MPI_THREAD_SERIALIZED or more.
+  virtual bool collectivesFromAnyThread() const { return false; }
+
   /// The bound on every collective, in seconds (> 0).
   double timeoutSeconds() const { return timeout_; }
   void setTimeoutSeconds(double seconds) { timeout_ = seconds; }
@@ -110,7 +117,8 @@ protected:
 /// Whether this build has the MPI backend (CMake found MPI).
 bool mpiAvailable();
 
-/// Initialises MPI (MPI_Init_thread; argc/argv may be null) and returns a
+/// Initialises MPI (MPI_Init_thread, asking for MPI_THREAD_SERIALIZED;
+/// argc/argv may be null) and returns a
 /// communicator on MPI_COMM_WORLD whose errors return to the caller instead
 /// of ending the process. Null with `error` set when MPI is not in this
 /// build or fails to initialise. MPI is finalised when the last

@@ -88,6 +88,12 @@ struct TrainOptions {
   /// updates that slice; the updated slices are then all-gathered. The
   /// steps compute what the unsharded run computes.
   bool shardOptimizer = false;
+  /// Data parallel on CPU ranks: the gradients are all-reduced in buckets
+  /// of about this many MiB, each started as soon as the backward has
+  /// finished it (docs/training.md, "All-reduce during the backward").
+  /// 0: one all-reduce after the backward. Not with shardOptimizer, whose
+  /// reduce-scatter runs after the backward.
+  double bucketMB = 25;
   /// Data-parallel training (docs/training.md, "Data parallel"): the ranks
   /// of this communicator (not owned; null: this process alone) train one
   /// model. Each step's global batch of size() * gradAccum * batch
@@ -114,6 +120,7 @@ enum class TrainOption {
   Device,
   GradAccum,
   Moments,
+  BucketSize,
 };
 
 /// The option's name in the library's plain words ("learning rate").
@@ -157,6 +164,13 @@ struct TrainStepInfo {
   bool dataParallel = false;
   double commSeconds = 0;
   std::vector<double> rankTokensPerSecond;
+  /// The gradients' all-reduce in buckets (TrainOptions::bucketMB): the
+  /// buckets, how many started during the backward, and the seconds the
+  /// step waited for collectives after its backward (the communication it
+  /// did not hide). Without buckets, buckets is 0 and commWaitSeconds is
+  /// commSeconds.
+  size_t buckets = 0, bucketsDuringBackward = 0;
+  double commWaitSeconds = 0;
 };
 
 struct TrainResult {
