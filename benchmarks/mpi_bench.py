@@ -6,7 +6,7 @@ parallel"), with the communication time per step.
 usage: mpi_bench.py EXAMPLE_DIR [--build build] [--steps 40] [--skip 5]
                     [--ranks 2] [--mpirun mpirun]
                     [--teacher MODEL] [--data SPEC] [--train-args "..."]
-                    [--shard-optimizer]
+                    [--shard-optimizer] [--compare-after]
   EXAMPLE_DIR is a folder made by scripts/make_example_teacher.py
   (teacher.onnx, train.txt). --teacher and --data replace its teacher and
   text (e.g. SmolLM2's GGUF, --train-args "--batch 1 --seq-len 64"; the
@@ -22,6 +22,11 @@ usage: mpi_bench.py EXAMPLE_DIR [--build build] [--steps 40] [--skip 5]
   also gives each rank's compute tok/s and rank 0's seconds in collectives
   per step. The losses of `ranks` and `accum` (same global batches) are
   compared, to 1e-5 relative.
+  The ranks all-reduce their gradients in buckets during the backward
+  (onebit-train's default --bucket-mb); with --compare-after a fourth run,
+  `after`, is the ranks' run with --bucket-mb 0 (one all-reduce after the
+  backward), and both report the communication the step waited for after
+  its backward.
   On a loaded machine the wall times count other processes' turns on the
   cores too; the CPU-time figures (each log line's cpu_seconds: the
   process's CPU time in the step; rank 0's for the ranks) estimate what a
@@ -76,6 +81,8 @@ def main():
                         "text:EXAMPLE_DIR/train.txt)")
     p.add_argument("--shard-optimizer", action="store_true",
                    help="the ranks' run shards the optimizer (ZeRO-1)")
+    p.add_argument("--compare-after", action="store_true",
+                   help="also run the ranks with --bucket-mb 0")
     p.add_argument("--train-args", default="",
                    help="more onebit-train options, space-separated")
     a = p.parse_args()
@@ -100,6 +107,10 @@ def main():
         shard = ["--shard-optimizer"] if a.shard_optimizer else []
         wall["ranks"] = run(mpirun + [train] + common + shard +
                             ["--out", work + "/ranks"], work + "/ranks.err")
+        if a.compare_after:
+            wall["after"] = run(mpirun + [train] + common + shard +
+                                ["--bucket-mb", "0", "--out",
+                                 work + "/after"], work + "/after.err")
         logs = {k: load(work + "/" + k + "/train.jsonl") for k in wall}
         tps = {k: throughput(v, a.skip) for k, v in logs.items()}
         cpu_tps = {k: throughput(v, a.skip, "cpu_seconds")
@@ -123,14 +134,17 @@ def main():
               "batch per rank = the model's%s" %
               (a.steps, a.skip,
                "; ranks with --shard-optimizer" if a.shard_optimizer else ""))
-        for k in ("single", "accum", "ranks"):
+        for k in wall:
             print("%-7s %8.0f tok/s  (run %.0f s with the compile)" %
                   (k, tps[k], wall[k]))
         print("ranks/single: %.2fx   ranks/accum: %.2fx   (target 1.7x)" %
               (tps["ranks"] / tps["single"], tps["ranks"] / tps["accum"]))
+        if "after" in wall:
+            print("ranks/after: %.3fx (buckets during the backward against "
+                  "one all-reduce after it)" % (tps["ranks"] / tps["after"]))
         print("CPU-time estimate (tokens per CPU second of the process; "
               "rank 0's for ranks):")
-        for k in ("single", "accum", "ranks"):
+        for k in wall:
             print("%-7s %8.0f tok/s  (CPU %.1f ms per step, median)" %
                   (k, cpu_tps[k], statistics.median(
                       r["cpu_seconds"] * 1e3 for r in logs[k][a.skip:])))
@@ -143,6 +157,19 @@ def main():
               "%.2f ms, mean %.2f ms, max %.2f ms; step median %.1f ms" %
               (statistics.median(comm), statistics.mean(comm), max(comm),
                statistics.median(step_ms)))
+        for k in ("ranks", "after"):
+            if k not in wall:
+                continue
+            rows = logs[k][a.skip:]
+            print("%-5s after the backward (rank 0): median %.2f ms of "
+                  "%.2f ms in collectives; buckets %s, started during the "
+                  "backward (median) %s" %
+                  (k, statistics.median(r["comm_wait_seconds"] * 1e3
+                                        for r in rows),
+                   statistics.median(r["comm_seconds"] * 1e3 for r in rows),
+                   rows[-1].get("buckets", "none"),
+                   statistics.median(r.get("buckets_during_backward", 0)
+                                     for r in rows)))
         print("losses ranks vs accum over %d steps: worst relative "
               "difference %.2g (%s 1e-5)" %
               (len(logs["ranks"]), worst, "within" if worst <= 1e-5 else
