@@ -50,6 +50,22 @@ bool isGlueLoop(Operation &op) {
   return false;
 }
 
+/// A function of at least `minOps` ops outside loop nests (an entry that
+/// returns hundreds of constants: a deep model's @F_train_init copies each
+/// into a buffer of its own, thousands of calls in one block). Not a loop
+/// to optimise, and a block on which the schedulers are superlinear.
+bool hasManyOps(func::FuncOp f, unsigned minOps) {
+  unsigned count = 0;
+  for (Block &block : f.getBody())
+    for (Operation &op : block) {
+      if (isLoopNest(op) && !isGlueLoop(op))
+        continue;
+      if (++count >= minOps)
+        return true;
+    }
+  return false;
+}
+
 /// A linalg op on buffers: with linalg-ops=true, the unit outlined (before
 /// vectorization and loop lowering, so that these run once per distinct op).
 bool isBufferLinalgOp(Operation &op) {
@@ -60,6 +76,8 @@ bool isBufferLinalgOp(Operation &op) {
 struct OutlineLoopNestsPass
     : public onebit::impl::OneBitOutlineLoopNestsBase<OutlineLoopNestsPass> {
   using Base::Base;
+
+  bool isLargeGlue(func::FuncOp f) { return minOps && hasManyOps(f, minOps); }
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
@@ -72,7 +90,7 @@ struct OutlineLoopNestsPass
       SmallVector<Operation *> nests;
       for (Block &block : f.getBody())
         collect(block, nests);
-      if (nests.size() < minLoops)
+      if (nests.size() < minLoops && !isLargeGlue(f))
         continue;
       // What stays is straight-line glue (allocations, calls, descriptor
       // plumbing): code generation at -O0 (optnone) keeps the JIT linear in

@@ -134,8 +134,11 @@ def OneBitOutlineLoopNests
     400k LLVM instructions for SmolLM2's backward pass), on which LLVM's
     instruction schedulers took ten minutes: the function gets
     `passthrough = ["optnone", "noinline"]`, so it is compiled at -O0.
-    Smaller functions are left alone, so small models compile exactly as
-    before.
+    A function with fewer nests but at least `min-ops` ops outside them
+    (a deep model's `@F_train_init`, which copies each of its hundreds of
+    returned constants into a buffer of its own) is such glue too: it is
+    marked the same way and its nests are outlined. Smaller functions are
+    left alone, so small models compile exactly as before.
 
     Nests that outline to the same function (the same ops, types and
     cloned constants; the function's generic form with its name left out)
@@ -150,6 +153,9 @@ def OneBitOutlineLoopNests
     Option<"minLoops", "min-loops", "unsigned", /*default=*/"8",
            "outline only in functions with at least this many top-level "
            "loop nests (linalg ops)">,
+    Option<"minOps", "min-ops", "unsigned", /*default=*/"1024",
+           "also outline in (and mark optnone) functions with at least "
+           "this many ops outside loop nests; 0: no such limit">,
     Option<"linalgOps", "linalg-ops", "bool", /*default=*/"false",
            "outline top-level linalg ops on buffers instead of loop nests">
   ];
