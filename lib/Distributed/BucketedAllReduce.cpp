@@ -10,9 +10,9 @@ namespace onebit {
 
 BucketedAllReduce::BucketedAllReduce(Communicator &comm, float *buffer,
                                      std::vector<size_t> offsets, size_t total,
-                                     size_t bucketValues)
-    : comm_(comm), buffer_(buffer), offsets_(std::move(offsets)),
-      total_(total) {
+                                     size_t bucketValues, bool sharded)
+    : comm_(comm), buffer_(buffer), offsets_(std::move(offsets)), total_(total),
+      sharded_(sharded) {
   const size_t n = offsets_.size();
   size_t first = 0;
   for (size_t i = 0; i < n; ++i) {
@@ -103,15 +103,18 @@ void BucketedAllReduce::take(size_t i) {
   const size_t lo = offsets_[b ? bucketEnd_[b - 1] : 0];
   const size_t hi =
       bucketEnd_[b] < offsets_.size() ? offsets_[bucketEnd_[b]] : total_;
-  enqueue(buffer_ + lo, hi - lo,
-          what_ + " (bucket " + std::to_string(b + 1) + " of " +
-              std::to_string(numBuckets()) + ")");
+  std::string what = what_ + " (bucket " + std::to_string(b + 1) + " of " +
+                     std::to_string(numBuckets()) + ")";
+  if (sharded_)
+    enqueue({buffer_, lo, hi, total_, std::move(what)});
+  else
+    enqueue({buffer_ + lo, 0, hi - lo, 0, std::move(what)});
 }
 
-void BucketedAllReduce::enqueue(float *data, size_t count, std::string what) {
+void BucketedAllReduce::enqueue(Job job) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    jobs_.push_back({data, count, std::move(what)});
+    jobs_.push_back(std::move(job));
     ++unfinished_;
   }
   wake_.notify_one();
@@ -130,7 +133,7 @@ bool BucketedAllReduce::finishStep(const float *arrivals, float *tail,
   for (size_t i = 0; i < offsets_.size(); ++i)
     if (!taken_[i])
       take(i);
-  enqueue(tail, tailValues, tailWhat);
+  enqueue({tail, 0, tailValues, 0, tailWhat});
   std::unique_lock<std::mutex> lock(mutex_);
   done_.wait(lock, [this] { return unfinished_ == 0; });
   arrivals_ = nullptr;
@@ -157,7 +160,11 @@ void BucketedAllReduce::work() {
     if (!failed_) {
       lock.unlock();
       std::string error;
-      bool ok = comm_.allReduceSum(job.data, job.count, job.what, error);
+      bool ok = job.total
+                    ? comm_.reduceScatterRangeSum(job.data, job.first, job.last,
+                                                  job.total, job.what, error)
+                    : comm_.allReduceSum(job.data + job.first,
+                                         job.last - job.first, job.what, error);
       lock.lock();
       if (!ok && !failed_) {
         failed_ = true;

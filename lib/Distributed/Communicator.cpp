@@ -22,6 +22,13 @@ bool Communicator::reduceScatterSum(float *data, size_t count,
   return allReduceSum(data, count, what, error);
 }
 
+bool Communicator::reduceScatterRangeSum(float *data, size_t first, size_t last,
+                                         size_t total, const std::string &what,
+                                         std::string &error) {
+  (void)total;
+  return first >= last || allReduceSum(data + first, last - first, what, error);
+}
+
 bool Communicator::allGatherBlocks(float *data, size_t count,
                                    const std::string &what,
                                    std::string &error) {

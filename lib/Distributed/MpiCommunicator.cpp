@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <thread>
 #include <vector>
 
@@ -143,6 +144,23 @@ public:
                    : Communicator::reduceScatterSum(data, count, what, error);
   }
 
+  bool reduceScatterRangeSum(float *data, size_t first, size_t last,
+                             size_t total, const std::string &what,
+                             std::string &error) override {
+    if (first >= last)
+      return true;
+    // The ring whenever the whole buffer's reduce-scatter takes it, however
+    // small the range: the same blocks, so each value is summed in the
+    // same order as there.
+    bool useRing;
+    bool ok = onRing(total, useRing, [&](Poller &poller) {
+      return ringReduceScatter(data, total, poller, what, error, first, last);
+    });
+    return useRing ? ok
+                   : Communicator::reduceScatterRangeSum(data, first, last,
+                                                         total, what, error);
+  }
+
   bool allGatherBlocks(float *data, size_t count, const std::string &what,
                        std::string &error) override {
     bool useRing;
@@ -230,24 +248,34 @@ private:
   /// reduce-scatter adds as much. Each block is summed on one rank and
   /// copied to the others, so every rank ends with the same bits.
   /// The messages of block `b` (taken modulo size()) of a buffer of
-  /// `count` values held in `pieces`.
+  /// `count` values held in `pieces`, clipped to [from, to) (a bucket of
+  /// the buffer: its part of each block; possibly none).
   std::vector<Span> ringBlock(const std::vector<Span> &pieces, size_t count,
-                              int b) const {
+                              int b, size_t from = 0,
+                              size_t to = SIZE_MAX) const {
     const int n = size_;
     auto [first, last] = blockOfRank(count, ((b % n) + n) % n, n);
+    first = std::max(first, from);
+    last = std::min(last, to);
+    if (first >= last)
+      return {};
     return segmentsOf(pieces, first, last);
   }
   int rightRank() const { return (rank_ + 1) % size_; }
   int leftRank() const { return (rank_ + size_ - 1) % size_; }
 
+  /// The reduce-scatter of `data` (`count` values), or of its values
+  /// [from, to) with the whole buffer's blocks (reduceScatterRangeSum).
   bool ringReduceScatter(float *data, size_t count, Poller &poller,
-                         const std::string &what, std::string &error) {
+                         const std::string &what, std::string &error,
+                         size_t from = 0, size_t to = SIZE_MAX) {
     scratch_.resize(kWindow * kSegmentFloats);
     const std::vector<Span> whole{{data, count}};
     for (int k = 0; k < size_ - 1; ++k)
-      if (!exchange(ringBlock(whole, count, rank_ - k - 1), rightRank(),
-                    ringBlock(whole, count, rank_ - k - 2), leftRank(),
-                    /*add=*/true, /*tag=*/k, poller, what, error))
+      if (!exchange(
+              ringBlock(whole, count, rank_ - k - 1, from, to), rightRank(),
+              ringBlock(whole, count, rank_ - k - 2, from, to), leftRank(),
+              /*add=*/true, /*tag=*/k, poller, what, error))
         return false;
     return true;
   }

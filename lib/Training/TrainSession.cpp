@@ -173,8 +173,8 @@ struct TrainSession::Impl {
   /// added (--grad-accum > 1 only).
   std::vector<float> microGrads;
   /// CPU ranks (TrainOptions::bucketMB): the reduce buffer's gradients are
-  /// all-reduced in buckets during the backward; null: one all-reduce
-  /// after it.
+  /// all-reduced (sharded: reduce-scattered) in buckets during the
+  /// backward; null: one collective after it.
   std::unique_ptr<BucketedAllReduce> buckets;
   /// ZeRO-1 (TrainOptions::shardOptimizer): this rank's slice [sliceLo,
   /// sliceHi) of the parameters laid end to end (gradOffset's layout), its
@@ -800,14 +800,19 @@ bool TrainSession::Impl::initState(TrainError &error) {
                               : std::string()));
     if (shard)
       setUpShards();
-    else if (comm && ranks > 1 && o.bucketMB > 0 &&
-             comm->collectivesFromAnyThread()) {
+    // Sharded, each bucket is reduce-scattered (each rank needs the sums of
+    // its own block only), with the whole buffer's blocks.
+    if (comm && ranks > 1 && o.bucketMB > 0 &&
+        comm->collectivesFromAnyThread()) {
       const size_t bucketValues =
           std::max<size_t>(1, size_t(o.bucketMB * double(1 << 20) / 4));
-      buckets = std::make_unique<BucketedAllReduce>(
-          *comm, reduceBuffer.data(), gradOffset, gradElements, bucketValues);
-      note("gradients all-reduced in " + std::to_string(buckets->numBuckets()) +
-           " bucket(s) of about " + formatNumber(o.bucketMB) +
+      buckets = std::make_unique<BucketedAllReduce>(*comm, reduceBuffer.data(),
+                                                    gradOffset, gradElements,
+                                                    bucketValues, shard);
+      note(std::string("gradients ") +
+           (shard ? "reduce-scattered" : "all-reduced") + " in " +
+           std::to_string(buckets->numBuckets()) + " bucket(s) of about " +
+           formatNumber(o.bucketMB) +
            " MiB, each as soon as the backward has finished it");
     }
   }

@@ -128,7 +128,8 @@ int main(int argc, char **argv) {
       "bucket-mb",
       cl::desc("data parallel: all-reduce the gradients in buckets of about "
                "this many MiB, each as soon as the backward has finished it "
-               "(0: one all-reduce after the backward)"),
+               "(with --shard-optimizer: reduce-scatter them; 0: one "
+               "collective after the backward)"),
       cl::init(25), cl::cat(TrainCategory));
   static cl::opt<std::string> distributed(
       "distributed", cl::desc(onebit::kDistributedHelp), cl::init("auto"),

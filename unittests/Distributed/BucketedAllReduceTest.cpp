@@ -13,6 +13,7 @@
 
 #include "gtest/gtest.h"
 
+#include <algorithm>
 #include <mutex>
 #include <vector>
 
@@ -41,6 +42,19 @@ public:
       data[i] *= 2;
     return true;
   }
+  /// Records the range and doubles this rank's part of it (rank 0 of 2:
+  /// the first half of the `total` values), as the ring would sum it.
+  bool reduceScatterRangeSum(float *data, size_t first, size_t last,
+                             size_t total, const std::string &what,
+                             std::string &error) override {
+    std::lock_guard<std::mutex> lock(mutex);
+    ranges.push_back({first, last, total});
+    calls.push_back({data + first - base_, last - first, what});
+    auto [lo, hi] = blockOf(total);
+    for (size_t i = std::max(first, lo); i < std::min(last, hi); ++i)
+      data[i] *= 2;
+    return true;
+  }
   bool broadcast(void *, size_t, int, const std::string &,
                  std::string &) override {
     return true;
@@ -56,8 +70,12 @@ public:
     size_t count;
     std::string what;
   };
+  struct Range {
+    size_t first, last, total;
+  };
   std::mutex mutex;
   std::vector<Call> calls;
+  std::vector<Range> ranges;
   size_t failAt = size_t(-1);
 
 private:
@@ -182,6 +200,38 @@ TEST(BucketedAllReduce, StepsRepeatAndOneBigBucketHoldsAll) {
   EXPECT_EQ(f.comm.calls[4].count, 24u);
   for (float x : f.buffer)
     EXPECT_EQ(x, 8.0f);
+}
+
+// A sharded optimizer's buckets are reduce-scattered with the whole
+// buffer's blocks: each call names its bucket's range and the buffer's
+// size, and only this rank's block (values [0, 12) of 24) is summed; the
+// losses are still all-reduced.
+TEST(BucketedAllReduce, ShardedBucketsAreReduceScatteredWithTheWholeBlocks) {
+  Fixture f;
+  BucketedAllReduce reduce(f.comm, f.buffer.data(), f.offsets, 24, 8,
+                           /*sharded=*/true);
+  reduce.beginStep("step 4");
+  {
+    BucketedAllReduce::Listening listening(reduce, f.buffer.data());
+    for (size_t offset : {18, 16, 8, 4, 0})
+      announce(f.buffer.data() + offset);
+  }
+  std::string error;
+  ASSERT_TRUE(reduce.finishStep(f.buffer.data(), f.tail, 3, "losses", error))
+      << error;
+  EXPECT_EQ(reduce.startedDuringBackward(), 3u);
+  ASSERT_EQ(f.comm.ranges.size(), 3u);
+  const size_t expected[3][2] = {{16, 24}, {8, 16}, {0, 8}};
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(f.comm.ranges[i].first, expected[i][0]);
+    EXPECT_EQ(f.comm.ranges[i].last, expected[i][1]);
+    EXPECT_EQ(f.comm.ranges[i].total, 24u);
+  }
+  ASSERT_EQ(f.comm.calls.size(), 4u);
+  EXPECT_EQ(f.comm.calls[3].what, "losses");
+  for (size_t i = 0; i < 24; ++i)
+    EXPECT_EQ(f.buffer[i], i < 12 ? 2.0f : 1.0f) << "value " << i;
+  EXPECT_EQ(f.tail[0], 2.0f);
 }
 
 } // namespace

@@ -35,10 +35,13 @@ public:
   /// gradients of at least `bucketValues` values (the last may be smaller;
   /// a larger gradient is a bucket of its own). The communicator must allow
   /// collectives from another thread (collectivesFromAnyThread) and is not
-  /// used by anyone else during a step.
+  /// used by anyone else during a step. `sharded` (a sharded optimizer,
+  /// which needs its own block of the sums only): each bucket is
+  /// reduce-scattered (Communicator::reduceScatterRangeSum with the whole
+  /// buffer's blocks) instead of all-reduced.
   BucketedAllReduce(Communicator &comm, float *buffer,
                     std::vector<size_t> offsets, size_t total,
-                    size_t bucketValues);
+                    size_t bucketValues, bool sharded = false);
   ~BucketedAllReduce();
   BucketedAllReduce(const BucketedAllReduce &) = delete;
   BucketedAllReduce &operator=(const BucketedAllReduce &) = delete;
@@ -84,13 +87,22 @@ private:
   /// Takes gradient i from `arrivals_` into the buffer and completes its
   /// bucket if it was the last.
   void take(size_t i);
-  void enqueue(float *data, size_t count, std::string what);
+  /// A collective for the worker: the values [first, last) of `data`,
+  /// all-reduced, or reduce-scattered with the blocks of `total` values
+  /// when `total` is not 0.
+  struct Job {
+    float *data;
+    size_t first, last, total;
+    std::string what;
+  };
+  void enqueue(Job job);
   void work();
 
   Communicator &comm_;
   float *buffer_;
   std::vector<size_t> offsets_;
   size_t total_;
+  bool sharded_;
   /// Bucket b holds gradients [bucketEnd_[b-1], bucketEnd_[b]).
   std::vector<size_t> bucketEnd_, bucketOf_;
   std::vector<size_t> missing_;
@@ -101,11 +113,6 @@ private:
   bool inBackward_ = false;
   double waitSeconds_ = 0;
 
-  struct Job {
-    float *data;
-    size_t count;
-    std::string what;
-  };
   std::mutex mutex_;
   std::condition_variable wake_, done_;
   std::deque<Job> jobs_;

@@ -71,6 +71,16 @@ public:
   /// Half of an all-reduce's traffic. The default is allReduceSum.
   virtual bool reduceScatterSum(float *data, size_t count,
                                 const std::string &what, std::string &error);
+  /// reduceScatterSum of the values [first, last) of a buffer `data` of
+  /// `total` values, the blocks still those of the whole buffer: the part
+  /// of this rank's block (blockOf(total)) inside the range becomes the
+  /// sum over the ranks; the rest of the range is left unspecified. A
+  /// bucket of a sharded optimizer's gradients, reduced during the
+  /// backward. Each value is summed in the order reduceScatterSum of the
+  /// whole buffer sums it. The default is allReduceSum of the range.
+  virtual bool reduceScatterRangeSum(float *data, size_t first, size_t last,
+                                     size_t total, const std::string &what,
+                                     std::string &error);
   /// In place: every rank's block (blockOf) of `data` replaces the other
   /// ranks' copies of it, so all ranks end with the same `count` values.
   /// The default goes through allGather and a copy.

@@ -91,8 +91,8 @@ struct TrainOptions {
   /// Data parallel on CPU ranks: the gradients are all-reduced in buckets
   /// of about this many MiB, each started as soon as the backward has
   /// finished it (docs/training.md, "All-reduce during the backward").
-  /// 0: one all-reduce after the backward. Not with shardOptimizer, whose
-  /// reduce-scatter runs after the backward.
+  /// 0: one all-reduce after the backward. With shardOptimizer the buckets
+  /// are reduce-scattered (each rank keeps the sums of its slice).
   double bucketMB = 25;
   /// Data-parallel training (docs/training.md, "Data parallel"): the ranks
   /// of this communicator (not owned; null: this process alone) train one
