@@ -809,11 +809,20 @@ bool TrainSession::Impl::initState(TrainError &error) {
       buckets = std::make_unique<BucketedAllReduce>(*comm, reduceBuffer.data(),
                                                     gradOffset, gradElements,
                                                     bucketValues, shard);
-      note(std::string("gradients ") +
-           (shard ? "reduce-scattered" : "all-reduced") + " in " +
-           std::to_string(buckets->numBuckets()) + " bucket(s) of about " +
-           formatNumber(o.bucketMB) +
-           " MiB, each as soon as the backward has finished it");
+      // One bucket completes with the backward's last gradient: nothing to
+      // overlap, and the hand-off to the reducer's thread would only cost
+      // (a few ms a step on the bundled example).
+      if (buckets->numBuckets() < 2) {
+        buckets.reset();
+        note("gradients fit in one bucket of " + formatNumber(o.bucketMB) +
+             " MiB: reduced after the backward");
+      } else {
+        note(std::string("gradients ") +
+             (shard ? "reduce-scattered" : "all-reduced") + " in " +
+             std::to_string(buckets->numBuckets()) + " buckets of about " +
+             formatNumber(o.bucketMB) +
+             " MiB, each as soon as the backward has finished it");
+      }
     }
   }
   return true;
