@@ -12,18 +12,26 @@ BucketedAllReduce::BucketedAllReduce(Communicator &comm, float *buffer,
                                      std::vector<size_t> offsets, size_t total,
                                      size_t bucketValues, bool sharded)
     : comm_(comm), buffer_(buffer), offsets_(std::move(offsets)), total_(total),
-      sharded_(sharded) {
-  const size_t n = offsets_.size();
+      sharded_(sharded), bucketEnd_(bucketEnds(offsets_, total, bucketValues)) {
+  for (size_t b = 0; b < bucketEnd_.size(); ++b)
+    bucketOf_.resize(bucketEnd_[b], b);
+  worker_ = std::thread([this] { work(); });
+}
+
+std::vector<size_t>
+BucketedAllReduce::bucketEnds(const std::vector<size_t> &offsets, size_t total,
+                              size_t bucketValues) {
+  std::vector<size_t> ends;
+  const size_t n = offsets.size();
   size_t first = 0;
   for (size_t i = 0; i < n; ++i) {
-    bucketOf_.push_back(bucketEnd_.size());
-    const size_t end = i + 1 < n ? offsets_[i + 1] : total_;
-    if (end - offsets_[first] >= bucketValues || i + 1 == n) {
-      bucketEnd_.push_back(i + 1);
+    const size_t end = i + 1 < n ? offsets[i + 1] : total;
+    if (end - offsets[first] >= bucketValues || i + 1 == n) {
+      ends.push_back(i + 1);
       first = i + 1;
     }
   }
-  worker_ = std::thread([this] { work(); });
+  return ends;
 }
 
 BucketedAllReduce::~BucketedAllReduce() {
@@ -41,7 +49,6 @@ void BucketedAllReduce::beginStep(const std::string &what) {
   for (size_t b = 0; b < numBuckets(); ++b)
     missing_[b] = bucketEnd_[b] - (b ? bucketEnd_[b - 1] : 0);
   taken_.assign(offsets_.size(), false);
-  started_.assign(numBuckets(), false);
   startedEarly_ = 0;
   waitSeconds_ = 0;
   std::lock_guard<std::mutex> lock(mutex_);
@@ -98,7 +105,6 @@ void BucketedAllReduce::take(size_t i) {
   const size_t b = bucketOf_[i];
   if (--missing_[b] != 0)
     return;
-  started_[b] = true;
   startedEarly_ += inBackward_;
   const size_t lo = offsets_[b ? bucketEnd_[b - 1] : 0];
   const size_t hi =

@@ -806,17 +806,17 @@ bool TrainSession::Impl::initState(TrainError &error) {
         comm->collectivesFromAnyThread()) {
       const size_t bucketValues =
           std::max<size_t>(1, size_t(o.bucketMB * double(1 << 20) / 4));
-      buckets = std::make_unique<BucketedAllReduce>(*comm, reduceBuffer.data(),
-                                                    gradOffset, gradElements,
-                                                    bucketValues, shard);
       // One bucket completes with the backward's last gradient: nothing to
       // overlap, and the hand-off to the reducer's thread would only cost
       // (a few ms a step on the bundled example).
-      if (buckets->numBuckets() < 2) {
-        buckets.reset();
+      if (BucketedAllReduce::bucketEnds(gradOffset, gradElements, bucketValues)
+              .size() < 2) {
         note("gradients fit in one bucket of " + formatNumber(o.bucketMB) +
              " MiB: reduced after the backward");
       } else {
+        buckets = std::make_unique<BucketedAllReduce>(
+            *comm, reduceBuffer.data(), gradOffset, gradElements, bucketValues,
+            shard);
         note(std::string("gradients ") +
              (shard ? "reduce-scattered" : "all-reduced") + " in " +
              std::to_string(buckets->numBuckets()) + " buckets of about " +

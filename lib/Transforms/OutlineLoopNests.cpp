@@ -50,22 +50,6 @@ bool isGlueLoop(Operation &op) {
   return false;
 }
 
-/// A function of at least `minOps` ops outside loop nests (an entry that
-/// returns hundreds of constants: a deep model's @F_train_init copies each
-/// into a buffer of its own, thousands of calls in one block). Not a loop
-/// to optimise, and a block on which the schedulers are superlinear.
-bool hasManyOps(func::FuncOp f, unsigned minOps) {
-  unsigned count = 0;
-  for (Block &block : f.getBody())
-    for (Operation &op : block) {
-      if (isLoopNest(op) && !isGlueLoop(op))
-        continue;
-      if (++count >= minOps)
-        return true;
-    }
-  return false;
-}
-
 /// A linalg op on buffers: with linalg-ops=true, the unit outlined (before
 /// vectorization and loop lowering, so that these run once per distinct op).
 bool isBufferLinalgOp(Operation &op) {
@@ -77,7 +61,28 @@ struct OutlineLoopNestsPass
     : public onebit::impl::OneBitOutlineLoopNestsBase<OutlineLoopNestsPass> {
   using Base::Base;
 
-  bool isLargeGlue(func::FuncOp f) { return minOps && hasManyOps(f, minOps); }
+  /// What this pass outlines: loop nests, or with linalg-ops linalg ops
+  /// (but a glue loop, checked first, is not one: the units in its body
+  /// are).
+  bool isUnit(Operation &op) const {
+    return linalgOps ? isBufferLinalgOp(op) : isLoopNest(op);
+  }
+
+  /// A function of at least `minOps` ops besides the units (an entry that
+  /// returns hundreds of constants: a deep model's @F_train_init copies
+  /// each into a buffer of its own, thousands of calls in one block). Not
+  /// a loop to optimise, and a block on which the schedulers are
+  /// superlinear. minOps = 0: never.
+  bool isLargeGlue(func::FuncOp f) const {
+    if (!minOps)
+      return false;
+    unsigned count = 0;
+    for (Block &block : f.getBody())
+      for (Operation &op : block)
+        if ((!isUnit(op) || isGlueLoop(op)) && ++count >= minOps)
+          return true;
+    return false;
+  }
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
@@ -111,7 +116,7 @@ struct OutlineLoopNestsPass
         collect(*cast<scf::ForOp>(op).getBody(), nests);
         continue;
       }
-      if (linalgOps ? isBufferLinalgOp(op) : isLoopNest(op))
+      if (isUnit(op))
         nests.push_back(&op);
     }
   }

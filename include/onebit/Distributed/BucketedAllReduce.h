@@ -47,6 +47,10 @@ public:
   BucketedAllReduce &operator=(const BucketedAllReduce &) = delete;
 
   size_t numBuckets() const { return bucketEnd_.size(); }
+  /// The buckets the constructor cuts: bucket b holds the gradients
+  /// [ends[b-1], ends[b]) (ends[-1] = 0).
+  static std::vector<size_t> bucketEnds(const std::vector<size_t> &offsets,
+                                        size_t total, size_t bucketValues);
 
   /// A step begins: every gradient and bucket pending. `what` names the
   /// collectives in errors ("the gradients of step 3").
@@ -103,10 +107,10 @@ private:
   std::vector<size_t> offsets_;
   size_t total_;
   bool sharded_;
-  /// Bucket b holds gradients [bucketEnd_[b-1], bucketEnd_[b]).
+  /// Bucket b holds gradients [bucketEnd_[b-1], bucketEnd_[b]) (bucketEnds).
   std::vector<size_t> bucketEnd_, bucketOf_;
   std::vector<size_t> missing_;
-  std::vector<bool> taken_, started_;
+  std::vector<bool> taken_;
   const float *arrivals_ = nullptr;
   std::string what_;
   size_t startedEarly_ = 0;
