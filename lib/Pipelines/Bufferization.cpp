@@ -14,9 +14,16 @@
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Transforms/Passes.h"
 
 using namespace mlir;
+
+std::unique_ptr<Pass> onebit::createBottomUpCanonicalizer() {
+  GreedyRewriteConfig config;
+  config.setUseTopDownTraversal(false);
+  return createCanonicalizerPass(config);
+}
 
 void ::onebit::addBufferizationPasses(OpPassManager &pm, bool periodLoops) {
   bufferization::OneShotBufferizePassOptions bufferize;
@@ -46,19 +53,19 @@ void ::onebit::addBufferizationPasses(OpPassManager &pm, bool periodLoops) {
   memref::ExpandReallocPassOptions expandRealloc;
   expandRealloc.emitDeallocs = false;
   pm.addPass(memref::createExpandReallocPass(expandRealloc));
-  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createBottomUpCanonicalizer());
   pm.addPass(bufferization::createOwnershipBasedBufferDeallocationPass());
   // Its return deallocs list every argument (condition false), and its
   // switches over a layer's arguments return their ownership (false in
   // every case): thousands in a deep train step, which the canonicalizer
   // would take apart one at a time.
   pm.addNestedPass<func::FuncOp>(onebit::createOneBitSimplifyOwnership());
-  pm.addPass(createCanonicalizerPass());
-  pm.addNestedPass<func::FuncOp>(onebit::createOneBitFreeAfterLastUse());
+  pm.addPass(createBottomUpCanonicalizer());
+  pm.addPass(onebit::createOneBitFreeAfterLastUse());
   pm.addPass(bufferization::createBufferDeallocationSimplificationPass());
   pm.addPass(bufferization::createLowerDeallocationsPass());
   pm.addPass(createCSEPass());
-  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createBottomUpCanonicalizer());
 
   pm.addPass(createConvertBufferizationToMemRefPass());
 }

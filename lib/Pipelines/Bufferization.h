@@ -24,6 +24,12 @@ namespace onebit {
 /// (onebit-period-loops) before deallocation.
 void addBufferizationPasses(mlir::OpPassManager &pm, bool periodLoops = false);
 
+/// The canonicalizer with its worklist filled bottom-up, constants uniqued
+/// and hoisted before any pattern runs. On a deep train step's bufferized
+/// entry (about 9,000 ops, thousands of them constants) it takes half the
+/// time of the default top-down order, with the same result.
+std::unique_ptr<mlir::Pass> createBottomUpCanonicalizer();
+
 } // namespace onebit
 
 #endif // ONEBIT_LIB_PIPELINES_BUFFERIZATION_H

@@ -91,7 +91,7 @@ void ::onebit::buildCpuPipeline(OpPassManager &pm,
     fpm.addPass(onebit::createOneBitLegalizeExpandShape());
     fpm.addPass(createConvertElementwiseToLinalgPass());
   }
-  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createBottomUpCanonicalizer());
   if (options.denseMatmulToRuntime)
     pm.addPass(onebit::createConvertMatmulToRuntime());
   pm.addPass(createLinalgElementwiseOpFusionPass());

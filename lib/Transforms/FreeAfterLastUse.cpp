@@ -5,9 +5,10 @@
 // simplification then compares each of those buffers with each retained
 // value: quadratic in the function size. This pass takes every buffer whose
 // aliases it can see completely (a memref.alloc of the dealloc's block,
-// reached only through view-like ops, none of them passed on) out of that
-// dealloc and frees it with memref.dealloc after its last use. One walk over
-// the block numbers its ops; each buffer's uses are visited once.
+// reached only through view-like ops, passed on to nothing but calls of
+// functions defined in the module, which return buffers of their own) out
+// of that dealloc and frees it with memref.dealloc after its last use. One
+// walk over the block numbers its ops; each buffer's uses are visited once.
 //
 //===----------------------------------------------------------------------===//
 
@@ -81,12 +82,29 @@ std::optional<Root> findRoot(Value entry, Block *block) {
 struct FreeAfterLastUsePass
     : public onebit::impl::OneBitFreeAfterLastUseBase<FreeAfterLastUsePass> {
   void runOnOperation() override {
+    SymbolTableCollection tables;
+    symbolTables = &tables;
     SmallVector<bufferization::DeallocOp> deallocs;
     getOperation()->walk(
         [&](bufferization::DeallocOp op) { deallocs.push_back(op); });
     for (bufferization::DeallocOp d : deallocs)
       process(d);
   }
+
+  // A call of a function defined in this module: after ownership-based
+  // deallocation, each memref it returns is a buffer the caller owns, never
+  // an alias of an argument (the callee clones what it does not own before
+  // returning it), so passing a buffer to it is an ordinary use.
+  bool returnsOwnedBuffers(Operation *op) {
+    auto call = dyn_cast<func::CallOp>(op);
+    if (!call)
+      return false;
+    auto callee = symbolTables->lookupNearestSymbolFrom<func::FuncOp>(
+        call, call.getCalleeAttr());
+    return callee && !callee.isExternal();
+  }
+
+  SymbolTableCollection *symbolTables = nullptr;
 
   // What to do with one entry of the dealloc.
   struct Plan {
@@ -134,7 +152,8 @@ struct FreeAfterLastUsePass
           return std::nullopt;
         if (auto views = viewResults(user, v))
           llvm::append_range(work, *views);
-        else if (hasMemRefResult(user) && !isa<bufferization::CloneOp>(user))
+        else if (hasMemRefResult(user) && !isa<bufferization::CloneOp>(user) &&
+                 !returnsOwnedBuffers(user))
           return std::nullopt; // may return an alias we cannot follow
         Operation *anchor = block->findAncestorOpInBlock(*user);
         if (!anchor)

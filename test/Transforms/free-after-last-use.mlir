@@ -107,3 +107,38 @@ func.func @kept(%arg0: memref<4xf32>, %cond: i1) -> memref<4xf32> {
   %o = bufferization.dealloc (%a, %b, %c, %d, %base, %e : memref<4xf32>, memref<4xf32>, memref<4xf32>, memref<4xf32>, memref<f32>, memref<4xf32>) if (%true, %true, %cond, %true, %true, %true) retain (%sel : memref<4xf32>)
   return %sel : memref<4xf32>
 }
+
+// -----
+
+// A buffer passed to a call of a function defined in the module is freed
+// after that call: after ownership-based deallocation, what such a function
+// returns is a buffer its caller owns, not an alias of an argument. A call
+// of a declared function that returns a memref may return an alias, so a
+// buffer passed to it stays in the dealloc.
+
+func.func private @opaque(memref<4xf32>) -> memref<4xf32>
+
+func.func private @defined(%arg0: memref<4xf32>) -> memref<4xf32> {
+  %r = memref.alloc() : memref<4xf32>
+  memref.copy %arg0, %r : memref<4xf32> to memref<4xf32>
+  return %r : memref<4xf32>
+}
+
+// CHECK-LABEL: func.func @calls(
+// CHECK:         %[[A:.*]] = memref.alloc() : memref<4xf32>
+// CHECK:         %[[B:.*]] = memref.alloc() : memref<4xf32>
+// CHECK:         %[[X:.*]] = call @defined(%[[A]])
+// CHECK-NEXT:    memref.dealloc %[[X]]
+// CHECK-NEXT:    memref.dealloc %[[A]]
+// CHECK-NEXT:    %[[Y:.*]] = call @opaque(%[[B]])
+// CHECK-NOT:     memref.dealloc
+// CHECK:         bufferization.dealloc (%[[B]] : memref<4xf32>) if (%{{.*}}) retain (%[[Y]] : memref<4xf32>)
+func.func @calls() -> memref<4xf32> {
+  %true = arith.constant true
+  %a = memref.alloc() : memref<4xf32>
+  %b = memref.alloc() : memref<4xf32>
+  %x = call @defined(%a) : (memref<4xf32>) -> memref<4xf32>
+  %y = call @opaque(%b) : (memref<4xf32>) -> memref<4xf32>
+  %o:1 = bufferization.dealloc (%a, %b, %x : memref<4xf32>, memref<4xf32>, memref<4xf32>) if (%true, %true, %true) retain (%y : memref<4xf32>)
+  return %y : memref<4xf32>
+}

@@ -64,3 +64,20 @@ func.func @loop(%w0: memref<2xf32>, %w1: memref<2xf32>, %x: memref<2xf32>) {
   }
   return
 }
+
+// -----
+
+// Constants nothing reads (deallocation builds a `false` wherever it needs
+// one) are erased; the one still read stays.
+
+// CHECK-LABEL: func.func @unread_constants(
+// CHECK-COUNT-1: arith.constant
+// CHECK-NOT:     arith.constant
+// CHECK:         return
+func.func @unread_constants(%m: memref<2xf32>) -> i1 {
+  %f0 = arith.constant false
+  %f1 = arith.constant false
+  %t = arith.constant true
+  %f2 = arith.constant false
+  return %t : i1
+}

@@ -47,7 +47,7 @@ def OneBitLegalizeExpandShape
 }
 
 def OneBitFreeAfterLastUse
-    : Pass<"onebit-free-after-last-use", "::mlir::func::FuncOp"> {
+    : Pass<"onebit-free-after-last-use", "::mlir::ModuleOp"> {
   let summary = "Move buffers out of bufferization.dealloc to a memref.dealloc "
                 "after their last use, in linear time";
   let description = [{
@@ -60,8 +60,10 @@ def OneBitFreeAfterLastUse
         `expand_shape`, `collapse_shape`, `cast`, `reinterpret_cast`,
         `extract_strided_metadata`, ...), only by ops of that block or ops
         nested in them, none of which passes it on (no retained value, no
-        terminator, no op other than a view with a memref result, no second
-        entry of the dealloc),
+        terminator, no op with a memref result other than a view or a call
+        of a function defined in the module, no second entry of the
+        dealloc; after ownership-based deallocation such a call returns
+        buffers its caller owns, never an alias of an argument),
     removes it from the `bufferization.dealloc` and frees it with
     `memref.dealloc` right after the last op that reads or writes it or any
     of its views. Everything else stays with the upstream passes.
@@ -360,7 +362,9 @@ def OneBitSimplifyOwnership
       constants and metadata extractions only the dropped pairs read go too;
     * replaces each switch result that every case yields as the same
       constant, or as the same value defined outside the switch, by that
-      value, and rebuilds the switch once without them.
+      value, and rebuilds the switch once without them;
+    * erases every `arith.constant` nothing reads (the deallocation builds a
+      `false` wherever it needs one: 8,500 in a 32-layer step).
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::bufferization::BufferizationDialect"];
