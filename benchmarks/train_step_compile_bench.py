@@ -28,13 +28,20 @@ model N times, the layer counts alternated, and keeps the least CPU time
 sets a variable for the compiles (e.g. ONEBIT_LAYER_LOOPS=0 for the
 comparison with every layer call in line).
 
+`--instructions` also compiles each model once under valgrind's callgrind
+and prints the instructions the compile executed, and their 32 / 4 ratio:
+a count that does not move from run to run, for hosts whose CPU times do
+(the profile is left in WORK/lN-MODE.callgrind for callgrind_annotate
+--inclusive=yes). It is about 60 times slower than a compile.
+
 usage: train_step_compile_bench.py [--build build] [--layers 4,32]
        [--dim 64] [--modes unrolled,outlined,checkpoint,inference]
-       [--repeat 1] [--env VAR=VALUE ...] [--work DIR]
+       [--repeat 1] [--env VAR=VALUE ...] [--work DIR] [--instructions]
 """
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -70,6 +77,20 @@ def timed(cmd, env):
     return cpu, secs, int(field("Maximum resident set size \\(kbytes\\)")) / 1024
 
 
+def counted(cmd, env, out):
+    """Runs cmd under callgrind (profile written to out); instructions."""
+    p = subprocess.run(["valgrind", "--tool=callgrind",
+                        f"--callgrind-out-file={out}"] + cmd, env=env,
+                       capture_output=True, text=True)
+    if p.returncode:
+        sys.exit(f"failed under valgrind: {' '.join(cmd)}\n"
+                 f"{p.stderr[-3000:]}")
+    m = re.search(r"Collected : (\d+)", p.stderr)
+    if not m:
+        sys.exit(f"callgrind printed no instruction count for {' '.join(cmd)}")
+    return int(m.group(1))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
@@ -79,7 +100,11 @@ def main():
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--env", action="append", default=[])
     ap.add_argument("--work")
+    ap.add_argument("--instructions", action="store_true")
     args = ap.parse_args()
+    if args.instructions and shutil.which("valgrind") is None:
+        sys.exit("--instructions needs valgrind (Debian package valgrind, "
+                 "installed by scripts/test.sh and scripts/quickstart.sh)")
     bin_dir = os.path.join(args.build, "bin")
     work = args.work or tempfile.mkdtemp(prefix="train-step-compile-")
     os.makedirs(work, exist_ok=True)
@@ -132,6 +157,19 @@ def main():
                 print(f"width {args.dim}, {n:3d} layers, {m:10s}: compile "
                       f"{comp[0]:7.2f} s CPU ({comp[1]:.1f} s wall), peak "
                       f"RSS {comp[2]:.0f} MB", flush=True)
+    counts = {}
+    if args.instructions:
+        for m in modes:
+            for n in layers:
+                src, entries = steps[(n, m)]
+                counts[(n, m)] = counted(
+                    [os.path.join(bin_dir, "onebit-compile"), src,
+                     f"--entries={entries}", "-o",
+                     os.path.join(work, f"l{n}-{m}.onebit")], env,
+                    os.path.join(work, f"l{n}-{m}.callgrind"))
+                print(f"width {args.dim}, {n:3d} layers, {m:10s}: compile "
+                      f"{counts[(n, m)] / 1e9:7.2f} G instructions",
+                      flush=True)
     if len(layers) == 2:
         lo, hi = layers
         for m in modes:
@@ -139,6 +177,11 @@ def main():
             print(f"{m}: {hi} / {lo} layers = {ratio:.2f}x CPU (least of "
                   f"{args.repeat}: {results[(lo, m)][0]:.2f} s, "
                   f"{results[(hi, m)][0]:.2f} s)")
+            if counts:
+                print(f"{m}: {hi} / {lo} layers = "
+                      f"{counts[(hi, m)] / counts[(lo, m)]:.2f}x instructions "
+                      f"({counts[(lo, m)] / 1e9:.2f} G, "
+                      f"{counts[(hi, m)] / 1e9:.2f} G)")
     return 0
 
 

@@ -11,7 +11,7 @@ ONEBIT_PACKAGES=(
   libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
   libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
   python3 python3-dev python3-numpy python3-onnx python3-torch python3-sklearn
-  pybind11-dev bible-kjv libopenmpi-dev openmpi-bin
+  pybind11-dev bible-kjv libopenmpi-dev openmpi-bin valgrind
 )
 
 onebit_log() { printf '[onebit] %s\n' "$*" >&2; }
