@@ -32,7 +32,8 @@ comparison with every layer call in line).
 and prints the instructions the compile executed, and their 32 / 4 ratio:
 a count that does not move from run to run, for hosts whose CPU times do
 (the profile is left in WORK/lN-MODE.callgrind for callgrind_annotate
---inclusive=yes). It is about 60 times slower than a compile.
+--inclusive=yes). It is about 80 times slower than a compile (a 3 s
+compile takes about 4 minutes).
 
 usage: train_step_compile_bench.py [--build build] [--layers 4,32]
        [--dim 64] [--modes unrolled,outlined,checkpoint,inference]

@@ -111,10 +111,7 @@ void BucketedAllReduce::take(size_t i) {
       bucketEnd_[b] < offsets_.size() ? offsets_[bucketEnd_[b]] : total_;
   std::string what = what_ + " (bucket " + std::to_string(b + 1) + " of " +
                      std::to_string(numBuckets()) + ")";
-  if (sharded_)
-    enqueue({buffer_, lo, hi, total_, std::move(what)});
-  else
-    enqueue({buffer_ + lo, 0, hi - lo, 0, std::move(what)});
+  enqueue({buffer_, lo, hi, sharded_ ? total_ : 0, std::move(what)});
 }
 
 void BucketedAllReduce::enqueue(Job job) {

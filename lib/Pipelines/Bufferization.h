@@ -25,9 +25,10 @@ namespace onebit {
 void addBufferizationPasses(mlir::OpPassManager &pm, bool periodLoops = false);
 
 /// The canonicalizer with its worklist filled bottom-up, constants uniqued
-/// and hoisted before any pattern runs. On a deep train step's bufferized
-/// entry (about 9,000 ops, thousands of them constants) it takes half the
-/// time of the default top-down order, with the same result.
+/// and hoisted before any pattern runs. On a 32-layer train step's
+/// bufferized entry (about 9,000 ops, thousands of them constants) it took
+/// 0.035-0.05 s against 0.13-0.18 s in the default top-down order, and left
+/// the same ops (docs/training.md, "Counting instructions").
 std::unique_ptr<mlir::Pass> createBottomUpCanonicalizer();
 
 } // namespace onebit
