@@ -1,14 +1,17 @@
 //===- ModelLoader.cpp - Load a model file into MLIR ----------------------===//
 
 #include "onebit/Frontend/ModelLoader.h"
+#include "onebit/Frontend/EntryReader.h"
 #include "onebit/InitAllDialects.h"
 #include "onebit/Support/DiagnosticCapture.h"
 
+#include "mlir/Bytecode/BytecodeReader.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/Parser/Parser.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
 
 using namespace mlir;
@@ -27,8 +30,24 @@ OwningOpRef<ModuleOp> loadModel(llvm::StringRef path, MLIRContext &ctx,
     return importONNXFile(path, ctx, options.onnx);
   if (path.ends_with(".gguf"))
     return importGGUFFile(path, ctx, options.gguf);
-  llvm::SourceMgr sm;
-  return parseSourceFile<ModuleOp>(path, sm, ParserConfig(&ctx));
+  if (options.entries.empty()) {
+    llvm::SourceMgr sm;
+    return parseSourceFile<ModuleOp>(path, sm, ParserConfig(&ctx));
+  }
+  auto sm = std::make_shared<llvm::SourceMgr>();
+  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> file =
+      llvm::MemoryBuffer::getFileOrSTDIN(path, /*IsText=*/false,
+                                         /*RequiresNullTerminator=*/false);
+  if (!file) {
+    emitError(UnknownLoc::get(&ctx)) << "could not open input file " << path
+                                     << ": " << file.getError().message();
+    return nullptr;
+  }
+  const bool bytecode = isBytecode((*file)->getMemBufferRef());
+  sm->AddNewSourceBuffer(std::move(*file), llvm::SMLoc());
+  if (bytecode)
+    return readBytecodeEntries(sm, ctx, options.entries);
+  return parseSourceFile<ModuleOp>(sm, ParserConfig(&ctx));
 }
 
 OwningOpRef<ModuleOp> loadModel(const std::string &path, MLIRContext &ctx,

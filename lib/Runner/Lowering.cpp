@@ -8,6 +8,7 @@
 
 #include "onebit/Runner/Lowering.h"
 #include "onebit/Support/DiagnosticCapture.h"
+#include "onebit/Support/SymbolReach.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -220,26 +221,11 @@ bool describeEntries(ModuleOp module, const std::vector<std::string> &names,
 /// declarations stay (the runtime's, which later passes look up).
 void eraseNonEntries(ModuleOp module,
                             const std::vector<std::string> &entries) {
-  SymbolTable table(module);
-  llvm::DenseSet<Operation *> reached;
-  SmallVector<Operation *> work;
-  auto reach = [&](Operation *op) {
-    if (op && reached.insert(op).second)
-      work.push_back(op);
-  };
+  SmallVector<Operation *> roots;
   for (const std::string &name : entries)
-    reach(table.lookup(name));
-  while (!work.empty()) {
-    Operation *op = work.pop_back_val();
-    std::optional<SymbolTable::UseRange> uses = SymbolTable::getSymbolUses(op);
-    if (!uses) {
-      // A use that cannot be listed (an unknown op holding symbol tables):
-      // keep everything.
-      return;
-    }
-    for (const SymbolTable::SymbolUse &use : *uses)
-      reach(table.lookup(use.getSymbolRef().getRootReference()));
-  }
+    roots.push_back(SymbolTable::lookupSymbolIn(module, name));
+  llvm::DenseSet<Operation *> reached;
+  (void)reachSymbols(module, roots, reached);
   for (Operation &op : llvm::make_early_inc_range(module.getOps())) {
     if (reached.count(&op))
       continue;

@@ -108,6 +108,8 @@ int main(int argc, char **argv) {
       options.entries.empty() ||
       llvm::is_contained(options.entries, load.gguf.entryName);
   load.onnx.kvCache = onebit::ONNXKVCache::IfWithPast;
+  // From bytecode, only what the named entries reach is read.
+  load.entries = options.entries;
   std::string error;
   mlir::OwningOpRef<mlir::ModuleOp> module =
       onebit::loadModel(modelPath, ctx, load, error);

@@ -19,6 +19,7 @@
 #include "llvm/ADT/StringRef.h"
 
 #include <string>
+#include <vector>
 
 namespace mlir {
 class DialectRegistry;
@@ -33,6 +34,11 @@ struct ModelLoadOptions {
   ONNXImportOptions onnx;
   /// For a .gguf file (static [batch, seqLen] token ids, number of layers).
   GGUFImportOptions gguf;
+  /// For an MLIR bytecode file: when not empty, only these functions and what
+  /// they reach are read, and every other function is skipped unread
+  /// (EntryReader.h). A tool that compiles some entries of a train step's
+  /// module thus does not parse the forward passes the step was built from.
+  std::vector<std::string> entries;
 };
 
 /// Adds every dialect a model file may use: upstream MLIR's with their
