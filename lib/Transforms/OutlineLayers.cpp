@@ -158,19 +158,25 @@ bool describe(Segment &seg, const llvm::DenseSet<Operation *> &inSomeSegment,
     for (Value v : op->getOperands())
       os << nameOf(v) << ":" << print(v.getType()) << ",";
     os << ")";
-    SmallVector<NamedAttribute> attrs;
-    for (NamedAttribute a : op->getAttrs()) {
-      if (a.getName() == kName)
-        continue;
-      if (isSlice(op) && a.getName() == "static_offsets") {
+    // Each attribute by name and printed value, inherent (properties) ones
+    // first: an op's whole attribute dictionary, built and uniqued for every
+    // op of every layer, cost more than the rest of the key.
+    auto attr = [&](StringAttr name, Attribute value) {
+      if (name == kName)
+        return;
+      if (isSlice(op) && name == "static_offsets") {
         os << "{offsets=h" << seg.holes.size() << "}";
-        seg.holes.push_back({a.getValue(), Value(), op});
-        continue;
+        seg.holes.push_back({value, Value(), op});
+        return;
       }
-      attrs.push_back(a);
-    }
-    // Inherent attributes (properties) included.
-    os << print(DictionaryAttr::get(op->getContext(), attrs));
+      os << "{" << name.getValue() << "=" << print(value) << "}";
+    };
+    for (StringAttr name : op->getName().getAttributeNames())
+      if (std::optional<Attribute> a = op->getInherentAttr(name); a && *a)
+        attr(name, *a);
+    os << "|";
+    for (NamedAttribute a : op->getDiscardableAttrs())
+      attr(a.getName(), a.getValue());
     os << "->(";
     for (Value r : op->getResults()) {
       names[r] = "%" + std::to_string(next++);

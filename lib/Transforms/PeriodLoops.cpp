@@ -163,7 +163,12 @@ private:
           a->getNumOperands() != b->getNumOperands() ||
           a->getResultTypes() != b->getResultTypes() ||
           a->getNumRegions() != b->getNumRegions() ||
-          a->getAttrDictionary() != b->getAttrDictionary())
+          a->getDiscardableAttrDictionary() !=
+              b->getDiscardableAttrDictionary() ||
+          // Properties compared in place: building each op's whole
+          // attribute dictionary was a third of the pass on a deep step.
+          !a->getName().compareOpProperties(a->getPropertiesStorage(),
+                                            b->getPropertiesStorage()))
         return false;
       for (auto [x, y] : llvm::zip(a->getOperands(), b->getOperands()))
         if (x.getType() != y.getType())
