@@ -157,7 +157,8 @@ struct TrainSession::Impl {
   StepLog log;
   /// Data parallel: the communicator (null: this process alone), this
   /// rank, the number of ranks, and whether steps run the gradient and the
-  /// update apart (ranks > 1 or gradient accumulation).
+  /// update apart (a communicator, even of one rank, gradient accumulation
+  /// or a sharded optimizer).
   Communicator *comm = nullptr;
   int rank = 0, ranks = 1;
   bool split = false;
@@ -278,7 +279,10 @@ bool TrainSession::Impl::create(TrainError &error) {
     rank = comm->rank();
     ranks = comm->size();
   }
-  split = ranks > 1 || o.gradAccum > 1 || o.shardOptimizer;
+  // A communicator of one rank (mpirun -np 1, --distributed=nccl alone)
+  // takes the path of R ranks, collectives included: what one GPU with an
+  // NCCL communicator checks is then what a cluster runs.
+  split = comm || ranks > 1 || o.gradAccum > 1 || o.shardOptimizer;
   shard = o.shardOptimizer;
   if (o.bf16Moments && split) {
     error = TrainError{TrainOption::Moments,
@@ -789,15 +793,14 @@ bool TrainSession::Impl::initState(TrainError &error) {
     // The gradients, then loss, l_ce and l_mse, then one slot per rank for
     // its throughput.
     reduceBuffer.assign(gradElements + 3 + size_t(ranks), 0.0f);
-    if (ranks > 1 || o.gradAccum > 1)
+    if (comm || ranks > 1 || o.gradAccum > 1)
       note("data parallel: " + std::to_string(ranks) + " rank(s) x " +
            std::to_string(o.gradAccum) + " micro-batch(es) x " +
            std::to_string(teacher.batch) + " sequences = " +
            std::to_string(int64_t(ranks) * o.gradAccum * teacher.batch) +
            " per step" +
-           (comm && ranks > 1 ? std::string(", gradients averaged over ") +
-                                    comm->backend()
-                              : std::string()));
+           (comm ? std::string(", gradients averaged over ") + comm->backend()
+                 : std::string()));
     if (shard)
       setUpShards();
     // Sharded, each bucket is reduce-scattered (each rank needs the sums of
@@ -1161,7 +1164,7 @@ bool TrainSession::Impl::runSplitStep(TrainStepInfo &info,
                              reduceBuffer.size() - gradElements,
                              "the losses of step " + std::to_string(s), err))
       return collectiveFailed(err, error);
-  } else if (ranks > 1) {
+  } else if (comm) {
     std::string err;
     bool ok =
         shard ? comm->reduceScatterSum(buf, gradElements, what, err) &&
