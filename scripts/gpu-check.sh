@@ -11,7 +11,9 @@
 #      that the no-GPU answer is a failure: inference vs the CPU for FP,
 #      1-bit and int8 models (test/Pipelines/gpu-run.test), 3 KD train
 #      steps vs the CPU (test/Training/train-device.test), generation with
-#      the KV cache (test/Generation/gpu-cuda.test);
+#      the KV cache (test/Generation/gpu-cuda.test), a one-rank NCCL
+#      communicator with every collective the trainer calls
+#      (test/GPU/nccl-check.test; from a bundle, bin/nccl-check);
 #   5. runs gpu-bench (the 1-bit kernels against cuBLAS FP16, decode);
 #   6. writes RESULTS/gpu-check.md and RESULTS/gpu-check.json.
 # Exit status: 0 when every GPU test passed (or there is no GPU), 1 when a
@@ -164,7 +166,10 @@ if [ -n "$PREPARE" ]; then
   if [ "$NO_BUILD" = 0 ]; then
     [ -f "$BUILD/build.ninja" ] || { say_err="no $BUILD/build.ninja: configure the build first (docs/building.md)"; echo "gpu-check: cannot build: $say_err" >&2; exit 3; }
     echo "gpu-check: building gpu-bench, gpu-bench-run and the CUDA runtime in $BUILD (ninja -j$JOBS)"
-    ninja -C "$BUILD" -j "$JOBS" gpu-bench gpu-bench-run onebit_cuda_runtime > "$PREPARE.build.log" 2>&1 || {
+    # nccl-check exists where the build found NCCL's headers.
+    nccl_target=""
+    ninja -C "$BUILD" -t targets all 2>/dev/null | grep -q '^nccl-check:' && nccl_target=nccl-check
+    ninja -C "$BUILD" -j "$JOBS" gpu-bench gpu-bench-run onebit_cuda_runtime $nccl_target > "$PREPARE.build.log" 2>&1 || {
       echo "gpu-check: cannot build: ninja failed (last lines of $PREPARE.build.log):" >&2
       tail -15 "$PREPARE.build.log" >&2; exit 3; }
     rm -f "$PREPARE.build.log"
@@ -177,6 +182,11 @@ if [ -n "$PREPARE" ]; then
   cp "$BUILD/bin/gpu-bench-run" "$PREPARE/bin/" &&
     cp -L "$BUILD/lib/libonebit_cuda_runtime.so" "$PREPARE/lib/" || {
     echo "gpu-check: error: cannot copy the programs into $PREPARE" >&2; exit 1; }
+  # The NCCL backend's check (data-parallel training over NCCL, issue 29).
+  if [ -x "$BUILD/bin/nccl-check" ]; then
+    cp "$BUILD/bin/nccl-check" "$PREPARE/bin/" || {
+      echo "gpu-check: error: cannot copy nccl-check into $PREPARE" >&2; exit 1; }
+  fi
   # The model-level tests as cuda artifacts, run there over the C API: the
   # C API and the kernel library without OpenBLAS (not on the GPU
   # machines), built in their own build directory.
@@ -309,6 +319,7 @@ TESTS=(
   "inference|test/Pipelines/gpu-run.test|FP, 1-bit and int8 models vs the CPU (1e-5)"
   "train|test/Training/train-device.test|3 KD train steps vs the CPU (1e-4)"
   "generation|test/Generation/gpu-cuda.test|16 tokens with the KV cache vs the CPU (1e-5)"
+  "nccl|test/GPU/nccl-check.test|one-rank NCCL communicator: every collective the trainer calls"
 )
 
 # gpu-bench (or gpu-bench-run PLANS): the 1-bit kernels against cuBLAS,
@@ -378,8 +389,15 @@ if [ -n "$BUNDLE" ]; then
       "inference|models: fp, q, q8|FP, 1-bit and int8 models vs the CPU (1e-5), cuda artifacts"
       "$train"
       "generation|models: generate|16 tokens with the KV cache vs the CPU (1e-5), cuda artifact"
+      "nccl|test/GPU/nccl-check.test|"
     )
   fi
+  # The NCCL check needs no MLIR: the bundle carries the program itself.
+  for i in "${!TESTS[@]}"; do
+    case "${TESTS[$i]}" in
+      nccl\|*) TESTS[$i]="nccl|bin: nccl-check|one-rank NCCL communicator: every collective the trainer calls" ;;
+    esac
+  done
   fact bundle "$BUNDLE ($(sed -n 's/^commit //p' "$BUNDLE/MANIFEST"), $(sed -n 's/^chip //p' "$BUNDLE/MANIFEST"), made $(sed -n 's/^created //p' "$BUNDLE/MANIFEST"))"
   fact build "none (bundle)"
   if ! problems="$(check_bundle "$BUNDLE" 0)"; then
@@ -461,7 +479,7 @@ elif [ -n "$why" ]; then
   fact gpu_reason "$why"
   for t in "${TESTS[@]}"; do
     IFS='|' read -r name file what <<< "$t"
-    case "$file" in models:*) r="no GPU" ;; *) r="$SKIP_TESTS" ;; esac
+    case "$file" in models:*|bin:*) r="no GPU" ;; *) r="$SKIP_TESTS" ;; esac
     fact "test:$name" "skipped|$r|$file|$what"
   done
   fact bench "skipped|no GPU"
@@ -501,9 +519,29 @@ EOF
     cat "$RESULTS/models.txt"
     [ "$mrc" = 0 ] || status=1
   fi
+  if [ -x "$BUNDLE/bin/nccl-check" ]; then
+    say "running nccl-check (one-rank NCCL communicator)"
+    # libnccl: the system's, else the one PyTorch's wheels bring.
+    ncclpath="$("$PY" -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib"))' 2>/dev/null || true)"
+    LD_LIBRARY_PATH="${ncclpath:+$ncclpath:}${LD_LIBRARY_PATH:-}" \
+      timeout 120 "$BUNDLE/bin/nccl-check" --require-gpu > "$RESULTS/nccl.txt" 2>&1
+    nrc=$?
+    cat "$RESULTS/nccl.txt"
+  fi
   for t in "${TESTS[@]}"; do
     IFS='|' read -r name file what <<< "$t"
     case "$file" in
+      "bin: nccl-check")
+        if [ ! -x "$BUNDLE/bin/nccl-check" ]; then
+          fact "test:$name" "skipped|not in the bundle (built without NCCL's headers)|$file|$what"
+        else
+          l="$(grep -E '^(ok|FAIL|skipped): nccl' "$RESULTS/nccl.txt" | head -1)"
+          [ -n "$l" ] || l="FAIL: nccl: no result (exit $nrc; nccl.txt)"
+          st=pass
+          case "$l" in ok*) [ "$nrc" = 0 ] || st=fail ;; skipped*) st=skipped ;; *) st=fail ;; esac
+          [ "$st" = pass ] || status=1
+          fact "test:$name" "$st|$l|$file|$what"
+        fi ;;
       models:*)
         lines=""; st=pass
         for m in $(echo "${file#models: }" | tr ',' ' '); do

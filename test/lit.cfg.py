@@ -138,4 +138,8 @@ if os.path.exists(os.path.join(config.onebit_tools_dir, "gpu-bench")):
     config.available_features.add("gpu-bench")
     tools.append("gpu-bench")
     tools.append("gpu-bench-run")
+# nccl-check is built where the build found NCCL's headers.
+if os.path.exists(os.path.join(config.onebit_tools_dir, "nccl-check")):
+    config.available_features.add("nccl")
+    tools.append("nccl-check")
 llvm_config.add_tool_substitutions(tools, tool_dirs)
