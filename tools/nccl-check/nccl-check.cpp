@@ -106,19 +106,28 @@ int main(int argc, char **argv) {
   if (x != want)
     return fail("all-reduce over one rank changed the values");
 
-  if (!c->reduceScatterSum(x.data(), x.size(), "the shard", error))
-    return fail("reduce-scatter: " + error);
-  if (x != want)
-    return fail("reduce-scatter over one rank changed its block");
+  // Each collective of the buffer in place must leave it as it was.
+  auto inPlace = [&](const char *name, auto &&collective) -> int {
+    if (!collective())
+      return fail(std::string(name) + ": " + error);
+    if (x != want)
+      return fail(std::string(name) + " over one rank changed the values");
+    return 0;
+  };
   const size_t lo = floats / 3, hi = floats / 2;
-  if (!c->reduceScatterRangeSum(x.data(), lo, hi, floats, "a bucket", error))
-    return fail("reduce-scatter of a range: " + error);
-  if (x != want)
-    return fail("reduce-scatter of a range over one rank changed it");
-  if (!c->allGatherBlocks(x.data(), x.size(), "the parameters", error))
-    return fail("all-gather of blocks: " + error);
-  if (x != want)
-    return fail("all-gather of blocks over one rank changed them");
+  if (int rc = inPlace("reduce-scatter", [&] {
+        return c->reduceScatterSum(x.data(), x.size(), "the shard", error);
+      }))
+    return rc;
+  if (int rc = inPlace("reduce-scatter of a range", [&] {
+        return c->reduceScatterRangeSum(x.data(), lo, hi, floats, "a bucket",
+                                        error);
+      }))
+    return rc;
+  if (int rc = inPlace("all-gather of blocks", [&] {
+        return c->allGatherBlocks(x.data(), x.size(), "the parameters", error);
+      }))
+    return rc;
   std::vector<float> a(want.begin(), want.begin() + lo),
       b(want.begin() + lo, want.end());
   if (!c->allGatherBlocks({{a.data(), a.size()}, {b.data(), b.size()}},
