@@ -44,6 +44,10 @@ readBytecodeEntries(const std::shared_ptr<llvm::SourceMgr> &sourceMgr,
     body->getOperations().splice(body->begin(), top.getOperations());
   }
 
+  // The module op itself first (one region, one block, unique symbols):
+  // a damaged file may hold a module the symbol lookups below cannot walk.
+  if (failed(verify(*module, /*verifyRecursively=*/false)))
+    return nullptr;
   SmallVector<Operation *> roots;
   for (const std::string &name : entries)
     roots.push_back(SymbolTable::lookupSymbolIn(*module, name));

@@ -1,6 +1,7 @@
 //===- ModelLoader.cpp - Load a model file into MLIR ----------------------===//
 
 #include "onebit/Frontend/ModelLoader.h"
+#include "onebit/Frontend/BytecodeCheck.h"
 #include "onebit/Frontend/EntryReader.h"
 #include "onebit/InitAllDialects.h"
 #include "onebit/Support/DiagnosticCapture.h"
@@ -30,22 +31,24 @@ OwningOpRef<ModuleOp> loadModel(llvm::StringRef path, MLIRContext &ctx,
     return importONNXFile(path, ctx, options.onnx);
   if (path.ends_with(".gguf"))
     return importGGUFFile(path, ctx, options.gguf);
-  if (options.entries.empty()) {
-    llvm::SourceMgr sm;
-    return parseSourceFile<ModuleOp>(path, sm, ParserConfig(&ctx));
-  }
   auto sm = std::make_shared<llvm::SourceMgr>();
   llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> file =
-      llvm::MemoryBuffer::getFileOrSTDIN(path, /*IsText=*/false,
-                                         /*RequiresNullTerminator=*/false);
+      llvm::MemoryBuffer::getFileOrSTDIN(path);
   if (!file) {
     emitError(UnknownLoc::get(&ctx)) << "could not open input file " << path
                                      << ": " << file.getError().message();
     return nullptr;
   }
   const bool bytecode = isBytecode((*file)->getMemBufferRef());
+  // What MLIR's reader would not catch before writing out of bounds.
+  std::string why;
+  if (bytecode && !checkBytecodeTables((*file)->getBuffer(), why)) {
+    emitError(UnknownLoc::get(&ctx))
+        << path << ": malformed MLIR bytecode: " << why;
+    return nullptr;
+  }
   sm->AddNewSourceBuffer(std::move(*file), llvm::SMLoc());
-  if (bytecode)
+  if (bytecode && !options.entries.empty())
     return readBytecodeEntries(sm, ctx, options.entries);
   return parseSourceFile<ModuleOp>(sm, ParserConfig(&ctx));
 }
