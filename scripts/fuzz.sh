@@ -6,7 +6,7 @@
 #
 #   scripts/fuzz.sh [--seconds N] [--jobs N] [--replay-only] [TARGET ...]
 #
-# TARGET: onnx gguf tokenizer checkpoint npy artifact (default: all of them).
+# TARGET: onnx gguf tokenizer checkpoint npy artifact bytecode (default: all).
 # --seconds N  fuzzing time per target (default 30: the CI smoke);
 # --jobs N     parallel fuzzing processes per target (default 1).
 # The corpus each run grows is kept in build-fuzz/corpus/TARGET; a crash,
@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(onnx gguf tokenizer checkpoint npy artifact)
+[ ${#targets[@]} -gt 0 ] || targets=(onnx gguf tokenizer checkpoint npy artifact bytecode)
 
 # Where each target's regression inputs live (next to the lit tests that
 # replay them through the plain tools), and its largest useful input.
@@ -38,13 +38,16 @@ regressions() {
     checkpoint) echo "$ONEBIT_ROOT/test/Training/Inputs/fuzz" ;;
     npy) echo "$ONEBIT_ROOT/test/e2e/Inputs/fuzz" ;;
     artifact) echo "$ONEBIT_ROOT/test/Artifact/Inputs/fuzz" ;;
-    *) onebit_log "error: unknown fuzz target '$1' (onnx gguf tokenizer checkpoint npy artifact)"; exit 2 ;;
+    # Also its seeds: MLIR bytecode is written by onebit-opt, not by
+    # make_seeds.py.
+    bytecode) echo "$ONEBIT_ROOT/test/Artifact/Inputs/fuzz-bytecode" ;;
+    *) onebit_log "error: unknown fuzz target '$1' (onnx gguf tokenizer checkpoint npy artifact bytecode)"; exit 2 ;;
   esac
 }
 max_len() {
   case "$1" in
     gguf) echo 131072 ;;
-    onnx|tokenizer|artifact) echo 65536 ;;
+    onnx|tokenizer|artifact|bytecode) echo 65536 ;;
     *) echo 4096 ;;
   esac
 }
@@ -91,7 +94,8 @@ for t in "${targets[@]}"; do
   fi
   [ "$replay_only" = 1 ] && continue
   onebit_log "$t: fuzzing for ${seconds}s with $jobs job(s)"
-  dirs=("$corpus" "$seeds/$t")
+  dirs=("$corpus")
+  [ -d "$seeds/$t" ] && dirs+=("$seeds/$t")
   [ -d "$reg" ] && dirs+=("$reg")
   if [ "$jobs" -gt 1 ]; then
     fork=(-fork="$jobs")

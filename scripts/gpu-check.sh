@@ -315,11 +315,12 @@ fact() { printf '%s\t%s\n' "$1" "$2" >> "$STATE"; }
 PY="$(command -v python3 || true)"
 
 # The GPU tests: name, lit test, what it checks.
+NCCL_WHAT="one-rank NCCL communicator: every collective the trainer calls"
 TESTS=(
   "inference|test/Pipelines/gpu-run.test|FP, 1-bit and int8 models vs the CPU (1e-5)"
   "train|test/Training/train-device.test|3 KD train steps vs the CPU (1e-4)"
   "generation|test/Generation/gpu-cuda.test|16 tokens with the KV cache vs the CPU (1e-5)"
-  "nccl|test/GPU/nccl-check.test|one-rank NCCL communicator: every collective the trainer calls"
+  "nccl|test/GPU/nccl-check.test|$NCCL_WHAT"
 )
 
 # gpu-bench (or gpu-bench-run PLANS): the 1-bit kernels against cuBLAS,
@@ -389,15 +390,14 @@ if [ -n "$BUNDLE" ]; then
       "inference|models: fp, q, q8|FP, 1-bit and int8 models vs the CPU (1e-5), cuda artifacts"
       "$train"
       "generation|models: generate|16 tokens with the KV cache vs the CPU (1e-5), cuda artifact"
-      "nccl|test/GPU/nccl-check.test|"
     )
   fi
   # The NCCL check needs no MLIR: the bundle carries the program itself.
-  for i in "${!TESTS[@]}"; do
-    case "${TESTS[$i]}" in
-      nccl\|*) TESTS[$i]="nccl|bin: nccl-check|one-rank NCCL communicator: every collective the trainer calls" ;;
-    esac
+  kept=()
+  for t in "${TESTS[@]}"; do
+    case "$t" in nccl\|*) ;; *) kept+=("$t") ;; esac
   done
+  TESTS=("${kept[@]}" "nccl|bin: nccl-check|$NCCL_WHAT")
   fact bundle "$BUNDLE ($(sed -n 's/^commit //p' "$BUNDLE/MANIFEST"), $(sed -n 's/^chip //p' "$BUNDLE/MANIFEST"), made $(sed -n 's/^created //p' "$BUNDLE/MANIFEST"))"
   fact build "none (bundle)"
   if ! problems="$(check_bundle "$BUNDLE" 0)"; then

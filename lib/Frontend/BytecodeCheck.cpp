@@ -75,27 +75,21 @@ bool checkGroups(Cursor &c, uint64_t declared, const char *what,
                  std::string &error) {
   uint64_t listed = 0;
   while (listed < declared) {
-    uint64_t dialect, count;
-    if (!c.varInt(dialect) || !c.varInt(count)) {
-      error = std::string("the attribute/type offset section ends inside "
-                          "the ") +
-              what;
-      return false;
-    }
-    if (count > declared - listed) {
+    uint64_t dialect, count, size;
+    bool whole = c.varInt(dialect) && c.varInt(count);
+    if (whole && count > declared - listed) {
       error = "the attribute/type offset section lists " +
               std::to_string(listed + count) + " " + what + ", more than the " +
               std::to_string(declared) + " it declares";
       return false;
     }
-    for (uint64_t i = 0; i < count; ++i) {
-      uint64_t size;
-      if (!c.varInt(size)) {
-        error = std::string("the attribute/type offset section ends inside "
-                            "the ") +
-                what;
-        return false;
-      }
+    for (uint64_t i = 0; whole && i < count; ++i)
+      whole = c.varInt(size);
+    if (!whole) {
+      error = std::string("the attribute/type offset section ends inside "
+                          "the ") +
+              what;
+      return false;
     }
     listed += count;
   }

@@ -282,7 +282,7 @@ bool TrainSession::Impl::create(TrainError &error) {
   // A communicator of one rank (mpirun -np 1, --distributed=nccl alone)
   // takes the path of R ranks, collectives included: what one GPU with an
   // NCCL communicator checks is then what a cluster runs.
-  split = comm || ranks > 1 || o.gradAccum > 1 || o.shardOptimizer;
+  split = comm || o.gradAccum > 1 || o.shardOptimizer;
   shard = o.shardOptimizer;
   if (o.bf16Moments && split) {
     error = TrainError{TrainOption::Moments,
@@ -793,7 +793,7 @@ bool TrainSession::Impl::initState(TrainError &error) {
     // The gradients, then loss, l_ce and l_mse, then one slot per rank for
     // its throughput.
     reduceBuffer.assign(gradElements + 3 + size_t(ranks), 0.0f);
-    if (comm || ranks > 1 || o.gradAccum > 1)
+    if (comm || o.gradAccum > 1)
       note("data parallel: " + std::to_string(ranks) + " rank(s) x " +
            std::to_string(o.gradAccum) + " micro-batch(es) x " +
            std::to_string(teacher.batch) + " sequences = " +
